@@ -1,0 +1,64 @@
+/**
+ * The hub handshake: the first record a client sends, and the server's one-record answer.
+ *
+ * Spec: `signalr-wire.md` §2.2. Both directions are JSON + 0x1E for every hub protocol (§2.1); the request is
+ * `{"protocol":"json"|"messagepack","version":N}` (extra properties ignored), the success answer the constant
+ * `{}`, and an error answer `{"error":"…"}`, after which the server ends the connection without a Close message.
+ */
+import { isUtf8 } from 'node:buffer';
+import { HubProtocolError } from './hub-protocol';
+import { RECORD_SEPARATOR_CHAR } from './text-framing';
+
+/** What a client asks for in its handshake. */
+export interface HandshakeRequest {
+  /** Hub protocol name, compared case-insensitively with the server's protocols. */
+  readonly protocol: string;
+  /** Hub protocol version; 2 only when stateful reconnect was negotiated. */
+  readonly version: number;
+}
+
+/** The success answer `{}` + 0x1E (bytes `7B 7D 1E`, Handshake@v10 L28-L49). */
+export const HANDSHAKE_SUCCESS: Buffer = Buffer.from(`{}${RECORD_SEPARATOR_CHAR}`, 'latin1');
+
+/**
+ * Parses the handshake record (separator excluded). Throws {@link HubProtocolError} with .NET's texts when the
+ * record is not a JSON object holding a string `protocol` and an integer `version` (Handshake@v10 L170-L232).
+ */
+export function parseHandshakeRequest(record: Uint8Array): HandshakeRequest {
+  let value: unknown;
+  try {
+    if (!isUtf8(record)) throw new Error('invalid UTF-8');
+    value = JSON.parse(Buffer.from(record.buffer, record.byteOffset, record.byteLength).toString('utf8'));
+  } catch {
+    throw new HubProtocolError('Error reading JSON.');
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new HubProtocolError('Unexpected JSON Token Type. Expected a JSON Object.');
+  }
+  const { protocol, version } = value as Record<string, unknown>;
+  if (protocol !== undefined && typeof protocol !== 'string') {
+    throw new HubProtocolError("Expected 'protocol' to be of type String.");
+  }
+  if (version !== undefined && (typeof version !== 'number' || !Number.isInteger(version))) {
+    throw new HubProtocolError("Expected 'version' to be of type Number.");
+  }
+  if (protocol === undefined) throw new HubProtocolError("Missing required property 'protocol'.");
+  if (version === undefined) throw new HubProtocolError("Missing required property 'version'.");
+  return { protocol, version };
+}
+
+/** The error answer `{"error":"<text>"}` + 0x1E. */
+export function writeHandshakeError(error: string): Buffer {
+  return Buffer.from(`${JSON.stringify({ error })}${RECORD_SEPARATOR_CHAR}`, 'utf8');
+}
+
+/** .NET's handshake error texts (HubCtx@v10 L493-L646). */
+export const HandshakeErrors = {
+  protocolNotSupported: (name: string) => `The protocol '${name}' is not supported.`,
+  versionNotSupported: (version: number, name: string) =>
+    `The server does not support version ${version} of the '${name}' protocol.`,
+  transferFormatNotSupported: (name: string, format: string) =>
+    `Cannot use the '${name}' protocol on the current transport. The transport does not support '${format}' transfer format.`,
+  canceled: 'Handshake was canceled.',
+  unexpected: 'An unexpected error occurred during connection handshake.',
+} as const;

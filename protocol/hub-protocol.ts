@@ -1,0 +1,64 @@
+/**
+ * The bytes ↔ messages boundary: what every hub protocol (json, messagepack) offers the server.
+ *
+ * Spec: `signalr-wire.md` §2.1 (framing, receive limit) and §2.2 (protocol names and versions).
+ */
+import type { HubMessage } from './messages';
+
+/** How a protocol's bytes travel: `Text` (UTF-8, WebSocket Text frames) or `Binary`. Spec §1.4. */
+export type TransferFormat = 'Text' | 'Binary';
+
+/** Options for one connection's inbound reader. */
+export interface HubMessageReaderOptions {
+  /**
+   * Largest accepted message in bytes, framing included (the 0x1E separator or the VarInt prefix), or
+   * `null` for no limit. A message that does not fit fails the reader with {@link maximumMessageSizeExceeded}.
+   */
+  readonly maximumMessageSize: number | null;
+}
+
+/**
+ * An incremental reader for one connection's inbound byte stream. Chunk boundaries mean nothing: a chunk may
+ * hold several messages, part of one, or both.
+ */
+export interface HubMessageReader {
+  /**
+   * Feeds the next bytes and returns every message completed by them, in order. Messages of an unknown type
+   * are skipped, as the official clients do. Throws {@link HubProtocolError} on invalid data; the reader is
+   * unusable afterwards.
+   */
+  push(chunk: Uint8Array): HubMessage[];
+  /** Bytes held back because the message they start is not complete yet. */
+  readonly bufferedBytes: number;
+}
+
+/** A hub protocol: message model ↔ framed bytes. Pure: no I/O, no timers. */
+export interface HubProtocol {
+  /** The name a client asks for in the handshake (`json`, `messagepack`). Compared case-insensitively. */
+  readonly name: string;
+  /** The highest protocol version this implementation speaks (2 since stateful reconnect). */
+  readonly version: number;
+  /** The transfer format the protocol's bytes need from the transport. */
+  readonly transferFormat: TransferFormat;
+  /** Whether a client asking for this version in the handshake is accepted (§2.2: `version <= 2`). */
+  isVersionSupported(version: number): boolean;
+  /** Creates the reader for one connection. */
+  createReader(options: HubMessageReaderOptions): HubMessageReader;
+  /** Serializes one message including its framing. */
+  writeMessage(message: HubMessage): Buffer;
+}
+
+/**
+ * Invalid data on a hub connection — .NET's `InvalidDataException`. The connection that sent it is closed with
+ * a Close error (spec §2.8); the message is what a detailed error shows.
+ */
+export class HubProtocolError extends Error {
+  override readonly name = 'InvalidDataException';
+}
+
+/** The .NET text for a message that does not fit the receive window (spec §2.1, HubHandler L302-L337). */
+export function maximumMessageSizeExceeded(limit: number): HubProtocolError {
+  return new HubProtocolError(
+    `The maximum message size of ${limit}B was exceeded. The message size can be configured in AddHubOptions.`,
+  );
+}
