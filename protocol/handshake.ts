@@ -62,3 +62,45 @@ export const HandshakeErrors = {
   canceled: 'Handshake was canceled.',
   unexpected: 'An unexpected error occurred during connection handshake.',
 } as const;
+
+/** What {@link HandshakeReader.push} found once the handshake record is complete. */
+export interface HandshakeRecord {
+  /** The record, separator excluded. */
+  readonly record: Buffer;
+  /** Bytes after the separator in the same chunk: the first hub messages, for the hub protocol's reader. */
+  readonly rest: Uint8Array;
+}
+
+/**
+ * Collects the handshake record from the first bytes of a connection (spec §2.2: it must be the first record; bytes
+ * after its 0x1E belong to the hub protocol). The handshake is bounded by the receive limit like any message;
+ * a handshake that does not fit fails with "Handshake was canceled." (HubCtx@v10 L527-L535).
+ */
+export class HandshakeReader {
+  private readonly parts: Uint8Array[] = [];
+  private length = 0;
+
+  /** @param maximumSize largest handshake in bytes including its separator, or `null` for no limit */
+  constructor(private readonly maximumSize: number | null) {}
+
+  /**
+   * Feeds bytes. Returns the record when complete, `null` when more bytes are needed; throws
+   * {@link HubProtocolError} with "Handshake was canceled." when the handshake exceeds the limit.
+   */
+  push(chunk: Uint8Array): HandshakeRecord | null {
+    const end = chunk.indexOf(0x1e);
+    const limit = this.maximumSize;
+    if (end === -1) {
+      if (limit !== null && this.length + chunk.length >= limit) throw new HubProtocolError(HandshakeErrors.canceled);
+      this.parts.push(chunk);
+      this.length += chunk.length;
+      return null;
+    }
+    if (limit !== null && this.length + end + 1 > limit) throw new HubProtocolError(HandshakeErrors.canceled);
+    this.parts.push(chunk.subarray(0, end));
+    const record = Buffer.concat(this.parts, this.length + end);
+    this.parts.length = 0;
+    this.length = 0;
+    return { record, rest: chunk.subarray(end + 1) };
+  }
+}

@@ -23,11 +23,12 @@ export interface HubMessageReaderOptions {
  */
 export interface HubMessageReader {
   /**
-   * Feeds the next bytes and returns every message completed by them, in order. Messages of an unknown type
-   * are skipped, as the official clients do. Throws {@link HubProtocolError} on invalid data; the reader is
-   * unusable afterwards.
+   * Feeds the next bytes and hands every message they complete to `onMessage`, in order. Messages of an unknown
+   * type are skipped, as the official clients do. Throws {@link HubProtocolError} at the first invalid message,
+   * after the messages before it were handed on (as .NET dispatches each message before parsing the next); the
+   * reader is unusable afterwards.
    */
-  push(chunk: Uint8Array): HubMessage[];
+  push(chunk: Uint8Array, onMessage: (message: HubMessage) => void): void;
   /** Bytes held back because the message they start is not complete yet. */
   readonly bufferedBytes: number;
 }

@@ -188,13 +188,11 @@ class JsonMessageReader implements HubMessageReader {
     return this.splitter.bufferedBytes;
   }
 
-  push(chunk: Uint8Array): HubMessage[] {
-    const messages: HubMessage[] = [];
+  push(chunk: Uint8Array, onMessage: (message: HubMessage) => void): void {
     this.splitter.push(chunk, (record) => {
       const message = parseJsonRecord(record);
-      if (message !== null) messages.push(message);
+      if (message !== null) onMessage(message);
     });
-    return messages;
   }
 }
 

@@ -1,0 +1,49 @@
+/**
+ * The chat sample as a Fastify app: the hub at `/chathub` and a page at `/` that talks to it with the official
+ * browser client, served from `node_modules` (no CDN).
+ */
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import { fastifySignalR, type SignalROptions } from '../../src/index';
+import { ChatHub } from './chat-hub';
+
+/** Options of the chat app. */
+export interface ChatAppOptions {
+  /** Fastify server options (logger, ...). */
+  readonly fastify?: FastifyServerOptions;
+  /** Overrides of the SignalR options (timeouts, limits, transports). */
+  readonly signalr?: Partial<Omit<SignalROptions, 'hubs'>>;
+}
+
+const BROWSER_FILES: Record<string, string> = {
+  '/lib/signalr.min.js': '@microsoft/signalr/dist/browser/signalr.min.js',
+};
+
+/** Builds the chat app; call `listen` on the result. */
+export async function buildChatApp(options: ChatAppOptions = {}): Promise<FastifyInstance> {
+  const app = Fastify(options.fastify ?? { logger: { level: 'warn' } });
+  await app.register(fastifySignalR, {
+    ...options.signalr,
+    hubs: [
+      {
+        path: '/chathub',
+        hub: ChatHub,
+        // The sample has no login: a connection's user id is its `user` query parameter. Real apps resolve it from
+        // their authentication (the default reads the authenticated user's id claim).
+        userIdProvider: (request) => {
+          const user = (request.query as Record<string, unknown>).user;
+          return typeof user === 'string' && user !== '' ? user : undefined;
+        },
+      },
+    ],
+  });
+
+  const page = await readFile(path.join(__dirname, 'public', 'index.html'), 'utf8');
+  app.get('/', async (_request, reply) => reply.type('text/html; charset=utf-8').send(page));
+  for (const [url, file] of Object.entries(BROWSER_FILES)) {
+    const body = await readFile(require.resolve(file), 'utf8');
+    app.get(url, async (_request, reply) => reply.type('application/javascript; charset=utf-8').send(body));
+  }
+  return app;
+}

@@ -1,0 +1,126 @@
+/**
+ * The chat sample's hub. Method names match the chat apps people run on ASP.NET Core (`SendMessage`,
+ * `ReceiveMessage`, ...), so their pages work unchanged; clients call them in any letter case.
+ */
+import { Hub, HubException } from '../../src/index';
+
+export class ChatHub extends Hub {
+  /** Everyone ← `ReceiveMessage(user, message)`. */
+  async sendMessage(user: string, message: string): Promise<void> {
+    await this.clients.all.send('ReceiveMessage', user, message);
+  }
+
+  /** The caller joins the group `room`. */
+  async joinRoom(room: string): Promise<void> {
+    await this.groups.addToGroup(this.context.connectionId, room);
+  }
+
+  /** The caller leaves the group `room`. */
+  async leaveRoom(room: string): Promise<void> {
+    await this.groups.removeFromGroup(this.context.connectionId, room);
+  }
+
+  /** Group `room` ← `ReceiveMessage(user, message)`. */
+  async sendToRoom(room: string, user: string, message: string): Promise<void> {
+    await this.clients.group(room).send('ReceiveMessage', user, message);
+  }
+
+  /** Returns `value` unchanged. */
+  echo(value: unknown): unknown {
+    return value;
+  }
+
+  /** Everyone but the caller. */
+  async sendOthers(user: string, message: string): Promise<void> {
+    await this.clients.others.send('ReceiveMessage', user, message);
+  }
+
+  /** Everyone but the listed connections. */
+  async sendAllExcept(ids: string[], user: string, message: string): Promise<void> {
+    await this.clients.allExcept(ids).send('ReceiveMessage', user, message);
+  }
+
+  /** One connection. */
+  async sendToConnection(id: string, user: string, message: string): Promise<void> {
+    await this.clients.client(id).send('ReceiveMessage', user, message);
+  }
+
+  /** Several connections. */
+  async sendToConnections(ids: string[], user: string, message: string): Promise<void> {
+    await this.clients.clients(ids).send('ReceiveMessage', user, message);
+  }
+
+  /** Several groups. */
+  async sendToRooms(rooms: string[], user: string, message: string): Promise<void> {
+    await this.clients.groups(rooms).send('ReceiveMessage', user, message);
+  }
+
+  /** A group except the listed connections. */
+  async sendRoomExcept(room: string, ids: string[], user: string, message: string): Promise<void> {
+    await this.clients.groupExcept(room, ids).send('ReceiveMessage', user, message);
+  }
+
+  /** A group except the caller. */
+  async sendOthersInRoom(room: string, user: string, message: string): Promise<void> {
+    await this.clients.othersInGroup(room).send('ReceiveMessage', user, message);
+  }
+
+  /** Every connection of a user. */
+  async sendToUser(userId: string, user: string, message: string): Promise<void> {
+    await this.clients.user(userId).send('ReceiveMessage', user, message);
+  }
+
+  /** Every connection of several users. */
+  async sendToUsers(userIds: string[], user: string, message: string): Promise<void> {
+    await this.clients.users(userIds).send('ReceiveMessage', user, message);
+  }
+
+  /** Puts any connection (on any server, with a backplane) in a group. */
+  async addToRoom(connectionId: string, room: string): Promise<void> {
+    await this.groups.addToGroup(connectionId, room);
+  }
+
+  /** Takes any connection out of a group. */
+  async removeFromRoom(connectionId: string, room: string): Promise<void> {
+    await this.groups.removeFromGroup(connectionId, room);
+  }
+
+  /** Asks a connection `GetAnswer("question")` and returns its answer. */
+  async askClient(connectionId: string): Promise<string> {
+    return await this.clients.client(connectionId).invoke<string>('GetAnswer', 'question');
+  }
+
+  /** Fails with a message the caller sees. */
+  fail(message: string): never {
+    throw new HubException(message);
+  }
+
+  /** Fails with an ordinary error; its message stays on the server unless detailed errors are enabled. */
+  crash(): never {
+    throw new Error('This failure carries a secret detail that clients must not see.');
+  }
+
+  /** The caller's user id, or null. */
+  whoAmI(): string | null {
+    return this.context.userIdentifier ?? null;
+  }
+
+  /** Everyone ← `Values(...)`: one value of each kind a payload can hold. */
+  async sendValues(): Promise<void> {
+    await this.clients.all.send(
+      'Values',
+      42,
+      -1,
+      300,
+      70000,
+      5000000000,
+      3.5,
+      true,
+      null,
+      'héllo ✓',
+      new Uint8Array([0, 1, 254, 255]),
+      new Date(Date.UTC(2020, 0, 2, 3, 4, 5)),
+      { a: 1, b: [1, 2] },
+    );
+  }
+}

@@ -1,0 +1,67 @@
+/**
+ * The connection table of one hub endpoint: token → connection (spec §1.3: every `?id=` lookup uses the token,
+ * never the public id), and expiry of connections that are not in use.
+ */
+import type { TransportName } from '../../protocol/negotiate';
+import type { HeartbeatParticipant } from '../heartbeat';
+import { newConnectionKey } from '../ids';
+import { HttpConnection } from './http-connection';
+
+/** Owns the HTTP connections of one hub endpoint. */
+export class ConnectionManager implements HeartbeatParticipant {
+  private readonly byToken = new Map<string, HttpConnection>();
+
+  /**
+   * @param disconnectTimeoutMs a connection that has no transport request in progress for this long is dropped:
+   *   a negotiated connection that never connects, or a long-polling connection that stopped polling
+   */
+  constructor(private readonly disconnectTimeoutMs: number) {}
+
+  /** Connections in the table. */
+  get size(): number {
+    return this.byToken.size;
+  }
+
+  /**
+   * Creates a connection. With negotiate version 1 or above the token is a second independent random value; for
+   * version 0 and `skipNegotiation` it equals the id (ConnManager@v10 L63-L74).
+   */
+  create(negotiateVersion: number, now = Date.now()): HttpConnection {
+    const id = newConnectionKey();
+    const token = negotiateVersion > 0 ? newConnectionKey() : id;
+    const connection = new HttpConnection(id, token, negotiateVersion, now);
+    this.byToken.set(token, connection);
+    return connection;
+  }
+
+  /** The connection a `?id=` value selects, if it exists and is not closed. */
+  get(token: string): HttpConnection | undefined {
+    const connection = this.byToken.get(token);
+    return connection !== undefined && connection.state !== 'closed' ? connection : undefined;
+  }
+
+  /** Removes a connection from the table (it is closed or being closed). */
+  remove(connection: HttpConnection): void {
+    if (this.byToken.get(connection.connectionToken) === connection) this.byToken.delete(connection.connectionToken);
+  }
+
+  /** Every connection, for shutdown. */
+  all(): IterableIterator<HttpConnection> {
+    return this.byToken.values();
+  }
+
+  /** Number of connections bound to each transport. */
+  countByTransport(): Record<TransportName, number> {
+    const counts: Record<TransportName, number> = { WebSockets: 0, ServerSentEvents: 0, LongPolling: 0 };
+    for (const connection of this.byToken.values()) if (connection.transport !== null) counts[connection.transport]++;
+    return counts;
+  }
+
+  onHeartbeat(now: number): void {
+    for (const connection of this.byToken.values()) {
+      if (connection.transportActive || now - connection.lastSeen < this.disconnectTimeoutMs) continue;
+      this.remove(connection);
+      connection.transportClosed();
+    }
+  }
+}

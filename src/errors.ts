@@ -1,0 +1,67 @@
+/**
+ * The error catalogue: every text a peer sees, worded exactly as ASP.NET Core SignalR words it, so clients that
+ * match on .NET's messages keep working. Spec `signalr-wire.md` §1.9 (HTTP bodies), §2.2 (handshake, see
+ * `protocol/handshake.ts`), §2.6 (invocation outcomes), §2.7 (client results) and §2.8 (Close).
+ */
+
+/** Bodies of the HTTP error answers of the transport endpoints (§1.9; Dispatcher@v10). */
+export const HttpErrors = {
+  connectionIdRequired: 'Connection ID required',
+  noConnectionWithThatId: 'No Connection with that ID',
+  cannotChangeTransports: 'Cannot change transports mid-connection',
+  postNotAllowedOnWebSockets: 'POST requests are not allowed for WebSocket connections.',
+  deleteNotAllowed: 'Cannot terminate this connection using the DELETE endpoint.',
+  transportNotSupported: (transport: string) => `${transport} transport not supported by this end point type`,
+  /** Ours: the server reached its connection limit (.NET has no such limit; 503 is what a proxy would say). */
+  tooManyConnections: 'The server has reached its maximum number of connections.',
+} as const;
+
+/** Completion errors of invocations (§2.6; HubDispatcher@v10, ErrorMessageHelper.cs). */
+export const InvocationErrors = {
+  /** Binding failed: unknown method, wrong argument count or types. */
+  failedToInvoke: (target: string) => `Failed to invoke '${target}' due to an error on the server.`,
+  /** The hub method threw. */
+  unexpectedError: (target: string) => `An unexpected error occurred invoking '${target}' on the server.`,
+  methodDoesNotExist: 'Method does not exist.',
+  argumentCount: (provided: number, expected: number) =>
+    `Invocation provides ${provided} argument(s) but target expects ${expected}.`,
+  bindingArguments:
+    'Error binding arguments. Make sure that the types of the provided values match the types of the hub method being invoked.',
+  unauthorized: (target: string) => `Failed to invoke '${target}' because user is unauthorized`,
+  streamingMethodWithInvocation: (target: string) =>
+    `The client attempted to invoke the streaming '${target}' method with a non-streaming invocation.`,
+  nonStreamingMethodWithStreamInvocation: (target: string) =>
+    `The client attempted to invoke the non-streaming '${target}' method with a streaming invocation.`,
+  invocationIdInUse: (id: string) => `Invocation ID '${id}' is already in use.`,
+  streamCountMismatch: (sent: number, expected: number) =>
+    `Client sent ${sent} stream(s), Hub method expects ${expected}.`,
+  streamingError: 'An error occurred on the server while streaming results.',
+} as const;
+
+/** Errors a server-to-client invocation (client result) rejects with (§2.7). */
+export const ClientResultErrors = {
+  canceled: 'Invocation canceled by the server.',
+  connectionDisconnected: 'Connection disconnected.',
+  connectionDoesNotExist: (connectionId: string) => `Connection '${connectionId}' does not exist.`,
+} as const;
+
+/** The `error` of a Close message sent because the connection failed (§2.8; HubHandler@v10 L200-L261). */
+export const CLOSE_WITH_ERROR = 'Connection closed with an error.';
+
+/**
+ * .NET's detail rule (ErrorMessageHelper.cs): the generic sentence, followed by ` <ExceptionType>: <message>` when
+ * the error is a {@link HubException}-like error or detailed errors are enabled.
+ */
+export function withErrorDetail(sentence: string, error: unknown, detailed: boolean): string {
+  if (!(error instanceof Error)) return detailed && error !== undefined ? `${sentence} ${String(error)}` : sentence;
+  if (!detailed && !(error instanceof HubException)) return sentence;
+  return `${sentence} ${error.name}: ${error.message}`;
+}
+
+/**
+ * An error whose message reaches the client, whatever `enableDetailedErrors` says — .NET's `HubException`.
+ * Throw it from a hub method to tell the caller why the call failed.
+ */
+export class HubException extends Error {
+  override readonly name = 'HubException';
+}

@@ -1,0 +1,95 @@
+/**
+ * Client proxies: the `clients.*.send(...)` surface of hubs and hub contexts, translated into lifetime-manager
+ * operations. Caller-relative targets are the plain ones with the caller's id filled in, as .NET does:
+ * `others` is all-except-caller, `othersInGroup` is group-except-caller.
+ */
+import type { HubLifetimeManager } from '../lifetime/hub-lifetime-manager';
+import type { ClientProxy, GroupManager, HubCallerClients, HubClients, SingleClientProxy } from './hub';
+
+/** Splits a trailing `AbortSignal` (cancellation, not sent) from the arguments of `invoke`. */
+function splitSignal(args: unknown[]): [unknown[], AbortSignal | undefined] {
+  const last = args[args.length - 1];
+  return last instanceof AbortSignal ? [args.slice(0, -1), last] : [args, undefined];
+}
+
+function singleClient(lifetime: HubLifetimeManager, connectionId: string): SingleClientProxy {
+  return {
+    send: (method, ...args) => lifetime.sendConnection(connectionId, method, args),
+    invoke: <T>(method: string, ...rest: unknown[]) => {
+      const [args, signal] = splitSignal(rest);
+      return lifetime.invokeConnection(connectionId, method, args, signal) as Promise<T>;
+    },
+  };
+}
+
+/** The clients of a hub as seen from outside any connection (`IHubContext.Clients`). */
+export class LifetimeHubClients implements HubClients {
+  readonly all: ClientProxy;
+
+  constructor(protected readonly lifetime: HubLifetimeManager) {
+    this.all = { send: (method, ...args) => lifetime.sendAll(method, args) };
+  }
+
+  allExcept(excludedConnectionIds: readonly string[]): ClientProxy {
+    const excluded = [...excludedConnectionIds];
+    return { send: (method, ...args) => this.lifetime.sendAllExcept(method, args, excluded) };
+  }
+
+  client(connectionId: string): SingleClientProxy {
+    return singleClient(this.lifetime, connectionId);
+  }
+
+  clients(connectionIds: readonly string[]): ClientProxy {
+    const ids = [...connectionIds];
+    return { send: (method, ...args) => this.lifetime.sendConnections(ids, method, args) };
+  }
+
+  group(groupName: string): ClientProxy {
+    return { send: (method, ...args) => this.lifetime.sendGroup(groupName, method, args) };
+  }
+
+  groups(groupNames: readonly string[]): ClientProxy {
+    const names = [...groupNames];
+    return { send: (method, ...args) => this.lifetime.sendGroups(names, method, args) };
+  }
+
+  groupExcept(groupName: string, excludedConnectionIds: readonly string[]): ClientProxy {
+    const excluded = [...excludedConnectionIds];
+    return { send: (method, ...args) => this.lifetime.sendGroupExcept(groupName, method, args, excluded) };
+  }
+
+  user(userId: string): ClientProxy {
+    return { send: (method, ...args) => this.lifetime.sendUser(userId, method, args) };
+  }
+
+  users(userIds: readonly string[]): ClientProxy {
+    const ids = [...userIds];
+    return { send: (method, ...args) => this.lifetime.sendUsers(ids, method, args) };
+  }
+}
+
+/** The clients of a hub as seen by one connection's hub methods. */
+export class CallerHubClients extends LifetimeHubClients implements HubCallerClients {
+  readonly caller: SingleClientProxy;
+  readonly others: ClientProxy;
+  private readonly callerOnly: readonly string[];
+
+  constructor(lifetime: HubLifetimeManager, connectionId: string) {
+    super(lifetime);
+    this.callerOnly = [connectionId];
+    this.caller = singleClient(lifetime, connectionId);
+    this.others = { send: (method, ...args) => lifetime.sendAllExcept(method, args, this.callerOnly) };
+  }
+
+  othersInGroup(groupName: string): ClientProxy {
+    return { send: (method, ...args) => this.lifetime.sendGroupExcept(groupName, method, args, this.callerOnly) };
+  }
+}
+
+/** Group membership through the lifetime manager. */
+export function lifetimeGroupManager(lifetime: HubLifetimeManager): GroupManager {
+  return {
+    addToGroup: (connectionId, groupName) => lifetime.addToGroup(connectionId, groupName),
+    removeFromGroup: (connectionId, groupName) => lifetime.removeFromGroup(connectionId, groupName),
+  };
+}

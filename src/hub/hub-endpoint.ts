@@ -1,0 +1,107 @@
+/**
+ * Everything one hub path runs on: its options, method table, lifetime manager, connection table, and the hub
+ * connections alive on this server. The transports hand it started connections; hubs and hub contexts reach
+ * clients through it.
+ */
+import type { FastifyBaseLogger, FastifyRequest } from 'fastify';
+import type { HubProtocol } from '../../protocol/hub-protocol';
+import { PING } from '../../protocol/messages';
+import { ConnectionManager } from '../connections/connection-manager';
+import type { HttpConnection } from '../connections/http-connection';
+import type { Heartbeat } from '../heartbeat';
+import type { HubLifetimeManager } from '../lifetime/hub-lifetime-manager';
+import { InMemoryLifetimeManager } from '../lifetime/in-memory-lifetime-manager';
+import type { ResolvedHubOptions } from '../options';
+import { bindHub, type GroupManager, type Hub, type HubClients } from './hub';
+import { LifetimeHubClients, lifetimeGroupManager } from './hub-clients';
+import { HubConnection } from './hub-connection';
+import { discoverHubMethods, type HubMethod } from './hub-methods';
+
+/** Sending to a hub's clients from outside any hub method (ASP.NET Core's `IHubContext`). */
+export interface HubContext {
+  readonly clients: HubClients;
+  readonly groups: GroupManager;
+}
+
+/** The runtime of one hub path. */
+export class HubEndpoint implements HubContext {
+  readonly methods: ReadonlyMap<string, HubMethod>;
+  readonly connections: ConnectionManager;
+  readonly clients: HubClients;
+  readonly groups: GroupManager;
+  private readonly hubConnections = new Set<HubConnection>();
+  private readonly pings = new Map<HubProtocol, Buffer>();
+
+  constructor(
+    readonly options: ResolvedHubOptions,
+    readonly heartbeat: Heartbeat,
+    readonly log: FastifyBaseLogger,
+    readonly lifetime: HubLifetimeManager = new InMemoryLifetimeManager(),
+  ) {
+    this.methods = discoverHubMethods(options.hub);
+    this.connections = new ConnectionManager(options.disconnectTimeoutMs);
+    this.clients = new LifetimeHubClients(lifetime);
+    this.groups = lifetimeGroupManager(lifetime);
+    heartbeat.add(this.connections);
+  }
+
+  /** Hub connections alive on this server. */
+  get connectionCount(): number {
+    return this.hubConnections.size;
+  }
+
+  /** Starts the hub connection on top of an HTTP connection whose transport just started. */
+  startConnection(http: HttpConnection, request: FastifyRequest, now = Date.now()): HubConnection {
+    let userIdentifier: string | undefined;
+    try {
+      userIdentifier = this.options.userIdProvider(request) ?? undefined;
+    } catch (error) {
+      this.log.error({ err: error }, 'userIdProvider failed');
+    }
+    const connection = new HubConnection(http, this, request, userIdentifier || undefined, now);
+    http.application = connection;
+    this.hubConnections.add(connection);
+    this.heartbeat.add(connection);
+    return connection;
+  }
+
+  /** Forgets a hub connection that ended. */
+  connectionEnded(connection: HubConnection): void {
+    this.hubConnections.delete(connection);
+    this.heartbeat.delete(connection);
+    this.connections.remove(connection.http);
+  }
+
+  /** A fresh hub instance bound to a connection. */
+  createHub(connection: HubConnection): Hub {
+    return bindHub(new this.options.hub(), connection.hubBinding);
+  }
+
+  /** The framed Ping of a protocol, serialized once. */
+  pingBytes(protocol: HubProtocol): Buffer {
+    let bytes = this.pings.get(protocol);
+    if (bytes === undefined) this.pings.set(protocol, (bytes = protocol.writeMessage(PING)));
+    return bytes;
+  }
+
+  /**
+   * Closes every connection: hub connections get a Close message (with `allowReconnect` when asked), connections
+   * that never started are dropped.
+   */
+  shutdown(allowReconnect: boolean): void {
+    for (const connection of [...this.hubConnections]) {
+      connection.close(allowReconnect ? { type: 7, allowReconnect: true } : { type: 7 });
+    }
+    for (const http of [...this.connections.all()]) {
+      this.connections.remove(http);
+      http.close();
+      http.transportClosed();
+    }
+  }
+
+  /** Releases the lifetime manager. */
+  async close(): Promise<void> {
+    this.heartbeat.delete(this.connections);
+    await this.lifetime.close();
+  }
+}

@@ -1,0 +1,46 @@
+/**
+ * fastify-signalr: a SignalR server for Node.js on Fastify.
+ *
+ * ```ts
+ * import Fastify from 'fastify';
+ * import { fastifySignalR, Hub } from 'fastify-signalr';
+ *
+ * class ChatHub extends Hub {
+ *   async sendMessage(user: string, message: string) {
+ *     await this.clients.all.send('ReceiveMessage', user, message);
+ *   }
+ * }
+ *
+ * const app = Fastify();
+ * await app.register(fastifySignalR, { hubs: [{ path: '/chathub', hub: ChatHub }] });
+ * await app.listen({ port: 5000 });
+ * ```
+ */
+export { fastifySignalR, default, DEFAULT_PROTOCOLS, type SignalRServer } from './plugin';
+export {
+  Hub,
+  type ArgumentSchema,
+  type ClientProxy,
+  type GroupManager,
+  type HubCallerClients,
+  type HubCallerContext,
+  type HubClass,
+  type HubClients,
+  type HubMethodSchemas,
+  type SingleClientProxy,
+} from './hub/hub';
+export type { HubContext } from './hub/hub-endpoint';
+export { HubDefinitionError } from './hub/hub-methods';
+export { HubException } from './errors';
+export {
+  SignalROptionsError,
+  defaultUserIdProvider,
+  type HubOptions,
+  type HubRegistration,
+  type SignalROptions,
+  type UserIdProvider,
+} from './options';
+export type { HubLifetimeManager, ManagedConnection } from './lifetime/hub-lifetime-manager';
+export { InMemoryLifetimeManager } from './lifetime/in-memory-lifetime-manager';
+export { SerializedHubMessage } from './lifetime/serialized-message';
+export * as protocol from '../protocol/index';

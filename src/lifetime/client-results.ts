@@ -1,0 +1,87 @@
+/**
+ * Pending server-to-client invocations ("client results", spec §2.7): the bookkeeping every lifetime manager
+ * shares, as ASP.NET Core's `ClientResultsManager`.
+ */
+import type { CompletionMessage } from '../../protocol/messages';
+import { ClientResultErrors, HubException } from '../errors';
+
+interface PendingResult {
+  readonly connectionId: string;
+  resolve(value: unknown): void;
+  reject(error: Error): void;
+}
+
+/** Errors a connection-level failure of a client result carries (.NET's `IOException`). */
+export class ConnectionIOError extends Error {
+  override readonly name = 'IOException';
+}
+
+/** Tracks invocations waiting for a client's Completion. */
+export class ClientResultsManager {
+  private readonly pending = new Map<string, PendingResult>();
+
+  /** Number of invocations waiting. */
+  get size(): number {
+    return this.pending.size;
+  }
+
+  /**
+   * Registers a wait for `invocationId` from `connectionId`. The promise resolves with the client's result, rejects
+   * with a `HubException` holding its error, with "Invocation canceled by the server." when `signal` aborts, and
+   * with "Connection '<id>' disconnected." when {@link ClientResultsManager.failConnection} runs for it.
+   */
+  add(connectionId: string, invocationId: string, signal: AbortSignal | undefined): Promise<unknown> {
+    return new Promise<unknown>((resolve, reject) => {
+      let onAbort: (() => void) | undefined;
+      const finish = () => {
+        if (onAbort !== undefined) signal?.removeEventListener('abort', onAbort);
+      };
+      this.pending.set(invocationId, {
+        connectionId,
+        resolve: (value) => {
+          finish();
+          resolve(value);
+        },
+        reject: (error) => {
+          finish();
+          reject(error);
+        },
+      });
+      if (signal !== undefined) {
+        onAbort = () => this.complete(connectionId, { type: 3, invocationId, error: ClientResultErrors.canceled });
+        if (signal.aborted) onAbort();
+        else signal.addEventListener('abort', onAbort, { once: true });
+      }
+    });
+  }
+
+  /**
+   * Completes the invocation the Completion names. Returns false when none waits for it. Throws when the
+   * Completion comes from another connection than the one invoked, as .NET does.
+   */
+  complete(connectionId: string, completion: CompletionMessage): boolean {
+    const entry = this.pending.get(completion.invocationId);
+    if (entry === undefined) return false;
+    if (entry.connectionId !== connectionId) {
+      throw new Error(`Connection ID '${connectionId}' is not valid for invocation ID '${completion.invocationId}'.`);
+    }
+    this.pending.delete(completion.invocationId);
+    if (completion.error !== undefined) entry.reject(new HubException(completion.error));
+    else entry.resolve(completion.result ?? null);
+    return true;
+  }
+
+  /** Removes a wait without completing it (the invocation could not be sent). */
+  remove(invocationId: string): void {
+    this.pending.delete(invocationId);
+  }
+
+  /** Rejects every wait of a connection that went away. */
+  failConnection(connectionId: string): void {
+    for (const [invocationId, entry] of this.pending) {
+      if (entry.connectionId !== connectionId) continue;
+      this.pending.delete(invocationId);
+      entry.reject(new ConnectionIOError(`Connection '${connectionId}' disconnected.`));
+    }
+  }
+}

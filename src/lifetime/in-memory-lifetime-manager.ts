@@ -1,0 +1,183 @@
+/**
+ * The in-memory lifetime manager: the single-server default (ASP.NET Core's `DefaultHubLifetimeManager`).
+ *
+ * State it owns: the connections of this server by id, group membership (group → connections, and each
+ * connection's groups for cleanup), and connections by user id. Group names are case-sensitive, as in .NET's
+ * default manager. Every send serializes the message at most once per protocol and writes the same bytes to
+ * each target; nothing here waits on a client.
+ */
+import { MessageType } from '../../protocol/messages';
+import { ClientResultErrors } from '../errors';
+import { ClientResultsManager, ConnectionIOError } from './client-results';
+import type { HubLifetimeManager, ManagedConnection } from './hub-lifetime-manager';
+import { SerializedHubMessage } from './serialized-message';
+
+function invocation(method: string, args: readonly unknown[]): SerializedHubMessage {
+  return new SerializedHubMessage({ type: MessageType.Invocation, target: method, arguments: args as unknown[] });
+}
+
+/** Keeps connections, groups and users of one hub on this server and delivers to them directly. */
+export class InMemoryLifetimeManager implements HubLifetimeManager {
+  private readonly connections = new Map<string, ManagedConnection>();
+  private readonly groups = new Map<string, Set<ManagedConnection>>();
+  private readonly groupsOfConnection = new Map<string, Set<string>>();
+  private readonly users = new Map<string, Set<ManagedConnection>>();
+  private readonly clientResults = new ClientResultsManager();
+  private lastInvocationId = 0;
+
+  /** Connections currently registered. */
+  get connectionCount(): number {
+    return this.connections.size;
+  }
+
+  async onConnected(connection: ManagedConnection): Promise<void> {
+    this.connections.set(connection.connectionId, connection);
+    const user = connection.userIdentifier;
+    if (user !== undefined) {
+      let set = this.users.get(user);
+      if (set === undefined) this.users.set(user, (set = new Set()));
+      set.add(connection);
+    }
+  }
+
+  async onDisconnected(connection: ManagedConnection): Promise<void> {
+    const id = connection.connectionId;
+    this.connections.delete(id);
+    const groups = this.groupsOfConnection.get(id);
+    if (groups !== undefined) {
+      for (const group of groups) this.leave(group, connection);
+      this.groupsOfConnection.delete(id);
+    }
+    const user = connection.userIdentifier;
+    if (user !== undefined) {
+      const set = this.users.get(user);
+      set?.delete(connection);
+      if (set?.size === 0) this.users.delete(user);
+    }
+    this.clientResults.failConnection(id);
+  }
+
+  async sendAll(method: string, args: readonly unknown[]): Promise<void> {
+    const message = invocation(method, args);
+    for (const connection of this.connections.values()) connection.write(message);
+  }
+
+  async sendAllExcept(method: string, args: readonly unknown[], excluded: readonly string[]): Promise<void> {
+    const message = invocation(method, args);
+    for (const connection of this.connections.values()) {
+      if (!excluded.includes(connection.connectionId)) connection.write(message);
+    }
+  }
+
+  async sendConnection(connectionId: string, method: string, args: readonly unknown[]): Promise<void> {
+    this.connections.get(connectionId)?.write(invocation(method, args));
+  }
+
+  async sendConnections(connectionIds: readonly string[], method: string, args: readonly unknown[]): Promise<void> {
+    let message: SerializedHubMessage | undefined;
+    for (const id of connectionIds) {
+      const connection = this.connections.get(id);
+      if (connection !== undefined) connection.write((message ??= invocation(method, args)));
+    }
+  }
+
+  async sendGroup(groupName: string, method: string, args: readonly unknown[]): Promise<void> {
+    const members = this.groups.get(groupName);
+    if (members === undefined) return;
+    const message = invocation(method, args);
+    for (const connection of members) connection.write(message);
+  }
+
+  async sendGroups(groupNames: readonly string[], method: string, args: readonly unknown[]): Promise<void> {
+    let message: SerializedHubMessage | undefined;
+    // A connection in several of the groups gets the message once per group, as in .NET.
+    for (const name of groupNames) {
+      const members = this.groups.get(name);
+      if (members === undefined) continue;
+      message ??= invocation(method, args);
+      for (const connection of members) connection.write(message);
+    }
+  }
+
+  async sendGroupExcept(
+    groupName: string,
+    method: string,
+    args: readonly unknown[],
+    excluded: readonly string[],
+  ): Promise<void> {
+    const members = this.groups.get(groupName);
+    if (members === undefined) return;
+    const message = invocation(method, args);
+    for (const connection of members) {
+      if (!excluded.includes(connection.connectionId)) connection.write(message);
+    }
+  }
+
+  async sendUser(userId: string, method: string, args: readonly unknown[]): Promise<void> {
+    const connections = this.users.get(userId);
+    if (connections === undefined) return;
+    const message = invocation(method, args);
+    for (const connection of connections) connection.write(message);
+  }
+
+  async sendUsers(userIds: readonly string[], method: string, args: readonly unknown[]): Promise<void> {
+    let message: SerializedHubMessage | undefined;
+    for (const userId of userIds) {
+      const connections = this.users.get(userId);
+      if (connections === undefined) continue;
+      message ??= invocation(method, args);
+      for (const connection of connections) connection.write(message);
+    }
+  }
+
+  async addToGroup(connectionId: string, groupName: string): Promise<void> {
+    const connection = this.connections.get(connectionId);
+    // .NET's default manager ignores ids it does not know.
+    if (connection === undefined) return;
+    let members = this.groups.get(groupName);
+    if (members === undefined) this.groups.set(groupName, (members = new Set()));
+    members.add(connection);
+    let names = this.groupsOfConnection.get(connectionId);
+    if (names === undefined) this.groupsOfConnection.set(connectionId, (names = new Set()));
+    names.add(groupName);
+  }
+
+  async removeFromGroup(connectionId: string, groupName: string): Promise<void> {
+    const connection = this.connections.get(connectionId);
+    if (connection === undefined) return;
+    this.leave(groupName, connection);
+    this.groupsOfConnection.get(connectionId)?.delete(groupName);
+  }
+
+  async invokeConnection(
+    connectionId: string,
+    method: string,
+    args: readonly unknown[],
+    signal?: AbortSignal,
+  ): Promise<unknown> {
+    const connection = this.connections.get(connectionId);
+    if (connection === undefined) throw new ConnectionIOError(ClientResultErrors.connectionDoesNotExist(connectionId));
+    // The in-memory manager's ids are `s<counter>` (DefaultHubLifetimeManager.cs@v10 L345-L348).
+    const invocationId = `s${++this.lastInvocationId}`;
+    const result = this.clientResults.add(connectionId, invocationId, signal);
+    connection.write(
+      new SerializedHubMessage({ type: MessageType.Invocation, invocationId, target: method, arguments: args as unknown[] }),
+    );
+    return result;
+  }
+
+  setConnectionResult(connectionId: string, completion: Parameters<HubLifetimeManager['setConnectionResult']>[1]): boolean {
+    return this.clientResults.complete(connectionId, completion);
+  }
+
+  async close(): Promise<void> {
+    for (const id of this.connections.keys()) this.clientResults.failConnection(id);
+  }
+
+  private leave(groupName: string, connection: ManagedConnection): void {
+    const members = this.groups.get(groupName);
+    if (members === undefined) return;
+    members.delete(connection);
+    if (members.size === 0) this.groups.delete(groupName);
+  }
+}

@@ -1,0 +1,47 @@
+import type { HubProtocol } from '../../protocol/hub-protocol';
+import type { HubMessage } from '../../protocol/messages';
+
+/**
+ * A hub message serialized at most once per protocol, however many connections it goes to (as ASP.NET Core's
+ * `SerializedHubMessage`). A message received from a backplane arrives already serialized for each protocol and
+ * is written to clients without re-encoding.
+ */
+export class SerializedHubMessage {
+  // Two protocols exist in practice; a short array beats a Map on this per-recipient path.
+  private readonly names: string[] = [];
+  private readonly bytes: Buffer[] = [];
+
+  /**
+   * @param message the message, or `null` when only pre-serialized bytes are known
+   * @param serialized bytes already framed per protocol name (a backplane payload)
+   */
+  constructor(
+    readonly message: HubMessage | null,
+    serialized?: Iterable<readonly [string, Uint8Array]>,
+  ) {
+    if (serialized !== undefined) {
+      for (const [name, data] of serialized) {
+        this.names.push(name);
+        this.bytes.push(Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength));
+      }
+    }
+  }
+
+  /** The framed bytes for `protocol`, serialized on first use. */
+  getBytes(protocol: HubProtocol): Buffer {
+    const names = this.names;
+    for (let i = 0; i < names.length; i++) {
+      if (names[i] === protocol.name) return this.bytes[i];
+    }
+    if (this.message === null) {
+      // .NET aborts such a connection with this text (SerializedHubMessage.cs@v10 L54-L72).
+      throw new Error(
+        'This message was received from another server that did not have the requested protocol available.',
+      );
+    }
+    const data = protocol.writeMessage(this.message);
+    names.push(protocol.name);
+    this.bytes.push(data);
+    return data;
+  }
+}

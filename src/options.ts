@@ -1,0 +1,242 @@
+/**
+ * Options: every limit and timeout the server has, with ASP.NET Core's defaults (spec `signalr-wire.md` §1.11),
+ * validated once at registration into a frozen object. A bad value fails `app.register` with a message that names
+ * the option.
+ */
+import type { FastifyRequest } from 'fastify';
+import { z } from 'zod';
+import { ALL_TRANSPORTS, type TransportName } from '../protocol/negotiate';
+import type { HubProtocol } from '../protocol/hub-protocol';
+import type { HubClass } from './hub/hub';
+
+/** Resolves the user id of a connection from the request that started its transport. */
+export type UserIdProvider = (request: FastifyRequest) => string | null | undefined;
+
+/** Limits and timeouts of a hub; each may be set for all hubs or per hub. */
+export interface HubOptions {
+  /**
+   * How often the server sends a Ping to each client (not on long polling, which has inherent keep-alive). Keep it
+   * at most half the clients' server timeout (30 s in the official clients).
+   * @default 15000
+   */
+  readonly keepAliveIntervalMs: number;
+  /**
+   * A client that sent a Ping once and then stays silent this long is closed with an error.
+   * @default 30000
+   */
+  readonly clientTimeoutIntervalMs: number;
+  /**
+   * Time a new connection has to complete its handshake.
+   * @default 15000
+   */
+  readonly handshakeTimeoutMs: number;
+  /**
+   * Largest hub message a client may send, framing included, in bytes; `null` for no limit. A larger message
+   * closes the connection with an error.
+   * @default 32768
+   */
+  readonly maximumReceiveMessageSize: number | null;
+  /**
+   * Whether invocation and close errors carry the exception's type and message. Errors thrown as
+   * `HubException` always do.
+   * @default false
+   */
+  readonly enableDetailedErrors: boolean;
+  /**
+   * How many invocations of one client run at once; further invocations wait their turn.
+   * @default 1
+   */
+  readonly maximumParallelInvocationsPerClient: number;
+  /**
+   * Items buffered per client-to-server stream before the connection's input waits.
+   * @default 10
+   */
+  readonly streamBufferCapacity: number;
+  /**
+   * The transports offered, in any subset; negotiate lists them in .NET's order.
+   * @default ['WebSockets', 'ServerSentEvents', 'LongPolling']
+   */
+  readonly transports: readonly TransportName[];
+  /**
+   * A negotiated connection that does not start a transport within this time, or a long-polling connection
+   * without a poll for this long, is dropped.
+   * @default 15000
+   */
+  readonly disconnectTimeoutMs: number;
+  /**
+   * How long a long poll waits for data before answering 200 with no body.
+   * @default 90000
+   */
+  readonly longPollTimeoutMs: number;
+  /**
+   * Resolves `context.userIdentifier` from the request that started the connection's transport.
+   * @default the authenticated user's `sub`, `nameid` or `id` claim from `request.user` (as set by auth plugins
+   *   such as `@fastify/jwt`), else none
+   */
+  readonly userIdProvider: UserIdProvider;
+}
+
+/** One hub to serve: its path, its class and, optionally, options of its own. */
+export interface HubRegistration extends Partial<HubOptions> {
+  /** URL path of the hub, for example `/chathub`. Negotiate is served at `{path}/negotiate`. */
+  readonly path: string;
+  /** The hub class; a new instance handles each invocation. */
+  readonly hub: HubClass;
+  /**
+   * The hub's name on a backplane. To share Redis channels with a .NET server it must equal the .NET hub's full
+   * type name (for example `MyApp.Hubs.ChatHub`).
+   * @default the class name
+   */
+  readonly name?: string;
+  /**
+   * The hub protocols clients may choose.
+   * @default every protocol this server implements (json, messagepack)
+   */
+  readonly protocols?: readonly HubProtocol[];
+}
+
+/** Options of the fastify-signalr plugin: the hubs, and defaults for every hub's {@link HubOptions}. */
+export interface SignalROptions extends Partial<HubOptions> {
+  readonly hubs: readonly HubRegistration[];
+  /**
+   * Whether clients are told they may reconnect when the server shuts down (`allowReconnect` in the Close
+   * message). With it, clients that use automatic reconnect come back to a restarted or sibling server.
+   * @default true
+   */
+  readonly allowReconnectOnShutdown?: boolean;
+  /**
+   * Largest WebSocket frame accepted, in bytes, for every hub. The official clients batch queued messages into one
+   * frame, so this is larger than the message limit; a bigger frame closes the socket with status 1009.
+   * @default 1048576, or 4 × the largest `maximumReceiveMessageSize` when that is larger (100 MiB when a hub has
+   *   no message limit)
+   */
+  readonly maximumWebSocketFrameSize?: number;
+}
+
+/** Default user id: the id claim of the authenticated user, as ASP.NET Core's NameIdentifier claim. */
+export const defaultUserIdProvider: UserIdProvider = (request) => {
+  const user = (request as { user?: unknown }).user;
+  if (typeof user !== 'object' || user === null) return undefined;
+  const claims = user as Record<string, unknown>;
+  for (const claim of ['sub', 'nameid', 'id']) {
+    const value = claims[claim];
+    if (typeof value === 'string' && value !== '') return value;
+    if (typeof value === 'number') return String(value);
+  }
+  return undefined;
+};
+
+const DEFAULT_FRAME_SIZE = 1024 * 1024;
+const UNLIMITED_FRAME_SIZE = 100 * 1024 * 1024;
+
+const positiveMs = z.number().int().positive();
+
+const hubOptionsShape = {
+  keepAliveIntervalMs: positiveMs.optional(),
+  clientTimeoutIntervalMs: positiveMs.optional(),
+  handshakeTimeoutMs: positiveMs.optional(),
+  maximumReceiveMessageSize: z.number().int().positive().nullable().optional(),
+  enableDetailedErrors: z.boolean().optional(),
+  maximumParallelInvocationsPerClient: z.number().int().positive().optional(),
+  streamBufferCapacity: z.number().int().positive().optional(),
+  transports: z
+    .array(z.enum(ALL_TRANSPORTS as [TransportName, ...TransportName[]]))
+    .refine((list) => new Set(list).size === list.length, 'lists a transport twice')
+    .optional(),
+  disconnectTimeoutMs: positiveMs.optional(),
+  longPollTimeoutMs: positiveMs.optional(),
+  userIdProvider: z.custom<UserIdProvider>((value) => typeof value === 'function', 'must be a function').optional(),
+};
+
+const hubRegistrationSchema = z.strictObject({
+  ...hubOptionsShape,
+  path: z.string().regex(/^\/[^?#]*$/, "must start with '/' and hold no query or fragment"),
+  hub: z.custom<HubClass>((value) => typeof value === 'function', 'must be a hub class'),
+  name: z.string().min(1).optional(),
+  protocols: z
+    .array(z.custom<HubProtocol>((value) => typeof value === 'object' && value !== null && 'writeMessage' in value))
+    .min(1)
+    .optional(),
+});
+
+const signalROptionsSchema = z.strictObject({
+  ...hubOptionsShape,
+  hubs: z.array(hubRegistrationSchema),
+  allowReconnectOnShutdown: z.boolean().optional(),
+  maximumWebSocketFrameSize: z.number().int().positive().optional(),
+});
+
+/** Everything a hub runs with, after defaults. */
+export interface ResolvedHubOptions extends HubOptions {
+  readonly path: string;
+  readonly hub: HubClass;
+  readonly name: string;
+  readonly protocols: readonly HubProtocol[];
+}
+
+/** Plugin options after validation and defaults. */
+export interface ResolvedSignalROptions {
+  readonly hubs: readonly ResolvedHubOptions[];
+  readonly allowReconnectOnShutdown: boolean;
+  readonly maximumWebSocketFrameSize: number;
+}
+
+/** Thrown by `app.register` for invalid options; the message names every bad option. */
+export class SignalROptionsError extends Error {
+  override readonly name = 'SignalROptionsError';
+}
+
+/**
+ * Validates the plugin options and applies the defaults; the result is frozen.
+ * @param defaultProtocols the protocols hubs get when they do not list their own
+ */
+export function resolveOptions(options: unknown, defaultProtocols: readonly HubProtocol[]): ResolvedSignalROptions {
+  const parsed = signalROptionsSchema.safeParse(options);
+  if (!parsed.success) {
+    throw new SignalROptionsError(`Invalid fastify-signalr options:\n${z.prettifyError(parsed.error)}`);
+  }
+  const global = parsed.data;
+  const paths = new Set<string>();
+  const hubs = global.hubs.map((hub) => {
+    const path = hub.path.length > 1 ? hub.path.replace(/\/+$/, '') : hub.path;
+    if (paths.has(path)) throw new SignalROptionsError(`Invalid fastify-signalr options: two hubs at path '${path}'.`);
+    paths.add(path);
+    const maximumReceiveMessageSize =
+      hub.maximumReceiveMessageSize !== undefined
+        ? hub.maximumReceiveMessageSize
+        : global.maximumReceiveMessageSize !== undefined
+          ? global.maximumReceiveMessageSize
+          : 32 * 1024;
+    const resolved: ResolvedHubOptions = {
+      path,
+      hub: hub.hub,
+      name: hub.name ?? hub.hub.name,
+      protocols: Object.freeze([...(hub.protocols ?? defaultProtocols)]),
+      keepAliveIntervalMs: hub.keepAliveIntervalMs ?? global.keepAliveIntervalMs ?? 15_000,
+      clientTimeoutIntervalMs: hub.clientTimeoutIntervalMs ?? global.clientTimeoutIntervalMs ?? 30_000,
+      handshakeTimeoutMs: hub.handshakeTimeoutMs ?? global.handshakeTimeoutMs ?? 15_000,
+      maximumReceiveMessageSize,
+      enableDetailedErrors: hub.enableDetailedErrors ?? global.enableDetailedErrors ?? false,
+      maximumParallelInvocationsPerClient:
+        hub.maximumParallelInvocationsPerClient ?? global.maximumParallelInvocationsPerClient ?? 1,
+      streamBufferCapacity: hub.streamBufferCapacity ?? global.streamBufferCapacity ?? 10,
+      transports: Object.freeze([...(hub.transports ?? global.transports ?? ALL_TRANSPORTS)]),
+      disconnectTimeoutMs: hub.disconnectTimeoutMs ?? global.disconnectTimeoutMs ?? 15_000,
+      longPollTimeoutMs: hub.longPollTimeoutMs ?? global.longPollTimeoutMs ?? 90_000,
+      userIdProvider: hub.userIdProvider ?? global.userIdProvider ?? defaultUserIdProvider,
+    };
+    return Object.freeze(resolved);
+  });
+  const frameSize =
+    global.maximumWebSocketFrameSize ??
+    hubs.reduce(
+      (size, hub) =>
+        Math.max(size, hub.maximumReceiveMessageSize === null ? UNLIMITED_FRAME_SIZE : 4 * hub.maximumReceiveMessageSize),
+      DEFAULT_FRAME_SIZE,
+    );
+  return Object.freeze({
+    hubs: Object.freeze(hubs),
+    allowReconnectOnShutdown: global.allowReconnectOnShutdown ?? true,
+    maximumWebSocketFrameSize: frameSize,
+  });
+}

@@ -1,0 +1,94 @@
+/**
+ * The Fastify plugin: validates the options, mounts each hub's routes, owns the shared heartbeat, exposes
+ * `app.signalr` for sending from outside hubs, and closes every connection cleanly when the server closes.
+ */
+import fastifyWebsocket from '@fastify/websocket';
+import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
+import fp from 'fastify-plugin';
+import type { HubProtocol } from '../protocol/hub-protocol';
+import { jsonHubProtocol } from '../protocol/json-hub-protocol';
+import { Heartbeat, heartbeatIntervalFor } from './heartbeat';
+import type { Hub, HubClass } from './hub/hub';
+import { HubEndpoint, type HubContext } from './hub/hub-endpoint';
+import { resolveOptions, type SignalROptions } from './options';
+import { registerHubRoutes } from './transports/hub-routes';
+
+/** The hub protocols this server implements, offered to every hub that does not list its own. */
+export const DEFAULT_PROTOCOLS: readonly HubProtocol[] = Object.freeze([jsonHubProtocol]);
+
+/** What `app.signalr` offers. */
+export interface SignalRServer {
+  /** The context of a registered hub, by class or path, to send to its clients from anywhere. */
+  hub(hub: HubClass | string): HubContext;
+  /** The runtime of every hub, in registration order. */
+  readonly endpoints: readonly HubEndpoint[];
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** The SignalR server registered by fastify-signalr. */
+    signalr: SignalRServer;
+  }
+}
+
+const signalr: FastifyPluginAsync<SignalROptions> = async (app, rawOptions) => {
+  const options = resolveOptions(rawOptions, DEFAULT_PROTOCOLS);
+  const heartbeat = new Heartbeat(
+    heartbeatIntervalFor(
+      options.hubs.flatMap((hub) => [
+        hub.keepAliveIntervalMs,
+        hub.clientTimeoutIntervalMs,
+        hub.handshakeTimeoutMs,
+        hub.disconnectTimeoutMs,
+      ]),
+    ),
+    (error) => app.log.error({ err: error }, 'heartbeat check failed'),
+  );
+  const endpoints = options.hubs.map(
+    (hub) => new HubEndpoint(hub, heartbeat, app.log.child({ hub: hub.path })),
+  );
+
+  const server: SignalRServer = {
+    endpoints,
+    hub(hub: HubClass<Hub> | string): HubContext {
+      const endpoint = endpoints.find((candidate) =>
+        typeof hub === 'string' ? candidate.options.path === hub : candidate.options.hub === hub,
+      );
+      if (endpoint === undefined) throw new Error(`No hub is registered for ${typeof hub === 'string' ? hub : hub.name}.`);
+      return endpoint;
+    },
+  };
+  app.decorate('signalr', server);
+
+  // Added before @fastify/websocket registers its own preClose hook, so clients get a SignalR Close message and a
+  // 1000 close frame before that plugin closes whatever sockets remain.
+  app.addHook('preClose', async () => {
+    for (const endpoint of endpoints) endpoint.shutdown(options.allowReconnectOnShutdown);
+  });
+  app.addHook('onClose', async () => {
+    heartbeat.stop();
+    await Promise.all(endpoints.map((endpoint) => endpoint.close()));
+  });
+
+  if (!app.hasDecorator('websocketServer')) {
+    await app.register(fastifyWebsocket, {
+      options: { maxPayload: options.maximumWebSocketFrameSize },
+      errorHandler: (error, socket, request) => {
+        request.log.debug({ err: error }, 'websocket error');
+        socket.terminate();
+      },
+    });
+  }
+
+  // The hub routes live in their own context: their body parser takes any content type as raw bytes (a negotiate
+  // POST may say `application/json` with an empty body; sends are text or binary).
+  await app.register(async (hubRoutes: FastifyInstance) => {
+    hubRoutes.removeAllContentTypeParsers();
+    hubRoutes.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
+    for (const endpoint of endpoints) registerHubRoutes(hubRoutes, endpoint);
+  });
+};
+
+/** The fastify-signalr plugin. Register it with the hubs to serve; see {@link SignalROptions}. */
+export const fastifySignalR = fp(signalr, { fastify: '5.x', name: 'fastify-signalr' });
+export default fastifySignalR;
