@@ -16,9 +16,18 @@ export interface ChatAppOptions {
   readonly signalr?: Partial<Omit<SignalROptions, 'hubs'>>;
 }
 
+/** Browser bundles of the official client, served from `node_modules` (a built image copies them beside the page). */
 const BROWSER_FILES: Record<string, string> = {
   '/lib/signalr.min.js': '@microsoft/signalr/dist/browser/signalr.min.js',
 };
+
+async function readBrowserFile(url: string, moduleFile: string): Promise<string> {
+  try {
+    return await readFile(path.join(__dirname, 'public', url), 'utf8');
+  } catch {
+    return await readFile(require.resolve(moduleFile), 'utf8');
+  }
+}
 
 /** Builds the chat app; call `listen` on the result. */
 export async function buildChatApp(options: ChatAppOptions = {}): Promise<FastifyInstance> {
@@ -42,7 +51,7 @@ export async function buildChatApp(options: ChatAppOptions = {}): Promise<Fastif
   const page = await readFile(path.join(__dirname, 'public', 'index.html'), 'utf8');
   app.get('/', async (_request, reply) => reply.type('text/html; charset=utf-8').send(page));
   for (const [url, file] of Object.entries(BROWSER_FILES)) {
-    const body = await readFile(require.resolve(file), 'utf8');
+    const body = await readBrowserFile(url, file);
     app.get(url, async (_request, reply) => reply.type('application/javascript; charset=utf-8').send(body));
   }
   return app;
