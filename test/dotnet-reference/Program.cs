@@ -72,6 +72,22 @@ app.MapGet("/ask/{connectionId}", async (string connectionId, IHubContext<ChatHu
     }
 });
 
+// Started by the test harness with stdin as a lifeline: stop when it closes, so a killed test run never leaves
+// a server behind.
+if (Settings.Bool("EXIT_ON_STDIN_EOF") == true)
+{
+    var lifetime = app.Services.GetRequiredService<IHostApplicationLifetime>();
+    _ = Task.Run(async () =>
+    {
+        await using var stdin = Console.OpenStandardInput();
+        var buffer = new byte[256];
+        while (await stdin.ReadAsync(buffer) > 0)
+        {
+        }
+        lifetime.StopApplication();
+    });
+}
+
 await app.StartAsync();
 // The harness waits for this line.
 Console.WriteLine($"Reference server listening on http://127.0.0.1:{port}");
