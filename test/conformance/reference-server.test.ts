@@ -106,6 +106,23 @@ async function negotiate(server: ReferenceServer): Promise<{ connectionId: strin
   return (await response.json()) as { connectionId: string; connectionToken: string } & Record<string, unknown>;
 }
 
+/** Resolves the calls in parallel and returns their labels in the order they completed. */
+async function completionOrder(calls: Array<[string, Promise<unknown>]>): Promise<string[]> {
+  const order: string[] = [];
+  await Promise.all(calls.map(([label, call]) => call.then(() => order.push(label))));
+  return order;
+}
+
+/** A peer whose `GetAnswer` takes `delayMs`, to hold a hub method (AskClient) busy. */
+function slowAnswer(delayMs: number): ConnectOptions {
+  return {
+    answer: async () => {
+      await new Promise((resolve) => setTimeout(resolve, delayMs));
+      return 'slow answer';
+    },
+  };
+}
+
 /** A raw WebSocket hub connection, to see the exact text the server writes. */
 class RawSocket {
   private text = '';
@@ -729,5 +746,118 @@ describe('options from the environment', () => {
     expect(raw.records()).toEqual(['{"error":"Handshake was canceled."}']);
     expect(raw.closed).toEqual({ code: 1000, reason: '' });
     expect(Date.now() - started).toBeGreaterThanOrEqual(400);
+  });
+});
+
+describe('client results: scheduling', () => {
+  test('a hub method awaiting a client result frees its invocation slot: a later Echo overtakes it (default MaximumParallelInvocationsPerClient = 1)', async () => {
+    const peer = await connect(server, HttpTransportType.WebSockets, slowAnswer(300));
+    const order = await completionOrder([
+      ['AskClient', peer.connection.invoke('AskClient', peer.id)],
+      ['Echo', peer.connection.invoke('Echo', 1)],
+    ]);
+    expect(order).toEqual(['Echo', 'AskClient']);
+    await peer.connection.stop();
+  });
+});
+
+describe('more options from the environment', () => {
+  let configured: ReferenceServer;
+
+  beforeAll(async () => {
+    configured = await startReferenceServer({
+      ALLOW_STATEFUL_RECONNECTS: 'true',
+      LONG_POLL_TIMEOUT_MS: '500',
+      CORS_ORIGINS: '*',
+      CLIENT_TIMEOUT_MS: '1000',
+      DISCONNECT_TIMEOUT_MS: '1000',
+      MAX_PARALLEL_INVOCATIONS: '2',
+      STREAM_BUFFER_CAPACITY: '2',
+    });
+  }, SETUP_TIMEOUT_MS);
+
+  afterAll(async () => {
+    await configured?.stop();
+  });
+
+  test('ALLOW_STATEFUL_RECONNECTS: negotiate answers useStatefulReconnect (first key) when the client asks', async () => {
+    const response = await fetch(`${configured.hubUrl}/negotiate?negotiateVersion=1&useStatefulReconnect=true`, { method: 'POST' });
+    const body = (await response.json()) as Record<string, unknown>;
+    expect(Object.keys(body)).toEqual(['useStatefulReconnect', 'negotiateVersion', 'connectionId', 'connectionToken', 'availableTransports']);
+    expect(body.useStatefulReconnect).toBe(true);
+    // Not without the query parameter, and never on a server that does not allow it.
+    expect(Object.keys(await negotiate(configured))).not.toContain('useStatefulReconnect');
+    const plain = await fetch(`${server.hubUrl}/negotiate?negotiateVersion=1&useStatefulReconnect=true`, { method: 'POST' });
+    expect(Object.keys((await plain.json()) as object)).not.toContain('useStatefulReconnect');
+
+    const connection = new HubConnectionBuilder()
+      .withUrl(configured.hubUrl, { transport: HttpTransportType.WebSockets })
+      .withStatefulReconnect()
+      .configureLogging(LogLevel.None)
+      .build();
+    openConnections.push(connection);
+    await connection.start();
+    expect(await connection.invoke('Echo', 'stateful')).toBe('stateful');
+    await connection.stop();
+  });
+
+  test('CORS_ORIGINS=*: any origin is echoed, with credentials', async () => {
+    const response = await fetch(`${configured.hubUrl}/negotiate?negotiateVersion=1`, {
+      method: 'OPTIONS',
+      headers: { Origin: 'http://anywhere.test', 'Access-Control-Request-Method': 'POST' },
+    });
+    expect(response.status).toBe(204);
+    expect(response.headers.get('access-control-allow-origin')).toBe('http://anywhere.test');
+    expect(response.headers.get('access-control-allow-credentials')).toBe('true');
+    expect(response.headers.get('vary')).toBe('Origin');
+  });
+
+  test('LONG_POLL_TIMEOUT_MS and DISCONNECT_TIMEOUT_MS over raw long polling', async () => {
+    const { connectionToken } = await negotiate(configured);
+    const url = `${configured.hubUrl}?id=${encodeURIComponent(connectionToken)}`;
+    // The first poll returns at once and empty: it only establishes the transport.
+    let response = await fetch(url);
+    expect([response.status, await response.text()]).toEqual([200, '']);
+    response = await fetch(url, { method: 'POST', body: `{"protocol":"json","version":1}${RS}` });
+    expect([response.status, await response.text()]).toEqual([200, '']);
+    response = await fetch(url);
+    expect([response.status, await response.text()]).toEqual([200, `{}${RS}`]);
+    // Nothing to send: the poll ends empty after the poll timeout.
+    let started = Date.now();
+    response = await fetch(url);
+    expect([response.status, await response.text()]).toEqual([200, '']);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(400);
+    // No poll for longer than the disconnect timeout (plus the 1 s heartbeat): the connection is gone.
+    started = Date.now();
+    await waitFor(() => Date.now() - started > 2_500, 'the disconnect timeout', 4_000);
+    response = await fetch(url);
+    expect([response.status, await response.text()]).toEqual([404, 'No Connection with that ID']);
+  });
+
+  test('CLIENT_TIMEOUT_MS: applies only after the client\'s first ping; then a close with error', async () => {
+    const pinging = await RawSocket.open(configured);
+    const silent = await RawSocket.open(configured);
+    rawSockets.push(pinging, silent);
+    pinging.send('{"protocol":"json","version":1}', '{"type":6}');
+    silent.send('{"protocol":"json","version":1}');
+    const started = Date.now();
+    await waitFor(() => pinging.closed !== undefined, 'the client timeout', 4_000);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(900);
+    expect(pinging.records()).toEqual(['{}', '{"type":7,"error":"Connection closed with an error.","allowReconnect":true}']);
+    expect(pinging.closed).toEqual({ code: 1000, reason: '' });
+    // The one that never pinged is still open.
+    expect(silent.closed).toBeUndefined();
+    expect(silent.records()).toEqual(['{}']);
+    await silent.close();
+  });
+
+  test('STREAM_BUFFER_CAPACITY=2, MAX_PARALLEL_INVOCATIONS=2: an upload of many items still sums correctly', async () => {
+    const peer = await connect(configured, HttpTransportType.LongPolling);
+    const numbers = new Subject<number>();
+    const sum = peer.connection.invoke<number>('Sum', numbers);
+    for (let i = 1; i <= 200; i++) numbers.next(i);
+    numbers.complete();
+    expect(await sum).toBe(20100);
+    await peer.connection.stop();
   });
 });
