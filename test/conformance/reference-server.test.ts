@@ -829,7 +829,7 @@ describe('more options from the environment', () => {
     expect(Date.now() - started).toBeGreaterThanOrEqual(400);
     // No poll for longer than the disconnect timeout (plus the 1 s heartbeat): the connection is gone.
     started = Date.now();
-    await waitFor(() => Date.now() - started > 2_500, 'the disconnect timeout', 4_000);
+    await waitFor(() => Date.now() - started > 3_500, 'the disconnect timeout', 5_000);
     response = await fetch(url);
     expect([response.status, await response.text()]).toEqual([404, 'No Connection with that ID']);
   });
