@@ -17,6 +17,7 @@
 import {
   MessagePackCursor,
   RedisProtocolError,
+  StringTable,
   binHeaderLength,
   checkInteger,
   collectionHeaderLength,
@@ -101,11 +102,13 @@ const NO_IDS: readonly string[] = Object.freeze([]);
 const EMPTY = new Uint8Array(0);
 
 /**
- * Protocol names as ready-made str bytes. There are as many names as protocols a server registers (two in
- * practice), and every broadcast writes each of them.
+ * Hub protocol names, which every invocation carries: as ready-made str bytes for writing, and as known strings
+ * for reading. There are as many as protocols a server registers (two in practice); the caches are bounded all
+ * the same, as names also come from the wire.
  */
-const encodedNames = new Map<string, Buffer>();
 const MAX_CACHED_NAMES = 16;
+const encodedNames = new Map<string, Buffer>();
+const knownNames = new StringTable(['json', 'messagepack'], MAX_CACHED_NAMES);
 
 function encodedName(name: string): Buffer {
   let encoded = encodedNames.get(name);
@@ -113,7 +116,10 @@ function encodedName(name: string): Buffer {
     const byteLength = utf8Length(name);
     encoded = Buffer.allocUnsafe(strLength(byteLength));
     writeStr(encoded, 0, name, byteLength);
-    if (encodedNames.size < MAX_CACHED_NAMES) encodedNames.set(name, encoded);
+    if (encodedNames.size < MAX_CACHED_NAMES) {
+      encodedNames.set(name, encoded);
+      knownNames.add(name);
+    }
   }
   return encoded;
 }
@@ -158,8 +164,9 @@ export function encodeRedisInvocation(invocation: RedisInvocation): Buffer {
   }
   pos = writeMapHeader(target, pos, messages.size);
   for (const [name, bytes] of messages) {
+    // A name is a few bytes: a loop copies them faster than a call into `copy`/`set`.
     const encoded = encodedName(name);
-    encoded.copy(target, pos);
+    for (let i = 0; i < encoded.length; i++) target[pos + i] = encoded[i];
     pos = writeBin(target, pos + encoded.length, bytes);
   }
   if (expectsReply) {
@@ -198,7 +205,7 @@ export function decodeRedisInvocation(data: Uint8Array): RedisInvocation {
   const protocolCount = reader.readMapHeader();
   const messages = new Map<string, Uint8Array>();
   for (let i = 0; i < protocolCount; i++) {
-    const name = reader.readString() ?? '';
+    const name = reader.readString(knownNames) ?? '';
     const bytes = reader.readBytes() ?? EMPTY;
     if (!messages.has(name)) messages.set(name, bytes);
   }
@@ -233,9 +240,8 @@ export function encodeRedisGroupCommand(command: RedisGroupCommand): Buffer {
   const serverLength = utf8Length(serverName);
   const groupLength = utf8Length(groupName);
   const connectionLength = utf8Length(connectionId);
-  const target = Buffer.allocUnsafe(
-    1 + int32Length(id) + strLength(serverLength) + int32Length(action) + strLength(groupLength) + strLength(connectionLength),
-  );
+  const size = 1 + int32Length(id) + strLength(serverLength) + int32Length(action);
+  const target = Buffer.allocUnsafe(size + strLength(groupLength) + strLength(connectionLength));
   target[0] = 0x95;
   let pos = writeInt32(target, 1, id);
   pos = writeStr(target, pos, serverName, serverLength);
@@ -313,7 +319,7 @@ export function encodeRedisCompletion(reply: RedisCompletion): Buffer {
 export function decodeRedisCompletion(data: Uint8Array): RedisCompletion {
   const reader = new MessagePackCursor(data, 'CompletionMessage');
   reader.readEnvelope(2);
-  const protocolName = reader.readString() ?? '';
+  const protocolName = reader.readString(knownNames) ?? '';
   const completion = reader.readBytes() ?? EMPTY;
   return { protocolName, completion };
 }

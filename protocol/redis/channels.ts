@@ -55,7 +55,13 @@ export function redisChannelName(hubName: string, channel: RedisChannel): string
 }
 
 /** Channel text after `{hub}:` → kind, for the kinds with a name part; matched in this order. */
-const NAMED_KINDS: readonly RedisNamedChannel['kind'][] = ['connection', 'group', 'user', 'internal:ack', 'internal:return'];
+const NAMED_KINDS: readonly RedisNamedChannel['kind'][] = [
+  'connection',
+  'group',
+  'user',
+  'internal:ack',
+  'internal:return',
+];
 
 /**
  * Parses a channel name (no prefix) of hub `hubName`; `undefined` when it is not one of that hub's backplane

@@ -192,6 +192,38 @@ export function checkInteger(value: number, min: number, max: number, field: str
 // ---------------------------------------------------------------------------------------------------------
 // Reading
 
+/**
+ * A few strings read over and over (hub protocol names: every invocation carries them): when the bytes read match
+ * one, the existing string is returned instead of decoding a new one. Bounded, as the names come from the wire.
+ */
+export class StringTable {
+  private readonly entries: { readonly bytes: Buffer; readonly value: string }[] = [];
+
+  constructor(
+    values: readonly string[],
+    private readonly capacity: number,
+  ) {
+    for (const value of values) this.add(value);
+  }
+
+  /** Remembers `value` unless it is known already or the table is full. */
+  add(value: string): void {
+    if (this.entries.length >= this.capacity || this.entries.some((entry) => entry.value === value)) return;
+    this.entries.push({ bytes: Buffer.from(value, 'utf8'), value });
+  }
+
+  /** The known string whose UTF-8 bytes are `data[start, end)`, if any. */
+  find(data: Buffer, start: number, end: number): string | undefined {
+    const length = end - start;
+    outer: for (const { bytes, value } of this.entries) {
+      if (bytes.length !== length) continue;
+      for (let i = 0; i < length; i++) if (bytes[i] !== data[start + i]) continue outer;
+      return value;
+    }
+    return undefined;
+  }
+}
+
 const INT32_MIN = -0x80000000;
 const INT32_MAX = 0x7fffffff;
 
@@ -279,8 +311,11 @@ export class MessagePackCursor {
     return count;
   }
 
-  /** Reads a str of any width, or nil as `null` (as `MessagePackReader.ReadString`). Invalid UTF-8 becomes U+FFFD. */
-  readString(): string | null {
+  /**
+   * Reads a str of any width, or nil as `null` (as `MessagePackReader.ReadString`). Invalid UTF-8 becomes U+FFFD.
+   * A string found in `known` is returned from there rather than decoded again.
+   */
+  readString(known?: StringTable): string | null {
     const code = this.code();
     let length: number;
     if (code >= 0xa0 && code <= 0xbf) length = code & 0x1f;
@@ -294,7 +329,7 @@ export class MessagePackCursor {
     this.need(length);
     const start = this.pos;
     this.pos += length;
-    return this.data.toString('utf8', start, this.pos);
+    return known?.find(this.data, start, this.pos) ?? this.data.toString('utf8', start, this.pos);
   }
 
   /**
