@@ -182,8 +182,9 @@ export function encodeRedisInvocation(invocation: RedisInvocation): Buffer {
  * channel) are read only when the array has 4 or more, as .NET does; anything after is ignored.
  *
  * The map values are views of `data`, not copies: a receiving server writes them to its connections as they are.
- * A nil value reads as empty bytes and a repeated protocol name keeps its first value, as .NET's
- * `SerializedHubMessage` does; nil excluded ids are skipped (they match no connection).
+ * A nil value reads as empty bytes (as in `ReadSerializedHubMessage`), a repeated protocol name keeps its first
+ * value (`SerializedHubMessage` looks names up first to last), and nil excluded ids are skipped (they match no
+ * connection).
  *
  * @throws {@link RedisProtocolError} on too few items (`Insufficient items in Invocation array.`) or bad data.
  */

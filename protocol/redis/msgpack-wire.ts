@@ -412,7 +412,7 @@ export class MessagePackCursor {
   private readIntegerIn(min: number, max: number, typeName: string): number {
     const start = this.pos;
     const value = this.readInteger();
-    if (value === null) this.unexpected(this.data[this.pos++], 'an integer');
+    if (value === null) this.unexpected(this.code(), 'an integer');
     if (value < min || value > max) {
       this.pos = start;
       this.fail(`${value} does not fit in ${typeName}`);
