@@ -8,3 +8,4 @@ export * from './text-framing';
 export * from './json-hub-protocol';
 export * from './handshake';
 export * from './negotiate';
+export * from './redis';
