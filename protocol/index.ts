@@ -8,4 +8,5 @@ export * from './text-framing';
 export * from './json-hub-protocol';
 export * from './handshake';
 export * from './negotiate';
+export * from './server-sent-events';
 export * from './redis';

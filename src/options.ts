@@ -8,6 +8,7 @@ import { z } from 'zod';
 import { ALL_TRANSPORTS, type TransportName } from '../protocol/negotiate';
 import type { HubProtocol } from '../protocol/hub-protocol';
 import type { HubClass } from './hub/hub';
+import { originPolicy, type OriginPolicy } from './transports/cors';
 
 /** Resolves the user id of a connection from the request that started its transport. */
 export type UserIdProvider = (request: FastifyRequest) => string | null | undefined;
@@ -105,12 +106,21 @@ export interface SignalROptions extends Partial<HubOptions> {
    */
   readonly allowReconnectOnShutdown?: boolean;
   /**
-   * Largest WebSocket frame accepted, in bytes, for every hub. The official clients batch queued messages into one
-   * frame, so this is larger than the message limit; a bigger frame closes the socket with status 1009.
+   * Largest WebSocket frame or POST body accepted, in bytes, for every hub. The official clients batch queued
+   * messages into one frame or body, so this is larger than the message limit; a bigger frame closes the socket
+   * with status 1009, a bigger POST gets 413.
    * @default 1048576, or 4 × the largest `maximumReceiveMessageSize` when that is larger (100 MiB when a hub has
    *   no message limit)
    */
-  readonly maximumWebSocketFrameSize?: number;
+  readonly maximumReceiveChunkSize?: number;
+  /**
+   * Origins of browser pages on other origins that may connect (CORS): a list such as
+   * `['https://app.example.com']`, `'*'` for any origin (echoed back, with credentials, as ASP.NET Core's
+   * `SetIsOriginAllowed(_ => true).AllowCredentials()`), or a predicate. WebSocket upgrades from a page of any
+   * other origin are refused with 403.
+   * @default none: same-origin pages only
+   */
+  readonly allowedOrigins?: readonly string[] | '*' | ((origin: string) => boolean);
 }
 
 /** Default user id: the id claim of the authenticated user, as ASP.NET Core's NameIdentifier claim. */
@@ -163,7 +173,14 @@ const signalROptionsSchema = z.strictObject({
   ...hubOptionsShape,
   hubs: z.array(hubRegistrationSchema),
   allowReconnectOnShutdown: z.boolean().optional(),
-  maximumWebSocketFrameSize: z.number().int().positive().optional(),
+  maximumReceiveChunkSize: z.number().int().positive().optional(),
+  allowedOrigins: z
+    .union([
+      z.literal('*'),
+      z.array(z.url({ protocol: /^https?$/, error: 'must be an origin such as https://app.example.com' })),
+      z.custom<(origin: string) => boolean>((value) => typeof value === 'function'),
+    ])
+    .optional(),
 });
 
 /** Everything a hub runs with, after defaults. */
@@ -178,7 +195,8 @@ export interface ResolvedHubOptions extends HubOptions {
 export interface ResolvedSignalROptions {
   readonly hubs: readonly ResolvedHubOptions[];
   readonly allowReconnectOnShutdown: boolean;
-  readonly maximumWebSocketFrameSize: number;
+  readonly maximumReceiveChunkSize: number;
+  readonly allowedOrigins: OriginPolicy;
 }
 
 /** Thrown by `app.register` for invalid options; the message names every bad option. */
@@ -228,7 +246,7 @@ export function resolveOptions(options: unknown, defaultProtocols: readonly HubP
     return Object.freeze(resolved);
   });
   const frameSize =
-    global.maximumWebSocketFrameSize ??
+    global.maximumReceiveChunkSize ??
     hubs.reduce(
       (size, hub) =>
         Math.max(size, hub.maximumReceiveMessageSize === null ? UNLIMITED_FRAME_SIZE : 4 * hub.maximumReceiveMessageSize),
@@ -237,6 +255,7 @@ export function resolveOptions(options: unknown, defaultProtocols: readonly HubP
   return Object.freeze({
     hubs: Object.freeze(hubs),
     allowReconnectOnShutdown: global.allowReconnectOnShutdown ?? true,
-    maximumWebSocketFrameSize: frameSize,
+    maximumReceiveChunkSize: frameSize,
+    allowedOrigins: originPolicy(global.allowedOrigins),
   });
 }

@@ -3,7 +3,7 @@
  * `app.signalr` for sending from outside hubs, and closes every connection cleanly when the server closes.
  */
 import fastifyWebsocket from '@fastify/websocket';
-import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
+import type { FastifyError, FastifyInstance, FastifyPluginAsync } from 'fastify';
 import fp from 'fastify-plugin';
 import type { HubProtocol } from '../protocol/hub-protocol';
 import { jsonHubProtocol } from '../protocol/json-hub-protocol';
@@ -11,6 +11,7 @@ import { Heartbeat, heartbeatIntervalFor } from './heartbeat';
 import type { Hub, HubClass } from './hub/hub';
 import { HubEndpoint, type HubContext } from './hub/hub-endpoint';
 import { resolveOptions, type SignalROptions } from './options';
+import { corsHook } from './transports/cors';
 import { registerHubRoutes } from './transports/hub-routes';
 
 /** The hub protocols this server implements, offered to every hub that does not list its own. */
@@ -72,7 +73,7 @@ const signalr: FastifyPluginAsync<SignalROptions> = async (app, rawOptions) => {
 
   if (!app.hasDecorator('websocketServer')) {
     await app.register(fastifyWebsocket, {
-      options: { maxPayload: options.maximumWebSocketFrameSize },
+      options: { maxPayload: options.maximumReceiveChunkSize },
       errorHandler: (error, socket, request) => {
         request.log.debug({ err: error }, 'websocket error');
         socket.terminate();
@@ -84,7 +85,18 @@ const signalr: FastifyPluginAsync<SignalROptions> = async (app, rawOptions) => {
   // POST may say `application/json` with an empty body; sends are text or binary).
   await app.register(async (hubRoutes: FastifyInstance) => {
     hubRoutes.removeAllContentTypeParsers();
-    hubRoutes.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
+    hubRoutes.addContentTypeParser(
+      '*',
+      { parseAs: 'buffer', bodyLimit: options.maximumReceiveChunkSize },
+      (_request, body, done) => done(null, body),
+    );
+    hubRoutes.addHook('onRequest', corsHook(options.allowedOrigins));
+    hubRoutes.setErrorHandler((error: FastifyError, request, reply) => {
+      // Transport endpoints answer in plain text, like ASP.NET Core, not with Fastify's JSON error bodies.
+      const status = error.statusCode !== undefined && error.statusCode >= 400 ? error.statusCode : 500;
+      if (status >= 500) request.log.error({ err: error }, 'hub request failed');
+      return reply.code(status).header('content-type', 'text/plain').send('');
+    });
     for (const endpoint of endpoints) registerHubRoutes(hubRoutes, endpoint);
   });
 };

@@ -29,10 +29,20 @@ async function readBrowserFile(url: string, moduleFile: string): Promise<string>
   }
 }
 
+/**
+ * The CORS origins from `CORS_ORIGINS`: a comma-separated list, or `*` for any origin; unset: same-origin only.
+ */
+export function corsOriginsFromEnvironment(value = process.env.CORS_ORIGINS): readonly string[] | '*' | undefined {
+  if (value === undefined || value.trim() === '') return undefined;
+  if (value.trim() === '*') return '*';
+  return value.split(',').map((origin) => origin.trim()).filter(Boolean);
+}
+
 /** Builds the chat app; call `listen` on the result. */
 export async function buildChatApp(options: ChatAppOptions = {}): Promise<FastifyInstance> {
   const app = Fastify(options.fastify ?? { logger: { level: 'warn' } });
   await app.register(fastifySignalR, {
+    allowedOrigins: corsOriginsFromEnvironment(),
     ...options.signalr,
     hubs: [
       {

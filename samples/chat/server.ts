@@ -1,7 +1,12 @@
 /**
- * Starts the chat sample: `npm start`. Environment: `PORT` (default 5000) and `HOST` (default 0.0.0.0).
+ * Starts the chat sample: `npm start`. Environment: `PORT` (default 5000), `HOST` (default 0.0.0.0),
+ * `CORS_ORIGINS` (comma-separated origins of pages on other origins, or `*`; unset: same-origin only),
+ * `LOG_LEVEL` (default info).
  */
 import { buildChatApp } from './app';
+
+/** How long shutdown waits for connections to finish before cutting them. */
+const SHUTDOWN_DRAIN_MS = 5000;
 
 async function main(): Promise<void> {
   const port = Number(process.env.PORT ?? 5000);
@@ -13,6 +18,9 @@ async function main(): Promise<void> {
   for (const signal of ['SIGINT', 'SIGTERM'] as const) {
     process.once(signal, () => {
       app.log.info({ signal }, 'shutting down');
+      // Every client is sent a Close at once; sockets still open after the drain time (idle keep-alives, a client
+      // that never answers) are cut so shutdown stays bounded.
+      setTimeout(() => app.server.closeAllConnections(), SHUTDOWN_DRAIN_MS).unref();
       void app.close().then(() => process.exit(0));
     });
   }

@@ -30,6 +30,7 @@ export class ConnectionManager implements HeartbeatParticipant {
     const id = newConnectionKey();
     const token = negotiateVersion > 0 ? newConnectionKey() : id;
     const connection = new HttpConnection(id, token, negotiateVersion, now);
+    connection.onClosed = this.forget;
     this.byToken.set(token, connection);
     return connection;
   }
@@ -40,10 +41,9 @@ export class ConnectionManager implements HeartbeatParticipant {
     return connection !== undefined && connection.state !== 'closed' ? connection : undefined;
   }
 
-  /** Removes a connection from the table (it is closed or being closed). */
-  remove(connection: HttpConnection): void {
+  private readonly forget = (connection: HttpConnection): void => {
     if (this.byToken.get(connection.connectionToken) === connection) this.byToken.delete(connection.connectionToken);
-  }
+  };
 
   /** Every connection, for shutdown. */
   all(): IterableIterator<HttpConnection> {
@@ -60,7 +60,6 @@ export class ConnectionManager implements HeartbeatParticipant {
   onHeartbeat(now: number): void {
     for (const connection of this.byToken.values()) {
       if (connection.transportActive || now - connection.lastSeen < this.disconnectTimeoutMs) continue;
-      this.remove(connection);
       connection.transportClosed();
     }
   }

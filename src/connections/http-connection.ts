@@ -60,16 +60,18 @@ export class HttpConnection {
   /** The transport bound by the first transport request, fixed for the life of the connection. */
   transport: TransportName | null = null;
   state: ConnectionState = 'new';
-  /** Time (ms since epoch) of the last transport activity; drives the disconnect timeout between requests. */
+  /** Time (ms since epoch) a transport request last ended; drives the disconnect timeout between requests. */
   lastSeen: number;
   /** Whether a transport request is in progress (a WebSocket or SSE stream open, or a poll pending). */
   transportActive = false;
   /** Format of outbound bytes: Text until the handshake selects a binary protocol. */
   transferFormat: TransferFormat = 'Text';
+  /** Called once when the connection is gone, so its table can forget it. */
+  onClosed: ((connection: HttpConnection) => void) | null = null;
+
   private app: ConnectionApplication | null = null;
   /** Bytes POSTed before any transport started the application (.NET queues them in the connection's pipe). */
   private earlyInput: Buffer[] = [];
-
   private sink: TransportSink | null = null;
   private outbound: Buffer[] = [];
   private outboundLength = 0;
@@ -93,17 +95,25 @@ export class HttpConnection {
     return this.outboundLength;
   }
 
-  /** Binds the transport's sink; queued bytes (if any) are offered to it. */
+  /** Whether the server asked to close this connection. */
+  get closing(): boolean {
+    return this.closeRequested;
+  }
+
+  /** Binds the transport's sink for the life of the connection; queued bytes (if any) are offered to it. */
   attachSink(sink: TransportSink): void {
     this.sink = sink;
-    this.transportActive = true;
+    this.state = 'active';
     if (this.outboundLength > 0) sink.onOutbound();
   }
 
-  /** Unbinds the sink (a long poll ended); bytes stay queued for the next one. */
-  detachSink(sink: TransportSink, now: number): void {
-    if (this.sink !== sink) return;
-    this.sink = null;
+  /** A transport request started (a socket opened, a poll arrived). */
+  markActive(): void {
+    this.transportActive = true;
+  }
+
+  /** A transport request ended; the disconnect timeout counts from now until the next one. */
+  markInactive(now: number): void {
     this.transportActive = false;
     this.lastSeen = now;
   }
@@ -165,33 +175,28 @@ export class HttpConnection {
   }
 
   /**
-   * Ends the connection from the server side: the transport sends what is queued, then closes. The application is
-   * told through `onTransportClosed` when the transport is gone.
+   * Ends the connection from the server side: the transport sends what is queued, then ends (a long-polling
+   * connection hands its last bytes to the next poll). Without a transport the connection ends at once.
    */
   close(): void {
     if (this.closeRequested || this.state === 'closed') return;
     this.closeRequested = true;
     if (this.sink !== null) this.sink.close();
-    // A long-polling connection between polls keeps its last bytes for the next poll, which ends it.
-    else if (this.transport !== 'LongPolling') this.transportClosed();
+    else this.transportClosed();
   }
 
-  /** Whether the server asked to close this connection. */
-  get closing(): boolean {
-    return this.closeRequested;
-  }
-
-  /** Marks the connection gone and tells the application once. */
+  /** Marks the connection gone, tells the application and the table once. */
   transportClosed(error?: Error): void {
     if (this.state === 'closed') return;
     this.state = 'closed';
-    this.sink = null;
     this.transportActive = false;
+    this.sink = null;
     this.outbound = [];
     this.outboundLength = 0;
     this.earlyInput = [];
     const application = this.app;
     this.app = null;
     application?.onTransportClosed(error);
+    this.onClosed?.(this);
   }
 }

@@ -65,11 +65,10 @@ export class HubEndpoint implements HubContext {
     return connection;
   }
 
-  /** Forgets a hub connection that ended. */
+  /** Forgets a hub connection that ended (its HTTP connection leaves the table when its transport ends). */
   connectionEnded(connection: HubConnection): void {
     this.hubConnections.delete(connection);
     this.heartbeat.delete(connection);
-    this.connections.remove(connection.http);
   }
 
   /** A fresh hub instance bound to a connection. */
@@ -92,11 +91,8 @@ export class HubEndpoint implements HubContext {
     for (const connection of [...this.hubConnections]) {
       connection.close(allowReconnect ? { type: 7, allowReconnect: true } : { type: 7 });
     }
-    for (const http of [...this.connections.all()]) {
-      this.connections.remove(http);
-      http.close();
-      http.transportClosed();
-    }
+    // Connections without a hub connection (negotiated, never started) just end.
+    for (const http of [...this.connections.all()]) if (http.application === null) http.close();
   }
 
   /** Releases the lifetime manager. */

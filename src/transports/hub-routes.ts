@@ -17,10 +17,9 @@ import {
 import type { HttpConnection } from '../connections/http-connection';
 import { HttpErrors } from '../errors';
 import type { HubEndpoint } from '../hub/hub-endpoint';
+import { LongPollingTransport } from './long-polling';
+import { startServerSentEvents } from './server-sent-events';
 import { attachWebSocket } from './websockets';
-
-/** The transports this server implements. */
-const IMPLEMENTED_TRANSPORTS: ReadonlySet<TransportName> = new Set<TransportName>(['WebSockets']);
 
 const kConnection = Symbol('fastify-signalr.connection');
 
@@ -51,11 +50,15 @@ function sendJson(reply: FastifyReply, json: string): FastifyReply {
   return reply.code(200).header('content-type', 'application/json').send(Buffer.from(json, 'utf8'));
 }
 
-/** The transports a hub offers: those enabled for it that this server implements, in .NET's order. */
+/** The transports a hub offers: those enabled for it, in .NET's order. */
 export function availableTransports(endpoint: HubEndpoint): TransportName[] {
-  return ALL_TRANSPORTS.filter(
-    (name) => endpoint.options.transports.includes(name) && IMPLEMENTED_TRANSPORTS.has(name),
-  );
+  return ALL_TRANSPORTS.filter((name) => endpoint.options.transports.includes(name));
+}
+
+/** Whether a GET asks for Server-Sent Events: `text/event-stream` among its accepted media types. */
+function acceptsEventStream(accept: string | undefined): boolean {
+  if (accept === undefined) return false;
+  return accept.split(',').some((entry) => entry.split(';')[0].trim().toLowerCase() === 'text/event-stream');
 }
 
 /** Registers the routes of one hub on an (encapsulated) Fastify instance. */
@@ -63,6 +66,8 @@ export function registerHubRoutes(app: FastifyInstance, endpoint: HubEndpoint): 
   const path = endpoint.options.path;
   const offered = availableTransports(endpoint);
   const enabled = (name: TransportName) => offered.includes(name);
+  // The long-polling side of each long-polling connection, across its polls.
+  const pollers = new WeakMap<HttpConnection, LongPollingTransport>();
 
   // -- negotiate ----------------------------------------------------------------------------------------------
   app.post(`${path}/negotiate`, async (request, reply) => {
@@ -127,13 +132,10 @@ export function registerHubRoutes(app: FastifyInstance, endpoint: HubEndpoint): 
       if (!ensureTransport(connection, 'WebSockets', reply)) return reply;
       if (connection.transportActive || connection.state !== 'new') return sendText(reply, 409);
       // Reserve the connection until the upgrade completes; release it if the socket dies first.
-      connection.transportActive = true;
+      connection.markActive();
       request[kConnection] = connection;
       request.raw.socket.once('close', () => {
-        if (connection.application === null) {
-          endpoint.connections.remove(connection);
-          connection.transportClosed();
-        }
+        if (connection.application === null) connection.transportClosed();
       });
     },
     wsHandler: (socket, request: RequestWithConnection) => {
@@ -142,11 +144,24 @@ export function registerHubRoutes(app: FastifyInstance, endpoint: HubEndpoint): 
       endpoint.startConnection(connection, request);
     },
     handler: async (request, reply) => {
-      const accept = request.headers.accept ?? '';
-      const transport: TransportName = /(^|,)\s*text\/event-stream\s*(;|,|$)/i.test(accept) ? 'ServerSentEvents' : 'LongPolling';
+      const transport: TransportName = acceptsEventStream(request.headers.accept) ? 'ServerSentEvents' : 'LongPolling';
       const connection = findConnection(request, reply);
-      if (connection === undefined) return reply;
-      ensureTransport(connection, transport, reply);
+      if (connection === undefined || !ensureTransport(connection, transport, reply)) return reply;
+      if (transport === 'ServerSentEvents') {
+        if (connection.transportActive || connection.state !== 'new') return sendText(reply, 409);
+        startServerSentEvents(reply, connection);
+        endpoint.startConnection(connection, request);
+        return reply;
+      }
+      if (connection.state === 'new') {
+        // The first poll starts the application and returns at once.
+        const longPolling = new LongPollingTransport(connection, endpoint.options.longPollTimeoutMs);
+        pollers.set(connection, longPolling);
+        longPolling.start(reply, Date.now());
+        endpoint.startConnection(connection, request);
+        return reply;
+      }
+      await pollers.get(connection)!.handlePoll(reply);
       return reply;
     },
   });
@@ -166,6 +181,9 @@ export function registerHubRoutes(app: FastifyInstance, endpoint: HubEndpoint): 
     const connection = findConnection(request, reply);
     if (connection === undefined) return reply;
     if (connection.transport !== 'LongPolling') return sendText(reply, 400, HttpErrors.deleteNotAllowed);
+    const longPolling = pollers.get(connection);
+    if (longPolling !== undefined) longPolling.terminate();
+    else connection.transportClosed();
     return sendText(reply, 202);
   });
 

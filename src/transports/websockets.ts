@@ -38,7 +38,7 @@ class WebSocketSink implements TransportSink {
 
 /** Binds an accepted WebSocket to its connection. */
 export function attachWebSocket(socket: WebSocket, connection: HttpConnection): void {
-  connection.state = 'active';
+  connection.markActive();
   connection.attachSink(new WebSocketSink(socket, connection));
   socket.on('message', (data: Buffer | ArrayBuffer | Buffer[]) => {
     // With the default binaryType every payload, fragmented or not, arrives as one Buffer.

@@ -1,0 +1,127 @@
+/**
+ * The long-polling transport (spec §1.7, §1.8): server-to-client messages go out as the bodies of successive GET
+ * polls; client-to-server messages arrive by POST. One object per connection, living across polls.
+ *
+ * A poll answers, as .NET's `LongPollingServerTransport`: 200 with every queued byte as soon as any is queued;
+ * 200 with no body (text/plain) after the poll timeout; 204 when a newer poll supersedes it or the connection ends.
+ * Between polls the connection is inactive and the disconnect timeout runs.
+ */
+import type { FastifyReply } from 'fastify';
+import type { HttpConnection, TransportSink } from '../connections/http-connection';
+
+/** Cache headers on every poll response (Dispatcher@v10 L180-L185, L827-L832). */
+const NO_CACHE = {
+  'cache-control': 'no-cache, no-store',
+  pragma: 'no-cache',
+  expires: 'Thu, 01 Jan 1970 00:00:00 GMT',
+} as const;
+
+interface PendingPoll {
+  readonly reply: FastifyReply;
+  readonly timer: NodeJS.Timeout;
+  readonly done: () => void;
+}
+
+/** Sends a poll response with the cache headers. */
+function answer(reply: FastifyReply, status: number, contentType: string, body?: Buffer): void {
+  if (reply.sent || reply.raw.destroyed) return;
+  reply.code(status).headers(NO_CACHE).header('content-type', contentType);
+  void reply.send(body ?? Buffer.alloc(0));
+}
+
+/** The long-polling side of one connection. */
+export class LongPollingTransport implements TransportSink {
+  private poll: PendingPoll | null = null;
+
+  constructor(
+    private readonly connection: HttpConnection,
+    private readonly pollTimeoutMs: number,
+  ) {}
+
+  /**
+   * The first poll of a connection: answered at once with 200, no body, which tells the client the transport is
+   * up (HttpConnCtx@v10 L456-L475).
+   */
+  start(reply: FastifyReply, now: number): void {
+    this.connection.attachSink(this);
+    answer(reply, 200, 'application/octet-stream');
+    this.connection.markInactive(now);
+  }
+
+  /** Any later poll; resolves when its response has been sent. */
+  handlePoll(reply: FastifyReply): Promise<void> {
+    const connection = this.connection;
+    // A newer poll supersedes a pending one.
+    this.endPoll(204);
+    const data = connection.takeOutbound();
+    if (data !== null) {
+      answer(reply, 200, 'application/octet-stream', data);
+      connection.markInactive(Date.now());
+      return Promise.resolve();
+    }
+    if (connection.closing) {
+      // Nothing left to deliver: this poll tells the client the connection is over.
+      answer(reply, 204, 'text/plain');
+      connection.transportClosed();
+      return Promise.resolve();
+    }
+    connection.markActive();
+    return new Promise<void>((resolve) => {
+      const timer = setTimeout(() => {
+        if (this.poll?.reply !== reply) return;
+        this.poll = null;
+        answer(reply, 200, 'text/plain');
+        connection.markInactive(Date.now());
+        resolve();
+      }, this.pollTimeoutMs);
+      this.poll = { reply, timer, done: resolve };
+      // The client gave up on this poll (it stops, or its own timeout fired): the connection goes inactive.
+      reply.raw.once('close', () => {
+        if (this.poll?.reply !== reply) return;
+        this.endPoll(204);
+      });
+    });
+  }
+
+  onOutbound(): void {
+    const poll = this.poll;
+    if (poll === null) return;
+    const data = this.connection.takeOutbound();
+    if (data === null) return;
+    this.poll = null;
+    clearTimeout(poll.timer);
+    answer(poll.reply, 200, 'application/octet-stream', data);
+    this.connection.markInactive(Date.now());
+    poll.done();
+  }
+
+  /**
+   * The server ends the connection: a pending poll takes what is queued (or learns the end with 204); without one,
+   * the next poll does.
+   */
+  close(): void {
+    if (this.poll === null) return;
+    if (this.connection.bufferedOutbound > 0) {
+      this.onOutbound();
+      return;
+    }
+    this.endPoll(204);
+    this.connection.transportClosed();
+  }
+
+  /** `DELETE` from the client: the pending poll ends with 204 and the connection is gone. */
+  terminate(): void {
+    this.endPoll(204);
+    this.connection.transportClosed();
+  }
+
+  private endPoll(status: number): void {
+    const poll = this.poll;
+    if (poll === null) return;
+    this.poll = null;
+    clearTimeout(poll.timer);
+    answer(poll.reply, status, 'text/plain');
+    this.connection.markInactive(Date.now());
+    poll.done();
+  }
+}

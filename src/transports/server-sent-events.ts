@@ -1,0 +1,53 @@
+/**
+ * The Server-Sent Events transport (spec §1.6): server-to-client messages on one long `text/event-stream`
+ * response, each event holding everything queued during one event-loop turn; client-to-server messages arrive by
+ * POST. Text only: the handshake refuses binary protocols on it.
+ */
+import type { FastifyReply } from 'fastify';
+import { SSE_PREAMBLE, formatServerSentEvent } from '../../protocol/server-sent-events';
+import type { HttpConnection, TransportSink } from '../connections/http-connection';
+
+/** The headers .NET sends on the stream (SseTransport@v10 L33-L41). */
+const SSE_HEADERS = {
+  'content-type': 'text/event-stream',
+  'cache-control': 'no-cache,no-store',
+  pragma: 'no-cache',
+  'content-encoding': 'identity',
+  // Tells reverse proxies such as nginx not to buffer the stream.
+  'x-accel-buffering': 'no',
+} as const;
+
+class ServerSentEventsSink implements TransportSink {
+  constructor(
+    private readonly reply: FastifyReply,
+    private readonly connection: HttpConnection,
+  ) {}
+
+  onOutbound(): void {
+    const data = this.connection.takeOutbound();
+    if (data === null || this.reply.raw.writableEnded) return;
+    this.reply.raw.write(formatServerSentEvent(data));
+  }
+
+  close(): void {
+    this.onOutbound();
+    if (!this.reply.raw.writableEnded) this.reply.raw.end();
+  }
+}
+
+/**
+ * Takes over the response of a `GET` with `Accept: text/event-stream` and streams the connection's messages on it
+ * until either side ends it.
+ */
+export function startServerSentEvents(reply: FastifyReply, connection: HttpConnection): void {
+  reply.hijack();
+  const response = reply.raw;
+  response.writeHead(200, SSE_HEADERS);
+  response.socket?.setNoDelay(true);
+  response.write(SSE_PREAMBLE);
+  connection.markActive();
+  connection.attachSink(new ServerSentEventsSink(reply, connection));
+  // The client went away, or the server ended the stream: the connection is over. (The request's own 'close'
+  // fires as soon as its empty body is read, so only the response's tells.)
+  response.once('close', () => connection.transportClosed());
+}
