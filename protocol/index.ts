@@ -6,5 +6,6 @@ export * from './messages';
 export * from './hub-protocol';
 export * from './text-framing';
 export * from './json-hub-protocol';
+export * from './binary-framing';
 export * from './handshake';
 export * from './negotiate';
