@@ -7,5 +7,6 @@ export * from './hub-protocol';
 export * from './text-framing';
 export * from './json-hub-protocol';
 export * from './binary-framing';
+export * from './messagepack-codec';
 export * from './handshake';
 export * from './negotiate';
