@@ -8,5 +8,6 @@ export * from './text-framing';
 export * from './json-hub-protocol';
 export * from './binary-framing';
 export * from './messagepack-codec';
+export * from './messagepack-hub-protocol';
 export * from './handshake';
 export * from './negotiate';
