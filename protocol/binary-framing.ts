@@ -90,12 +90,17 @@ function readPrefix(bytes: Uint8Array, start: number, end: number, limit: number
 }
 
 /**
+ * Receives one message body: `bytes[start..end)`. The range is only valid during the call (it may lie in the
+ * caller's chunk); a range rather than a view spares an allocation per message on the hot path.
+ */
+export type BodyHandler = (bytes: Buffer, start: number, end: number) => void;
+
+/**
  * Splits a byte stream into message bodies at their length prefixes, whatever the chunking.
  *
- * Whole frames inside one chunk are handed out as views of it without copying. A frame split across chunks is
- * kept as a list of chunk views and joined once, when its last byte arrives, so a message trickling in byte by
- * byte costs linear, not quadratic, copying. Views handed to `onMessage` are only valid during the call: the
- * caller's chunk may be reused afterwards.
+ * Whole frames inside one chunk are handed out in place, without copying. A frame split across chunks is kept as
+ * a list of chunk views and joined once, when its last byte arrives, so a message trickling in byte by byte costs
+ * linear, not quadratic, copying. Chunks must not be modified after they were pushed.
  */
 export class LengthPrefixSplitter {
   private readonly parts: Uint8Array[] = [];
@@ -120,7 +125,7 @@ export class LengthPrefixSplitter {
    * Feeds bytes; calls `onMessage` with each completed body (prefix excluded), in order. Throws
    * {@link HubProtocolError} for a prefix over 2 GB or a frame over the maximum message size.
    */
-  push(chunk: Uint8Array, onMessage: (body: Buffer) => void): void {
+  push(chunk: Uint8Array, onMessage: BodyHandler): void {
     const bytes = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
     let offset = 0;
     if (this.partsLength > 0) {
@@ -141,7 +146,7 @@ export class LengthPrefixSplitter {
         this.keep(bytes.subarray(offset), frameLength);
         return;
       }
-      onMessage(bytes.subarray(offset + prefix.prefixLength, offset + frameLength));
+      onMessage(bytes, offset + prefix.prefixLength, offset + frameLength);
       offset += frameLength;
     }
   }
@@ -156,7 +161,7 @@ export class LengthPrefixSplitter {
    * Continues the frame held in `parts` with `bytes`. Returns the offset in `bytes` after that frame, or -1 when
    * `bytes` was used up without completing it.
    */
-  private completePending(bytes: Buffer, onMessage: (body: Buffer) => void): number {
+  private completePending(bytes: Buffer, onMessage: BodyHandler): number {
     const limit = this.maximumMessageSize;
     if (this.frameLength < 0) {
       // The prefix itself is split: it is at most 5 bytes, so gather them into a scratch array to decode it.
@@ -186,7 +191,7 @@ export class LengthPrefixSplitter {
     this.parts.length = 0;
     this.partsLength = 0;
     this.frameLength = -1;
-    onMessage(frame.subarray(lengthPrefixLengthOf(frame)));
+    onMessage(frame, lengthPrefixLengthOf(frame), frame.length);
     return missing;
   }
 }

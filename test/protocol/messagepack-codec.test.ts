@@ -250,6 +250,26 @@ describe('arrays and maps', () => {
     expect(() => decodeMessagePackValue(fromHex('81 90 01'))).toThrow(MessagePackFormatError);
   });
 
+  it('reads repeated, colliding, non-ASCII and invalid keys correctly (through the key cache)', () => {
+    // Two ASCII keys that share a slot of the 4096-slot cache (FNV-1a of the bytes, as the reader hashes them).
+    const slot = (key: string): number => {
+      let hash = 0x811c9dc5;
+      for (const byte of Buffer.from(key)) hash = Math.imul(hash ^ byte, 0x01000193);
+      return hash & 4095;
+    };
+    const first = 'key0';
+    let second = '';
+    for (let i = 1; !second; i++) if (slot(`key${i}`) === slot(first)) second = `key${i}`;
+    const keys = [first, second, first, second, 'é', 'é', 'a\ufffd'];
+    for (const key of keys) {
+      expect(decodeMessagePackValue(encodeMessagePackValue({ [key]: 1 }))).toEqual({ [key]: 1 });
+    }
+    // An invalid byte decodes to U+FFFD; it must not be mistaken for a cached key either way.
+    expect(decodeMessagePackValue(fromHex('81 a261ff 01'))).toEqual({ 'a\ufffd': 1 });
+    expect(decodeMessagePackValue(fromHex('81 a261ff 01'))).toEqual({ 'a\ufffd': 1 });
+    expect(decodeMessagePackValue(fromHex('81 a46112fffd 01'))).toEqual({ 'a\u0012\ufffd\ufffd': 1 });
+  });
+
   it('reads a __proto__ key as an own property without touching the prototype', () => {
     const value = decodeMessagePackValue(fromHex('81 a95f5f70726f746f5f5f 81a17801')) as Record<string, unknown>;
     expect(Object.getPrototypeOf(value)).toBe(Object.prototype);
