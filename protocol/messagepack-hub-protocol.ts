@@ -339,10 +339,19 @@ function writeHeaders(writer: MessagePackWriter, headers: MessageHeaders | undef
   }
 }
 
-/** Writes a string, or nil when it is absent or empty (.NET writes `string.IsNullOrEmpty` ids and errors as nil). */
-function writeOptionalString(writer: MessagePackWriter, value: string | undefined): void {
+/**
+ * Writes a string, or nil when it is absent or empty: .NET's `string.IsNullOrEmpty` check, which it applies to the
+ * Invocation id and the Close error only.
+ */
+function writeNonEmptyString(writer: MessagePackWriter, value: string | undefined): void {
   if (value) writer.writeString(value);
   else writer.writeNil();
+}
+
+/** Writes a string, or nil when it is absent: `MessagePackWriter.Write(string)`, which .NET uses for the other ids. */
+function writeNullableString(writer: MessagePackWriter, value: string | undefined): void {
+  if (value === undefined || value === null) writer.writeNil();
+  else writer.writeString(value);
 }
 
 function writeArguments(writer: MessagePackWriter, args: readonly unknown[] | undefined): void {
@@ -373,7 +382,8 @@ export function writeMessagePackBody(writer: MessagePackWriter, message: HubMess
       writer.writeArrayHeader(6);
       writer.writeSafeInteger(message.type);
       writeHeaders(writer, message.headers);
-      writeOptionalString(writer, message.invocationId);
+      if (message.type === MessageType.Invocation) writeNonEmptyString(writer, message.invocationId);
+      else writeNullableString(writer, message.invocationId);
       writer.writeString(message.target);
       writeArguments(writer, message.arguments);
       writeStreamIds(writer, message.streamIds);
@@ -382,7 +392,7 @@ export function writeMessagePackBody(writer: MessagePackWriter, message: HubMess
       writer.writeArrayHeader(4);
       writer.writeSafeInteger(MessageType.StreamItem);
       writeHeaders(writer, message.headers);
-      writeOptionalString(writer, message.invocationId);
+      writeNullableString(writer, message.invocationId);
       writer.writeValue(message.item);
       return;
     case MessageType.Completion: {
@@ -396,7 +406,7 @@ export function writeMessagePackBody(writer: MessagePackWriter, message: HubMess
       writer.writeArrayHeader(resultKind === VOID_RESULT ? 4 : 5);
       writer.writeSafeInteger(MessageType.Completion);
       writeHeaders(writer, message.headers);
-      writeOptionalString(writer, message.invocationId);
+      writeNullableString(writer, message.invocationId);
       writer.writeSafeInteger(resultKind);
       if (resultKind === ERROR_RESULT) writer.writeString(message.error as string);
       else if (resultKind === NON_VOID_RESULT) writer.writeValue(message.result);
@@ -406,7 +416,7 @@ export function writeMessagePackBody(writer: MessagePackWriter, message: HubMess
       writer.writeArrayHeader(3);
       writer.writeSafeInteger(MessageType.CancelInvocation);
       writeHeaders(writer, message.headers);
-      writeOptionalString(writer, message.invocationId);
+      writeNullableString(writer, message.invocationId);
       return;
     case MessageType.Ping:
       writer.writeArrayHeader(1);
@@ -416,7 +426,7 @@ export function writeMessagePackBody(writer: MessagePackWriter, message: HubMess
       // Always 3 items from .NET: [7, error or nil, allowReconnect] (spec §2.5, §5 item 7).
       writer.writeArrayHeader(3);
       writer.writeSafeInteger(MessageType.Close);
-      writeOptionalString(writer, message.error);
+      writeNonEmptyString(writer, message.error);
       writer.writeBoolean(message.allowReconnect === true);
       return;
     case MessageType.Ack:
