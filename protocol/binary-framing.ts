@@ -100,7 +100,8 @@ export type BodyHandler = (bytes: Buffer, start: number, end: number) => void;
  *
  * Whole frames inside one chunk are handed out in place, without copying. A frame split across chunks is kept as
  * a list of chunk views and joined once, when its last byte arrives, so a message trickling in byte by byte costs
- * linear, not quadratic, copying. Chunks must not be modified after they were pushed.
+ * linear, not quadratic, copying. A chunk that holds part of an unfinished frame is kept by reference, so the
+ * caller must not modify it until that frame is complete.
  */
 export class LengthPrefixSplitter {
   private readonly parts: Uint8Array[] = [];

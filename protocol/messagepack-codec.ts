@@ -107,6 +107,7 @@ export class MessagePackReader {
   private bytes: Buffer;
   private end: number;
 
+  /** Reads `bytes[start..end)`; nothing past `end` is ever looked at. */
   constructor(bytes: Uint8Array, start = 0, end = bytes.length) {
     this.bytes = toBuffer(bytes);
     this.position = start;
@@ -495,6 +496,7 @@ export class MessagePackWriter {
   /** Where the next byte goes. */
   position = 0;
 
+  /** @param initialSize First size of the output buffer; it doubles as needed. */
   constructor(initialSize = 2048) {
     this.bytes = Buffer.allocUnsafe(initialSize);
   }
@@ -520,20 +522,24 @@ export class MessagePackWriter {
     return out;
   }
 
+  /** Writes nil (`c0`). */
   writeNil(): void {
     this.ensure(1);
     this.bytes[this.position++] = 0xc0;
   }
 
+  /** Writes `c3` or `c2`. */
   writeBoolean(value: boolean): void {
     this.ensure(1);
     this.bytes[this.position++] = value ? 0xc3 : 0xc2;
   }
 
+  /** Writes an array header: fixarray, array 16 or array 32. */
   writeArrayHeader(count: number): void {
     this.header(count, 0x90, 0xdc);
   }
 
+  /** Writes a map header: fixmap, map 16 or map 32. */
   writeMapHeader(count: number): void {
     this.header(count, 0x80, 0xde);
   }

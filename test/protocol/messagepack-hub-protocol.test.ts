@@ -188,6 +188,20 @@ describe('MessagePackHubProtocol', () => {
     });
   });
 
+  it('round-trips every kind of value as arguments, item and result', () => {
+    const values: unknown[] = [
+      'text', '', 'ü€😀', 0, 127, -1, -33, 65535, 65536, 0xffffffff, 5000000000, -5000000000, 3.5, -0.25, true, false,
+      null, { nested: { list: [1, [2, [3]]], empty: {} } }, [], new Uint8Array([0, 255]), new Date(Date.UTC(2000, 1, 29, 12)),
+      new Date(1234567890123), 2n ** 53n + 1n, -(2n ** 62n), 2n ** 64n - 1n,
+    ];
+    const messages: HubMessage[] = [
+      { type: 1, invocationId: '1', target: 'All', arguments: values },
+      { type: 2, invocationId: '1', item: values },
+      { type: 3, invocationId: '1', result: { values } },
+    ];
+    for (const message of messages) expect(readAll(protocol.writeMessage(message))).toEqual([message]);
+  });
+
   describe('reading what other writers produce', () => {
     it.each(READ_ONLY)('%s', (_name, bytes, message) => {
       expect(readAll(fromHex(bytes))).toEqual([message]);
