@@ -16,6 +16,8 @@
  *   `MessagePackSecurity` (`MaximumObjectGraphDepth`).
  * * A JS `Map` is written as a map of its entries and a `Set` as an array (`@msgpack/msgpack` writes both as an
  *   empty map `80`); an `ArrayBuffer` as `bin`; an invalid `Date` as nil, as the JSON protocol writes it as null.
+ * * A lone surrogate in a string is written as U+FFFD (`ef bf bd`), as .NET's UTF-8 encoder writes it;
+ *   `@msgpack/msgpack` writes its WTF-8 bytes (`ed a0 80`), which are not valid UTF-8.
  *
  * Value mapping: nil ↔ `null` (`undefined` is written as nil), `bin` ↔ `Uint8Array` (read as a copy, so it does
  * not pin the connection's receive buffers), timestamp extension −1 ↔ `Date`, other extensions ↔ `ExtData`, maps
