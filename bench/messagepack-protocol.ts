@@ -39,7 +39,9 @@ function ours(message: HubMessage): () => void {
   const reader = messagePackHubProtocol.createReader({ maximumMessageSize: 32768 });
   return () => {
     const bytes = messagePackHubProtocol.writeMessage(message);
-    if (reader.push(bytes).length !== 1) throw new Error('no message');
+    let count = 0;
+    reader.push(bytes, () => count++);
+    if (count !== 1) throw new Error('no message');
   };
 }
 

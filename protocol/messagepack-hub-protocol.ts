@@ -300,11 +300,11 @@ function parseBody(reader: MessagePackReader): HubMessage | null {
 
 class MessagePackMessageReader implements HubMessageReader {
   private readonly splitter: LengthPrefixSplitter;
-  private messages: HubMessage[] = [];
+  private onMessage: (message: HubMessage) => void = () => undefined;
   // One handler per reader rather than a closure per push.
   private readonly onBody = (bytes: Buffer, start: number, end: number): void => {
     const message = parseMessagePackMessage(bytes, start, end);
-    if (message !== null) this.messages.push(message);
+    if (message !== null) this.onMessage(message);
   };
 
   constructor(options: HubMessageReaderOptions) {
@@ -315,11 +315,9 @@ class MessagePackMessageReader implements HubMessageReader {
     return this.splitter.bufferedBytes;
   }
 
-  push(chunk: Uint8Array): HubMessage[] {
-    const messages: HubMessage[] = [];
-    this.messages = messages;
+  push(chunk: Uint8Array, onMessage: (message: HubMessage) => void): void {
+    this.onMessage = onMessage;
     this.splitter.push(chunk, this.onBody);
-    return messages;
   }
 }
 

@@ -7,6 +7,7 @@ import type { FastifyError, FastifyInstance, FastifyPluginAsync } from 'fastify'
 import fp from 'fastify-plugin';
 import type { HubProtocol } from '../protocol/hub-protocol';
 import { jsonHubProtocol } from '../protocol/json-hub-protocol';
+import { messagePackHubProtocol } from '../protocol/messagepack-hub-protocol';
 import { Heartbeat, heartbeatIntervalFor } from './heartbeat';
 import type { Hub, HubClass } from './hub/hub';
 import { HubEndpoint, type HubContext } from './hub/hub-endpoint';
@@ -15,7 +16,7 @@ import { corsHook } from './transports/cors';
 import { registerHubRoutes } from './transports/hub-routes';
 
 /** The hub protocols this server implements, offered to every hub that does not list its own. */
-export const DEFAULT_PROTOCOLS: readonly HubProtocol[] = Object.freeze([jsonHubProtocol]);
+export const DEFAULT_PROTOCOLS: readonly HubProtocol[] = Object.freeze([jsonHubProtocol, messagePackHubProtocol]);
 
 /** What `app.signalr` offers. */
 export interface SignalRServer {
