@@ -3,6 +3,7 @@
  * response, each event holding everything queued during one event-loop turn; client-to-server messages arrive by
  * POST. Text only: the handshake refuses binary protocols on it.
  */
+import type { OutgoingHttpHeaders } from 'node:http';
 import type { FastifyReply } from 'fastify';
 import { SSE_PREAMBLE, formatServerSentEvent } from '../../protocol/server-sent-events';
 import type { HttpConnection, TransportSink } from '../connections/http-connection';
@@ -42,7 +43,8 @@ class ServerSentEventsSink implements TransportSink {
 export function startServerSentEvents(reply: FastifyReply, connection: HttpConnection): void {
   reply.hijack();
   const response = reply.raw;
-  response.writeHead(200, SSE_HEADERS);
+  // Headers hooks put on the reply (CORS, an auth plugin's) go out too: the raw response does not know them.
+  response.writeHead(200, { ...(reply.getHeaders() as OutgoingHttpHeaders), ...SSE_HEADERS });
   response.socket?.setNoDelay(true);
   response.write(SSE_PREAMBLE);
   connection.markActive();
