@@ -3,6 +3,7 @@
  * `CORS_ORIGINS` (comma-separated origins of pages on other origins, or `*`; unset: same-origin only),
  * `LOG_LEVEL` (default info).
  */
+import { LogController } from 'fastify';
 import { buildChatApp } from './app';
 
 /** How long shutdown waits for connections to finish before cutting them. */
@@ -13,7 +14,10 @@ async function main(): Promise<void> {
   const host = process.env.HOST ?? '0.0.0.0';
   // Per-request logs would record every long poll; connection events are logged by the hub instead.
   const app = await buildChatApp({
-    fastify: { logger: { level: process.env.LOG_LEVEL ?? 'info' }, disableRequestLogging: true },
+    fastify: {
+      logger: { level: process.env.LOG_LEVEL ?? 'info' },
+      logController: new LogController({ disableRequestLogging: true }),
+    },
   });
   for (const signal of ['SIGINT', 'SIGTERM'] as const) {
     process.once(signal, () => {
