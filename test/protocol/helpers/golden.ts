@@ -6,28 +6,18 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { MsgTree } from './msgpack-tree';
 
-/**
- * Where the golden file is: the `shared` folder sits next to the repository (`<root>/../shared`). A git worktree
- * checked out one level deeper (`<parent>/wt/<name>`) finds it next to an enclosing folder instead, so the
- * folders above the repository are tried in turn, nearest first.
- */
+/** The copy of the capture kept in the repository (see `test/golden/README.md`). */
+export const GOLDEN_FILE = path.resolve(__dirname, '../../golden/dotnet-backplane.jsonl');
+
+/** The shared original beside the repository (`<root>/../shared/golden/`), when this checkout has it. */
+export function sharedGoldenFile(): string | undefined {
+  const candidate = path.resolve(__dirname, '../../../../shared/golden/dotnet-backplane.jsonl');
+  return fs.existsSync(candidate) ? candidate : undefined;
+}
+
+/** Where the golden file is: the repository's copy. */
 export function findGoldenFile(): string {
-  const relative = path.join('shared', 'golden', 'dotnet-backplane.jsonl');
-  const repositoryRoot = path.resolve(__dirname, '../../..');
-  const tried: string[] = [];
-  // First `<root>/../shared/golden/dotnet-backplane.jsonl`, then one folder further up each time.
-  let dir = path.dirname(repositoryRoot);
-  while (true) {
-    const candidate = path.join(dir, relative);
-    if (fs.existsSync(candidate)) return candidate;
-    tried.push(candidate);
-    const parent = path.dirname(dir);
-    if (parent === dir) break;
-    dir = parent;
-  }
-  throw new Error(
-    `Golden Redis capture not found; the shared folder must sit next to the repository. Tried:\n  ${tried.join('\n  ')}`,
-  );
+  return GOLDEN_FILE;
 }
 
 /** A `message` line: one PUBLISH. */
