@@ -6,18 +6,32 @@
 import type { HubLifetimeManager } from '../lifetime/hub-lifetime-manager';
 import type { ClientProxy, GroupManager, HubCallerClients, HubClients, SingleClientProxy } from './hub';
 
+/**
+ * What a hub method's `invoke` (client results) does to the invocation it runs in: give up its invocation slot
+ * (spec §2.7; .NET 8+ `HubCallerClients`), or refuse because client results are not allowed there (`onConnected`).
+ */
+export interface ClientInvokeGuard {
+  /** Runs before every client invocation made through the guarded proxies; throws to refuse it. */
+  beforeClientInvoke(): void;
+}
+
 /** Splits a trailing `AbortSignal` (cancellation, not sent) from the arguments of `invoke`. */
 function splitSignal(args: unknown[]): [unknown[], AbortSignal | undefined] {
   const last = args[args.length - 1];
   return last instanceof AbortSignal ? [args.slice(0, -1), last] : [args, undefined];
 }
 
-function singleClient(lifetime: HubLifetimeManager, connectionId: string): SingleClientProxy {
+function singleClient(lifetime: HubLifetimeManager, connectionId: string, guard?: ClientInvokeGuard): SingleClientProxy {
   return {
     send: (method, ...args) => lifetime.sendConnection(connectionId, method, args),
     invoke: <T>(method: string, ...rest: unknown[]) => {
       const [args, signal] = splitSignal(rest);
-      return lifetime.invokeConnection(connectionId, method, args, signal) as Promise<T>;
+      try {
+        guard?.beforeClientInvoke();
+        return lifetime.invokeConnection(connectionId, method, args, signal) as Promise<T>;
+      } catch (error) {
+        return Promise.reject(error as Error);
+      }
     },
   };
 }
@@ -68,17 +82,28 @@ export class LifetimeHubClients implements HubClients {
   }
 }
 
-/** The clients of a hub as seen by one connection's hub methods. */
+/**
+ * The clients of a hub as seen by one connection's hub methods. With a guard, `client(id).invoke` and
+ * `caller.invoke` consult it first.
+ */
 export class CallerHubClients extends LifetimeHubClients implements HubCallerClients {
   readonly caller: SingleClientProxy;
   readonly others: ClientProxy;
   private readonly callerOnly: readonly string[];
 
-  constructor(lifetime: HubLifetimeManager, connectionId: string) {
+  constructor(
+    lifetime: HubLifetimeManager,
+    connectionId: string,
+    private readonly guard?: ClientInvokeGuard,
+  ) {
     super(lifetime);
     this.callerOnly = [connectionId];
-    this.caller = singleClient(lifetime, connectionId);
+    this.caller = singleClient(lifetime, connectionId, guard);
     this.others = { send: (method, ...args) => lifetime.sendAllExcept(method, args, this.callerOnly) };
+  }
+
+  override client(connectionId: string): SingleClientProxy {
+    return singleClient(this.lifetime, connectionId, this.guard);
   }
 
   othersInGroup(groupName: string): ClientProxy {
