@@ -82,10 +82,7 @@ export class LifetimeHubClients implements HubClients {
   }
 }
 
-/**
- * The clients of a hub as seen by one connection's hub methods. With a guard, `client(id).invoke` and
- * `caller.invoke` consult it first.
- */
+/** The clients of a hub as seen by one connection's hub methods. */
 export class CallerHubClients extends LifetimeHubClients implements HubCallerClients {
   readonly caller: SingleClientProxy;
   readonly others: ClientProxy;
@@ -93,21 +90,83 @@ export class CallerHubClients extends LifetimeHubClients implements HubCallerCli
 
   constructor(
     lifetime: HubLifetimeManager,
-    connectionId: string,
-    private readonly guard?: ClientInvokeGuard,
+    readonly callerId: string,
   ) {
     super(lifetime);
-    this.callerOnly = [connectionId];
-    this.caller = singleClient(lifetime, connectionId, guard);
+    this.callerOnly = [callerId];
+    this.caller = singleClient(lifetime, callerId);
     this.others = { send: (method, ...args) => lifetime.sendAllExcept(method, args, this.callerOnly) };
-  }
-
-  override client(connectionId: string): SingleClientProxy {
-    return singleClient(this.lifetime, connectionId, this.guard);
   }
 
   othersInGroup(groupName: string): ClientProxy {
     return { send: (method, ...args) => this.lifetime.sendGroupExcept(groupName, method, args, this.callerOnly) };
+  }
+
+  /** One connection, with `invoke` consulting `guard` first. */
+  guardedClient(connectionId: string, guard: ClientInvokeGuard): SingleClientProxy {
+    return singleClient(this.lifetime, connectionId, guard);
+  }
+}
+
+/**
+ * A connection's clients as one invocation sees them: the connection's shared targets, except that
+ * `caller.invoke` and `client(id).invoke` consult the invocation's guard. One small object per invocation that
+ * uses `this.clients`; the targets themselves are not rebuilt.
+ */
+export class GuardedHubClients implements HubCallerClients {
+  private callerProxy: SingleClientProxy | undefined;
+
+  constructor(
+    private readonly shared: CallerHubClients,
+    private readonly guard: ClientInvokeGuard,
+  ) {}
+
+  get all(): ClientProxy {
+    return this.shared.all;
+  }
+
+  get others(): ClientProxy {
+    return this.shared.others;
+  }
+
+  get caller(): SingleClientProxy {
+    return (this.callerProxy ??= this.shared.guardedClient(this.shared.callerId, this.guard));
+  }
+
+  client(connectionId: string): SingleClientProxy {
+    return this.shared.guardedClient(connectionId, this.guard);
+  }
+
+  allExcept(excludedConnectionIds: readonly string[]): ClientProxy {
+    return this.shared.allExcept(excludedConnectionIds);
+  }
+
+  clients(connectionIds: readonly string[]): ClientProxy {
+    return this.shared.clients(connectionIds);
+  }
+
+  group(groupName: string): ClientProxy {
+    return this.shared.group(groupName);
+  }
+
+  groups(groupNames: readonly string[]): ClientProxy {
+    return this.shared.groups(groupNames);
+  }
+
+  groupExcept(groupName: string, excludedConnectionIds: readonly string[]): ClientProxy {
+    return this.shared.groupExcept(groupName, excludedConnectionIds);
+  }
+
+  othersInGroup(groupName: string): ClientProxy {
+    return this.shared.othersInGroup(groupName);
+  }
+
+  user(userId: string): ClientProxy {
+    return this.shared.user(userId);
+  }
+
+  users(userIds: readonly string[]): ClientProxy {
+    return this.shared.users(userIds);
   }
 }
 

@@ -47,8 +47,8 @@ import {
 import type { HeartbeatParticipant } from '../heartbeat';
 import type { ManagedConnection } from '../lifetime/hub-lifetime-manager';
 import type { SerializedHubMessage } from '../lifetime/serialized-message';
-import type { GroupManager, HubBinding, HubCallerClients, HubCallerContext } from './hub';
-import { CallerHubClients, type ClientInvokeGuard } from './hub-clients';
+import { checkValue, type GroupManager, type HubBinding, type HubCallerClients, type HubCallerContext } from './hub';
+import { CallerHubClients, GuardedHubClients, type ClientInvokeGuard } from './hub-clients';
 import type { HubEndpoint } from './hub-endpoint';
 import type { HubMethod } from './hub-methods';
 import { ResultStream, type ResultStreamHost } from './result-stream';
@@ -213,13 +213,13 @@ export class HubConnection
   // What hub instances of this connection are bound to
 
   /** The connection's clients without a client-results guard, shared by every hub instance that needs none. */
-  get hubClients(): HubCallerClients {
+  get hubClients(): CallerHubClients {
     return (this.sharedClients ??= new CallerHubClients(this.endpoint.lifetime, this.connectionId));
   }
 
-  /** Clients whose `invoke` consults `guard` first. */
+  /** The connection's clients with `invoke` consulting `guard` first. */
   guardedClients(guard: ClientInvokeGuard): HubCallerClients {
-    return new CallerHubClients(this.endpoint.lifetime, this.connectionId, guard);
+    return new GuardedHubClients(this.hubClients, guard);
   }
 
   get groups(): GroupManager {
@@ -317,6 +317,11 @@ export class HubConnection
         this.blocked = false;
         this.drain();
       } while (this.pumpAgain && this.phase === 'connected');
+    } catch (error) {
+      // Hub code runs inside its own guards; this is a fault of ours. It ends this connection, not the process
+      // (the transport's event handler would otherwise see it).
+      this.endpoint.log.error({ err: error, connectionId: this.connectionId }, 'hub message loop failed');
+      this.closeWithError(error);
     } finally {
       this.pumping = false;
     }
@@ -570,12 +575,12 @@ export class HubConnection
     } else if (method.schemas !== undefined) {
       const bound: unknown[] = new Array(args.length);
       for (let i = 0; i < args.length; i++) {
-        const outcome = method.schemas[i].safeParse(args[i]);
-        if (!outcome.success) {
+        const outcome = checkValue(method.schemas[i], args[i]);
+        if (!outcome.ok) {
           failure = InvocationErrors.bindingArguments;
           break;
         }
-        bound[i] = outcome.data;
+        bound[i] = outcome.value;
       }
       if (failure === undefined) return bound;
     }

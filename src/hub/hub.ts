@@ -106,6 +106,19 @@ export interface ArgumentSchema {
   safeParse(value: unknown): { success: true; data: unknown } | { success: false; error: unknown };
 }
 
+/**
+ * Checks a value from the network against an application's schema. A schema that throws (a failing transform, a
+ * bug) counts as rejecting the value: bad input must not take the connection's message loop down.
+ */
+export function checkValue(schema: ArgumentSchema, value: unknown): { ok: true; value: unknown } | { ok: false } {
+  try {
+    const outcome = schema.safeParse(value);
+    return outcome.success ? { ok: true, value: outcome.data } : { ok: false };
+  } catch {
+    return { ok: false };
+  }
+}
+
 const kClientStream = Symbol('fastify-signalr.clientStream');
 
 /**

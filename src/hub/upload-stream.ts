@@ -7,7 +7,7 @@
  * inside the receive loop the same way), so memory per stream stays bounded whatever the client sends.
  */
 import { HubException, UploadStreamErrors, namedError, withErrorDetail, InvocationErrors } from '../errors';
-import type { ArgumentSchema } from './hub';
+import { checkValue, type ArgumentSchema } from './hub';
 
 type State = 'open' | 'completed' | 'abandoned';
 
@@ -65,8 +65,8 @@ export class UploadStream implements AsyncIterableIterator<unknown> {
     }
     let value = item;
     if (this.itemSchema !== undefined) {
-      const outcome = this.itemSchema.safeParse(item);
-      if (!outcome.success) {
+      const outcome = checkValue(this.itemSchema, item);
+      if (!outcome.ok) {
         // .NET completes the stream with a StreamBindingFailure; the method sees it as a HubException (§2.9).
         this.complete(
           new HubException(
@@ -79,7 +79,7 @@ export class UploadStream implements AsyncIterableIterator<unknown> {
         );
         return true;
       }
-      value = outcome.data;
+      value = outcome.value;
     }
     if (this.waiters.length > 0) {
       this.waiters.shift()!.resolve({ done: false, value });

@@ -49,6 +49,12 @@ const events: string[] = [];
 const gates = new Map<string, Promise<void>>();
 const stash = new Map<string, AsyncIterable<unknown>>();
 
+/** A schema whose transform throws on 'bad': an application bug that must not take the connection down. */
+const fragile = z.string().transform((text) => {
+  if (text === 'bad') throw new Error('transform failed');
+  return text.toUpperCase();
+});
+
 class StreamLabHub extends Hub {
   static override schemas = {
     hoard: [z.string(), clientStream(z.string())],
@@ -57,6 +63,7 @@ class StreamLabHub extends Hub {
     watch: [z.string(), clientStream()],
     doubled: [clientStream(z.number())],
     slowSum: [z.number(), clientStream(z.number())],
+    fragile: [clientStream(fragile)],
   };
   static override streamingMethods = ['fromArray', 'fromReadable', 'later', 'nothing', 'notIterable', 'brokenStart'];
 
@@ -174,6 +181,13 @@ class StreamLabHub extends Hub {
     } catch (error) {
       events.push(`${tag} failed after ${JSON.stringify(seen)}: ${(error as Error).name}: ${(error as Error).message}`);
     }
+  }
+
+  /** Collects an upload whose item schema throws on 'bad'. */
+  async fragile(items: AsyncIterable<string>): Promise<string[]> {
+    const read: string[] = [];
+    for await (const item of items) read.push(item);
+    return read;
   }
 
   echo(value: unknown): unknown {
@@ -391,6 +405,23 @@ describe.each(CLIENT_COMBINATIONS)('$name', ({ transport, protocol }) => {
       expect(await errorOf(sum)).toBe(
         "An unexpected error occurred invoking 'Sum' on the server. HubException: Failed to bind Stream message.",
       );
+    });
+
+    test('an item schema that throws rejects the item like any bad item; the connection goes on', async () => {
+      const connection = await connectLab();
+      const good = new Subject<string>();
+      const read = connection.invoke('Fragile', good);
+      good.next('fine');
+      good.complete();
+      expect(await read).toEqual(['FINE']);
+      const bad = new Subject<string>();
+      const failed = connection.invoke('Fragile', bad);
+      bad.next('bad');
+      bad.complete();
+      expect(await errorOf(failed)).toBe(
+        "An unexpected error occurred invoking 'Fragile' on the server. HubException: Failed to bind Stream message.",
+      );
+      expect(await connection.invoke('Echo', 'usable')).toBe('usable');
     });
 
     test('stream() of a method that takes an upload is refused as non-streaming', async () => {
