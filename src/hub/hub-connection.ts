@@ -730,11 +730,13 @@ export class HubConnection
     return this.http.bufferedOutbound;
   }
 
+  /** Writes one item of a server-to-client stream; throws when the item cannot be serialized. */
   writeStreamItem(message: StreamItemMessage): void {
     if (this.protocolInUse === null || this.phase === 'closed') return;
     this.http.write(this.protocolInUse.writeMessage(message));
   }
 
+  /** A server-to-client stream is over: forget it, end its uploads, and send its Completion. */
   streamEnded(stream: ResultStream, error: string | undefined): void {
     if (this.streams?.get(stream.invocationId) === stream) this.streams.delete(stream.invocationId);
     this.endUploads(stream.uploads);
