@@ -36,13 +36,35 @@ export const InvocationErrors = {
   streamCountMismatch: (sent: number, expected: number) =>
     `Client sent ${sent} stream(s), Hub method expects ${expected}.`,
   streamingError: 'An error occurred on the server while streaming results.',
+  /** A streaming method returned null/undefined or something that is not iterable (.NET names its own types). */
+  invalidStreamReturn: (methodName: string) =>
+    `The value returned by the streaming method '${methodName}' is not a ChannelReader<> or IAsyncEnumerable<>.`,
+} as const;
+
+/**
+ * How a client-to-server stream can end with an error inside the hub method (spec §2.9). The hub method sees a
+ * `HubException` with the client's own error text when the client completes the stream with an error.
+ */
+export const UploadStreamErrors = {
+  /** An item the stream's item schema rejects ends the stream (`HubException`; detail rule applies). */
+  itemBinding: 'Failed to bind Stream message.',
+  /** The connection ended while the stream was open (`OperationCanceledException`; HubConnectionContext). */
+  connectionClosed: 'The underlying connection was closed.',
 } as const;
 
 /** Errors a server-to-client invocation (client result) rejects with (§2.7). */
 export const ClientResultErrors = {
+  /** The invocation's `AbortSignal` aborted (a timeout, or the caller gave up) — a `HubException`. */
   canceled: 'Invocation canceled by the server.',
-  connectionDisconnected: 'Connection disconnected.',
+  /** The connection went away while the result was awaited — an `IOException`. */
+  connectionDisconnected: (connectionId: string) => `Connection '${connectionId}' disconnected.`,
+  /** No such connection — an `IOException`. */
   connectionDoesNotExist: (connectionId: string) => `Connection '${connectionId}' does not exist.`,
+  /** A Completion for a server-initiated invocation came from another connection than the one invoked. */
+  wrongConnection: (connectionId: string, invocationId: string) =>
+    `Connection ID '${connectionId}' is not valid for invocation ID '${invocationId}'.`,
+  /** `invoke` inside `onConnected` — an `InvalidOperationException` (HubCallerClients: no client results there). */
+  notAllowedInOnConnected: 'Client results inside OnConnectedAsync Hub methods are not allowed.',
 } as const;
 
 /** The `error` of a Close message sent because the connection failed (§2.8; HubHandler@v10 L200-L261). */
@@ -64,4 +86,11 @@ export function withErrorDetail(sentence: string, error: unknown, detailed: bool
  */
 export class HubException extends Error {
   override readonly name = 'HubException';
+}
+
+/** An error carrying a .NET exception type name, for the detail of error texts (`IOException`, ...). */
+export function namedError(name: string, message: string): Error {
+  const error = new Error(message);
+  error.name = name;
+  return error;
 }

@@ -19,7 +19,10 @@
 export { fastifySignalR, default, DEFAULT_PROTOCOLS, type SignalRServer } from './plugin';
 export {
   Hub,
+  clientStream,
   type ArgumentSchema,
+  type ClientStreamParameter,
+  type HubParameterSchema,
   type ClientProxy,
   type GroupManager,
   type HubCallerClients,

@@ -44,12 +44,18 @@ export interface HubOptions {
    */
   readonly enableDetailedErrors: boolean;
   /**
-   * How many invocations of one client run at once; further invocations wait their turn.
+   * How many invocations of one client run at once. Further invocations wait their turn, in order, and are never
+   * dropped; while one waits, the client's later messages wait behind it and the server stops reading from that
+   * client once 64 KiB are held, so a flood costs bounded memory. As in ASP.NET Core, streaming invocations and
+   * invocations of methods with client-to-server stream parameters neither wait for nor hold a slot, and a method
+   * that awaits a client result (`invoke`) gives its slot up.
    * @default 1
    */
   readonly maximumParallelInvocationsPerClient: number;
   /**
-   * Items buffered per client-to-server stream before the connection's input waits.
+   * Items buffered per client-to-server stream that the hub method has not read yet. When a stream is full, the
+   * connection's further messages wait (and the server stops reading from the client) until the method reads an
+   * item: back-pressure, as in ASP.NET Core, instead of unbounded memory.
    * @default 10
    */
   readonly streamBufferCapacity: number;

@@ -2,9 +2,22 @@
  * The chat sample's hub. Method names match the chat apps people run on ASP.NET Core (`SendMessage`,
  * `ReceiveMessage`, ...), so their pages work unchanged; clients call them in any letter case.
  */
-import { Hub, HubException } from '../../src/index';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { z } from 'zod';
+import { clientStream, Hub, HubException } from '../../src/index';
+
+/** An integer as a client may send it: a JSON number, or (MessagePack int64 beyond 2^53) a bigint. */
+const integer = z.union([z.number().int(), z.bigint()]);
+/** A .NET `int`. */
+const int32 = z.number().int().min(-0x8000_0000).max(0x7fff_ffff);
 
 export class ChatHub extends Hub {
+  /** `Sum` takes a client-to-server stream of integers; `Counter` checks its arguments as .NET binds `int`s. */
+  static override schemas = {
+    counter: [int32, int32],
+    sum: [clientStream(integer)],
+  };
+
   /** Everyone ← `ReceiveMessage(user, message)`. */
   async sendMessage(user: string, message: string): Promise<void> {
     await this.clients.all.send('ReceiveMessage', user, message);
@@ -88,6 +101,27 @@ export class ChatHub extends Hub {
   /** Asks a connection `GetAnswer("question")` and returns its answer. */
   async askClient(connectionId: string): Promise<string> {
     return await this.clients.client(connectionId).invoke<string>('GetAnswer', 'question');
+  }
+
+  /**
+   * Streams 0 … count-1, waiting `delayMs` after each item; stops as soon as the client cancels the stream. As
+   * with .NET's `Task.Delay`, -1 waits until cancelled and a smaller delay fails after the first item.
+   */
+  async *counter(count: number, delayMs: number): AsyncGenerator<number> {
+    for (let i = 0; i < count; i++) {
+      this.abortSignal.throwIfAborted();
+      yield i;
+      if (delayMs < -1) throw new RangeError(`The delay must be -1 (infinite), 0 or positive; got ${delayMs}.`);
+      // Task.Delay(0) completes at once; so does this, without a timer turn per item.
+      if (delayMs !== 0) await sleep(delayMs === -1 ? 2 ** 31 - 1 : delayMs, undefined, { signal: this.abortSignal });
+    }
+  }
+
+  /** Adds up a client-to-server stream of integers; exact beyond 2^53 when the items arrive as bigints. */
+  async sum(numbers: AsyncIterable<number | bigint>): Promise<number | bigint> {
+    let total = 0n;
+    for await (const n of numbers) total += BigInt(n);
+    return total >= BigInt(Number.MIN_SAFE_INTEGER) && total <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(total) : total;
   }
 
   /** Fails with a message the caller sees. */

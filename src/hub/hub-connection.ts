@@ -1,10 +1,20 @@
 /**
- * One hub connection: the handshake, the inbound message loop, keep-alive, invocation dispatch and Close, as
- * ASP.NET Core's `HubConnectionContext` + `HubConnectionHandler` + `DefaultHubDispatcher` do it.
+ * One hub connection: the handshake, the inbound message loop, keep-alive, invocation dispatch, streams and Close,
+ * as ASP.NET Core's `HubConnectionContext` + `HubConnectionHandler` + `DefaultHubDispatcher` do it.
  *
  * State this object owns: the chosen protocol and its reader, the inbound queue and the invocation slots
- * (`maximumParallelInvocationsPerClient`), keep-alive timestamps, `items`, and the connection's abort signal.
- * Routing state (groups, users) belongs to the lifetime manager; bytes on the wire belong to the transport.
+ * (`maximumParallelInvocationsPerClient`), the open streams in both directions, keep-alive timestamps, `items`,
+ * and the connection's abort signal. Routing state (groups, users) belongs to the lifetime manager; bytes on the
+ * wire belong to the transport.
+ *
+ * The message loop (spec §2.6, §2.9). Messages are handled one at a time, in order, as .NET's receive loop awaits
+ * each dispatch. Two things make a message wait, and everything behind it with it:
+ * - an Invocation of a plain method when every invocation slot is taken;
+ * - a StreamItem for a client-to-server stream whose buffer is full (`streamBufferCapacity`).
+ * While a message waits, raw input is held, and past {@link HELD_INPUT_PAUSE_BYTES} the transport stops reading,
+ * which pushes back on the client through TCP. So a flood of invocations or a stalled upload consumer costs a
+ * bounded amount of memory, and nothing is dropped. Streaming invocations and invocations of methods with
+ * client-to-server stream parameters never wait for a slot and do not hold one, as in .NET.
  */
 import type { FastifyRequest } from 'fastify';
 import {
@@ -22,35 +32,109 @@ import {
   type HubMessage,
   type InvocationMessage,
   type StreamInvocationMessage,
+  type StreamItemMessage,
 } from '../../protocol/messages';
 import type { TransportName } from '../../protocol/negotiate';
 import type { ConnectionApplication, HttpConnection } from '../connections/http-connection';
-import { CLOSE_WITH_ERROR, HubException, InvocationErrors, withErrorDetail } from '../errors';
+import {
+  CLOSE_WITH_ERROR,
+  ClientResultErrors,
+  HubException,
+  InvocationErrors,
+  namedError,
+  withErrorDetail,
+} from '../errors';
 import type { HeartbeatParticipant } from '../heartbeat';
 import type { ManagedConnection } from '../lifetime/hub-lifetime-manager';
 import type { SerializedHubMessage } from '../lifetime/serialized-message';
-import type { HubBinding, HubCallerContext } from './hub';
-import { CallerHubClients } from './hub-clients';
+import { checkValue, type GroupManager, type HubBinding, type HubCallerClients, type HubCallerContext } from './hub';
+import { CallerHubClients, GuardedHubClients, type ClientInvokeGuard } from './hub-clients';
 import type { HubEndpoint } from './hub-endpoint';
 import type { HubMethod } from './hub-methods';
+import { ResultStream, type ResultStreamHost } from './result-stream';
+import { UploadStream } from './upload-stream';
 
 /**
- * Raw bytes held while the message loop waits (for `onConnected`, or for an invocation slot) before the transport is
- * asked to stop reading: ASP.NET Core's pipe pause threshold (`ApplicationMaxBufferSize`, 64 KiB).
+ * Raw bytes held while the message loop waits (for `onConnected`, an invocation slot, or room in an upload stream)
+ * before the transport is asked to stop reading: ASP.NET Core's pipe pause threshold (`ApplicationMaxBufferSize`,
+ * 64 KiB).
  */
 const HELD_INPUT_PAUSE_BYTES = 64 * 1024;
 
-/** An error with a .NET exception type name, for the detail of binding failures. */
-function invalidData(message: string): Error {
-  const error = new Error(message);
-  error.name = 'InvalidDataException';
-  return error;
+/** A message the reader could not parse: it closes the connection when the loop reaches it. */
+class InvalidInput {
+  constructor(readonly error: unknown) {}
+}
+
+type InboxEntry = HubMessage | InvalidInput;
+
+function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return (
+    (typeof value === 'object' || typeof value === 'function') &&
+    value !== null &&
+    typeof (value as PromiseLike<unknown>).then === 'function'
+  );
 }
 
 type Phase = 'handshake' | 'starting' | 'connected' | 'closed';
 
+/** What a hub instance may do with client results where it runs (spec §2.7). */
+const ClientInvoke = {
+  /** A plain invocation holding a slot: the first client invocation gives the slot up (.NET 8+). */
+  ReleasesSlot: 0,
+  /** Streaming invocations, stream calls, `onDisconnected`: no slot to give up. */
+  Free: 1,
+  /** `onConnected`: refused, as in .NET. */
+  Refused: 2,
+} as const;
+type ClientInvoke = (typeof ClientInvoke)[keyof typeof ClientInvoke];
+
+/**
+ * The services of one hub instance: its connection's, plus what belongs to the invocation — its abort signal and,
+ * for plain invocations, its invocation slot (.NET's per-invocation `HubCallerClients`).
+ */
+class InvocationScope implements HubBinding, ClientInvokeGuard {
+  private callerClients: HubCallerClients | undefined;
+
+  constructor(
+    private readonly connection: HubConnection,
+    private mode: ClientInvoke,
+    readonly abortSignal: AbortSignal,
+  ) {}
+
+  get clients(): HubCallerClients {
+    if (this.mode === ClientInvoke.Free) return this.connection.hubClients;
+    return (this.callerClients ??= this.connection.guardedClients(this));
+  }
+
+  get groups(): GroupManager {
+    return this.connection.groups;
+  }
+
+  get context(): HubCallerContext {
+    return this.connection;
+  }
+
+  beforeClientInvoke(): void {
+    if (this.mode === ClientInvoke.Refused) {
+      throw namedError('InvalidOperationException', ClientResultErrors.notAllowedInOnConnected);
+    }
+    // The client's answer is read in order behind its other messages, which may need this slot (HubCallerClients).
+    this.releaseSlot();
+  }
+
+  /** Gives the invocation slot back, once. */
+  releaseSlot(): void {
+    if (this.mode !== ClientInvoke.ReleasesSlot) return;
+    this.mode = ClientInvoke.Free;
+    this.connection.releaseSlot();
+  }
+}
+
 /** A connection of one hub, from handshake to close. */
-export class HubConnection implements ConnectionApplication, ManagedConnection, HeartbeatParticipant, HubCallerContext {
+export class HubConnection
+  implements ConnectionApplication, ManagedConnection, HeartbeatParticipant, HubCallerContext, ResultStreamHost
+{
   readonly connectionId: string;
   readonly items = new Map<unknown, unknown>();
   readonly user: unknown;
@@ -60,7 +144,7 @@ export class HubConnection implements ConnectionApplication, ManagedConnection, 
   private reader: HubMessageReader | null = null;
   private handshake: HandshakeReader | null;
   private readonly abortController = new AbortController();
-  private binding: HubBinding | undefined;
+  private sharedClients: CallerHubClients | undefined;
 
   // Keep-alive (spec §2.8): pings every keepAliveInterval; the client timeout runs once the client pinged.
   private readonly startedAt: number;
@@ -68,14 +152,25 @@ export class HubConnection implements ConnectionApplication, ManagedConnection, 
   private lastReceiveAt: number;
   private clientTimeoutArmed = false;
 
-  // The message loop: parsed messages waiting for a slot, and raw input held meanwhile.
-  private readonly inbox: HubMessage[] = [];
+  // The message loop: parsed messages in order, raw input held while a message waits, and the loop's state.
+  private readonly inbox: InboxEntry[] = [];
   private inboxHead = 0;
   private heldInput: Buffer[] = [];
   private heldInputBytes = 0;
   private inputPaused = false;
-  private waiting = true;
+  private inputFailed = false;
+  /** Whether the message at the head of the inbox is waiting (for a slot, or room in an upload stream). */
+  private blocked = false;
+  private pumping = false;
+  private pumpAgain = false;
+  /** The bound invocation at the head of the inbox while it waits for a slot (bound once, as .NET's parser does). */
+  private waitingMethod: HubMethod | null = null;
+  private waitingArgs: unknown[] | null = null;
   private activeInvocations = 0;
+
+  // Streams (spec §2.9), created on first use: client-to-server by stream id, server-to-client by invocation id.
+  private uploads: Map<string, UploadStream> | null = null;
+  private streams: Map<string, ResultStream> | null = null;
 
   private hubConnected = false;
   private registered = false;
@@ -109,18 +204,26 @@ export class HubConnection implements ConnectionApplication, ManagedConnection, 
     return this.abortController.signal;
   }
 
-  /** The services hub instances of this connection are bound to. */
-  get hubBinding(): HubBinding {
-    return (this.binding ??= {
-      clients: new CallerHubClients(this.endpoint.lifetime, this.connectionId),
-      groups: this.endpoint.groups,
-      context: this,
-    });
-  }
-
   abort(): void {
     // Context.Abort(): a Close without error and without allowReconnect (HubHandler@v10 L200-L261).
     this.close({ type: MessageType.Close });
+  }
+
+  // ------------------------------------------------------------------------------------------------------------
+  // What hub instances of this connection are bound to
+
+  /** The connection's clients without a client-results guard, shared by every hub instance that needs none. */
+  get hubClients(): CallerHubClients {
+    return (this.sharedClients ??= new CallerHubClients(this.endpoint.lifetime, this.connectionId));
+  }
+
+  /** The connection's clients with `invoke` consulting `guard` first. */
+  guardedClients(guard: ClientInvokeGuard): HubCallerClients {
+    return new GuardedHubClients(this.hubClients, guard);
+  }
+
+  get groups(): GroupManager {
+    return this.endpoint.groups;
   }
 
   // ------------------------------------------------------------------------------------------------------------
@@ -148,7 +251,7 @@ export class HubConnection implements ConnectionApplication, ManagedConnection, 
   }
 
   // ------------------------------------------------------------------------------------------------------------
-  // Input
+  // Input and the message loop
 
   onReceive(chunk: Buffer): void {
     if (this.phase === 'closed') return;
@@ -157,11 +260,12 @@ export class HubConnection implements ConnectionApplication, ManagedConnection, 
       this.receiveHandshake(chunk);
       return;
     }
-    if (this.waiting) {
-      this.hold(chunk);
+    if (this.phase === 'connected' && !this.blocked && !this.pumping && this.heldInput.length === 0) {
+      this.parse(chunk);
+      this.pump();
       return;
     }
-    this.parse(chunk);
+    this.hold(chunk);
   }
 
   private hold(chunk: Uint8Array): void {
@@ -178,154 +282,291 @@ export class HubConnection implements ConnectionApplication, ManagedConnection, 
     this.inbox.push(message);
   };
 
+  /** Parses a chunk into the inbox; an invalid message becomes an entry that closes the connection in its turn. */
   private parse(chunk: Uint8Array): void {
+    if (this.inputFailed) return;
     try {
       this.reader!.push(chunk, this.enqueue);
     } catch (error) {
-      // Messages before the invalid one are still dispatched, as .NET handles each before parsing the next.
-      this.drainInbox();
-      this.endpoint.log.debug({ err: error, connectionId: this.connectionId }, 'invalid hub message');
-      this.closeWithError(error);
+      // Messages before the invalid one are still handled first, as .NET handles each before parsing the next.
+      this.inputFailed = true;
+      this.inbox.push(new InvalidInput(error));
+    }
+  }
+
+  /**
+   * Lets the loop go on after something it may have been waiting for happened (a slot freed, room in an upload
+   * stream). Called from hub code too, so it never re-enters a running loop: that loop looks again instead.
+   */
+  private readonly wake = (): void => {
+    if (this.pumping) this.pumpAgain = true;
+    else if (this.blocked) this.pump();
+  };
+
+  /** Handles queued messages, then held input, until a message has to wait or nothing is left. */
+  private pump(): void {
+    if (this.pumping) {
+      this.pumpAgain = true;
       return;
     }
-    if (this.inbox.length > this.inboxHead) this.drainInbox();
-  }
-
-  /** Processes queued messages in order until one must wait for an invocation slot. */
-  private drainInbox(): void {
-    const inbox = this.inbox;
-    const limit = this.endpoint.options.maximumParallelInvocationsPerClient;
-    while (this.inboxHead < inbox.length && this.phase === 'connected') {
-      const message = inbox[this.inboxHead];
-      if (message.type === MessageType.Invocation) {
-        if (this.activeInvocations >= limit) {
-          this.waiting = true;
-          return;
-        }
-        this.activeInvocations++;
-      }
-      this.inboxHead++;
-      this.dispatch(message);
+    const wasBlocked = this.blocked;
+    this.pumping = true;
+    try {
+      do {
+        this.pumpAgain = false;
+        this.blocked = false;
+        this.drain();
+      } while (this.pumpAgain && this.phase === 'connected');
+    } catch (error) {
+      // Hub code runs inside its own guards; this is a fault of ours. It ends this connection, not the process
+      // (the transport's event handler would otherwise see it).
+      this.endpoint.log.error({ err: error, connectionId: this.connectionId }, 'hub message loop failed');
+      this.closeWithError(error);
+    } finally {
+      this.pumping = false;
     }
-    inbox.length = 0;
-    this.inboxHead = 0;
-    this.waiting = false;
-  }
-
-  /** Resumes the message loop after a wait: queued messages first, then input held meanwhile. */
-  private resume(): void {
-    if (this.phase !== 'connected') return;
-    this.drainInbox();
-    while (!this.waiting && this.heldInput.length > 0 && this.phase === 'connected') {
-      const chunk = this.heldInput.shift()!;
-      this.heldInputBytes -= chunk.length;
-      this.parse(chunk);
-    }
-    if (this.inputPaused && !this.waiting) {
+    if (this.phase !== 'connected' || this.blocked) return;
+    // A waiting loop reads nothing, so the client timeout restarts when it goes on (.NET stops that timer while a
+    // message is being dispatched).
+    if (wasBlocked) this.lastReceiveAt = Date.now();
+    if (this.inputPaused) {
       this.inputPaused = false;
       this.http.resumeInput();
     }
   }
 
-  private dispatch(message: HubMessage): void {
-    switch (message.type) {
+  private drain(): void {
+    const inbox = this.inbox;
+    while (this.phase === 'connected') {
+      if (this.inboxHead < inbox.length) {
+        if (!this.dispatch(inbox[this.inboxHead])) {
+          this.blocked = true;
+          return;
+        }
+        this.inboxHead++;
+        continue;
+      }
+      inbox.length = 0;
+      this.inboxHead = 0;
+      const chunk = this.heldInput.shift();
+      if (chunk === undefined) return;
+      this.heldInputBytes -= chunk.length;
+      this.parse(chunk);
+    }
+  }
+
+  /** Handles one message; returns false when it has to wait (it stays at the head of the inbox). */
+  private dispatch(entry: InboxEntry): boolean {
+    if (entry instanceof InvalidInput) {
+      this.endpoint.log.debug({ err: entry.error, connectionId: this.connectionId }, 'invalid hub message');
+      this.closeWithError(entry.error);
+      return true;
+    }
+    switch (entry.type) {
       case MessageType.Invocation:
-        this.runInvocation(message);
-        return;
+        return this.receiveInvocation(entry);
       case MessageType.StreamInvocation:
-        this.rejectStreamInvocation(message);
-        return;
+        this.receiveStreamInvocation(entry);
+        return true;
+      case MessageType.StreamItem:
+        return this.receiveStreamItem(entry);
       case MessageType.Completion:
-        this.receiveCompletion(message);
-        return;
+        this.receiveCompletion(entry);
+        return true;
+      case MessageType.CancelInvocation:
+        // Cancels a running stream; unknown ids (finished streams, plain invocations) are ignored (§2.6).
+        this.streams?.get(entry.invocationId)?.cancel();
+        return true;
       case MessageType.Ping:
         // The first client Ping arms the client timeout (HubDispatcher@v10 L198-L200).
         this.clientTimeoutArmed = true;
-        return;
+        return true;
       case MessageType.Close:
         // The client is leaving: answer with a plain Close and end (HubDispatcher@v10 L231-L234).
         this.close({ type: MessageType.Close });
-        return;
+        return true;
       default:
-        // StreamItem and CancelInvocation for unknown streams, Ack and Sequence without stateful reconnect:
-        // nothing to do, as in .NET.
-        return;
+        // Ack and Sequence without stateful reconnect: nothing to do, as in .NET.
+        return true;
     }
   }
 
-  private receiveCompletion(message: CompletionMessage): void {
-    try {
-      this.endpoint.lifetime.setConnectionResult(this.connectionId, message);
-    } catch (error) {
-      this.endpoint.log.warn({ err: error, connectionId: this.connectionId }, 'completion for another connection');
+  // ------------------------------------------------------------------------------------------------------------
+  // Invocations
+
+  /**
+   * An Invocation. Binding (method lookup, argument count and schemas) comes first and its failures are answered at
+   * once, as .NET binds in the parser. A plain method then needs an invocation slot and waits for one; a method
+   * with client-to-server stream parameters runs beside the others (HubDispatcher@v10 ProcessInvocation).
+   */
+  private receiveInvocation(message: InvocationMessage): boolean {
+    let method = this.waitingMethod;
+    let args = this.waitingArgs;
+    if (method === null) {
+      method = this.endpoint.methods.get(message.target.toLowerCase()) ?? null;
+      if (method === null) {
+        this.unknownMethod(message);
+        return true;
+      }
+      args = this.bindArguments(message, method);
+      if (args === null) return true;
     }
+    if (method.streamParameters !== undefined) {
+      this.runStreamCall(message, method, args!);
+      return true;
+    }
+    if (this.activeInvocations >= this.endpoint.options.maximumParallelInvocationsPerClient) {
+      this.waitingMethod = method;
+      this.waitingArgs = args;
+      return false;
+    }
+    this.waitingMethod = null;
+    this.waitingArgs = null;
+    this.activeInvocations++;
+    this.runInvocation(message, method, args!);
+    return true;
   }
 
-  private rejectStreamInvocation(message: StreamInvocationMessage): void {
-    const method = this.endpoint.methods.get(message.target.toLowerCase());
-    const error =
-      method === undefined
-        ? withErrorDetail(
-            InvocationErrors.failedToInvoke(message.target),
-            new HubException(InvocationErrors.methodDoesNotExist),
-            this.endpoint.options.enableDetailedErrors,
-          )
-        : InvocationErrors.nonStreamingMethodWithStreamInvocation(message.target);
-    this.send({ type: MessageType.Completion, invocationId: message.invocationId, error });
+  /** Unknown methods fail binding with this HubException, whose detail always shows (spec §2.6). */
+  private unknownMethod(message: InvocationMessage | StreamInvocationMessage): void {
+    this.complete(
+      message.invocationId,
+      withErrorDetail(
+        InvocationErrors.failedToInvoke(message.target),
+        new HubException(InvocationErrors.methodDoesNotExist),
+        this.endpoint.options.enableDetailedErrors,
+      ),
+    );
   }
 
   /**
-   * Binds arguments and runs a hub method; the slot it holds is released when it settles. A method that returns a
-   * plain value completes synchronously, as in .NET, so its Completion precedes anything the loop does next.
+   * Runs a plain method in the slot just taken; the slot is released when it settles, or when it first invokes a
+   * client. A method that returns a plain value completes synchronously, as in .NET, so its Completion precedes
+   * anything the loop does next.
    */
-  private runInvocation(message: InvocationMessage): void {
+  private runInvocation(message: InvocationMessage, method: HubMethod, args: unknown[]): void {
     const { target, invocationId } = message;
-    const detailed = this.endpoint.options.enableDetailedErrors;
-    const method = this.endpoint.methods.get(target.toLowerCase());
-    if (method === undefined) {
-      // Unknown methods fail binding with this HubException, whose detail always shows (spec §2.6).
-      this.complete(
-        invocationId,
-        withErrorDetail(InvocationErrors.failedToInvoke(target), new HubException(InvocationErrors.methodDoesNotExist), detailed),
-      );
+    // The checks .NET makes inside the slot (HubDispatcher@v10 Invoke): invocation kind, then stream count.
+    if (method.streaming) {
+      this.complete(invocationId, InvocationErrors.streamingMethodWithInvocation(target));
       this.releaseSlot();
       return;
     }
-    const args = this.bindArguments(message, method);
-    if (args === null) {
+    if (!this.streamCountMatches(message, method)) {
       this.releaseSlot();
       return;
     }
+    const scope = new InvocationScope(this, ClientInvoke.ReleasesSlot, this.abortController.signal);
     let result: unknown;
     try {
-      result = method.implementation.apply(this.endpoint.createHub(this), args);
+      result = method.implementation.apply(this.endpoint.createHub(scope), args);
     } catch (error) {
       this.invocationFailed(invocationId, method.name, target, error);
-      this.releaseSlot();
+      scope.releaseSlot();
       return;
     }
-    if (result instanceof Promise || (typeof result === 'object' && result !== null && typeof (result as PromiseLike<unknown>).then === 'function')) {
-      (result as PromiseLike<unknown>).then(
+    if (isThenable(result)) {
+      result.then(
         (value) => {
           if (invocationId !== undefined) this.completeWithResult(invocationId, target, value);
-          this.releaseSlot();
+          scope.releaseSlot();
         },
         (error: unknown) => {
           this.invocationFailed(invocationId, method.name, target, error);
-          this.releaseSlot();
+          scope.releaseSlot();
         },
       );
       return;
     }
     if (invocationId !== undefined) this.completeWithResult(invocationId, target, result);
-    this.releaseSlot();
+    scope.releaseSlot();
+  }
+
+  /**
+   * Runs a method with client-to-server stream parameters ("stream call"): outside the invocation limit, with its
+   * uploads open until it settles (HubDispatcher@v10 Invoke, CleanupInvocation).
+   */
+  private runStreamCall(message: InvocationMessage, method: HubMethod, args: unknown[]): void {
+    const { target, invocationId } = message;
+    if (method.streaming) {
+      this.complete(invocationId, InvocationErrors.streamingMethodWithInvocation(target));
+      return;
+    }
+    if (!this.streamCountMatches(message, method)) return;
+    const uploads = this.openUploads(message.streamIds!, method);
+    const scope = new InvocationScope(this, ClientInvoke.Free, this.abortController.signal);
+    let result: unknown;
+    try {
+      result = method.implementation.apply(this.endpoint.createHub(scope), this.withStreams(method, args, uploads));
+    } catch (error) {
+      this.endUploads(uploads);
+      this.invocationFailed(invocationId, method.name, target, error);
+      return;
+    }
+    // Open uploads end before the Completion goes out, as .NET cleans up before writing it.
+    if (isThenable(result)) {
+      result.then(
+        (value) => {
+          this.endUploads(uploads);
+          if (invocationId !== undefined) this.completeWithResult(invocationId, target, value);
+        },
+        (error: unknown) => {
+          this.endUploads(uploads);
+          this.invocationFailed(invocationId, method.name, target, error);
+        },
+      );
+      return;
+    }
+    this.endUploads(uploads);
+    if (invocationId !== undefined) this.completeWithResult(invocationId, target, result);
+  }
+
+  /**
+   * A StreamInvocation: binding, then the invocation kind, stream count and id checks of .NET's dispatcher, then
+   * the stream runs beside everything else (HubDispatcher@v10 Invoke, StreamAsync).
+   */
+  private receiveStreamInvocation(message: StreamInvocationMessage): void {
+    const { target, invocationId } = message;
+    const method = this.endpoint.methods.get(target.toLowerCase());
+    if (method === undefined) {
+      this.unknownMethod(message);
+      return;
+    }
+    const args = this.bindArguments(message, method);
+    if (args === null) return;
+    if (!method.streaming) {
+      this.complete(invocationId, InvocationErrors.nonStreamingMethodWithStreamInvocation(target));
+      return;
+    }
+    if (!this.streamCountMatches(message, method)) return;
+    const streams = (this.streams ??= new Map());
+    if (streams.has(invocationId)) {
+      // The running stream keeps its id (and stays cancellable); only the newcomer is refused.
+      this.complete(invocationId, InvocationErrors.invocationIdInUse(invocationId));
+      return;
+    }
+    const uploads = message.streamIds === undefined || message.streamIds.length === 0
+      ? undefined
+      : this.openUploads(message.streamIds, method);
+    const stream = new ResultStream(
+      this,
+      invocationId,
+      target,
+      method.name,
+      this.endpoint.options.enableDetailedErrors,
+      uploads,
+    );
+    streams.set(invocationId, stream);
+    const scope = new InvocationScope(this, ClientInvoke.Free, stream.signal);
+    const fullArgs = uploads === undefined ? args : this.withStreams(method, args, uploads);
+    stream.start(() => method.implementation.apply(this.endpoint.createHub(scope), fullArgs));
   }
 
   /**
    * The arguments the method gets, or `null` after answering a binding failure: a wrong count, or an argument its
    * schema rejects (.NET's `InvocationBindingFailureMessage`; detail only with detailed errors).
    */
-  private bindArguments(message: InvocationMessage, method: HubMethod): unknown[] | null {
+  private bindArguments(message: InvocationMessage | StreamInvocationMessage, method: HubMethod): unknown[] | null {
     const detailed = this.endpoint.options.enableDetailedErrors;
     const args = message.arguments;
     let failure: string | undefined;
@@ -334,37 +575,57 @@ export class HubConnection implements ConnectionApplication, ManagedConnection, 
     } else if (method.schemas !== undefined) {
       const bound: unknown[] = new Array(args.length);
       for (let i = 0; i < args.length; i++) {
-        const outcome = method.schemas[i].safeParse(args[i]);
-        if (!outcome.success) {
+        const outcome = checkValue(method.schemas[i], args[i]);
+        if (!outcome.ok) {
           failure = InvocationErrors.bindingArguments;
           break;
         }
-        bound[i] = outcome.data;
+        bound[i] = outcome.value;
       }
       if (failure === undefined) return bound;
     }
     if (failure === undefined) return args;
     this.complete(
       message.invocationId,
-      withErrorDetail(InvocationErrors.failedToInvoke(message.target), invalidData(failure), detailed),
+      withErrorDetail(InvocationErrors.failedToInvoke(message.target), namedError('InvalidDataException', failure), detailed),
     );
     return null;
   }
 
+  /** Answers a stream-count mismatch (a HubException, so its detail always shows) and returns false. */
+  private streamCountMatches(message: InvocationMessage | StreamInvocationMessage, method: HubMethod): boolean {
+    const sent = message.streamIds?.length ?? 0;
+    const expected = method.streamParameters?.length ?? 0;
+    if (sent === expected) return true;
+    this.complete(
+      message.invocationId,
+      withErrorDetail(
+        InvocationErrors.unexpectedError(message.target),
+        new HubException(InvocationErrors.streamCountMismatch(sent, expected)),
+        this.endpoint.options.enableDetailedErrors,
+      ),
+    );
+    return false;
+  }
+
   private invocationFailed(invocationId: string | undefined, methodName: string, target: string, error: unknown): void {
-    if (!(error instanceof HubException)) {
-      this.endpoint.log.error({ err: error, connectionId: this.connectionId, method: methodName }, 'hub method failed');
-    }
+    this.logFailure(error, methodName, 'hub method failed');
     this.complete(
       invocationId,
       withErrorDetail(InvocationErrors.unexpectedError(target), error, this.endpoint.options.enableDetailedErrors),
     );
   }
 
+  /** Logs a hub method's failure; a `HubException` is a message for the caller, not a server fault. */
+  logFailure(error: unknown, methodName: string, message: string): void {
+    if (error instanceof HubException) return;
+    this.endpoint.log.error({ err: error, connectionId: this.connectionId, method: methodName }, message);
+  }
+
   /** Frees an invocation slot; a loop waiting for one goes on. */
-  private releaseSlot(): void {
+  releaseSlot(): void {
     this.activeInvocations--;
-    if (this.waiting && this.phase === 'connected') this.resume();
+    this.wake();
   }
 
   /** Sends a Completion error, if the invocation expects an answer (non-blocking ones never get one). */
@@ -390,6 +651,101 @@ export class HubConnection implements ConnectionApplication, ManagedConnection, 
       return;
     }
     if (this.phase !== 'closed') this.http.write(bytes);
+  }
+
+  // ------------------------------------------------------------------------------------------------------------
+  // Streams (spec §2.9)
+
+  /**
+   * Opens the client-to-server streams of an invocation. A stream id already open is taken over by the new
+   * stream, as .NET's stream tracker does (the old one then only ends with its method or the connection).
+   */
+  private openUploads(streamIds: readonly string[], method: HubMethod): UploadStream[] {
+    const uploads = (this.uploads ??= new Map());
+    const options = this.endpoint.options;
+    const parameters = method.streamParameters!;
+    const opened: UploadStream[] = new Array(streamIds.length);
+    for (let i = 0; i < streamIds.length; i++) {
+      const stream = new UploadStream(
+        streamIds[i],
+        options.streamBufferCapacity,
+        parameters[i].itemSchema,
+        options.enableDetailedErrors,
+        this.wake,
+      );
+      uploads.set(streamIds[i], stream);
+      opened[i] = stream;
+    }
+    return opened;
+  }
+
+  /** The full parameter list: the bound arguments with the upload streams at their declared positions. */
+  private withStreams(method: HubMethod, args: unknown[], uploads: readonly UploadStream[]): unknown[] {
+    const parameters = method.streamParameters!;
+    const all: unknown[] = new Array(args.length + uploads.length);
+    let argument = 0;
+    let stream = 0;
+    for (let position = 0; position < all.length; position++) {
+      if (stream < parameters.length && parameters[stream].position === position) all[position] = uploads[stream++];
+      else all[position] = args[argument++];
+    }
+    return all;
+  }
+
+  /** Ends the uploads of an invocation that settled: the method reads no more (CleanupInvocation). */
+  private endUploads(uploads: readonly UploadStream[] | undefined): void {
+    if (uploads === undefined) return;
+    for (const stream of uploads) {
+      if (this.uploads?.get(stream.streamId) === stream) this.uploads.delete(stream.streamId);
+      stream.complete();
+    }
+  }
+
+  /** A StreamItem: to its upload stream, waiting while that stream is full; items of unknown streams are ignored. */
+  private receiveStreamItem(message: StreamItemMessage): boolean {
+    const stream = this.uploads?.get(message.invocationId);
+    return stream === undefined || stream.offer(message.item);
+  }
+
+  /**
+   * A Completion: first the end of an upload stream, then a client result; anything else is ignored
+   * (HubDispatcher@v10 L205-L221).
+   */
+  private receiveCompletion(message: CompletionMessage): void {
+    const stream = this.uploads?.get(message.invocationId);
+    if (stream !== undefined) {
+      this.uploads!.delete(message.invocationId);
+      stream.completeFromClient(message.error);
+      return;
+    }
+    try {
+      this.endpoint.lifetime.setConnectionResult(this.connectionId, message);
+    } catch (error) {
+      this.endpoint.log.warn({ err: error, connectionId: this.connectionId }, 'completion for another connection');
+    }
+  }
+
+  /** Bytes queued for the client in this event-loop turn. */
+  get outboundBacklog(): number {
+    return this.http.bufferedOutbound;
+  }
+
+  /** Writes one item of a server-to-client stream; throws when the item cannot be serialized. */
+  writeStreamItem(message: StreamItemMessage): void {
+    if (this.protocolInUse === null || this.phase === 'closed') return;
+    this.http.write(this.protocolInUse.writeMessage(message));
+  }
+
+  /** A server-to-client stream is over: forget it, end its uploads, and send its Completion. */
+  streamEnded(stream: ResultStream, error: string | undefined): void {
+    if (this.streams?.get(stream.invocationId) === stream) this.streams.delete(stream.invocationId);
+    this.endUploads(stream.uploads);
+    // A stream's Completion has neither result nor, unless it failed, error (spec §2.4).
+    this.send(
+      error === undefined
+        ? { type: MessageType.Completion, invocationId: stream.invocationId }
+        : { type: MessageType.Completion, invocationId: stream.invocationId, error },
+    );
   }
 
   // ------------------------------------------------------------------------------------------------------------
@@ -452,7 +808,9 @@ export class HubConnection implements ConnectionApplication, ManagedConnection, 
       await this.endpoint.lifetime.onConnected(this);
       this.registered = true;
       if (this.phase === 'closed') return;
-      await this.endpoint.createHub(this).onConnected();
+      // Client results are refused in onConnected, as in .NET (DefaultHubDispatcher: invokeAllowed: false).
+      const scope = new InvocationScope(this, ClientInvoke.Refused, this.abortController.signal);
+      await this.endpoint.createHub(scope).onConnected();
     } catch (error) {
       this.endpoint.log.error({ err: error, connectionId: this.connectionId }, 'onConnected failed');
       // .NET: a Close with the error and no allowReconnect; onDisconnected is not run (HubHandler@v10 L165-L176).
@@ -469,7 +827,7 @@ export class HubConnection implements ConnectionApplication, ManagedConnection, 
     this.phase = 'connected';
     this.hubConnected = true;
     this.endpoint.log.debug({ connectionId: this.connectionId, protocol: this.protocol }, 'hub connection started');
-    this.resume();
+    this.pump();
   }
 
   // ------------------------------------------------------------------------------------------------------------
@@ -482,7 +840,8 @@ export class HubConnection implements ConnectionApplication, ManagedConnection, 
       return;
     }
     if (this.phase === 'closed') return;
-    if (this.clientTimeoutArmed && now - this.lastReceiveAt >= options.clientTimeoutIntervalMs) {
+    // Not while the loop waits: it reads nothing then, and .NET pauses this timer during a dispatch.
+    if (this.clientTimeoutArmed && !this.blocked && now - this.lastReceiveAt >= options.clientTimeoutIntervalMs) {
       const error = new Error(
         `Client hasn't sent a message/ping within the configured ClientTimeoutInterval.`,
       );
@@ -530,8 +889,22 @@ export class HubConnection implements ConnectionApplication, ManagedConnection, 
     if (this.phase === 'closed') return;
     this.phase = 'closed';
     this.heldInput = [];
+    this.heldInputBytes = 0;
     this.inbox.length = 0;
+    this.inboxHead = 0;
+    this.waitingMethod = null;
+    this.waitingArgs = null;
     this.abortController.abort();
+    // Streams stop with the connection: producers see their signal abort, upload readers an
+    // OperationCanceledException (HubConnectionContext: StreamTracker.CompleteAll).
+    if (this.streams !== null) {
+      for (const stream of this.streams.values()) stream.connectionClosed();
+      this.streams = null;
+    }
+    if (this.uploads !== null) {
+      for (const stream of this.uploads.values()) stream.connectionClosed();
+      this.uploads = null;
+    }
     this.endpoint.connectionEnded(this);
     void this.runDisconnected(error);
   }
@@ -541,7 +914,8 @@ export class HubConnection implements ConnectionApplication, ManagedConnection, 
     // manager forgets it (HubHandler@v10 L140-L261).
     if (this.hubConnected) {
       try {
-        await this.endpoint.createHub(this).onDisconnected(error);
+        const scope = new InvocationScope(this, ClientInvoke.Free, this.abortController.signal);
+        await this.endpoint.createHub(scope).onDisconnected(error);
       } catch (hookError) {
         this.endpoint.log.error({ err: hookError, connectionId: this.connectionId }, 'onDisconnected failed');
       }

@@ -12,7 +12,7 @@ import type { Heartbeat } from '../heartbeat';
 import type { HubLifetimeManager } from '../lifetime/hub-lifetime-manager';
 import { InMemoryLifetimeManager } from '../lifetime/in-memory-lifetime-manager';
 import type { ResolvedHubOptions } from '../options';
-import { bindHub, type GroupManager, type Hub, type HubClients } from './hub';
+import { bindHub, type GroupManager, type Hub, type HubBinding, type HubClients } from './hub';
 import { LifetimeHubClients, lifetimeGroupManager } from './hub-clients';
 import { HubConnection } from './hub-connection';
 import { discoverHubMethods, type HubMethod } from './hub-methods';
@@ -71,9 +71,9 @@ export class HubEndpoint implements HubContext {
     this.heartbeat.delete(connection);
   }
 
-  /** A fresh hub instance bound to a connection. */
-  createHub(connection: HubConnection): Hub {
-    return bindHub(new this.options.hub(), connection.hubBinding);
+  /** A fresh hub instance bound to a connection's services (and an invocation's signal). */
+  createHub(binding: HubBinding): Hub {
+    return bindHub(new this.options.hub(), binding);
   }
 
   /** The framed Ping of a protocol, serialized once. */

@@ -2,8 +2,14 @@
  * The hub programming model: what an application writes.
  *
  * A hub is a class whose public methods clients call by name (case-insensitively, as in ASP.NET Core). A new
- * instance handles each invocation and each connect/disconnect event, with `this.clients`, `this.groups` and
- * `this.context` bound to the connection it serves.
+ * instance handles each invocation and each connect/disconnect event, with `this.clients`, `this.groups`,
+ * `this.context` and `this.abortSignal` bound to the connection and invocation it serves.
+ *
+ * Streaming (spec `signalr-wire.md` §2.9) in TypeScript terms:
+ * - an `async *` (or `*`) generator method streams its results to the client (`connection.stream(...)`); so does a
+ *   method listed in {@link Hub.streamingMethods} that returns any (async) iterable, such as a `ReadableStream`;
+ * - a parameter declared with {@link clientStream} in {@link Hub.schemas} receives a client-to-server stream
+ *   (a `Subject` passed to `connection.invoke`/`send`/`stream`) as an `AsyncIterable`.
  */
 import type { FastifyRequest } from 'fastify';
 import type { TransportName } from '../../protocol/negotiate';
@@ -17,13 +23,20 @@ export interface ClientProxy {
 /** Sends to one connection, and can call it for a result. */
 export interface SingleClientProxy extends ClientProxy {
   /**
-   * Calls `method` on the client and resolves with what its handler returns ("client results"). Rejects with a
-   * `HubException` holding the client's error, or when the connection goes away. When the last argument is an
-   * `AbortSignal` it is not sent: aborting it cancels the wait (use `AbortSignal.timeout(ms)` for a timeout).
+   * Calls `method` on the client and resolves with what its handler returns ("client results", spec §2.7).
    *
-   * From inside a hub method this may call the caller itself; but a Completion is read in order behind the
-   * caller's other messages, so while another invocation of the caller waits for a slot
-   * (`maximumParallelInvocationsPerClient`), the answer waits too — as in ASP.NET Core.
+   * Rejects with a `HubException` holding the client's error (the official clients answer
+   * `Client didn't provide a result.` when they have no handler), with an `IOException`-named error when the
+   * connection does not exist or goes away while the answer is awaited, and with a `HubException`
+   * `Invocation canceled by the server.` when the signal aborts. When the last argument is an `AbortSignal` it is
+   * not sent to the client: pass `AbortSignal.timeout(ms)` for a timeout, or `this.abortSignal` to give up with
+   * the invocation. There is no default timeout, as in ASP.NET Core.
+   *
+   * Inside a hub method, the first `invoke` gives up the method's invocation slot
+   * (`maximumParallelInvocationsPerClient`) for the rest of the method, as ASP.NET Core 8+ does: the client's
+   * answer arrives in order behind its other messages, and those may need the slot. So asking the caller itself
+   * works with the default limit of 1, and later invocations of the caller may finish first. Not available in
+   * `onConnected` (rejects with an `InvalidOperationException`-named error, as in .NET).
    */
   invoke<T = unknown>(method: string, ...args: unknown[]): Promise<T>;
 }
@@ -94,17 +107,83 @@ export interface ArgumentSchema {
 }
 
 /**
- * Per-method argument schemas, keyed by method name: one schema per parameter. With a schema the declared
- * parameter count is the schema count, and an argument that fails its schema fails the invocation with .NET's
- * binding error instead of reaching the method. Parsed values (for example coerced dates) are what the method gets.
+ * Checks a value from the network against an application's schema. A schema that throws (a failing transform, a
+ * bug) counts as rejecting the value: bad input must not take the connection's message loop down.
  */
-export type HubMethodSchemas<T> = { readonly [K in keyof T]?: readonly ArgumentSchema[] };
+export function checkValue(schema: ArgumentSchema, value: unknown): { ok: true; value: unknown } | { ok: false } {
+  try {
+    const outcome = schema.safeParse(value);
+    return outcome.success ? { ok: true, value: outcome.data } : { ok: false };
+  } catch {
+    return { ok: false };
+  }
+}
 
-/** The per-connection services a hub instance is bound to. */
+const kClientStream = Symbol('fastify-signalr.clientStream');
+
+/**
+ * Marks a parameter in {@link Hub.schemas} as bound to a client-to-server stream; create it with
+ * {@link clientStream}.
+ */
+export interface ClientStreamParameter {
+  readonly [kClientStream]: true;
+  /** Checks (and may transform) every item; an item it rejects ends the stream with an error. */
+  readonly itemSchema: ArgumentSchema | undefined;
+}
+
+/**
+ * Declares a parameter that receives a client-to-server stream (spec §2.9): the client passes a `Subject` (or
+ * another stream of its client library) in that position, and the method gets an `AsyncIterable` of its items,
+ * ending when the client completes the stream, or throwing a `HubException` with the client's error.
+ *
+ * ```ts
+ * class UploadHub extends Hub {
+ *   static override schemas = { sum: [clientStream(z.number().int())] };
+ *   async sum(numbers: AsyncIterable<number>): Promise<number> {
+ *     let total = 0;
+ *     for await (const n of numbers) total += n;
+ *     return total;
+ *   }
+ * }
+ * ```
+ *
+ * Such a parameter is not counted among the invocation's `arguments`: a client sends the other arguments plus one
+ * stream id per stream parameter, and a different number of streams fails with .NET's `Client sent N stream(s),
+ * Hub method expects M.` Items are buffered up to `streamBufferCapacity` per stream; beyond that the connection
+ * stops reading from the client until the method consumes items, so a slow consumer never grows memory without
+ * bound (and, as in ASP.NET Core, holds up that connection's other messages meanwhile). Streams still open when the
+ * method returns are ended by the server; items the method did not read are dropped. Leaving a `for await` early
+ * drops the rest of the stream.
+ *
+ * @param itemSchema checks each item (anything with zod's `safeParse`); an item it rejects ends the stream with
+ *   a `HubException` `Failed to bind Stream message.`, as a badly typed item does in .NET
+ */
+export function clientStream(itemSchema?: ArgumentSchema): ClientStreamParameter {
+  return Object.freeze({ [kClientStream]: true as const, itemSchema });
+}
+
+/** Whether a {@link Hub.schemas} entry declares a client-to-server stream. */
+export function isClientStreamParameter(value: unknown): value is ClientStreamParameter {
+  return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[kClientStream] === true;
+}
+
+/** One entry of a method's {@link Hub.schemas} list: an argument schema, or a {@link clientStream} parameter. */
+export type HubParameterSchema = ArgumentSchema | ClientStreamParameter;
+
+/**
+ * Per-method parameter schemas, keyed by method name: one entry per parameter, in order. With schemas the
+ * parameter list is the schema list, and an argument that fails its schema fails the invocation with .NET's
+ * binding error instead of reaching the method. Parsed values (for example coerced dates) are what the method
+ * gets. A {@link clientStream} entry makes that parameter a client-to-server stream.
+ */
+export type HubMethodSchemas<T> = { readonly [K in keyof T]?: readonly HubParameterSchema[] };
+
+/** The services a hub instance is bound to: its connection's, and its invocation's signal. */
 export interface HubBinding {
   readonly clients: HubCallerClients;
   readonly groups: GroupManager;
   readonly context: HubCallerContext;
+  readonly abortSignal: AbortSignal;
 }
 
 const kBinding = Symbol('fastify-signalr.hubBinding');
@@ -123,10 +202,36 @@ const kBinding = Symbol('fastify-signalr.hubBinding');
  * Every own or inherited method of the subclass is callable, except the lifecycle methods and names starting
  * with `_`. The return value (or resolved promise) is the invocation's result. Throw a `HubException` to send
  * the caller a message; any other error reaches the caller as a generic text unless detailed errors are enabled.
+ *
+ * A generator method streams its items to a client that calls it with `connection.stream(...)`; the stream stops
+ * when the client disposes its subscription, which aborts {@link Hub.abortSignal}:
+ *
+ * ```ts
+ * class TickerHub extends Hub {
+ *   async *counter(count: number, delayMs: number) {
+ *     for (let i = 0; i < count; i++) {
+ *       yield i;
+ *       await setTimeout(delayMs, undefined, { signal: this.abortSignal }); // from 'node:timers/promises'
+ *     }
+ *   }
+ * }
+ * ```
+ *
+ * An error thrown while streaming ends the stream with .NET's `An error occurred on the server while streaming
+ * results.` (plus the detail rule). Streaming invocations, and invocations of methods with {@link clientStream}
+ * parameters, run beside the others: they do not count against `maximumParallelInvocationsPerClient`.
  */
 export abstract class Hub {
-  /** Optional argument schemas per method; see {@link HubMethodSchemas}. */
-  static schemas?: Readonly<Record<string, readonly ArgumentSchema[]>>;
+  /** Optional parameter schemas per method, and client-to-server streams; see {@link HubMethodSchemas}. */
+  static schemas?: Readonly<Record<string, readonly HubParameterSchema[]>>;
+
+  /**
+   * Names of methods that stream their result without being generator functions: they return (or resolve to) an
+   * `AsyncIterable` or `Iterable` — a `ReadableStream`, an array, a custom async iterator. Generator methods
+   * (`async *name()` and `*name()`) stream without being listed; this needs native generators, which every
+   * TypeScript target from ES2018 on emits.
+   */
+  static streamingMethods?: readonly string[];
 
   private [kBinding]!: HubBinding;
 
@@ -143,6 +248,15 @@ export abstract class Hub {
   /** The connection this instance serves. */
   get context(): HubCallerContext {
     return this[kBinding].context;
+  }
+
+  /**
+   * Aborted when the work of this invocation is no longer wanted: for a streaming method when the client cancels
+   * the stream (disposes its subscription) or the connection ends; for other methods when the connection ends.
+   * Pass it to timers, fetches and client invocations so they stop promptly (.NET's `CancellationToken` parameter).
+   */
+  get abortSignal(): AbortSignal {
+    return this[kBinding].abortSignal;
   }
 
   /** Runs when a connection has completed its handshake, before it can invoke anything. */

@@ -63,7 +63,7 @@ export class ClientResultsManager {
     const entry = this.pending.get(completion.invocationId);
     if (entry === undefined) return false;
     if (entry.connectionId !== connectionId) {
-      throw new Error(`Connection ID '${connectionId}' is not valid for invocation ID '${completion.invocationId}'.`);
+      throw new Error(ClientResultErrors.wrongConnection(connectionId, completion.invocationId));
     }
     this.pending.delete(completion.invocationId);
     if (completion.error !== undefined) entry.reject(new HubException(completion.error));
@@ -81,7 +81,7 @@ export class ClientResultsManager {
     for (const [invocationId, entry] of this.pending) {
       if (entry.connectionId !== connectionId) continue;
       this.pending.delete(invocationId);
-      entry.reject(new ConnectionIOError(`Connection '${connectionId}' disconnected.`));
+      entry.reject(new ConnectionIOError(ClientResultErrors.connectionDisconnected(connectionId)));
     }
   }
 }

@@ -7,7 +7,7 @@
  * each target; nothing here waits on a client.
  */
 import { MessageType } from '../../protocol/messages';
-import { ClientResultErrors } from '../errors';
+import { ClientResultErrors, HubException } from '../errors';
 import { ClientResultsManager, ConnectionIOError } from './client-results';
 import type { HubLifetimeManager, ManagedConnection } from './hub-lifetime-manager';
 import { SerializedHubMessage } from './serialized-message';
@@ -157,6 +157,8 @@ export class InMemoryLifetimeManager implements HubLifetimeManager {
   ): Promise<unknown> {
     const connection = this.connections.get(connectionId);
     if (connection === undefined) throw new ConnectionIOError(ClientResultErrors.connectionDoesNotExist(connectionId));
+    // A wait that is over before it starts is not worth a message the client would answer in vain.
+    if (signal?.aborted) throw new HubException(ClientResultErrors.canceled);
     // The in-memory manager's ids are `s<counter>` (DefaultHubLifetimeManager.cs@v10 L345-L348).
     const invocationId = `s${++this.lastInvocationId}`;
     const result = this.clientResults.add(connectionId, invocationId, signal);

@@ -117,12 +117,24 @@ describe('errors, as .NET words them', () => {
 
 describe('argument schemas', () => {
   class TypedHub extends Hub {
-    static override schemas = { add: [z.number(), z.number()], shout: [z.string().min(1)] };
+    static override schemas = {
+      add: [z.number(), z.number()],
+      shout: [z.string().min(1)],
+      fragile: [
+        z.string().transform((text) => {
+          if (text === 'bad') throw new Error('transform failed');
+          return text;
+        }),
+      ],
+    };
     add(a: number, b: number): number {
       return a + b;
     }
     shout(text: string): string {
       return text.toUpperCase();
+    }
+    fragile(text: string): string {
+      return text;
     }
   }
   let typed: RunningServer;
@@ -148,6 +160,15 @@ describe('argument schemas', () => {
       "Failed to invoke 'Add' due to an error on the server. InvalidDataException: Error binding arguments. Make sure that the types of the provided values match the types of the hub method being invoked.",
     );
     await expect(connection.invoke('Shout', '')).rejects.toThrow(/Error binding arguments/);
+  });
+
+  test('a schema that throws rejects the argument like any bad argument; the connection goes on', async () => {
+    const { connection } = await typedClients.connect();
+    expect(await connection.invoke('Fragile', 'good')).toBe('good');
+    await expect(connection.invoke('Fragile', 'bad')).rejects.toThrow(
+      "Failed to invoke 'Fragile' due to an error on the server. InvalidDataException: Error binding arguments.",
+    );
+    expect(await connection.invoke('Add', 1, 1)).toBe(2);
   });
 });
 
