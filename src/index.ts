@@ -30,6 +30,7 @@ export {
   type HubClass,
   type HubClients,
   type HubMethodSchemas,
+  type MethodAuthorization,
   type SingleClientProxy,
 } from './hub/hub';
 export type { HubContext } from './hub/hub-endpoint';

@@ -3,7 +3,7 @@
  * validated once at registration into a frozen object. A bad value fails `app.register` with a message that names
  * the option.
  */
-import type { FastifyRequest } from 'fastify';
+import type { FastifyRequest, onRequestHookHandler } from 'fastify';
 import { z } from 'zod';
 import { ALL_TRANSPORTS, type TransportName } from '../protocol/negotiate';
 import type { HubProtocol } from '../protocol/hub-protocol';
@@ -76,6 +76,25 @@ export interface HubOptions {
    */
   readonly longPollTimeoutMs: number;
   /**
+   * Whether clients may use stateful reconnect (.NET 8+, `withStatefulReconnect()`): a client whose WebSocket drops
+   * reopens it within `disconnectTimeoutMs` and resumes the same connection; unacknowledged messages are replayed
+   * both ways.
+   * @default false
+   */
+  readonly allowStatefulReconnects: boolean;
+  /**
+   * With stateful reconnect, how many bytes of sent messages the server keeps for replay before it treats further
+   * sends as pressure (they are still kept, up to `maximumBufferedOutboundBytes`).
+   * @default 100000
+   */
+  readonly statefulReconnectBufferSize: number;
+  /**
+   * Bytes that may wait for one client (queued, in the socket's buffer, or kept for replay) before the client is
+   * taken for one that does not read and is closed with an error. `null` for no bound.
+   * @default 1048576
+   */
+  readonly maximumBufferedOutboundBytes: number | null;
+  /**
    * Resolves `context.userIdentifier` from the request that started the connection's transport.
    * @default the authenticated user's `sub`, `nameid` or `id` claim from `request.user` (as set by auth plugins
    *   such as `@fastify/jwt`), else none
@@ -100,6 +119,20 @@ export interface HubRegistration extends Partial<HubOptions> {
    * @default every protocol this server implements (json, messagepack)
    */
   readonly protocols?: readonly HubProtocol[];
+  /**
+   * Fastify `onRequest` hooks for every request of this hub: negotiate, WebSocket upgrades, polls, sends. Put
+   * authentication here (for example `request.jwtVerify()`); a hook that replies ends the request, so an upgrade is
+   * refused before it happens. The `access_token` query parameter has already been turned into an
+   * `Authorization: Bearer` header when these run.
+   * @default none
+   */
+  readonly onRequest?: onRequestHookHandler | readonly onRequestHookHandler[];
+  /**
+   * Who may use the hub, decided after the hooks ran: `false` refuses negotiate and every transport request with
+   * 401 when the request has no user (`request.user`), 403 when it has one — ASP.NET Core's `[Authorize]` on a hub.
+   * @default everyone
+   */
+  readonly authorize?: (request: FastifyRequest) => boolean | Promise<boolean>;
 }
 
 /** Options of the fastify-signalr plugin: the hubs, and defaults for every hub's {@link HubOptions}. */
@@ -127,6 +160,19 @@ export interface SignalROptions extends Partial<HubOptions> {
    * @default none: same-origin pages only
    */
   readonly allowedOrigins?: readonly string[] | '*' | ((origin: string) => boolean);
+  /**
+   * The query parameter whose value is taken as a bearer token when a request has no `Authorization` header:
+   * browsers cannot set headers on WebSockets and Server-Sent Events, so the official client sends its access token
+   * there. `false` turns this off.
+   * @default 'access_token'
+   */
+  readonly accessTokenQueryParameter?: string | false;
+  /**
+   * Most connections this server holds at once, over all hubs (negotiated ones included); further negotiations and
+   * WebSocket connections get 503. `null` for no limit.
+   * @default null
+   */
+  readonly maximumConnections?: number | null;
 }
 
 /** Default user id: the id claim of the authenticated user, as ASP.NET Core's NameIdentifier claim. */
@@ -142,10 +188,29 @@ export const defaultUserIdProvider: UserIdProvider = (request) => {
   return undefined;
 };
 
+/** ASP.NET Core's defaults (spec §1.11), and ours for the options .NET does not have. */
+const HUB_OPTION_DEFAULTS: HubOptions = Object.freeze({
+  keepAliveIntervalMs: 15_000,
+  clientTimeoutIntervalMs: 30_000,
+  handshakeTimeoutMs: 15_000,
+  maximumReceiveMessageSize: 32 * 1024,
+  enableDetailedErrors: false,
+  maximumParallelInvocationsPerClient: 1,
+  streamBufferCapacity: 10,
+  transports: ALL_TRANSPORTS,
+  disconnectTimeoutMs: 15_000,
+  longPollTimeoutMs: 90_000,
+  allowStatefulReconnects: false,
+  statefulReconnectBufferSize: 100_000,
+  maximumBufferedOutboundBytes: 1024 * 1024,
+  userIdProvider: defaultUserIdProvider,
+});
+
 const DEFAULT_FRAME_SIZE = 1024 * 1024;
 const UNLIMITED_FRAME_SIZE = 100 * 1024 * 1024;
 
 const positiveMs = z.number().int().positive();
+const hookSchema = z.custom<onRequestHookHandler>((value) => typeof value === 'function', 'must be a hook function');
 
 const hubOptionsShape = {
   keepAliveIntervalMs: positiveMs.optional(),
@@ -161,6 +226,9 @@ const hubOptionsShape = {
     .optional(),
   disconnectTimeoutMs: positiveMs.optional(),
   longPollTimeoutMs: positiveMs.optional(),
+  allowStatefulReconnects: z.boolean().optional(),
+  statefulReconnectBufferSize: z.number().int().positive().optional(),
+  maximumBufferedOutboundBytes: z.number().int().positive().nullable().optional(),
   userIdProvider: z.custom<UserIdProvider>((value) => typeof value === 'function', 'must be a function').optional(),
 };
 
@@ -173,6 +241,10 @@ const hubRegistrationSchema = z.strictObject({
     .array(z.custom<HubProtocol>((value) => typeof value === 'object' && value !== null && 'writeMessage' in value))
     .min(1)
     .optional(),
+  onRequest: z
+    .union([hookSchema, z.array(hookSchema)])
+    .optional(),
+  authorize: z.custom<(request: FastifyRequest) => boolean | Promise<boolean>>((value) => typeof value === 'function', 'must be a function').optional(),
 });
 
 const signalROptionsSchema = z.strictObject({
@@ -187,6 +259,8 @@ const signalROptionsSchema = z.strictObject({
       z.custom<(origin: string) => boolean>((value) => typeof value === 'function'),
     ])
     .optional(),
+  accessTokenQueryParameter: z.union([z.string().min(1), z.literal(false)]).optional(),
+  maximumConnections: z.number().int().positive().nullable().optional(),
 });
 
 /** Everything a hub runs with, after defaults. */
@@ -195,6 +269,8 @@ export interface ResolvedHubOptions extends HubOptions {
   readonly hub: HubClass;
   readonly name: string;
   readonly protocols: readonly HubProtocol[];
+  readonly onRequest: readonly onRequestHookHandler[];
+  readonly authorize: ((request: FastifyRequest) => boolean | Promise<boolean>) | undefined;
 }
 
 /** Plugin options after validation and defaults. */
@@ -203,6 +279,8 @@ export interface ResolvedSignalROptions {
   readonly allowReconnectOnShutdown: boolean;
   readonly maximumReceiveChunkSize: number;
   readonly allowedOrigins: OriginPolicy;
+  readonly accessTokenQueryParameter: string | false;
+  readonly maximumConnections: number | null;
 }
 
 /** Thrown by `app.register` for invalid options; the message names every bad option. */
@@ -225,29 +303,30 @@ export function resolveOptions(options: unknown, defaultProtocols: readonly HubP
     const path = hub.path.length > 1 ? hub.path.replace(/\/+$/, '') : hub.path;
     if (paths.has(path)) throw new SignalROptionsError(`Invalid fastify-signalr options: two hubs at path '${path}'.`);
     paths.add(path);
-    const maximumReceiveMessageSize =
-      hub.maximumReceiveMessageSize !== undefined
-        ? hub.maximumReceiveMessageSize
-        : global.maximumReceiveMessageSize !== undefined
-          ? global.maximumReceiveMessageSize
-          : 32 * 1024;
+    // Each hub option: the hub's own value, else the plugin-wide value, else the default (`null` is a value).
+    const option = <K extends keyof HubOptions>(key: K): HubOptions[K] =>
+      (hub[key] !== undefined ? hub[key] : global[key] !== undefined ? global[key] : HUB_OPTION_DEFAULTS[key]) as HubOptions[K];
     const resolved: ResolvedHubOptions = {
       path,
       hub: hub.hub,
       name: hub.name ?? hub.hub.name,
       protocols: Object.freeze([...(hub.protocols ?? defaultProtocols)]),
-      keepAliveIntervalMs: hub.keepAliveIntervalMs ?? global.keepAliveIntervalMs ?? 15_000,
-      clientTimeoutIntervalMs: hub.clientTimeoutIntervalMs ?? global.clientTimeoutIntervalMs ?? 30_000,
-      handshakeTimeoutMs: hub.handshakeTimeoutMs ?? global.handshakeTimeoutMs ?? 15_000,
-      maximumReceiveMessageSize,
-      enableDetailedErrors: hub.enableDetailedErrors ?? global.enableDetailedErrors ?? false,
-      maximumParallelInvocationsPerClient:
-        hub.maximumParallelInvocationsPerClient ?? global.maximumParallelInvocationsPerClient ?? 1,
-      streamBufferCapacity: hub.streamBufferCapacity ?? global.streamBufferCapacity ?? 10,
-      transports: Object.freeze([...(hub.transports ?? global.transports ?? ALL_TRANSPORTS)]),
-      disconnectTimeoutMs: hub.disconnectTimeoutMs ?? global.disconnectTimeoutMs ?? 15_000,
-      longPollTimeoutMs: hub.longPollTimeoutMs ?? global.longPollTimeoutMs ?? 90_000,
-      userIdProvider: hub.userIdProvider ?? global.userIdProvider ?? defaultUserIdProvider,
+      onRequest: Object.freeze(hub.onRequest === undefined ? [] : [hub.onRequest].flat()),
+      authorize: hub.authorize,
+      keepAliveIntervalMs: option('keepAliveIntervalMs'),
+      clientTimeoutIntervalMs: option('clientTimeoutIntervalMs'),
+      handshakeTimeoutMs: option('handshakeTimeoutMs'),
+      maximumReceiveMessageSize: option('maximumReceiveMessageSize'),
+      enableDetailedErrors: option('enableDetailedErrors'),
+      maximumParallelInvocationsPerClient: option('maximumParallelInvocationsPerClient'),
+      streamBufferCapacity: option('streamBufferCapacity'),
+      transports: Object.freeze([...option('transports')]),
+      disconnectTimeoutMs: option('disconnectTimeoutMs'),
+      longPollTimeoutMs: option('longPollTimeoutMs'),
+      allowStatefulReconnects: option('allowStatefulReconnects'),
+      statefulReconnectBufferSize: option('statefulReconnectBufferSize'),
+      maximumBufferedOutboundBytes: option('maximumBufferedOutboundBytes'),
+      userIdProvider: option('userIdProvider'),
     };
     return Object.freeze(resolved);
   });
@@ -263,5 +342,7 @@ export function resolveOptions(options: unknown, defaultProtocols: readonly HubP
     allowReconnectOnShutdown: global.allowReconnectOnShutdown ?? true,
     maximumReceiveChunkSize: frameSize,
     allowedOrigins: originPolicy(global.allowedOrigins),
+    accessTokenQueryParameter: global.accessTokenQueryParameter ?? 'access_token',
+    maximumConnections: global.maximumConnections ?? null,
   });
 }

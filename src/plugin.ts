@@ -12,6 +12,7 @@ import { Heartbeat, heartbeatIntervalFor } from './heartbeat';
 import type { Hub, HubClass } from './hub/hub';
 import { HubEndpoint, type HubContext } from './hub/hub-endpoint';
 import { resolveOptions, type SignalROptions } from './options';
+import { accessTokenHook, authorizeHook } from './transports/authentication';
 import { corsHook } from './transports/cors';
 import { registerHubRoutes } from './transports/hub-routes';
 
@@ -92,13 +93,28 @@ const signalr: FastifyPluginAsync<SignalROptions> = async (app, rawOptions) => {
       (_request, body, done) => done(null, body),
     );
     hubRoutes.addHook('onRequest', corsHook(options.allowedOrigins));
+    if (options.accessTokenQueryParameter !== false) {
+      hubRoutes.addHook('onRequest', accessTokenHook(options.accessTokenQueryParameter));
+    }
     hubRoutes.setErrorHandler((error: FastifyError, request, reply) => {
       // Transport endpoints answer in plain text, like ASP.NET Core, not with Fastify's JSON error bodies.
       const status = error.statusCode !== undefined && error.statusCode >= 400 ? error.statusCode : 500;
       if (status >= 500) request.log.error({ err: error }, 'hub request failed');
       return reply.code(status).header('content-type', 'text/plain').send('');
     });
-    for (const endpoint of endpoints) registerHubRoutes(hubRoutes, endpoint);
+    const limits = {
+      canAcceptConnection: () =>
+        options.maximumConnections === null ||
+        endpoints.reduce((count, endpoint) => count + endpoint.connections.size, 0) < options.maximumConnections,
+    };
+    for (const endpoint of endpoints) {
+      // Each hub in a context of its own, so its authentication hooks guard only its routes.
+      await hubRoutes.register(async (hubContext: FastifyInstance) => {
+        for (const hook of endpoint.options.onRequest) hubContext.addHook('onRequest', hook);
+        if (endpoint.options.authorize !== undefined) hubContext.addHook('onRequest', authorizeHook(endpoint.options.authorize));
+        registerHubRoutes(hubContext, endpoint, limits);
+      });
+    }
   });
 };
 

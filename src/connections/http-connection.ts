@@ -15,8 +15,15 @@ import type { TransportName } from '../../protocol/negotiate';
 export interface ConnectionApplication {
   /** Bytes from the client, in order; boundaries mean nothing. */
   onReceive(chunk: Buffer): void;
-  /** The transport is gone (peer closed, network failure, or the server closed it). Called once. */
+  /** The connection is over (peer closed, network failure, timeout, or the server closed it). Called once. */
   onTransportClosed(error?: Error): void;
+  /**
+   * The transport went away but the connection may resume (stateful reconnect, spec §2.10); it ends with
+   * `onTransportClosed` if no new transport comes within the disconnect timeout.
+   */
+  onTransportLost?(): void;
+  /** A new transport took over after `onTransportLost`; nothing received before it is to be continued. */
+  onTransportResumed?(): void;
 }
 
 /** What a transport implements so the connection can hand it outbound bytes. */
@@ -25,9 +32,13 @@ export interface TransportSink {
   onOutbound(): void;
   /** Ends the transport after the queued bytes are sent. */
   close(): void;
+  /** Bytes handed to the transport and not yet sent to the network (a socket's write buffer). */
+  readonly bufferedAmount?: number;
   /** Stops reading from the client until `resumeInput` (inbound back-pressure). */
   pauseInput?(): void;
   resumeInput?(): void;
+  /** Drops the transport at once, without a goodbye (it was replaced by a reconnecting one). */
+  abandon?(): void;
 }
 
 /** Lifecycle of a connection: negotiated but not started, active, or gone. */
@@ -68,6 +79,15 @@ export class HttpConnection {
   transferFormat: TransferFormat = 'Text';
   /** Called once when the connection is gone, so its table can forget it. */
   onClosed: ((connection: HttpConnection) => void) | null = null;
+  /** The user id resolved when the connection was negotiated; every later request must resolve to the same. */
+  userIdentifier: string | undefined = undefined;
+  /** Whether negotiate granted stateful reconnect (spec §2.10). */
+  statefulReconnectNegotiated = false;
+  /**
+   * Whether a lost transport waits for a reconnecting one instead of ending the connection: set by the hub once the
+   * handshake confirmed stateful reconnect (protocol version 2).
+   */
+  reconnectable = false;
 
   private app: ConnectionApplication | null = null;
   /** Bytes POSTed before any transport started the application (.NET queues them in the connection's pipe). */
@@ -77,6 +97,8 @@ export class HttpConnection {
   private outboundLength = 0;
   private flushPending = false;
   private closeRequested = false;
+  /** Input paused on a transport that cannot pause its socket (POSTs): sends are answered once it resumes. */
+  private inputPausedWaiters: Array<() => void> | null = null;
 
   constructor(
     /** Public id: what the hub and the client see as `connectionId`. */
@@ -93,6 +115,16 @@ export class HttpConnection {
   /** Bytes queued and not yet taken by the transport. */
   get bufferedOutbound(): number {
     return this.outboundLength;
+  }
+
+  /** Bytes on their way to the client: queued here plus held in the transport's write buffer. */
+  get pendingOutbound(): number {
+    return this.outboundLength + (this.sink?.bufferedAmount ?? 0);
+  }
+
+  /** Whether a transport currently carries the connection. */
+  get hasTransport(): boolean {
+    return this.sink !== null;
   }
 
   /** Whether the server asked to close this connection. */
@@ -166,12 +198,57 @@ export class HttpConnection {
     else if (this.state !== 'closed') this.earlyInput.push(chunk);
   }
 
+  /**
+   * Stops reading from the client. A socket transport pauses its socket; for POSTed input the connection answers
+   * sends only once input resumes (the official clients send one POST at a time, so they wait).
+   */
   pauseInput(): void {
-    this.sink?.pauseInput?.();
+    if (this.sink?.pauseInput !== undefined) this.sink.pauseInput();
+    else this.inputPausedWaiters ??= [];
   }
 
   resumeInput(): void {
     this.sink?.resumeInput?.();
+    const waiters = this.inputPausedWaiters;
+    this.inputPausedWaiters = null;
+    if (waiters !== null) for (const resume of waiters) resume();
+  }
+
+  /** Resolves when POSTed input may go on (at once unless input is paused). */
+  inputResumed(): Promise<void> {
+    const waiters = this.inputPausedWaiters;
+    if (waiters === null) return Promise.resolve();
+    return new Promise((resolve) => waiters.push(resolve));
+  }
+
+  /**
+   * A transport request takes over a connection whose transport was lost (stateful reconnect): the old sink, if
+   * the server had not noticed it die yet, is dropped; nothing queued for the old one is sent.
+   */
+  resume(sink: TransportSink): void {
+    const previous = this.sink;
+    this.sink = null;
+    previous?.abandon?.();
+    this.outbound = [];
+    this.outboundLength = 0;
+    this.attachSink(sink);
+    this.markActive();
+    this.app?.onTransportResumed?.();
+  }
+
+  /**
+   * The transport of `sink` ended from the client's side. A reconnectable connection waits for a new transport
+   * (the disconnect timeout runs meanwhile); any other ends now.
+   */
+  transportEnded(sink: TransportSink, error?: Error): void {
+    if (this.sink !== sink) return;
+    if (this.reconnectable && !this.closeRequested && this.state !== 'closed' && this.app !== null) {
+      this.sink = null;
+      this.markInactive(Date.now());
+      this.app.onTransportLost?.();
+      return;
+    }
+    this.transportClosed(error);
   }
 
   /**
@@ -194,6 +271,7 @@ export class HttpConnection {
     this.outbound = [];
     this.outboundLength = 0;
     this.earlyInput = [];
+    this.resumeInput();
     const application = this.app;
     this.app = null;
     application?.onTransportClosed(error);

@@ -52,6 +52,7 @@ import { CallerHubClients, GuardedHubClients, type ClientInvokeGuard } from './h
 import type { HubEndpoint } from './hub-endpoint';
 import type { HubMethod } from './hub-methods';
 import { ResultStream, type ResultStreamHost } from './result-stream';
+import { MessageBuffer, SEQUENCE_ID_TOO_LARGE } from './message-buffer';
 import { UploadStream } from './upload-stream';
 
 /**
@@ -174,6 +175,8 @@ export class HubConnection
 
   private hubConnected = false;
   private registered = false;
+  /** Sequence numbers and the replay buffer, when stateful reconnect is on (spec §2.10). */
+  private messageBuffer: MessageBuffer | null = null;
 
   constructor(
     readonly http: HttpConnection,
@@ -229,7 +232,7 @@ export class HubConnection
   // ------------------------------------------------------------------------------------------------------------
   // Writing
 
-  /** Writes a message serialized once for every recipient (lifetime-manager sends). */
+  /** Writes a message serialized once for every recipient (lifetime-manager sends: Invocations). */
   write(message: SerializedHubMessage): void {
     const protocol = this.protocolInUse;
     if (protocol === null || this.phase === 'closed') return;
@@ -241,13 +244,40 @@ export class HubConnection
       this.closeWithError(error);
       return;
     }
-    this.http.write(bytes);
+    this.deliver(bytes, true);
   }
 
   /** Writes one message for this connection only. */
   private send(message: HubMessage): void {
     if (this.protocolInUse === null || this.phase === 'closed') return;
-    this.http.write(this.protocolInUse.writeMessage(message));
+    this.deliver(this.protocolInUse.writeMessage(message), message.type <= MessageType.CancelInvocation);
+  }
+
+  /**
+   * Every hub message to the client goes through here: sequenced ones (types 1–5) are kept for replay when
+   * stateful reconnect is on, and a client that lets too much wait is closed.
+   */
+  private deliver(bytes: Buffer, sequenced: boolean): void {
+    if (sequenced && this.messageBuffer !== null) this.messageBuffer.recordSent(bytes);
+    this.http.write(bytes);
+    const limit = this.endpoint.options.maximumBufferedOutboundBytes;
+    if (limit === null) return;
+    const waiting = Math.max(this.http.pendingOutbound, this.messageBuffer?.bufferedBytes ?? 0);
+    if (waiting > limit) this.closeSlowClient(waiting, limit);
+  }
+
+  /**
+   * A client that does not read what it is sent: rather than let its messages grow server memory, the connection is
+   * closed (the Close message is queued behind the rest; the transport cuts the socket if it does not drain).
+   */
+  private closeSlowClient(waiting: number, limit: number): void {
+    this.endpoint.log.warn({ connectionId: this.connectionId, waiting, limit }, 'client too slow: connection closed');
+    this.closeWithError(
+      namedError(
+        'SlowClientException',
+        `${waiting} bytes were waiting for the client, more than maximumBufferedOutboundBytes (${limit}).`,
+      ),
+    );
   }
 
   // ------------------------------------------------------------------------------------------------------------
@@ -362,6 +392,20 @@ export class HubConnection
       this.closeWithError(entry.error);
       return true;
     }
+    const buffer = this.messageBuffer;
+    if (buffer === null || entry.type > MessageType.CancelInvocation) return this.handle(entry);
+    // Stateful reconnect: a message the client replays after a reconnect that was handled before is skipped.
+    if (buffer.isDuplicate()) {
+      buffer.received();
+      return true;
+    }
+    const handled = this.handle(entry);
+    if (handled) buffer.received();
+    return handled;
+  }
+
+  /** Handles one message by its type; returns false when it has to wait. */
+  private handle(entry: HubMessage): boolean {
     switch (entry.type) {
       case MessageType.Invocation:
         return this.receiveInvocation(entry);
@@ -385,8 +429,15 @@ export class HubConnection
         // The client is leaving: answer with a plain Close and end (HubDispatcher@v10 L231-L234).
         this.close({ type: MessageType.Close });
         return true;
+      case MessageType.Ack:
+        this.messageBuffer?.acknowledge(entry.sequenceId);
+        return true;
+      case MessageType.Sequence:
+        if (this.messageBuffer !== null && !this.messageBuffer.resetSequence(entry.sequenceId)) {
+          this.closeWithError(namedError('InvalidOperationException', SEQUENCE_ID_TOO_LARGE));
+        }
+        return true;
       default:
-        // Ack and Sequence without stateful reconnect: nothing to do, as in .NET.
         return true;
     }
   }
@@ -456,6 +507,16 @@ export class HubConnection
       this.releaseSlot();
       return;
     }
+    if (method.authorize !== undefined) {
+      this.authorizeThen(method, message, () => this.executeInvocation(message, method, args), () => this.releaseSlot());
+      return;
+    }
+    this.executeInvocation(message, method, args);
+  }
+
+  /** Runs an authorized plain method in its slot (see {@link HubConnection.runInvocation}). */
+  private executeInvocation(message: InvocationMessage, method: HubMethod, args: unknown[]): void {
+    const { target, invocationId } = message;
     const scope = new InvocationScope(this, ClientInvoke.ReleasesSlot, this.abortController.signal);
     let result: unknown;
     try {
@@ -494,6 +555,16 @@ export class HubConnection
     }
     if (!this.streamCountMatches(message, method)) return;
     const uploads = this.openUploads(message.streamIds!, method);
+    if (method.authorize !== undefined) {
+      this.authorizeThen(method, message, () => this.executeStreamCall(message, method, args, uploads), () => this.endUploads(uploads));
+      return;
+    }
+    this.executeStreamCall(message, method, args, uploads);
+  }
+
+  /** Runs an authorized stream call with its open uploads. */
+  private executeStreamCall(message: InvocationMessage, method: HubMethod, args: unknown[], uploads: UploadStream[]): void {
+    const { target, invocationId } = message;
     const scope = new InvocationScope(this, ClientInvoke.Free, this.abortController.signal);
     let result: unknown;
     try {
@@ -548,6 +619,33 @@ export class HubConnection
     const uploads = message.streamIds === undefined || message.streamIds.length === 0
       ? undefined
       : this.openUploads(message.streamIds, method);
+    if (method.authorize !== undefined) {
+      this.authorizeThen(
+        method,
+        message,
+        () => this.startStream(message, method, args, uploads),
+        () => this.endUploads(uploads),
+      );
+      return;
+    }
+    this.startStream(message, method, args, uploads);
+  }
+
+  /** Starts an authorized server-to-client stream. */
+  private startStream(
+    message: StreamInvocationMessage,
+    method: HubMethod,
+    args: unknown[],
+    uploads: UploadStream[] | undefined,
+  ): void {
+    const { target, invocationId } = message;
+    const streams = (this.streams ??= new Map());
+    // Checked again: while an asynchronous authorization ran, another stream may have taken the id.
+    if (streams.has(invocationId)) {
+      this.complete(invocationId, InvocationErrors.invocationIdInUse(invocationId));
+      this.endUploads(uploads);
+      return;
+    }
     const stream = new ResultStream(
       this,
       invocationId,
@@ -590,6 +688,46 @@ export class HubConnection
       withErrorDetail(InvocationErrors.failedToInvoke(message.target), namedError('InvalidDataException', failure), detailed),
     );
     return null;
+  }
+
+  /**
+   * Runs `run` when the hub's `static authorize` predicate lets the caller call `method`; otherwise answers .NET's
+   * `Failed to invoke '<target>' because user is unauthorized` (HubDispatcher@v10 L333-L339) and runs `refused`.
+   */
+  private authorizeThen(
+    method: HubMethod,
+    message: InvocationMessage | StreamInvocationMessage,
+    run: () => void,
+    refused: () => void,
+  ): void {
+    const deny = () => {
+      this.complete(message.invocationId, InvocationErrors.unauthorized(message.target));
+      refused();
+    };
+    let verdict: boolean | PromiseLike<boolean>;
+    try {
+      verdict = method.authorize!(this);
+    } catch (error) {
+      this.logFailure(error, method.name, 'hub method authorization failed');
+      deny();
+      return;
+    }
+    if (!isThenable(verdict)) {
+      if (verdict === true) run();
+      else deny();
+      return;
+    }
+    verdict.then(
+      (allowed) => {
+        if (this.phase === 'closed') refused();
+        else if (allowed === true) run();
+        else deny();
+      },
+      (error: unknown) => {
+        this.logFailure(error, method.name, 'hub method authorization failed');
+        deny();
+      },
+    );
   }
 
   /** Answers a stream-count mismatch (a HubException, so its detail always shows) and returns false. */
@@ -650,7 +788,7 @@ export class HubConnection
       );
       return;
     }
-    if (this.phase !== 'closed') this.http.write(bytes);
+    if (this.phase !== 'closed') this.deliver(bytes, true);
   }
 
   // ------------------------------------------------------------------------------------------------------------
@@ -733,7 +871,7 @@ export class HubConnection
   /** Writes one item of a server-to-client stream; throws when the item cannot be serialized. */
   writeStreamItem(message: StreamItemMessage): void {
     if (this.protocolInUse === null || this.phase === 'closed') return;
-    this.http.write(this.protocolInUse.writeMessage(message));
+    this.deliver(this.protocolInUse.writeMessage(message), true);
   }
 
   /** A server-to-client stream is over: forget it, end its uploads, and send its Completion. */
@@ -785,6 +923,12 @@ export class HubConnection
     }
     this.protocolInUse = protocol;
     this.reader = protocol.createReader({ maximumMessageSize: this.endpoint.options.maximumReceiveMessageSize });
+    // Stateful reconnect needs both: negotiate granted it and the client speaks protocol version 2 (HubCtx@v10
+    // L587-L601); a version-1 client turns it off for this connection.
+    if (this.http.statefulReconnectNegotiated && request.version >= 2 && this.http.transport === 'WebSockets') {
+      this.messageBuffer = new MessageBuffer();
+      this.http.reconnectable = true;
+    }
     // The format switches before the reply, so a binary protocol's `{}` goes out in a Binary frame (§1.5).
     this.http.transferFormat = protocol.transferFormat;
     this.http.write(HANDSHAKE_SUCCESS);
@@ -840,6 +984,8 @@ export class HubConnection
       return;
     }
     if (this.phase === 'closed') return;
+    // While a stateful-reconnect connection has no transport, only the disconnect timeout runs.
+    if (!this.http.hasTransport) return;
     // Not while the loop waits: it reads nothing then, and .NET pauses this timer during a dispatch.
     if (this.clientTimeoutArmed && !this.blocked && now - this.lastReceiveAt >= options.clientTimeoutIntervalMs) {
       const error = new Error(
@@ -854,6 +1000,42 @@ export class HubConnection
       this.lastPingAt = now;
       this.http.write(this.endpoint.pingBytes(this.protocolInUse!));
     }
+    // Stateful reconnect: acknowledge what arrived, at most once a second (MsgBuffer@v10 L88-L120).
+    const ack = this.messageBuffer?.ackDue(now);
+    if (ack !== undefined) this.http.write(this.protocolInUse!.writeMessage({ type: MessageType.Ack, sequenceId: ack }));
+  }
+
+  // ------------------------------------------------------------------------------------------------------------
+  // Stateful reconnect (spec §2.10)
+
+  onTransportLost(): void {
+    this.endpoint.log.debug({ connectionId: this.connectionId }, 'transport lost; waiting for the client to reconnect');
+  }
+
+  /**
+   * A reconnecting WebSocket took over: the client resends everything we did not acknowledge, starting with its
+   * Sequence, so what was received but not yet handled is dropped (a partial message of the dead socket included);
+   * we send our Sequence and replay every message the client did not acknowledge. No new handshake, no
+   * `onDisconnected`/`onConnected` in between.
+   */
+  onTransportResumed(): void {
+    const buffer = this.messageBuffer;
+    const protocol = this.protocolInUse;
+    if (buffer === null || protocol === null || this.phase !== 'connected') return;
+    this.reader = protocol.createReader({ maximumMessageSize: this.endpoint.options.maximumReceiveMessageSize });
+    this.inbox.length = 0;
+    this.inboxHead = 0;
+    this.heldInput = [];
+    this.heldInputBytes = 0;
+    this.inputPaused = false;
+    this.inputFailed = false;
+    this.waitingMethod = null;
+    this.waitingArgs = null;
+    this.blocked = false;
+    this.lastReceiveAt = Date.now();
+    this.http.write(protocol.writeMessage({ type: MessageType.Sequence, sequenceId: buffer.replayStartId }));
+    for (const bytes of buffer.unacknowledged()) this.http.write(bytes);
+    this.endpoint.log.debug({ connectionId: this.connectionId }, 'client reconnected; unacknowledged messages replayed');
   }
 
   // ------------------------------------------------------------------------------------------------------------

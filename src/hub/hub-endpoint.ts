@@ -50,15 +50,22 @@ export class HubEndpoint implements HubContext {
     return this.hubConnections.size;
   }
 
-  /** Starts the hub connection on top of an HTTP connection whose transport just started. */
-  startConnection(http: HttpConnection, request: FastifyRequest, now = Date.now()): HubConnection {
-    let userIdentifier: string | undefined;
+  /** The user id of a request, from the `userIdProvider` option (an empty id is none; a throwing provider, none). */
+  resolveUserId(request: FastifyRequest): string | undefined {
     try {
-      userIdentifier = this.options.userIdProvider(request) ?? undefined;
+      return this.options.userIdProvider(request) || undefined;
     } catch (error) {
       this.log.error({ err: error }, 'userIdProvider failed');
+      return undefined;
     }
-    const connection = new HubConnection(http, this, request, userIdentifier || undefined, now);
+  }
+
+  /**
+   * Starts the hub connection on top of an HTTP connection whose transport just started. Its user is the one
+   * resolved when it was created (negotiate, or the WebSocket request of `skipNegotiation`).
+   */
+  startConnection(http: HttpConnection, request: FastifyRequest, now = Date.now()): HubConnection {
+    const connection = new HubConnection(http, this, request, http.userIdentifier, now);
     http.application = connection;
     this.hubConnections.add(connection);
     this.heartbeat.add(connection);

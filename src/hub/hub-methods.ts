@@ -6,7 +6,14 @@
  * parameters are client-to-server streams is decided here too, as .NET's `HubMethodDescriptor` does from the
  * method's signature (spec §2.9).
  */
-import { Hub, isClientStreamParameter, type ArgumentSchema, type HubClass, type HubParameterSchema } from './hub';
+import {
+  Hub,
+  isClientStreamParameter,
+  type ArgumentSchema,
+  type HubClass,
+  type HubParameterSchema,
+  type MethodAuthorization,
+} from './hub';
 
 /** One invokable hub method. */
 export interface HubMethod {
@@ -28,6 +35,8 @@ export interface HubMethod {
   readonly streamParameters: readonly StreamParameter[] | undefined;
   /** Whether the method streams its result: clients must call it with StreamInvocation (`connection.stream`). */
   readonly streaming: boolean;
+  /** Who may call it, when the hub restricts it (`static authorize`). */
+  readonly authorize: MethodAuthorization | undefined;
 }
 
 /** Where a client-to-server stream goes in a method's parameter list. */
@@ -69,6 +78,7 @@ export function discoverHubMethods(hubClass: HubClass): ReadonlyMap<string, HubM
   const statics = hubClass as unknown as typeof Hub;
   const schemas = statics.schemas ?? {};
   const streamingNames = new Set(statics.streamingMethods ?? []);
+  const authorization = statics.authorize ?? {};
   const methods = new Map<string, HubMethod>();
   for (let proto = hubClass.prototype; proto !== Hub.prototype && proto !== null; proto = Object.getPrototypeOf(proto)) {
     for (const name of Object.getOwnPropertyNames(proto)) {
@@ -90,12 +100,18 @@ export function discoverHubMethods(hubClass: HubClass): ReadonlyMap<string, HubM
         implementation,
         ...parameterLayout(schemas[name], implementation.length),
         streaming: streamingNames.has(name) || isGeneratorFunction(implementation),
+        authorize: authorization[name],
       });
     }
   }
   for (const name of Object.keys(schemas)) {
     if (!methods.has(name.toLowerCase())) {
       throw new HubDefinitionError(`Schemas are declared for '${name}', which is not a method of ${hubClass.name}.`);
+    }
+  }
+  for (const name of Object.keys(authorization)) {
+    if (!methods.has(name.toLowerCase())) {
+      throw new HubDefinitionError(`Authorization is declared for '${name}', which is not a method of ${hubClass.name}.`);
     }
   }
   for (const name of streamingNames) {

@@ -178,6 +178,9 @@ export type HubParameterSchema = ArgumentSchema | ClientStreamParameter;
  */
 export type HubMethodSchemas<T> = { readonly [K in keyof T]?: readonly HubParameterSchema[] };
 
+/** Decides whether the caller may invoke a hub method. */
+export type MethodAuthorization = (context: HubCallerContext) => boolean | Promise<boolean>;
+
 /** The services a hub instance is bound to: its connection's, and its invocation's signal. */
 export interface HubBinding {
   readonly clients: HubCallerClients;
@@ -232,6 +235,14 @@ export abstract class Hub {
    * TypeScript target from ES2018 on emits.
    */
   static streamingMethods?: readonly string[];
+
+  /**
+   * Per-method authorization, keyed by method name: a predicate over the caller's context (its `user`,
+   * `userIdentifier`, `items`). A call it refuses fails with .NET's `Failed to invoke '<name>' because user is
+   * unauthorized` and the method does not run — ASP.NET Core's `[Authorize]` on a hub method. Hub-wide checks
+   * belong in the hub registration's `authorize`, which refuses the connection itself.
+   */
+  static authorize?: Readonly<Record<string, MethodAuthorization>>;
 
   private [kBinding]!: HubBinding;
 

@@ -19,27 +19,13 @@ import { HttpErrors } from '../errors';
 import type { HubEndpoint } from '../hub/hub-endpoint';
 import { LongPollingTransport } from './long-polling';
 import { startServerSentEvents } from './server-sent-events';
+import { queryValue } from './query';
 import { attachWebSocket } from './websockets';
+
 
 const kConnection = Symbol('fastify-signalr.connection');
 
 type RequestWithConnection = FastifyRequest & { [kConnection]?: HttpConnection };
-
-/**
- * A query value looked up case-insensitively, as ASP.NET Core's query collection does; repeated keys are joined
- * with commas (how `StringValues` turns into a string).
- */
-export function queryValue(query: unknown, name: string): string | undefined {
-  if (typeof query !== 'object' || query === null) return undefined;
-  const wanted = name.toLowerCase();
-  const values: string[] = [];
-  for (const [key, value] of Object.entries(query as Record<string, unknown>)) {
-    if (key.toLowerCase() !== wanted) continue;
-    if (Array.isArray(value)) values.push(...value.map(String));
-    else if (value !== undefined) values.push(String(value));
-  }
-  return values.length === 0 ? undefined : values.join(',');
-}
 
 function sendText(reply: FastifyReply, status: number, body = ''): FastifyReply {
   return reply.code(status).header('content-type', 'text/plain').send(body);
@@ -61,21 +47,45 @@ function acceptsEventStream(accept: string | undefined): boolean {
   return accept.split(',').some((entry) => entry.split(';')[0].trim().toLowerCase() === 'text/event-stream');
 }
 
+/** Server-wide limits the routes consult. */
+export interface ConnectionLimits {
+  /** Whether one more connection may be created (`maximumConnections`). */
+  canAcceptConnection(): boolean;
+}
+
 /** Registers the routes of one hub on an (encapsulated) Fastify instance. */
-export function registerHubRoutes(app: FastifyInstance, endpoint: HubEndpoint): void {
+export function registerHubRoutes(app: FastifyInstance, endpoint: HubEndpoint, limits: ConnectionLimits): void {
   const path = endpoint.options.path;
   const offered = availableTransports(endpoint);
   const enabled = (name: TransportName) => offered.includes(name);
   // The long-polling side of each long-polling connection, across its polls.
   const pollers = new WeakMap<HttpConnection, LongPollingTransport>();
 
+  /** A new connection, or `undefined` after answering 503 when the server holds as many as it may. */
+  const createConnection = (negotiateVersion: number, request: FastifyRequest, reply: FastifyReply) => {
+    if (!limits.canAcceptConnection()) {
+      void sendText(reply, 503, HttpErrors.tooManyConnections);
+      return undefined;
+    }
+    const connection = endpoint.connections.create(negotiateVersion);
+    connection.userIdentifier = endpoint.resolveUserId(request);
+    return connection;
+  };
+
   // -- negotiate ----------------------------------------------------------------------------------------------
   app.post(`${path}/negotiate`, async (request, reply) => {
     const selected = selectNegotiateVersion(queryValue(request.query, 'negotiateVersion'));
     // Errors are answered with 200 and an `error` body (NegotiateProtocol@v10 L57-L66).
     if ('error' in selected) return sendJson(reply, writeNegotiateError(selected.error));
-    const connection = endpoint.connections.create(selected.version);
+    const connection = createConnection(selected.version, request, reply);
+    if (connection === undefined) return reply;
+    // Granted only when the hub allows it and the client asks (Dispatcher@v10 L367-L372; bool.TryParse).
+    const statefulReconnect =
+      endpoint.options.allowStatefulReconnects &&
+      queryValue(request.query, 'useStatefulReconnect')?.trim().toLowerCase() === 'true';
+    connection.statefulReconnectNegotiated = statefulReconnect;
     const body = writeNegotiateResponse({
+      useStatefulReconnect: statefulReconnect || undefined,
       negotiateVersion: selected.version,
       connectionId: connection.connectionId,
       connectionToken: selected.version > 0 ? connection.connectionToken : undefined,
@@ -89,7 +99,20 @@ export function registerHubRoutes(app: FastifyInstance, endpoint: HubEndpoint): 
     handler: async (_request, reply) => sendText(reply, 405),
   });
 
-  /** Looks up the connection named by `?id=`, answering 400/404 as .NET's `GetConnectionAsync` when it cannot. */
+  /**
+   * Checks that a request of an existing connection comes from the user that negotiated it; answers 403 otherwise
+   * (ASP.NET Core 11's rule, Dispatcher@main L1156-L1162), so one user's token cannot drive another's connection.
+   */
+  const sameUser = (connection: HttpConnection, request: FastifyRequest, reply: FastifyReply): boolean => {
+    if (endpoint.resolveUserId(request) === connection.userIdentifier) return true;
+    void sendText(reply, 403, HttpErrors.userChanged);
+    return false;
+  };
+
+  /**
+   * Looks up the connection named by `?id=`, answering 400/404 as .NET's `GetConnectionAsync` when it cannot, and
+   * 403 when the request's user is not the connection's.
+   */
   const findConnection = (request: FastifyRequest, reply: FastifyReply): HttpConnection | undefined => {
     const token = queryValue(request.query, 'id');
     if (!token) {
@@ -97,8 +120,11 @@ export function registerHubRoutes(app: FastifyInstance, endpoint: HubEndpoint): 
       return undefined;
     }
     const connection = endpoint.connections.get(token);
-    if (connection === undefined) void sendText(reply, 404, HttpErrors.noConnectionWithThatId);
-    return connection;
+    if (connection === undefined) {
+      void sendText(reply, 404, HttpErrors.noConnectionWithThatId);
+      return undefined;
+    }
+    return sameUser(connection, request, reply) ? connection : undefined;
   };
 
   /**
@@ -127,10 +153,24 @@ export function registerHubRoutes(app: FastifyInstance, endpoint: HubEndpoint): 
       if (!request.ws) return;
       const token = queryValue(request.query, 'id');
       // No id: a fresh connection, negotiate version 0 semantics (`skipNegotiation`, Dispatcher@v10 L800-L820).
-      const connection = token ? endpoint.connections.get(token) : endpoint.connections.create(0);
-      if (connection === undefined) return sendText(reply, 404, HttpErrors.noConnectionWithThatId);
-      if (!ensureTransport(connection, 'WebSockets', reply)) return reply;
-      if (connection.transportActive || connection.state !== 'new') return sendText(reply, 409);
+      let connection: HttpConnection | undefined;
+      if (!token) connection = createConnection(0, request, reply);
+      else {
+        connection = endpoint.connections.get(token);
+        if (connection === undefined) return sendText(reply, 404, HttpErrors.noConnectionWithThatId);
+        if (!sameUser(connection, request, reply)) return reply;
+      }
+      if (connection === undefined || !ensureTransport(connection, 'WebSockets', reply)) return reply;
+      if (connection.state !== 'new') {
+        // A socket for a started connection is a stateful reconnect (spec §2.10), or a conflict.
+        if (connection.reconnectable && connection.application !== null) {
+          request[kConnection] = connection;
+          return;
+        }
+        // Negotiated stateful reconnect that the handshake turned down: .NET answers 204 (HttpConnCtx@v10 L555-L565).
+        return sendText(reply, connection.statefulReconnectNegotiated ? 204 : 409);
+      }
+      if (connection.transportActive) return sendText(reply, 409);
       // Reserve the connection until the upgrade completes; release it if the socket dies first.
       connection.markActive();
       request[kConnection] = connection;
@@ -140,8 +180,9 @@ export function registerHubRoutes(app: FastifyInstance, endpoint: HubEndpoint): 
     },
     wsHandler: (socket, request: RequestWithConnection) => {
       const connection = request[kConnection]!;
+      const resuming = connection.application !== null;
       attachWebSocket(socket, connection);
-      endpoint.startConnection(connection, request);
+      if (!resuming) endpoint.startConnection(connection, request);
     },
     handler: async (request, reply) => {
       const transport: TransportName = acceptsEventStream(request.headers.accept) ? 'ServerSentEvents' : 'LongPolling';
@@ -173,7 +214,9 @@ export function registerHubRoutes(app: FastifyInstance, endpoint: HubEndpoint): 
     if (connection.transport === 'WebSockets') return sendText(reply, 405, HttpErrors.postNotAllowedOnWebSockets);
     const body = request.body;
     if (Buffer.isBuffer(body) && body.length > 0) connection.receive(body);
-    return sendText(reply, 200);
+    // While the hub's message loop has paused input, the answer waits: the client sends its next POST only then.
+    await connection.inputResumed();
+    return sendText(reply, connection.state === 'closed' ? 404 : 200);
   });
 
   // -- DELETE: long-polling close ----------------------------------------------------------------------------

@@ -24,6 +24,10 @@ class ServerSentEventsSink implements TransportSink {
     private readonly connection: HttpConnection,
   ) {}
 
+  get bufferedAmount(): number {
+    return this.reply.raw.writableLength;
+  }
+
   onOutbound(): void {
     const data = this.connection.takeOutbound();
     if (data === null || this.reply.raw.writableEnded) return;
@@ -47,9 +51,10 @@ export function startServerSentEvents(reply: FastifyReply, connection: HttpConne
   response.writeHead(200, { ...(reply.getHeaders() as OutgoingHttpHeaders), ...SSE_HEADERS });
   response.socket?.setNoDelay(true);
   response.write(SSE_PREAMBLE);
+  const sink = new ServerSentEventsSink(reply, connection);
   connection.markActive();
-  connection.attachSink(new ServerSentEventsSink(reply, connection));
+  connection.attachSink(sink);
   // The client went away, or the server ended the stream: the connection is over. (The request's own 'close'
   // fires as soon as its empty body is read, so only the response's tells.)
-  response.once('close', () => connection.transportClosed());
+  response.once('close', () => connection.transportEnded(sink));
 }

@@ -239,10 +239,10 @@ describe.each(CLIENT_COMBINATIONS)('$name', ({ transport, protocol }) => {
     test('rejects when the connection goes away, or does not exist', async () => {
       const peer = await chatPeer(() => new Promise(() => undefined));
       const id = peer.connection.connectionId!;
-      const pending = outside().clients.client(id).invoke('GetAnswer', 'q');
+      const pending = rejectionOf(outside().clients.client(id).invoke('GetAnswer', 'q'));
       await delay(50);
       await peer.connection.stop();
-      const gone = await rejectionOf(pending);
+      const gone = await pending;
       expect([gone.name, gone.message]).toEqual(['IOException', `Connection '${id}' disconnected.`]);
       const unknown = await rejectionOf(outside().clients.client('no-such-connection').invoke('GetAnswer'));
       expect([unknown.name, unknown.message]).toEqual(['IOException', "Connection 'no-such-connection' does not exist."]);

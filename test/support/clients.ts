@@ -36,7 +36,7 @@ export class Inbox {
     if (this.items.length < count) {
       await new Promise<void>((resolve, reject) => {
         const timer = setTimeout(
-          () => reject(new Error(`expected ${count} message(s), got ${this.items.length}: ${JSON.stringify(this.items)}`)),
+          () => reject(new Error(`expected ${count} message(s), got ${this.items.length}: ${JSON.stringify(this.items).slice(0, 500)}`)),
           timeoutMs,
         );
         this.waiters.push({

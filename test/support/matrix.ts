@@ -4,6 +4,7 @@
  * `pool.connect({ transport, protocol })` covers a new combination as soon as it is listed here.
  */
 import { HttpTransportType, type IHubProtocol } from '@microsoft/signalr';
+import { MessagePackHubProtocol } from '@microsoft/signalr-protocol-msgpack';
 
 /** One way the official client talks to the server. */
 export interface ClientCombination {
@@ -14,11 +15,10 @@ export interface ClientCombination {
   readonly protocol?: IHubProtocol;
 }
 
-/**
- * Every combination the server implements today. MessagePack (`new MessagePackHubProtocol()` from
- * `@microsoft/signalr-protocol-msgpack`) and `HttpTransportType.LongPolling` are added here, one line each, once
- * the server offers them.
- */
+/** The combinations .NET's clients use: each hub protocol over WebSockets and long polling (SSE carries JSON only). */
 export const CLIENT_COMBINATIONS: readonly ClientCombination[] = [
   { name: 'JSON over WebSockets', transport: HttpTransportType.WebSockets },
+  { name: 'MessagePack over WebSockets', transport: HttpTransportType.WebSockets, protocol: new MessagePackHubProtocol() },
+  { name: 'JSON over long polling', transport: HttpTransportType.LongPolling },
+  { name: 'MessagePack over long polling', transport: HttpTransportType.LongPolling, protocol: new MessagePackHubProtocol() },
 ];
