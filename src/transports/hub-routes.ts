@@ -7,6 +7,7 @@
  * rate limits) run before any of this, for WebSocket upgrades too.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { WebSocket } from 'ws';
 import {
   ALL_TRANSPORTS,
   selectNegotiateVersion,
@@ -64,8 +65,15 @@ export function registerHubRoutes(app: FastifyInstance, endpoint: HubEndpoint): 
   const offered = availableTransports(endpoint);
   const enabled = (name: TransportName) => offered.includes(name);
 
+  // ASP.NET Core's endpoint routing matches a path with or without a trailing slash. The official client keeps the
+  // slash of a hub URL configured as `…/chathub/`: it negotiates at `/chathub/negotiate` but connects to
+  // `/chathub/?id=…`.
+  const withSlash = (url: string): string[] => (url.endsWith('/') ? [url] : [url, `${url}/`]);
+  const negotiateUrls = withSlash(`${path}/negotiate`);
+  const hubUrls = withSlash(path);
+
   // -- negotiate ----------------------------------------------------------------------------------------------
-  app.post(`${path}/negotiate`, async (request, reply) => {
+  const negotiate = async (request: FastifyRequest, reply: FastifyReply) => {
     const selected = selectNegotiateVersion(queryValue(request.query, 'negotiateVersion'));
     // Errors are answered with 200 and an `error` body (NegotiateProtocol@v10 L57-L66).
     if ('error' in selected) return sendJson(reply, writeNegotiateError(selected.error));
@@ -77,12 +85,15 @@ export function registerHubRoutes(app: FastifyInstance, endpoint: HubEndpoint): 
       availableTransports: offered,
     });
     return sendJson(reply, body);
-  });
-  app.route({
-    method: ['GET', 'PUT', 'DELETE', 'PATCH', 'OPTIONS'],
-    url: `${path}/negotiate`,
-    handler: async (_request, reply) => sendText(reply, 405),
-  });
+  };
+  for (const url of negotiateUrls) {
+    app.post(url, negotiate);
+    app.route({
+      method: ['GET', 'PUT', 'DELETE', 'PATCH', 'OPTIONS'],
+      url,
+      handler: async (_request, reply) => sendText(reply, 405),
+    });
+  }
 
   /** Looks up the connection named by `?id=`, answering 400/404 as .NET's `GetConnectionAsync` when it cannot. */
   const findConnection = (request: FastifyRequest, reply: FastifyReply): HttpConnection | undefined => {
@@ -114,64 +125,71 @@ export function registerHubRoutes(app: FastifyInstance, endpoint: HubEndpoint): 
   };
 
   // -- GET: WebSocket upgrade, Server-Sent Events, long polling -----------------------------------------------
-  app.route({
-    method: 'GET',
-    url: path,
-    // Runs before the upgrade is accepted, so a refused WebSocket gets a real HTTP status (404, 409, ...).
-    preHandler: async (request: RequestWithConnection, reply) => {
-      if (!request.ws) return;
-      const token = queryValue(request.query, 'id');
-      // No id: a fresh connection, negotiate version 0 semantics (`skipNegotiation`, Dispatcher@v10 L800-L820).
-      const connection = token ? endpoint.connections.get(token) : endpoint.connections.create(0);
-      if (connection === undefined) return sendText(reply, 404, HttpErrors.noConnectionWithThatId);
-      if (!ensureTransport(connection, 'WebSockets', reply)) return reply;
-      if (connection.transportActive || connection.state !== 'new') return sendText(reply, 409);
-      // Reserve the connection until the upgrade completes; release it if the socket dies first.
-      connection.transportActive = true;
-      request[kConnection] = connection;
-      request.raw.socket.once('close', () => {
-        if (connection.application === null) {
-          endpoint.connections.remove(connection);
-          connection.transportClosed();
-        }
-      });
-    },
-    wsHandler: (socket, request: RequestWithConnection) => {
-      const connection = request[kConnection]!;
-      attachWebSocket(socket, connection);
-      endpoint.startConnection(connection, request);
-    },
-    handler: async (request, reply) => {
-      const accept = request.headers.accept ?? '';
-      const transport: TransportName = /(^|,)\s*text\/event-stream\s*(;|,|$)/i.test(accept) ? 'ServerSentEvents' : 'LongPolling';
-      const connection = findConnection(request, reply);
-      if (connection === undefined) return reply;
-      ensureTransport(connection, transport, reply);
-      return reply;
-    },
-  });
+  // Runs before the upgrade is accepted, so a refused WebSocket gets a real HTTP status (404, 409, ...).
+  const beforeUpgrade = async (request: RequestWithConnection, reply: FastifyReply) => {
+    if (!request.ws) return;
+    const token = queryValue(request.query, 'id');
+    // No id: a fresh connection, negotiate version 0 semantics (`skipNegotiation`, Dispatcher@v10 L800-L820).
+    const connection = token ? endpoint.connections.get(token) : endpoint.connections.create(0);
+    if (connection === undefined) return sendText(reply, 404, HttpErrors.noConnectionWithThatId);
+    if (!ensureTransport(connection, 'WebSockets', reply)) return reply;
+    if (connection.transportActive || connection.state !== 'new') return sendText(reply, 409);
+    // Reserve the connection until the upgrade completes; release it if the socket dies first.
+    connection.transportActive = true;
+    request[kConnection] = connection;
+    request.raw.socket.once('close', () => {
+      if (connection.application === null) {
+        endpoint.connections.remove(connection);
+        connection.transportClosed();
+      }
+    });
+  };
+  const upgraded = (socket: WebSocket, request: RequestWithConnection) => {
+    const connection = request[kConnection]!;
+    attachWebSocket(socket, connection);
+    endpoint.startConnection(connection, request);
+  };
+  const get = async (request: FastifyRequest, reply: FastifyReply) => {
+    const accept = request.headers.accept ?? '';
+    const transport: TransportName = /(^|,)\s*text\/event-stream\s*(;|,|$)/i.test(accept) ? 'ServerSentEvents' : 'LongPolling';
+    const connection = findConnection(request, reply);
+    if (connection === undefined) return reply;
+    ensureTransport(connection, transport, reply);
+    return reply;
+  };
 
   // -- POST: client-to-server data for the HTTP transports ----------------------------------------------------
-  app.post(path, async (request, reply) => {
+  const post = async (request: FastifyRequest, reply: FastifyReply) => {
     const connection = findConnection(request, reply);
     if (connection === undefined) return reply;
     if (connection.transport === 'WebSockets') return sendText(reply, 405, HttpErrors.postNotAllowedOnWebSockets);
     const body = request.body;
     if (Buffer.isBuffer(body) && body.length > 0) connection.receive(body);
     return sendText(reply, 200);
-  });
+  };
 
   // -- DELETE: long-polling close ----------------------------------------------------------------------------
-  app.delete(path, async (request, reply) => {
+  const remove = async (request: FastifyRequest, reply: FastifyReply) => {
     const connection = findConnection(request, reply);
     if (connection === undefined) return reply;
     if (connection.transport !== 'LongPolling') return sendText(reply, 400, HttpErrors.deleteNotAllowed);
     return sendText(reply, 202);
-  });
+  };
 
-  app.route({
-    method: ['PUT', 'PATCH', 'OPTIONS'],
-    url: path,
-    handler: async (_request, reply) => sendText(reply, 405),
-  });
+  for (const url of hubUrls) {
+    app.route({
+      method: 'GET',
+      url,
+      preHandler: beforeUpgrade,
+      wsHandler: upgraded,
+      handler: get,
+    });
+    app.post(url, post);
+    app.delete(url, remove);
+    app.route({
+      method: ['PUT', 'PATCH', 'OPTIONS'],
+      url,
+      handler: async (_request, reply) => sendText(reply, 405),
+    });
+  }
 }
