@@ -180,6 +180,8 @@ export function registerHubRoutes(app: FastifyInstance, endpoint: HubEndpoint): 
     app.route({
       method: 'GET',
       url,
+      // HEAD is not a GET to .NET's dispatcher: it is answered 405 below.
+      exposeHeadRoute: false,
       preHandler: beforeUpgrade,
       wsHandler: upgraded,
       handler: get,
@@ -187,7 +189,7 @@ export function registerHubRoutes(app: FastifyInstance, endpoint: HubEndpoint): 
     app.post(url, post);
     app.delete(url, remove);
     app.route({
-      method: ['PUT', 'PATCH', 'OPTIONS'],
+      method: ['HEAD', 'PUT', 'PATCH', 'OPTIONS'],
       url,
       handler: async (_request, reply) => sendText(reply, 405),
     });
