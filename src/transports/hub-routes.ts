@@ -24,8 +24,9 @@ import { attachWebSocket } from './websockets';
 const IMPLEMENTED_TRANSPORTS: ReadonlySet<TransportName> = new Set<TransportName>(['WebSockets']);
 
 const kConnection = Symbol('fastify-signalr.connection');
+const kNoContentType = Symbol('fastify-signalr.noContentType');
 
-type RequestWithConnection = FastifyRequest & { [kConnection]?: HttpConnection };
+type RequestWithConnection = FastifyRequest & { [kConnection]?: HttpConnection; [kNoContentType]?: boolean };
 
 /**
  * A query value looked up case-insensitively, as ASP.NET Core's query collection does; repeated keys are joined
@@ -131,7 +132,11 @@ export function registerHubRoutes(app: FastifyInstance, endpoint: HubEndpoint): 
     const token = queryValue(request.query, 'id');
     // No id: a fresh connection, negotiate version 0 semantics (`skipNegotiation`, Dispatcher@v10 L800-L820).
     const connection = token ? endpoint.connections.get(token) : endpoint.connections.create(0);
-    if (connection === undefined) return sendText(reply, 404, HttpErrors.noConnectionWithThatId);
+    if (connection === undefined) {
+      // .NET writes this one refusal of an upgrade without a content type.
+      request[kNoContentType] = true;
+      return sendText(reply, 404, HttpErrors.noConnectionWithThatId);
+    }
     if (!ensureTransport(connection, 'WebSockets', reply)) return reply;
     if (connection.transportActive || connection.state !== 'new') return sendText(reply, 409);
     // Reserve the connection until the upgrade completes; release it if the socket dies first.
@@ -143,6 +148,10 @@ export function registerHubRoutes(app: FastifyInstance, endpoint: HubEndpoint): 
         connection.transportClosed();
       }
     });
+  };
+  const withoutContentType = async (request: RequestWithConnection, reply: FastifyReply, payload: unknown) => {
+    if (request[kNoContentType]) reply.removeHeader('content-type');
+    return payload;
   };
   const upgraded = (socket: WebSocket, request: RequestWithConnection) => {
     const connection = request[kConnection]!;
@@ -183,6 +192,7 @@ export function registerHubRoutes(app: FastifyInstance, endpoint: HubEndpoint): 
       // HEAD is not a GET to .NET's dispatcher: it is answered 405 below.
       exposeHeadRoute: false,
       preHandler: beforeUpgrade,
+      onSend: withoutContentType,
       wsHandler: upgraded,
       handler: get,
     });
