@@ -7,6 +7,7 @@
  */
 import { isUtf8 } from 'node:buffer';
 import { HubProtocolError } from './hub-protocol';
+import { checkDecoded, jsonTokenName, readInteger, recordText } from './json-hub-protocol';
 import { RECORD_SEPARATOR_CHAR } from './text-framing';
 
 /** What a client asks for in its handshake. */
@@ -22,29 +23,30 @@ export const HANDSHAKE_SUCCESS: Buffer = Buffer.from(`{}${RECORD_SEPARATOR_CHAR}
 
 /**
  * Parses the handshake record (separator excluded). Throws {@link HubProtocolError} with .NET's texts when the
- * record is not a JSON object holding a string `protocol` and an integer `version` (Handshake@v10 L170-L232).
+ * record is not a JSON object holding a string `protocol` and an Int32 `version` (Handshake@v10 L170-L232): a
+ * missing property's text quotes the record (`Message content: …`), a `version` that is a number but no Int32 is a
+ * `FormatException`. Invalid UTF-8 fails only inside `protocol`, the one string .NET decodes.
  */
 export function parseHandshakeRequest(record: Uint8Array): HandshakeRequest {
+  const text = recordText(record);
   let value: unknown;
   try {
-    if (!isUtf8(record)) throw new Error('invalid UTF-8');
-    value = JSON.parse(Buffer.from(record.buffer, record.byteOffset, record.byteLength).toString('utf8'));
+    value = JSON.parse(text);
   } catch {
     throw new HubProtocolError('Error reading JSON.');
   }
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    throw new HubProtocolError('Unexpected JSON Token Type. Expected a JSON Object.');
+    throw new HubProtocolError(`Unexpected JSON Token Type '${jsonTokenName(value)}'. Expected a JSON Object.`);
   }
   const { protocol, version } = value as Record<string, unknown>;
   if (protocol !== undefined && typeof protocol !== 'string') {
     throw new HubProtocolError("Expected 'protocol' to be of type String.");
   }
-  if (version !== undefined && (typeof version !== 'number' || !Number.isInteger(version))) {
-    throw new HubProtocolError("Expected 'version' to be of type Number.");
-  }
-  if (protocol === undefined) throw new HubProtocolError("Missing required property 'protocol'.");
-  if (version === undefined) throw new HubProtocolError("Missing required property 'version'.");
-  return { protocol, version };
+  const versionNumber = version === undefined ? undefined : readInteger(version, 'version', 'Int32');
+  if (protocol !== undefined) checkDecoded(protocol, !isUtf8(record));
+  if (protocol === undefined) throw new HubProtocolError(`Missing required property 'protocol'. Message content: ${text}`);
+  if (versionNumber === undefined) throw new HubProtocolError(`Missing required property 'version'. Message content: ${text}`);
+  return { protocol, version: versionNumber };
 }
 
 /** The error answer `{"error":"<text>"}` + 0x1E. */

@@ -54,7 +54,19 @@ export interface HubProtocol {
  * a Close error (spec §2.8); the message is what a detailed error shows.
  */
 export class HubProtocolError extends Error {
-  override readonly name = 'InvalidDataException';
+  override readonly name: string = 'InvalidDataException';
+}
+
+/**
+ * A JSON number that does not fit the integer a property needs (`1.5` or `4294967296` for `type`) — .NET's
+ * `FormatException` from `Utf8JsonReader.GetInt32`/`GetInt64`, which a detailed error names as such.
+ */
+export class JsonNumberFormatError extends HubProtocolError {
+  override readonly name = 'FormatException';
+
+  constructor(integerType: 'Int32' | 'Int64') {
+    super(`Either the JSON value is not in a supported format, or is out of bounds for an ${integerType}.`);
+  }
 }
 
 /** The .NET text for a message that does not fit the receive window (spec §2.1, HubHandler L302-L337). */

@@ -8,6 +8,7 @@
 import { isUtf8 } from 'node:buffer';
 import {
   HubProtocolError,
+  JsonNumberFormatError,
   type HubMessageReader,
   type HubMessageReaderOptions,
   type HubProtocol,
@@ -30,13 +31,71 @@ function missing(property: string): HubProtocolError {
   return new HubProtocolError(`Missing required property '${property}'.`);
 }
 
-function readString(value: unknown, property: string): string | undefined {
-  if (value === undefined || value === null) return undefined;
-  if (typeof value !== 'string') throw new HubProtocolError(`Expected '${property}' to be of type String.`);
+/**
+ * .NET's error for invalid UTF-8 in a string it reads (`Utf8JsonReader.GetString`). Payload values bound as
+ * `JsonElement` and skipped properties are never decoded there, so only the strings the protocol itself reads fail.
+ */
+export class InvalidUtf8Error extends HubProtocolError {
+  override readonly name = 'InvalidOperationException';
+
+  constructor() {
+    super('Cannot transcode invalid UTF-8 JSON text to UTF-16 string.');
+  }
+}
+
+/**
+ * Fails with {@link InvalidUtf8Error} when `replaced` (the record held invalid UTF-8, decoded as U+FFFD) and the
+ * string holds a replacement character.
+ */
+export function checkDecoded(value: string, replaced: boolean): string {
+  if (replaced && value.includes('\ufffd')) throw new InvalidUtf8Error();
   return value;
 }
 
-function readHeaders(value: unknown): MessageHeaders | undefined {
+/**
+ * A string property: absent is `undefined`; anything else but a string, `null` included, is an error (.NET's
+ * ReadAsString).
+ */
+function readString(value: unknown, property: string, replaced: boolean): string | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'string') throw new HubProtocolError(`Expected '${property}' to be of type String.`);
+  return checkDecoded(value, replaced);
+}
+
+const INT32_MAX = 2 ** 31 - 1;
+const INT64_MAX = 2 ** 63;
+
+/**
+ * An integer property as .NET reads it: not a number ⇒ `Expected '<name>' to be of type Number.`; a number that is
+ * not an integer of that size ⇒ the `FormatException` of `GetInt32`/`GetInt64`.
+ */
+export function readInteger(value: unknown, property: string, integerType: 'Int32' | 'Int64'): number {
+  if (typeof value !== 'number') throw new HubProtocolError(`Expected '${property}' to be of type Number.`);
+  const limit = integerType === 'Int32' ? INT32_MAX : INT64_MAX;
+  if (!Number.isInteger(value) || value > limit || value < -limit - 1) throw new JsonNumberFormatError(integerType);
+  return value;
+}
+
+/** The name .NET gives the token a JSON value starts with, in "Unexpected JSON Token Type '<name>'". */
+export function jsonTokenName(value: unknown): string {
+  if (Array.isArray(value)) return 'Array';
+  if (value === null) return 'Null';
+  if (value === true) return 'True';
+  if (value === false) return 'False';
+  if (typeof value === 'string') return 'String';
+  if (typeof value === 'number') return 'Number';
+  return 'Object';
+}
+
+/**
+ * The text of a record. Invalid UTF-8 is replaced by U+FFFD: .NET keeps such bytes in payload values (and writes
+ * them back as `\uFFFD`) and fails only on the strings it decodes itself (see {@link checkDecoded}).
+ */
+export function recordText(record: Uint8Array): string {
+  return Buffer.from(record.buffer, record.byteOffset, record.byteLength).toString('utf8');
+}
+
+function readHeaders(value: unknown, replaced: boolean): MessageHeaders | undefined {
   if (value === undefined) return undefined;
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
     throw new HubProtocolError("Expected 'headers' to be of type StartObject.");
@@ -46,6 +105,7 @@ function readHeaders(value: unknown): MessageHeaders | undefined {
     if (typeof headers[name] !== 'string') {
       throw new HubProtocolError(`Expected header '${name}' to be of type String.`);
     }
+    checkDecoded(headers[name] as string, replaced);
   }
   return Object.keys(headers).length === 0 ? undefined : (headers as MessageHeaders);
 }
@@ -66,10 +126,7 @@ function readStreamIds(value: unknown): string[] | undefined {
 
 function readSequenceId(value: unknown): number {
   if (value === undefined) throw missing('sequenceId');
-  if (typeof value !== 'number' || !Number.isInteger(value)) {
-    throw new HubProtocolError("Expected 'sequenceId' to be of type Number.");
-  }
-  return value;
+  return readInteger(value, 'sequenceId', 'Int64');
 }
 
 /** Spreads `headers` into a message only when present, so absent headers stay absent. */
@@ -80,27 +137,26 @@ function withHeaders<T extends object>(message: T, headers: MessageHeaders | und
 /**
  * Turns one parsed JSON record into a hub message, or `null` for a message type this server does not know
  * (future types are skipped, JsonProto@v10 L466-L470).
+ * @param replaced whether the record held invalid UTF-8 that decoding replaced by U+FFFD
  */
-export function bindJsonMessage(value: unknown): HubMessage | null {
+export function bindJsonMessage(value: unknown, replaced = false): HubMessage | null {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    throw new HubProtocolError(`Unexpected JSON Token Type '${Array.isArray(value) ? 'StartArray' : typeof value}'. Expected a JSON Object.`);
+    throw new HubProtocolError(`Unexpected JSON Token Type '${jsonTokenName(value)}'. Expected a JSON Object.`);
   }
   const json = value as JsonObject;
-  const type = json.type;
-  if (type === undefined) throw missing('type');
-  if (typeof type !== 'number' || !Number.isInteger(type)) {
-    throw new HubProtocolError("Expected 'type' to be of type Number.");
-  }
+  if (json.type === undefined) throw missing('type');
+  const type = readInteger(json.type, 'type', 'Int32');
   switch (type) {
     case MessageType.Invocation:
     case MessageType.StreamInvocation: {
-      const invocationId = readString(json.invocationId, 'invocationId') || undefined;
-      const target = readString(json.target, 'target');
+      const invocationId = readString(json.invocationId, 'invocationId', replaced) || undefined;
+      const target = readString(json.target, 'target', replaced);
       const args = json.arguments === undefined ? undefined : readArray(json.arguments, 'arguments');
       const streamIds = readStreamIds(json.streamIds);
-      const headers = readHeaders(json.headers);
+      const headers = readHeaders(json.headers, replaced);
       if (type === MessageType.StreamInvocation && invocationId === undefined) throw missing('invocationId');
-      if (!target) throw missing('target');
+      // An empty target is read; binding then fails with "Method does not exist." as in .NET.
+      if (target === undefined) throw missing('target');
       if (args === undefined) throw missing('arguments');
       const message = { type, target, arguments: args } as {
         type: typeof type;
@@ -114,16 +170,16 @@ export function bindJsonMessage(value: unknown): HubMessage | null {
       return withHeaders(message, headers) as HubMessage;
     }
     case MessageType.StreamItem: {
-      const invocationId = readString(json.invocationId, 'invocationId');
-      const headers = readHeaders(json.headers);
+      const invocationId = readString(json.invocationId, 'invocationId', replaced);
+      const headers = readHeaders(json.headers, replaced);
       if (!invocationId) throw missing('invocationId');
       if (!('item' in json)) throw missing('item');
       return withHeaders({ type, invocationId, item: json.item }, headers);
     }
     case MessageType.Completion: {
-      const invocationId = readString(json.invocationId, 'invocationId');
-      const error = readString(json.error, 'error');
-      const headers = readHeaders(json.headers);
+      const invocationId = readString(json.invocationId, 'invocationId', replaced);
+      const error = readString(json.error, 'error', replaced);
+      const headers = readHeaders(json.headers, replaced);
       if (!invocationId) throw missing('invocationId');
       const carriesResult = 'result' in json;
       if (error !== undefined && carriesResult) {
@@ -138,15 +194,15 @@ export function bindJsonMessage(value: unknown): HubMessage | null {
       return withHeaders(message, headers);
     }
     case MessageType.CancelInvocation: {
-      const invocationId = readString(json.invocationId, 'invocationId');
-      const headers = readHeaders(json.headers);
+      const invocationId = readString(json.invocationId, 'invocationId', replaced);
+      const headers = readHeaders(json.headers, replaced);
       if (!invocationId) throw missing('invocationId');
       return withHeaders({ type, invocationId }, headers);
     }
     case MessageType.Ping:
       return { type };
     case MessageType.Close: {
-      const error = readString(json.error, 'error');
+      const error = readString(json.error, 'error', replaced);
       const allowReconnect = json.allowReconnect;
       if (allowReconnect !== undefined && typeof allowReconnect !== 'boolean') {
         throw new HubProtocolError("Expected 'allowReconnect' to be true or false.");
@@ -166,15 +222,13 @@ export function bindJsonMessage(value: unknown): HubMessage | null {
 
 /** Parses one record (separator excluded). */
 export function parseJsonRecord(record: Buffer): HubMessage | null {
-  // .NET's Utf8JsonReader rejects invalid UTF-8; Buffer#toString would silently replace it.
-  if (!isUtf8(record)) throw new HubProtocolError('Error reading JSON.');
   let value: unknown;
   try {
-    value = JSON.parse(record.toString('utf8'));
+    value = JSON.parse(recordText(record));
   } catch {
     throw new HubProtocolError('Error reading JSON.');
   }
-  return bindJsonMessage(value);
+  return bindJsonMessage(value, !isUtf8(record));
 }
 
 class JsonMessageReader implements HubMessageReader {

@@ -139,6 +139,11 @@ export interface HubRegistration extends Partial<HubOptions> {
 export interface SignalROptions extends Partial<HubOptions> {
   readonly hubs: readonly HubRegistration[];
   /**
+   * The hub protocols every hub offers unless it lists its own.
+   * @default every protocol this server implements (json, messagepack)
+   */
+  readonly protocols?: readonly HubProtocol[];
+  /**
    * Whether clients are told they may reconnect when the server shuts down (`allowReconnect` in the Close
    * message). With it, clients that use automatic reconnect come back to a restarted or sibling server.
    * @default true
@@ -232,15 +237,16 @@ const hubOptionsShape = {
   userIdProvider: z.custom<UserIdProvider>((value) => typeof value === 'function', 'must be a function').optional(),
 };
 
+const protocolsSchema = z
+  .array(z.custom<HubProtocol>((value) => typeof value === 'object' && value !== null && 'writeMessage' in value))
+  .min(1);
+
 const hubRegistrationSchema = z.strictObject({
   ...hubOptionsShape,
   path: z.string().regex(/^\/[^?#]*$/, "must start with '/' and hold no query or fragment"),
   hub: z.custom<HubClass>((value) => typeof value === 'function', 'must be a hub class'),
   name: z.string().min(1).optional(),
-  protocols: z
-    .array(z.custom<HubProtocol>((value) => typeof value === 'object' && value !== null && 'writeMessage' in value))
-    .min(1)
-    .optional(),
+  protocols: protocolsSchema.optional(),
   onRequest: z
     .union([hookSchema, z.array(hookSchema)])
     .optional(),
@@ -250,6 +256,7 @@ const hubRegistrationSchema = z.strictObject({
 const signalROptionsSchema = z.strictObject({
   ...hubOptionsShape,
   hubs: z.array(hubRegistrationSchema),
+  protocols: protocolsSchema.optional(),
   allowReconnectOnShutdown: z.boolean().optional(),
   maximumReceiveChunkSize: z.number().int().positive().optional(),
   allowedOrigins: z
@@ -310,7 +317,7 @@ export function resolveOptions(options: unknown, defaultProtocols: readonly HubP
       path,
       hub: hub.hub,
       name: hub.name ?? hub.hub.name,
-      protocols: Object.freeze([...(hub.protocols ?? defaultProtocols)]),
+      protocols: Object.freeze([...(hub.protocols ?? global.protocols ?? defaultProtocols)]),
       onRequest: Object.freeze(hub.onRequest === undefined ? [] : [hub.onRequest].flat()),
       authorize: hub.authorize,
       keepAliveIntervalMs: option('keepAliveIntervalMs'),

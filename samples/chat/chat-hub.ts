@@ -4,22 +4,48 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { z } from 'zod';
-import { clientStream, Hub, HubException } from '../../src/index';
+import { clientStream, Hub, HubException, type HubMethodSchemas } from '../../src/index';
 
 /** An integer as a client may send it: a JSON number, or (MessagePack int64 beyond 2^53) a bigint. */
 const integer = z.union([z.number().int(), z.bigint()]);
 /** A .NET `int`. */
 const int32 = z.number().int().min(-0x8000_0000).max(0x7fff_ffff);
+/** A message or sender name: like a C# `string`, it may be null. */
+const text = z.string().nullable();
+/** A room, connection id or user id: must be a string (null would name no room, connection or user). */
+const key = z.string();
+const keys = z.array(key);
 
 export class ChatHub extends Hub {
-  /** `Sum` takes a client-to-server stream of integers; `Counter` checks its arguments as .NET binds `int`s. */
-  static override schemas = {
+  /**
+   * The parameter types of the ASP.NET Core ChatHub this sample mirrors, so a client that sends a number where a
+   * string belongs gets .NET's binding error rather than a call with the wrong type. `Sum` takes a client-to-server
+   * stream of integers.
+   */
+  static override schemas: HubMethodSchemas<ChatHub> = {
+    sendMessage: [text, text],
+    joinRoom: [key],
+    leaveRoom: [key],
+    sendToRoom: [key, text, text],
+    sendOthers: [text, text],
+    sendAllExcept: [keys, text, text],
+    sendToConnection: [key, text, text],
+    sendToConnections: [keys, text, text],
+    sendToRooms: [keys, text, text],
+    sendRoomExcept: [key, keys, text, text],
+    sendOthersInRoom: [key, text, text],
+    sendToUser: [key, text, text],
+    sendToUsers: [keys, text, text],
+    addToRoom: [key, key],
+    removeFromRoom: [key, key],
+    askClient: [key],
+    fail: [z.string()],
     counter: [int32, int32],
     sum: [clientStream(integer)],
   };
 
   /** Everyone ← `ReceiveMessage(user, message)`. */
-  async sendMessage(user: string, message: string): Promise<void> {
+  async sendMessage(user: string | null, message: string | null): Promise<void> {
     await this.clients.all.send('ReceiveMessage', user, message);
   }
 
@@ -34,7 +60,7 @@ export class ChatHub extends Hub {
   }
 
   /** Group `room` ← `ReceiveMessage(user, message)`. */
-  async sendToRoom(room: string, user: string, message: string): Promise<void> {
+  async sendToRoom(room: string, user: string | null, message: string | null): Promise<void> {
     await this.clients.group(room).send('ReceiveMessage', user, message);
   }
 
@@ -44,47 +70,47 @@ export class ChatHub extends Hub {
   }
 
   /** Everyone but the caller. */
-  async sendOthers(user: string, message: string): Promise<void> {
+  async sendOthers(user: string | null, message: string | null): Promise<void> {
     await this.clients.others.send('ReceiveMessage', user, message);
   }
 
   /** Everyone but the listed connections. */
-  async sendAllExcept(ids: string[], user: string, message: string): Promise<void> {
+  async sendAllExcept(ids: string[], user: string | null, message: string | null): Promise<void> {
     await this.clients.allExcept(ids).send('ReceiveMessage', user, message);
   }
 
   /** One connection. */
-  async sendToConnection(id: string, user: string, message: string): Promise<void> {
+  async sendToConnection(id: string, user: string | null, message: string | null): Promise<void> {
     await this.clients.client(id).send('ReceiveMessage', user, message);
   }
 
   /** Several connections. */
-  async sendToConnections(ids: string[], user: string, message: string): Promise<void> {
+  async sendToConnections(ids: string[], user: string | null, message: string | null): Promise<void> {
     await this.clients.clients(ids).send('ReceiveMessage', user, message);
   }
 
   /** Several groups. */
-  async sendToRooms(rooms: string[], user: string, message: string): Promise<void> {
+  async sendToRooms(rooms: string[], user: string | null, message: string | null): Promise<void> {
     await this.clients.groups(rooms).send('ReceiveMessage', user, message);
   }
 
   /** A group except the listed connections. */
-  async sendRoomExcept(room: string, ids: string[], user: string, message: string): Promise<void> {
+  async sendRoomExcept(room: string, ids: string[], user: string | null, message: string | null): Promise<void> {
     await this.clients.groupExcept(room, ids).send('ReceiveMessage', user, message);
   }
 
   /** A group except the caller. */
-  async sendOthersInRoom(room: string, user: string, message: string): Promise<void> {
+  async sendOthersInRoom(room: string, user: string | null, message: string | null): Promise<void> {
     await this.clients.othersInGroup(room).send('ReceiveMessage', user, message);
   }
 
   /** Every connection of a user. */
-  async sendToUser(userId: string, user: string, message: string): Promise<void> {
+  async sendToUser(userId: string, user: string | null, message: string | null): Promise<void> {
     await this.clients.user(userId).send('ReceiveMessage', user, message);
   }
 
   /** Every connection of several users. */
-  async sendToUsers(userIds: string[], user: string, message: string): Promise<void> {
+  async sendToUsers(userIds: string[], user: string | null, message: string | null): Promise<void> {
     await this.clients.users(userIds).send('ReceiveMessage', user, message);
   }
 
@@ -131,7 +157,7 @@ export class ChatHub extends Hub {
 
   /** Fails with an ordinary error; its message stays on the server unless detailed errors are enabled. */
   crash(): never {
-    throw new Error('This failure carries a secret detail that clients must not see.');
+    throw new Error('Crash() failed with a secret detail');
   }
 
   /** The caller's user id, or null. */

@@ -7,6 +7,7 @@
  * rate limits) run before any of this, for WebSocket upgrades too.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { WebSocket } from 'ws';
 import {
   ALL_TRANSPORTS,
   selectNegotiateVersion,
@@ -24,8 +25,9 @@ import { attachWebSocket } from './websockets';
 
 
 const kConnection = Symbol('fastify-signalr.connection');
+const kNoContentType = Symbol('fastify-signalr.noContentType');
 
-type RequestWithConnection = FastifyRequest & { [kConnection]?: HttpConnection };
+type RequestWithConnection = FastifyRequest & { [kConnection]?: HttpConnection; [kNoContentType]?: boolean };
 
 function sendText(reply: FastifyReply, status: number, body = ''): FastifyReply {
   return reply.code(status).header('content-type', 'text/plain').send(body);
@@ -72,8 +74,15 @@ export function registerHubRoutes(app: FastifyInstance, endpoint: HubEndpoint, l
     return connection;
   };
 
+  // ASP.NET Core's endpoint routing matches a path with or without a trailing slash. The official client keeps the
+  // slash of a hub URL configured as `…/chathub/`: it negotiates at `/chathub/negotiate` but connects to
+  // `/chathub/?id=…`.
+  const withSlash = (url: string): string[] => (url.endsWith('/') ? [url] : [url, `${url}/`]);
+  const negotiateUrls = withSlash(`${path}/negotiate`);
+  const hubUrls = withSlash(path);
+
   // -- negotiate ----------------------------------------------------------------------------------------------
-  app.post(`${path}/negotiate`, async (request, reply) => {
+  const negotiate = async (request: FastifyRequest, reply: FastifyReply) => {
     const selected = selectNegotiateVersion(queryValue(request.query, 'negotiateVersion'));
     // Errors are answered with 200 and an `error` body (NegotiateProtocol@v10 L57-L66).
     if ('error' in selected) return sendJson(reply, writeNegotiateError(selected.error));
@@ -92,12 +101,15 @@ export function registerHubRoutes(app: FastifyInstance, endpoint: HubEndpoint, l
       availableTransports: offered,
     });
     return sendJson(reply, body);
-  });
-  app.route({
-    method: ['GET', 'PUT', 'DELETE', 'PATCH', 'OPTIONS'],
-    url: `${path}/negotiate`,
-    handler: async (_request, reply) => sendText(reply, 405),
-  });
+  };
+  for (const url of negotiateUrls) {
+    app.post(url, negotiate);
+    app.route({
+      method: ['GET', 'PUT', 'DELETE', 'PATCH', 'OPTIONS'],
+      url,
+      handler: async (_request, reply) => sendText(reply, 405),
+    });
+  }
 
   /**
    * Checks that a request of an existing connection comes from the user that negotiated it; answers 403 otherwise
@@ -145,70 +157,75 @@ export function registerHubRoutes(app: FastifyInstance, endpoint: HubEndpoint, l
   };
 
   // -- GET: WebSocket upgrade, Server-Sent Events, long polling -----------------------------------------------
-  app.route({
-    method: 'GET',
-    url: path,
-    // Runs before the upgrade is accepted, so a refused WebSocket gets a real HTTP status (404, 409, ...).
-    preHandler: async (request: RequestWithConnection, reply) => {
-      if (!request.ws) return;
-      const token = queryValue(request.query, 'id');
-      // No id: a fresh connection, negotiate version 0 semantics (`skipNegotiation`, Dispatcher@v10 L800-L820).
-      let connection: HttpConnection | undefined;
-      if (!token) connection = createConnection(0, request, reply);
-      else {
-        connection = endpoint.connections.get(token);
-        if (connection === undefined) return sendText(reply, 404, HttpErrors.noConnectionWithThatId);
-        if (!sameUser(connection, request, reply)) return reply;
+  // Runs before the upgrade is accepted, so a refused WebSocket gets a real HTTP status (404, 409, ...).
+  const beforeUpgrade = async (request: RequestWithConnection, reply: FastifyReply) => {
+    if (!request.ws) return;
+    const token = queryValue(request.query, 'id');
+    // No id: a fresh connection, negotiate version 0 semantics (`skipNegotiation`, Dispatcher@v10 L800-L820).
+    let connection: HttpConnection | undefined;
+    if (!token) connection = createConnection(0, request, reply);
+    else {
+      connection = endpoint.connections.get(token);
+      if (connection === undefined) {
+        // .NET writes this one refusal of an upgrade without a content type.
+        request[kNoContentType] = true;
+        return sendText(reply, 404, HttpErrors.noConnectionWithThatId);
       }
-      if (connection === undefined || !ensureTransport(connection, 'WebSockets', reply)) return reply;
-      if (connection.state !== 'new') {
-        // A socket for a started connection is a stateful reconnect (spec §2.10), or a conflict.
-        if (connection.reconnectable && connection.application !== null) {
-          request[kConnection] = connection;
-          return;
-        }
-        // Negotiated stateful reconnect that the handshake turned down: .NET answers 204 (HttpConnCtx@v10 L555-L565).
-        return sendText(reply, connection.statefulReconnectNegotiated ? 204 : 409);
+      if (!sameUser(connection, request, reply)) return reply;
+    }
+    if (connection === undefined || !ensureTransport(connection, 'WebSockets', reply)) return reply;
+    if (connection.state !== 'new') {
+      // A socket for a started connection is a stateful reconnect (spec §2.10), or a conflict.
+      if (connection.reconnectable && connection.application !== null) {
+        request[kConnection] = connection;
+        return;
       }
-      if (connection.transportActive) return sendText(reply, 409);
-      // Reserve the connection until the upgrade completes; release it if the socket dies first.
-      connection.markActive();
-      request[kConnection] = connection;
-      request.raw.socket.once('close', () => {
-        if (connection.application === null) connection.transportClosed();
-      });
-    },
-    wsHandler: (socket, request: RequestWithConnection) => {
-      const connection = request[kConnection]!;
-      const resuming = connection.application !== null;
-      attachWebSocket(socket, connection);
-      if (!resuming) endpoint.startConnection(connection, request);
-    },
-    handler: async (request, reply) => {
-      const transport: TransportName = acceptsEventStream(request.headers.accept) ? 'ServerSentEvents' : 'LongPolling';
-      const connection = findConnection(request, reply);
-      if (connection === undefined || !ensureTransport(connection, transport, reply)) return reply;
-      if (transport === 'ServerSentEvents') {
-        if (connection.transportActive || connection.state !== 'new') return sendText(reply, 409);
-        startServerSentEvents(reply, connection);
-        endpoint.startConnection(connection, request);
-        return reply;
-      }
-      if (connection.state === 'new') {
-        // The first poll starts the application and returns at once.
-        const longPolling = new LongPollingTransport(connection, endpoint.options.longPollTimeoutMs);
-        pollers.set(connection, longPolling);
-        longPolling.start(reply, Date.now());
-        endpoint.startConnection(connection, request);
-        return reply;
-      }
-      await pollers.get(connection)!.handlePoll(reply);
+      // Negotiated stateful reconnect that the handshake turned down: .NET answers 204 (HttpConnCtx@v10 L555-L565).
+      return sendText(reply, connection.statefulReconnectNegotiated ? 204 : 409);
+    }
+    if (connection.transportActive) return sendText(reply, 409);
+    // Reserve the connection until the upgrade completes; release it if the socket dies first.
+    const reserved = connection;
+    reserved.markActive();
+    request[kConnection] = reserved;
+    request.raw.socket.once('close', () => {
+      if (reserved.application === null) reserved.transportClosed();
+    });
+  };
+  const withoutContentType = async (request: RequestWithConnection, reply: FastifyReply, payload: unknown) => {
+    if (request[kNoContentType]) reply.removeHeader('content-type');
+    return payload;
+  };
+  const upgraded = (socket: WebSocket, request: RequestWithConnection) => {
+    const connection = request[kConnection]!;
+    const resuming = connection.application !== null;
+    attachWebSocket(socket, connection);
+    if (!resuming) endpoint.startConnection(connection, request);
+  };
+  const get = async (request: FastifyRequest, reply: FastifyReply) => {
+    const transport: TransportName = acceptsEventStream(request.headers.accept) ? 'ServerSentEvents' : 'LongPolling';
+    const connection = findConnection(request, reply);
+    if (connection === undefined || !ensureTransport(connection, transport, reply)) return reply;
+    if (transport === 'ServerSentEvents') {
+      if (connection.transportActive || connection.state !== 'new') return sendText(reply, 409);
+      startServerSentEvents(reply, connection);
+      endpoint.startConnection(connection, request);
       return reply;
-    },
-  });
+    }
+    if (connection.state === 'new') {
+      // The first poll starts the application and returns at once.
+      const longPolling = new LongPollingTransport(connection, endpoint.options.longPollTimeoutMs);
+      pollers.set(connection, longPolling);
+      longPolling.start(reply, Date.now());
+      endpoint.startConnection(connection, request);
+      return reply;
+    }
+    await pollers.get(connection)!.handlePoll(reply);
+    return reply;
+  };
 
   // -- POST: client-to-server data for the HTTP transports ----------------------------------------------------
-  app.post(path, async (request, reply) => {
+  const post = async (request: FastifyRequest, reply: FastifyReply) => {
     const connection = findConnection(request, reply);
     if (connection === undefined) return reply;
     if (connection.transport === 'WebSockets') return sendText(reply, 405, HttpErrors.postNotAllowedOnWebSockets);
@@ -217,10 +234,10 @@ export function registerHubRoutes(app: FastifyInstance, endpoint: HubEndpoint, l
     // While the hub's message loop has paused input, the answer waits: the client sends its next POST only then.
     await connection.inputResumed();
     return sendText(reply, connection.state === 'closed' ? 404 : 200);
-  });
+  };
 
   // -- DELETE: long-polling close ----------------------------------------------------------------------------
-  app.delete(path, async (request, reply) => {
+  const remove = async (request: FastifyRequest, reply: FastifyReply) => {
     const connection = findConnection(request, reply);
     if (connection === undefined) return reply;
     if (connection.transport !== 'LongPolling') return sendText(reply, 400, HttpErrors.deleteNotAllowed);
@@ -228,11 +245,25 @@ export function registerHubRoutes(app: FastifyInstance, endpoint: HubEndpoint, l
     if (longPolling !== undefined) longPolling.terminate();
     else connection.transportClosed();
     return sendText(reply, 202);
-  });
+  };
 
-  app.route({
-    method: ['PUT', 'PATCH', 'OPTIONS'],
-    url: path,
-    handler: async (_request, reply) => sendText(reply, 405),
-  });
+  for (const url of hubUrls) {
+    app.route({
+      method: 'GET',
+      url,
+      // HEAD is not a GET to .NET's dispatcher: it is answered 405 below.
+      exposeHeadRoute: false,
+      preHandler: beforeUpgrade,
+      onSend: withoutContentType,
+      wsHandler: upgraded,
+      handler: get,
+    });
+    app.post(url, post);
+    app.delete(url, remove);
+    app.route({
+      method: ['HEAD', 'PUT', 'PATCH', 'OPTIONS'],
+      url,
+      handler: async (_request, reply) => sendText(reply, 405),
+    });
+  }
 }

@@ -80,7 +80,7 @@ describe('handshake errors: an error record, then a normal close without a Close
   test('with detailed errors the malformed handshake names the reason', async () => {
     expect(await exchange([`{"protocol":"json"}${RS}`], detailed)).toEqual({
       code: 1000,
-      messages: [`{"error":"An unexpected error occurred during connection handshake. InvalidDataException: Missing required property 'version'."}${RS}`],
+      messages: [`{"error":"An unexpected error occurred during connection handshake. InvalidDataException: Missing required property 'version'. Message content: {\\"protocol\\":\\"json\\"}"}${RS}`],
     });
   });
 

@@ -32,6 +32,16 @@ describe('connecting', () => {
     expect(await connection.invoke('Echo', 'hi')).toBe('hi');
   });
 
+  test('with a trailing slash on the hub URL, which ASP.NET Core routes like the URL without it', async () => {
+    const slashed = new ClientPool(() => `${server.hubUrl}/`);
+    try {
+      const { connection } = await slashed.connect();
+      expect(await connection.invoke('Echo', 'slash')).toBe('slash');
+    } finally {
+      await slashed.stopAll();
+    }
+  });
+
   test('with skipNegotiation over WebSockets', async () => {
     const { connection } = await clients.connect({ skipNegotiation: true, transport: HttpTransportType.WebSockets });
     expect(connection.connectionId).toBeNull();

@@ -31,13 +31,23 @@ describe('handshake', () => {
 
   test.each([
     ['not JSON', 'json', 'Error reading JSON.'],
-    ['missing protocol', '{"version":1}', "Missing required property 'protocol'."],
-    ['missing version', '{"protocol":"json"}', "Missing required property 'version'."],
+    ['missing protocol', '{"version":1}', 'Missing required property \'protocol\'. Message content: {"version":1}'],
+    ['missing version', '{"protocol":"json"}', 'Missing required property \'version\'. Message content: {"protocol":"json"}'],
     ['version as string', '{"protocol":"json","version":"1"}', "Expected 'version' to be of type Number."],
+    ['fractional version', '{"protocol":"json","version":1.5}', 'Either the JSON value is not in a supported format, or is out of bounds for an Int32.'],
     ['protocol as number', '{"protocol":1,"version":1}', "Expected 'protocol' to be of type String."],
-    ['a hub message instead', '{"type":6}', "Missing required property 'protocol'."],
+    ['a JSON array', '["json",1]', "Unexpected JSON Token Type 'Array'. Expected a JSON Object."],
+    ['a hub message instead', '{"type":6}', 'Missing required property \'protocol\'. Message content: {"type":6}'],
   ])('rejects %s', (_name, json, error) => {
-    expect(() => parseHandshakeRequest(Buffer.from(json))).toThrow(new HubProtocolError(error));
+    expect(() => parseHandshakeRequest(Buffer.from(json))).toThrow(error);
+    expect(() => parseHandshakeRequest(Buffer.from(json))).toThrow(HubProtocolError);
+  });
+
+  test('invalid UTF-8 fails in the protocol name and is ignored in other properties, as in .NET', () => {
+    const inProtocol = Buffer.concat([Buffer.from('{"protocol":"js'), Buffer.from([0xff]), Buffer.from('on","version":1}')]);
+    expect(() => parseHandshakeRequest(inProtocol)).toThrow('Cannot transcode invalid UTF-8 JSON text to UTF-16 string.');
+    const elsewhere = Buffer.concat([Buffer.from('{"protocol":"json","version":1,"x":"'), Buffer.from([0xff]), Buffer.from('"}')]);
+    expect(parseHandshakeRequest(elsewhere)).toEqual({ protocol: 'json', version: 1 });
   });
 
   test('the reader returns the record and keeps the bytes after it for the hub protocol', () => {

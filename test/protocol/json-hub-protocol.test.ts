@@ -144,7 +144,14 @@ describe('JSON hub protocol: invalid input gets .NET\'s InvalidDataException tex
   const INVALID: Array<[string, string, string]> = [
     ['not JSON', 'hello', 'Error reading JSON.'],
     ['truncated JSON', '{"type":1,', 'Error reading JSON.'],
-    ['not an object', '[1,2]', "Unexpected JSON Token Type 'StartArray'. Expected a JSON Object."],
+    ['an array', '[1,2]', "Unexpected JSON Token Type 'Array'. Expected a JSON Object."],
+    ['a string', '"x"', "Unexpected JSON Token Type 'String'. Expected a JSON Object."],
+    ['null', 'null', "Unexpected JSON Token Type 'Null'. Expected a JSON Object."],
+    ['a fractional type', '{"type":1.5}', 'Either the JSON value is not in a supported format, or is out of bounds for an Int32.'],
+    ['a type beyond Int32', '{"type":4294967297}', 'Either the JSON value is not in a supported format, or is out of bounds for an Int32.'],
+    ['a null target', '{"type":1,"target":null,"arguments":[]}', "Expected 'target' to be of type String."],
+    ['a null invocation id', '{"type":1,"invocationId":null,"target":"x","arguments":[]}', "Expected 'invocationId' to be of type String."],
+    ['a null completion error', '{"type":3,"invocationId":"1","error":null}', "Expected 'error' to be of type String."],
     ['missing type', '{"target":"x","arguments":[]}', "Missing required property 'type'."],
     ['type is a string', '{"type":"1"}', "Expected 'type' to be of type Number."],
     ['invocation without target', '{"type":1,"arguments":[]}', "Missing required property 'target'."],
@@ -163,12 +170,23 @@ describe('JSON hub protocol: invalid input gets .NET\'s InvalidDataException tex
   ];
 
   test.each(INVALID)('%s', (_name, json, error) => {
-    expect(() => readAll(json + RS)).toThrow(new HubProtocolError(error));
+    expect(() => readAll(json + RS)).toThrow(error);
+    expect(() => readAll(json + RS)).toThrow(HubProtocolError);
   });
 
-  test('invalid UTF-8 is rejected, not replaced', () => {
-    const bytes = Buffer.concat([Buffer.from('{"type":1,"target":"x","arguments":["'), Buffer.from([0xff, 0xfe]), Buffer.from('"]}' + RS)]);
-    expect(() => readAll(bytes)).toThrow('Error reading JSON.');
+  test('a number that is no Int32 is a FormatException, as Utf8JsonReader.GetInt32 throws', () => {
+    expect(() => readAll('{"type":1.5}' + RS)).toThrow(expect.objectContaining({ name: 'FormatException' }));
+  });
+
+  test('invalid UTF-8 in a payload is replaced by U+FFFD; in a string the protocol reads it fails, as in .NET', () => {
+    const inArgument = Buffer.concat([Buffer.from('{"type":1,"target":"x","arguments":["'), Buffer.from([0xff, 0xfe]), Buffer.from('"]}' + RS)]);
+    expect(readAll(inArgument)).toEqual([{ type: 1, target: 'x', arguments: ['\ufffd\ufffd'] }]);
+    const inTarget = Buffer.concat([Buffer.from('{"type":1,"target":"x'), Buffer.from([0xff]), Buffer.from('","arguments":[]}' + RS)]);
+    expect(() => readAll(inTarget)).toThrow('Cannot transcode invalid UTF-8 JSON text to UTF-16 string.');
+  });
+
+  test('an empty target is read (binding then finds no such method)', () => {
+    expect(readAll('{"type":1,"target":"","arguments":[]}' + RS)).toEqual([{ type: 1, target: '', arguments: [] }]);
   });
 
   test('the size limit counts the separator: a message of exactly the limit passes, one byte more fails', () => {

@@ -18,6 +18,12 @@ export interface RefusedUpgrade {
   readonly body: string;
 }
 
+/** The error {@link RawWebSocket.connect} rejects with when the server answers the upgrade with a plain response. */
+export interface RefusedUpgradeError extends Error, RefusedUpgrade {
+  /** The response headers, names in lower case. */
+  readonly headers: Record<string, string | string[] | undefined>;
+}
+
 /** A connected raw WebSocket. */
 export class RawWebSocket {
   readonly frames: ReceivedFrame[] = [];
@@ -38,7 +44,7 @@ export class RawWebSocket {
     });
   }
 
-  /** Opens a socket to an `http://` URL (rewritten to `ws://`); rejects with {@link RefusedUpgrade} data if refused. */
+  /** Opens a socket to an `http://` URL (rewritten to `ws://`); rejects with a {@link RefusedUpgradeError} if refused. */
   static connect(url: string): Promise<RawWebSocket> {
     return new Promise((resolve, reject) => {
       const socket = new WebSocket(url.replace(/^http/, 'ws'));
@@ -46,7 +52,9 @@ export class RawWebSocket {
       socket.once('unexpected-response', (_request, response) => {
         let body = '';
         response.on('data', (chunk: Buffer) => (body += chunk.toString()));
-        response.on('end', () => reject(Object.assign(new Error(`refused: ${response.statusCode}`), { status: response.statusCode, body })));
+        response.on('end', () =>
+          reject(Object.assign(new Error(`refused: ${response.statusCode}`), { status: response.statusCode, body, headers: response.headers })),
+        );
       });
       socket.once('error', reject);
     });
