@@ -114,6 +114,9 @@ export class RedisBus implements BackplaneBus {
     const base: RedisOptions = {
       commandTimeout: DEFAULT_COMMAND_TIMEOUT_MS,
       retryStrategy: defaultRetryStrategy,
+      // ioredis waits this long for a closing socket that never reports its close (one that never connected);
+      // its 2 s default would keep a stopping server alive for nothing.
+      disconnectTimeout: 200,
       ...options.options,
       // Decisions this bus depends on (see the file comment); not overridable.
       enableOfflineQueue: false,
