@@ -9,21 +9,20 @@
  * - the channels subscribed and unsubscribed (PUBSUB CHANNELS before and after), and at startup the SUBSCRIBE order.
  * Scenario 6 runs two more servers with the channel prefix `myapp`. The last test checks no line was left out.
  */
-import { MessagePackHubProtocol } from '@microsoft/signalr-protocol-msgpack';
 import { decode as decodeMessagePack } from '@msgpack/msgpack';
-import { HttpTransportType } from '@microsoft/signalr';
 import Redis from 'ioredis';
 import { decodeRedisInvocation, encodeRedisInvocation } from '../../protocol/redis';
-import { ClientPool, delay, eventually, type ConnectOptions, type TestClient } from '../support/clients';
+import { delay, eventually } from '../support/clients';
 import {
   GOLDEN,
   GOLDEN_HUB,
+  GoldenClients,
   IdMap,
   RedisMonitor,
   RedisSpy,
   goldenStep,
-  normalDelivery,
   subscribedChannels,
+  type GoldenClientOptions,
   type Published,
 } from '../support/golden-backplane';
 import { RedisServer } from '../support/redis-server';
@@ -40,11 +39,8 @@ let admin: Redis | undefined;
 let spy: RedisSpy | undefined;
 let monitor: RedisMonitor | undefined;
 const servers: Record<string, ServerProcess | undefined> = {};
-const pools: Record<string, ClientPool> = {};
-/** The capture's client names → our clients (while connected). */
-const clients = new Map<string, TestClient>();
-/** What each client received, `[method, ...args]`, in order. */
-const received = new Map<string, unknown[][]>();
+/** Our clients, by the capture's names. */
+const clients = new GoldenClients();
 const ids = new IdMap();
 /** Golden lines checked by some step. */
 const used = new Set<number>();
@@ -63,7 +59,7 @@ function env(prefix = ''): Record<string, string> {
 async function startServer(label: string, prefix = ''): Promise<ServerProcess> {
   const server = await ServerProcess.start(label, env(prefix));
   servers[label] = server;
-  pools[label] = new ClientPool(() => server.hubUrl);
+  clients.addServer(label, () => server.hubUrl);
   await server.waitForBackplane('connected');
   ids.set(`server${label}`, await server.serverName());
   return server;
@@ -77,7 +73,7 @@ beforeAll(async () => {
 }, 30_000);
 
 afterAll(async () => {
-  await Promise.all(Object.values(pools).map((pool) => pool.stopAll()));
+  await clients.stopAll();
   await stopAll(...Object.values(servers));
   spy?.close();
   monitor?.close();
@@ -86,49 +82,14 @@ afterAll(async () => {
   if (knownDifferences.length > 0) console.log(`Known differences from the .NET capture:\n- ${knownDifferences.join('\n- ')}`);
 }, 30_000);
 
-const answer = (question: unknown) => `answer to ${String(question)}`;
-
-/**
- * Connects a client named as in the capture; it records `ReceiveMessage` and `Values` and answers `GetAnswer`
- * unless told otherwise. Waits until the server registered it (an answered invocation).
- */
-async function connect(
-  name: string,
-  server: string,
-  options: { user?: string; msgpack?: boolean; getAnswer?: ((question: unknown) => unknown) | null } = {},
-): Promise<TestClient> {
-  const log: unknown[][] = [];
-  received.set(name, log);
-  const handlers: Record<string, (...args: unknown[]) => unknown> = {
-    ReceiveMessage: (...args) => log.push(normalDelivery('ReceiveMessage', args)),
-    Values: (...args) => log.push(normalDelivery('Values', args)),
-  };
-  if (options.getAnswer !== null) handlers.GetAnswer = options.getAnswer ?? answer;
-  const connectOptions: ConnectOptions = {
-    transport: HttpTransportType.WebSockets,
-    handlers,
-    ...(options.user !== undefined && { query: `user=${options.user}` }),
-    ...(options.msgpack === true && { protocol: new MessagePackHubProtocol() }),
-  };
-  const client = await pools[server].connect(connectOptions, []);
-  await client.connection.invoke('WhoAmI');
-  clients.set(name, client);
+/** Connects a client named as in the capture and puts its connection id in place of the capture's. */
+async function connect(name: string, server: string, options: GoldenClientOptions = {}): Promise<void> {
+  const client = await clients.connect(name, server, options);
   ids.set(name, client.connection.connectionId!);
-  return client;
 }
 
-const client = (name: string): TestClient => {
-  const found = clients.get(name);
-  if (found === undefined) throw new Error(`client ${name} is not connected`);
-  return found;
-};
-const invoke = (name: string, method: string, ...args: unknown[]) => client(name).connection.invoke(method, ...args);
-const idOf = (name: string) => client(name).connection.connectionId!;
-
-async function stopClient(name: string): Promise<void> {
-  await client(name).connection.stop();
-  clients.delete(name);
-}
+const invoke = (name: string, method: string, ...args: unknown[]) => clients.get(name).connection.invoke(method, ...args);
+const idOf = (name: string) => clients.id(name);
 
 /** What a step's hub call ended with. */
 type Outcome = { result: unknown } | { error: string } | { pending: true };
@@ -154,7 +115,7 @@ async function step(line: number, action: () => Promise<Outcome | void>, options
   const hubPrefix = prefixOf(golden.scenario) + GOLDEN_HUB;
   const spyStart = spy!.messages.length;
   const monitorStart = monitor!.commands.length;
-  const receivedBefore = new Map([...received].map(([name, log]) => [name, log.length]));
+  const mark = clients.mark();
   const channelsBefore = await subscribedChannels(admin!, hubPrefix);
 
   const outcome = await action();
@@ -181,16 +142,9 @@ async function step(line: number, action: () => Promise<Outcome | void>, options
 
   // Deliveries: every connected client got exactly what the capture's client of that name got.
   const delivered = golden.summary.delivered ?? {};
-  const expectedDeliveries = new Map([...clients.keys()].map((name) => [name, delivered[name] ?? []]));
-  for (const name of Object.keys(delivered)) expect(clients.has(name)).toBe(true);
-  const since = (name: string) => received.get(name)!.slice(receivedBefore.get(name) ?? 0);
-  await eventually(
-    () => [...expectedDeliveries].every(([name, list]) => since(name).length >= list.length),
-    `deliveries of line ${line}`,
-  );
-  expect(Object.fromEntries([...expectedDeliveries.keys()].map((name) => [name, since(name)]))).toEqual(
-    Object.fromEntries(expectedDeliveries),
-  );
+  expect(Object.keys(delivered).filter((name) => !clients.names().includes(name))).toEqual([]);
+  const { ours: got, expected: want } = await clients.deliveries(mark, delivered, 0);
+  expect(got).toEqual(want);
 
   // The calling client's outcome.
   const summary = golden.summary;
@@ -357,7 +311,7 @@ test('4-client-results: values, a client without a handler, a client that leaves
     await step(line, async () => {
       const outcome = call('jA', 'AskClient', idOf(name));
       await asked;
-      await stopClient(name);
+      await clients.stop(name);
       return outcome;
     });
   }
@@ -423,7 +377,7 @@ test('5-send-values: every kind of value, byte-identical but for one integer wid
 
 test('7-startup: stopped clients leave their connection and user channels', async () => {
   await step(93, async () => {
-    for (const name of [...clients.keys()]) await stopClient(name);
+    for (const name of clients.names()) await clients.stop(name);
   });
 });
 

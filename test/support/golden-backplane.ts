@@ -4,9 +4,11 @@
  * server names, client-result invocation ids) in channel names and payload bytes, a raw Redis spy (PSUBSCRIBE *)
  * and a MONITOR reader, and the normal form of what a client received.
  */
+import { HttpTransportType } from '@microsoft/signalr';
+import { MessagePackHubProtocol } from '@microsoft/signalr-protocol-msgpack';
 import Redis from 'ioredis';
 import { findGoldenFile, loadGolden, mergeIds, type MessageLine, type SummaryLine } from '../protocol/helpers/golden';
-import { eventually } from './clients';
+import { ClientPool, eventually, type TestClient } from './clients';
 
 /** A step summary with what the capture recorded about the hub call. */
 export interface StepSummary extends SummaryLine {
@@ -272,4 +274,105 @@ export function normalDelivery(method: string, args: unknown[]): unknown[] {
     value instanceof Uint8Array ? { bytesHex: Buffer.from(value).toString('hex') } : value,
   );
   return JSON.parse(text) as unknown[];
+}
+
+/** How {@link GoldenClients.connect} sets up a client. */
+export interface GoldenClientOptions {
+  /** The `user` query parameter (the sample's user id). */
+  readonly user?: string;
+  readonly msgpack?: boolean;
+  /** The `GetAnswer` handler; `null` for none; default: answers `answer to <question>` as the capture's clients. */
+  readonly getAnswer?: ((question: unknown) => unknown) | null;
+}
+
+/**
+ * The capture's test clients, by the capture's names (`jA`, `mB`, …), on servers of ours by label: each records
+ * `ReceiveMessage` and `Values` in the capture's normal form and answers `GetAnswer` like the capture's clients.
+ */
+export class GoldenClients {
+  private readonly pools = new Map<string, ClientPool>();
+  private readonly clients = new Map<string, TestClient>();
+  private readonly received = new Map<string, unknown[][]>();
+
+  /** Makes server `label` reachable at `hubUrl()`. */
+  addServer(label: string, hubUrl: () => string): void {
+    this.pools.set(label, new ClientPool(hubUrl));
+  }
+
+  /** Connects `name` to server `label` and waits until the server registered it (an answered invocation). */
+  async connect(name: string, label: string, options: GoldenClientOptions = {}): Promise<TestClient> {
+    const pool = this.pools.get(label);
+    if (pool === undefined) throw new Error(`no server ${label}`);
+    const log: unknown[][] = [];
+    this.received.set(name, log);
+    const handlers: Record<string, (...args: unknown[]) => unknown> = {
+      ReceiveMessage: (...args) => log.push(normalDelivery('ReceiveMessage', args)),
+      Values: (...args) => log.push(normalDelivery('Values', args)),
+    };
+    if (options.getAnswer !== null) handlers.GetAnswer = options.getAnswer ?? ((question) => `answer to ${String(question)}`);
+    const client = await pool.connect(
+      {
+        transport: HttpTransportType.WebSockets,
+        handlers,
+        ...(options.user !== undefined && { query: `user=${options.user}` }),
+        ...(options.msgpack === true && { protocol: new MessagePackHubProtocol() }),
+      },
+      [],
+    );
+    await client.connection.invoke('WhoAmI');
+    this.clients.set(name, client);
+    return client;
+  }
+
+  get(name: string): TestClient {
+    const client = this.clients.get(name);
+    if (client === undefined) throw new Error(`client ${name} is not connected`);
+    return client;
+  }
+
+  id(name: string): string {
+    return this.get(name).connection.connectionId!;
+  }
+
+  /** Names of the connected clients. */
+  names(): string[] {
+    return [...this.clients.keys()];
+  }
+
+  /** How many invocations each client has received so far. */
+  mark(): Map<string, number> {
+    return new Map([...this.received].map(([name, log]) => [name, log.length]));
+  }
+
+  /** What `name` received after `mark`. */
+  since(mark: ReadonlyMap<string, number>, name: string): unknown[][] {
+    return (this.received.get(name) ?? []).slice(mark.get(name) ?? 0);
+  }
+
+  /**
+   * Waits until every connected client received at least what `delivered` (the capture's, by name) lists for it
+   * since `mark`, then for `settleMs` more, and returns what each received.
+   */
+  async deliveries(mark: ReadonlyMap<string, number>, delivered: Record<string, unknown[][]>, settleMs: number) {
+    const names = this.names();
+    await eventually(
+      () => names.every((name) => this.since(mark, name).length >= (delivered[name]?.length ?? 0)),
+      'the deliveries',
+    );
+    await new Promise((resolve) => setTimeout(resolve, settleMs));
+    return {
+      ours: Object.fromEntries(names.map((name) => [name, this.since(mark, name)])),
+      expected: Object.fromEntries(names.map((name) => [name, delivered[name] ?? []])),
+    };
+  }
+
+  async stop(name: string): Promise<void> {
+    await this.get(name).connection.stop();
+    this.clients.delete(name);
+  }
+
+  async stopAll(): Promise<void> {
+    await Promise.all([...this.pools.values()].map((pool) => pool.stopAll()));
+    this.clients.clear();
+  }
 }
