@@ -41,10 +41,11 @@ export interface BackplaneHealth {
 /** Pub/sub over literal channel names. Every method is safe to call in any state; none throws synchronously. */
 export interface BackplaneBus {
   /**
-   * True when our own subscriptions deliver: the subscription connection is up and every recorded channel is
-   * subscribed again after a reconnection. A lifetime manager delivers to its own clients directly while false.
+   * True when a message published on `channel` now comes back to this server: the subscription connection is up
+   * and Redis confirmed the channel's SUBSCRIBE on it. A lifetime manager delivers to its own clients directly
+   * while false.
    */
-  readonly receiving: boolean;
+  receives(channel: string): boolean;
   /** True when a publish can be attempted now. */
   readonly publishing: boolean;
   /**

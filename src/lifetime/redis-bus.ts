@@ -97,6 +97,8 @@ export class RedisBus implements BackplaneBus {
   private subReady = false;
   /** Every wanted channel is subscribed on the current subscription connection. */
   private resubscribed = false;
+  /** Channels Redis confirmed subscribed on the current subscription connection. */
+  private readonly confirmed = new Set<string>();
   private pubSession = new Session();
   private subSession = new Session();
 
@@ -136,8 +138,8 @@ export class RedisBus implements BackplaneBus {
     this.sub.on('messageBuffer', (channel: Buffer, payload: Buffer) => this.dispatch(channel, payload));
   }
 
-  get receiving(): boolean {
-    return this.subReady && this.resubscribed;
+  receives(channel: string): boolean {
+    return this.subReady && this.confirmed.has(channel);
   }
 
   get publishing(): boolean {
@@ -164,11 +166,14 @@ export class RedisBus implements BackplaneBus {
     const known = this.listeners.has(channel);
     this.listeners.set(channel, listener);
     if (known || !this.subReady || this.closed) return;
-    await this.command(() => this.sub.subscribe(channel), 'subscribe', channel);
+    await this.subscribeNow(channel);
   }
 
   async unsubscribe(channel: string): Promise<void> {
-    if (!this.listeners.delete(channel) || !this.subReady || this.closed) return;
+    if (!this.listeners.delete(channel)) return;
+    // Messages may still come until Redis has the UNSUBSCRIBE; nothing is listening for them any more.
+    this.confirmed.delete(channel);
+    if (!this.subReady || this.closed) return;
     await this.command(() => this.sub.unsubscribe(channel), 'unsubscribe', channel);
   }
 
@@ -224,6 +229,7 @@ export class RedisBus implements BackplaneBus {
       } else {
         this.subReady = false;
         this.resubscribed = false;
+        this.confirmed.clear();
         this.subSession.end();
       }
       this.updateState();
@@ -242,14 +248,20 @@ export class RedisBus implements BackplaneBus {
    */
   private async resubscribeAll(session: Session): Promise<void> {
     const channels = [...this.listeners.keys()];
-    const results = await Promise.all(
-      channels.map((channel) => this.command(() => this.sub.subscribe(channel), 'subscribe', channel)),
-    );
+    const results = await Promise.all(channels.map((channel) => this.subscribeNow(channel)));
     if (session !== this.subSession || !this.subReady) return;
     const failed = results.filter((ok) => !ok).length;
     if (failed > 0) this.log.error({ failed }, 'Redis backplane: some channels could not be subscribed again');
     this.resubscribed = true;
     this.updateState();
+  }
+
+  /** Sends a SUBSCRIBE and notes the channel as receiving once Redis confirmed it, unless it is no longer wanted. */
+  private async subscribeNow(channel: string): Promise<boolean> {
+    const session = this.subSession;
+    const ok = await this.command(() => this.sub.subscribe(channel), 'subscribe', channel);
+    if (ok && session === this.subSession && this.listeners.has(channel)) this.confirmed.add(channel);
+    return ok;
   }
 
   /** Sends a SUBSCRIBE/UNSUBSCRIBE; resolves true when Redis confirmed it, false otherwise (never rejects). */

@@ -592,11 +592,13 @@ export class RedisLifetimeManager implements HubLifetimeManager {
   }
 
   /**
-   * Publishes; while the bus does not receive, also delivers to this server's own clients directly, since its
-   * subscriptions would not. Never rejects: a failed publish is counted and logged by the bus.
+   * Publishes; when this server's subscription to the channel is not in place (Redis down, or not subscribed
+   * again yet), also delivers to this server's own clients directly, since the subscription would not. Never
+   * rejects: a failed publish is counted and logged by the bus.
    */
   private async publish(channel: string, payload: Buffer): Promise<void> {
-    if (!this.bus.receiving) this.handlers.get(channel)?.(payload);
+    const handler = this.handlers.get(channel);
+    if (handler !== undefined && !this.bus.receives(channel)) handler(payload);
     try {
       await this.bus.publish(channel, payload);
     } catch (error) {

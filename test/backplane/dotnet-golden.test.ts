@@ -29,7 +29,7 @@ import { RedisServer } from '../support/redis-server';
 import { ServerProcess, stopAll } from '../support/server-process';
 
 /** Quiet time after a step before "nothing else was published or delivered" is believed. */
-const SETTLE_MS = 250;
+const SETTLE_MS = 200;
 /** The capture's ack timeout was .NET's 30–35 s; ours is shortened for the test (the text is the same). */
 const ACK_TIMEOUT_MS = 1000;
 const PREFIX_6 = 'myapp';
