@@ -3,12 +3,14 @@
  * and MessagePack) on different servers: all, others, allExcept, client, clients, group (joined on one server, sent
  * from another), groups, groupExcept, othersInGroup, user (one user's connections on two servers), users, remote
  * group add/remove with its ack, the ack timeout for a connection nobody owns, and client results across servers
- * (a value, a client error, a client that leaves before answering). A raw subscriber watches what goes through Redis.
+ * (a value, a client error, a client that leaves before answering). A raw subscriber watches what goes through Redis
+ * and, at the end, reads every payload the servers published against the spec's layouts.
  */
 import { HttpTransportType } from '@microsoft/signalr';
 import { MessagePackHubProtocol } from '@microsoft/signalr-protocol-msgpack';
 import Redis from 'ioredis';
 import { decodeRedisAck, decodeRedisGroupCommand } from '../../protocol/redis';
+import { decodeTree, type MsgTree } from '../protocol/helpers/msgpack-tree';
 import { ClientPool, delay, eventually, type ConnectOptions, type TestClient } from '../support/clients';
 import { RedisServer } from '../support/redis-server';
 import { ServerProcess, stopAll } from '../support/server-process';
@@ -252,4 +254,110 @@ test('client results: a connection no server owns fails at once', async () => {
   } finally {
     await spy!.psubscribe('*');
   }
+});
+
+// ---------------------------------------------------------------------------------------------------------------
+// Every payload the servers published above, read with an independent MessagePack reader against the spec's
+// layouts (signalr-wire.md §3.2, §3.3).
+
+type Tree = MsgTree & { t: string; v?: unknown; n?: number; items?: Tree[]; entries?: [Tree, Tree][]; hex?: string };
+
+const isStr = (tree: Tree) => /^(fixstr|str8|str16|str32)$/.test(tree.t);
+const isUint = (tree: Tree) => /^(posfixint|uint8|uint16|uint32)$/.test(tree.t);
+const binOf = (tree: Tree) => {
+  expect(tree.t).toMatch(/^bin(8|16|32)$/);
+  return Buffer.from(tree.hex!, 'hex');
+};
+
+/** A framed MessagePack hub message: VarInt length prefix, then exactly that many bytes (spec §2.5). */
+function messagePackBody(framed: Buffer): Tree {
+  let length = 0;
+  let shift = 0;
+  let offset = 0;
+  for (;;) {
+    const byte = framed[offset++];
+    length += (byte & 0x7f) * 2 ** shift;
+    shift += 7;
+    if ((byte & 0x80) === 0) break;
+  }
+  expect(framed.length - offset).toBe(length);
+  return decodeTree(framed.subarray(offset)) as Tree;
+}
+
+/** A framed JSON hub message: one JSON text and its 0x1E (spec §2.4). */
+function jsonBody(framed: Buffer): Record<string, unknown> {
+  expect(framed[framed.length - 1]).toBe(0x1e);
+  expect(framed.subarray(0, -1).includes(0x1e)).toBe(false);
+  return JSON.parse(framed.subarray(0, -1).toString('utf8')) as Record<string, unknown>;
+}
+
+test('every payload published above has the spec layout for its channel, read independently of our codec', async () => {
+  const names = await Promise.all(servers.map((server) => server.serverName()));
+  const kinds = new Map<string, number>();
+  for (const { channel, payload } of published) {
+    const match = /^Backplane\.Tests\.ChatHub:(all|internal:groups|internal:ack:|internal:return:|connection:|group:|user:)(.*)$/.exec(channel);
+    expect({ channel, ok: match !== null }).toEqual({ channel, ok: true });
+    const [, kind, name] = match!;
+    kinds.set(kind, (kinds.get(kind) ?? 0) + 1);
+    const tree = decodeTree(payload) as Tree;
+    expect(tree.t).toBe('fixarray');
+    const items = tree.items!;
+    switch (kind) {
+      case 'all':
+      case 'connection:':
+      case 'group:':
+      case 'user:': {
+        // [excludedIds[], {json: bin, messagepack: bin}] or, for a client result, + [invocationId, returnChannel].
+        expect([2, 4]).toContain(items.length);
+        expect(items[0].t).toMatch(/^(fixarray|array16|array32)$/);
+        expect(items[0].items!.every(isStr)).toBe(true);
+        const entries = items[1].entries!;
+        expect(entries.map(([key]) => key.v)).toEqual(['json', 'messagepack']);
+        const json = jsonBody(binOf(entries[0][1]));
+        const body = messagePackBody(binOf(entries[1][1])).items!;
+        expect(body.map((item) => item.t).slice(0, 2)).toEqual(['posfixint', 'fixmap']);
+        expect(body).toHaveLength(6);
+        expect([json.type, body[0].v, body[1].n, body[5].n]).toEqual([1, 1, 0, 0]);
+        expect(body[3].v).toBe(json.target);
+        if (items.length === 4) {
+          const invocationId = items[2].v as string;
+          expect(invocationId).toMatch(/^[A-Za-z0-9+/]{22}$/);
+          expect([json.invocationId, body[2].v]).toEqual([invocationId, invocationId]);
+          expect(names.map((server) => `${HUB}:internal:return:${server}`)).toContain(items[3].v);
+          expect(kind).toBe('connection:');
+        } else {
+          expect(['invocationId' in json, body[2].t]).toEqual([false, 'nil']);
+        }
+        break;
+      }
+      case 'internal:groups':
+        // [id, serverName, action (1 add, 2 remove), groupName, connectionId]
+        expect(items).toHaveLength(5);
+        expect([isUint(items[0]), isStr(items[1]), items[2].t, isStr(items[3]), isStr(items[4])]).toEqual([
+          true, true, 'posfixint', true, true,
+        ]);
+        expect(names).toContain(items[1].v);
+        expect([1, 2]).toContain(items[2].v);
+        break;
+      case 'internal:ack:':
+        // [id], on the sender's channel
+        expect(items).toHaveLength(1);
+        expect(isUint(items[0])).toBe(true);
+        expect(names).toContain(name);
+        break;
+      case 'internal:return:': {
+        // [protocolName, completion framed in that protocol]
+        expect(items).toHaveLength(2);
+        expect(names).toContain(name);
+        const completion = binOf(items[1]);
+        if (items[0].v === 'json') expect(jsonBody(completion).type).toBe(3);
+        else expect([items[0].v, messagePackBody(completion).items![0].v]).toEqual(['messagepack', 3]);
+        break;
+      }
+    }
+  }
+  // Every kind of payload was seen (and checked) at least once.
+  expect([...kinds.keys()].sort()).toEqual(
+    ['all', 'connection:', 'group:', 'internal:ack:', 'internal:groups', 'internal:return:', 'user:'].sort(),
+  );
 });
