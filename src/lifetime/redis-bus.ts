@@ -317,8 +317,8 @@ export class RedisBus implements BackplaneBus {
             resubscribedChannels: this.listeners.size,
           },
           `Redis backplane connected again after ${duration} ms and subscribed its ${this.listeners.size} channels ` +
-            `again; ${this.unpublishedInOutage} message(s) this server sent meanwhile reached only its own clients, ` +
-            'and messages other servers published meanwhile were lost',
+            `again; ${this.unpublishedInOutage} message(s) this server sent meanwhile were not published (they ` +
+            'reached its own clients at most), and whatever other servers published meanwhile was lost',
         );
       } else {
         this.log.info({ subscriptions: this.listeners.size }, 'Redis backplane connected');
