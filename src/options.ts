@@ -8,6 +8,7 @@ import { z } from 'zod';
 import { ALL_TRANSPORTS, type TransportName } from '../protocol/negotiate';
 import type { HubProtocol } from '../protocol/hub-protocol';
 import type { HubClass } from './hub/hub';
+import type { RedisConnectionOptions } from './lifetime/redis-bus';
 import { originPolicy, type OriginPolicy } from './transports/cors';
 
 /** Resolves the user id of a connection from the request that started its transport. */
@@ -109,9 +110,11 @@ export interface HubRegistration extends Partial<HubOptions> {
   /** The hub class; a new instance handles each invocation. */
   readonly hub: HubClass;
   /**
-   * The hub's name on a backplane. To share Redis channels with a .NET server it must equal the .NET hub's full
-   * type name (for example `MyApp.Hubs.ChatHub`).
-   * @default the class name
+   * The hub's name on the Redis backplane: every channel of the hub starts with it (`{name}:all`, …). To share the
+   * channels with a .NET server it must equal the .NET hub's full type name, namespace included (for example
+   * `MyApp.Hubs.ChatHub`). Set it whenever a backplane is used: the default changes when the class is renamed or a
+   * bundler minifies class names.
+   * @default the class name (the hub path when the class has no name)
    */
   readonly name?: string;
   /**
@@ -133,6 +136,35 @@ export interface HubRegistration extends Partial<HubOptions> {
    * @default everyone
    */
   readonly authorize?: (request: FastifyRequest) => boolean | Promise<boolean>;
+}
+
+/**
+ * The Redis backplane: several servers — of this library, and ASP.NET Core servers with
+ * `Microsoft.AspNetCore.SignalR.StackExchangeRedis` — serve one app through one Redis (spec `signalr-wire.md` §3).
+ * Each hub's channels are named after its `name`, which must equal the .NET hub's full type name to share them.
+ */
+export interface RedisBackplaneOptions {
+  /** Where Redis is: `redis://[:password@]host[:port][/db]`, or `rediss://` for TLS. Give this or `options`. */
+  readonly url?: string;
+  /**
+   * ioredis connection options (host, port, password, tls, `retryStrategy`, `commandTimeout`, …); they override
+   * what `url` says. Offline queueing and ioredis's own resubscription are always off: the backplane restores its
+   * subscriptions itself and never sends a message late.
+   * @default reconnect after 50 ms, 100 ms, … up to 1 s between attempts, for ever; 5 s command timeout
+   */
+  readonly options?: RedisConnectionOptions;
+  /**
+   * The StackExchange.Redis `ChannelPrefix` the .NET servers use (`channelPrefix=` in their connection string),
+   * written before every channel name with no separator: `myapp` gives `myappMyApp.ChatHub:all`.
+   * @default '' (none)
+   */
+  readonly channelPrefix?: string;
+  /**
+   * How long adding a connection of another server to a group (or removing it) waits for that server's ack before
+   * the call fails. .NET waits 30 s (checked every 5 s).
+   * @default 30000
+   */
+  readonly ackTimeoutMs?: number;
 }
 
 /** Options of the fastify-signalr plugin: the hubs, and defaults for every hub's {@link HubOptions}. */
@@ -178,6 +210,11 @@ export interface SignalROptions extends Partial<HubOptions> {
    * @default null
    */
   readonly maximumConnections?: number | null;
+  /**
+   * Scale out through Redis, interoperating with ASP.NET Core's Redis backplane; see {@link RedisBackplaneOptions}.
+   * @default none: every hub keeps its connections, groups and users in memory (one server)
+   */
+  readonly redis?: RedisBackplaneOptions;
 }
 
 /** Default user id: the id claim of the authenticated user, as ASP.NET Core's NameIdentifier claim. */
@@ -268,7 +305,26 @@ const signalROptionsSchema = z.strictObject({
     .optional(),
   accessTokenQueryParameter: z.union([z.string().min(1), z.literal(false)]).optional(),
   maximumConnections: z.number().int().positive().nullable().optional(),
+  redis: z
+    .strictObject({
+      url: z.string().regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL').optional(),
+      options: z
+        .custom<RedisConnectionOptions>((value) => typeof value === 'object' && value !== null, 'must be an object')
+        .optional(),
+      channelPrefix: z.string().optional(),
+      ackTimeoutMs: positiveMs.optional(),
+    })
+    .refine((redis) => redis.url !== undefined || redis.options !== undefined, 'needs a url or options')
+    .optional(),
 });
+
+/** The Redis backplane options after defaults. */
+export interface ResolvedRedisOptions {
+  readonly url?: string;
+  readonly options?: RedisConnectionOptions;
+  readonly channelPrefix: string;
+  readonly ackTimeoutMs: number;
+}
 
 /** Everything a hub runs with, after defaults. */
 export interface ResolvedHubOptions extends HubOptions {
@@ -288,6 +344,8 @@ export interface ResolvedSignalROptions {
   readonly allowedOrigins: OriginPolicy;
   readonly accessTokenQueryParameter: string | false;
   readonly maximumConnections: number | null;
+  /** The Redis backplane, or `null` for in-memory hubs. */
+  readonly redis: ResolvedRedisOptions | null;
 }
 
 /** Thrown by `app.register` for invalid options; the message names every bad option. */
@@ -316,7 +374,7 @@ export function resolveOptions(options: unknown, defaultProtocols: readonly HubP
     const resolved: ResolvedHubOptions = {
       path,
       hub: hub.hub,
-      name: hub.name ?? hub.hub.name,
+      name: hub.name ?? (hub.hub.name || path),
       protocols: Object.freeze([...(hub.protocols ?? global.protocols ?? defaultProtocols)]),
       onRequest: Object.freeze(hub.onRequest === undefined ? [] : [hub.onRequest].flat()),
       authorize: hub.authorize,
@@ -344,8 +402,29 @@ export function resolveOptions(options: unknown, defaultProtocols: readonly HubP
         Math.max(size, hub.maximumReceiveMessageSize === null ? UNLIMITED_FRAME_SIZE : 4 * hub.maximumReceiveMessageSize),
       DEFAULT_FRAME_SIZE,
     );
+  const redis = global.redis;
+  if (redis !== undefined) {
+    const names = new Set<string>();
+    for (const hub of hubs) {
+      if (names.has(hub.name)) {
+        throw new SignalROptionsError(
+          `Invalid fastify-signalr options: two hubs named '${hub.name}' would share their Redis channels; give each its own \`name\`.`,
+        );
+      }
+      names.add(hub.name);
+    }
+  }
   return Object.freeze({
     hubs: Object.freeze(hubs),
+    redis:
+      redis === undefined
+        ? null
+        : Object.freeze({
+            ...(redis.url !== undefined && { url: redis.url }),
+            ...(redis.options !== undefined && { options: redis.options }),
+            channelPrefix: redis.channelPrefix ?? '',
+            ackTimeoutMs: redis.ackTimeoutMs ?? 30_000,
+          }),
     allowReconnectOnShutdown: global.allowReconnectOnShutdown ?? true,
     maximumReceiveChunkSize: frameSize,
     allowedOrigins: originPolicy(global.allowedOrigins),

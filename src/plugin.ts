@@ -11,6 +11,7 @@ import { messagePackHubProtocol } from '../protocol/messagepack-hub-protocol';
 import { Heartbeat, heartbeatIntervalFor } from './heartbeat';
 import type { Hub, HubClass } from './hub/hub';
 import { HubEndpoint, type HubContext } from './hub/hub-endpoint';
+import { RedisBackplane, type BackplaneStatus } from './lifetime/redis-backplane';
 import { resolveOptions, type SignalROptions } from './options';
 import { accessTokenHook, authorizeHook } from './transports/authentication';
 import { corsHook } from './transports/cors';
@@ -25,6 +26,11 @@ export interface SignalRServer {
   hub(hub: HubClass | string): HubContext;
   /** The runtime of every hub, in registration order. */
   readonly endpoints: readonly HubEndpoint[];
+  /**
+   * The Redis backplane's health (`state`, `connected`, outages, messages not published), for a health check;
+   * `undefined` without the `redis` option.
+   */
+  readonly backplane: BackplaneStatus | undefined;
 }
 
 declare module 'fastify' {
@@ -47,12 +53,20 @@ const signalr: FastifyPluginAsync<SignalROptions> = async (app, rawOptions) => {
     ),
     (error) => app.log.error({ err: error }, 'heartbeat check failed'),
   );
-  const endpoints = options.hubs.map(
-    (hub) => new HubEndpoint(hub, heartbeat, app.log.child({ hub: hub.path })),
-  );
+  // Redis backplane: one bus for the server, one lifetime manager per hub; created now, connecting in the
+  // background, so the server starts (and serves its own clients) even while Redis is unreachable.
+  const backplane =
+    options.redis === null ? undefined : new RedisBackplane(options.redis, app.log.child({ backplane: 'redis' }));
+  const endpoints = options.hubs.map((hub) => {
+    const log = app.log.child({ hub: hub.path });
+    return new HubEndpoint(hub, heartbeat, log, backplane?.createManager(hub, log));
+  });
 
   const server: SignalRServer = {
     endpoints,
+    get backplane() {
+      return backplane?.status();
+    },
     hub(hub: HubClass<Hub> | string): HubContext {
       const endpoint = endpoints.find((candidate) =>
         typeof hub === 'string' ? candidate.options.path === hub : candidate.options.hub === hub,
@@ -71,6 +85,7 @@ const signalr: FastifyPluginAsync<SignalROptions> = async (app, rawOptions) => {
   app.addHook('onClose', async () => {
     heartbeat.stop();
     await Promise.all(endpoints.map((endpoint) => endpoint.close()));
+    await backplane?.close();
   });
 
   if (!app.hasDecorator('websocketServer')) {

@@ -71,9 +71,32 @@ export class ClientResultsManager {
     return true;
   }
 
+  /**
+   * Completes the invocation a Completion relayed by another server names (spec §3.7: the reply on this server's
+   * return channel carries no connection id; the answering server checked it). Returns false when none waits.
+   */
+  completeRelayed(completion: CompletionMessage): boolean {
+    const entry = this.pending.get(completion.invocationId);
+    if (entry === undefined) return false;
+    this.pending.delete(completion.invocationId);
+    if (completion.error !== undefined) entry.reject(new HubException(completion.error));
+    else entry.resolve(completion.result ?? null);
+    return true;
+  }
+
+  /** Whether an invocation with this id waits for its result here. */
+  has(invocationId: string): boolean {
+    return this.pending.has(invocationId);
+  }
+
   /** Removes a wait without completing it (the invocation could not be sent). */
   remove(invocationId: string): void {
     this.pending.delete(invocationId);
+  }
+
+  /** Rejects every wait (the manager is closing): each as if its connection went away. */
+  failAll(): void {
+    for (const entry of [...this.pending.values()]) this.failConnection(entry.connectionId);
   }
 
   /** Rejects every wait of a connection that went away. */

@@ -12,6 +12,11 @@ export interface ManagedConnection {
   readonly connectionId: string;
   /** The user id, if any; `user` sends reach every connection with it. */
   readonly userIdentifier: string | undefined;
+  /**
+   * The name of the connection's hub protocol (`json`, `messagepack`). A backplane needs it to relay the
+   * connection's answer to a client-result invocation made on another server (spec §3.7).
+   */
+  readonly protocol?: string;
   /** Writes a message, serializing it for this connection's protocol if not done yet. Never blocks. */
   write(message: SerializedHubMessage): void;
   /** Aborted when the connection ends. */

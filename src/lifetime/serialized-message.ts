@@ -10,14 +10,20 @@ export class SerializedHubMessage {
   // Two protocols exist in practice; a short array beats a Map on this per-recipient path.
   private readonly names: string[] = [];
   private readonly bytes: Buffer[] = [];
+  /** The message read back from `serialized` for a protocol it lacks, once asked for. */
+  private decoded: HubMessage | null = null;
 
   /**
    * @param message the message, or `null` when only pre-serialized bytes are known
    * @param serialized bytes already framed per protocol name (a backplane payload)
+   * @param decode with `message` null: reads the message back from `serialized`, for a connection whose protocol
+   *   the bytes lack (a payload from a server that speaks fewer protocols); `null` when it cannot. Without it,
+   *   such a connection fails as in .NET.
    */
   constructor(
     readonly message: HubMessage | null,
     serialized?: Iterable<readonly [string, Uint8Array]>,
+    private readonly decode?: () => HubMessage | null,
   ) {
     if (serialized !== undefined) {
       for (const [name, data] of serialized) {
@@ -33,13 +39,14 @@ export class SerializedHubMessage {
     for (let i = 0; i < names.length; i++) {
       if (names[i] === protocol.name) return this.bytes[i];
     }
-    if (this.message === null) {
+    const message = this.message ?? (this.decoded ??= this.decode?.() ?? null);
+    if (message === null) {
       // .NET aborts such a connection with this text (SerializedHubMessage.cs@v10 L54-L72).
       throw new Error(
         'This message was received from another server that did not have the requested protocol available.',
       );
     }
-    const data = protocol.writeMessage(this.message);
+    const data = protocol.writeMessage(message);
     names.push(protocol.name);
     this.bytes.push(data);
     return data;

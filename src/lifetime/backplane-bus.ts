@@ -1,0 +1,85 @@
+/**
+ * The routing ↔ Redis boundary: the little a backplane lifetime manager needs of Redis pub/sub. Publish bytes to
+ * a channel, subscribe and unsubscribe literal channels, and know whether messages flow. `RedisBus`
+ * (`redis-bus.ts`) is the one implementation, and the only file that talks to ioredis.
+ *
+ * Spec: `signalr-wire.md` §3.1 (pure pub/sub, nothing is stored), §3.8 (connection loss).
+ */
+
+/** Receives the payloads published on one subscribed channel. Called synchronously; must not throw or block. */
+export type ChannelListener = (payload: Buffer) => void;
+
+/**
+ * The backplane's state, as the health flag shows it:
+ * - `connecting`: not connected yet since start, no failure seen;
+ * - `connected`: publishing works and every recorded subscription is in place;
+ * - `disconnected`: Redis is unreachable (or a subscription connection is not back yet); retrying;
+ * - `closed`: the server shut the backplane down.
+ */
+export type BackplaneState = 'connecting' | 'connected' | 'disconnected' | 'closed';
+
+/** A snapshot of the backplane's health. */
+export interface BackplaneHealth {
+  readonly state: BackplaneState;
+  /** `state === 'connected'`: messages reach the other servers and theirs reach this one. */
+  readonly connected: boolean;
+  /** When `state` last changed (ms since the epoch). */
+  readonly since: number;
+  /** How many times an established connection to Redis was lost. */
+  readonly outages: number;
+  /**
+   * Messages this server could not hand to Redis since it started (no connection, or the publish failed). They
+   * reached this server's own clients only, or nobody when they were meant for another server.
+   */
+  readonly unpublishedMessages: number;
+  /** Channels this server wants subscribed (restored after every reconnection). */
+  readonly subscriptions: number;
+  /** The last connection error, if any since the last successful connection. */
+  readonly lastError?: string;
+}
+
+/** Pub/sub over literal channel names. Every method is safe to call in any state; none throws synchronously. */
+export interface BackplaneBus {
+  /**
+   * True when a message published on `channel` now comes back to this server: the subscription connection is up
+   * and Redis confirmed the channel's SUBSCRIBE on it. A lifetime manager delivers to its own clients directly
+   * while false.
+   */
+  receives(channel: string): boolean;
+  /** True when a publish can be attempted now. */
+  readonly publishing: boolean;
+  /**
+   * Publishes `payload` on `channel` and resolves with the number of subscribers Redis delivered it to. Rejects
+   * at once when Redis is not connected, and when the publish fails or its connection drops before the reply.
+   */
+  publish(channel: string, payload: Buffer): Promise<number>;
+  /**
+   * Records a subscription and sends SUBSCRIBE when connected. Resolves once Redis confirmed it, or at once when
+   * not connected (the subscription is made when the connection comes back). Never rejects.
+   */
+  subscribe(channel: string, listener: ChannelListener): Promise<void>;
+  /** Forgets a subscription and sends UNSUBSCRIBE when connected; resolves like {@link subscribe}. */
+  unsubscribe(channel: string): Promise<void>;
+  /** Current health. */
+  health(): BackplaneHealth;
+  /** Calls `listener` on every state change; returns a function that removes it. */
+  onStateChange(listener: (health: BackplaneHealth) => void): () => void;
+  /** Disconnects from Redis; nothing is published or received afterwards. */
+  close(): Promise<void>;
+}
+
+/** What a lifetime manager or the bus writes to the server log (Fastify's logger fits). */
+export interface BackplaneLogger {
+  error(object: object, message: string): void;
+  warn(object: object, message: string): void;
+  info(object: object, message: string): void;
+  debug(object: object, message: string): void;
+}
+
+/** The error of a publish attempted while Redis is not connected (StackExchange.Redis's equivalent type name). */
+export class BackplaneUnavailableError extends Error {
+  override readonly name = 'RedisConnectionException';
+  constructor(message = 'The Redis backplane is not connected.') {
+    super(message);
+  }
+}

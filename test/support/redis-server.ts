@@ -1,0 +1,145 @@
+/**
+ * A real `redis-server` (Debian's package; `.ci/run` installs it) for backplane tests: a non-daemonized child on a
+ * free loopback port, nothing saved to disk, ready once a TCP connect succeeds. Its pid is always known, so a test
+ * can kill it mid-run (a crash) and start it again on the same port, and `stop()` in `afterAll` always ends it.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import * as net from 'node:net';
+
+const START_TIMEOUT_MS = 10_000;
+const STOP_GRACE_MS = 3_000;
+const OUTPUT_LIMIT = 16 * 1024;
+
+/** Children started here and not yet seen to exit; killed if the test process exits first. */
+const liveChildren = new Set<ChildProcess>();
+let exitHookInstalled = false;
+
+function installExitHook(): void {
+  if (exitHookInstalled) return;
+  exitHookInstalled = true;
+  process.once('exit', () => {
+    for (const child of liveChildren) child.kill('SIGKILL');
+  });
+}
+
+/** Asks the OS for a free loopback port. */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const probe = net.createServer();
+    probe.unref();
+    probe.once('error', reject);
+    probe.listen(0, '127.0.0.1', () => {
+      const address = probe.address();
+      probe.close(() => {
+        if (address !== null && typeof address === 'object') resolve(address.port);
+        else reject(new Error('could not determine a free port'));
+      });
+    });
+  });
+}
+
+/** Resolves once a TCP connection to `port` succeeds; rejects after `timeoutMs`. */
+export async function waitForPort(port: number, timeoutMs: number, isDead: () => boolean = () => false): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const connected = await new Promise<boolean>((resolve) => {
+      const socket = net.connect(port, '127.0.0.1');
+      socket.once('connect', () => {
+        socket.destroy();
+        resolve(true);
+      });
+      socket.once('error', () => resolve(false));
+    });
+    if (connected) return;
+    if (isDead()) throw new Error(`the process meant to listen on port ${port} exited`);
+    if (Date.now() > deadline) throw new Error(`nothing listened on port ${port} within ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+/** A redis-server the test controls. */
+export class RedisServer {
+  private child: ChildProcess | undefined;
+  private exited: Promise<void> = Promise.resolve();
+  private output = '';
+
+  private constructor(readonly port: number) {}
+
+  /** `redis://127.0.0.1:<port>` */
+  get url(): string {
+    return `redis://127.0.0.1:${this.port}`;
+  }
+
+  /** The running process's id, if it runs. */
+  get pid(): number | undefined {
+    return this.child?.exitCode === null && this.child.signalCode === null ? this.child.pid : undefined;
+  }
+
+  /** Starts redis-server on a free port (or `port`). */
+  static async start(port?: number): Promise<RedisServer> {
+    const server = new RedisServer(port ?? (await freePort()));
+    await server.start();
+    return server;
+  }
+
+  /** Starts (again) on this server's port; no-op when running. */
+  async start(): Promise<void> {
+    if (this.pid !== undefined) return;
+    const child = spawn(
+      'redis-server',
+      ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--daemonize', 'no',
+        '--loglevel', 'warning'],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    installExitHook();
+    liveChildren.add(child);
+    this.child = child;
+    const collect = (chunk: Buffer): void => {
+      this.output = (this.output + chunk.toString('utf8')).slice(-OUTPUT_LIMIT);
+    };
+    child.stdout?.on('data', collect);
+    child.stderr?.on('data', collect);
+    let dead = false;
+    this.exited = new Promise<void>((resolve) => {
+      child.once('exit', () => {
+        dead = true;
+        liveChildren.delete(child);
+        resolve();
+      });
+      child.once('error', (error) => {
+        dead = true;
+        this.output += `\n[harness] cannot run redis-server: ${error.message}`;
+        liveChildren.delete(child);
+        resolve();
+      });
+    });
+    try {
+      await waitForPort(this.port, START_TIMEOUT_MS, () => dead);
+    } catch (error) {
+      await this.stop();
+      throw new Error(`${(error as Error).message}\n${this.output}`, { cause: error });
+    }
+  }
+
+  /** Kills the process at once (a crash: no shutdown, no goodbye to clients) and waits for it to exit. */
+  async kill(): Promise<void> {
+    const child = this.child;
+    if (child === undefined || this.pid === undefined) return;
+    child.kill('SIGKILL');
+    await this.exited;
+  }
+
+  /** Stops the process (SIGTERM, SIGKILL after a grace period) and waits for it to exit. Idempotent. */
+  async stop(): Promise<void> {
+    const child = this.child;
+    if (child === undefined) return;
+    if (this.pid !== undefined) {
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), STOP_GRACE_MS);
+      await this.exited;
+      clearTimeout(timer);
+    }
+    child.stdout?.destroy();
+    child.stderr?.destroy();
+  }
+}

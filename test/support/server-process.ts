@@ -1,0 +1,178 @@
+/**
+ * Our chat sample as a real child process (`node --import tsx samples/chat/server.ts`), configured through its
+ * environment (`REDIS_URL`, `REDIS_CHANNEL_PREFIX`, `CHAT_HUB_NAME`, `REDIS_ACK_TIMEOUT_MS`, …) — the way it runs in
+ * production — for backplane tests with several servers. Ready once `/health` answers; its log lines (JSON) are
+ * kept for assertions; `stop()` ends it and waits for the exit.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import * as path from 'node:path';
+import { freePort, waitForPort } from './redis-server';
+
+const REPO_ROOT = path.resolve(__dirname, '..', '..');
+const START_TIMEOUT_MS = 30_000;
+const STOP_GRACE_MS = 8_000;
+const OUTPUT_LIMIT = 256 * 1024;
+
+/** Settings the sample reads; removed from the inherited environment so only what a test passes applies. */
+const SAMPLE_SETTINGS = [
+  'PORT',
+  'HOST',
+  'LOG_LEVEL',
+  'CORS_ORIGINS',
+  'REDIS_URL',
+  'REDIS_CHANNEL_PREFIX',
+  'REDIS_ACK_TIMEOUT_MS',
+  'CHAT_HUB_NAME',
+];
+
+const liveChildren = new Set<ChildProcess>();
+let exitHookInstalled = false;
+
+function installExitHook(): void {
+  if (exitHookInstalled) return;
+  exitHookInstalled = true;
+  process.once('exit', () => {
+    for (const child of liveChildren) child.kill('SIGKILL');
+  });
+}
+
+/** What `/health` reports about the backplane (see `BackplaneStatus`). */
+export interface BackplaneHealthReport {
+  readonly state: 'connecting' | 'connected' | 'disconnected' | 'closed';
+  readonly connected: boolean;
+  readonly outages: number;
+  readonly unpublishedMessages: number;
+  readonly subscriptions: number;
+  readonly channelPrefix: string;
+  readonly hubs: { readonly path: string; readonly name: string; readonly serverName: string }[];
+}
+
+/** One log line of the server (pino JSON). */
+export interface LogLine {
+  readonly level: number;
+  readonly msg: string;
+  readonly [key: string]: unknown;
+}
+
+/** A chat server process. */
+export class ServerProcess {
+  private output = '';
+  private readonly exited: Promise<void>;
+
+  private constructor(
+    private readonly child: ChildProcess,
+    readonly port: number,
+    readonly label: string,
+  ) {
+    this.exited = new Promise<void>((resolve) => {
+      if (child.exitCode !== null || child.signalCode !== null) resolve();
+      child.once('exit', () => {
+        liveChildren.delete(child);
+        resolve();
+      });
+    });
+    const collect = (chunk: Buffer): void => {
+      this.output = (this.output + chunk.toString('utf8')).slice(-OUTPUT_LIMIT);
+    };
+    child.stdout?.on('data', collect);
+    child.stderr?.on('data', collect);
+  }
+
+  /**
+   * Starts the chat sample on a free port with `env` (e.g. `{ REDIS_URL, CHAT_HUB_NAME }`); resolves once it
+   * listens. A process that fails to start is killed before the promise rejects.
+   */
+  static async start(label: string, env: Record<string, string>): Promise<ServerProcess> {
+    const port = await freePort();
+    const inherited: NodeJS.ProcessEnv = { ...process.env };
+    for (const name of SAMPLE_SETTINGS) delete inherited[name];
+    const child = spawn(process.execPath, ['--import', 'tsx', 'samples/chat/server.ts'], {
+      cwd: REPO_ROOT,
+      env: { ...inherited, LOG_LEVEL: 'warn', ...env, PORT: String(port), HOST: '127.0.0.1' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    installExitHook();
+    liveChildren.add(child);
+    const server = new ServerProcess(child, port, label);
+    try {
+      await waitForPort(port, START_TIMEOUT_MS, () => child.exitCode !== null || child.signalCode !== null);
+    } catch (error) {
+      await server.stop();
+      throw new Error(`server ${label} did not start: ${(error as Error).message}\n${server.output}`, { cause: error });
+    }
+    return server;
+  }
+
+  /** `http://127.0.0.1:<port>` */
+  get url(): string {
+    return `http://127.0.0.1:${this.port}`;
+  }
+
+  /** The chat hub's URL. */
+  get hubUrl(): string {
+    return `${this.url}/chathub`;
+  }
+
+  /** What the server printed (stdout and stderr), for diagnosing a failure. */
+  get log(): string {
+    return this.output;
+  }
+
+  /** The server's JSON log lines. */
+  logLines(): LogLine[] {
+    const lines: LogLine[] = [];
+    for (const line of this.output.split('\n')) {
+      if (!line.startsWith('{')) continue;
+      try {
+        lines.push(JSON.parse(line) as LogLine);
+      } catch {
+        // a line cut by the output limit
+      }
+    }
+    return lines;
+  }
+
+  /** The backplane part of `/health`. */
+  async backplane(): Promise<BackplaneHealthReport> {
+    const response = await fetch(`${this.url}/health`);
+    const body = (await response.json()) as { backplane: BackplaneHealthReport | null };
+    if (body.backplane === null) throw new Error(`server ${this.label} has no backplane`);
+    return body.backplane;
+  }
+
+  /** This server's backplane name for the chat hub (in its ack and return channels). */
+  async serverName(): Promise<string> {
+    return (await this.backplane()).hubs[0].serverName;
+  }
+
+  /** Polls `/health` until the backplane is in `state`. */
+  async waitForBackplane(state: BackplaneHealthReport['state'], timeoutMs = 10_000): Promise<BackplaneHealthReport> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const report = await this.backplane();
+      if (report.state === state) return report;
+      if (Date.now() > deadline) {
+        throw new Error(`server ${this.label}: backplane ${report.state}, not ${state}, after ${timeoutMs} ms`);
+      }
+      await new Promise((resolve) => setTimeout(resolve, 25));
+    }
+  }
+
+  /** Stops the server (SIGTERM, SIGKILL after a grace period) and waits for the exit. Idempotent. */
+  async stop(): Promise<void> {
+    const child = this.child;
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), STOP_GRACE_MS);
+      await this.exited;
+      clearTimeout(timer);
+    }
+    child.stdout?.destroy();
+    child.stderr?.destroy();
+  }
+}
+
+/** Stops every server given, even when some are missing (a partial setup). */
+export async function stopAll(...servers: (ServerProcess | undefined)[]): Promise<void> {
+  await Promise.all(servers.map((server) => server?.stop()));
+}
