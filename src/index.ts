@@ -41,10 +41,15 @@ export {
   defaultUserIdProvider,
   type HubOptions,
   type HubRegistration,
+  type RedisBackplaneOptions,
   type SignalROptions,
   type UserIdProvider,
 } from './options';
 export type { HubLifetimeManager, ManagedConnection } from './lifetime/hub-lifetime-manager';
 export { InMemoryLifetimeManager } from './lifetime/in-memory-lifetime-manager';
+export { RedisLifetimeManager } from './lifetime/redis-lifetime-manager';
+export type { BackplaneStatus } from './lifetime/redis-backplane';
+export type { BackplaneState, BackplaneHealth } from './lifetime/backplane-bus';
+export type { RedisConnectionOptions } from './lifetime/redis-bus';
 export { SerializedHubMessage } from './lifetime/serialized-message';
 export * as protocol from '../protocol/index';
