@@ -23,13 +23,13 @@ const resolve = (options: unknown) => resolveOptions(options, DEFAULT_PROTOCOLS)
 
 test('defaults: no prefix, a 30 s ack timeout; without the option, no backplane', () => {
   expect(resolve({ hubs: [{ path: '/chat', hub: ChatHub }] }).redis).toBeNull();
-  expect(resolve({ hubs: [], redis: { url: 'redis://localhost:6379' } }).redis).toEqual({
-    url: 'redis://localhost:6379',
+  expect(resolve({ hubs: [], redis: { url: 'redis://localhost:6379' } }).redis).toMatchObject({
+    target: { mode: 'endpoints', endpoints: [{ host: 'localhost', port: 6379 }], abortConnect: false },
     channelPrefix: '',
     ackTimeoutMs: 30_000,
   });
-  expect(resolve({ hubs: [], redis: { options: { port: 7000 }, channelPrefix: 'myapp', ackTimeoutMs: 500 } }).redis).toEqual({
-    options: { port: 7000 },
+  expect(resolve({ hubs: [], redis: { options: { port: 7000 }, channelPrefix: 'myapp', ackTimeoutMs: 500 } }).redis).toMatchObject({
+    target: { mode: 'endpoints', endpoints: [{ host: 'localhost', port: 7000 }] },
     channelPrefix: 'myapp',
     ackTimeoutMs: 500,
   });
@@ -41,7 +41,7 @@ test('a hub\'s backplane name: its `name`, else its class name', () => {
 });
 
 test.each([
-  [{}, 'needs a url or options'],
+  [{}, 'needs a url, a connectionString or options'],
   [{ url: 'http://localhost:6379' }, 'must be a redis:// or rediss:// URL'],
   [{ url: 'redis://x', ackTimeoutMs: 0 }, 'ackTimeoutMs'],
   [{ url: 'redis://x', channelPrefx: 'typo' }, 'channelPrefx'],
