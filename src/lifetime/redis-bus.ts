@@ -485,7 +485,10 @@ export class RedisBus implements BackplaneBus {
     const kind = fatalKind(error);
     if (kind !== undefined) {
       const where = cursor?.current !== undefined ? `${cursor.current.host}:${cursor.current.port}` : this.target.description;
+      const starting = !this.startup.settled;
       this.fatal(this.explain(kind, text, where));
+      // Startup failed with that message; the server stops, so no "retrying" line after it.
+      if (starting) return;
     } else {
       this.log.debug({ error: text, connection: role }, 'Redis backplane connection error');
       // Redis is not there (yet): unless told to abort, the server starts and connects when it is.
