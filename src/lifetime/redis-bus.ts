@@ -293,8 +293,15 @@ export class RedisBus implements BackplaneBus {
 
   private readonly target: RedisTarget;
   private readonly ring: EndpointRing;
-  /** Whether the publishing connection should ask for the cluster's nodes: unknown, yes, or not a cluster. */
-  private cluster: boolean | undefined;
+  /**
+   * What Redis is: a Redis Cluster, a single server (also a Sentinel-managed master), or not known — a user that
+   * may not run `CLUSTER SLOTS` cannot tell.
+   */
+  private topology: 'unknown' | 'cluster' | 'single';
+  /** Whether the publishing connection asks for the cluster's nodes after each connection. */
+  private askCluster: boolean;
+  /** The publishing connection is asking; the bus reports itself connected once it knows. */
+  private probing = false;
   private readonly startup: {
     readonly promise: Promise<void>;
     settled: boolean;
@@ -307,7 +314,8 @@ export class RedisBus implements BackplaneBus {
     this.log = options.log;
     this.target = options.target;
     this.ring = new EndpointRing(this.target.endpoints);
-    this.cluster = this.target.mode === 'endpoints' ? undefined : false;
+    this.topology = this.target.mode === 'endpoints' ? 'unknown' : 'single';
+    this.askCluster = this.target.mode === 'endpoints';
     let resolve!: () => void;
     let reject!: (error: Error) => void;
     const promise = new Promise<void>((ok, fail) => {
@@ -559,12 +567,13 @@ export class RedisBus implements BackplaneBus {
    * cluster says so once; a user without `cluster|slots` keeps to the configured endpoints.
    */
   private async discoverCluster(): Promise<void> {
-    if (this.cluster === false) return;
+    if (!this.askCluster) return;
+    this.probing = true;
     try {
       const reply = await this.pubSession.track(this.pub.call('CLUSTER', 'SLOTS'), () => new Error(CONNECTION_LOST));
       const nodes = clusterNodes(reply);
-      const first = this.cluster === undefined;
-      this.cluster = true;
+      const first = this.topology !== 'cluster';
+      this.topology = 'cluster';
       const added = this.ring.add(nodes);
       if (first || added > 0) {
         this.log.info({ nodes: nodes.length, endpoints: this.ring.size }, `Redis backplane: Redis Cluster with ${nodes.length} nodes`);
@@ -572,15 +581,25 @@ export class RedisBus implements BackplaneBus {
     } catch (error) {
       const text = describe(error as Error, this.target.secrets);
       if (/cluster support disabled/i.test(text)) {
-        this.cluster = false;
-      } else if (/^NOPERM/.test(text) && this.cluster === undefined) {
-        this.cluster = false;
-        this.log.info(
+        this.topology = 'single';
+        this.askCluster = false;
+      } else if (/^NOPERM/.test(text)) {
+        this.askCluster = false;
+        this.log.warn(
           { error: text },
-          'Redis backplane: may not run CLUSTER SLOTS; reconnections use the configured endpoints only',
+          'Redis backplane: the Redis user may not run CLUSTER SLOTS, so whether Redis is a cluster is unknown: ' +
+            'reconnections use the configured endpoints only, and a client result for a connection no server owns ' +
+            'waits for its cancellation instead of failing at once (grant +cluster|slots)',
         );
       }
+    } finally {
+      this.probing = false;
+      this.updateState();
     }
+  }
+
+  get publishCountsEveryReceiver(): boolean {
+    return this.topology === 'single';
   }
 
   /**
@@ -640,7 +659,7 @@ export class RedisBus implements BackplaneBus {
 
   private updateState(): void {
     if (this.closed) return;
-    const up = this.pubReady && this.subReady && this.resubscribed;
+    const up = this.pubReady && this.subReady && this.resubscribed && !this.probing;
     if (up) this.setState('connected');
     else if (this.state === 'connected' || this.lastError !== undefined) this.setState('disconnected');
   }

@@ -124,10 +124,15 @@ export class RedisClusterTopology {
   readonly processes = new Processes();
   readonly nodes: RedisServer[] = [];
 
-  private constructor(private readonly scratch: Scratch) {}
+  constructor(private readonly scratch: Scratch) {}
 
-  static async start(scratch: Scratch, masters = 3): Promise<RedisClusterTopology> {
-    const topology = new RedisClusterTopology(scratch);
+  /**
+   * Starts `masters` nodes and makes them a cluster. Call on a topology already kept for `afterAll`: the nodes
+   * started before a failure are then stopped too.
+   */
+  async start(masters = 3): Promise<void> {
+    const { scratch } = this;
+    const topology = this;
     for (let i = 0; i < masters; i++) {
       const busPort = await freePort();
       const node = await topology.processes.start({
@@ -139,7 +144,6 @@ export class RedisClusterTopology {
     await run('redis-cli', ['--cluster', 'create', ...topology.nodes.map((node) => `127.0.0.1:${node.port}`),
       '--cluster-replicas', '0', '--cluster-yes']);
     await topology.waitHealthy();
-    return topology;
   }
 
   /** Every running node sees the cluster as `ok` with every node known. */
@@ -162,11 +166,12 @@ export class SentinelTopology {
   replica!: RedisServer;
   sentinel!: RedisServer;
 
-  private constructor(readonly name: string) {}
+  constructor(readonly name = 'backplane') {}
 
-  static async start(scratch: Scratch, name = 'backplane'): Promise<SentinelTopology> {
-    const topology = new SentinelTopology(name);
-    const { processes } = topology;
+  /** Starts the master, the replica and the sentinel (see {@link RedisClusterTopology.start} about failures). */
+  async start(scratch: Scratch): Promise<void> {
+    const topology = this;
+    const { name, processes } = topology;
     topology.master = await processes.start({});
     topology.replica = await processes.start({ args: () => ['--replicaof', '127.0.0.1', String(topology.master.port)] });
     await until(
@@ -192,7 +197,6 @@ export class SentinelTopology {
       return replicas.length === 1 && /(^|,)slave(,|$)/.test(replicas[0][replicas[0].indexOf('flags') + 1]) &&
         !/s_down|disconnected/.test(replicas[0][replicas[0].indexOf('flags') + 1]);
     }, 'the sentinel to know the replica');
-    return topology;
   }
 
   /** The master's port as the sentinel reports it. */
