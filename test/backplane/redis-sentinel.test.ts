@@ -5,8 +5,7 @@
  * servers follow the new master, subscribe every channel again and deliver every message kind; the time without
  * delivery and what was lost meanwhile are measured, printed, and written in the README.
  */
-import type { TestClient } from '../support/clients';
-import { ClientPool, delay } from '../support/clients';
+import { ClientPool, delay, type TestClient } from '../support/clients';
 import { connectClient, exchangeEveryKind, texts } from '../support/backplane-exchange';
 import { Scratch, SentinelTopology, command, until } from '../support/redis-topology';
 import { ServerProcess, stopAll } from '../support/server-process';

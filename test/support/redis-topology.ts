@@ -132,18 +132,17 @@ export class RedisClusterTopology {
    */
   async start(masters = 3): Promise<void> {
     const { scratch } = this;
-    const topology = this;
     for (let i = 0; i < masters; i++) {
       const busPort = await freePort();
-      const node = await topology.processes.start({
+      const node = await this.processes.start({
         args: (port) => ['--cluster-enabled', 'yes', '--cluster-port', String(busPort),
           '--cluster-config-file', scratch.file(`nodes-${port}.conf`), '--cluster-node-timeout', '1000', '--dir', scratch.dir],
       });
-      topology.nodes.push(node);
+      this.nodes.push(node);
     }
-    await run('redis-cli', ['--cluster', 'create', ...topology.nodes.map((node) => `127.0.0.1:${node.port}`),
+    await run('redis-cli', ['--cluster', 'create', ...this.nodes.map((node) => `127.0.0.1:${node.port}`),
       '--cluster-replicas', '0', '--cluster-yes']);
-    await topology.waitHealthy();
+    await this.waitHealthy();
   }
 
   /** Every running node sees the cluster as `ok` with every node known. */
@@ -170,20 +169,21 @@ export class SentinelTopology {
 
   /** Starts the master, the replica and the sentinel (see {@link RedisClusterTopology.start} about failures). */
   async start(scratch: Scratch): Promise<void> {
-    const topology = this;
-    const { name, processes } = topology;
-    topology.master = await processes.start({});
-    topology.replica = await processes.start({ args: () => ['--replicaof', '127.0.0.1', String(topology.master.port)] });
+    const { name, processes } = this;
+    this.master = await processes.start({});
+    const master = this.master;
+    this.replica = await processes.start({ args: () => ['--replicaof', '127.0.0.1', String(master.port)] });
+    const replica = this.replica;
     await until(
-      async () => /master_link_status:up/.test((await command(topology.replica.port, ['INFO', 'replication'])) as string),
+      async () => /master_link_status:up/.test((await command(replica.port, ['INFO', 'replication'])) as string),
       'the replica to sync',
     );
-    topology.sentinel = await processes.start({
+    this.sentinel = await processes.start({
       command: 'redis-sentinel',
       configFile: (port) => {
         const file = scratch.file(`sentinel-${port}.conf`);
         writeFileSync(file, [
-          `sentinel monitor ${name} 127.0.0.1 ${topology.master.port} 1`,
+          `sentinel monitor ${name} 127.0.0.1 ${master.port} 1`,
           `sentinel down-after-milliseconds ${name} 1000`,
           `sentinel failover-timeout ${name} 5000`,
           '',
@@ -193,7 +193,7 @@ export class SentinelTopology {
       args: () => ['--dir', scratch.dir],
     });
     await until(async () => {
-      const replicas = (await command(topology.sentinel.port, ['SENTINEL', 'REPLICAS', name])) as string[][];
+      const replicas = (await command(this.sentinel.port, ['SENTINEL', 'REPLICAS', name])) as string[][];
       return replicas.length === 1 && /(^|,)slave(,|$)/.test(replicas[0][replicas[0].indexOf('flags') + 1]) &&
         !/s_down|disconnected/.test(replicas[0][replicas[0].indexOf('flags') + 1]);
     }, 'the sentinel to know the replica');
