@@ -323,6 +323,20 @@ const hubRegistrationSchema = z.strictObject({
   authorize: z.custom<(request: FastifyRequest) => boolean | Promise<boolean>>((value) => typeof value === 'function', 'must be a function').optional(),
 });
 
+const pem = (what: string) => `must be PEM text or a Buffer${what}`;
+const redisTlsSchema = z.strictObject({
+  ca: z
+    .custom<RedisTlsOptions['ca']>(
+      (value) => typeof value === 'string' || Buffer.isBuffer(value) || (Array.isArray(value) && value.every((item) => typeof item === 'string' || Buffer.isBuffer(item))),
+      pem(', or a list of them'),
+    )
+    .optional(),
+  cert: z.custom<string | Buffer>((value) => typeof value === 'string' || Buffer.isBuffer(value), pem('')).optional(),
+  key: z.custom<string | Buffer>((value) => typeof value === 'string' || Buffer.isBuffer(value), pem('')).optional(),
+  servername: z.string().min(1).optional(),
+  rejectUnauthorized: z.boolean().optional(),
+});
+
 const signalROptionsSchema = z.strictObject({
   ...hubOptionsShape,
   hubs: z.array(hubRegistrationSchema),
@@ -349,16 +363,16 @@ const signalROptionsSchema = z.strictObject({
         .custom<RedisConnectionOptions>((value) => typeof value === 'object' && value !== null, 'must be an object')
         .optional(),
       tls: z
-        .union([
-          z.boolean(),
-          z.strictObject({
-            ca: z.custom<RedisTlsOptions['ca']>((value) => typeof value === 'string' || Buffer.isBuffer(value) || Array.isArray(value), 'must be PEM text, a Buffer or a list of them').optional(),
-            cert: z.custom<string | Buffer>((value) => typeof value === 'string' || Buffer.isBuffer(value), 'must be PEM text or a Buffer').optional(),
-            key: z.custom<string | Buffer>((value) => typeof value === 'string' || Buffer.isBuffer(value), 'must be PEM text or a Buffer').optional(),
-            servername: z.string().min(1).optional(),
-            rejectUnauthorized: z.boolean().optional(),
-          }),
-        ])
+        .custom<boolean | RedisTlsOptions>(
+          (value) => typeof value === 'boolean' || (typeof value === 'object' && value !== null),
+          'must be true, false or TLS options { ca, cert, key, servername, rejectUnauthorized }',
+        )
+        // A union would only say "invalid input"; the object's own issues name the bad field.
+        .superRefine((value, context) => {
+          if (typeof value === 'boolean') return;
+          const parsed = redisTlsSchema.safeParse(value);
+          if (!parsed.success) for (const issue of parsed.error.issues) context.addIssue({ ...issue, code: 'custom', message: issue.message });
+        })
         .optional(),
       abortConnect: z.boolean().optional(),
       channelPrefix: z.string().optional(),
