@@ -10,5 +10,5 @@ export const ACL_COMMANDS = ['+publish', '+subscribe', '+unsubscribe', '+client|
 
 /** The rules of an ACL user for one hub: no keys, the hub's channels only (`channels` = prefix + hub name). */
 export function aclRules(channels: string): string[] {
-  return ['resetchannels', `&${channels}:*`, '-@all', ...ACL_COMMANDS];
+  return ['resetkeys', 'resetchannels', `&${channels}:*`, '-@all', ...ACL_COMMANDS];
 }
