@@ -181,7 +181,8 @@ export interface RedisBackplaneOptions {
   /**
    * Whether the server refuses to start when Redis cannot be reached within the connect timeout (StackExchange.Redis
    * `abortConnect`). Either way, credentials, certificates or an ACL that Redis refuses fail startup, since no retry
-   * can cure them.
+   * can cure them. Registration waits for the first connection up to the connect timeout (5 s by default): keep that
+   * below Fastify's `pluginTimeout` (10 s by default).
    * @default the connection string's `abortConnect` (StackExchange.Redis's default: true, false for Azure Cache for
    *   Redis host names); false with `url` or `options`: the server starts and connects when Redis is there
    */

@@ -358,8 +358,9 @@ export class RedisBus implements BackplaneBus {
       }
       if (this.target.mode === 'ioredis') return { redis: new Redis(connectionOptions) };
       const cursor = new EndpointCursor(this.ring);
-      const { tls: tlsOptions, ...rest } = connectionOptions;
-      return { redis: new Redis({ ...rest, Connector: endpointConnector(cursor, tlsOptions) }), cursor };
+      // `tls` stays in the options too: ioredis then waits for the TLS handshake, not the TCP connect, before it
+      // clears the connect timeout and sends the first command.
+      return { redis: new Redis({ ...connectionOptions, Connector: endpointConnector(cursor, connectionOptions.tls) }), cursor };
     };
     const pub = create('pub');
     const sub = create('sub');

@@ -334,8 +334,9 @@ export interface RedisTarget {
   readonly secrets: readonly string[];
 }
 
-/** How long a connection attempt may take, and a publish or subscribe may wait, when nothing says otherwise. */
+/** How long a connection attempt may take when nothing says otherwise (StackExchange.Redis `connectTimeout`). */
 export const DEFAULT_CONNECT_TIMEOUT_MS = SE_DEFAULT_TIMEOUT_MS;
+/** How long a publish or subscribe may wait for Redis when nothing says otherwise (StackExchange.Redis `syncTimeout`). */
 export const DEFAULT_COMMAND_TIMEOUT_MS = SE_DEFAULT_TIMEOUT_MS;
 
 function toTlsOptions(tls: RedisTlsOptions | undefined, servername: string | undefined): TlsConnectionOptions {

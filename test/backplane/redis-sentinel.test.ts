@@ -78,6 +78,8 @@ test('after SENTINEL FAILOVER both servers follow the new master and deliver eve
   try {
     const alice = await connectClient(poolA, 'alice', false);
     const bob = await connectClient(poolB, 'bob', true);
+    // Joined before the failover: the group's channel must be subscribed again on the new master.
+    await bob.connection.invoke('JoinRoom', 'kept-room');
     const fromA = probe(alice, 'A');
     const fromB = probe(bob, 'B');
     await delay(500);
@@ -121,6 +123,29 @@ test('after SENTINEL FAILOVER both servers follow the new master and deliver eve
     expect(before(fromB.sent).every((text) => texts(alice).includes(text))).toBe(true);
     expect(fromA.sent.every((probe) => texts(alice).includes(probe.text))).toBe(true);
     expect(fromB.sent.every((probe) => texts(bob).includes(probe.text))).toBe(true);
+
+    // Every channel the servers still need is subscribed on the new master: server, connection, user, group.
+    const names = [await a!.serverName(), await b!.serverName()];
+    const channels = ((await command(topology.replica.port, ['PUBSUB', 'CHANNELS', `${HUB}:*`])) as string[]).sort();
+    expect(channels).toEqual(
+      [
+        `${HUB}:all`,
+        `${HUB}:internal:groups`,
+        ...names.flatMap((name) => [`${HUB}:internal:ack:${name}`, `${HUB}:internal:return:${name}`]),
+        `${HUB}:connection:${alice.connection.connectionId}`,
+        `${HUB}:connection:${bob.connection.connectionId}`,
+        `${HUB}:user:alice`,
+        `${HUB}:user:bob`,
+        `${HUB}:group:kept-room`,
+      ].sort(),
+    );
+    await alice.connection.invoke('SendToRoom', 'kept-room', 'alice', 'to the kept room');
+    await alice.connection.invoke('SendToUser', 'bob', 'alice', 'to bob after the failover');
+    await until(
+      async () => ['to the kept room', 'to bob after the failover'].every((text) => texts(bob).includes(text)),
+      'the group and user sends to reach bob',
+      5000,
+    );
 
     await exchangeEveryKind(a!, b!, 'after-failover');
     expect(await connectionsOn(topology.replica.port)).toEqual(['server-A:pub', 'server-A:sub', 'server-B:pub', 'server-B:sub']);

@@ -97,7 +97,7 @@ test('two servers exchange every message kind over TLS, as an ACL user with only
     .split('\n')
     .filter((line) => line.includes(` user=${USER} `));
   expect(clients).toHaveLength(4);
-  expect((await a!.backplane()) as unknown).toMatchObject({ redis: `127.0.0.1:${redis!.port} (TLS) as user '${USER}'` });
+  expect((await a!.backplane()).redis).toBe(`127.0.0.1:${redis!.port} (TLS) as user '${USER}'`);
 
   for (const server of [a!, b!]) expect(server.log).not.toContain(PASSWORD);
 });

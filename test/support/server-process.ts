@@ -48,6 +48,8 @@ export interface BackplaneHealthReport {
   readonly unpublishedMessages: number;
   readonly subscriptions: number;
   readonly channelPrefix: string;
+  /** Where Redis is (endpoints or sentinels, TLS, user; never a password). */
+  readonly redis: string;
   readonly hubs: { readonly path: string; readonly name: string; readonly serverName: string }[];
 }
 
