@@ -1,9 +1,8 @@
 /**
  * Starts the chat sample: `npm start`. Environment: `PORT` (default 5000), `HOST` (default 0.0.0.0),
  * `CORS_ORIGINS` (comma-separated origins of pages on other origins, or `*`; unset: same-origin only),
- * `LOG_LEVEL` (default info). With `REDIS_URL` (a URL or a StackExchange.Redis connection string) the hub uses the
- * Redis backplane (`REDIS_TLS_*`, `REDIS_CHANNEL_PREFIX`, `REDIS_ACK_TIMEOUT_MS`, and `CHAT_HUB_NAME` for its name
- * there; see `backplaneFromEnvironment`).
+ * `LOG_LEVEL` (default info). With `REDIS_URL` the hub uses the Redis backplane (`REDIS_CHANNEL_PREFIX`,
+ * `REDIS_ACK_TIMEOUT_MS`, and `CHAT_HUB_NAME` for its name there; see `backplaneFromEnvironment`).
  */
 import { LogController } from 'fastify';
 import { backplaneFromEnvironment, buildChatApp } from './app';

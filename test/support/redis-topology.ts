@@ -170,9 +170,10 @@ export class SentinelTopology {
   /** Starts the master, the replica and the sentinel (see {@link RedisClusterTopology.start} about failures). */
   async start(scratch: Scratch): Promise<void> {
     const { name, processes } = this;
-    this.master = await processes.start({});
+    // Their own directory: a replica writes the RDB it receives from the master to disk.
+    this.master = await processes.start({ args: () => ['--dir', scratch.dir] });
     const master = this.master;
-    this.replica = await processes.start({ args: () => ['--replicaof', '127.0.0.1', String(master.port)] });
+    this.replica = await processes.start({ args: () => ['--replicaof', '127.0.0.1', String(master.port), '--dir', scratch.dir] });
     const replica = this.replica;
     await until(
       async () => /master_link_status:up/.test((await command(replica.port, ['INFO', 'replication'])) as string),
