@@ -61,6 +61,8 @@ const signalr: FastifyPluginAsync<SignalROptions> = async (app, rawOptions) => {
     const log = app.log.child({ hub: hub.path });
     return new HubEndpoint(hub, heartbeat, log, backplane?.createManager(hub, log));
   });
+  // Registration fails when Redis refuses the configuration (credentials, TLS, ACL), or with abortConnect is unreachable.
+  await backplane?.ready();
 
   const server: SignalRServer = {
     endpoints,

@@ -2,10 +2,12 @@
  * The chat sample as a Fastify app: the hub at `/chathub`, a page at `/` that talks to it with the official
  * browser client, served from `node_modules` (no CDN), and `/health` for load balancers and tests.
  */
+import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import { fastifySignalR, type SignalROptions } from '../../src/index';
+import { isRedisUrl, type RedisTlsOptions } from '../../src/lifetime/redis-config';
 import type { RedisBackplaneOptions } from '../../src/options';
 import { ChatHub } from './chat-hub';
 
@@ -29,21 +31,37 @@ export interface ChatBackplaneSettings {
 }
 
 /**
- * The Redis backplane from the environment: `REDIS_URL` turns it on (unset: in-memory, one server),
- * `REDIS_CHANNEL_PREFIX` is the .NET servers' StackExchange.Redis channel prefix, `REDIS_ACK_TIMEOUT_MS` how long a
- * group change for a connection of another server waits for its ack (default 30000), and `CHAT_HUB_NAME` the
- * hub's backplane name (the .NET hub's full type name, e.g. `WebAPI.ChatHub`).
+ * The Redis backplane from the environment: `REDIS_URL` turns it on (unset: in-memory, one server) and takes either
+ * a `redis://` / `rediss://` URL or the StackExchange.Redis connection string the .NET servers use
+ * (`host:6380,password=…,ssl=True,abortConnect=False`; several endpoints for a cluster's seed nodes, `serviceName=`
+ * for sentinels). `REDIS_TLS_CA_FILE`, `REDIS_TLS_CERT_FILE`, `REDIS_TLS_KEY_FILE` name PEM files (a private CA, a
+ * client certificate and its key; any of them turns TLS on) and `REDIS_TLS_SERVERNAME` the name the server's
+ * certificate must carry. `REDIS_CHANNEL_PREFIX` is the .NET servers' StackExchange.Redis channel prefix (it wins
+ * over the connection string's `channelPrefix`), `REDIS_ACK_TIMEOUT_MS` how long a group change for a connection of
+ * another server waits for its ack (default 30000), and `CHAT_HUB_NAME` the hub's backplane name (the .NET hub's full
+ * type name, e.g. `WebAPI.ChatHub`).
  */
 export function backplaneFromEnvironment(env: NodeJS.ProcessEnv = process.env): ChatBackplaneSettings {
   const hubName = env.CHAT_HUB_NAME?.trim() || undefined;
-  const url = env.REDIS_URL?.trim();
-  if (!url) return { hubName };
+  const where = env.REDIS_URL?.trim();
+  if (!where) return { hubName };
   const ackTimeout = env.REDIS_ACK_TIMEOUT_MS?.trim();
+  const file = (name: string): Buffer | undefined => {
+    const value = env[name]?.trim();
+    return value ? readFileSync(value) : undefined;
+  };
+  const tls: RedisTlsOptions = {
+    ...(file('REDIS_TLS_CA_FILE') !== undefined && { ca: file('REDIS_TLS_CA_FILE') }),
+    ...(file('REDIS_TLS_CERT_FILE') !== undefined && { cert: file('REDIS_TLS_CERT_FILE') }),
+    ...(file('REDIS_TLS_KEY_FILE') !== undefined && { key: file('REDIS_TLS_KEY_FILE') }),
+    ...(env.REDIS_TLS_SERVERNAME?.trim() && { servername: env.REDIS_TLS_SERVERNAME.trim() }),
+  };
   return {
     hubName,
     redis: {
-      url,
-      channelPrefix: env.REDIS_CHANNEL_PREFIX ?? '',
+      ...(isRedisUrl(where) ? { url: where } : { connectionString: where }),
+      ...(Object.keys(tls).length > 0 && { tls }),
+      ...(env.REDIS_CHANNEL_PREFIX !== undefined && { channelPrefix: env.REDIS_CHANNEL_PREFIX }),
       ...(ackTimeout ? { ackTimeoutMs: Number(ackTimeout) } : {}),
     },
   };

@@ -22,6 +22,10 @@ const SAMPLE_SETTINGS = [
   'REDIS_URL',
   'REDIS_CHANNEL_PREFIX',
   'REDIS_ACK_TIMEOUT_MS',
+  'REDIS_TLS_CA_FILE',
+  'REDIS_TLS_CERT_FILE',
+  'REDIS_TLS_KEY_FILE',
+  'REDIS_TLS_SERVERNAME',
   'CHAT_HUB_NAME',
 ];
 
@@ -44,6 +48,8 @@ export interface BackplaneHealthReport {
   readonly unpublishedMessages: number;
   readonly subscriptions: number;
   readonly channelPrefix: string;
+  /** Where Redis is (endpoints or sentinels, TLS, user; never a password). */
+  readonly redis: string;
   readonly hubs: { readonly path: string; readonly name: string; readonly serverName: string }[];
 }
 
@@ -101,6 +107,31 @@ export class ServerProcess {
       throw new Error(`server ${label} did not start: ${(error as Error).message}\n${server.output}`, { cause: error });
     }
     return server;
+  }
+
+  /**
+   * Runs the chat sample with `env` when it is expected not to start: resolves with its exit code and output once
+   * it exits; kills it and rejects if it is still running (or listening) after `timeoutMs`.
+   */
+  static async startupFailure(label: string, env: Record<string, string>, timeoutMs = 20_000): Promise<{ code: number | null; output: string }> {
+    const port = await freePort();
+    const inherited: NodeJS.ProcessEnv = { ...process.env };
+    for (const name of SAMPLE_SETTINGS) delete inherited[name];
+    const child = spawn(process.execPath, ['--import', 'tsx', 'samples/chat/server.ts'], {
+      cwd: REPO_ROOT,
+      env: { ...inherited, LOG_LEVEL: 'warn', ...env, PORT: String(port), HOST: '127.0.0.1' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    installExitHook();
+    liveChildren.add(child);
+    const server = new ServerProcess(child, port, label);
+    // 'close', not 'exit': the output is complete only once the pipes are closed.
+    const closed = new Promise<void>((resolve) => child.once('close', () => resolve()));
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    await closed;
+    clearTimeout(timer);
+    if (child.signalCode === 'SIGKILL') throw new Error(`server ${label} was still running after ${timeoutMs} ms:\n${server.output}`);
+    return { code: child.exitCode, output: server.output };
   }
 
   /** `http://127.0.0.1:<port>` */
