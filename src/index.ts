@@ -50,6 +50,7 @@ export { InMemoryLifetimeManager } from './lifetime/in-memory-lifetime-manager';
 export { RedisLifetimeManager } from './lifetime/redis-lifetime-manager';
 export type { BackplaneStatus } from './lifetime/redis-backplane';
 export type { BackplaneState, BackplaneHealth } from './lifetime/backplane-bus';
-export type { RedisConnectionOptions } from './lifetime/redis-bus';
+export { RedisBackplaneStartupError, type RedisConnectionOptions } from './lifetime/redis-bus';
+export { RedisConfigurationError, parseConnectionString, type RedisTlsOptions } from './lifetime/redis-config';
 export { SerializedHubMessage } from './lifetime/serialized-message';
 export * as protocol from '../protocol/index';
