@@ -214,6 +214,11 @@ export class HttpConnection {
     if (waiters !== null) for (const resume of waiters) resume();
   }
 
+  /** Whether POSTed input waits for the application to resume input. */
+  get inputPaused(): boolean {
+    return this.inputPausedWaiters !== null;
+  }
+
   /** Resolves when POSTed input may go on (at once unless input is paused). */
   inputResumed(): Promise<void> {
     const waiters = this.inputPausedWaiters;
