@@ -3,7 +3,7 @@
  * shares, as ASP.NET Core's `ClientResultsManager`.
  */
 import { hasResult, type CompletionMessage } from '../../protocol/messages';
-import { ClientResultErrors, HubException } from '../errors';
+import { ClientResultErrors, HubException, namedError } from '../errors';
 
 interface PendingResult {
   readonly connectionId: string;
@@ -63,7 +63,7 @@ export class ClientResultsManager {
     const entry = this.pending.get(completion.invocationId);
     if (entry === undefined) return false;
     if (entry.connectionId !== connectionId) {
-      throw new Error(ClientResultErrors.wrongConnection(connectionId, completion.invocationId));
+      throw namedError('InvalidOperationException', ClientResultErrors.wrongConnection(connectionId, completion.invocationId));
     }
     this.pending.delete(completion.invocationId);
     if (hasResult(completion)) entry.resolve(completion.result);
