@@ -12,9 +12,9 @@ import { jsonParsingScenarios } from './scenarios/json-parsing';
 import { negotiateScenarios } from './scenarios/negotiate';
 import { pendingClientResultScenarios } from './scenarios/pending-client-results';
 import { corsScenarios } from './scenarios/pending-cors';
-import { longPollingScenarios } from './scenarios/pending-long-polling';
+import { longPollingScenarios } from './scenarios/long-polling';
 import { messagePackScenarios } from './scenarios/pending-messagepack';
-import { serverSentEventsScenarios } from './scenarios/pending-server-sent-events';
+import { serverSentEventsScenarios } from './scenarios/server-sent-events';
 import { statefulReconnectScenarios } from './scenarios/pending-stateful-reconnect';
 import { streamingScenarios } from './scenarios/pending-streaming';
 import { pingCloseKeepAliveScenarios } from './scenarios/ping-close-keep-alive';
@@ -28,11 +28,11 @@ const EXECUTED: Record<string, readonly Scenario[]> = {
   invocations: invocationScenarios,
   'client-results': clientResultScenarios,
   'ping-close-keep-alive': pingCloseKeepAliveScenarios,
+  'server-sent-events': serverSentEventsScenarios,
+  'long-polling': longPollingScenarios,
 };
 
 const PENDING: Record<string, readonly Scenario[]> = {
-  'pending-server-sent-events': serverSentEventsScenarios,
-  'pending-long-polling': longPollingScenarios,
   'pending-streaming': streamingScenarios,
   'pending-client-results': pendingClientResultScenarios,
   'pending-stateful-reconnect': statefulReconnectScenarios,
