@@ -16,7 +16,7 @@ import { longPollingScenarios } from './scenarios/long-polling';
 import { messagePackScenarios } from './scenarios/pending-messagepack';
 import { serverSentEventsScenarios } from './scenarios/server-sent-events';
 import { statefulReconnectScenarios } from './scenarios/pending-stateful-reconnect';
-import { streamingScenarios } from './scenarios/pending-streaming';
+import { streamingScenarios } from './scenarios/streaming';
 import { pingCloseKeepAliveScenarios } from './scenarios/ping-close-keep-alive';
 import { webSocketTransportScenarios } from './scenarios/websocket-transport';
 
@@ -30,10 +30,10 @@ const EXECUTED: Record<string, readonly Scenario[]> = {
   'ping-close-keep-alive': pingCloseKeepAliveScenarios,
   'server-sent-events': serverSentEventsScenarios,
   'long-polling': longPollingScenarios,
+  streaming: streamingScenarios,
 };
 
 const PENDING: Record<string, readonly Scenario[]> = {
-  'pending-streaming': streamingScenarios,
   'pending-client-results': pendingClientResultScenarios,
   'pending-stateful-reconnect': statefulReconnectScenarios,
   'pending-cors': corsScenarios,
