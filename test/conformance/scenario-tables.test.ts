@@ -10,7 +10,6 @@ import { handshakeScenarios } from './scenarios/handshake';
 import { invocationScenarios } from './scenarios/invocations';
 import { jsonParsingScenarios } from './scenarios/json-parsing';
 import { negotiateScenarios } from './scenarios/negotiate';
-import { pendingClientResultScenarios } from './scenarios/pending-client-results';
 import { corsScenarios } from './scenarios/pending-cors';
 import { longPollingScenarios } from './scenarios/long-polling';
 import { messagePackScenarios } from './scenarios/pending-messagepack';
@@ -34,7 +33,6 @@ const EXECUTED: Record<string, readonly Scenario[]> = {
 };
 
 const PENDING: Record<string, readonly Scenario[]> = {
-  'pending-client-results': pendingClientResultScenarios,
   'pending-stateful-reconnect': statefulReconnectScenarios,
   'pending-cors': corsScenarios,
   'pending-messagepack': messagePackScenarios,
