@@ -14,7 +14,7 @@ import { corsScenarios } from './scenarios/pending-cors';
 import { longPollingScenarios } from './scenarios/long-polling';
 import { messagePackScenarios } from './scenarios/pending-messagepack';
 import { serverSentEventsScenarios } from './scenarios/server-sent-events';
-import { statefulReconnectScenarios } from './scenarios/pending-stateful-reconnect';
+import { statefulReconnectScenarios } from './scenarios/stateful-reconnect';
 import { streamingScenarios } from './scenarios/streaming';
 import { pingCloseKeepAliveScenarios } from './scenarios/ping-close-keep-alive';
 import { webSocketTransportScenarios } from './scenarios/websocket-transport';
@@ -30,10 +30,10 @@ const EXECUTED: Record<string, readonly Scenario[]> = {
   'server-sent-events': serverSentEventsScenarios,
   'long-polling': longPollingScenarios,
   streaming: streamingScenarios,
+  'stateful-reconnect': statefulReconnectScenarios,
 };
 
 const PENDING: Record<string, readonly Scenario[]> = {
-  'pending-stateful-reconnect': statefulReconnectScenarios,
   'pending-cors': corsScenarios,
   'pending-messagepack': messagePackScenarios,
 };
