@@ -10,7 +10,7 @@ import { handshakeScenarios } from './scenarios/handshake';
 import { invocationScenarios } from './scenarios/invocations';
 import { jsonParsingScenarios } from './scenarios/json-parsing';
 import { negotiateScenarios } from './scenarios/negotiate';
-import { corsScenarios } from './scenarios/pending-cors';
+import { corsScenarios } from './scenarios/cors';
 import { longPollingScenarios } from './scenarios/long-polling';
 import { messagePackScenarios } from './scenarios/pending-messagepack';
 import { serverSentEventsScenarios } from './scenarios/server-sent-events';
@@ -31,10 +31,10 @@ const EXECUTED: Record<string, readonly Scenario[]> = {
   'long-polling': longPollingScenarios,
   streaming: streamingScenarios,
   'stateful-reconnect': statefulReconnectScenarios,
+  cors: corsScenarios,
 };
 
 const PENDING: Record<string, readonly Scenario[]> = {
-  'pending-cors': corsScenarios,
   'pending-messagepack': messagePackScenarios,
 };
 
