@@ -10,6 +10,7 @@ import { handshakeScenarios } from './scenarios/handshake';
 import { invocationScenarios } from './scenarios/invocations';
 import { jsonParsingScenarios } from './scenarios/json-parsing';
 import { negotiateScenarios } from './scenarios/negotiate';
+import { officialClientScenarios } from './scenarios/official-client';
 import { corsScenarios } from './scenarios/cors';
 import { longPollingScenarios } from './scenarios/long-polling';
 import { messagePackScenarios } from './scenarios/pending-messagepack';
@@ -32,6 +33,7 @@ const EXECUTED: Record<string, readonly Scenario[]> = {
   streaming: streamingScenarios,
   'stateful-reconnect': statefulReconnectScenarios,
   cors: corsScenarios,
+  'official-client': officialClientScenarios,
 };
 
 const PENDING: Record<string, readonly Scenario[]> = {
