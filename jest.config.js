@@ -5,4 +5,7 @@ module.exports = {
   testMatch: ['**/*.test.ts'],
   transform: { '^.+\\.ts$': ['ts-jest', { tsconfig: 'tsconfig.json' }] },
   testTimeout: 30000,
+  // Only the conformance suite runs tests concurrently: its scenarios mostly wait (for timeouts, polls, silence),
+  // so ten at a time keep each table short without loading the machine much more.
+  maxConcurrency: 10,
 };

@@ -8,9 +8,7 @@
 import type { Scenario, ServerSettings, Step } from '../engine/scenario';
 import { HANDSHAKE, invoke, negotiatedAndConnected, record } from './frames';
 
-/** Negotiate shows only WebSockets on both servers, so its body compares equal. */
-const WEBSOCKETS_ONLY: ServerSettings = { transports: ['WebSockets'] };
-/** Every transport, for the asked connection on Server-Sent Events or long polling. */
+/** Every transport, so the asked connection may be on Server-Sent Events or long polling. */
 const ALL_TRANSPORTS: ServerSettings = {};
 
 /** `GET /ask/{{id}}` started in the background; the connection answers the question before `awaitHttp: 'ask'`. */
@@ -28,11 +26,11 @@ function asked(trigger: Step): Step[] {
   return [...negotiatedAndConnected(), trigger, { receive: 1, save: { call: 'invocationId' } }];
 }
 
-const NEGOTIATED_WEBSOCKETS = {
+const NEGOTIATED = {
   request: 'POST /negotiate?negotiateVersion=1',
   status: 200,
   'content-type': 'application/json',
-  body: '{"negotiateVersion":1,"connectionId":"<id>","connectionToken":"<token>","availableTransports":[{"transport":"WebSockets","transferFormats":["Text","Binary"]}]}',
+  body: '{"negotiateVersion":1,"connectionId":"<id>","connectionToken":"<token>","availableTransports":[{"transport":"WebSockets","transferFormats":["Text","Binary"]},{"transport":"ServerSentEvents","transferFormats":["Text"]},{"transport":"LongPolling","transferFormats":["Text","Binary"]}]}',
 };
 const QUESTION = {
   receive: 1,
@@ -44,7 +42,7 @@ const QUESTION = {
 const WRONG_TYPE = {
   entry: 'Client results are not converted to a declared type',
   reference: [
-    NEGOTIATED_WEBSOCKETS,
+    NEGOTIATED,
     { open: '?id={{token}}', accepted: true },
     { receive: 1, messages: ['{}'], frames: 'text' },
     QUESTION,
@@ -57,7 +55,7 @@ const WRONG_TYPE = {
     },
   ],
   ours: [
-    NEGOTIATED_WEBSOCKETS,
+    NEGOTIATED,
     { open: '?id={{token}}', accepted: true },
     { receive: 1, messages: ['{}'], frames: 'text' },
     QUESTION,
@@ -68,7 +66,7 @@ const WRONG_TYPE = {
 export const clientResultScenarios: Scenario[] = [
   {
     name: 'AskClient of the own connection: the server asks, the answer is the result',
-    settings: WEBSOCKETS_ONLY,
+    settings: ALL_TRANSPORTS,
     steps: [
       ...negotiatedAndConnected(),
       { send: invoke('1', 'AskClient', '{{id}}') },
@@ -79,7 +77,7 @@ export const clientResultScenarios: Scenario[] = [
   },
   {
     name: 'a client that answers with an error',
-    settings: WEBSOCKETS_ONLY,
+    settings: ALL_TRANSPORTS,
     steps: [
       ...negotiatedAndConnected(),
       { send: invoke('1', 'AskClient', '{{id}}') },
@@ -90,7 +88,7 @@ export const clientResultScenarios: Scenario[] = [
   },
   {
     name: 'an answer for another invocation id is ignored',
-    settings: WEBSOCKETS_ONLY,
+    settings: ALL_TRANSPORTS,
     steps: [
       ...negotiatedAndConnected(),
       { send: invoke('1', 'AskClient', '{{id}}') },
@@ -103,12 +101,12 @@ export const clientResultScenarios: Scenario[] = [
   },
   {
     name: 'asking a connection that does not exist',
-    settings: WEBSOCKETS_ONLY,
+    settings: ALL_TRANSPORTS,
     steps: [...negotiatedAndConnected(), { send: invoke('1', 'AskClient', 'AAAAAAAAAAAAAAAAAAAAAA') }, { receive: 1 }],
   },
   {
     name: 'the asked connection closes before it answers',
-    settings: WEBSOCKETS_ONLY,
+    settings: ALL_TRANSPORTS,
     steps: [
       { negotiate: '?negotiateVersion=1', as: 'asked' },
       { open: '?id={{asked.token}}', socket: 'asked' },
@@ -126,7 +124,7 @@ export const clientResultScenarios: Scenario[] = [
   },
   {
     name: 'a client that answers without a result',
-    settings: WEBSOCKETS_ONLY,
+    settings: ALL_TRANSPORTS,
     steps: [
       ...negotiatedAndConnected(),
       { send: invoke('1', 'AskClient', '{{id}}') },
@@ -137,7 +135,7 @@ export const clientResultScenarios: Scenario[] = [
   },
   {
     name: 'an answer of the wrong type',
-    settings: WEBSOCKETS_ONLY,
+    settings: ALL_TRANSPORTS,
     knownDifference: WRONG_TYPE,
     steps: [
       ...negotiatedAndConnected(),
@@ -149,27 +147,27 @@ export const clientResultScenarios: Scenario[] = [
   },
   {
     name: 'an answer of null is a null result',
-    settings: WEBSOCKETS_ONLY,
+    settings: ALL_TRANSPORTS,
     steps: [...asked({ send: invoke('1', 'AskClient', '{{id}}') }), answer(',"result":null'), { receive: 1 }],
   },
   {
     name: 'an answer with both a result and an error closes the asked connection',
-    settings: WEBSOCKETS_ONLY,
+    settings: ALL_TRANSPORTS,
     steps: [...asked({ send: invoke('1', 'AskClient', '{{id}}') }), answer(',"result":"yes","error":"no"'), { closed: true }],
   },
   {
     name: 'the error of an answer with detailed errors',
-    settings: { transports: ['WebSockets'], enableDetailedErrors: true },
+    settings: { enableDetailedErrors: true },
     steps: [...asked({ send: invoke('1', 'AskClient', '{{id}}') }), answer(',"error":"no idea"'), { receive: 1 }],
   },
   {
     name: 'asking a connection that does not exist, with detailed errors',
-    settings: { transports: ['WebSockets'], enableDetailedErrors: true },
+    settings: { enableDetailedErrors: true },
     steps: [...negotiatedAndConnected(), { send: invoke('1', 'AskClient', 'AAAAAAAAAAAAAAAAAAAAAA') }, { receive: 1 }],
   },
   {
     name: 'an answer from another connection than the one asked',
-    settings: WEBSOCKETS_ONLY,
+    settings: ALL_TRANSPORTS,
     steps: [
       { negotiate: '?negotiateVersion=1', as: 'other' },
       { open: '?id={{other.token}}', socket: 'other' },
@@ -185,7 +183,7 @@ export const clientResultScenarios: Scenario[] = [
   },
   {
     name: 'an answer from another connection, with detailed errors',
-    settings: { transports: ['WebSockets'], enableDetailedErrors: true },
+    settings: { enableDetailedErrors: true },
     steps: [
       { negotiate: '?negotiateVersion=1', as: 'other' },
       { open: '?id={{other.token}}', socket: 'other' },
@@ -198,7 +196,7 @@ export const clientResultScenarios: Scenario[] = [
   },
   {
     name: 'a second answer to the same question is ignored',
-    settings: WEBSOCKETS_ONLY,
+    settings: ALL_TRANSPORTS,
     steps: [
       ...asked({ send: invoke('1', 'AskClient', '{{id}}') }),
       answer(',"result":"first"'),
@@ -211,7 +209,7 @@ export const clientResultScenarios: Scenario[] = [
   },
   {
     name: 'the caller may invoke other methods while its question is open',
-    settings: WEBSOCKETS_ONLY,
+    settings: ALL_TRANSPORTS,
     steps: [
       ...asked({ send: invoke('1', 'AskClient', '{{id}}') }),
       { send: invoke('2', 'Echo', 'meanwhile') },
@@ -222,7 +220,7 @@ export const clientResultScenarios: Scenario[] = [
   },
   {
     name: 'a non-blocking AskClient asks but answers nobody',
-    settings: WEBSOCKETS_ONLY,
+    settings: ALL_TRANSPORTS,
     steps: [...asked({ send: invoke(undefined, 'AskClient', '{{id}}') }), answer(',"result":"unheard"'), { listen: 300 }],
   },
   {
@@ -258,32 +256,32 @@ export const clientResultScenarios: Scenario[] = [
   // -- GET /ask/{id}: from outside any hub method -------------------------------------------------------------
   {
     name: 'GET /ask asks the connection and answers with its result',
-    settings: WEBSOCKETS_ONLY,
+    settings: ALL_TRANSPORTS,
     steps: [...asked(askFromOutside()), answer(',"result":"forty-two"'), { awaitHttp: 'ask' }],
   },
   {
     name: 'GET /ask answers with the error of the client',
-    settings: WEBSOCKETS_ONLY,
+    settings: ALL_TRANSPORTS,
     steps: [...asked(askFromOutside()), answer(',"error":"no idea"'), { awaitHttp: 'ask' }],
   },
   {
     name: 'GET /ask for an answer without result or error',
-    settings: WEBSOCKETS_ONLY,
+    settings: ALL_TRANSPORTS,
     steps: [...asked(askFromOutside()), answer(''), { awaitHttp: 'ask' }],
   },
   {
     name: 'GET /ask of a null answer is empty',
-    settings: WEBSOCKETS_ONLY,
+    settings: ALL_TRANSPORTS,
     steps: [...asked(askFromOutside()), answer(',"result":null'), { awaitHttp: 'ask' }],
   },
   {
     name: 'GET /ask of a connection that does not exist',
-    settings: WEBSOCKETS_ONLY,
+    settings: ALL_TRANSPORTS,
     steps: [askFromOutside('AAAAAAAAAAAAAAAAAAAAAA'), { awaitHttp: 'ask' }],
   },
   {
     name: 'GET /ask of a connection that closes before it answers',
-    settings: WEBSOCKETS_ONLY,
+    settings: ALL_TRANSPORTS,
     steps: [...asked(askFromOutside()), { close: 1000 }, { awaitHttp: 'ask' }],
   },
 ];

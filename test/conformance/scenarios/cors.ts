@@ -9,11 +9,9 @@ import { HANDSHAKE, differs } from './frames';
 
 const ALLOWED = 'http://app.example';
 const OTHER = 'http://other.example';
-const CORS: ServerSettings = { transports: ['WebSockets', 'LongPolling'], corsOrigins: [ALLOWED] };
-const TWO_ORIGINS: ServerSettings = { transports: ['WebSockets', 'LongPolling'], corsOrigins: [ALLOWED, 'http://second.example'] };
-const ANY_ORIGIN: ServerSettings = { transports: ['WebSockets', 'LongPolling'], corsOrigins: ['*'] };
-/** Every transport, for the Server-Sent Events stream. */
-const CORS_ALL_TRANSPORTS: ServerSettings = { corsOrigins: [ALLOWED] };
+const CORS: ServerSettings = { corsOrigins: [ALLOWED] };
+const TWO_ORIGINS: ServerSettings = { corsOrigins: [ALLOWED, 'http://second.example'] };
+const ANY_ORIGIN: ServerSettings = { corsOrigins: ['*'] };
 const CORS_HEADERS = [
   'access-control-allow-origin',
   'access-control-allow-credentials',
@@ -51,8 +49,11 @@ function allowedAnswer(request: string, status: number, contentType: string, bod
   return { reference: { ...common, vary: '(none)', body }, ours: { ...common, vary: 'Origin', body } };
 }
 
+/** The body of negotiate when the scenario saved only the token (the id is random). */
 const NEGOTIATE_BODY =
-  '{"negotiateVersion":1,"connectionId":"<random-1>","connectionToken":"<token>","availableTransports":[{"transport":"WebSockets","transferFormats":["Text","Binary"]},{"transport":"LongPolling","transferFormats":["Text","Binary"]}]}';
+  '{"negotiateVersion":1,"connectionId":"<random-1>","connectionToken":"<token>","availableTransports":[{"transport":"WebSockets","transferFormats":["Text","Binary"]},{"transport":"ServerSentEvents","transferFormats":["Text"]},{"transport":"LongPolling","transferFormats":["Text","Binary"]}]}';
+/** The body of negotiate after a `negotiate` step, which saved both id and token. */
+const NEGOTIATED_BODY = '{"negotiateVersion":1,"connectionId":"<id>","connectionToken":"<token>","availableTransports":[{"transport":"WebSockets","transferFormats":["Text","Binary"]},{"transport":"ServerSentEvents","transferFormats":["Text"]},{"transport":"LongPolling","transferFormats":["Text","Binary"]}]}';
 const NEGOTIATED_PREFLIGHT = allowedAnswer('OPTIONS /negotiate?negotiateVersion=1', 204, '(none)', '', 'POST', 'x-requested-with,x-signalr-user-agent');
 const NEGOTIATED = allowedAnswer('POST /negotiate?negotiateVersion=1', 200, 'application/json', NEGOTIATE_BODY);
 const VARY = 'The answer to a single allowed origin varies by origin';
@@ -121,7 +122,7 @@ export const corsScenarios: Scenario[] = [
         request: 'POST /negotiate?negotiateVersion=1',
         status: 200,
         'content-type': 'application/json',
-        body: '{"negotiateVersion":1,"connectionId":"<id>","connectionToken":"<token>","availableTransports":[{"transport":"WebSockets","transferFormats":["Text","Binary"]},{"transport":"LongPolling","transferFormats":["Text","Binary"]}]}',
+        body: NEGOTIATED_BODY,
       },
       allowedAnswer('OPTIONS ?id={{token}}', 204, '(none)', '', 'DELETE', 'x-requested-with').reference,
     ],
@@ -130,7 +131,7 @@ export const corsScenarios: Scenario[] = [
         request: 'POST /negotiate?negotiateVersion=1',
         status: 200,
         'content-type': 'application/json',
-        body: '{"negotiateVersion":1,"connectionId":"<id>","connectionToken":"<token>","availableTransports":[{"transport":"WebSockets","transferFormats":["Text","Binary"]},{"transport":"LongPolling","transferFormats":["Text","Binary"]}]}',
+        body: NEGOTIATED_BODY,
       },
       allowedAnswer('OPTIONS ?id={{token}}', 204, '(none)', '', 'DELETE', 'x-requested-with').ours,
     ],
@@ -168,7 +169,7 @@ export const corsScenarios: Scenario[] = [
   differs(
     {
       name: 'the Server-Sent Events stream from an allowed origin carries the CORS headers',
-      settings: CORS_ALL_TRANSPORTS,
+      settings: CORS,
       steps: [{ negotiate: '?negotiateVersion=1' }, { sse: '?id={{token}}', headers: { origin: ALLOWED }, observe: ['access-control-allow-origin', 'vary'] }],
     },
     VARY,
@@ -177,7 +178,7 @@ export const corsScenarios: Scenario[] = [
         request: 'POST /negotiate?negotiateVersion=1',
         status: 200,
         'content-type': 'application/json',
-        body: '{"negotiateVersion":1,"connectionId":"<id>","connectionToken":"<token>","availableTransports":[{"transport":"WebSockets","transferFormats":["Text","Binary"]},{"transport":"ServerSentEvents","transferFormats":["Text"]},{"transport":"LongPolling","transferFormats":["Text","Binary"]}]}',
+        body: NEGOTIATED_BODY,
       },
       { sse: '?id={{token}}', status: 200, 'content-type': 'text/event-stream', 'access-control-allow-origin': ALLOWED, vary: '(none)' },
     ],
@@ -186,7 +187,7 @@ export const corsScenarios: Scenario[] = [
         request: 'POST /negotiate?negotiateVersion=1',
         status: 200,
         'content-type': 'application/json',
-        body: '{"negotiateVersion":1,"connectionId":"<id>","connectionToken":"<token>","availableTransports":[{"transport":"WebSockets","transferFormats":["Text","Binary"]},{"transport":"ServerSentEvents","transferFormats":["Text"]},{"transport":"LongPolling","transferFormats":["Text","Binary"]}]}',
+        body: NEGOTIATED_BODY,
       },
       { sse: '?id={{token}}', status: 200, 'content-type': 'text/event-stream', 'access-control-allow-origin': ALLOWED, vary: 'Origin' },
     ],

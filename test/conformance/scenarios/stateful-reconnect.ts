@@ -6,7 +6,13 @@
 import type { Observation, Scenario, ServerSettings, Step } from '../engine/scenario';
 import { HANDSHAKE, differs, invoke, record } from './frames';
 
-const STATEFUL: ServerSettings = { transports: ['WebSockets'], allowStatefulReconnects: true };
+/**
+ * Stateful reconnect allowed, long polling beside WebSockets, and a disconnect timeout short enough to wait out but
+ * long enough for a reconnect on a busy machine (the heartbeat checks once a second).
+ */
+const STATEFUL: ServerSettings = { transports: ['WebSockets', 'LongPolling'], allowStatefulReconnects: true, disconnectTimeoutMs: 1500 };
+const NEGOTIATE_BODY =
+  '{"useStatefulReconnect":true,"negotiateVersion":1,"connectionId":"<id>","connectionToken":"<token>","availableTransports":[{"transport":"WebSockets","transferFormats":["Text","Binary"]},{"transport":"LongPolling","transferFormats":["Text","Binary"]}]}';
 const HANDSHAKE_V2 = record('{"protocol":"json","version":2}');
 
 /** Negotiates stateful reconnect and connects with handshake version 2. */
@@ -20,7 +26,7 @@ const STATEFUL_CONNECTED: Observation = [
     request: 'POST /negotiate?negotiateVersion=1&useStatefulReconnect=true',
     status: 200,
     'content-type': 'application/json',
-    body: '{"useStatefulReconnect":true,"negotiateVersion":1,"connectionId":"<id>","connectionToken":"<token>","availableTransports":[{"transport":"WebSockets","transferFormats":["Text","Binary"]}]}',
+    body: NEGOTIATE_BODY,
   },
   { open: '?id={{token}}', accepted: true },
   { receive: 1, messages: ['{}'], frames: 'text' },
@@ -60,7 +66,8 @@ export const statefulReconnectScenarios: Scenario[] = [
       { receive: 1 },
       { send: invoke('1', 'Echo', 'sequenced') },
       { receive: 1 },
-      { listen: 1500 },
+      // Acks go out on a timer (a second on both servers); a busy machine may take longer.
+      { receive: 1, timeoutMs: 4000 },
     ],
   },
   {
@@ -94,7 +101,7 @@ export const statefulReconnectScenarios: Scenario[] = [
       // The server acknowledges the replayed range within a second; the order of that Ack and this answer is not
       // fixed, so both are observed together.
       { send: invoke('2', 'Echo', 'after the reconnect'), socket: 'again' },
-      { listen: 1500, socket: 'again' },
+      { listen: 3000, socket: 'again' },
     ],
   },
   {
@@ -141,7 +148,7 @@ export const statefulReconnectScenarios: Scenario[] = [
       { send: invoke('1', 'Echo', 'once') + invoke('2', 'Echo', 'new'), socket: 'again' },
       { receive: 2, socket: 'again' },
       // The Ack names the second invocation: the resent first one was counted once.
-      { listen: 1500, socket: 'again' },
+      { receive: 1, socket: 'again', timeoutMs: 4000 },
     ],
   },
   {
@@ -195,8 +202,8 @@ export const statefulReconnectScenarios: Scenario[] = [
   ),
   {
     name: 'a reconnect after the disconnect timeout is 404',
-    settings: { transports: ['WebSockets'], allowStatefulReconnects: true, disconnectTimeoutMs: 500 },
-    steps: [...statefulConnection(), { close: 'drop' }, { wait: 2500 }, { open: '?id={{token}}', socket: 'again' }],
+    settings: STATEFUL,
+    steps: [...statefulConnection(), { close: 'drop' }, { wait: 4000 }, { open: '?id={{token}}', socket: 'again' }],
   },
   {
     name: 'a clean close ends the connection: no reconnect',
@@ -263,7 +270,7 @@ export const statefulReconnectScenarios: Scenario[] = [
   differs(
     {
       name: 'stateful reconnect negotiated over long polling',
-      settings: { transports: ['WebSockets', 'LongPolling'], allowStatefulReconnects: true },
+      settings: STATEFUL,
       steps: [
         { negotiate: '?negotiateVersion=1&useStatefulReconnect=true' },
         { http: 'GET', path: '?id={{token}}' },
@@ -285,7 +292,7 @@ function pollObservation(lastPoll: string): Observation {
       request: 'POST /negotiate?negotiateVersion=1&useStatefulReconnect=true',
       status: 200,
       'content-type': 'application/json',
-      body: '{"useStatefulReconnect":true,"negotiateVersion":1,"connectionId":"<id>","connectionToken":"<token>","availableTransports":[{"transport":"WebSockets","transferFormats":["Text","Binary"]},{"transport":"LongPolling","transferFormats":["Text","Binary"]}]}',
+      body: NEGOTIATE_BODY,
     },
     { request: 'GET ?id={{token}}', status: 200, 'content-type': 'application/octet-stream', body: '' },
     { request: 'POST ?id={{token}}', status: 200, 'content-type': 'text/plain', body: '' },

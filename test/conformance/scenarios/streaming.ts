@@ -35,7 +35,7 @@ function cancel(id: string): string {
   return record(`{"type":5,"invocationId":"${id}"}`);
 }
 
-/** Negotiates a connection on one HTTP transport's server and completes the handshake by POST. */
+/** Negotiates a connection, opens one HTTP transport and completes the handshake by POST. */
 function overHttp(transport: 'ServerSentEvents' | 'LongPolling'): Step[] {
   const open: Step[] = transport === 'ServerSentEvents' ? [{ sse: '?id={{token}}' }] : [{ http: 'GET', path: '?id={{token}}' }];
   return [{ negotiate: '?negotiateVersion=1' }, ...open, { http: 'POST', path: '?id={{token}}', body: HANDSHAKE }];
@@ -255,7 +255,6 @@ export const streamingScenarios: Scenario[] = [
   // -- over the HTTP transports -------------------------------------------------------------------------------
   {
     name: 'Counter over Server-Sent Events',
-    settings: { transports: ['ServerSentEvents'] },
     steps: [
       ...overHttp('ServerSentEvents'),
       { receive: 1 },
@@ -265,7 +264,6 @@ export const streamingScenarios: Scenario[] = [
   },
   {
     name: 'a stream cancelled over Server-Sent Events',
-    settings: { transports: ['ServerSentEvents'] },
     steps: [
       ...overHttp('ServerSentEvents'),
       { receive: 1 },
@@ -277,7 +275,6 @@ export const streamingScenarios: Scenario[] = [
   },
   {
     name: 'Counter over long polling: one poll carries the items and the Completion',
-    settings: { transports: ['LongPolling'] },
     steps: [
       ...overHttp('LongPolling'),
       { http: 'GET', path: '?id={{token}}' },
@@ -288,7 +285,6 @@ export const streamingScenarios: Scenario[] = [
   },
   {
     name: 'Sum over long polling: the items come in separate POSTs',
-    settings: { transports: ['LongPolling'] },
     steps: [
       ...overHttp('LongPolling'),
       { http: 'GET', path: '?id={{token}}' },
