@@ -43,6 +43,12 @@ const DEFAULT_RECEIVE_TIMEOUT_MS = 3_000;
 const DEFAULT_CLOSE_TIMEOUT_MS = 5_000;
 /** Default name of an official client when a step names none. */
 const DEFAULT_CLIENT = 'client';
+/**
+ * How long an official client's call, events or close may take. Generous: our server shares its process with the
+ * clients and the runner, so on a busy machine a long-polling round trip or two can take seconds; a call that never
+ * settles is still reported.
+ */
+const DEFAULT_CLIENT_TIMEOUT_MS = 10_000;
 /** How often waits re-check their condition. */
 const POLL_MS = 5;
 
@@ -536,7 +542,7 @@ class Run {
       args,
       step.upload,
       step.take,
-      step.timeoutMs ?? DEFAULT_RECEIVE_TIMEOUT_MS,
+      step.timeoutMs ?? DEFAULT_CLIENT_TIMEOUT_MS,
     );
     const entry: Record<string, unknown> = { call: step.call };
     if (kind !== 'invoke') entry.kind = kind;
@@ -546,7 +552,7 @@ class Run {
 
   private async events(step: ClientEventsStep): Promise<void> {
     const client = this.client(step.client ?? DEFAULT_CLIENT);
-    const { received, timedOut } = await client.takeEvents(step.events, step.timeoutMs ?? DEFAULT_RECEIVE_TIMEOUT_MS);
+    const { received, timedOut } = await client.takeEvents(step.events, step.timeoutMs ?? DEFAULT_CLIENT_TIMEOUT_MS);
     const entry: Record<string, unknown> = { events: step.events, received };
     if (step.client !== undefined) entry.client = step.client;
     if (timedOut) entry.timedOut = true;
@@ -559,7 +565,7 @@ class Run {
   }
 
   private async clientClosed(step: ClientClosedStep): Promise<void> {
-    const timeoutMs = step.timeoutMs ?? DEFAULT_CLOSE_TIMEOUT_MS;
+    const timeoutMs = step.timeoutMs ?? DEFAULT_CLIENT_TIMEOUT_MS;
     const error = await this.client(step.clientClosed).closed(timeoutMs);
     const outcome = error === null ? `still open after ${timeoutMs} ms` : (error?.message ?? '(none)');
     this.record({ clientClosed: step.clientClosed, error: outcome });

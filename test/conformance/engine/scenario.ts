@@ -233,7 +233,7 @@ export interface ClientCallStep {
   readonly upload?: { readonly items: readonly unknown[]; readonly error?: string };
   /** For `stream`: dispose the subscription (cancel the stream) once this many items arrived. */
   readonly take?: number;
-  /** Default 3 s. */
+  /** Default 10 s. */
   readonly timeoutMs?: number;
 }
 
@@ -241,7 +241,7 @@ export interface ClientCallStep {
 export interface ClientEventsStep {
   readonly events: number;
   readonly client?: string;
-  /** Default 3 s. */
+  /** Default 10 s. */
   readonly timeoutMs?: number;
 }
 
@@ -263,7 +263,7 @@ export interface ClientStopStep {
 export interface ClientClosedStep {
   /** The client's name. */
   readonly clientClosed: string;
-  /** Default 5 s. */
+  /** Default 10 s. */
   readonly timeoutMs?: number;
 }
 

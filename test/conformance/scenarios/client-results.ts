@@ -175,7 +175,7 @@ export const clientResultScenarios: Scenario[] = [
       { receive: 1, socket: 'other' },
       ...asked({ send: invoke('1', 'AskClient', '{{id}}') }),
       { send: record('{"type":3,"invocationId":"{{call}}","result":"from the other"}'), socket: 'other' },
-      { listen: 300, socket: 'other' },
+      { closed: true, socket: 'other' },
       { listen: 0 },
       answer(',"result":"from the asked"'),
       { receive: 1 },

@@ -15,17 +15,16 @@ const LP: ServerSettings = {};
 /** Polls that end after 2 s, and pings every 300 ms that must never reach a long-polling client. */
 const SHORT_POLLS: ServerSettings = { keepAliveIntervalMs: 300, longPollTimeoutMs: 2000 };
 /**
- * A short client timeout (it starts with the client's first Ping), a short disconnect timeout and a small message
- * limit; each scenario here meets only one of them. Polls wait 5 s, longer than any of the timeouts.
+ * A short client timeout (it starts with the client's first Ping) and a small message limit; each scenario here
+ * meets only one of them. Polls wait 5 s, longer than the timeout.
  */
-const LP_LIMITS: ServerSettings = {
-  clientTimeoutIntervalMs: 500,
-  disconnectTimeoutMs: 1500,
-  maximumReceiveMessageSize: 1024,
-  longPollTimeoutMs: 5000,
-};
-/** A short handshake timeout, apart: on a busy machine it could end the handshakes of other scenarios. */
+const LP_LIMITS: ServerSettings = { clientTimeoutIntervalMs: 500, maximumReceiveMessageSize: 1024, longPollTimeoutMs: 5000 };
+/**
+ * Short handshake and disconnect timeouts each apart: on a busy machine they could end the handshakes, or the
+ * connections between polls, of other scenarios.
+ */
 const HANDSHAKE_TIMEOUT: ServerSettings = { handshakeTimeoutMs: 500, longPollTimeoutMs: 5000 };
+const SHORT_DISCONNECT: ServerSettings = { disconnectTimeoutMs: 1500 };
 /** The headers every poll answer carries. */
 const POLL_HEADERS = ['cache-control', 'pragma', 'expires'];
 
@@ -139,7 +138,7 @@ export const longPollingScenarios: Scenario[] = [
     name: 'a connection that stops polling is gone after the disconnect timeout',
     // The disconnect timeout is long enough that a busy machine reaches the first poll in time; the heartbeat checks
     // once a second.
-    settings: LP_LIMITS,
+    settings: SHORT_DISCONNECT,
     steps: [
       { negotiate: '?negotiateVersion=1' },
       { http: 'GET', path: '?id={{token}}' },

@@ -7,10 +7,15 @@ import type { Observation, Scenario, ServerSettings, Step } from '../engine/scen
 import { HANDSHAKE, differs, invoke, record } from './frames';
 
 /**
- * Stateful reconnect allowed, long polling beside WebSockets, and a disconnect timeout short enough to wait out but
- * long enough for a reconnect on a busy machine (the heartbeat checks once a second).
+ * Stateful reconnect allowed, long polling beside WebSockets, polls that end after 2 s. The disconnect timeout stays
+ * .NET's 15 s: a short one could end a connection that a busy machine is slow to open or to resume.
  */
-const STATEFUL: ServerSettings = { transports: ['WebSockets', 'LongPolling'], allowStatefulReconnects: true, disconnectTimeoutMs: 1500 };
+const STATEFUL: ServerSettings = { transports: ['WebSockets', 'LongPolling'], allowStatefulReconnects: true, longPollTimeoutMs: 2000 };
+/** A disconnect timeout short enough to wait out (the heartbeat checks once a second). */
+const SHORT_DISCONNECT: ServerSettings = { transports: ['WebSockets'], allowStatefulReconnects: true, disconnectTimeoutMs: 1500 };
+/** The server's Ack of everything it received, awaited before the socket is cut: Acks go out on a one-second timer,
+ * and one sent around a reconnect would land anywhere among the replayed messages. */
+const SERVER_ACK: Step = { receive: 1, timeoutMs: 4000 };
 const NEGOTIATE_BODY =
   '{"useStatefulReconnect":true,"negotiateVersion":1,"connectionId":"<id>","connectionToken":"<token>","availableTransports":[{"transport":"WebSockets","transferFormats":["Text","Binary"]},{"transport":"LongPolling","transferFormats":["Text","Binary"]}]}';
 const HANDSHAKE_V2 = record('{"protocol":"json","version":2}');
@@ -93,6 +98,7 @@ export const statefulReconnectScenarios: Scenario[] = [
       { receive: 1 },
       { send: invoke('1', 'Echo', 'before the drop') },
       { receive: 1 },
+      SERVER_ACK,
       { close: 'drop' },
       { wait: 100 },
       { open: '?id={{token}}', socket: 'again' },
@@ -124,12 +130,12 @@ export const statefulReconnectScenarios: Scenario[] = [
     settings: STATEFUL,
     steps: [
       ...statefulConnection(),
-      { send: invoke('1', 'Echo', 'first') },
-      { receive: 1 },
-      { send: invoke('2', 'Echo', 'second') },
-      { receive: 1 },
+      // In one frame, so the server acknowledges both with one Ack.
+      { send: invoke('1', 'Echo', 'first') + invoke('2', 'Echo', 'second') },
+      { receive: 2 },
+      SERVER_ACK,
       { send: record('{"type":8,"sequenceId":1}') },
-      { wait: 100 },
+      { wait: 500 },
       ...reconnect(3),
       { receive: 2, socket: 'again' },
     ],
@@ -141,8 +147,9 @@ export const statefulReconnectScenarios: Scenario[] = [
       ...statefulConnection(),
       { send: invoke('1', 'Echo', 'once') },
       { receive: 1 },
+      SERVER_ACK,
       { send: record('{"type":8,"sequenceId":1}') },
-      { wait: 100 },
+      { wait: 500 },
       // The client resends its first invocation, numbered 1 again: the server has it already and skips it.
       ...reconnect(1),
       { send: invoke('1', 'Echo', 'once') + invoke('2', 'Echo', 'new'), socket: 'again' },
@@ -177,6 +184,7 @@ export const statefulReconnectScenarios: Scenario[] = [
         ...statefulConnection(),
         { send: invoke('1', 'Echo', 'on the first') },
         { receive: 1 },
+        SERVER_ACK,
         { open: '?id={{token}}', socket: 'again' },
         { closed: true },
         { send: record('{"type":9,"sequenceId":2}'), socket: 'again' },
@@ -187,6 +195,7 @@ export const statefulReconnectScenarios: Scenario[] = [
     [
       ...STATEFUL_CONNECTED,
       { receive: 1, messages: ['{"type":3,"invocationId":"1","result":"on the first"}'], frames: 'text' },
+      { receive: 1, messages: ['{"type":8,"sequenceId":1}'], frames: 'text' },
       { socket: 'again', open: '?id={{token}}', refused: 404, 'content-type': 'text/plain', body: '' },
       { closed: 1000, messages: [] },
       { socket: 'again', notSent: 'the socket is closed' },
@@ -195,6 +204,7 @@ export const statefulReconnectScenarios: Scenario[] = [
     [
       ...STATEFUL_CONNECTED,
       { receive: 1, messages: ['{"type":3,"invocationId":"1","result":"on the first"}'], frames: 'text' },
+      { receive: 1, messages: ['{"type":8,"sequenceId":1}'], frames: 'text' },
       { socket: 'again', open: '?id={{token}}', accepted: true },
       { closed: 1006, messages: [] },
       { socket: 'again', receive: 2, messages: ['{"type":9,"sequenceId":1}', '{"type":3,"invocationId":"1","result":"on the first"}'], frames: 'text' },
@@ -202,7 +212,7 @@ export const statefulReconnectScenarios: Scenario[] = [
   ),
   {
     name: 'a reconnect after the disconnect timeout is 404',
-    settings: STATEFUL,
+    settings: SHORT_DISCONNECT,
     steps: [...statefulConnection(), { close: 'drop' }, { wait: 4000 }, { open: '?id={{token}}', socket: 'again' }],
   },
   {
@@ -275,18 +285,20 @@ export const statefulReconnectScenarios: Scenario[] = [
         { negotiate: '?negotiateVersion=1&useStatefulReconnect=true' },
         { http: 'GET', path: '?id={{token}}' },
         { http: 'POST', path: '?id={{token}}', body: HANDSHAKE_V2 + invoke('1', 'Echo', 'polled') },
-        { wait: 1500 },
+        { wait: 500 },
+        { http: 'GET', path: '?id={{token}}' },
+        // .NET's Ack comes within a second or so; without one the poll ends empty after 2 s.
         { http: 'GET', path: '?id={{token}}' },
       ],
     },
     'Stateful reconnect is for WebSockets only',
-    pollObservation('{}\u001e{"type":3,"invocationId":"1","result":"polled"}\u001e{"type":8,"sequenceId":1}\u001e'),
-    pollObservation('{}\u001e{"type":3,"invocationId":"1","result":"polled"}\u001e'),
+    pollObservation({ status: 200, 'content-type': 'application/octet-stream', body: '{"type":8,"sequenceId":1}\u001e' }),
+    pollObservation({ status: 200, 'content-type': 'text/plain', body: '' }),
   ),
 ];
 
-/** What the long-polling scenario observes, up to the body of its last poll. */
-function pollObservation(lastPoll: string): Observation {
+/** What the long-polling scenario observes, up to its last poll's answer. */
+function pollObservation(lastPoll: { status: number; 'content-type': string; body: string }): Observation {
   return [
     {
       request: 'POST /negotiate?negotiateVersion=1&useStatefulReconnect=true',
@@ -296,6 +308,12 @@ function pollObservation(lastPoll: string): Observation {
     },
     { request: 'GET ?id={{token}}', status: 200, 'content-type': 'application/octet-stream', body: '' },
     { request: 'POST ?id={{token}}', status: 200, 'content-type': 'text/plain', body: '' },
-    { request: 'GET ?id={{token}}', status: 200, 'content-type': 'application/octet-stream', body: lastPoll },
+    {
+      request: 'GET ?id={{token}}',
+      status: 200,
+      'content-type': 'application/octet-stream',
+      body: '{}\u001e{"type":3,"invocationId":"1","result":"polled"}\u001e',
+    },
+    { request: 'GET ?id={{token}}', ...lastPoll },
   ];
 }
