@@ -65,6 +65,11 @@ export const ClientResultErrors = {
   /** A Completion for a server-initiated invocation came from another connection than the one invoked. */
   wrongConnection: (connectionId: string, invocationId: string) =>
     `Connection ID '${connectionId}' is not valid for invocation ID '${invocationId}'.`,
+  /**
+   * A Completion with neither `result` nor `error` (a void completion) — a `HubException` with .NET's default
+   * message, as `new HubException(null)` has (ClientResultsManager: `HasResult` false, `Error` null).
+   */
+  noResult: "Exception of type 'Microsoft.AspNetCore.SignalR.HubException' was thrown.",
   /** `invoke` inside `onConnected` — an `InvalidOperationException` (HubCallerClients: no client results there). */
   notAllowedInOnConnected: 'Client results inside OnConnectedAsync Hub methods are not allowed.',
 } as const;

@@ -114,6 +114,27 @@ export async function buildChatApp(options: ChatAppOptions = {}): Promise<Fastif
   // not be published) is reported, not fatal: without Redis the server still serves its own clients.
   app.get('/health', async () => ({ status: 'ok', backplane: app.signalr.backplane ?? null }));
 
+  // A client result requested from outside any hub method, through the hub's context: asks that connection
+  // `GetAnswer("question")` and answers with its string, or `error: <message>` (both 200), as the ASP.NET Core chat
+  // server's `GET /ask/{connectionId}` does. The request going away cancels the question.
+  app.get<{ Params: { connectionId: string } }>('/ask/:connectionId', async (request, reply) => {
+    const cancel = new AbortController();
+    reply.raw.once('close', () => cancel.abort());
+    try {
+      const answer = await app.signalr
+        .hub(ChatHub)
+        .clients.client(request.params.connectionId)
+        .invoke<unknown>('GetAnswer', 'question', cancel.signal);
+      // `invoke` does not check the answer's type (.NET converts it to the string it asked for, or fails).
+      if (answer !== null && typeof answer !== 'string') {
+        throw new TypeError(`The answer is a ${typeof answer}, not a string.`);
+      }
+      return reply.type('text/plain; charset=utf-8').send(answer ?? '');
+    } catch (error) {
+      return reply.type('text/plain; charset=utf-8').send(`error: ${(error as Error).message}`);
+    }
+  });
+
   const page = await readFile(path.join(__dirname, 'public', 'index.html'), 'utf8');
   app.get('/', async (_request, reply) => reply.type('text/html; charset=utf-8').send(page));
   for (const [url, file] of Object.entries(BROWSER_FILES)) {

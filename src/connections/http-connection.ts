@@ -214,6 +214,11 @@ export class HttpConnection {
     if (waiters !== null) for (const resume of waiters) resume();
   }
 
+  /** Whether POSTed input waits for the application to resume input. */
+  get inputPaused(): boolean {
+    return this.inputPausedWaiters !== null;
+  }
+
   /** Resolves when POSTed input may go on (at once unless input is paused). */
   inputResumed(): Promise<void> {
     const waiters = this.inputPausedWaiters;
@@ -237,12 +242,13 @@ export class HttpConnection {
   }
 
   /**
-   * The transport of `sink` ended from the client's side. A reconnectable connection waits for a new transport
-   * (the disconnect timeout runs meanwhile); any other ends now.
+   * The transport of `sink` ended from the client's side. A reconnectable connection whose transport was lost waits
+   * for a new one (the disconnect timeout runs meanwhile); any other ends now, and so does one the client closed on
+   * purpose (`closedByClient`: a WebSocket close frame), as .NET ends it then.
    */
-  transportEnded(sink: TransportSink, error?: Error): void {
+  transportEnded(sink: TransportSink, error?: Error, closedByClient = false): void {
     if (this.sink !== sink) return;
-    if (this.reconnectable && !this.closeRequested && this.state !== 'closed' && this.app !== null) {
+    if (this.reconnectable && !closedByClient && !this.closeRequested && this.state !== 'closed' && this.app !== null) {
       this.sink = null;
       this.markInactive(Date.now());
       this.app.onTransportLost?.();

@@ -859,7 +859,10 @@ export class HubConnection
     try {
       this.endpoint.lifetime.setConnectionResult(this.connectionId, message);
     } catch (error) {
+      // An answer to a question asked of another connection: .NET lets the InvalidOperationException end the
+      // connection that sent it, and the question stays open for the connection it was asked of.
       this.endpoint.log.warn({ err: error, connectionId: this.connectionId }, 'completion for another connection');
+      this.closeWithError(error);
     }
   }
 

@@ -26,11 +26,16 @@ export interface SingleClientProxy extends ClientProxy {
    * Calls `method` on the client and resolves with what its handler returns ("client results", spec §2.7).
    *
    * Rejects with a `HubException` holding the client's error (the official clients answer
-   * `Client didn't provide a result.` when they have no handler), with an `IOException`-named error when the
+   * `Client didn't provide a result.` when they have no handler), with a `HubException` carrying .NET's default
+   * message when the answer has neither a result nor an error, with an `IOException`-named error when the
    * connection does not exist or goes away while the answer is awaited, and with a `HubException`
    * `Invocation canceled by the server.` when the signal aborts. When the last argument is an `AbortSignal` it is
    * not sent to the client: pass `AbortSignal.timeout(ms)` for a timeout, or `this.abortSignal` to give up with
    * the invocation. There is no default timeout, as in ASP.NET Core.
+   *
+   * `T` is not checked: the promise resolves with whatever value the client sent (ASP.NET Core converts it to the
+   * declared type and fails the call when it cannot). Validate the answer where its type matters, for example with
+   * the schema of the expected value.
    *
    * Inside a hub method, the first `invoke` gives up the method's invocation slot
    * (`maximumParallelInvocationsPerClient`) for the rest of the method, as ASP.NET Core 8+ does: the client's

@@ -2,8 +2,8 @@
  * Pending server-to-client invocations ("client results", spec §2.7): the bookkeeping every lifetime manager
  * shares, as ASP.NET Core's `ClientResultsManager`.
  */
-import type { CompletionMessage } from '../../protocol/messages';
-import { ClientResultErrors, HubException } from '../errors';
+import { hasResult, type CompletionMessage } from '../../protocol/messages';
+import { ClientResultErrors, HubException, namedError } from '../errors';
 
 interface PendingResult {
   readonly connectionId: string;
@@ -63,11 +63,13 @@ export class ClientResultsManager {
     const entry = this.pending.get(completion.invocationId);
     if (entry === undefined) return false;
     if (entry.connectionId !== connectionId) {
-      throw new Error(ClientResultErrors.wrongConnection(connectionId, completion.invocationId));
+      throw namedError('InvalidOperationException', ClientResultErrors.wrongConnection(connectionId, completion.invocationId));
     }
     this.pending.delete(completion.invocationId);
-    if (completion.error !== undefined) entry.reject(new HubException(completion.error));
-    else entry.resolve(completion.result ?? null);
+    if (hasResult(completion)) entry.resolve(completion.result);
+    // An answer with neither result nor error is not a result: .NET fails the call with a HubException whose
+    // message is its own default (HubException(null)).
+    else entry.reject(new HubException(completion.error ?? ClientResultErrors.noResult));
     return true;
   }
 

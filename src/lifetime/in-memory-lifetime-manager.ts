@@ -75,7 +75,8 @@ export class InMemoryLifetimeManager implements HubLifetimeManager {
 
   async sendConnections(connectionIds: readonly string[], method: string, args: readonly unknown[]): Promise<void> {
     let message: SerializedHubMessage | undefined;
-    for (const id of connectionIds) {
+    // A connection listed twice gets the message once: .NET filters its connections by the list.
+    for (const id of new Set(connectionIds)) {
       const connection = this.connections.get(id);
       if (connection !== undefined) connection.write((message ??= invocation(method, args)));
     }
@@ -122,7 +123,8 @@ export class InMemoryLifetimeManager implements HubLifetimeManager {
 
   async sendUsers(userIds: readonly string[], method: string, args: readonly unknown[]): Promise<void> {
     let message: SerializedHubMessage | undefined;
-    for (const userId of userIds) {
+    // A user listed twice gets the message once per connection: .NET filters its connections by the list.
+    for (const userId of new Set(userIds)) {
       const connections = this.users.get(userId);
       if (connections === undefined) continue;
       message ??= invocation(method, args);

@@ -18,8 +18,10 @@ export function originPolicy(allowed: readonly string[] | '*' | OriginPolicy | u
   if (allowed === undefined) return () => false;
   if (allowed === '*') return () => true;
   if (typeof allowed === 'function') return allowed;
+  // Configured origins are normalised to lower case, as ASP.NET Core's `WithOrigins` does; the `Origin` header is
+  // compared as sent (browsers serialise origins in lower case), so `HTTP://APP.EXAMPLE` is not `http://app.example`.
   const origins = new Set(allowed.map((origin) => origin.replace(/\/+$/, '').toLowerCase()));
-  return (origin) => origins.has(origin.toLowerCase());
+  return (origin) => origins.has(origin);
 }
 
 /** Whether `origin` names the host the request was sent to. */

@@ -231,7 +231,10 @@ export function registerHubRoutes(app: FastifyInstance, endpoint: HubEndpoint, l
     if (connection.transport === 'WebSockets') return sendText(reply, 405, HttpErrors.postNotAllowedOnWebSockets);
     const body = request.body;
     if (Buffer.isBuffer(body) && body.length > 0) connection.receive(body);
-    // While the hub's message loop has paused input, the answer waits: the client sends its next POST only then.
+    // .NET answers 200 once the body is in the connection's pipe, even when what it carries ends the connection (a
+    // Close, a refused handshake). Only a send that waits for room — while the hub's message loop has paused input;
+    // the client sends its next POST only after this answer — and sees the connection end meanwhile is 404.
+    if (!connection.inputPaused) return sendText(reply, 200);
     await connection.inputResumed();
     return sendText(reply, connection.state === 'closed' ? 404 : 200);
   };

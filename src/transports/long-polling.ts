@@ -26,7 +26,9 @@ interface PendingPoll {
 function answer(reply: FastifyReply, status: number, contentType: string, body?: Buffer): void {
   if (reply.sent || reply.raw.destroyed) return;
   reply.code(status).headers(NO_CACHE).header('content-type', contentType);
-  void reply.send(body ?? Buffer.alloc(0));
+  // Fastify drops the content type of a 204 sent with a payload, even an empty one; .NET keeps `text/plain` on it,
+  // so a 204 is sent without a payload.
+  void reply.send(status === 204 ? undefined : (body ?? Buffer.alloc(0)));
 }
 
 /** The long-polling side of one connection. */

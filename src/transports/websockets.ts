@@ -10,6 +10,8 @@ import type { HttpConnection, TransportSink } from '../connections/http-connecti
 
 /** Normal closure status, the only one the official clients treat as clean (TS:WS@v10 L162-L184). */
 const NORMAL_CLOSURE = 1000;
+/** What `ws` reports when the connection ended without a close frame (RFC 6455 §7.1.5). */
+const ABNORMAL_CLOSURE = 1006;
 
 /** How long a closing socket waits for the peer's close frame (`WebSocketOptions.CloseTimeout`, 5 s). */
 const CLOSE_TIMEOUT_MS = 5000;
@@ -67,10 +69,13 @@ export function attachWebSocket(socket: WebSocket, connection: HttpConnection): 
     connection.receive(data as Buffer);
   });
   socket.on('close', (code: number) => {
-    // 1000 is a clean close; 1005 means the peer sent none (the official Node client on stop()).
+    // 1000 is a clean close; 1005 means the peer sent none (the official Node client on stop()). Any close frame is
+    // the client leaving; only 1006, a connection lost without one, leaves a stateful connection open to a
+    // reconnect.
     connection.transportEnded(
       sink,
       code === NORMAL_CLOSURE || code === 1005 ? undefined : new Error(`WebSocket closed with status code ${code}.`),
+      code !== ABNORMAL_CLOSURE,
     );
   });
 }

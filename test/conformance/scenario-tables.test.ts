@@ -1,26 +1,27 @@
 /**
- * The scenario tables themselves: names are unique (they are the test names), every known difference a scenario
- * names is explained in KNOWN-DIFFERENCES.md, and every entry there is still shown by an executed scenario.
- * Pending tables are checked here but never run.
+ * The scenario tables themselves: every table in `scenarios/` is run by a test file, names are unique (they are the
+ * test names), every known difference a scenario names is explained in KNOWN-DIFFERENCES.md, and every entry there
+ * is still shown by a scenario.
  */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import type { Scenario } from './engine/scenario';
 import { knownDifferenceEntries } from './engine/suite';
 import { clientResultScenarios } from './scenarios/client-results';
+import { corsScenarios } from './scenarios/cors';
 import { handshakeScenarios } from './scenarios/handshake';
 import { invocationScenarios } from './scenarios/invocations';
 import { jsonParsingScenarios } from './scenarios/json-parsing';
+import { longPollingScenarios } from './scenarios/long-polling';
 import { negotiateScenarios } from './scenarios/negotiate';
-import { pendingClientResultScenarios } from './scenarios/pending-client-results';
-import { corsScenarios } from './scenarios/pending-cors';
-import { longPollingScenarios } from './scenarios/pending-long-polling';
-import { messagePackScenarios } from './scenarios/pending-messagepack';
-import { serverSentEventsScenarios } from './scenarios/pending-server-sent-events';
-import { statefulReconnectScenarios } from './scenarios/pending-stateful-reconnect';
-import { streamingScenarios } from './scenarios/pending-streaming';
+import { officialClientScenarios } from './scenarios/official-client';
 import { pingCloseKeepAliveScenarios } from './scenarios/ping-close-keep-alive';
+import { serverSentEventsScenarios } from './scenarios/server-sent-events';
+import { statefulReconnectScenarios } from './scenarios/stateful-reconnect';
+import { streamingScenarios } from './scenarios/streaming';
 import { webSocketTransportScenarios } from './scenarios/websocket-transport';
 
-const EXECUTED: Record<string, readonly Scenario[]> = {
+const TABLES: Record<string, readonly Scenario[]> = {
   negotiate: negotiateScenarios,
   'websocket-transport': webSocketTransportScenarios,
   handshake: handshakeScenarios,
@@ -28,36 +29,42 @@ const EXECUTED: Record<string, readonly Scenario[]> = {
   invocations: invocationScenarios,
   'client-results': clientResultScenarios,
   'ping-close-keep-alive': pingCloseKeepAliveScenarios,
+  'server-sent-events': serverSentEventsScenarios,
+  'long-polling': longPollingScenarios,
+  streaming: streamingScenarios,
+  'stateful-reconnect': statefulReconnectScenarios,
+  cors: corsScenarios,
+  'official-client': officialClientScenarios,
 };
 
-const PENDING: Record<string, readonly Scenario[]> = {
-  'pending-server-sent-events': serverSentEventsScenarios,
-  'pending-long-polling': longPollingScenarios,
-  'pending-streaming': streamingScenarios,
-  'pending-client-results': pendingClientResultScenarios,
-  'pending-stateful-reconnect': statefulReconnectScenarios,
-  'pending-cors': corsScenarios,
-  'pending-messagepack': messagePackScenarios,
-};
+/** Files of `scenarios/` that hold building blocks rather than a table. */
+const HELPERS = ['frames'];
 
-const ALL = { ...EXECUTED, ...PENDING };
+test('every scenario table is listed here and run by its test file', () => {
+  const tables = fs
+    .readdirSync(path.join(__dirname, 'scenarios'))
+    .map((file) => file.replace(/\.ts$/, ''))
+    .filter((name) => !HELPERS.includes(name));
+  expect(tables.sort()).toEqual(Object.keys(TABLES).sort());
+  for (const table of tables) expect(fs.existsSync(path.join(__dirname, `${table}.test.ts`))).toBe(true);
+});
 
-test.each(Object.entries(ALL))('scenario names in %s are unique', (_table, scenarios) => {
+test.each(Object.entries(TABLES))('scenario names in %s are unique', (_table, scenarios) => {
   const names = scenarios.map((scenario) => scenario.name);
   expect(names.filter((name, index) => names.indexOf(name) !== index)).toEqual([]);
 });
 
 test('every known difference a scenario names is explained in KNOWN-DIFFERENCES.md', () => {
   const entries = knownDifferenceEntries();
-  const named = Object.values(ALL)
+  const named = Object.values(TABLES)
     .flat()
     .flatMap((scenario) => (scenario.knownDifference ? [scenario.knownDifference.entry] : []));
   expect(named.filter((entry) => !entries.has(entry))).toEqual([]);
 });
 
-test('every entry of KNOWN-DIFFERENCES.md is shown by an executed scenario', () => {
+test('every entry of KNOWN-DIFFERENCES.md is shown by a scenario', () => {
   const shown = new Set(
-    Object.values(EXECUTED)
+    Object.values(TABLES)
       .flat()
       .flatMap((scenario) => (scenario.knownDifference ? [scenario.knownDifference.entry] : [])),
   );

@@ -2,12 +2,16 @@
  * The MessagePack hub protocol with the real client (spec §2.5, §1.5): WebSockets and long polling, every value
  * kind, errors, Binary frames from the handshake reply on, broadcasts to mixed JSON and MessagePack clients
  * serialized once per protocol, and malformed MessagePack answered as .NET does.
+ *
+ * The reference server cannot offer MessagePack (its package cannot be restored offline), so the differential
+ * conformance suite does not cover it; "on the wire" checks the exact bytes against the layouts .NET's
+ * `MessagePackHubProtocolWorker` writes instead.
  */
 import { HttpTransportType } from '@microsoft/signalr';
 import { MessagePackHubProtocol } from '@microsoft/signalr-protocol-msgpack';
 import { SerializedHubMessage } from '../../src';
 import { jsonHubProtocol, messagePackHubProtocol } from '../../protocol';
-import { ClientPool } from '../support/clients';
+import { ClientPool, delay } from '../support/clients';
 import { RawWebSocket } from '../support/raw-websocket';
 import { startChatServer, type RunningServer } from '../support/servers';
 
@@ -144,6 +148,67 @@ describe('on the wire', () => {
     // {} RS, then Close [7, "Connection closed with an error.", true] framed.
     const close = messagePackHubProtocol.writeMessage({ type: 7, error: 'Connection closed with an error.', allowReconnect: true });
     expect(received.toString('hex')).toBe('7b7d1e' + close.toString('hex'));
+  });
+
+  /** Opens a socket and completes the MessagePack handshake. */
+  async function handshaken(): Promise<RawWebSocket> {
+    const socket = await open();
+    socket.send(`{"protocol":"messagepack","version":1}${RS}`);
+    await socket.frame(0);
+    return socket;
+  }
+
+  /** A MessagePack body (hex, spaces allowed) with its one-byte VarInt length (bodies under 128 bytes). */
+  const framed = (hex: string): Buffer => {
+    const body = Buffer.from(hex.replace(/ /g, ''), 'hex');
+    return Buffer.concat([Buffer.from([body.length]), body]);
+  };
+  /** MessagePack str8 of an ASCII text: d9, length, bytes. */
+  const str8 = (text: string): string => `d9${text.length.toString(16).padStart(2, '0')}${Buffer.from(text).toString('hex')}`;
+
+  test('integers of every width come back in the smallest encoding, as .NET writes them', async () => {
+    const socket = await handshaken();
+    // Echo([42, -1, 300 (uint16), 70000 (uint32), 5000000000 (uint64)]).
+    socket.send(framed('95 01 80 a1 31 a4 45 63 68 6f 91 95 2a ff cd 01 2c ce 00 01 11 70 cf 00 00 00 01 2a 05 f2 00'));
+    const completion = await socket.frame(1);
+    // [3, {}, "1", 3, [...]]: positive integers as fixint / uint16 / uint32 / uint64, -1 as negative fixint.
+    expect(completion.data.toString('hex')).toBe(framed('95 03 80 a1 31 03 95 2a ff cd 01 2c ce 00 01 11 70 cf 00 00 00 01 2a 05 f2 00').toString('hex'));
+  });
+
+  test('an invocation with six items (an empty stream id list) is read', async () => {
+    const socket = await handshaken();
+    // [1, {}, "1", "Echo", [true], []], as .NET's client writes it.
+    socket.send(framed('96 01 80 a1 31 a4 45 63 68 6f 91 c3 90'));
+    expect((await socket.frame(1)).data.toString('hex')).toBe(framed('95 03 80 a1 31 03 c3').toString('hex'));
+  });
+
+  test('a Ping gets no answer; a Close is answered with a three-item Close and a normal close', async () => {
+    const socket = await handshaken();
+    socket.send(framed('91 06'));
+    await delay(200);
+    expect(socket.frames).toHaveLength(1);
+    // [7, nil], as older clients write it: the answer has .NET's three items [7, nil, false].
+    socket.send(framed('92 07 c0'));
+    expect((await socket.closed).code).toBe(1000);
+    expect(Buffer.concat(socket.frames.slice(1).map((frame) => frame.data)).toString('hex')).toBe(framed('93 07 c0 c2').toString('hex'));
+  });
+
+  test('an unknown method: the Completion carries .NET\'s error', async () => {
+    const socket = await handshaken();
+    // [1, {}, "1", "Missing", []].
+    socket.send(framed('95 01 80 a1 31 a7 4d 69 73 73 69 6e 67 90'));
+    const completion = await socket.frame(1);
+    const error = str8("Failed to invoke 'Missing' due to an error on the server. HubException: Method does not exist.");
+    // [3, {}, "1", 1 (error), "..."].
+    expect(completion.data.toString('hex')).toBe(framed(`95 03 80 a1 31 01 ${error}`).toString('hex'));
+  });
+
+  test('a message that is not an array closes with the Close .NET writes', async () => {
+    const socket = await handshaken();
+    socket.send(framed('a3 61 62 63'));
+    expect((await socket.closed).code).toBe(1000);
+    // [7, "Connection closed with an error.", true]: 32 characters need str8.
+    expect(socket.frames[1].data.toString('hex')).toBe(framed(`93 07 ${str8('Connection closed with an error.')} c3`).toString('hex'));
   });
 
   test('an unknown message type is skipped', async () => {

@@ -22,3 +22,13 @@ export const CLIENT_COMBINATIONS: readonly ClientCombination[] = [
   { name: 'JSON over long polling', transport: HttpTransportType.LongPolling },
   { name: 'MessagePack over long polling', transport: HttpTransportType.LongPolling, protocol: new MessagePackHubProtocol() },
 ];
+
+/**
+ * Every combination the official client can use against a server that offers everything: {@link CLIENT_COMBINATIONS}
+ * and JSON over Server-Sent Events (a text-only transport, so MessagePack cannot run on it). For suites that check
+ * a contract end to end; the others stay on the four above to keep their run time down.
+ */
+export const ALL_CLIENT_COMBINATIONS: readonly ClientCombination[] = [
+  ...CLIENT_COMBINATIONS,
+  { name: 'JSON over Server-Sent Events', transport: HttpTransportType.ServerSentEvents },
+];

@@ -44,10 +44,13 @@ export class RawWebSocket {
     });
   }
 
-  /** Opens a socket to an `http://` URL (rewritten to `ws://`); rejects with a {@link RefusedUpgradeError} if refused. */
-  static connect(url: string): Promise<RawWebSocket> {
+  /**
+   * Opens a socket to an `http://` URL (rewritten to `ws://`), with `headers` on the upgrade request (an `origin`);
+   * rejects with a {@link RefusedUpgradeError} if refused.
+   */
+  static connect(url: string, headers?: Readonly<Record<string, string>>): Promise<RawWebSocket> {
     return new Promise((resolve, reject) => {
-      const socket = new WebSocket(url.replace(/^http/, 'ws'));
+      const socket = new WebSocket(url.replace(/^http/, 'ws'), { headers: headers === undefined ? undefined : { ...headers } });
       socket.once('open', () => resolve(new RawWebSocket(socket)));
       socket.once('unexpected-response', (_request, response) => {
         let body = '';

@@ -16,6 +16,9 @@ const UNSAVED_CONNECTION_KEY = /"(connectionId|connectionToken)":"([A-Za-z0-9_-]
 /** The invocation id of an Invocation the server sends (a client-result request); each server numbers its own. */
 const SERVER_INVOCATION_ID = /^(\{"type":1,(?:"headers":\{[^}]*\},)?"invocationId":")([^"]+)(")/;
 
+/** A server-chosen invocation id quoted in an error text (`… is not valid for invocation ID 's2'.`). */
+const QUOTED_INVOCATION_ID = /(invocation ID ')([^']+)(')/g;
+
 /** Replaces random values by placeholders; one instance per scenario run. */
 export class Normaliser {
   /** Known random value → its placeholder. */
@@ -47,6 +50,12 @@ export class Normaliser {
     output = output.replace(SERVER_INVOCATION_ID, (_match, before: string, id: string, after: string) => {
       if (!this.invocationIds.has(id)) this.invocationIds.set(id, `<server-invocation-${this.invocationIds.size + 1}>`);
       return `${before}${this.invocationIds.get(id)}${after}`;
+    });
+    // Only ids seen in an earlier Invocation: the number a server gives its n-th question depends on the scenarios
+    // that ran on it before.
+    output = output.replace(QUOTED_INVOCATION_ID, (match, before: string, id: string, after: string) => {
+      const placeholder = this.invocationIds.get(id);
+      return placeholder === undefined ? match : `${before}${placeholder}${after}`;
     });
     return output.replace(HTTP_DATE, (date) => (date === EPOCH_DATE ? date : '<date>'));
   }

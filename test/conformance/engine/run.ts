@@ -13,8 +13,13 @@
 import WebSocket from 'ws';
 import { RawWebSocket, type RefusedUpgradeError } from '../../support/raw-websocket';
 import { Normaliser } from './normalise';
+import { OfficialClient } from './official-client';
 import type {
   AwaitHttpStep,
+  ClientCallStep,
+  ClientClosedStep,
+  ClientEventsStep,
+  ClientStartStep,
   ClosedStep,
   HttpStep,
   ListenStep,
@@ -36,6 +41,14 @@ const RECORD_SEPARATOR = 0x1e;
 const DEFAULT_CHANNEL = 'ws';
 const DEFAULT_RECEIVE_TIMEOUT_MS = 3_000;
 const DEFAULT_CLOSE_TIMEOUT_MS = 5_000;
+/** Default name of an official client when a step names none. */
+const DEFAULT_CLIENT = 'client';
+/**
+ * How long an official client's call, events or close may take. Generous: our server shares its process with the
+ * clients and the runner, so on a busy machine a long-polling round trip or two can take seconds; a call that never
+ * settles is still reported.
+ */
+const DEFAULT_CLIENT_TIMEOUT_MS = 10_000;
 /** How often waits re-check their condition. */
 const POLL_MS = 5;
 
@@ -140,6 +153,8 @@ function frameTypes(messages: readonly SplitMessage[]): string | string[] | unde
 /** An HTTP request started by a `background` step. */
 interface Pending {
   readonly response: Promise<Response>;
+  /** The headers the step asked to observe. */
+  readonly observe: readonly string[] | undefined;
   readonly startedAt: number;
   readonly abort: AbortController;
 }
@@ -150,11 +165,15 @@ class Run {
   private readonly variables = new Map<string, string>();
   private readonly channels = new Map<string, Channel>();
   private readonly pending = new Map<string, Pending>();
+  private readonly clients = new Map<string, OfficialClient>();
   private readonly normaliser = new Normaliser();
   /** When the previous step ended: the reference point of `withinMs` bounds. */
   private stepEndedAt = Date.now();
 
-  constructor(private readonly target: Target) {}
+  constructor(private readonly target: Target) {
+    // The server's own origin, e.g. for a same-origin `origin` header; it never appears in what is observed.
+    this.variables.set('server', new URL(target.hubUrl).origin);
+  }
 
   async execute(steps: readonly Step[]): Promise<Observation> {
     try {
@@ -163,7 +182,7 @@ class Run {
         this.stepEndedAt = Date.now();
       }
     } finally {
-      this.cleanUp();
+      await this.cleanUp();
     }
     return this.entries.map((entry) => this.normaliser.value(entry));
   }
@@ -184,6 +203,12 @@ class Run {
     if ('close' in step) return this.close(step.close === true ? 1000 : step.close, step.socket);
     if ('wait' in step) return sleep(step.wait);
     if ('sse' in step) return this.sse(step);
+    if ('start' in step) return this.startClient(step);
+    if ('call' in step) return this.call(step);
+    if ('events' in step) return this.events(step);
+    if ('requests' in step) return this.record({ requests: step.requests, made: this.client(step.requests).requestSummary() });
+    if ('stop' in step) return this.stopClient(step.stop);
+    if ('clientClosed' in step) return this.clientClosed(step);
     throw new Error(`unknown step ${JSON.stringify(step)}`);
   }
 
@@ -202,6 +227,22 @@ class Run {
     return typeof payload === 'string' ? this.substitute(payload) : payload;
   }
 
+  /** Request headers with saved values filled in. */
+  private headers(headers: Readonly<Record<string, string>> | undefined): Record<string, string> | undefined {
+    if (headers === undefined) return undefined;
+    return Object.fromEntries(Object.entries(headers).map(([name, value]) => [name, this.substitute(value)]));
+  }
+
+  /** `{{name}}` replaced in every string of a JSON-like value (arguments of an official client's call). */
+  private substituteValue(value: unknown): unknown {
+    if (typeof value === 'string') return this.substitute(value);
+    if (Array.isArray(value)) return value.map((item: unknown) => this.substituteValue(item));
+    if (typeof value === 'object' && value !== null) {
+      return Object.fromEntries(Object.entries(value).map(([key, item]) => [key, this.substituteValue(item)]));
+    }
+    return value;
+  }
+
   private save(name: string, value: unknown): void {
     if (typeof value !== 'string') return;
     this.variables.set(name, value);
@@ -213,9 +254,10 @@ class Run {
   private request(step: HttpStep, signal?: AbortSignal): Promise<Response> {
     const payload = step.body === undefined ? undefined : this.payload(step.body);
     const body = typeof payload === 'string' || payload === undefined ? payload : new Uint8Array(payload);
-    return fetch(this.target.hubUrl + this.substitute(step.path), {
+    const base = step.root === true ? new URL(this.target.hubUrl).origin : this.target.hubUrl;
+    return fetch(base + this.substitute(step.path), {
       method: step.http,
-      headers: step.headers,
+      headers: this.headers(step.headers),
       body,
       redirect: 'manual',
       signal,
@@ -238,7 +280,7 @@ class Run {
       const response = this.request(step, abort.signal);
       // Observed by awaitHttp; a failure must not surface as an unhandled rejection before that.
       response.catch(() => undefined);
-      this.pending.set(step.background, { response, startedAt: Date.now(), abort });
+      this.pending.set(step.background, { response, observe: step.observe, startedAt: Date.now(), abort });
       return;
     }
     const response = await this.request(step);
@@ -277,7 +319,7 @@ class Run {
     this.pending.delete(step.awaitHttp);
     let entry: Record<string, unknown>;
     try {
-      entry = await this.describe(step.awaitHttp, await pending.response);
+      entry = await this.describe(step.awaitHttp, await pending.response, pending.observe);
     } catch (error) {
       entry = { request: step.awaitHttp, failed: (error as Error).message };
     }
@@ -312,7 +354,7 @@ class Run {
     if (this.channels.has(name)) throw new Error(`socket '${name}' is opened twice`);
     let socket: RawWebSocket;
     try {
-      socket = await RawWebSocket.connect(this.target.hubUrl + this.substitute(step.open));
+      socket = await RawWebSocket.connect(this.target.hubUrl + this.substitute(step.open), this.headers(step.headers));
     } catch (error) {
       const refused = error as Partial<RefusedUpgradeError>;
       if (refused.status === undefined) throw error;
@@ -354,7 +396,11 @@ class Run {
 
   private close(code: number | 'drop', name?: string): void {
     const channel = this.channel(name);
-    if (channel.kind === 'events') throw new Error(`'${name ?? DEFAULT_CHANNEL}' is not a WebSocket`);
+    if (channel.kind === 'events') {
+      // The client goes away: its EventSource request is aborted.
+      channel.abort?.();
+      return;
+    }
     if (channel.socket?.socket.readyState !== WebSocket.OPEN) return;
     if (code === 'drop') channel.socket.socket.terminate();
     else channel.socket.socket.close(code);
@@ -432,7 +478,7 @@ class Run {
     if (this.channels.has(name)) throw new Error(`channel '${name}' is opened twice`);
     const abort = new AbortController();
     const response = await fetch(this.target.hubUrl + this.substitute(step.sse), {
-      headers: { accept: 'text/event-stream' },
+      headers: { ...this.headers(step.headers), accept: 'text/event-stream' },
       signal: abort.signal,
     });
     const entry = this.labelled(step.socket, { sse: step.sse, status: response.status });
@@ -455,9 +501,80 @@ class Run {
     this.record(entry);
   }
 
+  // -- the official client ----------------------------------------------------------------------------------
+
+  private client(name: string): OfficialClient {
+    const client = this.clients.get(name);
+    if (client === undefined) throw new Error(`scenario uses client '${name}' before starting it`);
+    return client;
+  }
+
+  private async startClient(step: ClientStartStep): Promise<void> {
+    const name = step.client ?? DEFAULT_CLIENT;
+    if (this.clients.has(name)) throw new Error(`client '${name}' is started twice`);
+    const entry: Record<string, unknown> = { start: step.start };
+    if (step.client !== undefined) entry.client = step.client;
+    try {
+      const client = await OfficialClient.start({
+        transport: step.start,
+        url: step.query === undefined ? this.target.hubUrl : `${this.target.hubUrl}?${this.substitute(step.query)}`,
+        skipNegotiation: step.skipNegotiation,
+        statefulReconnect: step.statefulReconnect,
+        answer: step.answer,
+        onToken: (token) => this.normaliser.remember(token, `${name}.token`),
+      });
+      this.clients.set(name, client);
+      const id = client.connection.connectionId;
+      this.save(`${name}.id`, id);
+      entry.connectionId = id ?? '(none)';
+    } catch (error) {
+      entry.failed = (error as Error).message;
+    }
+    this.record(entry);
+  }
+
+  private async call(step: ClientCallStep): Promise<void> {
+    const kind = step.kind ?? 'invoke';
+    const args = (step.args ?? []).map((arg) => this.substituteValue(arg));
+    const outcome = await this.client(step.client ?? DEFAULT_CLIENT).call(
+      kind,
+      step.call,
+      args,
+      step.upload,
+      step.take,
+      step.timeoutMs ?? DEFAULT_CLIENT_TIMEOUT_MS,
+    );
+    const entry: Record<string, unknown> = { call: step.call };
+    if (kind !== 'invoke') entry.kind = kind;
+    if (step.client !== undefined) entry.client = step.client;
+    this.record({ ...entry, ...outcome });
+  }
+
+  private async events(step: ClientEventsStep): Promise<void> {
+    const client = this.client(step.client ?? DEFAULT_CLIENT);
+    const { received, timedOut } = await client.takeEvents(step.events, step.timeoutMs ?? DEFAULT_CLIENT_TIMEOUT_MS);
+    const entry: Record<string, unknown> = { events: step.events, received };
+    if (step.client !== undefined) entry.client = step.client;
+    if (timedOut) entry.timedOut = true;
+    this.record(entry);
+  }
+
+  private async stopClient(name: string): Promise<void> {
+    const error = await this.client(name).stop();
+    this.record({ stop: name, closeError: error?.message ?? '(none)' });
+  }
+
+  private async clientClosed(step: ClientClosedStep): Promise<void> {
+    const timeoutMs = step.timeoutMs ?? DEFAULT_CLIENT_TIMEOUT_MS;
+    const error = await this.client(step.clientClosed).closed(timeoutMs);
+    const outcome = error === null ? `still open after ${timeoutMs} ms` : (error?.message ?? '(none)');
+    this.record({ clientClosed: step.clientClosed, error: outcome });
+  }
+
   // -- the end ----------------------------------------------------------------------------------------------
 
-  private cleanUp(): void {
+  private async cleanUp(): Promise<void> {
+    await Promise.all([...this.clients.values()].map((client) => client.stop().catch(() => undefined)));
     for (const channel of this.channels.values()) {
       channel.socket?.close();
       channel.abort?.();

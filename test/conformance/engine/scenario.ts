@@ -16,8 +16,9 @@
  * }
  * ```
  *
- * Strings in paths, request bodies and sent frames may name values saved by earlier steps as `{{name}}` (`{{id}}`
- * and `{{token}}` after a `negotiate` step). `{{` cannot occur in JSON, so the syntax never clashes with payloads.
+ * Strings in paths, request headers, request bodies and sent frames may name values saved by earlier steps as
+ * `{{name}}` (`{{id}}` and `{{token}}` after a `negotiate` step; `{{server}}` is the server's own origin). `{{`
+ * cannot occur in JSON, so the syntax never clashes with payloads.
  *
  * @packageDocumentation
  */
@@ -57,8 +58,10 @@ export type Payload = string | Buffer;
 export interface HttpStep {
   /** The method. */
   readonly http: string;
-  /** Appended to the hub URL, e.g. `/negotiate?negotiateVersion=1` or `?id={{token}}`. */
+  /** Appended to the hub URL, e.g. `/negotiate?negotiateVersion=1` or `?id={{token}}` (to the server's root with `root`). */
   readonly path: string;
+  /** The path is one of the server's own routes outside the hub, such as `/ask/{{id}}`. */
+  readonly root?: boolean;
   readonly headers?: Readonly<Record<string, string>>;
   readonly body?: Payload;
   /** Further response headers to observe (lower case). */
@@ -96,6 +99,8 @@ export interface OpenStep {
   /** The query string, e.g. `?id={{token}}`; `''` for none (a connection without negotiate). */
   readonly open: string;
   readonly socket?: string;
+  /** Request headers of the upgrade, e.g. an `origin`. */
+  readonly headers?: Readonly<Record<string, string>>;
   /**
    * How the runner splits what arrives into hub messages: `json` (default) at 0x1E; `messagepack` the handshake
    * answer at 0x1E, then VarInt-length-prefixed messages, shown as hex.
@@ -163,7 +168,8 @@ export interface ClosedStep {
 
 /**
  * The client closes the socket: with a close frame (`code`; `true` for 1000), or `'drop'` to cut the connection
- * without one (a network failure, as before a stateful reconnect).
+ * without one (a network failure, as before a stateful reconnect). On a Server-Sent Events channel any value aborts
+ * the stream's request.
  */
 export interface CloseStep {
   readonly close: number | true | 'drop';
@@ -183,10 +189,82 @@ export interface SseStep {
   /** The query string, e.g. `?id={{token}}`. */
   readonly sse: string;
   readonly socket?: string;
+  /** Further request headers, e.g. an `origin`. */
+  readonly headers?: Readonly<Record<string, string>>;
   /** Further response headers to observe (lower case). */
   readonly observe?: readonly string[];
   /** Also observe the raw text of the stream's first bytes (the `:\r\n` comment, event framing). */
   readonly rawPrefix?: number;
+}
+
+/** What the `GetAnswer` handler of an official client does: return a value, or throw an error with a message. */
+export type AnswerBehaviour = { readonly returns: unknown } | { readonly throws: string };
+
+/**
+ * Starts the official client (`@microsoft/signalr`, unmodified) over one transport. Observed: that it connected and
+ * its connection id, or the error `start()` rejected with. The id is saved as `{{<client>.id}}`. The client records
+ * every call of `ReceiveMessage` and `Values` the server makes, for `events` steps.
+ */
+export interface ClientStartStep {
+  readonly start: TransportName;
+  /** The client's name (default `client`), for scenarios with several. */
+  readonly client?: string;
+  /** Query string of the hub URL without `?`, e.g. `user=alice`. */
+  readonly query?: string;
+  readonly skipNegotiation?: boolean;
+  /** Builds the client `withStatefulReconnect()`. */
+  readonly statefulReconnect?: boolean;
+  /** The client's `GetAnswer` handler (each question is recorded as an event); absent: no handler. */
+  readonly answer?: AnswerBehaviour;
+}
+
+/**
+ * A call of the official client: `invoke` (default), `send` or `stream` of a hub method. Observed: the result or
+ * the error's message (`invoke`), that it was sent (`send`), or the items and how the stream ended (`stream`).
+ */
+export interface ClientCallStep {
+  /** The hub method. */
+  readonly call: string;
+  readonly kind?: 'invoke' | 'send' | 'stream';
+  readonly client?: string;
+  /** Arguments; strings may name saved values (`{{client.id}}`). */
+  readonly args?: readonly unknown[];
+  /** A client-to-server stream (a `Subject`) passed after `args`: these items, then completion or `error`. */
+  readonly upload?: { readonly items: readonly unknown[]; readonly error?: string };
+  /** For `stream`: dispose the subscription (cancel the stream) once this many items arrived. */
+  readonly take?: number;
+  /** Default 10 s. */
+  readonly timeoutMs?: number;
+}
+
+/** Waits for `events` server-to-client calls on an official client and observes them as `[method, ...args]`. */
+export interface ClientEventsStep {
+  readonly events: number;
+  readonly client?: string;
+  /** Default 10 s. */
+  readonly timeoutMs?: number;
+}
+
+/**
+ * Observes the HTTP requests an official client made so far: each distinct `METHOD path → status`, sorted (how
+ * many polls ran, and when, is timing). Only requests of its `HttpClient`: negotiate, long polls, sends.
+ */
+export interface ClientRequestsStep {
+  readonly requests: string;
+}
+
+/** Stops an official client (`stop()`). Observed: the error `onclose` reported, `(none)` for a clean stop. */
+export interface ClientStopStep {
+  /** The client's name. */
+  readonly stop: string;
+}
+
+/** Waits for the server to end an official client's connection. Observed: the error `onclose` reported. */
+export interface ClientClosedStep {
+  /** The client's name. */
+  readonly clientClosed: string;
+  /** Default 10 s. */
+  readonly timeoutMs?: number;
 }
 
 /** One step of a scenario. */
@@ -201,7 +279,13 @@ export type Step =
   | ClosedStep
   | CloseStep
   | WaitStep
-  | SseStep;
+  | SseStep
+  | ClientStartStep
+  | ClientCallStep
+  | ClientEventsStep
+  | ClientRequestsStep
+  | ClientStopStep
+  | ClientClosedStep;
 
 /** One observed fact, in the order the steps produced them. Values are normalised (see `normalise.ts`). */
 export type ObservationEntry = Readonly<Record<string, unknown>>;

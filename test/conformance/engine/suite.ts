@@ -12,8 +12,9 @@
  *   states for it, so the difference stays exactly the documented one.
  *
  * Scenarios mostly wait (for a timeout, for silence), so they run concurrently (`test.concurrent`, at most jest's
- * `maxConcurrency` at a time); a scenario marked `exclusive` runs alone. Set `CONFORMANCE_PRINT=1` to print both
- * observations of every scenario, e.g. to write a new known difference from them.
+ * `maxConcurrency` at a time, 10 in `jest.config.js`); a scenario marked `exclusive` runs alone. Set
+ * `CONFORMANCE_PRINT=1` to print both observations of every scenario, e.g. to write a new known difference from
+ * them.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';

@@ -193,6 +193,15 @@ export const invocationScenarios: Scenario[] = [
     settings: { transports: ['WebSockets'] },
     steps: [...negotiatedAndConnected(), { send: invoke('1', 'SendToConnection', '{{id}}', 'me', 'to myself') }, { receive: 2 }],
   },
+  {
+    name: 'SendToConnections with the own id listed twice delivers once',
+    settings: { transports: ['WebSockets'] },
+    steps: [...negotiatedAndConnected(), { send: invoke('1', 'SendToConnections', ['{{id}}', '{{id}}'], 'me', 'once') }, { receive: 2 }, { listen: 200 }],
+  },
+  {
+    name: 'SendToUsers with the user listed twice delivers once per connection',
+    steps: [...connected('?user=dave'), { send: invoke('1', 'SendToUsers', ['dave', 'dave'], 'me', 'once') }, { receive: 2 }, { listen: 200 }],
+  },
   alone({
     name: 'SendOthers does not reach the caller',
     steps: [...connected(), { send: invoke('1', 'SendOthers', 'me', 'not for me') }, { receive: 1 }, { listen: 100 }],
