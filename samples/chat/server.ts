@@ -29,8 +29,8 @@ async function main(): Promise<void> {
     fastify: {
       logger: productionLoggerOptions(config.logLevel),
       trustProxy: config.trustProxy,
-      // Per-request logs would record every long poll; connection events are logged by the hub instead.
-      logController: new LogController({ disableRequestLogging: true }),
+      // Off by default: per-request logs would record every long poll; connection events are logged by the hub.
+      logController: new LogController({ disableRequestLogging: !config.logRequests }),
     },
   });
   installGracefulShutdown(app, { drainTimeoutMs: config.shutdownDrainTimeoutMs });

@@ -59,9 +59,12 @@ const NUMBER_TEXT = /^[+-]?(\d+(\.\d*)?|\.\d+)$/;
 const numberFromEnv = (text: string): unknown => (NUMBER_TEXT.test(text.trim()) ? Number(text.trim()) : text);
 const NONE_TEXT = /^(none|null|unlimited)$/i;
 
-function integerSchema(min: number, max: number | undefined) {
-  const range = max === undefined ? `an integer of at least ${min}` : `an integer from ${min} to ${max}`;
-  const message = min === 1 && max === undefined ? 'must be a positive integer' : `must be ${range}`;
+function integerMessage(min: number, max: number | undefined): string {
+  if (min === 1 && max === undefined) return 'must be a positive integer';
+  return `must be ${max === undefined ? `an integer of at least ${min}` : `an integer from ${min} to ${max}`}`;
+}
+
+function integerSchema(min: number, max: number | undefined, message = integerMessage(min, max)) {
   let schema = z.number({ error: message }).int({ error: message }).min(min, { error: message });
   if (max !== undefined) schema = schema.max(max, { error: message });
   return schema;
@@ -96,8 +99,8 @@ export function limitOption(
     description,
     default: defaultValue,
     defaultText: defaultValue === null ? 'none' : String(defaultValue),
-    schema: z.union([integerSchema(range.min, undefined), z.null()], {
-      error: range.min === 1 ? 'must be a positive integer or none' : `must be an integer of at least ${range.min} or none`,
+    schema: z.union([integerSchema(range.min, undefined, `${integerMessage(range.min, undefined)} or none`), z.null()], {
+      error: `${integerMessage(range.min, undefined)} or none`,
     }),
     fromEnv: (text) => (NONE_TEXT.test(text.trim()) ? null : numberFromEnv(text)),
   };
@@ -199,6 +202,11 @@ export const serverConfigOptions = {
   port: integerOption('PORT', 'TCP port the server listens on.', 5000, { min: 1, max: 65535 }),
   host: stringOption('HOST', 'Address the server listens on.', '0.0.0.0', z.string().min(1, { error: 'must not be empty' })),
   logLevel: enumOption('LOG_LEVEL', 'Lowest level logged (JSON lines on stdout).', LOG_LEVELS, 'info'),
+  logRequests: booleanOption(
+    'LOG_REQUESTS',
+    'Whether every HTTP request is logged (tokens redacted); long polling alone makes one per client per 90 s.',
+    false,
+  ),
   trustProxy: booleanOption(
     'TRUST_PROXY',
     'Whether to trust `X-Forwarded-*` headers from a load balancer (client addresses in logs).',
@@ -296,7 +304,7 @@ export const serverConfigOptions = {
     'Transports offered, comma-separated.',
     z.enum(ALL_TRANSPORTS as [TransportName, ...TransportName[]], { error: `must list transports among ${ALL_TRANSPORTS.join(', ')}` }),
     ALL_TRANSPORTS,
-    ALL_TRANSPORTS.join(','),
+    `\`${ALL_TRANSPORTS.join(',')}\``,
     {
       error: `must list transports among ${ALL_TRANSPORTS.join(', ')}, each once`,
       refine: (list) => new Set(list).size === list.length,
@@ -372,9 +380,17 @@ function readConfigFile(file: string): Record<string, unknown> {
   return parsed as Record<string, unknown>;
 }
 
-/** How a bad value is shown: quoted, masked when secret, cut when long. */
+/**
+ * How a bad value is shown: quoted and cut when long. A secret shows with its URL password masked — or not at all
+ * when it is too malformed to find the password in but may hold one.
+ */
 function shown(value: unknown, secret: boolean): string {
-  let text = typeof value === 'string' ? JSON.stringify(secret ? maskUrlPassword(value) : value) : JSON.stringify(value);
+  if (secret && typeof value === 'string') {
+    const masked = maskUrlPassword(value);
+    if (masked === value && value.includes('@')) return 'a value not shown (it may hold a password)';
+    value = masked;
+  }
+  let text = JSON.stringify(value);
   if (text === undefined) text = String(value);
   return text.length > 80 ? `${text.slice(0, 77)}...` : text;
 }
