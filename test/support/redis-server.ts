@@ -63,7 +63,11 @@ export class RedisServer {
   private exited: Promise<void> = Promise.resolve();
   private output = '';
 
-  private constructor(readonly port: number) {}
+  private constructor(
+    readonly port: number,
+    /** More redis-server arguments, e.g. `['--requirepass', secret]`. */
+    private readonly extraArgs: readonly string[] = [],
+  ) {}
 
   /** `redis://127.0.0.1:<port>` */
   get url(): string {
@@ -75,9 +79,9 @@ export class RedisServer {
     return this.child?.exitCode === null && this.child.signalCode === null ? this.child.pid : undefined;
   }
 
-  /** Starts redis-server on a free port (or `port`). */
-  static async start(port?: number): Promise<RedisServer> {
-    const server = new RedisServer(port ?? (await freePort()));
+  /** Starts redis-server on a free port (or `port`), with `extraArgs` if given. */
+  static async start(port?: number, extraArgs: readonly string[] = []): Promise<RedisServer> {
+    const server = new RedisServer(port ?? (await freePort()), extraArgs);
     await server.start();
     return server;
   }
@@ -88,7 +92,7 @@ export class RedisServer {
     const child = spawn(
       'redis-server',
       ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--daemonize', 'no',
-        '--loglevel', 'warning'],
+        '--loglevel', 'warning', ...this.extraArgs],
       { stdio: ['ignore', 'pipe', 'pipe'] },
     );
     installExitHook();

@@ -194,6 +194,32 @@ export class ServerProcess {
   }
 }
 
+/**
+ * Runs the chat sample with `env` expecting it to stop by itself (a configuration it refuses); resolves with how it
+ * exited and what it printed. Killed after `timeoutMs` if it does not exit.
+ */
+export async function runUntilExit(
+  env: Record<string, string>,
+  timeoutMs = 20_000,
+): Promise<Exit & { output: string; listened: boolean }> {
+  const port = env.PORT ?? String(await freePort());
+  const child = spawn(process.execPath, ['--import', 'tsx', 'samples/chat/server.ts'], {
+    cwd: REPO_ROOT,
+    env: { ...cleanEnvironment(), HOST: '127.0.0.1', ...env, PORT: port },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  installExitHook();
+  liveChildren.add(child);
+  let output = '';
+  child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString('utf8')));
+  child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString('utf8')));
+  const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+  const exit = await new Promise<Exit>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+  clearTimeout(timer);
+  liveChildren.delete(child);
+  return { ...exit, output, listened: output.includes('Server listening at') };
+}
+
 /** Stops every server given, even when some are missing (a partial setup). */
 export async function stopAll(...servers: (ServerProcess | undefined)[]): Promise<void> {
   await Promise.all(servers.map((server) => server?.stop()));
