@@ -50,7 +50,7 @@ export interface SignalRServer {
 export interface DrainOptions {
   /**
    * How long connections may take to finish their invocations and leave before they are closed anyway.
-   * @default 10000
+   * @default 5000
    */
   readonly timeoutMs?: number;
 }
@@ -66,7 +66,7 @@ export interface DrainReport {
 }
 
 /** Time a drain gives connections to finish unless told otherwise. */
-const DEFAULT_DRAIN_TIMEOUT_MS = 10_000;
+const DEFAULT_DRAIN_TIMEOUT_MS = 5_000;
 
 /**
  * The backplane's log with a stable event name on each warning and error, unless the line names a more precise
