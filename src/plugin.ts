@@ -61,6 +61,8 @@ export interface DrainReport {
   readonly connections: number;
   /** Connections still open when the drain time was up, closed at once then (their running invocations lost). */
   readonly cut: number;
+  /** Those connections' ids and transports (the first 20), to tell a stuck invocation from a vanished client. */
+  readonly cutConnections: readonly { readonly connectionId: string; readonly transport: string | null }[];
   /** How long the drain took. */
   readonly durationMs: number;
 }
@@ -133,8 +135,12 @@ const signalr: FastifyPluginAsync<SignalROptions> = async (app, rawOptions) => {
       // not only on the hub connections.
       while (openConnections() > 0 && Date.now() < deadline) await sleep(20);
       const cut = openConnections();
+      const cutConnections = endpoints
+        .flatMap((endpoint) => [...endpoint.connections.all()])
+        .slice(0, 20)
+        .map((connection) => ({ connectionId: connection.connectionId, transport: connection.transport }));
       if (cut > 0) for (const endpoint of endpoints) endpoint.shutdown(options.allowReconnectOnShutdown);
-      return { connections, cut, durationMs: Date.now() - started };
+      return { connections, cut, cutConnections, durationMs: Date.now() - started };
     },
     hub(hub: HubClass<Hub> | string): HubContext {
       const endpoint = endpoints.find((candidate) =>

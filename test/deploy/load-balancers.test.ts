@@ -6,7 +6,8 @@
  * - new clients land on both servers, as the servers' own logs and metrics report;
  * - messages reach the clients of the other server (through Redis);
  * - SIGTERM to one server: its clients reconnect by themselves, through the balancer, to the survivor, and chat on;
- *   the stopped server drains, exits 0 and leaves Redis.
+ *   calls in flight finish first, their requests still reaching the draining server through the balancers; the
+ *   stopped server exits 0 and leaves Redis.
  * The steps build on each other, so the tests run in order on shared processes.
  */
 import * as path from 'node:path';
@@ -44,8 +45,8 @@ interface Client {
   readonly ids: string[];
   reconnectingAt?: number;
   reconnectedAt?: number;
-  /** Reconnection attempts that failed (the client logs each). */
-  failedAttempts: number;
+  /** Reconnection attempts that failed (the client logs each), with their errors. */
+  readonly failedAttempts: string[];
   closed: boolean;
 }
 
@@ -78,14 +79,14 @@ async function waitForServerOf(id: string): Promise<ServerProcess> {
 }
 
 async function connect(balancer: LoadBalancer, transport: Transport, label: string): Promise<Client> {
-  const client: Client = { label, transport, connection: undefined!, received: [], ids: [], failedAttempts: 0, closed: false };
+  const client: Client = { label, transport, connection: undefined!, received: [], ids: [], failedAttempts: [], closed: false };
   const connection = new signalR.HubConnectionBuilder()
     .withUrl(`${balancer.url}/chathub`, { transport: signalR.HttpTransportType[transport] })
     // The official client's default delays: at once, then 2, 10 and 30 s.
     .withAutomaticReconnect()
     .configureLogging({
       log: (_level, message) => {
-        if (message.startsWith('Reconnect attempt failed')) client.failedAttempts++;
+        if (message.startsWith('Reconnect attempt failed')) client.failedAttempts.push(message);
       },
     })
     .build();
@@ -146,7 +147,8 @@ beforeAll(async () => {
     REDIS_URL: redis.url,
     LOG_LEVEL: 'info',
     METRICS_ENABLED: 'true',
-    SHUTDOWN_DRAIN_TIMEOUT_MS: '3000',
+    // Long enough for HAProxy's health check to take the draining server out while a call is still running.
+    SHUTDOWN_DRAIN_TIMEOUT_MS: '10000',
   };
   [serverA, serverB] = await Promise.all([ServerProcess.start('A', env), ServerProcess.start('B', env)]);
   await Promise.all([serverA.waitForBackplane('connected'), serverB.waitForBackplane('connected')]);
@@ -227,7 +229,7 @@ test('each server counts the connections it holds, by transport, in its own metr
   }
 });
 
-test('SIGTERM to one server: its clients reconnect through the balancers to the other and keep chatting', async () => {
+test('SIGTERM to one server: its clients move through the balancers to the other, in-flight calls finish first', async () => {
   const redisClient = new Redis(redis!.url, { lazyConnect: true });
   try {
     await redisClient.connect();
@@ -245,10 +247,28 @@ test('SIGTERM to one server: its clients reconnect through the balancers to the 
     expect(stayers.length).toBeGreaterThanOrEqual(6);
     expect(movingPages).toHaveLength(3);
 
+    // A long-polling client of the victim behind each balancer is in the middle of a call when the signal comes:
+    // the server asked it a question (AskClient) and waits for its answer, which the test holds back.
+    const busy = movers.filter((client) => client.transport === 'LongPolling');
+    expect(busy.map((client) => client.label.split('-')[0]).sort()).toEqual(['haproxy', 'nginx']);
+    const idle = movers.filter((client) => !busy.includes(client));
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    const asked = new Set<Client>();
+    for (const client of busy) {
+      client.connection.on('GetAnswer', async () => {
+        asked.add(client);
+        await released;
+        return `answer of ${client.label}`;
+      });
+    }
+    const calls = busy.map((client) => client.connection.invoke<string>('AskClient', client.ids.at(-1)));
+    await eventually(() => asked.size === busy.length, 'the server to ask the busy clients');
+
     const killedAt = Date.now();
     victim.signal('SIGTERM');
-    await eventually(() => movers.every((client) => client.reconnectedAt !== undefined), 'every client of A to reconnect', 20_000);
-    const failoverMs = Math.max(...movers.map((client) => client.reconnectedAt! - killedAt));
+    await eventually(() => idle.every((client) => client.reconnectedAt !== undefined), 'every idle client of A to reconnect', 20_000);
+    const failoverMs = Math.max(...idle.map((client) => client.reconnectedAt! - killedAt));
     for (const page of movingPages) {
       await page.page.waitForFunction(
         (oldId) => {
@@ -262,32 +282,40 @@ test('SIGTERM to one server: its clients reconnect through the balancers to the 
     }
     const pagesFailoverMs = Date.now() - killedAt;
 
-    // The stopped server drained (nothing was running, so nothing was cut), exited 0 and left Redis.
+    // The busy clients stay while their calls run — even once HAProxy's health check took the draining server out
+    // and nginx saw its 503s: their answers still reach it, and the results come back.
+    expect(busy.filter((client) => client.reconnectingAt !== undefined)).toEqual([]);
+    await eventually(() => /chat_servers\/chat1 is DOWN/.test(haproxy!.log), 'HAProxy to take the draining server out', 10_000);
+    release();
+    expect(await Promise.all(calls)).toEqual(busy.map((client) => `answer of ${client.label}`));
+    await eventually(() => busy.every((client) => client.reconnectedAt !== undefined), 'the busy clients to move too', 10_000);
+
+    // The stopped server drained (nothing was cut), exited 0 and left Redis.
     expect(await victim.exited).toEqual({ code: 0, signal: null });
     const events = victim.logLines().map((line) => line.event);
     expect(events).toEqual(expect.arrayContaining(['signalr.shutdown.started', 'signalr.shutdown.drained', 'signalr.shutdown.completed']));
-    expect(victim.logLines().find((line) => line.event === 'signalr.shutdown.drained')).toMatchObject({ cut: 0 });
+    expect(victim.logLines().find((line) => line.event === 'signalr.shutdown.drained')).toMatchObject({ cut: 0, cutConnections: [] });
     expect(await ourConnections()).toBe(2);
 
-    // Everyone is on the survivor now; nobody gave up; the survivor's clients never noticed.
+    // Everyone is on the survivor now, on the first reconnection attempt (the balancers passed the draining
+    // server's 503 on to the survivor instead of failing); nobody gave up; the survivor's clients never noticed.
     for (const client of movers) expect(serverOf(client.ids.at(-1)!)).toBe(survivor);
-    // On the first attempt: the balancers passed the draining server's 503 on to the survivor instead of failing.
-    expect(movers.map((client) => client.failedAttempts)).toEqual(movers.map(() => 0));
+    expect(movers.map((client) => [client.label, client.failedAttempts])).toEqual(movers.map((client) => [client.label, []]));
     for (const page of movingPages) expect(serverOf(page.ids.at(-1)!)).toBe(survivor);
     expect(clients.filter((client) => client.closed)).toEqual([]);
     expect(stayers.filter((client) => client.reconnectingAt !== undefined)).toEqual([]);
     const metrics = await survivor.metrics();
     expect(metrics.sum('signalr_server_active_connections')).toBe(clients.length + pages.length);
 
-    // And they keep chatting: a moved client over each transport and balancer reaches every client and page.
+    // And they keep chatting: moved clients reach every client and page.
     for (const sender of [movers[0], movers.at(-1)!]) await say(sender, `after failover from ${sender.label}`, clients);
     const text = `after failover from ${movers[0].label}`;
     for (const page of pages) {
       await page.page.waitForFunction((expected) => document.getElementById('messages')?.textContent?.includes(expected), text);
     }
     console.log(
-      `failover: ${movers.length} Node clients reconnected within ${failoverMs} ms of SIGTERM, ` +
-        `${movingPages.length} pages within ${pagesFailoverMs} ms`,
+      `failover: ${idle.length} idle Node clients reconnected within ${failoverMs} ms of SIGTERM, ` +
+        `${movingPages.length} pages within ${pagesFailoverMs} ms; ${busy.length} busy clients after their calls finished`,
     );
   } finally {
     redisClient.disconnect();
