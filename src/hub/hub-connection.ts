@@ -542,8 +542,8 @@ export class HubConnection
   private executeInvocation(message: InvocationMessage, method: HubMethod, args: unknown[]): void {
     const { target, invocationId } = message;
     const scope = new InvocationScope(this, ClientInvoke.ReleasesSlot, this.abortController.signal);
-    const started = this.invocationStarted();
     let result: unknown;
+    const started = this.invocationStarted();
     try {
       result = method.implementation.apply(this.endpoint.createHub(scope), args);
     } catch (error) {
@@ -595,8 +595,8 @@ export class HubConnection
   private executeStreamCall(message: InvocationMessage, method: HubMethod, args: unknown[], uploads: UploadStream[]): void {
     const { target, invocationId } = message;
     const scope = new InvocationScope(this, ClientInvoke.Free, this.abortController.signal);
-    const started = this.invocationStarted();
     let result: unknown;
+    const started = this.invocationStarted();
     try {
       result = method.implementation.apply(this.endpoint.createHub(scope), this.withStreams(method, args, uploads));
     } catch (error) {
