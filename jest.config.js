@@ -5,4 +5,6 @@ module.exports = {
   testMatch: ['**/*.test.ts'],
   transform: { '^.+\\.ts$': ['ts-jest', { tsconfig: 'tsconfig.json' }] },
   testTimeout: 30000,
+  // The suites wait on sockets and child processes more than on CPU: one worker per core keeps CI short.
+  maxWorkers: '100%',
 };

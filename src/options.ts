@@ -9,6 +9,13 @@ import { ALL_TRANSPORTS, type TransportName } from '../protocol/negotiate';
 import type { HubProtocol } from '../protocol/hub-protocol';
 import type { HubClass } from './hub/hub';
 import type { RedisConnectionOptions } from './lifetime/redis-bus';
+import {
+  RedisConfigurationError,
+  isRedisUrl,
+  resolveRedisTarget,
+  type RedisTarget,
+  type RedisTlsOptions,
+} from './lifetime/redis-config';
 import { originPolicy, type OriginPolicy } from './transports/cors';
 
 /** Resolves the user id of a connection from the request that started its transport. */
@@ -144,19 +151,46 @@ export interface HubRegistration extends Partial<HubOptions> {
  * Each hub's channels are named after its `name`, which must equal the .NET hub's full type name to share them.
  */
 export interface RedisBackplaneOptions {
-  /** Where Redis is: `redis://[:password@]host[:port][/db]`, or `rediss://` for TLS. Give this or `options`. */
+  /**
+   * Where Redis is, as a URL: `redis://[[user]:password@]host[:port][/db]`, or `rediss://` for TLS. Give this,
+   * `connectionString` or `options`.
+   */
   readonly url?: string;
   /**
-   * ioredis connection options (host, port, password, tls, `retryStrategy`, `commandTimeout`, …); they override
-   * what `url` says. Offline queueing and ioredis's own resubscription are always off: the backplane restores its
-   * subscriptions itself and never sends a message late.
-   * @default reconnect after 50 ms, 100 ms, … up to 1 s between attempts, for ever; 5 s command timeout
+   * Where Redis is, as the StackExchange.Redis connection string the .NET servers use, pasted unchanged: endpoints
+   * `host[:port]` (one server, or Redis Cluster seed nodes, or sentinels with `serviceName=`) and the options
+   * `ssl`, `sslHost`, `user`, `password`, `channelPrefix`, `abortConnect`, `connectTimeout`, `syncTimeout`,
+   * `defaultDatabase`, `serviceName`, `name`. Other keys are ignored with one warning. For example
+   * `my-cache.redis.cache.windows.net:6380,password=…,ssl=True,abortConnect=False`.
+   */
+  readonly connectionString?: string;
+  /**
+   * ioredis connection options (host, port, username, password, tls, sentinels and name, `retryStrategy`, …); they
+   * override what `url` or `connectionString` say. Offline queueing and ioredis's own resubscription are always
+   * off: the backplane restores its subscriptions itself and never sends a message late.
+   * @default reconnect after 50 ms, 100 ms, … up to 1 s between attempts, for ever; 5 s connect and command timeouts
    */
   readonly options?: RedisConnectionOptions;
   /**
+   * TLS: `true`, or a custom CA, a client certificate and key, and the name the server's certificate must carry.
+   * Turns TLS on (as `rediss://` or `ssl=true` do); certificate verification is on unless `rejectUnauthorized` is
+   * `false`.
+   * @default off, unless the URL is `rediss://` or the connection string says `ssl=true`
+   */
+  readonly tls?: boolean | RedisTlsOptions;
+  /**
+   * Whether the server refuses to start when Redis cannot be reached within the connect timeout (StackExchange.Redis
+   * `abortConnect`). Either way, credentials, certificates or an ACL that Redis refuses fail startup, since no retry
+   * can cure them. Registration waits for the first connection up to the connect timeout (5 s by default): keep that
+   * below Fastify's `pluginTimeout` (10 s by default).
+   * @default the connection string's `abortConnect` (StackExchange.Redis's default: true, false for Azure Cache for
+   *   Redis host names); false with `url` or `options`: the server starts and connects when Redis is there
+   */
+  readonly abortConnect?: boolean;
+  /**
    * The StackExchange.Redis `ChannelPrefix` the .NET servers use (`channelPrefix=` in their connection string),
    * written before every channel name with no separator: `myapp` gives `myappMyApp.ChatHub:all`.
-   * @default '' (none)
+   * @default the connection string's `channelPrefix`, else '' (none)
    */
   readonly channelPrefix?: string;
   /**
@@ -290,6 +324,20 @@ const hubRegistrationSchema = z.strictObject({
   authorize: z.custom<(request: FastifyRequest) => boolean | Promise<boolean>>((value) => typeof value === 'function', 'must be a function').optional(),
 });
 
+const pem = (what: string) => `must be PEM text or a Buffer${what}`;
+const redisTlsSchema = z.strictObject({
+  ca: z
+    .custom<RedisTlsOptions['ca']>(
+      (value) => typeof value === 'string' || Buffer.isBuffer(value) || (Array.isArray(value) && value.every((item) => typeof item === 'string' || Buffer.isBuffer(item))),
+      pem(', or a list of them'),
+    )
+    .optional(),
+  cert: z.custom<string | Buffer>((value) => typeof value === 'string' || Buffer.isBuffer(value), pem('')).optional(),
+  key: z.custom<string | Buffer>((value) => typeof value === 'string' || Buffer.isBuffer(value), pem('')).optional(),
+  servername: z.string().min(1).optional(),
+  rejectUnauthorized: z.boolean().optional(),
+});
+
 const signalROptionsSchema = z.strictObject({
   ...hubOptionsShape,
   hubs: z.array(hubRegistrationSchema),
@@ -307,21 +355,42 @@ const signalROptionsSchema = z.strictObject({
   maximumConnections: z.number().int().positive().nullable().optional(),
   redis: z
     .strictObject({
-      url: z.string().regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL').optional(),
+      url: z
+        .string()
+        .refine(isRedisUrl, 'must be a redis:// or rediss:// URL (give a StackExchange.Redis connection string as connectionString)')
+        .optional(),
+      connectionString: z.string().optional(),
       options: z
         .custom<RedisConnectionOptions>((value) => typeof value === 'object' && value !== null, 'must be an object')
         .optional(),
+      tls: z
+        .custom<boolean | RedisTlsOptions>(
+          (value) => typeof value === 'boolean' || (typeof value === 'object' && value !== null),
+          'must be true, false or TLS options { ca, cert, key, servername, rejectUnauthorized }',
+        )
+        // A union would only say "invalid input"; the object's own issues name the bad field.
+        .superRefine((value, context) => {
+          if (typeof value === 'boolean') return;
+          const parsed = redisTlsSchema.safeParse(value);
+          if (!parsed.success) for (const issue of parsed.error.issues) context.addIssue({ ...issue, code: 'custom', message: issue.message });
+        })
+        .optional(),
+      abortConnect: z.boolean().optional(),
       channelPrefix: z.string().optional(),
       ackTimeoutMs: positiveMs.optional(),
     })
-    .refine((redis) => redis.url !== undefined || redis.options !== undefined, 'needs a url or options')
+    .refine(
+      (redis) => redis.url !== undefined || redis.connectionString !== undefined || redis.options !== undefined,
+      'needs a url, a connectionString or options',
+    )
+    .refine((redis) => redis.url === undefined || redis.connectionString === undefined, 'takes a url or a connectionString, not both')
     .optional(),
 });
 
 /** The Redis backplane options after defaults. */
 export interface ResolvedRedisOptions {
-  readonly url?: string;
-  readonly options?: RedisConnectionOptions;
+  /** Where Redis is and how to connect, from every form of the option. */
+  readonly target: RedisTarget;
   readonly channelPrefix: string;
   readonly ackTimeoutMs: number;
 }
@@ -403,7 +472,14 @@ export function resolveOptions(options: unknown, defaultProtocols: readonly HubP
       DEFAULT_FRAME_SIZE,
     );
   const redis = global.redis;
+  let target: RedisTarget | undefined;
   if (redis !== undefined) {
+    try {
+      target = resolveRedisTarget(redis);
+    } catch (error) {
+      if (!(error instanceof RedisConfigurationError)) throw error;
+      throw new SignalROptionsError(`Invalid fastify-signalr options: redis: ${error.message}`);
+    }
     const names = new Set<string>();
     for (const hub of hubs) {
       if (names.has(hub.name)) {
@@ -417,12 +493,11 @@ export function resolveOptions(options: unknown, defaultProtocols: readonly HubP
   return Object.freeze({
     hubs: Object.freeze(hubs),
     redis:
-      redis === undefined
+      redis === undefined || target === undefined
         ? null
         : Object.freeze({
-            ...(redis.url !== undefined && { url: redis.url }),
-            ...(redis.options !== undefined && { options: redis.options }),
-            channelPrefix: redis.channelPrefix ?? '',
+            target,
+            channelPrefix: redis.channelPrefix ?? target.channelPrefix ?? '',
             ackTimeoutMs: redis.ackTimeoutMs ?? 30_000,
           }),
     allowReconnectOnShutdown: global.allowReconnectOnShutdown ?? true,

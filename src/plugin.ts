@@ -113,6 +113,8 @@ const signalr: FastifyPluginAsync<SignalROptions> = async (app, rawOptions) => {
     const log = app.log.child({ hub: hub.path });
     return new HubEndpoint(hub, heartbeat, log, backplane?.createManager(hub, backplaneLogger(log)));
   });
+  // Registration fails when Redis refuses the configuration (credentials, TLS, ACL), or with abortConnect is unreachable.
+  await backplane?.ready();
   let shuttingDown = false;
   /** Connections of every hub, negotiated ones included: what a drain waits for. */
   const openConnections = () => endpoints.reduce((count, endpoint) => count + endpoint.connections.size, 0);

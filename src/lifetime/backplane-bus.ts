@@ -53,6 +53,12 @@ export interface BackplaneBus {
   /** True when a publish can be attempted now. */
   readonly publishing: boolean;
   /**
+   * True when the count a publish resolves with is every subscriber of the channel. False on a Redis Cluster, where
+   * PUBLISH counts only the subscribers attached to the node it was sent to (the message still reaches every node),
+   * and while it is not known whether Redis is a cluster.
+   */
+  readonly publishCountsEveryReceiver: boolean;
+  /**
    * Publishes `payload` on `channel` and resolves with the number of subscribers Redis delivered it to. Rejects
    * at once when Redis is not connected, and when the publish fails or its connection drops before the reply.
    */

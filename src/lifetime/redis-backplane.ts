@@ -17,6 +17,8 @@ export interface BackplaneStatus extends BackplaneHealth {
   readonly hubs: readonly { readonly path: string; readonly name: string; readonly serverName: string }[];
   /** The channel prefix written before every channel name. */
   readonly channelPrefix: string;
+  /** Where Redis is (endpoints or sentinels, TLS, user; never a password). */
+  readonly redis: string;
 }
 
 /**
@@ -45,8 +47,23 @@ export class RedisBackplane {
   constructor(
     private readonly options: ResolvedRedisOptions,
     private readonly log: BackplaneLogger,
-    readonly bus: BackplaneBus = new RedisBus({ url: options.url, options: options.options, log }),
+    readonly bus: BackplaneBus = new RedisBus({ target: options.target, log }),
   ) {}
+
+  /**
+   * Settles when the first connection attempt has an outcome (see `RedisBus.ready`): rejects, after closing the
+   * bus, when the server should not start — Redis refused the credentials, TLS or the ACL, or (with
+   * `abortConnect`) could not be reached in time.
+   */
+  async ready(): Promise<void> {
+    if (!(this.bus instanceof RedisBus)) return;
+    try {
+      await this.bus.ready();
+    } catch (error) {
+      await this.close();
+      throw error;
+    }
+  }
 
   /** The lifetime manager of one hub. */
   createManager(hub: ResolvedHubOptions, log: BackplaneLogger = this.log): RedisLifetimeManager {
@@ -67,6 +84,7 @@ export class RedisBackplane {
     return {
       ...this.bus.health(),
       channelPrefix: this.options.channelPrefix,
+      redis: this.options.target.description,
       hubs: this.managers.map(({ hub, manager }) => ({ path: hub.path, name: hub.name, serverName: manager.serverName })),
     };
   }

@@ -13,9 +13,27 @@
  * Nothing is replayed after an outage: Redis pub/sub stores nothing, so what was published meanwhile is lost, as
  * with .NET's backplane (spec §3.1, §3.8). Each outage is logged once when it starts and once when it ends, with
  * the number of messages this server could not publish meanwhile.
+ *
+ * Where the connections go (`RedisTarget.mode`):
+ * - `endpoints`: one server, or the seed nodes of a Redis Cluster. Each connection opens to an endpoint chosen by
+ *   its own cursor (this file's connector): the same one again after a lost connection, the next one after a failed
+ *   attempt. With a cluster, the publishing connection learns every node (`CLUSTER SLOTS`) after each connection,
+ *   so both connections move to a live node when theirs is gone. ioredis's `Cluster` is not used: pub/sub needs no
+ *   slot routing (classic PUBLISH is broadcast over the cluster bus, SUBSCRIBE on any node receives it), and its
+ *   subscriber connection resubscribes on its own, in bulk, out of this bus's sight — the bus could no longer say
+ *   which channels Redis confirmed, which is what lets the lifetime manager deliver locally meanwhile.
+ * - `sentinel`: ioredis's Sentinel support asks the sentinels for the master at every (re)connection, and its
+ *   failover detector drops the connections as soon as a sentinel announces a new master.
+ *
+ * Configuration errors that no retry can cure — credentials refused, a TLS handshake that fails, an ACL without
+ * the backplane's commands or channels — fail startup ({@link RedisBus.ready}); on a running server they are logged
+ * once and retried. Errors are logged by message and code only, never whole: ioredis attaches the failed command
+ * and its arguments (AUTH's password among them) to reply errors.
  */
+import * as net from 'node:net';
 import { hostname } from 'node:os';
-import Redis, { type RedisOptions } from 'ioredis';
+import * as tls from 'node:tls';
+import Redis, { AbstractConnector, type RedisOptions } from 'ioredis';
 import {
   BackplaneUnavailableError,
   type BackplaneBus,
@@ -24,21 +42,26 @@ import {
   type BackplaneState,
   type ChannelListener,
 } from './backplane-bus';
+import { redact, type RedisEndpoint, type RedisTarget } from './redis-config';
 
 /** ioredis connection options (host, port, password, tls, db, retryStrategy, …), as ioredis documents them. */
 export type RedisConnectionOptions = RedisOptions;
 
 /** Options of {@link RedisBus}. */
 export interface RedisBusOptions {
-  /** A `redis://` or `rediss://` URL. */
-  readonly url?: string;
-  /** ioredis options; they override what the URL says. */
-  readonly options?: RedisConnectionOptions;
+  /** Where Redis is and how to reach it (see `resolveRedisTarget`). */
+  readonly target: RedisTarget;
   readonly log: BackplaneLogger;
 }
 
-/** How long a publish or subscribe may wait for Redis's reply unless the ioredis options say otherwise. */
-const DEFAULT_COMMAND_TIMEOUT_MS = 5000;
+/**
+ * Why startup failed: Redis refused the credentials, the TLS handshake failed, the user may not use the
+ * backplane's channels, or (with `abortConnect`) Redis could not be reached in time. The message says which, where,
+ * and what to change; it never contains a password.
+ */
+export class RedisBackplaneStartupError extends Error {
+  override readonly name = 'RedisBackplaneStartupError';
+}
 
 /**
  * Reconnection delays unless the ioredis options say otherwise: 50 ms, 100 ms, … growing by 50 ms up to 1 s, so a
@@ -46,6 +69,161 @@ const DEFAULT_COMMAND_TIMEOUT_MS = 5000;
  */
 function defaultRetryStrategy(attempt: number): number {
   return Math.min(attempt * 50, 1000);
+}
+
+/** Errors that retrying cannot cure: the configuration (credentials, certificates, ACL) must change. */
+type FatalKind = 'auth' | 'tls' | 'permission';
+
+function fatalKind(error: Error): FatalKind | undefined {
+  const message = error.message ?? '';
+  const code = (error as NodeJS.ErrnoException).code ?? '';
+  if (/^(WRONGPASS|NOAUTH)\b/.test(message) || /invalid (username-)?password/i.test(message)) return 'auth';
+  if (/^NOPERM\b/.test(message)) return 'permission';
+  if (
+    /^(ERR_TLS_|ERR_SSL_)/.test(code) ||
+    /CERT|SELF_SIGNED|UNABLE_TO_(GET|VERIFY)|LEAF_SIGNATURE/.test(code) ||
+    /certificate|ssl3?_|wrong version number/i.test(message)
+  ) {
+    return 'tls';
+  }
+  return undefined;
+}
+
+/**
+ * The text of an error, safe to log or show: message and code only (ioredis attaches the failed command with its
+ * arguments — AUTH's password among them — to reply errors, so errors are never logged whole), secrets blanked.
+ */
+function describe(error: Error, secrets: readonly string[]): string {
+  const code = (error as NodeJS.ErrnoException).code;
+  const message = code !== undefined && !error.message.includes(code) ? `${code}: ${error.message}` : error.message;
+  return redact(message, secrets);
+}
+
+/**
+ * The endpoints a connection may use, shared by both connections of the bus: the configured ones first (a single
+ * server, or Redis Cluster seed nodes), then the cluster's other nodes as the cluster reports them.
+ */
+class EndpointRing {
+  private readonly list: RedisEndpoint[];
+  private readonly keys = new Set<string>();
+
+  constructor(endpoints: readonly RedisEndpoint[]) {
+    this.list = [];
+    this.add(endpoints);
+  }
+
+  get size(): number {
+    return this.list.length;
+  }
+
+  at(index: number): RedisEndpoint {
+    return this.list[index % this.list.length];
+  }
+
+  /** Adds endpoints not known yet; returns how many were new. */
+  add(endpoints: readonly RedisEndpoint[]): number {
+    let added = 0;
+    for (const endpoint of endpoints) {
+      const key = `${endpoint.host.toLowerCase()}:${endpoint.port}`;
+      if (this.keys.has(key)) continue;
+      this.keys.add(key);
+      this.list.push(endpoint);
+      added++;
+    }
+    return added;
+  }
+}
+
+/**
+ * Which endpoint one connection tries next: after a connection that worked is lost, the same endpoint once more (a
+ * restart, a network blip); after a failed attempt, the next endpoint of the ring (a node that is gone — with a
+ * cluster, any other node serves the same pub/sub).
+ */
+class EndpointCursor {
+  private index = -1;
+  private retrySame = false;
+
+  constructor(private readonly ring: EndpointRing) {}
+
+  next(): RedisEndpoint {
+    if (this.retrySame && this.index >= 0) {
+      this.retrySame = false;
+    } else {
+      this.index = (this.index + 1) % this.ring.size;
+    }
+    return this.ring.at(this.index);
+  }
+
+  /** The connection made with the last endpoint works. */
+  connected(): void {
+    this.retrySame = true;
+  }
+
+  get current(): RedisEndpoint | undefined {
+    return this.index < 0 ? undefined : this.ring.at(this.index);
+  }
+}
+
+/**
+ * An ioredis connector that opens each connection (first or again) to the endpoint its cursor chooses, with TLS
+ * when configured. ioredis's own connector always reconnects to one fixed host.
+ */
+function endpointConnector(cursor: EndpointCursor, tlsOptions: tls.ConnectionOptions | undefined) {
+  return class EndpointConnector extends AbstractConnector {
+    constructor(options: unknown) {
+      super((options as { disconnectTimeout?: number }).disconnectTimeout ?? 200);
+    }
+
+    connect(): Promise<net.Socket | tls.TLSSocket> {
+      const endpoint = cursor.next();
+      this.connecting = true;
+      return new Promise((resolve, reject) => {
+        // As ioredis's own connector: the stream is made on the next tick, unless disconnect() came first.
+        process.nextTick(() => {
+          if (!this.connecting) {
+            reject(new Error('Connection is closed.'));
+            return;
+          }
+          try {
+            this.stream =
+              tlsOptions === undefined
+                ? net.createConnection({ host: endpoint.host, port: endpoint.port })
+                : tls.connect({ ...tlsOptions, host: endpoint.host, port: endpoint.port });
+          } catch (error) {
+            reject(error as Error);
+            return;
+          }
+          this.stream.once('error', (error: Error) => {
+            this.firstError = error;
+          });
+          resolve(this.stream);
+        });
+      });
+    }
+  };
+}
+
+/** The nodes a `CLUSTER SLOTS` reply names (masters and replicas), by announced host name when there is one. */
+function clusterNodes(reply: unknown): RedisEndpoint[] {
+  const nodes: RedisEndpoint[] = [];
+  if (!Array.isArray(reply)) return nodes;
+  for (const range of reply) {
+    if (!Array.isArray(range)) continue;
+    for (const node of range.slice(2)) {
+      if (!Array.isArray(node)) continue;
+      const [ip, port, , metadata] = node as [unknown, unknown, unknown, unknown];
+      let host = typeof ip === 'string' ? ip : Buffer.isBuffer(ip) ? ip.toString() : '';
+      if (Array.isArray(metadata)) {
+        const index = metadata.findIndex((item) => String(item) === 'hostname');
+        if (index >= 0 && metadata[index + 1] !== undefined && String(metadata[index + 1]) !== '') {
+          host = String(metadata[index + 1]);
+        }
+      }
+      if (host === '' || host === '?' || typeof port !== 'number' || port <= 0) continue;
+      nodes.push({ host, port });
+    }
+  }
+  return nodes;
 }
 
 const CONNECTION_LOST = 'the Redis connection closed before the reply';
@@ -111,17 +289,60 @@ export class RedisBus implements BackplaneBus {
   /** Messages not published during the current outage (for the log line that ends it). */
   private unpublishedInOutage = 0;
   private lastError: string | undefined;
+  /** The last configuration error logged since the last connection, so a retry loop logs it once. */
+  private lastFatalLogged: string | undefined;
   private closed = false;
+
+  private readonly target: RedisTarget;
+  private readonly ring: EndpointRing;
+  /**
+   * What Redis is: a Redis Cluster, a single server (also a Sentinel-managed master), or not known — a user that
+   * may not run `CLUSTER SLOTS` cannot tell.
+   */
+  private topology: 'unknown' | 'cluster' | 'single';
+  /** Whether the publishing connection asks for the cluster's nodes after each connection. */
+  private askCluster: boolean;
+  /** The publishing connection is asking; the bus reports itself connected once it knows. */
+  private probing = false;
+  private readonly startup: {
+    readonly promise: Promise<void>;
+    settled: boolean;
+    resolve(): void;
+    reject(error: Error): void;
+    timer?: NodeJS.Timeout;
+  };
 
   constructor(options: RedisBusOptions) {
     this.log = options.log;
+    this.target = options.target;
+    this.ring = new EndpointRing(this.target.endpoints);
+    this.topology = this.target.mode === 'endpoints' ? 'unknown' : 'single';
+    this.askCluster = this.target.mode === 'endpoints';
+    let resolve!: () => void;
+    let reject!: (error: Error) => void;
+    const promise = new Promise<void>((ok, fail) => {
+      resolve = ok;
+      reject = fail;
+    });
+    // Nobody may wait for startup (a bus made by hand); its failure is then only logged.
+    promise.catch(() => undefined);
+    this.startup = { promise, settled: false, resolve, reject };
+    this.startup.timer = setTimeout(() => this.startupTimedOut(), this.target.connectTimeoutMs);
+    this.startup.timer.unref();
+    for (const warning of this.target.warnings) this.log.warn({}, warning);
+
     const base: RedisOptions = {
-      commandTimeout: DEFAULT_COMMAND_TIMEOUT_MS,
       retryStrategy: defaultRetryStrategy,
       // ioredis waits this long for a closing socket that never reports its close (one that never connected);
       // its 2 s default would keep a stopping server alive for nothing.
       disconnectTimeout: 200,
-      ...options.options,
+      // The ready check sends INFO, which a least-privilege ACL user may not run; pub/sub works while Redis loads.
+      enableReadyCheck: false,
+      // CLIENT SETINFO is refused to such a user too, and would only fill Redis's ACL log.
+      disableClientInfo: true,
+      // After a Sentinel failover, drop the connections to the old master at once rather than when it is demoted.
+      ...(this.target.mode === 'sentinel' && { failoverDetector: true }),
+      ...this.target.redisOptions,
       // Decisions this bus depends on (see the file comment); not overridable.
       enableOfflineQueue: false,
       autoResubscribe: false,
@@ -129,15 +350,37 @@ export class RedisBus implements BackplaneBus {
       lazyConnect: false,
     };
     const name = `${hostname().replace(/[^\x21-\x7e]/g, '')}(fastify-signalr)`;
-    const create = (role: string): Redis => {
-      const connectionOptions = { connectionName: `${name}:${role}`, ...base };
-      return options.url === undefined ? new Redis(connectionOptions) : new Redis(options.url, connectionOptions);
+    const create = (role: 'pub' | 'sub'): { redis: Redis; cursor?: EndpointCursor } => {
+      const connectionOptions: RedisOptions = {
+        ...base,
+        connectionName: base.connectionName !== undefined ? `${base.connectionName}:${role}` : `${name}:${role}`,
+      };
+      if (this.target.mode === 'sentinel') {
+        return { redis: new Redis({ ...connectionOptions, sentinels: this.target.endpoints.map((e) => ({ ...e })) }) };
+      }
+      if (this.target.mode === 'ioredis') return { redis: new Redis(connectionOptions) };
+      const cursor = new EndpointCursor(this.ring);
+      // `tls` stays in the options too: ioredis then waits for the TLS handshake, not the TCP connect, before it
+      // clears the connect timeout and sends the first command.
+      return { redis: new Redis({ ...connectionOptions, Connector: endpointConnector(cursor, connectionOptions.tls) }), cursor };
     };
-    this.pub = create('pub');
-    this.sub = create('sub');
-    this.watch(this.pub, 'pub');
-    this.watch(this.sub, 'sub');
+    const pub = create('pub');
+    const sub = create('sub');
+    this.pub = pub.redis;
+    this.sub = sub.redis;
+    this.watch(this.pub, 'pub', pub.cursor);
+    this.watch(this.sub, 'sub', sub.cursor);
     this.sub.on('messageBuffer', (channel: Buffer, payload: Buffer) => this.dispatch(channel, payload));
+  }
+
+  /**
+   * Settles once the first connection attempts have an outcome: resolves when connected; rejects — and the server
+   * should not start — when Redis refused the configuration (credentials, TLS, the ACL of the backplane's channels),
+   * or, with `abortConnect`, when Redis could not be reached within the connect timeout. Without `abortConnect`
+   * it resolves when Redis is unreachable: the server starts and connects when Redis is there.
+   */
+  ready(): Promise<void> {
+    return this.startup.promise;
   }
 
   receives(channel: string): boolean {
@@ -162,6 +405,9 @@ export class RedisBus implements BackplaneBus {
       return receivers;
     } catch (error) {
       this.countUnpublished();
+      if (fatalKind(error as Error) === 'permission') {
+        this.fatal(this.explain('permission', `publish '${channel}': ${describe(error as Error, this.target.secrets)}`, this.target.description));
+      }
       throw error;
     }
   }
@@ -209,19 +455,22 @@ export class RedisBus implements BackplaneBus {
     this.sub.disconnect();
     this.pubSession.end();
     this.subSession.end();
+    this.settleStartup();
     this.setState('closed');
   }
 
   // ------------------------------------------------------------------------------------------------------------
 
   /** Follows one connection's life: ready, errors, closes. */
-  private watch(redis: Redis, role: 'pub' | 'sub'): void {
+  private watch(redis: Redis, role: 'pub' | 'sub', cursor: EndpointCursor | undefined): void {
     redis.on('ready', () => {
       if (this.closed) return;
+      cursor?.connected();
       if (role === 'pub') {
         this.pubReady = true;
         this.pubSession = new Session();
         this.updateState();
+        void this.discoverCluster();
       } else {
         this.subReady = true;
         this.subSession = new Session();
@@ -241,11 +490,123 @@ export class RedisBus implements BackplaneBus {
       this.updateState();
     });
     // ioredis emits an error per failed attempt; the state change logs the outage once, the rest is detail.
-    redis.on('error', (error: Error) => {
-      this.lastError = error.message;
-      this.log.debug({ err: error, connection: role }, 'Redis backplane connection error');
+    redis.on('error', (error: Error) => this.onConnectionError(error, role, cursor));
+  }
+
+  private onConnectionError(error: Error, role: 'pub' | 'sub', cursor: EndpointCursor | undefined): void {
+    if (this.closed) return;
+    const text = describe(error, this.target.secrets);
+    this.lastError = text;
+    const kind = fatalKind(error);
+    if (kind !== undefined) {
+      const where = cursor?.current !== undefined ? `${cursor.current.host}:${cursor.current.port}` : this.target.description;
+      const starting = !this.startup.settled;
+      this.fatal(this.explain(kind, text, where));
+      // Startup failed with that message; the server stops, so no "retrying" line after it.
+      if (starting) return;
+    } else {
+      this.log.debug({ error: text, connection: role }, 'Redis backplane connection error');
+      // Redis is not there (yet): unless told to abort, the server starts and connects when it is.
+      if (!this.target.abortConnect) this.settleStartup();
+    }
+    this.updateState();
+  }
+
+  /** A configuration error: fails startup, or is logged (once until the next connection) on a running server. */
+  private fatal(message: string): void {
+    if (!this.startup.settled) {
+      this.settleStartup(new RedisBackplaneStartupError(message));
+    } else if (this.lastFatalLogged !== message) {
+      this.lastFatalLogged = message;
+      this.log.error({}, message);
+    }
+  }
+
+  private explain(kind: FatalKind, text: string, where: string): string {
+    const user = `user '${this.target.username ?? 'default'}'`;
+    switch (kind) {
+      case 'auth':
+        return (
+          `Redis backplane: Redis at ${where} refused the credentials of ${user} (${text}). ` +
+          'Check the user name and password given to the redis option (the password is not shown).'
+        );
+      case 'tls':
+        return (
+          `Redis backplane: the TLS connection to ${where} failed (${text}). The server's certificate must be signed ` +
+          "by a CA in redis.tls.ca (or the system's CAs) and name the host (or sslHost / tls.servername); " +
+          'TLS must be on (rediss:// or ssl=true) exactly when the server speaks TLS.'
+        );
+      case 'permission':
+        return (
+          `Redis backplane: ${user} lacks a permission the backplane needs at ${where} (${text}). ` +
+          'Grant the ACL described in the README ("Redis in production").'
+        );
+    }
+  }
+
+  private settleStartup(error?: Error): void {
+    if (this.startup.settled) return;
+    this.startup.settled = true;
+    clearTimeout(this.startup.timer);
+    if (error === undefined) this.startup.resolve();
+    else this.startup.reject(error);
+  }
+
+  private startupTimedOut(): void {
+    if (this.startup.settled) return;
+    if (!this.target.abortConnect) {
+      this.settleStartup();
+      return;
+    }
+    this.settleStartup(
+      new RedisBackplaneStartupError(
+        `Redis backplane: could not connect to ${this.target.description} within ${this.target.connectTimeoutMs} ms` +
+          `${this.lastError !== undefined ? ` (last error: ${this.lastError})` : ''}. The server does not start ` +
+          'because abortConnect is true; set abortConnect=false to start without Redis and connect when it is there.',
+      ),
+    );
+  }
+
+  /**
+   * With a Redis Cluster, learns every node from `CLUSTER SLOTS` after each (re)connection, so a connection whose
+   * node is gone moves to another node even when only one seed was configured (classic PUBLISH is broadcast over
+   * the cluster bus and SUBSCRIBE on any node receives it; no slot routing is involved). A Redis that is not a
+   * cluster says so once; a user without `cluster|slots` keeps to the configured endpoints.
+   */
+  private async discoverCluster(): Promise<void> {
+    if (!this.askCluster) return;
+    this.probing = true;
+    try {
+      const reply = await this.pubSession.track(this.pub.call('CLUSTER', 'SLOTS'), () => new Error(CONNECTION_LOST));
+      const nodes = clusterNodes(reply);
+      const first = this.topology !== 'cluster';
+      this.topology = 'cluster';
+      const added = this.ring.add(nodes);
+      if (first || added > 0) {
+        this.log.info({ nodes: nodes.length, endpoints: this.ring.size }, `Redis backplane: Redis Cluster with ${nodes.length} nodes`);
+      }
+    } catch (error) {
+      const text = describe(error as Error, this.target.secrets);
+      if (/cluster support disabled/i.test(text)) {
+        this.topology = 'single';
+        this.askCluster = false;
+      } else if (/^NOPERM/.test(text)) {
+        this.askCluster = false;
+        this.log.warn(
+          { error: text },
+          'Redis backplane: the Redis user may not run CLUSTER SLOTS, so whether Redis is a cluster is unknown: ' +
+            'reconnections use the configured endpoints only, and a client result for a connection no server owns ' +
+            'waits for its cancellation instead of failing at once (grant +cluster|slots)',
+        );
+      }
+    } finally {
+      this.probing = false;
       this.updateState();
-    });
+    }
+  }
+
+  get publishCountsEveryReceiver(): boolean {
+    return this.topology === 'single';
   }
 
   /**
@@ -282,9 +643,12 @@ export class RedisBus implements BackplaneBus {
       await session.track(send(), () => new Error(CONNECTION_LOST));
       return true;
     } catch (error) {
-      // A lost connection is not worth a log line per channel: the next connection subscribes them all.
-      if (session === this.subSession && this.subReady) {
-        this.log.warn({ event: `signalr.backplane.${what}_failed`, err: error, channel }, `Redis backplane: ${what} failed`);
+      const text = describe(error as Error, this.target.secrets);
+      if (fatalKind(error as Error) === 'permission') {
+        this.fatal(this.explain('permission', `${what} '${channel}': ${text}`, this.target.description));
+      } else if (session === this.subSession && this.subReady) {
+        // A lost connection is not worth a log line per channel: the next connection subscribes them all.
+        this.log.warn({ event: `signalr.backplane.${what}_failed`, error: text, channel }, `Redis backplane: ${what} failed`);
       }
       return false;
     }
@@ -308,7 +672,7 @@ export class RedisBus implements BackplaneBus {
 
   private updateState(): void {
     if (this.closed) return;
-    const up = this.pubReady && this.subReady && this.resubscribed;
+    const up = this.pubReady && this.subReady && this.resubscribed && !this.probing;
     if (up) this.setState('connected');
     else if (this.state === 'connected' || this.lastError !== undefined) this.setState('disconnected');
   }
@@ -340,7 +704,9 @@ export class RedisBus implements BackplaneBus {
         );
       }
       this.lastError = undefined;
+      this.lastFatalLogged = undefined;
       this.unpublishedInOutage = 0;
+      this.settleStartup();
     } else if (next === 'disconnected') {
       if (previous === 'connected') this.outages++;
       this.unpublishedInOutage = 0;

@@ -395,8 +395,10 @@ export class RedisLifetimeManager implements HubLifetimeManager {
       this.clientResults.remove(invocationId);
       throw error;
     }
-    // Nobody subscribed the connection's channel: no server owns it (RedisHLM@v10 L380-L434).
-    if (receivers < 1) {
+    // Nobody subscribed the connection's channel: no server owns it (RedisHLM@v10 L380-L434). A Redis Cluster
+    // counts only the subscribers of one node, so there a zero proves nothing and the call waits for its answer
+    // (or its cancellation) instead.
+    if (receivers < 1 && this.bus.publishCountsEveryReceiver) {
       this.clientResults.remove(invocationId);
       throw new ConnectionIOError(ClientResultErrors.connectionDoesNotExist(connectionId));
     }

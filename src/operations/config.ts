@@ -10,9 +10,16 @@
  * `serverConfigOptions` are the settings of any server of this library; an application adds its own (the chat
  * sample adds `hubName`) and loads them together with {@link loadConfig}.
  */
-import { readFileSync } from 'node:fs';
+import { accessSync, constants as fsConstants, readFileSync, statSync } from 'node:fs';
 import { z } from 'zod';
 import { ALL_TRANSPORTS, type TransportName } from '../../protocol/negotiate';
+import {
+  RedisConfigurationError,
+  isRedisUrl,
+  parseConnectionString,
+  parseRedisUrl,
+  type RedisTlsOptions,
+} from '../lifetime/redis-config';
 import type { SignalROptions } from '../options';
 
 /** One configuration option. */
@@ -172,6 +179,25 @@ export function listOption<T>(
   };
 }
 
+/** A path option naming a file the server must be able to read (checked at startup). */
+export function fileOption(env: string, description: string): ConfigOption<string | undefined> {
+  return {
+    env,
+    description,
+    default: undefined,
+    defaultText: 'none',
+    schema: z.string().superRefine((file, context) => {
+      try {
+        if (!statSync(file).isFile()) throw new Error('not a file');
+        accessSync(file, fsConstants.R_OK);
+      } catch {
+        context.addIssue({ code: 'custom', message: 'must name a file this server can read' });
+      }
+    }) as z.ZodType<string | undefined>,
+    fromEnv: (text) => text.trim(),
+  };
+}
+
 // -- secrets ---------------------------------------------------------------------------------------------------
 
 /** A URL with the password of its user info replaced by `***` (`redis://:***@host`, `redis://user:***@host`). */
@@ -179,14 +205,28 @@ export function maskUrlPassword(url: string): string {
   return url.replace(/^([a-z][a-z0-9+.-]*:\/\/[^:/@?#]*:)[^@/?#]*@/i, '$1***@');
 }
 
-function isRedisUrl(value: string): boolean {
-  let url: URL;
+/**
+ * A Redis location with its password masked: a URL's user info, or a connection string's `password=` (up to the
+ * next `,key=` item, since a password may hold a comma).
+ */
+export function maskRedisPassword(text: string): string {
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(text.trim())) return maskUrlPassword(text);
+  return text.replace(/(password\s*=)[\s\S]*?(?=,\s*[A-Za-z$][\w$]*\s*=|$)/gi, '$1***');
+}
+
+/** What is wrong with a Redis location (a URL or a connection string), or `undefined` when it reads. */
+function redisLocationProblem(text: string): string | undefined {
   try {
-    url = new URL(value);
-  } catch {
-    return false;
+    if (isRedisUrl(text)) parseRedisUrl(text);
+    else if (/^[a-z][a-z0-9+.-]*:\/\//i.test(text.trim())) return 'a URL must start with redis:// or rediss://';
+    else parseConnectionString(text);
+    return undefined;
+  } catch (error) {
+    if (!(error instanceof RedisConfigurationError)) return 'it cannot be read';
+    // The parsers never repeat a `password=` value, but quote other items; a password in a malformed URL-like item
+    // (`redis//:secret@host`) would be one of them.
+    return /@|password/i.test(text) ? error.message.replace(/ \('[^']*'\)/g, '') : error.message;
   }
-  return (url.protocol === 'redis:' || url.protocol === 'rediss:') && url.hostname !== '';
 }
 
 /** Origins a browser page may come from: `http(s)://host[:port]`, nothing after. */
@@ -238,16 +278,39 @@ export const serverConfigOptions = {
   redisUrl: {
     ...stringOption(
       'REDIS_URL',
-      'The Redis backplane (`redis://[:password@]host[:port][/db]`, `rediss://` for TLS); none: in memory, one server.',
+      'The Redis backplane: a URL (`redis://[[user]:password@]host[:port][/db]`, `rediss://` for TLS) or the ' +
+        'StackExchange.Redis connection string of the .NET servers (`host:6380,password=…,ssl=True`); none: in ' +
+        'memory, one server.',
       undefined,
-      z.string().refine(isRedisUrl, { error: 'must be a redis:// or rediss:// URL such as redis://redis:6379' }),
+      z.string().superRefine((text, context) => {
+        const problem = redisLocationProblem(text);
+        if (problem !== undefined) {
+          context.addIssue({
+            code: 'custom',
+            message: `must be a redis:// or rediss:// URL or a StackExchange.Redis connection string (${problem})`,
+          });
+        }
+      }),
     ),
+    // Trimmed: a connection string pasted with spaces around it is still the same string.
+    fromEnv: (text: string) => text.trim(),
     secret: true,
   },
+  redisTlsCaFile: fileOption('REDIS_TLS_CA_FILE', "PEM file of the CA that signed Redis's certificate (turns TLS on)."),
+  redisTlsCertFile: fileOption('REDIS_TLS_CERT_FILE', 'PEM file of a client certificate, for a Redis that asks for one.'),
+  redisTlsKeyFile: fileOption('REDIS_TLS_KEY_FILE', "PEM file of the client certificate's private key."),
+  redisTlsServername: stringOption(
+    'REDIS_TLS_SERVERNAME',
+    "The name Redis's certificate must carry, when it is not the host name connected to.",
+    undefined,
+    z.string().min(1, { error: 'must not be empty' }),
+  ),
   redisChannelPrefix: stringOption(
     'REDIS_CHANNEL_PREFIX',
-    'Channel prefix of the .NET servers sharing the Redis (their `ChannelPrefix`).',
-    '',
+    'Channel prefix of the .NET servers sharing the Redis (their `ChannelPrefix`); wins over the connection string\'s.',
+    undefined,
+    z.string(),
+    "the connection string's `channelPrefix`, else none",
   ),
   redisAckTimeoutMs: integerOption(
     'REDIS_ACK_TIMEOUT_MS',
@@ -386,7 +449,7 @@ function readConfigFile(file: string): Record<string, unknown> {
  */
 function shown(value: unknown, secret: boolean): string {
   if (secret && typeof value === 'string') {
-    const masked = maskUrlPassword(value);
+    const masked = maskRedisPassword(value);
     if (masked === value && value.includes('@')) return 'a value not shown (it may hold a password)';
     value = masked;
   }
@@ -459,7 +522,7 @@ export function describeConfig<T extends ConfigTable>(table: T, config: ConfigVa
   const described: Record<string, unknown> = {};
   for (const key of Object.keys(table)) {
     const value = (config as Record<string, unknown>)[key];
-    described[key] = table[key].secret === true && typeof value === 'string' ? maskUrlPassword(value) : value;
+    described[key] = table[key].secret === true && typeof value === 'string' ? maskRedisPassword(value) : value;
   }
   return described;
 }
@@ -482,8 +545,22 @@ export function signalrOptionsFrom(config: ServerConfig): Omit<SignalROptions, '
     ...(config.corsOrigins !== undefined && {
       allowedOrigins: config.corsOrigins.length === 1 && config.corsOrigins[0] === '*' ? '*' : config.corsOrigins,
     }),
-    ...(config.redisUrl !== undefined && {
-      redis: { url: config.redisUrl, channelPrefix: config.redisChannelPrefix, ackTimeoutMs: config.redisAckTimeoutMs },
-    }),
+    ...(config.redisUrl !== undefined && { redis: redisOptionsFrom(config, config.redisUrl) }),
+  };
+}
+
+/** The `redis` option: where Redis is, TLS files read now, the channel prefix if set, the ack timeout. */
+function redisOptionsFrom(config: ServerConfig, where: string): NonNullable<SignalROptions['redis']> {
+  const tls: RedisTlsOptions = {
+    ...(config.redisTlsCaFile !== undefined && { ca: readFileSync(config.redisTlsCaFile) }),
+    ...(config.redisTlsCertFile !== undefined && { cert: readFileSync(config.redisTlsCertFile) }),
+    ...(config.redisTlsKeyFile !== undefined && { key: readFileSync(config.redisTlsKeyFile) }),
+    ...(config.redisTlsServername !== undefined && { servername: config.redisTlsServername }),
+  };
+  return {
+    ...(isRedisUrl(where) ? { url: where } : { connectionString: where }),
+    ...(Object.keys(tls).length > 0 && { tls }),
+    ...(config.redisChannelPrefix !== undefined && { channelPrefix: config.redisChannelPrefix }),
+    ackTimeoutMs: config.redisAckTimeoutMs,
   };
 }

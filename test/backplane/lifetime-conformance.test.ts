@@ -15,6 +15,7 @@ import type { HubLifetimeManager, ManagedConnection } from '../../src/lifetime/h
 import { InMemoryLifetimeManager } from '../../src/lifetime/in-memory-lifetime-manager';
 import { publishedProtocols } from '../../src/lifetime/redis-backplane';
 import { RedisBus } from '../../src/lifetime/redis-bus';
+import { resolveRedisTarget } from '../../src/lifetime/redis-config';
 import { RedisLifetimeManager } from '../../src/lifetime/redis-lifetime-manager';
 import type { SerializedHubMessage } from '../../src/lifetime/serialized-message';
 import { eventually } from '../support/clients';
@@ -131,7 +132,7 @@ let hubCounter = 0;
 const openBuses: RedisBus[] = [];
 
 async function connectedBus(log: BackplaneLogger, url = redis!.url): Promise<RedisBus> {
-  const bus = new RedisBus({ url, log });
+  const bus = new RedisBus({ target: resolveRedisTarget({ url }), log });
   openBuses.push(bus);
   await eventually(() => bus.health().connected, 'the bus to connect');
   return bus;
@@ -398,8 +399,8 @@ describe('Redis manager', () => {
     const port = await freePort();
     let late: RedisServer | undefined;
     const log = new TestLog();
-    const busA = new RedisBus({ url: `redis://127.0.0.1:${port}`, log });
-    const busB = new RedisBus({ url: `redis://127.0.0.1:${port}`, log });
+    const busA = new RedisBus({ target: resolveRedisTarget({ url: `redis://127.0.0.1:${port}` }), log });
+    const busB = new RedisBus({ target: resolveRedisTarget({ url: `redis://127.0.0.1:${port}` }), log });
     openBuses.push(busA, busB);
     const a = redisManager(busA, 'Late.Hub', log);
     const b = redisManager(busB, 'Late.Hub', log);

@@ -10,6 +10,7 @@ import { chatConfigOptions } from '../../samples/chat/app';
 import {
   ConfigError,
   DEFAULT_PROTOCOLS,
+  describeConfig,
   Hub,
   loadConfig,
   loadServerConfig,
@@ -73,10 +74,9 @@ test('the file sets options, the environment overrides it, and an empty variable
     maximumConnections: 250,
     transports: ['LongPolling', 'WebSockets'],
   });
-  expect(signalrOptionsFrom(config)).toMatchObject({
-    redis: { url: 'redis://redis:6379', channelPrefix: '', ackTimeoutMs: 30000 },
-    maximumConnections: 250,
-  });
+  // No channel prefix unless set: a connection string's own `channelPrefix` then applies.
+  expect(signalrOptionsFrom(config)).toMatchObject({ redis: { url: 'redis://redis:6379', ackTimeoutMs: 30000 }, maximumConnections: 250 });
+  expect(signalrOptionsFrom(config).redis).not.toHaveProperty('channelPrefix');
   expect(loadServerConfig({ env: { SIGNALR_MAXIMUM_CONNECTIONS: 'none', CORS_ORIGINS: '*' } })).toMatchObject({
     maximumConnections: null,
     corsOrigins: ['*'],
@@ -86,8 +86,10 @@ test('the file sets options, the environment overrides it, and an empty variable
 test.each([
   ['a port out of range', { PORT: '70000' }, 'PORT (port): must be an integer from 1 to 65535; got 70000'],
   ['a port that is not a number', { PORT: 'http' }, 'PORT (port): must be an integer from 1 to 65535; got "http"'],
-  ['a Redis URL of another scheme', { REDIS_URL: 'http://redis:6379' }, 'REDIS_URL (redisUrl): must be a redis:// or rediss:// URL'],
-  ['a Redis URL without a host', { REDIS_URL: 'redis://:hunter2@' }, 'REDIS_URL (redisUrl): must be a redis:// or rediss:// URL'],
+  ['a Redis URL of another scheme', { REDIS_URL: 'http://redis:6379' }, 'REDIS_URL (redisUrl): must be a redis:// or rediss:// URL or a StackExchange.Redis connection string (a URL must start with redis:// or rediss://)'],
+  ['a Redis URL that is not one', { REDIS_URL: 'redis://:hunter2@' }, 'REDIS_URL (redisUrl): must be a redis:// or rediss:// URL or a StackExchange.Redis connection string (The Redis URL is not a valid URL'],
+  ['a connection string with a bad value', { REDIS_URL: 'cache:6380,password=hunter2,ssl=maybe' }, "REDIS_URL (redisUrl): must be a redis:// or rediss:// URL or a StackExchange.Redis connection string ('ssl' must be true or false, not 'maybe'.); got \"cache:6380,password=***,ssl=maybe\""],
+  ['a CA file that is not there', { REDIS_TLS_CA_FILE: '/nonexistent/ca.pem' }, 'REDIS_TLS_CA_FILE (redisTlsCaFile): must name a file this server can read; got "/nonexistent/ca.pem"'],
   ['a negative limit', { SIGNALR_MAXIMUM_CONNECTIONS: '-5' }, 'SIGNALR_MAXIMUM_CONNECTIONS (maximumConnections): must be a positive integer or none; got -5'],
   ['a zero interval', { SIGNALR_KEEP_ALIVE_INTERVAL_MS: '0' }, 'SIGNALR_KEEP_ALIVE_INTERVAL_MS (keepAliveIntervalMs): must be a positive integer; got 0'],
   ['a fractional size', { SIGNALR_MAXIMUM_RECEIVE_MESSAGE_SIZE: '1.5' }, 'SIGNALR_MAXIMUM_RECEIVE_MESSAGE_SIZE (maximumReceiveMessageSize)'],
@@ -119,6 +121,13 @@ test('a secret is never shown, even in the message about it', () => {
   const message = refusal({ REDIS_URL: 'rediss://admin:hunter2@/0' });
   expect(message).not.toContain('hunter2');
   expect(message).toContain('"rediss://admin:***@/0"');
+  // A malformed value that may hold a password is not shown at all, nor quoted in the parser's explanation.
+  const malformed = refusal({ REDIS_URL: 'redis//:hunter2@redis:6379' });
+  expect(malformed).not.toContain('hunter2');
+  expect(malformed).toContain('got a value not shown (it may hold a password)');
+  // A connection string's password, commas and all, up to the next option.
+  expect(describeConfig(serverConfigOptions, loadServerConfig({ env: { REDIS_URL: 'cache:6380,password=hun,ter2,ssl=True' } })).redisUrl)
+    .toBe('cache:6380,password=***,ssl=True');
   expect(maskUrlPassword('redis://:p%40ss@redis:6379/2')).toBe('redis://:***@redis:6379/2');
   expect(maskUrlPassword('redis://redis:6379')).toBe('redis://redis:6379');
   expect(redactUrl('/chathub?id=abc&access_token=eyJ.x.y&transport=x')).toBe('/chathub?id=[redacted]&access_token=[redacted]&transport=x');
@@ -145,6 +154,7 @@ describe('the server process refuses to start', () => {
   test.each([
     ['on a bad port', { PORT: '99999' }, 'PORT (port)'],
     ['with a bad Redis URL, without showing its password', { REDIS_URL: 'redis//:hunter2@redis:6379' }, 'REDIS_URL (redisUrl)'],
+    ['with a bad connection string, without showing its password', { REDIS_URL: 'cache:6380,password=hunter2,abortConnect=perhaps' }, 'REDIS_URL (redisUrl)'],
     ['with a negative limit', { SIGNALR_MAXIMUM_CONNECTIONS: '-1' }, 'SIGNALR_MAXIMUM_CONNECTIONS (maximumConnections)'],
     ['with an unknown option in its file', { CONFIG_FILE: '<file>' }, 'unknown option "keepAliveInterval"'],
   ])('%s', async (_case, env, expected) => {

@@ -47,7 +47,7 @@ async function health(path: '/health' | '/ready'): Promise<{ status: number; bod
 }
 
 beforeAll(async () => {
-  redis = await RedisServer.start(undefined, ['--requirepass', REDIS_PASSWORD]);
+  redis = await RedisServer.start({ args: () => ['--requirepass', REDIS_PASSWORD] });
   server = await ServerProcess.start('metrics', {
     REDIS_URL: `redis://:${REDIS_PASSWORD}@127.0.0.1:${redis.port}`,
     METRICS_ENABLED: 'true',

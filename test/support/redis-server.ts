@@ -57,6 +57,20 @@ export async function waitForPort(port: number, timeoutMs: number, isDead: () =>
   }
 }
 
+/** How to start a server: `redis-server` (default) or `redis-sentinel`, and what to add to its command line. */
+export interface RedisServerOptions {
+  /** The port it listens on (a free one when absent); with TLS, the TLS port. */
+  readonly port?: number;
+  /** `redis-sentinel` runs a sentinel from the config file `configFile` (which it rewrites). */
+  readonly command?: 'redis-server' | 'redis-sentinel';
+  /** A config file put first on the command line (a sentinel needs one it can write). */
+  readonly configFile?: (port: number) => string;
+  /** More `--option value` arguments, for example TLS, ACL users, cluster or replica settings. */
+  readonly args?: (port: number) => string[];
+  /** The port is a TLS port: `--port 0 --tls-port <port>` instead of `--port <port>`. */
+  readonly tls?: boolean;
+}
+
 /** A redis-server the test controls. */
 export class RedisServer {
   private child: ChildProcess | undefined;
@@ -65,8 +79,7 @@ export class RedisServer {
 
   private constructor(
     readonly port: number,
-    /** More redis-server arguments, e.g. `['--requirepass', secret]`. */
-    private readonly extraArgs: readonly string[] = [],
+    private readonly options: RedisServerOptions = {},
   ) {}
 
   /** `redis://127.0.0.1:<port>` */
@@ -79,20 +92,33 @@ export class RedisServer {
     return this.child?.exitCode === null && this.child.signalCode === null ? this.child.pid : undefined;
   }
 
-  /** Starts redis-server on a free port (or `port`), with `extraArgs` if given. */
-  static async start(port?: number, extraArgs: readonly string[] = []): Promise<RedisServer> {
-    const server = new RedisServer(port ?? (await freePort()), extraArgs);
+  /** Starts redis-server on a free port (or `port`), or a server described by `options`. */
+  static async start(port?: number | RedisServerOptions): Promise<RedisServer> {
+    const options = typeof port === 'object' ? port : { port };
+    const server = new RedisServer(options.port ?? (await freePort()), options);
     await server.start();
     return server;
+  }
+
+  /** What the process printed (for diagnosing a failure). */
+  get log(): string {
+    return this.output;
   }
 
   /** Starts (again) on this server's port; no-op when running. */
   async start(): Promise<void> {
     if (this.pid !== undefined) return;
+    const { command = 'redis-server', configFile, args, tls = false } = this.options;
+    const portArgs = tls ? ['--port', '0', '--tls-port', String(this.port)] : ['--port', String(this.port)];
     const child = spawn(
-      'redis-server',
-      ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--daemonize', 'no',
-        '--loglevel', 'warning', ...this.extraArgs],
+      command,
+      [
+        ...(configFile !== undefined ? [configFile(this.port)] : []),
+        ...portArgs,
+        '--bind', '127.0.0.1', '--daemonize', 'no', '--loglevel', 'warning',
+        ...(command === 'redis-server' ? ['--save', '', '--appendonly', 'no'] : []),
+        ...(args?.(this.port) ?? []),
+      ],
       { stdio: ['ignore', 'pipe', 'pipe'] },
     );
     installExitHook();

@@ -52,6 +52,8 @@ export interface BackplaneHealthReport {
   readonly unpublishedMessages: number;
   readonly subscriptions: number;
   readonly channelPrefix: string;
+  /** Where Redis is (endpoints or sentinels, TLS, user; never a password). */
+  readonly redis: string;
   readonly hubs: { readonly path: string; readonly name: string; readonly serverName: string }[];
 }
 
@@ -123,6 +125,29 @@ export class ServerProcess {
   /** The server's Prometheus metrics (started with `METRICS_ENABLED: 'true'`). */
   metrics(): Promise<Metrics> {
     return scrape(this.url);
+  }
+
+  /**
+   * Runs the chat sample with `env` when it is expected not to start: resolves with its exit code and output once
+   * it exits; kills it and rejects if it is still running (or listening) after `timeoutMs`.
+   */
+  static async startupFailure(label: string, env: Record<string, string>, timeoutMs = 20_000): Promise<{ code: number | null; output: string }> {
+    const port = await freePort();
+    const child = spawn(process.execPath, ['--import', 'tsx', 'samples/chat/server.ts'], {
+      cwd: REPO_ROOT,
+      env: { ...cleanEnvironment(), LOG_LEVEL: 'warn', ...env, PORT: String(port), HOST: '127.0.0.1' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    installExitHook();
+    liveChildren.add(child);
+    const server = new ServerProcess(child, port, label);
+    // 'close', not 'exit': the output is complete only once the pipes are closed.
+    const closed = new Promise<void>((resolve) => child.once('close', () => resolve()));
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    await closed;
+    clearTimeout(timer);
+    if (child.signalCode === 'SIGKILL') throw new Error(`server ${label} was still running after ${timeoutMs} ms:\n${server.output}`);
+    return { code: child.exitCode, output: server.output };
   }
 
   /** `http://127.0.0.1:<port>` */
@@ -214,7 +239,8 @@ export async function runUntilExit(
   child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString('utf8')));
   child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString('utf8')));
   const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-  const exit = await new Promise<Exit>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+  // 'close', not 'exit': the output is complete only once the pipes are closed.
+  const exit = await new Promise<Exit>((resolve) => child.once('close', (code, signal) => resolve({ code, signal })));
   clearTimeout(timer);
   liveChildren.delete(child);
   return { ...exit, output, listened: output.includes('Server listening at') };

@@ -1,6 +1,7 @@
 /**
  * The `redis` option: validation, defaults, and what registering the plugin with it does while Redis is not there
- * (the server starts, serves, reports the backplane as down, and closes promptly).
+ * (the server starts, serves, reports the backplane as down, and closes promptly — or, with abortConnect, refuses to
+ * start once the connect timeout has passed).
  */
 import type { AddressInfo } from 'node:net';
 import Fastify from 'fastify';
@@ -23,13 +24,13 @@ const resolve = (options: unknown) => resolveOptions(options, DEFAULT_PROTOCOLS)
 
 test('defaults: no prefix, a 30 s ack timeout; without the option, no backplane', () => {
   expect(resolve({ hubs: [{ path: '/chat', hub: ChatHub }] }).redis).toBeNull();
-  expect(resolve({ hubs: [], redis: { url: 'redis://localhost:6379' } }).redis).toEqual({
-    url: 'redis://localhost:6379',
+  expect(resolve({ hubs: [], redis: { url: 'redis://localhost:6379' } }).redis).toMatchObject({
+    target: { mode: 'endpoints', endpoints: [{ host: 'localhost', port: 6379 }], abortConnect: false },
     channelPrefix: '',
     ackTimeoutMs: 30_000,
   });
-  expect(resolve({ hubs: [], redis: { options: { port: 7000 }, channelPrefix: 'myapp', ackTimeoutMs: 500 } }).redis).toEqual({
-    options: { port: 7000 },
+  expect(resolve({ hubs: [], redis: { options: { port: 7000 }, channelPrefix: 'myapp', ackTimeoutMs: 500 } }).redis).toMatchObject({
+    target: { mode: 'endpoints', endpoints: [{ host: 'localhost', port: 7000 }] },
     channelPrefix: 'myapp',
     ackTimeoutMs: 500,
   });
@@ -41,7 +42,7 @@ test('a hub\'s backplane name: its `name`, else its class name', () => {
 });
 
 test.each([
-  [{}, 'needs a url or options'],
+  [{}, 'needs a url, a connectionString or options'],
   [{ url: 'http://localhost:6379' }, 'must be a redis:// or rediss:// URL'],
   [{ url: 'redis://x', ackTimeoutMs: 0 }, 'ackTimeoutMs'],
   [{ url: 'redis://x', channelPrefx: 'typo' }, 'channelPrefx'],
@@ -98,4 +99,32 @@ test('registered while Redis is unreachable: the server starts, serves, reports 
   await app.close();
   expect(Date.now() - started).toBeLessThan(1000);
   expect(app.signalr.backplane?.state).toBe('closed');
+});
+
+test('abortConnect: with it, registration fails when Redis stays unreachable for connectTimeout, naming where', async () => {
+  const port = await freePort();
+  const app = Fastify({ logger: false });
+  const started = Date.now();
+  await expect(
+    app.register(fastifySignalR, {
+      hubs: [{ path: '/chat', hub: ChatHub }],
+      redis: { connectionString: `127.0.0.1:${port},password=s3cret-pw,connectTimeout=400` },
+    }),
+  ).rejects.toThrow(
+    new RegExp(`^Redis backplane: could not connect to 127\\.0\\.0\\.1:${port} within 400 ms \\(last error: .*ECONNREFUSED.*\\)\\. The server does not start because abortConnect is true`),
+  );
+  const elapsed = Date.now() - started;
+  expect(elapsed).toBeGreaterThanOrEqual(350);
+  expect(elapsed).toBeLessThan(3000);
+  await app.close();
+
+  // abortConnect=false: the same string starts at once and connects when Redis is there.
+  const tolerant = Fastify({ logger: false });
+  await tolerant.register(fastifySignalR, {
+    hubs: [{ path: '/chat', hub: ChatHub }],
+    redis: { connectionString: `127.0.0.1:${port},password=s3cret-pw,connectTimeout=400,abortConnect=false` },
+  });
+  expect(tolerant.signalr.backplane).toMatchObject({ state: 'disconnected', redis: `127.0.0.1:${port}` });
+  expect(JSON.stringify(tolerant.signalr.backplane)).not.toContain('s3cret-pw');
+  await tolerant.close();
 });
