@@ -6,7 +6,7 @@
  * repository's Dockerfile uses is understood; anything else fails loudly rather than being skipped.
  */
 import { execFile } from 'node:child_process';
-import { chmodSync, cpSync, existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { chmodSync, cpSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
@@ -114,9 +114,18 @@ function dockerignore(context: string): (relative: string) => boolean {
   return (relative) => patterns.some((pattern) => relative === pattern || relative.startsWith(`${pattern}/`));
 }
 
-/** Carries out one stage in a fresh temporary directory. */
+/** Carries out one stage in a fresh temporary directory (removed again if the stage fails). */
 export async function runStage(stage: Stage, options: StageOptions): Promise<StageResult> {
   const directory = mkdtempSync(path.join(tmpdir(), `docker-stage-${stage.name ?? 'final'}-`));
+  try {
+    return await carryOut(stage, options, directory);
+  } catch (error) {
+    rmSync(directory, { recursive: true, force: true });
+    throw error;
+  }
+}
+
+async function carryOut(stage: Stage, options: StageOptions, directory: string): Promise<StageResult> {
   // mkdtemp makes it private; a container's WORKDIR is readable by its unprivileged user.
   chmodSync(directory, 0o755);
   const ignored = dockerignore(options.context);
