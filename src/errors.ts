@@ -14,6 +14,8 @@ export const HttpErrors = {
   transportNotSupported: (transport: string) => `${transport} transport not supported by this end point type`,
   /** Ours: the server reached its connection limit (.NET has no such limit; 503 is what a proxy would say). */
   tooManyConnections: 'The server has reached its maximum number of connections.',
+  /** Ours: a graceful shutdown is under way; a load balancer retries the request on another server. */
+  shuttingDown: 'The server is shutting down.',
   /** A request of a connection from another user than the one that negotiated it (Dispatcher@main L1156-L1162). */
   userChanged: 'The user associated with this connection changed.',
 } as const;

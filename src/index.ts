@@ -16,7 +16,14 @@
  * await app.listen({ port: 5000 });
  * ```
  */
-export { fastifySignalR, default, DEFAULT_PROTOCOLS, type SignalRServer } from './plugin';
+export {
+  fastifySignalR,
+  default,
+  DEFAULT_PROTOCOLS,
+  type DrainOptions,
+  type DrainReport,
+  type SignalRServer,
+} from './plugin';
 export {
   Hub,
   clientStream,
@@ -54,3 +61,32 @@ export { RedisBackplaneStartupError, type RedisConnectionOptions } from './lifet
 export { RedisConfigurationError, parseConnectionString, type RedisTlsOptions } from './lifetime/redis-config';
 export { SerializedHubMessage } from './lifetime/serialized-message';
 export * as protocol from '../protocol/index';
+export type { ConnectionEndStatus, HubObserver, InvocationOutcome } from './hub/hub-stats';
+export { HubStats } from './hub/hub-stats';
+export { signalrHealth, type LivenessReport, type ReadinessReport, type SignalRHealthOptions } from './operations/health';
+export { signalrMetrics, OTEL_TRANSPORT, type SignalRMetrics, type SignalRMetricsOptions } from './operations/metrics';
+export { installGracefulShutdown, type GracefulShutdown, type GracefulShutdownOptions } from './operations/shutdown';
+export { productionLoggerOptions, redactUrl } from './operations/logging';
+export {
+  ConfigError,
+  CONFIG_FILE_ENV,
+  LOG_LEVELS,
+  RESERVED_ENV_PREFIX,
+  booleanOption,
+  describeConfig,
+  enumOption,
+  integerOption,
+  limitOption,
+  listOption,
+  loadConfig,
+  loadServerConfig,
+  maskUrlPassword,
+  serverConfigOptions,
+  signalrOptionsFrom,
+  stringOption,
+  type ConfigOption,
+  type ConfigSources,
+  type ConfigTable,
+  type ConfigValues,
+  type ServerConfig,
+} from './operations/config';

@@ -2,8 +2,9 @@
  * The Fastify plugin: validates the options, mounts each hub's routes, owns the shared heartbeat, exposes
  * `app.signalr` for sending from outside hubs, and closes every connection cleanly when the server closes.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import fastifyWebsocket from '@fastify/websocket';
-import type { FastifyError, FastifyInstance, FastifyPluginAsync } from 'fastify';
+import type { FastifyBaseLogger, FastifyError, FastifyInstance, FastifyPluginAsync } from 'fastify';
 import fp from 'fastify-plugin';
 import type { HubProtocol } from '../protocol/hub-protocol';
 import { jsonHubProtocol } from '../protocol/json-hub-protocol';
@@ -11,6 +12,8 @@ import { messagePackHubProtocol } from '../protocol/messagepack-hub-protocol';
 import { Heartbeat, heartbeatIntervalFor } from './heartbeat';
 import type { Hub, HubClass } from './hub/hub';
 import { HubEndpoint, type HubContext } from './hub/hub-endpoint';
+import { HttpErrors } from './errors';
+import type { BackplaneLogger } from './lifetime/backplane-bus';
 import { RedisBackplane, type BackplaneStatus } from './lifetime/redis-backplane';
 import { resolveOptions, type SignalROptions } from './options';
 import { accessTokenHook, authorizeHook } from './transports/authentication';
@@ -31,6 +34,53 @@ export interface SignalRServer {
    * `undefined` without the `redis` option.
    */
   readonly backplane: BackplaneStatus | undefined;
+  /** True once a graceful shutdown ({@link SignalRServer.drain}) or `app.close()` began: new connections get 503. */
+  readonly shuttingDown: boolean;
+  /**
+   * The first step of a graceful shutdown, before `app.close()`: new connections are refused with 503 (a load
+   * balancer retries them on another server), every idle connection gets a Close message (with `allowReconnect`
+   * unless `allowReconnectOnShutdown` is false) and the others get theirs as soon as their running invocations and
+   * streams end, which they do normally meanwhile. Resolves once every connection is gone, or after `timeoutMs`,
+   * when the connections still open are closed at once.
+   */
+  drain(options?: DrainOptions): Promise<DrainReport>;
+}
+
+/** Options of {@link SignalRServer.drain}. */
+export interface DrainOptions {
+  /**
+   * How long connections may take to finish their invocations and leave before they are closed anyway.
+   * @default 5000
+   */
+  readonly timeoutMs?: number;
+}
+
+/** What {@link SignalRServer.drain} did. */
+export interface DrainReport {
+  /** Connections open when the drain began (negotiated ones included). */
+  readonly connections: number;
+  /** Connections still open when the drain time was up, closed at once then (their running invocations lost). */
+  readonly cut: number;
+  /** Those connections' ids and transports (the first 20), to tell a stuck invocation from a vanished client. */
+  readonly cutConnections: readonly { readonly connectionId: string; readonly transport: string | null }[];
+  /** How long the drain took. */
+  readonly durationMs: number;
+}
+
+/** Time a drain gives connections to finish unless told otherwise. */
+const DEFAULT_DRAIN_TIMEOUT_MS = 5_000;
+
+/**
+ * The backplane's log with a stable event name on each warning and error, unless the line names a more precise
+ * one (`signalr.backplane.connected`, …). Debug lines pass as they are: some are per message during an outage.
+ */
+function backplaneLogger(log: FastifyBaseLogger): BackplaneLogger {
+  return {
+    error: (object, message) => log.error({ event: 'signalr.backplane.error', ...object }, message),
+    warn: (object, message) => log.warn({ event: 'signalr.backplane.warning', ...object }, message),
+    info: (object, message) => log.info({ event: 'signalr.backplane.info', ...object }, message),
+    debug: (object, message) => log.debug(object, message),
+  };
 }
 
 declare module 'fastify' {
@@ -56,18 +106,43 @@ const signalr: FastifyPluginAsync<SignalROptions> = async (app, rawOptions) => {
   // Redis backplane: one bus for the server, one lifetime manager per hub; created now, connecting in the
   // background, so the server starts (and serves its own clients) even while Redis is unreachable.
   const backplane =
-    options.redis === null ? undefined : new RedisBackplane(options.redis, app.log.child({ backplane: 'redis' }));
+    options.redis === null
+      ? undefined
+      : new RedisBackplane(options.redis, backplaneLogger(app.log.child({ backplane: 'redis' })));
   const endpoints = options.hubs.map((hub) => {
     const log = app.log.child({ hub: hub.path });
-    return new HubEndpoint(hub, heartbeat, log, backplane?.createManager(hub, log));
+    return new HubEndpoint(hub, heartbeat, log, backplane?.createManager(hub, backplaneLogger(log)));
   });
   // Registration fails when Redis refuses the configuration (credentials, TLS, ACL), or with abortConnect is unreachable.
   await backplane?.ready();
+  let shuttingDown = false;
+  /** Connections of every hub, negotiated ones included: what a drain waits for. */
+  const openConnections = () => endpoints.reduce((count, endpoint) => count + endpoint.connections.size, 0);
 
   const server: SignalRServer = {
     endpoints,
     get backplane() {
       return backplane?.status();
+    },
+    get shuttingDown() {
+      return shuttingDown;
+    },
+    async drain(drainOptions: DrainOptions = {}): Promise<DrainReport> {
+      const started = Date.now();
+      const deadline = started + (drainOptions.timeoutMs ?? DEFAULT_DRAIN_TIMEOUT_MS);
+      shuttingDown = true;
+      const connections = openConnections();
+      for (const endpoint of endpoints) endpoint.drain(options.allowReconnectOnShutdown);
+      // A long-polling connection is gone only once its client fetched the Close, so this waits on the transports,
+      // not only on the hub connections.
+      while (openConnections() > 0 && Date.now() < deadline) await sleep(20);
+      const cut = openConnections();
+      const cutConnections = endpoints
+        .flatMap((endpoint) => [...endpoint.connections.all()])
+        .slice(0, 20)
+        .map((connection) => ({ connectionId: connection.connectionId, transport: connection.transport }));
+      if (cut > 0) for (const endpoint of endpoints) endpoint.shutdown(options.allowReconnectOnShutdown);
+      return { connections, cut, cutConnections, durationMs: Date.now() - started };
     },
     hub(hub: HubClass<Hub> | string): HubContext {
       const endpoint = endpoints.find((candidate) =>
@@ -82,6 +157,7 @@ const signalr: FastifyPluginAsync<SignalROptions> = async (app, rawOptions) => {
   // Added before @fastify/websocket registers its own preClose hook, so clients get a SignalR Close message and a
   // 1000 close frame before that plugin closes whatever sockets remain.
   app.addHook('preClose', async () => {
+    shuttingDown = true;
     for (const endpoint of endpoints) endpoint.shutdown(options.allowReconnectOnShutdown);
   });
   app.addHook('onClose', async () => {
@@ -120,9 +196,13 @@ const signalr: FastifyPluginAsync<SignalROptions> = async (app, rawOptions) => {
       return reply.code(status).header('content-type', 'text/plain').send('');
     });
     const limits = {
-      canAcceptConnection: () =>
-        options.maximumConnections === null ||
-        endpoints.reduce((count, endpoint) => count + endpoint.connections.size, 0) < options.maximumConnections,
+      refusal: () => {
+        if (shuttingDown) return HttpErrors.shuttingDown;
+        if (options.maximumConnections !== null && openConnections() >= options.maximumConnections) {
+          return HttpErrors.tooManyConnections;
+        }
+        return undefined;
+      },
     };
     for (const endpoint of endpoints) {
       // Each hub in a context of its own, so its authentication hooks guard only its routes.

@@ -1,14 +1,22 @@
 /**
  * The chat sample as a Fastify app: the hub at `/chathub`, a page at `/` that talks to it with the official
- * browser client, served from `node_modules` (no CDN), and `/health` for load balancers and tests.
+ * browser client, served from `node_modules` (no CDN), `/health` and `/ready` for load balancers, orchestrators
+ * and tests, and (optionally) Prometheus metrics at `/metrics`.
  */
-import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
-import { fastifySignalR, type SignalROptions } from '../../src/index';
-import { isRedisUrl, type RedisTlsOptions } from '../../src/lifetime/redis-config';
-import type { RedisBackplaneOptions } from '../../src/options';
+import { z } from 'zod';
+import {
+  fastifySignalR,
+  serverConfigOptions,
+  signalrHealth,
+  signalrMetrics,
+  stringOption,
+  type ConfigTable,
+  type ConfigValues,
+  type SignalROptions,
+} from '../../src/index';
 import { ChatHub } from './chat-hub';
 
 /** Options of the chat app. */
@@ -22,50 +30,31 @@ export interface ChatAppOptions {
    * @default 'ChatHub'
    */
   readonly hubName?: string;
+  /**
+   * Whether Prometheus metrics are served at `/metrics`.
+   * @default false
+   */
+  readonly metrics?: boolean;
+  /**
+   * Whether `/ready` answers 503 while the Redis backplane is not connected.
+   * @default true
+   */
+  readonly readyRequiresBackplane?: boolean;
 }
 
-/** The chat app's backplane settings from the environment; see {@link backplaneFromEnvironment}. */
-export interface ChatBackplaneSettings {
-  readonly redis?: RedisBackplaneOptions;
-  readonly hubName?: string;
-}
+/** The chat sample's configuration: every server option, and the hub's backplane name. */
+export const chatConfigOptions = {
+  ...serverConfigOptions,
+  hubName: stringOption(
+    'CHAT_HUB_NAME',
+    "The chat hub's name on the Redis backplane (`WebAPI.ChatHub` to share channels with a .NET hub of that name).",
+    'ChatHub',
+    z.string().min(1, { error: 'must not be empty' }),
+  ),
+} satisfies ConfigTable;
 
-/**
- * The Redis backplane from the environment: `REDIS_URL` turns it on (unset: in-memory, one server) and takes either
- * a `redis://` / `rediss://` URL or the StackExchange.Redis connection string the .NET servers use
- * (`host:6380,password=…,ssl=True,abortConnect=False`; several endpoints for a cluster's seed nodes, `serviceName=`
- * for sentinels). `REDIS_TLS_CA_FILE`, `REDIS_TLS_CERT_FILE`, `REDIS_TLS_KEY_FILE` name PEM files (a private CA, a
- * client certificate and its key; any of them turns TLS on) and `REDIS_TLS_SERVERNAME` the name the server's
- * certificate must carry. `REDIS_CHANNEL_PREFIX` is the .NET servers' StackExchange.Redis channel prefix (it wins
- * over the connection string's `channelPrefix`), `REDIS_ACK_TIMEOUT_MS` how long a group change for a connection of
- * another server waits for its ack (default 30000), and `CHAT_HUB_NAME` the hub's backplane name (the .NET hub's full
- * type name, e.g. `WebAPI.ChatHub`).
- */
-export function backplaneFromEnvironment(env: NodeJS.ProcessEnv = process.env): ChatBackplaneSettings {
-  const hubName = env.CHAT_HUB_NAME?.trim() || undefined;
-  const where = env.REDIS_URL?.trim();
-  if (!where) return { hubName };
-  const ackTimeout = env.REDIS_ACK_TIMEOUT_MS?.trim();
-  const file = (name: string): Buffer | undefined => {
-    const value = env[name]?.trim();
-    return value ? readFileSync(value) : undefined;
-  };
-  const tls: RedisTlsOptions = {
-    ...(file('REDIS_TLS_CA_FILE') !== undefined && { ca: file('REDIS_TLS_CA_FILE') }),
-    ...(file('REDIS_TLS_CERT_FILE') !== undefined && { cert: file('REDIS_TLS_CERT_FILE') }),
-    ...(file('REDIS_TLS_KEY_FILE') !== undefined && { key: file('REDIS_TLS_KEY_FILE') }),
-    ...(env.REDIS_TLS_SERVERNAME?.trim() && { servername: env.REDIS_TLS_SERVERNAME.trim() }),
-  };
-  return {
-    hubName,
-    redis: {
-      ...(isRedisUrl(where) ? { url: where } : { connectionString: where }),
-      ...(Object.keys(tls).length > 0 && { tls }),
-      ...(env.REDIS_CHANNEL_PREFIX !== undefined && { channelPrefix: env.REDIS_CHANNEL_PREFIX }),
-      ...(ackTimeout ? { ackTimeoutMs: Number(ackTimeout) } : {}),
-    },
-  };
-}
+/** The chat sample's configuration; see {@link chatConfigOptions}. */
+export type ChatConfig = ConfigValues<typeof chatConfigOptions>;
 
 /** Browser bundles of the official client, served from `node_modules` (a built image copies them beside the page). */
 const BROWSER_FILES: Record<string, string> = {
@@ -80,20 +69,10 @@ async function readBrowserFile(url: string, moduleFile: string): Promise<string>
   }
 }
 
-/**
- * The CORS origins from `CORS_ORIGINS`: a comma-separated list, or `*` for any origin; unset: same-origin only.
- */
-export function corsOriginsFromEnvironment(value = process.env.CORS_ORIGINS): readonly string[] | '*' | undefined {
-  if (value === undefined || value.trim() === '') return undefined;
-  if (value.trim() === '*') return '*';
-  return value.split(',').map((origin) => origin.trim()).filter(Boolean);
-}
-
 /** Builds the chat app; call `listen` on the result. */
 export async function buildChatApp(options: ChatAppOptions = {}): Promise<FastifyInstance> {
   const app = Fastify(options.fastify ?? { logger: { level: 'warn' } });
   await app.register(fastifySignalR, {
-    allowedOrigins: corsOriginsFromEnvironment(),
     ...options.signalr,
     hubs: [
       {
@@ -110,9 +89,10 @@ export async function buildChatApp(options: ChatAppOptions = {}): Promise<Fastif
     ],
   });
 
-  // 200 while the server can serve its clients; the backplane's state (`connected`, outages, messages that could
-  // not be published) is reported, not fatal: without Redis the server still serves its own clients.
-  app.get('/health', async () => ({ status: 'ok', backplane: app.signalr.backplane ?? null }));
+  // `/health` (liveness: 200 while the process serves, with the backplane's state) and `/ready` (readiness: 503
+  // while shutting down or cut off from Redis), for load balancers, orchestrators and tests.
+  await app.register(signalrHealth, { requireBackplane: options.readyRequiresBackplane ?? true });
+  if (options.metrics === true) await app.register(signalrMetrics);
 
   // A client result requested from outside any hub method, through the hub's context: asks that connection
   // `GetAnswer("question")` and answers with its string, or `error: <message>` (both 200), as the ASP.NET Core chat

@@ -1,41 +1,48 @@
 /**
- * Starts the chat sample: `npm start`. Environment: `PORT` (default 5000), `HOST` (default 0.0.0.0),
- * `CORS_ORIGINS` (comma-separated origins of pages on other origins, or `*`; unset: same-origin only),
- * `LOG_LEVEL` (default info). With `REDIS_URL` the hub uses the Redis backplane (`REDIS_CHANNEL_PREFIX`,
- * `REDIS_ACK_TIMEOUT_MS`, and `CHAT_HUB_NAME` for its name there; see `backplaneFromEnvironment`).
+ * Starts the chat sample: `npm start`, and what the container image runs. Configured by environment variables
+ * and/or a JSON file named by `CONFIG_FILE` (every option, its variable and its default: `chatConfigOptions`, and
+ * the README's configuration table); a bad value stops it before it listens, with a message naming the option.
+ *
+ * It serves `/health` and `/ready` (and `/metrics` unless `METRICS_ENABLED=false`), logs JSON lines with stable
+ * event names and no secrets, and on SIGTERM/SIGINT drains: new connections are refused, every client gets a Close
+ * allowing reconnect once its invocations are done, then Redis is left and the process exits.
  */
 import { LogController } from 'fastify';
-import { backplaneFromEnvironment, buildChatApp } from './app';
-
-/** How long shutdown waits for connections to finish before cutting them. */
-const SHUTDOWN_DRAIN_MS = 5000;
+import {
+  ConfigError,
+  describeConfig,
+  installGracefulShutdown,
+  loadConfig,
+  productionLoggerOptions,
+  SignalROptionsError,
+  signalrOptionsFrom,
+} from '../../src/index';
+import { buildChatApp, chatConfigOptions } from './app';
 
 async function main(): Promise<void> {
-  const port = Number(process.env.PORT ?? 5000);
-  const host = process.env.HOST ?? '0.0.0.0';
-  const { redis, hubName } = backplaneFromEnvironment();
-  // Per-request logs would record every long poll; connection events are logged by the hub instead.
+  const config = loadConfig(chatConfigOptions);
   const app = await buildChatApp({
-    ...(redis !== undefined && { signalr: { redis } }),
-    hubName,
+    signalr: signalrOptionsFrom(config),
+    hubName: config.hubName,
+    metrics: config.metricsEnabled,
+    readyRequiresBackplane: config.readyRequiresBackplane,
     fastify: {
-      logger: { level: process.env.LOG_LEVEL ?? 'info' },
-      logController: new LogController({ disableRequestLogging: true }),
+      logger: productionLoggerOptions(config.logLevel),
+      trustProxy: config.trustProxy,
+      // Off by default: per-request logs would record every long poll; connection events are logged by the hub.
+      logController: new LogController({ disableRequestLogging: !config.logRequests }),
     },
   });
-  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-    process.once(signal, () => {
-      app.log.info({ signal }, 'shutting down');
-      // Every client is sent a Close at once; sockets still open after the drain time (idle keep-alives, a client
-      // that never answers) are cut so shutdown stays bounded.
-      setTimeout(() => app.server.closeAllConnections(), SHUTDOWN_DRAIN_MS).unref();
-      void app.close().then(() => process.exit(0));
-    });
-  }
-  await app.listen({ port, host });
+  installGracefulShutdown(app, { drainTimeoutMs: config.shutdownDrainTimeoutMs });
+  await app.listen({ port: config.port, host: config.host });
+  app.log.info(
+    { event: 'signalr.server.started', config: describeConfig(chatConfigOptions, config) },
+    'chat server started',
+  );
 }
 
 main().catch((error: unknown) => {
-  console.error(error);
+  // A configuration mistake is the operator's to fix: its message alone, no stack trace.
+  console.error(error instanceof ConfigError || error instanceof SignalROptionsError ? error.message : error);
   process.exit(1);
 });

@@ -88,6 +88,8 @@ export class HttpConnection {
    * handshake confirmed stateful reconnect (protocol version 2).
    */
   reconnectable = false;
+  /** Set when the disconnect timeout ended the connection (reported as a timeout in metrics). */
+  expired = false;
 
   private app: ConnectionApplication | null = null;
   /** Bytes POSTed before any transport started the application (.NET queues them in the connection's pipe). */

@@ -51,6 +51,7 @@ import { checkValue, type GroupManager, type HubBinding, type HubCallerClients, 
 import { CallerHubClients, GuardedHubClients, type ClientInvokeGuard } from './hub-clients';
 import type { HubEndpoint } from './hub-endpoint';
 import type { HubMethod } from './hub-methods';
+import type { ConnectionEndStatus, InvocationOutcome } from './hub-stats';
 import { ResultStream, type ResultStreamHost } from './result-stream';
 import { MessageBuffer, SEQUENCE_ID_TOO_LARGE } from './message-buffer';
 import { UploadStream } from './upload-stream';
@@ -78,6 +79,11 @@ function isThenable(value: unknown): value is PromiseLike<unknown> {
 }
 
 type Phase = 'handshake' | 'starting' | 'connected' | 'closed';
+
+/** How a failed invocation counts in metrics: a `HubException` is an answer meant for the caller. */
+function failureOutcome(error: unknown): InvocationOutcome {
+  return error instanceof HubException ? 'hub_exception' : 'error';
+}
 
 /** What a hub instance may do with client results where it runs (spec §2.7). */
 const ClientInvoke = {
@@ -178,6 +184,13 @@ export class HubConnection
   /** Sequence numbers and the replay buffer, when stateful reconnect is on (spec §2.10). */
   private messageBuffer: MessageBuffer | null = null;
 
+  // Operations: what a graceful shutdown waits for, and why the connection ended (for metrics and logs).
+  /** Plain invocations and stream calls running now. */
+  private running = 0;
+  /** Set by a graceful shutdown: close, with this `allowReconnect`, once no invocation or stream runs. */
+  private drainAllowReconnect: boolean | null = null;
+  private endStatus: ConnectionEndStatus = 'normal_closure';
+
   constructor(
     readonly http: HttpConnection,
     private readonly endpoint: HubEndpoint,
@@ -240,7 +253,10 @@ export class HubConnection
     try {
       bytes = message.getBytes(protocol);
     } catch (error) {
-      this.endpoint.log.error({ err: error, connectionId: this.connectionId }, 'hub message could not be serialized');
+      this.endpoint.log.error(
+        { event: 'signalr.connection.error', err: error, connectionId: this.connectionId },
+        'hub message could not be serialized',
+      );
       this.closeWithError(error);
       return;
     }
@@ -258,6 +274,7 @@ export class HubConnection
    * stateful reconnect is on, and a client that lets too much wait is closed.
    */
   private deliver(bytes: Buffer, sequenced: boolean): void {
+    this.endpoint.stats.messagesSent++;
     if (sequenced && this.messageBuffer !== null) this.messageBuffer.recordSent(bytes);
     this.http.write(bytes);
     const limit = this.endpoint.options.maximumBufferedOutboundBytes;
@@ -271,7 +288,10 @@ export class HubConnection
    * closed (the Close message is queued behind the rest; the transport cuts the socket if it does not drain).
    */
   private closeSlowClient(waiting: number, limit: number): void {
-    this.endpoint.log.warn({ connectionId: this.connectionId, waiting, limit }, 'client too slow: connection closed');
+    this.endpoint.log.warn(
+      { event: 'signalr.connection.slow_client', connectionId: this.connectionId, waiting, limit },
+      'client too slow: connection closed',
+    );
     this.closeWithError(
       namedError(
         'SlowClientException',
@@ -309,6 +329,7 @@ export class HubConnection
   }
 
   private readonly enqueue = (message: HubMessage): void => {
+    if (message.type !== MessageType.Ping) this.endpoint.stats.messagesReceived++;
     this.inbox.push(message);
   };
 
@@ -350,7 +371,10 @@ export class HubConnection
     } catch (error) {
       // Hub code runs inside its own guards; this is a fault of ours. It ends this connection, not the process
       // (the transport's event handler would otherwise see it).
-      this.endpoint.log.error({ err: error, connectionId: this.connectionId }, 'hub message loop failed');
+      this.endpoint.log.error(
+        { event: 'signalr.connection.error', err: error, connectionId: this.connectionId },
+        'hub message loop failed',
+      );
       this.closeWithError(error);
     } finally {
       this.pumping = false;
@@ -480,7 +504,7 @@ export class HubConnection
 
   /** Unknown methods fail binding with this HubException, whose detail always shows (spec §2.6). */
   private unknownMethod(message: InvocationMessage | StreamInvocationMessage): void {
-    this.complete(
+    this.reject(
       message.invocationId,
       withErrorDetail(
         InvocationErrors.failedToInvoke(message.target),
@@ -499,7 +523,7 @@ export class HubConnection
     const { target, invocationId } = message;
     // The checks .NET makes inside the slot (HubDispatcher@v10 Invoke): invocation kind, then stream count.
     if (method.streaming) {
-      this.complete(invocationId, InvocationErrors.streamingMethodWithInvocation(target));
+      this.reject(invocationId, InvocationErrors.streamingMethodWithInvocation(target));
       this.releaseSlot();
       return;
     }
@@ -519,11 +543,13 @@ export class HubConnection
     const { target, invocationId } = message;
     const scope = new InvocationScope(this, ClientInvoke.ReleasesSlot, this.abortController.signal);
     let result: unknown;
+    const started = this.invocationStarted();
     try {
       result = method.implementation.apply(this.endpoint.createHub(scope), args);
     } catch (error) {
       this.invocationFailed(invocationId, method.name, target, error);
       scope.releaseSlot();
+      this.invocationSettled(method.name, failureOutcome(error), started);
       return;
     }
     if (isThenable(result)) {
@@ -531,16 +557,19 @@ export class HubConnection
         (value) => {
           if (invocationId !== undefined) this.completeWithResult(invocationId, target, value);
           scope.releaseSlot();
+          this.invocationSettled(method.name, 'success', started);
         },
         (error: unknown) => {
           this.invocationFailed(invocationId, method.name, target, error);
           scope.releaseSlot();
+          this.invocationSettled(method.name, failureOutcome(error), started);
         },
       );
       return;
     }
     if (invocationId !== undefined) this.completeWithResult(invocationId, target, result);
     scope.releaseSlot();
+    this.invocationSettled(method.name, 'success', started);
   }
 
   /**
@@ -550,7 +579,7 @@ export class HubConnection
   private runStreamCall(message: InvocationMessage, method: HubMethod, args: unknown[]): void {
     const { target, invocationId } = message;
     if (method.streaming) {
-      this.complete(invocationId, InvocationErrors.streamingMethodWithInvocation(target));
+      this.reject(invocationId, InvocationErrors.streamingMethodWithInvocation(target));
       return;
     }
     if (!this.streamCountMatches(message, method)) return;
@@ -567,11 +596,13 @@ export class HubConnection
     const { target, invocationId } = message;
     const scope = new InvocationScope(this, ClientInvoke.Free, this.abortController.signal);
     let result: unknown;
+    const started = this.invocationStarted();
     try {
       result = method.implementation.apply(this.endpoint.createHub(scope), this.withStreams(method, args, uploads));
     } catch (error) {
       this.endUploads(uploads);
       this.invocationFailed(invocationId, method.name, target, error);
+      this.invocationSettled(method.name, failureOutcome(error), started);
       return;
     }
     // Open uploads end before the Completion goes out, as .NET cleans up before writing it.
@@ -580,16 +611,19 @@ export class HubConnection
         (value) => {
           this.endUploads(uploads);
           if (invocationId !== undefined) this.completeWithResult(invocationId, target, value);
+          this.invocationSettled(method.name, 'success', started);
         },
         (error: unknown) => {
           this.endUploads(uploads);
           this.invocationFailed(invocationId, method.name, target, error);
+          this.invocationSettled(method.name, failureOutcome(error), started);
         },
       );
       return;
     }
     this.endUploads(uploads);
     if (invocationId !== undefined) this.completeWithResult(invocationId, target, result);
+    this.invocationSettled(method.name, 'success', started);
   }
 
   /**
@@ -606,14 +640,14 @@ export class HubConnection
     const args = this.bindArguments(message, method);
     if (args === null) return;
     if (!method.streaming) {
-      this.complete(invocationId, InvocationErrors.nonStreamingMethodWithStreamInvocation(target));
+      this.reject(invocationId, InvocationErrors.nonStreamingMethodWithStreamInvocation(target));
       return;
     }
     if (!this.streamCountMatches(message, method)) return;
     const streams = (this.streams ??= new Map());
     if (streams.has(invocationId)) {
       // The running stream keeps its id (and stays cancellable); only the newcomer is refused.
-      this.complete(invocationId, InvocationErrors.invocationIdInUse(invocationId));
+      this.reject(invocationId, InvocationErrors.invocationIdInUse(invocationId));
       return;
     }
     const uploads = message.streamIds === undefined || message.streamIds.length === 0
@@ -642,7 +676,7 @@ export class HubConnection
     const streams = (this.streams ??= new Map());
     // Checked again: while an asynchronous authorization ran, another stream may have taken the id.
     if (streams.has(invocationId)) {
-      this.complete(invocationId, InvocationErrors.invocationIdInUse(invocationId));
+      this.reject(invocationId, InvocationErrors.invocationIdInUse(invocationId));
       this.endUploads(uploads);
       return;
     }
@@ -683,7 +717,7 @@ export class HubConnection
       if (failure === undefined) return bound;
     }
     if (failure === undefined) return args;
-    this.complete(
+    this.reject(
       message.invocationId,
       withErrorDetail(InvocationErrors.failedToInvoke(message.target), namedError('InvalidDataException', failure), detailed),
     );
@@ -701,7 +735,7 @@ export class HubConnection
     refused: () => void,
   ): void {
     const deny = () => {
-      this.complete(message.invocationId, InvocationErrors.unauthorized(message.target));
+      this.reject(message.invocationId, InvocationErrors.unauthorized(message.target));
       refused();
     };
     let verdict: boolean | PromiseLike<boolean>;
@@ -735,7 +769,7 @@ export class HubConnection
     const sent = message.streamIds?.length ?? 0;
     const expected = method.streamParameters?.length ?? 0;
     if (sent === expected) return true;
-    this.complete(
+    this.reject(
       message.invocationId,
       withErrorDetail(
         InvocationErrors.unexpectedError(message.target),
@@ -757,7 +791,30 @@ export class HubConnection
   /** Logs a hub method's failure; a `HubException` is a message for the caller, not a server fault. */
   logFailure(error: unknown, methodName: string, message: string): void {
     if (error instanceof HubException) return;
-    this.endpoint.log.error({ err: error, connectionId: this.connectionId, method: methodName }, message);
+    this.endpoint.log.error(
+      { event: 'signalr.invocation.failed', err: error, connectionId: this.connectionId, method: methodName },
+      message,
+    );
+  }
+
+  /** An invocation starts running: counted for a graceful shutdown, timed when metrics observe the hub. */
+  private invocationStarted(): number {
+    this.running++;
+    return this.endpoint.stats.observer === null ? 0 : performance.now();
+  }
+
+  /** An invocation that ran has settled (its Completion, if any, is queued). */
+  private invocationSettled(methodName: string, outcome: InvocationOutcome, started: number): void {
+    this.running--;
+    const observer = this.endpoint.stats.observer;
+    if (observer !== null) observer.invocationEnded(methodName, outcome, (performance.now() - started) / 1000);
+    if (this.drainAllowReconnect !== null) this.closeIfDrained();
+  }
+
+  /** Answers an invocation refused before its method ran (binding, authorization, invocation kind, ids). */
+  private reject(invocationId: string | undefined, error: string): void {
+    this.endpoint.stats.invocationsRejected++;
+    this.complete(invocationId, error);
   }
 
   /** Frees an invocation slot; a loop waiting for one goes on. */
@@ -781,7 +838,10 @@ export class HubConnection
         result: result === undefined ? null : result,
       });
     } catch (error) {
-      this.endpoint.log.error({ err: error, connectionId: this.connectionId, method: target }, 'result not serializable');
+      this.endpoint.log.error(
+        { event: 'signalr.invocation.failed', err: error, connectionId: this.connectionId, method: target },
+        'result not serializable',
+      );
       this.complete(
         invocationId,
         withErrorDetail(InvocationErrors.unexpectedError(target), error, this.endpoint.options.enableDetailedErrors),
@@ -887,6 +947,7 @@ export class HubConnection
         ? { type: MessageType.Completion, invocationId: stream.invocationId }
         : { type: MessageType.Completion, invocationId: stream.invocationId, error },
     );
+    if (this.drainAllowReconnect !== null) this.closeIfDrained();
   }
 
   // ------------------------------------------------------------------------------------------------------------
@@ -942,7 +1003,11 @@ export class HubConnection
   }
 
   private failHandshake(error: string): void {
-    this.endpoint.log.debug({ connectionId: this.connectionId, error }, 'handshake failed');
+    this.endpoint.stats.handshakesFailed++;
+    this.endpoint.log.info(
+      { event: 'signalr.handshake.failed', connectionId: this.connectionId, transport: this.transport, error },
+      'handshake failed',
+    );
     // Handshake errors go out as text and end the connection without a Close message (HubHandler@v10 L140-L143).
     this.http.write(writeHandshakeError(error));
     this.finish(undefined);
@@ -959,7 +1024,10 @@ export class HubConnection
       const scope = new InvocationScope(this, ClientInvoke.Refused, this.abortController.signal);
       await this.endpoint.createHub(scope).onConnected();
     } catch (error) {
-      this.endpoint.log.error({ err: error, connectionId: this.connectionId }, 'onConnected failed');
+      this.endpoint.log.error(
+        { event: 'signalr.connection.error', err: error, connectionId: this.connectionId },
+        'onConnected failed',
+      );
       // .NET: a Close with the error and no allowReconnect; onDisconnected is not run (HubHandler@v10 L165-L176).
       this.close(
         {
@@ -973,7 +1041,15 @@ export class HubConnection
     if (this.phase !== 'starting') return;
     this.phase = 'connected';
     this.hubConnected = true;
-    this.endpoint.log.debug({ connectionId: this.connectionId, protocol: this.protocol }, 'hub connection started');
+    this.endpoint.log.info(
+      {
+        event: 'signalr.connection.started',
+        connectionId: this.connectionId,
+        transport: this.transport,
+        protocol: this.protocol,
+      },
+      'connection started',
+    );
     this.pump();
   }
 
@@ -983,7 +1059,10 @@ export class HubConnection
   onHeartbeat(now: number): void {
     const options = this.endpoint.options;
     if (this.phase === 'handshake') {
-      if (now - this.startedAt >= options.handshakeTimeoutMs) this.failHandshake(HandshakeErrors.canceled);
+      if (now - this.startedAt >= options.handshakeTimeoutMs) {
+        this.endStatus = 'timeout';
+        this.failHandshake(HandshakeErrors.canceled);
+      }
       return;
     }
     if (this.phase === 'closed') return;
@@ -995,6 +1074,7 @@ export class HubConnection
         `Client hasn't sent a message/ping within the configured ClientTimeoutInterval.`,
       );
       error.name = 'OperationCanceledException';
+      this.endStatus = 'timeout';
       this.closeWithError(error);
       return;
     }
@@ -1056,6 +1136,28 @@ export class HubConnection
     );
   }
 
+  /** The server shuts down: a Close (allowing reconnect when asked) now, whatever runs. */
+  shutdown(allowReconnect: boolean): void {
+    this.endStatus = 'app_shutdown';
+    this.close(allowReconnect ? { type: MessageType.Close, allowReconnect: true } : { type: MessageType.Close });
+  }
+
+  /**
+   * A graceful shutdown: the connection is closed as {@link shutdown} does once no invocation or stream runs — at
+   * once when idle. Messages keep being handled meanwhile, so invocations in flight complete normally.
+   */
+  closeWhenIdle(allowReconnect: boolean): void {
+    if (this.phase === 'closed') return;
+    this.drainAllowReconnect = allowReconnect;
+    if (this.phase !== 'connected') this.shutdown(allowReconnect);
+    else this.closeIfDrained();
+  }
+
+  private closeIfDrained(): void {
+    if (this.running > 0 || (this.streams !== null && this.streams.size > 0)) return;
+    this.shutdown(this.drainAllowReconnect === true);
+  }
+
   /** Sends `message` and ends the connection; `error` is what `onDisconnected` receives. */
   close(message: CloseMessage, error?: Error): void {
     if (this.phase === 'closed') return;
@@ -1091,7 +1193,28 @@ export class HubConnection
       this.uploads = null;
     }
     this.endpoint.connectionEnded(this);
+    this.reportEnd(error);
     void this.runDisconnected(error);
+  }
+
+  /** The connection's end in metrics and the log. */
+  private reportEnd(error: Error | undefined): void {
+    const status = this.http.expired ? 'timeout' : this.endStatus;
+    const durationMs = Date.now() - this.startedAt;
+    const observer = this.endpoint.stats.observer;
+    if (observer !== null) observer.connectionEnded(this.transport, status, durationMs / 1000);
+    this.endpoint.log.info(
+      {
+        event: 'signalr.connection.ended',
+        connectionId: this.connectionId,
+        transport: this.transport,
+        protocol: this.protocol,
+        status,
+        durationMs,
+        ...(error !== undefined && { err: error }),
+      },
+      'connection ended',
+    );
   }
 
   private async runDisconnected(error: Error | undefined): Promise<void> {
@@ -1102,14 +1225,20 @@ export class HubConnection
         const scope = new InvocationScope(this, ClientInvoke.Free, this.abortController.signal);
         await this.endpoint.createHub(scope).onDisconnected(error);
       } catch (hookError) {
-        this.endpoint.log.error({ err: hookError, connectionId: this.connectionId }, 'onDisconnected failed');
+        this.endpoint.log.error(
+          { event: 'signalr.connection.error', err: hookError, connectionId: this.connectionId },
+          'onDisconnected failed',
+        );
       }
     }
     if (this.registered) {
       try {
         await this.endpoint.lifetime.onDisconnected(this);
       } catch (lifetimeError) {
-        this.endpoint.log.error({ err: lifetimeError, connectionId: this.connectionId }, 'lifetime manager failed');
+        this.endpoint.log.error(
+          { event: 'signalr.connection.error', err: lifetimeError, connectionId: this.connectionId },
+          'lifetime manager failed',
+        );
       }
     }
     this.endpoint.log.debug({ connectionId: this.connectionId }, 'hub connection ended');

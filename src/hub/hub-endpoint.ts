@@ -6,6 +6,7 @@
 import type { FastifyBaseLogger, FastifyRequest } from 'fastify';
 import type { HubProtocol } from '../../protocol/hub-protocol';
 import { PING } from '../../protocol/messages';
+import type { TransportName } from '../../protocol/negotiate';
 import { ConnectionManager } from '../connections/connection-manager';
 import type { HttpConnection } from '../connections/http-connection';
 import type { Heartbeat } from '../heartbeat';
@@ -16,6 +17,7 @@ import { bindHub, type GroupManager, type Hub, type HubBinding, type HubClients 
 import { LifetimeHubClients, lifetimeGroupManager } from './hub-clients';
 import { HubConnection } from './hub-connection';
 import { discoverHubMethods, type HubMethod } from './hub-methods';
+import { HubStats } from './hub-stats';
 
 /** Sending to a hub's clients from outside any hub method (ASP.NET Core's `IHubContext`). */
 export interface HubContext {
@@ -29,6 +31,8 @@ export class HubEndpoint implements HubContext {
   readonly connections: ConnectionManager;
   readonly clients: HubClients;
   readonly groups: GroupManager;
+  /** Counters for metrics, read when they are scraped. */
+  readonly stats = new HubStats();
   private readonly hubConnections = new Set<HubConnection>();
   private readonly pings = new Map<HubProtocol, Buffer>();
 
@@ -48,6 +52,23 @@ export class HubEndpoint implements HubContext {
   /** Hub connections alive on this server. */
   get connectionCount(): number {
     return this.hubConnections.size;
+  }
+
+  /**
+   * Hub connections alive on this server by transport and protocol (`''` before the handshake chose one), counted
+   * now: a metrics scrape walks the connections instead of every connection keeping a counter up to date.
+   */
+  countConnections(): { transport: TransportName; protocol: string; count: number }[] {
+    const counts = new Map<string, { transport: TransportName; protocol: string; count: number }>();
+    for (const connection of this.hubConnections) {
+      const transport = connection.transport;
+      const protocol = connection.protocol;
+      const key = `${transport} ${protocol}`;
+      const entry = counts.get(key);
+      if (entry === undefined) counts.set(key, { transport, protocol, count: 1 });
+      else entry.count++;
+    }
+    return [...counts.values()];
   }
 
   /** The user id of a request, from the `userIdProvider` option (an empty id is none; a throwing provider, none). */
@@ -95,10 +116,18 @@ export class HubEndpoint implements HubContext {
    * that never started are dropped.
    */
   shutdown(allowReconnect: boolean): void {
-    for (const connection of [...this.hubConnections]) {
-      connection.close(allowReconnect ? { type: 7, allowReconnect: true } : { type: 7 });
-    }
+    for (const connection of [...this.hubConnections]) connection.shutdown(allowReconnect);
     // Connections without a hub connection (negotiated, never started) just end.
+    for (const http of [...this.connections.all()]) if (http.application === null) http.close();
+  }
+
+  /**
+   * The first step of a graceful shutdown: each hub connection is closed (Close message, with `allowReconnect` when
+   * asked) as soon as none of its invocations or streams is running — at once for idle ones. Connections that never
+   * started are dropped. New connections are refused by the routes meanwhile (see the plugin's `drain`).
+   */
+  drain(allowReconnect: boolean): void {
+    for (const connection of [...this.hubConnections]) connection.closeWhenIdle(allowReconnect);
     for (const http of [...this.connections.all()]) if (http.application === null) http.close();
   }
 

@@ -32,6 +32,10 @@ export interface BackplaneHealth {
    * reached this server's own clients only, or nobody when they were meant for another server.
    */
   readonly unpublishedMessages: number;
+  /** Messages this server published to Redis since it started (Redis confirmed each). */
+  readonly publishedMessages: number;
+  /** Messages that arrived from Redis on this server's subscriptions since it started (its own included). */
+  readonly receivedMessages: number;
   /** Channels this server wants subscribed (restored after every reconnection). */
   readonly subscriptions: number;
   /** The last connection error, if any since the last successful connection. */

@@ -284,6 +284,8 @@ export class RedisBus implements BackplaneBus {
   private since = Date.now();
   private outages = 0;
   private unpublished = 0;
+  private published = 0;
+  private received = 0;
   /** Messages not published during the current outage (for the log line that ends it). */
   private unpublishedInOutage = 0;
   private lastError: string | undefined;
@@ -395,10 +397,12 @@ export class RedisBus implements BackplaneBus {
       throw new BackplaneUnavailableError();
     }
     try {
-      return await this.pubSession.track(
+      const receivers = await this.pubSession.track(
         this.pub.publish(channel, payload),
         () => new BackplaneUnavailableError(`Publishing failed: ${CONNECTION_LOST}.`),
       );
+      this.published++;
+      return receivers;
     } catch (error) {
       this.countUnpublished();
       if (fatalKind(error as Error) === 'permission') {
@@ -430,6 +434,8 @@ export class RedisBus implements BackplaneBus {
       since: this.since,
       outages: this.outages,
       unpublishedMessages: this.unpublished,
+      publishedMessages: this.published,
+      receivedMessages: this.received,
       subscriptions: this.listeners.size,
       ...(this.lastError !== undefined && { lastError: this.lastError }),
     };
@@ -612,7 +618,12 @@ export class RedisBus implements BackplaneBus {
     const results = await Promise.all(channels.map((channel) => this.subscribeNow(channel)));
     if (session !== this.subSession || !this.subReady) return;
     const failed = results.filter((ok) => !ok).length;
-    if (failed > 0) this.log.error({ failed }, 'Redis backplane: some channels could not be subscribed again');
+    if (failed > 0) {
+      this.log.error(
+        { event: 'signalr.backplane.subscribe_failed', failed },
+        'Redis backplane: some channels could not be subscribed again',
+      );
+    }
     this.resubscribed = true;
     this.updateState();
   }
@@ -637,13 +648,14 @@ export class RedisBus implements BackplaneBus {
         this.fatal(this.explain('permission', `${what} '${channel}': ${text}`, this.target.description));
       } else if (session === this.subSession && this.subReady) {
         // A lost connection is not worth a log line per channel: the next connection subscribes them all.
-        this.log.warn({ error: text, channel }, `Redis backplane: ${what} failed`);
+        this.log.warn({ event: `signalr.backplane.${what}_failed`, error: text, channel }, `Redis backplane: ${what} failed`);
       }
       return false;
     }
   }
 
   private dispatch(channel: Buffer, payload: Buffer): void {
+    this.received++;
     const listener = this.listeners.get(channel.toString('utf8'));
     if (listener === undefined) return;
     try {
@@ -676,6 +688,7 @@ export class RedisBus implements BackplaneBus {
       if (previous === 'disconnected') {
         this.log.warn(
           {
+            event: 'signalr.backplane.reconnected',
             outageMs: duration,
             unpublishedMessages: this.unpublishedInOutage,
             resubscribedChannels: this.listeners.size,
@@ -685,7 +698,10 @@ export class RedisBus implements BackplaneBus {
             'reached its own clients at most), and whatever other servers published meanwhile was lost',
         );
       } else {
-        this.log.info({ subscriptions: this.listeners.size }, 'Redis backplane connected');
+        this.log.info(
+          { event: 'signalr.backplane.connected', subscriptions: this.listeners.size },
+          'Redis backplane connected',
+        );
       }
       this.lastError = undefined;
       this.lastFatalLogged = undefined;
@@ -695,7 +711,7 @@ export class RedisBus implements BackplaneBus {
       if (previous === 'connected') this.outages++;
       this.unpublishedInOutage = 0;
       this.log.error(
-        { lastError: this.lastError, previous },
+        { event: 'signalr.backplane.disconnected', lastError: this.lastError, previous },
         previous === 'connected'
           ? 'Redis backplane disconnected; serving local clients only until Redis is back (retrying)'
           : 'Redis backplane unreachable; serving local clients only until Redis is reachable (retrying)',

@@ -51,8 +51,11 @@ function acceptsEventStream(accept: string | undefined): boolean {
 
 /** Server-wide limits the routes consult. */
 export interface ConnectionLimits {
-  /** Whether one more connection may be created (`maximumConnections`). */
-  canAcceptConnection(): boolean;
+  /**
+   * Why no new connection may be created now (`maximumConnections` reached, the server shutting down), answered
+   * with 503; `undefined` when one may.
+   */
+  refusal(): string | undefined;
 }
 
 /** Registers the routes of one hub on an (encapsulated) Fastify instance. */
@@ -65,8 +68,9 @@ export function registerHubRoutes(app: FastifyInstance, endpoint: HubEndpoint, l
 
   /** A new connection, or `undefined` after answering 503 when the server holds as many as it may. */
   const createConnection = (negotiateVersion: number, request: FastifyRequest, reply: FastifyReply) => {
-    if (!limits.canAcceptConnection()) {
-      void sendText(reply, 503, HttpErrors.tooManyConnections);
+    const refusal = limits.refusal();
+    if (refusal !== undefined) {
+      void sendText(reply, 503, refusal);
       return undefined;
     }
     const connection = endpoint.connections.create(negotiateVersion);

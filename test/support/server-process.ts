@@ -1,11 +1,14 @@
 /**
  * Our chat sample as a real child process (`node --import tsx samples/chat/server.ts`), configured through its
  * environment (`REDIS_URL`, `REDIS_CHANNEL_PREFIX`, `CHAT_HUB_NAME`, `REDIS_ACK_TIMEOUT_MS`, …) — the way it runs in
- * production — for backplane tests with several servers. Ready once `/health` answers; its log lines (JSON) are
- * kept for assertions; `stop()` ends it and waits for the exit.
+ * production — for backplane tests with several servers. Ready once its port accepts connections; its log lines
+ * (JSON) are kept for assertions; `stop()` ends it and waits for the exit.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as path from 'node:path';
+import { chatConfigOptions } from '../../samples/chat/app';
+import { CONFIG_FILE_ENV, RESERVED_ENV_PREFIX } from '../../src/index';
+import { scrape, type Metrics } from './prometheus';
 import { freePort, waitForPort } from './redis-server';
 
 const REPO_ROOT = path.resolve(__dirname, '..', '..');
@@ -14,20 +17,21 @@ const STOP_GRACE_MS = 8_000;
 const OUTPUT_LIMIT = 256 * 1024;
 
 /** Settings the sample reads; removed from the inherited environment so only what a test passes applies. */
-const SAMPLE_SETTINGS = [
-  'PORT',
-  'HOST',
-  'LOG_LEVEL',
-  'CORS_ORIGINS',
-  'REDIS_URL',
-  'REDIS_CHANNEL_PREFIX',
-  'REDIS_ACK_TIMEOUT_MS',
-  'REDIS_TLS_CA_FILE',
-  'REDIS_TLS_CERT_FILE',
-  'REDIS_TLS_KEY_FILE',
-  'REDIS_TLS_SERVERNAME',
-  'CHAT_HUB_NAME',
-];
+const SAMPLE_SETTINGS = [...Object.values(chatConfigOptions).map((option) => option.env), CONFIG_FILE_ENV];
+
+/** The environment a server process starts with: the test's own, without any setting of the sample. */
+export function cleanEnvironment(): NodeJS.ProcessEnv {
+  const inherited: NodeJS.ProcessEnv = { ...process.env };
+  for (const name of SAMPLE_SETTINGS) delete inherited[name];
+  for (const name of Object.keys(inherited)) if (name.startsWith(RESERVED_ENV_PREFIX)) delete inherited[name];
+  return inherited;
+}
+
+/** How a process ended. */
+export interface Exit {
+  readonly code: number | null;
+  readonly signal: NodeJS.Signals | null;
+}
 
 const liveChildren = new Set<ChildProcess>();
 let exitHookInstalled = false;
@@ -63,18 +67,19 @@ export interface LogLine {
 /** A chat server process. */
 export class ServerProcess {
   private output = '';
-  private readonly exited: Promise<void>;
+  /** Resolves with the exit code and signal once the process ended. */
+  readonly exited: Promise<Exit>;
 
   private constructor(
     private readonly child: ChildProcess,
     readonly port: number,
     readonly label: string,
   ) {
-    this.exited = new Promise<void>((resolve) => {
-      if (child.exitCode !== null || child.signalCode !== null) resolve();
-      child.once('exit', () => {
+    this.exited = new Promise<Exit>((resolve) => {
+      if (child.exitCode !== null || child.signalCode !== null) resolve({ code: child.exitCode, signal: child.signalCode });
+      child.once('exit', (code, signal) => {
         liveChildren.delete(child);
-        resolve();
+        resolve({ code, signal });
       });
     });
     const collect = (chunk: Buffer): void => {
@@ -90,11 +95,9 @@ export class ServerProcess {
    */
   static async start(label: string, env: Record<string, string>): Promise<ServerProcess> {
     const port = await freePort();
-    const inherited: NodeJS.ProcessEnv = { ...process.env };
-    for (const name of SAMPLE_SETTINGS) delete inherited[name];
     const child = spawn(process.execPath, ['--import', 'tsx', 'samples/chat/server.ts'], {
       cwd: REPO_ROOT,
-      env: { ...inherited, LOG_LEVEL: 'warn', ...env, PORT: String(port), HOST: '127.0.0.1' },
+      env: { ...cleanEnvironment(), LOG_LEVEL: 'warn', METRICS_ENABLED: 'false', ...env, PORT: String(port), HOST: '127.0.0.1' },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     installExitHook();
@@ -109,17 +112,30 @@ export class ServerProcess {
     return server;
   }
 
+  /** The process id (to signal it). */
+  get pid(): number {
+    return this.child.pid!;
+  }
+
+  /** Sends a signal to the process (SIGTERM starts the graceful shutdown) without waiting for it to end. */
+  signal(signal: NodeJS.Signals): void {
+    this.child.kill(signal);
+  }
+
+  /** The server's Prometheus metrics (started with `METRICS_ENABLED: 'true'`). */
+  metrics(): Promise<Metrics> {
+    return scrape(this.url);
+  }
+
   /**
    * Runs the chat sample with `env` when it is expected not to start: resolves with its exit code and output once
    * it exits; kills it and rejects if it is still running (or listening) after `timeoutMs`.
    */
   static async startupFailure(label: string, env: Record<string, string>, timeoutMs = 20_000): Promise<{ code: number | null; output: string }> {
     const port = await freePort();
-    const inherited: NodeJS.ProcessEnv = { ...process.env };
-    for (const name of SAMPLE_SETTINGS) delete inherited[name];
     const child = spawn(process.execPath, ['--import', 'tsx', 'samples/chat/server.ts'], {
       cwd: REPO_ROOT,
-      env: { ...inherited, LOG_LEVEL: 'warn', ...env, PORT: String(port), HOST: '127.0.0.1' },
+      env: { ...cleanEnvironment(), LOG_LEVEL: 'warn', ...env, PORT: String(port), HOST: '127.0.0.1' },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     installExitHook();
@@ -201,6 +217,33 @@ export class ServerProcess {
     child.stdout?.destroy();
     child.stderr?.destroy();
   }
+}
+
+/**
+ * Runs the chat sample with `env` expecting it to stop by itself (a configuration it refuses); resolves with how it
+ * exited and what it printed. Killed after `timeoutMs` if it does not exit.
+ */
+export async function runUntilExit(
+  env: Record<string, string>,
+  timeoutMs = 20_000,
+): Promise<Exit & { output: string; listened: boolean }> {
+  const port = env.PORT ?? String(await freePort());
+  const child = spawn(process.execPath, ['--import', 'tsx', 'samples/chat/server.ts'], {
+    cwd: REPO_ROOT,
+    env: { ...cleanEnvironment(), HOST: '127.0.0.1', ...env, PORT: port },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  installExitHook();
+  liveChildren.add(child);
+  let output = '';
+  child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString('utf8')));
+  child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString('utf8')));
+  const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+  // 'close', not 'exit': the output is complete only once the pipes are closed.
+  const exit = await new Promise<Exit>((resolve) => child.once('close', (code, signal) => resolve({ code, signal })));
+  clearTimeout(timer);
+  liveChildren.delete(child);
+  return { ...exit, output, listened: output.includes('Server listening at') };
 }
 
 /** Stops every server given, even when some are missing (a partial setup). */

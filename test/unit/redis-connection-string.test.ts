@@ -13,7 +13,8 @@ import {
   parseRedisUrl,
   resolveRedisTarget,
 } from '../../src/lifetime/redis-config';
-import { backplaneFromEnvironment } from '../../samples/chat/app';
+import { chatConfigOptions } from '../../samples/chat/app';
+import { loadConfig, signalrOptionsFrom } from '../../src/index';
 
 class ChatHub extends Hub {}
 
@@ -228,21 +229,25 @@ describe('the redis option', () => {
 });
 
 describe('the chat sample\'s environment', () => {
+  /** The `redis` option the chat server builds from its configuration. */
+  const redisFromEnvironment = (env: NodeJS.ProcessEnv) => signalrOptionsFrom(loadConfig(chatConfigOptions, { env })).redis;
+
   test('REDIS_URL takes a URL or a connection string; REDIS_CHANNEL_PREFIX only when set', () => {
-    expect(backplaneFromEnvironment({ REDIS_URL: 'rediss://h:6380' }).redis).toEqual({ url: 'rediss://h:6380' });
-    expect(backplaneFromEnvironment({ REDIS_URL: ' h:6380,password=x,ssl=True ', REDIS_CHANNEL_PREFIX: 'p' }).redis).toEqual({
+    expect(redisFromEnvironment({ REDIS_URL: 'rediss://h:6380' })).toEqual({ url: 'rediss://h:6380', ackTimeoutMs: 30000 });
+    expect(redisFromEnvironment({ REDIS_URL: ' h:6380,password=x,ssl=True ', REDIS_CHANNEL_PREFIX: 'p' })).toEqual({
       connectionString: 'h:6380,password=x,ssl=True',
       channelPrefix: 'p',
+      ackTimeoutMs: 30000,
     });
-    expect(backplaneFromEnvironment({}).redis).toBeUndefined();
+    expect(redisFromEnvironment({})).toBeUndefined();
   });
 
   test('REDIS_TLS_* read the PEM files and the server name', () => {
-    const redis = backplaneFromEnvironment({
+    const redis = redisFromEnvironment({
       REDIS_URL: 'h,ssl=true',
       REDIS_TLS_CA_FILE: __filename,
       REDIS_TLS_SERVERNAME: 'redis.internal',
-    }).redis;
+    });
     expect(redis?.tls).toMatchObject({ servername: 'redis.internal' });
     expect(Buffer.isBuffer((redis?.tls as { ca: unknown }).ca)).toBe(true);
   });

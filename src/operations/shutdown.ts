@@ -1,0 +1,103 @@
+/**
+ * Graceful shutdown on SIGTERM/SIGINT, for containers and process managers:
+ * 1. stop taking new connections (negotiate and new WebSockets get 503; readiness turns 503, so a load balancer
+ *    stops sending new clients — and, configured as in `samples/scale-out`, retries such a 503 on another server);
+ * 2. send every client a Close with `allowReconnect: true` as soon as its running invocations and streams end
+ *    (at once for idle ones): clients with automatic reconnect come back through the balancer to another server;
+ * 3. after at most the drain time, close what is left, close the app (the HTTP server, the WebSocket server) and
+ *    leave Redis — its connections are closed, so its subscriptions go with them;
+ * 4. exit 0 (1 if closing failed). A second signal exits at once with 1.
+ */
+import type { FastifyInstance } from 'fastify';
+
+/** Options of {@link installGracefulShutdown}. */
+export interface GracefulShutdownOptions {
+  /**
+   * How long clients' running invocations may take to finish before their connections are closed anyway. Keep it
+   * below the orchestrator's grace period (Kubernetes: 30 s; `docker stop`: 10 s) minus `closeTimeoutMs`.
+   * @default 5000
+   */
+  readonly drainTimeoutMs?: number;
+  /**
+   * How long `app.close()` may then take (sockets of clients that never answered the close) before every remaining
+   * socket is cut.
+   * @default 3000
+   */
+  readonly closeTimeoutMs?: number;
+  /**
+   * The signals that start the shutdown.
+   * @default ['SIGTERM', 'SIGINT']
+   */
+  readonly signals?: readonly NodeJS.Signals[];
+  /**
+   * Ends the process with the given code.
+   * @default process.exit
+   */
+  readonly exit?: (code: number) => void;
+}
+
+/** What {@link installGracefulShutdown} returns. */
+export interface GracefulShutdown {
+  /** Runs the shutdown (once; later calls return the same promise), as a signal would. */
+  shutdown(reason: string): Promise<void>;
+  /** Removes the signal handlers. */
+  uninstall(): void;
+}
+
+/** Installs signal handlers that shut `app` down gracefully; see the file comment for the steps. */
+export function installGracefulShutdown(app: FastifyInstance, options: GracefulShutdownOptions = {}): GracefulShutdown {
+  const drainTimeoutMs = options.drainTimeoutMs ?? 5_000;
+  const closeTimeoutMs = options.closeTimeoutMs ?? 3_000;
+  const signals = options.signals ?? ['SIGTERM', 'SIGINT'];
+  const exit = options.exit ?? ((code: number) => process.exit(code));
+  let running: Promise<void> | null = null;
+
+  const run = async (reason: string): Promise<void> => {
+    const started = Date.now();
+    const connections = app.signalr.endpoints.reduce((count, endpoint) => count + endpoint.connectionCount, 0);
+    app.log.info(
+      { event: 'signalr.shutdown.started', reason, connections, drainTimeoutMs },
+      'shutting down: refusing new connections, closing each connection once its invocations are done',
+    );
+    let code = 0;
+    try {
+      const report = await app.signalr.drain({ timeoutMs: drainTimeoutMs });
+      app.log.info(
+        { event: 'signalr.shutdown.drained', ...report },
+        report.cut === 0
+          ? `every connection closed after finishing its invocations (${report.durationMs} ms)`
+          : `${report.cut} connection(s) still busy after ${drainTimeoutMs} ms were closed anyway`,
+      );
+      // Sockets whose peers never acknowledge the close (a vanished client) would hold app.close() up.
+      const cut = setTimeout(() => app.server.closeAllConnections(), closeTimeoutMs);
+      cut.unref();
+      try {
+        await app.close();
+      } finally {
+        clearTimeout(cut);
+      }
+    } catch (error) {
+      code = 1;
+      app.log.error({ event: 'signalr.shutdown.failed', err: error }, 'shutdown failed');
+    }
+    app.log.info({ event: 'signalr.shutdown.completed', durationMs: Date.now() - started, exitCode: code }, 'shut down');
+    exit(code);
+  };
+
+  const shutdown = (reason: string): Promise<void> => (running ??= run(reason));
+  const onSignal = (signal: NodeJS.Signals): void => {
+    if (running !== null) {
+      app.log.warn({ event: 'signalr.shutdown.forced', signal }, 'second signal: exiting at once');
+      exit(1);
+      return;
+    }
+    void shutdown(signal);
+  };
+  for (const signal of signals) process.on(signal, onSignal);
+  return {
+    shutdown,
+    uninstall: () => {
+      for (const signal of signals) process.off(signal, onSignal);
+    },
+  };
+}
