@@ -30,3 +30,14 @@ export function totalCpuSeconds(pids: readonly number[]): number {
   for (const pid of pids) total += cpuSeconds(pid);
   return total;
 }
+
+/**
+ * CPU seconds the whole machine has been busy (all CPUs: user, nice, system, irq, softirq, steal), from
+ * `/proc/stat`. Compared with the measured processes' own time over a window, it shows how much else ran: other
+ * programs, and kernel network work that is accounted to no process.
+ */
+export function machineBusySeconds(): number {
+  const line = readFileSync('/proc/stat', 'latin1').split('\n', 1)[0];
+  const [user, nice, system, , , irq, softirq, steal] = line.trim().split(/\s+/).slice(1).map(Number);
+  return (user + nice + system + irq + softirq + steal) / TICKS_PER_SECOND;
+}

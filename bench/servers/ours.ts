@@ -4,11 +4,12 @@
  * protocols, default options, logging off.
  *
  * `--redis <url>` asks for the Redis backplane through the plugin's `redis` option. A build of the plugin without
- * it keeps the in-memory lifetime manager; the server then exits with {@link BACKPLANE_MISSING_EXIT} so the
- * orchestrator reports the cell as not run rather than measuring two unconnected servers.
+ * it rejects the option (or keeps the in-memory lifetime manager); the server then exits with
+ * {@link BACKPLANE_MISSING_EXIT} so the orchestrator reports the cell as not run rather than measuring two
+ * unconnected servers.
  */
 import Fastify from 'fastify';
-import { fastifySignalR, InMemoryLifetimeManager, type SignalROptions } from '../../src/index';
+import { fastifySignalR, InMemoryLifetimeManager, SignalROptionsError, type SignalROptions } from '../../src/index';
 import { ChatHub } from '../../samples/chat/chat-hub';
 import { argument, serverReady } from './ipc';
 
@@ -24,12 +25,18 @@ async function main(): Promise<void> {
     // The backplane scenario's one change: the Redis lifetime manager, by URL.
     ...(redisUrl !== undefined ? { redis: { url: redisUrl } } : {}),
   };
-  await app.register(fastifySignalR, options);
-  await app.ready();
-  if (redisUrl !== undefined && app.signalr.endpoints[0].lifetime instanceof InMemoryLifetimeManager) {
+  const noBackplane = () => {
     process.stderr.write('this build of fastify-signalr has no Redis backplane (option `redis`)\n');
     process.exit(BACKPLANE_MISSING_EXIT);
+  };
+  try {
+    await app.register(fastifySignalR, options);
+    await app.ready();
+  } catch (error) {
+    if (redisUrl !== undefined && error instanceof SignalROptionsError && /redis/.test(error.message)) noBackplane();
+    throw error;
   }
+  if (redisUrl !== undefined && app.signalr.endpoints[0].lifetime instanceof InMemoryLifetimeManager) noBackplane();
   await app.listen({ host: '127.0.0.1', port });
   const address = app.server.address();
   serverReady(typeof address === 'object' && address !== null ? address.port : port);
