@@ -36,8 +36,17 @@ class WebSocketSink implements TransportSink {
   }
 }
 
+/** Ends a socket that failed; its 'close' event then ends the connection with status 1006. */
+function terminateOnError(this: WebSocket): void {
+  this.terminate();
+}
+
 /** Binds an accepted WebSocket to its connection. */
 export function attachWebSocket(socket: WebSocket, connection: HttpConnection): void {
+  // @fastify/websocket's 'error' listener closes over the upgrade's request and reply, so they would live as long as
+  // the socket. Its only effect is ending the socket, which this shared listener does without holding anything.
+  socket.removeAllListeners('error');
+  socket.on('error', terminateOnError);
   connection.markActive();
   connection.attachSink(new WebSocketSink(socket, connection));
   socket.on('message', (data: Buffer | ArrayBuffer | Buffer[]) => {
