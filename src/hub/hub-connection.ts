@@ -99,8 +99,13 @@ class InvocationScope implements HubBinding, ClientInvokeGuard {
   constructor(
     private readonly connection: HubConnection,
     private mode: ClientInvoke,
-    readonly abortSignal: AbortSignal,
+    /** A signal of the invocation's own (a stream's); otherwise the connection's, looked up when the hub reads it. */
+    private readonly signal?: AbortSignal,
   ) {}
+
+  get abortSignal(): AbortSignal {
+    return this.signal ?? this.connection.connectionAborted;
+  }
 
   get clients(): HubCallerClients {
     if (this.mode === ClientInvoke.Free) return this.connection.hubClients;
@@ -136,14 +141,16 @@ export class HubConnection
   implements ConnectionApplication, ManagedConnection, HeartbeatParticipant, HubCallerContext, ResultStreamHost
 {
   readonly connectionId: string;
-  readonly items = new Map<unknown, unknown>();
+  // `items` and the abort signal are made on first use: most connections never read them, and together they are
+  // about 0.5 KB of every idle connection (an AbortSignal is an EventTarget with its own listener map).
+  private itemsMap: Map<unknown, unknown> | null = null;
+  private abortController: AbortController | null = null;
   readonly user: unknown;
 
   private phase: Phase = 'handshake';
   private protocolInUse: HubProtocol | null = null;
   private reader: HubMessageReader | null = null;
   private handshake: HandshakeReader | null;
-  private readonly abortController = new AbortController();
   private sharedClients: CallerHubClients | undefined;
 
   // Keep-alive (spec §2.8): pings every keepAliveInterval; the client timeout runs once the client pinged.
@@ -200,7 +207,16 @@ export class HubConnection
     return this.protocolInUse?.name ?? '';
   }
 
+  get items(): Map<unknown, unknown> {
+    return (this.itemsMap ??= new Map());
+  }
+
   get connectionAborted(): AbortSignal {
+    if (this.abortController === null) {
+      this.abortController = new AbortController();
+      // Read for the first time after the connection ended: already aborted, as it would be had it been made early.
+      if (this.phase === 'closed') this.abortController.abort();
+    }
     return this.abortController.signal;
   }
 
@@ -456,7 +472,7 @@ export class HubConnection
       this.releaseSlot();
       return;
     }
-    const scope = new InvocationScope(this, ClientInvoke.ReleasesSlot, this.abortController.signal);
+    const scope = new InvocationScope(this, ClientInvoke.ReleasesSlot);
     let result: unknown;
     try {
       result = method.implementation.apply(this.endpoint.createHub(scope), args);
@@ -494,7 +510,7 @@ export class HubConnection
     }
     if (!this.streamCountMatches(message, method)) return;
     const uploads = this.openUploads(message.streamIds!, method);
-    const scope = new InvocationScope(this, ClientInvoke.Free, this.abortController.signal);
+    const scope = new InvocationScope(this, ClientInvoke.Free);
     let result: unknown;
     try {
       result = method.implementation.apply(this.endpoint.createHub(scope), this.withStreams(method, args, uploads));
@@ -809,7 +825,7 @@ export class HubConnection
       this.registered = true;
       if (this.phase === 'closed') return;
       // Client results are refused in onConnected, as in .NET (DefaultHubDispatcher: invokeAllowed: false).
-      const scope = new InvocationScope(this, ClientInvoke.Refused, this.abortController.signal);
+      const scope = new InvocationScope(this, ClientInvoke.Refused);
       await this.endpoint.createHub(scope).onConnected();
     } catch (error) {
       this.endpoint.log.error({ err: error, connectionId: this.connectionId }, 'onConnected failed');
@@ -894,7 +910,7 @@ export class HubConnection
     this.inboxHead = 0;
     this.waitingMethod = null;
     this.waitingArgs = null;
-    this.abortController.abort();
+    this.abortController?.abort();
     // Streams stop with the connection: producers see their signal abort, upload readers an
     // OperationCanceledException (HubConnectionContext: StreamTracker.CompleteAll).
     if (this.streams !== null) {
@@ -914,7 +930,7 @@ export class HubConnection
     // manager forgets it (HubHandler@v10 L140-L261).
     if (this.hubConnected) {
       try {
-        const scope = new InvocationScope(this, ClientInvoke.Free, this.abortController.signal);
+        const scope = new InvocationScope(this, ClientInvoke.Free);
         await this.endpoint.createHub(scope).onDisconnected(error);
       } catch (hookError) {
         this.endpoint.log.error({ err: hookError, connectionId: this.connectionId }, 'onDisconnected failed');
