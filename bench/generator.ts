@@ -12,7 +12,7 @@
  *   fast as the window allows (saturation);
  * - `echo` invokes `Echo` at a fixed total rate over the open connections and returns latency percentiles.
  */
-import { connectClient, payloadFor, sequenceOf, type BenchClient, type Dialect, type Target } from './lib/dialects';
+import { closeIdleHttpSockets, connectClient, payloadFor, sequenceOf, type BenchClient, type Dialect, type Target } from './lib/dialects';
 import { percentile } from './lib/stats';
 
 /** What the orchestrator asks. */
@@ -88,6 +88,7 @@ async function connectMany(command: Extract<Command, { op: 'connect' }>): Promis
     }
   };
   await Promise.all(Array.from({ length: Math.min(command.concurrency, command.count) }, worker));
+  closeIdleHttpSockets();
   return { elapsedMs: performance.now() - started, connected: command.count - failed, failed, firstError };
 }
 

@@ -65,6 +65,15 @@ function agentFor(localAddress: string | undefined): http.Agent {
   return agent;
 }
 
+/**
+ * Closes the idle keep-alive sockets negotiate requests left open, so a server's memory is measured with its
+ * WebSocket connections only (the peers without negotiate have no such sockets).
+ */
+export function closeIdleHttpSockets(): void {
+  for (const agent of agents.values()) agent.destroy();
+  agents.clear();
+}
+
 /** `POST {hub}/negotiate?negotiateVersion=1` and the connection token it returns. */
 function negotiate(target: Target, hubPath: string, localAddress: string | undefined): Promise<string> {
   return new Promise((resolve, reject) => {
