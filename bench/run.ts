@@ -9,7 +9,9 @@
  * - `--only fanout,echo,idle,backplane,connect`: a subset of the scenarios;
  * - `--peers ours-json,ours-msgpack,aspnetcore,socketio,ws`: a subset of the servers;
  * - `--no-pin`: leave CPU placement to the kernel (by default the servers run on CPU 0, everything else on CPU 1);
- * - `--update-readme`: replace the README's performance section with this run's summary.
+ * - `--update-readme`: replace the README's performance section with this run's summary;
+ * - `--cpu-prof`: write a V8 CPU profile of every run of our server to `bench/results/profiles/` (open it in
+ *   Chrome DevTools); the figures of such a run are not comparable.
  *
  * Output: `bench/results/<date>[-quick].md`, `latest[-quick].md`, `<date>[-quick].json`, and the chart
  * `chart[-quick].png` (+ `.svg`).
@@ -191,6 +193,8 @@ interface Context {
   readonly placement: Placement;
   readonly dotnetUnavailable: string | null;
   readonly redisUnavailable: string | null;
+  /** Extra `node` flags for our server (profiling). */
+  readonly oursNodeFlags: readonly string[];
 }
 
 /** Starts the server of `peer`; a `--redis` URL asks for its backplane. */
@@ -199,7 +203,7 @@ async function startServer(peer: Peer, context: Context, redisUrl?: string): Pro
   const redis = redisUrl === undefined ? [] : ['--redis', redisUrl];
   switch (peer.server) {
     case 'ours':
-      return startNodeServer('ours.js', redis, cpusFor);
+      return startNodeServer('ours.js', redis, cpusFor, context.oursNodeFlags);
     case 'socketio':
       return startNodeServer('socketio-server.js', redis, cpusFor);
     case 'ws':
@@ -467,6 +471,7 @@ function parseArguments(argv: readonly string[]) {
     quick: argv.includes('--quick'),
     pin: !argv.includes('--no-pin'),
     updateReadme: argv.includes('--update-readme'),
+    cpuProf: argv.includes('--cpu-prof'),
     scenarios: list('only', SCENARIOS),
     peers: list(
       'peers',
@@ -515,7 +520,10 @@ async function main(): Promise<void> {
   const dotnetUnavailable = peers.some((peer) => peer.server === 'dotnet') ? prepareDotnet() : 'not selected';
   if (dotnetUnavailable !== null) log(`ASP.NET Core: ${dotnetUnavailable}`);
   const redisUnavailable = redisVersion() === null ? 'no `redis-server` on PATH' : null;
-  const context: Context = { settings, placement, dotnetUnavailable, redisUnavailable };
+  const oursNodeFlags = args.cpuProf
+    ? ['--cpu-prof', `--cpu-prof-dir=${path.join(REPO_ROOT, 'bench', 'results', 'profiles')}`]
+    : [];
+  const context: Context = { settings, placement, dotnetUnavailable, redisUnavailable, oursNodeFlags };
   const results: Results = { fanout: {}, echo: {}, idle: {}, backplane: {}, connect: {} };
 
   for (const scenario of args.scenarios) {

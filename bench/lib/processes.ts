@@ -97,12 +97,17 @@ function waitForLine(child: ChildProcess, ready: RegExp, what: string, timeoutMs
   });
 }
 
-/** Starts a compiled Node server script of `bench/servers/`. */
-export async function startNodeServer(script: string, args: string[], cpus: string | null): Promise<RunningServer> {
+/** Starts a compiled Node server script of `bench/servers/`; `nodeFlags` go to `node` (e.g. `--cpu-prof`). */
+export async function startNodeServer(
+  script: string,
+  args: string[],
+  cpus: string | null,
+  nodeFlags: readonly string[] = [],
+): Promise<RunningServer> {
   const child = spawnPinned(
     cpus,
     process.execPath,
-    ['--expose-gc', path.join(BUILD_DIR, 'bench', 'servers', script), '--port', '0', ...args],
+    ['--expose-gc', ...nodeFlags, path.join(BUILD_DIR, 'bench', 'servers', script), '--port', '0', ...args],
     { stdio: ['ignore', 'pipe', 'pipe', 'ipc'], env: { ...process.env, NODE_ENV: 'production' } },
   );
   const port = Number(await waitForLine(child, /BENCH-READY (\d+)/, script));

@@ -18,8 +18,10 @@ export function serverReady(port: number): void {
       process.send?.('gc-done');
     }
   });
-  // An orphaned server (orchestrator killed) exits instead of lingering.
+  // An orphaned server (orchestrator killed) exits instead of lingering; SIGTERM exits normally so that a
+  // `--cpu-prof` profile is written.
   process.on('disconnect', () => process.exit(0));
+  process.on('SIGTERM', () => process.exit(0));
   process.stdout.write(`${READY_PREFIX}${port}\n`);
 }
 
