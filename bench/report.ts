@@ -12,6 +12,8 @@ export interface Report {
   durationSeconds: number;
   /** The largest share of a core used outside the measured processes during a measurement window. */
   otherLoad: number;
+  /** Measurements that other work still disturbed after their last attempt, with its share of a core. */
+  disturbed: string[];
   machine: {
     cpu: string;
     memoryGiB: number;
@@ -321,9 +323,17 @@ export function renderReport(report: Report, chartFile: string): string {
       `The run took ${report.durationSeconds} s. Load comes from separate processes speaking each wire protocol over raw ` +
       'sockets; server cost is read from `/proc/<pid>/stat` (user + system time of all its threads). ' +
       'Compare ratios, not absolute figures: those move between runs and machines. ' +
-      `Work outside the measured processes (other programs, kernel network work charged to no process) reached ` +
-      `${percent(report.otherLoad)} of a core in the busiest measurement window.`,
+      'A measurement during which work outside the measured processes (other programs, kernel network work charged ' +
+      `to no process) took over 30% of a core is taken again; in the accepted measurements it reached at most ` +
+      `${percent(report.otherLoad)} of a core.`,
     '',
+    ...(report.disturbed.length > 0
+      ? [
+          `Still disturbed by other work after ${report.quick ? 2 : 3} attempts (share of a core outside the measured ` +
+            `processes): ${report.disturbed.join(', ')}. Treat those cells with care.`,
+          '',
+        ]
+      : []),
     `![benchmark chart](${chartFile})`,
     '',
     '## Targets',
