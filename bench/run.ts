@@ -204,6 +204,29 @@ async function measureQuietly<T>(what: string, pids: () => readonly number[], bo
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
+/** Seconds a run may spend waiting for a quiet machine before its cells: 120 in full mode, 10 in quick mode. */
+let quietBudgetMs = 120_000;
+
+/**
+ * Between cells nothing of ours runs: waits (one-second samples, within the run's budget) until other work takes
+ * less than {@link OTHER_LOAD_LIMIT} of a core, so a cell does not start in the middle of someone else's build.
+ */
+async function awaitQuietMachine(): Promise<void> {
+  let announced = false;
+  while (quietBudgetMs > 0) {
+    const busy0 = machineBusySeconds();
+    const start = performance.now();
+    await sleep(1000);
+    const elapsed = performance.now() - start;
+    const busy = (machineBusySeconds() - busy0) / (elapsed / 1000);
+    if (busy <= OTHER_LOAD_LIMIT) return;
+    quietBudgetMs -= elapsed;
+    if (!announced) log(`  waiting for other work to settle (${Math.round(busy * 100)}% of a core)`);
+    announced = true;
+  }
+}
+
+
 function log(message: string): void {
   process.stdout.write(`${new Date().toISOString().slice(11, 19)} ${message}\n`);
 }
@@ -464,6 +487,7 @@ async function runCell<T>(
     log(`  ${peer.id}: not run (${reason})`);
     return { ok: false, reason };
   }
+  await awaitQuietMachine();
   try {
     return { ok: true, value: await body() };
   } catch (error) {
@@ -542,6 +566,7 @@ async function main(): Promise<void> {
   const args = parseArguments(process.argv.slice(2));
   const settings = args.quick ? QUICK : FULL;
   measureAttempts = args.quick ? 2 : 3;
+  quietBudgetMs = args.quick ? 10_000 : 120_000;
   const pin = args.pin && cpus().length >= 2 && tasksetAvailable();
   const placement: Placement = pin ? { server: '0', load: '1' } : { server: null, load: null };
   const peers = PEERS.filter((peer) => args.peers.includes(peer.id));
