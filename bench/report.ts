@@ -341,8 +341,8 @@ export function renderReport(report: Report, chartFile: string): string {
       `The run took ${report.durationSeconds} s. Load comes from separate processes speaking each wire protocol over raw ` +
       'sockets; server cost is read from `/proc/<pid>/stat` (user + system time of all its threads). ' +
       'Compare ratios, not absolute figures: those move between runs and machines. ' +
-      'A measurement during which work outside the measured processes (other programs, kernel network work charged ' +
-      `to no process) took over 30% of a core is taken again; in the accepted measurements it reached at most ` +
+      'A measurement during which other programs took over 30% of a core is taken again; in the accepted ' +
+      `measurements they took at most ` +
       `${percent(report.otherLoad)} of a core.`,
     '',
     ...(report.disturbed.length > 0

@@ -9,6 +9,8 @@
  * - `--only fanout,echo,idle,backplane,connect`: a subset of the scenarios;
  * - `--peers ours-json,ours-msgpack,aspnetcore,socketio,ws`: a subset of the servers;
  * - `--no-pin`: leave CPU placement to the kernel (by default the servers run on CPU 0, everything else on CPU 1);
+ * - `--no-nice`: start everything at the default priority (by default at nice -10 where allowed, so other programs
+ *   on a shared machine disturb the measurements less);
  * - `--update-readme`: replace the README's performance section with this run's summary;
  * - `--cpu-prof`: write a V8 CPU profile of every run of our server to `bench/results/profiles/` (open it in
  *   Chrome DevTools); the figures of such a run are not comparable.
@@ -31,6 +33,8 @@ import {
   ServerExitedError,
   startDotnetServer,
   startNodeServer,
+  niceAvailable,
+  setNiceness,
   startRedis,
   tasksetAvailable,
   type Placement,
@@ -111,6 +115,9 @@ const QUICK: Settings = {
   connectConcurrency: 32,
 };
 
+/** Priority of every process a run starts: ahead of other programs on a shared machine. */
+const RUN_NICENESS = -10;
+
 /** Connections opened, and kept, before the idle scenario's baseline is read. */
 const IDLE_WARMUP_CONNECTIONS = 1000;
 
@@ -166,7 +173,8 @@ export interface Results {
 
 /**
  * The largest share of a core, over the accepted measurement windows, that neither the servers nor the generators
- * used: other programs on the machine, and kernel work accounted to no process. Reported so a noisy run shows as one.
+ * used: other programs on the machine (network softirq time is left out: it is mostly the benchmark's own traffic).
+ * Reported so a noisy run shows as one.
  */
 let otherLoadMax = 0;
 
@@ -523,6 +531,7 @@ function parseArguments(argv: readonly string[]) {
   return {
     quick: argv.includes('--quick'),
     pin: !argv.includes('--no-pin'),
+    nice: !argv.includes('--no-nice'),
     updateReadme: argv.includes('--update-readme'),
     cpuProf: argv.includes('--cpu-prof'),
     scenarios: list('only', SCENARIOS),
@@ -533,7 +542,8 @@ function parseArguments(argv: readonly string[]) {
   };
 }
 
-function describeMachine(pinned: boolean): Report['machine'] {
+function describeMachine(placement: Placement): Report['machine'] {
+  const pinned = placement.server !== null;
   const cpuList = cpus();
   const version = (command: string, args: string[]) => {
     try {
@@ -556,9 +566,9 @@ function describeMachine(pinned: boolean): Report['machine'] {
     node: process.version,
     dotnet: version('dotnet', ['--version']),
     redis: redisVersion(),
-    placement: pinned
-      ? 'servers pinned to CPU 0, load generators and Redis to CPU 1 (taskset)'
-      : 'no CPU pinning',
+    placement:
+      (pinned ? 'servers pinned to CPU 0, load generators and Redis to CPU 1 (taskset)' : 'no CPU pinning') +
+      (placement.nice !== null ? `, all at nice ${placement.nice}` : ''),
   };
 }
 
@@ -568,7 +578,9 @@ async function main(): Promise<void> {
   measureAttempts = args.quick ? 2 : 3;
   quietBudgetMs = args.quick ? 10_000 : 120_000;
   const pin = args.pin && cpus().length >= 2 && tasksetAvailable();
-  const placement: Placement = pin ? { server: '0', load: '1' } : { server: null, load: null };
+  const nice = args.nice && niceAvailable(RUN_NICENESS) ? RUN_NICENESS : null;
+  setNiceness(nice);
+  const placement: Placement = pin ? { server: '0', load: '1', nice } : { server: null, load: null, nice };
   const peers = PEERS.filter((peer) => args.peers.includes(peer.id));
   const started = Date.now();
 
@@ -632,7 +644,7 @@ async function main(): Promise<void> {
     durationSeconds: Math.round((Date.now() - started) / 1000),
     otherLoad: otherLoadMax,
     disturbed,
-    machine: describeMachine(pin),
+    machine: describeMachine(placement),
     settings,
     peers,
     scenarios: args.scenarios,

@@ -26,6 +26,8 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
 export interface Placement {
   readonly server: string | null;
   readonly load: string | null;
+  /** Niceness of every process the run starts, or `null` to inherit. */
+  readonly nice: number | null;
 }
 
 /** Whether `taskset` can pin processes here. */
@@ -33,8 +35,26 @@ export function tasksetAvailable(): boolean {
   return spawnSync('taskset', ['-c', '0', 'true']).status === 0;
 }
 
+/** Whether processes may be started at niceness `nice` (a negative one needs the right to raise priority). */
+export function niceAvailable(nice: number): boolean {
+  return spawnSync('nice', ['-n', String(nice), 'true']).status === 0;
+}
+
+/** The niceness every spawned process gets; set once by the orchestrator. */
+let niceness: number | null = null;
+
+export function setNiceness(value: number | null): void {
+  niceness = value;
+}
+
 function spawnPinned(cpus: string | null, command: string, args: string[], options: Parameters<typeof spawn>[2]) {
-  const child = cpus === null ? spawn(command, args, options) : spawn('taskset', ['-c', cpus, command, ...args], options);
+  // `nice` and `taskset` exec what they run, so the child's pid is the measured process's.
+  const prefix = [
+    ...(niceness === null ? [] : ['nice', '-n', String(niceness)]),
+    ...(cpus === null ? [] : ['taskset', '-c', cpus]),
+  ];
+  const child =
+    prefix.length === 0 ? spawn(command, args, options) : spawn(prefix[0], [...prefix.slice(1), command, ...args], options);
   live.add(child);
   child.once('exit', () => live.delete(child));
   return child;
