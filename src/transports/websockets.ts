@@ -3,23 +3,104 @@
  * nothing (every payload byte goes to the connection); each outbound frame carries everything queued during one
  * event-loop turn — whole hub messages only — as a Text frame for Text protocols and a Binary frame for binary
  * ones. Closing sends the queued bytes, then a close frame with status 1000.
+ *
+ * Frames are built here rather than by ws when that is safe (no extension negotiated): a broadcast queues the same
+ * buffers to every recipient, so the flush of one turn frames them once and writes the same bytes to every socket.
  */
+import type { Socket } from 'node:net';
 import type { WebSocket } from 'ws';
 import type { HttpConnection, TransportSink } from '../connections/http-connection';
 
 /** Normal closure status, the only one the official clients treat as clean (TS:WS@v10 L162-L184). */
 const NORMAL_CLOSURE = 1000;
 
+/**
+ * Above this a frame is left to ws, which writes header and payload without copying the payload; below it, copying
+ * into one pre-framed buffer is cheaper than ws's per-socket framing and two-buffer write.
+ */
+const PREFRAME_LIMIT = 64 * 1024;
+
+/**
+ * The frame built last, by the buffers it holds. A broadcast queues the same buffers to every recipient, and the
+ * flush of one event-loop turn drains connections one after another, so recipients after the first find their
+ * frame here: one frame built per broadcast turn, the same bytes written to every socket. Cleared after the turn so
+ * it never keeps a large payload alive.
+ */
+const lastFrame = { parts: [] as Buffer[], binary: false, frame: null as Buffer | null, clearScheduled: false };
+
+function clearLastFrame(): void {
+  lastFrame.parts = [];
+  lastFrame.frame = null;
+  lastFrame.clearScheduled = false;
+}
+
+function sameParts(a: readonly Buffer[], b: readonly Buffer[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/** A final, unmasked server frame (RFC 6455 §5.2) holding `parts` back to back. */
+function buildFrame(parts: readonly Buffer[], length: number, binary: boolean): Buffer {
+  const header = length < 126 ? 2 : length < 0x10000 ? 4 : 10;
+  const frame = Buffer.allocUnsafe(header + length);
+  frame[0] = 0x80 | (binary ? 0x2 : 0x1);
+  if (length < 126) {
+    frame[1] = length;
+  } else if (length < 0x10000) {
+    frame[1] = 126;
+    frame.writeUInt16BE(length, 2);
+  } else {
+    frame[1] = 127;
+    frame.writeUInt32BE(0, 2);
+    frame.writeUInt32BE(length, 6);
+  }
+  let offset = header;
+  for (const part of parts) offset += part.copy(frame, offset);
+  return frame;
+}
+
+/** The frame for `parts`: the last one built when it holds the same buffers, else a new one. */
+function frameFor(parts: Buffer[], length: number, binary: boolean): Buffer {
+  if (lastFrame.frame !== null && lastFrame.binary === binary && sameParts(parts, lastFrame.parts)) return lastFrame.frame;
+  const frame = buildFrame(parts, length, binary);
+  lastFrame.parts = parts;
+  lastFrame.binary = binary;
+  lastFrame.frame = frame;
+  if (!lastFrame.clearScheduled) {
+    lastFrame.clearScheduled = true;
+    setImmediate(clearLastFrame);
+  }
+  return frame;
+}
+
 class WebSocketSink implements TransportSink {
+  /**
+   * ws's underlying TCP socket (an internal field of ws), when pre-framed bytes may go straight to it: only without
+   * a negotiated extension, when ws writes every frame synchronously and queues nothing, so frames stay in order.
+   * Extensions are fixed by the handshake, so this is decided once.
+   */
+  private readonly raw: Socket | undefined;
+
   constructor(
     private readonly socket: WebSocket,
     private readonly connection: HttpConnection,
-  ) {}
+  ) {
+    const raw = (socket as unknown as { _socket?: Socket })._socket;
+    this.raw = socket.extensions === '' ? raw : undefined;
+  }
 
   onOutbound(): void {
-    const data = this.connection.takeOutbound();
-    if (data === null || this.socket.readyState !== this.socket.OPEN) return;
-    this.socket.send(data, { binary: this.connection.transferFormat === 'Binary' });
+    const parts = this.connection.takeOutboundParts();
+    if (parts === null || this.socket.readyState !== this.socket.OPEN) return;
+    const binary = this.connection.transferFormat === 'Binary';
+    let length = 0;
+    for (const part of parts) length += part.length;
+    if (this.raw !== undefined && length <= PREFRAME_LIMIT) {
+      this.raw.write(frameFor(parts, length, binary));
+    } else {
+      this.socket.send(parts.length === 1 ? parts[0] : Buffer.concat(parts, length), { binary });
+    }
   }
 
   close(): void {
