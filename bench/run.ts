@@ -190,10 +190,11 @@ const disturbed: string[] = [];
 
 /**
  * Runs the measurement `body`, watching how busy the machine was outside `pids` meanwhile, and runs it again (up to
- * `measureAttempts` times) when other work disturbed it; the last attempt is kept whatever it saw.
+ * `measureAttempts` times) when other work disturbed it; the least disturbed attempt is kept.
  */
 async function measureQuietly<T>(what: string, pids: () => readonly number[], body: () => Promise<T>): Promise<T> {
-  for (let attempt = 1; ; attempt++) {
+  let best: { result: T; other: number } | undefined;
+  for (let attempt = 1; attempt <= measureAttempts; attempt++) {
     const busy0 = machineBusySeconds();
     const own0 = totalCpuSeconds(pids());
     const start = performance.now();
@@ -201,13 +202,13 @@ async function measureQuietly<T>(what: string, pids: () => readonly number[], bo
     const wall = (performance.now() - start) / 1000;
     const other = (machineBusySeconds() - busy0 - (totalCpuSeconds(pids()) - own0)) / wall;
     if (process.env.BENCH_DEBUG) log(`  ${what}: other work ${Math.round(other * 100)}% of a core`);
-    if (other <= OTHER_LOAD_LIMIT || attempt >= measureAttempts) {
-      otherLoadMax = Math.max(otherLoadMax, other);
-      if (other > OTHER_LOAD_LIMIT) disturbed.push(`${what} (${Math.round(other * 100)}%)`);
-      return result;
-    }
-    log(`  ${what}: other work took ${Math.round(other * 100)}% of a core meanwhile; measuring again`);
+    if (best === undefined || other < best.other) best = { result, other };
+    if (other <= OTHER_LOAD_LIMIT) break;
+    if (attempt < measureAttempts) log(`  ${what}: other work took ${Math.round(other * 100)}% of a core meanwhile; measuring again`);
   }
+  otherLoadMax = Math.max(otherLoadMax, best!.other);
+  if (best!.other > OTHER_LOAD_LIMIT) disturbed.push(`${what} (${Math.round(best!.other * 100)}%)`);
+  return best!.result;
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
