@@ -347,7 +347,7 @@ export function renderReport(report: Report, chartFile: string): string {
     '',
     ...(report.disturbed.length > 0
       ? [
-          `Still disturbed by other work after ${report.quick ? 2 : 3} attempts (share of a core outside the measured ` +
+          `Disturbed by other work ${report.quick ? '(quick mode measures once)' : 'after 3 attempts'} (share of a core outside the measured ` +
             `processes): ${report.disturbed.join(', ')}. Treat those cells with care.`,
           '',
         ]
