@@ -446,6 +446,14 @@ export function renderReadmeSection(report: Report, chartPath: string): string {
   });
   return [
     `Measured ${report.date} on ${machineLine(report)}. Full results: [bench/results/latest.md](bench/results/latest.md).`,
+    ...(report.disturbed.length > 0
+      ? [
+          '',
+          `Other programs were using the machine during this run: ${report.disturbed.length} measurements stayed ` +
+            'disturbed after their retries (listed in the full results). The ratios held across runs; the absolute ' +
+            'figures did not.',
+        ]
+      : []),
     '',
     table(
       [

@@ -106,12 +106,12 @@ const QUICK: Settings = {
   fanoutRates: [],
   fanoutWindow: 8,
   warmupMs: 500,
-  measureMs: 2000,
+  measureMs: 1500,
   echoConnections: 100,
   echoRates: [1000],
-  echoWarmupMs: 2000,
-  idleConnections: 4000,
-  connectCount: 600,
+  echoWarmupMs: 1000,
+  idleConnections: 3000,
+  connectCount: 400,
   connectConcurrency: 32,
 };
 
@@ -213,7 +213,7 @@ async function measureQuietly<T>(what: string, pids: () => readonly number[], bo
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-/** Seconds a run may spend waiting for a quiet machine before its cells: 120 in full mode, 10 in quick mode. */
+/** Time a run may spend waiting for a quiet machine before its cells: 120 s in full mode, 5 s in quick mode. */
 let quietBudgetMs = 120_000;
 
 /**
@@ -577,7 +577,7 @@ async function main(): Promise<void> {
   const args = parseArguments(process.argv.slice(2));
   const settings = args.quick ? QUICK : FULL;
   measureAttempts = args.quick ? 1 : 3;
-  quietBudgetMs = args.quick ? 10_000 : 120_000;
+  quietBudgetMs = args.quick ? 5_000 : 120_000;
   const pin = args.pin && cpus().length >= 2 && tasksetAvailable();
   const nice = args.nice && niceAvailable(RUN_NICENESS) ? RUN_NICENESS : null;
   setNiceness(nice);
