@@ -23,6 +23,8 @@ interface Bar {
 interface Panel {
   readonly title: string;
   readonly bars: Bar[];
+  /** Servers whose cell did not run, with why: shown as text rows so a gap is not mistaken for a result. */
+  readonly missing?: ReadonlyArray<{ label: string; reason: string }>;
 }
 
 const WIDTH = 1000;
@@ -69,6 +71,10 @@ function panels(report: Report): Panel[] {
   if (has('backplane')) {
     result.push({
       title: 'Backplane fan-out, two servers on one Redis: delivered messages per server CPU-second (higher is better)',
+      missing: report.peers.flatMap((peer) => {
+        const cell = results.backplane[peer.id];
+        return cell !== undefined && !cell.ok ? [{ label: peer.label, reason: `not run: ${cell.reason}` }] : [];
+      }),
       bars: bars((id) => {
         const cell = value(results.backplane[id]);
         return cell === undefined ? undefined : figures.bestStep(cell).deliveredPerCpuSecond;
@@ -114,6 +120,13 @@ export function renderChart(report: Report): string {
         `<text x="${LABEL_WIDTH - 8}" y="${y + 15}" font-size="13" text-anchor="end">${escape(bar.label)}</text>`,
         `<rect x="${LABEL_WIDTH}" y="${y}" width="${width.toFixed(1)}" height="${BAR_HEIGHT}" fill="${COLORS[bar.id]}" rx="2"/>`,
         `<text x="${(LABEL_WIDTH + width + 6).toFixed(1)}" y="${y + 15}" font-size="13">${escape(bar.text)}</text>`,
+      );
+      y += BAR_HEIGHT + GAP;
+    }
+    for (const gap of panel.missing ?? []) {
+      out.push(
+        `<text x="${LABEL_WIDTH - 8}" y="${y + 15}" font-size="13" text-anchor="end">${escape(gap.label)}</text>`,
+        `<text x="${LABEL_WIDTH}" y="${y + 15}" font-size="12" fill="#6b7280">${escape(gap.reason.slice(0, 100))}</text>`,
       );
       y += BAR_HEIGHT + GAP;
     }

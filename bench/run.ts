@@ -12,6 +12,8 @@
  * - `--no-nice`: start everything at the default priority (by default at nice -10 where allowed, so other programs
  *   on a shared machine disturb the measurements less);
  * - `--update-readme`: replace the README's performance section with this run's summary;
+ * - `--render FILE.json`: measure nothing; write the report, chart (and with `--update-readme` the README section)
+ *   again from a saved run, after a change to how results are shown;
  * - `--cpu-prof`: write a V8 CPU profile of every run of our server to `bench/results/profiles/` (open it in
  *   Chrome DevTools); the figures of such a run are not comparable.
  *
@@ -535,6 +537,7 @@ function parseArguments(argv: readonly string[]) {
     nice: !argv.includes('--no-nice'),
     updateReadme: argv.includes('--update-readme'),
     cpuProf: argv.includes('--cpu-prof'),
+    render: value('render'),
     scenarios: list('only', SCENARIOS),
     peers: list(
       'peers',
@@ -575,6 +578,11 @@ function describeMachine(placement: Placement): Report['machine'] {
 
 async function main(): Promise<void> {
   const args = parseArguments(process.argv.slice(2));
+  if (args.render !== undefined) {
+    const saved = JSON.parse(readFileSync(args.render, 'utf8')) as Report;
+    await writeOutputs({ ...saved, disturbed: saved.disturbed ?? [] }, args.updateReadme);
+    return;
+  }
   const settings = args.quick ? QUICK : FULL;
   measureAttempts = args.quick ? 1 : 3;
   quietBudgetMs = args.quick ? 5_000 : 120_000;
@@ -638,9 +646,8 @@ async function main(): Promise<void> {
     }
   }
 
-  const date = new Date().toISOString().slice(0, 10);
   const report: Report = {
-    date,
+    date: new Date().toISOString().slice(0, 10),
     quick: args.quick,
     durationSeconds: Math.round((Date.now() - started) / 1000),
     otherLoad: otherLoadMax,
@@ -651,9 +658,16 @@ async function main(): Promise<void> {
     scenarios: args.scenarios,
     results,
   };
+  log(`done in ${report.durationSeconds} s`);
+  await writeOutputs(report, args.updateReadme);
+}
+
+/** Writes the report, its JSON, the chart and (if asked) the README section of a run. */
+async function writeOutputs(report: Report, updateReadmeToo: boolean): Promise<void> {
+  const { date } = report;
   const outDir = path.join(REPO_ROOT, 'bench', 'results');
   mkdirSync(outDir, { recursive: true });
-  const suffix = args.quick ? '-quick' : '';
+  const suffix = report.quick ? '-quick' : '';
   const chartName = `chart${suffix}`;
   const svg = renderChart(report);
   writeFileSync(path.join(outDir, `${chartName}.svg`), svg);
@@ -662,8 +676,8 @@ async function main(): Promise<void> {
   writeFileSync(path.join(outDir, `${date}${suffix}.md`), markdown);
   writeFileSync(path.join(outDir, `latest${suffix}.md`), markdown);
   writeFileSync(path.join(outDir, `${date}${suffix}.json`), `${JSON.stringify(report, null, 2)}\n`);
-  if (args.updateReadme) updateReadme(renderReadmeSection(report, `bench/results/${chartName}.${png ? 'png' : 'svg'}`));
-  log(`done in ${report.durationSeconds} s: bench/results/latest${suffix}.md`);
+  if (updateReadmeToo) updateReadme(renderReadmeSection(report, `bench/results/${chartName}.${png ? 'png' : 'svg'}`));
+  log(`written: bench/results/latest${suffix}.md`);
   process.stdout.write(`\n${markdown}\n`);
 }
 
