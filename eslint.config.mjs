@@ -2,7 +2,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'node_modules/**', 'test/dotnet-reference/**/bin/**', 'test/dotnet-reference/**/obj/**', 'bench/results/**'] },
+  { ignores: ['dist/**', 'node_modules/**', 'test/dotnet-reference/**/bin/**', 'test/dotnet-reference/**/obj/**', 'bench/results/**', 'bench/.build/**'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

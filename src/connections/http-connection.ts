@@ -180,6 +180,19 @@ export class HttpConnection {
     return data;
   }
 
+  /**
+   * Takes every queued message as the list of buffers queued (whole messages, in order), or `null` when nothing is
+   * queued. A broadcast queues the same buffers to every recipient, so a transport can frame such a list once for
+   * all of them instead of joining and framing it per connection.
+   */
+  takeOutboundParts(): Buffer[] | null {
+    if (this.outboundLength === 0) return null;
+    const parts = this.outbound;
+    this.outbound = [];
+    this.outboundLength = 0;
+    return parts;
+  }
+
   /** The hub connection on top, once a transport started it. */
   get application(): ConnectionApplication | null {
     return this.app;

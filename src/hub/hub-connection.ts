@@ -106,8 +106,13 @@ class InvocationScope implements HubBinding, ClientInvokeGuard {
   constructor(
     private readonly connection: HubConnection,
     private mode: ClientInvoke,
-    readonly abortSignal: AbortSignal,
+    /** A signal of the invocation's own (a stream's); otherwise the connection's, looked up when the hub reads it. */
+    private readonly signal?: AbortSignal,
   ) {}
+
+  get abortSignal(): AbortSignal {
+    return this.signal ?? this.connection.connectionAborted;
+  }
 
   get clients(): HubCallerClients {
     if (this.mode === ClientInvoke.Free) return this.connection.hubClients;
@@ -143,14 +148,16 @@ export class HubConnection
   implements ConnectionApplication, ManagedConnection, HeartbeatParticipant, HubCallerContext, ResultStreamHost
 {
   readonly connectionId: string;
-  readonly items = new Map<unknown, unknown>();
+  // `items` and the abort signal are made on first use: most connections never read them, and together they are
+  // about 0.5 KB of every idle connection (an AbortSignal is an EventTarget with its own listener map).
+  private itemsMap: Map<unknown, unknown> | null = null;
+  private abortController: AbortController | null = null;
   readonly user: unknown;
 
   private phase: Phase = 'handshake';
   private protocolInUse: HubProtocol | null = null;
   private reader: HubMessageReader | null = null;
   private handshake: HandshakeReader | null;
-  private readonly abortController = new AbortController();
   private sharedClients: CallerHubClients | undefined;
 
   // Keep-alive (spec §2.8): pings every keepAliveInterval; the client timeout runs once the client pinged.
@@ -216,7 +223,16 @@ export class HubConnection
     return this.protocolInUse?.name ?? '';
   }
 
+  get items(): Map<unknown, unknown> {
+    return (this.itemsMap ??= new Map());
+  }
+
   get connectionAborted(): AbortSignal {
+    if (this.abortController === null) {
+      this.abortController = new AbortController();
+      // Read for the first time after the connection ended: already aborted, as it would be had it been made early.
+      if (this.phase === 'closed') this.abortController.abort();
+    }
     return this.abortController.signal;
   }
 
@@ -541,7 +557,7 @@ export class HubConnection
   /** Runs an authorized plain method in its slot (see {@link HubConnection.runInvocation}). */
   private executeInvocation(message: InvocationMessage, method: HubMethod, args: unknown[]): void {
     const { target, invocationId } = message;
-    const scope = new InvocationScope(this, ClientInvoke.ReleasesSlot, this.abortController.signal);
+    const scope = new InvocationScope(this, ClientInvoke.ReleasesSlot);
     let result: unknown;
     const started = this.invocationStarted();
     try {
@@ -594,7 +610,7 @@ export class HubConnection
   /** Runs an authorized stream call with its open uploads. */
   private executeStreamCall(message: InvocationMessage, method: HubMethod, args: unknown[], uploads: UploadStream[]): void {
     const { target, invocationId } = message;
-    const scope = new InvocationScope(this, ClientInvoke.Free, this.abortController.signal);
+    const scope = new InvocationScope(this, ClientInvoke.Free);
     let result: unknown;
     const started = this.invocationStarted();
     try {
@@ -1021,7 +1037,7 @@ export class HubConnection
       this.registered = true;
       if (this.phase === 'closed') return;
       // Client results are refused in onConnected, as in .NET (DefaultHubDispatcher: invokeAllowed: false).
-      const scope = new InvocationScope(this, ClientInvoke.Refused, this.abortController.signal);
+      const scope = new InvocationScope(this, ClientInvoke.Refused);
       await this.endpoint.createHub(scope).onConnected();
     } catch (error) {
       this.endpoint.log.error(
@@ -1181,7 +1197,7 @@ export class HubConnection
     this.inboxHead = 0;
     this.waitingMethod = null;
     this.waitingArgs = null;
-    this.abortController.abort();
+    this.abortController?.abort();
     // Streams stop with the connection: producers see their signal abort, upload readers an
     // OperationCanceledException (HubConnectionContext: StreamTracker.CompleteAll).
     if (this.streams !== null) {
@@ -1222,7 +1238,7 @@ export class HubConnection
     // manager forgets it (HubHandler@v10 L140-L261).
     if (this.hubConnected) {
       try {
-        const scope = new InvocationScope(this, ClientInvoke.Free, this.abortController.signal);
+        const scope = new InvocationScope(this, ClientInvoke.Free);
         await this.endpoint.createHub(scope).onDisconnected(error);
       } catch (hookError) {
         this.endpoint.log.error(

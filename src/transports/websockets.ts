@@ -4,7 +4,11 @@
  * event-loop turn — whole hub messages only — as a Text frame for Text protocols and a Binary frame for binary
  * ones. Closing sends the queued bytes, then a close frame with status 1000, and gives the peer .NET's close
  * timeout to answer before the socket is cut.
+ *
+ * Frames are built here rather than by ws when that is safe (no extension negotiated): a broadcast queues the same
+ * buffers to every recipient, so the flush of one turn frames them once and writes the same bytes to every socket.
  */
+import type { Socket } from 'node:net';
 import type { WebSocket } from 'ws';
 import type { HttpConnection, TransportSink } from '../connections/http-connection';
 
@@ -16,20 +20,97 @@ const ABNORMAL_CLOSURE = 1006;
 /** How long a closing socket waits for the peer's close frame (`WebSocketOptions.CloseTimeout`, 5 s). */
 const CLOSE_TIMEOUT_MS = 5000;
 
+/**
+ * Above this a frame is left to ws, which writes header and payload without copying the payload; below it, copying
+ * into one pre-framed buffer is cheaper than ws's per-socket framing and two-buffer write.
+ */
+const PREFRAME_LIMIT = 64 * 1024;
+
+/**
+ * The frame built last, by the buffers it holds. A broadcast queues the same buffers to every recipient, and the
+ * flush of one event-loop turn drains connections one after another, so recipients after the first find their
+ * frame here: one frame built per broadcast turn, the same bytes written to every socket. Cleared after the turn so
+ * it never keeps a large payload alive.
+ */
+const lastFrame = { parts: [] as Buffer[], binary: false, frame: null as Buffer | null, clearScheduled: false };
+
+function clearLastFrame(): void {
+  lastFrame.parts = [];
+  lastFrame.frame = null;
+  lastFrame.clearScheduled = false;
+}
+
+function sameParts(a: readonly Buffer[], b: readonly Buffer[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/** A final, unmasked server frame (RFC 6455 §5.2) holding `parts` back to back. */
+function buildFrame(parts: readonly Buffer[], length: number, binary: boolean): Buffer {
+  const header = length < 126 ? 2 : length < 0x10000 ? 4 : 10;
+  const frame = Buffer.allocUnsafe(header + length);
+  frame[0] = 0x80 | (binary ? 0x2 : 0x1);
+  if (length < 126) {
+    frame[1] = length;
+  } else if (length < 0x10000) {
+    frame[1] = 126;
+    frame.writeUInt16BE(length, 2);
+  } else {
+    frame[1] = 127;
+    frame.writeUInt32BE(0, 2);
+    frame.writeUInt32BE(length, 6);
+  }
+  let offset = header;
+  for (const part of parts) offset += part.copy(frame, offset);
+  return frame;
+}
+
+/** The frame for `parts`: the last one built when it holds the same buffers, else a new one. */
+function frameFor(parts: Buffer[], length: number, binary: boolean): Buffer {
+  if (lastFrame.frame !== null && lastFrame.binary === binary && sameParts(parts, lastFrame.parts)) return lastFrame.frame;
+  const frame = buildFrame(parts, length, binary);
+  lastFrame.parts = parts;
+  lastFrame.binary = binary;
+  lastFrame.frame = frame;
+  if (!lastFrame.clearScheduled) {
+    lastFrame.clearScheduled = true;
+    setImmediate(clearLastFrame);
+  }
+  return frame;
+}
+
 class WebSocketSink implements TransportSink {
+  /**
+   * ws's underlying TCP socket (an internal field of ws), when pre-framed bytes may go straight to it: only without
+   * a negotiated extension, when ws writes every frame synchronously and queues nothing, so frames stay in order.
+   * Extensions are fixed by the handshake, so this is decided once.
+   */
+  private readonly raw: Socket | undefined;
+
   constructor(
     private readonly socket: WebSocket,
     private readonly connection: HttpConnection,
-  ) {}
+  ) {
+    const raw = (socket as unknown as { _socket?: Socket })._socket;
+    this.raw = socket.extensions === '' ? raw : undefined;
+  }
 
   get bufferedAmount(): number {
     return this.socket.bufferedAmount;
   }
 
   onOutbound(): void {
-    const data = this.connection.takeOutbound();
-    if (data === null || this.socket.readyState !== this.socket.OPEN) return;
-    this.socket.send(data, { binary: this.connection.transferFormat === 'Binary' });
+    const parts = this.connection.takeOutboundParts();
+    if (parts === null || this.socket.readyState !== this.socket.OPEN) return;
+    const binary = this.connection.transferFormat === 'Binary';
+    let length = 0;
+    for (const part of parts) length += part.length;
+    if (this.raw !== undefined && length <= PREFRAME_LIMIT) {
+      this.raw.write(frameFor(parts, length, binary));
+    } else {
+      this.socket.send(parts.length === 1 ? parts[0] : Buffer.concat(parts, length), { binary });
+    }
   }
 
   close(): void {
@@ -53,11 +134,20 @@ class WebSocketSink implements TransportSink {
   }
 }
 
+/** Ends a socket that failed; its 'close' event then ends the connection with status 1006. */
+function terminateOnError(this: WebSocket): void {
+  this.terminate();
+}
+
 /**
  * Binds an accepted WebSocket to its connection: the first transport of a new connection, or a reconnecting one
  * taking over a connection whose socket was lost (stateful reconnect, spec §2.10).
  */
 export function attachWebSocket(socket: WebSocket, connection: HttpConnection): void {
+  // @fastify/websocket's 'error' listener closes over the upgrade's request and reply, so they would live as long as
+  // the socket. Its only effect is ending the socket, which this shared listener does without holding anything.
+  socket.removeAllListeners('error');
+  socket.on('error', terminateOnError);
   const sink = new WebSocketSink(socket, connection);
   if (connection.application !== null) connection.resume(sink);
   else {

@@ -1,0 +1,225 @@
+/**
+ * A load-generator process. The orchestrator forks several (receivers, a sender, echo clients), pinned away from
+ * the server's core, and drives each over IPC with {@link Command}s; every command gets one {@link Reply}.
+ *
+ * Roles:
+ * - `connect` opens connections (any dialect, spread over several servers and source addresses) that count the
+ *   broadcast messages they receive and time the echoes they get back;
+ * - `sender` opens the fan-out sender: it broadcasts over one connection and counts its broadcasts in flight by
+ *   the ones it receives back on another (the same one on a single server; one on the other server across a
+ *   backplane, so the window covers the trip through Redis);
+ * - `send` sets the sender's pace: a fixed rate (capped by a window of broadcasts in flight) or, with rate 0, as
+ *   fast as the window allows (saturation);
+ * - `echo` invokes `Echo` at a fixed total rate over the open connections and returns latency percentiles.
+ */
+import { closeIdleHttpSockets, connectClient, payloadFor, sequenceOf, type BenchClient, type Dialect, type Target } from './lib/dialects';
+import { percentile } from './lib/stats';
+
+/** What the orchestrator asks. */
+export type Command =
+  | {
+      op: 'connect';
+      dialect: Dialect;
+      targets: Target[];
+      count: number;
+      concurrency: number;
+      localAddresses: string[];
+    }
+  | { op: 'delivered' }
+  | { op: 'sender'; dialect: Dialect; sendTarget: Target; ackTarget: Target; localAddress: string }
+  | { op: 'send'; rate: number; window: number }
+  | { op: 'echo'; rate: number; durationMs: number }
+  | { op: 'close' };
+
+/** Results of the commands that return something. */
+export interface ConnectResult {
+  elapsedMs: number;
+  connected: number;
+  failed: number;
+  firstError?: string;
+}
+export interface EchoResult {
+  sent: number;
+  received: number;
+  p50: number;
+  p90: number;
+  p99: number;
+  max: number;
+}
+
+export type Reply = { id: number; result?: unknown; error?: string };
+
+const clients: BenchClient[] = [];
+let delivered = 0;
+
+// Echo bookkeeping: send times by id, latencies in ms.
+let sendTimes = new Float64Array(0);
+let latencies: number[] = [];
+
+const handlers = {
+  onDelivered(count: number) {
+    delivered += count;
+  },
+  onEcho(id: number) {
+    const sentAt = sendTimes[id];
+    if (sentAt > 0) {
+      latencies.push(performance.now() - sentAt);
+      sendTimes[id] = 0;
+    }
+  },
+};
+
+async function connectMany(command: Extract<Command, { op: 'connect' }>): Promise<ConnectResult> {
+  const started = performance.now();
+  let next = 0;
+  let failed = 0;
+  let firstError: string | undefined;
+  const worker = async () => {
+    while (next < command.count) {
+      const index = next++;
+      const target = command.targets[index % command.targets.length];
+      const localAddress = command.localAddresses[index % command.localAddresses.length];
+      try {
+        clients.push(await connectClient(command.dialect, target, handlers, localAddress));
+      } catch (error) {
+        failed++;
+        firstError ??= (error as Error).message;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(command.concurrency, command.count) }, worker));
+  closeIdleHttpSockets();
+  return { elapsedMs: performance.now() - started, connected: command.count - failed, failed, firstError };
+}
+
+// -- the fan-out sender ------------------------------------------------------------------------------------------
+
+let sendClient: BenchClient | null = null;
+let sent = 0;
+let acked = 0;
+let rate = 0;
+let window = 8;
+let pacer: NodeJS.Timeout | null = null;
+let paceStart = 0;
+let pacedSent = 0;
+
+function fill(limit: number): void {
+  let budget = Math.min(limit, window - (sent - acked));
+  while (budget-- > 0) {
+    sendClient!.broadcast(payloadFor(++sent));
+  }
+}
+
+function onAck(payload: string): void {
+  const sequence = sequenceOf(payload);
+  if (sequence > acked) acked = sequence;
+  if (rate === 0 && pacer === null && sendClient !== null && saturating) fill(Number.MAX_SAFE_INTEGER);
+}
+
+let saturating = false;
+
+async function openSender(command: Extract<Command, { op: 'sender' }>): Promise<void> {
+  const same = command.sendTarget.port === command.ackTarget.port && command.sendTarget.host === command.ackTarget.host;
+  const ackHandlers = { ...handlers, onPayload: onAck };
+  const sender = await connectClient(command.dialect, command.sendTarget, same ? ackHandlers : handlers, command.localAddress);
+  clients.push(sender);
+  if (!same) clients.push(await connectClient(command.dialect, command.ackTarget, ackHandlers, command.localAddress));
+  sendClient = sender;
+}
+
+function setPace(command: Extract<Command, { op: 'send' }>): void {
+  if (pacer !== null) clearInterval(pacer);
+  pacer = null;
+  rate = command.rate;
+  window = command.window;
+  saturating = false;
+  if (rate === 0 && window === 0) return;
+  if (rate === 0) {
+    saturating = true;
+    fill(Number.MAX_SAFE_INTEGER);
+    return;
+  }
+  paceStart = performance.now();
+  pacedSent = 0;
+  pacer = setInterval(() => {
+    const due = Math.floor(((performance.now() - paceStart) * rate) / 1000) - pacedSent;
+    // A broadcast the window has no room for is skipped, not queued: the offered rate is a ceiling.
+    if (due > 0) {
+      fill(due);
+      pacedSent += due;
+    }
+  }, 2);
+}
+
+// -- echo --------------------------------------------------------------------------------------------------------
+
+function runEcho(command: Extract<Command, { op: 'echo' }>): Promise<EchoResult> {
+  const total = Math.ceil((command.rate * command.durationMs) / 1000);
+  sendTimes = new Float64Array(total + 1);
+  latencies = [];
+  let issued = 0;
+  const started = performance.now();
+  const payload = payloadFor(0);
+  return new Promise((resolve) => {
+    const timer = setInterval(() => {
+      const now = performance.now();
+      const due = Math.min(total, Math.floor(((now - started) * command.rate) / 1000));
+      while (issued < due) {
+        const id = ++issued;
+        sendTimes[id] = performance.now();
+        clients[id % clients.length].echo(id, payload);
+      }
+      if (issued >= total) {
+        clearInterval(timer);
+        // Give the last answers up to a second to come back; what has not by then counts as lost.
+        const deadline = performance.now() + 1000;
+        const wait = setInterval(() => {
+          if (latencies.length >= total || performance.now() > deadline) {
+            clearInterval(wait);
+            const sorted = Float64Array.from(latencies).sort();
+            resolve({
+              sent: total,
+              received: sorted.length,
+              p50: percentile(sorted, 0.5),
+              p90: percentile(sorted, 0.9),
+              p99: percentile(sorted, 0.99),
+              max: sorted.length > 0 ? sorted[sorted.length - 1] : NaN,
+            });
+          }
+        }, 10);
+      }
+    }, 1);
+  });
+}
+
+// -- command loop ------------------------------------------------------------------------------------------------
+
+async function handle(command: Command): Promise<unknown> {
+  switch (command.op) {
+    case 'connect':
+      return connectMany(command);
+    case 'delivered':
+      return delivered;
+    case 'sender':
+      return openSender(command);
+    case 'send':
+      return setPace(command);
+    case 'echo':
+      return runEcho(command);
+    case 'close':
+      if (pacer !== null) clearInterval(pacer);
+      saturating = false;
+      for (const client of clients) client.close();
+      clients.length = 0;
+      setTimeout(() => process.exit(0), 200);
+      return undefined;
+  }
+}
+
+process.on('message', (message: { id: number } & Command) => {
+  handle(message).then(
+    (result) => process.send?.({ id: message.id, result } satisfies Reply),
+    (error: unknown) => process.send?.({ id: message.id, error: String((error as Error)?.message ?? error) } satisfies Reply),
+  );
+});
+process.on('disconnect', () => process.exit(0));

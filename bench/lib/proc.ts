@@ -1,0 +1,45 @@
+/**
+ * Reading a process's cost from Linux's /proc, the same way for every server whatever its runtime: CPU time as
+ * user + system clock ticks of all its threads (`/proc/<pid>/stat`), resident memory as `VmRSS`
+ * (`/proc/<pid>/status`). Node's own `process.cpuUsage()` would not cover the .NET server or Redis.
+ */
+import { readFileSync } from 'node:fs';
+
+/** Clock ticks per second of `/proc/<pid>/stat` (USER_HZ; 100 on every Linux build in practice). */
+const TICKS_PER_SECOND = 100;
+
+/** CPU seconds (user + system, all threads) the process has used so far. */
+export function cpuSeconds(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
+  // Fields after the command name, which is in parentheses and may contain spaces.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  // utime and stime are fields 14 and 15 of the whole line, 12 and 13 after the name.
+  return (Number(fields[11]) + Number(fields[12])) / TICKS_PER_SECOND;
+}
+
+/** Resident set size in bytes. */
+export function residentBytes(pid: number): number {
+  const status = readFileSync(`/proc/${pid}/status`, 'latin1');
+  const match = /VmRSS:\s+(\d+) kB/.exec(status);
+  return match === null ? Number.NaN : Number(match[1]) * 1024;
+}
+
+/** CPU seconds summed over several processes. */
+export function totalCpuSeconds(pids: readonly number[]): number {
+  let total = 0;
+  for (const pid of pids) total += cpuSeconds(pid);
+  return total;
+}
+
+/**
+ * CPU seconds the whole machine has been busy (all CPUs: user, nice, system, irq, steal), from `/proc/stat`,
+ * leaving out softirq time: on loopback most of that is the network stack carrying the benchmark's own traffic,
+ * charged to no process. Compared with the measured processes' own time over a window, it shows how much other
+ * programs ran.
+ */
+export function machineBusySeconds(): number {
+  const line = readFileSync('/proc/stat', 'latin1').split('\n', 1)[0];
+  const [user, nice, system, , , irq, , steal] = line.trim().split(/\s+/).slice(1).map(Number);
+  return (user + nice + system + irq + steal) / TICKS_PER_SECOND;
+}
+

@@ -1,0 +1,478 @@
+/**
+ * Turns one run's results into the markdown report (`bench/results/*.md`) and the README's performance section.
+ * Every comparison is a ratio of figures measured in the same run; absolute figures are printed beside them only
+ * so the ratios can be checked.
+ */
+import type { Cell, FanoutCell, Peer, PeerId, Results, Scenario, Settings } from './run';
+
+/** Everything a report is made from (also written as JSON beside the markdown). */
+export interface Report {
+  date: string;
+  quick: boolean;
+  durationSeconds: number;
+  /** The largest share of a core used outside the measured processes during a measurement window. */
+  otherLoad: number;
+  /** Measurements that other work still disturbed after their last attempt, with its share of a core. */
+  disturbed: string[];
+  machine: {
+    cpu: string;
+    memoryGiB: number;
+    os: string;
+    node: string;
+    dotnet: string | null;
+    redis: string | null;
+    placement: string;
+  };
+  settings: Settings;
+  peers: readonly Peer[];
+  scenarios: readonly Scenario[];
+  results: Results;
+}
+
+/** One target of the issue, evaluated. */
+export interface Target {
+  readonly name: string;
+  readonly goal: string;
+  /** Measured ratio, or null when a side was not measured. */
+  readonly ratio: number | null;
+  readonly met: boolean | null;
+  readonly note: string;
+}
+
+// -- formatting --------------------------------------------------------------------------------------------------
+
+/** 152345 → "152k", 1234 → "1,234", 12.3 → "12.3". */
+export function count(value: number): string {
+  if (!Number.isFinite(value)) return '–';
+  if (Math.abs(value) >= 100_000) return `${Math.round(value / 1000)}k`;
+  if (Math.abs(value) >= 100) return Math.round(value).toLocaleString('en-US');
+  return value.toFixed(1);
+}
+
+export function ratio(value: number | null | undefined): string {
+  return value === null || value === undefined || !Number.isFinite(value) ? '–' : `${value.toFixed(2)}×`;
+}
+
+function ms(value: number): string {
+  return Number.isFinite(value) ? value.toFixed(value < 10 ? 2 : 1) : '–';
+}
+
+function kib(bytes: number): string {
+  return Number.isFinite(bytes) ? (bytes / 1024).toFixed(1) : '–';
+}
+
+function percent(value: number): string {
+  return `${Math.round(value * 100)}%`;
+}
+
+function value<T>(cell: Cell<T> | undefined): T | undefined {
+  return cell?.ok === true ? cell.value : undefined;
+}
+
+function why<T>(cell: Cell<T> | undefined): string {
+  if (cell === undefined) return 'not selected';
+  return cell.ok ? '' : cell.reason;
+}
+
+function labelOf(report: Report, id: PeerId): string {
+  return report.peers.find((peer) => peer.id === id)?.label ?? id;
+}
+
+function table(header: readonly string[], rows: ReadonlyArray<readonly string[]>): string {
+  const line = (cells: readonly string[]) => `| ${cells.join(' | ')} |`;
+  return [line(header), line(header.map(() => '---')), ...rows.map(line)].join('\n');
+}
+
+// -- the figures the targets compare -----------------------------------------------------------------------------
+
+/**
+ * A server's best step: the one with the most delivered messages per server CPU-second. Each server is compared at
+ * its own best, so a peer whose cost per message is lowest at a fixed rate (a plain `ws` server writes one frame per
+ * message, which saturation does not help) is not judged at a worse point.
+ */
+export function bestStep(cell: FanoutCell): FanoutCell['saturation'] {
+  return cell.steps.reduce((best, step) => (step.deliveredPerCpuSecond > best.deliveredPerCpuSecond ? step : best));
+}
+
+function fanoutPerCpu(results: Results, id: PeerId): number | undefined {
+  const cell = value(results.fanout[id]);
+  return cell === undefined ? undefined : bestStep(cell).deliveredPerCpuSecond;
+}
+
+function stepName(offered: number): string {
+  return offered === 0 ? 'saturation' : `${offered}/s`;
+}
+
+/** p99 latencies of `id` by rate. */
+function echoP99(results: Results, id: PeerId): Map<number, number> {
+  return new Map((value(results.echo[id])?.rates ?? []).map((entry) => [entry.rate, entry.result.p99]));
+}
+
+function divide(a: number | undefined, b: number | undefined): number | null {
+  return a === undefined || b === undefined || b === 0 ? null : a / b;
+}
+
+/** The issue's targets, measured. */
+export function evaluateTargets(report: Report): Target[] {
+  const { results } = report;
+  const targets: Target[] = [];
+  const atLeast = (name: string, goal: number, measured: number | null, note: string): Target => ({
+    name,
+    goal: `≥ ${goal}×`,
+    ratio: measured,
+    met: measured === null ? null : measured >= goal,
+    note,
+  });
+  const atMost = (name: string, goal: number, measured: number | null, note: string): Target => ({
+    name,
+    goal: `≤ ${goal}×`,
+    ratio: measured,
+    met: measured === null ? null : measured <= goal,
+    note,
+  });
+
+  const oursFanout = fanoutPerCpu(results, 'ours-json');
+  const msgpackFanout = fanoutPerCpu(results, 'ours-msgpack');
+  const msgpackNote = (other: PeerId) => {
+    const r = divide(msgpackFanout, fanoutPerCpu(results, other));
+    return r === null ? '' : `MessagePack: ${ratio(r)}`;
+  };
+  targets.push(
+    atLeast(
+      'Fan-out, delivered messages per server CPU-second: ours ÷ raw ws',
+      0.8,
+      divide(oursFanout, fanoutPerCpu(results, 'ws')),
+      msgpackNote('ws') || why(results.fanout.ws),
+    ),
+  );
+  targets.push(
+    atLeast(
+      'Fan-out, delivered messages per server CPU-second: ours ÷ Socket.IO',
+      2,
+      divide(oursFanout, fanoutPerCpu(results, 'socketio')),
+      msgpackNote('socketio') || why(results.fanout.socketio),
+    ),
+  );
+
+  // Echo: the worst ratio over the rates both servers ran.
+  const ours = echoP99(results, 'ours-json');
+  const dotnet = echoP99(results, 'aspnetcore');
+  const perRate = [...ours.entries()]
+    .filter(([rate]) => dotnet.has(rate))
+    .map(([rate, p99]) => ({ rate, r: p99 / dotnet.get(rate)! }));
+  const worst = perRate.length === 0 ? null : Math.max(...perRate.map((entry) => entry.r));
+  targets.push(
+    atMost(
+      'Echo p99 latency at the same rate: ours ÷ ASP.NET Core',
+      1,
+      worst,
+      perRate.length === 0
+        ? why(results.echo.aspnetcore) || why(results.echo['ours-json'])
+        : perRate.map((entry) => `${entry.rate}/s: ${ratio(entry.r)}`).join(', '),
+    ),
+  );
+
+  targets.push(
+    atMost(
+      'Idle memory per connection: ours ÷ raw ws',
+      1.3,
+      divide(value(results.idle['ours-json'])?.bytesPerConnection, value(results.idle.ws)?.bytesPerConnection),
+      why(results.idle.ws) || why(results.idle['ours-json']),
+    ),
+  );
+
+  const backplaneCell = value(results.backplane['ours-json']);
+  const backplane = backplaneCell === undefined ? undefined : bestStep(backplaneCell).deliveredPerCpuSecond;
+  const socketCell = value(results.backplane.socketio);
+  const socketBackplane = divide(
+    socketCell === undefined ? undefined : bestStep(socketCell).deliveredPerCpuSecond,
+    fanoutPerCpu(results, 'socketio'),
+  );
+  targets.push(
+    atLeast(
+      'Backplane fan-out, two servers on one Redis ÷ one server (per server CPU-second)',
+      0.7,
+      divide(backplane, oursFanout),
+      [why(results.backplane['ours-json']), socketBackplane === null ? '' : `Socket.IO + redis-adapter: ${ratio(socketBackplane)}`]
+        .filter(Boolean)
+        .join('; '),
+    ),
+  );
+  return targets;
+}
+
+function verdict(target: Target): string {
+  return target.met === null ? 'not measured' : target.met ? 'met' : 'missed';
+}
+
+function targetsTable(report: Report): string {
+  return table(
+    ['target', 'goal', 'measured', 'result', 'notes'],
+    evaluateTargets(report).map((target) => [target.name, target.goal, ratio(target.ratio), verdict(target), target.note]),
+  );
+}
+
+// -- the scenario tables -----------------------------------------------------------------------------------------
+
+function fanoutTable(report: Report, cells: Results['fanout'], baseline?: Results['fanout']): string {
+  const ws = fanoutPerCpu(report.results, 'ws');
+  const sio = fanoutPerCpu(report.results, 'socketio');
+  const rows = report.peers.map((peer) => {
+    const cell = value(cells[peer.id]);
+    if (cell === undefined) return [peer.label, '–', '–', '–', '–', '–', '–', '–', why(cells[peer.id])];
+    const s = bestStep(cell);
+    const alone = baseline === undefined ? undefined : value(baseline[peer.id]);
+    const single = alone === undefined ? undefined : bestStep(alone).deliveredPerCpuSecond;
+    return [
+      peer.label,
+      stepName(s.offered),
+      count(s.deliveredPerSecond),
+      percent(s.serverCpu),
+      count(s.deliveredPerCpuSecond),
+      baseline === undefined ? ratio(divide(s.deliveredPerCpuSecond, ws)) : ratio(divide(s.deliveredPerCpuSecond, single)),
+      baseline === undefined ? ratio(divide(s.deliveredPerCpuSecond, sio)) : cell.redisCpu === undefined ? '–' : percent(cell.redisCpu),
+      `${Math.round(cell.rssBytes / 2 ** 20)}`,
+      '',
+    ];
+  });
+  const header =
+    baseline === undefined
+      ? ['server', 'best step', 'delivered msg/s', 'server CPU', 'delivered per server CPU-s', '× raw ws', '× Socket.IO', 'RSS MiB', 'notes']
+      : ['server', 'best step', 'delivered msg/s', 'CPU of both servers', 'delivered per server CPU-s', '× same server alone', 'Redis CPU', 'RSS MiB (both)', 'notes'];
+  return table(header, rows);
+}
+
+function fanoutSteps(report: Report, cells: Results['fanout']): string {
+  const rates = [...report.settings.fanoutRates, 0];
+  const header = ['server', ...rates.map((rate) => (rate === 0 ? `saturation (${report.settings.fanoutWindow} in flight)` : `${rate} broadcasts/s`))];
+  const rows = report.peers
+    .filter((peer) => value(cells[peer.id]) !== undefined)
+    .map((peer) => [
+      peer.label,
+      ...value(cells[peer.id])!.steps.map(
+        (step) => `${count(step.deliveredPerSecond)}/s · CPU ${percent(step.serverCpu)} · ${count(step.deliveredPerCpuSecond)}/CPU-s`,
+      ),
+    ]);
+  return table(header, rows);
+}
+
+function echoTable(report: Report): string {
+  const dotnet = echoP99(report.results, 'aspnetcore');
+  const rows: string[][] = [];
+  for (const peer of report.peers) {
+    const cell = value(report.results.echo[peer.id]);
+    if (cell === undefined) {
+      rows.push([peer.label, '–', '–', '–', '–', '–', '–', why(report.results.echo[peer.id])]);
+      continue;
+    }
+    for (const entry of cell.rates) {
+      const lost = entry.result.sent - entry.result.received;
+      rows.push([
+        peer.label,
+        `${entry.rate}/s`,
+        ms(entry.result.p50),
+        ms(entry.result.p99),
+        ratio(dotnet.has(entry.rate) ? entry.result.p99 / dotnet.get(entry.rate)! : null),
+        entry.cpuMicrosPerCall.toFixed(1),
+        percent(entry.serverCpu),
+        lost > 0 ? `${lost} of ${entry.result.sent} unanswered within 1 s` : '',
+      ]);
+    }
+  }
+  return table(['server', 'rate', 'p50 ms', 'p99 ms', 'p99 × ASP.NET Core', 'server CPU µs per call', 'server CPU', 'notes'], rows);
+}
+
+function idleTable(report: Report): string {
+  const ws = value(report.results.idle.ws)?.bytesPerConnection;
+  const rows = report.peers
+    .filter((peer) => peer.id !== 'ours-msgpack')
+    .map((peer) => {
+      const cell = value(report.results.idle[peer.id]);
+      if (cell === undefined) return [peer.label, '–', '–', '–', '–', why(report.results.idle[peer.id])];
+      return [
+        peer.label,
+        count(cell.connections),
+        kib(cell.bytesPerConnection),
+        ratio(divide(cell.bytesPerConnection, ws)),
+        `${Math.round(cell.rssBeforeBytes / 2 ** 20)} → ${Math.round(cell.rssAfterBytes / 2 ** 20)}`,
+        '',
+      ];
+    });
+  return table(['server', 'connections', 'RSS KiB per connection', '× raw ws', 'RSS MiB before → after', 'notes'], rows);
+}
+
+function connectTable(report: Report): string {
+  const dotnet = value(report.results.connect.aspnetcore)?.perCpuSecond;
+  const rows = report.peers
+    .filter((peer) => peer.id !== 'ours-msgpack')
+    .map((peer) => {
+      const cell = value(report.results.connect[peer.id]);
+      if (cell === undefined) return [peer.label, '–', '–', '–', '–', why(report.results.connect[peer.id])];
+      return [
+        peer.label,
+        count(cell.perSecond),
+        percent(cell.serverCpu),
+        count(cell.perCpuSecond),
+        ratio(divide(cell.perCpuSecond, dotnet)),
+        peer.server === 'ws' ? 'WebSocket upgrade only' : peer.server === 'socketio' ? 'upgrade + Engine.IO open + CONNECT' : 'negotiate + upgrade + handshake',
+      ];
+    });
+  return table(['server', 'connections/s', 'server CPU', 'connections per server CPU-s', '× ASP.NET Core', 'what one connection is'], rows);
+}
+
+function machineLine(report: Report): string {
+  const m = report.machine;
+  return (
+    `${m.cpu}, ${m.memoryGiB} GiB, ${m.os}; Node ${m.node}` +
+    (m.dotnet !== null ? `, .NET SDK ${m.dotnet}` : '') +
+    (m.redis !== null ? `, Redis ${m.redis}` : '') +
+    `; ${m.placement}`
+  );
+}
+
+/** The full markdown report of one run. */
+export function renderReport(report: Report, chartFile: string): string {
+  const s = report.settings;
+  const has = (scenario: Scenario) => report.scenarios.includes(scenario);
+  const parts: string[] = [
+    `# Benchmark results, ${report.date}${report.quick ? ' (quick mode)' : ''}`,
+    '',
+    `Machine: ${machineLine(report)}. Our server runs compiled (\`tsc\`, \`node\`), default options. ` +
+      `The run took ${report.durationSeconds} s. Load comes from separate processes speaking each wire protocol over raw ` +
+      'sockets; server cost is read from `/proc/<pid>/stat` (user + system time of all its threads). ' +
+      'Compare ratios, not absolute figures: those move between runs and machines. ' +
+      'A measurement during which other programs took over 30% of a core is taken again; in the accepted ' +
+      `measurements they took at most ` +
+      `${percent(report.otherLoad)} of a core.`,
+    '',
+    ...(report.disturbed.length > 0
+      ? [
+          `Disturbed by other work ${report.quick ? '(quick mode measures once)' : 'after 3 attempts'} (share of a core outside the measured ` +
+            `processes): ${report.disturbed.join(', ')}. Treat those cells with care.`,
+          '',
+        ]
+      : []),
+    `![benchmark chart](${chartFile})`,
+    '',
+    '## Targets',
+    '',
+    targetsTable(report),
+  ];
+  if (has('fanout')) {
+    parts.push(
+      '',
+      `## 1. Broadcast fan-out: ${count(s.fanoutConnections)} connections, one sender, 32-byte payloads`,
+      '',
+      'Every connection, the sender\'s too, receives each broadcast. Each server at its best step (most delivered ' +
+        `messages per server CPU-second; saturation = the sender keeps ${s.fanoutWindow} broadcasts in flight):`,
+      '',
+      fanoutTable(report, report.results.fanout),
+      '',
+      s.fanoutRates.length > 0 ? 'Each step (fixed offered rates, then saturation):\n\n' + fanoutSteps(report, report.results.fanout) : '',
+    );
+  }
+  if (has('echo')) {
+    parts.push(
+      '',
+      `## 2. Echo: invocations with results from ${s.echoConnections} connections at a fixed total rate`,
+      '',
+      'Open loop: calls leave on schedule whether or not earlier ones were answered; latency is measured from the send.',
+      '',
+      echoTable(report),
+    );
+  }
+  if (has('idle')) {
+    parts.push(
+      '',
+      `## 3. Idle connections: memory per connection at ${count(s.idleConnections)} connections`,
+      '',
+      'Resident memory growth divided by the connections, read after a full garbage collection on the Node servers ' +
+        '(`--expose-gc`); .NET is read as it stands.',
+      '',
+      idleTable(report),
+    );
+  }
+  if (has('backplane')) {
+    parts.push(
+      '',
+      `## 4. Backplane: the fan-out across two servers on one Redis`,
+      '',
+      'Receivers are split evenly over the two servers; the sender broadcasts through the first and its window closes on a ' +
+        'connection of the second, so every broadcast in flight crosses Redis. Server CPU is that of both servers.',
+      '',
+      fanoutTable(report, report.results.backplane, report.results.fanout),
+    );
+  }
+  if (has('connect')) {
+    parts.push(
+      '',
+      `## 5. Connect rate: ${count(s.connectCount)} connections, ${s.connectConcurrency} at a time`,
+      '',
+      connectTable(report),
+    );
+  }
+  parts.push(
+    '',
+    '## Reproduce',
+    '',
+    '```sh',
+    `npm run bench${report.quick ? ' -- --quick' : ''}`,
+    '```',
+    '',
+  );
+  return parts.join('\n');
+}
+
+/** The README's performance section: the targets, one summary table, the chart. */
+export function renderReadmeSection(report: Report, chartPath: string): string {
+  const r = report.results;
+  const rows = report.peers.map((peer) => {
+    const fan = value(r.fanout[peer.id]);
+    const echoCell = value(r.echo[peer.id]);
+    const top = echoCell?.rates[echoCell.rates.length - 1];
+    const idleCell = value(r.idle[peer.id]);
+    const connect = value(r.connect[peer.id]);
+    const backplane = value(r.backplane[peer.id]);
+    return [
+      peer.label,
+      fan === undefined ? '–' : count(bestStep(fan).deliveredPerCpuSecond),
+      top === undefined ? '–' : `${ms(top.result.p99)} (${top.rate}/s)`,
+      idleCell === undefined ? '–' : kib(idleCell.bytesPerConnection),
+      connect === undefined ? '–' : count(connect.perCpuSecond),
+      backplane === undefined || fan === undefined
+        ? '–'
+        : ratio(bestStep(backplane).deliveredPerCpuSecond / bestStep(fan).deliveredPerCpuSecond),
+    ];
+  });
+  return [
+    `Measured ${report.date} on ${machineLine(report)}. Full results: [bench/results/latest.md](bench/results/latest.md).`,
+    ...(report.disturbed.length > 0
+      ? [
+          '',
+          `Other programs were using the machine during this run: ${report.disturbed.length} measurements stayed ` +
+            'disturbed after their retries (listed in the full results). The ratios held across runs; the absolute ' +
+            'figures did not.',
+        ]
+      : []),
+    '',
+    table(
+      [
+        'server',
+        'fan-out: delivered msgs per server CPU-s',
+        'echo p99 ms',
+        'idle KiB per connection',
+        'connects per server CPU-s',
+        'backplane ÷ single',
+      ],
+      rows,
+    ),
+    '',
+    targetsTable(report),
+    '',
+    `![benchmark chart](${chartPath})`,
+  ].join('\n');
+}
+
+/** Ratio helpers shared with the chart. */
+export const figures = { fanoutPerCpu, echoP99, value, labelOf, bestStep };
+export type { FanoutCell };

@@ -1,0 +1,731 @@
+/**
+ * The benchmark suite: every scenario against fastify-signalr and its peers in one run, so every figure can be
+ * read as a ratio to the others measured on the same machine minutes apart.
+ *
+ * Run it with `npm run bench` (or `npm run bench -- --quick`); `bench/bench.sh` raises the file limit, compiles
+ * this folder and the server sources, and starts this file. Options:
+ *
+ * - `--quick`: shorter windows, fewer connections, saturation only (under two minutes);
+ * - `--only fanout,echo,idle,backplane,connect`: a subset of the scenarios;
+ * - `--peers ours-json,ours-msgpack,aspnetcore,socketio,ws`: a subset of the servers;
+ * - `--no-pin`: leave CPU placement to the kernel (by default the servers run on CPU 0, everything else on CPU 1);
+ * - `--no-nice`: start everything at the default priority (by default at nice -10 where allowed, so other programs
+ *   on a shared machine disturb the measurements less);
+ * - `--update-readme`: replace the README's performance section with this run's summary;
+ * - `--render FILE.json`: measure nothing; write the report, chart (and with `--update-readme` the README section)
+ *   again from a saved run, after a change to how results are shown;
+ * - `--cpu-prof`: write a V8 CPU profile of every run of our server to `bench/results/profiles/` (open it in
+ *   Chrome DevTools); the figures of such a run are not comparable.
+ *
+ * Output: `bench/results/<date>[-quick].md`, `latest[-quick].md`, `<date>[-quick].json`, and the chart
+ * `chart[-quick].png` (+ `.svg`).
+ */
+import { cpus, totalmem } from 'node:os';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import * as path from 'node:path';
+import type { Dialect, Target } from './lib/dialects';
+import type { ConnectResult, EchoResult } from './generator';
+import { cpuSeconds, machineBusySeconds, residentBytes, totalCpuSeconds } from './lib/proc';
+import {
+  Generator,
+  prepareDotnet,
+  redisVersion,
+  REPO_ROOT,
+  ServerExitedError,
+  startDotnetServer,
+  startNodeServer,
+  niceAvailable,
+  setNiceness,
+  startRedis,
+  tasksetAvailable,
+  type Placement,
+  type RunningServer,
+} from './lib/processes';
+import { renderReport, renderReadmeSection, type Report } from './report';
+import { renderChart } from './chart';
+
+// -- what is measured --------------------------------------------------------------------------------------------
+
+export type Scenario = 'fanout' | 'echo' | 'idle' | 'backplane' | 'connect';
+export type PeerId = 'ours-json' | 'ours-msgpack' | 'aspnetcore' | 'socketio' | 'ws';
+
+export interface Peer {
+  readonly id: PeerId;
+  readonly label: string;
+  readonly dialect: Dialect;
+  readonly server: 'ours' | 'dotnet' | 'socketio' | 'ws';
+}
+
+export const PEERS: readonly Peer[] = [
+  { id: 'ours-json', label: 'fastify-signalr, JSON', dialect: 'signalr-json', server: 'ours' },
+  { id: 'ours-msgpack', label: 'fastify-signalr, MessagePack', dialect: 'signalr-msgpack', server: 'ours' },
+  { id: 'aspnetcore', label: 'ASP.NET Core 10, JSON', dialect: 'signalr-json', server: 'dotnet' },
+  { id: 'socketio', label: 'Socket.IO 4', dialect: 'socketio', server: 'socketio' },
+  { id: 'ws', label: 'raw ws, pre-framed', dialect: 'ws', server: 'ws' },
+];
+
+export const SCENARIOS: readonly Scenario[] = ['fanout', 'echo', 'idle', 'backplane', 'connect'];
+
+/** Sizes and durations of one mode. */
+export interface Settings {
+  readonly fanoutConnections: number;
+  /** Offered broadcasts per second of the fixed-rate steps, before the saturation step. */
+  readonly fanoutRates: readonly number[];
+  /** Broadcasts in flight at saturation (and the cap of the fixed-rate steps). */
+  readonly fanoutWindow: number;
+  readonly warmupMs: number;
+  readonly measureMs: number;
+  readonly echoConnections: number;
+  /** Echo invocations per second over all connections. */
+  readonly echoRates: readonly number[];
+  /**
+   * Unmeasured echo traffic first, at the highest rate: .NET's thread pool and tiered JIT need a couple of seconds
+   * under load before their latency is steady, and the Node servers get the same.
+   */
+  readonly echoWarmupMs: number;
+  readonly idleConnections: number;
+  readonly connectCount: number;
+  readonly connectConcurrency: number;
+}
+
+const FULL: Settings = {
+  fanoutConnections: 1000,
+  fanoutRates: [25, 50, 100],
+  fanoutWindow: 8,
+  warmupMs: 1000,
+  measureMs: 4000,
+  echoConnections: 100,
+  echoRates: [1000, 4000],
+  echoWarmupMs: 3000,
+  idleConnections: 10_000,
+  connectCount: 3000,
+  connectConcurrency: 32,
+};
+
+const QUICK: Settings = {
+  fanoutConnections: 1000,
+  fanoutRates: [],
+  fanoutWindow: 8,
+  warmupMs: 500,
+  measureMs: 1500,
+  echoConnections: 100,
+  echoRates: [1000],
+  echoWarmupMs: 1000,
+  idleConnections: 3000,
+  connectCount: 400,
+  connectConcurrency: 32,
+};
+
+/** Priority of every process a run starts: ahead of other programs on a shared machine. */
+const RUN_NICENESS = -10;
+
+/** Connections opened, and kept, before the idle scenario's baseline is read. */
+const IDLE_WARMUP_CONNECTIONS = 1000;
+
+/** Loopback source addresses the generators spread their connections over (ephemeral ports per address). */
+const SOURCE_ADDRESSES = Array.from({ length: 16 }, (_, i) => `127.0.0.${i + 2}`);
+
+// -- results -----------------------------------------------------------------------------------------------------
+
+export interface FanoutStep {
+  /** Offered broadcasts per second, or 0 for the saturation step. */
+  offered: number;
+  deliveredPerSecond: number;
+  /** Server CPU seconds per wall second (1 = one core busy). */
+  serverCpu: number;
+  deliveredPerCpuSecond: number;
+}
+export interface FanoutCell {
+  connections: number;
+  steps: FanoutStep[];
+  /** The saturation step. */
+  saturation: FanoutStep;
+  rssBytes: number;
+  /** Redis CPU seconds per wall second (backplane only). */
+  redisCpu?: number;
+  servers: number;
+}
+export interface EchoCell {
+  rates: Array<{ rate: number; result: EchoResult; cpuMicrosPerCall: number; serverCpu: number }>;
+}
+export interface IdleCell {
+  connections: number;
+  bytesPerConnection: number;
+  rssBeforeBytes: number;
+  rssAfterBytes: number;
+}
+export interface ConnectCell {
+  connections: number;
+  perSecond: number;
+  perCpuSecond: number;
+  serverCpu: number;
+}
+export type Cell<T> = { ok: true; value: T } | { ok: false; reason: string };
+
+export interface Results {
+  fanout: Partial<Record<PeerId, Cell<FanoutCell>>>;
+  echo: Partial<Record<PeerId, Cell<EchoCell>>>;
+  idle: Partial<Record<PeerId, Cell<IdleCell>>>;
+  backplane: Partial<Record<PeerId, Cell<FanoutCell>>>;
+  connect: Partial<Record<PeerId, Cell<ConnectCell>>>;
+}
+
+// -- helpers -----------------------------------------------------------------------------------------------------
+
+/**
+ * The largest share of a core, over the accepted measurement windows, that neither the servers nor the generators
+ * used: other programs on the machine (network softirq time is left out: it is mostly the benchmark's own traffic).
+ * Reported so a noisy run shows as one.
+ */
+let otherLoadMax = 0;
+
+/**
+ * A window in which work outside the measured processes took more than this share of a core is measured again
+ * (other programs share this machine; on two cores they take CPU from the server or the generators).
+ */
+const OTHER_LOAD_LIMIT = 0.3;
+/** Attempts per measurement: 3 in full mode, 1 in quick mode, which must stay under two minutes (set in `main`). */
+let measureAttempts = 3;
+/** Measurements still disturbed after the last attempt, for the report. */
+const disturbed: string[] = [];
+
+/**
+ * Runs the measurement `body`, watching how busy the machine was outside `pids` meanwhile, and runs it again (up to
+ * `measureAttempts` times) when other work disturbed it; the least disturbed attempt is kept.
+ */
+async function measureQuietly<T>(what: string, pids: () => readonly number[], body: () => Promise<T>): Promise<T> {
+  let best: { result: T; other: number } | undefined;
+  for (let attempt = 1; attempt <= measureAttempts; attempt++) {
+    const busy0 = machineBusySeconds();
+    const own0 = totalCpuSeconds(pids());
+    const start = performance.now();
+    const result = await body();
+    const wall = (performance.now() - start) / 1000;
+    const other = (machineBusySeconds() - busy0 - (totalCpuSeconds(pids()) - own0)) / wall;
+    if (process.env.BENCH_DEBUG) log(`  ${what}: other work ${Math.round(other * 100)}% of a core`);
+    if (best === undefined || other < best.other) best = { result, other };
+    if (other <= OTHER_LOAD_LIMIT) break;
+    if (attempt < measureAttempts) log(`  ${what}: other work took ${Math.round(other * 100)}% of a core meanwhile; measuring again`);
+  }
+  otherLoadMax = Math.max(otherLoadMax, best!.other);
+  if (best!.other > OTHER_LOAD_LIMIT) disturbed.push(`${what} (${Math.round(best!.other * 100)}%)`);
+  return best!.result;
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Time a run may spend waiting for a quiet machine before its cells: 120 s in full mode, 5 s in quick mode. */
+let quietBudgetMs = 120_000;
+
+/**
+ * Between cells nothing of ours runs: waits (one-second samples, within the run's budget) until other work takes
+ * less than {@link OTHER_LOAD_LIMIT} of a core, so a cell does not start in the middle of someone else's build.
+ */
+async function awaitQuietMachine(): Promise<void> {
+  let announced = false;
+  while (quietBudgetMs > 0) {
+    const busy0 = machineBusySeconds();
+    const start = performance.now();
+    await sleep(1000);
+    const elapsed = performance.now() - start;
+    const busy = (machineBusySeconds() - busy0) / (elapsed / 1000);
+    if (busy <= OTHER_LOAD_LIMIT) return;
+    quietBudgetMs -= elapsed;
+    if (!announced) log(`  waiting for other work to settle (${Math.round(busy * 100)}% of a core)`);
+    announced = true;
+  }
+}
+
+
+function log(message: string): void {
+  process.stdout.write(`${new Date().toISOString().slice(11, 19)} ${message}\n`);
+}
+
+interface Context {
+  readonly settings: Settings;
+  readonly placement: Placement;
+  readonly dotnetUnavailable: string | null;
+  readonly redisUnavailable: string | null;
+  /** Extra `node` flags for our server (profiling). */
+  readonly oursNodeFlags: readonly string[];
+}
+
+/** Starts the server of `peer`; a `--redis` URL asks for its backplane. */
+async function startServer(peer: Peer, context: Context, redisUrl?: string): Promise<RunningServer> {
+  const cpusFor = context.placement.server;
+  const redis = redisUrl === undefined ? [] : ['--redis', redisUrl];
+  switch (peer.server) {
+    case 'ours':
+      return startNodeServer('ours.js', redis, cpusFor, context.oursNodeFlags);
+    case 'socketio':
+      return startNodeServer('socketio-server.js', redis, cpusFor);
+    case 'ws':
+      return startNodeServer('ws-server.js', [], cpusFor);
+    case 'dotnet':
+      return startDotnetServer(cpusFor);
+  }
+}
+
+function targetOf(server: RunningServer): Target {
+  return { host: '127.0.0.1', port: server.port };
+}
+
+async function deliveredSoFar(generators: readonly Generator[]): Promise<number> {
+  const counts = await Promise.all(generators.map((generator) => generator.call<number>({ op: 'delivered' })));
+  return counts.reduce((a, b) => a + b, 0);
+}
+
+/** One measurement window: deliveries and server CPU over `ms` of wall time. */
+async function measureDeliveries(
+  what: string,
+  generators: readonly Generator[],
+  serverPids: readonly number[],
+  ms: number,
+  redisPid?: number,
+): Promise<{ delivered: number; cpu: number; wall: number; redisCpu: number; loadCpu: number }> {
+  const pids = [...serverPids, ...generators.map((generator) => generator.pid), ...(redisPid === undefined ? [] : [redisPid])];
+  return measureQuietly(what, () => pids, async () => {
+    const delivered0 = await deliveredSoFar(generators);
+    const load0 = totalCpuSeconds(generators.map((generator) => generator.pid));
+    const cpu0 = totalCpuSeconds(serverPids);
+    const redis0 = redisPid === undefined ? 0 : cpuSeconds(redisPid);
+    const start = performance.now();
+    await sleep(ms);
+    const delivered1 = await deliveredSoFar(generators);
+    const cpu1 = totalCpuSeconds(serverPids);
+    const redis1 = redisPid === undefined ? 0 : cpuSeconds(redisPid);
+    const load1 = totalCpuSeconds(generators.map((generator) => generator.pid));
+    const wall = (performance.now() - start) / 1000;
+    return { delivered: delivered1 - delivered0, cpu: cpu1 - cpu0, wall, redisCpu: redis1 - redis0, loadCpu: load1 - load0 };
+  });
+}
+
+async function withGenerators<T>(count: number, context: Context, run: (generators: Generator[]) => Promise<T>): Promise<T> {
+  const generators = Array.from({ length: count }, () => Generator.start(context.placement.load));
+  try {
+    return await run(generators);
+  } finally {
+    await Promise.all(generators.map((generator) => generator.stop()));
+  }
+}
+
+function ensureConnected(result: ConnectResult, what: string): void {
+  if (result.failed > 0) throw new Error(`${result.failed} of ${result.connected + result.failed} ${what} failed: ${result.firstError}`);
+}
+
+// -- scenarios ---------------------------------------------------------------------------------------------------
+
+/**
+ * Broadcast fan-out: `connections` WebSockets (the sender's among them), one sender broadcasting 32-byte payloads
+ * at each fixed rate in turn, then as fast as a window of broadcasts in flight allows. With several servers the
+ * receivers are spread over them and the sender's window closes on a connection of the last server, so it spans
+ * the backplane.
+ */
+async function fanout(peer: Peer, context: Context, servers: RunningServer[], redisPid?: number): Promise<FanoutCell> {
+  const { settings } = context;
+  const targets = servers.map(targetOf);
+  const senderConnections = servers.length > 1 ? 2 : 1;
+  return withGenerators(2, context, async ([receivers, sender]) => {
+    ensureConnected(
+      await receivers.call<ConnectResult>({
+        op: 'connect',
+        dialect: peer.dialect,
+        targets,
+        count: settings.fanoutConnections - senderConnections,
+        concurrency: 50,
+        localAddresses: SOURCE_ADDRESSES,
+      }),
+      'receivers',
+    );
+    await sender.call({
+      op: 'sender',
+      dialect: peer.dialect,
+      sendTarget: targets[0],
+      ackTarget: targets[targets.length - 1],
+      localAddress: SOURCE_ADDRESSES[0],
+    });
+    const steps: FanoutStep[] = [];
+    let redisCpu: number | undefined;
+    const rates = [...settings.fanoutRates, 0];
+    for (const rate of rates) {
+      await sender.call({ op: 'send', rate, window: rate === 0 ? settings.fanoutWindow : 64 });
+      await sleep(settings.warmupMs);
+      const window = await measureDeliveries(
+        `${peer.id} ${servers.length > 1 ? 'backplane ' : ''}${rate === 0 ? 'saturation' : `${rate}/s`}`,
+        [receivers, sender],
+        servers.map((s) => s.pid),
+        settings.measureMs,
+        redisPid,
+      );
+      const step: FanoutStep = {
+        offered: rate,
+        deliveredPerSecond: window.delivered / window.wall,
+        serverCpu: window.cpu / window.wall,
+        deliveredPerCpuSecond: window.delivered / window.cpu,
+      };
+      steps.push(step);
+      log(
+        `  ${peer.id} ${rate === 0 ? 'saturation' : `${rate}/s`}: ${Math.round(step.deliveredPerSecond)} delivered/s, ` +
+          `server CPU ${(step.serverCpu * 100).toFixed(0)}%, ${Math.round(step.deliveredPerCpuSecond)} per CPU-s, ` +
+          `load CPU ${((window.loadCpu / window.wall) * 100).toFixed(0)}%` +
+          (redisPid !== undefined ? `, redis CPU ${((window.redisCpu / window.wall) * 100).toFixed(0)}%` : ''),
+      );
+      if (rate === 0 && redisPid !== undefined) redisCpu = window.redisCpu / window.wall;
+    }
+    await sender.call({ op: 'send', rate: 0, window: 0 });
+    const rssBytes = servers.reduce((sum, server) => sum + residentBytes(server.pid), 0);
+    const saturation = steps[steps.length - 1];
+    return {
+      connections: settings.fanoutConnections,
+      steps,
+      saturation,
+      rssBytes,
+      servers: servers.length,
+      redisCpu,
+    };
+  });
+}
+
+/** Echo: `Echo(payload)` invocations with results over 100 connections at each fixed total rate. */
+async function echo(peer: Peer, context: Context, server: RunningServer): Promise<EchoCell> {
+  const { settings } = context;
+  return withGenerators(1, context, async ([generator]) => {
+    ensureConnected(
+      await generator.call<ConnectResult>({
+        op: 'connect',
+        dialect: peer.dialect,
+        targets: [targetOf(server)],
+        count: settings.echoConnections,
+        concurrency: 20,
+        localAddresses: SOURCE_ADDRESSES,
+      }),
+      'connections',
+    );
+    // Warm the server's code paths up before the first measured rate.
+    await generator.call({ op: 'echo', rate: Math.max(...settings.echoRates), durationMs: settings.echoWarmupMs });
+    const rates: EchoCell['rates'] = [];
+    for (const rate of settings.echoRates) {
+      const { result, wall, cpu } = await measureQuietly(`${peer.id} ${rate}/s`, () => [server.pid, generator.pid], async () => {
+        const cpu0 = cpuSeconds(server.pid);
+        const start = performance.now();
+        const result = await generator.call<EchoResult>({ op: 'echo', rate, durationMs: settings.measureMs });
+        return { result, wall: (performance.now() - start) / 1000, cpu: cpuSeconds(server.pid) - cpu0 };
+      });
+      rates.push({ rate, result, cpuMicrosPerCall: (cpu * 1e6) / Math.max(1, result.received), serverCpu: cpu / wall });
+      log(
+        `  ${peer.id} ${rate}/s: p50 ${result.p50.toFixed(2)} ms, p99 ${result.p99.toFixed(2)} ms, ` +
+          `${result.received}/${result.sent} answered, ${((cpu * 1e6) / Math.max(1, result.received)).toFixed(1)} µs CPU per call`,
+      );
+    }
+    return { rates };
+  });
+}
+
+/**
+ * Idle connections: resident memory growth per connection, after a full collection on Node servers. A first
+ * batch of connections, left open, warms every one-time cost (compiled code, caches, pools) into the baseline so
+ * the figure is the cost of one more connection.
+ */
+async function idle(peer: Peer, context: Context, server: RunningServer): Promise<IdleCell> {
+  const { settings } = context;
+  return withGenerators(1, context, async ([generator]) => {
+    const batch = (count: number) =>
+      generator.call<ConnectResult>({
+        op: 'connect',
+        dialect: peer.dialect,
+        targets: [targetOf(server)],
+        count,
+        concurrency: 64,
+        localAddresses: SOURCE_ADDRESSES,
+      });
+    ensureConnected(await batch(IDLE_WARMUP_CONNECTIONS), 'warm-up connections');
+    await sleep(300);
+    await server.collectGarbage();
+    await sleep(300);
+    const rssBeforeBytes = residentBytes(server.pid);
+    ensureConnected(await batch(settings.idleConnections), 'connections');
+    // Let the accept backlog, handshakes and any deferred allocation settle, then collect.
+    await sleep(1000);
+    await server.collectGarbage();
+    await sleep(500);
+    const rssAfterBytes = residentBytes(server.pid);
+    const bytesPerConnection = (rssAfterBytes - rssBeforeBytes) / settings.idleConnections;
+    log(`  ${peer.id}: ${(bytesPerConnection / 1024).toFixed(1)} KiB per connection (RSS ${(rssAfterBytes / 2 ** 20).toFixed(0)} MiB)`);
+    return { connections: settings.idleConnections, bytesPerConnection, rssBeforeBytes, rssAfterBytes };
+  });
+}
+
+/** Connect rate: negotiate + WebSocket + handshake (or the peer's equivalent), `connectConcurrency` at a time. */
+async function connectRate(peer: Peer, context: Context, server: RunningServer): Promise<ConnectCell> {
+  const { settings } = context;
+  return withGenerators(1, context, async ([generator]) => {
+    const base = { op: 'connect' as const, dialect: peer.dialect, targets: [targetOf(server)], localAddresses: SOURCE_ADDRESSES };
+    ensureConnected(await generator.call<ConnectResult>({ ...base, count: 200, concurrency: settings.connectConcurrency }), 'warm-up');
+    const { result, cpu } = await measureQuietly(`${peer.id} connect`, () => [server.pid, generator.pid], async () => {
+      const cpu0 = cpuSeconds(server.pid);
+      const result = await generator.call<ConnectResult>({ ...base, count: settings.connectCount, concurrency: settings.connectConcurrency });
+      return { result, cpu: cpuSeconds(server.pid) - cpu0 };
+    });
+    ensureConnected(result, 'connections');
+    const wall = result.elapsedMs / 1000;
+    const cell = { connections: result.connected, perSecond: result.connected / wall, perCpuSecond: result.connected / cpu, serverCpu: cpu / wall };
+    log(`  ${peer.id}: ${Math.round(cell.perSecond)} connections/s, ${Math.round(cell.perCpuSecond)} per server CPU-s`);
+    return cell;
+  });
+}
+
+// -- the run -----------------------------------------------------------------------------------------------------
+
+function unavailable(peer: Peer, scenario: Scenario, context: Context): string | null {
+  if (peer.server === 'dotnet' && context.dotnetUnavailable !== null) return context.dotnetUnavailable;
+  if (scenario === 'backplane') {
+    if (peer.server === 'dotnet') return 'no .NET Redis backplane package is available offline';
+    if (peer.server === 'ws') return 'raw ws has no backplane';
+    if (context.redisUnavailable !== null) return context.redisUnavailable;
+  }
+  return null;
+}
+
+async function runCell<T>(
+  scenario: Scenario,
+  peer: Peer,
+  context: Context,
+  body: () => Promise<T>,
+): Promise<Cell<T>> {
+  const reason = unavailable(peer, scenario, context);
+  if (reason !== null) {
+    log(`  ${peer.id}: not run (${reason})`);
+    return { ok: false, reason };
+  }
+  await awaitQuietMachine();
+  try {
+    return { ok: true, value: await body() };
+  } catch (error) {
+    const message = error instanceof ServerExitedError && error.code === 3
+      ? 'this build of the plugin has no Redis backplane yet (option `redis`)'
+      : String((error as Error).message ?? error).split('\n')[0];
+    log(`  ${peer.id}: failed (${message})`);
+    return { ok: false, reason: message };
+  }
+}
+
+async function withServer<T>(peer: Peer, context: Context, body: (server: RunningServer) => Promise<T>): Promise<T> {
+  const server = await startServer(peer, context);
+  try {
+    return await body(server);
+  } finally {
+    await server.stop();
+  }
+}
+
+function parseArguments(argv: readonly string[]) {
+  const value = (name: string) => {
+    const index = argv.indexOf(`--${name}`);
+    return index >= 0 ? argv[index + 1] : undefined;
+  };
+  const list = <T extends string>(name: string, all: readonly T[]): T[] => {
+    const given = value(name);
+    if (given === undefined) return [...all];
+    const wanted = given.split(',').map((item) => item.trim());
+    for (const item of wanted) if (!all.includes(item as T)) throw new Error(`unknown ${name} '${item}' (one of ${all.join(', ')})`);
+    return all.filter((item) => wanted.includes(item));
+  };
+  return {
+    quick: argv.includes('--quick'),
+    pin: !argv.includes('--no-pin'),
+    nice: !argv.includes('--no-nice'),
+    updateReadme: argv.includes('--update-readme'),
+    cpuProf: argv.includes('--cpu-prof'),
+    render: value('render'),
+    scenarios: list('only', SCENARIOS),
+    peers: list(
+      'peers',
+      PEERS.map((peer) => peer.id),
+    ),
+  };
+}
+
+function describeMachine(placement: Placement): Report['machine'] {
+  const pinned = placement.server !== null;
+  const cpuList = cpus();
+  const version = (command: string, args: string[]) => {
+    try {
+      return execFileSync(command, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+    } catch {
+      return null;
+    }
+  };
+  const osRelease = (() => {
+    try {
+      return /PRETTY_NAME="([^"]+)"/.exec(readFileSync('/etc/os-release', 'utf8'))?.[1] ?? 'Linux';
+    } catch {
+      return 'Linux';
+    }
+  })();
+  return {
+    cpu: `${cpuList.length} × ${cpuList[0]?.model.trim() ?? 'unknown CPU'}`,
+    memoryGiB: Math.round(totalmem() / 2 ** 30),
+    os: osRelease,
+    node: process.version,
+    dotnet: version('dotnet', ['--version']),
+    redis: redisVersion(),
+    placement:
+      (pinned ? 'servers pinned to CPU 0, load generators and Redis to CPU 1 (taskset)' : 'no CPU pinning') +
+      (placement.nice !== null ? `, all at nice ${placement.nice}` : ''),
+  };
+}
+
+async function main(): Promise<void> {
+  const args = parseArguments(process.argv.slice(2));
+  if (args.render !== undefined) {
+    const saved = JSON.parse(readFileSync(args.render, 'utf8')) as Report;
+    await writeOutputs({ ...saved, disturbed: saved.disturbed ?? [] }, args.updateReadme);
+    return;
+  }
+  const settings = args.quick ? QUICK : FULL;
+  measureAttempts = args.quick ? 1 : 3;
+  quietBudgetMs = args.quick ? 5_000 : 120_000;
+  const pin = args.pin && cpus().length >= 2 && tasksetAvailable();
+  const nice = args.nice && niceAvailable(RUN_NICENESS) ? RUN_NICENESS : null;
+  setNiceness(nice);
+  const placement: Placement = pin ? { server: '0', load: '1', nice } : { server: null, load: null, nice };
+  const peers = PEERS.filter((peer) => args.peers.includes(peer.id));
+  const started = Date.now();
+
+  const dotnetUnavailable = peers.some((peer) => peer.server === 'dotnet') ? prepareDotnet() : 'not selected';
+  if (dotnetUnavailable !== null) log(`ASP.NET Core: ${dotnetUnavailable}`);
+  const redisUnavailable = redisVersion() === null ? 'no `redis-server` on PATH' : null;
+  const oursNodeFlags = args.cpuProf
+    ? ['--cpu-prof', `--cpu-prof-dir=${path.join(REPO_ROOT, 'bench', 'results', 'profiles')}`]
+    : [];
+  const context: Context = { settings, placement, dotnetUnavailable, redisUnavailable, oursNodeFlags };
+  const results: Results = { fanout: {}, echo: {}, idle: {}, backplane: {}, connect: {} };
+
+  for (const scenario of args.scenarios) {
+    log(`scenario ${scenario}`);
+    for (const peer of peers) {
+      // The MessagePack variant adds nothing to the memory and connect figures beyond the JSON one.
+      if ((scenario === 'idle' || scenario === 'connect') && peer.id === 'ours-msgpack') continue;
+      switch (scenario) {
+        case 'fanout':
+          results.fanout[peer.id] = await runCell(scenario, peer, context, () =>
+            withServer(peer, context, (server) => fanout(peer, context, [server])),
+          );
+          break;
+        case 'echo':
+          results.echo[peer.id] = await runCell(scenario, peer, context, () =>
+            withServer(peer, context, (server) => echo(peer, context, server)),
+          );
+          break;
+        case 'idle':
+          results.idle[peer.id] = await runCell(scenario, peer, context, () =>
+            withServer(peer, context, (server) => idle(peer, context, server)),
+          );
+          break;
+        case 'connect':
+          results.connect[peer.id] = await runCell(scenario, peer, context, () =>
+            withServer(peer, context, (server) => connectRate(peer, context, server)),
+          );
+          break;
+        case 'backplane':
+          results.backplane[peer.id] = await runCell(scenario, peer, context, async () => {
+            const redis = await startRedis(placement.load);
+            const servers: RunningServer[] = [];
+            try {
+              servers.push(await startServer(peer, context, redis.url));
+              servers.push(await startServer(peer, context, redis.url));
+              return await fanout(peer, context, servers, redis.pid);
+            } finally {
+              await Promise.all(servers.map((server) => server.stop()));
+              await redis.stop();
+            }
+          });
+          break;
+      }
+    }
+  }
+
+  const report: Report = {
+    date: new Date().toISOString().slice(0, 10),
+    quick: args.quick,
+    durationSeconds: Math.round((Date.now() - started) / 1000),
+    otherLoad: otherLoadMax,
+    disturbed,
+    machine: describeMachine(placement),
+    settings,
+    peers,
+    scenarios: args.scenarios,
+    results,
+  };
+  log(`done in ${report.durationSeconds} s`);
+  await writeOutputs(report, args.updateReadme);
+}
+
+/** Writes the report, its JSON, the chart and (if asked) the README section of a run. */
+async function writeOutputs(report: Report, updateReadmeToo: boolean): Promise<void> {
+  const { date } = report;
+  const outDir = path.join(REPO_ROOT, 'bench', 'results');
+  mkdirSync(outDir, { recursive: true });
+  const suffix = report.quick ? '-quick' : '';
+  const chartName = `chart${suffix}`;
+  const svg = renderChart(report);
+  writeFileSync(path.join(outDir, `${chartName}.svg`), svg);
+  const png = await svgToPng(svg, path.join(outDir, `${chartName}.png`));
+  const markdown = renderReport(report, png ? `${chartName}.png` : `${chartName}.svg`);
+  writeFileSync(path.join(outDir, `${date}${suffix}.md`), markdown);
+  writeFileSync(path.join(outDir, `latest${suffix}.md`), markdown);
+  writeFileSync(path.join(outDir, `${date}${suffix}.json`), `${JSON.stringify(report, null, 2)}\n`);
+  if (updateReadmeToo) updateReadme(renderReadmeSection(report, `bench/results/${chartName}.${png ? 'png' : 'svg'}`));
+  log(`written: bench/results/latest${suffix}.md`);
+  process.stdout.write(`\n${markdown}\n`);
+}
+
+/** Renders the chart to PNG with the headless Chromium the browser tests use; false when there is none. */
+async function svgToPng(svg: string, file: string): Promise<boolean> {
+  try {
+    const { chromium } = await import('playwright-core');
+    const browser = await chromium.launch({
+      executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
+      headless: true,
+      args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking'],
+    });
+    try {
+      const width = Number(/width="(\d+)"/.exec(svg)?.[1] ?? 1000);
+      const height = Number(/height="(\d+)"/.exec(svg)?.[1] ?? 800);
+      const page = await browser.newPage({ viewport: { width, height }, deviceScaleFactor: 1 });
+      await page.setContent(`<!doctype html><html><body style="margin:0">${svg}</body></html>`);
+      await page.screenshot({ path: file, clip: { x: 0, y: 0, width, height } });
+    } finally {
+      await browser.close();
+    }
+    return true;
+  } catch (error) {
+    log(`no PNG chart (${String((error as Error).message).split('\n')[0]}); the SVG is written`);
+    return false;
+  }
+}
+
+const README_BEGIN = '<!-- bench:begin -->';
+const README_END = '<!-- bench:end -->';
+
+function updateReadme(section: string): void {
+  const file = path.join(REPO_ROOT, 'README.md');
+  const text = readFileSync(file, 'utf8');
+  const begin = text.indexOf(README_BEGIN);
+  const end = text.indexOf(README_END);
+  if (begin < 0 || end < begin) {
+    log('README.md has no bench markers; not updated');
+    return;
+  }
+  writeFileSync(file, `${text.slice(0, begin + README_BEGIN.length)}\n${section}\n${text.slice(end)}`);
+  log('README.md performance section updated');
+}
+
+void main().then(
+  () => process.exit(0),
+  (error: unknown) => {
+    process.stderr.write(`${String((error as Error)?.stack ?? error)}\n`);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,48 @@
+/**
+ * fastify-signalr as the benchmark measures it: the chat sample's hub (`SendMessage` broadcasts `ReceiveMessage`,
+ * `Echo` returns its argument — the same contract as the ASP.NET Core reference server) at `/chathub`, both hub
+ * protocols, default options, logging off.
+ *
+ * `--redis <url>` asks for the Redis backplane through the plugin's `redis` option. A build of the plugin without
+ * it rejects the option (or keeps the in-memory lifetime manager); the server then exits with
+ * {@link BACKPLANE_MISSING_EXIT} so the orchestrator reports the cell as not run rather than measuring two
+ * unconnected servers.
+ */
+import Fastify from 'fastify';
+import { fastifySignalR, InMemoryLifetimeManager, SignalROptionsError, type SignalROptions } from '../../src/index';
+import { ChatHub } from '../../samples/chat/chat-hub';
+import { argument, serverReady } from './ipc';
+
+/** Exit code of a server asked for a backplane this build does not have. */
+export const BACKPLANE_MISSING_EXIT = 3;
+
+async function main(): Promise<void> {
+  const port = Number(argument('port') ?? 0);
+  const redisUrl = argument('redis');
+  const app = Fastify({ logger: false });
+  const options: SignalROptions & { redis?: { url: string } } = {
+    hubs: [{ path: '/chathub', hub: ChatHub }],
+    // The backplane scenario's one change: the Redis lifetime manager, by URL.
+    ...(redisUrl !== undefined ? { redis: { url: redisUrl } } : {}),
+  };
+  const noBackplane = () => {
+    process.stderr.write('this build of fastify-signalr has no Redis backplane (option `redis`)\n');
+    process.exit(BACKPLANE_MISSING_EXIT);
+  };
+  try {
+    await app.register(fastifySignalR, options);
+    await app.ready();
+  } catch (error) {
+    if (redisUrl !== undefined && error instanceof SignalROptionsError && /redis/.test(error.message)) noBackplane();
+    throw error;
+  }
+  if (redisUrl !== undefined && app.signalr.endpoints[0].lifetime instanceof InMemoryLifetimeManager) noBackplane();
+  await app.listen({ host: '127.0.0.1', port });
+  const address = app.server.address();
+  serverReady(typeof address === 'object' && address !== null ? address.port : port);
+}
+
+void main().catch((error: unknown) => {
+  process.stderr.write(`${String((error as Error)?.stack ?? error)}\n`);
+  process.exit(1);
+});
