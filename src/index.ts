@@ -35,6 +35,7 @@ export {
   type HubCallerClients,
   type HubCallerContext,
   type HubClass,
+  type HubHttpRequest,
   type HubClients,
   type HubMethodSchemas,
   type MethodAuthorization,

@@ -16,7 +16,6 @@
  * bounded amount of memory, and nothing is dropped. Streaming invocations and invocations of methods with
  * client-to-server stream parameters never wait for a slot and do not hold one, as in .NET.
  */
-import type { FastifyRequest } from 'fastify';
 import {
   HANDSHAKE_SUCCESS,
   HandshakeErrors,
@@ -47,7 +46,14 @@ import {
 import type { HeartbeatParticipant } from '../heartbeat';
 import type { ManagedConnection } from '../lifetime/hub-lifetime-manager';
 import type { SerializedHubMessage } from '../lifetime/serialized-message';
-import { checkValue, type GroupManager, type HubBinding, type HubCallerClients, type HubCallerContext } from './hub';
+import {
+  checkValue,
+  type GroupManager,
+  type HubBinding,
+  type HubCallerClients,
+  type HubCallerContext,
+  type HubHttpRequest,
+} from './hub';
 import { CallerHubClients, GuardedHubClients, type ClientInvokeGuard } from './hub-clients';
 import type { HubEndpoint } from './hub-endpoint';
 import type { HubMethod } from './hub-methods';
@@ -201,12 +207,12 @@ export class HubConnection
   constructor(
     readonly http: HttpConnection,
     private readonly endpoint: HubEndpoint,
-    readonly httpRequest: FastifyRequest,
+    readonly httpRequest: HubHttpRequest,
     readonly userIdentifier: string | undefined,
     now: number,
   ) {
     this.connectionId = http.connectionId;
-    this.user = (httpRequest as { user?: unknown }).user;
+    this.user = httpRequest.user;
     this.startedAt = now;
     this.lastReceiveAt = now;
     this.handshake = new HandshakeReader(endpoint.options.maximumReceiveMessageSize);
@@ -365,10 +371,13 @@ export class HubConnection
    * Lets the loop go on after something it may have been waiting for happened (a slot freed, room in an upload
    * stream). Called from hub code too, so it never re-enters a running loop: that loop looks again instead.
    */
-  private readonly wake = (): void => {
+  private wake(): void {
     if (this.pumping) this.pumpAgain = true;
     else if (this.blocked) this.pump();
-  };
+  }
+
+  /** {@link wake} as a callback for upload streams, made on first use: most connections never upload. */
+  private wakeCallback: (() => void) | null = null;
 
   /** Handles queued messages, then held input, until a message has to wait or nothing is left. */
   private pump(): void {
@@ -885,7 +894,7 @@ export class HubConnection
         options.streamBufferCapacity,
         parameters[i].itemSchema,
         options.enableDetailedErrors,
-        this.wake,
+        (this.wakeCallback ??= () => this.wake()),
       );
       uploads.set(streamIds[i], stream);
       opened[i] = stream;

@@ -13,7 +13,7 @@ import type { Heartbeat } from '../heartbeat';
 import type { HubLifetimeManager } from '../lifetime/hub-lifetime-manager';
 import { InMemoryLifetimeManager } from '../lifetime/in-memory-lifetime-manager';
 import type { ResolvedHubOptions } from '../options';
-import { bindHub, type GroupManager, type Hub, type HubBinding, type HubClients } from './hub';
+import { bindHub, snapshotHttpRequest, type GroupManager, type Hub, type HubBinding, type HubClients } from './hub';
 import { LifetimeHubClients, lifetimeGroupManager } from './hub-clients';
 import { HubConnection } from './hub-connection';
 import { discoverHubMethods, type HubMethod } from './hub-methods';
@@ -86,7 +86,7 @@ export class HubEndpoint implements HubContext {
    * resolved when it was created (negotiate, or the WebSocket request of `skipNegotiation`).
    */
   startConnection(http: HttpConnection, request: FastifyRequest, now = Date.now()): HubConnection {
-    const connection = new HubConnection(http, this, request, http.userIdentifier, now);
+    const connection = new HubConnection(http, this, snapshotHttpRequest(request), http.userIdentifier, now);
     http.application = connection;
     this.hubConnections.add(connection);
     this.heartbeat.add(connection);

@@ -11,6 +11,7 @@
  * - a parameter declared with {@link clientStream} in {@link Hub.schemas} receives a client-to-server stream
  *   (a `Subject` passed to `connection.invoke`/`send`/`stream`) as an `AsyncIterable`.
  */
+import type { IncomingHttpHeaders } from 'node:http';
 import type { FastifyRequest } from 'fastify';
 import type { TransportName } from '../../protocol/negotiate';
 
@@ -84,6 +85,41 @@ export interface GroupManager {
   removeFromGroup(connectionId: string, groupName: string): Promise<void>;
 }
 
+/**
+ * What a connection keeps of the HTTP request that started its transport — `Context.GetHttpContext()` in .NET.
+ *
+ * A copy of the parts applications read, not the `FastifyRequest` itself: that request holds the Node
+ * `IncomingMessage`, its raw header list and parser state, which would otherwise stay alive for as long as the
+ * connection — a few kilobytes for each idle connection. ASP.NET Core does the same for the HTTP transports, whose
+ * requests end long before the connection does (`HttpConnectionDispatcher.CloneHttpContext`).
+ */
+export interface HubHttpRequest {
+  /** `GET` for WebSockets and Server-Sent Events, `GET` or `POST` for long polling. */
+  readonly method: string;
+  /** Path and query string as the client sent them. */
+  readonly url: string;
+  /** The request headers (lower-case names, as Node parses them). */
+  readonly headers: IncomingHttpHeaders;
+  /** The parsed query string. */
+  readonly query: unknown;
+  /** The client address, with Fastify's `trustProxy` applied. */
+  readonly ip: string;
+  /** The authenticated user as the auth layer left it on the request (`request.user`), if any. */
+  readonly user: unknown;
+}
+
+/** The snapshot of a request that a connection keeps; see {@link HubHttpRequest}. */
+export function snapshotHttpRequest(request: FastifyRequest): HubHttpRequest {
+  return {
+    method: request.method,
+    url: request.url,
+    headers: request.headers,
+    query: request.query,
+    ip: request.ip,
+    user: (request as { user?: unknown }).user,
+  };
+}
+
 /** What a hub knows of the connection it serves (`HubCallerContext`). */
 export interface HubCallerContext {
   /** The public connection id (never the token). */
@@ -100,8 +136,8 @@ export interface HubCallerContext {
   readonly protocol: string;
   /** Aborted when the connection ends. */
   readonly connectionAborted: AbortSignal;
-  /** The HTTP request that started the connection's transport (query, headers, user). */
-  readonly httpRequest: FastifyRequest;
+  /** What the connection keeps of the HTTP request that started its transport (headers, query, user). */
+  readonly httpRequest: HubHttpRequest;
   /** Closes the connection; the client gets a Close message without error and does not reconnect. */
   abort(): void;
 }

@@ -246,3 +246,51 @@ describe('hub lifecycle and invocation order', () => {
     expect(await connection.invoke('Recall')).toBe('kept');
   });
 });
+
+describe('context.httpRequest', () => {
+  class RequestHub extends Hub {
+    describeRequest() {
+      const request = this.context.httpRequest;
+      return {
+        method: request.method,
+        path: request.url.split('?')[0],
+        header: request.headers['x-tenant'],
+        query: (request.query as Record<string, string>).room,
+        ip: request.ip,
+        user: request.user,
+        sameUser: request.user === this.context.user,
+      };
+    }
+  }
+  let app: RunningServer;
+  const pool = new ClientPool(() => app.hubUrl);
+  beforeAll(async () => {
+    const fastify = Fastify();
+    fastify.addHook('onRequest', async (request) => {
+      (request as { user?: unknown }).user = { sub: 'carol', tenant: request.headers['x-tenant'] };
+    });
+    await fastify.register(fastifySignalR, { hubs: [{ path: '/request', hub: RequestHub }] });
+    app = await listen(fastify, '/request');
+  });
+  afterAll(async () => {
+    await pool.stopAll();
+    await app.close();
+  });
+
+  test.each([
+    ['WebSockets', HttpTransportType.WebSockets],
+    ['ServerSentEvents', HttpTransportType.ServerSentEvents],
+    ['LongPolling', HttpTransportType.LongPolling],
+  ])('over %s holds the headers, query, address and user of the request that started the transport', async (_name, transport) => {
+    const { connection } = await pool.connect({ transport, query: 'room=lobby', headers: { 'x-tenant': 'blue' } }, []);
+    expect(await connection.invoke('DescribeRequest')).toEqual({
+      method: 'GET',
+      path: '/request',
+      header: 'blue',
+      query: 'lobby',
+      ip: '127.0.0.1',
+      user: { sub: 'carol', tenant: 'blue' },
+      sameUser: true,
+    });
+  });
+});
