@@ -4,7 +4,8 @@
  *
  * Run after `npx tsc -p bench/tsconfig.json`:
  * `node --expose-gc bench/.build/bench/heap-profile.js [connections] [ours|ws]` (`ws`: a bare `ws` server, the
- * baseline of the idle-memory target).
+ * baseline of the idle-memory target). With `KEEP_SNAPSHOT=1` the two snapshots stay in the temporary directory (their
+ * paths are printed) for a closer look in Chrome's DevTools.
  * Not part of `npm run bench`; it is the tool behind the idle-memory fixes.
  */
 import { readFileSync, rmSync } from 'node:fs';
@@ -53,7 +54,8 @@ function snapshot(label: string): Map<string, { size: number; count: number }> {
   const file = path.join(tmpdir(), `bench-heap-${process.pid}-${label}.heapsnapshot`);
   writeHeapSnapshot(file);
   const summary = summarize(file);
-  rmSync(file);
+  if (process.env.KEEP_SNAPSHOT === undefined) rmSync(file);
+  else console.log(file);
   return summary;
 }
 

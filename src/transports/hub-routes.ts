@@ -27,11 +27,13 @@ import { attachWebSocket } from './websockets';
 const kConnection = Symbol('fastify-signalr.connection');
 const kNoContentType = Symbol('fastify-signalr.noContentType');
 const kUpgradeResponse = Symbol('fastify-signalr.upgrade-response');
+const kReleaseReservation = Symbol('fastify-signalr.release-reservation');
 
 type RequestWithConnection = FastifyRequest & {
   [kConnection]?: HttpConnection;
   [kNoContentType]?: boolean;
   [kUpgradeResponse]?: ServerResponse;
+  [kReleaseReservation]?: () => void;
 };
 
 function sendText(reply: FastifyReply, status: number, body = ''): FastifyReply {
@@ -198,9 +200,11 @@ export function registerHubRoutes(app: FastifyInstance, endpoint: HubEndpoint, l
     reserved.markActive();
     request[kConnection] = reserved;
     request[kUpgradeResponse] = reply.raw;
-    request.raw.socket.once('close', () => {
+    const release = () => {
       if (reserved.application === null) reserved.transportClosed();
-    });
+    };
+    request[kReleaseReservation] = release;
+    request.raw.socket.once('close', release);
   };
   const withoutContentType = async (request: RequestWithConnection, reply: FastifyReply, payload: unknown) => {
     if (request[kNoContentType]) reply.removeHeader('content-type');
@@ -214,6 +218,11 @@ export function registerHubRoutes(app: FastifyInstance, endpoint: HubEndpoint, l
     const response = request[kUpgradeResponse];
     request[kUpgradeResponse] = undefined;
     response?.detachSocket(request.raw.socket);
+    // From here the WebSocket's own 'close' ends the connection; the reservation's listener would only sit on the
+    // TCP socket for the connection's lifetime.
+    const release = request[kReleaseReservation];
+    request[kReleaseReservation] = undefined;
+    if (release !== undefined) request.raw.socket.removeListener('close', release);
     const resuming = connection.application !== null;
     attachWebSocket(socket, connection);
     if (!resuming) endpoint.startConnection(connection, request);

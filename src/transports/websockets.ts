@@ -90,7 +90,7 @@ class WebSocketSink implements TransportSink {
 
   constructor(
     private readonly socket: WebSocket,
-    private readonly connection: HttpConnection,
+    readonly connection: HttpConnection,
   ) {
     const raw = (socket as unknown as { _socket?: Socket })._socket;
     this.raw = socket.extensions === '' ? raw : undefined;
@@ -134,6 +134,29 @@ class WebSocketSink implements TransportSink {
   }
 }
 
+// The listeners below are shared by every socket and find their connection through the socket: a pair of closures
+// per connection would cost more than the one property (idle memory, bench/heap-profile.ts).
+const kSink = Symbol('fastify-signalr.sink');
+type SocketWithSink = WebSocket & { [kSink]: WebSocketSink };
+
+/** Hands a received payload to the socket's connection. */
+function receiveFromSocket(this: WebSocket, data: Buffer | ArrayBuffer | Buffer[]): void {
+  // With the default binaryType every payload, fragmented or not, arrives as one Buffer.
+  (this as SocketWithSink)[kSink].connection.receive(data as Buffer);
+}
+
+/** Ends the socket's transport with the close code's meaning. */
+function socketClosed(this: WebSocket, code: number): void {
+  const sink = (this as SocketWithSink)[kSink];
+  // 1000 is a clean close; 1005 means the peer sent none (the official Node client on stop()). Any close frame is
+  // the client leaving; only 1006, a connection lost without one, leaves a stateful connection open to a reconnect.
+  sink.connection.transportEnded(
+    sink,
+    code === NORMAL_CLOSURE || code === 1005 ? undefined : new Error(`WebSocket closed with status code ${code}.`),
+    code !== ABNORMAL_CLOSURE,
+  );
+}
+
 /** Ends a socket that failed; its 'close' event then ends the connection with status 1006. */
 function terminateOnError(this: WebSocket): void {
   this.terminate();
@@ -154,18 +177,7 @@ export function attachWebSocket(socket: WebSocket, connection: HttpConnection): 
     connection.markActive();
     connection.attachSink(sink);
   }
-  socket.on('message', (data: Buffer | ArrayBuffer | Buffer[]) => {
-    // With the default binaryType every payload, fragmented or not, arrives as one Buffer.
-    connection.receive(data as Buffer);
-  });
-  socket.on('close', (code: number) => {
-    // 1000 is a clean close; 1005 means the peer sent none (the official Node client on stop()). Any close frame is
-    // the client leaving; only 1006, a connection lost without one, leaves a stateful connection open to a
-    // reconnect.
-    connection.transportEnded(
-      sink,
-      code === NORMAL_CLOSURE || code === 1005 ? undefined : new Error(`WebSocket closed with status code ${code}.`),
-      code !== ABNORMAL_CLOSURE,
-    );
-  });
+  (socket as SocketWithSink)[kSink] = sink;
+  socket.on('message', receiveFromSocket);
+  socket.on('close', socketClosed);
 }
