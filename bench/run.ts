@@ -84,6 +84,8 @@ export interface Settings {
    * under load before their latency is steady, and the Node servers get the same.
    */
   readonly echoWarmupMs: number;
+  /** Calls per second during the warm-up: enough calls that every server's compiled code is warm when measured. */
+  readonly echoWarmupRate: number;
   readonly idleConnections: number;
   readonly connectCount: number;
   readonly connectConcurrency: number;
@@ -98,6 +100,7 @@ const FULL: Settings = {
   echoConnections: 100,
   echoRates: [1000, 4000],
   echoWarmupMs: 3000,
+  echoWarmupRate: 4000,
   idleConnections: 10_000,
   connectCount: 3000,
   connectConcurrency: 32,
@@ -113,7 +116,8 @@ const QUICK: Settings = {
   echoConnections: 100,
   echoRates: [1000],
   echoWarmupMs: 1000,
-  idleConnections: 3000,
+  echoWarmupRate: 4000,
+  idleConnections: 2000,
   connectCount: 400,
   connectConcurrency: 32,
 };
@@ -218,9 +222,11 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Time a run may spend waiting for a quiet machine before its cells: 120 s in full mode, 5 s in quick mode. */
 let quietBudgetMs = 120_000;
+/** How long one look at the machine's load lasts: 1 s in full mode; 300 ms in quick mode, which has 20 cells. */
+let quietSampleMs = 1000;
 
 /**
- * Between cells nothing of ours runs: waits (one-second samples, within the run's budget) until other work takes
+ * Between cells nothing of ours runs: waits (samples of `quietSampleMs`, within the run's budget) until other work takes
  * less than {@link OTHER_LOAD_LIMIT} of a core, so a cell does not start in the middle of someone else's build.
  */
 async function awaitQuietMachine(): Promise<void> {
@@ -228,7 +234,7 @@ async function awaitQuietMachine(): Promise<void> {
   while (quietBudgetMs > 0) {
     const busy0 = machineBusySeconds();
     const start = performance.now();
-    await sleep(1000);
+    await sleep(quietSampleMs);
     const elapsed = performance.now() - start;
     const busy = (machineBusySeconds() - busy0) / (elapsed / 1000);
     if (busy <= OTHER_LOAD_LIMIT) return;
@@ -404,7 +410,7 @@ async function echo(peer: Peer, context: Context, server: RunningServer): Promis
       'connections',
     );
     // Warm the server's code paths up before the first measured rate.
-    await generator.call({ op: 'echo', rate: Math.max(...settings.echoRates), durationMs: settings.echoWarmupMs });
+    await generator.call({ op: 'echo', rate: settings.echoWarmupRate, durationMs: settings.echoWarmupMs });
     const rates: EchoCell['rates'] = [];
     for (const rate of settings.echoRates) {
       const { result, wall, cpu } = await measureQuietly(`${peer.id} ${rate}/s`, () => [server.pid, generator.pid], async () => {
@@ -587,6 +593,7 @@ async function main(): Promise<void> {
   const settings = args.quick ? QUICK : FULL;
   measureAttempts = args.quick ? 1 : 3;
   quietBudgetMs = args.quick ? 5_000 : 120_000;
+  quietSampleMs = args.quick ? 300 : 1000;
   const pin = args.pin && cpus().length >= 2 && tasksetAvailable();
   const nice = args.nice && niceAvailable(RUN_NICENESS) ? RUN_NICENESS : null;
   setNiceness(nice);
