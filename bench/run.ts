@@ -18,7 +18,8 @@
  *   Chrome DevTools); the figures of such a run are not comparable.
  *
  * Output: `bench/results/<date>[-quick].md`, `latest[-quick].md`, `<date>[-quick].json`, and the chart
- * `chart[-quick].png` (+ `.svg`).
+ * `chart[-quick].png` (+ `.svg`); a run narrowed with `--only` or `--peers` writes the same names with `-partial`
+ * added (ignored by git), leaving the last complete results in place.
  */
 import { cpus, totalmem } from 'node:os';
 import { execFileSync } from 'node:child_process';
@@ -538,6 +539,10 @@ function parseArguments(argv: readonly string[]) {
     for (const item of wanted) if (!all.includes(item as T)) throw new Error(`unknown ${name} '${item}' (one of ${all.join(', ')})`);
     return all.filter((item) => wanted.includes(item));
   };
+  const narrowed = value('only') !== undefined || value('peers') !== undefined;
+  if (narrowed && argv.includes('--update-readme')) {
+    throw new Error('--update-readme takes a run of every scenario and peer (drop --only and --peers)');
+  }
   return {
     quick: argv.includes('--quick'),
     pin: !argv.includes('--no-pin'),
@@ -675,7 +680,10 @@ async function writeOutputs(report: Report, updateReadmeToo: boolean): Promise<v
   const { date } = report;
   const outDir = path.join(REPO_ROOT, 'bench', 'results');
   mkdirSync(outDir, { recursive: true });
-  const suffix = report.quick ? '-quick' : '';
+  // A run of some scenarios or peers goes to files of its own, so it never replaces the last complete results.
+  const partial = report.scenarios.length < SCENARIOS.length || report.peers.length < PEERS.length;
+  if (partial && updateReadmeToo) log('not updating the README: this run is not of every scenario and peer');
+  const suffix = `${report.quick ? '-quick' : ''}${partial ? '-partial' : ''}`;
   const chartName = `chart${suffix}`;
   const svg = renderChart(report);
   writeFileSync(path.join(outDir, `${chartName}.svg`), svg);
@@ -684,7 +692,7 @@ async function writeOutputs(report: Report, updateReadmeToo: boolean): Promise<v
   writeFileSync(path.join(outDir, `${date}${suffix}.md`), markdown);
   writeFileSync(path.join(outDir, `latest${suffix}.md`), markdown);
   writeFileSync(path.join(outDir, `${date}${suffix}.json`), `${JSON.stringify(report, null, 2)}\n`);
-  if (updateReadmeToo) updateReadme(renderReadmeSection(report, `bench/results/${chartName}.${png ? 'png' : 'svg'}`));
+  if (updateReadmeToo && !partial) updateReadme(renderReadmeSection(report, `bench/results/${chartName}.${png ? 'png' : 'svg'}`));
   log(`written: bench/results/latest${suffix}.md`);
   process.stdout.write(`\n${markdown}\n`);
 }
