@@ -10,7 +10,7 @@ import type { HubProtocol } from '../protocol/hub-protocol';
 import { jsonHubProtocol } from '../protocol/json-hub-protocol';
 import { messagePackHubProtocol } from '../protocol/messagepack-hub-protocol';
 import { Heartbeat, heartbeatIntervalFor } from './heartbeat';
-import type { Hub, HubClass } from './hub/hub';
+import type { ClientOf, Hub, HubClass } from './hub/hub';
 import { HubEndpoint, type HubContext } from './hub/hub-endpoint';
 import { HttpErrors } from './errors';
 import type { BackplaneLogger } from './lifetime/backplane-bus';
@@ -25,8 +25,14 @@ export const DEFAULT_PROTOCOLS: readonly HubProtocol[] = Object.freeze([jsonHubP
 
 /** What `app.signalr` offers. */
 export interface SignalRServer {
-  /** The context of a registered hub, by class or path, to send to its clients from anywhere. */
-  hub(hub: HubClass | string): HubContext;
+  /**
+   * The context of a registered hub, to send to its clients from anywhere. Given the class, the context is typed
+   * by the hub's client interface, if it declares one.
+   */
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- any client interface
+  hub<H extends Hub<any>>(hub: HubClass<H>): HubContext<ClientOf<H>>;
+  /** The context of the hub registered at this path. */
+  hub(path: string): HubContext;
   /** The runtime of every hub, in registration order. */
   readonly endpoints: readonly HubEndpoint[];
   /**
@@ -144,7 +150,7 @@ const signalr: FastifyPluginAsync<SignalROptions> = async (app, rawOptions) => {
       if (cut > 0) for (const endpoint of endpoints) endpoint.shutdown(options.allowReconnectOnShutdown);
       return { connections, cut, cutConnections, durationMs: Date.now() - started };
     },
-    hub(hub: HubClass<Hub> | string): HubContext {
+    hub(hub: HubClass | string): HubContext {
       const endpoint = endpoints.find((candidate) =>
         typeof hub === 'string' ? candidate.options.path === hub : candidate.options.hub === hub,
       );

@@ -16,7 +16,20 @@ const text = z.string().nullable();
 const key = z.string();
 const keys = z.array(key);
 
-export class ChatHub extends Hub {
+/**
+ * The methods the chat clients handle (`connection.on(name, …)`), so every send below is checked against them at
+ * compile time.
+ */
+export interface ChatClient {
+  /** A chat message, from any of the routing methods. */
+  ReceiveMessage(user: string | null, message: string | null): void;
+  /** One value of each kind a payload can hold (`SendValues`). */
+  Values(...values: unknown[]): void;
+  /** A client result: the client's answer to `question` (`AskClient`, `GET /ask/{connectionId}`). */
+  GetAnswer(question: string): string | null;
+}
+
+export class ChatHub extends Hub<ChatClient> {
   /**
    * The parameter types of the ASP.NET Core ChatHub this sample mirrors, so a client that sends a number where a
    * string belongs gets .NET's binding error rather than a call with the wrong type. `Sum` takes a client-to-server
@@ -125,8 +138,8 @@ export class ChatHub extends Hub {
   }
 
   /** Asks a connection `GetAnswer("question")` and returns its answer. */
-  async askClient(connectionId: string): Promise<string> {
-    return await this.clients.client(connectionId).invoke<string>('GetAnswer', 'question');
+  async askClient(connectionId: string): Promise<string | null> {
+    return await this.clients.client(connectionId).invoke('GetAnswer', 'question');
   }
 
   /**

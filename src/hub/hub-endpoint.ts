@@ -13,15 +13,27 @@ import type { Heartbeat } from '../heartbeat';
 import type { HubLifetimeManager } from '../lifetime/hub-lifetime-manager';
 import { InMemoryLifetimeManager } from '../lifetime/in-memory-lifetime-manager';
 import type { ResolvedHubOptions } from '../options';
-import { bindHub, snapshotHttpRequest, type GroupManager, type Hub, type HubBinding, type HubClients } from './hub';
+import {
+  bindHub,
+  snapshotHttpRequest,
+  type GroupManager,
+  type Hub,
+  type HubBinding,
+  type HubClients,
+  type HubClientsFor,
+  type UntypedClient,
+} from './hub';
 import { LifetimeHubClients, lifetimeGroupManager } from './hub-clients';
 import { HubConnection } from './hub-connection';
 import { discoverHubMethods, type HubMethod } from './hub-methods';
 import { HubStats } from './hub-stats';
 
-/** Sending to a hub's clients from outside any hub method (ASP.NET Core's `IHubContext`). */
-export interface HubContext {
-  readonly clients: HubClients;
+/**
+ * Sending to a hub's clients from outside any hub method (ASP.NET Core's `IHubContext`, or `IHubContext<THub, T>`
+ * for a hub with a client interface).
+ */
+export interface HubContext<TClient extends object = UntypedClient> {
+  readonly clients: HubClientsFor<TClient>;
   readonly groups: GroupManager;
 }
 

@@ -47,37 +47,105 @@ export interface SingleClientProxy extends ClientProxy {
   invoke<T = unknown>(method: string, ...args: unknown[]): Promise<T>;
 }
 
-/** Every way to address clients of a hub (ASP.NET Core's `IHubClients`). */
-export interface HubClients {
+/**
+ * Every way to address clients of a hub (ASP.NET Core's `IHubClients`). `Proxy` and `Single` are the proxies it
+ * hands out: {@link ClientProxy} and {@link SingleClientProxy}, or their typed forms for a hub declared with the
+ * methods its clients handle (see {@link Hub}).
+ */
+export interface HubClients<Proxy = ClientProxy, Single = SingleClientProxy> {
   /** Every connection of the hub. */
-  readonly all: ClientProxy;
+  readonly all: Proxy;
   /** Every connection except these. */
-  allExcept(excludedConnectionIds: readonly string[]): ClientProxy;
+  allExcept(excludedConnectionIds: readonly string[]): Proxy;
   /** One connection. */
-  client(connectionId: string): SingleClientProxy;
+  client(connectionId: string): Single;
   /** These connections. */
-  clients(connectionIds: readonly string[]): ClientProxy;
+  clients(connectionIds: readonly string[]): Proxy;
   /** The members of a group. */
-  group(groupName: string): ClientProxy;
+  group(groupName: string): Proxy;
   /** The members of any of these groups. */
-  groups(groupNames: readonly string[]): ClientProxy;
+  groups(groupNames: readonly string[]): Proxy;
   /** The members of a group except these connections. */
-  groupExcept(groupName: string, excludedConnectionIds: readonly string[]): ClientProxy;
+  groupExcept(groupName: string, excludedConnectionIds: readonly string[]): Proxy;
   /** Every connection of a user. */
-  user(userId: string): ClientProxy;
+  user(userId: string): Proxy;
   /** Every connection of these users. */
-  users(userIds: readonly string[]): ClientProxy;
+  users(userIds: readonly string[]): Proxy;
 }
 
 /** {@link HubClients} seen from a hub method, plus the caller-relative targets (`IHubCallerClients`). */
-export interface HubCallerClients extends HubClients {
+export interface HubCallerClients<Proxy = ClientProxy, Single = SingleClientProxy> extends HubClients<Proxy, Single> {
   /** The connection that called. */
-  readonly caller: SingleClientProxy;
+  readonly caller: Single;
   /** Every connection except the caller. */
-  readonly others: ClientProxy;
+  readonly others: Proxy;
   /** The members of a group except the caller. */
-  othersInGroup(groupName: string): ClientProxy;
+  othersInGroup(groupName: string): Proxy;
 }
+
+// ---------------------------------------------------------------------------------------------------------------
+// Strongly typed hubs (ASP.NET Core's `Hub<T>`): the hub names an interface of the methods its clients handle, and
+// every send and client-result call is checked against it at compile time. Nothing changes on the wire or at run
+// time: the interface's method names are the names the clients register (`connection.on('ReceiveMessage', …)`).
+
+/** The client interface of a hub that declares none: any method name, any arguments. */
+export interface UntypedClient {
+  [method: string]: (...args: never[]) => unknown;
+}
+
+/** The names of a client interface's methods. */
+export type ClientMethodName<TClient> = {
+  [K in keyof TClient]: TClient[K] extends (...args: never[]) => unknown ? K : never;
+}[keyof TClient] &
+  string;
+
+/** The parameters of a client method. */
+export type ClientMethodArguments<TClient, M extends keyof TClient> = TClient[M] extends (...args: infer A) => unknown ? A : never;
+
+/** What a client method's handler returns, once awaited: the result of a client-result call. */
+export type ClientMethodResult<TClient, M extends keyof TClient> = TClient[M] extends (...args: never[]) => infer R ? Awaited<R> : never;
+
+/** {@link ClientProxy} of a hub with a client interface: only its methods, with their arguments. */
+export interface TypedClientProxy<TClient> {
+  /** Invokes `method` on every connection of the set with `args`; resolves once the message is on its way. */
+  send<M extends ClientMethodName<TClient>>(method: M, ...args: ClientMethodArguments<TClient, M>): Promise<void>;
+}
+
+/** {@link SingleClientProxy} of a hub with a client interface; `invoke` resolves with the method's return type. */
+export interface TypedSingleClientProxy<TClient> extends TypedClientProxy<TClient> {
+  /**
+   * Calls `method` on the client for a result, as {@link SingleClientProxy.invoke} (an `AbortSignal` may follow
+   * the arguments). The result type is the interface's word, not checked at run time: validate it where it matters.
+   */
+  invoke<M extends ClientMethodName<TClient>>(
+    method: M,
+    ...args: ClientMethodArguments<TClient, M> | [...ClientMethodArguments<TClient, M>, AbortSignal]
+  ): Promise<ClientMethodResult<TClient, M>>;
+}
+
+/**
+ * How `TClient` types the proxies: `any` (a `Hub<any>`, the type every hub class fits) accepts every proxy type,
+ * {@link UntypedClient} (or any other index signature) keeps the untyped API, a declared interface types them.
+ */
+type ClientKind<TClient> =
+  // Only `any` takes both branches of a conditional type (and so yields `boolean` here).
+  boolean extends (TClient extends never ? true : false) ? 'any' : string extends keyof TClient ? 'untyped' : 'typed';
+
+/** The clients of a hub from outside it: typed by the hub's client interface when it has one. */
+export type HubClientsFor<TClient> = {
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- the type every hub's clients fit
+  any: HubClients<any, any>;
+  untyped: HubClients;
+  typed: HubClients<TypedClientProxy<TClient>, TypedSingleClientProxy<TClient>>;
+}[ClientKind<TClient>];
+
+/** The clients of a hub as its methods see them: typed by the hub's client interface when it has one. */
+export type HubCallerClientsFor<TClient> = {
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- the type every hub's clients fit
+  any: HubCallerClients<any, any>;
+  untyped: HubCallerClients;
+  typed: HubCallerClients<TypedClientProxy<TClient>, TypedSingleClientProxy<TClient>>;
+}[ClientKind<TClient>];
 
 /** Group membership (`IGroupManager`). Works for connections on any server when a backplane is configured. */
 export interface GroupManager {
@@ -231,6 +299,7 @@ export interface HubBinding {
 }
 
 const kBinding = Symbol('fastify-signalr.hubBinding');
+declare const kClient: unique symbol;
 
 /**
  * Base class of every hub. Subclass it, add methods, and register the class with the plugin:
@@ -264,8 +333,30 @@ const kBinding = Symbol('fastify-signalr.hubBinding');
  * An error thrown while streaming ends the stream with .NET's `An error occurred on the server while streaming
  * results.` (plus the detail rule). Streaming invocations, and invocations of methods with {@link clientStream}
  * parameters, run beside the others: they do not count against `maximumParallelInvocationsPerClient`.
+ *
+ * A hub can name the methods its clients handle, as ASP.NET Core's `Hub<T>`; sends and client-result calls are
+ * then checked at compile time, here and through `app.signalr.hub(ChatHub)`:
+ *
+ * ```ts
+ * interface ChatClient {
+ *   ReceiveMessage(user: string, message: string): void;
+ *   Confirm(question: string): boolean; // answered by a client-result handler
+ * }
+ * class ChatHub extends Hub<ChatClient> {
+ *   async sendMessage(user: string, message: string) {
+ *     await this.clients.all.send('ReceiveMessage', user, message); // a typo or a wrong argument fails to compile
+ *     const sure = await this.clients.caller.invoke('Confirm', 'Really?'); // boolean
+ *   }
+ * }
+ * ```
+ *
+ * @typeParam TClient - the client methods, by the name clients register them under; {@link UntypedClient} (any
+ * method, any arguments) when omitted.
  */
-export abstract class Hub {
+export abstract class Hub<TClient extends object = UntypedClient> {
+  /** The client interface, for type inference only: never set, and absent at run time. */
+  declare readonly [kClient]?: TClient;
+
   /** Optional parameter schemas per method, and client-to-server streams; see {@link HubMethodSchemas}. */
   static schemas?: Readonly<Record<string, readonly HubParameterSchema[]>>;
 
@@ -288,8 +379,9 @@ export abstract class Hub {
   private [kBinding]!: HubBinding;
 
   /** Clients of the hub, including the caller-relative targets. */
-  get clients(): HubCallerClients {
-    return this[kBinding].clients;
+  get clients(): HubCallerClientsFor<TClient> {
+    // The runtime proxies accept any method; the type narrows them to the client interface.
+    return this[kBinding].clients as HubCallerClientsFor<TClient>;
   }
 
   /** Group membership. */
@@ -322,10 +414,16 @@ export abstract class Hub {
 }
 
 /** A hub class with a constructor that takes no arguments. */
-export type HubClass<T extends Hub = Hub> = new () => T;
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- any client interface
+export type HubClass<T extends Hub<any> = Hub<any>> = new () => T;
+
+/** The client interface a hub class declares ({@link UntypedClient} when none). */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- any client interface
+export type ClientOf<H extends Hub<any>> = H extends Hub<infer TClient> ? TClient : UntypedClient;
 
 /** Binds a fresh hub instance to a connection's services. */
-export function bindHub<T extends Hub>(hub: T, binding: HubBinding): T {
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- any client interface
+export function bindHub<T extends Hub<any>>(hub: T, binding: HubBinding): T {
   (hub as unknown as Record<symbol, HubBinding>)[kBinding] = binding;
   return hub;
 }
