@@ -52,6 +52,7 @@ export {
 } from './hub/hub';
 export type { HubContext } from './hub/hub-endpoint';
 export { HubDefinitionError } from './hub/hub-methods';
+export type { HubFilter, HubInvocationContext, HubLifetimeContext } from './hub/hub-filters';
 export { HubException } from './errors';
 export {
   SignalROptionsError,

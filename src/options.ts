@@ -8,6 +8,7 @@ import { z } from 'zod';
 import { ALL_TRANSPORTS, type TransportName } from '../protocol/negotiate';
 import type { HubProtocol } from '../protocol/hub-protocol';
 import type { HubClass } from './hub/hub';
+import type { HubFilter } from './hub/hub-filters';
 import type { RedisConnectionOptions } from './lifetime/redis-bus';
 import {
   RedisConfigurationError,
@@ -143,6 +144,12 @@ export interface HubRegistration extends Partial<HubOptions> {
    * @default everyone
    */
   readonly authorize?: (request: FastifyRequest) => boolean | Promise<boolean>;
+  /**
+   * Filters around this hub's method invocations and lifecycle hooks (ASP.NET Core's hub-specific `AddFilter`);
+   * they run after the plugin-wide `hubFilters`, in the order given. See {@link HubFilter}.
+   * @default none
+   */
+  readonly hubFilters?: readonly HubFilter[];
 }
 
 /**
@@ -204,6 +211,12 @@ export interface RedisBackplaneOptions {
 /** Options of the fastify-signalr plugin: the hubs, and defaults for every hub's {@link HubOptions}. */
 export interface SignalROptions extends Partial<HubOptions> {
   readonly hubs: readonly HubRegistration[];
+  /**
+   * Filters around every hub's method invocations and lifecycle hooks (ASP.NET Core's global `AddFilter`); they
+   * run first, in the order given, then each hub's own `hubFilters`. See {@link HubFilter}.
+   * @default none
+   */
+  readonly hubFilters?: readonly HubFilter[];
   /**
    * The hub protocols every hub offers unless it lists its own.
    * @default every protocol this server implements (json, messagepack)
@@ -312,8 +325,17 @@ const protocolsSchema = z
   .array(z.custom<HubProtocol>((value) => typeof value === 'object' && value !== null && 'writeMessage' in value))
   .min(1);
 
+const hubFilterSchema = z.custom<HubFilter>(
+  (value) =>
+    typeof value === 'object' &&
+    value !== null &&
+    ['invokeMethod', 'onConnected', 'onDisconnected'].some((member) => typeof (value as Record<string, unknown>)[member] === 'function'),
+  'must be an object with invokeMethod, onConnected or onDisconnected',
+);
+
 const hubRegistrationSchema = z.strictObject({
   ...hubOptionsShape,
+  hubFilters: z.array(hubFilterSchema).optional(),
   path: z.string().regex(/^\/[^?#]*$/, "must start with '/' and hold no query or fragment"),
   hub: z.custom<HubClass>((value) => typeof value === 'function', 'must be a hub class'),
   name: z.string().min(1).optional(),
@@ -341,6 +363,7 @@ const redisTlsSchema = z.strictObject({
 const signalROptionsSchema = z.strictObject({
   ...hubOptionsShape,
   hubs: z.array(hubRegistrationSchema),
+  hubFilters: z.array(hubFilterSchema).optional(),
   protocols: protocolsSchema.optional(),
   allowReconnectOnShutdown: z.boolean().optional(),
   maximumReceiveChunkSize: z.number().int().positive().optional(),
@@ -403,6 +426,8 @@ export interface ResolvedHubOptions extends HubOptions {
   readonly protocols: readonly HubProtocol[];
   readonly onRequest: readonly onRequestHookHandler[];
   readonly authorize: ((request: FastifyRequest) => boolean | Promise<boolean>) | undefined;
+  /** The plugin-wide filters, then the hub's own. */
+  readonly hubFilters: readonly HubFilter[];
 }
 
 /** Plugin options after validation and defaults. */
@@ -447,6 +472,7 @@ export function resolveOptions(options: unknown, defaultProtocols: readonly HubP
       protocols: Object.freeze([...(hub.protocols ?? global.protocols ?? defaultProtocols)]),
       onRequest: Object.freeze(hub.onRequest === undefined ? [] : [hub.onRequest].flat()),
       authorize: hub.authorize,
+      hubFilters: Object.freeze([...(global.hubFilters ?? []), ...(hub.hubFilters ?? [])]),
       keepAliveIntervalMs: option('keepAliveIntervalMs'),
       clientTimeoutIntervalMs: option('clientTimeoutIntervalMs'),
       handshakeTimeoutMs: option('handshakeTimeoutMs'),

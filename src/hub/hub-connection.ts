@@ -570,7 +570,7 @@ export class HubConnection
     let result: unknown;
     const started = this.invocationStarted();
     try {
-      result = method.implementation.apply(this.endpoint.createHub(scope), args);
+      result = this.endpoint.filters.invoke(this.endpoint.createHub(scope), method, args);
     } catch (error) {
       this.invocationFailed(invocationId, method.name, target, error);
       scope.releaseSlot();
@@ -623,7 +623,7 @@ export class HubConnection
     let result: unknown;
     const started = this.invocationStarted();
     try {
-      result = method.implementation.apply(this.endpoint.createHub(scope), this.withStreams(method, args, uploads));
+      result = this.endpoint.filters.invoke(this.endpoint.createHub(scope), method, this.withStreams(method, args, uploads));
     } catch (error) {
       this.endUploads(uploads);
       this.invocationFailed(invocationId, method.name, target, error);
@@ -716,7 +716,7 @@ export class HubConnection
     streams.set(invocationId, stream);
     const scope = new InvocationScope(this, ClientInvoke.Free, stream.signal);
     const fullArgs = uploads === undefined ? args : this.withStreams(method, args, uploads);
-    stream.start(() => method.implementation.apply(this.endpoint.createHub(scope), fullArgs));
+    stream.start(() => this.endpoint.filters.invoke(this.endpoint.createHub(scope), method, fullArgs));
   }
 
   /**
@@ -1047,7 +1047,7 @@ export class HubConnection
       if (this.phase === 'closed') return;
       // Client results are refused in onConnected, as in .NET (DefaultHubDispatcher: invokeAllowed: false).
       const scope = new InvocationScope(this, ClientInvoke.Refused);
-      await this.endpoint.createHub(scope).onConnected();
+      await this.endpoint.filters.onConnected(this.endpoint.createHub(scope));
     } catch (error) {
       this.endpoint.log.error(
         { event: 'signalr.connection.error', err: error, connectionId: this.connectionId },
@@ -1248,7 +1248,7 @@ export class HubConnection
     if (this.hubConnected) {
       try {
         const scope = new InvocationScope(this, ClientInvoke.Free);
-        await this.endpoint.createHub(scope).onDisconnected(error);
+        await this.endpoint.filters.onDisconnected(this.endpoint.createHub(scope), error);
       } catch (hookError) {
         this.endpoint.log.error(
           { event: 'signalr.connection.error', err: hookError, connectionId: this.connectionId },

@@ -24,6 +24,7 @@ import {
   type UntypedClient,
 } from './hub';
 import { LifetimeHubClients, lifetimeGroupManager } from './hub-clients';
+import { HubFilterPipeline } from './hub-filters';
 import { HubConnection } from './hub-connection';
 import { discoverHubMethods, type HubMethod } from './hub-methods';
 import { HubStats } from './hub-stats';
@@ -45,6 +46,8 @@ export class HubEndpoint implements HubContext {
   readonly groups: GroupManager;
   /** Counters for metrics, read when they are scraped. */
   readonly stats = new HubStats();
+  /** The hub filters every invocation and lifecycle hook goes through. */
+  readonly filters: HubFilterPipeline;
   private readonly hubConnections = new Set<HubConnection>();
   private readonly pings = new Map<HubProtocol, Buffer>();
 
@@ -55,6 +58,7 @@ export class HubEndpoint implements HubContext {
     readonly lifetime: HubLifetimeManager = new InMemoryLifetimeManager(),
   ) {
     this.methods = discoverHubMethods(options.hub);
+    this.filters = new HubFilterPipeline(options.hubFilters);
     this.connections = new ConnectionManager(options.disconnectTimeoutMs);
     this.clients = new LifetimeHubClients(lifetime);
     this.groups = lifetimeGroupManager(lifetime);
