@@ -57,6 +57,8 @@ export { HubException } from './errors';
 export {
   SignalROptionsError,
   defaultUserIdProvider,
+  defaultAuthenticationExpiration,
+  type AuthenticationExpiration,
   type HubOptions,
   type HubRegistration,
   type RedisBackplaneOptions,

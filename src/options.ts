@@ -22,6 +22,15 @@ import { originPolicy, type OriginPolicy } from './transports/cors';
 /** Resolves the user id of a connection from the request that started its transport. */
 export type UserIdProvider = (request: FastifyRequest) => string | null | undefined;
 
+/** When a request's authentication expires: ms since the epoch, a `Date`, or `undefined` for never. */
+export type AuthenticationExpiration = (request: FastifyRequest) => number | Date | undefined;
+
+/** The `exp` claim (seconds since the epoch, RFC 7519 §4.1.4) of `request.user`, in ms; `undefined` without one. */
+export const defaultAuthenticationExpiration: AuthenticationExpiration = (request) => {
+  const exp = ((request as { user?: unknown }).user as { exp?: unknown } | undefined)?.exp;
+  return typeof exp === 'number' && Number.isFinite(exp) ? exp * 1000 : undefined;
+};
+
 /** Limits and timeouts of a hub; each may be set for all hubs or per hub. */
 export interface HubOptions {
   /**
@@ -109,6 +118,19 @@ export interface HubOptions {
    *   such as `@fastify/jwt`), else none
    */
   readonly userIdProvider: UserIdProvider;
+  /**
+   * Close a connection once its authentication expires (ASP.NET Core's `CloseOnAuthenticationExpiration`), checked
+   * every second. The client gets a Close that allows reconnecting, so one with automatic reconnect comes back at
+   * once — with a fresh token from its `accessTokenFactory`.
+   * @default false
+   */
+  readonly closeOnAuthenticationExpiration: boolean;
+  /**
+   * When the authentication of the request that started a connection expires: ms since the epoch, a `Date`, or
+   * `undefined` for never. Used by `closeOnAuthenticationExpiration`.
+   * @default the `exp` claim (seconds since the epoch) of `request.user`, as JWT plugins such as `@fastify/jwt` set it
+   */
+  readonly authenticationExpiration: AuthenticationExpiration;
 }
 
 /** One hub to serve: its path, its class and, optionally, options of its own. */
@@ -293,6 +315,8 @@ const HUB_OPTION_DEFAULTS: HubOptions = Object.freeze({
   statefulReconnectBufferSize: 100_000,
   maximumBufferedOutboundBytes: 1024 * 1024,
   userIdProvider: defaultUserIdProvider,
+  closeOnAuthenticationExpiration: false,
+  authenticationExpiration: defaultAuthenticationExpiration,
 });
 
 const DEFAULT_FRAME_SIZE = 1024 * 1024;
@@ -319,6 +343,8 @@ const hubOptionsShape = {
   statefulReconnectBufferSize: z.number().int().positive().optional(),
   maximumBufferedOutboundBytes: z.number().int().positive().nullable().optional(),
   userIdProvider: z.custom<UserIdProvider>((value) => typeof value === 'function', 'must be a function').optional(),
+  closeOnAuthenticationExpiration: z.boolean().optional(),
+  authenticationExpiration: z.custom<AuthenticationExpiration>((value) => typeof value === 'function', 'must be a function').optional(),
 };
 
 const protocolsSchema = z
@@ -487,6 +513,8 @@ export function resolveOptions(options: unknown, defaultProtocols: readonly HubP
       statefulReconnectBufferSize: option('statefulReconnectBufferSize'),
       maximumBufferedOutboundBytes: option('maximumBufferedOutboundBytes'),
       userIdProvider: option('userIdProvider'),
+      closeOnAuthenticationExpiration: option('closeOnAuthenticationExpiration'),
+      authenticationExpiration: option('authenticationExpiration'),
     };
     return Object.freeze(resolved);
   });

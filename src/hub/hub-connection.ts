@@ -166,6 +166,12 @@ export class HubConnection
   private handshake: HandshakeReader | null;
   private sharedClients: CallerHubClients | undefined;
 
+  /**
+   * When the connection's authentication expires (ms since the epoch), with `closeOnAuthenticationExpiration`;
+   * checked on every heartbeat tick.
+   */
+  authenticationExpiresAt = Infinity;
+
   // Keep-alive (spec §2.8): pings every keepAliveInterval; the client timeout runs once the client pinged.
   private readonly startedAt: number;
   private lastPingAt = 0;
@@ -1101,6 +1107,16 @@ export class HubConnection
       error.name = 'OperationCanceledException';
       this.endStatus = 'timeout';
       this.closeWithError(error);
+      return;
+    }
+    // Expired authentication: a Close without error that lets the client reconnect with a fresh token, as .NET's
+    // heartbeat requests (HttpConnectionManager, `CloseOnAuthenticationExpiration`; spec §2.8).
+    if (now > this.authenticationExpiresAt) {
+      this.endpoint.log.info(
+        { event: 'signalr.connection.authentication_expired', connectionId: this.connectionId },
+        'authentication expired; closing the connection',
+      );
+      this.close({ type: MessageType.Close, allowReconnect: true });
       return;
     }
     // Long polling has inherent keep-alive: no pings there (Dispatcher@v10 L606-L608).

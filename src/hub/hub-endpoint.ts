@@ -97,12 +97,25 @@ export class HubEndpoint implements HubContext {
     }
   }
 
+  /** When a request's authentication expires (ms since the epoch; `Infinity` for never, or when the hook fails). */
+  private authenticationExpiresAt(request: FastifyRequest): number {
+    try {
+      const expires = this.options.authenticationExpiration(request);
+      const at = expires instanceof Date ? expires.getTime() : expires;
+      return typeof at === 'number' && !Number.isNaN(at) ? at : Infinity;
+    } catch (error) {
+      this.log.error({ err: error }, 'authenticationExpiration failed');
+      return Infinity;
+    }
+  }
+
   /**
    * Starts the hub connection on top of an HTTP connection whose transport just started. Its user is the one
    * resolved when it was created (negotiate, or the WebSocket request of `skipNegotiation`).
    */
   startConnection(http: HttpConnection, request: FastifyRequest, now = Date.now()): HubConnection {
     const connection = new HubConnection(http, this, snapshotHttpRequest(request), http.userIdentifier, now);
+    if (this.options.closeOnAuthenticationExpiration) connection.authenticationExpiresAt = this.authenticationExpiresAt(request);
     http.application = connection;
     this.hubConnections.add(connection);
     this.heartbeat.add(connection);
