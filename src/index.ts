@@ -53,6 +53,7 @@ export {
 export type { HubContext } from './hub/hub-endpoint';
 export { HubDefinitionError } from './hub/hub-methods';
 export type { HubFilter, HubInvocationContext, HubLifetimeContext } from './hub/hub-filters';
+export { signalRTracing, type SignalRTracingOptions } from './hub/tracing';
 export { HubException } from './errors';
 export {
   SignalROptionsError,

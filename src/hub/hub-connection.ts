@@ -576,7 +576,7 @@ export class HubConnection
     let result: unknown;
     const started = this.invocationStarted();
     try {
-      result = this.endpoint.filters.invoke(this.endpoint.createHub(scope), method, args);
+      result = this.endpoint.filters.invoke(this.endpoint.createHub(scope), method, args, message.headers);
     } catch (error) {
       this.invocationFailed(invocationId, method.name, target, error);
       scope.releaseSlot();
@@ -629,7 +629,7 @@ export class HubConnection
     let result: unknown;
     const started = this.invocationStarted();
     try {
-      result = this.endpoint.filters.invoke(this.endpoint.createHub(scope), method, this.withStreams(method, args, uploads));
+      result = this.endpoint.filters.invoke(this.endpoint.createHub(scope), method, this.withStreams(method, args, uploads), message.headers);
     } catch (error) {
       this.endUploads(uploads);
       this.invocationFailed(invocationId, method.name, target, error);
@@ -722,7 +722,7 @@ export class HubConnection
     streams.set(invocationId, stream);
     const scope = new InvocationScope(this, ClientInvoke.Free, stream.signal);
     const fullArgs = uploads === undefined ? args : this.withStreams(method, args, uploads);
-    stream.start(() => this.endpoint.filters.invoke(this.endpoint.createHub(scope), method, fullArgs));
+    stream.start(() => this.endpoint.filters.invoke(this.endpoint.createHub(scope), method, fullArgs, message.headers));
   }
 
   /**

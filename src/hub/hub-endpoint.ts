@@ -58,7 +58,7 @@ export class HubEndpoint implements HubContext {
     readonly lifetime: HubLifetimeManager = new InMemoryLifetimeManager(),
   ) {
     this.methods = discoverHubMethods(options.hub);
-    this.filters = new HubFilterPipeline(options.hubFilters);
+    this.filters = new HubFilterPipeline(options.hubFilters, options.name);
     this.connections = new ConnectionManager(options.disconnectTimeoutMs);
     this.clients = new LifetimeHubClients(lifetime);
     this.groups = lifetimeGroupManager(lifetime);

@@ -20,10 +20,14 @@ export interface HubInvocationContext {
   readonly hub: Hub<any>;
   /** The calling connection. */
   readonly context: HubCallerContext;
+  /** The hub's name (the `name` option: its Redis channel prefix, .NET's full type name when shared with .NET). */
+  readonly hubName: string;
   /** The method's name as the hub class declares it (clients may call it in any case). */
   readonly methodName: string;
   /** The bound arguments; client-to-server streams are `AsyncIterable`s among them. */
   readonly arguments: readonly unknown[];
+  /** The headers of the Invocation message, if it had any (the .NET client sends `traceparent` there). */
+  readonly headers: Readonly<Record<string, string>> | undefined;
 }
 
 /** What a filter sees of a connection starting or ending (`HubLifetimeContext`). */
@@ -33,6 +37,8 @@ export interface HubLifetimeContext {
   readonly hub: Hub<any>;
   /** The connection. */
   readonly context: HubCallerContext;
+  /** The hub's name (see {@link HubInvocationContext.hubName}). */
+  readonly hubName: string;
 }
 
 /**
@@ -78,7 +84,10 @@ export class HubFilterPipeline {
   private readonly connected: readonly HubFilter[];
   private readonly disconnected: readonly HubFilter[];
 
-  constructor(filters: readonly HubFilter[]) {
+  constructor(
+    filters: readonly HubFilter[],
+    private readonly hubName: string,
+  ) {
     this.invocation = filters.filter((filter) => typeof filter.invokeMethod === 'function');
     this.connected = filters.filter((filter) => typeof filter.onConnected === 'function');
     this.disconnected = filters.filter((filter) => typeof filter.onDisconnected === 'function');
@@ -86,14 +95,14 @@ export class HubFilterPipeline {
 
   /** Calls `method` on `hub` with `args` through the invocation filters; the method's result, or a promise of it. */
   // eslint-disable-next-line @typescript-eslint/no-explicit-any -- hubs of any client interface
-  invoke(hub: Hub<any>, method: HubMethod, args: unknown[]): unknown {
+  invoke(hub: Hub<any>, method: HubMethod, args: unknown[], headers?: Readonly<Record<string, string>>): unknown {
     const filters = this.invocation;
     if (filters.length === 0) return method.implementation.apply(hub, args);
     const step = async (index: number, invocation: HubInvocationContext): Promise<unknown> =>
       index === filters.length
         ? method.implementation.apply(invocation.hub, invocation.arguments as unknown[])
         : filters[index].invokeMethod!(invocation, (next) => step(index + 1, next));
-    return step(0, { hub, context: hub.context, methodName: method.name, arguments: args });
+    return step(0, { hub, context: hub.context, hubName: this.hubName, methodName: method.name, arguments: args, headers });
   }
 
   /** Runs the hub's `onConnected` through the filters. */
@@ -103,7 +112,7 @@ export class HubFilterPipeline {
     if (filters.length === 0) return hub.onConnected();
     const step = async (index: number, lifetime: HubLifetimeContext): Promise<void> =>
       index === filters.length ? lifetime.hub.onConnected() : filters[index].onConnected!(lifetime, (next) => step(index + 1, next));
-    return step(0, { hub, context: hub.context });
+    return step(0, { hub, context: hub.context, hubName: this.hubName });
   }
 
   /** Runs the hub's `onDisconnected` through the filters. */
@@ -115,6 +124,6 @@ export class HubFilterPipeline {
       index === filters.length
         ? lifetime.hub.onDisconnected(reason)
         : filters[index].onDisconnected!(lifetime, reason, (next, nextReason) => step(index + 1, next, nextReason));
-    return step(0, { hub, context: hub.context }, error);
+    return step(0, { hub, context: hub.context, hubName: this.hubName }, error);
   }
 }
