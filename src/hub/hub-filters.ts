@@ -8,7 +8,8 @@
  * pass it a changed context (new arguments), may return a result of its own without calling it, or may throw —
  * which fails the invocation exactly as if the method had thrown (a `HubException` message reaches the caller). A
  * method authorization check (`static authorize`) and argument binding happen before any filter runs. For a
- * streaming method the filters wrap the call that produces the stream, not each item.
+ * streaming method the filters wrap the call that produces the stream, not each item; a filter may return another
+ * stream in its place (to observe or transform the items).
  */
 import type { Hub, HubCallerContext } from './hub';
 import type { HubMethod } from './hub-methods';
@@ -24,6 +25,8 @@ export interface HubInvocationContext {
   readonly hubName: string;
   /** The method's name as the hub class declares it (clients may call it in any case). */
   readonly methodName: string;
+  /** Whether the method streams its result: `next` then resolves to the stream (an async or sync iterable). */
+  readonly streaming: boolean;
   /** The bound arguments; client-to-server streams are `AsyncIterable`s among them. */
   readonly arguments: readonly unknown[];
   /** The headers of the Invocation message, if it had any (the .NET client sends `traceparent` there). */
@@ -102,7 +105,15 @@ export class HubFilterPipeline {
       index === filters.length
         ? method.implementation.apply(invocation.hub, invocation.arguments as unknown[])
         : filters[index].invokeMethod!(invocation, (next) => step(index + 1, next));
-    return step(0, { hub, context: hub.context, hubName: this.hubName, methodName: method.name, arguments: args, headers });
+    return step(0, {
+      hub,
+      context: hub.context,
+      hubName: this.hubName,
+      methodName: method.name,
+      streaming: method.streaming,
+      arguments: args,
+      headers,
+    });
   }
 
   /** Runs the hub's `onConnected` through the filters. */

@@ -11,7 +11,7 @@
  * - status ERROR and `error.type` when the method (or an inner filter) throws, `HubException` included.
  *
  * The span is active while the method runs, so spans the method starts (database calls, HTTP requests) are its
- * children. For a streaming method the span covers the call that produces the stream, not the items.
+ * children. A streaming method's span lasts until its stream ends, failed or cancelled.
  */
 import {
   context,
@@ -20,10 +20,21 @@ import {
   SpanKind,
   SpanStatusCode,
   trace,
+  type Span,
   type TextMapGetter,
   type TracerProvider,
 } from '@opentelemetry/api';
-import type { HubFilter } from './hub-filters';
+import type { HubFilter, HubInvocationContext } from './hub-filters';
+
+/** The iterator of an async or sync iterable, or `undefined` for anything else. */
+function iteratorOf(value: unknown): AsyncIterator<unknown> | Iterator<unknown> | undefined {
+  if (typeof value !== 'object' || value === null) return undefined;
+  const asyncIterate = (value as Partial<AsyncIterable<unknown>>)[Symbol.asyncIterator];
+  if (typeof asyncIterate === 'function') return asyncIterate.call(value);
+  const iterate = (value as Partial<Iterable<unknown>>)[Symbol.iterator];
+  if (typeof iterate === 'function') return iterate.call(value);
+  return undefined;
+}
 
 /** Options of {@link signalRTracing}. */
 export interface SignalRTracingOptions {
@@ -54,12 +65,8 @@ const headerGetter: TextMapGetter<Readonly<Record<string, string>>> = {
 export function signalRTracing(options: SignalRTracingOptions = {}): HubFilter {
   const tracer = (options.tracerProvider ?? trace.getTracerProvider()).getTracer(TRACER_NAME);
 
-  const traced = async <T>(
-    hubName: string,
-    methodName: string,
-    headers: Readonly<Record<string, string>> | undefined,
-    run: () => Promise<T>,
-  ): Promise<T> => {
+  /** Starts a span of `{hub}/{method}`, a root unless `headers` carry the caller's trace context. */
+  const start = (hubName: string, methodName: string, headers: Readonly<Record<string, string>> | undefined) => {
     // Hub method spans have no parent of their own (not the connection's, not whatever context the server is in);
     // trace context sent by the caller continues its trace.
     const parent = headers === undefined ? ROOT_CONTEXT : propagation.extract(ROOT_CONTEXT, headers, headerGetter);
@@ -71,23 +78,80 @@ export function signalRTracing(options: SignalRTracingOptions = {}): HubFilter {
       },
       parent,
     );
+    return { span, active: trace.setSpan(parent, span) };
+  };
+
+  const failed = (span: Span, error: unknown): void => {
+    span.setAttribute('error.type', error instanceof Error ? error.name : typeof error);
+    span.setStatus({ code: SpanStatusCode.ERROR, message: error instanceof Error ? error.message : undefined });
+  };
+
+  const traced = async <T>(
+    hubName: string,
+    methodName: string,
+    headers: Readonly<Record<string, string>> | undefined,
+    run: () => Promise<T>,
+  ): Promise<T> => {
+    const { span, active } = start(hubName, methodName, headers);
     try {
-      const result = await context.with(trace.setSpan(parent, span), run);
+      const result = await context.with(active, run);
       span.setStatus({ code: SpanStatusCode.OK });
       return result;
     } catch (error) {
-      const name = error instanceof Error ? error.name : typeof error;
-      span.setAttribute('error.type', name);
-      span.setStatus({ code: SpanStatusCode.ERROR, message: error instanceof Error ? error.message : undefined });
+      failed(span, error);
       throw error;
     } finally {
       span.end();
     }
   };
 
+  /**
+   * A streaming method's span lasts as long as its stream, as .NET's activity does: it ends when the last item
+   * went out, the producer failed, or the client cancelled; the producer runs with the span active.
+   */
+  const tracedStream = async (invocation: HubInvocationContext, next: (invocation: HubInvocationContext) => Promise<unknown>) => {
+    const { span, active } = start(invocation.hubName, invocation.methodName, invocation.headers);
+    let source: unknown;
+    try {
+      source = await context.with(active, () => next(invocation));
+    } catch (error) {
+      failed(span, error);
+      span.end();
+      throw error;
+    }
+    const iterator = iteratorOf(source);
+    if (iterator === undefined) {
+      // Not a stream after all (the method's own error to report): nothing more to trace.
+      span.end();
+      return source;
+    }
+    return (async function* traceItems() {
+      let finished = false;
+      try {
+        for (;;) {
+          const step = await context.with(active, () => iterator.next());
+          if (step.done === true) break;
+          yield step.value;
+        }
+        finished = true;
+        span.setStatus({ code: SpanStatusCode.OK });
+      } catch (error) {
+        finished = true;
+        failed(span, error);
+        throw error;
+      } finally {
+        // Cancelled by the client (or the connection ended): let the producer clean up.
+        if (!finished) await iterator.return?.();
+        span.end();
+      }
+    })();
+  };
+
   return {
     invokeMethod: (invocation, next) =>
-      traced(invocation.hubName, invocation.methodName, invocation.headers, () => next(invocation)),
+      invocation.streaming
+        ? tracedStream(invocation, next)
+        : traced(invocation.hubName, invocation.methodName, invocation.headers, () => next(invocation)),
     onConnected: (lifetime, next) => traced(lifetime.hubName, 'OnConnectedAsync', undefined, () => next(lifetime)),
     onDisconnected: (lifetime, error, next) =>
       traced(lifetime.hubName, 'OnDisconnectedAsync', undefined, () => next(lifetime, error)),

@@ -38,7 +38,32 @@ class TracedHub extends Hub {
   async *count(to: number) {
     for (let i = 1; i <= to; i++) yield i;
   }
+  /** Items made under spans of their own, with a pause between them. */
+  async *ticks(to: number, delayMs: number) {
+    for (let i = 1; i <= to; i++) {
+      yield await provider.getTracer('app').startActiveSpan(`make item ${i}`, async (span) => {
+        await new Promise((resolve) => setTimeout(resolve, delayMs));
+        span.end();
+        return i;
+      });
+    }
+  }
+  async *broken() {
+    yield 1;
+    throw new HubException('the feed broke');
+  }
+  async *endless() {
+    try {
+      for (let i = 0; ; i++) {
+        yield i;
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+    } finally {
+      producerStopped = true;
+    }
+  }
 }
+let producerStopped = false;
 
 let server: RunningServer;
 const pool = new ClientPool(() => server.hubUrl);
@@ -114,17 +139,54 @@ test('trace context in the Invocation headers continues the caller\'s trace', as
   expect(span.parentSpanContext?.isRemote).toBe(true);
 });
 
-test('the lifecycle hooks and a stream are spans too', async () => {
+test('the lifecycle hooks are spans too', async () => {
   const { connection } = await pool.connect({}, []);
-  const items: unknown[] = [];
-  await new Promise<void>((resolve, reject) =>
-    connection.stream('Count', 2).subscribe({ next: (item) => items.push(item), complete: resolve, error: reject }),
-  );
-  expect(items).toEqual([1, 2]);
   await connection.stop();
   await eventually(() => spans('Chat.TracedHub/OnDisconnectedAsync').length === 1, 'the OnDisconnectedAsync span');
   expect(spans('Chat.TracedHub/OnConnectedAsync')).toHaveLength(1);
-  expect(spans('Chat.TracedHub/count')).toHaveLength(1);
+});
+
+/** Collects a stream's items; resolves when it completes, rejects when it fails. */
+const collect = (connection: import('@microsoft/signalr').HubConnection, method: string, ...args: unknown[]) => {
+  const items: unknown[] = [];
+  return new Promise<unknown[]>((resolve, reject) =>
+    connection.stream(method, ...args).subscribe({ next: (item) => items.push(item), complete: () => resolve(items), error: reject }),
+  );
+};
+
+test('a stream\'s span lasts until its last item, and the items\' own spans are its children', async () => {
+  const { connection } = await pool.connect({}, []);
+  expect(await collect(connection, 'Ticks', 3, 20)).toEqual([1, 2, 3]);
+  await eventually(() => spans('Chat.TracedHub/ticks').length === 1, 'the stream span');
+  const [stream] = spans('Chat.TracedHub/ticks');
+  expect(stream.status.code).toBe(SpanStatusCode.OK);
+  const items = [1, 2, 3].map((i) => spans(`make item ${i}`)[0]);
+  for (const item of items) expect(item.parentSpanContext?.spanId).toBe(stream.spanContext().spanId);
+  // The stream span ends after the last item was made.
+  const endMs = (span: ReadableSpan) => span.endTime[0] * 1e3 + span.endTime[1] / 1e6;
+  expect(endMs(stream)).toBeGreaterThanOrEqual(endMs(items[2]));
+  expect(await collect(connection, 'Count', 2)).toEqual([1, 2]);
+});
+
+test('a stream that fails part way ends its span with ERROR', async () => {
+  const { connection } = await pool.connect({}, []);
+  await expect(collect(connection, 'Broken')).rejects.toThrow('the feed broke');
+  await eventually(() => spans('Chat.TracedHub/broken').length === 1, 'the stream span');
+  const [span] = spans('Chat.TracedHub/broken');
+  expect(span.status).toEqual({ code: SpanStatusCode.ERROR, message: 'the feed broke' });
+  expect(span.attributes['error.type']).toBe('HubException');
+});
+
+test('a stream the client cancels ends its span, and its producer stops', async () => {
+  const { connection } = await pool.connect({}, []);
+  producerStopped = false;
+  const received: unknown[] = [];
+  const subscription = connection.stream('Endless').subscribe({ next: (item) => received.push(item), complete: () => undefined, error: () => undefined });
+  await eventually(() => received.length >= 3, 'a few items');
+  subscription.dispose();
+  await eventually(() => spans('Chat.TracedHub/endless').length === 1, 'the stream span to end');
+  await eventually(() => producerStopped, 'the producer to stop');
+  expect(spans('Chat.TracedHub/endless')[0].status.code).not.toBe(SpanStatusCode.ERROR);
 });
 
 test('without a tracer provider of its own the filter uses the global one, and records nothing when none is set', async () => {
