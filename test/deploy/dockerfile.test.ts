@@ -173,3 +173,35 @@ class EchoHub extends Hub {
     expect(await stopImage(image.child)).toEqual({ code: 0, signal: null });
   }
 });
+
+test("an ES module entry file can import { fastifySignalR, Hub } from 'fastify-signalr'", async () => {
+  const appDirectory = path.join(runtime!.directory, 'esm-app');
+  mkdirSync(appDirectory);
+  writeFileSync(
+    path.join(appDirectory, 'server.mjs'),
+    `import Fastify from 'fastify';
+import { fastifySignalR, Hub, loadServerConfig, signalrHealth } from 'fastify-signalr';
+
+class EchoHub extends Hub {
+  echo(text) { return 'esm entry: ' + text; }
+}
+
+const config = loadServerConfig();
+const app = Fastify();
+await app.register(fastifySignalR, { hubs: [{ path: '/echo', hub: EchoHub }] });
+await app.register(signalrHealth);
+process.once('SIGTERM', () => app.close().then(() => process.exit(0)));
+await app.listen({ port: config.port, host: config.host });
+`,
+  );
+  const image = await startImage(['esm-app/server.mjs']);
+  try {
+    expect((await fetch(`${image.url}/health`)).status).toBe(200);
+    const connection = new signalR.HubConnectionBuilder().withUrl(`${image.url}/echo`).configureLogging(signalR.LogLevel.None).build();
+    await connection.start();
+    expect(await connection.invoke('Echo', 'hi')).toBe('esm entry: hi');
+    await connection.stop();
+  } finally {
+    expect(await stopImage(image.child)).toEqual({ code: 0, signal: null });
+  }
+});
