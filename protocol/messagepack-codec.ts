@@ -90,6 +90,39 @@ const TIMESTAMP64_MAX_SECONDS = 0x4_0000_0000; // 2^34: timestamp 64 holds 34 bi
 // Reading
 
 /**
+ * A few strings read over and over (hub protocol names: every backplane invocation carries them): when the bytes
+ * read match one, the existing string is returned instead of decoding a new one. Bounded, as the names come from
+ * the wire.
+ */
+export class StringTable {
+  private readonly entries: { readonly bytes: Buffer; readonly value: string }[] = [];
+
+  constructor(
+    values: readonly string[],
+    private readonly capacity: number,
+  ) {
+    for (const value of values) this.add(value);
+  }
+
+  /** Remembers `value` unless it is known already or the table is full. */
+  add(value: string): void {
+    if (this.entries.length >= this.capacity || this.entries.some((entry) => entry.value === value)) return;
+    this.entries.push({ bytes: Buffer.from(value, 'utf8'), value });
+  }
+
+  /** The known string whose UTF-8 bytes are `data[start, end)`, if any. */
+  find(data: Uint8Array, start: number, end: number): string | undefined {
+    const length = end - start;
+    outer: for (const { bytes, value } of this.entries) {
+      if (bytes.length !== length) continue;
+      for (let i = 0; i < length; i++) if (bytes[i] !== data[start + i]) continue outer;
+      return value;
+    }
+    return undefined;
+  }
+}
+
+/**
  * Recently read map keys. Objects of one shape repeat their keys in every message; handing out the same string
  * again, already internalized by V8 as a property name, makes building the object several times faster than a
  * fresh string per key (the same idea as @msgpack/msgpack's `CachedKeyDecoder`). A slot holds the last key that
@@ -188,8 +221,11 @@ export class MessagePackReader {
     throw unexpectedCode(code);
   }
 
-  /** Reads a string, or `null` for nil (`ReadString`). Invalid UTF-8 is replaced with U+FFFD, as .NET does. */
-  readString(): string | null {
+  /**
+   * Reads a string, or `null` for nil (`ReadString`). Invalid UTF-8 is replaced with U+FFFD, as .NET does. A string
+   * found in `known` is handed out from there instead of being decoded again.
+   */
+  readString(known?: StringTable): string | null {
     const code = this.readByte();
     let length: number;
     if (code >= 0xa0 && code <= 0xbf) length = code & 0x1f;
@@ -198,7 +234,42 @@ export class MessagePackReader {
     else if (code === 0xda) length = this.u16();
     else if (code === 0xdb) length = this.u32();
     else throw unexpectedCode(code);
+    if (known !== undefined) {
+      this.need(length);
+      const found = known.find(this.bytes, this.position, this.position + length);
+      if (found !== undefined) {
+        this.position += length;
+        return found;
+      }
+    }
     return this.utf8(length);
+  }
+
+  /**
+   * Reads a byte blob, or `null` for nil (`ReadBytes`), as a view of the input — no copy, so it keeps the input
+   * alive. Like MessagePack-CSharp it also takes the old spec's raw strings (fixstr, str 16, str 32; not str 8,
+   * which that spec lacked).
+   */
+  readBytes(): Buffer | null {
+    const code = this.readByte();
+    let length: number;
+    if (code === 0xc4) length = this.readByte();
+    else if (code === 0xc5 || code === 0xda) length = this.u16();
+    else if (code === 0xc6 || code === 0xdb) length = this.u32();
+    else if (code >= 0xa0 && code <= 0xbf) length = code & 0x1f;
+    else if (code === 0xc0) return null;
+    else throw unexpectedCode(code);
+    this.need(length);
+    const start = this.position;
+    this.position = start + length;
+    return this.bytes.subarray(start, start + length);
+  }
+
+  /** Reads an integer from 0 to 255 (`ReadByte`); other values fail with .NET's overflow error. */
+  readUInt8(): number {
+    const value = this.readIntegerValue();
+    if (typeof value === 'bigint' || value < 0 || value > 0xff) throw overflow();
+    return value;
   }
 
   /**

@@ -14,10 +14,10 @@
  * frames the message once per hub protocol (JSON text + 0x1E, MessagePack with its VarInt length prefix) and a
  * receiving server writes the bytes for a connection's protocol straight to its transport (spec §3.1).
  */
+import { StringTable } from '../messagepack-codec';
 import {
   MessagePackCursor,
   RedisProtocolError,
-  StringTable,
   binHeaderLength,
   checkInteger,
   collectionHeaderLength,

@@ -1,12 +1,12 @@
 /**
- * The few MessagePack primitives the Redis backplane payloads use, written and read the way .NET's
+ * The MessagePack primitives the Redis backplane payloads use, written and read the way .NET's
  * `MessagePackWriter` / `MessagePackReader` (MessagePack-CSharp, the library `RedisProtocol.cs` writes with)
  * do. Internal to `protocol/redis`: the payload layouts live in `backplane-protocol.ts`.
  *
- * Why not `@msgpack/msgpack`: the payloads are five fixed shapes of arrays, strings, small ints and `bin`
- * blobs. Writing them by hand lets an invocation be sized first and written into one exact Buffer with a
- * single copy of each framed hub message, and lets reading hand out views of the received bytes instead of
- * copies. `bench/redis-backplane-encode.ts` measures both.
+ * Writing: the payloads are a few fixed shapes of arrays, strings, small ints and `bin` blobs, so each write here
+ * has a matching size function and an invocation is sized first and written into one exact Buffer, with a single
+ * copy of each framed hub message (`bench/redis-backplane-encode.ts` measures it against a growing writer).
+ * Reading: the hub protocol's reader (`messagepack-codec.ts`), which hands out views of the received bytes.
  *
  * Writer rules (MessagePack-CSharp `MessagePackWriter.cs` @v2.5.187, the version ASP.NET Core 10 ships, spec §4):
  * every header takes the smallest form that fits — fixarray/array16/array32, fixmap/map16/map32,
@@ -17,6 +17,8 @@
  * Reader rules (`MessagePackReader.cs` @v2.5.187): any width of a header or int is accepted; a string may be nil;
  * a byte blob may be nil, `bin*`, or (for old-spec compatibility) fixstr/str16/str32, but not str8.
  */
+
+import { MessagePackFormatError, MessagePackReader, type StringTable } from '../messagepack-codec';
 
 /** Invalid data in a Redis backplane payload — .NET's `InvalidDataException` (RedisProto@v10 L275-L284). */
 export class RedisProtocolError extends Error {
@@ -190,244 +192,62 @@ export function checkInteger(value: number, min: number, max: number, field: str
 }
 
 // ---------------------------------------------------------------------------------------------------------
-// Reading
+// Reading: the hub protocol's MessagePack reader (MessagePack-CSharp's reading rules, `messagepack-codec.ts`), with
+// its errors turned into the backplane's and placed in the payload.
 
 /**
- * A few strings read over and over (hub protocol names: every invocation carries them): when the bytes read match
- * one, the existing string is returned instead of decoding a new one. Bounded, as the names come from the wire.
- */
-export class StringTable {
-  private readonly entries: { readonly bytes: Buffer; readonly value: string }[] = [];
-
-  constructor(
-    values: readonly string[],
-    private readonly capacity: number,
-  ) {
-    for (const value of values) this.add(value);
-  }
-
-  /** Remembers `value` unless it is known already or the table is full. */
-  add(value: string): void {
-    if (this.entries.length >= this.capacity || this.entries.some((entry) => entry.value === value)) return;
-    this.entries.push({ bytes: Buffer.from(value, 'utf8'), value });
-  }
-
-  /** The known string whose UTF-8 bytes are `data[start, end)`, if any. */
-  find(data: Buffer, start: number, end: number): string | undefined {
-    const length = end - start;
-    outer: for (const { bytes, value } of this.entries) {
-      if (bytes.length !== length) continue;
-      for (let i = 0; i < length; i++) if (bytes[i] !== data[start + i]) continue outer;
-      return value;
-    }
-    return undefined;
-  }
-}
-
-const INT32_MIN = -0x80000000;
-const INT32_MAX = 0x7fffffff;
-
-function hex(code: number): string {
-  return `0x${code.toString(16).padStart(2, '0')}`;
-}
-
-/**
- * A cursor over one received payload. Errors name the payload (`messageType`, .NET's names: `Invocation`,
- * `GroupCommand`, `Ack`, `CompletionMessage`) and what was expected.
+ * A cursor over one received payload. Errors are {@link RedisProtocolError}s naming the payload (`messageType`,
+ * .NET's names: `Invocation`, `GroupCommand`, `Ack`, `CompletionMessage`) and the offset of the value that failed.
  */
 export class MessagePackCursor {
-  private pos = 0;
-  private readonly data: Buffer;
+  private readonly reader: MessagePackReader;
 
   constructor(
     data: Uint8Array,
     private readonly messageType: string,
   ) {
-    // A Buffer view over the same memory: its string decoding and big-endian reads, no copy.
-    this.data = Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+    this.reader = new MessagePackReader(data);
   }
 
-  private fail(problem: string): never {
-    throw new RedisProtocolError(`Invalid ${this.messageType} payload: ${problem} at offset ${this.pos}.`);
+  /** Runs one read; invalid data becomes the backplane's error, placed at the value that failed. */
+  private read<T>(read: (reader: MessagePackReader) => T): T {
+    const at = this.reader.position;
+    try {
+      return read(this.reader);
+    } catch (error) {
+      if (!(error instanceof MessagePackFormatError)) throw error;
+      throw new RedisProtocolError(`Invalid ${this.messageType} payload at offset ${at}: ${error.message}`);
+    }
   }
 
-  private truncated(): never {
-    throw new RedisProtocolError(`Invalid ${this.messageType} payload: unexpected end of data at offset ${this.pos}.`);
-  }
-
-  private unexpected(code: number, expected: string): never {
-    this.pos--;
-    this.fail(`expected ${expected} but found MessagePack code ${hex(code)}`);
-  }
-
-  private need(count: number): void {
-    if (this.data.length - this.pos < count) this.truncated();
-  }
-
-  private code(): number {
-    this.need(1);
-    return this.data[this.pos++];
-  }
-
-  /** Reads the length that follows a 16- or 32-bit header code. */
-  private length16(): number {
-    this.need(2);
-    const value = this.data.readUInt16BE(this.pos);
-    this.pos += 2;
-    return value;
-  }
-
-  private length32(): number {
-    this.need(4);
-    const value = this.data.readUInt32BE(this.pos);
-    this.pos += 4;
-    return value;
-  }
-
-  /**
-   * Reads an array header of any width. As MessagePack-CSharp's reader, rejects a count larger than the bytes
-   * left (every item takes at least one byte), so corrupt data cannot make a caller allocate huge arrays.
-   */
+  /** An array header of any width (`ReadArrayHeader`). */
   readArrayHeader(): number {
-    const code = this.code();
-    let count: number;
-    if (code >= 0x90 && code <= 0x9f) count = code & 0x0f;
-    else if (code === 0xdc) count = this.length16();
-    else if (code === 0xdd) count = this.length32();
-    else this.unexpected(code, 'an array');
-    if (count > this.data.length - this.pos) this.truncated();
-    return count;
+    return this.read(readArrayHeader);
   }
 
-  /** Reads a map header of any width (a map entry takes at least two bytes). */
+  /** A map header of any width (`ReadMapHeader`). */
   readMapHeader(): number {
-    const code = this.code();
-    let count: number;
-    if (code >= 0x80 && code <= 0x8f) count = code & 0x0f;
-    else if (code === 0xde) count = this.length16();
-    else if (code === 0xdf) count = this.length32();
-    else this.unexpected(code, 'a map');
-    if (count * 2 > this.data.length - this.pos) this.truncated();
-    return count;
+    return this.read(readMapHeader);
   }
 
-  /**
-   * Reads a str of any width, or nil as `null` (as `MessagePackReader.ReadString`). Invalid UTF-8 becomes U+FFFD.
-   * A string found in `known` is returned from there rather than decoded again.
-   */
+  /** A str of any width, or nil as `null` (`ReadString`); a string found in `known` comes from there. */
   readString(known?: StringTable): string | null {
-    const code = this.code();
-    let length: number;
-    if (code >= 0xa0 && code <= 0xbf) length = code & 0x1f;
-    else if (code === 0xd9) {
-      this.need(1);
-      length = this.data[this.pos++];
-    } else if (code === 0xda) length = this.length16();
-    else if (code === 0xdb) length = this.length32();
-    else if (code === 0xc0) return null;
-    else this.unexpected(code, 'a string');
-    this.need(length);
-    const start = this.pos;
-    this.pos += length;
-    return known?.find(this.data, start, this.pos) ?? this.data.toString('utf8', start, this.pos);
+    return known === undefined ? this.read(readString) : this.read((reader) => reader.readString(known));
   }
 
-  /**
-   * Reads a byte blob as a view of the payload (no copy), or nil as `null`. Accepts what
-   * `MessagePackReader.ReadBytes` accepts: bin8/16/32 and, for old-spec writers, fixstr/str16/str32 (not str8,
-   * which the old spec lacked).
-   */
+  /** A byte blob as a view of the payload, or nil as `null` (`ReadBytes`: bin, or the old spec's raw str). */
   readBytes(): Buffer | null {
-    const code = this.code();
-    let length: number;
-    if (code === 0xc4) {
-      this.need(1);
-      length = this.data[this.pos++];
-    } else if (code === 0xc5 || code === 0xda) length = this.length16();
-    else if (code === 0xc6 || code === 0xdb) length = this.length32();
-    else if (code >= 0xa0 && code <= 0xbf) length = code & 0x1f;
-    else if (code === 0xc0) return null;
-    else this.unexpected(code, 'a bin');
-    this.need(length);
-    const start = this.pos;
-    this.pos += length;
-    return this.data.subarray(start, this.pos);
+    return this.read(readBytes);
   }
 
-  /** Reads an integer of any MessagePack int form; `null` when the code is not an int. */
-  private readInteger(): number | null {
-    const code = this.code();
-    if (code <= 0x7f) return code;
-    if (code >= 0xe0) return code - 0x100;
-    const data = this.data;
-    let value: number;
-    switch (code) {
-      case 0xcc:
-        this.need(1);
-        value = data[this.pos];
-        this.pos += 1;
-        return value;
-      case 0xcd:
-        this.need(2);
-        value = data.readUInt16BE(this.pos);
-        this.pos += 2;
-        return value;
-      case 0xce:
-        this.need(4);
-        value = data.readUInt32BE(this.pos);
-        this.pos += 4;
-        return value;
-      case 0xcf:
-        // Values beyond 2^53 lose precision here, but they are out of every range checked below anyway.
-        this.need(8);
-        value = data.readUInt32BE(this.pos) * 0x100000000 + data.readUInt32BE(this.pos + 4);
-        this.pos += 8;
-        return value;
-      case 0xd0:
-        this.need(1);
-        value = data.readInt8(this.pos);
-        this.pos += 1;
-        return value;
-      case 0xd1:
-        this.need(2);
-        value = data.readInt16BE(this.pos);
-        this.pos += 2;
-        return value;
-      case 0xd2:
-        this.need(4);
-        value = data.readInt32BE(this.pos);
-        this.pos += 4;
-        return value;
-      case 0xd3:
-        this.need(8);
-        value = data.readInt32BE(this.pos) * 0x100000000 + data.readUInt32BE(this.pos + 4);
-        this.pos += 8;
-        return value;
-      default:
-        this.pos--;
-        return null;
-    }
-  }
-
-  private readIntegerIn(min: number, max: number, typeName: string): number {
-    const start = this.pos;
-    const value = this.readInteger();
-    if (value === null) this.unexpected(this.code(), 'an integer');
-    if (value < min || value > max) {
-      this.pos = start;
-      this.fail(`${value} does not fit in ${typeName}`);
-    }
-    return value;
-  }
-
-  /** Reads any int form holding a value in the Int32 range (`MessagePackReader.ReadInt32`). */
+  /** Any int form holding an Int32 (`ReadInt32`). */
   readInt32(): number {
-    return this.readIntegerIn(INT32_MIN, INT32_MAX, 'Int32');
+    return this.read(readInt32);
   }
 
-  /** Reads any int form holding a value from 0 to 255 (`MessagePackReader.ReadByte`). */
+  /** Any int form holding a value from 0 to 255 (`ReadByte`). */
   readByte(): number {
-    return this.readIntegerIn(0, 0xff, 'Byte');
+    return this.read(readUInt8);
   }
 
   /**
@@ -440,3 +260,11 @@ export class MessagePackCursor {
     return count;
   }
 }
+
+// The reads, made once rather than as a closure per call.
+const readArrayHeader = (reader: MessagePackReader) => reader.readArrayHeader();
+const readMapHeader = (reader: MessagePackReader) => reader.readMapHeader();
+const readString = (reader: MessagePackReader) => reader.readString();
+const readBytes = (reader: MessagePackReader) => reader.readBytes();
+const readInt32 = (reader: MessagePackReader) => reader.readInt32();
+const readUInt8 = (reader: MessagePackReader) => reader.readUInt8();

@@ -330,20 +330,23 @@ describe('decoding: errors', () => {
     }
   });
 
+  // The problem is told in MessagePack-CSharp's words, as .NET's backplane reader would; the envelope says which
+  // payload and where.
   it('rejects a payload that is not an array, or items of the wrong type', () => {
-    expect(() => decodeRedisAck(bytes('01'))).toThrow('Invalid Ack payload: expected an array but found MessagePack code 0x01 at offset 0.');
-    expect(() => decodeRedisAck(bytes('91 a1 31'))).toThrow('Invalid Ack payload: expected an integer but found MessagePack code 0xa1 at offset 1.');
-    expect(() => decodeRedisInvocation(bytes('92 80 80'))).toThrow('expected an array');
-    expect(() => decodeRedisInvocation(bytes('92 90 90'))).toThrow('expected a map');
-    expect(() => decodeRedisInvocation(bytes('92 91 01 80'))).toThrow('expected a string');
-    expect(() => decodeRedisGroupCommand(bytes('95 01 a1 73 c3 a1 67 a1 63'))).toThrow('expected an integer');
+    expect(() => decodeRedisAck(bytes('01'))).toThrow('Invalid Ack payload at offset 0: Unexpected msgpack code 1 (positive fixint) encountered.');
+    expect(() => decodeRedisAck(bytes('91 a1 31'))).toThrow('Invalid Ack payload at offset 1: Unexpected msgpack code 161 (fixstr) encountered.');
+    expect(() => decodeRedisInvocation(bytes('92 80 80'))).toThrow('Invalid Invocation payload at offset 1: Unexpected msgpack code 128 (fixmap) encountered.');
+    expect(() => decodeRedisInvocation(bytes('92 90 90'))).toThrow('Invalid Invocation payload at offset 2: Unexpected msgpack code 144 (fixarray) encountered.');
+    expect(() => decodeRedisInvocation(bytes('92 91 01 80'))).toThrow('Invalid Invocation payload at offset 2: Unexpected msgpack code 1 (positive fixint) encountered.');
+    expect(() => decodeRedisGroupCommand(bytes('95 01 a1 73 c3 a1 67 a1 63'))).toThrow('Invalid GroupCommand payload at offset 4: Unexpected msgpack code 195 (true) encountered.');
   });
 
-  it('rejects ints out of range', () => {
-    expect(() => decodeRedisAck(bytes('91 ce 80000000'))).toThrow('Invalid Ack payload: 2147483648 does not fit in Int32 at offset 1.');
-    expect(() => decodeRedisAck(bytes('91 d3 ffffffff7fffffff'))).toThrow('does not fit in Int32');
-    expect(() => decodeRedisGroupCommand(bytes('95 01 a1 73 cd 0100 a1 67 a1 63'))).toThrow('256 does not fit in Byte');
-    expect(() => decodeRedisGroupCommand(bytes('95 01 a1 73 ff a1 67 a1 63'))).toThrow('-1 does not fit in Byte');
+  it('rejects ints out of range with .NET\'s overflow error', () => {
+    const overflow = 'Arithmetic operation resulted in an overflow.';
+    expect(() => decodeRedisAck(bytes('91 ce 80000000'))).toThrow(`Invalid Ack payload at offset 1: ${overflow}`);
+    expect(() => decodeRedisAck(bytes('91 d3 ffffffff7fffffff'))).toThrow(`Invalid Ack payload at offset 1: ${overflow}`);
+    expect(() => decodeRedisGroupCommand(bytes('95 01 a1 73 cd 0100 a1 67 a1 63'))).toThrow(`Invalid GroupCommand payload at offset 4: ${overflow}`);
+    expect(() => decodeRedisGroupCommand(bytes('95 01 a1 73 ff a1 67 a1 63'))).toThrow(`Invalid GroupCommand payload at offset 4: ${overflow}`);
   });
 
   it('rejects every truncation of a valid payload with RedisProtocolError', () => {
@@ -364,7 +367,8 @@ describe('decoding: errors', () => {
   });
 
   it('rejects a header claiming more items than bytes left, before allocating', () => {
-    expect(() => decodeRedisInvocation(bytes('92 dd 7fffffff'))).toThrow('unexpected end of data');
-    expect(() => decodeRedisInvocation(bytes('92 90 df 7fffffff'))).toThrow('unexpected end of data');
+    const endOfStream = 'Attempted to read past the end of the stream.';
+    expect(() => decodeRedisInvocation(bytes('92 dd 7fffffff'))).toThrow(`Invalid Invocation payload at offset 1: ${endOfStream}`);
+    expect(() => decodeRedisInvocation(bytes('92 90 df 7fffffff'))).toThrow(`Invalid Invocation payload at offset 2: ${endOfStream}`);
   });
 });
