@@ -197,9 +197,9 @@ export function evaluateTargets(report: Report): Target[] {
     ),
   );
 
-  // Backplane: the cost of a delivered message with and without Redis, at the same offered load. The closed-loop
-  // saturation step is shown in the notes but not judged: its window of 8 broadcasts spreads over the extra hops
-  // (server → Redis → both servers), so fewer wait at each server and fewer share a frame than on one server.
+  // Backplane: the cost of a delivered message with and without Redis, at the same offered load. The saturation
+  // step is shown in the notes but not judged: the one sender's invocations run one at a time and each waits for
+  // Redis's reply to its PUBLISH, so broadcasts arrive one by one and none share a frame (bench/README.md).
   const oursBackplane = backplaneByStep(results, 'ours-json');
   const fixed = oursBackplane.filter((entry) => entry.offered !== 0);
   const worstFixed = fixed.length === 0 ? null : Math.min(...fixed.map((entry) => entry.ratio));
