@@ -139,12 +139,30 @@ test('the image starts the chat server: /health, the HEALTHCHECK command and a r
   expect(image.output()).toContain('"event":"signalr.shutdown.completed"');
 });
 
+/**
+ * Writes `source` as `directory/file` inside the installed image, starts the image with it as the argument (as
+ * `docker run -v "$PWD/app:/app/app:ro" fastify-signalr app/server.js` would) and checks that its `/echo` hub
+ * answers a real client with `prefix` and that SIGTERM ends it cleanly.
+ */
+async function expectUserEntryServes(directory: string, file: string, source: string, prefix: string): Promise<void> {
+  mkdirSync(path.join(runtime!.directory, directory));
+  writeFileSync(path.join(runtime!.directory, directory, file), source);
+  const image = await startImage([`${directory}/${file}`]);
+  try {
+    expect((await fetch(`${image.url}/health`)).status).toBe(200);
+    const connection = new signalR.HubConnectionBuilder().withUrl(`${image.url}/echo`).configureLogging(signalR.LogLevel.None).build();
+    await connection.start();
+    expect(await connection.invoke('Echo', 'hi')).toBe(`${prefix}hi`);
+    await connection.stop();
+  } finally {
+    expect(await stopImage(image.child)).toEqual({ code: 0, signal: null });
+  }
+}
+
 test("a user's entry file given as the argument runs instead, and can require('fastify-signalr')", async () => {
-  const appDirectory = path.join(runtime!.directory, 'app');
-  mkdirSync(appDirectory);
-  // As `docker run -v "$PWD/app:/app/app:ro" fastify-signalr app/server.js` would mount it.
-  writeFileSync(
-    path.join(appDirectory, 'server.js'),
+  await expectUserEntryServes(
+    'app',
+    'server.js',
     `const Fastify = require('fastify');
 const { fastifySignalR, Hub, installGracefulShutdown, loadServerConfig, signalrHealth } = require('fastify-signalr');
 
@@ -161,24 +179,14 @@ class EchoHub extends Hub {
   await app.listen({ port: config.port, host: config.host });
 })();
 `,
+    'user entry: ',
   );
-  const image = await startImage(['app/server.js']);
-  try {
-    expect((await fetch(`${image.url}/health`)).status).toBe(200);
-    const connection = new signalR.HubConnectionBuilder().withUrl(`${image.url}/echo`).configureLogging(signalR.LogLevel.None).build();
-    await connection.start();
-    expect(await connection.invoke('Echo', 'hi')).toBe('user entry: hi');
-    await connection.stop();
-  } finally {
-    expect(await stopImage(image.child)).toEqual({ code: 0, signal: null });
-  }
 });
 
 test("an ES module entry file can import { fastifySignalR, Hub } from 'fastify-signalr'", async () => {
-  const appDirectory = path.join(runtime!.directory, 'esm-app');
-  mkdirSync(appDirectory);
-  writeFileSync(
-    path.join(appDirectory, 'server.mjs'),
+  await expectUserEntryServes(
+    'esm-app',
+    'server.mjs',
     `import Fastify from 'fastify';
 import { fastifySignalR, Hub, loadServerConfig, signalrHealth } from 'fastify-signalr';
 
@@ -193,15 +201,6 @@ await app.register(signalrHealth);
 process.once('SIGTERM', () => app.close().then(() => process.exit(0)));
 await app.listen({ port: config.port, host: config.host });
 `,
+    'esm entry: ',
   );
-  const image = await startImage(['esm-app/server.mjs']);
-  try {
-    expect((await fetch(`${image.url}/health`)).status).toBe(200);
-    const connection = new signalR.HubConnectionBuilder().withUrl(`${image.url}/echo`).configureLogging(signalR.LogLevel.None).build();
-    await connection.start();
-    expect(await connection.invoke('Echo', 'hi')).toBe('esm entry: hi');
-    await connection.stop();
-  } finally {
-    expect(await stopImage(image.child)).toEqual({ code: 0, signal: null });
-  }
 });
