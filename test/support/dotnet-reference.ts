@@ -7,11 +7,12 @@
  *
  * @packageDocumentation
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
+import { killOnExit } from './child-processes';
 
 /** Folder of the C# reference server project. */
 export const REFERENCE_PROJECT_DIR = path.resolve(__dirname, '..', 'dotnet-reference');
@@ -84,24 +85,6 @@ export interface ReferenceServer {
   output(): string;
   /** Stops the server (SIGTERM, then SIGKILL after 5 s) and resolves once the process has exited. Idempotent. */
   stop(): Promise<void>;
-}
-
-/** Processes started here and not yet seen to exit; killed if the test process exits first. */
-const liveChildren = new Set<ChildProcess>();
-let exitHookInstalled = false;
-
-function installExitHook(): void {
-  if (exitHookInstalled) return;
-  exitHookInstalled = true;
-  process.once('exit', () => {
-    for (const child of liveChildren) {
-      try {
-        child.kill('SIGKILL');
-      } catch {
-        // already gone
-      }
-    }
-  });
 }
 
 function childEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
@@ -200,8 +183,7 @@ function runDotnetBuild(): Promise<void> {
       ['build', '-c', 'Release', '--nologo', '--disable-build-servers', '-v', 'quiet', '-clp:NoSummary;ErrorsOnly'],
       { cwd: REFERENCE_PROJECT_DIR, env: childEnv({}), stdio: ['ignore', 'pipe', 'pipe'] },
     );
-    liveChildren.add(child);
-    installExitHook();
+    killOnExit(child);
     let output = '';
     const collect = (chunk: Buffer): void => {
       output = (output + chunk.toString('utf8')).slice(-OUTPUT_LIMIT);
@@ -214,12 +196,10 @@ function runDotnetBuild(): Promise<void> {
     }, BUILD_TIMEOUT_MS);
     child.once('error', (error) => {
       clearTimeout(timer);
-      liveChildren.delete(child);
       reject(new Error(`cannot run dotnet build: ${error.message}`));
     });
     child.once('close', (code, signal) => {
       clearTimeout(timer);
-      liveChildren.delete(child);
       if (code === 0) resolve();
       else reject(new Error(`dotnet build failed (${signal ?? `exit code ${code}`}):\n${output}`));
     });
@@ -290,15 +270,13 @@ function launch(dll: string, port: number, env: Record<string, string>): Promise
       // stdin stays open as a lifeline: the server exits when it closes, i.e. when this process dies.
       stdio: ['pipe', 'pipe', 'pipe'],
     });
-    liveChildren.add(child);
-    installExitHook();
+    killOnExit(child);
 
     let output = '';
     let ready = false;
     let settled = false;
     const exited = new Promise<void>((done) => {
       child.once('exit', () => {
-        liveChildren.delete(child);
         done();
       });
     });

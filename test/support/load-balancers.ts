@@ -8,6 +8,7 @@ import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, wri
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { freePort, waitForPort } from './redis-server';
+import { killOnExit } from './child-processes';
 
 /** Debian installs both in /usr/sbin, which a non-root PATH may lack. */
 function executable(name: string): string {
@@ -18,17 +19,6 @@ function executable(name: string): string {
 const START_TIMEOUT_MS = 10_000;
 const STOP_GRACE_MS = 3_000;
 const OUTPUT_LIMIT = 256 * 1024;
-
-const liveChildren = new Set<ChildProcess>();
-let exitHookInstalled = false;
-
-function installExitHook(): void {
-  if (exitHookInstalled) return;
-  exitHookInstalled = true;
-  process.once('exit', () => {
-    for (const child of liveChildren) child.kill('SIGKILL');
-  });
-}
 
 /** A load balancer process listening on `port`. */
 export class LoadBalancer {
@@ -43,12 +33,10 @@ export class LoadBalancer {
   ) {
     this.exited = new Promise<void>((resolve) => {
       child.once('exit', () => {
-        liveChildren.delete(child);
         resolve();
       });
       child.once('error', (error) => {
         this.spawnError = `\n[harness] cannot run ${label}: ${error.message}`;
-        liveChildren.delete(child);
         resolve();
       });
     });
@@ -70,8 +58,7 @@ export class LoadBalancer {
     const output = openSync(path.join(directory, 'output.log'), 'a');
     const child = spawn(command, args, { env, stdio: ['ignore', output, output] });
     closeSync(output);
-    installExitHook();
-    liveChildren.add(child);
+    killOnExit(child);
     const balancer = new LoadBalancer(child, port, label, directory);
     try {
       await waitForPort(port, START_TIMEOUT_MS, () => child.exitCode !== null || child.signalCode !== null);

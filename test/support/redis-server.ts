@@ -5,22 +5,11 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as net from 'node:net';
+import { killOnExit } from './child-processes';
 
 const START_TIMEOUT_MS = 10_000;
 const STOP_GRACE_MS = 3_000;
 const OUTPUT_LIMIT = 16 * 1024;
-
-/** Children started here and not yet seen to exit; killed if the test process exits first. */
-const liveChildren = new Set<ChildProcess>();
-let exitHookInstalled = false;
-
-function installExitHook(): void {
-  if (exitHookInstalled) return;
-  exitHookInstalled = true;
-  process.once('exit', () => {
-    for (const child of liveChildren) child.kill('SIGKILL');
-  });
-}
 
 /** Asks the OS for a free loopback port. */
 export function freePort(): Promise<number> {
@@ -121,8 +110,7 @@ export class RedisServer {
       ],
       { stdio: ['ignore', 'pipe', 'pipe'] },
     );
-    installExitHook();
-    liveChildren.add(child);
+    killOnExit(child);
     this.child = child;
     const collect = (chunk: Buffer): void => {
       this.output = (this.output + chunk.toString('utf8')).slice(-OUTPUT_LIMIT);
@@ -133,13 +121,11 @@ export class RedisServer {
     this.exited = new Promise<void>((resolve) => {
       child.once('exit', () => {
         dead = true;
-        liveChildren.delete(child);
         resolve();
       });
       child.once('error', (error) => {
         dead = true;
         this.output += `\n[harness] cannot run redis-server: ${error.message}`;
-        liveChildren.delete(child);
         resolve();
       });
     });

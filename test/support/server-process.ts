@@ -10,6 +10,7 @@ import { chatConfigOptions } from '../../samples/chat/app';
 import { CONFIG_FILE_ENV, RESERVED_ENV_PREFIX } from '../../src/index';
 import { scrape, type Metrics } from './prometheus';
 import { freePort, waitForPort } from './redis-server';
+import { killOnExit } from './child-processes';
 
 const REPO_ROOT = path.resolve(__dirname, '..', '..');
 const START_TIMEOUT_MS = 30_000;
@@ -31,17 +32,6 @@ export function cleanEnvironment(): NodeJS.ProcessEnv {
 export interface Exit {
   readonly code: number | null;
   readonly signal: NodeJS.Signals | null;
-}
-
-const liveChildren = new Set<ChildProcess>();
-let exitHookInstalled = false;
-
-function installExitHook(): void {
-  if (exitHookInstalled) return;
-  exitHookInstalled = true;
-  process.once('exit', () => {
-    for (const child of liveChildren) child.kill('SIGKILL');
-  });
 }
 
 /** What `/health` reports about the backplane (see `BackplaneStatus`). */
@@ -78,7 +68,6 @@ export class ServerProcess {
     this.exited = new Promise<Exit>((resolve) => {
       if (child.exitCode !== null || child.signalCode !== null) resolve({ code: child.exitCode, signal: child.signalCode });
       child.once('exit', (code, signal) => {
-        liveChildren.delete(child);
         resolve({ code, signal });
       });
     });
@@ -100,8 +89,7 @@ export class ServerProcess {
       env: { ...cleanEnvironment(), LOG_LEVEL: 'warn', METRICS_ENABLED: 'false', ...env, PORT: String(port), HOST: '127.0.0.1' },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
-    installExitHook();
-    liveChildren.add(child);
+    killOnExit(child);
     const server = new ServerProcess(child, port, label);
     try {
       await waitForPort(port, START_TIMEOUT_MS, () => child.exitCode !== null || child.signalCode !== null);
@@ -138,8 +126,7 @@ export class ServerProcess {
       env: { ...cleanEnvironment(), LOG_LEVEL: 'warn', ...env, PORT: String(port), HOST: '127.0.0.1' },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
-    installExitHook();
-    liveChildren.add(child);
+    killOnExit(child);
     const server = new ServerProcess(child, port, label);
     // 'close', not 'exit': the output is complete only once the pipes are closed.
     const closed = new Promise<void>((resolve) => child.once('close', () => resolve()));
@@ -233,8 +220,7 @@ export async function runUntilExit(
     env: { ...cleanEnvironment(), HOST: '127.0.0.1', ...env, PORT: port },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  installExitHook();
-  liveChildren.add(child);
+  killOnExit(child);
   let output = '';
   child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString('utf8')));
   child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString('utf8')));
@@ -242,7 +228,6 @@ export async function runUntilExit(
   // 'close', not 'exit': the output is complete only once the pipes are closed.
   const exit = await new Promise<Exit>((resolve) => child.once('close', (code, signal) => resolve({ code, signal })));
   clearTimeout(timer);
-  liveChildren.delete(child);
   return { ...exit, output, listened: output.includes('Server listening at') };
 }
 
