@@ -520,6 +520,7 @@ class Run {
         url: step.query === undefined ? this.target.hubUrl : `${this.target.hubUrl}?${this.substitute(step.query)}`,
         skipNegotiation: step.skipNegotiation,
         statefulReconnect: step.statefulReconnect,
+        messagePack: this.target.clientProtocol === 'messagepack',
         answer: step.answer,
         onToken: (token) => this.normaliser.remember(token, `${name}.token`),
       });
