@@ -9,6 +9,7 @@ import { handshakeScenarios } from '../scenarios/handshake';
 import { invocationScenarios } from '../scenarios/invocations';
 import { jsonParsingScenarios } from '../scenarios/json-parsing';
 import { longPollingScenarios } from '../scenarios/long-polling';
+import { messagePackFrameScenarios } from '../scenarios/messagepack-frames';
 import { negotiateScenarios } from '../scenarios/negotiate';
 import { officialClientScenarios } from '../scenarios/official-client';
 import { pingCloseKeepAliveScenarios } from '../scenarios/ping-close-keep-alive';
@@ -32,6 +33,7 @@ export const TABLES: Record<string, readonly Scenario[]> = {
   'stateful-reconnect': statefulReconnectScenarios,
   cors: corsScenarios,
   'official-client': officialClientScenarios,
+  'messagepack-frames': messagePackFrameScenarios,
 };
 
 /** Steps of the official client, and waits: they do not depend on the hub protocol the client speaks. */
