@@ -32,8 +32,12 @@ if [ ${#packages[@]} -gt 0 ]; then
   if { [ "$(id -u)" -eq 0 ] || [ ${#sudo[@]} -gt 0 ]; } && command -v apt-get >/dev/null 2>&1; then
     echo "provision: apt-get install ${packages[*]}"
     export DEBIAN_FRONTEND=noninteractive
-    "${sudo[@]}" apt-get update -qq
-    "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${packages[@]}" >/dev/null
+    # apt's progress and debconf notes are shown only if the install fails.
+    if ! log=$({ "${sudo[@]}" apt-get update -qq && "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${packages[@]}"; } 2>&1); then
+      printf '%s\n' "$log" >&2
+      echo "provision: apt-get install ${packages[*]} failed" >&2
+      exit 1
+    fi
     mapfile -t packages < <(missing_packages)
     if [ ${#packages[@]} -gt 0 ]; then
       echo "provision: apt-get installed, but still missing: ${packages[*]}" >&2
