@@ -14,7 +14,7 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
 import * as signalR from '@microsoft/signalr';
-import { killOnExit } from '../support/child-processes';
+import { killOnExit, userEnvironment } from '../support/child-processes';
 import { ltsNodes, type LtsNode } from '../support/node-lts';
 import { freePort, waitForPort } from '../support/redis-server';
 
@@ -31,17 +31,8 @@ let packedFiles: string[];
 let app: string;
 const children = new Set<ChildProcess>();
 
-/** An environment without the variables of the npm that runs these tests (they would steer a nested npm). */
-function cleanEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = {};
-  for (const [name, value] of Object.entries(process.env)) {
-    if (!name.toLowerCase().startsWith('npm_') && name !== 'NODE_ENV' && name !== 'INIT_CWD') env[name] = value;
-  }
-  return { ...env, ...extra };
-}
-
 /** Runs a program to its end; rejects with its output if it fails. */
-async function run(program: string, args: readonly string[], cwd: string, env = cleanEnv()): Promise<string> {
+async function run(program: string, args: readonly string[], cwd: string, env = userEnvironment()): Promise<string> {
   try {
     const { stdout, stderr } = await execFileAsync(program, args, { cwd, env, maxBuffer: 64 * 1024 * 1024 });
     return stdout + stderr;
@@ -127,7 +118,7 @@ await app.register(fastifySignalR, { hubs: [{ path: '/checked', hub: CheckedHub 
 /** Starts an app of the installed package with `node` on a free port. */
 async function startApp(node: LtsNode, entry: string): Promise<{ url: string; child: ChildProcess; output: () => string }> {
   const port = await freePort();
-  const child = spawn(node.binary, [entry], { cwd: app, env: cleanEnv({ PORT: String(port) }), stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(node.binary, [entry], { cwd: app, env: userEnvironment({ PORT: String(port) }), stdio: ['ignore', 'pipe', 'pipe'] });
   killOnExit(child);
   children.add(child);
   child.once('exit', () => children.delete(child));

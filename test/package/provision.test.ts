@@ -9,7 +9,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import { chmodSync, mkdirSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { killOnExit } from '../support/child-processes';
+import { killOnExit, userEnvironment } from '../support/child-processes';
 import { ltsNodes } from '../support/node-lts';
 
 jest.setTimeout(60_000);
@@ -41,13 +41,9 @@ interface Outcome {
 }
 
 function runCommand(program: string, args: readonly string[], env: NodeJS.ProcessEnv, user: { uid?: number; gid?: number }): Promise<Outcome> {
-  const base: NodeJS.ProcessEnv = {};
-  for (const [name, value] of Object.entries(process.env)) {
-    if (!name.toLowerCase().startsWith('npm_') && name !== 'INIT_CWD') base[name] = value;
-  }
   const child = spawn(program, args, {
     cwd: REPO,
-    env: { ...base, HOME: work, npm_config_cache: path.join(work, 'npm-cache'), ...env },
+    env: userEnvironment({ HOME: work, npm_config_cache: path.join(work, 'npm-cache'), ...env }),
     stdio: ['ignore', 'pipe', 'pipe'],
     ...user,
   });

@@ -10,6 +10,7 @@ import { chmodSync, cpSync, existsSync, mkdtempSync, readFileSync, rmSync } from
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
+import { userEnvironment } from './child-processes';
 
 const run = promisify(execFile);
 
@@ -101,11 +102,7 @@ export interface StageOptions {
  * and the stage's.
  */
 function runEnvironment(stageEnv: Record<string, string>, imageEnv: Readonly<Record<string, string>> = {}): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = {};
-  for (const [name, value] of Object.entries(process.env)) {
-    if (!name.toLowerCase().startsWith('npm_') && name !== 'NODE_ENV' && name !== 'INIT_CWD') env[name] = value;
-  }
-  return { ...env, ...imageEnv, ...stageEnv };
+  return userEnvironment({ ...imageEnv, ...stageEnv });
 }
 
 function execForm(args: string, where: string): string[] {
