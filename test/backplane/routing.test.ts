@@ -243,8 +243,8 @@ test('client results across servers: the client leaves before answering', async 
 });
 
 test('client results: a connection no server owns fails at once', async () => {
-  // The spy's psubscribe('*') counts as a receiver of every PUBLISH (as with .NET, spec §3.7); without it the
-  // publish reaches nobody.
+  // The spy's psubscribe('*') counts as a receiver of every PUBLISH (as with .NET, docs/protocol.md §3.7); without it
+  // the publish reaches nobody.
   await spy!.punsubscribe('*');
   try {
     const started = Date.now();
@@ -258,7 +258,7 @@ test('client results: a connection no server owns fails at once', async () => {
 
 // ---------------------------------------------------------------------------------------------------------------
 // Every payload the servers published above, read with an independent MessagePack reader against the spec's
-// layouts (signalr-wire.md §3.2, §3.3).
+// layouts (docs/protocol.md §3.2, §3.3).
 
 type Tree = MsgTree & { t: string; v?: unknown; n?: number; items?: Tree[]; entries?: [Tree, Tree][]; hex?: string };
 
@@ -269,7 +269,7 @@ const binOf = (tree: Tree) => {
   return Buffer.from(tree.hex!, 'hex');
 };
 
-/** A framed MessagePack hub message: VarInt length prefix, then exactly that many bytes (spec §2.5). */
+/** A framed MessagePack hub message: VarInt length prefix, then exactly that many bytes (docs/protocol.md §2.5). */
 function messagePackBody(framed: Buffer): Tree {
   let length = 0;
   let shift = 0;
@@ -284,7 +284,7 @@ function messagePackBody(framed: Buffer): Tree {
   return decodeTree(framed.subarray(offset)) as Tree;
 }
 
-/** A framed JSON hub message: one JSON text and its 0x1E (spec §2.4). */
+/** A framed JSON hub message: one JSON text and its 0x1E (docs/protocol.md §2.4). */
 function jsonBody(framed: Buffer): Record<string, unknown> {
   expect(framed[framed.length - 1]).toBe(0x1e);
   expect(framed.subarray(0, -1).includes(0x1e)).toBe(false);

@@ -1,5 +1,5 @@
 /**
- * Streams in both directions with the real @microsoft/signalr client (spec §2.6, §2.9): the chat sample's
+ * Streams in both directions with the real @microsoft/signalr client (docs/protocol.md §2.6, §2.9): the chat sample's
  * `Counter` and `Sum` (the contract the ASP.NET Core reference server implements), and a lab hub that lets the tests
  * watch the server side — producers stopping when a client cancels, uploads ending, a stalled consumer holding
  * back a fast client without the server's memory growing. Texts are the ones the reference server answers.
