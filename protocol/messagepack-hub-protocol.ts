@@ -43,7 +43,10 @@ const NON_VOID_RESULT = 3;
 // ---------------------------------------------------------------------------------------------------------
 // Reading
 
-/** Wraps a codec error in .NET's `InvalidDataException` for the field being read (MsgPackWorker `Read*` helpers). */
+/**
+ * Wraps a codec error in .NET's `InvalidDataException` for the field being read
+ * (src/SignalR/common/Protocols.MessagePack/src/Protocol/MessagePackHubProtocolWorker.cs@v10.0.0 `Read*` helpers).
+ */
 function fieldError(text: string, cause: unknown): HubProtocolError {
   if (!(cause instanceof MessagePackFormatError)) throw cause;
   return new HubProtocolError(text, { cause });
@@ -79,7 +82,10 @@ function readSequenceId(reader: MessagePackReader): number {
   }
 }
 
-/** `ThrowIfNullOrEmpty` (MsgPackWorker): the text is "Null or empty " + what. */
+/**
+ * `ThrowIfNullOrEmpty` (src/SignalR/common/Protocols.MessagePack/src/Protocol/MessagePackHubProtocolWorker.cs@v10.0.0):
+ * the text is "Null or empty " + what.
+ */
 function required(value: string | null, what: string): string {
   if (!value) throw new HubProtocolError(`Null or empty ${what}.`);
   return value;
@@ -149,7 +155,10 @@ function readPayload(reader: MessagePackReader, field: string): unknown {
   }
 }
 
-/** Stream ids: only read when the Invocation has more than 5 items; an empty list means none (MsgPackWorker `ReadStreamIds`). */
+/**
+ * Stream ids: only read when the Invocation has more than 5 items; an empty list means none
+ * (src/SignalR/common/Protocols.MessagePack/src/Protocol/MessagePackHubProtocolWorker.cs@v10.0.0 `ReadStreamIds`).
+ */
 function readStreamIds(reader: MessagePackReader): string[] | undefined {
   let count: number;
   try {
@@ -250,7 +259,9 @@ function close(reader: MessagePackReader, itemCount: number): HubMessage {
       throw fieldError("Reading 'allowReconnect' as Boolean failed.", cause);
     }
   }
-  // An empty error string is still an error (MsgPackWorker `CreateCloseMessage`).
+  // An empty error string is still an error
+  // (src/SignalR/common/Protocols.MessagePack/src/Protocol/MessagePackHubProtocolWorker.cs@v10.0.0
+  // `CreateCloseMessage`).
   const message: Mutable<{ type: 7; error?: string; allowReconnect?: boolean }> = { type: MessageType.Close };
   if (error !== null) message.error = error;
   if (allowReconnect) message.allowReconnect = true;
@@ -283,7 +294,8 @@ function parseBody(reader: MessagePackReader): HubMessage | null {
   try {
     itemCount = reader.readArrayHeader();
   } catch (error) {
-    // .NET reads this header outside its field wrappers (MsgPackWorker `ParseMessage`).
+    // .NET reads this header outside its field wrappers
+    // (src/SignalR/common/Protocols.MessagePack/src/Protocol/MessagePackHubProtocolWorker.cs@v10.0.0 `ParseMessage`).
     throw unwrappedError(error);
   }
   const type = readInt32(reader, 'messageType');

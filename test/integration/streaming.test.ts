@@ -322,7 +322,8 @@ describe.each(CLIENT_COMBINATIONS)('$name', ({ transport, protocol }) => {
 
     test('a method that fails before it streams, or returns no stream', async () => {
       const connection = await connectLab();
-      // Failing to start is a failed invocation, not a failed stream (HubDispatcher StreamAsync).
+      // Failing to start is a failed invocation, not a failed stream
+      // (src/SignalR/server/Core/src/Internal/DefaultHubDispatcher.cs@v10.0.0 StreamAsync).
       expect(await errorOf(collect(connection.stream('BrokenStart')))).toBe(
         "An unexpected error occurred invoking 'BrokenStart' on the server.",
       );

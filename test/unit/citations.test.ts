@@ -64,13 +64,21 @@ const EXTERNAL_BEFORE = /\bRFC \d+ $/;
 /** What may stand between two sections of one citation: `, `, ` and `, `/`, `–`, after an optional parenthesis. */
 const CHAIN = new RegExp(`^(?:\\s*\\([^()${SECTION_SIGN}]*\\))?\\s*(?:,\\s*(?:and\\s+|or\\s+)?|and\\s+|or\\s+|/|–|-)\\s*$`);
 
-/** Short names of .NET files that once stood for paths; a citation spells the path out. */
-const SHORT_NAMES = [
-  'Dispatcher', 'HttpConnCtx', 'ConnManager', 'NegotiateProtocol', 'WsTransport', 'SseTransport', 'SseFormatter',
-  'LpTransport', 'DispOptions', 'HubHandler', 'HubConnectionHandler', 'HubCtx', 'HubDispatcher', 'Handshake',
-  'JsonProto', 'MsgPackProto', 'MsgPackWorker', 'MsgBuffer', 'RedisHLM', 'RedisProto', 'RedisChannels',
+/**
+ * Short names that once stood for .NET files; a citation spells the path out. Names that are words of their own
+ * (`Dispatcher`, `Handshake`) count only with a tag or a line after them; invented ones (`HubCtx`) count anywhere.
+ */
+const WORD_NAMES = ['Dispatcher', 'NegotiateProtocol', 'HubConnectionHandler', 'Handshake', 'RedisChannels'];
+const INVENTED_NAMES = [
+  'HttpConnCtx', 'ConnManager', 'WsTransport', 'SseTransport', 'SseFormatter', 'LpTransport', 'DispOptions',
+  'HubHandler', 'HubCtx', 'HubDispatcher', 'JsonProto', 'MsgPackProto', 'MsgPackWorker', 'MsgBuffer', 'RedisHLM',
+  'RedisProto',
 ];
-const SHORT_NAME_CITATION = new RegExp(`(?<![\\w/.:])(?:${SHORT_NAMES.join('|')})(?=@|\\s+L\\d)|(?<![\\w/.:])TS:[A-Z]\\w*`, 'g');
+const SHORT_NAME_CITATION = new RegExp(
+  `(?<![\\w/.:])(?:${WORD_NAMES.join('|')})(?=@|\\s+L\\d)|(?<![\\w/.:])(?:${INVENTED_NAMES.join('|')})(?![\\w.])` +
+    `|(?<![\\w/.:])TS:[A-Z]\\w*`,
+  'g',
+);
 /** `File.cs@v10`: a tag is written out in full (`@v10.0.0`), as git names it. */
 const ABBREVIATED_TAG = /\.(?:cs|ts)@v\d+(?:\.\d+)?(?![\w.])/g;
 /** Paths of Markdown files that belong to this repository (others, such as .NET's `docs/specs/…@v10.0.0`, do not). */
@@ -192,6 +200,7 @@ describe('citations', () => {
       `// See docs/missing.md ${SECTION_SIGN}1 and [the map](NOWHERE.md).`,
       '// HubDispatcher@v10 L198 and src/SignalR/common/Shared/MessageBuffer.cs@v10 L23; signalr-wire.md.',
       '// Fine: src/SignalR/server/Core/src/HubConnectionHandler.cs@v10.0.0 L200-L261, docs/specs/HubProtocol.md@main.',
+      '// MsgPackWorker `ReadStreamIds`; a Dispatcher and a Handshake are words.',
     ].join('\n');
     const problems = citationProblems('src/example.ts', text, readRepositoryFile).map((p) => `${p.line}: ${p.problem}`);
     expect(problems).toEqual([
@@ -200,6 +209,7 @@ describe('citations', () => {
       `2: ${SECTION_SIGN}2.5 names no document (write docs/protocol.md ${SECTION_SIGN}2.5)`,
       `3: docs/missing.md ${SECTION_SIGN}1: no such document`,
       '4: HubDispatcher: cite the .NET file by its path',
+      '6: MsgPackWorker: cite the .NET file by its path',
       '4: .cs@v10: write the tag in full (@v10.0.0)',
       '4: signalr-wire.md: a document outside the repository',
       '3: docs/missing.md: no such document',
