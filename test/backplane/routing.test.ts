@@ -4,7 +4,7 @@
  * from another), groups, groupExcept, othersInGroup, user (one user's connections on two servers), users, remote
  * group add/remove with its ack, the ack timeout for a connection nobody owns, and client results across servers
  * (a value, a client error, a client that leaves before answering). A raw subscriber watches what goes through Redis
- * and, at the end, reads every payload the servers published against the spec's layouts.
+ * and, at the end, reads every payload the servers published against the layouts of docs/protocol.md §3.3.
  */
 import { HttpTransportType } from '@microsoft/signalr';
 import { MessagePackHubProtocol } from '@microsoft/signalr-protocol-msgpack';
@@ -257,7 +257,7 @@ test('client results: a connection no server owns fails at once', async () => {
 });
 
 // ---------------------------------------------------------------------------------------------------------------
-// Every payload the servers published above, read with an independent MessagePack reader against the spec's
+// Every payload the servers published above, read with an independent MessagePack reader against the
 // layouts (docs/protocol.md §3.2, §3.3).
 
 type Tree = MsgTree & { t: string; v?: unknown; n?: number; items?: Tree[]; entries?: [Tree, Tree][]; hex?: string };
@@ -291,7 +291,7 @@ function jsonBody(framed: Buffer): Record<string, unknown> {
   return JSON.parse(framed.subarray(0, -1).toString('utf8')) as Record<string, unknown>;
 }
 
-test('every payload published above has the spec layout for its channel, read independently of our codec', async () => {
+test('every payload published above has the docs/protocol.md §3.3 layout for its channel, read independently of our codec', async () => {
   const names = await Promise.all(servers.map((server) => server.serverName()));
   const kinds = new Map<string, number>();
   for (const { channel, payload } of published) {

@@ -1,5 +1,5 @@
 /**
- * The Redis backplane payloads (docs/protocol.md §3.3): the spec's byte examples, the smallest-form choices
+ * The Redis backplane payloads (docs/protocol.md §3.3): its byte examples, the smallest-form choices
  * of MessagePack-CSharp's writer at every width boundary, and the reader's tolerance (extra items, any int/str/
  * header width, old-spec byte strings) and errors.
  */

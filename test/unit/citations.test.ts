@@ -44,6 +44,15 @@ function isFile(relative: string): boolean {
   }
 }
 
+function existsInRepository(relative: string): boolean {
+  try {
+    statSync(path.join(ROOT, relative));
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** The numbered headings of a Markdown document (`## 2.`, `### 2.7 Client results`), outside code fences. */
 function sectionsOf(text: string): string[] {
   const sections: string[] = [];
@@ -85,6 +94,8 @@ const ABBREVIATED_TAG = /\.(?:cs|ts)@v\d+(?:\.\d+)?(?![\w.])/g;
 const MARKDOWN_PATH = /(?<![\w./:-])(\.{1,2}\/)?((?:[\w.-]+\/)*[\w.-]+\.md)(?![\w@])/g;
 const REPOSITORY_FOLDERS = /^(?:docs|test|protocol|bench|samples|src)\//;
 const EXTERNAL_PATHS = /^src\/(?:SignalR|StackExchange\.Redis)\//;
+/** A repository file named in backticks, as the docs name code: `protocol/negotiate.ts`. */
+const REPOSITORY_CODE_PATH = /`((?:protocol|src|test|bench|samples)\/[\w./-]+\.(?:ts|js|mjs|cs|json|jsonl))`/g;
 /** Documents that live outside every clone; nothing may point there. */
 const OUTSIDE_DOCUMENTS = /signalr-wire\.md|shared\/spec\//g;
 
@@ -165,6 +176,17 @@ function citationProblems(file: string, text: string, readDocument: (relative: s
   for (const match of text.matchAll(OUTSIDE_DOCUMENTS)) {
     problems.push({ file, line: lineOf(match.index ?? 0), problem: `${match[0]}: a document outside the repository` });
   }
+  // The docs point at code by path; a path that no longer exists sends a reader nowhere.
+  if (file.startsWith('docs/')) {
+    for (const match of text.matchAll(REPOSITORY_CODE_PATH)) {
+      // Another repository's `src/…` shares only the first folder's name with ours.
+      const segments = match[1].split('/');
+      const ours = !EXTERNAL_PATHS.test(match[1]) && (segments.length === 2 || existsInRepository(segments.slice(0, 2).join('/')));
+      if (ours && !isFile(match[1])) {
+        problems.push({ file, line: lineOf(match.index ?? 0), problem: `${match[1]}: no such file` });
+      }
+    }
+  }
   for (const match of text.matchAll(MARKDOWN_PATH)) {
     const [whole, relativePrefix, named] = match;
     const inRepository = relativePrefix !== undefined || /^[A-Z][A-Z-]*\.md$/.test(named)
@@ -185,6 +207,18 @@ describe('citations', () => {
     expect(files).toEqual(expect.arrayContaining(['docs/protocol.md', 'protocol/negotiate.ts', 'ARCHITECTURE.md']));
     const problems = files.flatMap((file) => citationProblems(file, readRepositoryFile(file), readRepositoryFile));
     expect(problems).toEqual([]);
+  });
+
+  test('a path in the docs names a file of the repository, or of the repository it is said to be in', () => {
+    const text = [
+      '| negotiate | `protocol/negotiate.ts`, `protocol/negotiator.ts`, `src/idz.ts` |',
+      'MessagePack-CSharp `src/MessagePack.UnityClient/Assets/Scripts/MessagePack/MessagePackWriter.cs`',
+    ].join('\n');
+    const problems = citationProblems('docs/example.md', text, readRepositoryFile).map((p) => `${p.line}: ${p.problem}`);
+    expect(problems).toEqual([
+      '1: protocol/negotiator.ts: no such file',
+      '1: src/idz.ts: no such file',
+    ]);
   });
 
   test('the protocol reference numbers each section once', () => {
