@@ -1,5 +1,5 @@
 /**
- * Options: every limit and timeout the server has, with ASP.NET Core's defaults (spec `signalr-wire.md` §1.11),
+ * Options: every limit and timeout the server has, with ASP.NET Core's defaults (docs/protocol.md §1.11),
  * validated once at registration into a frozen object. A bad value fails `app.register` with a message that names
  * the option.
  */
@@ -176,7 +176,7 @@ export interface HubRegistration extends Partial<HubOptions> {
 
 /**
  * The Redis backplane: several servers — of this library, and ASP.NET Core servers with
- * `Microsoft.AspNetCore.SignalR.StackExchangeRedis` — serve one app through one Redis (spec `signalr-wire.md` §3).
+ * `Microsoft.AspNetCore.SignalR.StackExchangeRedis` — serve one app through one Redis (docs/protocol.md §3).
  * Each hub's channels are named after its `name`, which must equal the .NET hub's full type name to share them.
  */
 export interface RedisBackplaneOptions {
@@ -299,7 +299,7 @@ export const defaultUserIdProvider: UserIdProvider = (request) => {
   return undefined;
 };
 
-/** ASP.NET Core's defaults (spec §1.11), and ours for the options .NET does not have. */
+/** ASP.NET Core's defaults (docs/protocol.md §1.11), and ours for the options .NET does not have. */
 const HUB_OPTION_DEFAULTS: HubOptions = Object.freeze({
   keepAliveIntervalMs: 15_000,
   clientTimeoutIntervalMs: 30_000,

@@ -1,6 +1,6 @@
 /**
- * The connection table of one hub endpoint: token → connection (spec §1.3: every `?id=` lookup uses the token,
- * never the public id), and expiry of connections that are not in use.
+ * The connection table of one hub endpoint: token → connection (docs/protocol.md §1.3: every `?id=` lookup uses the
+ * token, never the public id), and expiry of connections that are not in use.
  */
 import type { TransportName } from '../../protocol/negotiate';
 import type { HeartbeatParticipant } from '../heartbeat';
@@ -24,7 +24,8 @@ export class ConnectionManager implements HeartbeatParticipant {
 
   /**
    * Creates a connection. With negotiate version 1 or above the token is a second independent random value; for
-   * version 0 and `skipNegotiation` it equals the id (ConnManager@v10 L63-L74).
+   * version 0 and `skipNegotiation` it equals the id
+   * (src/SignalR/common/Http.Connections/src/Internal/HttpConnectionManager.cs@v10.0.0 L63-L74).
    */
   create(negotiateVersion: number, now = Date.now()): HttpConnection {
     const id = newConnectionKey();

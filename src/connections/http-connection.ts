@@ -6,7 +6,7 @@
  *
  * Outbound writes are coalesced: everything queued during one event-loop turn leaves as one transport write (one
  * WebSocket frame, one SSE event, one poll response), as ASP.NET Core sends each pipe read as one frame. Queued
- * bytes are always whole hub messages, so every frame holds whole messages (spec §1.5).
+ * bytes are always whole hub messages, so every frame holds whole messages (docs/protocol.md §1.5).
  */
 import type { TransferFormat } from '../../protocol/hub-protocol';
 import type { TransportName } from '../../protocol/negotiate';
@@ -18,7 +18,7 @@ export interface ConnectionApplication {
   /** The connection is over (peer closed, network failure, timeout, or the server closed it). Called once. */
   onTransportClosed(error?: Error): void;
   /**
-   * The transport went away but the connection may resume (stateful reconnect, spec §2.10); it ends with
+   * The transport went away but the connection may resume (stateful reconnect, docs/protocol.md §2.10); it ends with
    * `onTransportClosed` if no new transport comes within the disconnect timeout.
    */
   onTransportLost?(): void;
@@ -81,7 +81,7 @@ export class HttpConnection {
   onClosed: ((connection: HttpConnection) => void) | null = null;
   /** The user id resolved when the connection was negotiated; every later request must resolve to the same. */
   userIdentifier: string | undefined = undefined;
-  /** Whether negotiate granted stateful reconnect (spec §2.10). */
+  /** Whether negotiate granted stateful reconnect (docs/protocol.md §2.10). */
   statefulReconnectNegotiated = false;
   /**
    * Whether a lost transport waits for a reconnecting one instead of ending the connection: set by the hub once the

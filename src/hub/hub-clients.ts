@@ -8,7 +8,8 @@ import type { ClientProxy, GroupManager, HubCallerClients, HubClients, SingleCli
 
 /**
  * What a hub method's `invoke` (client results) does to the invocation it runs in: give up its invocation slot
- * (spec §2.7; .NET 8+ `HubCallerClients`), or refuse because client results are not allowed there (`onConnected`).
+ * (docs/protocol.md §2.7; .NET 8+ `HubCallerClients`), or refuse because client results are not allowed there
+ * (`onConnected`).
  */
 export interface ClientInvokeGuard {
   /** Runs before every client invocation made through the guarded proxies; throws to refuse it. */

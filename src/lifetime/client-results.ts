@@ -1,6 +1,6 @@
 /**
- * Pending server-to-client invocations ("client results", spec §2.7): the bookkeeping every lifetime manager
- * shares, as ASP.NET Core's `ClientResultsManager`.
+ * Pending server-to-client invocations ("client results", docs/protocol.md §2.7): the bookkeeping every lifetime
+ * manager shares, as ASP.NET Core's `ClientResultsManager`.
  */
 import { hasResult, type CompletionMessage } from '../../protocol/messages';
 import { ClientResultErrors, HubException, namedError } from '../errors';
@@ -74,8 +74,8 @@ export class ClientResultsManager {
   }
 
   /**
-   * Completes the invocation a Completion relayed by another server names (spec §3.7: the reply on this server's
-   * return channel carries no connection id; the answering server checked it). Returns false when none waits.
+   * Completes the invocation a Completion relayed by another server names (docs/protocol.md §3.7: the reply on this
+   * server's return channel carries no connection id; the answering server checked it). Returns false when none waits.
    */
   completeRelayed(completion: CompletionMessage): boolean {
     const entry = this.pending.get(completion.invocationId);

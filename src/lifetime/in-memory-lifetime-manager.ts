@@ -161,7 +161,8 @@ export class InMemoryLifetimeManager implements HubLifetimeManager {
     if (connection === undefined) throw new ConnectionIOError(ClientResultErrors.connectionDoesNotExist(connectionId));
     // A wait that is over before it starts is not worth a message the client would answer in vain.
     if (signal?.aborted) throw new HubException(ClientResultErrors.canceled);
-    // The in-memory manager's ids are `s<counter>` (DefaultHubLifetimeManager.cs@v10 L345-L348).
+    // The in-memory manager's ids are `s<counter>` (src/SignalR/server/Core/src/DefaultHubLifetimeManager.cs@v10.0.0
+    // L345-L348).
     const invocationId = `s${++this.lastInvocationId}`;
     const result = this.clientResults.add(connectionId, invocationId, signal);
     connection.write(

@@ -6,13 +6,14 @@
  * (`autoResubscribe`) and resending of unanswered commands (`autoResendUnfulfilledCommands`) are turned off so that
  * - a subscription asked for while Redis is down is recorded and made when the connection comes back;
  * - after a reconnection (a Redis restart loses every subscription) each wanted channel is subscribed again, one
- *   SUBSCRIBE per channel in the order they were first wanted, as StackExchange.Redis does (spec §3.4, §3.8);
+ *   SUBSCRIBE per channel in the order they were first wanted, as StackExchange.Redis does
+ *   (docs/protocol.md §3.4, §3.8);
  * - a publish never waits in an offline queue: while Redis is down it fails at once, so the lifetime manager can
  *   deliver to its own clients directly, and a publish is never sent late, after the outage, out of order.
  *
  * Nothing is replayed after an outage: Redis pub/sub stores nothing, so what was published meanwhile is lost, as
- * with .NET's backplane (spec §3.1, §3.8). Each outage is logged once when it starts and once when it ends, with
- * the number of messages this server could not publish meanwhile.
+ * with .NET's backplane (docs/protocol.md §3.1, §3.8). Each outage is logged once when it starts and once when it ends,
+ * with the number of messages this server could not publish meanwhile.
  *
  * Where the connections go (`RedisTarget.mode`):
  * - `endpoints`: one server, or the seed nodes of a Redis Cluster. Each connection opens to an endpoint chosen by

@@ -1,7 +1,8 @@
 /**
- * The HTTP surface of one hub (spec §1.1): `POST {path}/negotiate`, and `{path}` for WebSocket upgrades, the
- * HTTP transports, sends (POST) and long-polling close (DELETE). Requests are answered with the status codes and
- * bodies of ASP.NET Core's `HttpConnectionDispatcher` (§1.9), checked in the same order it checks them.
+ * The HTTP surface of one hub (docs/protocol.md §1.1): `POST {path}/negotiate`, and `{path}` for WebSocket upgrades,
+ * the HTTP transports, sends (POST) and long-polling close (DELETE). Requests are answered with the status codes and
+ * bodies of ASP.NET Core's `HttpConnectionDispatcher` (docs/protocol.md §1.9), checked in the same order it checks
+ * them.
  *
  * The routes are ordinary Fastify routes, so `onRequest`/`preValidation` hooks of the application (authentication,
  * rate limits) run before any of this, for WebSocket upgrades too.
@@ -95,11 +96,13 @@ export function registerHubRoutes(app: FastifyInstance, endpoint: HubEndpoint, l
   // -- negotiate ----------------------------------------------------------------------------------------------
   const negotiate = async (request: FastifyRequest, reply: FastifyReply) => {
     const selected = selectNegotiateVersion(queryValue(request.query, 'negotiateVersion'));
-    // Errors are answered with 200 and an `error` body (NegotiateProtocol@v10 L57-L66).
+    // Errors are answered with 200 and an `error` body
+    // (src/SignalR/common/Http.Connections.Common/src/NegotiateProtocol.cs@v10.0.0 L57-L66).
     if ('error' in selected) return sendJson(reply, writeNegotiateError(selected.error));
     const connection = createConnection(selected.version, request, reply);
     if (connection === undefined) return reply;
-    // Granted only when the hub allows it and the client asks (Dispatcher@v10 L367-L372; bool.TryParse).
+    // Granted only when the hub allows it and the client asks
+    // (src/SignalR/common/Http.Connections/src/Internal/HttpConnectionDispatcher.cs@v10.0.0 L367-L372; bool.TryParse).
     const statefulReconnect =
       endpoint.options.allowStatefulReconnects &&
       queryValue(request.query, 'useStatefulReconnect')?.trim().toLowerCase() === 'true';
@@ -124,7 +127,8 @@ export function registerHubRoutes(app: FastifyInstance, endpoint: HubEndpoint, l
 
   /**
    * Checks that a request of an existing connection comes from the user that negotiated it; answers 403 otherwise
-   * (ASP.NET Core 11's rule, Dispatcher@main L1156-L1162), so one user's token cannot drive another's connection.
+   * (ASP.NET Core 11's rule, src/SignalR/common/Http.Connections/src/Internal/HttpConnectionDispatcher.cs@main
+   * L1156-L1162), so one user's token cannot drive another's connection.
    */
   const sameUser = (connection: HttpConnection, request: FastifyRequest, reply: FastifyReply): boolean => {
     if (endpoint.resolveUserId(request) === connection.userIdentifier) return true;
@@ -172,7 +176,8 @@ export function registerHubRoutes(app: FastifyInstance, endpoint: HubEndpoint, l
   const beforeUpgrade = async (request: RequestWithConnection, reply: FastifyReply) => {
     if (!request.ws) return;
     const token = queryValue(request.query, 'id');
-    // No id: a fresh connection, negotiate version 0 semantics (`skipNegotiation`, Dispatcher@v10 L800-L820).
+    // No id: a fresh connection, negotiate version 0 semantics (`skipNegotiation`,
+    // src/SignalR/common/Http.Connections/src/Internal/HttpConnectionDispatcher.cs@v10.0.0 L800-L820).
     let connection: HttpConnection | undefined;
     if (!token) connection = createConnection(0, request, reply);
     else {
@@ -186,12 +191,13 @@ export function registerHubRoutes(app: FastifyInstance, endpoint: HubEndpoint, l
     }
     if (connection === undefined || !ensureTransport(connection, 'WebSockets', reply)) return reply;
     if (connection.state !== 'new') {
-      // A socket for a started connection is a stateful reconnect (spec §2.10), or a conflict.
+      // A socket for a started connection is a stateful reconnect (docs/protocol.md §2.10), or a conflict.
       if (connection.reconnectable && connection.application !== null) {
         request[kConnection] = connection;
         return;
       }
-      // Negotiated stateful reconnect that the handshake turned down: .NET answers 204 (HttpConnCtx@v10 L555-L565).
+      // Negotiated stateful reconnect that the handshake turned down: .NET answers 204
+      // (src/SignalR/common/Http.Connections/src/Internal/HttpConnectionContext.cs@v10.0.0 L555-L565).
       return sendText(reply, connection.statefulReconnectNegotiated ? 204 : 409);
     }
     if (connection.transportActive) return sendText(reply, 409);

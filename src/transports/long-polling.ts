@@ -1,6 +1,6 @@
 /**
- * The long-polling transport (spec §1.7, §1.8): server-to-client messages go out as the bodies of successive GET
- * polls; client-to-server messages arrive by POST. One object per connection, living across polls.
+ * The long-polling transport (docs/protocol.md §1.7, §1.8): server-to-client messages go out as the bodies of
+ * successive GET polls; client-to-server messages arrive by POST. One object per connection, living across polls.
  *
  * A poll answers, as .NET's `LongPollingServerTransport`: 200 with every queued byte as soon as any is queued;
  * 200 with no body (text/plain) after the poll timeout; 204 when a newer poll supersedes it or the connection ends.
@@ -9,7 +9,10 @@
 import type { FastifyReply } from 'fastify';
 import type { HttpConnection, TransportSink } from '../connections/http-connection';
 
-/** Cache headers on every poll response (Dispatcher@v10 L180-L185, L827-L832). */
+/**
+ * Cache headers on every poll response
+ * (src/SignalR/common/Http.Connections/src/Internal/HttpConnectionDispatcher.cs@v10.0.0 L180-L185, L827-L832).
+ */
 const NO_CACHE = {
   'cache-control': 'no-cache, no-store',
   pragma: 'no-cache',
@@ -42,7 +45,7 @@ export class LongPollingTransport implements TransportSink {
 
   /**
    * The first poll of a connection: answered at once with 200, no body, which tells the client the transport is
-   * up (HttpConnCtx@v10 L456-L475).
+   * up (src/SignalR/common/Http.Connections/src/Internal/HttpConnectionContext.cs@v10.0.0 L456-L475).
    */
   start(reply: FastifyReply, now: number): void {
     this.connection.attachSink(this);

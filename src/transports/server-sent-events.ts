@@ -1,5 +1,5 @@
 /**
- * The Server-Sent Events transport (spec §1.6): server-to-client messages on one long `text/event-stream`
+ * The Server-Sent Events transport (docs/protocol.md §1.6): server-to-client messages on one long `text/event-stream`
  * response, each event holding everything queued during one event-loop turn; client-to-server messages arrive by
  * POST. Text only: the handshake refuses binary protocols on it.
  */
@@ -8,7 +8,10 @@ import type { FastifyReply } from 'fastify';
 import { SSE_PREAMBLE, formatServerSentEvent } from '../../protocol/server-sent-events';
 import type { HttpConnection, TransportSink } from '../connections/http-connection';
 
-/** The headers .NET sends on the stream (SseTransport@v10 L33-L41). */
+/**
+ * The headers .NET sends on the stream
+ * (src/SignalR/common/Http.Connections/src/Internal/Transports/ServerSentEventsServerTransport.cs@v10.0.0 L33-L41).
+ */
 const SSE_HEADERS = {
   'content-type': 'text/event-stream',
   'cache-control': 'no-cache,no-store',

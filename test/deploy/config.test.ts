@@ -7,18 +7,10 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { chatConfigOptions } from '../../samples/chat/app';
-import {
-  ConfigError,
-  DEFAULT_PROTOCOLS,
-  describeConfig,
-  Hub,
-  loadConfig,
-  loadServerConfig,
-  maskUrlPassword,
-  redactUrl,
-  serverConfigOptions,
-  signalrOptionsFrom,
-} from '../../src/index';
+import { ConfigError, describeConfig, Hub, loadConfig, loadServerConfig, serverConfigOptions, signalrOptionsFrom } from '../../src/index';
+import { maskUrlPassword } from '../../src/operations/config';
+import { redactUrl } from '../../src/operations/logging';
+import { DEFAULT_PROTOCOLS } from '../../src/plugin';
 import { resolveOptions } from '../../src/options';
 import { runUntilExit } from '../support/server-process';
 
