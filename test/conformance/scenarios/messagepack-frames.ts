@@ -1,5 +1,5 @@
 /**
- * Raw MessagePack frames (spec §2.1, §2.3–§2.9) against both servers offering JSON and MessagePack: the handshake,
+ * Raw MessagePack frames (docs/protocol.md §2.1, §2.3–§2.9) against both servers offering JSON and MessagePack: the handshake,
  * the integer widths and value kinds of results, and the hub-layer behaviours that `KNOWN-DIFFERENCES.md` lists for
  * JSON — unknown message types, null and invalid UTF-8 for string parameters, detailed error texts, a stream's items
  * against the rest of its frame, a reused stream id — checked on the second protocol. Messages the servers send are
@@ -12,7 +12,7 @@ import { differs, RS } from './frames';
 /** The handshake the official client sends for MessagePack (a JSON record, as for every protocol). */
 const MSGPACK_HANDSHAKE = `{"protocol":"messagepack","version":1}${RS}`;
 
-/** A VarInt length prefix (spec §2.1). */
+/** A VarInt length prefix (docs/protocol.md §2.1). */
 function lengthPrefix(length: number): Buffer {
   const bytes: number[] = [];
   let rest = length;
