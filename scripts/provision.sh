@@ -51,8 +51,8 @@ if [ ${#packages[@]} -gt 0 ]; then
   fi
 fi
 if [ -n "${dotnet_missing:-}" ]; then
-  echo "provision: the conformance tests need the .NET 10 SDK (dotnet on PATH); install it from https://dot.net" >&2
-  exit 1
+  # Not a stop: every test that runs ASP.NET Core skips itself with a line saying why, and the rest of the suite runs.
+  echo "provision: no .NET 10 SDK (dotnet on PATH): the tests that run ASP.NET Core will be skipped; install it from https://dot.net" >&2
 fi
 
 # -- Node.js LTS binaries -------------------------------------------------------------------------------------
