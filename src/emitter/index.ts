@@ -1,0 +1,25 @@
+/**
+ * `fastify-signalr/emitter`: send to a hub's clients from any process through the Redis backplane, without Fastify
+ * and without serving clients. See {@link createEmitter}.
+ */
+export {
+  createEmitter,
+  EmitterClosedError,
+  GroupCommandTimeoutError,
+  type EmitterOptions,
+  type EmitterRedisOptions,
+  type HubEmitter,
+} from './redis-emitter';
+export type {
+  ClientProxy,
+  GroupManager,
+  HubClients,
+  HubClientsFor,
+  SingleClientProxy,
+  TypedClientProxy,
+  TypedSingleClientProxy,
+  UntypedClient,
+} from '../hub/hub';
+export type { BackplaneHealth, BackplaneLogger } from '../lifetime/backplane-bus';
+export { RedisConfigurationError, type RedisTlsOptions } from '../lifetime/redis-config';
+export type { HubProtocol } from '../../protocol/hub-protocol';
