@@ -76,6 +76,15 @@ export type { BackplaneState, BackplaneHealth } from './lifetime/backplane-bus';
 export { RedisBackplaneStartupError, type RedisConnectionOptions } from './lifetime/redis-bus';
 export { RedisConfigurationError, type RedisTlsOptions } from './lifetime/redis-config';
 export { SerializedHubMessage } from './lifetime/serialized-message';
+// Also at `fastify-signalr/emitter`, which loads no Fastify.
+export {
+  createEmitter,
+  EmitterClosedError,
+  GroupCommandTimeoutError,
+  type EmitterOptions,
+  type EmitterRedisOptions,
+  type HubEmitter,
+} from './emitter';
 // The hub protocols a hub can offer (the `protocols` option), and the transport names hub code sees.
 export type { HubProtocol } from '../protocol/hub-protocol';
 export { jsonHubProtocol } from '../protocol/json-hub-protocol';

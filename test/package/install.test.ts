@@ -14,9 +14,11 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
 import * as signalR from '@microsoft/signalr';
+import Redis from 'ioredis';
+import { decodeRedisInvocation } from '../../protocol/redis';
 import { killOnExit, userEnvironment } from '../support/child-processes';
 import { ltsNodes, type LtsNode } from '../support/node-lts';
-import { freePort, waitForPort } from '../support/redis-server';
+import { RedisServer, freePort, waitForPort } from '../support/redis-server';
 
 jest.setTimeout(120_000);
 
@@ -30,6 +32,27 @@ let tarball: string;
 let packedFiles: string[];
 let app: string;
 const children = new Set<ChildProcess>();
+let redis: RedisServer | undefined;
+
+/**
+ * A worker using `fastify-signalr/emitter` (CommonJS `require` or ESM `import`): it broadcasts one message and
+ * prints which modules of the app's `node_modules` it loaded, so the test can check that Fastify is not among them.
+ */
+function emitterWorker(kind: 'commonjs' | 'module'): string {
+  const imports =
+    kind === 'commonjs'
+      ? `const { createEmitter } = require('fastify-signalr/emitter');\nconst loaded = () => Object.keys(require.cache);`
+      : `import { createRequire } from 'node:module';\nimport { createEmitter } from 'fastify-signalr/emitter';\n` +
+        `const loaded = () => Object.keys(createRequire(import.meta.url).cache);`;
+  const body = `
+const hub = createEmitter({ redis: process.env.REDIS_URL, hub: 'ChatHub' });
+await hub.clients.all.send('Notify', process.env.TEXT);
+await hub.close();
+const packages = new Set(loaded().map((file) => /node_modules\\/((@[^/]+\\/)?[^/]+)/.exec(file)?.[1]).filter(Boolean));
+console.log(JSON.stringify([...packages].sort()));
+`;
+  return kind === 'commonjs' ? `${imports}\n(async () => {${body}})();\n` : `${imports}\n${body}`;
+}
 
 /** Runs a program to its end; rejects with its output if it fails. */
 async function run(program: string, args: readonly string[], cwd: string, env = userEnvironment()): Promise<string> {
@@ -210,14 +233,16 @@ beforeAll(async () => {
 
 afterAll(async () => {
   for (const child of children) child.kill('SIGKILL');
+  await redis?.stop();
   if (work !== undefined) rmSync(work, { recursive: true, force: true });
 });
 
 describe('the tarball', () => {
   test('holds the compiled JavaScript with its declarations, README, LICENSE and CHANGELOG, and nothing else', () => {
-    const allowed = /^(dist\/(src|protocol)\/[\w/.-]+\.(js|d\.ts)|README\.md|LICENSE|CHANGELOG\.md|package\.json)$/;
+    // `emitter/package.json` points resolvers without `exports` support (TypeScript's `node10`) at the subpath.
+    const allowed = /^(dist\/(src|protocol)\/[\w/.-]+\.(js|d\.ts)|README\.md|LICENSE|CHANGELOG\.md|package\.json|emitter\/package\.json)$/;
     expect(packedFiles.filter((file) => !allowed.test(file))).toEqual([]);
-    for (const file of ['dist/src/index.js', 'dist/src/index.d.ts', 'README.md', 'LICENSE', 'CHANGELOG.md']) {
+    for (const file of ['dist/src/index.js', 'dist/src/index.d.ts', 'dist/src/emitter/index.js', 'README.md', 'LICENSE', 'CHANGELOG.md']) {
       expect({ file, packed: packedFiles.includes(file) }).toEqual({ file, packed: true });
     }
     // Every compiled module has its declarations.
@@ -329,6 +354,37 @@ describe.each(ltsNodes().map((node) => [`Node.js ${node.version}`, node] as cons
       await stopApp(started.child);
     }
   });
+
+  test.each(['commonjs', 'module'] as const)(
+    'a %s worker sends through fastify-signalr/emitter without loading Fastify',
+    async (kind) => {
+      redis ??= await RedisServer.start();
+      const entry = `emitter-${kind}-${node.major}.${kind === 'commonjs' ? 'cjs' : 'mjs'}`;
+      writeFileSync(path.join(app, entry), emitterWorker(kind));
+      const subscriber = new Redis(redis.url);
+      try {
+        const received = new Promise<Buffer>((resolve) => subscriber.on('messageBuffer', (_channel: Buffer, payload: Buffer) => resolve(payload)));
+        await subscriber.subscribe('ChatHub:all');
+        const text = `from a ${kind} worker on Node.js ${node.version}`;
+        const output = await run(node.binary, [entry], app, userEnvironment({ REDIS_URL: redis.url, TEXT: text }));
+        const packages = JSON.parse(output.trim().split('\n').pop()!) as string[];
+        expect(packages).toContain('fastify-signalr');
+        expect(packages.filter((name) => /fastify|^pino|^avvio|^find-my-way/.test(name) && name !== 'fastify-signalr')).toEqual([]);
+        // What the servers of the hub receive: the invocation framed in both protocols, the JSON one readable here.
+        const invocation = decodeRedisInvocation(await received);
+        expect([...invocation.messages.keys()]).toEqual(['json', 'messagepack']);
+        const json = Buffer.from(invocation.messages.get('json')!).toString('utf8');
+        expect(json.endsWith('\u001e')).toBe(true);
+        expect(JSON.parse(json.slice(0, -1))).toEqual({
+          type: 1,
+          target: 'Notify',
+          arguments: [text],
+        });
+      } finally {
+        subscriber.disconnect();
+      }
+    },
+  );
 
   test("the README's example compiled from TypeScript (nodenext) serves the official client", async () => {
     const compiled = await compiledOwnHubExample();
