@@ -76,6 +76,7 @@ export type { BackplaneState, BackplaneHealth } from './lifetime/backplane-bus';
 export { RedisBackplaneStartupError, type RedisConnectionOptions } from './lifetime/redis-bus';
 export { RedisConfigurationError, type RedisTlsOptions } from './lifetime/redis-config';
 export { SerializedHubMessage } from './lifetime/serialized-message';
+export type { ManagementOptions } from './management/management-api';
 // Also at `fastify-signalr/emitter`, which loads no Fastify.
 export {
   createEmitter,

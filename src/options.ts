@@ -10,6 +10,7 @@ import type { HubProtocol } from '../protocol/hub-protocol';
 import type { HubClass } from './hub/hub';
 import type { HubFilter } from './hub/hub-filters';
 import type { RedisConnectionOptions } from './lifetime/redis-bus';
+import type { ManagementOptions } from './management/management-api';
 import {
   RedisConfigurationError,
   isRedisUrl,
@@ -284,6 +285,12 @@ export interface SignalROptions extends Partial<HubOptions> {
    * @default none: every hub keeps its connections, groups and users in memory (one server)
    */
   readonly redis?: RedisBackplaneOptions;
+  /**
+   * The management REST API, shaped as Azure SignalR Service's data-plane REST API (sends, groups, closes, existence
+   * checks, client results), for back ends and tools that push to clients over HTTP; see {@link ManagementOptions}.
+   * @default none: no management API
+   */
+  readonly management?: ManagementOptions;
 }
 
 /** Default user id: the id claim of the authenticated user, as ASP.NET Core's NameIdentifier claim. */
@@ -402,6 +409,14 @@ const signalROptionsSchema = z.strictObject({
     .optional(),
   accessTokenQueryParameter: z.union([z.string().min(1), z.literal(false)]).optional(),
   maximumConnections: z.number().int().positive().nullable().optional(),
+  management: z
+    .strictObject({
+      accessKey: z.string().min(1),
+      path: z.string().regex(/^\/[^?#]*$/, "must start with '/' and hold no query or fragment").optional(),
+      publicEndpoint: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL such as https://signalr.example.com' }).optional(),
+      invokeTimeoutMs: positiveMs.optional(),
+    })
+    .optional(),
   redis: z
     .strictObject({
       url: z

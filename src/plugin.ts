@@ -15,6 +15,7 @@ import { HubEndpoint, type HubContext } from './hub/hub-endpoint';
 import { HttpErrors } from './errors';
 import type { BackplaneLogger } from './lifetime/backplane-bus';
 import { RedisBackplane, type BackplaneStatus } from './lifetime/redis-backplane';
+import { registerManagementApi } from './management/management-api';
 import { resolveOptions, type SignalROptions } from './options';
 import { accessTokenHook, authorizeHook } from './transports/authentication';
 import { corsHook } from './transports/cors';
@@ -219,6 +220,11 @@ const signalr: FastifyPluginAsync<SignalROptions> = async (app, rawOptions) => {
       });
     }
   });
+
+  // The management REST API (Azure SignalR Service's routes), in a context of its own with its own JSON bodies.
+  if (rawOptions.management !== undefined) {
+    await registerManagementApi(app, rawOptions.management, endpoints, backplane?.bus);
+  }
 };
 
 /** The fastify-signalr plugin. Register it with the hubs to serve; see {@link SignalROptions}. */

@@ -87,6 +87,17 @@ export class HubEndpoint implements HubContext {
     return [...counts.values()];
   }
 
+  /** The hub connection of this server with this public id, if any (a scan: for management calls, not per message). */
+  findConnection(connectionId: string): HubConnection | undefined {
+    for (const connection of this.hubConnections) if (connection.connectionId === connectionId) return connection;
+    return undefined;
+  }
+
+  /** The hub connections alive on this server. */
+  liveConnections(): IterableIterator<HubConnection> {
+    return this.hubConnections.values();
+  }
+
   /** The user id of a request, from the `userIdProvider` option (an empty id is none; a throwing provider, none). */
   resolveUserId(request: FastifyRequest): string | undefined {
     try {

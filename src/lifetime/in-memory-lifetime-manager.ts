@@ -30,6 +30,16 @@ export class InMemoryLifetimeManager implements HubLifetimeManager {
     return this.connections.size;
   }
 
+  /** The groups a connection of this server is in (for the management API's checks). */
+  localGroupsOf(connectionId: string): readonly string[] {
+    return [...(this.groupsOfConnection.get(connectionId) ?? [])];
+  }
+
+  /** Whether a group has a member on this server. */
+  hasLocalMembers(groupName: string): boolean {
+    return (this.groups.get(groupName)?.size ?? 0) > 0;
+  }
+
   async onConnected(connection: ManagedConnection): Promise<void> {
     this.connections.set(connection.connectionId, connection);
     const user = connection.userIdentifier;

@@ -224,6 +224,16 @@ export class RedisLifetimeManager implements HubLifetimeManager {
     return this.connections.size;
   }
 
+  /** The groups a connection of this server is in (for the management API's checks). */
+  localGroupsOf(connectionId: string): readonly string[] {
+    return [...(this.groupsOfConnection.get(connectionId) ?? [])];
+  }
+
+  /** Whether a group has a member on this server (other servers' members are never known here). */
+  hasLocalMembers(groupName: string): boolean {
+    return (this.groups.members(groupName)?.size ?? 0) > 0;
+  }
+
   // ------------------------------------------------------------------------------------------------------------
   // Connections
 

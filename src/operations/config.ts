@@ -38,6 +38,8 @@ export interface ConfigOption<T> {
   readonly fromEnv: (text: string) => unknown;
   /** Whether the value must never be shown (it is masked in messages and logs). */
   readonly secret?: boolean;
+  /** How a secret is masked. @default its Redis password masked (URL user info, connection string `password=`) */
+  readonly mask?: (value: string) => string;
 }
 
 /** A table of options by key. */
@@ -318,6 +320,17 @@ export const serverConfigOptions = {
     30_000,
     { min: 1 },
   ),
+  managementAccessKey: {
+    ...stringOption(
+      'SIGNALR_MANAGEMENT_ACCESS_KEY',
+      'Turns on the management REST API at `/api` (Azure SignalR Service\'s routes): the key its HS256 tokens are signed with, or an Azure connection string `Endpoint=…;AccessKey=…;`.',
+      undefined,
+      z.string().min(1, { error: 'must not be empty' }),
+      'none: no management API',
+    ),
+    secret: true,
+    mask: () => '*****',
+  },
   keepAliveIntervalMs: integerOption('SIGNALR_KEEP_ALIVE_INTERVAL_MS', 'Interval of server pings.', 15_000, { min: 1 }),
   clientTimeoutIntervalMs: integerOption(
     'SIGNALR_CLIENT_TIMEOUT_INTERVAL_MS',
@@ -506,7 +519,10 @@ export function loadConfig<T extends ConfigTable>(table: T, sources: ConfigSourc
     }
     const result = option.schema.safeParse(raw[key]);
     if (result.success) values[key] = result.data;
-    else problems.push(`${origin[key]}: ${result.error.issues[0]?.message ?? 'is invalid'}; got ${shown(raw[key], option.secret === true)}`);
+    else {
+      const got = option.mask !== undefined && typeof raw[key] === 'string' ? 'a value not shown' : shown(raw[key], option.secret === true);
+      problems.push(`${origin[key]}: ${result.error.issues[0]?.message ?? 'is invalid'}; got ${got}`);
+    }
   }
   if (problems.length > 0) throw new ConfigError(problems);
   return Object.freeze(values) as ConfigValues<T>;
@@ -522,7 +538,8 @@ export function describeConfig<T extends ConfigTable>(table: T, config: ConfigVa
   const described: Record<string, unknown> = {};
   for (const key of Object.keys(table)) {
     const value = (config as Record<string, unknown>)[key];
-    described[key] = table[key].secret === true && typeof value === 'string' ? maskRedisPassword(value) : value;
+    const option = table[key];
+    described[key] = option.secret === true && typeof value === 'string' ? (option.mask ?? maskRedisPassword)(value) : value;
   }
   return described;
 }
@@ -546,6 +563,7 @@ export function signalrOptionsFrom(config: ServerConfig): Omit<SignalROptions, '
       allowedOrigins: config.corsOrigins.length === 1 && config.corsOrigins[0] === '*' ? '*' : config.corsOrigins,
     }),
     ...(config.redisUrl !== undefined && { redis: redisOptionsFrom(config, config.redisUrl) }),
+    ...(config.managementAccessKey !== undefined && { management: { accessKey: config.managementAccessKey } }),
   };
 }
 
