@@ -5,6 +5,8 @@
  * owns the connection, .NET's included; client results come back from a client on either kind of server; and the
  * failures a worker sees (an unknown connection, a closed emitter) are clear.
  */
+import { HttpTransportType } from '@microsoft/signalr';
+import { ClientPool } from '../support/clients';
 import { createEmitter, EmitterClosedError, GroupCommandTimeoutError, type HubEmitter } from '../../src/emitter';
 import { describeWithDotnet } from '../support/dotnet-reference';
 import { MIXED_CLIENT_NAMES, MIXED_HUB, MixedCluster, once, type MixedClientName } from '../support/mixed-cluster';
@@ -116,6 +118,27 @@ describeWithDotnet('the Redis emitter in a cluster of two fastify-signalr server
     await expect(emitter.clients.client('no-such-connection').invoke('GetAnswer', 'ping')).rejects.toThrow(
       "Connection 'no-such-connection' does not exist.",
     );
+  });
+
+  test('client results in flight are bounded by maximumPendingResults, and an aborted one rejects as a server\'s does', async () => {
+    const pool = new ClientPool(() => cluster.hubUrlOf('bJson'));
+    try {
+      const silent = await pool.connect({ transport: HttpTransportType.WebSockets, handlers: { GetAnswer: () => new Promise(() => undefined) } });
+      await silent.connection.invoke('WhoAmI');
+      const bounded = createEmitter<ChatClient>({ redis: cluster.redis.url, hub: MIXED_HUB, maximumPendingResults: 1 });
+      emitters.push(bounded);
+      const abort = new AbortController();
+      const waiting = bounded.clients.client(silent.connection.connectionId!).invoke('GetAnswer', 'never', abort.signal);
+      waiting.catch(() => undefined);
+      await expect(bounded.clients.client(cluster.idOf('aJson')).invoke('GetAnswer', 'one more')).rejects.toThrow(
+        '1 client results are already awaited (maximumPendingResults).',
+      );
+      abort.abort();
+      await expect(waiting).rejects.toThrow('Invocation canceled by the server.');
+      expect(await bounded.clients.client(cluster.idOf('aJson')).invoke('GetAnswer', 'again')).toBe('aJson answers again');
+    } finally {
+      await pool.stopAll();
+    }
   });
 
   test('the typed emitter refuses client methods and arguments the interface does not declare', () => {
