@@ -19,11 +19,14 @@ export const BACKPLANE_MISSING_EXIT = 3;
 async function main(): Promise<void> {
   const port = Number(argument('port') ?? 0);
   const redisUrl = argument('redis');
+  // `--management-key <key>` turns on the management REST API (the send-from-anywhere benchmark's REST sender).
+  const managementKey = argument('management-key');
   const app = Fastify({ logger: false });
   const options: SignalROptions & { redis?: { url: string } } = {
     hubs: [{ path: '/chathub', hub: ChatHub }],
     // The backplane scenario's one change: the Redis lifetime manager, by URL.
     ...(redisUrl !== undefined ? { redis: { url: redisUrl } } : {}),
+    ...(managementKey !== undefined && { management: { accessKey: managementKey } }),
   };
   const noBackplane = () => {
     process.stderr.write('this build of fastify-signalr has no Redis backplane (option `redis`)\n');

@@ -8,7 +8,7 @@
  * the backplane (`RedisBus`, `resolveRedisTarget`: URL, StackExchange.Redis connection string, TLS, ACL users,
  * Cluster, Sentinel). What it does not do: it has no connections, so it never subscribes the `all`, group, user or
  * connection channels — it only listens on its own ack and return channels, under a server name of its own
- * (docs/protocol.md §3.1), for group-command acks (§3.6) and client results (§3.7).
+ * (docs/protocol.md §3.1), for group-command acks and client results (docs/protocol.md §3.6, §3.7).
  *
  * Unlike a server, which delivers to its own clients while Redis is down, an emitter has nothing to fall back on: a
  * send while Redis is unreachable rejects, so a job can be retried.

@@ -1,6 +1,6 @@
 /**
  * Authentication of the management API exactly as Azure SignalR Service's data-plane REST API does it
- * (Azure/azure-signalr `docs/rest-api.md`, "Authentication"): every request carries `Authorization: Bearer <JWT>`
+ * (`Azure/azure-signalr/docs/rest-api.md`, "Authentication"): every request carries `Authorization: Bearer <JWT>`
  * signed with HS256 (HMAC-SHA256) by the access key, whose `aud` claim is the request URL without its query or
  * trailing slash, and whose `exp` claim is required. Anything else — no token, another algorithm (`none` included),
  * a bad signature, an expired or not-yet-valid token, another audience — is refused. Pure code over node:crypto.

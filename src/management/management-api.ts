@@ -3,8 +3,8 @@
  * authentication — served by this server, so code written for Azure's REST API (or its management SDKs) works
  * unchanged against a self-hosted fleet.
  *
- * Followed (Azure/azure-signalr): `docs/rest-api.md` (the version 1 routes and the JWT rules), `docs/swagger/v1.json`
- * (version 1) and `docs/swagger/v20241201.json` / `v20241201.md` (the `api-version=2024-12-01` surface: `:send`,
+ * Followed, in the Azure/azure-signalr repository: `Azure/azure-signalr/docs/rest-api.md` (the version 1 routes and the
+ * JWT rules), `docs/swagger/v1.json` (version 1) and `docs/swagger/v20241201.json` (the `api-version=2024-12-01` surface: `:send`,
  * `:closeConnections`, `:invoke`, `HEAD` checks, and the `ServiceResponse` / `ErrorDetail` / `PayloadMessage` /
  * `ClientInvocationResponse` models). Not provided: Azure's persistent user–group membership (`/users/{user}/groups…`),
  * streams, `:execute`, `:generateToken` and listing group members, which need state no server of a Redis backplane
@@ -90,7 +90,7 @@ export interface ManagementRoute {
 }
 
 // -------------------------------------------------------------------------------------------------------------
-// Answers, shaped as Azure's `ServiceResponse` model (docs/swagger/v20241201.json): `code`, `level`, `scope`,
+// Answers, shaped as Azure's `ServiceResponse` model (Azure's `docs/swagger/v20241201.json`): `code`, `level`, `scope`,
 // `errorKind` (`Unknown`, `NotExisted`, `NotInGroup`, `Invalid`), `message`, `isSuccess`.
 
 type Scope = 'Request' | 'Connection' | 'User' | 'Group';
@@ -310,8 +310,8 @@ async function sendTo(call: Call, to: 'all' | 'user' | 'group' | 'connection'): 
 const exists = (found: boolean): Answer => (found ? OK : NOT_FOUND);
 
 /**
- * Every route, both versions. Paths are relative to the mount path (`/api`). Version 1: docs/rest-api.md's table and
- * docs/swagger/v1.json; 2024-12-01: docs/swagger/v20241201.json.
+ * Every route, both versions. Paths are relative to the mount path (`/api`). Version 1: the table of
+ * `Azure/azure-signalr/docs/rest-api.md` and its `docs/swagger/v1.json`; 2024-12-01: its `docs/swagger/v20241201.json`.
  */
 export const MANAGEMENT_ROUTES: readonly ManagementRoute[] = [
   // -- version 1 ---------------------------------------------------------------------------------------------
