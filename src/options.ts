@@ -78,6 +78,14 @@ export interface HubOptions {
    */
   readonly streamBufferCapacity: number;
   /**
+   * Bytes a client may POST to a connection before a transport has started it: nothing reads them until then
+   * (ASP.NET Core holds them in the connection's pipe, which stops taking bytes at its `TransportMaxBufferSize`). A
+   * POST that would hold more is answered 413. Once the connection runs, one POST at a time is read and later ones
+   * wait unread, so this is the only buffer a client can fill without a running hub reading it.
+   * @default 65536
+   */
+  readonly transportMaxBufferSize: number;
+  /**
    * The transports offered, in any subset; negotiate lists them in .NET's order.
    * @default ['WebSockets', 'ServerSentEvents', 'LongPolling']
    */
@@ -308,6 +316,7 @@ const HUB_OPTION_DEFAULTS: HubOptions = Object.freeze({
   enableDetailedErrors: false,
   maximumParallelInvocationsPerClient: 1,
   streamBufferCapacity: 10,
+  transportMaxBufferSize: 64 * 1024,
   transports: ALL_TRANSPORTS,
   disconnectTimeoutMs: 15_000,
   longPollTimeoutMs: 90_000,
@@ -333,6 +342,7 @@ const hubOptionsShape = {
   enableDetailedErrors: z.boolean().optional(),
   maximumParallelInvocationsPerClient: z.number().int().positive().optional(),
   streamBufferCapacity: z.number().int().positive().optional(),
+  transportMaxBufferSize: z.number().int().positive().optional(),
   transports: z
     .array(z.enum(ALL_TRANSPORTS as [TransportName, ...TransportName[]]))
     .refine((list) => new Set(list).size === list.length, 'lists a transport twice')
@@ -506,6 +516,7 @@ export function resolveOptions(options: unknown, defaultProtocols: readonly HubP
       enableDetailedErrors: option('enableDetailedErrors'),
       maximumParallelInvocationsPerClient: option('maximumParallelInvocationsPerClient'),
       streamBufferCapacity: option('streamBufferCapacity'),
+      transportMaxBufferSize: option('transportMaxBufferSize'),
       transports: Object.freeze([...option('transports')]),
       disconnectTimeoutMs: option('disconnectTimeoutMs'),
       longPollTimeoutMs: option('longPollTimeoutMs'),

@@ -94,6 +94,10 @@ export class HttpConnection {
   private app: ConnectionApplication | null = null;
   /** Bytes POSTed before any transport started the application (.NET queues them in the connection's pipe). */
   private earlyInput: Buffer[] = [];
+  private earlyInputLength = 0;
+  /** Whether a POST holds the connection's send lock; the POSTs waiting for it, in order. */
+  private sendLocked = false;
+  private readonly sendWaiters: Array<() => void> = [];
   private sink: TransportSink | null = null;
   private outbound: Buffer[] = [];
   private outboundLength = 0;
@@ -204,13 +208,44 @@ export class HttpConnection {
     if (application === null || this.earlyInput.length === 0) return;
     const early = this.earlyInput;
     this.earlyInput = [];
+    this.earlyInputLength = 0;
     for (const chunk of early) application.onReceive(chunk);
+  }
+
+  /** Bytes POSTed and held until a transport starts the application. */
+  get earlyInputBytes(): number {
+    return this.earlyInputLength;
   }
 
   /** Passes client bytes to the application. */
   receive(chunk: Buffer): void {
     if (this.app !== null) this.app.onReceive(chunk);
-    else if (this.state !== 'closed') this.earlyInput.push(chunk);
+    else if (this.state !== 'closed') {
+      this.earlyInput.push(chunk);
+      this.earlyInputLength += chunk.length;
+    }
+  }
+
+  /**
+   * Waits for the connection's send lock and resolves with its release (safe to call more than once). One POST at a
+   * time reads its body into the connection; later ones wait unread — their bytes stay in the network — as ASP.NET
+   * Core's per-connection write lock makes them wait (HttpConnectionDispatcher.ProcessSend).
+   */
+  lockSends(): Promise<() => void> {
+    return new Promise((resolve) => {
+      const grant = () => {
+        this.sendLocked = true;
+        let released = false;
+        resolve(() => {
+          if (released) return;
+          released = true;
+          this.sendLocked = false;
+          this.sendWaiters.shift()?.();
+        });
+      };
+      if (this.sendLocked) this.sendWaiters.push(grant);
+      else grant();
+    });
   }
 
   /**
@@ -292,6 +327,7 @@ export class HttpConnection {
     this.outbound = [];
     this.outboundLength = 0;
     this.earlyInput = [];
+    this.earlyInputLength = 0;
     this.resumeInput();
     const application = this.app;
     this.app = null;
