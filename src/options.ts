@@ -97,6 +97,14 @@ export interface HubOptions {
    */
   readonly disconnectTimeoutMs: number;
   /**
+   * A Server-Sent Events stream or poll response that holds unsent bytes and sends none of them for this long is
+   * aborted and its socket cut (the connection then ends), as Kestrel's `MinResponseDataRate` aborts responses
+   * slower than 240 B/s after a 5 s grace. It is also the grace a socket gets to close after the server ended its
+   * stream or its long-polling connection, before it is cut: a client that stopped reading never would.
+   * @default 5000
+   */
+  readonly sendTimeoutMs: number;
+  /**
    * How long a long poll waits for data before answering 200 with no body.
    * @default 90000
    */
@@ -320,6 +328,7 @@ const HUB_OPTION_DEFAULTS: HubOptions = Object.freeze({
   transports: ALL_TRANSPORTS,
   disconnectTimeoutMs: 15_000,
   longPollTimeoutMs: 90_000,
+  sendTimeoutMs: 5_000,
   allowStatefulReconnects: false,
   statefulReconnectBufferSize: 100_000,
   maximumBufferedOutboundBytes: 1024 * 1024,
@@ -349,6 +358,7 @@ const hubOptionsShape = {
     .optional(),
   disconnectTimeoutMs: positiveMs.optional(),
   longPollTimeoutMs: positiveMs.optional(),
+  sendTimeoutMs: positiveMs.optional(),
   allowStatefulReconnects: z.boolean().optional(),
   statefulReconnectBufferSize: z.number().int().positive().optional(),
   maximumBufferedOutboundBytes: z.number().int().positive().nullable().optional(),
@@ -520,6 +530,7 @@ export function resolveOptions(options: unknown, defaultProtocols: readonly HubP
       transports: Object.freeze([...option('transports')]),
       disconnectTimeoutMs: option('disconnectTimeoutMs'),
       longPollTimeoutMs: option('longPollTimeoutMs'),
+      sendTimeoutMs: option('sendTimeoutMs'),
       allowStatefulReconnects: option('allowStatefulReconnects'),
       statefulReconnectBufferSize: option('statefulReconnectBufferSize'),
       maximumBufferedOutboundBytes: option('maximumBufferedOutboundBytes'),

@@ -60,6 +60,7 @@ export class ConnectionManager implements HeartbeatParticipant {
 
   onHeartbeat(now: number): void {
     for (const connection of this.byToken.values()) {
+      connection.checkTransport(now);
       if (connection.transportActive || now - connection.lastSeen < this.disconnectTimeoutMs) continue;
       connection.expired = true;
       connection.transportClosed();

@@ -39,6 +39,10 @@ export interface TransportSink {
   resumeInput?(): void;
   /** Drops the transport at once, without a goodbye (it was replaced by a reconnecting one). */
   abandon?(): void;
+  /** Called on every heartbeat: a transport aborts a response that makes no progress. */
+  checkProgress?(now: number): void;
+  /** The connection is over: the transport lets go of the sockets it kept. */
+  connectionClosed?(): void;
 }
 
 /** Lifecycle of a connection: negotiated but not started, active, or gone. */
@@ -318,12 +322,19 @@ export class HttpConnection {
     else this.transportClosed();
   }
 
+  /** Lets the transport check, once per heartbeat, that what it sends makes progress. */
+  checkTransport(now: number): void {
+    this.sink?.checkProgress?.(now);
+  }
+
   /** Marks the connection gone, tells the application and the table once. */
   transportClosed(error?: Error): void {
     if (this.state === 'closed') return;
     this.state = 'closed';
     this.transportActive = false;
+    const sink = this.sink;
     this.sink = null;
+    sink?.connectionClosed?.();
     this.outbound = [];
     this.outboundLength = 0;
     this.earlyInput = [];

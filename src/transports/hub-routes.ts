@@ -260,13 +260,13 @@ export function registerHubRoutes(app: FastifyInstance, endpoint: HubEndpoint, l
     if (connection === undefined || !ensureTransport(connection, transport, reply)) return reply;
     if (transport === 'ServerSentEvents') {
       if (connection.transportActive || connection.state !== 'new') return sendText(reply, 409);
-      startServerSentEvents(reply, connection);
+      startServerSentEvents(reply, connection, endpoint.options.sendTimeoutMs);
       endpoint.startConnection(connection, request);
       return reply;
     }
     if (connection.state === 'new') {
       // The first poll starts the application and returns at once.
-      const longPolling = new LongPollingTransport(connection, endpoint.options.longPollTimeoutMs);
+      const longPolling = new LongPollingTransport(connection, endpoint.options.longPollTimeoutMs, endpoint.options.sendTimeoutMs);
       pollers.set(connection, longPolling);
       longPolling.start(reply, Date.now());
       endpoint.startConnection(connection, request);
