@@ -9,6 +9,7 @@ import { ALL_TRANSPORTS, type TransportName } from '../protocol/negotiate';
 import type { HubProtocol } from '../protocol/hub-protocol';
 import type { HubClass } from './hub/hub';
 import type { HubFilter } from './hub/hub-filters';
+import type { LifetimeLimits } from './lifetime/client-results';
 import type { RedisConnectionOptions } from './lifetime/redis-bus';
 import {
   RedisConfigurationError,
@@ -77,6 +78,40 @@ export interface HubOptions {
    * @default 10
    */
   readonly streamBufferCapacity: number;
+  /**
+   * Server-to-client streams one connection may have open at once, and, separately, client-to-server streams. A
+   * stream invocation past the bound fails at once with an error saying so (the client sees it as the stream's
+   * error); nothing is started. ASP.NET Core has no such bound; a client that opens streams it never finishes
+   * would otherwise make the server hold ever more.
+   * @default 100
+   */
+  readonly maximumStreamsPerConnection: number | null;
+  /**
+   * Client results (`invoke` on a client) one connection may owe at once. One more fails at once with a
+   * `HubException` saying so, without being sent: a client that never answers cannot make the server hold ever more.
+   * `null` for no bound.
+   * @default 100
+   */
+  readonly maximumPendingClientResultsPerConnection: number | null;
+  /**
+   * Client results the hub waits for at once on this server, over all its connections; one more fails at once
+   * with a `HubException`. `null` for no bound.
+   * @default 10000
+   */
+  readonly maximumPendingClientResults: number | null;
+  /**
+   * Groups one connection may be in at once. Adding it to one more fails with a `HubException` saying so (the
+   * hub method calling `addToGroup` fails). With Redis each group of a connection is a subscription of this
+   * server, so the bound also bounds what one client can make Redis hold. `null` for no bound.
+   * @default 1000
+   */
+  readonly maximumGroupsPerConnection: number | null;
+  /**
+   * Longest group name `addToGroup` takes, in characters; a longer one fails with a `HubException`. `null` for
+   * no bound.
+   * @default 1024
+   */
+  readonly maximumGroupNameLength: number | null;
   /**
    * Bytes a client may POST to a connection before a transport has started it: nothing reads them until then
    * (ASP.NET Core holds them in the connection's pipe, which stops taking bytes at its `TransportMaxBufferSize`). A
@@ -325,6 +360,11 @@ const HUB_OPTION_DEFAULTS: HubOptions = Object.freeze({
   maximumParallelInvocationsPerClient: 1,
   streamBufferCapacity: 10,
   transportMaxBufferSize: 64 * 1024,
+  maximumStreamsPerConnection: 100,
+  maximumPendingClientResultsPerConnection: 100,
+  maximumPendingClientResults: 10_000,
+  maximumGroupsPerConnection: 1_000,
+  maximumGroupNameLength: 1_024,
   transports: ALL_TRANSPORTS,
   disconnectTimeoutMs: 15_000,
   longPollTimeoutMs: 90_000,
@@ -352,6 +392,11 @@ const hubOptionsShape = {
   maximumParallelInvocationsPerClient: z.number().int().positive().optional(),
   streamBufferCapacity: z.number().int().positive().optional(),
   transportMaxBufferSize: z.number().int().positive().optional(),
+  maximumStreamsPerConnection: z.number().int().positive().nullable().optional(),
+  maximumPendingClientResultsPerConnection: z.number().int().positive().nullable().optional(),
+  maximumPendingClientResults: z.number().int().positive().nullable().optional(),
+  maximumGroupsPerConnection: z.number().int().positive().nullable().optional(),
+  maximumGroupNameLength: z.number().int().positive().nullable().optional(),
   transports: z
     .array(z.enum(ALL_TRANSPORTS as [TransportName, ...TransportName[]]))
     .refine((list) => new Set(list).size === list.length, 'lists a transport twice')
@@ -488,6 +533,17 @@ export interface ResolvedSignalROptions {
   readonly redis: ResolvedRedisOptions | null;
 }
 
+/** The bounds a hub's lifetime manager enforces, from its options. */
+export function lifetimeLimits(options: HubOptions): LifetimeLimits {
+  return {
+    clientResults: {
+      maximumPerConnection: options.maximumPendingClientResultsPerConnection,
+      maximumTotal: options.maximumPendingClientResults,
+    },
+    maximumGroupsPerConnection: options.maximumGroupsPerConnection,
+  };
+}
+
 /** Thrown by `app.register` for invalid options; the message names every bad option. */
 export class SignalROptionsError extends Error {
   override readonly name = 'SignalROptionsError';
@@ -527,6 +583,11 @@ export function resolveOptions(options: unknown, defaultProtocols: readonly HubP
       maximumParallelInvocationsPerClient: option('maximumParallelInvocationsPerClient'),
       streamBufferCapacity: option('streamBufferCapacity'),
       transportMaxBufferSize: option('transportMaxBufferSize'),
+      maximumStreamsPerConnection: option('maximumStreamsPerConnection'),
+      maximumPendingClientResultsPerConnection: option('maximumPendingClientResultsPerConnection'),
+      maximumPendingClientResults: option('maximumPendingClientResults'),
+      maximumGroupsPerConnection: option('maximumGroupsPerConnection'),
+      maximumGroupNameLength: option('maximumGroupNameLength'),
       transports: Object.freeze([...option('transports')]),
       disconnectTimeoutMs: option('disconnectTimeoutMs'),
       longPollTimeoutMs: option('longPollTimeoutMs'),

@@ -42,7 +42,7 @@ import {
 } from '../../protocol/redis';
 import { ClientResultErrors, HubException, namedError } from '../errors';
 import { BackplaneUnavailableError, type BackplaneBus, type BackplaneLogger, type ChannelListener } from './backplane-bus';
-import { ClientResultsManager, ConnectionIOError } from './client-results';
+import { checkGroupRoom, ClientResultsManager, ConnectionIOError, DEFAULT_LIFETIME_LIMITS, type LifetimeLimits } from './client-results';
 import type { HubLifetimeManager, ManagedConnection } from './hub-lifetime-manager';
 import { SerializedHubMessage } from './serialized-message';
 
@@ -73,6 +73,11 @@ export interface RedisLifetimeManagerOptions {
    */
   readonly serverName?: string;
   readonly log: BackplaneLogger;
+  /**
+   * Pending client results and groups per connection.
+   * @default {@link DEFAULT_LIFETIME_LIMITS}
+   */
+  readonly limits?: LifetimeLimits;
 }
 
 /**
@@ -174,7 +179,8 @@ export class RedisLifetimeManager implements HubLifetimeManager {
   private readonly users: ChannelMembers;
   /** Wire channel → its handler, for every channel this manager subscribed (also used for direct delivery). */
   private readonly handlers = new Map<string, ChannelListener>();
-  private readonly clientResults = new ClientResultsManager();
+  private readonly clientResults: ClientResultsManager;
+  private readonly maximumGroupsPerConnection: number | null;
   private readonly relayed = new Map<string, RelayedInvocation>();
   private readonly acks = new Map<number, PendingAck>();
   private lastCommandId = 0;
@@ -189,6 +195,9 @@ export class RedisLifetimeManager implements HubLifetimeManager {
     this.log = options.log;
     this.protocols = options.protocols;
     this.ackTimeoutMs = options.ackTimeoutMs ?? 30_000;
+    const limits = options.limits ?? DEFAULT_LIFETIME_LIMITS;
+    this.clientResults = new ClientResultsManager(limits.clientResults);
+    this.maximumGroupsPerConnection = limits.maximumGroupsPerConnection;
     this.serverName = options.serverName ?? createServerName(hostname());
     this.channels = new RedisChannels({
       hubName: options.hubName,
@@ -338,6 +347,7 @@ export class RedisLifetimeManager implements HubLifetimeManager {
 
   private joinLocally(connection: ManagedConnection, groupName: string): Promise<void> {
     const id = connection.connectionId;
+    checkGroupRoom(id, this.groupsOfConnection.get(id), groupName, this.maximumGroupsPerConnection);
     let names = this.groupsOfConnection.get(id);
     if (names === undefined) this.groupsOfConnection.set(id, (names = new Set()));
     names.add(groupName);
