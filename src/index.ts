@@ -86,7 +86,7 @@ export { HubStats } from './hub/hub-stats';
 export { signalrHealth, type LivenessReport, type ReadinessReport, type SignalRHealthOptions } from './operations/health';
 export { signalrMetrics, type SignalRMetrics, type SignalRMetricsOptions } from './operations/metrics';
 export { installGracefulShutdown, type GracefulShutdown, type GracefulShutdownOptions } from './operations/shutdown';
-export { LogDestination, productionLoggerOptions } from './operations/logging';
+export { LogDestination, productionLoggerOptions, redactedNotFoundHandler } from './operations/logging';
 export {
   ConfigError,
   booleanOption,

@@ -314,6 +314,11 @@ export interface SignalROptions extends Partial<HubOptions> {
    * `['https://app.example.com']`, `'*'` for any origin (echoed back, with credentials, as ASP.NET Core's
    * `SetIsOriginAllowed(_ => true).AllowCredentials()`), or a predicate. WebSocket upgrades from a page of any
    * other origin are refused with 403.
+   *
+   * `'*'` is unsafe with cookie authentication: any site's page, even a sandboxed one (`Origin: null`), would
+   * connect with its visitor's cookies and act as them. The server refuses to start with `'*'` when a session
+   * plugin decorates requests with `session` (`@fastify/session`, `@fastify/secure-session`); with bearer tokens
+   * (the official clients' `accessTokenFactory`) it is safe, since a page of another site has no token to send.
    * @default none: same-origin pages only
    */
   readonly allowedOrigins?: readonly string[] | '*' | ((origin: string) => boolean);
@@ -326,7 +331,8 @@ export interface SignalROptions extends Partial<HubOptions> {
   readonly accessTokenQueryParameter?: string | false;
   /**
    * Most connections this server holds at once, over all hubs (negotiated ones included); further negotiations and
-   * WebSocket connections get 503. `null` for no limit.
+   * WebSocket connections get 503 — unless a negotiated connection never started its transport: the oldest such
+   * gives its place to the newcomer, so negotiations nobody uses cannot keep the server full. `null` for no limit.
    * @default null
    */
   readonly maximumConnections?: number | null;

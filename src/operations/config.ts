@@ -240,7 +240,12 @@ export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', '
 /** The options of a fastify-signalr server: where it listens, logs, health, metrics, shutdown, Redis, SignalR. */
 export const serverConfigOptions = {
   port: integerOption('PORT', 'TCP port the server listens on.', 5000, { min: 1, max: 65535 }),
-  host: stringOption('HOST', 'Address the server listens on.', '0.0.0.0', z.string().min(1, { error: 'must not be empty' })),
+  host: stringOption(
+    'HOST',
+    'Address the server listens on: loopback unless set (`0.0.0.0` for every interface, as the container image sets).',
+    '127.0.0.1',
+    z.string().min(1, { error: 'must not be empty' }),
+  ),
   logLevel: enumOption('LOG_LEVEL', 'Lowest level logged (JSON lines on stdout).', LOG_LEVELS, 'info'),
   logRequests: booleanOption(
     'LOG_REQUESTS',
@@ -254,7 +259,7 @@ export const serverConfigOptions = {
   ),
   corsOrigins: listOption(
     'CORS_ORIGINS',
-    'Origins of pages on other origins that may connect, comma-separated, or `*` for any; none: same-origin only.',
+    'Origins of pages on other origins that may connect, comma-separated, or `*` for any (unsafe with cookie authentication); none: same-origin only.',
     z.string(),
     undefined,
     'none',

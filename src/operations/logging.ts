@@ -13,7 +13,7 @@
  * `signalr.shutdown.failed`, `signalr.shutdown.forced`.
  */
 import { write as writeToFd } from 'node:fs';
-import type { FastifyRequest, FastifyServerOptions } from 'fastify';
+import type { FastifyReply, FastifyRequest, FastifyServerOptions } from 'fastify';
 
 /** Query parameters whose values never reach a log line, by name in lower case. */
 const SECRET_QUERY_PARAMETERS = new Set(['access_token', 'id']);
@@ -47,6 +47,17 @@ export function redactUrl(url: string): string {
     })
     .join('&');
   return `${url.slice(0, start + 1)}${query}${url.slice(end)}`;
+}
+
+/**
+ * A not-found handler for `app.setNotFoundHandler` that answers as Fastify's own — the same 404 body — but logs the
+ * URL without its secrets: Fastify's default handler logs `Route GET:<url> not found` with the raw URL, tokens and
+ * all.
+ */
+export function redactedNotFoundHandler(request: FastifyRequest, reply: FastifyReply): FastifyReply {
+  const message = `Route ${request.method}:${redactUrl(request.url)} not found`;
+  request.log.info(message);
+  return reply.code(404).send({ message, error: 'Not Found', statusCode: 404 });
 }
 
 /** Header paths pino removes from anything logged. */
