@@ -182,6 +182,8 @@ export class RedisLifetimeManager implements HubLifetimeManager {
   private readonly clientResults: ClientResultsManager;
   private readonly maximumGroupsPerConnection: number | null;
   private readonly relayed = new Map<string, RelayedInvocation>();
+  /** The ids in {@link relayed} by connection, so a disconnect costs what that connection owes. */
+  private readonly relayedOf = new Map<ManagedConnection, Set<string>>();
   private readonly acks = new Map<number, PendingAck>();
   private lastCommandId = 0;
   private readonly convertedProtocols = new Set<string>();
@@ -262,8 +264,11 @@ export class RedisLifetimeManager implements HubLifetimeManager {
     this.clientResults.failConnection(id);
     // Client results other servers wait for from this connection: tell them it left
     // (src/SignalR/server/StackExchangeRedis/src/RedisHubLifetimeManager.cs@v10.0.0 L570-L574).
-    for (const [invocationId, relayed] of this.relayed) {
-      if (relayed.connection !== connection) continue;
+    const owed = this.relayedOf.get(connection);
+    this.relayedOf.delete(connection);
+    for (const invocationId of owed ?? []) {
+      const relayed = this.relayed.get(invocationId);
+      if (relayed === undefined) continue;
       this.relayed.delete(invocationId);
       this.relayResult(relayed, { type: MessageType.Completion, invocationId, error: CONNECTION_DISCONNECTED });
     }
@@ -442,6 +447,7 @@ export class RedisLifetimeManager implements HubLifetimeManager {
       throw new Error(ClientResultErrors.wrongConnection(connectionId, completion.invocationId));
     }
     this.relayed.delete(completion.invocationId);
+    this.relayedOf.get(relayed.connection)?.delete(completion.invocationId);
     this.relayResult(relayed, completion);
     return true;
   }
@@ -523,6 +529,9 @@ export class RedisLifetimeManager implements HubLifetimeManager {
         return;
       }
       this.relayed.set(invocationId, relayed);
+      let owed = this.relayedOf.get(connection);
+      if (owed === undefined) this.relayedOf.set(connection, (owed = new Set()));
+      owed.add(invocationId);
     }
     if (!gone) this.write(connection, this.toMessage(invocation));
   }
