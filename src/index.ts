@@ -70,6 +70,7 @@ export {
 } from './options';
 export type { HubLifetimeManager, ManagedConnection } from './lifetime/hub-lifetime-manager';
 export { InMemoryLifetimeManager } from './lifetime/in-memory-lifetime-manager';
+export type { ClientResultLimits, LifetimeLimits } from './lifetime/client-results';
 export { RedisLifetimeManager } from './lifetime/redis-lifetime-manager';
 export type { BackplaneStatus } from './lifetime/redis-backplane';
 export type { BackplaneState, BackplaneHealth } from './lifetime/backplane-bus';

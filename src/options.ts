@@ -114,7 +114,8 @@ export interface HubOptions {
   readonly maximumGroupNameLength: number | null;
   /**
    * Bytes a client may POST to a connection before a transport has started it: nothing reads them until then
-   * (ASP.NET Core holds them in the connection's pipe, which stops taking bytes at its `TransportMaxBufferSize`). A
+   * (ASP.NET Core holds them in the connection's pipe, which stops taking bytes at its `TransportMaxBufferSize`,
+   * docs/protocol.md §1.11). A
    * POST that would hold more is answered 413. Once the connection runs, one POST at a time is read and later ones
    * wait unread, so this is the only buffer a client can fill without a running hub reading it.
    * @default 65536
@@ -133,10 +134,11 @@ export interface HubOptions {
   readonly disconnectTimeoutMs: number;
   /**
    * A Server-Sent Events stream or poll response that holds unsent bytes and sends none of them for this long is
-   * aborted and its socket cut (the connection then ends), as Kestrel's `MinResponseDataRate` aborts responses
-   * slower than 240 B/s after a 5 s grace. It is also the grace a socket gets to close after the server ended its
-   * stream or its long-polling connection, before it is cut: a client that stopped reading never would.
-   * @default 5000
+   * aborted and its socket cut (the connection then ends): ASP.NET Core's `TransportSendTimeout`, which closes a
+   * connection whose send does not complete in time (docs/protocol.md §1.11). It is also the grace a socket gets to
+   * close after the server ended its stream or its long-polling connection, before it is cut: a client that stopped
+   * reading never would.
+   * @default 10000
    */
   readonly sendTimeoutMs: number;
   /**
@@ -374,7 +376,7 @@ const HUB_OPTION_DEFAULTS: HubOptions = Object.freeze({
   transports: ALL_TRANSPORTS,
   disconnectTimeoutMs: 15_000,
   longPollTimeoutMs: 90_000,
-  sendTimeoutMs: 5_000,
+  sendTimeoutMs: 10_000,
   allowStatefulReconnects: false,
   statefulReconnectBufferSize: 100_000,
   maximumBufferedOutboundBytes: 1024 * 1024,

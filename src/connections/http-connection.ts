@@ -233,7 +233,8 @@ export class HttpConnection {
   /**
    * Waits for the connection's send lock and resolves with its release (safe to call more than once). One POST at a
    * time reads its body into the connection; later ones wait unread — their bytes stay in the network — as ASP.NET
-   * Core's per-connection write lock makes them wait (HttpConnectionDispatcher.ProcessSend).
+   * Core's per-connection write lock makes them wait
+   * (`ProcessSend` in src/SignalR/common/Http.Connections/src/Internal/HttpConnectionDispatcher.cs@v10.0.0).
    */
   lockSends(): Promise<() => void> {
     return new Promise((resolve) => {

@@ -182,7 +182,7 @@ export class RedisLifetimeManager implements HubLifetimeManager {
   private readonly clientResults: ClientResultsManager;
   private readonly maximumGroupsPerConnection: number | null;
   private readonly relayed = new Map<string, RelayedInvocation>();
-  /** The ids in {@link relayed} by connection, so a disconnect costs what that connection owes. */
+  /** The ids in `relayed` by connection, so a disconnect costs what that connection owes. */
   private readonly relayedOf = new Map<ManagedConnection, Set<string>>();
   private readonly acks = new Map<number, PendingAck>();
   private lastCommandId = 0;

@@ -370,7 +370,7 @@ export const serverConfigOptions = {
   sendTimeoutMs: integerOption(
     'SIGNALR_SEND_TIMEOUT_MS',
     'An SSE stream or poll response that sends none of its bytes for this long is cut; also the grace of a closed stream\'s socket.',
-    5_000,
+    10_000,
     { min: 1 },
   ),
   maximumStreamsPerConnection: limitOption(

@@ -80,7 +80,7 @@ const RETRY_FULL_MS = 20;
  * reader is gone (`EPIPE`: a supervisor or log shipper that died): a shutdown then never ends. This one writes on
  * libuv's thread pool; a reader that is full is retried later, a reader that is gone ends logging (lines are
  * dropped and counted), and lines beyond `maximumQueuedBytes` are dropped rather than held in memory. Exit waits for
- * the queue only as long as {@link flushLogs} is told to.
+ * the queue only as long as `flushLogs` is told to.
  */
 export class LogDestination {
   private readonly queue: Buffer[] = [];

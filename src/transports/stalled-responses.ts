@@ -1,8 +1,8 @@
 /**
  * Releasing the sockets of the HTTP transports, so a client that stops reading cannot keep one — and the bytes in
  * its buffers — after its connection is over or while its response makes no progress:
- * - a response whose socket has sent none of its unsent bytes for `sendTimeoutMs` is aborted and cut, as
- *   Kestrel aborts a response slower than its `MinResponseDataRate` (240 B/s after a 5 s grace);
+ * - a response whose socket has sent none of its unsent bytes for `sendTimeoutMs` is aborted and cut, as ASP.NET
+ *   Core closes a connection whose send outlasts its `TransportSendTimeout` (docs/protocol.md §1.11);
  * - once the server ended a Server-Sent Events stream, or a long-polling connection is over, its socket is closed,
  *   and cut if it is still open `sendTimeoutMs` later (a peer that never reads never takes the end of the stream).
  */

@@ -19,7 +19,8 @@ const pool = new ClientPool(() => server.hubUrl);
 const rawSockets: Socket[] = [];
 
 beforeAll(async () => {
-  server = await ServerProcess.start('stalled-readers', { SIGNALR_DISCONNECT_TIMEOUT_MS: '2000' });
+  // Short timeouts so the test waits seconds, not the defaults' tens of seconds.
+  server = await ServerProcess.start('stalled-readers', { SIGNALR_DISCONNECT_TIMEOUT_MS: '2000', SIGNALR_SEND_TIMEOUT_MS: '3000' });
 });
 
 afterAll(async () => {
@@ -93,7 +94,7 @@ test('Server-Sent Events clients that stop reading are closed and their sockets 
   }
   // The well-behaved client got every broadcast.
   await bystander.inbox('ReceiveMessage').waitFor(sent, 20_000);
-  // Every stalled socket is gone within the send timeout (5 s) and a heartbeat: not ESTABLISHED, and not left to
+  // Every stalled socket is gone within the send timeout (3 s here) and a heartbeat: not ESTABLISHED, and not left to
   // the kernel with megabytes queued (FIN-WAIT-1) either.
   await waitForSocketsGone(stalled, 10_000);
   expect(await healthConnections()).toBe(1);
@@ -113,7 +114,7 @@ test('long-polling clients that never read a large poll response lose their sock
     stalled.push(await stalledGet(`/chathub?id=${token}`, '*/*'));
   }
   expect(serverSidesOf(stalled).length).toBe(STALLED);
-  // Disconnect timeout (2 s here), a heartbeat, and the send timeout's grace (5 s).
+  // Disconnect timeout (2 s here), a heartbeat, and the send timeout's grace (3 s here).
   await waitForSocketsGone(stalled, 15_000);
   expect(await bystander.connection.invoke('Echo', 'served')).toBe('served');
   expect(await healthConnections()).toBe(2);
