@@ -10,7 +10,7 @@
  * `signalr.backplane.connected`, `signalr.backplane.disconnected`, `signalr.backplane.reconnected`,
  * `signalr.backplane.subscribe_failed`, `signalr.backplane.warning`, `signalr.backplane.error`,
  * `signalr.server.started`, `signalr.shutdown.started`, `signalr.shutdown.drained`, `signalr.shutdown.completed`,
- * `signalr.shutdown.failed`, `signalr.shutdown.forced`.
+ * `signalr.shutdown.failed`, `signalr.shutdown.forced`, `signalr.log.dropped`.
  */
 import { write as writeToFd } from 'node:fs';
 import type { FastifyReply, FastifyRequest, FastifyServerOptions } from 'fastify';
