@@ -36,6 +36,9 @@ export const InvocationErrors = {
   /** The hub method threw. */
   unexpectedError: (target: string) => `An unexpected error occurred invoking '${target}' on the server.`,
   methodDoesNotExist: 'Method does not exist.',
+  /** The connection has as many streams open in that direction as `maximumStreamsPerConnection` allows. */
+  tooManyStreams: (direction: 'server-to-client' | 'client-to-server', limit: number) =>
+    `The connection already has ${limit} ${direction} streams open, the most maximumStreamsPerConnection allows.`,
   argumentCount: (provided: number, expected: number) =>
     `Invocation provides ${provided} argument(s) but target expects ${expected}.`,
   bindingArguments:
@@ -65,12 +68,26 @@ export const UploadStreamErrors = {
   connectionClosed: 'The underlying connection was closed.',
 } as const;
 
+/** Errors of group membership past its bounds (`HubException`s: the caller sees them). */
+export const GroupErrors = {
+  tooManyGroups: (connectionId: string, limit: number) =>
+    `Connection '${connectionId}' is already in ${limit} groups, the most maximumGroupsPerConnection allows.`,
+  nameTooLong: (length: number, limit: number) =>
+    `The group name is ${length} characters long, more than maximumGroupNameLength (${limit}) allows.`,
+};
+
 /** Errors a server-to-client invocation (client result) rejects with (docs/protocol.md §2.7). */
 export const ClientResultErrors = {
   /** The invocation's `AbortSignal` aborted (a timeout, or the caller gave up) — a `HubException`. */
   canceled: 'Invocation canceled by the server.',
   /** The connection went away while the result was awaited — an `IOException`. */
   connectionDisconnected: (connectionId: string) => `Connection '${connectionId}' disconnected.`,
+  /** The connection owes as many results as it may; the new invocation is refused — a `HubException`. */
+  tooManyForConnection: (connectionId: string, limit: number) =>
+    `Connection '${connectionId}' already has ${limit} client results pending, the most maximumPendingClientResultsPerConnection allows.`,
+  /** The server waits for as many results as it may — a `HubException`. */
+  tooManyForServer: (limit: number) =>
+    `The server already waits for ${limit} client results, the most maximumPendingClientResults allows.`,
   /** No such connection — an `IOException`. */
   connectionDoesNotExist: (connectionId: string) => `Connection '${connectionId}' does not exist.`,
   /** A Completion for a server-initiated invocation came from another connection than the one invoked. */

@@ -70,6 +70,7 @@ export {
 } from './options';
 export type { HubLifetimeManager, ManagedConnection } from './lifetime/hub-lifetime-manager';
 export { InMemoryLifetimeManager } from './lifetime/in-memory-lifetime-manager';
+export type { ClientResultLimits, LifetimeLimits } from './lifetime/client-results';
 export { RedisLifetimeManager } from './lifetime/redis-lifetime-manager';
 export type { BackplaneStatus } from './lifetime/redis-backplane';
 export type { BackplaneState, BackplaneHealth } from './lifetime/backplane-bus';
@@ -96,7 +97,7 @@ export { HubStats } from './hub/hub-stats';
 export { signalrHealth, type LivenessReport, type ReadinessReport, type SignalRHealthOptions } from './operations/health';
 export { signalrMetrics, type SignalRMetrics, type SignalRMetricsOptions } from './operations/metrics';
 export { installGracefulShutdown, type GracefulShutdown, type GracefulShutdownOptions } from './operations/shutdown';
-export { productionLoggerOptions } from './operations/logging';
+export { LogDestination, productionLoggerOptions, redactedNotFoundHandler } from './operations/logging';
 export {
   ConfigError,
   booleanOption,

@@ -3,6 +3,7 @@
  * operations. Caller-relative targets are the plain ones with the caller's id filled in, as .NET does:
  * `others` is all-except-caller, `othersInGroup` is group-except-caller.
  */
+import { GroupErrors, HubException } from '../errors';
 import type { HubLifetimeManager } from '../lifetime/hub-lifetime-manager';
 import type { ClientProxy, GroupManager, HubCallerClients, HubClients, SingleClientProxy } from './hub';
 
@@ -172,9 +173,14 @@ export class GuardedHubClients implements HubCallerClients {
 }
 
 /** Group membership through the lifetime manager. */
-export function lifetimeGroupManager(lifetime: HubLifetimeManager): GroupManager {
+export function lifetimeGroupManager(lifetime: HubLifetimeManager, maximumGroupNameLength: number | null = null): GroupManager {
   return {
-    addToGroup: (connectionId, groupName) => lifetime.addToGroup(connectionId, groupName),
+    addToGroup: (connectionId, groupName) => {
+      if (maximumGroupNameLength !== null && groupName.length > maximumGroupNameLength) {
+        return Promise.reject(new HubException(GroupErrors.nameTooLong(groupName.length, maximumGroupNameLength)));
+      }
+      return lifetime.addToGroup(connectionId, groupName);
+    },
     removeFromGroup: (connectionId, groupName) => lifetime.removeFromGroup(connectionId, groupName),
   };
 }

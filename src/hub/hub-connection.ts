@@ -62,6 +62,18 @@ import { ResultStream, type ResultStreamHost } from './result-stream';
 import { MessageBuffer, SEQUENCE_ID_TOO_LARGE } from './message-buffer';
 import { UploadStream } from './upload-stream';
 
+/** Hub method failures of one connection logged in full per window; see `HubConnection.logFailure`. */
+const FAILURES_LOGGED_PER_WINDOW = 5;
+const FAILURE_WINDOW_MS = 10_000;
+
+/** Hub method failures of one connection in the current log window. */
+interface FailureWindow {
+  logged: number;
+  suppressed: number;
+  lastMethod: string;
+  lastError: string;
+}
+
 /**
  * Raw bytes held while the message loop waits (for `onConnected`, an invocation slot, or room in an upload stream)
  * before the transport is asked to stop reading: ASP.NET Core's pipe pause threshold (`ApplicationMaxBufferSize`,
@@ -194,6 +206,8 @@ export class HubConnection
   private waitingArgs: unknown[] | null = null;
   private activeInvocations = 0;
 
+  /** Failures logged and counted in the current window of {@link logFailure}; `null` between windows. */
+  private failureWindow: FailureWindow | null = null;
   // Streams (docs/protocol.md §2.9), created on first use: client-to-server by stream id, server-to-client by
   // invocation id.
   private uploads: Map<string, UploadStream> | null = null;
@@ -622,6 +636,7 @@ export class HubConnection
       return;
     }
     if (!this.streamCountMatches(message, method)) return;
+    if (!this.roomForUploads(invocationId, message.streamIds!.length)) return;
     const uploads = this.openUploads(message.streamIds!, method);
     if (method.authorize !== undefined) {
       this.authorizeThen(method, message, () => this.executeStreamCall(message, method, args, uploads), () => this.endUploads(uploads));
@@ -690,6 +705,12 @@ export class HubConnection
       this.reject(invocationId, InvocationErrors.invocationIdInUse(invocationId));
       return;
     }
+    const limit = this.endpoint.options.maximumStreamsPerConnection;
+    if (limit !== null && streams.size >= limit) {
+      this.reject(invocationId, InvocationErrors.tooManyStreams('server-to-client', limit));
+      return;
+    }
+    if (!this.roomForUploads(invocationId, message.streamIds?.length ?? 0)) return;
     const uploads = message.streamIds === undefined || message.streamIds.length === 0
       ? undefined
       : this.openUploads(message.streamIds, method);
@@ -829,13 +850,46 @@ export class HubConnection
     );
   }
 
-  /** Logs a hub method's failure; a `HubException` is a message for the caller, not a server fault. */
+  /**
+   * Logs a hub method's failure; a `HubException` is a message for the caller, not a server fault. One connection
+   * gets {@link FAILURES_LOGGED_PER_WINDOW} lines with their stack traces per {@link FAILURE_WINDOW_MS}; further
+   * failures in the window are counted and reported in one line when it ends, so a client whose calls fail by the
+   * thousand (client results cancelled at its disconnect, say) cannot flood the log.
+   */
   logFailure(error: unknown, methodName: string, message: string): void {
     if (error instanceof HubException) return;
-    this.endpoint.log.error(
-      { event: 'signalr.invocation.failed', err: error, connectionId: this.connectionId, method: methodName },
-      message,
-    );
+    const window = (this.failureWindow ??= this.openFailureWindow());
+    if (window.logged < FAILURES_LOGGED_PER_WINDOW) {
+      window.logged++;
+      this.endpoint.log.error(
+        { event: 'signalr.invocation.failed', err: error, connectionId: this.connectionId, method: methodName },
+        message,
+      );
+      return;
+    }
+    window.suppressed++;
+    window.lastMethod = methodName;
+    window.lastError = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+  }
+
+  private openFailureWindow(): FailureWindow {
+    const window: FailureWindow = { logged: 0, suppressed: 0, lastMethod: '', lastError: '' };
+    const timer = setTimeout(() => {
+      this.failureWindow = null;
+      if (window.suppressed === 0) return;
+      this.endpoint.log.error(
+        {
+          event: 'signalr.invocation.failed',
+          connectionId: this.connectionId,
+          suppressed: window.suppressed,
+          method: window.lastMethod,
+          lastError: window.lastError,
+        },
+        `${window.suppressed} more hub method failure(s) of this connection were not logged one by one`,
+      );
+    }, FAILURE_WINDOW_MS);
+    timer.unref();
+    return window;
   }
 
   /** An invocation starts running: counted for a graceful shutdown, timed when metrics observe the hub. */
@@ -916,6 +970,17 @@ export class HubConnection
       opened[i] = stream;
     }
     return opened;
+  }
+
+  /**
+   * Whether `count` more client-to-server streams fit within `maximumStreamsPerConnection`; refuses the invocation
+   * (a Completion with the error) when they do not.
+   */
+  private roomForUploads(invocationId: string | undefined, count: number): boolean {
+    const limit = this.endpoint.options.maximumStreamsPerConnection;
+    if (limit === null || count === 0 || (this.uploads?.size ?? 0) + count <= limit) return true;
+    this.reject(invocationId, InvocationErrors.tooManyStreams('client-to-server', limit));
+    return false;
   }
 
   /** The full parameter list: the bound arguments with the upload streams at their declared positions. */

@@ -6,7 +6,7 @@
 import type { HubProtocol } from '../../protocol/hub-protocol';
 import { jsonHubProtocol } from '../../protocol/json-hub-protocol';
 import { messagePackHubProtocol } from '../../protocol/messagepack-hub-protocol';
-import type { ResolvedHubOptions, ResolvedRedisOptions } from '../options';
+import { lifetimeLimits, type ResolvedHubOptions, type ResolvedRedisOptions } from '../options';
 import type { BackplaneBus, BackplaneHealth, BackplaneLogger } from './backplane-bus';
 import { RedisBus } from './redis-bus';
 import { RedisLifetimeManager } from './redis-lifetime-manager';
@@ -74,6 +74,7 @@ export class RedisBackplane {
       protocols: publishedProtocols(hub.protocols),
       ackTimeoutMs: this.options.ackTimeoutMs,
       log,
+      limits: lifetimeLimits(hub),
     });
     this.managers.push({ hub, manager });
     return manager;

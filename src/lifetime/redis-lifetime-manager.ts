@@ -42,7 +42,7 @@ import {
 } from '../../protocol/redis';
 import { ClientResultErrors, HubException, namedError } from '../errors';
 import { BackplaneUnavailableError, type BackplaneBus, type BackplaneLogger, type ChannelListener } from './backplane-bus';
-import { ClientResultsManager, ConnectionIOError } from './client-results';
+import { checkGroupRoom, ClientResultsManager, ConnectionIOError, DEFAULT_LIFETIME_LIMITS, type LifetimeLimits } from './client-results';
 import type { HubLifetimeManager, ManagedConnection } from './hub-lifetime-manager';
 import { SerializedHubMessage } from './serialized-message';
 
@@ -73,6 +73,11 @@ export interface RedisLifetimeManagerOptions {
    */
   readonly serverName?: string;
   readonly log: BackplaneLogger;
+  /**
+   * Pending client results and groups per connection.
+   * @default {@link DEFAULT_LIFETIME_LIMITS}
+   */
+  readonly limits?: LifetimeLimits;
 }
 
 /**
@@ -174,8 +179,11 @@ export class RedisLifetimeManager implements HubLifetimeManager {
   private readonly users: ChannelMembers;
   /** Wire channel → its handler, for every channel this manager subscribed (also used for direct delivery). */
   private readonly handlers = new Map<string, ChannelListener>();
-  private readonly clientResults = new ClientResultsManager();
+  private readonly clientResults: ClientResultsManager;
+  private readonly maximumGroupsPerConnection: number | null;
   private readonly relayed = new Map<string, RelayedInvocation>();
+  /** The ids in `relayed` by connection, so a disconnect costs what that connection owes. */
+  private readonly relayedOf = new Map<ManagedConnection, Set<string>>();
   private readonly acks = new Map<number, PendingAck>();
   private lastCommandId = 0;
   private readonly convertedProtocols = new Set<string>();
@@ -189,6 +197,9 @@ export class RedisLifetimeManager implements HubLifetimeManager {
     this.log = options.log;
     this.protocols = options.protocols;
     this.ackTimeoutMs = options.ackTimeoutMs ?? 30_000;
+    const limits = options.limits ?? DEFAULT_LIFETIME_LIMITS;
+    this.clientResults = new ClientResultsManager(limits.clientResults);
+    this.maximumGroupsPerConnection = limits.maximumGroupsPerConnection;
     this.serverName = options.serverName ?? createServerName(hostname());
     this.channels = new RedisChannels({
       hubName: options.hubName,
@@ -263,8 +274,11 @@ export class RedisLifetimeManager implements HubLifetimeManager {
     this.clientResults.failConnection(id);
     // Client results other servers wait for from this connection: tell them it left
     // (src/SignalR/server/StackExchangeRedis/src/RedisHubLifetimeManager.cs@v10.0.0 L570-L574).
-    for (const [invocationId, relayed] of this.relayed) {
-      if (relayed.connection !== connection) continue;
+    const owed = this.relayedOf.get(connection);
+    this.relayedOf.delete(connection);
+    for (const invocationId of owed ?? []) {
+      const relayed = this.relayed.get(invocationId);
+      if (relayed === undefined) continue;
       this.relayed.delete(invocationId);
       this.relayResult(relayed, { type: MessageType.Completion, invocationId, error: CONNECTION_DISCONNECTED });
     }
@@ -348,6 +362,7 @@ export class RedisLifetimeManager implements HubLifetimeManager {
 
   private joinLocally(connection: ManagedConnection, groupName: string): Promise<void> {
     const id = connection.connectionId;
+    checkGroupRoom(id, this.groupsOfConnection.get(id), groupName, this.maximumGroupsPerConnection);
     let names = this.groupsOfConnection.get(id);
     if (names === undefined) this.groupsOfConnection.set(id, (names = new Set()));
     names.add(groupName);
@@ -442,6 +457,7 @@ export class RedisLifetimeManager implements HubLifetimeManager {
       throw new Error(ClientResultErrors.wrongConnection(connectionId, completion.invocationId));
     }
     this.relayed.delete(completion.invocationId);
+    this.relayedOf.get(relayed.connection)?.delete(completion.invocationId);
     this.relayResult(relayed, completion);
     return true;
   }
@@ -523,6 +539,9 @@ export class RedisLifetimeManager implements HubLifetimeManager {
         return;
       }
       this.relayed.set(invocationId, relayed);
+      let owed = this.relayedOf.get(connection);
+      if (owed === undefined) this.relayedOf.set(connection, (owed = new Set()));
+      owed.add(invocationId);
     }
     if (!gone) this.write(connection, this.toMessage(invocation));
   }

@@ -8,6 +8,7 @@
  * rate limits) run before any of this, for WebSocket upgrades too.
  */
 import type { ServerResponse } from 'node:http';
+import { Transform, type TransformCallback } from 'node:stream';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { WebSocket } from 'ws';
 import {
@@ -36,6 +37,26 @@ type RequestWithConnection = FastifyRequest & {
   [kUpgradeResponse]?: ServerResponse;
   [kReleaseReservation]?: () => void;
 };
+
+/** The error a request body stream fails with past a limit; Fastify answers it with its status code. */
+class BodyTooLargeError extends Error {
+  readonly statusCode = 413;
+}
+
+/** Passes a request body through unchanged, failing it with 413 once it exceeds `limit` bytes. */
+class BodyLimit extends Transform {
+  private received = 0;
+
+  constructor(private readonly limit: number) {
+    super();
+  }
+
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+    this.received += chunk.length;
+    if (this.received > this.limit) callback(new BodyTooLargeError('Payload Too Large'));
+    else callback(null, chunk);
+  }
+}
 
 function sendText(reply: FastifyReply, status: number, body = ''): FastifyReply {
   return reply.code(status).header('content-type', 'text/plain').send(body);
@@ -239,13 +260,13 @@ export function registerHubRoutes(app: FastifyInstance, endpoint: HubEndpoint, l
     if (connection === undefined || !ensureTransport(connection, transport, reply)) return reply;
     if (transport === 'ServerSentEvents') {
       if (connection.transportActive || connection.state !== 'new') return sendText(reply, 409);
-      startServerSentEvents(reply, connection);
+      startServerSentEvents(reply, connection, endpoint.options.sendTimeoutMs);
       endpoint.startConnection(connection, request);
       return reply;
     }
     if (connection.state === 'new') {
       // The first poll starts the application and returns at once.
-      const longPolling = new LongPollingTransport(connection, endpoint.options.longPollTimeoutMs);
+      const longPolling = new LongPollingTransport(connection, endpoint.options.longPollTimeoutMs, endpoint.options.sendTimeoutMs);
       pollers.set(connection, longPolling);
       longPolling.start(reply, Date.now());
       endpoint.startConnection(connection, request);
@@ -256,6 +277,25 @@ export function registerHubRoutes(app: FastifyInstance, endpoint: HubEndpoint, l
   };
 
   // -- POST: client-to-server data for the HTTP transports ----------------------------------------------------
+  /**
+   * Before a send's body is read: it waits for the connection's send lock, so one POST at a time is read into the
+   * connection and later ones wait unread (ASP.NET Core's per-connection write lock) — memory per connection stays
+   * bounded however many POSTs a client sends at once. Before a transport has started the application nothing reads
+   * what is sent, so the body may then bring the bytes held to `transportMaxBufferSize` and no further: 413.
+   */
+  const lockSends = async (request: FastifyRequest, reply: FastifyReply, payload: NodeJS.ReadableStream) => {
+    const token = queryValue(request.query, 'id');
+    const connection = token ? endpoint.connections.get(token) : undefined;
+    if (connection === undefined || connection.transport === 'WebSockets') return payload;
+    // Whatever ends the request — an answer, an error, the client going away, even while it waits — lets the next
+    // send in.
+    const lock = connection.lockSends();
+    reply.raw.once('close', () => void lock.then((release) => release()));
+    await lock;
+    if (connection.application !== null || connection.state === 'closed') return payload;
+    const room = Math.max(0, endpoint.options.transportMaxBufferSize - connection.earlyInputBytes);
+    return payload.pipe(new BodyLimit(room));
+  };
   const post = async (request: FastifyRequest, reply: FastifyReply) => {
     const connection = findConnection(request, reply);
     if (connection === undefined) return reply;
@@ -264,7 +304,8 @@ export function registerHubRoutes(app: FastifyInstance, endpoint: HubEndpoint, l
     if (Buffer.isBuffer(body) && body.length > 0) connection.receive(body);
     // .NET answers 200 once the body is in the connection's pipe, even when what it carries ends the connection (a
     // Close, a refused handshake). Only a send that waits for room — while the hub's message loop has paused input;
-    // the client sends its next POST only after this answer — and sees the connection end meanwhile is 404.
+    // the client sends its next POST only after this answer — and sees the connection end meanwhile is 404. The
+    // send lock is held meanwhile, so further POSTs wait unread.
     if (!connection.inputPaused) return sendText(reply, 200);
     await connection.inputResumed();
     return sendText(reply, connection.state === 'closed' ? 404 : 200);
@@ -292,7 +333,7 @@ export function registerHubRoutes(app: FastifyInstance, endpoint: HubEndpoint, l
       wsHandler: upgraded,
       handler: get,
     });
-    app.post(url, post);
+    app.post(url, { preParsing: lockSends }, post);
     app.delete(url, remove);
     app.route({
       method: ['HEAD', 'PUT', 'PATCH', 'OPTIONS'],

@@ -41,7 +41,7 @@ function refusal(env: Record<string, string>, file?: string): string {
 test('with nothing set, every option has its documented default, and the SignalR ones are the plugin’s own', () => {
   const config = loadServerConfig({ env: {} });
   for (const [key, option] of Object.entries(serverConfigOptions)) expect({ key, value: config[key as keyof typeof config] }).toEqual({ key, value: option.default });
-  expect(config).toMatchObject({ port: 5000, host: '0.0.0.0', logLevel: 'info', shutdownDrainTimeoutMs: 5000, redisUrl: undefined });
+  expect(config).toMatchObject({ port: 5000, host: '127.0.0.1', logLevel: 'info', shutdownDrainTimeoutMs: 5000, redisUrl: undefined });
 
   class SomeHub extends Hub {}
   const fromConfig = resolveOptions({ ...signalrOptionsFrom(config), hubs: [{ path: '/hub', hub: SomeHub }] }, DEFAULT_PROTOCOLS);
