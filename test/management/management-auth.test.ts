@@ -4,9 +4,12 @@
  * option or trusted forwarded headers — sends and client results on the in-memory hub, the invoke timeout, and the
  * options it refuses.
  */
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
 import { HttpTransportType } from '@microsoft/signalr';
 import Fastify, { type FastifyInstance } from 'fastify';
-import { fastifySignalR, Hub, type SignalROptions } from '../../src/index';
+import { ConfigError, describeConfig, fastifySignalR, Hub, loadServerConfig, serverConfigOptions, signalrOptionsFrom, type SignalROptions } from '../../src/index';
 import { ClientPool, type TestClient } from '../support/clients';
 import { jwt, tokenFor } from '../support/management-token';
 
@@ -117,4 +120,22 @@ test('the management options are checked at registration', async () => {
   await expect(
     other.register(fastifySignalR, { hubs: [{ path: '/n', hub: NoticeHub }], management: { accessKey: KEY, publicEndpoint: 'ftp://x' } }),
   ).rejects.toThrow(/management/);
+});
+
+test('SIGNALR_MANAGEMENT_ACCESS_KEY turns the API on in the server configuration, and the key is never shown', () => {
+  const config = loadServerConfig({ env: { SIGNALR_MANAGEMENT_ACCESS_KEY: 'Endpoint=https://x.test;AccessKey=s3cret;Version=1.0;' } });
+  expect(signalrOptionsFrom(config).management).toEqual({ accessKey: 'Endpoint=https://x.test;AccessKey=s3cret;Version=1.0;' });
+  expect(describeConfig(serverConfigOptions, config).managementAccessKey).toBe('*****');
+  expect(signalrOptionsFrom(loadServerConfig({ env: {} })).management).toBeUndefined();
+  // A bad value is named, never shown.
+  const file = path.join(mkdtempSync(path.join(tmpdir(), 'management-config-')), 'config.json');
+  writeFileSync(file, JSON.stringify({ managementAccessKey: '' }));
+  let error: unknown;
+  try {
+    loadServerConfig({ env: {}, file });
+  } catch (caught) {
+    error = caught;
+  }
+  expect(error).toBeInstanceOf(ConfigError);
+  expect((error as Error).message).toContain(`managementAccessKey in ${file}: must not be empty; got a value not shown`);
 });
