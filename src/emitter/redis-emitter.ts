@@ -116,8 +116,8 @@ export interface HubEmitter<TClient extends object = UntypedClient> {
   readonly serverName: string;
   /**
    * Resolves once connected to Redis and listening on the ack and return channels; rejects when Redis refused the
-   * configuration (credentials, TLS, ACL) or, with `abortConnect`, could not be reached in time. Sends wait for it
-   * themselves; call it to fail fast at startup.
+   * configuration (credentials, TLS, ACL) or, with `abortConnect`, could not be reached in time — the emitter is then
+   * closed, and every send rejects with that reason. Sends wait for it themselves; call it to fail fast at startup.
    */
   ready(): Promise<void>;
   /** The Redis connection's health (state, outages, messages published). */
@@ -150,6 +150,14 @@ const consoleLogger: BackplaneLogger = {
   info: () => undefined,
   debug: () => undefined,
 };
+
+/** A failed publish as the caller sees it: the message was not sent, and why (Redis down, connection lost, ACL). */
+function notSent(error: unknown): Error {
+  const reason = error instanceof Error ? error.message : String(error);
+  const wrapped = new BackplaneUnavailableError(`The message was not sent to Redis: ${reason}`);
+  (wrapped as Error & { cause?: unknown }).cause = error;
+  return wrapped;
+}
 
 /** Reads the first message of framed bytes with `protocol`; null when there is none. */
 function readFramed(protocol: HubProtocol, bytes: Uint8Array): HubMessage | null {
@@ -221,7 +229,9 @@ export class RedisEmitterLifetime implements HubLifetimeManager {
         bus.subscribe(channels.returnResults, (payload) => this.onReturnedResult(payload)),
       ]);
     })();
-    this.started.catch(() => undefined);
+    // A configuration Redis refuses is not retried, as a server refuses to start with it: the emitter closes, and
+    // every send rejects with the reason.
+    this.started.catch(() => void bus.close());
   }
 
   // A process without connections has none to add or remove.
@@ -302,7 +312,7 @@ export class RedisEmitterLifetime implements HubLifetimeManager {
       receivers = await this.bus.publish(this.channels.connection(connectionId), payload);
     } catch (error) {
       this.results.remove(invocationId);
-      throw error;
+      throw notSent(error);
     }
     // Nobody subscribed the connection's channel: no server owns it (as .NET's InvokeConnectionAsync). On a Redis
     // Cluster the count covers one node only, so there the call waits for its answer or its cancellation.
@@ -345,11 +355,12 @@ export class RedisEmitterLifetime implements HubLifetimeManager {
     await this.whenOpen();
     if (channels.length === 0) return;
     const payload = this.payload(method, args, excluded);
-    if (channels.length === 1) {
-      await this.bus.publish(channels[0], payload);
-      return;
+    try {
+      if (channels.length === 1) await this.bus.publish(channels[0], payload);
+      else await Promise.all(channels.map((channel) => this.bus.publish(channel, payload)));
+    } catch (error) {
+      throw notSent(error);
     }
-    await Promise.all(channels.map((channel) => this.bus.publish(channel, payload)));
   }
 
   private payload(method: string, args: readonly unknown[], excluded: readonly string[], invocationId?: string): Buffer {
@@ -398,7 +409,7 @@ export class RedisEmitterLifetime implements HubLifetimeManager {
       if (pending !== undefined) clearTimeout(pending.timer);
       this.acks.delete(id);
       acked.catch(() => undefined);
-      throw error;
+      throw notSent(error);
     }
     await acked;
   }
