@@ -6,7 +6,8 @@
  * checked-in report. Then the tarball is installed into an empty application with production dependencies only,
  * where a CommonJS app (`require`), an ES module app (`import`) and the README's "Your own hub" example compiled
  * as strict TypeScript (`nodenext`) serve the official client on every supported Node.js LTS line, and the README's
- * examples, typed hubs included, type-check against the shipped declarations (`nodenext` and `bundler`).
+ * examples, typed hubs and the typed emitter included, type-check against the shipped declarations (`nodenext` and
+ * `bundler`). Workers of both module kinds send through `fastify-signalr/emitter` without loading Fastify.
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
@@ -135,6 +136,21 @@ class CheckedHub extends Hub<ChatClient> {
   }
 }
 await app.register(fastifySignalR, { hubs: [{ path: '/checked', hub: CheckedHub }] });
+`;
+}
+
+/** The README's emitter example (a queue worker), with lines the typed emitter must refuse. */
+function emitterExample(): string {
+  return `${readmeExample('### The emitter (`fastify-signalr/emitter`)')}
+export async function misuse(): Promise<void> {
+  // @ts-expect-error a client method ChatClient does not name
+  await hub.clients.all.send('Notfy', 'x');
+  // @ts-expect-error a wrong argument type
+  await hub.clients.user('u').send('Notify', 42);
+  // @ts-expect-error Confirm's result is a boolean
+  const answer: string = await hub.clients.client('c').invoke('Confirm', 'sure?');
+  void answer;
+}
 `;
 }
 
@@ -299,7 +315,7 @@ async function typeCheck(name: string, module: 'nodenext' | 'bundler', files: Re
 let nodenextBuild: Promise<string> | undefined;
 /** The README's examples compiled once with `nodenext`; resolves with the compiled "Your own hub" app. */
 function compiledOwnHubExample(): Promise<string> {
-  nodenextBuild ??= typeCheck('ts-nodenext', 'nodenext', { 'chat.mts': ownHubExample(), 'typed.mts': typedHubExample() }).then(() =>
+  nodenextBuild ??= typeCheck('ts-nodenext', 'nodenext', { 'chat.mts': ownHubExample(), 'typed.mts': typedHubExample(), 'emitter.mts': emitterExample() }).then(() =>
     path.join(app, 'ts-nodenext/out/chat.mjs'),
   );
   return nodenextBuild;
@@ -312,7 +328,7 @@ describe('type declarations', () => {
   });
 
   test("the README's examples compile as strict TypeScript with moduleResolution bundler", async () => {
-    await typeCheck('ts-bundler', 'bundler', { 'chat.ts': ownHubExample(), 'typed.ts': typedHubExample() });
+    await typeCheck('ts-bundler', 'bundler', { 'chat.ts': ownHubExample(), 'typed.ts': typedHubExample(), 'emitter.ts': emitterExample() });
   });
 
   test('a mistake against the shipped declarations fails to compile', async () => {
