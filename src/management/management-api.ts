@@ -3,12 +3,13 @@
  * authentication — served by this server, so code written for Azure's REST API (or its management SDKs) works
  * unchanged against a self-hosted fleet.
  *
- * Followed, in the Azure/azure-signalr repository: `Azure/azure-signalr/docs/rest-api.md` (the version 1 routes and the
- * JWT rules), `docs/swagger/v1.json` (version 1) and `docs/swagger/v20241201.json` (the `api-version=2024-12-01` surface: `:send`,
- * `:closeConnections`, `:invoke`, `HEAD` checks, and the `ServiceResponse` / `ErrorDetail` / `PayloadMessage` /
- * `ClientInvocationResponse` models). Not provided: Azure's persistent user–group membership (`/users/{user}/groups…`),
- * streams, `:execute`, `:generateToken` and listing group members, which need state no server of a Redis backplane
- * keeps.
+ * Followed, in the Azure/azure-signalr repository: `Azure/azure-signalr/docs/rest-api.md` (the version 1 routes and
+ * the JWT rules), `docs/swagger/v1.json` (version 1) and `docs/swagger/v20241201.json` (the `api-version=2024-12-01`
+ * surface: `:send`, `:closeConnections`, `:invoke`, `HEAD` checks, and the `ServiceResponse` / `ErrorDetail` /
+ * `PayloadMessage` / `ClientInvocationResponse` models). Not provided: Azure's persistent user–group membership
+ * (`/users/{user}/groups…`), streams, `:execute`, `:generateToken` and listing group members, which need state no
+ * server of a Redis backplane keeps. Group changes for a connection of another server that no server acknowledges
+ * answer 404 after the backplane's `ackTimeoutMs`.
  *
  * Every send goes through the hub's lifetime manager, so with the Redis backplane it reaches the clients of every
  * server on the Redis, ASP.NET Core servers included. Existence checks (`HEAD`, v1 `GET`) answer for this server's
