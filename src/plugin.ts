@@ -2,6 +2,7 @@
  * The Fastify plugin: validates the options, mounts each hub's routes, owns the shared heartbeat, exposes
  * `app.signalr` for sending from outside hubs, and closes every connection cleanly when the server closes.
  */
+import type { Server } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
 import fastifyWebsocket from '@fastify/websocket';
 import type { FastifyBaseLogger, FastifyError, FastifyInstance, FastifyPluginAsync } from 'fastify';
@@ -18,6 +19,7 @@ import { RedisBackplane, type BackplaneStatus } from './lifetime/redis-backplane
 import { resolveOptions, type SignalROptions } from './options';
 import { accessTokenHook, authorizeHook } from './transports/authentication';
 import { corsHook } from './transports/cors';
+import { CaseInsensitivePaths } from './transports/case-insensitive-paths';
 import { registerHubRoutes } from './transports/hub-routes';
 
 /** The hub protocols this server implements, offered to every hub that does not list its own. */
@@ -182,6 +184,10 @@ const signalr: FastifyPluginAsync<SignalROptions> = async (app, rawOptions) => {
     });
   }
 
+  // Hub URLs match in any letter case, as in ASP.NET Core's routing; the application's other routes are untouched.
+  const hubPaths = new CaseInsensitivePaths(app.server as Server);
+  app.addHook('onClose', async () => hubPaths.stop());
+
   // The hub routes live in their own context: their body parser takes any content type as raw bytes (a negotiate
   // POST may say `application/json` with an empty body; sends are text or binary).
   await app.register(async (hubRoutes: FastifyInstance) => {
@@ -215,10 +221,11 @@ const signalr: FastifyPluginAsync<SignalROptions> = async (app, rawOptions) => {
       await hubRoutes.register(async (hubContext: FastifyInstance) => {
         for (const hook of endpoint.options.onRequest) hubContext.addHook('onRequest', hook);
         if (endpoint.options.authorize !== undefined) hubContext.addHook('onRequest', authorizeHook(endpoint.options.authorize));
-        registerHubRoutes(hubContext, endpoint, limits);
+        hubPaths.add(registerHubRoutes(hubContext, endpoint, limits));
       });
     }
   });
+  hubPaths.start();
 };
 
 /** The fastify-signalr plugin. Register it with the hubs to serve; see {@link SignalROptions}. */

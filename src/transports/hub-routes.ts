@@ -65,8 +65,12 @@ export interface ConnectionLimits {
   refusal(): string | undefined;
 }
 
-/** Registers the routes of one hub on an (encapsulated) Fastify instance. */
-export function registerHubRoutes(app: FastifyInstance, endpoint: HubEndpoint, limits: ConnectionLimits): void {
+/**
+ * Registers the routes of one hub on an (encapsulated) Fastify instance.
+ *
+ * @returns the URLs registered, with the instance's route prefix (to be matched in any letter case)
+ */
+export function registerHubRoutes(app: FastifyInstance, endpoint: HubEndpoint, limits: ConnectionLimits): string[] {
   const path = endpoint.options.path;
   const offered = availableTransports(endpoint);
   const enabled = (name: TransportName) => offered.includes(name);
@@ -294,4 +298,5 @@ export function registerHubRoutes(app: FastifyInstance, endpoint: HubEndpoint, l
       handler: async (_request, reply) => sendText(reply, 405),
     });
   }
+  return [...negotiateUrls, ...hubUrls].map((url) => `${app.prefix}${url}`);
 }
