@@ -20,6 +20,7 @@ import { resolveOptions, type SignalROptions } from './options';
 import { accessTokenHook, authorizeHook } from './transports/authentication';
 import { corsHook } from './transports/cors';
 import { CaseInsensitivePaths } from './transports/case-insensitive-paths';
+import { ConnectionHandlerEndpoint } from './transports/connection-handler';
 import { registerHubRoutes } from './transports/hub-routes';
 
 /** The hub protocols this server implements, offered to every hub that does not list its own. */
@@ -101,14 +102,10 @@ declare module 'fastify' {
 const signalr: FastifyPluginAsync<SignalROptions> = async (app, rawOptions) => {
   const options = resolveOptions(rawOptions, DEFAULT_PROTOCOLS);
   const heartbeat = new Heartbeat(
-    heartbeatIntervalFor(
-      options.hubs.flatMap((hub) => [
-        hub.keepAliveIntervalMs,
-        hub.clientTimeoutIntervalMs,
-        hub.handshakeTimeoutMs,
-        hub.disconnectTimeoutMs,
-      ]),
-    ),
+    heartbeatIntervalFor([
+      ...options.hubs.flatMap((hub) => [hub.keepAliveIntervalMs, hub.clientTimeoutIntervalMs, hub.handshakeTimeoutMs, hub.disconnectTimeoutMs]),
+      ...options.connectionHandlers.map((handler) => handler.disconnectTimeoutMs),
+    ]),
     (error) => app.log.error({ err: error }, 'heartbeat check failed'),
   );
   // Redis backplane: one bus for the server, one lifetime manager per hub; created now, connecting in the
@@ -121,11 +118,15 @@ const signalr: FastifyPluginAsync<SignalROptions> = async (app, rawOptions) => {
     const log = app.log.child({ hub: hub.path });
     return new HubEndpoint(hub, heartbeat, log, backplane?.createManager(hub, backplaneLogger(log)));
   });
+  const connectionEndpoints = options.connectionHandlers.map(
+    (handler) => new ConnectionHandlerEndpoint(handler, heartbeat, app.log.child({ connectionHandler: handler.path })),
+  );
   // Registration fails when Redis refuses the configuration (credentials, TLS, ACL), or with abortConnect is unreachable.
   await backplane?.ready();
   let shuttingDown = false;
   /** Connections of every hub, negotiated ones included: what a drain waits for. */
-  const openConnections = () => endpoints.reduce((count, endpoint) => count + endpoint.connections.size, 0);
+  const openConnections = () =>
+    [...endpoints, ...connectionEndpoints].reduce((count, endpoint) => count + endpoint.connections.size, 0);
 
   const server: SignalRServer = {
     endpoints,
@@ -141,15 +142,18 @@ const signalr: FastifyPluginAsync<SignalROptions> = async (app, rawOptions) => {
       shuttingDown = true;
       const connections = openConnections();
       for (const endpoint of endpoints) endpoint.drain(options.allowReconnectOnShutdown);
+      // A raw connection has no notion of idle: it is closed now, after what was sent to it.
+      for (const endpoint of connectionEndpoints) endpoint.shutdown();
       // A long-polling connection is gone only once its client fetched the Close, so this waits on the transports,
       // not only on the hub connections.
       while (openConnections() > 0 && Date.now() < deadline) await sleep(20);
       const cut = openConnections();
-      const cutConnections = endpoints
+      const cutConnections = [...endpoints, ...connectionEndpoints]
         .flatMap((endpoint) => [...endpoint.connections.all()])
         .slice(0, 20)
         .map((connection) => ({ connectionId: connection.connectionId, transport: connection.transport }));
       if (cut > 0) for (const endpoint of endpoints) endpoint.shutdown(options.allowReconnectOnShutdown);
+      if (cut > 0) for (const endpoint of connectionEndpoints) for (const connection of endpoint.connections.all()) connection.transportClosed();
       return { connections, cut, cutConnections, durationMs: Date.now() - started };
     },
     hub(hub: HubClass | string): HubContext {
@@ -167,6 +171,7 @@ const signalr: FastifyPluginAsync<SignalROptions> = async (app, rawOptions) => {
   app.addHook('preClose', async () => {
     shuttingDown = true;
     for (const endpoint of endpoints) endpoint.shutdown(options.allowReconnectOnShutdown);
+    for (const endpoint of connectionEndpoints) endpoint.shutdown();
   });
   app.addHook('onClose', async () => {
     heartbeat.stop();
@@ -222,6 +227,13 @@ const signalr: FastifyPluginAsync<SignalROptions> = async (app, rawOptions) => {
         for (const hook of endpoint.options.onRequest) hubContext.addHook('onRequest', hook);
         if (endpoint.options.authorize !== undefined) hubContext.addHook('onRequest', authorizeHook(endpoint.options.authorize));
         hubPaths.add(registerHubRoutes(hubContext, endpoint, limits));
+      });
+    }
+    for (const endpoint of connectionEndpoints) {
+      await hubRoutes.register(async (handlerContext: FastifyInstance) => {
+        for (const hook of endpoint.options.onRequest) handlerContext.addHook('onRequest', hook);
+        if (endpoint.options.authorize !== undefined) handlerContext.addHook('onRequest', authorizeHook(endpoint.options.authorize));
+        hubPaths.add(registerHubRoutes(handlerContext, endpoint, limits));
       });
     }
   });

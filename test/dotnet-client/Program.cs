@@ -13,11 +13,18 @@
 //   MIXED_ROOM       a group a JavaScript client is in, which answers "js"/"re: <message>" to what it receives
 //   <NAME>_PROTOCOLS the hub protocols server <NAME> (upper case) offers, e.g. REFERENCE_PROTOCOLS=json; all the
 //                    client has when unset
+//   RAW_PATH         a raw connection endpoint (no hub protocol) every server has, e.g. /echo: what a client sends
+//                    comes back; "bye" makes the server end the connection; ?binary=true makes its frames Binary
 //   TRANSPORTS       comma list of WebSockets, ServerSentEvents, LongPolling (all when unset)
 using System.Diagnostics;
 using System.Text.Json;
 using System.Threading.Channels;
+using System.Buffers;
+using System.Text;
+using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Http.Connections;
+using Microsoft.AspNetCore.Http.Connections.Client;
+using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.AspNetCore.SignalR;
 using Microsoft.AspNetCore.SignalR.Client;
 #if MESSAGEPACK
@@ -55,6 +62,10 @@ foreach (var (serverName, baseUrl) in servers)
             if (protocol == "messagepack" && transport == HttpTransportType.ServerSentEvents) continue;
             var scope = new Scope(output, serverName, transportName, protocol);
             await Contract.Run(scope, baseUrl, transport, protocol);
+            if (protocol == "json" && Environment.GetEnvironmentVariable("RAW_PATH") is { Length: > 0 } rawPath)
+            {
+                await Raw.Run(scope, $"{baseUrl}{rawPath}", transport);
+            }
             if (serverName == extrasServer) await Extras.Run(scope, baseUrl, transport, protocol);
         }
     }
@@ -497,5 +508,78 @@ internal static class Extras
             }
         });
 #endif
+    }
+}
+
+/// <summary>The low-level connection (Microsoft.AspNetCore.Http.Connections.Client) against a raw endpoint.</summary>
+internal static class Raw
+{
+    public static async Task Run(Scope scope, string url, HttpTransportType transport)
+    {
+        await scope.Check("raw text", async () =>
+        {
+            var connection = new HttpConnection(new HttpConnectionOptions { Url = new Uri(url), Transports = transport }, NullLoggerFactory.Instance);
+            try
+            {
+                await connection.StartAsync(TransferFormat.Text);
+                var hasId = !string.IsNullOrEmpty(connection.ConnectionId);
+                await connection.Transport!.Output.WriteAsync(Encoding.UTF8.GetBytes("héllo, raw ✓"));
+                var echoed = Encoding.UTF8.GetString(await Read(connection, Encoding.UTF8.GetByteCount("héllo, raw ✓")));
+                await connection.Transport.Output.WriteAsync(Encoding.UTF8.GetBytes("bye"));
+                var ended = await ReadToEnd(connection);
+                return new { hasId, echoed, ended };
+            }
+            finally
+            {
+                await connection.DisposeAsync();
+            }
+        });
+
+        // Server-Sent Events carry text only.
+        if (transport == HttpTransportType.ServerSentEvents) return;
+        await scope.Check("raw binary", async () =>
+        {
+            var connection = new HttpConnection(new HttpConnectionOptions { Url = new Uri($"{url}?binary=true"), Transports = transport }, NullLoggerFactory.Instance);
+            try
+            {
+                await connection.StartAsync(TransferFormat.Binary);
+                await connection.Transport!.Output.WriteAsync(new byte[] { 0, 1, 0x1e, 0xfe, 0xff });
+                var echoed = Convert.ToHexString(await Read(connection, 5));
+                await connection.Transport.Output.WriteAsync(Encoding.UTF8.GetBytes("bye"));
+                var ended = await ReadToEnd(connection);
+                return new { echoed, ended };
+            }
+            finally
+            {
+                await connection.DisposeAsync();
+            }
+        });
+    }
+
+    /// <summary>Reads until <paramref name="count"/> bytes arrived.</summary>
+    private static async Task<byte[]> Read(HttpConnection connection, int count)
+    {
+        var received = new List<byte>();
+        while (received.Count < count)
+        {
+            var result = await connection.Transport!.Input.ReadAsync();
+            received.AddRange(result.Buffer.ToArray());
+            connection.Transport.Input.AdvanceTo(result.Buffer.End);
+            if (result.IsCompleted) break;
+        }
+        return received.ToArray();
+    }
+
+    /// <summary>Reads until the server ends the connection; says what else arrived before.</summary>
+    private static async Task<string> ReadToEnd(HttpConnection connection)
+    {
+        var extra = 0L;
+        while (true)
+        {
+            var result = await connection.Transport!.Input.ReadAsync();
+            extra += result.Buffer.Length;
+            connection.Transport.Input.AdvanceTo(result.Buffer.End);
+            if (result.IsCompleted) return extra == 0 ? "ended by the server" : $"ended by the server after {extra} more bytes";
+        }
     }
 }

@@ -5,7 +5,8 @@
  * (results, routing, users, errors with .NET's texts, streams both ways with cancellation, client results from 7.0,
  * SendValues' value kinds read back as .NET types) must look the same on both servers. On ours only: a JWT-protected
  * hub through `AccessTokenProvider`, `WithStatefulReconnect()` (8.0+) across a cut socket, and .NET and JavaScript
- * clients in one group.
+ * clients in one group. And the low-level connection (`HttpConnection`, no hub protocol) against a raw endpoint on
+ * both: ASP.NET Core's `MapConnectionHandler<EchoConnectionHandler>("/echo")` and our `connectionHandlers` option.
  *
  * One driver process per generation (`test/dotnet-client/Program.cs`) runs every check and prints one JSON line per
  * check; this file asserts them.
@@ -16,7 +17,7 @@ import fastifyJwt from '@fastify/jwt';
 import * as signalR from '@microsoft/signalr';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { ChatHub } from '../../samples/chat/chat-hub';
-import { fastifySignalR, Hub } from '../../src/index';
+import { fastifySignalR, Hub, type ConnectionContext } from '../../src/index';
 import { ClientPool, type TestClient } from '../support/clients';
 import { DOTNET_CLIENT_VERSIONS, dotnetAvailable, runDotnetClient, type DotnetClientVersion, type DriverLine } from '../support/dotnet-client';
 import { REFERENCE_PROJECT_DIR, startReferenceServer, type ReferenceServer } from '../support/dotnet-reference';
@@ -63,6 +64,18 @@ function combinations(protocols: readonly string[]): Array<[string, string]> {
 const referenceHasMessagePack = (): boolean =>
   fs.readFileSync(path.join(REFERENCE_PROJECT_DIR, 'Program.cs'), 'utf8').includes('AddMessagePackProtocol');
 
+/**
+ * The raw endpoint of the reference server (`test/dotnet-reference/EchoConnectionHandler.cs`), ours: every chunk
+ * comes back; "bye" ends the connection; `?binary=true` makes WebSocket frames Binary.
+ */
+async function echo(connection: ConnectionContext): Promise<void> {
+  if ((connection.request.query as Record<string, unknown>).binary === 'true') connection.transferFormat = 'Binary';
+  for await (const chunk of connection) {
+    if (chunk.toString('utf8') === 'bye') return;
+    connection.send(chunk);
+  }
+}
+
 class WhoHub extends Hub {
   whoAmI(): string | null {
     return this.context.userIdentifier ?? null;
@@ -82,7 +95,7 @@ withDotnet('the official .NET client', () => {
   let jsClient: TestClient;
 
   beforeAll(async () => {
-    [reference, chat] = await Promise.all([startReferenceServer(), startChatServer({ allowStatefulReconnects: true })]);
+    [reference, chat] = await Promise.all([startReferenceServer(), startChatServer({ allowStatefulReconnects: true, connectionHandlers: [{ path: '/echo', onConnected: echo }] })]);
     proxy = await startTcpProxy(Number(new URL(chat.url).port));
 
     const app: FastifyInstance = Fastify({ logger: false });
@@ -145,6 +158,7 @@ withDotnet('the official .NET client', () => {
         SECURE_URL: secure.url,
         JWT: token,
         MIXED_ROOM,
+        RAW_PATH: '/echo',
         // The reference server offers only what its project references.
         REFERENCE_PROTOCOLS: referenceProtocols.join(','),
       });
@@ -202,6 +216,18 @@ withDotnet('the official .NET client', () => {
       if (checks.includes('client result')) {
         expect(value(transport, protocol, 'client result')).toEqual(['the .NET client answers question', 'the .NET client answers question']);
       }
+    });
+
+    test.each(TRANSPORTS)('over %s the low-level connection to a raw endpoint sees what it sees on MapConnectionHandler', (transport) => {
+      const checks = transport === 'ServerSentEvents' ? ['raw text'] : ['raw text', 'raw binary'];
+      const observe = (server: string) =>
+        checks.map((check) => {
+          const line = find(server, transport, 'json', check);
+          return { check, value: line?.value, error: line?.error };
+        });
+      expect(observe('ours')).toEqual(observe('reference'));
+      expect(value(transport, 'json', 'raw text')).toEqual({ hasId: true, echoed: 'héllo, raw ✓', ended: 'ended by the server' });
+      if (transport !== 'ServerSentEvents') expect(value(transport, 'json', 'raw binary')).toEqual({ echoed: '0001' + '1EFEFF', ended: 'ended by the server' });
     });
 
     test.each(combinations(protocolsOf(version)))('over %s with %s a JWT hub, and a group with a JavaScript client', (transport, protocol) => {
