@@ -487,15 +487,19 @@ internal static class Extras
                 await connection.InvokeAsync("JoinRoom", room);
                 for (var i = 1; i <= 10; i++) await connection.InvokeAsync("SendToRoom", room, "me", $"m{i}");
                 // The server cuts the proxied socket, then sends three messages to the room while it is gone.
+                int cutSockets;
                 using (var http = new HttpClient())
                 {
-                    (await http.PostAsync($"{cutUrl}?room={room}", null)).EnsureSuccessStatusCode();
+                    var answer = await http.PostAsync($"{cutUrl}?room={room}", null);
+                    answer.EnsureSuccessStatusCode();
+                    cutSockets = JsonDocument.Parse(await answer.Content.ReadAsStringAsync()).RootElement.GetProperty("cut").GetInt32();
                 }
                 // Sent while the transport is lost: the client keeps them for the new socket.
                 for (var i = 11; i <= 20; i++) await connection.InvokeAsync("SendToRoom", room, "me", $"m{i}");
                 var seen = await messages.WaitFor(m => m == "me: m20");
                 return new
                 {
+                    cutSockets,
                     messages = seen,
                     sameConnection = connection.ConnectionId == id,
                     state = connection.State.ToString(),
