@@ -131,12 +131,11 @@ withDotnet('a fleet of one ASP.NET Core and one fastify-signalr server', () => {
       await page.waitForFunction(() => document.getElementById('status')?.textContent?.startsWith('Connected ('));
       const id = /Connected \((.+)\)/.exec((await page.textContent('#status')) ?? '')![1];
       const kind = await waitForKind(id);
-      if (placed.has(kind) || !kinds.includes(kind)) await context.close();
-      else {
-        const client = { label: `page-${transport}-${tag}${i}`, context, page, ids: [id] };
-        placed.set(kind, client);
-        pages.push(client);
-      }
+      // Every page stays open and takes part: a closed long-polling page would leave its connection to the server
+      // until the disconnect timeout, and a draining server would wait for it.
+      const client = { label: `page-${transport}-${tag}${i}`, context, page, ids: [id] };
+      pages.push(client);
+      if (!placed.has(kind) && kinds.includes(kind)) placed.set(kind, client);
     }
     return placed;
   }
@@ -257,7 +256,7 @@ withDotnet('a fleet of one ASP.NET Core and one fastify-signalr server', () => {
     const stayers = clients.filter((client) => currentKind(client) === 'ours');
     const movingPages = pages.filter((page) => kindOf(page.ids.at(-1)!) === 'dotnet');
     expect(movers.length).toBeGreaterThanOrEqual(6);
-    expect(movingPages.length).toBe(3);
+    expect(movingPages.length).toBeGreaterThanOrEqual(3);
     const stopped = dotnet!;
     const times = await migrate(() => stopped.signal('SIGTERM'), movers, movingPages);
     expect(await stopped.exited).toEqual({ code: 0, signal: null });
@@ -296,10 +295,8 @@ withDotnet('a fleet of one ASP.NET Core and one fastify-signalr server', () => {
     const stopped = ours!;
     const times = await migrate(() => stopped.signal('SIGTERM'), movers, movingPages);
     expect(await stopped.exited).toEqual({ code: 0, signal: null });
-    // Drained: every connection got its Close. (A long-polling connection whose client moved before fetching it is
-    // closed when the drain time is up; its client reconnected all the same, so it is counted, not failed.)
-    const drained = stopped.logLines().find((line) => line.event === 'signalr.shutdown.drained') as { cut?: number } | undefined;
-    expect(drained).toBeDefined();
+    // Drained: every connection got its Close and left before the drain time was up.
+    expect(stopped.logLines().find((line) => line.event === 'signalr.shutdown.drained')).toMatchObject({ cut: 0, cutConnections: [] });
 
     expect(clients.filter((client) => client.closed).map((client) => client.label)).toEqual([]);
     for (const client of clients) expect({ client: client.label, on: currentKind(client) }).toEqual({ client: client.label, on: 'dotnet' });
@@ -308,7 +305,7 @@ withDotnet('a fleet of one ASP.NET Core and one fastify-signalr server', () => {
     process.stdout.write(
       `ours → .NET: ${movers.length} Node clients reconnected within ${Math.max(...times.node)} ms of SIGTERM ` +
         `(median ${percentile(times.node, 50)} ms; first attempts failed: ${movers.filter((client) => client.failedAttempts.length > 0).length}), ` +
-        `${movingPages.length} pages within ${times.pages} ms; connections closed at the drain timeout: ${drained!.cut}\n`,
+        `${movingPages.length} pages within ${times.pages} ms\n`,
     );
   });
 });
