@@ -9,7 +9,7 @@
 # test/deploy/dockerfile.test.ts runs these very stages outside a container: keep every step a plain command.
 
 # -- build: compile TypeScript and gather the sample's static files ----------------------------------------------
-FROM node:20-bookworm-slim AS build
+FROM node:24-bookworm-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
 # `npm install` when a registry lacks a platform package the lock file names (npm ci would refuse the lock).
@@ -24,7 +24,7 @@ RUN npm run build \
  && cp node_modules/@microsoft/signalr/dist/browser/signalr.min.js dist/samples/chat/public/lib/
 
 # -- runtime: production dependencies only, non-root --------------------------------------------------------------
-FROM node:20-bookworm-slim
+FROM node:24-bookworm-slim
 ENV NODE_ENV=production PORT=5000 HOST=0.0.0.0
 WORKDIR /app
 COPY package.json package-lock.json ./

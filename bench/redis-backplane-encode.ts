@@ -1,7 +1,7 @@
 /**
- * Throughput of the Redis backplane invocation codec on the spec §3.3 example (`Clients.All.SendAsync("Send",
- * "hi")`, 85 bytes): our hand-written encoder against `@msgpack/msgpack` writing the same shape, and our decoder.
- * One encode runs per broadcast, so this is on the hot path of every hub send.
+ * Throughput of the Redis backplane invocation codec on the docs/protocol.md §3.3 example
+ * (`Clients.All.SendAsync("Send", "hi")`, 85 bytes): our hand-written encoder against `@msgpack/msgpack` writing the
+ * same shape, and our decoder. One encode runs per broadcast, so this is on the hot path of every hub send.
  *
  * Run: `node --import tsx bench/redis-backplane-encode.ts [roundMs=300] [rounds=7]`.
  */

@@ -271,7 +271,7 @@ async function startServer(peer: Peer, context: Context, redisUrl?: string): Pro
     case 'ws':
       return startNodeServer('ws-server.js', [], cpusFor);
     case 'dotnet':
-      return startDotnetServer(cpusFor);
+      return startDotnetServer(cpusFor, redisUrl);
   }
 }
 
@@ -488,7 +488,6 @@ async function connectRate(peer: Peer, context: Context, server: RunningServer):
 function unavailable(peer: Peer, scenario: Scenario, context: Context): string | null {
   if (peer.server === 'dotnet' && context.dotnetUnavailable !== null) return context.dotnetUnavailable;
   if (scenario === 'backplane') {
-    if (peer.server === 'dotnet') return 'no .NET Redis backplane package is available offline';
     if (peer.server === 'ws') return 'raw ws has no backplane';
     if (context.redisUnavailable !== null) return context.redisUnavailable;
   }

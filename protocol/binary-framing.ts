@@ -1,10 +1,10 @@
 /**
  * Binary framing: every MessagePack hub message is `[VarInt length][body]`.
  *
- * Spec: `signalr-wire.md` §2.1 (`common/Shared/BinaryMessageParser.cs@v10 L11-L73`,
- * `common/Shared/BinaryMessageFormatter.cs@v10 L11-L52`). The length is an unsigned LEB128-style VarInt: 7 bits
- * per byte, least-significant group first, high bit = "another byte follows", 1 to 5 bytes, at most 2^31−1.
- * .NET accepts non-minimal prefixes (`80 00` is a valid 0), so this parser does too.
+ * Spec: docs/protocol.md §2.1 (`src/SignalR/common/Shared/BinaryMessageParser.cs@v10.0.0 L11-L73`,
+ * `src/SignalR/common/Shared/BinaryMessageFormatter.cs@v10.0.0 L11-L52`). The length is an unsigned LEB128-style
+ * VarInt: 7 bits per byte, least-significant group first, high bit = "another byte follows", 1 to 5 bytes, at most
+ * 2^31−1. .NET accepts non-minimal prefixes (`80 00` is a valid 0), so this parser does too.
  */
 import { HubProtocolError, maximumMessageSizeExceeded } from './hub-protocol';
 
@@ -64,8 +64,8 @@ const prefixResult: PrefixResult = { prefixLength: -1, bodyLength: 0 };
  *
  * Mirrors BinaryMessageParser.TryParseMessage: at most 5 bytes are examined; a 5th byte that still has the
  * continuation bit or carries more than 3 value bits (> 7) means a length of 2^31 or more. `limit` is the receive
- * window: as in HubConnectionHandler@v10 L302-L337 a prefix that does not fit the window fails with the size error,
- * not with the 2 GB one, because .NET's parser never sees the bytes past the window.
+ * window: as in src/SignalR/server/Core/src/HubConnectionHandler.cs@v10.0.0 L302-L337 a prefix that does not fit the
+ * window fails with the size error, not with the 2 GB one, because .NET's parser never sees the bytes past the window.
  */
 function readPrefix(bytes: Uint8Array, start: number, end: number, limit: number | null): PrefixResult {
   const available = Math.min(end - start, MAX_LENGTH_PREFIX_SIZE);

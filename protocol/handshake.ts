@@ -1,9 +1,10 @@
 /**
  * The hub handshake: the first record a client sends, and the server's one-record answer.
  *
- * Spec: `signalr-wire.md` §2.2. Both directions are JSON + 0x1E for every hub protocol (§2.1); the request is
- * `{"protocol":"json"|"messagepack","version":N}` (extra properties ignored), the success answer the constant
- * `{}`, and an error answer `{"error":"…"}`, after which the server ends the connection without a Close message.
+ * Spec: docs/protocol.md §2.2. Both directions are JSON + 0x1E for every hub protocol (docs/protocol.md §2.1); the
+ * request is `{"protocol":"json"|"messagepack","version":N}` (extra properties ignored), the success answer the
+ * constant `{}`, and an error answer `{"error":"…"}`, after which the server ends the connection without a Close
+ * message.
  */
 import { isUtf8 } from 'node:buffer';
 import { HubProtocolError } from './hub-protocol';
@@ -18,14 +19,18 @@ export interface HandshakeRequest {
   readonly version: number;
 }
 
-/** The success answer `{}` + 0x1E (bytes `7B 7D 1E`, Handshake@v10 L28-L49). */
+/**
+ * The success answer `{}` + 0x1E (bytes `7B 7D 1E`,
+ * src/SignalR/common/SignalR.Common/src/Protocol/HandshakeProtocol.cs@v10.0.0 L28-L49).
+ */
 export const HANDSHAKE_SUCCESS: Buffer = Buffer.from(`{}${RECORD_SEPARATOR_CHAR}`, 'latin1');
 
 /**
  * Parses the handshake record (separator excluded). Throws {@link HubProtocolError} with .NET's texts when the
- * record is not a JSON object holding a string `protocol` and an Int32 `version` (Handshake@v10 L170-L232): a
- * missing property's text quotes the record (`Message content: …`), a `version` that is a number but no Int32 is a
- * `FormatException`. Invalid UTF-8 fails only inside `protocol`, the one string .NET decodes.
+ * record is not a JSON object holding a string `protocol` and an Int32 `version`
+ * (src/SignalR/common/SignalR.Common/src/Protocol/HandshakeProtocol.cs@v10.0.0 L170-L232): a missing property's text
+ * quotes the record (`Message content: …`), a `version` that is a number but no Int32 is a `FormatException`. Invalid
+ * UTF-8 fails only inside `protocol`, the one string .NET decodes.
  */
 export function parseHandshakeRequest(record: Uint8Array): HandshakeRequest {
   const text = recordText(record);
@@ -54,7 +59,7 @@ export function writeHandshakeError(error: string): Buffer {
   return Buffer.from(`${JSON.stringify({ error })}${RECORD_SEPARATOR_CHAR}`, 'utf8');
 }
 
-/** .NET's handshake error texts (HubCtx@v10 L493-L646). */
+/** .NET's handshake error texts (src/SignalR/server/Core/src/HubConnectionContext.cs@v10.0.0 L493-L646). */
 export const HandshakeErrors = {
   protocolNotSupported: (name: string) => `The protocol '${name}' is not supported.`,
   versionNotSupported: (version: number, name: string) =>
@@ -74,9 +79,10 @@ export interface HandshakeRecord {
 }
 
 /**
- * Collects the handshake record from the first bytes of a connection (spec §2.2: it must be the first record; bytes
- * after its 0x1E belong to the hub protocol). The handshake is bounded by the receive limit like any message;
- * a handshake that does not fit fails with "Handshake was canceled." (HubCtx@v10 L527-L535).
+ * Collects the handshake record from the first bytes of a connection (docs/protocol.md §2.2: it must be the first
+ * record; bytes after its 0x1E belong to the hub protocol). The handshake is bounded by the receive limit like any
+ * message; a handshake that does not fit fails with "Handshake was canceled."
+ * (src/SignalR/server/Core/src/HubConnectionContext.cs@v10.0.0 L527-L535).
  */
 export class HandshakeReader {
   private readonly parts: Uint8Array[] = [];

@@ -1,11 +1,11 @@
 /**
  * The bytes ↔ messages boundary: what every hub protocol (json, messagepack) offers the server.
  *
- * Spec: `signalr-wire.md` §2.1 (framing, receive limit) and §2.2 (protocol names and versions).
+ * Spec: docs/protocol.md §2.1 (framing, receive limit) and §2.2 (protocol names and versions).
  */
 import type { HubMessage } from './messages';
 
-/** How a protocol's bytes travel: `Text` (UTF-8, WebSocket Text frames) or `Binary`. Spec §1.4. */
+/** How a protocol's bytes travel: `Text` (UTF-8, WebSocket Text frames) or `Binary`. docs/protocol.md §1.4. */
 export type TransferFormat = 'Text' | 'Binary';
 
 /** Options for one connection's inbound reader. */
@@ -41,7 +41,7 @@ export interface HubProtocol {
   readonly version: number;
   /** The transfer format the protocol's bytes need from the transport. */
   readonly transferFormat: TransferFormat;
-  /** Whether a client asking for this version in the handshake is accepted (§2.2: `version <= 2`). */
+  /** Whether a client asking for this version in the handshake is accepted (docs/protocol.md §2.2: `version <= 2`). */
   isVersionSupported(version: number): boolean;
   /** Creates the reader for one connection. */
   createReader(options: HubMessageReaderOptions): HubMessageReader;
@@ -51,7 +51,7 @@ export interface HubProtocol {
 
 /**
  * Invalid data on a hub connection — .NET's `InvalidDataException`. The connection that sent it is closed with
- * a Close error (spec §2.8); the message is what a detailed error shows.
+ * a Close error (docs/protocol.md §2.8); the message is what a detailed error shows.
  */
 export class HubProtocolError extends Error {
   override readonly name: string = 'InvalidDataException';
@@ -69,7 +69,10 @@ export class JsonNumberFormatError extends HubProtocolError {
   }
 }
 
-/** The .NET text for a message that does not fit the receive window (spec §2.1, HubHandler L302-L337). */
+/**
+ * The .NET text for a message that does not fit the receive window (docs/protocol.md §2.1,
+ * src/SignalR/server/Core/src/HubConnectionHandler.cs@v10.0.0 L302-L337).
+ */
 export function maximumMessageSizeExceeded(limit: number): HubProtocolError {
   return new HubProtocolError(
     `The maximum message size of ${limit}B was exceeded. The message size can be configured in AddHubOptions.`,

@@ -1,7 +1,7 @@
 /**
  * The JSON hub protocol (`json`, Text transfer format), as ASP.NET Core's `JsonHubProtocol` reads and writes it.
  *
- * Spec: `signalr-wire.md` §2.1 (0x1E framing), §2.4 (properties, the order .NET writes them, what it accepts).
+ * Spec: docs/protocol.md §2.1 (0x1E framing), §2.4 (properties, the order .NET writes them, what it accepts).
  * Reading accepts properties in any order (the official client writes `type` last) and skips unknown ones;
  * each rejection carries .NET's `InvalidDataException` text. Writing emits .NET's property order.
  */
@@ -22,7 +22,7 @@ import {
 } from './messages';
 import { RECORD_SEPARATOR_CHAR, RecordSplitter } from './text-framing';
 
-/** Protocol versions accepted in the handshake: .NET 8+ accepts `version <= 2` (spec §2.2). */
+/** Protocol versions accepted in the handshake: .NET 8+ accepts `version <= 2` (docs/protocol.md §2.2). */
 const MAX_VERSION = 2;
 
 type JsonObject = Record<string, unknown>;
@@ -136,7 +136,7 @@ function withHeaders<T extends object>(message: T, headers: MessageHeaders | und
 
 /**
  * Turns one parsed JSON record into a hub message, or `null` for a message type this server does not know
- * (future types are skipped, JsonProto@v10 L466-L470).
+ * (future types are skipped, src/SignalR/common/Protocols.Json/src/Protocol/JsonHubProtocol.cs@v10.0.0 L466-L470).
  * @param replaced whether the record held invalid UTF-8 that decoding replaced by U+FFFD
  */
 export function bindJsonMessage(value: unknown, replaced = false): HubMessage | null {
@@ -306,7 +306,10 @@ function invocationIdJson(invocationId: string | undefined): string {
   return invocationId ? `,"invocationId":${JSON.stringify(invocationId)}` : '';
 }
 
-/** Serializes one message as .NET's writer does (JsonProto@v10 L516-L726), without the separator. */
+/**
+ * Serializes one message as .NET's writer does
+ * (src/SignalR/common/Protocols.Json/src/Protocol/JsonHubProtocol.cs@v10.0.0 L516-L726), without the separator.
+ */
 export function writeJsonText(message: HubMessage): string {
   switch (message.type) {
     case MessageType.Invocation:

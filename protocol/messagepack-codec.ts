@@ -1,7 +1,7 @@
 /**
  * MessagePack values ↔ bytes, with the encoding choices of MessagePack-CSharp (what ASP.NET Core SignalR uses).
  *
- * Spec: `signalr-wire.md` §2.5 and `stack.md` §2.4. The output is byte-identical to `@msgpack/msgpack` (the library
+ * Spec: docs/protocol.md §2.5 and docs/stack.md §2.4. The output is byte-identical to `@msgpack/msgpack` (the library
  * of the official client) with its default options for every value both can write, which the tests check; it
  * differs where that library cannot match .NET:
  *

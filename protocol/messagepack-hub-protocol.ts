@@ -2,13 +2,14 @@
  * The MessagePack hub protocol (`messagepack`, Binary transfer format), as ASP.NET Core's `MessagePackHubProtocol`
  * reads and writes it.
  *
- * Spec: `signalr-wire.md` §2.1 (VarInt framing, receive limit), §2.3 (types), §2.5 (array layouts), §2.11 (unknown
+ * Spec: docs/protocol.md §2.1 (VarInt framing, receive limit), §2.3 (types), §2.5 (array layouts), §2.11 (unknown
  * types). Every body is one array whose first item is the type. Writing emits exactly the layouts .NET writes
- * (MsgPackWorker@v10 L425-L610, i.e. `MessagePackHubProtocolWorker.cs`): 6-item Invocations, 3-item Closes, `80`
- * for absent headers. Reading mirrors .NET's reader (MsgPackWorker@v10 L41-L264): it reads the fields one after
- * another, as `MessagePackReader` does, so the declared array length matters only where .NET consults it
- * (streamIds after more than 5 items, allowReconnect after more than 2); extra items are ignored, missing ones fail
- * with the text of the field .NET was reading. Values follow `messagepack-codec.ts`.
+ * (src/SignalR/common/Protocols.MessagePack/src/Protocol/MessagePackHubProtocolWorker.cs@v10.0.0 L425-L610): 6-item
+ * Invocations, 3-item Closes, `80` for absent headers. Reading mirrors .NET's reader
+ * (src/SignalR/common/Protocols.MessagePack/src/Protocol/MessagePackHubProtocolWorker.cs@v10.0.0 L41-L264): it reads
+ * the fields one after another, as `MessagePackReader` does, so the declared array length matters only where .NET
+ * consults it (streamIds after more than 5 items, allowReconnect after more than 2); extra items are ignored, missing
+ * ones fail with the text of the field .NET was reading. Values follow `messagepack-codec.ts`.
  *
  * .NET binds arguments to the hub method's parameter types while parsing and turns a binding failure into a
  * message for the dispatcher; this reader has no binder, so it reads payloads untyped and only rejects bytes that
@@ -24,10 +25,17 @@ import { MessageType, PING, hasResult, type HubMessage, type MessageHeaders } fr
 import { LengthPrefixSplitter, MAX_LENGTH_PREFIX_SIZE, lengthPrefixLength, writeLengthPrefix } from './binary-framing';
 import { MessagePackFormatError, MessagePackReader, MessagePackWriter } from './messagepack-codec';
 
-/** Protocol versions accepted in the handshake: .NET 8+ accepts `version <= 2` (spec §2.2, MsgPackProto@v10 L54-L57). */
+/**
+ * Protocol versions accepted in the handshake: .NET 8+ accepts `version <= 2` (docs/protocol.md §2.2,
+ * src/SignalR/common/Protocols.MessagePack/src/Protocol/MessagePackHubProtocol.cs@v10.0.0 L54-L57).
+ */
 const MAX_VERSION = 2;
 
-/** Completion result kinds (MsgPackWorker@v10 `ErrorResult`, `VoidResult`, `NonVoidResult`). */
+/**
+ * Completion result kinds
+ * (src/SignalR/common/Protocols.MessagePack/src/Protocol/MessagePackHubProtocolWorker.cs@v10.0.0 `ErrorResult`,
+ * `VoidResult`, `NonVoidResult`).
+ */
 const ERROR_RESULT = 1;
 const VOID_RESULT = 2;
 const NON_VOID_RESULT = 3;
@@ -35,7 +43,10 @@ const NON_VOID_RESULT = 3;
 // ---------------------------------------------------------------------------------------------------------
 // Reading
 
-/** Wraps a codec error in .NET's `InvalidDataException` for the field being read (MsgPackWorker `Read*` helpers). */
+/**
+ * Wraps a codec error in .NET's `InvalidDataException` for the field being read
+ * (src/SignalR/common/Protocols.MessagePack/src/Protocol/MessagePackHubProtocolWorker.cs@v10.0.0 `Read*` helpers).
+ */
 function fieldError(text: string, cause: unknown): HubProtocolError {
   if (!(cause instanceof MessagePackFormatError)) throw cause;
   return new HubProtocolError(text, { cause });
@@ -71,7 +82,10 @@ function readSequenceId(reader: MessagePackReader): number {
   }
 }
 
-/** `ThrowIfNullOrEmpty` (MsgPackWorker): the text is "Null or empty " + what. */
+/**
+ * `ThrowIfNullOrEmpty` (src/SignalR/common/Protocols.MessagePack/src/Protocol/MessagePackHubProtocolWorker.cs@v10.0.0):
+ * the text is "Null or empty " + what.
+ */
 function required(value: string | null, what: string): string {
   if (!value) throw new HubProtocolError(`Null or empty ${what}.`);
   return value;
@@ -81,7 +95,10 @@ function readInvocationId(reader: MessagePackReader): string | null {
   return readString(reader, 'invocationId');
 }
 
-/** Headers: a map of non-empty strings, `undefined` when empty (MsgPackWorker@v10 L241-L264). */
+/**
+ * Headers: a map of non-empty strings, `undefined` when empty
+ * (src/SignalR/common/Protocols.MessagePack/src/Protocol/MessagePackHubProtocolWorker.cs@v10.0.0 L241-L264).
+ */
 function readHeaders(reader: MessagePackReader): MessageHeaders | undefined {
   let count: number;
   try {
@@ -138,7 +155,10 @@ function readPayload(reader: MessagePackReader, field: string): unknown {
   }
 }
 
-/** Stream ids: only read when the Invocation has more than 5 items; an empty list means none (MsgPackWorker `ReadStreamIds`). */
+/**
+ * Stream ids: only read when the Invocation has more than 5 items; an empty list means none
+ * (src/SignalR/common/Protocols.MessagePack/src/Protocol/MessagePackHubProtocolWorker.cs@v10.0.0 `ReadStreamIds`).
+ */
 function readStreamIds(reader: MessagePackReader): string[] | undefined {
   let count: number;
   try {
@@ -239,7 +259,9 @@ function close(reader: MessagePackReader, itemCount: number): HubMessage {
       throw fieldError("Reading 'allowReconnect' as Boolean failed.", cause);
     }
   }
-  // An empty error string is still an error (MsgPackWorker `CreateCloseMessage`).
+  // An empty error string is still an error
+  // (src/SignalR/common/Protocols.MessagePack/src/Protocol/MessagePackHubProtocolWorker.cs@v10.0.0
+  // `CreateCloseMessage`).
   const message: Mutable<{ type: 7; error?: string; allowReconnect?: boolean }> = { type: MessageType.Close };
   if (error !== null) message.error = error;
   if (allowReconnect) message.allowReconnect = true;
@@ -251,8 +273,9 @@ const sharedReader = new MessagePackReader(EMPTY);
 
 /**
  * Parses one message body (the bytes after the length prefix), `body[start..end)`. Returns `null` for a message
- * type this server does not know: future types are skipped (MsgPackWorker@v10 L67-L69, spec §2.11). Throws
- * {@link HubProtocolError} with .NET's texts for invalid bodies.
+ * type this server does not know: future types are skipped
+ * (src/SignalR/common/Protocols.MessagePack/src/Protocol/MessagePackHubProtocolWorker.cs@v10.0.0 L67-L69,
+ * docs/protocol.md §2.11). Throws {@link HubProtocolError} with .NET's texts for invalid bodies.
  */
 export function parseMessagePackMessage(body: Uint8Array, start = 0, end = body.length): HubMessage | null {
   // Parsing calls no user code, so one reader serves every connection.
@@ -271,7 +294,8 @@ function parseBody(reader: MessagePackReader): HubMessage | null {
   try {
     itemCount = reader.readArrayHeader();
   } catch (error) {
-    // .NET reads this header outside its field wrappers (MsgPackWorker `ParseMessage`).
+    // .NET reads this header outside its field wrappers
+    // (src/SignalR/common/Protocols.MessagePack/src/Protocol/MessagePackHubProtocolWorker.cs@v10.0.0 `ParseMessage`).
     throw unwrappedError(error);
   }
   const type = readInt32(reader, 'messageType');
@@ -371,7 +395,10 @@ function writeStreamIds(writer: MessagePackWriter, streamIds: readonly string[] 
   for (const id of streamIds) writer.writeString(id);
 }
 
-/** Writes one message body as .NET's `WriteMessageCore` does (MsgPackWorker@v10 L425-L610). */
+/**
+ * Writes one message body as .NET's `WriteMessageCore` does
+ * (src/SignalR/common/Protocols.MessagePack/src/Protocol/MessagePackHubProtocolWorker.cs@v10.0.0 L425-L610).
+ */
 export function writeMessagePackBody(writer: MessagePackWriter, message: HubMessage): void {
   switch (message.type) {
     case MessageType.Invocation:
@@ -421,7 +448,7 @@ export function writeMessagePackBody(writer: MessagePackWriter, message: HubMess
       writer.writeSafeInteger(MessageType.Ping);
       return;
     case MessageType.Close:
-      // Always 3 items from .NET: [7, error or nil, allowReconnect] (spec §2.5, §5 item 7).
+      // Always 3 items from .NET: [7, error or nil, allowReconnect] (docs/protocol.md §2.5, §5 item 7).
       writer.writeArrayHeader(3);
       writer.writeSafeInteger(MessageType.Close);
       writeNonEmptyString(writer, message.error);

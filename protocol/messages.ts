@@ -1,11 +1,11 @@
 /**
  * The hub message model: the nine message kinds of the SignalR hub protocol.
  *
- * Spec: `signalr-wire.md` §2.3 (message types) and §2.4/§2.5 (their fields). The shapes follow the official
+ * Spec: docs/protocol.md §2.3 (message types) and §2.4/§2.5 (their fields). The shapes follow the official
  * TypeScript client's `IHubProtocol.ts`, so values read by one protocol can be written by another.
  */
 
-/** Numeric `type` of each hub message, as written on the wire (spec §2.3). */
+/** Numeric `type` of each hub message, as written on the wire (docs/protocol.md §2.3). */
 export const MessageType = {
   Invocation: 1,
   StreamItem: 2,
@@ -37,7 +37,7 @@ export interface InvocationMessage extends HubInvocationBase {
   readonly type: typeof MessageType.Invocation;
   readonly target: string;
   readonly arguments: unknown[];
-  /** Ids of client-to-server streams bound to parameters of the target (spec §2.9). */
+  /** Ids of client-to-server streams bound to parameters of the target (docs/protocol.md §2.9). */
   readonly streamIds?: string[];
 }
 
@@ -118,7 +118,7 @@ export function hasResult(message: CompletionMessage): boolean {
   return message.error === undefined && Object.prototype.hasOwnProperty.call(message, 'result');
 }
 
-/** The messages that count for stateful-reconnect sequencing (spec §2.3: types 1–5). */
+/** The messages that count for stateful-reconnect sequencing (docs/protocol.md §2.3: types 1–5). */
 export function isSequenced(message: HubMessage): boolean {
   return message.type <= MessageType.CancelInvocation;
 }

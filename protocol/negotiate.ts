@@ -1,24 +1,31 @@
 /**
  * The negotiate exchange: choosing the negotiate version and writing the response body.
  *
- * Spec: `signalr-wire.md` §1.2 (request, version selection, response property order) and §1.3 (ids). Errors are
- * also answered with status 200 and a body holding only `error` (NegotiateProtocol@v10 L57-L66).
+ * Spec: docs/protocol.md §1.2 (request, version selection, response property order) and §1.3 (ids). Errors are
+ * also answered with status 200 and a body holding only `error`
+ * (src/SignalR/common/Http.Connections.Common/src/NegotiateProtocol.cs@v10.0.0 L57-L66).
  */
 
 /** The transports a server can offer, named as on the wire. */
 export type TransportName = 'WebSockets' | 'ServerSentEvents' | 'LongPolling';
 
-/** Every transport in the order .NET lists them (Dispatcher@v10 L21-L40). */
+/**
+ * Every transport in the order .NET lists them
+ * (src/SignalR/common/Http.Connections/src/Internal/HttpConnectionDispatcher.cs@v10.0.0 L21-L40).
+ */
 export const ALL_TRANSPORTS: readonly TransportName[] = Object.freeze(['WebSockets', 'ServerSentEvents', 'LongPolling']);
 
-/** The transfer formats each transport carries; Server-Sent Events is Text only (§1.4, §1.6). */
+/** The transfer formats each transport carries; Server-Sent Events is Text only (docs/protocol.md §1.4, §1.6). */
 export const TRANSPORT_TRANSFER_FORMATS: Readonly<Record<TransportName, readonly string[]>> = Object.freeze({
   WebSockets: ['Text', 'Binary'],
   ServerSentEvents: ['Text'],
   LongPolling: ['Text', 'Binary'],
 });
 
-/** The highest negotiate version a server speaks (Dispatcher@v10 L46). */
+/**
+ * The highest negotiate version a server speaks
+ * (src/SignalR/common/Http.Connections/src/Internal/HttpConnectionDispatcher.cs@v10.0.0 L46).
+ */
 export const MAX_NEGOTIATE_VERSION = 1;
 
 /** The content of a successful negotiate response. */
@@ -34,8 +41,8 @@ export interface NegotiateResponse {
 }
 
 /**
- * Chooses the negotiate version from the raw `negotiateVersion` query value (§1.2): absent ⇒ 0, not an integer ⇒
- * error, below the minimum ⇒ error, above the maximum ⇒ the maximum.
+ * Chooses the negotiate version from the raw `negotiateVersion` query value (docs/protocol.md §1.2): absent ⇒ 0, not an
+ * integer ⇒ error, below the minimum ⇒ error, above the maximum ⇒ the maximum.
  */
 export function selectNegotiateVersion(
   requested: string | undefined,
@@ -56,7 +63,10 @@ export function selectNegotiateVersion(
   return { version: Math.min(version, MAX_NEGOTIATE_VERSION) };
 }
 
-/** Writes the response body with .NET's property order (NegotiateProtocol@v10 L48-L140), compact. */
+/**
+ * Writes the response body with .NET's property order
+ * (src/SignalR/common/Http.Connections.Common/src/NegotiateProtocol.cs@v10.0.0 L48-L140), compact.
+ */
 export function writeNegotiateResponse(response: NegotiateResponse): string {
   let json = '{';
   if (response.useStatefulReconnect === true) json += '"useStatefulReconnect":true,';

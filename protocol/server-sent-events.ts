@@ -1,5 +1,5 @@
 /**
- * Server-Sent Events framing of hub messages (spec `signalr-wire.md` §1.6; ServerSentEventsMessageFormatter.cs):
+ * Server-Sent Events framing of hub messages (docs/protocol.md §1.6; ServerSentEventsMessageFormatter.cs):
  * every `\n`-separated line of a payload becomes `data: <line>\r\n` (a trailing `\r` before the `\n` is dropped),
  * and a blank `\r\n` ends the event. SSE carries Text only, so there is no base64 anywhere.
  */

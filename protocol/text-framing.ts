@@ -1,8 +1,8 @@
 /**
  * Text framing: every record is UTF-8 JSON followed by the record separator 0x1E.
  *
- * Spec: `signalr-wire.md` §2.1 (`common/Shared/TextMessageFormatter.cs`, `TextMessageParser.cs`). The separator
- * cannot occur inside JSON text, so no escaping exists.
+ * Spec: docs/protocol.md §2.1 (`src/SignalR/common/Shared/TextMessageFormatter.cs`, `TextMessageParser.cs`). The
+ * separator cannot occur inside JSON text, so no escaping exists.
  */
 import { maximumMessageSizeExceeded } from './hub-protocol';
 

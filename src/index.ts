@@ -15,11 +15,13 @@
  * await app.register(fastifySignalR, { hubs: [{ path: '/chathub', hub: ChatHub }] });
  * await app.listen({ port: 5000 });
  * ```
+ *
+ * Everything exported here is the package's public API, recorded in `api/fastify-signalr.api.md`; from 1.0 on it
+ * follows semantic versioning (CHANGELOG.md). Other modules (the wire protocol, transports, configuration
+ * internals) are implementation details that may change in any release.
  */
 export {
   fastifySignalR,
-  default,
-  DEFAULT_PROTOCOLS,
   type DrainOptions,
   type DrainReport,
   type SignalRServer,
@@ -69,24 +71,26 @@ export {
 } from './options';
 export type { HubLifetimeManager, ManagedConnection } from './lifetime/hub-lifetime-manager';
 export { InMemoryLifetimeManager } from './lifetime/in-memory-lifetime-manager';
+export type { ClientResultLimits, LifetimeLimits } from './lifetime/client-results';
 export { RedisLifetimeManager } from './lifetime/redis-lifetime-manager';
 export type { BackplaneStatus } from './lifetime/redis-backplane';
 export type { BackplaneState, BackplaneHealth } from './lifetime/backplane-bus';
 export { RedisBackplaneStartupError, type RedisConnectionOptions } from './lifetime/redis-bus';
-export { RedisConfigurationError, parseConnectionString, type RedisTlsOptions } from './lifetime/redis-config';
+export { RedisConfigurationError, type RedisTlsOptions } from './lifetime/redis-config';
 export { SerializedHubMessage } from './lifetime/serialized-message';
-export * as protocol from '../protocol/index';
+// The hub protocols a hub can offer (the `protocols` option), and the transport names hub code sees.
+export type { HubProtocol } from '../protocol/hub-protocol';
+export { jsonHubProtocol } from '../protocol/json-hub-protocol';
+export { messagePackHubProtocol } from '../protocol/messagepack-hub-protocol';
+export type { TransportName } from '../protocol/negotiate';
 export type { ConnectionEndStatus, HubObserver, InvocationOutcome } from './hub/hub-stats';
 export { HubStats } from './hub/hub-stats';
 export { signalrHealth, type LivenessReport, type ReadinessReport, type SignalRHealthOptions } from './operations/health';
-export { signalrMetrics, OTEL_TRANSPORT, type SignalRMetrics, type SignalRMetricsOptions } from './operations/metrics';
+export { signalrMetrics, type SignalRMetrics, type SignalRMetricsOptions } from './operations/metrics';
 export { installGracefulShutdown, type GracefulShutdown, type GracefulShutdownOptions } from './operations/shutdown';
-export { productionLoggerOptions, redactUrl } from './operations/logging';
+export { LogDestination, productionLoggerOptions, redactedNotFoundHandler } from './operations/logging';
 export {
   ConfigError,
-  CONFIG_FILE_ENV,
-  LOG_LEVELS,
-  RESERVED_ENV_PREFIX,
   booleanOption,
   describeConfig,
   enumOption,
@@ -95,7 +99,6 @@ export {
   listOption,
   loadConfig,
   loadServerConfig,
-  maskUrlPassword,
   serverConfigOptions,
   signalrOptionsFrom,
   stringOption,

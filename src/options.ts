@@ -1,5 +1,5 @@
 /**
- * Options: every limit and timeout the server has, with ASP.NET Core's defaults (spec `signalr-wire.md` §1.11),
+ * Options: every limit and timeout the server has, with ASP.NET Core's defaults (docs/protocol.md §1.11),
  * validated once at registration into a frozen object. A bad value fails `app.register` with a message that names
  * the option.
  */
@@ -9,6 +9,7 @@ import { ALL_TRANSPORTS, type TransportName } from '../protocol/negotiate';
 import type { HubProtocol } from '../protocol/hub-protocol';
 import type { HubClass } from './hub/hub';
 import type { HubFilter } from './hub/hub-filters';
+import type { LifetimeLimits } from './lifetime/client-results';
 import type { RedisConnectionOptions } from './lifetime/redis-bus';
 import {
   RedisConfigurationError,
@@ -79,6 +80,49 @@ export interface HubOptions {
    */
   readonly streamBufferCapacity: number;
   /**
+   * Server-to-client streams one connection may have open at once, and, separately, client-to-server streams. A
+   * stream invocation past the bound fails at once with an error saying so (the client sees it as the stream's
+   * error); nothing is started. ASP.NET Core has no such bound; a client that opens streams it never finishes
+   * would otherwise make the server hold ever more.
+   * @default 100
+   */
+  readonly maximumStreamsPerConnection: number | null;
+  /**
+   * Client results (`invoke` on a client) one connection may owe at once. One more fails at once with a
+   * `HubException` saying so, without being sent: a client that never answers cannot make the server hold ever more.
+   * `null` for no bound.
+   * @default 100
+   */
+  readonly maximumPendingClientResultsPerConnection: number | null;
+  /**
+   * Client results the hub waits for at once on this server, over all its connections; one more fails at once
+   * with a `HubException`. `null` for no bound.
+   * @default 10000
+   */
+  readonly maximumPendingClientResults: number | null;
+  /**
+   * Groups one connection may be in at once. Adding it to one more fails with a `HubException` saying so (the
+   * hub method calling `addToGroup` fails). With Redis each group of a connection is a subscription of this
+   * server, so the bound also bounds what one client can make Redis hold. `null` for no bound.
+   * @default 1000
+   */
+  readonly maximumGroupsPerConnection: number | null;
+  /**
+   * Longest group name `addToGroup` takes, in characters; a longer one fails with a `HubException`. `null` for
+   * no bound.
+   * @default 1024
+   */
+  readonly maximumGroupNameLength: number | null;
+  /**
+   * Bytes a client may POST to a connection before a transport has started it: nothing reads them until then
+   * (ASP.NET Core holds them in the connection's pipe, which stops taking bytes at its `TransportMaxBufferSize`,
+   * docs/protocol.md §1.11). A
+   * POST that would hold more is answered 413. Once the connection runs, one POST at a time is read and later ones
+   * wait unread, so this is the only buffer a client can fill without a running hub reading it.
+   * @default 65536
+   */
+  readonly transportMaxBufferSize: number;
+  /**
    * The transports offered, in any subset; negotiate lists them in .NET's order.
    * @default ['WebSockets', 'ServerSentEvents', 'LongPolling']
    */
@@ -89,6 +133,15 @@ export interface HubOptions {
    * @default 15000
    */
   readonly disconnectTimeoutMs: number;
+  /**
+   * A Server-Sent Events stream or poll response that holds unsent bytes and sends none of them for this long is
+   * aborted and its socket cut (the connection then ends): ASP.NET Core's `TransportSendTimeout`, which closes a
+   * connection whose send does not complete in time (docs/protocol.md §1.11). It is also the grace a socket gets to
+   * close after the server ended its stream or its long-polling connection, before it is cut: a client that stopped
+   * reading never would.
+   * @default 10000
+   */
+  readonly sendTimeoutMs: number;
   /**
    * How long a long poll waits for data before answering 200 with no body.
    * @default 90000
@@ -177,7 +230,7 @@ export interface HubRegistration extends Partial<HubOptions> {
 
 /**
  * The Redis backplane: several servers — of this library, and ASP.NET Core servers with
- * `Microsoft.AspNetCore.SignalR.StackExchangeRedis` — serve one app through one Redis (spec `signalr-wire.md` §3).
+ * `Microsoft.AspNetCore.SignalR.StackExchangeRedis` — serve one app through one Redis (docs/protocol.md §3).
  * Each hub's channels are named after its `name`, which must equal the .NET hub's full type name to share them.
  */
 export interface RedisBackplaneOptions {
@@ -270,6 +323,11 @@ export interface SignalROptions extends Partial<HubOptions> {
    * `['https://app.example.com']`, `'*'` for any origin (echoed back, with credentials, as ASP.NET Core's
    * `SetIsOriginAllowed(_ => true).AllowCredentials()`), or a predicate. WebSocket upgrades from a page of any
    * other origin are refused with 403.
+   *
+   * `'*'` is unsafe with cookie authentication: any site's page, even a sandboxed one (`Origin: null`), would
+   * connect with its visitor's cookies and act as them. The server refuses to start with `'*'` when a session
+   * plugin decorates requests with `session` (`@fastify/session`, `@fastify/secure-session`); with bearer tokens
+   * (the official clients' `accessTokenFactory`) it is safe, since a page of another site has no token to send.
    * @default none: same-origin pages only
    */
   readonly allowedOrigins?: readonly string[] | '*' | ((origin: string) => boolean);
@@ -282,7 +340,8 @@ export interface SignalROptions extends Partial<HubOptions> {
   readonly accessTokenQueryParameter?: string | false;
   /**
    * Most connections this server holds at once, over all hubs (negotiated ones included); further negotiations and
-   * WebSocket connections get 503. `null` for no limit.
+   * WebSocket connections get 503 — unless a negotiated connection never started its transport: the oldest such
+   * gives its place to the newcomer, so negotiations nobody uses cannot keep the server full. `null` for no limit.
    * @default null
    */
   readonly maximumConnections?: number | null;
@@ -306,7 +365,7 @@ export const defaultUserIdProvider: UserIdProvider = (request) => {
   return undefined;
 };
 
-/** ASP.NET Core's defaults (spec §1.11), and ours for the options .NET does not have. */
+/** ASP.NET Core's defaults (docs/protocol.md §1.11), and ours for the options .NET does not have. */
 const HUB_OPTION_DEFAULTS: HubOptions = Object.freeze({
   keepAliveIntervalMs: 15_000,
   clientTimeoutIntervalMs: 30_000,
@@ -315,9 +374,16 @@ const HUB_OPTION_DEFAULTS: HubOptions = Object.freeze({
   enableDetailedErrors: false,
   maximumParallelInvocationsPerClient: 1,
   streamBufferCapacity: 10,
+  transportMaxBufferSize: 64 * 1024,
+  maximumStreamsPerConnection: 100,
+  maximumPendingClientResultsPerConnection: 100,
+  maximumPendingClientResults: 10_000,
+  maximumGroupsPerConnection: 1_000,
+  maximumGroupNameLength: 1_024,
   transports: ALL_TRANSPORTS,
   disconnectTimeoutMs: 15_000,
   longPollTimeoutMs: 90_000,
+  sendTimeoutMs: 10_000,
   allowStatefulReconnects: false,
   statefulReconnectBufferSize: 100_000,
   maximumBufferedOutboundBytes: 1024 * 1024,
@@ -340,12 +406,19 @@ const hubOptionsShape = {
   enableDetailedErrors: z.boolean().optional(),
   maximumParallelInvocationsPerClient: z.number().int().positive().optional(),
   streamBufferCapacity: z.number().int().positive().optional(),
+  transportMaxBufferSize: z.number().int().positive().optional(),
+  maximumStreamsPerConnection: z.number().int().positive().nullable().optional(),
+  maximumPendingClientResultsPerConnection: z.number().int().positive().nullable().optional(),
+  maximumPendingClientResults: z.number().int().positive().nullable().optional(),
+  maximumGroupsPerConnection: z.number().int().positive().nullable().optional(),
+  maximumGroupNameLength: z.number().int().positive().nullable().optional(),
   transports: z
     .array(z.enum(ALL_TRANSPORTS as [TransportName, ...TransportName[]]))
     .refine((list) => new Set(list).size === list.length, 'lists a transport twice')
     .optional(),
   disconnectTimeoutMs: positiveMs.optional(),
   longPollTimeoutMs: positiveMs.optional(),
+  sendTimeoutMs: positiveMs.optional(),
   allowStatefulReconnects: z.boolean().optional(),
   statefulReconnectBufferSize: z.number().int().positive().optional(),
   maximumBufferedOutboundBytes: z.number().int().positive().nullable().optional(),
@@ -385,6 +458,8 @@ const connectionHandlerSchema = z.strictObject({
   transports: hubOptionsShape.transports,
   disconnectTimeoutMs: hubOptionsShape.disconnectTimeoutMs,
   longPollTimeoutMs: hubOptionsShape.longPollTimeoutMs,
+  sendTimeoutMs: hubOptionsShape.sendTimeoutMs,
+  transportMaxBufferSize: hubOptionsShape.transportMaxBufferSize,
   maximumBufferedOutboundBytes: hubOptionsShape.maximumBufferedOutboundBytes,
   userIdProvider: hubOptionsShape.userIdProvider,
   onRequest: hubRegistrationSchema.shape.onRequest,
@@ -489,6 +564,17 @@ export interface ResolvedSignalROptions {
   readonly redis: ResolvedRedisOptions | null;
 }
 
+/** The bounds a hub's lifetime manager enforces, from its options. */
+export function lifetimeLimits(options: HubOptions): LifetimeLimits {
+  return {
+    clientResults: {
+      maximumPerConnection: options.maximumPendingClientResultsPerConnection,
+      maximumTotal: options.maximumPendingClientResults,
+    },
+    maximumGroupsPerConnection: options.maximumGroupsPerConnection,
+  };
+}
+
 /** Thrown by `app.register` for invalid options; the message names every bad option. */
 export class SignalROptionsError extends Error {
   override readonly name = 'SignalROptionsError';
@@ -527,9 +613,16 @@ export function resolveOptions(options: unknown, defaultProtocols: readonly HubP
       enableDetailedErrors: option('enableDetailedErrors'),
       maximumParallelInvocationsPerClient: option('maximumParallelInvocationsPerClient'),
       streamBufferCapacity: option('streamBufferCapacity'),
+      transportMaxBufferSize: option('transportMaxBufferSize'),
+      maximumStreamsPerConnection: option('maximumStreamsPerConnection'),
+      maximumPendingClientResultsPerConnection: option('maximumPendingClientResultsPerConnection'),
+      maximumPendingClientResults: option('maximumPendingClientResults'),
+      maximumGroupsPerConnection: option('maximumGroupsPerConnection'),
+      maximumGroupNameLength: option('maximumGroupNameLength'),
       transports: Object.freeze([...option('transports')]),
       disconnectTimeoutMs: option('disconnectTimeoutMs'),
       longPollTimeoutMs: option('longPollTimeoutMs'),
+      sendTimeoutMs: option('sendTimeoutMs'),
       allowStatefulReconnects: option('allowStatefulReconnects'),
       statefulReconnectBufferSize: option('statefulReconnectBufferSize'),
       maximumBufferedOutboundBytes: option('maximumBufferedOutboundBytes'),
@@ -543,7 +636,9 @@ export function resolveOptions(options: unknown, defaultProtocols: readonly HubP
     const path = handler.path.length > 1 ? handler.path.replace(/\/+$/, '') : handler.path;
     if (paths.has(path)) throw new SignalROptionsError(`Invalid fastify-signalr options: two endpoints at path '${path}'.`);
     paths.add(path);
-    const option = <K extends 'transports' | 'disconnectTimeoutMs' | 'longPollTimeoutMs' | 'maximumBufferedOutboundBytes' | 'userIdProvider'>(
+    const option = <
+      K extends 'transports' | 'disconnectTimeoutMs' | 'longPollTimeoutMs' | 'sendTimeoutMs' | 'transportMaxBufferSize' | 'maximumBufferedOutboundBytes' | 'userIdProvider',
+    >(
       key: K,
     ): HubOptions[K] =>
       (handler[key] !== undefined ? handler[key] : global[key] !== undefined ? global[key] : HUB_OPTION_DEFAULTS[key]) as HubOptions[K];
@@ -553,6 +648,8 @@ export function resolveOptions(options: unknown, defaultProtocols: readonly HubP
       transports: Object.freeze([...option('transports')]),
       disconnectTimeoutMs: option('disconnectTimeoutMs'),
       longPollTimeoutMs: option('longPollTimeoutMs'),
+      sendTimeoutMs: option('sendTimeoutMs'),
+      transportMaxBufferSize: option('transportMaxBufferSize'),
       maximumBufferedOutboundBytes: option('maximumBufferedOutboundBytes'),
       userIdProvider: option('userIdProvider'),
       onRequest: Object.freeze(handler.onRequest === undefined ? [] : [handler.onRequest].flat()),

@@ -16,7 +16,7 @@ import { HubEndpoint, type HubContext } from './hub/hub-endpoint';
 import { HttpErrors } from './errors';
 import type { BackplaneLogger } from './lifetime/backplane-bus';
 import { RedisBackplane, type BackplaneStatus } from './lifetime/redis-backplane';
-import { resolveOptions, type SignalROptions } from './options';
+import { resolveOptions, SignalROptionsError, type SignalROptions } from './options';
 import { accessTokenHook, authorizeHook } from './transports/authentication';
 import { corsHook } from './transports/cors';
 import { CaseInsensitivePaths } from './transports/case-insensitive-paths';
@@ -101,6 +101,18 @@ declare module 'fastify' {
 
 const signalr: FastifyPluginAsync<SignalROptions> = async (app, rawOptions) => {
   const options = resolveOptions(rawOptions, DEFAULT_PROTOCOLS);
+  if (rawOptions.allowedOrigins === '*') {
+    // `'*'` echoes any Origin with credentials (as ASP.NET Core's SetIsOriginAllowed(_ => true).AllowCredentials()):
+    // with sessions kept in cookies, any site's page would act as its visitor. Checked once every plugin is in.
+    app.addHook('onReady', async () => {
+      if (app.hasRequestDecorator('session')) {
+        throw new SignalROptionsError(
+          "Invalid fastify-signalr options: allowedOrigins '*' with a cookie session plugin lets any site's page act " +
+            'as its visitors; list the origins that may connect instead.',
+        );
+      }
+    });
+  }
   const heartbeat = new Heartbeat(
     heartbeatIntervalFor([
       ...options.hubs.flatMap((hub) => [hub.keepAliveIntervalMs, hub.clientTimeoutIntervalMs, hub.handshakeTimeoutMs, hub.disconnectTimeoutMs]),
@@ -216,7 +228,9 @@ const signalr: FastifyPluginAsync<SignalROptions> = async (app, rawOptions) => {
       refusal: () => {
         if (shuttingDown) return HttpErrors.shuttingDown;
         if (options.maximumConnections !== null && openConnections() >= options.maximumConnections) {
-          return HttpErrors.tooManyConnections;
+          // A negotiation that never started gives its place up: one negotiate per slot and disconnect timeout
+          // must not keep the server full.
+          if (!endpoints.some((endpoint) => endpoint.connections.evictOldestUnstarted())) return HttpErrors.tooManyConnections;
         }
         return undefined;
       },

@@ -167,7 +167,7 @@ async function connectSignalR(
     let delivered = 0;
     let offset = 0;
     while (offset < payload.length) {
-      // Varint length prefix (spec §3.1), then the message array: fixarray header, then the message type.
+      // Varint length prefix (docs/protocol.md §2.1), then the message array: fixarray header, then the message type.
       let length = 0;
       let shift = 0;
       let byte: number;

@@ -7,6 +7,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
+import Redis from 'ioredis';
 import type { Command, Reply } from '../generator';
 
 /** Repository root (this file is compiled to `bench/.build/bench/lib/`). */
@@ -207,16 +208,50 @@ export function prepareDotnet(): string | null {
   return null;
 }
 
-/** Starts the ASP.NET Core reference server (JSON protocol only) with .NET's default options. */
-export async function startDotnetServer(cpus: string | null): Promise<RunningServer> {
+/** The reference hub's name on Redis (its full type name); its servers' ack channels start with it. */
+const DOTNET_ACK_CHANNELS = 'WebAPI.ChatHub:internal:ack:*';
+
+/** How many ASP.NET Core servers have subscribed their ack channel on the Redis at `redisUrl`. */
+async function dotnetServersOn(redisUrl: string): Promise<number> {
+  const redis = new Redis(redisUrl, { maxRetriesPerRequest: 1 });
+  try {
+    return ((await redis.call('PUBSUB', 'CHANNELS', DOTNET_ACK_CHANNELS)) as string[]).length;
+  } finally {
+    redis.disconnect();
+  }
+}
+
+/**
+ * Starts the ASP.NET Core reference server (JSON protocol only) with .NET's default options; with `redisUrl`, on
+ * its StackExchangeRedis backplane, resolving once it has subscribed its channels there.
+ */
+export async function startDotnetServer(cpus: string | null, redisUrl?: string): Promise<RunningServer> {
   const port = await freePort();
   const env: NodeJS.ProcessEnv = { ...process.env, ...DOTNET_ENV, PORT: String(port), EXIT_ON_STDIN_EOF: 'true' };
   for (const name of Object.keys(env)) if (name.startsWith('ASPNETCORE_') || name.startsWith('Logging__')) delete env[name];
+  for (const name of ['MESSAGEPACK', 'REDIS', 'REDIS_CHANNEL_PREFIX']) delete env[name];
+  const before = redisUrl === undefined ? 0 : await dotnetServersOn(redisUrl);
+  if (redisUrl !== undefined) {
+    const { hostname, port: redisPort } = new URL(redisUrl);
+    env.REDIS = `${hostname}:${redisPort},abortConnect=false`;
+  }
   const child = spawnPinned(cpus, 'dotnet', [DOTNET_DLL], { cwd: DOTNET_PROJECT, env, stdio: ['pipe', 'pipe', 'pipe'] });
   await waitForLine(child, /Reference server listening on/, 'ASP.NET Core reference server');
   child.stdout?.resume();
   child.stderr?.resume();
-  return { pid: child.pid!, port, collectGarbage: async () => undefined, stop: stopper(child) };
+  const stop = stopper(child);
+  if (redisUrl !== undefined) {
+    // Servers start one after another, so one more ack channel is this server's.
+    const deadline = Date.now() + 30_000;
+    while ((await dotnetServersOn(redisUrl)) <= before) {
+      if (Date.now() > deadline) {
+        await stop();
+        throw new Error('the ASP.NET Core server did not subscribe its Redis channels within 30 s');
+      }
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  }
+  return { pid: child.pid!, port, collectGarbage: async () => undefined, stop };
 }
 
 // -- Redis -------------------------------------------------------------------------------------------------------

@@ -2,17 +2,18 @@
  * The payloads ASP.NET Core's Redis backplane publishes, byte for byte as `RedisProtocol` writes them, so .NET and
  * Node servers can share one Redis.
  *
- * Spec: `signalr-wire.md` §3.3 (layouts), §3.6 (group commands and acks), §3.7 (client results), §4 (the format is
+ * Spec: docs/protocol.md §3.3 (layouts), §3.6 (group commands and acks), §3.7 (client results), §4 (the format is
  * unchanged since 2.2 apart from the .NET 7 client-result additions). .NET file:
- * `src/SignalR/server/StackExchangeRedis/src/Internal/RedisProtocol.cs` (RedisProto@v10), `GroupAction.cs`.
+ * `src/SignalR/server/StackExchangeRedis/src/Internal/RedisProtocol.cs@v10.0.0`, `GroupAction.cs`.
  *
  * Every payload is a MessagePack array. Readers check only a minimum item count and ignore extra items
- * (`ValidateArraySize`, RedisProto@v10 L275-L284), and accept any width of int, str, array and map header, as
- * MessagePack-CSharp does. Writers pick the smallest forms, as MessagePack-CSharp does, so our bytes equal .NET's.
+ * (`ValidateArraySize`, src/SignalR/server/StackExchangeRedis/src/Internal/RedisProtocol.cs@v10.0.0 L275-L284), and
+ * accept any width of int, str, array and map header, as MessagePack-CSharp does. Writers pick the smallest forms, as
+ * MessagePack-CSharp does, so our bytes equal .NET's.
  *
  * Hub messages travel pre-serialized: this module never parses or writes hub protocol bytes. A publishing server
  * frames the message once per hub protocol (JSON text + 0x1E, MessagePack with its VarInt length prefix) and a
- * receiving server writes the bytes for a connection's protocol straight to its transport (spec §3.1).
+ * receiving server writes the bytes for a connection's protocol straight to its transport (docs/protocol.md §3.1).
  */
 import { StringTable } from '../messagepack-codec';
 import {
@@ -37,23 +38,25 @@ export { RedisProtocolError };
 export type SerializedHubMessages = ReadonlyMap<string, Uint8Array>;
 
 /**
- * An invocation for the `all`, `group:*`, `user:*` and `connection:*` channels (spec §3.3, RedisProto@v10 L35-L90,
- * L170-L203): `[excludedIds[], {protocol: bin}]`, or `[excludedIds[], {protocol: bin}, invocationId, returnChannel]`
- * when the sender waits for a client result (.NET 7+).
+ * An invocation for the `all`, `group:*`, `user:*` and `connection:*` channels (docs/protocol.md §3.3,
+ * src/SignalR/server/StackExchangeRedis/src/Internal/RedisProtocol.cs@v10.0.0 L35-L90, L170-L203): `[excludedIds[],
+ * {protocol: bin}]`, or `[excludedIds[], {protocol: bin}, invocationId, returnChannel]` when the sender waits for a
+ * client result (.NET 7+).
  */
 export interface RedisInvocation {
   /** Connections the receivers skip (`Clients.Others`, `AllExcept`, `GroupExcept`); empty when none. */
   readonly excludedConnectionIds: readonly string[];
   /**
    * The message framed in every hub protocol a receiving server may need. .NET writes its `SupportedProtocols`
-   * order, `json` then `messagepack`; a .NET receiver aborts a connection whose protocol is missing (spec §3.3).
+   * order, `json` then `messagepack`; a .NET receiver aborts a connection whose protocol is missing
+   * (docs/protocol.md §3.3).
    */
   readonly messages: SerializedHubMessages;
   /** Client results only: the invocation id, also present inside the framed messages. */
   readonly invocationId?: string;
   /**
    * Client results only: the channel the answering server publishes the reply on, **without** the channel prefix
-   * (`{hub}:internal:return:{server}`); the answering server adds its own prefix (spec §3.2).
+   * (`{hub}:internal:return:{server}`); the answering server adds its own prefix (docs/protocol.md §3.2).
    */
   readonly returnChannel?: string;
 }
@@ -68,8 +71,9 @@ export const RedisGroupAction = {
 export type RedisGroupAction = (typeof RedisGroupAction)[keyof typeof RedisGroupAction];
 
 /**
- * A remote group add/remove on `{hub}:internal:groups` (spec §3.3, §3.6; RedisProto@v10 L92-L121, L205-L219):
- * `[id, serverName, action, groupName, connectionId]`. The server owning `connectionId` performs it and acks.
+ * A remote group add/remove on `{hub}:internal:groups` (docs/protocol.md §3.3, §3.6;
+ * src/SignalR/server/StackExchangeRedis/src/Internal/RedisProtocol.cs@v10.0.0 L92-L121, L205-L219): `[id, serverName,
+ * action, groupName, connectionId]`. The server owning `connectionId` performs it and acks.
  */
 export interface RedisGroupCommand {
   /** The sender's command counter (Int32, from 1); echoed in the ack. */
@@ -86,8 +90,9 @@ export interface RedisGroupCommand {
 }
 
 /**
- * A client-result reply on the invoking server's return channel (.NET 7+; spec §3.3, §3.7; RedisProto@v10
- * L146-L168, L264-L273): `[protocolName, bin]`.
+ * A client-result reply on the invoking server's return channel (.NET 7+; docs/protocol.md §3.3, §3.7;
+ * src/SignalR/server/StackExchangeRedis/src/Internal/RedisProtocol.cs@v10.0.0 L146-L168, L264-L273): `[protocolName,
+ * bin]`.
  */
 export interface RedisCompletion {
   /** The hub protocol of the connection that answered; the receiver parses `completion` with it. */
@@ -128,9 +133,10 @@ function encodedName(name: string): Buffer {
 // Invocation
 
 /**
- * Writes an invocation as .NET does (RedisProto@v10 L35-L90): a 2-item array, or 4 items when `returnChannel` is
- * non-empty (.NET tests `IsNullOrEmpty`); the excluded-ids array is always present (`0x90` when empty); map values
- * are `bin` whatever the protocol, JSON text included. The result is one Buffer sized exactly.
+ * Writes an invocation as .NET does (src/SignalR/server/StackExchangeRedis/src/Internal/RedisProtocol.cs@v10.0.0
+ * L35-L90): a 2-item array, or 4 items when `returnChannel` is non-empty (.NET tests `IsNullOrEmpty`); the excluded-ids
+ * array is always present (`0x90` when empty); map values are `bin` whatever the protocol, JSON text included. The
+ * result is one Buffer sized exactly.
  *
  * @throws TypeError when `returnChannel` is set without an `invocationId` (a reply could not be matched).
  */
@@ -178,8 +184,9 @@ export function encodeRedisInvocation(invocation: RedisInvocation): Buffer {
 }
 
 /**
- * Reads an invocation (RedisProto@v10 L170-L203). Needs at least 2 items; items 2–3 (invocation id, return
- * channel) are read only when the array has 4 or more, as .NET does; anything after is ignored.
+ * Reads an invocation (src/SignalR/server/StackExchangeRedis/src/Internal/RedisProtocol.cs@v10.0.0 L170-L203). Needs at
+ * least 2 items; items 2–3 (invocation id, return channel) are read only when the array has 4 or more, as .NET does;
+ * anything after is ignored.
  *
  * The map values are views of `data`, not copies: a receiving server writes them to its connections as they are.
  * A nil value reads as empty bytes (as in `ReadSerializedHubMessage`), a repeated protocol name keeps its first
@@ -229,8 +236,9 @@ export function decodeRedisInvocation(data: Uint8Array): RedisInvocation {
 // Group command and ack
 
 /**
- * Writes a group command as .NET does (RedisProto@v10 L92-L121): 5 items; the id as an Int32 and the action as a
- * byte, both in their smallest int form (a positive fixint for every id below 128 and for both actions).
+ * Writes a group command as .NET does (src/SignalR/server/StackExchangeRedis/src/Internal/RedisProtocol.cs@v10.0.0
+ * L92-L121): 5 items; the id as an Int32 and the action as a byte, both in their smallest int form (a positive fixint
+ * for every id below 128 and for both actions).
  *
  * @throws RangeError when `id` is not an Int32 or `action` not a byte.
  */
@@ -253,8 +261,8 @@ export function encodeRedisGroupCommand(command: RedisGroupCommand): Buffer {
 }
 
 /**
- * Reads a group command (RedisProto@v10 L205-L219): at least 5 items. Nil strings read as empty; the action is
- * returned as read (any byte).
+ * Reads a group command (src/SignalR/server/StackExchangeRedis/src/Internal/RedisProtocol.cs@v10.0.0 L205-L219): at
+ * least 5 items. Nil strings read as empty; the action is returned as read (any byte).
  *
  * @throws {@link RedisProtocolError} on too few items (`Insufficient items in GroupCommand array.`) or bad data.
  */
@@ -270,8 +278,8 @@ export function decodeRedisGroupCommand(data: Uint8Array): RedisGroupCommand {
 }
 
 /**
- * Writes the ack of group command `id` (RedisProto@v10 L123-L144): `[id]`, e.g. `91 01`. It is published on the
- * command sender's `{hub}:internal:ack:{serverName}`.
+ * Writes the ack of group command `id` (src/SignalR/server/StackExchangeRedis/src/Internal/RedisProtocol.cs@v10.0.0
+ * L123-L144): `[id]`, e.g. `91 01`. It is published on the command sender's `{hub}:internal:ack:{serverName}`.
  *
  * @throws RangeError when `id` is not an Int32.
  */
@@ -284,7 +292,8 @@ export function encodeRedisAck(id: number): Buffer {
 }
 
 /**
- * Reads an ack (RedisProto@v10 L221-L228): at least 1 item, the acknowledged command id.
+ * Reads an ack (src/SignalR/server/StackExchangeRedis/src/Internal/RedisProtocol.cs@v10.0.0 L221-L228): at least 1
+ * item, the acknowledged command id.
  *
  * @throws {@link RedisProtocolError} on too few items (`Insufficient items in Ack array.`) or bad data.
  */
@@ -298,8 +307,9 @@ export function decodeRedisAck(data: Uint8Array): number {
 // Client-result reply
 
 /**
- * Writes a client-result reply (RedisProto@v10 L146-L168): `[protocolName, bin(completion)]`. It is published on
- * the channel prefix + the return channel carried by the invocation.
+ * Writes a client-result reply (src/SignalR/server/StackExchangeRedis/src/Internal/RedisProtocol.cs@v10.0.0 L146-L168):
+ * `[protocolName, bin(completion)]`. It is published on the channel prefix + the return channel carried by the
+ * invocation.
  */
 export function encodeRedisCompletion(reply: RedisCompletion): Buffer {
   const { protocolName, completion } = reply;
@@ -312,8 +322,8 @@ export function encodeRedisCompletion(reply: RedisCompletion): Buffer {
 }
 
 /**
- * Reads a client-result reply (RedisProto@v10 L264-L273): at least 2 items. `completion` is a view of `data`;
- * nil reads as empty bytes, as in .NET.
+ * Reads a client-result reply (src/SignalR/server/StackExchangeRedis/src/Internal/RedisProtocol.cs@v10.0.0 L264-L273):
+ * at least 2 items. `completion` is a view of `data`; nil reads as empty bytes, as in .NET.
  *
  * @throws {@link RedisProtocolError} on too few items (`Insufficient items in CompletionMessage array.`) or bad data.
  */

@@ -1,19 +1,19 @@
 /**
  * Redis channel names of ASP.NET Core's backplane, and the server names they embed.
  *
- * Spec: `signalr-wire.md` §3.1 (server name), §3.2 (channel names, channel prefix), §3.4 (subscription order).
- * .NET files: `src/SignalR/server/StackExchangeRedis/src/Internal/RedisChannels.cs` (RedisChannels@v10 L31-L79),
- * `RedisHubLifetimeManager.cs` (RedisHLM@v10 L34, L75, L86-L87, L734-L815).
+ * Spec: docs/protocol.md §3.1 (server name), §3.2 (channel names, channel prefix), §3.4 (subscription order).
+ * .NET files: `src/SignalR/server/StackExchangeRedis/src/Internal/RedisChannels.cs@v10.0.0` L31-L79,
+ * `src/SignalR/server/StackExchangeRedis/src/RedisHubLifetimeManager.cs@v10.0.0` L34, L75, L86-L87, L734-L815.
  *
  * Two spellings of a channel exist:
  * - the **name**, `{hub}:…`, which SignalR computes and which is written inside payloads (the return channel of a
  *   client-result invocation);
  * - the **wire channel** a server SUBSCRIBEs and PUBLISHes: StackExchange.Redis writes its `ChannelPrefix`
  *   immediately before the name, with no separator (`myapp` + `Hub:all` = `myappHub:all`), and on receipt drops
- *   messages whose channel lacks the prefix and strips it from the others (spec §3.2, SE.Redis
+ *   messages whose channel lacks the prefix and strips it from the others (docs/protocol.md §3.2, SE.Redis
  *   `PhysicalConnection.cs@2.7.27`, `RawResult.cs@2.7.27`).
  *
- * Names are inserted raw: group and user names may contain `:` or any other character (spec §3.2).
+ * Names are inserted raw: group and user names may contain `:` or any other character (docs/protocol.md §3.2).
  */
 import { randomUUID } from 'node:crypto';
 
@@ -87,7 +87,9 @@ export function parseRedisChannelName(hubName: string, name: string): RedisChann
 export interface RedisChannelsOptions {
   /**
    * The hub's channel name part: .NET uses `typeof(THub).FullName`, the namespace-qualified CLR name
-   * (`WebAPI.ChatHub`; nested types `Outer+Inner`) (RedisHLM@v10 L75). Node and .NET servers of one hub must agree.
+   * (`WebAPI.ChatHub`; nested types `Outer+Inner`)
+   * (src/SignalR/server/StackExchangeRedis/src/RedisHubLifetimeManager.cs@v10.0.0 L75). Node and .NET servers of one
+   * hub must agree.
    */
   readonly hubName: string;
   /** This server's name, from {@link createServerName}. */
@@ -115,7 +117,7 @@ export class RedisChannels {
   readonly returnResults: string;
   /**
    * This server's return channel **name**, unprefixed, as written into client-result invocations; the answering
-   * server prepends its own prefix (spec §3.2).
+   * server prepends its own prefix (docs/protocol.md §3.2).
    */
   readonly returnResultsName: string;
 
@@ -134,7 +136,8 @@ export class RedisChannels {
 
   /**
    * The channels a server subscribes when it starts, in .NET's order: `all`, `internal:groups`,
-   * `internal:ack:{me}`, `internal:return:{me}` (spec §3.4, RedisHLM@v10 L86-L87, L734-L808; the golden startup
+   * `internal:ack:{me}`, `internal:return:{me}` (docs/protocol.md §3.4,
+   * src/SignalR/server/StackExchangeRedis/src/RedisHubLifetimeManager.cs@v10.0.0 L86-L87, L734-L808; the golden startup
    * capture shows these four SUBSCRIBE commands in this order).
    */
   serverSubscriptions(): string[] {
@@ -195,9 +198,10 @@ export class RedisChannels {
 }
 
 /**
- * A server name in .NET's form `{machineName}_{32 lowercase hex}` (RedisHLM@v10 L810-L815:
- * `$"{Environment.MachineName}_{Guid.NewGuid():N}"`), e.g. `vm_8ca567260f444216a277fc774fd34dd6`. Other servers
- * only echo it (ack and return channels), so the machine part is for diagnostics and uniqueness comes from the GUID.
+ * A server name in .NET's form `{machineName}_{32 lowercase hex}`
+ * (src/SignalR/server/StackExchangeRedis/src/RedisHubLifetimeManager.cs@v10.0.0 L810-L815:
+ * `$"{Environment.MachineName}_{Guid.NewGuid():N}"`), e.g. `vm_8ca567260f444216a277fc774fd34dd6`. Other servers only
+ * echo it (ack and return channels), so the machine part is for diagnostics and uniqueness comes from the GUID.
  *
  * @param machineName The host's name; the caller passes `os.hostname()`, keeping this function free of I/O.
  * @param guid A random (version 4) UUID, with or without dashes; a fresh one by default.

@@ -3,7 +3,7 @@
  * payloads, byte for byte, so .NET and Node servers share one Redis. Pure code (no Redis client, no timers); the
  * golden tests in `test/protocol` replay what real .NET servers published.
  *
- * Spec: `signalr-wire.md` §3.
+ * Spec: docs/protocol.md §3.
  */
 export * from './channels';
 export * from './backplane-protocol';

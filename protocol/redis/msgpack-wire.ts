@@ -8,11 +8,11 @@
  * copy of each framed hub message (`bench/redis-backplane-encode.ts` measures it against a growing writer).
  * Reading: the hub protocol's reader (`messagepack-codec.ts`), which hands out views of the received bytes.
  *
- * Writer rules (MessagePack-CSharp `MessagePackWriter.cs` @v2.5.187, the version ASP.NET Core 10 ships, spec §4):
- * every header takes the smallest form that fits — fixarray/array16/array32, fixmap/map16/map32,
+ * Writer rules (MessagePack-CSharp `MessagePackWriter.cs` @v2.5.187, the version ASP.NET Core 10 ships,
+ * docs/protocol.md §4): every header takes the smallest form that fits — fixarray/array16/array32, fixmap/map16/map32,
  * fixstr/str8/str16/str32 by UTF-8 byte length, bin8/bin16/bin32 — and an int takes the smallest form, unsigned
  * for non-negative values (positive fixint, uint8, uint16, uint32) and signed for negative ones (negative fixint,
- * int8, int16, int32). The golden capture shows exactly these forms (`shared/golden/README.md`, scenario 5).
+ * int8, int16, int32). The golden capture shows exactly these forms (`test/golden/CAPTURE.md`, scenario 5).
  *
  * Reader rules (`MessagePackReader.cs` @v2.5.187): any width of a header or int is accepted; a string may be nil;
  * a byte blob may be nil, `bin*`, or (for old-spec compatibility) fixstr/str16/str32, but not str8.
@@ -20,7 +20,10 @@
 
 import { MessagePackFormatError, MessagePackReader, type StringTable } from '../messagepack-codec';
 
-/** Invalid data in a Redis backplane payload — .NET's `InvalidDataException` (RedisProto@v10 L275-L284). */
+/**
+ * Invalid data in a Redis backplane payload — .NET's `InvalidDataException`
+ * (src/SignalR/server/StackExchangeRedis/src/Internal/RedisProtocol.cs@v10.0.0 L275-L284).
+ */
 export class RedisProtocolError extends Error {
   override readonly name = 'InvalidDataException';
 }
@@ -252,7 +255,8 @@ export class MessagePackCursor {
 
   /**
    * Reads the outer array header and checks it has at least `minimum` items; extra items are left unread, so
-   * newer writers can append fields (RedisProto@v10 L275-L284, `ValidateArraySize`, whose text this keeps).
+   * newer writers can append fields (src/SignalR/server/StackExchangeRedis/src/Internal/RedisProtocol.cs@v10.0.0
+   * L275-L284, `ValidateArraySize`, whose text this keeps).
    */
   readEnvelope(minimum: number): number {
     const count = this.readArrayHeader();

@@ -2,6 +2,11 @@
  * The chat sample as a Fastify app: the hub at `/chathub`, a page at `/` that talks to it with the official
  * browser client, served from `node_modules` (no CDN), `/health` and `/ready` for load balancers, orchestrators
  * and tests, and (optionally) Prometheus metrics at `/metrics`.
+ *
+ * A demo, not a template to expose as it is: it has no login (`?user=` claims any user id), `GET /ask/:connectionId`
+ * lets anyone question any connection, and `/health` names the Redis host and user. A real app authenticates its
+ * hub (`onRequest`/`authorize`), resolves user ids from that, and keeps `/health` and `/metrics` on an internal
+ * network (SECURITY.md).
  */
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -9,6 +14,7 @@ import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastif
 import { z } from 'zod';
 import {
   fastifySignalR,
+  redactedNotFoundHandler,
   serverConfigOptions,
   signalrHealth,
   signalrMetrics,
@@ -72,6 +78,8 @@ async function readBrowserFile(url: string, moduleFile: string): Promise<string>
 /** Builds the chat app; call `listen` on the result. */
 export async function buildChatApp(options: ChatAppOptions = {}): Promise<FastifyInstance> {
   const app = Fastify(options.fastify ?? { logger: { level: 'warn' } });
+  // Fastify's own 404 line would log a mistyped hub URL with its access token.
+  app.setNotFoundHandler(redactedNotFoundHandler);
   await app.register(fastifySignalR, {
     ...options.signalr,
     hubs: [
@@ -94,7 +102,8 @@ export async function buildChatApp(options: ChatAppOptions = {}): Promise<Fastif
   await app.register(signalrHealth, { requireBackplane: options.readyRequiresBackplane ?? true });
   if (options.metrics === true) await app.register(signalrMetrics);
 
-  // A client result requested from outside any hub method, through the hub's context: asks that connection
+  // Demo only: anyone who knows a connection id may question that connection. A client result requested from
+  // outside any hub method, through the hub's context: asks that connection
   // `GetAnswer("question")` and answers with its string, or `error: <message>` (both 200), as the ASP.NET Core chat
   // server's `GET /ask/{connectionId}` does. The request going away cancels the question.
   app.get<{ Params: { connectionId: string } }>('/ask/:connectionId', async (request, reply) => {

@@ -19,6 +19,9 @@ import {
 } from '../../src/index';
 import { buildChatApp, chatConfigOptions } from './app';
 
+/** Addresses only this machine can reach. */
+const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost']);
+
 async function main(): Promise<void> {
   const config = loadConfig(chatConfigOptions);
   const app = await buildChatApp({
@@ -39,6 +42,19 @@ async function main(): Promise<void> {
     { event: 'signalr.server.started', config: describeConfig(chatConfigOptions, config) },
     'chat server started',
   );
+  if (!LOOPBACK.has(config.host)) {
+    app.log.warn(
+      { event: 'signalr.server.demo_exposed', host: config.host },
+      'the chat sample is a demo: anyone who reaches it may claim any user id (?user=), question any connection ' +
+        '(/ask/:connectionId) and read the Redis host and user (/health); put authentication in front of it',
+    );
+  }
+  if (config.corsOrigins?.length === 1 && config.corsOrigins[0] === '*') {
+    app.log.warn(
+      { event: 'signalr.server.cors_any_origin' },
+      "CORS_ORIGINS='*' lets a page of any site use a visitor's cookies on this server: never pair it with cookie authentication",
+    );
+  }
 }
 
 main().catch((error: unknown) => {

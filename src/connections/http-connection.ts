@@ -6,7 +6,7 @@
  *
  * Outbound writes are coalesced: everything queued during one event-loop turn leaves as one transport write (one
  * WebSocket frame, one SSE event, one poll response), as ASP.NET Core sends each pipe read as one frame. Queued
- * bytes are always whole hub messages, so every frame holds whole messages (spec §1.5).
+ * bytes are always whole hub messages, so every frame holds whole messages (docs/protocol.md §1.5).
  */
 import type { TransferFormat } from '../../protocol/hub-protocol';
 import type { TransportName } from '../../protocol/negotiate';
@@ -18,7 +18,7 @@ export interface ConnectionApplication {
   /** The connection is over (peer closed, network failure, timeout, or the server closed it). Called once. */
   onTransportClosed(error?: Error): void;
   /**
-   * The transport went away but the connection may resume (stateful reconnect, spec §2.10); it ends with
+   * The transport went away but the connection may resume (stateful reconnect, docs/protocol.md §2.10); it ends with
    * `onTransportClosed` if no new transport comes within the disconnect timeout.
    */
   onTransportLost?(): void;
@@ -39,6 +39,10 @@ export interface TransportSink {
   resumeInput?(): void;
   /** Drops the transport at once, without a goodbye (it was replaced by a reconnecting one). */
   abandon?(): void;
+  /** Called on every heartbeat: a transport aborts a response that makes no progress. */
+  checkProgress?(now: number): void;
+  /** The connection is over: the transport lets go of the sockets it kept. */
+  connectionClosed?(): void;
 }
 
 /** Lifecycle of a connection: negotiated but not started, active, or gone. */
@@ -81,7 +85,7 @@ export class HttpConnection {
   onClosed: ((connection: HttpConnection) => void) | null = null;
   /** The user id resolved when the connection was negotiated; every later request must resolve to the same. */
   userIdentifier: string | undefined = undefined;
-  /** Whether negotiate granted stateful reconnect (spec §2.10). */
+  /** Whether negotiate granted stateful reconnect (docs/protocol.md §2.10). */
   statefulReconnectNegotiated = false;
   /**
    * Whether a lost transport waits for a reconnecting one instead of ending the connection: set by the hub once the
@@ -94,6 +98,10 @@ export class HttpConnection {
   private app: ConnectionApplication | null = null;
   /** Bytes POSTed before any transport started the application (.NET queues them in the connection's pipe). */
   private earlyInput: Buffer[] = [];
+  private earlyInputLength = 0;
+  /** Whether a POST holds the connection's send lock; the POSTs waiting for it, in order. */
+  private sendLocked = false;
+  private readonly sendWaiters: Array<() => void> = [];
   private sink: TransportSink | null = null;
   private outbound: Buffer[] = [];
   private outboundLength = 0;
@@ -204,13 +212,45 @@ export class HttpConnection {
     if (application === null || this.earlyInput.length === 0) return;
     const early = this.earlyInput;
     this.earlyInput = [];
+    this.earlyInputLength = 0;
     for (const chunk of early) application.onReceive(chunk);
+  }
+
+  /** Bytes POSTed and held until a transport starts the application. */
+  get earlyInputBytes(): number {
+    return this.earlyInputLength;
   }
 
   /** Passes client bytes to the application. */
   receive(chunk: Buffer): void {
     if (this.app !== null) this.app.onReceive(chunk);
-    else if (this.state !== 'closed') this.earlyInput.push(chunk);
+    else if (this.state !== 'closed') {
+      this.earlyInput.push(chunk);
+      this.earlyInputLength += chunk.length;
+    }
+  }
+
+  /**
+   * Waits for the connection's send lock and resolves with its release (safe to call more than once). One POST at a
+   * time reads its body into the connection; later ones wait unread — their bytes stay in the network — as ASP.NET
+   * Core's per-connection write lock makes them wait
+   * (`ProcessSend` in src/SignalR/common/Http.Connections/src/Internal/HttpConnectionDispatcher.cs@v10.0.0).
+   */
+  lockSends(): Promise<() => void> {
+    return new Promise((resolve) => {
+      const grant = () => {
+        this.sendLocked = true;
+        let released = false;
+        resolve(() => {
+          if (released) return;
+          released = true;
+          this.sendLocked = false;
+          this.sendWaiters.shift()?.();
+        });
+      };
+      if (this.sendLocked) this.sendWaiters.push(grant);
+      else grant();
+    });
   }
 
   /**
@@ -283,15 +323,23 @@ export class HttpConnection {
     else this.transportClosed();
   }
 
+  /** Lets the transport check, once per heartbeat, that what it sends makes progress. */
+  checkTransport(now: number): void {
+    this.sink?.checkProgress?.(now);
+  }
+
   /** Marks the connection gone, tells the application and the table once. */
   transportClosed(error?: Error): void {
     if (this.state === 'closed') return;
     this.state = 'closed';
     this.transportActive = false;
+    const sink = this.sink;
     this.sink = null;
+    sink?.connectionClosed?.();
     this.outbound = [];
     this.outboundLength = 0;
     this.earlyInput = [];
+    this.earlyInputLength = 0;
     this.resumeInput();
     const application = this.app;
     this.app = null;

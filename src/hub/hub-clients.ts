@@ -3,12 +3,14 @@
  * operations. Caller-relative targets are the plain ones with the caller's id filled in, as .NET does:
  * `others` is all-except-caller, `othersInGroup` is group-except-caller.
  */
+import { GroupErrors, HubException } from '../errors';
 import type { HubLifetimeManager } from '../lifetime/hub-lifetime-manager';
 import type { ClientProxy, GroupManager, HubCallerClients, HubClients, SingleClientProxy } from './hub';
 
 /**
  * What a hub method's `invoke` (client results) does to the invocation it runs in: give up its invocation slot
- * (spec §2.7; .NET 8+ `HubCallerClients`), or refuse because client results are not allowed there (`onConnected`).
+ * (docs/protocol.md §2.7; .NET 8+ `HubCallerClients`), or refuse because client results are not allowed there
+ * (`onConnected`).
  */
 export interface ClientInvokeGuard {
   /** Runs before every client invocation made through the guarded proxies; throws to refuse it. */
@@ -171,9 +173,14 @@ export class GuardedHubClients implements HubCallerClients {
 }
 
 /** Group membership through the lifetime manager. */
-export function lifetimeGroupManager(lifetime: HubLifetimeManager): GroupManager {
+export function lifetimeGroupManager(lifetime: HubLifetimeManager, maximumGroupNameLength: number | null = null): GroupManager {
   return {
-    addToGroup: (connectionId, groupName) => lifetime.addToGroup(connectionId, groupName),
+    addToGroup: (connectionId, groupName) => {
+      if (maximumGroupNameLength !== null && groupName.length > maximumGroupNameLength) {
+        return Promise.reject(new HubException(GroupErrors.nameTooLong(groupName.length, maximumGroupNameLength)));
+      }
+      return lifetime.addToGroup(connectionId, groupName);
+    },
     removeFromGroup: (connectionId, groupName) => lifetime.removeFromGroup(connectionId, groupName),
   };
 }

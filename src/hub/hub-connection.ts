@@ -7,8 +7,8 @@
  * and the connection's abort signal. Routing state (groups, users) belongs to the lifetime manager; bytes on the
  * wire belong to the transport.
  *
- * The message loop (spec §2.6, §2.9). Messages are handled one at a time, in order, as .NET's receive loop awaits
- * each dispatch. Two things make a message wait, and everything behind it with it:
+ * The message loop (docs/protocol.md §2.6, §2.9). Messages are handled one at a time, in order, as .NET's receive loop
+ * awaits each dispatch. Two things make a message wait, and everything behind it with it:
  * - an Invocation of a plain method when every invocation slot is taken;
  * - a StreamItem for a client-to-server stream whose buffer is full (`streamBufferCapacity`).
  * While a message waits, raw input is held, and past {@link HELD_INPUT_PAUSE_BYTES} the transport stops reading,
@@ -62,6 +62,18 @@ import { ResultStream, type ResultStreamHost } from './result-stream';
 import { MessageBuffer, SEQUENCE_ID_TOO_LARGE } from './message-buffer';
 import { UploadStream } from './upload-stream';
 
+/** Hub method failures of one connection logged in full per window; see `HubConnection.logFailure`. */
+const FAILURES_LOGGED_PER_WINDOW = 5;
+const FAILURE_WINDOW_MS = 10_000;
+
+/** Hub method failures of one connection in the current log window. */
+interface FailureWindow {
+  logged: number;
+  suppressed: number;
+  lastMethod: string;
+  lastError: string;
+}
+
 /**
  * Raw bytes held while the message loop waits (for `onConnected`, an invocation slot, or room in an upload stream)
  * before the transport is asked to stop reading: ASP.NET Core's pipe pause threshold (`ApplicationMaxBufferSize`,
@@ -91,7 +103,7 @@ function failureOutcome(error: unknown): InvocationOutcome {
   return error instanceof HubException ? 'hub_exception' : 'error';
 }
 
-/** What a hub instance may do with client results where it runs (spec §2.7). */
+/** What a hub instance may do with client results where it runs (docs/protocol.md §2.7). */
 const ClientInvoke = {
   /** A plain invocation holding a slot: the first client invocation gives the slot up (.NET 8+). */
   ReleasesSlot: 0,
@@ -172,7 +184,7 @@ export class HubConnection
    */
   authenticationExpiresAt = Infinity;
 
-  // Keep-alive (spec §2.8): pings every keepAliveInterval; the client timeout runs once the client pinged.
+  // Keep-alive (docs/protocol.md §2.8): pings every keepAliveInterval; the client timeout runs once the client pinged.
   private readonly startedAt: number;
   private lastPingAt = 0;
   private lastReceiveAt: number;
@@ -194,13 +206,16 @@ export class HubConnection
   private waitingArgs: unknown[] | null = null;
   private activeInvocations = 0;
 
-  // Streams (spec §2.9), created on first use: client-to-server by stream id, server-to-client by invocation id.
+  /** Failures logged and counted in the current window of {@link logFailure}; `null` between windows. */
+  private failureWindow: FailureWindow | null = null;
+  // Streams (docs/protocol.md §2.9), created on first use: client-to-server by stream id, server-to-client by
+  // invocation id.
   private uploads: Map<string, UploadStream> | null = null;
   private streams: Map<string, ResultStream> | null = null;
 
   private hubConnected = false;
   private registered = false;
-  /** Sequence numbers and the replay buffer, when stateful reconnect is on (spec §2.10). */
+  /** Sequence numbers and the replay buffer, when stateful reconnect is on (docs/protocol.md §2.10). */
   private messageBuffer: MessageBuffer | null = null;
 
   // Operations: what a graceful shutdown waits for, and why the connection ended (for metrics and logs).
@@ -249,7 +264,8 @@ export class HubConnection
   }
 
   abort(): void {
-    // Context.Abort(): a Close without error and without allowReconnect (HubHandler@v10 L200-L261).
+    // Context.Abort(): a Close without error and without allowReconnect
+    // (src/SignalR/server/Core/src/HubConnectionHandler.cs@v10.0.0 L200-L261).
     this.close({ type: MessageType.Close });
   }
 
@@ -473,15 +489,18 @@ export class HubConnection
         this.receiveCompletion(entry);
         return true;
       case MessageType.CancelInvocation:
-        // Cancels a running stream; unknown ids (finished streams, plain invocations) are ignored (§2.6).
+        // Cancels a running stream; unknown ids (finished streams, plain invocations) are ignored
+        // (docs/protocol.md §2.6).
         this.streams?.get(entry.invocationId)?.cancel();
         return true;
       case MessageType.Ping:
-        // The first client Ping arms the client timeout (HubDispatcher@v10 L198-L200).
+        // The first client Ping arms the client timeout
+        // (src/SignalR/server/Core/src/Internal/DefaultHubDispatcher.cs@v10.0.0 L198-L200).
         this.clientTimeoutArmed = true;
         return true;
       case MessageType.Close:
-        // The client is leaving: answer with a plain Close and end (HubDispatcher@v10 L231-L234).
+        // The client is leaving: answer with a plain Close and end
+        // (src/SignalR/server/Core/src/Internal/DefaultHubDispatcher.cs@v10.0.0 L231-L234).
         this.close({ type: MessageType.Close });
         return true;
       case MessageType.Ack:
@@ -503,7 +522,8 @@ export class HubConnection
   /**
    * An Invocation. Binding (method lookup, argument count and schemas) comes first and its failures are answered at
    * once, as .NET binds in the parser. A plain method then needs an invocation slot and waits for one; a method
-   * with client-to-server stream parameters runs beside the others (HubDispatcher@v10 ProcessInvocation).
+   * with client-to-server stream parameters runs beside the others
+   * (src/SignalR/server/Core/src/Internal/DefaultHubDispatcher.cs@v10.0.0 ProcessInvocation).
    */
   private receiveInvocation(message: InvocationMessage): boolean {
     let method = this.waitingMethod;
@@ -533,7 +553,7 @@ export class HubConnection
     return true;
   }
 
-  /** Unknown methods fail binding with this HubException, whose detail always shows (spec §2.6). */
+  /** Unknown methods fail binding with this HubException, whose detail always shows (docs/protocol.md §2.6). */
   private unknownMethod(message: InvocationMessage | StreamInvocationMessage): void {
     this.reject(
       message.invocationId,
@@ -552,7 +572,8 @@ export class HubConnection
    */
   private runInvocation(message: InvocationMessage, method: HubMethod, args: unknown[]): void {
     const { target, invocationId } = message;
-    // The checks .NET makes inside the slot (HubDispatcher@v10 Invoke): invocation kind, then stream count.
+    // The checks .NET makes inside the slot (src/SignalR/server/Core/src/Internal/DefaultHubDispatcher.cs@v10.0.0
+    // Invoke): invocation kind, then stream count.
     if (method.streaming) {
       this.reject(invocationId, InvocationErrors.streamingMethodWithInvocation(target));
       this.releaseSlot();
@@ -605,7 +626,8 @@ export class HubConnection
 
   /**
    * Runs a method with client-to-server stream parameters ("stream call"): outside the invocation limit, with its
-   * uploads open until it settles (HubDispatcher@v10 Invoke, CleanupInvocation).
+   * uploads open until it settles (src/SignalR/server/Core/src/Internal/DefaultHubDispatcher.cs@v10.0.0 Invoke,
+   * CleanupInvocation).
    */
   private runStreamCall(message: InvocationMessage, method: HubMethod, args: unknown[]): void {
     const { target, invocationId } = message;
@@ -614,6 +636,7 @@ export class HubConnection
       return;
     }
     if (!this.streamCountMatches(message, method)) return;
+    if (!this.roomForUploads(invocationId, message.streamIds!.length)) return;
     const uploads = this.openUploads(message.streamIds!, method);
     if (method.authorize !== undefined) {
       this.authorizeThen(method, message, () => this.executeStreamCall(message, method, args, uploads), () => this.endUploads(uploads));
@@ -659,7 +682,8 @@ export class HubConnection
 
   /**
    * A StreamInvocation: binding, then the invocation kind, stream count and id checks of .NET's dispatcher, then
-   * the stream runs beside everything else (HubDispatcher@v10 Invoke, StreamAsync).
+   * the stream runs beside everything else (src/SignalR/server/Core/src/Internal/DefaultHubDispatcher.cs@v10.0.0
+   * Invoke, StreamAsync).
    */
   private receiveStreamInvocation(message: StreamInvocationMessage): void {
     const { target, invocationId } = message;
@@ -681,6 +705,12 @@ export class HubConnection
       this.reject(invocationId, InvocationErrors.invocationIdInUse(invocationId));
       return;
     }
+    const limit = this.endpoint.options.maximumStreamsPerConnection;
+    if (limit !== null && streams.size >= limit) {
+      this.reject(invocationId, InvocationErrors.tooManyStreams('server-to-client', limit));
+      return;
+    }
+    if (!this.roomForUploads(invocationId, message.streamIds?.length ?? 0)) return;
     const uploads = message.streamIds === undefined || message.streamIds.length === 0
       ? undefined
       : this.openUploads(message.streamIds, method);
@@ -757,7 +787,8 @@ export class HubConnection
 
   /**
    * Runs `run` when the hub's `static authorize` predicate lets the caller call `method`; otherwise answers .NET's
-   * `Failed to invoke '<target>' because user is unauthorized` (HubDispatcher@v10 L333-L339) and runs `refused`.
+   * `Failed to invoke '<target>' because user is unauthorized`
+   * (src/SignalR/server/Core/src/Internal/DefaultHubDispatcher.cs@v10.0.0 L333-L339) and runs `refused`.
    */
   private authorizeThen(
     method: HubMethod,
@@ -819,13 +850,46 @@ export class HubConnection
     );
   }
 
-  /** Logs a hub method's failure; a `HubException` is a message for the caller, not a server fault. */
+  /**
+   * Logs a hub method's failure; a `HubException` is a message for the caller, not a server fault. One connection
+   * gets {@link FAILURES_LOGGED_PER_WINDOW} lines with their stack traces per {@link FAILURE_WINDOW_MS}; further
+   * failures in the window are counted and reported in one line when it ends, so a client whose calls fail by the
+   * thousand (client results cancelled at its disconnect, say) cannot flood the log.
+   */
   logFailure(error: unknown, methodName: string, message: string): void {
     if (error instanceof HubException) return;
-    this.endpoint.log.error(
-      { event: 'signalr.invocation.failed', err: error, connectionId: this.connectionId, method: methodName },
-      message,
-    );
+    const window = (this.failureWindow ??= this.openFailureWindow());
+    if (window.logged < FAILURES_LOGGED_PER_WINDOW) {
+      window.logged++;
+      this.endpoint.log.error(
+        { event: 'signalr.invocation.failed', err: error, connectionId: this.connectionId, method: methodName },
+        message,
+      );
+      return;
+    }
+    window.suppressed++;
+    window.lastMethod = methodName;
+    window.lastError = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+  }
+
+  private openFailureWindow(): FailureWindow {
+    const window: FailureWindow = { logged: 0, suppressed: 0, lastMethod: '', lastError: '' };
+    const timer = setTimeout(() => {
+      this.failureWindow = null;
+      if (window.suppressed === 0) return;
+      this.endpoint.log.error(
+        {
+          event: 'signalr.invocation.failed',
+          connectionId: this.connectionId,
+          suppressed: window.suppressed,
+          method: window.lastMethod,
+          lastError: window.lastError,
+        },
+        `${window.suppressed} more hub method failure(s) of this connection were not logged one by one`,
+      );
+    }, FAILURE_WINDOW_MS);
+    timer.unref();
+    return window;
   }
 
   /** An invocation starts running: counted for a graceful shutdown, timed when metrics observe the hub. */
@@ -862,7 +926,7 @@ export class HubConnection
   private completeWithResult(invocationId: string, target: string, result: unknown): void {
     let bytes: Buffer;
     try {
-      // A void method's Completion still carries `result: null` (CompletionMessage.WithResult; spec §2.4).
+      // A void method's Completion still carries `result: null` (CompletionMessage.WithResult; docs/protocol.md §2.4).
       bytes = this.protocolInUse!.writeMessage({
         type: MessageType.Completion,
         invocationId,
@@ -883,7 +947,7 @@ export class HubConnection
   }
 
   // ------------------------------------------------------------------------------------------------------------
-  // Streams (spec §2.9)
+  // Streams (docs/protocol.md §2.9)
 
   /**
    * Opens the client-to-server streams of an invocation. A stream id already open is taken over by the new
@@ -906,6 +970,17 @@ export class HubConnection
       opened[i] = stream;
     }
     return opened;
+  }
+
+  /**
+   * Whether `count` more client-to-server streams fit within `maximumStreamsPerConnection`; refuses the invocation
+   * (a Completion with the error) when they do not.
+   */
+  private roomForUploads(invocationId: string | undefined, count: number): boolean {
+    const limit = this.endpoint.options.maximumStreamsPerConnection;
+    if (limit === null || count === 0 || (this.uploads?.size ?? 0) + count <= limit) return true;
+    this.reject(invocationId, InvocationErrors.tooManyStreams('client-to-server', limit));
+    return false;
   }
 
   /** The full parameter list: the bound arguments with the upload streams at their declared positions. */
@@ -938,7 +1013,7 @@ export class HubConnection
 
   /**
    * A Completion: first the end of an upload stream, then a client result; anything else is ignored
-   * (HubDispatcher@v10 L205-L221).
+   * (src/SignalR/server/Core/src/Internal/DefaultHubDispatcher.cs@v10.0.0 L205-L221).
    */
   private receiveCompletion(message: CompletionMessage): void {
     const stream = this.uploads?.get(message.invocationId);
@@ -972,7 +1047,7 @@ export class HubConnection
   streamEnded(stream: ResultStream, error: string | undefined): void {
     if (this.streams?.get(stream.invocationId) === stream) this.streams.delete(stream.invocationId);
     this.endUploads(stream.uploads);
-    // A stream's Completion has neither result nor, unless it failed, error (spec §2.4).
+    // A stream's Completion has neither result nor, unless it failed, error (docs/protocol.md §2.4).
     this.send(
       error === undefined
         ? { type: MessageType.Completion, invocationId: stream.invocationId }
@@ -1018,13 +1093,15 @@ export class HubConnection
     }
     this.protocolInUse = protocol;
     this.reader = protocol.createReader({ maximumMessageSize: this.endpoint.options.maximumReceiveMessageSize });
-    // Stateful reconnect needs both: negotiate granted it and the client speaks protocol version 2 (HubCtx@v10
-    // L587-L601); a version-1 client turns it off for this connection.
+    // Stateful reconnect needs both: negotiate granted it and the client speaks protocol version 2
+    // (src/SignalR/server/Core/src/HubConnectionContext.cs@v10.0.0 L587-L601); a version-1 client turns it off for this
+    // connection.
     if (this.http.statefulReconnectNegotiated && request.version >= 2 && this.http.transport === 'WebSockets') {
       this.messageBuffer = new MessageBuffer();
       this.http.reconnectable = true;
     }
-    // The format switches before the reply, so a binary protocol's `{}` goes out in a Binary frame (§1.5).
+    // The format switches before the reply, so a binary protocol's `{}` goes out in a Binary frame
+    // (docs/protocol.md §1.5).
     this.http.transferFormat = protocol.transferFormat;
     this.http.write(HANDSHAKE_SUCCESS);
     this.lastPingAt = Date.now();
@@ -1039,7 +1116,8 @@ export class HubConnection
       { event: 'signalr.handshake.failed', connectionId: this.connectionId, transport: this.transport, error },
       'handshake failed',
     );
-    // Handshake errors go out as text and end the connection without a Close message (HubHandler@v10 L140-L143).
+    // Handshake errors go out as text and end the connection without a Close message
+    // (src/SignalR/server/Core/src/HubConnectionHandler.cs@v10.0.0 L140-L143).
     this.http.write(writeHandshakeError(error));
     this.finish(undefined);
     this.http.close();
@@ -1059,7 +1137,8 @@ export class HubConnection
         { event: 'signalr.connection.error', err: error, connectionId: this.connectionId },
         'onConnected failed',
       );
-      // .NET: a Close with the error and no allowReconnect; onDisconnected is not run (HubHandler@v10 L165-L176).
+      // .NET: a Close with the error and no allowReconnect; onDisconnected is not run
+      // (src/SignalR/server/Core/src/HubConnectionHandler.cs@v10.0.0 L165-L176).
       this.close(
         {
           type: MessageType.Close,
@@ -1110,7 +1189,7 @@ export class HubConnection
       return;
     }
     // Expired authentication: a Close without error that lets the client reconnect with a fresh token, as .NET's
-    // heartbeat requests (HttpConnectionManager, `CloseOnAuthenticationExpiration`; spec §2.8).
+    // heartbeat requests (HttpConnectionManager, `CloseOnAuthenticationExpiration`; docs/protocol.md §2.8).
     if (now > this.authenticationExpiresAt) {
       this.endpoint.log.info(
         { event: 'signalr.connection.authentication_expired', connectionId: this.connectionId },
@@ -1119,18 +1198,20 @@ export class HubConnection
       this.close({ type: MessageType.Close, allowReconnect: true });
       return;
     }
-    // Long polling has inherent keep-alive: no pings there (Dispatcher@v10 L606-L608).
+    // Long polling has inherent keep-alive: no pings there
+    // (src/SignalR/common/Http.Connections/src/Internal/HttpConnectionDispatcher.cs@v10.0.0 L606-L608).
     if (this.http.transport !== 'LongPolling' && now - this.lastPingAt >= options.keepAliveIntervalMs) {
       this.lastPingAt = now;
       this.http.write(this.endpoint.pingBytes(this.protocolInUse!));
     }
-    // Stateful reconnect: acknowledge what arrived, at most once a second (MsgBuffer@v10 L88-L120).
+    // Stateful reconnect: acknowledge what arrived, at most once a second
+    // (src/SignalR/common/Shared/MessageBuffer.cs@v10.0.0 L88-L120).
     const ack = this.messageBuffer?.ackDue(now);
     if (ack !== undefined) this.http.write(this.protocolInUse!.writeMessage({ type: MessageType.Ack, sequenceId: ack }));
   }
 
   // ------------------------------------------------------------------------------------------------------------
-  // Stateful reconnect (spec §2.10)
+  // Stateful reconnect (docs/protocol.md §2.10)
 
   onTransportLost(): void {
     this.endpoint.log.debug({ connectionId: this.connectionId }, 'transport lost; waiting for the client to reconnect');
@@ -1165,7 +1246,7 @@ export class HubConnection
   // ------------------------------------------------------------------------------------------------------------
   // Closing
 
-  /** Closes because the connection failed (invalid data, timeout): the client may reconnect (spec §2.8). */
+  /** Closes because the connection failed (invalid data, timeout): the client may reconnect (docs/protocol.md §2.8). */
   private closeWithError(error: unknown): void {
     this.close(
       {
@@ -1260,7 +1341,7 @@ export class HubConnection
 
   private async runDisconnected(error: Error | undefined): Promise<void> {
     // Order as .NET: the hub's onDisconnected while the connection still has its groups, then the lifetime
-    // manager forgets it (HubHandler@v10 L140-L261).
+    // manager forgets it (src/SignalR/server/Core/src/HubConnectionHandler.cs@v10.0.0 L140-L261).
     if (this.hubConnected) {
       try {
         const scope = new InvocationScope(this, ClientInvoke.Free);

@@ -12,7 +12,7 @@ import type { HttpConnection } from '../connections/http-connection';
 import type { Heartbeat } from '../heartbeat';
 import type { HubLifetimeManager } from '../lifetime/hub-lifetime-manager';
 import { InMemoryLifetimeManager } from '../lifetime/in-memory-lifetime-manager';
-import type { ResolvedHubOptions } from '../options';
+import { lifetimeLimits, type ResolvedHubOptions } from '../options';
 import {
   bindHub,
   snapshotHttpRequest,
@@ -55,13 +55,13 @@ export class HubEndpoint implements HubContext {
     readonly options: ResolvedHubOptions,
     readonly heartbeat: Heartbeat,
     readonly log: FastifyBaseLogger,
-    readonly lifetime: HubLifetimeManager = new InMemoryLifetimeManager(),
+    readonly lifetime: HubLifetimeManager = new InMemoryLifetimeManager(lifetimeLimits(options)),
   ) {
     this.methods = discoverHubMethods(options.hub);
     this.filters = new HubFilterPipeline(options.hubFilters, options.name);
     this.connections = new ConnectionManager(options.disconnectTimeoutMs);
     this.clients = new LifetimeHubClients(lifetime);
-    this.groups = lifetimeGroupManager(lifetime);
+    this.groups = lifetimeGroupManager(lifetime, options.maximumGroupNameLength);
     heartbeat.add(this.connections);
   }
 

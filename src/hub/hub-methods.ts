@@ -1,10 +1,10 @@
 /**
  * The method table of a hub class: which names clients may invoke, found once at registration.
  *
- * Lookup is case-insensitive, as ASP.NET Core's (`Dictionary` with `OrdinalIgnoreCase`; spec §2.6), so a client
- * calling `SendMessage` reaches a TypeScript method `sendMessage`. Whether a method streams its result and which
+ * Lookup is case-insensitive, as ASP.NET Core's (`Dictionary` with `OrdinalIgnoreCase`; docs/protocol.md §2.6), so a
+ * client calling `SendMessage` reaches a TypeScript method `sendMessage`. Whether a method streams its result and which
  * parameters are client-to-server streams is decided here too, as .NET's `HubMethodDescriptor` does from the
- * method's signature (spec §2.9).
+ * method's signature (docs/protocol.md §2.9).
  */
 import {
   Hub,

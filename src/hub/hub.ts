@@ -5,7 +5,7 @@
  * instance handles each invocation and each connect/disconnect event, with `this.clients`, `this.groups`,
  * `this.context` and `this.abortSignal` bound to the connection and invocation it serves.
  *
- * Streaming (spec `signalr-wire.md` §2.9) in TypeScript terms:
+ * Streaming (docs/protocol.md §2.9) in TypeScript terms:
  * - an `async *` (or `*`) generator method streams its results to the client (`connection.stream(...)`); so does a
  *   method listed in {@link Hub.streamingMethods} that returns any (async) iterable, such as a `ReadableStream`;
  * - a parameter declared with {@link clientStream} in {@link Hub.schemas} receives a client-to-server stream
@@ -24,7 +24,7 @@ export interface ClientProxy {
 /** Sends to one connection, and can call it for a result. */
 export interface SingleClientProxy extends ClientProxy {
   /**
-   * Calls `method` on the client and resolves with what its handler returns ("client results", spec §2.7).
+   * Calls `method` on the client and resolves with what its handler returns ("client results", docs/protocol.md §2.7).
    *
    * Rejects with a `HubException` holding the client's error (the official clients answer
    * `Client didn't provide a result.` when they have no handler), with a `HubException` carrying .NET's default
@@ -241,8 +241,8 @@ export interface ClientStreamParameter {
 }
 
 /**
- * Declares a parameter that receives a client-to-server stream (spec §2.9): the client passes a `Subject` (or
- * another stream of its client library) in that position, and the method gets an `AsyncIterable` of its items,
+ * Declares a parameter that receives a client-to-server stream (docs/protocol.md §2.9): the client passes a `Subject`
+ * (or another stream of its client library) in that position, and the method gets an `AsyncIterable` of its items,
  * ending when the client completes the stream, or throwing a `HubException` with the client's error.
  *
  * ```ts

@@ -1,8 +1,8 @@
 /**
- * Stateful reconnect bookkeeping for one connection (spec §2.10; ASP.NET Core's `MessageBuffer`): both sides number
- * the messages that belong to invocations (types 1–5) from 1. Sent ones are kept until the client acknowledges
- * them, so they can be replayed on a new WebSocket; received ones are counted, so a replay from the client is
- * deduplicated, and acknowledged at most once a second.
+ * Stateful reconnect bookkeeping for one connection (docs/protocol.md §2.10; ASP.NET Core's `MessageBuffer`): both
+ * sides number the messages that belong to invocations (types 1–5) from 1. Sent ones are kept until the client
+ * acknowledges them, so they can be replayed on a new WebSocket; received ones are counted, so a replay from the client
+ * is deduplicated, and acknowledged at most once a second.
  */
 
 /** One sent message kept for replay. */
@@ -11,10 +11,13 @@ interface SentMessage {
   readonly bytes: Buffer;
 }
 
-/** The fatal text when the client claims more messages than we received (MsgBuffer@v10 L211-L247). */
+/**
+ * The fatal text when the client claims more messages than we received
+ * (src/SignalR/common/Shared/MessageBuffer.cs@v10.0.0 L211-L247).
+ */
 export const SEQUENCE_ID_TOO_LARGE = "Sequence ID greater than amount of messages we've received.";
 
-/** Acknowledgements go out at most this often (MsgBuffer@v10 L23). */
+/** Acknowledgements go out at most this often (src/SignalR/common/Shared/MessageBuffer.cs@v10.0.0 L23). */
 export const ACK_INTERVAL_MS = 1000;
 
 /** Sent and received sequence numbers of one stateful-reconnect connection. */

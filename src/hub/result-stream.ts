@@ -1,12 +1,12 @@
 /**
- * A server-to-client stream (spec §2.9): the items a streaming hub method produces, sent as StreamItem messages and
- * ended by one Completion — ASP.NET Core's `DefaultHubDispatcher.StreamAsync`.
+ * A server-to-client stream (docs/protocol.md §2.9): the items a streaming hub method produces, sent as StreamItem
+ * messages and ended by one Completion — ASP.NET Core's `DefaultHubDispatcher.StreamAsync`.
  *
  * The producer is pulled one item at a time. A CancelInvocation from the client aborts the method's
  * `abortSignal`, asks the iterator to `return()`, and ends the stream at once with a Completion without error
- * (§2.6: a cancelled stream is not an error). Items are pulled on promise callbacks, so a producer that never
- * awaits anything would starve the event loop; once a turn's queued output passes {@link YIELD_AFTER_BYTES} the
- * stream waits for the next turn, letting the transport flush and the connection read (a CancelInvocation, say).
+ * (docs/protocol.md §2.6: a cancelled stream is not an error). Items are pulled on promise callbacks, so a producer
+ * that never awaits anything would starve the event loop; once a turn's queued output passes {@link YIELD_AFTER_BYTES}
+ * the stream waits for the next turn, letting the transport flush and the connection read (a CancelInvocation, say).
  */
 import type { StreamItemMessage } from '../../protocol/messages';
 import { InvocationErrors, withErrorDetail } from '../errors';
@@ -119,7 +119,8 @@ export class ResultStream {
 
   private readonly methodFailed = (error: unknown): void => {
     if (this.finished) return;
-    // The method threw before returning a stream: the invocation failed (HubDispatcher@v10 StreamAsync).
+    // The method threw before returning a stream: the invocation failed
+    // (src/SignalR/server/Core/src/Internal/DefaultHubDispatcher.cs@v10.0.0 StreamAsync).
     const text = InvocationErrors.unexpectedError(this.target);
     this.host.logFailure(error, this.methodName, 'hub method failed');
     this.end(withErrorDetail(text, error, this.detailedErrors));
@@ -202,7 +203,10 @@ export class ResultStream {
     return true;
   }
 
-  /** The producer failed while streaming (HubDispatcher@v10 StreamAsync: `An error occurred ... streaming`). */
+  /**
+   * The producer failed while streaming (src/SignalR/server/Core/src/Internal/DefaultHubDispatcher.cs@v10.0.0
+   * StreamAsync: `An error occurred ... streaming`).
+   */
   private failed(error: unknown): void {
     if (this.finished) return;
     this.host.logFailure(error, this.methodName, 'streaming failed');

@@ -1,6 +1,6 @@
 /**
- * A client-to-server stream as a hub method sees it (spec §2.9): an `AsyncIterable` fed by the client's StreamItem
- * messages and ended by its Completion — ASP.NET Core's bounded channel behind `StreamTracker`.
+ * A client-to-server stream as a hub method sees it (docs/protocol.md §2.9): an `AsyncIterable` fed by the client's
+ * StreamItem messages and ended by its Completion — ASP.NET Core's bounded channel behind `StreamTracker`.
  *
  * At most `capacity` items wait for the method. When the buffer is full, {@link UploadStream.offer} refuses the
  * item and the connection stops processing its input until the method takes one (.NET awaits the channel write
@@ -67,7 +67,8 @@ export class UploadStream implements AsyncIterableIterator<unknown> {
     if (this.itemSchema !== undefined) {
       const outcome = checkValue(this.itemSchema, item);
       if (!outcome.ok) {
-        // .NET completes the stream with a StreamBindingFailure; the method sees it as a HubException (§2.9).
+        // .NET completes the stream with a StreamBindingFailure; the method sees it as a HubException
+        // (docs/protocol.md §2.9).
         this.complete(
           new HubException(
             withErrorDetail(

@@ -3,7 +3,7 @@
  * a channel, subscribe and unsubscribe literal channels, and know whether messages flow. `RedisBus`
  * (`redis-bus.ts`) is the one implementation, and the only file that talks to ioredis.
  *
- * Spec: `signalr-wire.md` §3.1 (pure pub/sub, nothing is stored), §3.8 (connection loss).
+ * Spec: docs/protocol.md §3.1 (pure pub/sub, nothing is stored), §3.8 (connection loss).
  */
 
 /** Receives the payloads published on one subscribed channel. Called synchronously; must not throw or block. */

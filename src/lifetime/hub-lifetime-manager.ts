@@ -14,7 +14,7 @@ export interface ManagedConnection {
   readonly userIdentifier: string | undefined;
   /**
    * The name of the connection's hub protocol (`json`, `messagepack`). A backplane needs it to relay the
-   * connection's answer to a client-result invocation made on another server (spec §3.7).
+   * connection's answer to a client-result invocation made on another server (docs/protocol.md §3.7).
    */
   readonly protocol?: string;
   /** Writes a message, serializing it for this connection's protocol if not done yet. Never blocks. */
@@ -47,7 +47,7 @@ export interface HubLifetimeManager {
   removeFromGroup(connectionId: string, groupName: string): Promise<void>;
 
   /**
-   * Invokes `method` on one connection and resolves with the client's result (spec §2.7). Rejects with the
+   * Invokes `method` on one connection and resolves with the client's result (docs/protocol.md §2.7). Rejects with the
    * client's error, when the connection does not exist or disconnects, or when `signal` aborts.
    */
   invokeConnection(connectionId: string, method: string, args: readonly unknown[], signal?: AbortSignal): Promise<unknown>;

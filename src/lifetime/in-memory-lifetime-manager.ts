@@ -8,7 +8,7 @@
  */
 import { MessageType } from '../../protocol/messages';
 import { ClientResultErrors, HubException } from '../errors';
-import { ClientResultsManager, ConnectionIOError } from './client-results';
+import { checkGroupRoom, ClientResultsManager, ConnectionIOError, DEFAULT_LIFETIME_LIMITS, type LifetimeLimits } from './client-results';
 import type { HubLifetimeManager, ManagedConnection } from './hub-lifetime-manager';
 import { SerializedHubMessage } from './serialized-message';
 
@@ -22,8 +22,13 @@ export class InMemoryLifetimeManager implements HubLifetimeManager {
   private readonly groups = new Map<string, Set<ManagedConnection>>();
   private readonly groupsOfConnection = new Map<string, Set<string>>();
   private readonly users = new Map<string, Set<ManagedConnection>>();
-  private readonly clientResults = new ClientResultsManager();
+  private readonly clientResults: ClientResultsManager;
   private lastInvocationId = 0;
+
+  /** @param limits pending client results and groups per connection */
+  constructor(private readonly limits: LifetimeLimits = DEFAULT_LIFETIME_LIMITS) {
+    this.clientResults = new ClientResultsManager(limits.clientResults);
+  }
 
   /** Connections currently registered. */
   get connectionCount(): number {
@@ -136,6 +141,7 @@ export class InMemoryLifetimeManager implements HubLifetimeManager {
     const connection = this.connections.get(connectionId);
     // .NET's default manager ignores ids it does not know.
     if (connection === undefined) return;
+    checkGroupRoom(connectionId, this.groupsOfConnection.get(connectionId), groupName, this.limits.maximumGroupsPerConnection);
     let members = this.groups.get(groupName);
     if (members === undefined) this.groups.set(groupName, (members = new Set()));
     members.add(connection);
@@ -161,7 +167,8 @@ export class InMemoryLifetimeManager implements HubLifetimeManager {
     if (connection === undefined) throw new ConnectionIOError(ClientResultErrors.connectionDoesNotExist(connectionId));
     // A wait that is over before it starts is not worth a message the client would answer in vain.
     if (signal?.aborted) throw new HubException(ClientResultErrors.canceled);
-    // The in-memory manager's ids are `s<counter>` (DefaultHubLifetimeManager.cs@v10 L345-L348).
+    // The in-memory manager's ids are `s<counter>` (src/SignalR/server/Core/src/DefaultHubLifetimeManager.cs@v10.0.0
+    // L345-L348).
     const invocationId = `s${++this.lastInvocationId}`;
     const result = this.clientResults.add(connectionId, invocationId, signal);
     connection.write(

@@ -1,12 +1,12 @@
 /**
  * The Redis backplane of one server: one bus (two Redis connections) shared by every hub, and one
- * {@link RedisLifetimeManager} per hub, each with its own server name as in .NET (spec §3.1: one
+ * {@link RedisLifetimeManager} per hub, each with its own server name as in .NET (docs/protocol.md §3.1: one
  * `RedisHubLifetimeManager<THub>` per hub type per process).
  */
 import type { HubProtocol } from '../../protocol/hub-protocol';
 import { jsonHubProtocol } from '../../protocol/json-hub-protocol';
 import { messagePackHubProtocol } from '../../protocol/messagepack-hub-protocol';
-import type { ResolvedHubOptions, ResolvedRedisOptions } from '../options';
+import { lifetimeLimits, type ResolvedHubOptions, type ResolvedRedisOptions } from '../options';
 import type { BackplaneBus, BackplaneHealth, BackplaneLogger } from './backplane-bus';
 import { RedisBus } from './redis-bus';
 import { RedisLifetimeManager } from './redis-lifetime-manager';
@@ -23,8 +23,8 @@ export interface BackplaneStatus extends BackplaneHealth {
 
 /**
  * The protocols an invocation is published in: `json` and `messagepack` always, in .NET's order — a .NET server
- * on the same Redis aborts its clients whose protocol a payload lacks (spec §3.3) — then any other protocol the
- * hub offers. A hub's own implementation of a protocol name is preferred to the built-in one.
+ * on the same Redis aborts its clients whose protocol a payload lacks (docs/protocol.md §3.3) — then any other protocol
+ * the hub offers. A hub's own implementation of a protocol name is preferred to the built-in one.
  */
 export function publishedProtocols(hubProtocols: readonly HubProtocol[]): HubProtocol[] {
   const byName = new Map<string, HubProtocol>();
@@ -74,6 +74,7 @@ export class RedisBackplane {
       protocols: publishedProtocols(hub.protocols),
       ackTimeoutMs: this.options.ackTimeoutMs,
       log,
+      limits: lifetimeLimits(hub),
     });
     this.managers.push({ hub, manager });
     return manager;

@@ -6,13 +6,20 @@
  * (`autoResubscribe`) and resending of unanswered commands (`autoResendUnfulfilledCommands`) are turned off so that
  * - a subscription asked for while Redis is down is recorded and made when the connection comes back;
  * - after a reconnection (a Redis restart loses every subscription) each wanted channel is subscribed again, one
- *   SUBSCRIBE per channel in the order they were first wanted, as StackExchange.Redis does (spec §3.4, §3.8);
+ *   SUBSCRIBE per channel in the order they were first wanted, as StackExchange.Redis does
+ *   (docs/protocol.md §3.4, §3.8);
  * - a publish never waits in an offline queue: while Redis is down it fails at once, so the lifetime manager can
  *   deliver to its own clients directly, and a publish is never sent late, after the outage, out of order.
  *
+ * SUBSCRIBE and UNSUBSCRIBE go out through a window of at most {@link SUBSCRIPTION_WINDOW_BYTES} of channel names
+ * awaiting Redis's replies. Each reply repeats the channel name, and Redis kills a subscriber whose unread replies
+ * pass its `client-output-buffer-limit pubsub` (32 MB at once, or 8 MB for 60 s, by default): without the window,
+ * a connection leaving a thousand long-named groups, or a resubscription after an outage, could get the subscriber
+ * dropped and lose what other servers publish meanwhile.
+ *
  * Nothing is replayed after an outage: Redis pub/sub stores nothing, so what was published meanwhile is lost, as
- * with .NET's backplane (spec §3.1, §3.8). Each outage is logged once when it starts and once when it ends, with
- * the number of messages this server could not publish meanwhile.
+ * with .NET's backplane (docs/protocol.md §3.1, §3.8). Each outage is logged once when it starts and once when it ends,
+ * with the number of messages this server could not publish meanwhile.
  *
  * Where the connections go (`RedisTarget.mode`):
  * - `endpoints`: one server, or the seed nodes of a Redis Cluster. Each connection opens to an endpoint chosen by
@@ -263,6 +270,51 @@ class Session {
 }
 
 /** A {@link BackplaneBus} on two ioredis connections. */
+/**
+ * Channel-name bytes of SUBSCRIBE/UNSUBSCRIBE commands in flight at once: far below the 8 MB soft limit of Redis's
+ * default `client-output-buffer-limit pubsub`, and large enough that thousands of ordinary channels still go out in
+ * one pipelined batch.
+ */
+export const SUBSCRIPTION_WINDOW_BYTES = 1024 * 1024;
+/** What one subscription reply costs beside its channel name (RESP framing, the kind, the count). */
+const SUBSCRIPTION_REPLY_OVERHEAD = 64;
+
+/**
+ * Runs tasks in order, starting the next one only while the bytes of those in flight stay within a window (a
+ * single task larger than the window runs alone).
+ */
+class ByteWindow {
+  private inFlight = 0;
+  private readonly waiting: Array<{ bytes: number; start: () => void }> = [];
+
+  constructor(private readonly maximumBytes: number) {}
+
+  run<T>(bytes: number, task: () => Promise<T>): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      const start = () => {
+        this.inFlight += bytes;
+        task()
+          .then(resolve, reject)
+          .finally(() => {
+            this.inFlight -= bytes;
+            this.startWaiting();
+          });
+      };
+      this.waiting.push({ bytes, start });
+      this.startWaiting();
+    });
+  }
+
+  private startWaiting(): void {
+    while (this.waiting.length > 0) {
+      const next = this.waiting[0];
+      if (this.inFlight > 0 && this.inFlight + next.bytes > this.maximumBytes) return;
+      this.waiting.shift();
+      next.start();
+    }
+  }
+}
+
 export class RedisBus implements BackplaneBus {
   private readonly pub: Redis;
   private readonly sub: Redis;
@@ -279,6 +331,8 @@ export class RedisBus implements BackplaneBus {
   private readonly confirmed = new Set<string>();
   private pubSession = new Session();
   private subSession = new Session();
+  /** SUBSCRIBE/UNSUBSCRIBE commands awaiting their replies, by channel-name bytes. */
+  private readonly subscriptionWindow = new ByteWindow(SUBSCRIPTION_WINDOW_BYTES);
 
   private state: BackplaneState = 'connecting';
   private since = Date.now();
@@ -640,7 +694,11 @@ export class RedisBus implements BackplaneBus {
   private async command(send: () => Promise<unknown>, what: string, channel: string): Promise<boolean> {
     const session = this.subSession;
     try {
-      await session.track(send(), () => new Error(CONNECTION_LOST));
+      await this.subscriptionWindow.run(Buffer.byteLength(channel) + SUBSCRIPTION_REPLY_OVERHEAD, async () => {
+        // Queued behind a lost connection: the next one subscribes every wanted channel anyway.
+        if (session !== this.subSession) throw new Error(CONNECTION_LOST);
+        await session.track(send(), () => new Error(CONNECTION_LOST));
+      });
       return true;
     } catch (error) {
       const text = describe(error as Error, this.target.secrets);

@@ -11,7 +11,7 @@
  * after the first `=`), any other item is an endpoint `host[:port]`; booleans are `true`/`false`/`1`/`0` in any
  * case; without a port an endpoint gets 26379 with `serviceName` (sentinels), else 6380 with `ssl`, else 6379;
  * `abortConnect` defaults to true except for Azure Cache for Redis host names; `ssl` defaults to false except for
- * Azure host names on port 6380; `connectTimeout` and `syncTimeout` default to 5000 ms (spec §3.2, §3.8).
+ * Azure host names on port 6380; `connectTimeout` and `syncTimeout` default to 5000 ms (docs/protocol.md §3.2, §3.8).
  */
 import { isIP } from 'node:net';
 import type { ConnectionOptions as TlsConnectionOptions } from 'node:tls';

@@ -2,20 +2,21 @@
  * The Redis lifetime manager: ASP.NET Core's `RedisHubLifetimeManager<THub>`, with the same channels, payload
  * bytes and routing, so Node and .NET servers of one hub share one Redis and cannot tell each other apart.
  *
- * Spec: `signalr-wire.md` §3 (all of it) and §4. Routing (§3.5): sends to all, groups and users go only through
- * Redis, and every server — the sender too — delivers to its own clients when the message comes back; a send to
+ * Spec: docs/protocol.md §3 (all of it) and §4. Routing (docs/protocol.md §3.5): sends to all, groups and users go only
+ * through Redis, and every server — the sender too — delivers to its own clients when the message comes back; a send to
  * one connection of this server skips Redis; a group change for a connection of another server is a group command
- * answered by an ack (§3.6); a client result from a connection of another server comes back on this server's
- * return channel (§3.7). Subscriptions (§3.4): the four server channels at start, a connection's channel while it
- * is connected, a group's or user's channel while at least one local connection is in it.
+ * answered by an ack (docs/protocol.md §3.6); a client result from a connection of another server comes back on this
+ * server's return channel (docs/protocol.md §3.7). Subscriptions (docs/protocol.md §3.4): the four server channels at
+ * start, a connection's channel while it is connected, a group's or user's channel while at least one local connection
+ * is in it.
  *
  * State this manager owns: the connections of this server by id, local group members and user connections, the
  * group commands waiting for an ack, and the client results in flight in both directions.
  *
- * Redis trouble never fails a send (§3.8 is .NET's behaviour; here the manager is kinder): while the bus does not
- * receive, messages are delivered to this server's own clients directly, and a publish that fails is counted and
- * logged by the bus. Only operations that need another server — a group change for a remote connection, a client
- * result from a remote connection — fail while Redis is down.
+ * Redis trouble never fails a send (docs/protocol.md §3.8 is .NET's behaviour; here the manager is kinder): while the
+ * bus does not receive, messages are delivered to this server's own clients directly, and a publish that fails is
+ * counted and logged by the bus. Only operations that need another server — a group change for a remote connection, a
+ * client result from a remote connection — fail while Redis is down.
  *
  * Hot path: a send is serialized once per hub protocol and published once per channel; a received message is
  * decoded once and its bytes are written to every local target without re-encoding, never waiting on a client.
@@ -41,7 +42,7 @@ import {
 } from '../../protocol/redis';
 import { ClientResultErrors, HubException, namedError } from '../errors';
 import { BackplaneUnavailableError, type BackplaneBus, type BackplaneLogger, type ChannelListener } from './backplane-bus';
-import { ClientResultsManager, ConnectionIOError } from './client-results';
+import { checkGroupRoom, ClientResultsManager, ConnectionIOError, DEFAULT_LIFETIME_LIMITS, type LifetimeLimits } from './client-results';
 import type { HubLifetimeManager, ManagedConnection } from './hub-lifetime-manager';
 import { SerializedHubMessage } from './serialized-message';
 
@@ -49,35 +50,47 @@ import { SerializedHubMessage } from './serialized-message';
 export interface RedisLifetimeManagerOptions {
   /** The pub/sub connection, shared by every hub of the server. */
   readonly bus: BackplaneBus;
-  /** The hub's backplane name: the .NET hub's full type name to share its channels (spec §3.1). */
+  /** The hub's backplane name: the .NET hub's full type name to share its channels (docs/protocol.md §3.1). */
   readonly hubName: string;
-  /** StackExchange.Redis `ChannelPrefix` of the .NET servers on the same Redis (spec §3.2). @default '' */
+  /** StackExchange.Redis `ChannelPrefix` of the .NET servers on the same Redis (docs/protocol.md §3.2). @default '' */
   readonly channelPrefix?: string;
   /**
    * Every hub protocol an invocation is published in, in this order (.NET's order is `json`, `messagepack`). A
-   * .NET server aborts a connection whose protocol a payload lacks (spec §3.3), so this lists every protocol any
-   * server's clients may use. The same protocols read client-result replies and convert payloads that lack one.
+   * .NET server aborts a connection whose protocol a payload lacks (docs/protocol.md §3.3), so this lists every
+   * protocol any server's clients may use. The same protocols read client-result replies and convert payloads that lack
+   * one.
    */
   readonly protocols: readonly HubProtocol[];
   /**
    * How long a group change for a connection of another server waits for the owning server's ack before it fails
-   * (.NET: 30 s, checked every 5 s, so 30–35 s; spec §3.6).
+   * (.NET: 30 s, checked every 5 s, so 30–35 s; docs/protocol.md §3.6).
    * @default 30000
    */
   readonly ackTimeoutMs?: number;
-  /** This server's name in channel names and payloads. @default `{hostname}_{32 hex digits}` as .NET (spec §3.1) */
+  /**
+   * This server's name in channel names and payloads. @default `{hostname}_{32 hex digits}` as .NET
+   * (docs/protocol.md §3.1)
+   */
   readonly serverName?: string;
   readonly log: BackplaneLogger;
+  /**
+   * Pending client results and groups per connection.
+   * @default {@link DEFAULT_LIFETIME_LIMITS}
+   */
+  readonly limits?: LifetimeLimits;
 }
 
-/** A client-result invocation another server made of one of our connections, waiting for its answer (§3.7). */
+/**
+ * A client-result invocation another server made of one of our connections, waiting for its answer
+ * (docs/protocol.md §3.7).
+ */
 interface RelayedInvocation {
   readonly connection: ManagedConnection;
   /** The return channel name from the payload, unprefixed. */
   readonly returnChannel: string;
 }
 
-/** A group command of ours waiting for the owning server's ack (§3.6). */
+/** A group command of ours waiting for the owning server's ack (docs/protocol.md §3.6). */
 interface PendingAck {
   resolve(): void;
   reject(error: Error): void;
@@ -87,7 +100,10 @@ interface PendingAck {
 /** .NET's error when a group command's ack does not come (AckHandler: the wait is cancelled). */
 const ACK_TIMEOUT_ERROR = { name: 'TaskCanceledException', message: 'A task was canceled.' } as const;
 
-/** The Completion error a server publishes when the invoked client left before answering (RedisHLM@v10 L570-L574). */
+/**
+ * The Completion error a server publishes when the invoked client left before answering
+ * (src/SignalR/server/StackExchangeRedis/src/RedisHubLifetimeManager.cs@v10.0.0 L570-L574).
+ */
 const CONNECTION_DISCONNECTED = 'Connection disconnected.';
 
 const INT32_MAX = 0x7fffffff;
@@ -137,7 +153,10 @@ function readFramed(protocol: HubProtocol, bytes: Uint8Array): HubMessage | null
   return message;
 }
 
-/** A client-result invocation id as .NET's Redis manager makes them: 16 random bytes, standard Base64 without padding (§2.6). */
+/**
+ * A client-result invocation id as .NET's Redis manager makes them: 16 random bytes, standard Base64 without padding
+ * (docs/protocol.md §2.6).
+ */
 function newInvocationId(): string {
   return randomBytes(16).toString('base64').slice(0, 22);
 }
@@ -160,8 +179,11 @@ export class RedisLifetimeManager implements HubLifetimeManager {
   private readonly users: ChannelMembers;
   /** Wire channel → its handler, for every channel this manager subscribed (also used for direct delivery). */
   private readonly handlers = new Map<string, ChannelListener>();
-  private readonly clientResults = new ClientResultsManager();
+  private readonly clientResults: ClientResultsManager;
+  private readonly maximumGroupsPerConnection: number | null;
   private readonly relayed = new Map<string, RelayedInvocation>();
+  /** The ids in `relayed` by connection, so a disconnect costs what that connection owes. */
+  private readonly relayedOf = new Map<ManagedConnection, Set<string>>();
   private readonly acks = new Map<number, PendingAck>();
   private lastCommandId = 0;
   private readonly convertedProtocols = new Set<string>();
@@ -175,6 +197,9 @@ export class RedisLifetimeManager implements HubLifetimeManager {
     this.log = options.log;
     this.protocols = options.protocols;
     this.ackTimeoutMs = options.ackTimeoutMs ?? 30_000;
+    const limits = options.limits ?? DEFAULT_LIFETIME_LIMITS;
+    this.clientResults = new ClientResultsManager(limits.clientResults);
+    this.maximumGroupsPerConnection = limits.maximumGroupsPerConnection;
     this.serverName = options.serverName ?? createServerName(hostname());
     this.channels = new RedisChannels({
       hubName: options.hubName,
@@ -195,7 +220,7 @@ export class RedisLifetimeManager implements HubLifetimeManager {
       },
       (name) => this.unlisten(this.channels.user(name)),
     );
-    // In .NET's order (spec §3.4): all, internal:groups, internal:ack:{me}, internal:return:{me}.
+    // In .NET's order (docs/protocol.md §3.4): all, internal:groups, internal:ack:{me}, internal:return:{me}.
     const channels = this.channels;
     this.started = Promise.all([
       this.listen(channels.all, (payload) => this.onAllMessage(payload)),
@@ -217,7 +242,8 @@ export class RedisLifetimeManager implements HubLifetimeManager {
     const id = connection.connectionId;
     this.connections.set(id, connection);
     const subscriptions = [this.listen(this.channels.connection(id), (payload) => this.onConnectionMessage(connection, payload))];
-    // Connections without a user id subscribe no user channel (RedisHLM@v10 L104-L107).
+    // Connections without a user id subscribe no user channel
+    // (src/SignalR/server/StackExchangeRedis/src/RedisHubLifetimeManager.cs@v10.0.0 L104-L107).
     const user = connection.userIdentifier;
     if (user !== undefined && user !== '') subscriptions.push(this.users.add(user, connection));
     await Promise.all(subscriptions);
@@ -226,7 +252,7 @@ export class RedisLifetimeManager implements HubLifetimeManager {
   async onDisconnected(connection: ManagedConnection): Promise<void> {
     const id = connection.connectionId;
     if (this.connections.get(id) === connection) this.connections.delete(id);
-    // Local clean-up only: no group commands are published for a leaving connection (§3.4).
+    // Local clean-up only: no group commands are published for a leaving connection (docs/protocol.md §3.4).
     const tasks = [this.unlisten(this.channels.connection(id))];
     const names = this.groupsOfConnection.get(id);
     if (names !== undefined) {
@@ -236,9 +262,13 @@ export class RedisLifetimeManager implements HubLifetimeManager {
     const user = connection.userIdentifier;
     if (user !== undefined && user !== '') tasks.push(this.users.remove(user, connection));
     this.clientResults.failConnection(id);
-    // Client results other servers wait for from this connection: tell them it left (RedisHLM@v10 L570-L574).
-    for (const [invocationId, relayed] of this.relayed) {
-      if (relayed.connection !== connection) continue;
+    // Client results other servers wait for from this connection: tell them it left
+    // (src/SignalR/server/StackExchangeRedis/src/RedisHubLifetimeManager.cs@v10.0.0 L570-L574).
+    const owed = this.relayedOf.get(connection);
+    this.relayedOf.delete(connection);
+    for (const invocationId of owed ?? []) {
+      const relayed = this.relayed.get(invocationId);
+      if (relayed === undefined) continue;
       this.relayed.delete(invocationId);
       this.relayResult(relayed, { type: MessageType.Completion, invocationId, error: CONNECTION_DISCONNECTED });
     }
@@ -246,7 +276,7 @@ export class RedisLifetimeManager implements HubLifetimeManager {
   }
 
   // ------------------------------------------------------------------------------------------------------------
-  // Sends (§3.5)
+  // Sends (docs/protocol.md §3.5)
 
   async sendAll(method: string, args: readonly unknown[]): Promise<void> {
     await this.publish(this.channels.all, this.invocationPayload(method, args, NO_IDS));
@@ -257,7 +287,8 @@ export class RedisLifetimeManager implements HubLifetimeManager {
   }
 
   async sendConnection(connectionId: string, method: string, args: readonly unknown[]): Promise<void> {
-    // A connection of this server gets the message directly, without Redis (RedisHLM@v10, SendConnectionAsync).
+    // A connection of this server gets the message directly, without Redis
+    // (src/SignalR/server/StackExchangeRedis/src/RedisHubLifetimeManager.cs@v10.0.0, SendConnectionAsync).
     const connection = this.connections.get(connectionId);
     if (connection !== undefined) {
       connection.write(new SerializedHubMessage(this.invocation(method, args)));
@@ -305,7 +336,7 @@ export class RedisLifetimeManager implements HubLifetimeManager {
   }
 
   // ------------------------------------------------------------------------------------------------------------
-  // Groups (§3.4, §3.6)
+  // Groups (docs/protocol.md §3.4, §3.6)
 
   async addToGroup(connectionId: string, groupName: string): Promise<void> {
     const connection = this.connections.get(connectionId);
@@ -321,6 +352,7 @@ export class RedisLifetimeManager implements HubLifetimeManager {
 
   private joinLocally(connection: ManagedConnection, groupName: string): Promise<void> {
     const id = connection.connectionId;
+    checkGroupRoom(id, this.groupsOfConnection.get(id), groupName, this.maximumGroupsPerConnection);
     let names = this.groupsOfConnection.get(id);
     if (names === undefined) this.groupsOfConnection.set(id, (names = new Set()));
     names.add(groupName);
@@ -333,12 +365,13 @@ export class RedisLifetimeManager implements HubLifetimeManager {
   }
 
   /**
-   * Asks the server owning `connectionId` to add it to or remove it from a group, and waits for its ack (§3.6).
-   * Every server receives the command; only the owner acts and acks. Nobody acks a command for an unknown id, so
-   * it fails after `ackTimeoutMs`.
+   * Asks the server owning `connectionId` to add it to or remove it from a group, and waits for its ack
+   * (docs/protocol.md §3.6). Every server receives the command; only the owner acts and acks. Nobody acks a command for
+   * an unknown id, so it fails after `ackTimeoutMs`.
    */
   private async sendGroupCommand(connectionId: string, groupName: string, action: RedisGroupAction): Promise<void> {
-    // One counter per manager, from 1, shared by adds and removes (RedisHLM@v10 L348); Int32 on the wire.
+    // One counter per manager, from 1, shared by adds and removes
+    // (src/SignalR/server/StackExchangeRedis/src/RedisHubLifetimeManager.cs@v10.0.0 L348); Int32 on the wire.
     this.lastCommandId = this.lastCommandId >= INT32_MAX ? 1 : this.lastCommandId + 1;
     const id = this.lastCommandId;
     const acked = new Promise<void>((resolve, reject) => {
@@ -369,7 +402,7 @@ export class RedisLifetimeManager implements HubLifetimeManager {
   }
 
   // ------------------------------------------------------------------------------------------------------------
-  // Client results (§3.7)
+  // Client results (docs/protocol.md §3.7)
 
   async invokeConnection(
     connectionId: string,
@@ -395,9 +428,10 @@ export class RedisLifetimeManager implements HubLifetimeManager {
       this.clientResults.remove(invocationId);
       throw error;
     }
-    // Nobody subscribed the connection's channel: no server owns it (RedisHLM@v10 L380-L434). A Redis Cluster
-    // counts only the subscribers of one node, so there a zero proves nothing and the call waits for its answer
-    // (or its cancellation) instead.
+    // Nobody subscribed the connection's channel: no server owns it
+    // (src/SignalR/server/StackExchangeRedis/src/RedisHubLifetimeManager.cs@v10.0.0 L380-L434). A Redis Cluster counts
+    // only the subscribers of one node, so there a zero proves nothing and the call waits for its answer (or its
+    // cancellation) instead.
     if (receivers < 1 && this.bus.publishCountsEveryReceiver) {
       this.clientResults.remove(invocationId);
       throw new ConnectionIOError(ClientResultErrors.connectionDoesNotExist(connectionId));
@@ -413,13 +447,14 @@ export class RedisLifetimeManager implements HubLifetimeManager {
       throw new Error(ClientResultErrors.wrongConnection(connectionId, completion.invocationId));
     }
     this.relayed.delete(completion.invocationId);
+    this.relayedOf.get(relayed.connection)?.delete(completion.invocationId);
     this.relayResult(relayed, completion);
     return true;
   }
 
   /**
    * Publishes a client's Completion to the server that invoked it: `[protocol, completion framed in the
-   * connection's protocol]` on the invocation's return channel, with our channel prefix (§3.2, §3.7).
+   * connection's protocol]` on the invocation's return channel, with our channel prefix (docs/protocol.md §3.2, §3.7).
    */
   private relayResult(relayed: RelayedInvocation, completion: CompletionMessage): void {
     const protocol = this.protocolOf(relayed.connection);
@@ -447,7 +482,7 @@ export class RedisLifetimeManager implements HubLifetimeManager {
   }
 
   // ------------------------------------------------------------------------------------------------------------
-  // Receiving (RedisHLM@v10 L449-L710)
+  // Receiving (src/SignalR/server/StackExchangeRedis/src/RedisHubLifetimeManager.cs@v10.0.0 L449-L710)
 
   private onAllMessage(payload: Buffer): void {
     const invocation = this.readInvocation(payload, 'all');
@@ -476,7 +511,7 @@ export class RedisLifetimeManager implements HubLifetimeManager {
     if (connections === undefined) return;
     const invocation = this.readInvocation(payload, 'user');
     if (invocation === undefined) return;
-    // Excluded ids are not applied to user sends, as in .NET (§3.5).
+    // Excluded ids are not applied to user sends, as in .NET (docs/protocol.md §3.5).
     const message = this.toMessage(invocation);
     for (const connection of connections) this.write(connection, message);
   }
@@ -494,11 +529,14 @@ export class RedisLifetimeManager implements HubLifetimeManager {
         return;
       }
       this.relayed.set(invocationId, relayed);
+      let owed = this.relayedOf.get(connection);
+      if (owed === undefined) this.relayedOf.set(connection, (owed = new Set()));
+      owed.add(invocationId);
     }
     if (!gone) this.write(connection, this.toMessage(invocation));
   }
 
-  /** A group command: the owner of the connection performs it, then acks to the sender (§3.6). */
+  /** A group command: the owner of the connection performs it, then acks to the sender (docs/protocol.md §3.6). */
   private onGroupCommand(payload: Buffer): void {
     let command;
     try {
@@ -537,7 +575,7 @@ export class RedisLifetimeManager implements HubLifetimeManager {
     pending.resolve();
   }
 
-  /** A client's answer relayed by the server that owns the client (§3.7). */
+  /** A client's answer relayed by the server that owns the client (docs/protocol.md §3.7). */
   private onReturnedResult(payload: Buffer): void {
     let reply;
     try {
@@ -575,7 +613,7 @@ export class RedisLifetimeManager implements HubLifetimeManager {
       : { type: MessageType.Invocation, invocationId, target: method, arguments: args as unknown[] };
   }
 
-  /** The Redis invocation payload: the message framed once in every protocol (§3.3). */
+  /** The Redis invocation payload: the message framed once in every protocol (docs/protocol.md §3.3). */
   private invocationPayload(
     method: string,
     args: readonly unknown[],

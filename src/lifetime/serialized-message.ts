@@ -41,7 +41,8 @@ export class SerializedHubMessage {
     }
     const message = this.message ?? (this.decoded ??= this.decode?.() ?? null);
     if (message === null) {
-      // .NET aborts such a connection with this text (SerializedHubMessage.cs@v10 L54-L72).
+      // .NET aborts such a connection with this text (src/SignalR/server/Core/src/SerializedHubMessage.cs@v10.0.0
+      // L54-L72).
       throw new Error(
         'This message was received from another server that did not have the requested protocol available.',
       );

@@ -240,7 +240,12 @@ export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', '
 /** The options of a fastify-signalr server: where it listens, logs, health, metrics, shutdown, Redis, SignalR. */
 export const serverConfigOptions = {
   port: integerOption('PORT', 'TCP port the server listens on.', 5000, { min: 1, max: 65535 }),
-  host: stringOption('HOST', 'Address the server listens on.', '0.0.0.0', z.string().min(1, { error: 'must not be empty' })),
+  host: stringOption(
+    'HOST',
+    'Address the server listens on: loopback unless set (`0.0.0.0` for every interface, as the container image sets).',
+    '127.0.0.1',
+    z.string().min(1, { error: 'must not be empty' }),
+  ),
   logLevel: enumOption('LOG_LEVEL', 'Lowest level logged (JSON lines on stdout).', LOG_LEVELS, 'info'),
   logRequests: booleanOption(
     'LOG_REQUESTS',
@@ -254,7 +259,7 @@ export const serverConfigOptions = {
   ),
   corsOrigins: listOption(
     'CORS_ORIGINS',
-    'Origins of pages on other origins that may connect, comma-separated, or `*` for any; none: same-origin only.',
+    'Origins of pages on other origins that may connect, comma-separated, or `*` for any (unsafe with cookie authentication); none: same-origin only.',
     z.string(),
     undefined,
     'none',
@@ -354,6 +359,48 @@ export const serverConfigOptions = {
     'SIGNALR_MAXIMUM_BUFFERED_OUTBOUND_BYTES',
     'Bytes that may wait for one client before it is closed as a slow reader; `none` for no bound.',
     1_048_576,
+    { min: 1 },
+  ),
+  transportMaxBufferSize: integerOption(
+    'SIGNALR_TRANSPORT_MAX_BUFFER_SIZE',
+    'Bytes a client may POST to a connection before its transport starts; a POST beyond gets 413.',
+    65_536,
+    { min: 1 },
+  ),
+  sendTimeoutMs: integerOption(
+    'SIGNALR_SEND_TIMEOUT_MS',
+    'An SSE stream or poll response that sends none of its bytes for this long is cut; also the grace of a closed stream\'s socket.',
+    10_000,
+    { min: 1 },
+  ),
+  maximumStreamsPerConnection: limitOption(
+    'SIGNALR_MAXIMUM_STREAMS_PER_CONNECTION',
+    'Streams one connection may have open in each direction; `none` for no bound.',
+    100,
+    { min: 1 },
+  ),
+  maximumPendingClientResultsPerConnection: limitOption(
+    'SIGNALR_MAXIMUM_PENDING_CLIENT_RESULTS_PER_CONNECTION',
+    'Client results one connection may owe at once; `none` for no bound.',
+    100,
+    { min: 1 },
+  ),
+  maximumPendingClientResults: limitOption(
+    'SIGNALR_MAXIMUM_PENDING_CLIENT_RESULTS',
+    'Client results a hub waits for at once on this server; `none` for no bound.',
+    10_000,
+    { min: 1 },
+  ),
+  maximumGroupsPerConnection: limitOption(
+    'SIGNALR_MAXIMUM_GROUPS_PER_CONNECTION',
+    'Groups one connection may be in at once; `none` for no bound.',
+    1_000,
+    { min: 1 },
+  ),
+  maximumGroupNameLength: limitOption(
+    'SIGNALR_MAXIMUM_GROUP_NAME_LENGTH',
+    'Longest group name, in characters; `none` for no bound.',
+    1_024,
     { min: 1 },
   ),
   maximumConnections: limitOption(
@@ -538,6 +585,13 @@ export function signalrOptionsFrom(config: ServerConfig): Omit<SignalROptions, '
     maximumReceiveMessageSize: config.maximumReceiveMessageSize,
     maximumParallelInvocationsPerClient: config.maximumParallelInvocationsPerClient,
     maximumBufferedOutboundBytes: config.maximumBufferedOutboundBytes,
+    transportMaxBufferSize: config.transportMaxBufferSize,
+    sendTimeoutMs: config.sendTimeoutMs,
+    maximumStreamsPerConnection: config.maximumStreamsPerConnection,
+    maximumPendingClientResultsPerConnection: config.maximumPendingClientResultsPerConnection,
+    maximumPendingClientResults: config.maximumPendingClientResults,
+    maximumGroupsPerConnection: config.maximumGroupsPerConnection,
+    maximumGroupNameLength: config.maximumGroupNameLength,
     maximumConnections: config.maximumConnections,
     ...(config.transports !== undefined && { transports: config.transports }),
     enableDetailedErrors: config.enableDetailedErrors,

@@ -6,9 +6,12 @@
  *    (at once for idle ones): clients with automatic reconnect come back through the balancer to another server;
  * 3. after at most the drain time, close what is left, close the app (the HTTP server, the WebSocket server) and
  *    leave Redis — its connections are closed, so its subscriptions go with them;
- * 4. exit 0 (1 if closing failed). A second signal exits at once with 1.
+ * 4. give the log up to `logFlushTimeoutMs` to write its last lines, and exit 0 (1 if closing failed). A second
+ *    signal exits at once with 1; so does a shutdown still running after the sum of the budgets (and a second), so
+ *    a step that never ends (a hung Redis, a log nobody reads) cannot keep the process alive.
  */
 import type { FastifyInstance } from 'fastify';
+import { flushLogs } from './logging';
 
 /** Options of {@link installGracefulShutdown}. */
 export interface GracefulShutdownOptions {
@@ -24,6 +27,12 @@ export interface GracefulShutdownOptions {
    * @default 3000
    */
   readonly closeTimeoutMs?: number;
+  /**
+   * How long the last log lines may take to be written before the process exits anyway (a log reader that is slow
+   * or gone never holds the exit up longer).
+   * @default 1000
+   */
+  readonly logFlushTimeoutMs?: number;
   /**
    * The signals that start the shutdown.
    * @default ['SIGTERM', 'SIGINT']
@@ -48,12 +57,16 @@ export interface GracefulShutdown {
 export function installGracefulShutdown(app: FastifyInstance, options: GracefulShutdownOptions = {}): GracefulShutdown {
   const drainTimeoutMs = options.drainTimeoutMs ?? 5_000;
   const closeTimeoutMs = options.closeTimeoutMs ?? 3_000;
+  const logFlushTimeoutMs = options.logFlushTimeoutMs ?? 1_000;
   const signals = options.signals ?? ['SIGTERM', 'SIGINT'];
   const exit = options.exit ?? ((code: number) => process.exit(code));
   let running: Promise<void> | null = null;
 
   const run = async (reason: string): Promise<void> => {
     const started = Date.now();
+    // The last resort: whatever a step waits on, the process ends within its budgets.
+    const deadline = setTimeout(() => exit(1), drainTimeoutMs + closeTimeoutMs + logFlushTimeoutMs + 1_000);
+    deadline.unref();
     const connections = app.signalr.endpoints.reduce((count, endpoint) => count + endpoint.connectionCount, 0);
     app.log.info(
       { event: 'signalr.shutdown.started', reason, connections, drainTimeoutMs },
@@ -81,6 +94,8 @@ export function installGracefulShutdown(app: FastifyInstance, options: GracefulS
       app.log.error({ event: 'signalr.shutdown.failed', err: error }, 'shutdown failed');
     }
     app.log.info({ event: 'signalr.shutdown.completed', durationMs: Date.now() - started, exitCode: code }, 'shut down');
+    await flushLogs(logFlushTimeoutMs);
+    clearTimeout(deadline);
     exit(code);
   };
 

@@ -3,8 +3,8 @@
  * (for example `@fastify/jwt`'s `request.jwtVerify()`) on the hub's routes. Two things SignalR clients need on top:
  *
  * - Browsers cannot set headers on WebSockets and Server-Sent Events, so the official client sends its access token
- *   as the `access_token` query parameter there (spec §1.5, §1.6). It is turned into an `Authorization: Bearer`
- *   header before the application's hooks run, so they read one place — as ASP.NET Core apps do in
+ *   as the `access_token` query parameter there (docs/protocol.md §1.5, §1.6). It is turned into an `Authorization:
+ *   Bearer` header before the application's hooks run, so they read one place — as ASP.NET Core apps do in
  *   `JwtBearerEvents.OnMessageReceived`.
  * - Hub-wide authorization after authentication: 401 without a user, 403 with one that is not allowed, as
  *   ASP.NET Core's `[Authorize]` answers negotiate and the transport requests.

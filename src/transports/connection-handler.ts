@@ -45,6 +45,18 @@ export interface ConnectionHandlerRegistration {
    */
   readonly longPollTimeoutMs?: number;
   /**
+   * How long a Server-Sent Events stream or poll response may hold unsent bytes without sending any before it is
+   * aborted (ASP.NET Core's `TransportSendTimeout`). Falls back to the plugin-wide value.
+   * @default 10000
+   */
+  readonly sendTimeoutMs?: number;
+  /**
+   * Bytes a client may POST before a transport started the connection (nothing reads them until then); more is
+   * answered 413. Falls back to the plugin-wide value.
+   * @default 65536
+   */
+  readonly transportMaxBufferSize?: number;
+  /**
    * Bytes sent to one client and not yet taken by its transport, above which the connection is closed, so a client
    * that stops reading cannot grow server memory; `null` for no limit. Falls back to the plugin-wide value.
    * @default 1048576
@@ -65,6 +77,8 @@ export interface ResolvedConnectionHandler {
   readonly transports: readonly TransportName[];
   readonly disconnectTimeoutMs: number;
   readonly longPollTimeoutMs: number;
+  readonly sendTimeoutMs: number;
+  readonly transportMaxBufferSize: number;
   readonly maximumBufferedOutboundBytes: number | null;
   readonly userIdProvider: UserIdProvider;
   readonly onRequest: readonly onRequestHookHandler[];

@@ -1,6 +1,6 @@
 /**
- * Cross-origin access for browser pages served from another origin (spec §1.10). The official browser client
- * sends credentialed `fetch` requests with the non-simple headers `X-Requested-With` and `X-SignalR-User-Agent`
+ * Cross-origin access for browser pages served from another origin (docs/protocol.md §1.10). The official browser
+ * client sends credentialed `fetch` requests with the non-simple headers `X-Requested-With` and `X-SignalR-User-Agent`
  * (and `Authorization` with a token), so an allowed origin gets a preflight answer echoing the requested method and
  * headers, `Access-Control-Allow-Credentials: true`, and its own origin echoed back (never `*`), as ASP.NET Core's
  * `SetIsOriginAllowed(...).AllowCredentials()` policy answers.

@@ -1,12 +1,14 @@
 /**
- * The HTTP surface of one hub (spec §1.1): `POST {path}/negotiate`, and `{path}` for WebSocket upgrades, the
- * HTTP transports, sends (POST) and long-polling close (DELETE). Requests are answered with the status codes and
- * bodies of ASP.NET Core's `HttpConnectionDispatcher` (§1.9), checked in the same order it checks them.
+ * The HTTP surface of one hub (docs/protocol.md §1.1): `POST {path}/negotiate`, and `{path}` for WebSocket upgrades,
+ * the HTTP transports, sends (POST) and long-polling close (DELETE). Requests are answered with the status codes and
+ * bodies of ASP.NET Core's `HttpConnectionDispatcher` (docs/protocol.md §1.9), checked in the same order it checks
+ * them.
  *
  * The routes are ordinary Fastify routes, so `onRequest`/`preValidation` hooks of the application (authentication,
  * rate limits) run before any of this, for WebSocket upgrades too.
  */
 import type { ServerResponse } from 'node:http';
+import { Transform, type TransformCallback } from 'node:stream';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { WebSocket } from 'ws';
 import {
@@ -36,6 +38,26 @@ type RequestWithConnection = FastifyRequest & {
   [kReleaseReservation]?: () => void;
 };
 
+/** The error a request body stream fails with past a limit; Fastify answers it with its status code. */
+class BodyTooLargeError extends Error {
+  readonly statusCode = 413;
+}
+
+/** Passes a request body through unchanged, failing it with 413 once it exceeds `limit` bytes. */
+class BodyLimit extends Transform {
+  private received = 0;
+
+  constructor(private readonly limit: number) {
+    super();
+  }
+
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+    this.received += chunk.length;
+    if (this.received > this.limit) callback(new BodyTooLargeError('Payload Too Large'));
+    else callback(null, chunk);
+  }
+}
+
 function sendText(reply: FastifyReply, status: number, body = ''): FastifyReply {
   return reply.code(status).header('content-type', 'text/plain').send(body);
 }
@@ -56,6 +78,8 @@ export interface TransportEndpoint {
     readonly transports: readonly TransportName[];
     readonly allowStatefulReconnects: boolean;
     readonly longPollTimeoutMs: number;
+    readonly sendTimeoutMs: number;
+    readonly transportMaxBufferSize: number;
   };
   readonly connections: ConnectionManager;
   resolveUserId(request: FastifyRequest): string | undefined;
@@ -117,11 +141,13 @@ export function registerHubRoutes(app: FastifyInstance, endpoint: TransportEndpo
   // -- negotiate ----------------------------------------------------------------------------------------------
   const negotiate = async (request: FastifyRequest, reply: FastifyReply) => {
     const selected = selectNegotiateVersion(queryValue(request.query, 'negotiateVersion'));
-    // Errors are answered with 200 and an `error` body (NegotiateProtocol@v10 L57-L66).
+    // Errors are answered with 200 and an `error` body
+    // (src/SignalR/common/Http.Connections.Common/src/NegotiateProtocol.cs@v10.0.0 L57-L66).
     if ('error' in selected) return sendJson(reply, writeNegotiateError(selected.error));
     const connection = createConnection(selected.version, request, reply);
     if (connection === undefined) return reply;
-    // Granted only when the hub allows it and the client asks (Dispatcher@v10 L367-L372; bool.TryParse).
+    // Granted only when the hub allows it and the client asks
+    // (src/SignalR/common/Http.Connections/src/Internal/HttpConnectionDispatcher.cs@v10.0.0 L367-L372; bool.TryParse).
     const statefulReconnect =
       endpoint.options.allowStatefulReconnects &&
       queryValue(request.query, 'useStatefulReconnect')?.trim().toLowerCase() === 'true';
@@ -146,7 +172,8 @@ export function registerHubRoutes(app: FastifyInstance, endpoint: TransportEndpo
 
   /**
    * Checks that a request of an existing connection comes from the user that negotiated it; answers 403 otherwise
-   * (ASP.NET Core 11's rule, Dispatcher@main L1156-L1162), so one user's token cannot drive another's connection.
+   * (ASP.NET Core 11's rule, src/SignalR/common/Http.Connections/src/Internal/HttpConnectionDispatcher.cs@main
+   * L1156-L1162), so one user's token cannot drive another's connection.
    */
   const sameUser = (connection: HttpConnection, request: FastifyRequest, reply: FastifyReply): boolean => {
     if (endpoint.resolveUserId(request) === connection.userIdentifier) return true;
@@ -194,7 +221,8 @@ export function registerHubRoutes(app: FastifyInstance, endpoint: TransportEndpo
   const beforeUpgrade = async (request: RequestWithConnection, reply: FastifyReply) => {
     if (!request.ws) return;
     const token = queryValue(request.query, 'id');
-    // No id: a fresh connection, negotiate version 0 semantics (`skipNegotiation`, Dispatcher@v10 L800-L820).
+    // No id: a fresh connection, negotiate version 0 semantics (`skipNegotiation`,
+    // src/SignalR/common/Http.Connections/src/Internal/HttpConnectionDispatcher.cs@v10.0.0 L800-L820).
     let connection: HttpConnection | undefined;
     if (!token) connection = createConnection(0, request, reply);
     else {
@@ -208,12 +236,13 @@ export function registerHubRoutes(app: FastifyInstance, endpoint: TransportEndpo
     }
     if (connection === undefined || !ensureTransport(connection, 'WebSockets', reply)) return reply;
     if (connection.state !== 'new') {
-      // A socket for a started connection is a stateful reconnect (spec §2.10), or a conflict.
+      // A socket for a started connection is a stateful reconnect (docs/protocol.md §2.10), or a conflict.
       if (connection.reconnectable && connection.application !== null) {
         request[kConnection] = connection;
         return;
       }
-      // Negotiated stateful reconnect that the handshake turned down: .NET answers 204 (HttpConnCtx@v10 L555-L565).
+      // Negotiated stateful reconnect that the handshake turned down: .NET answers 204
+      // (src/SignalR/common/Http.Connections/src/Internal/HttpConnectionContext.cs@v10.0.0 L555-L565).
       return sendText(reply, connection.statefulReconnectNegotiated ? 204 : 409);
     }
     if (connection.transportActive) return sendText(reply, 409);
@@ -255,13 +284,13 @@ export function registerHubRoutes(app: FastifyInstance, endpoint: TransportEndpo
     if (connection === undefined || !ensureTransport(connection, transport, reply)) return reply;
     if (transport === 'ServerSentEvents') {
       if (connection.transportActive || connection.state !== 'new') return sendText(reply, 409);
-      startServerSentEvents(reply, connection);
+      startServerSentEvents(reply, connection, endpoint.options.sendTimeoutMs);
       endpoint.startConnection(connection, request);
       return reply;
     }
     if (connection.state === 'new') {
       // The first poll starts the application and returns at once.
-      const longPolling = new LongPollingTransport(connection, endpoint.options.longPollTimeoutMs);
+      const longPolling = new LongPollingTransport(connection, endpoint.options.longPollTimeoutMs, endpoint.options.sendTimeoutMs);
       pollers.set(connection, longPolling);
       longPolling.start(reply, Date.now());
       endpoint.startConnection(connection, request);
@@ -272,6 +301,25 @@ export function registerHubRoutes(app: FastifyInstance, endpoint: TransportEndpo
   };
 
   // -- POST: client-to-server data for the HTTP transports ----------------------------------------------------
+  /**
+   * Before a send's body is read: it waits for the connection's send lock, so one POST at a time is read into the
+   * connection and later ones wait unread (ASP.NET Core's per-connection write lock) — memory per connection stays
+   * bounded however many POSTs a client sends at once. Before a transport has started the application nothing reads
+   * what is sent, so the body may then bring the bytes held to `transportMaxBufferSize` and no further: 413.
+   */
+  const lockSends = async (request: FastifyRequest, reply: FastifyReply, payload: NodeJS.ReadableStream) => {
+    const token = queryValue(request.query, 'id');
+    const connection = token ? endpoint.connections.get(token) : undefined;
+    if (connection === undefined || connection.transport === 'WebSockets') return payload;
+    // Whatever ends the request — an answer, an error, the client going away, even while it waits — lets the next
+    // send in.
+    const lock = connection.lockSends();
+    reply.raw.once('close', () => void lock.then((release) => release()));
+    await lock;
+    if (connection.application !== null || connection.state === 'closed') return payload;
+    const room = Math.max(0, endpoint.options.transportMaxBufferSize - connection.earlyInputBytes);
+    return payload.pipe(new BodyLimit(room));
+  };
   const post = async (request: FastifyRequest, reply: FastifyReply) => {
     const connection = findConnection(request, reply);
     if (connection === undefined) return reply;
@@ -280,7 +328,8 @@ export function registerHubRoutes(app: FastifyInstance, endpoint: TransportEndpo
     if (Buffer.isBuffer(body) && body.length > 0) connection.receive(body);
     // .NET answers 200 once the body is in the connection's pipe, even when what it carries ends the connection (a
     // Close, a refused handshake). Only a send that waits for room — while the hub's message loop has paused input;
-    // the client sends its next POST only after this answer — and sees the connection end meanwhile is 404.
+    // the client sends its next POST only after this answer — and sees the connection end meanwhile is 404. The
+    // send lock is held meanwhile, so further POSTs wait unread.
     if (!connection.inputPaused) return sendText(reply, 200);
     await connection.inputResumed();
     return sendText(reply, connection.state === 'closed' ? 404 : 200);
@@ -308,7 +357,7 @@ export function registerHubRoutes(app: FastifyInstance, endpoint: TransportEndpo
       wsHandler: upgraded,
       handler: get,
     });
-    app.post(url, post);
+    app.post(url, { preParsing: lockSends }, post);
     app.delete(url, remove);
     app.route({
       method: ['HEAD', 'PUT', 'PATCH', 'OPTIONS'],

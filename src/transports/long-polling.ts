@@ -1,15 +1,21 @@
 /**
- * The long-polling transport (spec §1.7, §1.8): server-to-client messages go out as the bodies of successive GET
- * polls; client-to-server messages arrive by POST. One object per connection, living across polls.
+ * The long-polling transport (docs/protocol.md §1.7, §1.8): server-to-client messages go out as the bodies of
+ * successive GET polls; client-to-server messages arrive by POST. One object per connection, living across polls.
  *
  * A poll answers, as .NET's `LongPollingServerTransport`: 200 with every queued byte as soon as any is queued;
  * 200 with no body (text/plain) after the poll timeout; 204 when a newer poll supersedes it or the connection ends.
  * Between polls the connection is inactive and the disconnect timeout runs.
  */
+import type { ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import type { FastifyReply } from 'fastify';
 import type { HttpConnection, TransportSink } from '../connections/http-connection';
+import { releaseIdleSocket, ResponseProgress } from './stalled-responses';
 
-/** Cache headers on every poll response (Dispatcher@v10 L180-L185, L827-L832). */
+/**
+ * Cache headers on every poll response
+ * (src/SignalR/common/Http.Connections/src/Internal/HttpConnectionDispatcher.cs@v10.0.0 L180-L185, L827-L832).
+ */
 const NO_CACHE = {
   'cache-control': 'no-cache, no-store',
   pragma: 'no-cache',
@@ -34,15 +40,49 @@ function answer(reply: FastifyReply, status: number, contentType: string, body?:
 /** The long-polling side of one connection. */
 export class LongPollingTransport implements TransportSink {
   private poll: PendingPoll | null = null;
+  /** The last poll answered with data, until it is sent: a client that does not read it has it aborted. */
+  private sending: ServerResponse | null = null;
+  private readonly progress: ResponseProgress;
+  /** The socket of the latest poll, closed when the connection expires. */
+  private socket: Socket | null = null;
 
+  /**
+   * @param sendTimeoutMs a poll response none of whose unsent bytes go out for this long is aborted; once the
+   *   connection is over, its last socket is closed and cut after this grace
+   */
   constructor(
     private readonly connection: HttpConnection,
     private readonly pollTimeoutMs: number,
-  ) {}
+    private readonly sendTimeoutMs: number,
+  ) {
+    this.progress = new ResponseProgress(sendTimeoutMs);
+  }
+
+  checkProgress(now: number): void {
+    const response = this.sending;
+    if (response === null) return;
+    if (response.destroyed || (response.writableFinished && (response.socket?.writableLength ?? 0) === 0)) this.sending = null;
+    else this.progress.check(response, now);
+  }
+
+  connectionClosed(): void {
+    // Only a connection that expired — its client stopped polling, perhaps stopped reading — gives its socket up:
+    // after a DELETE or a Close the client may well reuse the keep-alive socket for its next request.
+    if (this.connection.expired) releaseIdleSocket(this.socket, this.sendTimeoutMs);
+    this.socket = null;
+    this.sending = null;
+  }
+
+  /** Answers a poll with data, watching that the client takes it. */
+  private deliver(reply: FastifyReply, data: Buffer): void {
+    this.sending = reply.raw;
+    this.progress.check(reply.raw, Date.now());
+    answer(reply, 200, 'application/octet-stream', data);
+  }
 
   /**
    * The first poll of a connection: answered at once with 200, no body, which tells the client the transport is
-   * up (HttpConnCtx@v10 L456-L475).
+   * up (src/SignalR/common/Http.Connections/src/Internal/HttpConnectionContext.cs@v10.0.0 L456-L475).
    */
   start(reply: FastifyReply, now: number): void {
     this.connection.attachSink(this);
@@ -53,11 +93,12 @@ export class LongPollingTransport implements TransportSink {
   /** Any later poll; resolves when its response has been sent. */
   handlePoll(reply: FastifyReply): Promise<void> {
     const connection = this.connection;
+    this.socket = reply.raw.socket;
     // A newer poll supersedes a pending one.
     this.endPoll(204);
     const data = connection.takeOutbound();
     if (data !== null) {
-      answer(reply, 200, 'application/octet-stream', data);
+      this.deliver(reply, data);
       connection.markInactive(Date.now());
       return Promise.resolve();
     }
@@ -92,7 +133,7 @@ export class LongPollingTransport implements TransportSink {
     if (data === null) return;
     this.poll = null;
     clearTimeout(poll.timer);
-    answer(poll.reply, 200, 'application/octet-stream', data);
+    this.deliver(poll.reply, data);
     this.connection.markInactive(Date.now());
     poll.done();
   }

@@ -1,6 +1,6 @@
 /**
- * The WebSockets transport (spec §1.5): one socket per connection, no subprotocol. Inbound frame boundaries mean
- * nothing (every payload byte goes to the connection); each outbound frame carries everything queued during one
+ * The WebSockets transport (docs/protocol.md §1.5): one socket per connection, no subprotocol. Inbound frame boundaries
+ * mean nothing (every payload byte goes to the connection); each outbound frame carries everything queued during one
  * event-loop turn — whole hub messages only — as a Text frame for Text protocols and a Binary frame for binary
  * ones. Closing sends the queued bytes, then a close frame with status 1000, and gives the peer .NET's close
  * timeout to answer before the socket is cut.
@@ -12,7 +12,10 @@ import type { Socket } from 'node:net';
 import type { WebSocket } from 'ws';
 import type { HttpConnection, TransportSink } from '../connections/http-connection';
 
-/** Normal closure status, the only one the official clients treat as clean (TS:WS@v10 L162-L184). */
+/**
+ * Normal closure status, the only one the official clients treat as clean
+ * (src/SignalR/clients/ts/signalr/src/WebSocketTransport.ts@v10.0.0 L162-L184).
+ */
 const NORMAL_CLOSURE = 1000;
 /** What `ws` reports when the connection ended without a close frame (RFC 6455 §7.1.5). */
 const ABNORMAL_CLOSURE = 1006;
@@ -174,7 +177,7 @@ function terminateOnError(this: WebSocket): void {
 
 /**
  * Binds an accepted WebSocket to its connection: the first transport of a new connection, or a reconnecting one
- * taking over a connection whose socket was lost (stateful reconnect, spec §2.10).
+ * taking over a connection whose socket was lost (stateful reconnect, docs/protocol.md §2.10).
  */
 export function attachWebSocket(socket: WebSocket, connection: HttpConnection): void {
   // @fastify/websocket's 'error' listener closes over the upgrade's request and reply, so they would live as long as

@@ -25,7 +25,9 @@ let redis: RedisServer | undefined;
 let a: ServerProcess | undefined;
 let b: ServerProcess | undefined;
 
-/** The connection string a .NET server beside ours would be given (spec §3.2: channelPrefix= is SE.Redis's). */
+/**
+ * The connection string a .NET server beside ours would be given (docs/protocol.md §3.2: channelPrefix= is SE.Redis's).
+ */
 const connectionString = (password: string, extra = '') =>
   `127.0.0.1:${redis!.port},user=${USER},password=${password},ssl=True,channelPrefix=${PREFIX}${extra}`;
 

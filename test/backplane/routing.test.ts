@@ -4,7 +4,7 @@
  * from another), groups, groupExcept, othersInGroup, user (one user's connections on two servers), users, remote
  * group add/remove with its ack, the ack timeout for a connection nobody owns, and client results across servers
  * (a value, a client error, a client that leaves before answering). A raw subscriber watches what goes through Redis
- * and, at the end, reads every payload the servers published against the spec's layouts.
+ * and, at the end, reads every payload the servers published against the layouts of docs/protocol.md §3.3.
  */
 import { HttpTransportType } from '@microsoft/signalr';
 import { MessagePackHubProtocol } from '@microsoft/signalr-protocol-msgpack';
@@ -243,8 +243,8 @@ test('client results across servers: the client leaves before answering', async 
 });
 
 test('client results: a connection no server owns fails at once', async () => {
-  // The spy's psubscribe('*') counts as a receiver of every PUBLISH (as with .NET, spec §3.7); without it the
-  // publish reaches nobody.
+  // The spy's psubscribe('*') counts as a receiver of every PUBLISH (as with .NET, docs/protocol.md §3.7); without it
+  // the publish reaches nobody.
   await spy!.punsubscribe('*');
   try {
     const started = Date.now();
@@ -257,8 +257,8 @@ test('client results: a connection no server owns fails at once', async () => {
 });
 
 // ---------------------------------------------------------------------------------------------------------------
-// Every payload the servers published above, read with an independent MessagePack reader against the spec's
-// layouts (signalr-wire.md §3.2, §3.3).
+// Every payload the servers published above, read with an independent MessagePack reader against the
+// layouts (docs/protocol.md §3.2, §3.3).
 
 type Tree = MsgTree & { t: string; v?: unknown; n?: number; items?: Tree[]; entries?: [Tree, Tree][]; hex?: string };
 
@@ -269,7 +269,7 @@ const binOf = (tree: Tree) => {
   return Buffer.from(tree.hex!, 'hex');
 };
 
-/** A framed MessagePack hub message: VarInt length prefix, then exactly that many bytes (spec §2.5). */
+/** A framed MessagePack hub message: VarInt length prefix, then exactly that many bytes (docs/protocol.md §2.5). */
 function messagePackBody(framed: Buffer): Tree {
   let length = 0;
   let shift = 0;
@@ -284,14 +284,14 @@ function messagePackBody(framed: Buffer): Tree {
   return decodeTree(framed.subarray(offset)) as Tree;
 }
 
-/** A framed JSON hub message: one JSON text and its 0x1E (spec §2.4). */
+/** A framed JSON hub message: one JSON text and its 0x1E (docs/protocol.md §2.4). */
 function jsonBody(framed: Buffer): Record<string, unknown> {
   expect(framed[framed.length - 1]).toBe(0x1e);
   expect(framed.subarray(0, -1).includes(0x1e)).toBe(false);
   return JSON.parse(framed.subarray(0, -1).toString('utf8')) as Record<string, unknown>;
 }
 
-test('every payload published above has the spec layout for its channel, read independently of our codec', async () => {
+test('every payload published above has the docs/protocol.md §3.3 layout for its channel, read independently of our codec', async () => {
   const names = await Promise.all(servers.map((server) => server.serverName()));
   const kinds = new Map<string, number>();
   for (const { channel, payload } of published) {

@@ -5,37 +5,8 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { Scenario } from './engine/scenario';
 import { knownDifferenceEntries } from './engine/suite';
-import { clientResultScenarios } from './scenarios/client-results';
-import { corsScenarios } from './scenarios/cors';
-import { handshakeScenarios } from './scenarios/handshake';
-import { invocationScenarios } from './scenarios/invocations';
-import { jsonParsingScenarios } from './scenarios/json-parsing';
-import { longPollingScenarios } from './scenarios/long-polling';
-import { negotiateScenarios } from './scenarios/negotiate';
-import { officialClientScenarios } from './scenarios/official-client';
-import { pingCloseKeepAliveScenarios } from './scenarios/ping-close-keep-alive';
-import { serverSentEventsScenarios } from './scenarios/server-sent-events';
-import { statefulReconnectScenarios } from './scenarios/stateful-reconnect';
-import { streamingScenarios } from './scenarios/streaming';
-import { webSocketTransportScenarios } from './scenarios/websocket-transport';
-
-const TABLES: Record<string, readonly Scenario[]> = {
-  negotiate: negotiateScenarios,
-  'websocket-transport': webSocketTransportScenarios,
-  handshake: handshakeScenarios,
-  'json-parsing': jsonParsingScenarios,
-  invocations: invocationScenarios,
-  'client-results': clientResultScenarios,
-  'ping-close-keep-alive': pingCloseKeepAliveScenarios,
-  'server-sent-events': serverSentEventsScenarios,
-  'long-polling': longPollingScenarios,
-  streaming: streamingScenarios,
-  'stateful-reconnect': statefulReconnectScenarios,
-  cors: corsScenarios,
-  'official-client': officialClientScenarios,
-};
+import { TABLES } from './engine/tables';
 
 /** Files of `scenarios/` that hold building blocks rather than a table. */
 const HELPERS = ['frames'];

@@ -7,18 +7,10 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { chatConfigOptions } from '../../samples/chat/app';
-import {
-  ConfigError,
-  DEFAULT_PROTOCOLS,
-  describeConfig,
-  Hub,
-  loadConfig,
-  loadServerConfig,
-  maskUrlPassword,
-  redactUrl,
-  serverConfigOptions,
-  signalrOptionsFrom,
-} from '../../src/index';
+import { ConfigError, describeConfig, Hub, loadConfig, loadServerConfig, serverConfigOptions, signalrOptionsFrom } from '../../src/index';
+import { maskUrlPassword } from '../../src/operations/config';
+import { redactUrl } from '../../src/operations/logging';
+import { DEFAULT_PROTOCOLS } from '../../src/plugin';
 import { resolveOptions } from '../../src/options';
 import { runUntilExit } from '../support/server-process';
 
@@ -49,7 +41,7 @@ function refusal(env: Record<string, string>, file?: string): string {
 test('with nothing set, every option has its documented default, and the SignalR ones are the plugin’s own', () => {
   const config = loadServerConfig({ env: {} });
   for (const [key, option] of Object.entries(serverConfigOptions)) expect({ key, value: config[key as keyof typeof config] }).toEqual({ key, value: option.default });
-  expect(config).toMatchObject({ port: 5000, host: '0.0.0.0', logLevel: 'info', shutdownDrainTimeoutMs: 5000, redisUrl: undefined });
+  expect(config).toMatchObject({ port: 5000, host: '127.0.0.1', logLevel: 'info', shutdownDrainTimeoutMs: 5000, redisUrl: undefined });
 
   class SomeHub extends Hub {}
   const fromConfig = resolveOptions({ ...signalrOptionsFrom(config), hubs: [{ path: '/hub', hub: SomeHub }] }, DEFAULT_PROTOCOLS);

@@ -5,13 +5,15 @@
  * runs for real — a production-only install from the registry into an empty directory, the compiled files copied
  * from the build stage — and its ENTRYPOINT + CMD start, with its ENV, as an unprivileged user. What starts must
  * answer `/health`, the image's HEALTHCHECK command and a real client; a user's entry file given as the argument
- * must work the same way; SIGTERM (the STOPSIGNAL) must end it cleanly.
+ * must work the same way; SIGTERM (the STOPSIGNAL) must end it cleanly. Every step runs on the Node.js release of
+ * the image's base (the newest LTS line, installed by scripts/provision.sh), whichever Node runs jest.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import * as signalR from '@microsoft/signalr';
 import { parseDockerfile, runStage, type Stage, type StageResult } from '../support/dockerfile';
+import { ltsNodes } from '../support/node-lts';
 import { freePort, waitForPort } from '../support/redis-server';
 
 jest.setTimeout(180_000);
@@ -19,6 +21,11 @@ jest.setTimeout(180_000);
 const REPO = path.resolve(__dirname, '../..');
 /** The user the image runs as is `node` (uid 1000 in the Node images); here any unprivileged user shows the same. */
 const UNPRIVILEGED = { uid: 65534, gid: 65534 };
+
+/** The Node.js the image is built on: the newest LTS line the suite has. */
+const IMAGE_NODE = ltsNodes()[0];
+/** The base image's environment: its `node` (and the npm it runs) first on PATH. */
+const IMAGE_PATH = `${IMAGE_NODE.binDirectory}:${process.env.PATH}`;
 
 let stages: Stage[];
 let build: StageResult | undefined;
@@ -31,10 +38,10 @@ async function startImage(args?: readonly string[]): Promise<{ child: ChildProce
   const port = await freePort();
   const [program, ...entryArgs] = image.entrypoint;
   expect(program).toBe('node');
-  const child = spawn(process.execPath, [...entryArgs, ...(args ?? image.cmd)], {
+  const child = spawn(IMAGE_NODE.binary, [...entryArgs, ...(args ?? image.cmd)], {
     cwd: image.directory,
     // A container's environment: the image's ENV, `-e PORT=… -e HOST=…`, nothing of the test runner's.
-    env: { PATH: process.env.PATH, ...image.env, PORT: String(port), HOST: '127.0.0.1' },
+    env: { PATH: IMAGE_PATH, ...image.env, PORT: String(port), HOST: '127.0.0.1' },
     stdio: ['ignore', 'pipe', 'pipe'],
     ...(process.getuid?.() === 0 ? UNPRIVILEGED : {}),
   });
@@ -65,6 +72,7 @@ beforeAll(async () => {
   build = await runStage(stages[0], {
     context: REPO,
     earlier,
+    imageEnv: { PATH: IMAGE_PATH },
     // The build stage's full install (TypeScript, test tools, browsers' drivers) takes minutes; this repository's
     // own node_modules is that install already.
     replaceRun: (command, _stage, directory) => {
@@ -74,7 +82,7 @@ beforeAll(async () => {
     },
   });
   earlier.set(build.name!, build);
-  runtime = await runStage(stages[1], { context: REPO, earlier });
+  runtime = await runStage(stages[1], { context: REPO, earlier, imageEnv: { PATH: IMAGE_PATH } });
 });
 
 afterAll(async () => {
@@ -82,9 +90,9 @@ afterAll(async () => {
   for (const stage of [build, runtime]) if (stage !== undefined) rmSync(stage.directory, { recursive: true, force: true });
 });
 
-test('the Dockerfile has a build stage and a runtime stage on the Node major version tested here', () => {
+test('the Dockerfile has a build stage and a runtime stage on the newest Node.js LTS line, the one its steps ran on', () => {
   expect(stages.map((stage) => stage.name)).toEqual(['build', undefined]);
-  for (const stage of stages) expect(stage.image).toMatch(new RegExp(`^node:${process.versions.node.split('.')[0]}-`));
+  for (const stage of stages) expect(stage.image).toBe(`node:${IMAGE_NODE.major}-bookworm-slim`);
   // Every RUN of the runtime stage ran as written; only the build stage's dependency install was stood in for.
   expect(build!.runs.filter((run) => run.replacedBy !== undefined).map((run) => run.command)).toEqual([
     expect.stringMatching(/^npm ci /),
@@ -115,8 +123,8 @@ test('the image starts the chat server: /health, the HEALTHCHECK command and a r
 
     // The HEALTHCHECK runs inside the container, with the container's environment.
     const [program, ...args] = runtime!.healthcheck!;
-    const check = spawnSync(program === 'node' ? process.execPath : program, args, {
-      env: { PATH: process.env.PATH, ...runtime!.env, PORT: new URL(image.url).port },
+    const check = spawnSync(program === 'node' ? IMAGE_NODE.binary : program, args, {
+      env: { PATH: IMAGE_PATH, ...runtime!.env, PORT: new URL(image.url).port },
       timeout: 10_000,
     });
     expect(check.status).toBe(0);
@@ -153,6 +161,8 @@ async function expectUserEntryServes(directory: string, file: string, source: st
     const connection = new signalR.HubConnectionBuilder().withUrl(`${image.url}/echo`).configureLogging(signalR.LogLevel.None).build();
     await connection.start();
     expect(await connection.invoke('Echo', 'hi')).toBe(`${prefix}hi`);
+    // It runs on the image's Node.js.
+    expect(await connection.invoke('NodeVersion')).toBe(`v${IMAGE_NODE.version}`);
     await connection.stop();
   } finally {
     expect(await stopImage(image.child)).toEqual({ code: 0, signal: null });
@@ -168,6 +178,7 @@ const { fastifySignalR, Hub, installGracefulShutdown, loadServerConfig, signalrH
 
 class EchoHub extends Hub {
   echo(text) { return 'user entry: ' + text; }
+  nodeVersion() { return process.version; }
 }
 
 (async () => {
@@ -192,6 +203,7 @@ import { fastifySignalR, Hub, loadServerConfig, signalrHealth } from 'fastify-si
 
 class EchoHub extends Hub {
   echo(text) { return 'esm entry: ' + text; }
+  nodeVersion() { return process.version; }
 }
 
 const config = loadServerConfig();

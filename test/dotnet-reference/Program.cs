@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Net;
 using Microsoft.AspNetCore.Http.Connections;
 using Microsoft.AspNetCore.SignalR;
+using StackExchange.Redis;
 using WebAPI;
 
 // The ASP.NET Core SignalR reference server. Configuration comes only from environment variables
@@ -44,8 +45,12 @@ static async Task RunAsync(string[] args)
     var pollTimeout = Settings.Millis("LONG_POLL_TIMEOUT_MS");
     var statefulReconnects = Settings.Bool("ALLOW_STATEFUL_RECONNECTS");
     var disconnectTimeout = Settings.Millis("DISCONNECT_TIMEOUT_MS");
+    var messagePack = Settings.Bool("MESSAGEPACK");
+    var redis = Settings.Raw("REDIS");
+    var redisChannelPrefix = Settings.Raw("REDIS_CHANNEL_PREFIX");
+    if (redisChannelPrefix is not null && redis is null) throw new FormatException("REDIS_CHANNEL_PREFIX needs REDIS");
 
-    builder.Services.AddSignalR(o =>
+    var signalR = builder.Services.AddSignalR(o =>
     {
         if (keepAlive is { } k) o.KeepAliveInterval = k;
         if (clientTimeout is { } c) o.ClientTimeoutInterval = c;
@@ -55,6 +60,16 @@ static async Task RunAsync(string[] args)
         if (parallelInvocations is { } p) o.MaximumParallelInvocationsPerClient = p;
         if (streamBufferCapacity is { } s) o.StreamBufferCapacity = s;
     });
+    // JSON alone unless asked: the single-server conformance tables compare JSON-only servers.
+    if (messagePack == true) signalR.AddMessagePackProtocol();
+    if (redis is not null)
+    {
+        // The StackExchange.Redis configuration string, e.g. "127.0.0.1:6379,abortConnect=false".
+        signalR.AddStackExchangeRedis(redis, o =>
+        {
+            if (redisChannelPrefix is not null) o.Configuration.ChannelPrefix = RedisChannel.Literal(redisChannelPrefix);
+        });
+    }
     builder.Services.AddConnections(o =>
     {
         if (disconnectTimeout is { } d) o.DisconnectTimeout = d;
@@ -122,7 +137,7 @@ static async Task RunAsync(string[] args)
 /// <summary>Reads the environment; empty values count as unset; a malformed value names its variable.</summary>
 internal static class Settings
 {
-    private static string? Raw(string name) =>
+    public static string? Raw(string name) =>
         Environment.GetEnvironmentVariable(name) is { } v && v.Trim() is { Length: > 0 } t ? t : null;
 
     private static T? Parse<T>(string name, Func<string, T> parse) where T : struct

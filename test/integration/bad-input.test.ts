@@ -1,7 +1,8 @@
 /**
  * Bad input from the network gets ASP.NET Core's answer and never disturbs the process or other connections:
  * malformed or unknown handshakes, garbage after the handshake, invalid JSON, wrong types, oversized messages, and
- * silence during the handshake (spec §2.1, §2.2, §2.8; texts checked against a real ASP.NET Core 10 server).
+ * silence during the handshake (docs/protocol.md §2.1, §2.2, §2.8; texts checked against a real ASP.NET Core 10
+ * server).
  */
 import { ClientPool, type TestClient } from '../support/clients';
 import { RawWebSocket } from '../support/raw-websocket';

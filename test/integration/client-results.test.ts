@@ -1,6 +1,6 @@
 /**
- * Client results (spec §2.7) with the real @microsoft/signalr client: a hub method or code outside any hub calls a
- * client with `invoke` and gets what the client's handler returns — or its error, a timeout through an
+ * Client results (docs/protocol.md §2.7) with the real @microsoft/signalr client: a hub method or code outside any hub
+ * calls a client with `invoke` and gets what the client's handler returns — or its error, a timeout through an
  * `AbortSignal`, or the connection going away. Texts are the ones the ASP.NET Core reference server produces; the
  * scheduling matches it too (a method awaiting a client result gives up its invocation slot).
  */

@@ -1,7 +1,7 @@
 /**
- * CORS for cross-origin browser pages (spec §1.10): preflights answered, allowed origins echoed with credentials,
- * refused origins get no CORS headers, and cross-origin WebSocket upgrades that no policy allows are refused.
- * (The browser test in `test/browser` shows the same with real Chromium.)
+ * CORS for cross-origin browser pages (docs/protocol.md §1.10): preflights answered, allowed origins echoed with
+ * credentials, refused origins get no CORS headers, and cross-origin WebSocket upgrades that no policy allows are
+ * refused. (The browser test in `test/browser` shows the same with real Chromium.)
  */
 import { startChatServer, type RunningServer } from '../support/servers';
 import WebSocket from 'ws';

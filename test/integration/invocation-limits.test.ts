@@ -1,7 +1,7 @@
 /**
- * `maximumParallelInvocationsPerClient` (spec §2.6) with the real @microsoft/signalr client: a client's invocations
- * wait their turn — in order, none dropped, however many it sends — while streaming invocations and stream calls
- * run beside them, as in ASP.NET Core.
+ * `maximumParallelInvocationsPerClient` (docs/protocol.md §2.6) with the real @microsoft/signalr client: a client's
+ * invocations wait their turn — in order, none dropped, however many it sends — while streaming invocations and stream
+ * calls run beside them, as in ASP.NET Core.
  */
 import { Subject, type IStreamResult } from '@microsoft/signalr';
 import Fastify from 'fastify';

@@ -1,6 +1,6 @@
 /**
- * Keep-alive and timeouts (spec §2.8): server pings every keepAliveInterval, the client timeout starts with the
- * client's first Ping, and a real idle connection survives well past the official client's 30 s server timeout.
+ * Keep-alive and timeouts (docs/protocol.md §2.8): server pings every keepAliveInterval, the client timeout starts with
+ * the client's first Ping, and a real idle connection survives well past the official client's 30 s server timeout.
  */
 import * as signalR from '@microsoft/signalr';
 import { ClientPool, delay } from '../support/clients';

@@ -1,7 +1,7 @@
 /**
- * Long polling over raw HTTP (spec §1.7–§1.9): the first poll returns at once, later polls carry every queued
- * message, time out empty, end with 204 when superseded, deleted or closed; sends by POST; an abandoned connection
- * is removed after the disconnect timeout; no pings on long polling; bad requests get .NET's status codes.
+ * Long polling over raw HTTP (docs/protocol.md §1.7–§1.9): the first poll returns at once, later polls carry every
+ * queued message, time out empty, end with 204 when superseded, deleted or closed; sends by POST; an abandoned
+ * connection is removed after the disconnect timeout; no pings on long polling; bad requests get .NET's status codes.
  */
 import Fastify from 'fastify';
 import { fastifySignalR, Hub } from '../../src';

@@ -1,6 +1,6 @@
 /**
- * The MessagePack hub protocol with the real client (spec §2.5, §1.5): WebSockets and long polling, every value
- * kind, errors, Binary frames from the handshake reply on, broadcasts to mixed JSON and MessagePack clients
+ * The MessagePack hub protocol with the real client (docs/protocol.md §2.5, §1.5): WebSockets and long polling, every
+ * value kind, errors, Binary frames from the handshake reply on, broadcasts to mixed JSON and MessagePack clients
  * serialized once per protocol, and malformed MessagePack answered as .NET does.
  *
  * The reference server cannot offer MessagePack (its package cannot be restored offline), so the differential

@@ -1,6 +1,6 @@
 /**
- * Negotiate over real HTTP (spec §1.2, §1.3): versions, ids and tokens, content types, methods, and the expiry of
- * connections that never start a transport.
+ * Negotiate over real HTTP (docs/protocol.md §1.2, §1.3): versions, ids and tokens, content types, methods, and the
+ * expiry of connections that never start a transport.
  */
 import { RawWebSocket } from '../support/raw-websocket';
 import { startChatServer, type RunningServer } from '../support/servers';

@@ -1,7 +1,7 @@
 /**
- * Server-Sent Events over raw HTTP (spec §1.6): .NET's headers, the `:\r\n` preamble, `data:` events holding
- * whole messages, no buffering, Text only, sends by POST, 409 for a second stream, and immediate cleanup when the
- * client drops its socket.
+ * Server-Sent Events over raw HTTP (docs/protocol.md §1.6): .NET's headers, the `:\r\n` preamble, `data:` events
+ * holding whole messages, no buffering, Text only, sends by POST, 409 for a second stream, and immediate cleanup when
+ * the client drops its socket.
  */
 import http from 'node:http';
 import { delay, eventually } from '../support/clients';

@@ -1,6 +1,6 @@
 /**
- * Stateful reconnect (spec §2.10, .NET 8+): a client built with `withStatefulReconnect()` whose socket is cut —
- * not closed — in the middle of traffic both ways resumes on the same connection; no message is lost or
+ * Stateful reconnect (docs/protocol.md §2.10, .NET 8+): a client built with `withStatefulReconnect()` whose socket is
+ * cut — not closed — in the middle of traffic both ways resumes on the same connection; no message is lost or
  * duplicated in either direction, and the hub sees one connection throughout.
  */
 import * as signalR from '@microsoft/signalr';

@@ -1,5 +1,5 @@
 /**
- * Streams in both directions with the real @microsoft/signalr client (spec §2.6, §2.9): the chat sample's
+ * Streams in both directions with the real @microsoft/signalr client (docs/protocol.md §2.6, §2.9): the chat sample's
  * `Counter` and `Sum` (the contract the ASP.NET Core reference server implements), and a lab hub that lets the tests
  * watch the server side — producers stopping when a client cancels, uploads ending, a stalled consumer holding
  * back a fast client without the server's memory growing. Texts are the ones the reference server answers.
@@ -322,7 +322,8 @@ describe.each(CLIENT_COMBINATIONS)('$name', ({ transport, protocol }) => {
 
     test('a method that fails before it streams, or returns no stream', async () => {
       const connection = await connectLab();
-      // Failing to start is a failed invocation, not a failed stream (HubDispatcher StreamAsync).
+      // Failing to start is a failed invocation, not a failed stream
+      // (src/SignalR/server/Core/src/Internal/DefaultHubDispatcher.cs@v10.0.0 StreamAsync).
       expect(await errorOf(collect(connection.stream('BrokenStart')))).toBe(
         "An unexpected error occurred invoking 'BrokenStart' on the server.",
       );

@@ -1,7 +1,7 @@
 /**
- * The real client forced to each transport (spec §1.5–§1.7): connect, invoke, receive broadcasts and group messages,
- * stop cleanly and be cleaned up on the server; negotiate lists only the enabled transports and the client falls
- * back from WebSockets to Server-Sent Events to long polling as ASP.NET Core's clients do.
+ * The real client forced to each transport (docs/protocol.md §1.5–§1.7): connect, invoke, receive broadcasts and group
+ * messages, stop cleanly and be cleaned up on the server; negotiate lists only the enabled transports and the client
+ * falls back from WebSockets to Server-Sent Events to long polling as ASP.NET Core's clients do.
  */
 import { HttpTransportType } from '@microsoft/signalr';
 import Fastify from 'fastify';

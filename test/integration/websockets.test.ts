@@ -1,6 +1,6 @@
 /**
- * The WebSockets transport seen by a raw peer (spec §1.5): ids, 404/409, Text frames holding whole messages,
- * inbound frame boundaries ignored, several messages coalesced into one frame.
+ * The WebSockets transport seen by a raw peer (docs/protocol.md §1.5): ids, 404/409, Text frames holding whole
+ * messages, inbound frame boundaries ignored, several messages coalesced into one frame.
  */
 import { RawWebSocket } from '../support/raw-websocket';
 import { startChatServer, type RunningServer } from '../support/servers';

@@ -1,5 +1,5 @@
 /**
- * VarInt length-prefix framing (spec §2.1; BinaryMessageParser.cs / BinaryMessageFormatter.cs).
+ * VarInt length-prefix framing (docs/protocol.md §2.1; BinaryMessageParser.cs / BinaryMessageFormatter.cs).
  */
 import {
   LengthPrefixSplitter,

@@ -1,5 +1,5 @@
 /**
- * Handshake and negotiate bodies against golden bytes (spec §1.2, §2.2).
+ * Handshake and negotiate bodies against golden bytes (docs/protocol.md §1.2, §2.2).
  */
 import {
   HANDSHAKE_SUCCESS,

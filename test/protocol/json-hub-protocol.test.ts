@@ -1,13 +1,16 @@
 /**
- * The JSON hub protocol against golden bytes: what .NET writes (spec §2.4 property order), what the official client
- * writes (type last), every stream split at every byte offset, and .NET's rejection texts.
+ * The JSON hub protocol against golden bytes: what .NET writes (docs/protocol.md §2.4 property order), what the
+ * official client writes (type last), every stream split at every byte offset, and .NET's rejection texts.
  */
 import { JsonHubProtocol as ClientJsonHubProtocol, NullLogger } from '@microsoft/signalr';
 import { HubProtocolError, jsonHubProtocol, MessageType, type HubMessage, type HubMessageReader } from '../../protocol';
 
 const RS = '\u001e';
 
-/** Messages and the exact text .NET writes for them (JsonProto@v10 L516-L726). */
+/**
+ * Messages and the exact text .NET writes for them
+ * (src/SignalR/common/Protocols.Json/src/Protocol/JsonHubProtocol.cs@v10.0.0 L516-L726).
+ */
 const WRITTEN: Array<[string, HubMessage, string]> = [
   ['invocation without id', { type: 1, target: 'Send', arguments: ['hi'] }, '{"type":1,"target":"Send","arguments":["hi"]}'],
   ['invocation with id', { type: 1, invocationId: '1', target: 'Echo', arguments: [1, null, true] }, '{"type":1,"invocationId":"1","target":"Echo","arguments":[1,null,true]}'],
@@ -28,7 +31,10 @@ const WRITTEN: Array<[string, HubMessage, string]> = [
   ['non-ASCII text is not escaped', { type: 1, target: 'R', arguments: ['héllo ✓'] }, '{"type":1,"target":"R","arguments":["héllo ✓"]}'],
 ];
 
-/** What the official client sends (stack.md §2.3; TS:HubConnection builds objects with `type` last). */
+/**
+ * What the official client sends (docs/stack.md §2.3; src/SignalR/clients/ts/signalr/src/HubConnection.ts builds
+ * objects with `type` last).
+ */
 const CLIENT_FRAMES: Array<[string, string, HubMessage]> = [
   ['handshake-followed ping', '{"type":6}', { type: 6 }],
   ['invocation, type last', '{"target":"Echo","arguments":["hi"],"invocationId":"0","type":1}', { type: 1, target: 'Echo', arguments: ['hi'], invocationId: '0' }],

@@ -1,5 +1,6 @@
 /**
- * MessagePack values: the encoding choices of MessagePack-CSharp (spec §2.5, stack.md §2.4), byte-identical to
+ * MessagePack values: the encoding choices of MessagePack-CSharp (docs/protocol.md §2.5, docs/stack.md §2.4),
+ * byte-identical to
  * @msgpack/msgpack (the official client's library) wherever that library can express the value.
  */
 import { ExtData, decode as libDecode, encode as libEncode } from '@msgpack/msgpack';

@@ -1,6 +1,6 @@
 /**
- * The MessagePack hub protocol against golden bytes (spec §2.5, stack.md §2.3 and the baselines of .NET's
- * `src/SignalR/common/SignalR.Common/test/Internal/Protocol/MessagePackHubProtocolTestBase.cs`) and against the
+ * The MessagePack hub protocol against golden bytes (docs/protocol.md §2.5, docs/stack.md §2.3 and the baselines of
+ * .NET's `src/SignalR/common/SignalR.Common/test/Internal/Protocol/MessagePackHubProtocolTestBase.cs`) and against the
  * official TypeScript client's codec (`@microsoft/signalr-protocol-msgpack`).
  */
 import { isDeepStrictEqual } from 'node:util';
@@ -78,7 +78,8 @@ interface Golden {
 /**
  * Both directions: our writer produces exactly `body` (framed) for `message`, our reader reads it back. Entries
  * marked "(.NET test)" are the baselines of MessagePackHubProtocolTestBase.cs; the others follow the layouts of
- * spec §2.5 (MsgPackWorker@v10 L425-L610).
+ * docs/protocol.md §2.5 (src/SignalR/common/Protocols.MessagePack/src/Protocol/MessagePackHubProtocolWorker.cs@v10.0.0
+ * L425-L610).
  */
 const GOLDEN: readonly Golden[] = [
   // Invocation: always 6 items, nil id when there is none, streamIds [] when there are none.
@@ -89,7 +90,7 @@ const GOLDEN: readonly Golden[] = [
   { name: 'InvocationWithStreamArgument (.NET test)', message: { type: 1, target: 'Target', arguments: [], streamIds: ['__test_id__'] }, body: '960180c0a65461726765749091ab5f5f746573745f69645f5f' },
   { name: 'InvocationWithStreamAndNormalArgument (.NET test)', message: { type: 1, target: 'Target', arguments: [42], streamIds: ['__test_id__'] }, body: '960180c0a6546172676574912a91ab5f5f746573745f69645f5f' },
   { name: 'InvocationWithMultipleStreams (.NET test)', message: { type: 1, target: 'Target', arguments: [], streamIds: ['__test_id__', '__test_id2__'] }, body: '960180c0a65461726765749092ab5f5f746573745f69645f5fac5f5f746573745f6964325f5f' },
-  { name: 'Send("hi") (spec §2.5)', message: { type: 1, target: 'Send', arguments: ['hi'] }, body: '960180c0a453656e6491a2686990' },
+  { name: 'Send("hi") (docs/protocol.md §2.5)', message: { type: 1, target: 'Send', arguments: ['hi'] }, body: '960180c0a453656e6491a2686990' },
   { name: 'Invocation with headers, id and an object argument', message: { type: 1, headers: { a: 'b' }, invocationId: '7', target: 'Echo', arguments: [{ a: 1, b: [1, 2, 3] }, null, -1] }, body: '960181a161a162a137a44563686f9382a16101a16293010203c0ff90' },
   { name: 'Invocation with binary, date and bigint arguments', message: { type: 1, target: 'T', arguments: [new Uint8Array([1, 2]), new Date(0), 2n ** 60n, 5000000000, 3.5] }, body: '960180c0a15495c4020102d6ff00000000cf1000000000000000cf000000012a05f200cb400c00000000000090' },
 
@@ -134,7 +135,7 @@ const GOLDEN: readonly Golden[] = [
   { name: 'Sequence with a 64-bit id', message: { type: 9, sequenceId: 5000000000 }, body: '9209cf000000012a05f200' },
 ];
 
-/** Spec §2.5 byte examples, framed. */
+/** docs/protocol.md §2.5 byte examples, framed. */
 const SPEC_FRAMES: readonly [string, HubMessage, string][] = [
   ['Ping', { type: 6 }, '02 91 06'],
   ['.NET Close, no error', { type: 7 }, '04 93 07 C0 C2'],
@@ -143,13 +144,13 @@ const SPEC_FRAMES: readonly [string, HubMessage, string][] = [
 
 /**
  * Read-only: bytes other writers produce that our writer writes in .NET's form instead — the official TS client
- * (stack.md §2.3: 5-item Invocations, 2-item Close), .NET `float` values, extra items, empty ids.
+ * (docs/stack.md §2.3: 5-item Invocations, 2-item Close), .NET `float` values, extra items, empty ids.
  */
 const READ_ONLY: readonly [string, string, HubMessage][] = [
-  ['client Ping (stack.md §2.3)', '02 91 06', { type: 6 }],
-  ['client Invocation Echo("hi") (stack.md §2.3)', '0e 95 01 80 a1 30 a4 45 63 68 6f 91 a2 68 69', { type: 1, invocationId: '0', target: 'Echo', arguments: ['hi'] }],
-  ['client Invocation with an object (stack.md §2.3)', '15 95 01 80 a1 31 a4 4563686f 91 82 a1 61 01 a1 62 93 01 02 03', { type: 1, invocationId: '1', target: 'Echo', arguments: [{ a: 1, b: [1, 2, 3] }] }],
-  ['client Close (spec §2.5, stack.md §2.3)', '03 92 07 c0', { type: 7 }],
+  ['client Ping (docs/stack.md §2.3)', '02 91 06', { type: 6 }],
+  ['client Invocation Echo("hi") (docs/stack.md §2.3)', '0e 95 01 80 a1 30 a4 45 63 68 6f 91 a2 68 69', { type: 1, invocationId: '0', target: 'Echo', arguments: ['hi'] }],
+  ['client Invocation with an object (docs/stack.md §2.3)', '15 95 01 80 a1 31 a4 4563686f 91 82 a1 61 01 a1 62 93 01 02 03', { type: 1, invocationId: '1', target: 'Echo', arguments: [{ a: 1, b: [1, 2, 3] }] }],
+  ['client Close (docs/protocol.md §2.5, docs/stack.md §2.3)', '03 92 07 c0', { type: 7 }],
   ['StreamItemWithNoHeadersAndFloatItem (.NET test)', frame('940280a378797aca42280000').toString('hex'), { type: 2, invocationId: 'xyz', item: 42 }],
   ['CompletionWithNoHeadersAndFloatResult (.NET test)', frame('950380a378797a03ca42280000').toString('hex'), { type: 3, invocationId: 'xyz', result: 42 }],
   ['ParseMessageWithExtraData (.NET test)', frame('980180a378797aa66d6574686f649090c3a26578').toString('hex'), { type: 1, invocationId: 'xyz', target: 'method', arguments: [] }],
@@ -179,7 +180,7 @@ describe('MessagePackHubProtocol', () => {
       expect(readAll(framed)).toEqual([message]);
     });
 
-    it.each(SPEC_FRAMES)('spec §2.5: %s', (_name, message, bytes) => {
+    it.each(SPEC_FRAMES)('docs/protocol.md §2.5: %s', (_name, message, bytes) => {
       expect(hex(protocol.writeMessage(message))).toBe(bytes.replace(/\s+/g, '').toLowerCase());
       expect(readAll(fromHex(bytes))).toEqual([message]);
     });
@@ -383,7 +384,7 @@ describe('chunking', () => {
       GOLDEN.map((g) => g.message),
     ],
     [
-      'what the official client sent in stack.md §2.3',
+      'what the official client sent in docs/stack.md §2.3',
       fromHex('029106 0e950180a130a44563686f91a26869 15950180a131a44563686f9182a16101a16293010203 039207c0'),
       READ_ONLY.slice(0, 4).map(([, , m]) => m),
     ],

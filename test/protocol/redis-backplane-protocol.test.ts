@@ -1,5 +1,5 @@
 /**
- * The Redis backplane payloads (spec `signalr-wire.md` §3.3): the spec's byte examples, the smallest-form choices
+ * The Redis backplane payloads (docs/protocol.md §3.3): its byte examples, the smallest-form choices
  * of MessagePack-CSharp's writer at every width boundary, and the reader's tolerance (extra items, any int/str/
  * header width, old-spec byte strings) and errors.
  */
@@ -23,7 +23,7 @@ const bytes = (hex: string): Buffer => Buffer.from(hex.replace(/\s+/g, ''), 'hex
 const hexOf = (data: Uint8Array): string => Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString('hex');
 const ascii = (text: string): string => Buffer.from(text, 'utf8').toString('hex');
 
-/** `Send("hi")` framed in both hub protocols (spec §3.3 example). */
+/** `Send("hi")` framed in both hub protocols (docs/protocol.md §3.3 example). */
 const SEND_HI_JSON = Buffer.from('{"type":1,"target":"Send","arguments":["hi"]}\u001e', 'utf8');
 const SEND_HI_MSGPACK = bytes('0E 96 01 80 C0 A4 53 65 6E 64 91 A2 68 69 90');
 const SEND_HI = bytes(
@@ -41,7 +41,7 @@ function sendHi(): RedisInvocation {
   };
 }
 
-describe('spec §3.3 examples', () => {
+describe('docs/protocol.md §3.3 examples', () => {
   it('Clients.All.SendAsync("Send", "hi") is the 85-byte invocation', () => {
     // The JSON entry is what our JSON hub protocol frames for the message.
     expect(hexOf(jsonHubProtocol.writeMessage({ type: 1, target: 'Send', arguments: ['hi'] }))).toBe(hexOf(SEND_HI_JSON));

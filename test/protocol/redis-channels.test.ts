@@ -1,5 +1,5 @@
 /**
- * Redis channel names (spec `signalr-wire.md` §3.2) and server names (§3.1).
+ * Redis channel names (docs/protocol.md §3.2) and server names (docs/protocol.md §3.1).
  */
 import { RedisChannels, createServerName, parseRedisChannelName, redisChannelName, type RedisChannel } from '../../protocol';
 
@@ -7,7 +7,7 @@ const HUB = 'MyApp.Hubs.ChatHub';
 const SERVER = 'WEB1_02db60e5fab243b890a847fa5c4dcb29';
 const CONNECTION = 'Zm9vYmFyYmF6cXV4cXV1eA';
 
-describe('channel names: the spec §3.2 table', () => {
+describe('channel names: the docs/protocol.md §3.2 table', () => {
   const table: [string, (c: RedisChannels) => string, string][] = [
     ['all', (c) => c.all, 'MyApp.Hubs.ChatHub:all'],
     ['groups cmd', (c) => c.groupManagement, 'MyApp.Hubs.ChatHub:internal:groups'],

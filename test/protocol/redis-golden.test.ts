@@ -1,6 +1,6 @@
 /**
  * Golden tests of the Redis backplane wire against what two real ASP.NET Core servers published on one Redis
- * (`shared/golden/dotnet-backplane.jsonl`, described in `shared/golden/README.md`). Every line of the file is
+ * (`test/golden/dotnet-backplane.jsonl`, described in `test/golden/CAPTURE.md`). Every line of the file is
  * used by some assertion, and the last test checks that none was left out.
  */
 import { readFileSync } from 'node:fs';
@@ -101,7 +101,7 @@ const entriesOf = (tree: MsgTree): [MsgTree, MsgTree][] =>
 const valueOf = <T>(tree: MsgTree): T => node<{ t: string; v: T }>(tree).v;
 const binHexOf = (tree: MsgTree): string => node<{ t: string; len: number; hex: string }>(tree).hex;
 
-/** Decodes a framed MessagePack hub message's VarInt length prefix (spec §2.5): [length, prefix bytes]. */
+/** Decodes a framed MessagePack hub message's VarInt length prefix (docs/protocol.md §2.5): [length, prefix bytes]. */
 function readVarInt(bytes: Uint8Array): [number, number] {
   let length = 0;
   for (let i = 0; i < 5; i++) {

@@ -26,3 +26,15 @@ export function killOnExit(child: ChildProcess): void {
   // A child that could not be started never exits; killing it at exit is then a harmless no-op.
   child.once('exit', () => liveChildren.delete(child));
 }
+
+/**
+ * This process's environment without what the npm running the tests adds (`npm_*`, `INIT_CWD`) and without
+ * `NODE_ENV`: a nested npm or Node program then behaves as it would for a user, not as a child of `npm test`.
+ */
+export function userEnvironment(extra: Readonly<Record<string, string | undefined>> = {}): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [name, value] of Object.entries(process.env)) {
+    if (!name.toLowerCase().startsWith('npm_') && name !== 'NODE_ENV' && name !== 'INIT_CWD') env[name] = value;
+  }
+  return { ...env, ...extra };
+}

@@ -10,6 +10,7 @@ import { chmodSync, cpSync, existsSync, mkdtempSync, readFileSync, rmSync } from
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
+import { userEnvironment } from './child-processes';
 
 const run = promisify(execFile);
 
@@ -89,15 +90,19 @@ export interface StageOptions {
    * the command as written.
    */
   readonly replaceRun?: (command: string, stage: Stage, directory: string) => string | undefined;
+  /**
+   * What the base image puts in the environment, such as a `PATH` whose first `node` is the image's Node.js
+   * version; `RUN` commands see it beneath the stage's own `ENV`.
+   */
+  readonly imageEnv?: Readonly<Record<string, string>>;
 }
 
-/** The environment of a `RUN`: a container's (no variables of the npm that runs these tests), with the stage's. */
-function runEnvironment(stageEnv: Record<string, string>): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = {};
-  for (const [name, value] of Object.entries(process.env)) {
-    if (!name.toLowerCase().startsWith('npm_') && name !== 'NODE_ENV' && name !== 'INIT_CWD') env[name] = value;
-  }
-  return { ...env, ...stageEnv };
+/**
+ * The environment of a `RUN`: a container's (no variables of the npm that runs these tests), with the base image's
+ * and the stage's.
+ */
+function runEnvironment(stageEnv: Record<string, string>, imageEnv: Readonly<Record<string, string>> = {}): NodeJS.ProcessEnv {
+  return userEnvironment({ ...imageEnv, ...stageEnv });
 }
 
 function execForm(args: string, where: string): string[] {
@@ -186,7 +191,7 @@ async function carryOut(stage: Stage, options: StageOptions, directory: string):
         runs.push({ command, replacedBy });
         if (replacedBy !== undefined) break;
         try {
-          await run('sh', ['-c', command], { cwd: directory, env: runEnvironment(env), maxBuffer: 64 * 1024 * 1024 });
+          await run('sh', ['-c', command], { cwd: directory, env: runEnvironment(env, options.imageEnv), maxBuffer: 64 * 1024 * 1024 });
         } catch (error) {
           const failure = error as { stdout?: string; stderr?: string; message: string };
           throw new Error(`${where} failed: ${command}\n${failure.stdout ?? ''}${failure.stderr ?? failure.message}`, { cause: error });

@@ -7,11 +7,12 @@
  *
  * @packageDocumentation
  */
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
+import Redis from 'ioredis';
 import { killOnExit } from './child-processes';
 
 /** Folder of the C# reference server project. */
@@ -56,6 +57,9 @@ const SERVER_SETTINGS = [
   'LONG_POLL_TIMEOUT_MS',
   'DISCONNECT_TIMEOUT_MS',
   'CORS_ORIGINS',
+  'MESSAGEPACK',
+  'REDIS',
+  'REDIS_CHANNEL_PREFIX',
   'EXIT_ON_STDIN_EOF',
 ];
 
@@ -355,5 +359,79 @@ export async function startReferenceServer(env: Record<string, string> = {}): Pr
       // Another process may take the port between the probe and the server's bind; try another one.
       if (!(error instanceof PortInUseError) || attempt >= 3) throw error;
     }
+  }
+}
+
+let dotnetPresence: boolean | undefined;
+
+/** Whether the `dotnet` CLI runs on this machine (checked once per process). */
+export function dotnetAvailable(): boolean {
+  dotnetPresence ??= spawnSync('dotnet', ['--version'], { env: childEnv({}), stdio: 'ignore', timeout: 30_000 }).status === 0;
+  return dotnetPresence;
+}
+
+/**
+ * `describe` for tests that need the .NET SDK: where `dotnet` is missing the block is skipped with one line on
+ * stderr saying why (jest also counts its tests as skipped), so a machine without .NET never passes them silently.
+ */
+export function describeWithDotnet(title: string, body: () => void): void {
+  if (dotnetAvailable()) {
+    describe(title, body);
+    return;
+  }
+  process.stderr.write(`skipped "${title}": it runs the ASP.NET Core reference server and \`dotnet\` is not on PATH\n`);
+  describe.skip(title, body);
+}
+
+/** A reference server on the Redis backplane, with the name it goes by there. */
+export interface BackplaneReferenceServer extends ReferenceServer {
+  /** Its RedisHubLifetimeManager's server name (`<machine>_<32 hex>`), as in its ack and return channels. */
+  readonly serverName: string;
+}
+
+/** How {@link startBackplaneReferenceServer} configures the server. */
+export interface BackplaneReferenceOptions {
+  /** Port of the redis-server on 127.0.0.1. */
+  readonly redisPort: number;
+  /** StackExchange.Redis `ChannelPrefix`; none when absent. */
+  readonly channelPrefix?: string;
+  /** The hub's name on Redis (the hub class's full name). @default 'WebAPI.ChatHub' */
+  readonly hubName?: string;
+  /** More settings, as for {@link startReferenceServer}. */
+  readonly env?: Record<string, string>;
+}
+
+/**
+ * Starts the reference server with the JSON and MessagePack protocols on the Redis backplane and waits until it
+ * has subscribed its own ack channel, which also tells its server name.
+ */
+export async function startBackplaneReferenceServer(options: BackplaneReferenceOptions): Promise<BackplaneReferenceServer> {
+  const prefix = (options.channelPrefix ?? '') + (options.hubName ?? 'WebAPI.ChatHub') + ':internal:ack:';
+  const admin = new Redis({ port: options.redisPort, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 1 });
+  try {
+    const ackChannels = async () => ((await admin.call('PUBSUB', 'CHANNELS', `${prefix}*`)) as string[]).map((c) => c.slice(prefix.length));
+    await admin.connect();
+    const before = new Set(await ackChannels());
+    const server = await startReferenceServer({
+      ...options.env,
+      MESSAGEPACK: 'true',
+      REDIS: `127.0.0.1:${options.redisPort},abortConnect=false`,
+      ...(options.channelPrefix !== undefined && { REDIS_CHANNEL_PREFIX: options.channelPrefix }),
+    });
+    try {
+      const deadline = Date.now() + START_TIMEOUT_MS;
+      for (;;) {
+        const fresh = (await ackChannels()).filter((name) => !before.has(name));
+        if (fresh.length === 1) return { ...server, serverName: fresh[0] };
+        if (fresh.length > 1) throw new Error(`several new servers on Redis at once: ${fresh.join(', ')}`);
+        if (Date.now() > deadline) throw new Error(`reference server did not subscribe ${prefix}<name>:\n${server.output()}`);
+        await sleep(25);
+      }
+    } catch (error) {
+      await server.stop();
+      throw error;
+    }
+  } finally {
+    admin.disconnect();
   }
 }

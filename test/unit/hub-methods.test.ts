@@ -1,5 +1,5 @@
 /**
- * How a hub class declares streaming (spec §2.9): which methods stream their results, which parameters are
+ * How a hub class declares streaming (docs/protocol.md §2.9): which methods stream their results, which parameters are
  * client-to-server streams, and what a client must send to call them.
  */
 import { z } from 'zod';

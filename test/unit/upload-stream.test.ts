@@ -1,6 +1,6 @@
 /**
- * The client-to-server stream a hub method reads (spec §2.9), on its own: bounded buffering, the refusal that makes
- * the connection wait and the wake-up that lets it go on, and how the stream ends.
+ * The client-to-server stream a hub method reads (docs/protocol.md §2.9), on its own: bounded buffering, the refusal
+ * that makes the connection wait and the wake-up that lets it go on, and how the stream ends.
  */
 import { z } from 'zod';
 import { UploadStream } from '../../src/hub/upload-stream';

@@ -11,7 +11,7 @@
 const EPOCH_DATE = 'Thu, 01 Jan 1970 00:00:00 GMT';
 const HTTP_DATE = /\b(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun), \d{2} [A-Z][a-z]{2} \d{4} \d{2}:\d{2}:\d{2} GMT\b/g;
 const CONNECTION_KEY = /^[A-Za-z0-9_-]{22}$/;
-/** A connection id or token the scenario did not save: 16 random bytes in Base64Url (spec §1.3). */
+/** A connection id or token the scenario did not save: 16 random bytes in Base64Url (docs/protocol.md §1.3). */
 const UNSAVED_CONNECTION_KEY = /"(connectionId|connectionToken)":"([A-Za-z0-9_-]{22})"/g;
 /** The invocation id of an Invocation the server sends (a client-result request); each server numbers its own. */
 const SERVER_INVOCATION_ID = /^(\{"type":1,(?:"headers":\{[^}]*\},)?"invocationId":")([^"]+)(")/;
@@ -30,8 +30,8 @@ export class Normaliser {
 
   /**
    * Registers a connection id or token saved by a step, e.g. the token as `<token>`; later occurrences anywhere
-   * become that. A value that is not 16 bytes of Base64Url (spec §1.3) gets a placeholder saying so, so a server
-   * with ids of another shape does not compare equal.
+   * become that. A value that is not 16 bytes of Base64Url (docs/protocol.md §1.3) gets a placeholder saying so, so a
+   * server with ids of another shape does not compare equal.
    */
   remember(value: string, name: string): void {
     if (value === '' || this.known.has(value)) return;

@@ -21,6 +21,7 @@ import {
   type HubConnection,
   type ISubscription,
 } from '@microsoft/signalr';
+import { MessagePackHubProtocol } from '@microsoft/signalr-protocol-msgpack';
 import type { AnswerBehaviour, TransportName } from './scenario';
 
 /** The client methods every official client in a scenario listens to (the chat hub's server-to-client calls). */
@@ -39,6 +40,8 @@ export interface OfficialClientOptions {
   readonly url: string;
   readonly skipNegotiation?: boolean;
   readonly statefulReconnect?: boolean;
+  /** Speaks MessagePack (`@microsoft/signalr-protocol-msgpack`) instead of JSON. */
+  readonly messagePack?: boolean;
   readonly answer?: AnswerBehaviour;
   /** Called with the connection token the client received from negotiate, so it can be normalised. */
   readonly onToken: (token: string) => void;
@@ -126,6 +129,7 @@ export class OfficialClient {
       .withUrl(options.url, { transport: HttpTransportType[options.transport], skipNegotiation: options.skipNegotiation, httpClient: http })
       .configureLogging(LogLevel.None);
     if (options.statefulReconnect) builder = builder.withStatefulReconnect();
+    if (options.messagePack) builder = builder.withHubProtocol(new MessagePackHubProtocol());
     const client = new OfficialClient(builder.build(), requests, http);
     for (const method of OBSERVED_METHODS) {
       client.connection.on(method, (...args: unknown[]) => client.events.push([method, ...args]));

@@ -7,8 +7,8 @@
  * socket that was never opened) throws.
  *
  * What a step observes is listed on its type in `scenario.ts`. Hub messages are the byte stream of a channel split
- * at 0x1E — WebSocket frame boundaries carry no meaning (spec §1.5) — each observed once, by the first step that
- * reads past it.
+ * at 0x1E — WebSocket frame boundaries carry no meaning (docs/protocol.md §1.5) — each observed once, by the first step
+ * that reads past it.
  */
 import WebSocket from 'ws';
 import { RawWebSocket, type RefusedUpgradeError } from '../../support/raw-websocket';
@@ -105,7 +105,7 @@ class Channel {
     }
     const bytes = Buffer.concat(parts);
     let start = 0;
-    // The handshake answer is JSON + 0x1E for every protocol (spec §2.1); MessagePack messages follow it.
+    // The handshake answer is JSON + 0x1E for every protocol (docs/protocol.md §2.1); MessagePack messages follow it.
     let handshakeDone = false;
     while (start < bytes.length) {
       if (this.protocol === 'messagepack' && handshakeDone) {
@@ -131,7 +131,7 @@ class Channel {
   }
 }
 
-/** A MessagePack length prefix (spec §2.1): value and where the body starts, or `null` if incomplete. */
+/** A MessagePack length prefix (docs/protocol.md §2.1): value and where the body starts, or `null` if incomplete. */
 function readVarInt(bytes: Buffer, start: number): { length: number; end: number } | null {
   let length = 0;
   for (let i = 0; i < 5; i++) {
@@ -521,6 +521,7 @@ class Run {
         url: step.query === undefined ? this.target.hubUrl : `${this.target.hubUrl}?${this.substitute(step.query)}`,
         skipNegotiation: step.skipNegotiation,
         statefulReconnect: step.statefulReconnect,
+        messagePack: this.target.clientProtocol === 'messagepack',
         answer: step.answer,
         onToken: (token) => this.normaliser.remember(token, `${name}.token`),
       });

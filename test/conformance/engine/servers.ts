@@ -3,7 +3,7 @@
  * server (`test/dotnet-reference`, configured by environment variables) and our chat sample (configured by plugin
  * options). Both serve the same `ChatHub` contract at `/chathub`.
  */
-import { jsonHubProtocol } from '../../../protocol';
+import { jsonHubProtocol, messagePackHubProtocol } from '../../../protocol';
 import { startReferenceServer } from '../../support/dotnet-reference';
 import { startChatServer } from '../../support/servers';
 import type { ServerSettings } from './scenario';
@@ -14,8 +14,16 @@ export interface Target {
   readonly name: string;
   /** The hub's URL, `http://127.0.0.1:<port>/chathub`. */
   readonly hubUrl: string;
+  /** The hub protocol official clients of a scenario speak to it. */
+  readonly clientProtocol: HubProtocolName;
   stop(): Promise<void>;
 }
+
+/**
+ * The hub protocol a table runs over. `json`: both servers offer JSON alone (the tables' raw frames are JSON).
+ * `messagepack`: both offer JSON and MessagePack, and official clients connect with MessagePack.
+ */
+export type HubProtocolName = 'json' | 'messagepack';
 
 /**
  * The reference server's environment for `settings` (names from `test/dotnet-reference/README.md`).
@@ -41,14 +49,11 @@ export function referenceEnvironment(settings: ServerSettings): Record<string, s
   return env;
 }
 
-/**
- * Our plugin options for `settings`. The reference server speaks JSON only (its MessagePack package cannot be
- * restored offline), so ours offers JSON only here too.
- */
-export function ourOptions(settings: ServerSettings): Parameters<typeof startChatServer>[0] {
+/** Our plugin options for `settings`: the same hub protocols as the reference server's for `protocol`. */
+export function ourOptions(settings: ServerSettings, protocol: HubProtocolName = 'json'): Parameters<typeof startChatServer>[0] {
   const cors = settings.corsOrigins;
   const options: Record<string, unknown> = {
-    protocols: [jsonHubProtocol],
+    protocols: protocol === 'messagepack' ? [jsonHubProtocol, messagePackHubProtocol] : [jsonHubProtocol],
     allowStatefulReconnects: settings.allowStatefulReconnects,
     allowedOrigins: cors === undefined ? undefined : cors.length === 1 && cors[0] === '*' ? '*' : [...cors],
     keepAliveIntervalMs: settings.keepAliveIntervalMs,
@@ -67,18 +72,21 @@ export function ourOptions(settings: ServerSettings): Parameters<typeof startCha
   return options;
 }
 
-/** Starts the reference server with `settings`. */
-export async function startReference(settings: ServerSettings): Promise<Target> {
-  const server = await startReferenceServer(referenceEnvironment(settings));
-  return { name: 'ASP.NET Core', hubUrl: server.hubUrl, stop: () => server.stop() };
+/** Starts the reference server with `settings`, offering MessagePack too for `protocol` `messagepack`. */
+export async function startReference(settings: ServerSettings, protocol: HubProtocolName = 'json'): Promise<Target> {
+  const env = referenceEnvironment(settings);
+  if (protocol === 'messagepack') env.MESSAGEPACK = 'true';
+  const server = await startReferenceServer(env);
+  return { name: 'ASP.NET Core', hubUrl: server.hubUrl, clientProtocol: protocol, stop: () => server.stop() };
 }
 
-/** Starts our chat sample with `settings`. */
-export async function startOurs(settings: ServerSettings): Promise<Target> {
-  const server = await startChatServer(ourOptions(settings));
+/** Starts our chat sample with `settings`, offering MessagePack too for `protocol` `messagepack`. */
+export async function startOurs(settings: ServerSettings, protocol: HubProtocolName = 'json'): Promise<Target> {
+  const server = await startChatServer(ourOptions(settings, protocol));
   return {
     name: 'fastify-signalr',
     hubUrl: server.hubUrl,
+    clientProtocol: protocol,
     stop: async () => {
       const closed = server.close();
       // Keep-alive sockets of requests a scenario abandoned (an aborted long poll) would hold the close up.

@@ -18,9 +18,10 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { describeWithDotnet } from '../../support/dotnet-reference';
 import { runScenario } from './run';
 import type { Observation, Scenario, ServerSettings } from './scenario';
-import { settingsKey, startOurs, startReference, type Target } from './servers';
+import { settingsKey, startOurs, startReference, type HubProtocolName, type Target } from './servers';
 
 /** Where known differences are explained; every `knownDifference.entry` is a `###` heading there. */
 export const KNOWN_DIFFERENCES_FILE = path.resolve(__dirname, '..', 'KNOWN-DIFFERENCES.md');
@@ -80,12 +81,12 @@ class ScenarioLock {
 }
 
 /** Starts every server a table needs; resolves with them by settings key, or rejects once all starts settled. */
-async function startServers(scenarios: readonly Scenario[], started: Target[]): Promise<Map<string, Pair>> {
+async function startServers(scenarios: readonly Scenario[], protocol: HubProtocolName, started: Target[]): Promise<Map<string, Pair>> {
   const bySettings = new Map<string, ServerSettings>();
   for (const scenario of scenarios) bySettings.set(settingsKey(scenario.settings), scenario.settings ?? {});
   const pairs = new Map<string, Pair>();
   const starts = [...bySettings].map(async ([key, settings]) => {
-    const [reference, ours] = await Promise.allSettled([startReference(settings), startOurs(settings)]);
+    const [reference, ours] = await Promise.allSettled([startReference(settings, protocol), startOurs(settings, protocol)]);
     for (const result of [reference, ours]) if (result.status === 'fulfilled') started.push(result.value);
     if (reference.status === 'rejected') throw reference.reason;
     if (ours.status === 'rejected') throw ours.reason;
@@ -114,17 +115,28 @@ function compare(scenario: Scenario, reference: Observation, ours: Observation):
   expect(ours).toEqual(difference.ours);
 }
 
+/** How {@link conformanceSuite} runs its table. */
+export interface SuiteOptions {
+  /**
+   * The hub protocol: `json` (both servers offer JSON alone), or `messagepack` (both offer JSON and MessagePack and
+   * the official clients speak MessagePack; only for scenarios of official-client steps).
+   * @default 'json'
+   */
+  readonly protocol?: HubProtocolName;
+}
+
 /**
  * Declares a jest `describe` named `title` that runs every scenario of `scenarios` against both servers.
  * Call it once at the top level of a test file.
  */
-export function conformanceSuite(title: string, scenarios: readonly Scenario[]): void {
-  describe(title, () => {
+export function conformanceSuite(title: string, scenarios: readonly Scenario[], options: SuiteOptions = {}): void {
+  const protocol = options.protocol ?? 'json';
+  describeWithDotnet(title, () => {
     const started: Target[] = [];
     const lock = new ScenarioLock();
     let servers: Promise<Map<string, Pair>> | undefined;
     // Concurrent tests start before beforeAll hooks run, so each one waits for the servers itself.
-    const ready = () => (servers ??= startServers(scenarios, started));
+    const ready = () => (servers ??= startServers(scenarios, protocol, started));
 
     beforeAll(async () => {
       await ready();

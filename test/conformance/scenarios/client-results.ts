@@ -1,6 +1,6 @@
 /**
- * Client results over raw frames (spec §2.6, §2.7): the server's Invocation with an invocation id (each server
- * numbers its own, so the id is a placeholder), and what the caller of `AskClient` gets for an answer, an error,
+ * Client results over raw frames (docs/protocol.md §2.6, §2.7): the server's Invocation with an invocation id (each
+ * server numbers its own, so the id is a placeholder), and what the caller of `AskClient` gets for an answer, an error,
  * `null`, no result at all, a value of the wrong type, an answer that names another invocation or comes from another
  * connection, a connection that does not exist or that closes before answering. `GET /ask/{id}` asks from outside
  * any hub method (the hub context); the asked connection may be on any transport.

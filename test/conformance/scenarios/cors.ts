@@ -1,8 +1,8 @@
 /**
- * Cross-origin requests (spec §1.10): what a browser client on another origin needs — preflights of negotiate and of
- * the transport endpoint, credentials, the echoed origin — and what an origin that is not allowed gets (no CORS
- * headers), with one allowed origin, two, and any (`*`, echoed). Browsers apply no CORS to WebSockets; what a server
- * does with the `Origin` of an upgrade is its own scenario.
+ * Cross-origin requests (docs/protocol.md §1.10): what a browser client on another origin needs — preflights of
+ * negotiate and of the transport endpoint, credentials, the echoed origin — and what an origin that is not allowed gets
+ * (no CORS headers), with one allowed origin, two, and any (`*`, echoed). Browsers apply no CORS to WebSockets; what a
+ * server does with the `Origin` of an upgrade is its own scenario.
  */
 import type { Scenario, ServerSettings, Step } from '../engine/scenario';
 import { HANDSHAKE, differs } from './frames';

@@ -7,7 +7,7 @@ import type { KnownDifference, Observation, Scenario, Step } from '../engine/sce
 /** The JSON record separator. */
 export const RS = '\u001e';
 
-/** The handshake the official client sends for JSON (spec §2.2). */
+/** The handshake the official client sends for JSON (docs/protocol.md §2.2). */
 export const HANDSHAKE = `{"protocol":"json","version":1}${RS}`;
 
 /** A client Ping. */

@@ -1,7 +1,7 @@
 /**
- * The hub handshake (spec §2.2): what is accepted (versions, protocol-name case, extra properties, any framing),
- * every error answer and its text, and what happens to bytes that follow the handshake. A refused handshake is an
- * error record and a normal close without a Close message.
+ * The hub handshake (docs/protocol.md §2.2): what is accepted (versions, protocol-name case, extra properties, any
+ * framing), every error answer and its text, and what happens to bytes that follow the handshake. A refused handshake
+ * is an error record and a normal close without a Close message.
  */
 import type { Scenario, ServerSettings, Step } from '../engine/scenario';
 import { HANDSHAKE, RS, differs, invoke, record } from './frames';

@@ -1,6 +1,6 @@
 /**
- * Invocation outcomes (spec §2.4, §2.6): results of every JSON type, `null` for void methods, every error text with
- * and without detailed errors, non-blocking invocations, method-name case, messages the server ignores, and
+ * Invocation outcomes (docs/protocol.md §2.4, §2.6): results of every JSON type, `null` for void methods, every error
+ * text with and without detailed errors, non-blocking invocations, method-name case, messages the server ignores, and
  * routing seen from raw frames (a connection sending to itself, its user, its group).
  */
 import type { Scenario, ServerSettings, Step } from '../engine/scenario';

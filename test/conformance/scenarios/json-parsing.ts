@@ -1,7 +1,7 @@
 /**
- * Reading JSON hub messages after the handshake (spec §2.1, §2.4): framing across and within WebSocket frames,
- * property order, unknown properties, every required property missing or of the wrong type, the receive limit at
- * exactly the limit and one byte over, and invalid UTF-8. A message the server cannot read ends the connection with
+ * Reading JSON hub messages after the handshake (docs/protocol.md §2.1, §2.4): framing across and within WebSocket
+ * frames, property order, unknown properties, every required property missing or of the wrong type, the receive limit
+ * at exactly the limit and one byte over, and invalid UTF-8. A message the server cannot read ends the connection with
  * a Close message carrying an error and `allowReconnect`.
  */
 import type { Scenario, ServerSettings, Step } from '../engine/scenario';

@@ -1,5 +1,5 @@
 /**
- * The long-polling transport (spec §1.7, §1.8, §1.9): the first poll, polls that carry data, time out, are
+ * The long-polling transport (docs/protocol.md §1.7, §1.8, §1.9): the first poll, polls that carry data, time out, are
  * superseded or end; sends by POST; DELETE; the disconnect timeout between polls; no keep-alive pings; the
  * refusals of the transport endpoint for good and bad ids, methods and states; how a connection ends (a Close, a
  * failed handshake, the client timeout) as the polls see it.

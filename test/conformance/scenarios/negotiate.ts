@@ -1,6 +1,6 @@
 /**
- * `POST {hub}/negotiate` (spec §1.2): version selection, error bodies (status 200), methods, request content
- * types, query-key case, and the exact response text (property order, compact JSON).
+ * `POST {hub}/negotiate` (docs/protocol.md §1.2): version selection, error bodies (status 200), methods, request
+ * content types, query-key case, and the exact response text (property order, compact JSON).
  *
  * Most scenarios offer only WebSockets on both servers, so the response lists the same transports; what a default
  * server offers is its own scenario.

@@ -1,7 +1,7 @@
 /**
- * Ping, Close and timeouts (spec §2.8): client Pings and Closes, server keep-alive pings, the client timeout that
- * starts with the client's first Ping, and the close frames that end a connection. Intervals are short on both
- * sides so the suite stays fast; timing is observed as bounds wide enough for .NET's 1 s heartbeat.
+ * Ping, Close and timeouts (docs/protocol.md §2.8): client Pings and Closes, server keep-alive pings, the client
+ * timeout that starts with the client's first Ping, and the close frames that end a connection. Intervals are short on
+ * both sides so the suite stays fast; timing is observed as bounds wide enough for .NET's 1 s heartbeat.
  */
 import type { Scenario, ServerSettings, Step } from '../engine/scenario';
 import { CLOSE, CONNECTED, PING, connected, invoke, record } from './frames';

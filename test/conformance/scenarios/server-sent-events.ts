@@ -1,6 +1,6 @@
 /**
- * The Server-Sent Events transport (spec §1.6, §1.8, §1.9): the stream's headers and first bytes, events carrying
- * whole hub messages, sends by POST, the refusals of the transport endpoint for good and bad ids, methods and
+ * The Server-Sent Events transport (docs/protocol.md §1.6, §1.8, §1.9): the stream's headers and first bytes, events
+ * carrying whole hub messages, sends by POST, the refusals of the transport endpoint for good and bad ids, methods and
  * states, and how the stream ends — by a Close, a failed handshake, a timeout, or the client going away.
  */
 import type { Scenario, ServerSettings, Step } from '../engine/scenario';

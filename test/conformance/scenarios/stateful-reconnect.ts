@@ -1,7 +1,8 @@
 /**
- * Stateful reconnect (spec §1.2, §2.10): negotiate's `useStatefulReconnect`, handshake version 2, Ack and Sequence
- * messages, and a second socket with the same token that replays what the client missed — after the first was cut,
- * while it is still open, after the disconnect timeout; with messages sent to the connection while it had no socket.
+ * Stateful reconnect (docs/protocol.md §1.2, §2.10): negotiate's `useStatefulReconnect`, handshake version 2, Ack and
+ * Sequence messages, and a second socket with the same token that replays what the client missed — after the first was
+ * cut, while it is still open, after the disconnect timeout; with messages sent to the connection while it had no
+ * socket.
  */
 import type { Observation, Scenario, ServerSettings, Step } from '../engine/scenario';
 import { HANDSHAKE, differs, invoke, record } from './frames';

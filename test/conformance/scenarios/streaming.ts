@@ -1,5 +1,5 @@
 /**
- * Streams over raw frames (spec §2.6, §2.9): server-to-client streams with StreamInvocation, StreamItem and
+ * Streams over raw frames (docs/protocol.md §2.6, §2.9): server-to-client streams with StreamInvocation, StreamItem and
  * Completion; CancelInvocation; client-to-server streams with `streamIds`; the error texts of the mismatches; streams
  * over Server-Sent Events and long polling.
  *

@@ -1,5 +1,5 @@
 /**
- * The WebSockets transport and its endpoint `{hub}` (spec §1.1, §1.5, §1.8, §1.9): which id opens which
+ * The WebSockets transport and its endpoint `{hub}` (docs/protocol.md §1.1, §1.5, §1.8, §1.9): which id opens which
  * connection, the status codes and bodies of refused upgrades, POST and DELETE on a WebSocket connection, methods
  * that are not allowed, requests for transports a server does not offer, and what happens at the frame level
  * (frame types, invalid UTF-8 in a Text frame, close codes).

@@ -1,6 +1,6 @@
 /**
- * Loads `shared/golden/dotnet-backplane.jsonl`: what two real ASP.NET Core servers published on one Redis
- * (format: `shared/golden/README.md`), and resolves its `{placeholder}` ids.
+ * Loads `test/golden/dotnet-backplane.jsonl`: what two real ASP.NET Core servers published on one Redis
+ * (format: `test/golden/CAPTURE.md`), and resolves its `{placeholder}` ids.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';

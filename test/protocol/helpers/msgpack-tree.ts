@@ -1,6 +1,6 @@
 /**
  * A MessagePack reader for tests that keeps the wire form of every value, in the shape of the golden file's
- * `decoded` trees (`shared/golden/README.md`): `{t: 'posfixint', v: 1}`, `{t: 'bin8', len, hex}`,
+ * `decoded` trees (`test/golden/CAPTURE.md`): `{t: 'posfixint', v: 1}`, `{t: 'bin8', len, hex}`,
  * `{t: 'fixarray', n, items}`, `{t: 'fixmap', n, entries: [[key, value], …]}`, `{t: 'fixext4', len, hex, type}`.
  *
  * It is an oracle independent of the production codec: comparing its output with the golden trees checks that
