@@ -6,7 +6,6 @@
  * hubs — the same routes serve both (`hub-routes.ts`) — so a raw endpoint answers requests exactly as a hub does.
  */
 import type { FastifyBaseLogger, FastifyRequest, onRequestHookHandler } from 'fastify';
-import type { TransferFormat } from '../../protocol/hub-protocol';
 import type { TransportName } from '../../protocol/negotiate';
 import { ConnectionManager } from '../connections/connection-manager';
 import type { ConnectionApplication, HttpConnection } from '../connections/http-connection';
@@ -92,9 +91,38 @@ const INBOUND_PAUSE_BYTES = 64 * 1024;
 
 /**
  * One raw connection, as the application sees it (.NET's `ConnectionContext`): what the client sent, as an async
- * iterable of byte chunks (boundaries mean nothing), and `send` for bytes to the client.
+ * iterable of byte chunks (boundaries mean nothing; one reader at a time), and `send` for bytes to the client.
  */
-export class ConnectionContext implements ConnectionApplication, AsyncIterable<Buffer> {
+export interface ConnectionContext extends AsyncIterable<Buffer> {
+  /** The connection's public id (the negotiate answer's `connectionId`). */
+  readonly connectionId: string;
+  /** The transport the client chose. */
+  readonly transport: TransportName;
+  /** The user resolved at negotiate, if any. */
+  readonly userIdentifier: string | undefined;
+  /** A copy of the request that started the transport (headers, query, address, user). */
+  readonly request: HubHttpRequest;
+  /** Resolves when the connection ends: with the transport's error, or `undefined` for a clean end. */
+  readonly closed: Promise<Error | undefined>;
+  /**
+   * How WebSocket frames to the client are typed: `Text` (the default, as in .NET) or `Binary` — set it to what the
+   * client's `TransferFormat` is. Server-Sent Events carry text only: setting `Binary` on them throws.
+   */
+  transferFormat: 'Text' | 'Binary';
+  /** Aborted when the connection ends, for work that should stop with it. */
+  readonly signal: AbortSignal;
+  /**
+   * Queues bytes (a string as UTF-8) for the client; everything sent in one event-loop turn leaves as one frame,
+   * event or poll answer. Nothing is sent once the connection ended. A client more than
+   * `maximumBufferedOutboundBytes` behind is closed.
+   */
+  send(data: string | Uint8Array): void;
+  /** Ends the connection from the server: what was sent is delivered first. */
+  close(): void;
+}
+
+/** The {@link ConnectionContext} of one connection, and the application the transports feed. */
+class RawConnection implements ConnectionContext, ConnectionApplication {
   /** The connection's public id (the negotiate answer's `connectionId`). */
   readonly connectionId: string;
   /** The transport the client chose. */
@@ -110,11 +138,9 @@ export class ConnectionContext implements ConnectionApplication, AsyncIterable<B
   private inboundBytes = 0;
   private reader: (() => void) | null = null;
   private ended = false;
-  private endError: Error | undefined;
   private abortController: AbortController | undefined;
   private resolveClosed!: (error: Error | undefined) => void;
 
-  /** @internal Made by the endpoint when a transport starts the connection. */
   constructor(
     private readonly http: HttpConnection,
     request: FastifyRequest,
@@ -131,11 +157,11 @@ export class ConnectionContext implements ConnectionApplication, AsyncIterable<B
    * How WebSocket frames to the client are typed: `Text` (the default, as in .NET) or `Binary` — set it to what the
    * client's `TransferFormat` is. Server-Sent Events carry text only.
    */
-  get transferFormat(): TransferFormat {
+  get transferFormat(): 'Text' | 'Binary' {
     return this.http.transferFormat;
   }
 
-  set transferFormat(format: TransferFormat) {
+  set transferFormat(format: 'Text' | 'Binary') {
     if (format === 'Binary' && this.transport === 'ServerSentEvents') {
       throw new Error('Server-Sent Events carry text only: the Binary transfer format cannot be used on them.');
     }
@@ -188,7 +214,7 @@ export class ConnectionContext implements ConnectionApplication, AsyncIterable<B
     }
   }
 
-  /** @internal Bytes from the transport. */
+  /** Bytes from the transport. */
   onReceive(chunk: Buffer): void {
     if (this.ended) return;
     this.inbound.push(chunk);
@@ -198,11 +224,10 @@ export class ConnectionContext implements ConnectionApplication, AsyncIterable<B
     this.wake();
   }
 
-  /** @internal The transport ended. */
+  /** The transport ended. */
   onTransportClosed(error?: Error): void {
     if (this.ended) return;
     this.ended = true;
-    this.endError = error;
     this.abortController?.abort();
     this.wake();
     this.resolveClosed(error);
@@ -214,10 +239,6 @@ export class ConnectionContext implements ConnectionApplication, AsyncIterable<B
     reader?.();
   }
 
-  /** @internal Why the connection ended, for the endpoint's log. */
-  get error(): Error | undefined {
-    return this.endError;
-  }
 }
 
 /** The runtime of one raw endpoint: its connection table and the connections alive on this server. */
@@ -246,7 +267,7 @@ export class ConnectionHandlerEndpoint {
 
   /** Starts the application on a connection whose transport just started. */
   startConnection(http: HttpConnection, request: FastifyRequest): ConnectionContext {
-    const connection = new ConnectionContext(http, request, this.options.maximumBufferedOutboundBytes);
+    const connection = new RawConnection(http, request, this.options.maximumBufferedOutboundBytes);
     http.application = connection;
     this.live.add(connection);
     void connection.closed.then(() => this.live.delete(connection));
