@@ -12,8 +12,8 @@
 FROM node:24-bookworm-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
-# `npm install` when a registry lacks a platform package the lock file names (npm ci would refuse the lock).
-RUN --mount=type=cache,target=/root/.npm npm ci --no-audit --no-fund || npm install --no-audit --no-fund
+# `npm ci` only: an image is built from exactly the versions the lock file names, or not at all.
+RUN --mount=type=cache,target=/root/.npm npm ci --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
 COPY protocol ./protocol
 COPY src ./src
@@ -29,7 +29,7 @@ ENV NODE_ENV=production PORT=5000 HOST=0.0.0.0
 WORKDIR /app
 COPY package.json package-lock.json ./
 # The npm cache is a build cache mount, so it never ends up in the image.
-RUN --mount=type=cache,target=/root/.npm npm ci --omit=dev --no-audit --no-fund || npm install --omit=dev --no-audit --no-fund
+RUN --mount=type=cache,target=/root/.npm npm ci --omit=dev --no-audit --no-fund
 COPY --from=build /app/dist ./dist
 USER node
 EXPOSE 5000

@@ -45,6 +45,8 @@ export class LongPollingTransport implements TransportSink {
   private readonly progress: ResponseProgress;
   /** The socket of the latest poll, closed when the connection expires. */
   private socket: Socket | null = null;
+  /** What that socket had read when the latest poll arrived on it: more means another request used it since. */
+  private socketBytesRead = 0;
 
   /**
    * @param sendTimeoutMs a poll response none of whose unsent bytes go out for this long is aborted; once the
@@ -68,7 +70,12 @@ export class LongPollingTransport implements TransportSink {
   connectionClosed(): void {
     // Only a connection that expired — its client stopped polling, perhaps stopped reading — gives its socket up:
     // after a DELETE or a Close the client may well reuse the keep-alive socket for its next request.
-    if (this.connection.expired) releaseIdleSocket(this.socket, this.sendTimeoutMs);
+    // A socket that carried a request since then is not this client's any more: behind a balancer one keep-alive
+    // socket serves many clients, and cutting it would fail another client's request.
+    const socket = this.socket;
+    if (this.connection.expired && socket !== null && socket.bytesRead === this.socketBytesRead) {
+      releaseIdleSocket(socket, this.sendTimeoutMs);
+    }
     this.socket = null;
     this.sending = null;
   }
@@ -94,6 +101,7 @@ export class LongPollingTransport implements TransportSink {
   handlePoll(reply: FastifyReply): Promise<void> {
     const connection = this.connection;
     this.socket = reply.raw.socket;
+    this.socketBytesRead = reply.raw.socket?.bytesRead ?? 0;
     // A newer poll supersedes a pending one.
     this.endPoll(204);
     const data = connection.takeOutbound();

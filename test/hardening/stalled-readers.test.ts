@@ -6,6 +6,7 @@
  * The open sockets the OS reports and the connections `/health` counts agree afterwards, and a well-behaved
  * official client is served throughout.
  */
+import { Agent, request as httpRequest } from 'node:http';
 import { connect, type Socket } from 'node:net';
 import { ClientPool, eventually } from '../support/clients';
 import { tcpConnections } from '../support/os';
@@ -119,3 +120,41 @@ test('long-polling clients that never read a large poll response lose their sock
   expect(await bystander.connection.invoke('Echo', 'served')).toBe('served');
   expect(await healthConnections()).toBe(2);
 }, 90_000);
+
+test("a keep-alive socket that served another request after a connection's last poll is kept when that connection expires", async () => {
+  // One keep-alive socket shared by several clients, as a balancer's connection to a server is.
+  const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+  const request = (method: string, path: string, body?: string) =>
+    new Promise<{ status: number; reused: boolean; body: string }>((resolve, reject) => {
+      const req = httpRequest({ agent, host: '127.0.0.1', port: server.port, method, path }, (response) => {
+        let text = '';
+        response.setEncoding('utf8');
+        response.on('data', (chunk: string) => (text += chunk));
+        response.on('end', () => resolve({ status: response.statusCode ?? 0, reused: req.reusedSocket, body: text }));
+      });
+      req.once('error', reject);
+      req.end(body);
+    });
+  try {
+    const before = await healthConnections();
+    const { token } = await negotiate();
+    expect((await request('GET', `/chathub?id=${token}`)).status).toBe(200);
+    expect((await request('POST', `/chathub?id=${token}`, `{"protocol":"json","version":1}${RS}`)).status).toBe(200);
+    // The connection's last poll (it takes the handshake answer), then another client's request on the same socket.
+    expect((await request('GET', `/chathub?id=${token}`)).body).toBe(`{}${RS}`);
+    expect((await request('POST', '/chathub/negotiate?negotiateVersion=1')).reused).toBe(true);
+    // The connection expires (disconnect timeout 2 s here, a heartbeat) and its grace (3 s here) passes.
+    expect(await healthConnections()).toBe(before + 1);
+    const deadline = Date.now() + 10_000;
+    while ((await healthConnections()) !== before) {
+      if (Date.now() > deadline) throw new Error('the polling connection did not expire');
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    await new Promise((resolve) => setTimeout(resolve, 4_000));
+    // The shared socket still carries the next request.
+    const next = await request('GET', '/health');
+    expect(next).toMatchObject({ status: 200, reused: true });
+  } finally {
+    agent.destroy();
+  }
+}, 60_000);
