@@ -19,6 +19,7 @@ import {
   type RedisTarget,
   type RedisTlsOptions,
 } from './lifetime/redis-config';
+import type { ConnectionHandlerRegistration, ResolvedConnectionHandler } from './transports/connection-handler';
 import { originPolicy, type OriginPolicy } from './transports/cors';
 
 /** Resolves the user id of a connection from the request that started its transport. */
@@ -288,6 +289,12 @@ export interface RedisBackplaneOptions {
 export interface SignalROptions extends Partial<HubOptions> {
   readonly hubs: readonly HubRegistration[];
   /**
+   * Raw connection endpoints, without a hub protocol (ASP.NET Core's `MapConnectionHandler<T>`): negotiate and
+   * every transport at a path, for clients of the low-level connection API; see {@link ConnectionHandlerRegistration}.
+   * @default none
+   */
+  readonly connectionHandlers?: readonly ConnectionHandlerRegistration[];
+  /**
    * Filters around every hub's method invocations and lifecycle hooks (ASP.NET Core's global `AddFilter`); they
    * run first, in the order given, then each hub's own `hubFilters`. See {@link HubFilter}.
    * @default none
@@ -452,6 +459,20 @@ const hubRegistrationSchema = z.strictObject({
   authorize: z.custom<(request: FastifyRequest) => boolean | Promise<boolean>>((value) => typeof value === 'function', 'must be a function').optional(),
 });
 
+const connectionHandlerSchema = z.strictObject({
+  path: z.string().regex(/^\/[^?#]*$/, "must start with '/' and hold no query or fragment"),
+  onConnected: z.custom<ConnectionHandlerRegistration['onConnected']>((value) => typeof value === 'function', 'must be a function'),
+  transports: hubOptionsShape.transports,
+  disconnectTimeoutMs: hubOptionsShape.disconnectTimeoutMs,
+  longPollTimeoutMs: hubOptionsShape.longPollTimeoutMs,
+  sendTimeoutMs: hubOptionsShape.sendTimeoutMs,
+  transportMaxBufferSize: hubOptionsShape.transportMaxBufferSize,
+  maximumBufferedOutboundBytes: hubOptionsShape.maximumBufferedOutboundBytes,
+  userIdProvider: hubOptionsShape.userIdProvider,
+  onRequest: hubRegistrationSchema.shape.onRequest,
+  authorize: hubRegistrationSchema.shape.authorize,
+});
+
 const pem = (what: string) => `must be PEM text or a Buffer${what}`;
 const redisTlsSchema = z.strictObject({
   ca: z
@@ -469,6 +490,7 @@ const redisTlsSchema = z.strictObject({
 const signalROptionsSchema = z.strictObject({
   ...hubOptionsShape,
   hubs: z.array(hubRegistrationSchema),
+  connectionHandlers: z.array(connectionHandlerSchema).optional(),
   hubFilters: z.array(hubFilterSchema).optional(),
   protocols: protocolsSchema.optional(),
   allowReconnectOnShutdown: z.boolean().optional(),
@@ -547,6 +569,7 @@ export interface ResolvedHubOptions extends HubOptions {
 /** Plugin options after validation and defaults. */
 export interface ResolvedSignalROptions {
   readonly hubs: readonly ResolvedHubOptions[];
+  readonly connectionHandlers: readonly ResolvedConnectionHandler[];
   readonly allowReconnectOnShutdown: boolean;
   readonly maximumReceiveChunkSize: number;
   readonly allowedOrigins: OriginPolicy;
@@ -624,6 +647,32 @@ export function resolveOptions(options: unknown, defaultProtocols: readonly HubP
     };
     return Object.freeze(resolved);
   });
+  const connectionHandlers = (global.connectionHandlers ?? []).map((handler) => {
+    const path = handler.path.length > 1 ? handler.path.replace(/\/+$/, '') : handler.path;
+    if (paths.has(path)) throw new SignalROptionsError(`Invalid fastify-signalr options: two endpoints at path '${path}'.`);
+    paths.add(path);
+    const option = <
+      K extends 'transports' | 'disconnectTimeoutMs' | 'longPollTimeoutMs' | 'sendTimeoutMs' | 'transportMaxBufferSize' | 'maximumBufferedOutboundBytes' | 'userIdProvider',
+    >(
+      key: K,
+    ): HubOptions[K] =>
+      (handler[key] !== undefined ? handler[key] : global[key] !== undefined ? global[key] : HUB_OPTION_DEFAULTS[key]) as HubOptions[K];
+    const resolved: ResolvedConnectionHandler = {
+      path,
+      onConnected: handler.onConnected,
+      transports: Object.freeze([...option('transports')]),
+      disconnectTimeoutMs: option('disconnectTimeoutMs'),
+      longPollTimeoutMs: option('longPollTimeoutMs'),
+      sendTimeoutMs: option('sendTimeoutMs'),
+      transportMaxBufferSize: option('transportMaxBufferSize'),
+      maximumBufferedOutboundBytes: option('maximumBufferedOutboundBytes'),
+      userIdProvider: option('userIdProvider'),
+      onRequest: Object.freeze(handler.onRequest === undefined ? [] : [handler.onRequest].flat()),
+      authorize: handler.authorize,
+      allowStatefulReconnects: false,
+    };
+    return Object.freeze(resolved);
+  });
   const frameSize =
     global.maximumReceiveChunkSize ??
     hubs.reduce(
@@ -652,6 +701,7 @@ export function resolveOptions(options: unknown, defaultProtocols: readonly HubP
   }
   return Object.freeze({
     hubs: Object.freeze(hubs),
+    connectionHandlers: Object.freeze(connectionHandlers),
     redis:
       redis === undefined || target === undefined
         ? null

@@ -2,6 +2,7 @@
  * The Fastify plugin: validates the options, mounts each hub's routes, owns the shared heartbeat, exposes
  * `app.signalr` for sending from outside hubs, and closes every connection cleanly when the server closes.
  */
+import type { Server } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
 import fastifyWebsocket from '@fastify/websocket';
 import type { FastifyBaseLogger, FastifyError, FastifyInstance, FastifyPluginAsync } from 'fastify';
@@ -19,6 +20,8 @@ import { registerManagementApi } from './management/management-api';
 import { resolveOptions, SignalROptionsError, type SignalROptions } from './options';
 import { accessTokenHook, authorizeHook } from './transports/authentication';
 import { corsHook } from './transports/cors';
+import { CaseInsensitivePaths } from './transports/case-insensitive-paths';
+import { ConnectionHandlerEndpoint } from './transports/connection-handler';
 import { registerHubRoutes } from './transports/hub-routes';
 
 /** The hub protocols this server implements, offered to every hub that does not list its own. */
@@ -112,14 +115,10 @@ const signalr: FastifyPluginAsync<SignalROptions> = async (app, rawOptions) => {
     });
   }
   const heartbeat = new Heartbeat(
-    heartbeatIntervalFor(
-      options.hubs.flatMap((hub) => [
-        hub.keepAliveIntervalMs,
-        hub.clientTimeoutIntervalMs,
-        hub.handshakeTimeoutMs,
-        hub.disconnectTimeoutMs,
-      ]),
-    ),
+    heartbeatIntervalFor([
+      ...options.hubs.flatMap((hub) => [hub.keepAliveIntervalMs, hub.clientTimeoutIntervalMs, hub.handshakeTimeoutMs, hub.disconnectTimeoutMs]),
+      ...options.connectionHandlers.map((handler) => handler.disconnectTimeoutMs),
+    ]),
     (error) => app.log.error({ err: error }, 'heartbeat check failed'),
   );
   // Redis backplane: one bus for the server, one lifetime manager per hub; created now, connecting in the
@@ -132,11 +131,15 @@ const signalr: FastifyPluginAsync<SignalROptions> = async (app, rawOptions) => {
     const log = app.log.child({ hub: hub.path });
     return new HubEndpoint(hub, heartbeat, log, backplane?.createManager(hub, backplaneLogger(log)));
   });
+  const connectionEndpoints = options.connectionHandlers.map(
+    (handler) => new ConnectionHandlerEndpoint(handler, heartbeat, app.log.child({ connectionHandler: handler.path })),
+  );
   // Registration fails when Redis refuses the configuration (credentials, TLS, ACL), or with abortConnect is unreachable.
   await backplane?.ready();
   let shuttingDown = false;
   /** Connections of every hub, negotiated ones included: what a drain waits for. */
-  const openConnections = () => endpoints.reduce((count, endpoint) => count + endpoint.connections.size, 0);
+  const openConnections = () =>
+    [...endpoints, ...connectionEndpoints].reduce((count, endpoint) => count + endpoint.connections.size, 0);
 
   const server: SignalRServer = {
     endpoints,
@@ -152,15 +155,18 @@ const signalr: FastifyPluginAsync<SignalROptions> = async (app, rawOptions) => {
       shuttingDown = true;
       const connections = openConnections();
       for (const endpoint of endpoints) endpoint.drain(options.allowReconnectOnShutdown);
+      // A raw connection has no notion of idle: it is closed now, after what was sent to it.
+      for (const endpoint of connectionEndpoints) endpoint.shutdown();
       // A long-polling connection is gone only once its client fetched the Close, so this waits on the transports,
       // not only on the hub connections.
       while (openConnections() > 0 && Date.now() < deadline) await sleep(20);
       const cut = openConnections();
-      const cutConnections = endpoints
+      const cutConnections = [...endpoints, ...connectionEndpoints]
         .flatMap((endpoint) => [...endpoint.connections.all()])
         .slice(0, 20)
         .map((connection) => ({ connectionId: connection.connectionId, transport: connection.transport }));
       if (cut > 0) for (const endpoint of endpoints) endpoint.shutdown(options.allowReconnectOnShutdown);
+      if (cut > 0) for (const endpoint of connectionEndpoints) for (const connection of endpoint.connections.all()) connection.transportClosed();
       return { connections, cut, cutConnections, durationMs: Date.now() - started };
     },
     hub(hub: HubClass | string): HubContext {
@@ -178,6 +184,7 @@ const signalr: FastifyPluginAsync<SignalROptions> = async (app, rawOptions) => {
   app.addHook('preClose', async () => {
     shuttingDown = true;
     for (const endpoint of endpoints) endpoint.shutdown(options.allowReconnectOnShutdown);
+    for (const endpoint of connectionEndpoints) endpoint.shutdown();
   });
   app.addHook('onClose', async () => {
     heartbeat.stop();
@@ -194,6 +201,10 @@ const signalr: FastifyPluginAsync<SignalROptions> = async (app, rawOptions) => {
       },
     });
   }
+
+  // Hub URLs match in any letter case, as in ASP.NET Core's routing; the application's other routes are untouched.
+  const hubPaths = new CaseInsensitivePaths(app.server as Server);
+  app.addHook('onClose', async () => hubPaths.stop());
 
   // The hub routes live in their own context: their body parser takes any content type as raw bytes (a negotiate
   // POST may say `application/json` with an empty body; sends are text or binary).
@@ -230,7 +241,14 @@ const signalr: FastifyPluginAsync<SignalROptions> = async (app, rawOptions) => {
       await hubRoutes.register(async (hubContext: FastifyInstance) => {
         for (const hook of endpoint.options.onRequest) hubContext.addHook('onRequest', hook);
         if (endpoint.options.authorize !== undefined) hubContext.addHook('onRequest', authorizeHook(endpoint.options.authorize));
-        registerHubRoutes(hubContext, endpoint, limits);
+        hubPaths.add(registerHubRoutes(hubContext, endpoint, limits));
+      });
+    }
+    for (const endpoint of connectionEndpoints) {
+      await hubRoutes.register(async (handlerContext: FastifyInstance) => {
+        for (const hook of endpoint.options.onRequest) handlerContext.addHook('onRequest', hook);
+        if (endpoint.options.authorize !== undefined) handlerContext.addHook('onRequest', authorizeHook(endpoint.options.authorize));
+        hubPaths.add(registerHubRoutes(handlerContext, endpoint, limits));
       });
     }
   });
@@ -239,6 +257,7 @@ const signalr: FastifyPluginAsync<SignalROptions> = async (app, rawOptions) => {
   if (rawOptions.management !== undefined) {
     await registerManagementApi(app, rawOptions.management, endpoints, backplane?.bus);
   }
+  hubPaths.start();
 };
 
 /** The fastify-signalr plugin. Register it with the hubs to serve; see {@link SignalROptions}. */

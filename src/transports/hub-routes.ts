@@ -18,9 +18,9 @@ import {
   writeNegotiateResponse,
   type TransportName,
 } from '../../protocol/negotiate';
+import type { ConnectionManager } from '../connections/connection-manager';
 import type { HttpConnection } from '../connections/http-connection';
 import { HttpErrors } from '../errors';
-import type { HubEndpoint } from '../hub/hub-endpoint';
 import { LongPollingTransport } from './long-polling';
 import { startServerSentEvents } from './server-sent-events';
 import { queryValue } from './query';
@@ -67,8 +67,28 @@ function sendJson(reply: FastifyReply, json: string): FastifyReply {
   return reply.code(200).header('content-type', 'application/json').send(Buffer.from(json, 'utf8'));
 }
 
-/** The transports a hub offers: those enabled for it, in .NET's order. */
-export function availableTransports(endpoint: HubEndpoint): TransportName[] {
+/**
+ * What the routes need of the endpoint behind a path: a hub (`HubEndpoint`) or a raw connection handler
+ * (`ConnectionHandlerEndpoint`). Both are answered alike, as .NET's `HttpConnectionDispatcher` serves hubs and
+ * connection handlers alike.
+ */
+export interface TransportEndpoint {
+  readonly options: {
+    readonly path: string;
+    readonly transports: readonly TransportName[];
+    readonly allowStatefulReconnects: boolean;
+    readonly longPollTimeoutMs: number;
+    readonly sendTimeoutMs: number;
+    readonly transportMaxBufferSize: number;
+  };
+  readonly connections: ConnectionManager;
+  resolveUserId(request: FastifyRequest): string | undefined;
+  /** Starts the application on a connection whose transport just started. */
+  startConnection(connection: HttpConnection, request: FastifyRequest): unknown;
+}
+
+/** The transports an endpoint offers: those enabled for it, in .NET's order. */
+export function availableTransports(endpoint: TransportEndpoint): TransportName[] {
   return ALL_TRANSPORTS.filter((name) => endpoint.options.transports.includes(name));
 }
 
@@ -87,8 +107,12 @@ export interface ConnectionLimits {
   refusal(): string | undefined;
 }
 
-/** Registers the routes of one hub on an (encapsulated) Fastify instance. */
-export function registerHubRoutes(app: FastifyInstance, endpoint: HubEndpoint, limits: ConnectionLimits): void {
+/**
+ * Registers the routes of one hub on an (encapsulated) Fastify instance.
+ *
+ * @returns the URLs registered, with the instance's route prefix (to be matched in any letter case)
+ */
+export function registerHubRoutes(app: FastifyInstance, endpoint: TransportEndpoint, limits: ConnectionLimits): string[] {
   const path = endpoint.options.path;
   const offered = availableTransports(endpoint);
   const enabled = (name: TransportName) => offered.includes(name);
@@ -341,4 +365,5 @@ export function registerHubRoutes(app: FastifyInstance, endpoint: HubEndpoint, l
       handler: async (_request, reply) => sendText(reply, 405),
     });
   }
+  return [...negotiateUrls, ...hubUrls].map((url) => `${app.prefix}${url}`);
 }

@@ -160,6 +160,16 @@ function socketClosed(this: WebSocket, code: number): void {
   );
 }
 
+/**
+ * Closes with status 1000 when no status is given. ws answers a peer's close frame that carries no status with a
+ * close frame that carries none either (the peer then reports 1005); ASP.NET Core answers every close with a
+ * status, 1000 when the peer gave none (`WebSocketsServerTransport` closes with `NormalClosure`), and so does this.
+ * Installed on each accepted socket as its own `close`, because ws calls `close()` on itself for that answer.
+ */
+function closeWithStatus(this: WebSocket, code?: number, data?: string | Buffer): void {
+  (Object.getPrototypeOf(this) as WebSocket).close.call(this, code ?? NORMAL_CLOSURE, data);
+}
+
 /** Ends a socket that failed; its 'close' event then ends the connection with status 1006. */
 function terminateOnError(this: WebSocket): void {
   this.terminate();
@@ -174,6 +184,7 @@ export function attachWebSocket(socket: WebSocket, connection: HttpConnection): 
   // the socket. Its only effect is ending the socket, which this shared listener does without holding anything.
   socket.removeAllListeners('error');
   socket.on('error', terminateOnError);
+  socket.close = closeWithStatus;
   const sink = new WebSocketSink(socket, connection);
   if (connection.application !== null) connection.resume(sink);
   else {

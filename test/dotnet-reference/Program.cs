@@ -96,6 +96,8 @@ static async Task RunAsync(string[] args)
         if (statefulReconnects is { } s) o.AllowStatefulReconnects = s;
     });
 
+    app.MapConnectionHandler<EchoConnectionHandler>("/echo");
+
     // A client result requested from outside any hub method.
     app.MapGet("/ask/{connectionId}", async (string connectionId, IHubContext<ChatHub> hub, CancellationToken cancellationToken) =>
     {

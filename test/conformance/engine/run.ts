@@ -394,7 +394,7 @@ class Run {
     socket.socket.send(data, { binary, fin: step.fragment !== true });
   }
 
-  private close(code: number | 'drop', name?: string): void {
+  private close(code: number | 'drop' | 'no status', name?: string): void {
     const channel = this.channel(name);
     if (channel.kind === 'events') {
       // The client goes away: its EventSource request is aborted.
@@ -403,6 +403,7 @@ class Run {
     }
     if (channel.socket?.socket.readyState !== WebSocket.OPEN) return;
     if (code === 'drop') channel.socket.socket.terminate();
+    else if (code === 'no status') channel.socket.socket.close();
     else channel.socket.socket.close(code);
   }
 

@@ -167,12 +167,13 @@ export interface ClosedStep {
 }
 
 /**
- * The client closes the socket: with a close frame (`code`; `true` for 1000), or `'drop'` to cut the connection
- * without one (a network failure, as before a stateful reconnect). On a Server-Sent Events channel any value aborts
- * the stream's request.
+ * The client closes the socket: with a close frame (`code`; `true` for 1000; `'no status'` for a close frame
+ * without a status code, as the official Node client sends on `stop()`), or `'drop'` to cut the connection without
+ * one (a network failure, as before a stateful reconnect). On a Server-Sent Events channel any value aborts the
+ * stream's request.
  */
 export interface CloseStep {
-  readonly close: number | true | 'drop';
+  readonly close: number | true | 'drop' | 'no status';
   readonly socket?: string;
 }
 

@@ -130,6 +130,8 @@ export const webSocketTransportScenarios: Scenario[] = [
 
   // -- the client closes the socket ---------------------------------------------------------------------------
   scenario('the client closes the socket with 1000 after the handshake', [...connected(), { close: 1000 }, { closed: true }]),
+  // The official Node client's stop(): ws sends a close frame without a status; the server's answer carries 1000.
+  scenario('the client closes the socket without a status code', [...connected(), { close: 'no status' }, { closed: true }]),
   differs(scenario('the client closes the socket with 1001', [...connected(), { close: 1001 }, { closed: true }]), 'The close code of a client that closes is echoed', [
       ...CONNECTED,
       { closed: 1000, messages: [] },
