@@ -78,6 +78,21 @@ export type { BackplaneState, BackplaneHealth } from './lifetime/backplane-bus';
 export { RedisBackplaneStartupError, type RedisConnectionOptions } from './lifetime/redis-bus';
 export { RedisConfigurationError, type RedisTlsOptions } from './lifetime/redis-config';
 export { SerializedHubMessage } from './lifetime/serialized-message';
+export type {
+  GroupPresence,
+  HubPresence,
+  PresenceConnection,
+  PresenceEvent,
+  PresenceEventType,
+  PresenceListener,
+  PresenceMember,
+  PresencePage,
+  PresencePageOptions,
+  PresenceScope,
+  PresenceServer,
+  UserGroupOptions,
+  UserPresence,
+} from './presence/presence';
 export type { ManagementOptions } from './management/management-api';
 // Also at `fastify-signalr/emitter`, which loads no Fastify.
 export {

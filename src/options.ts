@@ -283,6 +283,15 @@ export interface RedisBackplaneOptions {
    * @default 30000
    */
   readonly ackTimeoutMs?: number;
+  /**
+   * Presence across every server: each server records its connections (id, user, transport, protocol, connected-at)
+   * and their groups in Redis, with a heartbeat, so `presence` answers for the whole fleet, user-level groups work
+   * and join/leave events reach every server. Costs one pipelined round trip per connect, disconnect, join and leave.
+   * `true`, or `{ heartbeatIntervalMs }`: a server silent for three heartbeats is taken for dead and its entries
+   * removed. Not on a Redis Cluster. See docs/protocol.md §3.9.
+   * @default false (presence answers for this server only); heartbeat 5000 ms when on
+   */
+  readonly presence?: boolean | { readonly heartbeatIntervalMs?: number };
 }
 
 /** Options of the fastify-signalr plugin: the hubs, and defaults for every hub's {@link HubOptions}. */
@@ -537,6 +546,11 @@ const signalROptionsSchema = z.strictObject({
       abortConnect: z.boolean().optional(),
       channelPrefix: z.string().optional(),
       ackTimeoutMs: positiveMs.optional(),
+      presence: z
+        .union([z.boolean(), z.strictObject({ heartbeatIntervalMs: z.number().int().min(10).optional() })], {
+          error: 'must be true, false or { heartbeatIntervalMs }',
+        })
+        .optional(),
     })
     .refine(
       (redis) => redis.url !== undefined || redis.connectionString !== undefined || redis.options !== undefined,
@@ -552,6 +566,8 @@ export interface ResolvedRedisOptions {
   readonly target: RedisTarget;
   readonly channelPrefix: string;
   readonly ackTimeoutMs: number;
+  /** Presence across servers, or null when off. */
+  readonly presence: { readonly heartbeatIntervalMs?: number } | null;
 }
 
 /** Everything a hub runs with, after defaults. */
@@ -709,6 +725,12 @@ export function resolveOptions(options: unknown, defaultProtocols: readonly HubP
             target,
             channelPrefix: redis.channelPrefix ?? target.channelPrefix ?? '',
             ackTimeoutMs: redis.ackTimeoutMs ?? 30_000,
+            presence:
+              redis.presence === undefined || redis.presence === false
+                ? null
+                : redis.presence === true
+                  ? {}
+                  : { ...redis.presence },
           }),
     allowReconnectOnShutdown: global.allowReconnectOnShutdown ?? true,
     maximumReceiveChunkSize: frameSize,

@@ -23,6 +23,7 @@ import {
   type ConfigValues,
   type SignalROptions,
 } from '../../src/index';
+import type { PresenceEvent } from '../../src/index';
 import { ChatHub } from './chat-hub';
 
 /** Options of the chat app. */
@@ -125,6 +126,8 @@ export async function buildChatApp(options: ChatAppOptions = {}): Promise<Fastif
     }
   });
 
+  registerPresenceRoutes(app);
+
   const page = await readFile(path.join(__dirname, 'public', 'index.html'), 'utf8');
   app.get('/', async (_request, reply) => reply.type('text/html; charset=utf-8').send(page));
   for (const [url, file] of Object.entries(BROWSER_FILES)) {
@@ -132,4 +135,66 @@ export async function buildChatApp(options: ChatAppOptions = {}): Promise<Fastif
     app.get(url, async (_request, reply) => reply.type('application/javascript; charset=utf-8').send(body));
   }
   return app;
+}
+
+/** How many presence events `GET /presence/events` keeps. */
+const PRESENCE_EVENTS_KEPT = 1000;
+
+/**
+ * Demo only, unauthenticated like `/ask`: the hub's presence over HTTP — across every server when the sample runs
+ * with `SIGNALR_PRESENCE=true` and Redis, this server's otherwise (`scope` says which).
+ */
+function registerPresenceRoutes(app: FastifyInstance): void {
+  const presence = () => app.signalr.hub(ChatHub).presence;
+  const events: PresenceEvent[] = [];
+  app.addHook('onReady', async () => {
+    for (const type of ['connected', 'disconnected', 'joined', 'left'] as const) {
+      presence().on(type, (event) => {
+        events.push(event);
+        if (events.length > PRESENCE_EVENTS_KEPT) events.shift();
+      });
+    }
+  });
+  app.get('/presence/events', async () => ({ scope: presence().scope, events }));
+  app.get('/presence/servers', async () => ({ scope: presence().scope, servers: await presence().servers() }));
+  app.get<{ Params: { id: string } }>('/presence/connections/:id', async (request, reply) => {
+    const connection = await presence().connection(request.params.id);
+    return connection === undefined ? reply.code(404).send({ scope: presence().scope }) : { scope: presence().scope, connection };
+  });
+  app.get<{ Params: { id: string } }>('/presence/connections/:id/groups', async (request) => ({
+    scope: presence().scope,
+    groups: await presence().groupsOf(request.params.id),
+  }));
+  app.get<{ Params: { user: string } }>('/presence/users/:user', async (request) => ({
+    scope: presence().scope,
+    connections: await presence().user(request.params.user).connections(),
+  }));
+  app.get<{ Params: { group: string }; Querystring: { limit?: string; cursor?: string } }>(
+    '/presence/groups/:group',
+    async (request) => {
+      const { limit, cursor } = request.query;
+      const page = await presence()
+        .group(request.params.group)
+        .connections({ ...(limit !== undefined && { limit: Number(limit) }), ...(cursor !== undefined && { cursor }) });
+      return { scope: presence().scope, ...page };
+    },
+  );
+  app.get<{ Params: { group: string } }>('/presence/groups/:group/count', async (request) => ({
+    scope: presence().scope,
+    count: await presence().group(request.params.group).count(),
+  }));
+  app.put<{ Params: { user: string; group: string }; Querystring: { ttl?: string } }>(
+    '/presence/users/:user/groups/:group',
+    async (request, reply) => {
+      const ttl = request.query.ttl;
+      await app.signalr
+        .hub(ChatHub)
+        .groups.addUserToGroup(request.params.user, request.params.group, ttl === undefined ? {} : { ttlSeconds: Number(ttl) });
+      return reply.code(204).send();
+    },
+  );
+  app.delete<{ Params: { user: string; group: string } }>('/presence/users/:user/groups/:group', async (request, reply) => {
+    await app.signalr.hub(ChatHub).groups.removeUserFromGroup(request.params.user, request.params.group);
+    return reply.code(204).send();
+  });
 }

@@ -23,3 +23,18 @@ export type {
 export type { BackplaneHealth, BackplaneLogger } from '../lifetime/backplane-bus';
 export { RedisConfigurationError, type RedisTlsOptions } from '../lifetime/redis-config';
 export type { HubProtocol } from '../../protocol/hub-protocol';
+export type {
+  GroupPresence,
+  HubPresence,
+  PresenceConnection,
+  PresenceEvent,
+  PresenceEventType,
+  PresenceListener,
+  PresenceMember,
+  PresencePage,
+  PresencePageOptions,
+  PresenceScope,
+  PresenceServer,
+  UserGroupOptions,
+  UserPresence,
+} from '../presence/presence';

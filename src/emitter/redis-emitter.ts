@@ -33,6 +33,8 @@ import { LifetimeHubClients, lifetimeGroupManager } from '../hub/hub-clients';
 import { BackplaneUnavailableError, type BackplaneBus, type BackplaneHealth, type BackplaneLogger } from '../lifetime/backplane-bus';
 import { ClientResultsManager, ConnectionIOError } from '../lifetime/client-results';
 import type { HubLifetimeManager } from '../lifetime/hub-lifetime-manager';
+import type { HubPresence } from '../presence/presence';
+import { DEFAULT_PRESENCE_HEARTBEAT_MS, MISSED_HEARTBEATS, RedisPresenceReader } from '../presence/redis-presence';
 import { RedisBus } from '../lifetime/redis-bus';
 import { isRedisUrl, resolveRedisTarget, type RedisConnectionSettings, type RedisTlsOptions } from '../lifetime/redis-config';
 import type { RedisConnectionOptions } from '../lifetime/redis-bus';
@@ -84,6 +86,12 @@ export interface EmitterOptions {
    */
   readonly maximumPendingResults?: number;
   /**
+   * The servers' presence heartbeat (their `presence.heartbeatIntervalMs`): `presence` takes a server silent for
+   * three of them for dead. Presence reads answer only when the servers run with `presence` on.
+   * @default 5000
+   */
+  readonly presenceHeartbeatIntervalMs?: number;
+  /**
    * The hub protocols each message is framed in. Every protocol any server's clients use must be here: a .NET
    * server aborts a connection whose protocol a payload lacks (docs/protocol.md §3.3).
    * @default json and messagepack, in .NET's order
@@ -108,8 +116,13 @@ export interface EmitterOptions {
 export interface HubEmitter<TClient extends object = UntypedClient> {
   /** Every way to address clients: `all`, `allExcept`, `client(id)` (with `invoke`), `clients`, `group(s)`, `user(s)`… */
   readonly clients: HubClientsFor<TClient>;
-  /** Group membership of connections on any server, each change acknowledged by the server that owns the connection. */
+  /**
+   * Group membership of connections on any server, each change acknowledged by the server that owns the connection;
+   * user-level groups when the servers run with `presence`.
+   */
   readonly groups: GroupManager;
+  /** Who is connected on every server, when the servers run with `presence` on (`scope: 'fleet'`). */
+  readonly presence: HubPresence;
   /** The hub's name on the backplane. */
   readonly hubName: string;
   /** This emitter's server name (its ack and return channels end with it). */
@@ -232,6 +245,23 @@ export class RedisEmitterLifetime implements HubLifetimeManager {
     // A configuration Redis refuses is not retried, as a server refuses to start with it: the emitter closes, and
     // every send rejects with the reason.
     this.started.catch(() => void bus.close());
+  }
+
+  /** Presence of the hub's servers, and their user-level groups. */
+  presenceReader?: RedisPresenceReader;
+
+  addUserToGroup(userId: string, groupName: string, options: { readonly ttlSeconds?: number }): Promise<void> {
+    return this.reader().addUserToGroup(userId, groupName, options.ttlSeconds);
+  }
+
+  removeUserFromGroup(userId: string, groupName: string): Promise<void> {
+    return this.reader().removeUserFromGroup(userId, groupName);
+  }
+
+  private reader(): RedisPresenceReader {
+    if (this.closed) throw new EmitterClosedError();
+    if (this.presenceReader === undefined) throw new TypeError('This emitter has no presence.');
+    return this.presenceReader;
   }
 
   // A process without connections has none to add or remove.
@@ -474,13 +504,25 @@ export function createEmitter<TClient extends object = UntypedClient>(options: E
     },
     log,
   );
+  const presence = new RedisPresenceReader(
+    bus,
+    options.channelPrefix ?? target.channelPrefix ?? '',
+    options.hub,
+    (options.presenceHeartbeatIntervalMs ?? DEFAULT_PRESENCE_HEARTBEAT_MS) * MISSED_HEARTBEATS,
+    log,
+  );
+  lifetime.presenceReader = presence;
   return {
     clients: new LifetimeHubClients(lifetime) as unknown as HubClientsFor<TClient>,
     groups: lifetimeGroupManager(lifetime),
+    presence,
     hubName: options.hub,
     serverName: lifetime.serverName,
     ready: () => lifetime.started,
     health: () => bus.health(),
-    close: () => lifetime.close(),
+    close: async () => {
+      await presence.close();
+      await lifetime.close();
+    },
   };
 }

@@ -172,6 +172,9 @@ export class GuardedHubClients implements HubCallerClients {
   }
 }
 
+const USER_GROUPS_NEED_PRESENCE =
+  'User-level groups need presence on the Redis backplane (the redis option `presence: true`).';
+
 /** Group membership through the lifetime manager. */
 export function lifetimeGroupManager(lifetime: HubLifetimeManager, maximumGroupNameLength: number | null = null): GroupManager {
   return {
@@ -182,5 +185,16 @@ export function lifetimeGroupManager(lifetime: HubLifetimeManager, maximumGroupN
       return lifetime.addToGroup(connectionId, groupName);
     },
     removeFromGroup: (connectionId, groupName) => lifetime.removeFromGroup(connectionId, groupName),
+    addUserToGroup: async (userId, groupName, options = {}) => {
+      if (maximumGroupNameLength !== null && groupName.length > maximumGroupNameLength) {
+        throw new HubException(GroupErrors.nameTooLong(groupName.length, maximumGroupNameLength));
+      }
+      if (lifetime.addUserToGroup === undefined) throw new Error(USER_GROUPS_NEED_PRESENCE);
+      await lifetime.addUserToGroup(userId, groupName, options);
+    },
+    removeUserFromGroup: async (userId, groupName) => {
+      if (lifetime.removeUserFromGroup === undefined) throw new Error(USER_GROUPS_NEED_PRESENCE);
+      await lifetime.removeUserFromGroup(userId, groupName);
+    },
   };
 }

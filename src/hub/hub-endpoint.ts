@@ -23,6 +23,7 @@ import {
   type HubClientsFor,
   type UntypedClient,
 } from './hub';
+import type { HubPresence } from '../presence/presence';
 import { LifetimeHubClients, lifetimeGroupManager } from './hub-clients';
 import { HubFilterPipeline } from './hub-filters';
 import { HubConnection } from './hub-connection';
@@ -36,6 +37,8 @@ import { HubStats } from './hub-stats';
 export interface HubContext<TClient extends object = UntypedClient> {
   readonly clients: HubClientsFor<TClient>;
   readonly groups: GroupManager;
+  /** Who is connected: this server's connections, or every server's with the Redis backplane's `presence`. */
+  readonly presence: HubPresence;
 }
 
 /** The runtime of one hub path. */
@@ -46,6 +49,7 @@ export class HubEndpoint implements HubContext {
   readonly groups: GroupManager;
   /** Counters for metrics, read when they are scraped. */
   readonly stats = new HubStats();
+  readonly presence: HubPresence;
   /** The hub filters every invocation and lifecycle hook goes through. */
   readonly filters: HubFilterPipeline;
   private readonly hubConnections = new Set<HubConnection>();
@@ -62,6 +66,8 @@ export class HubEndpoint implements HubContext {
     this.connections = new ConnectionManager(options.disconnectTimeoutMs);
     this.clients = new LifetimeHubClients(lifetime);
     this.groups = lifetimeGroupManager(lifetime, options.maximumGroupNameLength);
+    if (lifetime.presence === undefined) throw new TypeError('A hub\'s lifetime manager must keep presence.');
+    this.presence = lifetime.presence;
     heartbeat.add(this.connections);
   }
 
@@ -141,7 +147,7 @@ export class HubEndpoint implements HubContext {
 
   /** A fresh hub instance bound to a connection's services (and an invocation's signal). */
   createHub(binding: HubBinding): Hub {
-    return bindHub(new this.options.hub(), binding);
+    return bindHub(new this.options.hub(), binding, this.lifetime.presence);
   }
 
   /** The framed Ping of a protocol, serialized once. */

@@ -14,6 +14,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { FastifyRequest } from 'fastify';
 import type { TransportName } from '../../protocol/negotiate';
+import type { HubPresence, UserGroupOptions } from '../presence/presence';
 
 /** Sends to a set of connections. */
 export interface ClientProxy {
@@ -151,6 +152,14 @@ export type HubCallerClientsFor<TClient> = {
 export interface GroupManager {
   addToGroup(connectionId: string, groupName: string): Promise<void>;
   removeFromGroup(connectionId: string, groupName: string): Promise<void>;
+  /**
+   * Puts every current and future connection of a user, on any server, in a group until it is removed or
+   * `ttlSeconds` passed (Azure SignalR Service's user groups). Needs presence on the Redis backplane (`presence: true`);
+   * rejects otherwise.
+   */
+  addUserToGroup(userId: string, groupName: string, options?: UserGroupOptions): Promise<void>;
+  /** Ends a user-level membership: every connection of the user, on any server, leaves the group. */
+  removeUserFromGroup(userId: string, groupName: string): Promise<void>;
 }
 
 /**
@@ -299,6 +308,7 @@ export interface HubBinding {
 }
 
 const kBinding = Symbol('fastify-signalr.hubBinding');
+const kPresence = Symbol('fastify-signalr.hubPresence');
 declare const kClient: unique symbol;
 
 /**
@@ -377,6 +387,7 @@ export abstract class Hub<TClient extends object = UntypedClient> {
   static authorize?: Readonly<Record<string, MethodAuthorization>>;
 
   private [kBinding]!: HubBinding;
+  private [kPresence]!: HubPresence;
 
   /** Clients of the hub, including the caller-relative targets. */
   get clients(): HubCallerClientsFor<TClient> {
@@ -387,6 +398,11 @@ export abstract class Hub<TClient extends object = UntypedClient> {
   /** Group membership. */
   get groups(): GroupManager {
     return this[kBinding].groups;
+  }
+
+  /** Who is connected to this hub, on this server or (with the Redis backplane's presence) on every server. */
+  get presence(): HubPresence {
+    return this[kPresence];
   }
 
   /** The connection this instance serves. */
@@ -421,9 +437,10 @@ export type HubClass<T extends Hub<any> = Hub<any>> = new () => T;
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- any client interface
 export type ClientOf<H extends Hub<any>> = H extends Hub<infer TClient> ? TClient : UntypedClient;
 
-/** Binds a fresh hub instance to a connection's services. */
+/** Binds a fresh hub instance to a connection's services and its hub's presence. */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- any client interface
-export function bindHub<T extends Hub<any>>(hub: T, binding: HubBinding): T {
+export function bindHub<T extends Hub<any>>(hub: T, binding: HubBinding, presence?: HubPresence): T {
   (hub as unknown as Record<symbol, HubBinding>)[kBinding] = binding;
+  if (presence !== undefined) (hub as unknown as Record<symbol, HubPresence>)[kPresence] = presence;
   return hub;
 }

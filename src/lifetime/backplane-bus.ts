@@ -42,6 +42,21 @@ export interface BackplaneHealth {
   readonly lastError?: string;
 }
 
+/** One Redis command: its name, then its arguments. */
+export type StoreCommand = readonly [string, ...(string | number | Buffer)[]];
+
+/**
+ * Keyed storage on the backplane's Redis, for state of our own beyond .NET's pure pub/sub (presence). Every call is
+ * one pipeline: one round trip, however many commands.
+ */
+export interface BackplaneStore {
+  /**
+   * Sends `commands` in one pipeline and resolves with each reply, in order. Rejects at once when Redis is not
+   * connected, and when any command fails (its error), so a caller never acts on half an answer.
+   */
+  pipeline(commands: readonly StoreCommand[]): Promise<unknown[]>;
+}
+
 /** Pub/sub over literal channel names. Every method is safe to call in any state; none throws synchronously. */
 export interface BackplaneBus {
   /**
@@ -76,6 +91,8 @@ export interface BackplaneBus {
   onStateChange(listener: (health: BackplaneHealth) => void): () => void;
   /** Disconnects from Redis; nothing is published or received afterwards. */
   close(): Promise<void>;
+  /** Keyed storage on the same Redis (the publishing connection), when the bus offers it. */
+  readonly store?: BackplaneStore;
 }
 
 /** What a lifetime manager or the bus writes to the server log (Fastify's logger fits). */

@@ -4,6 +4,7 @@
  * operations over several servers. Swapping them changes delivery topology, never what hubs or clients see.
  */
 import type { CompletionMessage } from '../../protocol/messages';
+import type { HubPresence } from '../presence/presence';
 import type { SerializedHubMessage } from './serialized-message';
 
 /** What a lifetime manager needs of a connection. */
@@ -17,6 +18,8 @@ export interface ManagedConnection {
    * connection's answer to a client-result invocation made on another server (docs/protocol.md §3.7).
    */
   readonly protocol?: string;
+  /** The transport's name (`WebSockets`, `ServerSentEvents`, `LongPolling`), for presence. */
+  readonly transport?: string;
   /** Writes a message, serializing it for this connection's protocol if not done yet. Never blocks. */
   write(message: SerializedHubMessage): void;
   /** Aborted when the connection ends. */
@@ -56,6 +59,15 @@ export interface HubLifetimeManager {
    * server-initiated invocation has that id.
    */
   setConnectionResult(connectionId: string, completion: CompletionMessage): boolean;
+
+  /**
+   * Who is connected, in which groups (docs/protocol.md §3.9). A manager of connections has one; the emitter's
+   * manager, which has no connections, has none.
+   */
+  readonly presence?: HubPresence;
+  /** User-level groups (docs/protocol.md §3.9), where the manager keeps them. */
+  addUserToGroup?(userId: string, groupName: string, options: { readonly ttlSeconds?: number }): Promise<void>;
+  removeUserFromGroup?(userId: string, groupName: string): Promise<void>;
 
   /** Releases what the manager holds (subscriptions, timers). */
   close(): Promise<void>;

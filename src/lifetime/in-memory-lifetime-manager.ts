@@ -9,6 +9,7 @@
 import { MessageType } from '../../protocol/messages';
 import { ClientResultErrors, HubException } from '../errors';
 import { checkGroupRoom, ClientResultsManager, ConnectionIOError, DEFAULT_LIFETIME_LIMITS, type LifetimeLimits } from './client-results';
+import { LocalPresence, type LocalPresenceIndex } from '../presence/local-presence';
 import type { HubLifetimeManager, ManagedConnection } from './hub-lifetime-manager';
 import { SerializedHubMessage } from './serialized-message';
 
@@ -17,8 +18,12 @@ function invocation(method: string, args: readonly unknown[]): SerializedHubMess
 }
 
 /** Keeps connections, groups and users of one hub on this server and delivers to them directly. */
-export class InMemoryLifetimeManager implements HubLifetimeManager {
+export class InMemoryLifetimeManager implements HubLifetimeManager, LocalPresenceIndex {
+  readonly serverName = 'local';
+  /** Presence of this server's connections (there are no others). */
+  readonly presence: LocalPresence;
   private readonly connections = new Map<string, ManagedConnection>();
+  private readonly connectedAt = new Map<string, number>();
   private readonly groups = new Map<string, Set<ManagedConnection>>();
   private readonly groupsOfConnection = new Map<string, Set<string>>();
   private readonly users = new Map<string, Set<ManagedConnection>>();
@@ -28,6 +33,20 @@ export class InMemoryLifetimeManager implements HubLifetimeManager {
   /** @param limits pending client results and groups per connection */
   constructor(private readonly limits: LifetimeLimits = DEFAULT_LIFETIME_LIMITS) {
     this.clientResults = new ClientResultsManager(limits.clientResults);
+    this.presence = new LocalPresence(this, () => undefined);
+  }
+
+  localConnection(connectionId: string): { connection: ManagedConnection; connectedAt: number } | undefined {
+    const connection = this.connections.get(connectionId);
+    return connection === undefined ? undefined : { connection, connectedAt: this.connectedAt.get(connectionId) ?? 0 };
+  }
+
+  localUserConnections(userId: string): Iterable<ManagedConnection> {
+    return this.users.get(userId) ?? [];
+  }
+
+  localGroupMembers(groupName: string): Iterable<ManagedConnection> {
+    return this.groups.get(groupName) ?? [];
   }
 
   /** Connections currently registered. */
@@ -47,20 +66,24 @@ export class InMemoryLifetimeManager implements HubLifetimeManager {
 
   async onConnected(connection: ManagedConnection): Promise<void> {
     this.connections.set(connection.connectionId, connection);
+    this.connectedAt.set(connection.connectionId, Date.now());
     const user = connection.userIdentifier;
     if (user !== undefined) {
       let set = this.users.get(user);
       if (set === undefined) this.users.set(user, (set = new Set()));
       set.add(connection);
     }
+    this.presence.emit('connected', connection);
   }
 
   async onDisconnected(connection: ManagedConnection): Promise<void> {
     const id = connection.connectionId;
     this.connections.delete(id);
+    this.connectedAt.delete(id);
     const groups = this.groupsOfConnection.get(id);
     if (groups !== undefined) {
       for (const group of groups) this.leave(group, connection);
+      for (const group of groups) this.presence.emit('left', connection, group);
       this.groupsOfConnection.delete(id);
     }
     const user = connection.userIdentifier;
@@ -70,6 +93,7 @@ export class InMemoryLifetimeManager implements HubLifetimeManager {
       if (set?.size === 0) this.users.delete(user);
     }
     this.clientResults.failConnection(id);
+    this.presence.emit('disconnected', connection);
   }
 
   async sendAll(method: string, args: readonly unknown[]): Promise<void> {
@@ -154,17 +178,19 @@ export class InMemoryLifetimeManager implements HubLifetimeManager {
     checkGroupRoom(connectionId, this.groupsOfConnection.get(connectionId), groupName, this.limits.maximumGroupsPerConnection);
     let members = this.groups.get(groupName);
     if (members === undefined) this.groups.set(groupName, (members = new Set()));
+    if (members.has(connection)) return;
     members.add(connection);
     let names = this.groupsOfConnection.get(connectionId);
     if (names === undefined) this.groupsOfConnection.set(connectionId, (names = new Set()));
     names.add(groupName);
+    this.presence.emit('joined', connection, groupName);
   }
 
   async removeFromGroup(connectionId: string, groupName: string): Promise<void> {
     const connection = this.connections.get(connectionId);
     if (connection === undefined) return;
     this.leave(groupName, connection);
-    this.groupsOfConnection.get(connectionId)?.delete(groupName);
+    if (this.groupsOfConnection.get(connectionId)?.delete(groupName) === true) this.presence.emit('left', connection, groupName);
   }
 
   async invokeConnection(

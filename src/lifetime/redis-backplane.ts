@@ -75,6 +75,7 @@ export class RedisBackplane {
       ackTimeoutMs: this.options.ackTimeoutMs,
       log,
       limits: lifetimeLimits(hub),
+      ...(this.options.presence !== null && { presence: this.options.presence }),
     });
     this.managers.push({ hub, manager });
     return manager;

@@ -47,6 +47,7 @@ import {
   type BackplaneHealth,
   type BackplaneLogger,
   type BackplaneState,
+  type BackplaneStore,
   type ChannelListener,
 } from './backplane-bus';
 import { redact, type RedisEndpoint, type RedisTarget } from './redis-config';
@@ -465,6 +466,22 @@ export class RedisBus implements BackplaneBus {
       throw error;
     }
   }
+
+  /** Keyed storage on the publishing connection: one pipeline per call, no offline queue either. */
+  readonly store: BackplaneStore = {
+    pipeline: async (commands) => {
+      if (!this.pubReady) throw new BackplaneUnavailableError();
+      const replies = await this.pubSession.track(
+        // ioredis names its pipeline methods in lower case.
+        this.pub.pipeline(commands.map(([name, ...args]) => [name.toLowerCase(), ...args])).exec(),
+        () => new BackplaneUnavailableError(`A Redis pipeline failed: ${CONNECTION_LOST}.`),
+      );
+      return (replies ?? []).map(([error, reply]) => {
+        if (error !== null) throw error;
+        return reply;
+      });
+    },
+  };
 
   async subscribe(channel: string, listener: ChannelListener): Promise<void> {
     const known = this.listeners.has(channel);

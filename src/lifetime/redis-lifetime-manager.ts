@@ -45,6 +45,9 @@ import { BackplaneUnavailableError, type BackplaneBus, type BackplaneLogger, typ
 import { checkGroupRoom, ClientResultsManager, ConnectionIOError, DEFAULT_LIFETIME_LIMITS, type LifetimeLimits } from './client-results';
 import type { HubLifetimeManager, ManagedConnection } from './hub-lifetime-manager';
 import { SerializedHubMessage } from './serialized-message';
+import { LocalPresence, type LocalPresenceIndex } from '../presence/local-presence';
+import type { HubPresence } from '../presence/presence';
+import { RedisPresence, type PresenceHost } from '../presence/redis-presence';
 
 /** Options of {@link RedisLifetimeManager}. */
 export interface RedisLifetimeManagerOptions {
@@ -78,6 +81,12 @@ export interface RedisLifetimeManagerOptions {
    * @default {@link DEFAULT_LIFETIME_LIMITS}
    */
   readonly limits?: LifetimeLimits;
+  /**
+   * Presence across every server, stored in Redis (docs/protocol.md §3.9); without it presence answers for this
+   * server only.
+   * @default off
+   */
+  readonly presence?: { readonly heartbeatIntervalMs?: number };
 }
 
 /**
@@ -162,7 +171,7 @@ function newInvocationId(): string {
 }
 
 /** Delivers a hub's messages across servers through Redis, byte-compatible with ASP.NET Core's backplane. */
-export class RedisLifetimeManager implements HubLifetimeManager {
+export class RedisLifetimeManager implements HubLifetimeManager, LocalPresenceIndex, PresenceHost {
   /** This server's name (in ack and return channels, and in group commands). */
   readonly serverName: string;
   /** The hub's channels on this server. */
@@ -174,6 +183,12 @@ export class RedisLifetimeManager implements HubLifetimeManager {
   private readonly ackTimeoutMs: number;
 
   private readonly connections = new Map<string, ManagedConnection>();
+  private readonly connectedAt = new Map<string, number>();
+  /** Presence of the fleet (with the `presence` option) or of this server. */
+  readonly presence: HubPresence;
+  /** The fleet's presence, when on. */
+  readonly fleetPresence: RedisPresence | undefined;
+  private readonly localPresence: LocalPresence | undefined;
   private readonly groupsOfConnection = new Map<string, Set<string>>();
   private readonly groups: ChannelMembers;
   private readonly users: ChannelMembers;
@@ -228,6 +243,60 @@ export class RedisLifetimeManager implements HubLifetimeManager {
       this.listen(channels.ack, (payload) => this.onAck(payload)),
       this.listen(channels.returnResults, (payload) => this.onReturnedResult(payload)),
     ]).then(() => undefined);
+    if (options.presence !== undefined) {
+      this.fleetPresence = new RedisPresence({
+        bus: this.bus,
+        channelPrefix: options.channelPrefix ?? '',
+        hubName: options.hubName,
+        serversChannel: this.channels.groupManagement,
+        ...(options.presence.heartbeatIntervalMs !== undefined && { heartbeatIntervalMs: options.presence.heartbeatIntervalMs }),
+        log: this.log,
+      });
+      this.presence = this.fleetPresence;
+      this.started = Promise.all([this.started, this.fleetPresence.start(this)]).then(() => undefined);
+    } else {
+      this.localPresence = new LocalPresence(this, (error) => this.log.error({ err: error }, 'a presence listener failed'));
+      this.presence = this.localPresence;
+    }
+  }
+
+  localConnection(connectionId: string): { connection: ManagedConnection; connectedAt: number } | undefined {
+    const connection = this.connections.get(connectionId);
+    return connection === undefined ? undefined : { connection, connectedAt: this.connectedAt.get(connectionId) ?? 0 };
+  }
+
+  localUserConnections(userId: string): Iterable<ManagedConnection> {
+    return this.users.members(userId) ?? [];
+  }
+
+  localGroupMembers(groupName: string): Iterable<ManagedConnection> {
+    return this.groups.members(groupName) ?? [];
+  }
+
+  *localEntries(): Iterable<{ connection: ManagedConnection; connectedAt: number; groups: Iterable<string> }> {
+    for (const [id, connection] of this.connections) {
+      yield { connection, connectedAt: this.connectedAt.get(id) ?? 0, groups: this.groupsOfConnection.get(id) ?? [] };
+    }
+  }
+
+  /**
+   * Puts every current and future connection of `userId`, on any server, in `group` until removed or `ttlSeconds`
+   * passed (Azure SignalR Service's user groups). Needs the `presence` option: the membership is kept in Redis.
+   */
+  async addUserToGroup(userId: string, groupName: string, options: { readonly ttlSeconds?: number } = {}): Promise<void> {
+    await this.requireFleet().addUserToGroup(userId, groupName, options.ttlSeconds);
+  }
+
+  /** Ends a user-level membership: every connection of the user, on any server, leaves the group. */
+  async removeUserFromGroup(userId: string, groupName: string): Promise<void> {
+    await this.requireFleet().removeUserFromGroup(userId, groupName);
+  }
+
+  private requireFleet(): RedisPresence {
+    if (this.fleetPresence === undefined) {
+      throw new Error('User-level groups need presence on the Redis backplane (the redis option `presence: true`).');
+    }
+    return this.fleetPresence;
   }
 
   /** Connections of this server. */
@@ -251,23 +320,39 @@ export class RedisLifetimeManager implements HubLifetimeManager {
   async onConnected(connection: ManagedConnection): Promise<void> {
     const id = connection.connectionId;
     this.connections.set(id, connection);
+    const connectedAt = Date.now();
+    this.connectedAt.set(id, connectedAt);
     const subscriptions = [this.listen(this.channels.connection(id), (payload) => this.onConnectionMessage(connection, payload))];
     // Connections without a user id subscribe no user channel
     // (src/SignalR/server/StackExchangeRedis/src/RedisHubLifetimeManager.cs@v10.0.0 L104-L107).
     const user = connection.userIdentifier;
     if (user !== undefined && user !== '') subscriptions.push(this.users.add(user, connection));
-    await Promise.all(subscriptions);
+    if (this.fleetPresence === undefined) {
+      await Promise.all(subscriptions);
+      this.localPresence?.emit('connected', connection);
+      return;
+    }
+    const [userGroups] = await Promise.all([this.fleetPresence.connected(connection, connectedAt), ...subscriptions]);
+    if (userGroups.length > 0 && this.connections.get(id) === connection) await this.fleetPresence.joinUserGroups(connection, userGroups);
   }
 
   async onDisconnected(connection: ManagedConnection): Promise<void> {
     const id = connection.connectionId;
-    if (this.connections.get(id) === connection) this.connections.delete(id);
+    if (this.connections.get(id) === connection) {
+      this.connections.delete(id);
+      this.connectedAt.delete(id);
+    }
     // Local clean-up only: no group commands are published for a leaving connection (docs/protocol.md §3.4).
     const tasks = [this.unlisten(this.channels.connection(id))];
     const names = this.groupsOfConnection.get(id);
     if (names !== undefined) {
       this.groupsOfConnection.delete(id);
       for (const name of names) tasks.push(this.groups.remove(name, connection));
+    }
+    if (this.fleetPresence !== undefined) tasks.push(this.fleetPresence.disconnected(connection, names ?? []));
+    else {
+      for (const name of names ?? []) this.localPresence?.emit('left', connection, name);
+      this.localPresence?.emit('disconnected', connection);
     }
     const user = connection.userIdentifier;
     if (user !== undefined && user !== '') tasks.push(this.users.remove(user, connection));
@@ -360,18 +445,32 @@ export class RedisLifetimeManager implements HubLifetimeManager {
     return this.sendGroupCommand(connectionId, groupName, RedisGroupAction.Remove);
   }
 
-  private joinLocally(connection: ManagedConnection, groupName: string): Promise<void> {
+  /** Joins a connection of this server to a group: the group's channel subscribed, and presence told. */
+  async joinLocally(connection: ManagedConnection, groupName: string): Promise<void> {
     const id = connection.connectionId;
     checkGroupRoom(id, this.groupsOfConnection.get(id), groupName, this.maximumGroupsPerConnection);
     let names = this.groupsOfConnection.get(id);
     if (names === undefined) this.groupsOfConnection.set(id, (names = new Set()));
+    const joining = !names.has(groupName);
     names.add(groupName);
-    return this.groups.add(groupName, connection);
+    if (!joining) return this.groups.add(groupName, connection);
+    if (this.fleetPresence === undefined) {
+      await this.groups.add(groupName, connection);
+      this.localPresence?.emit('joined', connection, groupName);
+      return;
+    }
+    await Promise.all([this.groups.add(groupName, connection), this.fleetPresence.joined(connection, groupName)]);
   }
 
-  private leaveLocally(connection: ManagedConnection, groupName: string): Promise<void> {
-    this.groupsOfConnection.get(connection.connectionId)?.delete(groupName);
-    return this.groups.remove(groupName, connection);
+  async leaveLocally(connection: ManagedConnection, groupName: string): Promise<void> {
+    const leaving = this.groupsOfConnection.get(connection.connectionId)?.delete(groupName) === true;
+    if (!leaving) return this.groups.remove(groupName, connection);
+    if (this.fleetPresence === undefined) {
+      await this.groups.remove(groupName, connection);
+      this.localPresence?.emit('left', connection, groupName);
+      return;
+    }
+    await Promise.all([this.groups.remove(groupName, connection), this.fleetPresence.left(connection, groupName)]);
   }
 
   /**
@@ -488,6 +587,7 @@ export class RedisLifetimeManager implements HubLifetimeManager {
       pending.reject(new BackplaneUnavailableError('The server is shutting down.'));
     }
     this.clientResults.failAll();
+    await this.fleetPresence?.close();
     await Promise.all([...this.handlers.keys()].map((channel) => this.unlisten(channel)));
   }
 

@@ -325,6 +325,17 @@ export const serverConfigOptions = {
     30_000,
     { min: 1 },
   ),
+  presence: booleanOption(
+    'SIGNALR_PRESENCE',
+    'Presence across every server, stored in Redis (needs REDIS_URL): who is connected, users, groups, user-level groups.',
+    false,
+  ),
+  presenceHeartbeatMs: integerOption(
+    'SIGNALR_PRESENCE_HEARTBEAT_MS',
+    'How often each server renews its presence heartbeat; a server silent for three of them is taken for dead.',
+    5_000,
+    { min: 10 },
+  ),
   managementAccessKey: {
     ...stringOption(
       'SIGNALR_MANAGEMENT_ACCESS_KEY',
@@ -634,5 +645,6 @@ function redisOptionsFrom(config: ServerConfig, where: string): NonNullable<Sign
     ...(Object.keys(tls).length > 0 && { tls }),
     ...(config.redisChannelPrefix !== undefined && { channelPrefix: config.redisChannelPrefix }),
     ackTimeoutMs: config.redisAckTimeoutMs,
+    ...(config.presence && { presence: { heartbeatIntervalMs: config.presenceHeartbeatMs } }),
   };
 }

@@ -1,0 +1,609 @@
+/**
+ * Presence across every server (`scope: 'fleet'`), stored in the backplane's Redis under a namespace of ours that
+ * .NET servers never touch (docs/protocol.md §3.9):
+ *
+ * - `{prefix}{hub}:presence:servers` — sorted set, each live server by its last heartbeat (ms);
+ * - `…:server:{server}` — set, that server's connection ids;
+ * - `…:c:{connection}` — hash: `u` user, `s` server, `t` transport, `p` protocol, `at` connected-at;
+ * - `…:cg:{connection}` — set, the connection's groups;
+ * - `…:g:{group}` — sorted set, the group's connection ids (all scored 0, so pages go in id order, by cursor);
+ * - `…:u:{user}` — set, the user's connection ids;
+ * - `…:ug:{user}` — sorted set, the user's user-level groups by expiry (ms; `+inf` for none);
+ * - channel `…:events` — JSON events (connected, disconnected, joined, left) and user-level group changes.
+ *
+ * Each connect, disconnect, join and leave is one pipeline (one round trip), its event included. Each server writes
+ * a heartbeat; a server whose heartbeat is older than three intervals is dead: listings skip its connections at once,
+ * and the next survivor's heartbeat removes its entries (one script, atomic, with their `disconnected` events). A
+ * heartbeat that finds its own server missing (Redis restarted, or this server was taken for dead) writes everything
+ * this server holds again. No KEYS and no SCAN: every read starts from a known key.
+ *
+ * Redis Cluster is not supported (the keys of one change span hash slots).
+ */
+import type { BackplaneBus, BackplaneLogger, BackplaneStore, StoreCommand } from '../lifetime/backplane-bus';
+import type { ManagedConnection } from '../lifetime/hub-lifetime-manager';
+import {
+  decodeCursor,
+  encodeCursor,
+  pageSize,
+  PresenceListeners,
+  type GroupPresence,
+  type HubPresence,
+  type PresenceConnection,
+  type PresenceEvent,
+  type PresenceEventType,
+  type PresenceListener,
+  type PresencePage,
+  type PresencePageOptions,
+  type PresenceServer,
+  type UserPresence,
+} from './presence';
+
+/** Heartbeats a server may miss before it is taken for dead. */
+export const MISSED_HEARTBEATS = 3;
+
+/** @default heartbeat every 5 s, dead after 15 s */
+export const DEFAULT_PRESENCE_HEARTBEAT_MS = 5_000;
+
+/** Connections re-registered per pipeline after Redis lost them. */
+const REREGISTER_BATCH = 500;
+
+/** The key names of one hub's presence. */
+export class PresenceKeys {
+  readonly base: string;
+  readonly servers: string;
+  readonly events: string;
+
+  constructor(channelPrefix: string, hubName: string) {
+    this.base = `${channelPrefix}${hubName}:presence:`;
+    this.servers = `${this.base}servers`;
+    this.events = `${this.base}events`;
+  }
+
+  server(name: string): string {
+    return `${this.base}server:${name}`;
+  }
+  connection(id: string): string {
+    return `${this.base}c:${id}`;
+  }
+  groupsOf(id: string): string {
+    return `${this.base}cg:${id}`;
+  }
+  group(name: string): string {
+    return `${this.base}g:${name}`;
+  }
+  user(id: string): string {
+    return `${this.base}u:${id}`;
+  }
+  userGroups(id: string): string {
+    return `${this.base}ug:${id}`;
+  }
+}
+
+/**
+ * Removes a dead server's entries and publishes a `disconnected` event for each of its connections. ARGV: key base,
+ * server name, the heartbeat it was found dead with (removal only if it did not beat again since; '' for
+ * unconditional). Returns how many
+ * connections it removed, or -1 when the server is alive again.
+ */
+const SWEEP_SCRIPT = `
+local base, server, expected = ARGV[1], ARGV[2], ARGV[3]
+local score = redis.call('ZSCORE', base .. 'servers', server)
+if expected ~= '' and score and tonumber(score) > tonumber(expected) then return -1 end
+local ids = redis.call('SMEMBERS', base .. 'server:' .. server)
+for _, id in ipairs(ids) do
+  local user = redis.call('HGET', base .. 'c:' .. id, 'u')
+  for _, group in ipairs(redis.call('SMEMBERS', base .. 'cg:' .. id)) do
+    redis.call('ZREM', base .. 'g:' .. group, id)
+  end
+  if user and user ~= '' then redis.call('SREM', base .. 'u:' .. user, id) end
+  redis.call('DEL', base .. 'c:' .. id, base .. 'cg:' .. id)
+  local event = { e = 'disconnected', c = id, s = server }
+  if user and user ~= '' then event.u = user end
+  redis.call('PUBLISH', base .. 'events', cjson.encode(event))
+end
+redis.call('DEL', base .. 'server:' .. server)
+redis.call('ZREM', base .. 'servers', server)
+return #ids
+`;
+
+/** An event on the events channel. */
+interface WireEvent {
+  /** connected | disconnected | joined | left | user-group-add | user-group-remove */
+  readonly e: string;
+  readonly c?: string;
+  readonly u?: string;
+  readonly s?: string;
+  readonly g?: string;
+  /** user-group-add: expiry in ms since the epoch, or null for none. */
+  readonly x?: number | null;
+}
+
+const EVENT_TYPES: ReadonlySet<string> = new Set(['connected', 'disconnected', 'joined', 'left']);
+
+function hasUser(connection: ManagedConnection): boolean {
+  return connection.userIdentifier !== undefined && connection.userIdentifier !== '';
+}
+
+/** Reads presence from Redis and writes user-level groups; what the emitter and every server use. */
+export class RedisPresenceReader implements HubPresence {
+  readonly scope = 'fleet' as const;
+  readonly keys: PresenceKeys;
+  protected readonly store: BackplaneStore;
+  protected readonly listeners: PresenceListeners;
+  private subscribed = false;
+
+  constructor(
+    protected readonly bus: BackplaneBus,
+    channelPrefix: string,
+    hubName: string,
+    /** Heartbeats older than this are of dead servers. */
+    protected readonly deadAfterMs: number,
+    protected readonly log: BackplaneLogger,
+  ) {
+    if (bus.store === undefined) throw new TypeError('Presence needs a backplane bus with keyed storage.');
+    this.store = bus.store;
+    this.keys = new PresenceKeys(channelPrefix, hubName);
+    this.listeners = new PresenceListeners((error) => this.log.error({ err: error }, 'a presence listener failed'));
+  }
+
+  async connection(connectionId: string): Promise<PresenceConnection | undefined> {
+    const [record, live] = await this.store.pipeline([
+      ['HGETALL', this.keys.connection(connectionId)],
+      this.liveServersCommand(),
+    ]);
+    return this.toConnection(connectionId, record as Record<string, string>, new Set(live as string[]));
+  }
+
+  user(userId: string): UserPresence {
+    return {
+      connections: async () => {
+        const [ids, live] = (await this.store.pipeline([['SMEMBERS', this.keys.user(userId)], this.liveServersCommand()])) as [
+          string[],
+          string[],
+        ];
+        if (ids.length === 0) return [];
+        const records = await this.store.pipeline(ids.map((id) => ['HGETALL', this.keys.connection(id)] as StoreCommand));
+        const servers = new Set(live);
+        return ids
+          .map((id, index) => this.toConnection(id, records[index] as Record<string, string>, servers))
+          .filter((connection): connection is PresenceConnection => connection !== undefined)
+          .sort((a, b) => a.connectedAt - b.connectedAt);
+      },
+    };
+  }
+
+  group(name: string): GroupPresence {
+    return {
+      connections: async (options: PresencePageOptions = {}): Promise<PresencePage> => {
+        const limit = pageSize(options.limit);
+        const after = decodeCursor(options.cursor);
+        const [ids, live] = (await this.store.pipeline([
+          ['ZRANGEBYLEX', this.keys.group(name), after === undefined ? '-' : `(${after}`, '+', 'LIMIT', 0, limit],
+          this.liveServersCommand(),
+        ])) as [string[], string[]];
+        if (ids.length === 0) return { connections: [] };
+        const records = (await this.store.pipeline(
+          ids.map((id) => ['HMGET', this.keys.connection(id), 'u', 's'] as StoreCommand),
+        )) as [string | null, string | null][];
+        const servers = new Set(live);
+        const connections = [];
+        for (let index = 0; index < ids.length; index++) {
+          const [user, server] = records[index];
+          if (server === null || !servers.has(server)) continue;
+          connections.push({ connectionId: ids[index], ...(user !== null && user !== '' && { userId: user }) });
+        }
+        return { connections, ...(ids.length === limit && { cursor: encodeCursor(ids[ids.length - 1]) }) };
+      },
+      count: async () => Number((await this.store.pipeline([['ZCARD', this.keys.group(name)]]))[0]),
+    };
+  }
+
+  async groupsOf(connectionId: string): Promise<readonly string[]> {
+    const [groups] = (await this.store.pipeline([['SMEMBERS', this.keys.groupsOf(connectionId)]])) as [string[]];
+    return groups.sort();
+  }
+
+  async servers(): Promise<readonly PresenceServer[]> {
+    const [flat] = (await this.store.pipeline([
+      ['ZRANGEBYSCORE', this.keys.servers, Date.now() - this.deadAfterMs, '+inf', 'WITHSCORES'],
+    ])) as [string[]];
+    const names: string[] = [];
+    const beats: number[] = [];
+    for (let index = 0; index < flat.length; index += 2) {
+      names.push(flat[index]);
+      beats.push(Number(flat[index + 1]));
+    }
+    if (names.length === 0) return [];
+    const counts = await this.store.pipeline(names.map((name) => ['SCARD', this.keys.server(name)] as StoreCommand));
+    return names.map((serverName, index) => ({ serverName, connections: Number(counts[index]), lastHeartbeat: beats[index] }));
+  }
+
+  /**
+   * Puts every current and future connection of `userId`, on any server, in `group`, until removed or expired.
+   * Rejects when Redis is not reachable (nothing is recorded then).
+   */
+  async addUserToGroup(userId: string, group: string, ttlSeconds?: number): Promise<void> {
+    const expiresAt = ttlSeconds === undefined ? null : Date.now() + ttlSeconds * 1000;
+    await this.store.pipeline([
+      ['ZADD', this.keys.userGroups(userId), expiresAt ?? '+inf', group],
+      // Expired entries go when the user's entries are next written.
+      ['ZREMRANGEBYSCORE', this.keys.userGroups(userId), '-inf', `(${Date.now()}`],
+      ['PUBLISH', this.keys.events, JSON.stringify({ e: 'user-group-add', u: userId, g: group, x: expiresAt })],
+    ]);
+  }
+
+  /** Ends a user-level membership: every connection of the user, on any server, leaves the group. */
+  async removeUserFromGroup(userId: string, group: string): Promise<void> {
+    await this.store.pipeline([
+      ['ZREM', this.keys.userGroups(userId), group],
+      ['PUBLISH', this.keys.events, JSON.stringify({ e: 'user-group-remove', u: userId, g: group })],
+    ]);
+  }
+
+  /** Whether a user has a (not expired) user-level membership of `group`. */
+  async userInGroup(userId: string, group: string): Promise<boolean> {
+    const [score] = (await this.store.pipeline([['ZSCORE', this.keys.userGroups(userId), group]])) as [string | null];
+    return score !== null && (score === 'inf' || Number(score) > Date.now());
+  }
+
+  on(event: PresenceEventType, listener: PresenceListener): () => void {
+    if (!this.subscribed) {
+      this.subscribed = true;
+      void this.bus.subscribe(this.keys.events, (payload) => this.onWireEvent(payload));
+    }
+    return this.listeners.add(event, listener);
+  }
+
+  /** Stops receiving events. */
+  async close(): Promise<void> {
+    if (this.subscribed) await this.bus.unsubscribe(this.keys.events);
+    this.subscribed = false;
+  }
+
+  protected onWireEvent(payload: Buffer): WireEvent | undefined {
+    let event: WireEvent;
+    try {
+      event = JSON.parse(payload.toString('utf8')) as WireEvent;
+    } catch {
+      this.log.warn({}, 'invalid presence event from Redis');
+      return undefined;
+    }
+    if (EVENT_TYPES.has(event.e) && typeof event.c === 'string' && typeof event.s === 'string') {
+      const presenceEvent: PresenceEvent = {
+        type: event.e as PresenceEventType,
+        connectionId: event.c,
+        ...(typeof event.u === 'string' && event.u !== '' && { userId: event.u }),
+        serverName: event.s,
+        ...(typeof event.g === 'string' && { group: event.g }),
+      };
+      this.listeners.emit(presenceEvent);
+    }
+    return event;
+  }
+
+  private liveServersCommand(): StoreCommand {
+    return ['ZRANGEBYSCORE', this.keys.servers, Date.now() - this.deadAfterMs, '+inf'];
+  }
+
+  private toConnection(id: string, record: Record<string, string> | null, live: ReadonlySet<string>): PresenceConnection | undefined {
+    if (record === null || record.s === undefined || !live.has(record.s)) return undefined;
+    return {
+      connectionId: id,
+      ...(record.u !== undefined && record.u !== '' && { userId: record.u }),
+      serverName: record.s,
+      ...(record.t !== undefined && record.t !== '' && { transport: record.t }),
+      ...(record.p !== undefined && record.p !== '' && { protocol: record.p }),
+      connectedAt: Number(record.at),
+    };
+  }
+}
+
+/** What the presence writer needs of its lifetime manager. */
+export interface PresenceHost {
+  readonly serverName: string;
+  /** This server's connections, with their groups and connect times (for re-registration). */
+  localEntries(): Iterable<{ connection: ManagedConnection; connectedAt: number; groups: Iterable<string> }>;
+  /** This server's connections of a user. */
+  localUserConnections(userId: string): Iterable<ManagedConnection>;
+  /** Joins a connection of this server to a group (locally: subscription, presence). */
+  joinLocally(connection: ManagedConnection, group: string): Promise<void>;
+  leaveLocally(connection: ManagedConnection, group: string): Promise<void>;
+}
+
+/** Options of {@link RedisPresence}. */
+export interface RedisPresenceOptions {
+  readonly bus: BackplaneBus;
+  readonly channelPrefix: string;
+  readonly hubName: string;
+  /** @default {@link DEFAULT_PRESENCE_HEARTBEAT_MS} */
+  readonly heartbeatIntervalMs?: number;
+  /**
+   * The hub's `internal:groups` channel (docs/protocol.md §3.4), which every server of the hub subscribes: more
+   * subscribers than registered servers means servers that do not register (.NET's) share the hub.
+   */
+  readonly serversChannel?: string;
+  readonly log: BackplaneLogger;
+}
+
+/** One server's presence: writes its connections and heartbeat, removes dead servers' entries, reads the fleet's. */
+export class RedisPresence extends RedisPresenceReader {
+  private host!: PresenceHost;
+  private readonly heartbeatMs: number;
+  private readonly serversChannel: string | undefined;
+  private warnedOfUnregistered = false;
+  /** Consecutive heartbeats that saw more servers than registered ones (servers starting are given time). */
+  private unregisteredSeen = 0;
+  private timer: NodeJS.Timeout | undefined;
+  private registered = false;
+  private beating: Promise<void> | undefined;
+  private closed = false;
+  private stopWatchingBus: (() => void) | undefined;
+  /** Expiry timers of user-level groups, by `user\0group`. */
+  private readonly userGroupTimers = new Map<string, NodeJS.Timeout>();
+
+  constructor(options: RedisPresenceOptions) {
+    const heartbeatMs = options.heartbeatIntervalMs ?? DEFAULT_PRESENCE_HEARTBEAT_MS;
+    super(options.bus, options.channelPrefix, options.hubName, heartbeatMs * MISSED_HEARTBEATS, options.log);
+    this.heartbeatMs = heartbeatMs;
+    this.serversChannel = options.serversChannel;
+  }
+
+  /** Starts the heartbeat and the events subscription; `host` is the lifetime manager. */
+  start(host: PresenceHost): Promise<void> {
+    this.host = host;
+    const subscribed = this.bus.subscribe(this.keys.events, (payload) => this.onWireEvent(payload));
+    this.timer = setInterval(() => void this.beat(), this.heartbeatMs);
+    this.timer.unref();
+    // Back after an outage: a heartbeat now, which writes everything again if Redis lost it.
+    let wasConnected = this.bus.health().connected;
+    this.stopWatchingBus = this.bus.onStateChange((health) => {
+      if (health.connected && !wasConnected) void this.beat();
+      wasConnected = health.connected;
+    });
+    void this.beat();
+    return subscribed;
+  }
+
+  // ------------------------------------------------------------------------------------------------------------
+  // Writing: one pipeline each
+
+  /** Registers a connection; resolves with the user-level groups it must join. */
+  async connected(connection: ManagedConnection, connectedAt: number): Promise<readonly { group: string; expiresAt: number | null }[]> {
+    const commands = this.registration(connection, connectedAt, []);
+    const user = connection.userIdentifier;
+    const withUser = hasUser(connection);
+    if (withUser) commands.push(['ZRANGEBYSCORE', this.keys.userGroups(user as string), `(${Date.now()}`, '+inf', 'WITHSCORES']);
+    commands.push(this.eventCommand({ e: 'connected', c: connection.connectionId, ...(withUser && { u: user }), s: this.host.serverName }));
+    const replies = await this.run(commands, 'connect', connection.connectionId);
+    if (!withUser || replies === undefined) return [];
+    const flat = replies[replies.length - 2] as string[];
+    const groups = [];
+    for (let index = 0; index < flat.length; index += 2) {
+      const score = flat[index + 1];
+      groups.push({ group: flat[index], expiresAt: score === 'inf' ? null : Number(score) });
+    }
+    return groups;
+  }
+
+  async disconnected(connection: ManagedConnection, groups: Iterable<string>): Promise<void> {
+    const id = connection.connectionId;
+    const commands: StoreCommand[] = [];
+    for (const group of groups) commands.push(['ZREM', this.keys.group(group), id]);
+    commands.push(['DEL', this.keys.connection(id), this.keys.groupsOf(id)], ['SREM', this.keys.server(this.host.serverName), id]);
+    const user = connection.userIdentifier;
+    if (hasUser(connection)) commands.push(['SREM', this.keys.user(user as string), id]);
+    commands.push(this.eventCommand({ e: 'disconnected', c: id, ...(hasUser(connection) && { u: user }), s: this.host.serverName }));
+    await this.run(commands, 'disconnect', id);
+  }
+
+  async joined(connection: ManagedConnection, group: string): Promise<void> {
+    const id = connection.connectionId;
+    await this.run(
+      [
+        ['ZADD', this.keys.group(group), 0, id],
+        ['SADD', this.keys.groupsOf(id), group],
+        this.eventCommand({ e: 'joined', c: id, ...(hasUser(connection) && { u: connection.userIdentifier }), s: this.host.serverName, g: group }),
+      ],
+      'join',
+      id,
+    );
+  }
+
+  async left(connection: ManagedConnection, group: string): Promise<void> {
+    const id = connection.connectionId;
+    await this.run(
+      [
+        ['ZREM', this.keys.group(group), id],
+        ['SREM', this.keys.groupsOf(id), group],
+        this.eventCommand({ e: 'left', c: id, ...(hasUser(connection) && { u: connection.userIdentifier }), s: this.host.serverName, g: group }),
+      ],
+      'leave',
+      id,
+    );
+  }
+
+  // ------------------------------------------------------------------------------------------------------------
+  // User-level groups
+
+  /** Joins a new connection to its user's groups, each until its expiry. */
+  async joinUserGroups(connection: ManagedConnection, groups: readonly { group: string; expiresAt: number | null }[]): Promise<void> {
+    await Promise.all(
+      groups.map(async ({ group, expiresAt }) => {
+        this.scheduleExpiry(connection.userIdentifier as string, group, expiresAt);
+        await this.host.joinLocally(connection, group);
+      }),
+    );
+  }
+
+  protected override onWireEvent(payload: Buffer): WireEvent | undefined {
+    const event = super.onWireEvent(payload);
+    if (event === undefined || typeof event.u !== 'string' || typeof event.g !== 'string') return event;
+    const { u: user, g: group } = event;
+    if (event.e === 'user-group-add') {
+      const expiresAt = typeof event.x === 'number' ? event.x : null;
+      this.scheduleExpiry(user, group, expiresAt);
+      for (const connection of this.host.localUserConnections(user)) this.quietly(this.host.joinLocally(connection, group), 'join');
+    } else if (event.e === 'user-group-remove') {
+      this.clearExpiry(user, group);
+      this.leaveUserGroup(user, group);
+    }
+    return event;
+  }
+
+  private scheduleExpiry(user: string, group: string, expiresAt: number | null): void {
+    this.clearExpiry(user, group);
+    if (expiresAt === null) return;
+    const key = `${user}\0${group}`;
+    const timer = setTimeout(() => {
+      this.userGroupTimers.delete(key);
+      this.leaveUserGroup(user, group);
+    }, Math.max(0, expiresAt - Date.now()));
+    timer.unref();
+    this.userGroupTimers.set(key, timer);
+  }
+
+  private clearExpiry(user: string, group: string): void {
+    const key = `${user}\0${group}`;
+    const timer = this.userGroupTimers.get(key);
+    if (timer !== undefined) clearTimeout(timer);
+    this.userGroupTimers.delete(key);
+  }
+
+  private leaveUserGroup(user: string, group: string): void {
+    for (const connection of this.host.localUserConnections(user)) this.quietly(this.host.leaveLocally(connection, group), 'leave');
+  }
+
+  // ------------------------------------------------------------------------------------------------------------
+  // Heartbeat, dead servers, re-registration
+
+  /** One heartbeat (never two at once). */
+  beat(): Promise<void> {
+    this.beating ??= this.beatOnce().finally(() => {
+      this.beating = undefined;
+    });
+    return this.beating;
+  }
+
+  private async beatOnce(): Promise<void> {
+    if (this.closed || !this.bus.publishing) return;
+    const now = Date.now();
+    let replies;
+    try {
+      replies = await this.store.pipeline([
+        ['ZADD', this.keys.servers, now, this.host.serverName],
+        ['ZRANGEBYSCORE', this.keys.servers, '-inf', `(${now - this.deadAfterMs}`, 'WITHSCORES'],
+        ...(this.serversChannel !== undefined && !this.warnedOfUnregistered && this.bus.publishCountsEveryReceiver
+          ? ([
+              ['ZCOUNT', this.keys.servers, now - this.deadAfterMs, '+inf'],
+              ['PUBSUB', 'NUMSUB', this.serversChannel],
+            ] as StoreCommand[])
+          : []),
+      ]);
+    } catch (error) {
+      this.log.debug({ err: error }, 'presence heartbeat failed');
+      return;
+    }
+    const [added, dead, registered, subscribers] = replies as [number, string[], number?, [string, number]?];
+    const unregistered = registered !== undefined && subscribers !== undefined && Number(subscribers[1]) > registered;
+    this.unregisteredSeen = unregistered ? this.unregisteredSeen + 1 : 0;
+    if (unregistered && this.unregisteredSeen >= MISSED_HEARTBEATS) {
+      this.warnedOfUnregistered = true;
+      this.log.warn(
+        { subscribers: Number(subscribers![1]), registeredServers: registered },
+        'presence: servers that do not register presence share this hub (ASP.NET Core servers, or ours without ' +
+          '`presence`); their connections are not in presence listings',
+      );
+    }
+    if (added === 1 && this.registered) {
+      this.log.warn({ serverName: this.host.serverName }, 'presence: Redis had lost this server; registering its connections again');
+      await this.reregister();
+    }
+    this.registered = true;
+    for (let index = 0; index < dead.length; index += 2) {
+      const server = dead[index];
+      try {
+        const [removed] = (await this.store.pipeline([['EVAL', SWEEP_SCRIPT, 0, this.keys.base, server, dead[index + 1]]])) as [number];
+        if (removed >= 0) this.log.info({ deadServer: server, connections: removed }, 'presence: removed the entries of a server that stopped its heartbeat');
+      } catch (error) {
+        this.log.warn({ err: error, deadServer: server }, 'presence: the entries of a dead server could not be removed');
+      }
+    }
+  }
+
+  /** Writes every connection this server holds, with its groups, in batches. */
+  private async reregister(): Promise<void> {
+    let batch: StoreCommand[] = [];
+    let count = 0;
+    for (const { connection, connectedAt, groups } of this.host.localEntries()) {
+      batch.push(...this.registration(connection, connectedAt, groups));
+      if (++count % REREGISTER_BATCH === 0) {
+        await this.run(batch, 'reregister', undefined);
+        batch = [];
+      }
+    }
+    if (batch.length > 0) await this.run(batch, 'reregister', undefined);
+  }
+
+  /** The commands that record one connection and its groups. */
+  private registration(connection: ManagedConnection, connectedAt: number, groups: Iterable<string>): StoreCommand[] {
+    const id = connection.connectionId;
+    const server = this.host.serverName;
+    const commands: StoreCommand[] = [
+      [
+        'HSET',
+        this.keys.connection(id),
+        'u',
+        connection.userIdentifier ?? '',
+        's',
+        server,
+        't',
+        connection.transport ?? '',
+        'p',
+        connection.protocol ?? '',
+        'at',
+        connectedAt,
+      ],
+      ['SADD', this.keys.server(server), id],
+    ];
+    if (hasUser(connection)) commands.push(['SADD', this.keys.user(connection.userIdentifier as string), id]);
+    for (const group of groups) commands.push(['ZADD', this.keys.group(group), 0, id], ['SADD', this.keys.groupsOf(id), group]);
+    return commands;
+  }
+
+  private eventCommand(event: WireEvent): StoreCommand {
+    return ['PUBLISH', this.keys.events, JSON.stringify(event)];
+  }
+
+  /** Runs a write; a failure is logged, never thrown: the heartbeat after the outage writes everything again. */
+  private async run(commands: readonly StoreCommand[], what: string, connectionId: string | undefined): Promise<unknown[] | undefined> {
+    try {
+      return await this.store.pipeline(commands);
+    } catch (error) {
+      this.log.debug({ err: error, connectionId }, `presence: the ${what} was not recorded in Redis`);
+      // Written again once Redis is back: the next heartbeat re-registers if Redis lost this server.
+      return undefined;
+    }
+  }
+
+  private quietly(task: Promise<void>, what: string): void {
+    task.catch((error: unknown) => this.log.warn({ err: error }, `presence: a user-level group ${what} failed`));
+  }
+
+  override async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.timer !== undefined) clearInterval(this.timer);
+    this.stopWatchingBus?.();
+    for (const timer of this.userGroupTimers.values()) clearTimeout(timer);
+    this.userGroupTimers.clear();
+    await this.bus.unsubscribe(this.keys.events);
+    // A graceful stop leaves no entries behind: what this server held goes now, not after three heartbeats.
+    if (this.registered && this.bus.publishing) {
+      try {
+        await this.store.pipeline([['EVAL', SWEEP_SCRIPT, 0, this.keys.base, this.host.serverName, '']]);
+      } catch (error) {
+        this.log.debug({ err: error }, 'presence: entries could not be removed at shutdown');
+      }
+    }
+  }
+}
