@@ -292,6 +292,11 @@ export class RedisLifetimeManager implements HubLifetimeManager, LocalPresenceIn
     await this.requireFleet().removeUserFromGroup(userId, groupName);
   }
 
+  /** Ends every user-level membership of a user. */
+  async removeUserFromAllGroups(userId: string): Promise<void> {
+    await this.requireFleet().removeUserFromAllGroups(userId);
+  }
+
   private requireFleet(): RedisPresence {
     if (this.fleetPresence === undefined) {
       throw new Error('User-level groups need presence on the Redis backplane (the redis option `presence: true`).');

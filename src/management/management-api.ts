@@ -6,14 +6,15 @@
  * Followed, in the Azure/azure-signalr repository: `Azure/azure-signalr/docs/rest-api.md` (the version 1 routes and
  * the JWT rules), `docs/swagger/v1.json` (version 1) and `docs/swagger/v20241201.json` (the `api-version=2024-12-01`
  * surface: `:send`, `:closeConnections`, `:invoke`, `HEAD` checks, and the `ServiceResponse` / `ErrorDetail` /
- * `PayloadMessage` / `ClientInvocationResponse` models). Not provided: Azure's persistent user–group membership
- * (`/users/{user}/groups…`), streams, `:execute`, `:generateToken` and listing group members, which need state no
- * server of a Redis backplane keeps. Group changes for a connection of another server that no server acknowledges
+ * `PayloadMessage` / `ClientInvocationResponse` / `PagedConnectionInfo` models). User groups (`/users/{user}/groups…`,
+ * with `ttl`) and listing group members (`GET …/groups/{group}/connections`, paged by `maxpagesize` and
+ * `continuationToken`) need presence on the Redis backplane (docs/protocol.md §3.9); without it user groups answer 501
+ * and the listing covers this server. Not provided: streams, `:execute`, `:generateToken`. Group changes for a connection of another server that no server acknowledges
  * answer 404 after the backplane's `ackTimeoutMs`.
  *
  * Every send goes through the hub's lifetime manager, so with the Redis backplane it reaches the clients of every
- * server on the Redis, ASP.NET Core servers included. Existence checks (`HEAD`, v1 `GET`) answer for this server's
- * connections only. Closing a connection of another server publishes a SignalR Close message to it on the backplane:
+ * server on the Redis, ASP.NET Core servers included. Existence checks (`HEAD`, v1 `GET`) answer for every server
+ * that registers presence, and for this server's connections without it. Closing a connection of another server publishes a SignalR Close message to it on the backplane:
  * the server owning it — ours or .NET's — writes it to the client, and the official clients close when they read it.
  *
  * The routes are one table ({@link MANAGEMENT_ROUTES}); the Fastify routes and the OpenAPI document are both made
@@ -27,6 +28,7 @@ import { encodeRedisInvocation } from '../../protocol/redis';
 import type { HubEndpoint } from '../hub/hub-endpoint';
 import type { BackplaneBus } from '../lifetime/backplane-bus';
 import { RedisLifetimeManager } from '../lifetime/redis-lifetime-manager';
+import { DEFAULT_PAGE_SIZE, MAXIMUM_PAGE_SIZE } from '../presence/presence';
 import { parseAccessKey, verifyAccessToken, type ManagementAccessKey } from './access-token';
 
 /** Options of the management REST API (the plugin's `management` option). */
@@ -70,6 +72,8 @@ interface Call {
   readonly query: Readonly<Record<string, string | string[] | undefined>>;
   readonly body: unknown;
   readonly api: ManagementApi;
+  /** The request's path, as sent (for `nextLink`). */
+  readonly path: string;
 }
 
 /** One route of the API. `path` is relative to the mount path, in OpenAPI form (`{hub}`). */
@@ -81,7 +85,7 @@ export interface ManagementRoute {
   /** The status codes it answers with, and what each means (the OpenAPI responses). */
   readonly responses: Readonly<Record<number, string>>;
   /** Query parameters it reads besides `api-version`. */
-  readonly query?: readonly ('excluded' | 'reason')[];
+  readonly query?: readonly ('excluded' | 'reason' | 'ttl' | 'maxpagesize' | 'continuationToken')[];
   /** Whether it takes a `PayloadMessage` body `{ target, arguments }`. */
   readonly payload?: boolean;
   /** False for the health checks, which load balancers call without a token. @default true */
@@ -182,6 +186,75 @@ class ManagementApi {
     return lifetime.hasLocalMembers?.(group) ?? false;
   }
 
+  /** Existence checks: on every server with presence on the Redis backplane, on this server otherwise. */
+  async connectionExists(endpoint: HubEndpoint, id: string): Promise<boolean> {
+    if (this.hasConnection(endpoint, id)) return true;
+    return endpoint.presence.scope === 'fleet' && (await endpoint.presence.connection(id)) !== undefined;
+  }
+
+  async userExists(endpoint: HubEndpoint, user: string): Promise<boolean> {
+    if (this.hasUser(endpoint, user)) return true;
+    return endpoint.presence.scope === 'fleet' && (await endpoint.presence.user(user).connections()).length > 0;
+  }
+
+  async groupExists(endpoint: HubEndpoint, group: string): Promise<boolean> {
+    if (this.hasGroup(endpoint, group)) return true;
+    return endpoint.presence.scope === 'fleet' && (await endpoint.presence.group(group).connections({ limit: 1 })).connections.length > 0;
+  }
+
+  /**
+   * One page of a group's members, Azure's `PagedConnectionInfo`: `{ value: [{ connectionId, userId }], nextLink }`,
+   * `nextLink` the same request with the `continuationToken` of the next page (null on the last).
+   */
+  async listGroup(call: Call): Promise<Answer> {
+    const group = groupName(call);
+    const size = queryInteger(call, 'maxpagesize', 1, MAXIMUM_PAGE_SIZE) ?? DEFAULT_PAGE_SIZE;
+    const token = queryText(call, 'continuationToken');
+    const page = await call.endpoint.presence.group(group).connections({ limit: size, ...(token !== undefined && { cursor: token }) });
+    const next =
+      page.cursor === undefined
+        ? null
+        : `${call.path}?${new URLSearchParams({ 'api-version': '2024-12-01', maxpagesize: String(size), continuationToken: page.cursor }).toString()}`;
+    return {
+      status: 200,
+      body: { value: page.connections.map(({ connectionId, userId }) => ({ connectionId, userId: userId ?? null })), nextLink: next },
+    };
+  }
+
+  /** Azure's user groups: `PUT …/users/{user}/groups/{group}?ttl=` (seconds), with presence on the Redis backplane. */
+  async addUserToGroup(call: Call): Promise<Answer> {
+    const group = groupName(call);
+    const ttl = queryInteger(call, 'ttl', 0, Number.MAX_SAFE_INTEGER);
+    if (call.endpoint.presence.scope !== 'fleet') return USER_GROUPS_NEED_PRESENCE;
+    await call.endpoint.groups.addUserToGroup(call.params.user, group, ttl === undefined ? {} : { ttlSeconds: ttl });
+    return OK;
+  }
+
+  async removeUserFromGroup(call: Call): Promise<Answer> {
+    const group = groupName(call);
+    if (call.endpoint.presence.scope !== 'fleet') return USER_GROUPS_NEED_PRESENCE;
+    await call.endpoint.groups.removeUserFromGroup(call.params.user, group);
+    return OK;
+  }
+
+  async removeUserFromAllGroups(call: Call): Promise<Answer> {
+    const lifetime = call.endpoint.lifetime;
+    if (call.endpoint.presence.scope !== 'fleet' || !(lifetime instanceof RedisLifetimeManager)) return USER_GROUPS_NEED_PRESENCE;
+    await lifetime.removeUserFromAllGroups(call.params.user);
+    return OK;
+  }
+
+  /** Whether a user has a connection in the group (on any server, with presence). */
+  async userInGroup(call: Call): Promise<Answer> {
+    const group = groupName(call);
+    const presence = call.endpoint.presence;
+    const connections = await presence.user(call.params.user).connections();
+    for (const connection of connections) {
+      if ((await presence.groupsOf(connection.connectionId)).includes(group)) return OK;
+    }
+    return NOT_FOUND;
+  }
+
   async addToGroup(endpoint: HubEndpoint, id: string, group: string): Promise<Answer> {
     // Without a backplane no other server can own it; with one, the owner acks (or nobody does).
     if (!(endpoint.lifetime instanceof RedisLifetimeManager) && !this.hasConnection(endpoint, id)) {
@@ -279,7 +352,8 @@ class ManagementApi {
 }
 
 const sent = { 202: 'Accepted', 400: 'Bad request (ServiceResponse with errorKind)', 401: 'Unauthorized', 404: 'No such hub' };
-const existence = { 200: 'Exists (on this server)', 401: 'Unauthorized', 404: 'Not found (on this server)' };
+const existence = { 200: 'Exists (on any server with presence, else on this server)', 401: 'Unauthorized', 404: 'Not found' };
+const userGroupChanged = { 200: 'OK', 400: 'Bad request', 401: 'Unauthorized', 501: 'Presence is off: user groups need it' };
 const changed = { 200: 'OK', 400: 'Bad request', 401: 'Unauthorized', 404: 'No server owns the connection' };
 const closed = { 204: 'No Content', 400: 'Bad request', 401: 'Unauthorized', 404: 'No such hub' };
 
@@ -308,7 +382,32 @@ async function sendTo(call: Call, to: 'all' | 'user' | 'group' | 'connection'): 
   return ACCEPTED;
 }
 
-const exists = (found: boolean): Answer => (found ? OK : NOT_FOUND);
+const exists = async (found: Promise<boolean>): Promise<Answer> => ((await found) ? OK : NOT_FOUND);
+
+/** User-level groups are kept in Redis: a server without presence cannot keep them. */
+const USER_GROUPS_NEED_PRESENCE: Answer = failure(
+  501,
+  'Group',
+  'Unknown',
+  'User groups need presence on the Redis backplane (the redis option `presence: true`).',
+);
+
+/** An integer query parameter within bounds; undefined when absent. */
+function queryInteger(call: Call, name: string, min: number, max: number): number | undefined {
+  const text = queryText(call, name);
+  if (text === undefined) return undefined;
+  const value = Number(text);
+  if (!/^\d+$/.test(text) || value < min || value > max) {
+    throw new BadRequest(invalid('Request', `Query parameter '${name}' must be an integer from ${min} to ${max}.`));
+  }
+  return value;
+}
+
+function queryText(call: Call, name: string): string | undefined {
+  const value = call.query[name];
+  const text = Array.isArray(value) ? value[0] : value;
+  return text === undefined || text === '' ? undefined : text;
+}
 
 /**
  * Every route, both versions. Paths are relative to the mount path (`/api`). Version 1: the table of
@@ -321,13 +420,17 @@ export const MANAGEMENT_ROUTES: readonly ManagementRoute[] = [
   { method: 'POST', path: '/v1/hubs/{hub}/users/{user}', version: 'v1', summary: 'Broadcast a message to all clients belong to the target user.', responses: sent, payload: true, handle: (call) => sendTo(call, 'user') },
   { method: 'POST', path: '/v1/hubs/{hub}/groups/{group}', version: 'v1', summary: 'Broadcast a message to all clients within the target group.', responses: sent, query: ['excluded'], payload: true, handle: (call) => sendTo(call, 'group') },
   { method: 'POST', path: '/v1/hubs/{hub}/connections/{connectionId}', version: 'v1', summary: 'Send message to the specific connection.', responses: sent, payload: true, handle: (call) => sendTo(call, 'connection') },
-  { method: 'GET', path: '/v1/hubs/{hub}/connections/{connectionId}', version: 'v1', summary: 'Check if the connection with the given connectionId exists (on this server).', responses: existence, handle: (call) => exists(call.api.hasConnection(call.endpoint, call.params.connectionId)) },
+  { method: 'GET', path: '/v1/hubs/{hub}/connections/{connectionId}', version: 'v1', summary: 'Check if the connection with the given connectionId exists (on every server with presence, else on this server).', responses: existence, handle: (call) => exists(call.api.connectionExists(call.endpoint, call.params.connectionId)) },
   { method: 'DELETE', path: '/v1/hubs/{hub}/connections/{connectionId}', version: 'v1', summary: 'Close the client connection.', responses: { 200: 'OK', 401: 'Unauthorized', 404: 'No such hub' }, query: ['reason'], handle: async (call) => (await call.api.close(call.endpoint, { kind: 'connection', id: call.params.connectionId }, [], reason(call)), OK) },
-  { method: 'GET', path: '/v1/hubs/{hub}/groups/{group}', version: 'v1', summary: 'Check if there are any client connections inside the given group (on this server).', responses: existence, handle: (call) => exists(call.api.hasGroup(call.endpoint, groupName(call))) },
-  { method: 'GET', path: '/v1/hubs/{hub}/users/{user}', version: 'v1', summary: 'Check if there are any client connections connected for the given user (on this server).', responses: existence, handle: (call) => exists(call.api.hasUser(call.endpoint, call.params.user)) },
+  { method: 'GET', path: '/v1/hubs/{hub}/groups/{group}', version: 'v1', summary: 'Check if there are any client connections inside the given group (on every server with presence, else on this server).', responses: existence, handle: (call) => exists(call.api.groupExists(call.endpoint, groupName(call))) },
+  { method: 'GET', path: '/v1/hubs/{hub}/users/{user}', version: 'v1', summary: 'Check if there are any client connections connected for the given user (on every server with presence, else on this server).', responses: existence, handle: (call) => exists(call.api.userExists(call.endpoint, call.params.user)) },
   { method: 'PUT', path: '/v1/hubs/{hub}/groups/{group}/connections/{connectionId}', version: 'v1', summary: 'Add a connection to the target group.', responses: changed, handle: (call) => call.api.addToGroup(call.endpoint, call.params.connectionId, groupName(call)) },
   { method: 'DELETE', path: '/v1/hubs/{hub}/groups/{group}/connections/{connectionId}', version: 'v1', summary: 'Remove a connection from the target group.', responses: changed, handle: (call) => call.api.removeFromGroup(call.endpoint, call.params.connectionId, groupName(call)) },
   { method: 'PUT', path: '/v1/hubs/{hub}/connections/{connectionId}/groups/{group}', version: 'v1', summary: 'Add a connection to the target group (alias).', responses: changed, handle: (call) => call.api.addToGroup(call.endpoint, call.params.connectionId, groupName(call)) },
+  { method: 'PUT', path: '/v1/hubs/{hub}/groups/{group}/users/{user}', version: 'v1', summary: 'Add a user (every connection, now and later, on any server) to the target group.', responses: userGroupChanged, query: ['ttl'], handle: (call) => call.api.addUserToGroup(call) },
+  { method: 'DELETE', path: '/v1/hubs/{hub}/groups/{group}/users/{user}', version: 'v1', summary: 'Remove a user from the target group.', responses: userGroupChanged, handle: (call) => call.api.removeUserFromGroup(call) },
+  { method: 'DELETE', path: '/v1/hubs/{hub}/users/{user}/groups', version: 'v1', summary: 'Remove a user from all of its user groups.', responses: userGroupChanged, handle: (call) => call.api.removeUserFromAllGroups(call) },
+  { method: 'GET', path: '/v1/hubs/{hub}/groups/{group}/users/{user}', version: 'v1', summary: 'Check whether a user has a connection in the target group.', responses: existence, handle: (call) => call.api.userInGroup(call) },
   { method: 'DELETE', path: '/v1/hubs/{hub}/connections/{connectionId}/groups/{group}', version: 'v1', summary: 'Remove a connection from the target group (alias).', responses: changed, handle: (call) => call.api.removeFromGroup(call.endpoint, call.params.connectionId, groupName(call)) },
 
   // -- 2024-12-01 ----------------------------------------------------------------------------------------------
@@ -343,9 +446,14 @@ export const MANAGEMENT_ROUTES: readonly ManagementRoute[] = [
   { method: 'DELETE', path: '/hubs/{hub}/groups/{group}/connections/{connectionId}', version: '2024-12-01', summary: 'Remove a connection from the target group.', responses: changed, handle: (call) => call.api.removeFromGroup(call.endpoint, call.params.connectionId, groupName(call)) },
   { method: 'DELETE', path: '/hubs/{hub}/connections/{connectionId}/groups', version: '2024-12-01', summary: 'Remove a connection (of this server) from all groups.', responses: { 200: 'OK', 401: 'Unauthorized', 404: 'Not connected to this server' }, handle: (call) => call.api.removeFromAllGroups(call.endpoint, call.params.connectionId) },
   { method: 'DELETE', path: '/hubs/{hub}/connections/{connectionId}', version: '2024-12-01', summary: 'Close the client connection.', responses: { 200: 'OK', 401: 'Unauthorized', 404: 'No such hub' }, query: ['reason'], handle: async (call) => (await call.api.close(call.endpoint, { kind: 'connection', id: call.params.connectionId }, [], reason(call)), OK) },
-  { method: 'HEAD', path: '/hubs/{hub}/connections/{connectionId}', version: '2024-12-01', summary: 'Check if the connection with the given connectionId exists (on this server).', responses: existence, handle: (call) => exists(call.api.hasConnection(call.endpoint, call.params.connectionId)) },
-  { method: 'HEAD', path: '/hubs/{hub}/groups/{group}', version: '2024-12-01', summary: 'Check if there are any client connections inside the given group (on this server).', responses: existence, handle: (call) => exists(call.api.hasGroup(call.endpoint, groupName(call))) },
-  { method: 'HEAD', path: '/hubs/{hub}/users/{user}', version: '2024-12-01', summary: 'Check if there are any client connections connected for the given user (on this server).', responses: existence, handle: (call) => exists(call.api.hasUser(call.endpoint, call.params.user)) },
+  { method: 'HEAD', path: '/hubs/{hub}/connections/{connectionId}', version: '2024-12-01', summary: 'Check if the connection with the given connectionId exists (on every server with presence, else on this server).', responses: existence, handle: (call) => exists(call.api.connectionExists(call.endpoint, call.params.connectionId)) },
+  { method: 'HEAD', path: '/hubs/{hub}/groups/{group}', version: '2024-12-01', summary: 'Check if there are any client connections inside the given group (on every server with presence, else on this server).', responses: existence, handle: (call) => exists(call.api.groupExists(call.endpoint, groupName(call))) },
+  { method: 'HEAD', path: '/hubs/{hub}/users/{user}', version: '2024-12-01', summary: 'Check if there are any client connections connected for the given user (on every server with presence, else on this server).', responses: existence, handle: (call) => exists(call.api.userExists(call.endpoint, call.params.user)) },
+  { method: 'GET', path: '/hubs/{hub}/groups/{group}/connections', version: '2024-12-01', summary: 'List the connections in the target group, paged (every server with presence, else this server).', responses: { 200: 'PagedConnectionInfo { value: [{ connectionId, userId }], nextLink }', 400: 'Bad request', 401: 'Unauthorized', 404: 'No such hub' }, query: ['maxpagesize', 'continuationToken'], handle: (call) => call.api.listGroup(call) },
+  { method: 'PUT', path: '/hubs/{hub}/users/{user}/groups/{group}', version: '2024-12-01', summary: 'Add a user (every connection, now and later, on any server) to the target group, for ttl seconds or until removed.', responses: userGroupChanged, query: ['ttl'], handle: (call) => call.api.addUserToGroup(call) },
+  { method: 'DELETE', path: '/hubs/{hub}/users/{user}/groups/{group}', version: '2024-12-01', summary: 'Remove a user from the target group.', responses: userGroupChanged, handle: (call) => call.api.removeUserFromGroup(call) },
+  { method: 'DELETE', path: '/hubs/{hub}/users/{user}/groups', version: '2024-12-01', summary: 'Remove a user from all of its user groups.', responses: userGroupChanged, handle: (call) => call.api.removeUserFromAllGroups(call) },
+  { method: 'HEAD', path: '/hubs/{hub}/users/{user}/groups/{group}', version: '2024-12-01', summary: 'Check whether a user has a connection in the target group.', responses: existence, handle: (call) => call.api.userInGroup(call) },
   { method: 'POST', path: '/hubs/{hub}/connections/{connectionId}/:invoke', version: '2024-12-01', summary: 'Invoke a method on a connection and return its result.', responses: { 200: 'ClientInvocationResponse { result }', 400: 'Bad request, or the client answered with an error', 401: 'Unauthorized', 404: 'No server owns the connection', 504: 'The client did not answer in time' }, payload: true, handle: (call) => { const { target, args } = payload(call); return call.api.invoke(call.endpoint, call.params.connectionId, target, args); } },
 ];
 
@@ -511,7 +619,7 @@ export async function registerManagementApi(
             return reply.code(answer.status).send(answer.body);
           }
         }
-        const answer = await route.handle({ endpoint: endpoint as HubEndpoint, params, query, body: request.body, api });
+        const answer = await route.handle({ endpoint: endpoint as HubEndpoint, params, query, body: request.body, api, path: rawPath });
         reply.code(answer.status);
         return answer.body === undefined ? reply.send() : reply.send(answer.body);
       },

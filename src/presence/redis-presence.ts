@@ -240,6 +240,16 @@ export class RedisPresenceReader implements HubPresence {
     ]);
   }
 
+  /** Ends every user-level membership of a user. */
+  async removeUserFromAllGroups(userId: string): Promise<void> {
+    const [groups] = (await this.store.pipeline([['ZRANGE', this.keys.userGroups(userId), 0, -1]])) as [string[]];
+    if (groups.length === 0) return;
+    await this.store.pipeline([
+      ['DEL', this.keys.userGroups(userId)],
+      ...groups.map((group): StoreCommand => ['PUBLISH', this.keys.events, JSON.stringify({ e: 'user-group-remove', u: userId, g: group })]),
+    ]);
+  }
+
   /** Whether a user has a (not expired) user-level membership of `group`. */
   async userInGroup(userId: string, group: string): Promise<boolean> {
     const [score] = (await this.store.pipeline([['ZSCORE', this.keys.userGroups(userId), group]])) as [string | null];

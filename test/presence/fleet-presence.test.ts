@@ -8,10 +8,12 @@
 import { HttpTransportType } from '@microsoft/signalr';
 import { MessagePackHubProtocol } from '@microsoft/signalr-protocol-msgpack';
 import { ClientPool, delay, type TestClient } from '../support/clients';
+import { bearer } from '../support/management-token';
 import { RedisServer } from '../support/redis-server';
 import { ServerProcess, stopAll } from '../support/server-process';
 
 const HUB = 'Presence.ChatHub';
+const ACCESS_KEY = 'presence-test-access-key-0123456789abcdef';
 const HEARTBEAT_MS = 250;
 /** A dead server's entries go within four heartbeats (three missed, then the next survivor's): the documented bound. */
 const REMOVAL_BOUND_MS = 4 * HEARTBEAT_MS;
@@ -30,7 +32,9 @@ const pools = [0, 1, 2].map((index) => new ClientPool(() => servers[index].hubUr
 
 beforeAll(async () => {
   redis = await RedisServer.start();
-  const env = { REDIS_URL: redis.url, CHAT_HUB_NAME: HUB, SIGNALR_PRESENCE: 'true', SIGNALR_PRESENCE_HEARTBEAT_MS: String(HEARTBEAT_MS) };
+  const env = { REDIS_URL: redis.url, CHAT_HUB_NAME: HUB, SIGNALR_PRESENCE: 'true', SIGNALR_PRESENCE_HEARTBEAT_MS: String(HEARTBEAT_MS),
+    SIGNALR_MANAGEMENT_ACCESS_KEY: ACCESS_KEY,
+  };
   const results = await Promise.allSettled(['A', 'B', 'C'].map((label) => ServerProcess.start(label, env)));
   servers = results.filter((result) => result.status === 'fulfilled').map((result) => result.value);
   const failed = results.find((result) => result.status === 'rejected');
@@ -140,6 +144,56 @@ test('a group spread over three servers: listed paged and exact, counted, its me
 
   const live = await get<{ servers: { serverName: string; connections: number }[] }>(servers[0], '/presence/servers');
   expect(live.body.servers.map((server) => server.connections)).toEqual([4, 4, 4]);
+}, 60_000);
+
+/** A management API request with a valid token. */
+async function management(server: ServerProcess, method: string, pathAndQuery: string): Promise<Response> {
+  const url = `${server.url}${pathAndQuery}`;
+  return fetch(url, { method, headers: bearer(ACCESS_KEY, url) });
+}
+
+test('management API: group members listed paged with nextLink, existence checks answered across servers', async () => {
+  const expected = sorted(members.map(({ client }) => client.connection.connectionId!));
+  const listed: { connectionId: string; userId: string | null }[] = [];
+  let next: string | null = `/api/hubs/${HUB}/groups/room/connections?api-version=2024-12-01&maxpagesize=5`;
+  let pages = 0;
+  while (next !== null) {
+    const response = await management(servers[1], 'GET', next);
+    expect(response.status).toBe(200);
+    const body = (await response.json()) as { value: { connectionId: string; userId: string | null }[]; nextLink: string | null };
+    expect(body.value.length).toBeLessThanOrEqual(5);
+    listed.push(...body.value);
+    next = body.nextLink;
+    pages++;
+  }
+  expect(listed.map((member) => member.connectionId)).toEqual(expected);
+  expect(pages).toBeGreaterThanOrEqual(3);
+  const byId = new Map(members.map(({ client, user }) => [client.connection.connectionId!, user]));
+  for (const member of listed) expect(member.userId).toBe(byId.get(member.connectionId));
+  expect((await management(servers[1], 'GET', `/api/hubs/${HUB}/groups/room/connections?api-version=2024-12-01&maxpagesize=0`)).status).toBe(400);
+
+  // Connections, users and groups of server A, checked on C, which has none of them.
+  const onA = members.find(({ server, user }) => server === 0 && user !== 'ann')!;
+  const id = onA.client.connection.connectionId!;
+  expect((await management(servers[2], 'HEAD', `/api/hubs/${HUB}/connections/${id}?api-version=2024-12-01`)).status).toBe(200);
+  expect((await management(servers[2], 'GET', `/api/v1/hubs/${HUB}/connections/${id}`)).status).toBe(200);
+  expect((await management(servers[2], 'HEAD', `/api/hubs/${HUB}/users/${onA.user}?api-version=2024-12-01`)).status).toBe(200);
+  expect((await management(servers[2], 'HEAD', `/api/hubs/${HUB}/connections/nobody?api-version=2024-12-01`)).status).toBe(404);
+  expect((await management(servers[2], 'HEAD', `/api/hubs/${HUB}/users/nobody?api-version=2024-12-01`)).status).toBe(404);
+  const lonely = await connect(0, 'lonely');
+  await lonely.connection.invoke('JoinRoom', 'only-on-a');
+  expect((await management(servers[2], 'HEAD', `/api/hubs/${HUB}/groups/only-on-a?api-version=2024-12-01`)).status).toBe(200);
+  expect((await management(servers[2], 'HEAD', `/api/hubs/${HUB}/groups/empty-room?api-version=2024-12-01`)).status).toBe(404);
+
+  // A user group through the API, with a ttl: the user's connection on A joins; checked and removed on C.
+  expect((await management(servers[2], 'PUT', `/api/hubs/${HUB}/users/lonely/groups/api-group?api-version=2024-12-01&ttl=60`)).status).toBe(200);
+  await within(SLACK_MS, 'lonely in api-group', async () => (await count(servers[1], 'api-group')) === 1);
+  expect((await management(servers[1], 'HEAD', `/api/hubs/${HUB}/users/lonely/groups/api-group?api-version=2024-12-01`)).status).toBe(200);
+  expect((await management(servers[1], 'PUT', `/api/hubs/${HUB}/users/lonely/groups/api-group?api-version=2024-12-01&ttl=soon`)).status).toBe(400);
+  expect((await management(servers[2], 'DELETE', `/api/v1/hubs/${HUB}/groups/api-group/users/lonely`)).status).toBe(200);
+  await within(SLACK_MS, 'lonely left api-group', async () => (await count(servers[1], 'api-group')) === 0);
+  expect((await management(servers[1], 'HEAD', `/api/hubs/${HUB}/users/lonely/groups/api-group?api-version=2024-12-01`)).status).toBe(404);
+  await lonely.connection.stop();
 }, 60_000);
 
 test('join and leave events are seen on every server', async () => {
