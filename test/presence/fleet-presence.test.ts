@@ -8,6 +8,8 @@
 import { HttpTransportType } from '@microsoft/signalr';
 import { MessagePackHubProtocol } from '@microsoft/signalr-protocol-msgpack';
 import { ClientPool, delay, type TestClient } from '../support/clients';
+import { createEmitter } from '../../src/emitter';
+import type { PresenceEvent } from '../../src/index';
 import { bearer } from '../support/management-token';
 import { RedisServer } from '../support/redis-server';
 import { ServerProcess, stopAll } from '../support/server-process';
@@ -195,6 +197,28 @@ test('management API: group members listed paged with nextLink, existence checks
   expect((await management(servers[1], 'HEAD', `/api/hubs/${HUB}/users/lonely/groups/api-group?api-version=2024-12-01`)).status).toBe(404);
   await lonely.connection.stop();
 }, 60_000);
+
+test('the emitter reads the same presence, hears the events and manages user-level groups', async () => {
+  const emitter = createEmitter({ redis: redis!.url, hub: HUB, presenceHeartbeatIntervalMs: HEARTBEAT_MS });
+  try {
+    await emitter.ready();
+    expect(emitter.presence.scope).toBe('fleet');
+    expect(await emitter.presence.group('room').count()).toBe(12);
+    expect((await emitter.presence.servers()).map((server) => server.connections)).toEqual([4, 4, 4]);
+    const events: PresenceEvent[] = [];
+    emitter.presence.on('joined', (event) => events.push(event));
+    await delay(100);
+    await emitter.groups.addUserToGroup('ann', 'from-emitter', { ttlSeconds: 60 });
+    // ann has a connection on each server: each joins, and the emitter hears all three.
+    await within(SLACK_MS, "ann's three connections joined", async () => events.filter((event) => event.group === 'from-emitter').length === 3);
+    expect(new Set(events.map((event) => event.serverName)).size).toBe(3);
+    expect(await emitter.presence.group('from-emitter').count()).toBe(3);
+    await emitter.groups.removeUserFromGroup('ann', 'from-emitter');
+    await within(SLACK_MS, 'ann left from-emitter', async () => (await emitter.presence.group('from-emitter').count()) === 0);
+  } finally {
+    await emitter.close();
+  }
+}, 30_000);
 
 test('join and leave events are seen on every server', async () => {
   const client = await connect(1, 'eve');
