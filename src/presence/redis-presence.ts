@@ -9,7 +9,8 @@
  * - `…:g:{group}` — sorted set, the group's connection ids (all scored 0, so pages go in id order, by cursor);
  * - `…:u:{user}` — set, the user's connection ids;
  * - `…:ug:{user}` — sorted set, the user's user-level groups by expiry (ms; `+inf` for none);
- * - channel `…:events` — JSON events (connected, disconnected, joined, left) and user-level group changes.
+ * - channel `…:events` — JSON events (connected, disconnected, joined, left), published while some server listens;
+ * - channel `…:commands` — JSON user-level group changes, and a server's notice that it listens to events.
  *
  * Each connect, disconnect, join and leave is one pipeline (one round trip), its event included. Each server writes
  * a heartbeat; a server whose heartbeat is older than three intervals is dead: listings skip its connections at once,
@@ -52,11 +53,13 @@ export class PresenceKeys {
   readonly base: string;
   readonly servers: string;
   readonly events: string;
+  readonly commands: string;
 
   constructor(channelPrefix: string, hubName: string) {
     this.base = `${channelPrefix}${hubName}:presence:`;
     this.servers = `${this.base}servers`;
     this.events = `${this.base}events`;
+    this.commands = `${this.base}commands`;
   }
 
   server(name: string): string {
@@ -118,6 +121,10 @@ interface WireEvent {
   readonly x?: number | null;
 }
 
+/** The fields of a connection's hash, in the order reads ask for them. */
+const RECORD_FIELDS = ['u', 's', 't', 'p', 'at'] as const;
+type RecordFields = [string | null, string | null, string | null, string | null, string | null];
+
 const EVENT_TYPES: ReadonlySet<string> = new Set(['connected', 'disconnected', 'joined', 'left']);
 
 function hasUser(connection: ManagedConnection): boolean {
@@ -148,10 +155,10 @@ export class RedisPresenceReader implements HubPresence {
 
   async connection(connectionId: string): Promise<PresenceConnection | undefined> {
     const [record, live] = await this.store.pipeline([
-      ['HGETALL', this.keys.connection(connectionId)],
+      ['HMGET', this.keys.connection(connectionId), ...RECORD_FIELDS],
       this.liveServersCommand(),
     ]);
-    return this.toConnection(connectionId, record as Record<string, string>, new Set(live as string[]));
+    return this.toConnection(connectionId, record as RecordFields, new Set(live as string[]));
   }
 
   user(userId: string): UserPresence {
@@ -162,10 +169,10 @@ export class RedisPresenceReader implements HubPresence {
           string[],
         ];
         if (ids.length === 0) return [];
-        const records = await this.store.pipeline(ids.map((id) => ['HGETALL', this.keys.connection(id)] as StoreCommand));
+        const records = await this.store.pipeline(ids.map((id): StoreCommand => ['HMGET', this.keys.connection(id), ...RECORD_FIELDS]));
         const servers = new Set(live);
         return ids
-          .map((id, index) => this.toConnection(id, records[index] as Record<string, string>, servers))
+          .map((id, index) => this.toConnection(id, records[index] as RecordFields, servers))
           .filter((connection): connection is PresenceConnection => connection !== undefined)
           .sort((a, b) => a.connectedAt - b.connectedAt);
       },
@@ -228,7 +235,7 @@ export class RedisPresenceReader implements HubPresence {
       ['ZADD', this.keys.userGroups(userId), expiresAt ?? '+inf', group],
       // Expired entries go when the user's entries are next written.
       ['ZREMRANGEBYSCORE', this.keys.userGroups(userId), '-inf', `(${Date.now()}`],
-      ['PUBLISH', this.keys.events, JSON.stringify({ e: 'user-group-add', u: userId, g: group, x: expiresAt })],
+      ['PUBLISH', this.keys.commands, JSON.stringify({ e: 'user-group-add', u: userId, g: group, x: expiresAt })],
     ]);
   }
 
@@ -236,7 +243,7 @@ export class RedisPresenceReader implements HubPresence {
   async removeUserFromGroup(userId: string, group: string): Promise<void> {
     await this.store.pipeline([
       ['ZREM', this.keys.userGroups(userId), group],
-      ['PUBLISH', this.keys.events, JSON.stringify({ e: 'user-group-remove', u: userId, g: group })],
+      ['PUBLISH', this.keys.commands, JSON.stringify({ e: 'user-group-remove', u: userId, g: group })],
     ]);
   }
 
@@ -246,7 +253,7 @@ export class RedisPresenceReader implements HubPresence {
     if (groups.length === 0) return;
     await this.store.pipeline([
       ['DEL', this.keys.userGroups(userId)],
-      ...groups.map((group): StoreCommand => ['PUBLISH', this.keys.events, JSON.stringify({ e: 'user-group-remove', u: userId, g: group })]),
+      ...groups.map((group): StoreCommand => ['PUBLISH', this.keys.commands, JSON.stringify({ e: 'user-group-remove', u: userId, g: group })]),
     ]);
   }
 
@@ -259,10 +266,18 @@ export class RedisPresenceReader implements HubPresence {
   on(event: PresenceEventType, listener: PresenceListener): () => void {
     if (!this.subscribed) {
       this.subscribed = true;
-      void this.bus.subscribe(this.keys.events, (payload) => this.onWireEvent(payload));
+      // Servers publish events only while someone listens: tell them now rather than at their next heartbeat.
+      void this.bus
+        .subscribe(this.keys.events, (payload) => this.onWireEvent(payload))
+        .then(() => this.bus.publish(this.keys.commands, Buffer.from('{"e":"listening"}')))
+        .catch((error: unknown) => this.log.debug({ err: error }, 'presence: could not announce a listener'));
+      this.onListening();
     }
     return this.listeners.add(event, listener);
   }
+
+  /** A listener was added here. */
+  protected onListening(): void {}
 
   /** Stops receiving events. */
   async close(): Promise<void> {
@@ -270,14 +285,20 @@ export class RedisPresenceReader implements HubPresence {
     this.subscribed = false;
   }
 
-  protected onWireEvent(payload: Buffer): WireEvent | undefined {
-    let event: WireEvent;
+  protected parseWire(payload: Buffer): WireEvent | undefined {
     try {
-      event = JSON.parse(payload.toString('utf8')) as WireEvent;
+      const event = JSON.parse(payload.toString('utf8')) as unknown;
+      if (typeof event === 'object' && event !== null && typeof (event as WireEvent).e === 'string') return event as WireEvent;
     } catch {
-      this.log.warn({}, 'invalid presence event from Redis');
-      return undefined;
+      // logged below
     }
+    this.log.warn({}, 'invalid presence message from Redis');
+    return undefined;
+  }
+
+  protected onWireEvent(payload: Buffer): void {
+    const event = this.parseWire(payload);
+    if (event === undefined) return;
     if (EVENT_TYPES.has(event.e) && typeof event.c === 'string' && typeof event.s === 'string') {
       const presenceEvent: PresenceEvent = {
         type: event.e as PresenceEventType,
@@ -288,22 +309,22 @@ export class RedisPresenceReader implements HubPresence {
       };
       this.listeners.emit(presenceEvent);
     }
-    return event;
   }
 
   private liveServersCommand(): StoreCommand {
     return ['ZRANGEBYSCORE', this.keys.servers, Date.now() - this.deadAfterMs, '+inf'];
   }
 
-  private toConnection(id: string, record: Record<string, string> | null, live: ReadonlySet<string>): PresenceConnection | undefined {
-    if (record === null || record.s === undefined || !live.has(record.s)) return undefined;
+  private toConnection(id: string, record: RecordFields, live: ReadonlySet<string>): PresenceConnection | undefined {
+    const [user, server, transport, protocol, connectedAt] = record;
+    if (server === null || !live.has(server)) return undefined;
     return {
       connectionId: id,
-      ...(record.u !== undefined && record.u !== '' && { userId: record.u }),
-      serverName: record.s,
-      ...(record.t !== undefined && record.t !== '' && { transport: record.t }),
-      ...(record.p !== undefined && record.p !== '' && { protocol: record.p }),
-      connectedAt: Number(record.at),
+      ...(user !== null && user !== '' && { userId: user }),
+      serverName: server,
+      ...(transport !== null && transport !== '' && { transport }),
+      ...(protocol !== null && protocol !== '' && { protocol }),
+      connectedAt: Number(connectedAt),
     };
   }
 }
@@ -348,6 +369,8 @@ export class RedisPresence extends RedisPresenceReader {
   private beating: Promise<void> | undefined;
   private closed = false;
   private stopWatchingBus: (() => void) | undefined;
+  /** Whether some server listens to events (checked at each heartbeat, and told by a new listener's notice). */
+  private eventsWanted = false;
   /** Expiry timers of user-level groups, by `user\0group`. */
   private readonly userGroupTimers = new Map<string, NodeJS.Timeout>();
 
@@ -361,7 +384,7 @@ export class RedisPresence extends RedisPresenceReader {
   /** Starts the heartbeat and the events subscription; `host` is the lifetime manager. */
   start(host: PresenceHost): Promise<void> {
     this.host = host;
-    const subscribed = this.bus.subscribe(this.keys.events, (payload) => this.onWireEvent(payload));
+    const subscribed = this.bus.subscribe(this.keys.commands, (payload) => this.onCommand(payload));
     this.timer = setInterval(() => void this.beat(), this.heartbeatMs);
     this.timer.unref();
     // Back after an outage: a heartbeat now, which writes everything again if Redis lost it.
@@ -382,11 +405,12 @@ export class RedisPresence extends RedisPresenceReader {
     const commands = this.registration(connection, connectedAt, []);
     const user = connection.userIdentifier;
     const withUser = hasUser(connection);
+    const userGroupsAt = commands.length;
     if (withUser) commands.push(['ZRANGEBYSCORE', this.keys.userGroups(user as string), `(${Date.now()}`, '+inf', 'WITHSCORES']);
-    commands.push(this.eventCommand({ e: 'connected', c: connection.connectionId, ...(withUser && { u: user }), s: this.host.serverName }));
+    this.withEvent(commands, () => ({ e: 'connected', c: connection.connectionId, ...(withUser && { u: user }), s: this.host.serverName }));
     const replies = await this.run(commands, 'connect', connection.connectionId);
     if (!withUser || replies === undefined) return [];
-    const flat = replies[replies.length - 2] as string[];
+    const flat = replies[userGroupsAt] as string[];
     const groups = [];
     for (let index = 0; index < flat.length; index += 2) {
       const score = flat[index + 1];
@@ -402,34 +426,28 @@ export class RedisPresence extends RedisPresenceReader {
     commands.push(['DEL', this.keys.connection(id), this.keys.groupsOf(id)], ['SREM', this.keys.server(this.host.serverName), id]);
     const user = connection.userIdentifier;
     if (hasUser(connection)) commands.push(['SREM', this.keys.user(user as string), id]);
-    commands.push(this.eventCommand({ e: 'disconnected', c: id, ...(hasUser(connection) && { u: user }), s: this.host.serverName }));
+    this.withEvent(commands, () => ({ e: 'disconnected', c: id, ...(hasUser(connection) && { u: user }), s: this.host.serverName }));
     await this.run(commands, 'disconnect', id);
   }
 
   async joined(connection: ManagedConnection, group: string): Promise<void> {
     const id = connection.connectionId;
-    await this.run(
-      [
-        ['ZADD', this.keys.group(group), 0, id],
-        ['SADD', this.keys.groupsOf(id), group],
-        this.eventCommand({ e: 'joined', c: id, ...(hasUser(connection) && { u: connection.userIdentifier }), s: this.host.serverName, g: group }),
-      ],
-      'join',
-      id,
-    );
+    const commands: StoreCommand[] = [
+      ['ZADD', this.keys.group(group), 0, id],
+      ['SADD', this.keys.groupsOf(id), group],
+    ];
+    this.withEvent(commands, () => ({ e: 'joined', c: id, ...(hasUser(connection) && { u: connection.userIdentifier }), s: this.host.serverName, g: group }));
+    await this.run(commands, 'join', id);
   }
 
   async left(connection: ManagedConnection, group: string): Promise<void> {
     const id = connection.connectionId;
-    await this.run(
-      [
-        ['ZREM', this.keys.group(group), id],
-        ['SREM', this.keys.groupsOf(id), group],
-        this.eventCommand({ e: 'left', c: id, ...(hasUser(connection) && { u: connection.userIdentifier }), s: this.host.serverName, g: group }),
-      ],
-      'leave',
-      id,
-    );
+    const commands: StoreCommand[] = [
+      ['ZREM', this.keys.group(group), id],
+      ['SREM', this.keys.groupsOf(id), group],
+    ];
+    this.withEvent(commands, () => ({ e: 'left', c: id, ...(hasUser(connection) && { u: connection.userIdentifier }), s: this.host.serverName, g: group }));
+    await this.run(commands, 'leave', id);
   }
 
   // ------------------------------------------------------------------------------------------------------------
@@ -445,9 +463,19 @@ export class RedisPresence extends RedisPresenceReader {
     );
   }
 
-  protected override onWireEvent(payload: Buffer): WireEvent | undefined {
-    const event = super.onWireEvent(payload);
-    if (event === undefined || typeof event.u !== 'string' || typeof event.g !== 'string') return event;
+  protected override onListening(): void {
+    this.eventsWanted = true;
+  }
+
+  /** A message on the commands channel: a user-level group change, or a new listener. */
+  private onCommand(payload: Buffer): void {
+    const event = this.parseWire(payload);
+    if (event === undefined) return;
+    if (event.e === 'listening') {
+      this.eventsWanted = true;
+      return;
+    }
+    if (typeof event.u !== 'string' || typeof event.g !== 'string') return;
     const { u: user, g: group } = event;
     if (event.e === 'user-group-add') {
       const expiresAt = typeof event.x === 'number' ? event.x : null;
@@ -457,7 +485,6 @@ export class RedisPresence extends RedisPresenceReader {
       this.clearExpiry(user, group);
       this.leaveUserGroup(user, group);
     }
-    return event;
   }
 
   private scheduleExpiry(user: string, group: string, expiresAt: number | null): void {
@@ -502,6 +529,7 @@ export class RedisPresence extends RedisPresenceReader {
       replies = await this.store.pipeline([
         ['ZADD', this.keys.servers, now, this.host.serverName],
         ['ZRANGEBYSCORE', this.keys.servers, '-inf', `(${now - this.deadAfterMs}`, 'WITHSCORES'],
+        ['PUBSUB', 'NUMSUB', this.keys.events],
         ...(this.serversChannel !== undefined && !this.warnedOfUnregistered && this.bus.publishCountsEveryReceiver
           ? ([
               ['ZCOUNT', this.keys.servers, now - this.deadAfterMs, '+inf'],
@@ -513,7 +541,9 @@ export class RedisPresence extends RedisPresenceReader {
       this.log.debug({ err: error }, 'presence heartbeat failed');
       return;
     }
-    const [added, dead, registered, subscribers] = replies as [number, string[], number?, [string, number]?];
+    const [added, dead, listeners, registered, subscribers] = replies as [number, string[], [string, number], number?, [string, number]?];
+    // On a Redis Cluster the count is one node's; there events are published always.
+    this.eventsWanted = Number(listeners[1]) > 0 || !this.bus.publishCountsEveryReceiver;
     const unregistered = registered !== undefined && subscribers !== undefined && Number(subscribers[1]) > registered;
     this.unregisteredSeen = unregistered ? this.unregisteredSeen + 1 : 0;
     if (unregistered && this.unregisteredSeen >= MISSED_HEARTBEATS) {
@@ -580,8 +610,10 @@ export class RedisPresence extends RedisPresenceReader {
     return commands;
   }
 
-  private eventCommand(event: WireEvent): StoreCommand {
-    return ['PUBLISH', this.keys.events, JSON.stringify(event)];
+  /** The event's PUBLISH, appended to a change's pipeline while some server listens. */
+  private withEvent(commands: StoreCommand[], event: () => WireEvent): StoreCommand[] {
+    if (this.eventsWanted) commands.push(['PUBLISH', this.keys.events, JSON.stringify(event())]);
+    return commands;
   }
 
   /** Runs a write; a failure is logged, never thrown: the heartbeat after the outage writes everything again. */
@@ -606,7 +638,7 @@ export class RedisPresence extends RedisPresenceReader {
     this.stopWatchingBus?.();
     for (const timer of this.userGroupTimers.values()) clearTimeout(timer);
     this.userGroupTimers.clear();
-    await this.bus.unsubscribe(this.keys.events);
+    await Promise.all([this.bus.unsubscribe(this.keys.commands), super.close()]);
     // A graceful stop leaves no entries behind: what this server held goes now, not after three heartbeats.
     if (this.registered && this.bus.publishing) {
       try {
