@@ -82,17 +82,19 @@ export class PresenceKeys {
   }
 }
 
+/** Connections one run of {@link SWEEP_SCRIPT} removes, so Redis is never busy with it for long. */
+const SWEEP_BATCH = 1000;
+
 /**
- * Removes a dead server's entries and publishes a `disconnected` event for each of its connections. ARGV: key base,
- * server name, the heartbeat it was found dead with (removal only if it did not beat again since; '' for
- * unconditional). Returns how many
- * connections it removed, or -1 when the server is alive again.
+ * Removes up to ARGV[4] connections of a dead server and publishes a `disconnected` event for each; the server itself
+ * goes with its last connection. ARGV: key base, server name, the heartbeat it was found dead with (nothing is removed
+ * if it beat since; '' for unconditional), batch size. Returns `{removed, left}`, or -1 when the server is alive again.
  */
 const SWEEP_SCRIPT = `
-local base, server, expected = ARGV[1], ARGV[2], ARGV[3]
+local base, server, expected, batch = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
 local score = redis.call('ZSCORE', base .. 'servers', server)
 if expected ~= '' and score and tonumber(score) > tonumber(expected) then return -1 end
-local ids = redis.call('SMEMBERS', base .. 'server:' .. server)
+local ids = redis.call('SPOP', base .. 'server:' .. server, batch)
 for _, id in ipairs(ids) do
   local user = redis.call('HGET', base .. 'c:' .. id, 'u')
   for _, group in ipairs(redis.call('SMEMBERS', base .. 'cg:' .. id)) do
@@ -104,9 +106,9 @@ for _, id in ipairs(ids) do
   if user and user ~= '' then event.u = user end
   redis.call('PUBLISH', base .. 'events', cjson.encode(event))
 end
-redis.call('DEL', base .. 'server:' .. server)
-redis.call('ZREM', base .. 'servers', server)
-return #ids
+local left = redis.call('SCARD', base .. 'server:' .. server)
+if left == 0 then redis.call('ZREM', base .. 'servers', server) end
+return { #ids, left }
 `;
 
 /** An event on the events channel. */
@@ -562,11 +564,27 @@ export class RedisPresence extends RedisPresenceReader {
     for (let index = 0; index < dead.length; index += 2) {
       const server = dead[index];
       try {
-        const [removed] = (await this.store.pipeline([['EVAL', SWEEP_SCRIPT, 0, this.keys.base, server, dead[index + 1]]])) as [number];
+        const removed = await this.sweep(server, dead[index + 1]);
         if (removed >= 0) this.log.info({ deadServer: server, connections: removed }, 'presence: removed the entries of a server that stopped its heartbeat');
       } catch (error) {
         this.log.warn({ err: error, deadServer: server }, 'presence: the entries of a dead server could not be removed');
       }
+    }
+  }
+
+  /**
+   * Removes a server's entries, {@link SWEEP_BATCH} connections per script run; resolves with how many, or -1 when
+   * the server beat again meanwhile.
+   */
+  private async sweep(server: string, foundDeadAt: string): Promise<number> {
+    let removed = 0;
+    for (;;) {
+      const [reply] = (await this.store.pipeline([['EVAL', SWEEP_SCRIPT, 0, this.keys.base, server, foundDeadAt, SWEEP_BATCH]])) as [
+        number | [number, number],
+      ];
+      if (!Array.isArray(reply)) return -1;
+      removed += reply[0];
+      if (reply[1] === 0) return removed;
     }
   }
 
@@ -642,7 +660,7 @@ export class RedisPresence extends RedisPresenceReader {
     // A graceful stop leaves no entries behind: what this server held goes now, not after three heartbeats.
     if (this.registered && this.bus.publishing) {
       try {
-        await this.store.pipeline([['EVAL', SWEEP_SCRIPT, 0, this.keys.base, this.host.serverName, '']]);
+        await this.sweep(this.host.serverName, '');
       } catch (error) {
         this.log.debug({ err: error }, 'presence: entries could not be removed at shutdown');
       }
