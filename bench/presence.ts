@@ -2,8 +2,8 @@
  * What presence costs and how it scales, on one real redis-server:
  *
  * 1. Connects with presence on vs off, side by side in alternating rounds on one server built in this process (the
- *    official client connecting over WebSockets, each joining a group): connections per second, and per connect the
- *    Redis round trips (pipelines sent), commands and bytes Redis received (`INFO stats`).
+ *    official client connecting over WebSockets; then again with each connection joining a group): connections per
+ *    second, and per connect the Redis round trips (pipelines sent), commands and bytes Redis received (`INFO stats`).
  * 2. Listing 10,000 members of one group, paged, with 100,000 registered connections: the registrations written with
  *    the presence module's own writer (`RedisPresence.connected` / `joined`, the pipelines a server sends), not
  *    100,000 sockets; time per full listing, Redis memory per registered connection (`INFO memory`), and how long
@@ -59,13 +59,21 @@ async function redisInfo(admin: Redis, section: string, field: string): Promise<
 
 interface ConnectResult {
   readonly presence: boolean;
+  /** Whether each connection also joined a group (one more round trip with presence; none without). */
+  readonly join: boolean;
   readonly connectsPerSecond: number;
   readonly pipelinesPerConnect: number;
   readonly commandsPerConnect: number;
   readonly redisBytesInPerConnect: number;
 }
 
-async function connectRound(redisUrl: string, admin: Redis, presence: boolean, counts: { pipelines: number; commands: number }): Promise<ConnectResult> {
+async function connectRound(
+  redisUrl: string,
+  admin: Redis,
+  presence: boolean,
+  join: boolean,
+  counts: { pipelines: number; commands: number },
+): Promise<ConnectResult> {
   const app = Fastify();
   await app.register(fastifySignalR, {
     hubs: [{ path: '/bench', hub: BenchHub, name: 'Bench.PresenceHub', userIdProvider: (request) => (request.query as Record<string, string>).user }],
@@ -86,7 +94,7 @@ async function connectRound(redisUrl: string, admin: Redis, presence: boolean, c
           .configureLogging(LogLevel.None)
           .build();
         await connection.start();
-        await connection.invoke('Join', `room${index % 10}`);
+        if (join) await connection.invoke('Join', `room${index % 10}`);
         connections.push(connection);
       }
     }),
@@ -95,6 +103,7 @@ async function connectRound(redisUrl: string, admin: Redis, presence: boolean, c
   const bytes = (await redisInfo(admin, 'stats', 'total_net_input_bytes')) - before.bytes;
   const result = {
     presence,
+    join,
     connectsPerSecond: CONNECTS_PER_ROUND / seconds,
     pipelinesPerConnect: (counts.pipelines - before.pipelines) / CONNECTS_PER_ROUND,
     commandsPerConnect: (counts.commands - before.commands) / CONNECTS_PER_ROUND,
@@ -186,28 +195,29 @@ async function main(): Promise<void> {
   try {
     const rounds: ConnectResult[] = [];
     for (let round = 0; round < ROUNDS; round++) {
-      for (const presence of round % 2 === 0 ? [false, true] : [true, false]) rounds.push(await connectRound(redis.url, admin, presence, counts));
+      for (const join of [false, true]) {
+        for (const presence of round % 2 === 0 ? [false, true] : [true, false]) rounds.push(await connectRound(redis.url, admin, presence, join, counts));
+      }
     }
-    const mean = (presence: boolean, key: keyof ConnectResult) => {
-      const values = rounds.filter((round) => round.presence === presence).map((round) => round[key] as number);
+    const mean = (presence: boolean, join: boolean, key: keyof ConnectResult) => {
+      const values = rounds.filter((round) => round.presence === presence && round.join === join).map((round) => round[key] as number);
       return values.reduce((sum, value) => sum + value, 0) / values.length;
     };
-    const summary = (presence: boolean) => ({
-      connectsPerSecond: mean(presence, 'connectsPerSecond'),
-      pipelinesPerConnect: mean(presence, 'pipelinesPerConnect'),
-      commandsPerConnect: mean(presence, 'commandsPerConnect'),
-      redisBytesInPerConnect: mean(presence, 'redisBytesInPerConnect'),
+    const summary = (presence: boolean, join: boolean) => ({
+      connectsPerSecond: mean(presence, join, 'connectsPerSecond'),
+      pipelinesPerConnect: mean(presence, join, 'pipelinesPerConnect'),
+      commandsPerConnect: mean(presence, join, 'commandsPerConnect'),
+      redisBytesInPerConnect: mean(presence, join, 'redisBytesInPerConnect'),
     });
-    const off = summary(false);
-    const on = summary(true);
+    const connect = { off: summary(false, false), on: summary(true, false) };
+    const connectAndJoin = { off: summary(false, true), on: summary(true, true) };
     const scale = await listingAtScale(redis.url, admin);
     const report = {
       quick: QUICK,
       connectsPerRound: CONNECTS_PER_ROUND,
       rounds: ROUNDS,
-      off,
-      on,
-      connectRateRatio: on.connectsPerSecond / off.connectsPerSecond,
+      connect: { ...connect, rateRatio: connect.on.connectsPerSecond / connect.off.connectsPerSecond },
+      connectAndJoin: { ...connectAndJoin, rateRatio: connectAndJoin.on.connectsPerSecond / connectAndJoin.off.connectsPerSecond },
       scale,
     };
     console.log(JSON.stringify(report, null, 2));
