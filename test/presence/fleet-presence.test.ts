@@ -21,6 +21,8 @@ const HEARTBEAT_MS = 250;
 const REMOVAL_BOUND_MS = 4 * HEARTBEAT_MS;
 /** What a loaded test machine adds to a bound measured across processes. */
 const SLACK_MS = 3000;
+/** The TTL of the user-level group that must expire during the test. */
+const SHORT_TTL_S = 4;
 
 interface Page {
   scope: string;
@@ -256,14 +258,15 @@ test('a user-level group reaches a connection opened later on another server, un
   await within(SLACK_MS, 'carol gets after-vip-2', async () => texts(carol).includes('after-vip-2'));
   expect(texts(carol)).not.toContain('vip-2');
 
-  // With a TTL of 1 s: dave on B gets it now, dave's later connection on A too; after the TTL neither does.
+  // With a TTL of 4 s: dave on B gets it now, dave's later connection on A too; after the TTL neither does.
   const dave = await connect(1, 'dave');
-  await send(servers[2], 'PUT', '/presence/users/dave/groups/short?ttl=1');
+  await send(servers[2], 'PUT', `/presence/users/dave/groups/short?ttl=${SHORT_TTL_S}`);
   await within(SLACK_MS, 'dave joined short', async () => (await count(servers[2], 'short')) === 1);
   const daveLater = await connect(0, 'dave');
+  await within(SLACK_MS, "dave's later connection joined short", async () => (await count(servers[2], 'short')) === 2);
   await other.connection.invoke('SendToRoom', 'short', 'x', 'short-1');
   await within(SLACK_MS, 'both dave connections get short-1', async () => texts(dave).includes('short-1') && texts(daveLater).includes('short-1'));
-  await within(SLACK_MS, 'short expired', async () => (await count(servers[1], 'short')) === 0);
+  await within(SHORT_TTL_S * 1000 + SLACK_MS, 'short expired', async () => (await count(servers[1], 'short')) === 0);
   const daveAfter = await connect(2, 'dave');
   await other.connection.invoke('SendToRoom', 'short', 'x', 'short-2');
   await other.connection.invoke('SendMessage', 'x', 'after-short-2');
