@@ -4,7 +4,8 @@
  * and tests, and (optionally) Prometheus metrics at `/metrics`.
  *
  * A demo, not a template to expose as it is: it has no login (`?user=` claims any user id), `GET /ask/:connectionId`
- * lets anyone question any connection, and `/health` names the Redis host and user. A real app authenticates its
+ * lets anyone question any connection, `/presence/*` shows anyone who is connected (and lets anyone change user
+ * groups), and `/health` names the Redis host and user. A real app authenticates its
  * hub (`onRequest`/`authorize`), resolves user ids from that, and keeps `/health` and `/metrics` on an internal
  * network (SECURITY.md).
  */

@@ -76,7 +76,6 @@ export class LocalPresence implements HubPresence {
         const limit = pageSize(options.limit);
         const after = decodeCursor(options.cursor);
         const ids = [...this.index.localGroupMembers(name)]
-          .map((connection) => connection)
           .filter((connection) => after === undefined || connection.connectionId > after)
           .sort((a, b) => (a.connectionId < b.connectionId ? -1 : a.connectionId > b.connectionId ? 1 : 0));
         const page = ids.slice(0, limit);
