@@ -87,12 +87,12 @@ export class PresenceKeys {
 const SWEEP_BATCH = 1000;
 
 /**
- * Removes up to ARGV[4] connections of a dead server and publishes a `disconnected` event for each; the server itself
- * goes with its last connection. ARGV: key base, server name, the heartbeat it was found dead with (nothing is removed
- * if it beat since; '' for unconditional), batch size. Returns `{removed, left}`, or -1 when the server is alive again.
+ * Removes up to ARGV[4] connections of a server (publishing a `disconnected` event for each when ARGV[5] is '1'); the
+ * server itself goes with its last connection. ARGV: key base, server name, the heartbeat it was found dead with
+ * (nothing is removed if it beat since; '' for unconditional), batch size, announce. Returns `{removed, left}`, or -1 when the server is alive again.
  */
 const SWEEP_SCRIPT = `
-local base, server, expected, batch = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
+local base, server, expected, batch, announce = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4]), ARGV[5] == '1'
 local score = redis.call('ZSCORE', base .. 'servers', server)
 if expected ~= '' and score and tonumber(score) > tonumber(expected) then return -1 end
 local ids = redis.call('SPOP', base .. 'server:' .. server, batch)
@@ -103,9 +103,11 @@ for _, id in ipairs(ids) do
   end
   if user and user ~= '' then redis.call('SREM', base .. 'u:' .. user, id) end
   redis.call('DEL', base .. 'c:' .. id, base .. 'cg:' .. id)
-  local event = { e = 'disconnected', c = id, s = server }
-  if user and user ~= '' then event.u = user end
-  redis.call('PUBLISH', base .. 'events', cjson.encode(event))
+  if announce then
+    local event = { e = 'disconnected', c = id, s = server }
+    if user and user ~= '' then event.u = user end
+    redis.call('PUBLISH', base .. 'events', cjson.encode(event))
+  end
 end
 local left = redis.call('SCARD', base .. 'server:' .. server)
 if left == 0 then redis.call('ZREM', base .. 'servers', server) end
@@ -369,6 +371,8 @@ export class RedisPresence extends RedisPresenceReader {
   private unregisteredSeen = 0;
   private timer: NodeJS.Timeout | undefined;
   private registered = false;
+  /** A change could not be written: the next heartbeat writes this server's entries anew. */
+  private writesLost = false;
   private beating: Promise<void> | undefined;
   private closed = false;
   private stopWatchingBus: (() => void) | undefined;
@@ -559,7 +563,21 @@ export class RedisPresence extends RedisPresenceReader {
     }
     if (added === 1 && this.registered) {
       this.log.warn({ serverName: this.host.serverName }, 'presence: Redis had lost this server; registering its connections again');
+      this.writesLost = false;
       await this.reregister();
+    } else if (this.writesLost) {
+      // Changes made while Redis was unreachable were not recorded: this server's entries are written anew, from what
+      // it holds now (connections that left meanwhile must not stay listed).
+      this.writesLost = false;
+      this.log.info({ serverName: this.host.serverName }, 'presence: changes were missed while Redis was unreachable; writing this server again');
+      try {
+        await this.sweep(this.host.serverName, '', false);
+        await this.reregister();
+        await this.store.pipeline([['ZADD', this.keys.servers, Date.now(), this.host.serverName]]);
+      } catch (error) {
+        this.writesLost = true;
+        this.log.debug({ err: error }, 'presence: writing this server again failed; retried at the next heartbeat');
+      }
     }
     this.registered = true;
     for (let index = 0; index < dead.length; index += 2) {
@@ -577,10 +595,12 @@ export class RedisPresence extends RedisPresenceReader {
    * Removes a server's entries, {@link SWEEP_BATCH} connections per script run; resolves with how many, or -1 when
    * the server beat again meanwhile.
    */
-  private async sweep(server: string, foundDeadAt: string): Promise<number> {
+  private async sweep(server: string, foundDeadAt: string, announce = true): Promise<number> {
     let removed = 0;
     for (;;) {
-      const [reply] = (await this.store.pipeline([['EVAL', SWEEP_SCRIPT, 0, this.keys.base, server, foundDeadAt, SWEEP_BATCH]])) as [
+      const [reply] = (await this.store.pipeline([
+        ['EVAL', SWEEP_SCRIPT, 0, this.keys.base, server, foundDeadAt, SWEEP_BATCH, announce ? '1' : '0'],
+      ])) as [
         number | [number, number],
       ];
       if (!Array.isArray(reply)) return -1;
@@ -641,7 +661,8 @@ export class RedisPresence extends RedisPresenceReader {
       return await this.store.pipeline(commands);
     } catch (error) {
       this.log.debug({ err: error, connectionId }, `presence: the ${what} was not recorded in Redis`);
-      // Written again once Redis is back: the next heartbeat re-registers if Redis lost this server.
+      // Written again once Redis is back: the next heartbeat rewrites this server's entries.
+      this.writesLost = true;
       return undefined;
     }
   }

@@ -13,6 +13,9 @@ export interface TcpProxy {
   cut(): number;
   /** Connections accepted so far. */
   readonly accepted: number;
+  /** Cuts every connection and refuses new ones (reset at once) until {@link TcpProxy.unblock}: a network outage. */
+  block(): void;
+  unblock(): void;
   close(): Promise<void>;
 }
 
@@ -20,7 +23,12 @@ export interface TcpProxy {
 export async function startTcpProxy(targetPort: number): Promise<TcpProxy> {
   const pairs = new Set<[net.Socket, net.Socket]>();
   let accepted = 0;
+  let blocked = false;
   const server = net.createServer((client) => {
+    if (blocked) {
+      client.resetAndDestroy();
+      return;
+    }
     accepted++;
     const upstream = net.connect(targetPort, '127.0.0.1');
     const pair: [net.Socket, net.Socket] = [client, upstream];
@@ -37,20 +45,28 @@ export async function startTcpProxy(targetPort: number): Promise<TcpProxy> {
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
+  const cut = (): number => {
+    const count = pairs.size;
+    for (const [client, upstream] of [...pairs]) {
+      // resetAndDestroy sends RST: the peers see an abrupt loss, as when a network path dies.
+      client.resetAndDestroy();
+      upstream.resetAndDestroy();
+    }
+    pairs.clear();
+    return count;
+  };
   return {
     url: `http://127.0.0.1:${port}`,
     get accepted() {
       return accepted;
     },
-    cut: () => {
-      const count = pairs.size;
-      for (const [client, upstream] of [...pairs]) {
-        // resetAndDestroy sends RST: the peers see an abrupt loss, as when a network path dies.
-        client.resetAndDestroy();
-        upstream.resetAndDestroy();
-      }
-      pairs.clear();
-      return count;
+    cut,
+    block: () => {
+      blocked = true;
+      cut();
+    },
+    unblock: () => {
+      blocked = false;
     },
     close: async () => {
       for (const [client, upstream] of pairs) {
