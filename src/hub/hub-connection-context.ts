@@ -110,7 +110,7 @@ export class HubConnectionContext
 
   constructor(
     readonly http: HttpConnection,
-    private readonly endpoint: HubConnectionHost,
+    private readonly host: HubConnectionHost,
     readonly httpRequest: HubHttpRequest,
     readonly userIdentifier: string | undefined,
     now: number,
@@ -119,8 +119,8 @@ export class HubConnectionContext
     this.user = httpRequest.user;
     this.startedAt = now;
     this.lastReceiveAt = now;
-    this.handshake = new HandshakeReader(endpoint.options.maximumReceiveMessageSize);
-    this.loop = new InboundLoop(this, endpoint.options.maximumParallelInvocationsPerClient, endpoint.stats);
+    this.handshake = new HandshakeReader(host.options.maximumReceiveMessageSize);
+    this.loop = new InboundLoop(this, host.options.maximumParallelInvocationsPerClient, host.stats);
   }
 
   // ------------------------------------------------------------------------------------------------------------
@@ -158,7 +158,7 @@ export class HubConnectionContext
 
   /** The connection's clients without a client-results guard, shared by every hub instance that needs none. */
   get hubClients(): CallerHubClients {
-    return (this.sharedClients ??= new CallerHubClients(this.endpoint.lifetime, this.connectionId));
+    return (this.sharedClients ??= new CallerHubClients(this.host.lifetime, this.connectionId));
   }
 
   /** The connection's clients with `invoke` consulting `guard` first. */
@@ -167,7 +167,7 @@ export class HubConnectionContext
   }
 
   get groups(): GroupManager {
-    return this.endpoint.groups;
+    return this.host.groups;
   }
 
   // ------------------------------------------------------------------------------------------------------------
@@ -181,7 +181,7 @@ export class HubConnectionContext
     try {
       bytes = message.getBytes(protocol);
     } catch (error) {
-      this.endpoint.log.error(
+      this.host.log.error(
         { event: 'signalr.connection.error', err: error, connectionId: this.connectionId },
         'hub message could not be serialized',
       );
@@ -202,10 +202,10 @@ export class HubConnectionContext
    * stateful reconnect is on, and a client that lets too much wait is closed.
    */
   private deliver(bytes: Buffer, sequenced: boolean): void {
-    this.endpoint.stats.messagesSent++;
+    this.host.stats.messagesSent++;
     if (sequenced && this.messageBuffer !== null) this.messageBuffer.recordSent(bytes);
     this.http.write(bytes);
-    const limit = this.endpoint.options.maximumBufferedOutboundBytes;
+    const limit = this.host.options.maximumBufferedOutboundBytes;
     if (limit === null) return;
     const waiting = Math.max(this.http.pendingOutbound, this.messageBuffer?.bufferedBytes ?? 0);
     if (waiting > limit) this.closeSlowClient(waiting, limit);
@@ -216,7 +216,7 @@ export class HubConnectionContext
    * closed (the Close message is queued behind the rest; the transport cuts the socket if it does not drain).
    */
   private closeSlowClient(waiting: number, limit: number): void {
-    this.endpoint.log.warn(
+    this.host.log.warn(
       { event: 'signalr.connection.slow_client', connectionId: this.connectionId, waiting, limit },
       'client too slow: connection closed',
     );
@@ -244,7 +244,7 @@ export class HubConnectionContext
         result: result === undefined ? null : result,
       });
     } catch (error) {
-      this.endpoint.log.error(
+      this.host.log.error(
         { event: 'signalr.invocation.failed', err: error, connectionId: this.connectionId, method: target },
         'result not serializable',
       );
@@ -275,7 +275,7 @@ export class HubConnectionContext
   /** Dispatches one message; with stateful reconnect, a message replayed after a reconnect that was handled before is skipped. */
   dispatch(message: HubMessage): boolean {
     const buffer = this.messageBuffer;
-    const dispatcher = this.endpoint.dispatcher;
+    const dispatcher = this.host.dispatcher;
     if (buffer === null || message.type > MessageType.CancelInvocation) return dispatcher.dispatch(this, message);
     if (buffer.isDuplicate()) {
       buffer.received();
@@ -287,14 +287,14 @@ export class HubConnectionContext
   }
 
   invalidInput(error: unknown): void {
-    this.endpoint.log.debug({ err: error, connectionId: this.connectionId }, 'invalid hub message');
+    this.host.log.debug({ err: error, connectionId: this.connectionId }, 'invalid hub message');
     this.closeWithError(error);
   }
 
   loopFailed(error: unknown): void {
     // Hub code runs inside its own guards; this is a fault of ours. It ends this connection, not the process
     // (the transport's event handler would otherwise see it).
-    this.endpoint.log.error(
+    this.host.log.error(
       { event: 'signalr.connection.error', err: error, connectionId: this.connectionId },
       'hub message loop failed',
     );
@@ -318,7 +318,7 @@ export class HubConnectionContext
   // What the dispatcher uses
 
   get streams(): StreamTracker {
-    return (this.streamTracker ??= new StreamTracker(this.endpoint.options, () => this.loop.wake()));
+    return (this.streamTracker ??= new StreamTracker(this.host.options, () => this.loop.wake()));
   }
 
   get openStreams(): StreamTracker | null {
@@ -351,13 +351,13 @@ export class HubConnectionContext
   /** An invocation starts running: counted for a graceful shutdown, timed when metrics observe the hub. */
   invocationStarted(): number {
     this.running++;
-    return this.endpoint.stats.observer === null ? 0 : performance.now();
+    return this.host.stats.observer === null ? 0 : performance.now();
   }
 
   /** An invocation that ran has settled (its Completion, if any, is queued). */
   invocationSettled(methodName: string, outcome: InvocationOutcome, started: number): void {
     this.running--;
-    const observer = this.endpoint.stats.observer;
+    const observer = this.host.stats.observer;
     if (observer !== null) observer.invocationEnded(methodName, outcome, (performance.now() - started) / 1000);
     if (this.drainAllowReconnect !== null) this.closeIfDrained();
   }
@@ -368,7 +368,7 @@ export class HubConnectionContext
    */
   logFailure(error: unknown, methodName: string, message: string): void {
     if (error instanceof HubException) return;
-    const window = (this.failureWindow ??= new FailureLogWindow(this.endpoint.log, this.connectionId, () => {
+    const window = (this.failureWindow ??= new FailureLogWindow(this.host.log, this.connectionId, () => {
       this.failureWindow = null;
     }));
     window.record(error, methodName, message);
@@ -412,7 +412,7 @@ export class HubConnectionContext
     }
     if (handshake === null) return;
     this.handshake = null;
-    const detailed = this.endpoint.options.enableDetailedErrors;
+    const detailed = this.host.options.enableDetailedErrors;
     let request;
     try {
       request = parseHandshakeRequest(handshake.record);
@@ -421,7 +421,7 @@ export class HubConnectionContext
       return;
     }
     const requested = request.protocol.toLowerCase();
-    const protocol = this.endpoint.options.protocols.find((candidate) => candidate.name.toLowerCase() === requested);
+    const protocol = this.host.options.protocols.find((candidate) => candidate.name.toLowerCase() === requested);
     if (protocol === undefined) {
       this.failHandshake(HandshakeErrors.protocolNotSupported(request.protocol));
       return;
@@ -435,7 +435,7 @@ export class HubConnectionContext
       return;
     }
     this.protocolInUse = protocol;
-    this.loop.reset(protocol.createReader({ maximumMessageSize: this.endpoint.options.maximumReceiveMessageSize }));
+    this.loop.reset(protocol.createReader({ maximumMessageSize: this.host.options.maximumReceiveMessageSize }));
     // Stateful reconnect needs both: negotiate granted it and the client speaks protocol version 2
     // (src/SignalR/server/Core/src/HubConnectionContext.cs@v10.0.0 L587-L601); a version-1 client turns it off for this
     // connection.
@@ -455,8 +455,8 @@ export class HubConnectionContext
   }
 
   private failHandshake(error: string): void {
-    this.endpoint.stats.handshakesFailed++;
-    this.endpoint.log.info(
+    this.host.stats.handshakesFailed++;
+    this.host.log.info(
       { event: 'signalr.handshake.failed', connectionId: this.connectionId, transport: this.transport, error },
       'handshake failed',
     );
@@ -470,12 +470,12 @@ export class HubConnectionContext
   /** Registers the connection for routing, runs `onConnected`, then opens the message loop. */
   private async start(): Promise<void> {
     try {
-      await this.endpoint.lifetime.onConnected(this);
+      await this.host.lifetime.onConnected(this);
       this.registered = true;
       if (this.phase === 'closed') return;
-      await this.endpoint.dispatcher.onConnected(this);
+      await this.host.dispatcher.onConnected(this);
     } catch (error) {
-      this.endpoint.log.error(
+      this.host.log.error(
         { event: 'signalr.connection.error', err: error, connectionId: this.connectionId },
         'onConnected failed',
       );
@@ -484,7 +484,7 @@ export class HubConnectionContext
       this.close(
         {
           type: MessageType.Close,
-          error: withErrorDetail(CLOSE_WITH_ERROR, error, this.endpoint.options.enableDetailedErrors),
+          error: withErrorDetail(CLOSE_WITH_ERROR, error, this.host.options.enableDetailedErrors),
         },
         error instanceof Error ? error : undefined,
       );
@@ -493,7 +493,7 @@ export class HubConnectionContext
     if (this.phase !== 'starting') return;
     this.phase = 'connected';
     this.hubConnected = true;
-    this.endpoint.log.info(
+    this.host.log.info(
       {
         event: 'signalr.connection.started',
         connectionId: this.connectionId,
@@ -509,7 +509,7 @@ export class HubConnectionContext
   // Keep-alive and timeouts
 
   onHeartbeat(now: number): void {
-    const options = this.endpoint.options;
+    const options = this.host.options;
     if (this.phase === 'handshake') {
       if (now - this.startedAt >= options.handshakeTimeoutMs) {
         this.endStatus = 'timeout';
@@ -533,7 +533,7 @@ export class HubConnectionContext
     // Expired authentication: a Close without error that lets the client reconnect with a fresh token, as .NET's
     // heartbeat requests (HttpConnectionManager, `CloseOnAuthenticationExpiration`; docs/protocol.md §2.8).
     if (now > this.authenticationExpiresAt) {
-      this.endpoint.log.info(
+      this.host.log.info(
         { event: 'signalr.connection.authentication_expired', connectionId: this.connectionId },
         'authentication expired; closing the connection',
       );
@@ -544,7 +544,7 @@ export class HubConnectionContext
     // (src/SignalR/common/Http.Connections/src/Internal/HttpConnectionDispatcher.cs@v10.0.0 L606-L608).
     if (this.http.transport !== 'LongPolling' && now - this.lastPingAt >= options.keepAliveIntervalMs) {
       this.lastPingAt = now;
-      this.http.write(this.endpoint.pingBytes(this.protocolInUse!));
+      this.http.write(this.host.pingBytes(this.protocolInUse!));
     }
     // Stateful reconnect: acknowledge what arrived, at most once a second
     // (src/SignalR/common/Shared/MessageBuffer.cs@v10.0.0 L88-L120).
@@ -556,7 +556,7 @@ export class HubConnectionContext
   // Stateful reconnect (docs/protocol.md §2.10)
 
   onTransportLost(): void {
-    this.endpoint.log.debug({ connectionId: this.connectionId }, 'transport lost; waiting for the client to reconnect');
+    this.host.log.debug({ connectionId: this.connectionId }, 'transport lost; waiting for the client to reconnect');
   }
 
   /**
@@ -569,12 +569,12 @@ export class HubConnectionContext
     const buffer = this.messageBuffer;
     const protocol = this.protocolInUse;
     if (buffer === null || protocol === null || this.phase !== 'connected') return;
-    this.loop.reset(protocol.createReader({ maximumMessageSize: this.endpoint.options.maximumReceiveMessageSize }));
+    this.loop.reset(protocol.createReader({ maximumMessageSize: this.host.options.maximumReceiveMessageSize }));
     this.waitingInvocation = null;
     this.lastReceiveAt = Date.now();
     this.http.write(protocol.writeMessage({ type: MessageType.Sequence, sequenceId: buffer.replayStartId }));
     for (const bytes of buffer.unacknowledged()) this.http.write(bytes);
-    this.endpoint.log.debug({ connectionId: this.connectionId }, 'client reconnected; unacknowledged messages replayed');
+    this.host.log.debug({ connectionId: this.connectionId }, 'client reconnected; unacknowledged messages replayed');
   }
 
   // ------------------------------------------------------------------------------------------------------------
@@ -585,7 +585,7 @@ export class HubConnectionContext
     this.close(
       {
         type: MessageType.Close,
-        error: withErrorDetail(CLOSE_WITH_ERROR, error, this.endpoint.options.enableDetailedErrors),
+        error: withErrorDetail(CLOSE_WITH_ERROR, error, this.host.options.enableDetailedErrors),
         allowReconnect: true,
       },
       error instanceof Error ? error : undefined,
@@ -636,7 +636,7 @@ export class HubConnectionContext
     this.abortController?.abort();
     // Streams stop with the connection (StreamTracker.CompleteAll).
     this.streamTracker?.closeAll();
-    this.endpoint.connectionEnded(this);
+    this.host.connectionEnded(this);
     this.reportEnd(error);
     void this.runDisconnected(error);
   }
@@ -645,9 +645,9 @@ export class HubConnectionContext
   private reportEnd(error: Error | undefined): void {
     const status = this.http.expired ? 'timeout' : this.endStatus;
     const durationMs = Date.now() - this.startedAt;
-    const observer = this.endpoint.stats.observer;
+    const observer = this.host.stats.observer;
     if (observer !== null) observer.connectionEnded(this.transport, status, durationMs / 1000);
-    this.endpoint.log.info(
+    this.host.log.info(
       {
         event: 'signalr.connection.ended',
         connectionId: this.connectionId,
@@ -666,9 +666,9 @@ export class HubConnectionContext
     // manager forgets it (src/SignalR/server/Core/src/HubConnectionHandler.cs@v10.0.0 L140-L261).
     if (this.hubConnected) {
       try {
-        await this.endpoint.dispatcher.onDisconnected(this, error);
+        await this.host.dispatcher.onDisconnected(this, error);
       } catch (hookError) {
-        this.endpoint.log.error(
+        this.host.log.error(
           { event: 'signalr.connection.error', err: hookError, connectionId: this.connectionId },
           'onDisconnected failed',
         );
@@ -676,14 +676,14 @@ export class HubConnectionContext
     }
     if (this.registered) {
       try {
-        await this.endpoint.lifetime.onDisconnected(this);
+        await this.host.lifetime.onDisconnected(this);
       } catch (lifetimeError) {
-        this.endpoint.log.error(
+        this.host.log.error(
           { event: 'signalr.connection.error', err: lifetimeError, connectionId: this.connectionId },
           'lifetime manager failed',
         );
       }
     }
-    this.endpoint.log.debug({ connectionId: this.connectionId }, 'hub connection ended');
+    this.host.log.debug({ connectionId: this.connectionId }, 'hub connection ended');
   }
 }
