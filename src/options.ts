@@ -11,7 +11,7 @@ import type { HubClass } from './hub/hub';
 import type { HubFilter } from './hub/hub-filters';
 import type { LifetimeLimits } from './lifetime/client-results';
 import type { RedisConnectionOptions } from './lifetime/redis-bus';
-import type { ManagementOptions } from './management/management-api';
+import type { ManagementOptions } from './management/management-options';
 import {
   RedisConfigurationError,
   isRedisUrl,

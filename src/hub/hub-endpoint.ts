@@ -76,13 +76,13 @@ export class HubEndpoint implements HubContext, HubConnectionHost {
   }
 
   /** The hub connection of this server with this public id, if any (a scan: for management calls, not per message). */
-  findConnection(connectionId: string): HubConnection | undefined {
+  findConnection(connectionId: string): HubConnectionContext | undefined {
     for (const connection of this.hubConnections) if (connection.connectionId === connectionId) return connection;
     return undefined;
   }
 
   /** The hub connections alive on this server. */
-  liveConnections(): IterableIterator<HubConnection> {
+  liveConnections(): IterableIterator<HubConnectionContext> {
     return this.hubConnections.values();
   }
 
