@@ -34,7 +34,7 @@ export interface BackplaneHealth {
   readonly unpublishedMessages: number;
   /** Publishes waiting for Redis now (its connection or its subscriptions are not back yet). */
   readonly queuedMessages: number;
-  /** Payload bytes of {@link queuedMessages}. */
+  /** Payload bytes of `queuedMessages`. */
   readonly queuedBytes: number;
   /** Publishes that had to wait for Redis since the server started. */
   readonly queuedMessagesTotal: number;
@@ -42,7 +42,7 @@ export interface BackplaneHealth {
   readonly replayedMessages: number;
   /**
    * Queued publishes dropped because they fell out of the queue's bounds (bytes or age); also counted in
-   * {@link unpublishedMessages}.
+   * `unpublishedMessages`.
    */
   readonly droppedMessages: number;
   /** Messages this server published to Redis since it started (Redis confirmed each). */

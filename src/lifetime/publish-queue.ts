@@ -86,9 +86,9 @@ export class PublishQueue {
   readonly inFlight = new Fifo<QueuedPublish>();
   /** Waiting for the connection, in the order made. */
   readonly waiting = new Fifo<QueuedPublish>();
-  /** Payload bytes of the entries in {@link waiting} that are not withdrawn. */
+  /** Payload bytes of the entries in `waiting` that are not withdrawn. */
   waitingBytes = 0;
-  /** Entries in {@link waiting} that are not withdrawn. */
+  /** Entries in `waiting` that are not withdrawn. */
   waitingCount = 0;
 
   constructor(readonly limits: PublishQueueLimits) {}
