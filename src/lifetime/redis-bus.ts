@@ -294,6 +294,9 @@ class Session {
  */
 export const REPLAY_GRACE_MS = 1500;
 
+/** How soon the queue is tried again after a publish failed with its connection while the bus still looked up. */
+const RETRY_AFTER_LOSS_MS = 100;
+
 /**
  * Channel-name bytes of SUBSCRIBE/UNSUBSCRIBE commands in flight at once: far below the 8 MB soft limit of Redis's
  * default `client-output-buffer-limit pubsub`, and large enough that thousands of ordinary channels still go out in
@@ -392,6 +395,8 @@ export class RedisBus implements BackplaneBus {
   private wasFlowing = false;
   /** The backlog waits {@link REPLAY_GRACE_MS} for the other servers; set while it does. */
   private replayTimer: NodeJS.Timeout | undefined;
+  /** Tries the queue again after a loss its connection did not (yet) report as a close. */
+  private retryTimer: NodeJS.Timeout | undefined;
 
   private readonly target: RedisTarget;
   private readonly ring: EndpointRing;
@@ -638,6 +643,15 @@ export class RedisBus implements BackplaneBus {
     this.queuedInOutage += requeued.length;
     for (const entry of requeued) entry.onQueued?.();
     this.scheduleAgeCheck();
+    // The connection reported the loss before its close: the close and the next connection send the queue. Should
+    // the close never come, the queue is tried again shortly rather than left waiting for a state change.
+    if (this.flowing && this.retryTimer === undefined) {
+      this.retryTimer = setTimeout(() => {
+        this.retryTimer = undefined;
+        if (this.flowing && this.replayTimer === undefined) this.flush();
+      }, RETRY_AFTER_LOSS_MS);
+      this.retryTimer.unref();
+    }
   }
 
   /** Sends the backlog {@link REPLAY_GRACE_MS} after messages started flowing again, at once when they still flow. */
@@ -766,6 +780,8 @@ export class RedisBus implements BackplaneBus {
     this.ageTimer = undefined;
     clearTimeout(this.replayTimer);
     this.replayTimer = undefined;
+    clearTimeout(this.retryTimer);
+    this.retryTimer = undefined;
     // Nothing is sent after close: what still waits is not published.
     const unsent = [...this.queue.inFlight.drain(), ...this.queue.waiting.drain()].filter((entry) => entry.state !== 'done');
     this.queue.waitingBytes = 0;
