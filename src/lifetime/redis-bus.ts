@@ -288,11 +288,12 @@ class Session {
 
 /**
  * How long queued publishes are held after this server's connection and subscriptions are back, before they are
- * sent: the longest delay of the default reconnection strategy (1 s) and a margin, so that the other servers, which
- * lost Redis at the same moment, are subscribed again when the backlog arrives — Redis delivers a message only to
- * those subscribed at that instant. Publishes made meanwhile queue behind, so order holds.
+ * sent: the longest delay of the default reconnection strategy (1 s), plus 1.5 s for connecting and subscribing
+ * again on a busy host, so that the other servers, which lost Redis at the same moment, are subscribed again when
+ * the backlog arrives — Redis delivers a message only to those subscribed at that instant, and no server can see
+ * whether the others are. Publishes made meanwhile queue behind, so order holds.
  */
-export const REPLAY_GRACE_MS = 1500;
+export const REPLAY_GRACE_MS = 2500;
 
 /** How soon the queue is tried again after a publish failed with its connection while the bus still looked up. */
 const RETRY_AFTER_LOSS_MS = 100;
@@ -530,15 +531,6 @@ export class RedisBus implements BackplaneBus {
         this.queuedTotal++;
         this.queuedInOutage++;
         this.scheduleAgeCheck();
-        if (signal !== undefined) {
-          onAbort = () => {
-            if (this.queue.withdraw(entry)) {
-              this.countUnpublished();
-              entry.settle(new BackplaneUnavailableError('The publish was canceled while it waited for Redis.'), 0);
-            }
-          };
-          signal.addEventListener('abort', onAbort, { once: true });
-        }
       } else {
         this.countUnpublished();
         if (this.queue.limits.maximumBytes > 0) {
@@ -547,6 +539,17 @@ export class RedisBus implements BackplaneBus {
         } else {
           reject(new BackplaneUnavailableError());
         }
+        return;
+      }
+      // Also for one sent now: a lost connection may put it back in the queue, where its caller can still give up.
+      if (signal !== undefined) {
+        onAbort = () => {
+          if (this.queue.withdraw(entry)) {
+            this.countUnpublished();
+            entry.settle(new BackplaneUnavailableError('The publish was canceled while it waited for Redis.'), 0);
+          }
+        };
+        signal.addEventListener('abort', onAbort, { once: true });
       }
     });
     if (!resolveWhenQueued) return promise;

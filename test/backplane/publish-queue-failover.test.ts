@@ -85,7 +85,7 @@ describe('Sentinel failover', () => {
       RECOVERY_BOUND_MS,
     );
     const endedAt = Date.now();
-    await delay(3000);
+    await delay(4000);
     await traffic.stop();
     await traffic.settle();
     const lines = expectFailoverClaims(traffic, startedAt, endedAt);
@@ -132,7 +132,7 @@ describe('Redis Cluster master failed over', () => {
     }, 'the replica to take over', RECOVERY_BOUND_MS);
     await until(async () => (await a!.backplane()).connected && (await b!.backplane()).connected, 'both servers connected', RECOVERY_BOUND_MS);
     const endedAt = Date.now();
-    await delay(3000);
+    await delay(4000);
     await traffic.stop();
     await traffic.settle();
     const lines = expectFailoverClaims(traffic, startedAt, endedAt);

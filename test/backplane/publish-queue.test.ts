@@ -11,7 +11,7 @@ import { ClientPool, delay, eventually } from '../support/clients';
 import { connectClient, texts } from '../support/backplane-exchange';
 import { Traffic, type Crossing } from '../support/publish-traffic';
 import { RedisServer } from '../support/redis-server';
-import { command } from '../support/redis-topology';
+import { command, until } from '../support/redis-topology';
 import { ServerProcess, stopAll } from '../support/server-process';
 
 /** The longest outage run by default; `PUBLISH_QUEUE_LONG_OUTAGE_MS=30000` runs the README's 30 s row. */
@@ -100,8 +100,8 @@ describe('default bounds, two servers at 100 messages/s each', () => {
     const restartedAt = Date.now();
     await Promise.all([a!.waitForBackplane('connected', 20_000), b!.waitForBackplane('connected', 20_000)]);
     const reconnectedMs = Date.now() - restartedAt;
-    // Some traffic after the backlog went out, then everything must have arrived.
-    await delay(3000);
+    // Some traffic after the backlog went out (held 2.5 s after a server is back), then everything must have arrived.
+    await delay(4000);
     await traffic.stop();
     await traffic.settle();
 
@@ -136,9 +136,12 @@ describe('default bounds, two servers at 100 messages/s each', () => {
     traffic.start('client-kill');
     await delay(1000);
     const outagesBefore = (await a!.backplane()).outages;
-    const list = String(await command(redis!.port, ['CLIENT', 'LIST']));
-    const id = /id=(\d+) [^\n]* name=server-A:sub /.exec(list)?.[1];
-    expect(id).toBeDefined();
+    let id: string | undefined;
+    await until(async () => {
+      const list = String(await command(redis!.port, ['CLIENT', 'LIST']));
+      id = list.split('\n').find((entry) => / name=server-A:sub /.test(entry))?.match(/^id=(\d+) /)?.[1];
+      return id !== undefined;
+    }, "A's subscriber connection to be listed", 10_000);
     const killedAt = Date.now();
     expect(await command(redis!.port, ['CLIENT', 'KILL', 'ID', id!])).toBe(1);
     for (;;) {
@@ -147,7 +150,7 @@ describe('default bounds, two servers at 100 messages/s each', () => {
       await delay(5);
     }
     const backAt = Date.now();
-    await delay(3000);
+    await delay(4000);
     await traffic.stop();
     await traffic.settle();
 
@@ -250,7 +253,8 @@ describe('queue bounds', () => {
   }, 90_000);
 
   test('the age bound: publishes older than it are dropped while Redis is down; younger ones are sent', async () => {
-    const maxAge = 4000;
+    // Longer than a reconnection (up to 1 s) and the 2.5 s the backlog is held after it, so the young ones survive.
+    const maxAge = 6000;
     const [a, b] = await startPair(redis!, 'Loss.Age.ChatHub', { REDIS_MAX_QUEUED_PUBLISH_AGE_MS: String(maxAge) });
     servers = [a, b];
     const { local, remote } = await clients(a, b);

@@ -98,9 +98,9 @@ test('after SENTINEL FAILOVER both servers follow the new master and deliver eve
     );
     await Promise.all([a!.waitForBackplane('connected', RECOVERY_BOUND_MS), b!.waitForBackplane('connected', RECOVERY_BOUND_MS)]);
     const reconnectedMs = Date.now() - failoverAt;
-    // Keep probing a little after recovery (longer than the 1.5 s a server holds its queued publishes after it is
+    // Keep probing a little after recovery (longer than the 2.5 s a server holds its queued publishes after it is
     // back), then read what crossed.
-    await delay(3000);
+    await delay(4000);
     await Promise.all([fromA.stop(), fromB.stop()]);
     await delay(1000);
 
