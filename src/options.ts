@@ -283,6 +283,20 @@ export interface RedisBackplaneOptions {
    * @default 30000
    */
   readonly ackTimeoutMs?: number;
+  /**
+   * Payload bytes of publishes kept while Redis is unreachable (or failing over, or this server's subscriptions are
+   * not back yet); they are sent, in order, once it is back. A publish that would pass the bound is dropped, counted
+   * (`signalr_backplane_publishes_dropped_total`) and logged. 0 keeps no queue: a publish then fails at once while
+   * Redis is down, as with .NET's backplane.
+   * @default 16777216 (16 MiB)
+   */
+  readonly maximumQueuedPublishBytes?: number;
+  /**
+   * How long a publish may wait for Redis; older ones are dropped, counted and logged like those past the byte
+   * bound. Messages are for people connected now: one sent minutes late is rarely wanted.
+   * @default 60000
+   */
+  readonly maximumQueuedPublishAgeMs?: number;
 }
 
 /** Options of the fastify-signalr plugin: the hubs, and defaults for every hub's {@link HubOptions}. */
@@ -537,6 +551,8 @@ const signalROptionsSchema = z.strictObject({
       abortConnect: z.boolean().optional(),
       channelPrefix: z.string().optional(),
       ackTimeoutMs: positiveMs.optional(),
+      maximumQueuedPublishBytes: z.number().int().min(0).optional(),
+      maximumQueuedPublishAgeMs: positiveMs.optional(),
     })
     .refine(
       (redis) => redis.url !== undefined || redis.connectionString !== undefined || redis.options !== undefined,
@@ -546,12 +562,19 @@ const signalROptionsSchema = z.strictObject({
     .optional(),
 });
 
+/** Default of {@link RedisBackplaneOptions.maximumQueuedPublishBytes}. */
+export const DEFAULT_MAXIMUM_QUEUED_PUBLISH_BYTES = 16 * 1024 * 1024;
+/** Default of {@link RedisBackplaneOptions.maximumQueuedPublishAgeMs}. */
+export const DEFAULT_MAXIMUM_QUEUED_PUBLISH_AGE_MS = 60_000;
+
 /** The Redis backplane options after defaults. */
 export interface ResolvedRedisOptions {
   /** Where Redis is and how to connect, from every form of the option. */
   readonly target: RedisTarget;
   readonly channelPrefix: string;
   readonly ackTimeoutMs: number;
+  /** Bounds of the queue of publishes kept while Redis is unreachable (`maximumBytes` 0: no queue). */
+  readonly publishQueue: { readonly maximumBytes: number; readonly maximumAgeMs: number };
 }
 
 /** Everything a hub runs with, after defaults. */
@@ -709,6 +732,10 @@ export function resolveOptions(options: unknown, defaultProtocols: readonly HubP
             target,
             channelPrefix: redis.channelPrefix ?? target.channelPrefix ?? '',
             ackTimeoutMs: redis.ackTimeoutMs ?? 30_000,
+            publishQueue: Object.freeze({
+              maximumBytes: redis.maximumQueuedPublishBytes ?? DEFAULT_MAXIMUM_QUEUED_PUBLISH_BYTES,
+              maximumAgeMs: redis.maximumQueuedPublishAgeMs ?? DEFAULT_MAXIMUM_QUEUED_PUBLISH_AGE_MS,
+            }),
           }),
     allowReconnectOnShutdown: global.allowReconnectOnShutdown ?? true,
     maximumReceiveChunkSize: frameSize,
