@@ -11,7 +11,7 @@ import type { HubClass } from './hub/hub';
 import type { HubFilter } from './hub/hub-filters';
 import type { LifetimeLimits } from './lifetime/client-results';
 import type { RedisConnectionOptions } from './lifetime/redis-bus';
-import type { ManagementOptions } from './management/management-api';
+import type { ManagementOptions } from './management/management-options';
 import {
   RedisConfigurationError,
   isRedisUrl,
@@ -292,6 +292,20 @@ export interface RedisBackplaneOptions {
    * @default false (presence answers for this server only); heartbeat 5000 ms when on
    */
   readonly presence?: boolean | { readonly heartbeatIntervalMs?: number };
+  /**
+   * Payload bytes of publishes kept while Redis is unreachable (or failing over, or this server's subscriptions are
+   * not back yet); they are sent, in order, once it is back. A publish that would pass the bound is dropped, counted
+   * (`signalr_backplane_publishes_dropped_total`) and logged. 0 keeps no queue: a publish then fails at once while
+   * Redis is down, as with .NET's backplane.
+   * @default 16777216 (16 MiB)
+   */
+  readonly maximumQueuedPublishBytes?: number;
+  /**
+   * How long a publish may wait for Redis; older ones are dropped, counted and logged like those past the byte
+   * bound. Messages are for people connected now: one sent minutes late is rarely wanted.
+   * @default 60000
+   */
+  readonly maximumQueuedPublishAgeMs?: number;
 }
 
 /** Options of the fastify-signalr plugin: the hubs, and defaults for every hub's {@link HubOptions}. */
@@ -551,6 +565,8 @@ const signalROptionsSchema = z.strictObject({
           error: 'must be true, false or { heartbeatIntervalMs }',
         })
         .optional(),
+      maximumQueuedPublishBytes: z.number().int().min(0).optional(),
+      maximumQueuedPublishAgeMs: positiveMs.optional(),
     })
     .refine(
       (redis) => redis.url !== undefined || redis.connectionString !== undefined || redis.options !== undefined,
@@ -560,6 +576,11 @@ const signalROptionsSchema = z.strictObject({
     .optional(),
 });
 
+/** Default of {@link RedisBackplaneOptions.maximumQueuedPublishBytes}. */
+export const DEFAULT_MAXIMUM_QUEUED_PUBLISH_BYTES = 16 * 1024 * 1024;
+/** Default of {@link RedisBackplaneOptions.maximumQueuedPublishAgeMs}. */
+export const DEFAULT_MAXIMUM_QUEUED_PUBLISH_AGE_MS = 60_000;
+
 /** The Redis backplane options after defaults. */
 export interface ResolvedRedisOptions {
   /** Where Redis is and how to connect, from every form of the option. */
@@ -568,6 +589,8 @@ export interface ResolvedRedisOptions {
   readonly ackTimeoutMs: number;
   /** Presence across servers, or null when off. */
   readonly presence: { readonly heartbeatIntervalMs?: number } | null;
+  /** Bounds of the queue of publishes kept while Redis is unreachable (`maximumBytes` 0: no queue). */
+  readonly publishQueue: { readonly maximumBytes: number; readonly maximumAgeMs: number };
 }
 
 /** Everything a hub runs with, after defaults. */
@@ -731,6 +754,10 @@ export function resolveOptions(options: unknown, defaultProtocols: readonly HubP
                 : redis.presence === true
                   ? {}
                   : { ...redis.presence },
+            publishQueue: Object.freeze({
+              maximumBytes: redis.maximumQueuedPublishBytes ?? DEFAULT_MAXIMUM_QUEUED_PUBLISH_BYTES,
+              maximumAgeMs: redis.maximumQueuedPublishAgeMs ?? DEFAULT_MAXIMUM_QUEUED_PUBLISH_AGE_MS,
+            }),
           }),
     allowReconnectOnShutdown: global.allowReconnectOnShutdown ?? true,
     maximumReceiveChunkSize: frameSize,

@@ -1,6 +1,6 @@
 /**
- * Everything one hub path runs on: its options, method table, lifetime manager, connection table, and the hub
- * connections alive on this server. The transports hand it started connections; hubs and hub contexts reach
+ * Everything one hub path runs on: its options, dispatcher (method table, filters), lifetime manager, connection
+ * table, and the hub connections alive on this server. The transports hand it started connections; hubs and hub contexts reach
  * clients through it.
  */
 import type { FastifyBaseLogger, FastifyRequest } from 'fastify';
@@ -13,21 +13,11 @@ import type { Heartbeat } from '../heartbeat';
 import type { HubLifetimeManager } from '../lifetime/hub-lifetime-manager';
 import { InMemoryLifetimeManager } from '../lifetime/in-memory-lifetime-manager';
 import { lifetimeLimits, type ResolvedHubOptions } from '../options';
-import {
-  bindHub,
-  snapshotHttpRequest,
-  type GroupManager,
-  type Hub,
-  type HubBinding,
-  type HubClients,
-  type HubClientsFor,
-  type UntypedClient,
-} from './hub';
+import { snapshotHttpRequest, type GroupManager, type HubClients, type HubClientsFor, type UntypedClient } from './hub';
 import type { HubPresence } from '../presence/presence';
 import { LifetimeHubClients, lifetimeGroupManager } from './hub-clients';
-import { HubFilterPipeline } from './hub-filters';
-import { HubConnection } from './hub-connection';
-import { discoverHubMethods, type HubMethod } from './hub-methods';
+import { HubConnectionContext, type HubConnectionHost } from './hub-connection-context';
+import { HubMessageDispatcher } from './hub-dispatcher';
 import { HubStats } from './hub-stats';
 
 /**
@@ -42,17 +32,16 @@ export interface HubContext<TClient extends object = UntypedClient> {
 }
 
 /** The runtime of one hub path. */
-export class HubEndpoint implements HubContext {
-  readonly methods: ReadonlyMap<string, HubMethod>;
+export class HubEndpoint implements HubContext, HubConnectionHost {
   readonly connections: ConnectionManager;
   readonly clients: HubClients;
   readonly groups: GroupManager;
   /** Counters for metrics, read when they are scraped. */
   readonly stats = new HubStats();
   readonly presence: HubPresence;
-  /** The hub filters every invocation and lifecycle hook goes through. */
-  readonly filters: HubFilterPipeline;
-  private readonly hubConnections = new Set<HubConnection>();
+  /** The hub's method table and filters; binds and runs what every connection of this hub invokes. */
+  readonly dispatcher: HubMessageDispatcher;
+  private readonly hubConnections = new Set<HubConnectionContext>();
   private readonly pings = new Map<HubProtocol, Buffer>();
 
   constructor(
@@ -61,8 +50,7 @@ export class HubEndpoint implements HubContext {
     readonly log: FastifyBaseLogger,
     readonly lifetime: HubLifetimeManager = new InMemoryLifetimeManager(lifetimeLimits(options)),
   ) {
-    this.methods = discoverHubMethods(options.hub);
-    this.filters = new HubFilterPipeline(options.hubFilters, options.name);
+    this.dispatcher = new HubMessageDispatcher(options, lifetime, this.stats, log);
     this.connections = new ConnectionManager(options.disconnectTimeoutMs);
     this.clients = new LifetimeHubClients(lifetime);
     this.groups = lifetimeGroupManager(lifetime, options.maximumGroupNameLength);
@@ -94,13 +82,13 @@ export class HubEndpoint implements HubContext {
   }
 
   /** The hub connection of this server with this public id, if any (a scan: for management calls, not per message). */
-  findConnection(connectionId: string): HubConnection | undefined {
+  findConnection(connectionId: string): HubConnectionContext | undefined {
     for (const connection of this.hubConnections) if (connection.connectionId === connectionId) return connection;
     return undefined;
   }
 
   /** The hub connections alive on this server. */
-  liveConnections(): IterableIterator<HubConnection> {
+  liveConnections(): IterableIterator<HubConnectionContext> {
     return this.hubConnections.values();
   }
 
@@ -130,8 +118,8 @@ export class HubEndpoint implements HubContext {
    * Starts the hub connection on top of an HTTP connection whose transport just started. Its user is the one
    * resolved when it was created (negotiate, or the WebSocket request of `skipNegotiation`).
    */
-  startConnection(http: HttpConnection, request: FastifyRequest, now = Date.now()): HubConnection {
-    const connection = new HubConnection(http, this, snapshotHttpRequest(request), http.userIdentifier, now);
+  startConnection(http: HttpConnection, request: FastifyRequest, now = Date.now()): HubConnectionContext {
+    const connection = new HubConnectionContext(http, this, snapshotHttpRequest(request), http.userIdentifier, now);
     if (this.options.closeOnAuthenticationExpiration) connection.authenticationExpiresAt = this.authenticationExpiresAt(request);
     http.application = connection;
     this.hubConnections.add(connection);
@@ -140,14 +128,9 @@ export class HubEndpoint implements HubContext {
   }
 
   /** Forgets a hub connection that ended (its HTTP connection leaves the table when its transport ends). */
-  connectionEnded(connection: HubConnection): void {
+  connectionEnded(connection: HubConnectionContext): void {
     this.hubConnections.delete(connection);
     this.heartbeat.delete(connection);
-  }
-
-  /** A fresh hub instance bound to a connection's services (and an invocation's signal). */
-  createHub(binding: HubBinding): Hub {
-    return bindHub(new this.options.hub(), binding, this.lifetime.presence);
   }
 
   /** The framed Ping of a protocol, serialized once. */

@@ -10,6 +10,7 @@
  */
 import type { StreamItemMessage } from '../../protocol/messages';
 import { InvocationErrors, withErrorDetail } from '../errors';
+import { isThenable, iteratorOf, type AnyIterator } from './async-values';
 import type { UploadStream } from './upload-stream';
 
 /** Output queued within one event-loop turn after which a stream waits for the next turn. */
@@ -27,29 +28,9 @@ export interface ResultStreamHost {
   logFailure(error: unknown, methodName: string, message: string): void;
 }
 
-type AnyIterator = Iterator<unknown> | AsyncIterator<unknown>;
-
-function isThenable(value: unknown): value is PromiseLike<unknown> {
-  return (
-    (typeof value === 'object' || typeof value === 'function') &&
-    value !== null &&
-    typeof (value as PromiseLike<unknown>).then === 'function'
-  );
-}
-
-/** The iterator of a value a streaming method returned, or `null` when it is not a stream. */
-function iteratorOf(value: unknown): AnyIterator | null {
-  // A string is iterable, but a method returning one did not mean to stream characters.
-  if ((typeof value !== 'object' && typeof value !== 'function') || value === null) return null;
-  const candidate = value as Partial<AsyncIterable<unknown> & Iterable<unknown>>;
-  if (typeof candidate[Symbol.asyncIterator] === 'function') return candidate[Symbol.asyncIterator]!();
-  if (typeof candidate[Symbol.iterator] === 'function') return candidate[Symbol.iterator]!();
-  return null;
-}
-
 /** Asks an iterator to stop (runs a generator's `finally`), ignoring what it says. */
-function closeQuietly(iterator: AnyIterator | null): void {
-  if (iterator === null || typeof iterator.return !== 'function') return;
+function closeQuietly(iterator: AnyIterator | null | undefined): void {
+  if (iterator == null || typeof iterator.return !== 'function') return;
   try {
     const outcome = iterator.return();
     if (isThenable(outcome)) outcome.then(undefined, () => undefined);
@@ -127,7 +108,7 @@ export class ResultStream {
   };
 
   private readonly begin = (value: unknown): void => {
-    let iterator: AnyIterator | null;
+    let iterator: AnyIterator | undefined;
     try {
       iterator = iteratorOf(value);
     } catch (error) {
@@ -139,7 +120,7 @@ export class ResultStream {
       closeQuietly(iterator);
       return;
     }
-    if (iterator === null) {
+    if (iterator === undefined) {
       this.end(InvocationErrors.invalidStreamReturn(this.methodName));
       return;
     }

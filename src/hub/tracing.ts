@@ -24,17 +24,8 @@ import {
   type TextMapGetter,
   type TracerProvider,
 } from '@opentelemetry/api';
+import { iteratorOf } from './async-values';
 import type { HubFilter, HubInvocationContext } from './hub-filters';
-
-/** The iterator of an async or sync iterable, or `undefined` for anything else. */
-function iteratorOf(value: unknown): AsyncIterator<unknown> | Iterator<unknown> | undefined {
-  if (typeof value !== 'object' || value === null) return undefined;
-  const asyncIterate = (value as Partial<AsyncIterable<unknown>>)[Symbol.asyncIterator];
-  if (typeof asyncIterate === 'function') return asyncIterate.call(value);
-  const iterate = (value as Partial<Iterable<unknown>>)[Symbol.iterator];
-  if (typeof iterate === 'function') return iterate.call(value);
-  return undefined;
-}
 
 /** Options of {@link signalRTracing}. */
 export interface SignalRTracingOptions {

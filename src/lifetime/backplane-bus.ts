@@ -32,6 +32,19 @@ export interface BackplaneHealth {
    * reached this server's own clients only, or nobody when they were meant for another server.
    */
   readonly unpublishedMessages: number;
+  /** Publishes waiting for Redis now (its connection or its subscriptions are not back yet). */
+  readonly queuedMessages: number;
+  /** Payload bytes of `queuedMessages`. */
+  readonly queuedBytes: number;
+  /** Publishes that had to wait for Redis since the server started. */
+  readonly queuedMessagesTotal: number;
+  /** Queued publishes sent once Redis was back (Redis confirmed each). */
+  readonly replayedMessages: number;
+  /**
+   * Queued publishes dropped because they fell out of the queue's bounds (bytes or age); also counted in
+   * `unpublishedMessages`.
+   */
+  readonly droppedMessages: number;
   /** Messages this server published to Redis since it started (Redis confirmed each). */
   readonly publishedMessages: number;
   /** Messages that arrived from Redis on this server's subscriptions since it started (its own included). */
@@ -57,6 +70,23 @@ export interface BackplaneStore {
   pipeline(commands: readonly StoreCommand[]): Promise<unknown[]>;
 }
 
+/** How one publish behaves while Redis is unreachable. */
+export interface PublishOptions {
+  /** Withdraws the publish while it still waits for Redis; the promise then rejects. */
+  readonly signal?: AbortSignal;
+  /**
+   * The caller already delivered the message to this server's own clients, because the bus did not receive the
+   * channel at that moment ({@link BackplaneBus.receives} was false). When it is sent later and comes back through
+   * this server's subscription, that echo is not delivered again.
+   */
+  readonly deliveredLocally?: boolean;
+  /**
+   * Resolve (with -1) as soon as the publish is queued instead of when Redis replies, for a caller that must not
+   * wait for an outage to end. Connected, it still resolves with Redis's reply.
+   */
+  readonly resolveWhenQueued?: boolean;
+}
+
 /** Pub/sub over literal channel names. Every method is safe to call in any state; none throws synchronously. */
 export interface BackplaneBus {
   /**
@@ -74,10 +104,13 @@ export interface BackplaneBus {
    */
   readonly publishCountsEveryReceiver: boolean;
   /**
-   * Publishes `payload` on `channel` and resolves with the number of subscribers Redis delivered it to. Rejects
-   * at once when Redis is not connected, and when the publish fails or its connection drops before the reply.
+   * Publishes `payload` on `channel` and resolves with the number of subscribers Redis delivered it to. Publishes
+   * leave in the order they were made. While Redis is unreachable (or the subscriptions are not back yet) the
+   * publish waits in a bounded queue and is sent once they are back; it rejects when it falls out of the queue's
+   * bounds, when `options.signal` aborts while it waits, when Redis answers with an error, and at once when the bus
+   * keeps no queue and Redis is not connected.
    */
-  publish(channel: string, payload: Buffer): Promise<number>;
+  publish(channel: string, payload: Buffer, options?: PublishOptions): Promise<number>;
   /**
    * Records a subscription and sends SUBSCRIBE when connected. Resolves once Redis confirmed it, or at once when
    * not connected (the subscription is made when the connection comes back). Never rejects.

@@ -47,7 +47,7 @@ export class RedisBackplane {
   constructor(
     private readonly options: ResolvedRedisOptions,
     private readonly log: BackplaneLogger,
-    readonly bus: BackplaneBus = new RedisBus({ target: options.target, log }),
+    readonly bus: BackplaneBus = new RedisBus({ target: options.target, log, publishQueue: options.publishQueue }),
   ) {}
 
   /**

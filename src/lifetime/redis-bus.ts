@@ -8,8 +8,12 @@
  * - after a reconnection (a Redis restart loses every subscription) each wanted channel is subscribed again, one
  *   SUBSCRIBE per channel in the order they were first wanted, as StackExchange.Redis does
  *   (docs/protocol.md §3.4, §3.8);
- * - a publish never waits in an offline queue: while Redis is down it fails at once, so the lifetime manager can
- *   deliver to its own clients directly, and a publish is never sent late, after the outage, out of order.
+ * - a publish made while Redis is unreachable, or before every wanted channel is subscribed again, waits in this
+ *   bus's own queue ({@link PublishQueue}), bounded by bytes and by age, and is sent once the connection and its
+ *   subscriptions are back, in the order publishes were made (ioredis's offline queue is off: it is unbounded and
+ *   would send before the subscriptions are back). A publish sent but unanswered when its connection dropped goes
+ *   back to the head of the queue and is sent again: at least once, never out of order. Without a queue
+ *   (`publishQueue` absent, as for the emitter) a publish fails at once while Redis is down.
  *
  * SUBSCRIBE and UNSUBSCRIBE go out through a window of at most {@link SUBSCRIPTION_WINDOW_BYTES} of channel names
  * awaiting Redis's replies. Each reply repeats the channel name, and Redis kills a subscriber whose unread replies
@@ -17,9 +21,10 @@
  * a connection leaving a thousand long-named groups, or a resubscription after an outage, could get the subscriber
  * dropped and lose what other servers publish meanwhile.
  *
- * Nothing is replayed after an outage: Redis pub/sub stores nothing, so what was published meanwhile is lost, as
- * with .NET's backplane (docs/protocol.md §3.1, §3.8). Each outage is logged once when it starts and once when it ends,
- * with the number of messages this server could not publish meanwhile.
+ * What other servers published while this server's subscription connection was down is lost: Redis pub/sub
+ * stores nothing (docs/protocol.md §3.1, §3.8), and no queue on this side can bring it back. Each outage is logged
+ * once when it starts and once when it ends, with the number of messages queued, sent late and dropped meanwhile
+ * (and once more at the first drop, so a long outage shows it while it lasts).
  *
  * Where the connections go (`RedisTarget.mode`):
  * - `endpoints`: one server, or the seed nodes of a Redis Cluster. Each connection opens to an endpoint chosen by
@@ -50,7 +55,9 @@ import {
   type BackplaneStore,
   type ChannelListener,
   type StoreCommand,
+  type PublishOptions,
 } from './backplane-bus';
+import { PublishQueue, type PublishQueueLimits, type QueuedPublish } from './publish-queue';
 import { redact, type RedisEndpoint, type RedisTarget } from './redis-config';
 
 /** ioredis connection options (host, port, password, tls, db, retryStrategy, …), as ioredis documents them. */
@@ -61,6 +68,11 @@ export interface RedisBusOptions {
   /** Where Redis is and how to reach it (see `resolveRedisTarget`). */
   readonly target: RedisTarget;
   readonly log: BackplaneLogger;
+  /**
+   * Keep publishes made while Redis is unreachable, within these bounds, and send them once it is back. Absent:
+   * a publish fails at once while Redis is down.
+   */
+  readonly publishQueue?: PublishQueueLimits;
 }
 
 /**
@@ -237,6 +249,11 @@ function clusterNodes(reply: unknown): RedisEndpoint[] {
 
 const CONNECTION_LOST = 'the Redis connection closed before the reply';
 
+/** ioredis's errors for a command whose connection closed (or could not take it): the command may go again. */
+function isConnectionLoss(error: Error): boolean {
+  return /Connection is closed|Stream isn't writeable|ECONNRESET|EPIPE|ECONNREFUSED/.test(error.message ?? '');
+}
+
 /**
  * One period of one connection being up. Commands sent during it are tracked so that they settle when the
  * connection closes: ioredis leaves a command without a reply unsettled when it neither resends it nor queues it.
@@ -271,7 +288,18 @@ class Session {
   }
 }
 
-/** A {@link BackplaneBus} on two ioredis connections. */
+/**
+ * How long queued publishes are held after this server's connection and subscriptions are back, before they are
+ * sent: the longest delay of the default reconnection strategy (1 s), plus 1.5 s for connecting and subscribing
+ * again on a busy host, so that the other servers, which lost Redis at the same moment, are subscribed again when
+ * the backlog arrives — Redis delivers a message only to those subscribed at that instant, and no server can see
+ * whether the others are. Publishes made meanwhile queue behind, so order holds.
+ */
+export const REPLAY_GRACE_MS = 2500;
+
+/** How soon the queue is tried again after a publish failed with its connection while the bus still looked up. */
+const RETRY_AFTER_LOSS_MS = 100;
+
 /**
  * Channel-name bytes of SUBSCRIBE/UNSUBSCRIBE commands in flight at once: far below the 8 MB soft limit of Redis's
  * default `client-output-buffer-limit pubsub`, and large enough that thousands of ordinary channels still go out in
@@ -317,6 +345,7 @@ class ByteWindow {
   }
 }
 
+/** A {@link BackplaneBus} on two ioredis connections. */
 export class RedisBus implements BackplaneBus {
   private readonly pub: Redis;
   private readonly sub: Redis;
@@ -349,6 +378,29 @@ export class RedisBus implements BackplaneBus {
   private lastFatalLogged: string | undefined;
   private closed = false;
 
+  /** Publishes not confirmed by Redis yet: in flight, then waiting for the connection. */
+  private readonly queue: PublishQueue;
+  /** Drops publishes that waited too long; runs only while some wait. */
+  private ageTimer: NodeJS.Timeout | undefined;
+  private queuedTotal = 0;
+  private replayed = 0;
+  private dropped = 0;
+  /** Counts of the current outage, for its log lines. */
+  private queuedInOutage = 0;
+  private replayedInOutage = 0;
+  private droppedInOutage = 0;
+  /**
+   * Payloads this server published after delivering them to its own clients, by channel, in the order sent: their
+   * echo from Redis is skipped, once each, so no client gets a message twice.
+   */
+  private readonly echoes = new Map<string, Buffer[]>();
+  /** Messages flowed at the last state update (to see them start flowing again). */
+  private wasFlowing = false;
+  /** The backlog waits {@link REPLAY_GRACE_MS} for the other servers; set while it does. */
+  private replayTimer: NodeJS.Timeout | undefined;
+  /** Tries the queue again after a loss its connection did not (yet) report as a close. */
+  private retryTimer: NodeJS.Timeout | undefined;
+
   private readonly target: RedisTarget;
   private readonly ring: EndpointRing;
   /**
@@ -371,6 +423,7 @@ export class RedisBus implements BackplaneBus {
   constructor(options: RedisBusOptions) {
     this.log = options.log;
     this.target = options.target;
+    this.queue = new PublishQueue(options.publishQueue ?? { maximumBytes: 0, maximumAgeMs: 0 });
     this.ring = new EndpointRing(this.target.endpoints);
     this.topology = this.target.mode === 'endpoints' ? 'unknown' : 'single';
     this.askCluster = this.target.mode === 'endpoints';
@@ -447,24 +500,235 @@ export class RedisBus implements BackplaneBus {
     return this.pubReady;
   }
 
-  async publish(channel: string, payload: Buffer): Promise<number> {
-    if (!this.pubReady) {
-      this.countUnpublished();
-      throw new BackplaneUnavailableError();
-    }
-    try {
-      const receivers = await this.pubSession.track(
-        this.pub.publish(channel, payload),
-        () => new BackplaneUnavailableError(`Publishing failed: ${CONNECTION_LOST}.`),
-      );
-      this.published++;
-      return receivers;
-    } catch (error) {
-      this.countUnpublished();
-      if (fatalKind(error as Error) === 'permission') {
-        this.fatal(this.explain('permission', `publish '${channel}': ${describe(error as Error, this.target.secrets)}`, this.target.description));
+  publish(channel: string, payload: Buffer, options: PublishOptions = {}): Promise<number> {
+    if (this.closed) return Promise.reject(new BackplaneUnavailableError('The Redis backplane is closed.'));
+    const { signal, deliveredLocally = false, resolveWhenQueued = false } = options;
+    if (signal?.aborted) return Promise.reject(new BackplaneUnavailableError('The publish was canceled.'));
+    let onQueued: (() => void) | undefined;
+    let queuedAtOnce = false;
+    const promise = new Promise<number>((resolve, reject) => {
+      let onAbort: (() => void) | undefined;
+      const entry: QueuedPublish = {
+        channel,
+        payload,
+        madeAt: Date.now(),
+        deliveredLocally,
+        state: 'waiting',
+        waited: false,
+        attempt: 0,
+        settle: (error, receivers) => {
+          if (onAbort !== undefined) signal?.removeEventListener('abort', onAbort);
+          if (error === undefined) resolve(receivers);
+          else reject(error);
+        },
+        ...(resolveWhenQueued && { onQueued: () => onQueued?.() }),
+      };
+      // Without a queue, a publish goes whenever the publishing connection is up, as before there was one.
+      const canSend = this.queue.limits.maximumBytes > 0 ? this.flowing : this.pubReady && !this.closed;
+      if (canSend && this.replayTimer === undefined && this.queue.waitingCount === 0) {
+        this.transmit(entry);
+      } else if (this.queue.fits(payload.length)) {
+        this.queue.enqueue(entry);
+        queuedAtOnce = true;
+        this.queuedTotal++;
+        this.queuedInOutage++;
+        this.scheduleAgeCheck();
+      } else {
+        this.countUnpublished();
+        if (this.queue.limits.maximumBytes > 0) {
+          this.countDropped(1, 'bytes');
+          reject(new BackplaneUnavailableError('The Redis backplane is not connected, and its publish queue is full.'));
+        } else {
+          reject(new BackplaneUnavailableError());
+        }
+        return;
       }
-      throw error;
+      // Also for one sent now: a lost connection may put it back in the queue, where its caller can still give up.
+      if (signal !== undefined) {
+        onAbort = () => {
+          if (this.queue.withdraw(entry)) {
+            this.countUnpublished();
+            entry.settle(new BackplaneUnavailableError('The publish was canceled while it waited for Redis.'), 0);
+          }
+        };
+        signal.addEventListener('abort', onAbort, { once: true });
+      }
+    });
+    if (!resolveWhenQueued) return promise;
+    if (queuedAtOnce) {
+      // The caller does not wait; a later drop is counted and logged here.
+      promise.catch(() => undefined);
+      return Promise.resolve(-1);
+    }
+    // Sent now; resolves with the reply, or as soon as a lost connection puts it back in the queue.
+    return new Promise<number>((resolve, reject) => {
+      onQueued = () => resolve(-1);
+      promise.then(resolve, reject);
+    });
+  }
+
+  /**
+   * Messages flow both ways: publishing works and every wanted channel is subscribed again, so a queued publish can
+   * go (and a group command or client result it carries can get its answer on this server's subscriptions).
+   */
+  private get flowing(): boolean {
+    return this.pubReady && this.subReady && this.resubscribed && !this.closed;
+  }
+
+  /** Sends one publish now and settles it with Redis's reply; a lost connection puts it back in the queue. */
+  private transmit(entry: QueuedPublish): void {
+    entry.state = 'sent';
+    const attempt = ++entry.attempt;
+    this.queue.inFlight.push(entry);
+    // Expected before it is sent: the echo may be read on the subscription connection before the reply.
+    if (entry.deliveredLocally && this.receives(entry.channel)) {
+      let expected = this.echoes.get(entry.channel);
+      if (expected === undefined) this.echoes.set(entry.channel, (expected = []));
+      expected.push(entry.payload);
+    }
+    const session = this.pubSession;
+    let lost = false;
+    session
+      .track(this.pub.publish(entry.channel, entry.payload), () => {
+        lost = true;
+        return new BackplaneUnavailableError(`Publishing failed: ${CONNECTION_LOST}.`);
+      })
+      .then(
+        (receivers) => {
+          if (entry.attempt !== attempt || entry.state !== 'sent') return;
+          entry.state = 'done';
+          this.queue.trimInFlight();
+          this.published++;
+          if (entry.waited) {
+            this.replayed++;
+            this.replayedInOutage++;
+          }
+          entry.settle(undefined, receivers);
+        },
+        (error: Error) => {
+          if (entry.attempt !== attempt || entry.state !== 'sent') return;
+          // Lost with its connection: requeued by the close handler (or just now, when it is already gone).
+          if (lost || !this.pubReady || isConnectionLoss(error)) {
+            if (this.queue.limits.maximumBytes > 0) {
+              this.requeueInFlight();
+              return;
+            }
+            error = new BackplaneUnavailableError(`Publishing failed: ${CONNECTION_LOST}.`);
+          }
+          entry.state = 'done';
+          this.queue.trimInFlight();
+          this.countUnpublished();
+          if (fatalKind(error) === 'permission') {
+            this.fatal(this.explain('permission', `publish '${entry.channel}': ${describe(error, this.target.secrets)}`, this.target.description));
+          }
+          entry.settle(error, 0);
+        },
+      );
+  }
+
+  /** The publishing connection is gone: what it sent without a reply waits again, ahead of the rest. */
+  private requeueInFlight(): void {
+    if (this.queue.limits.maximumBytes === 0) return;
+    const requeued = this.queue.requeueInFlight();
+    if (requeued.length === 0) return;
+    for (const entry of requeued) {
+      // Its echo, expected on the subscription, may never come now; a resend expects it afresh.
+      const expected = this.echoes.get(entry.channel);
+      const index = expected?.indexOf(entry.payload) ?? -1;
+      if (index >= 0) expected!.splice(index, 1);
+      // It was meant to reach this server's clients through its echo, which can no longer come before the messages
+      // delivered directly during the outage: deliver it now, so they get everything in the order sent.
+      const listener = entry.deliveredLocally ? undefined : this.listeners.get(entry.channel);
+      if (listener !== undefined) {
+        entry.deliveredLocally = true;
+        this.deliver(listener, entry.payload);
+      }
+    }
+    this.queuedTotal += requeued.length;
+    this.queuedInOutage += requeued.length;
+    for (const entry of requeued) entry.onQueued?.();
+    this.scheduleAgeCheck();
+    // The connection reported the loss before its close: the close and the next connection send the queue. Should
+    // the close never come, the queue is tried again shortly rather than left waiting for a state change.
+    if (this.flowing && this.retryTimer === undefined) {
+      this.retryTimer = setTimeout(() => {
+        this.retryTimer = undefined;
+        if (this.flowing && this.replayTimer === undefined) this.flush();
+      }, RETRY_AFTER_LOSS_MS);
+      this.retryTimer.unref();
+    }
+  }
+
+  /** Sends the backlog {@link REPLAY_GRACE_MS} after messages started flowing again, at once when they still flow. */
+  private scheduleReplay(): void {
+    const flowing = this.flowing;
+    const started = flowing && !this.wasFlowing;
+    this.wasFlowing = flowing;
+    if (!flowing) {
+      clearTimeout(this.replayTimer);
+      this.replayTimer = undefined;
+      return;
+    }
+    if (this.replayTimer !== undefined || this.queue.waitingCount === 0) return;
+    if (!started) {
+      this.flush();
+      return;
+    }
+    this.replayTimer = setTimeout(() => {
+      this.replayTimer = undefined;
+      this.flush();
+    }, REPLAY_GRACE_MS);
+    this.replayTimer.unref();
+  }
+
+  /** Sends every waiting publish, in order, once messages flow again; the too old ones are dropped first. */
+  private flush(): void {
+    this.dropExpired();
+    while (this.flowing && this.replayTimer === undefined) {
+      const entry = this.queue.takeWaiting();
+      if (entry === undefined) break;
+      this.transmit(entry);
+    }
+  }
+
+  private scheduleAgeCheck(): void {
+    for (let entry = this.queue.waiting.peek(); entry !== undefined && entry.state !== 'waiting'; ) {
+      this.queue.waiting.shift();
+      entry = this.queue.waiting.peek();
+    }
+    const oldest = this.queue.waiting.peek();
+    if (this.ageTimer !== undefined || oldest === undefined || this.closed) return;
+    const wait = Math.max(10, oldest.madeAt + this.queue.limits.maximumAgeMs - Date.now() + 1);
+    this.ageTimer = setTimeout(() => {
+      this.ageTimer = undefined;
+      this.dropExpired();
+      this.scheduleAgeCheck();
+    }, wait);
+    this.ageTimer.unref();
+  }
+
+  private dropExpired(): void {
+    const expired = this.queue.takeOlderThan(Date.now() - this.queue.limits.maximumAgeMs);
+    if (expired.length === 0) return;
+    for (const entry of expired) {
+      this.countUnpublished();
+      entry.settle(new BackplaneUnavailableError('The publish waited for Redis longer than the queue allows.'), 0);
+    }
+    this.countDropped(expired.length, 'age');
+  }
+
+  private countDropped(count: number, bound: 'bytes' | 'age'): void {
+    const first = this.droppedInOutage === 0;
+    this.dropped += count;
+    this.droppedInOutage += count;
+    if (first) {
+      const { maximumBytes, maximumAgeMs } = this.queue.limits;
+      this.log.error(
+        { event: 'signalr.backplane.publish_dropped', bound, maximumQueuedPublishBytes: maximumBytes, maximumQueuedPublishAgeMs: maximumAgeMs },
+        bound === 'bytes'
+          ? `Redis backplane: the publish queue is full (${maximumBytes} bytes); dropping new publishes until Redis is back (the count is logged then)`
+          : `Redis backplane: publishes waited longer than ${maximumAgeMs} ms for Redis and are dropped (the count is logged when Redis is back)`,
+      );
     }
   }
 
@@ -492,6 +756,7 @@ export class RedisBus implements BackplaneBus {
 
   async unsubscribe(channel: string): Promise<void> {
     if (!this.listeners.delete(channel)) return;
+    this.echoes.delete(channel);
     // Messages may still come until Redis has the UNSUBSCRIBE; nothing is listening for them any more.
     this.confirmed.delete(channel);
     if (!this.subReady || this.closed) return;
@@ -505,6 +770,11 @@ export class RedisBus implements BackplaneBus {
       since: this.since,
       outages: this.outages,
       unpublishedMessages: this.unpublished,
+      queuedMessages: this.queue.waitingCount,
+      queuedBytes: this.queue.waitingBytes,
+      queuedMessagesTotal: this.queuedTotal,
+      replayedMessages: this.replayed,
+      droppedMessages: this.dropped,
       publishedMessages: this.published,
       receivedMessages: this.received,
       subscriptions: this.listeners.size,
@@ -526,6 +796,21 @@ export class RedisBus implements BackplaneBus {
     this.sub.disconnect();
     this.pubSession.end();
     this.subSession.end();
+    clearTimeout(this.ageTimer);
+    this.ageTimer = undefined;
+    clearTimeout(this.replayTimer);
+    this.replayTimer = undefined;
+    clearTimeout(this.retryTimer);
+    this.retryTimer = undefined;
+    // Nothing is sent after close: what still waits is not published.
+    const unsent = [...this.queue.inFlight.drain(), ...this.queue.waiting.drain()].filter((entry) => entry.state !== 'done');
+    this.queue.waitingBytes = 0;
+    this.queue.waitingCount = 0;
+    for (const entry of unsent) {
+      entry.state = 'done';
+      this.countUnpublished();
+      entry.settle(new BackplaneUnavailableError('The Redis backplane closed before the message was published.'), 0);
+    }
     this.settleStartup();
     this.setState('closed');
   }
@@ -552,10 +837,13 @@ export class RedisBus implements BackplaneBus {
       if (role === 'pub') {
         this.pubReady = false;
         this.pubSession.end();
+        this.requeueInFlight();
       } else {
         this.subReady = false;
         this.resubscribed = false;
         this.confirmed.clear();
+        // Echoes still expected cannot come on the next connection.
+        this.echoes.clear();
         this.subSession.end();
       }
       this.updateState();
@@ -731,8 +1019,20 @@ export class RedisBus implements BackplaneBus {
 
   private dispatch(channel: Buffer, payload: Buffer): void {
     this.received++;
-    const listener = this.listeners.get(channel.toString('utf8'));
+    const name = channel.toString('utf8');
+    const listener = this.listeners.get(name);
     if (listener === undefined) return;
+    const expected = this.echoes.get(name);
+    if (expected !== undefined && expected[0].equals(payload)) {
+      // This server delivered it to its own clients when it was published (see PublishOptions.deliveredLocally).
+      expected.shift();
+      if (expected.length === 0) this.echoes.delete(name);
+      return;
+    }
+    this.deliver(listener, payload);
+  }
+
+  private deliver(listener: ChannelListener, payload: Buffer): void {
     try {
       listener(payload);
     } catch (error) {
@@ -747,6 +1047,7 @@ export class RedisBus implements BackplaneBus {
 
   private updateState(): void {
     if (this.closed) return;
+    this.scheduleReplay();
     const up = this.pubReady && this.subReady && this.resubscribed && !this.probing;
     if (up) this.setState('connected');
     else if (this.state === 'connected' || this.lastError !== undefined) this.setState('disconnected');
@@ -766,11 +1067,16 @@ export class RedisBus implements BackplaneBus {
             event: 'signalr.backplane.reconnected',
             outageMs: duration,
             unpublishedMessages: this.unpublishedInOutage,
+            queuedMessages: this.queuedInOutage,
+            replayedMessages: this.replayedInOutage,
+            droppedMessages: this.droppedInOutage,
             resubscribedChannels: this.listeners.size,
           },
           `Redis backplane connected again after ${duration} ms and subscribed its ${this.listeners.size} channels ` +
-            `again; ${this.unpublishedInOutage} message(s) this server sent meanwhile were not published (they ` +
-            'reached its own clients at most), and whatever other servers published meanwhile was lost',
+            `again; ${this.queuedInOutage} message(s) this server sent meanwhile were queued and are being sent now, ` +
+            `${this.unpublishedInOutage} were not published (${this.droppedInOutage} dropped by the queue's bounds; ` +
+            'they reached its own clients at most), and whatever other servers published while this server was ' +
+            'not subscribed was lost',
         );
       } else {
         this.log.info(
@@ -781,10 +1087,16 @@ export class RedisBus implements BackplaneBus {
       this.lastError = undefined;
       this.lastFatalLogged = undefined;
       this.unpublishedInOutage = 0;
+      this.queuedInOutage = 0;
+      this.replayedInOutage = 0;
+      this.droppedInOutage = 0;
       this.settleStartup();
     } else if (next === 'disconnected') {
       if (previous === 'connected') this.outages++;
       this.unpublishedInOutage = 0;
+      this.queuedInOutage = this.queue.waitingCount;
+      this.replayedInOutage = 0;
+      this.droppedInOutage = 0;
       this.log.error(
         { event: 'signalr.backplane.disconnected', lastError: this.lastError, previous },
         previous === 'connected'

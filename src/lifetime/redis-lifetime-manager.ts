@@ -14,9 +14,10 @@
  * group commands waiting for an ack, and the client results in flight in both directions.
  *
  * Redis trouble never fails a send (docs/protocol.md §3.8 is .NET's behaviour; here the manager is kinder): while the
- * bus does not receive, messages are delivered to this server's own clients directly, and a publish that fails is
- * counted and logged by the bus. Only operations that need another server — a group change for a remote connection, a
- * client result from a remote connection — fail while Redis is down.
+ * bus does not receive, messages are delivered to this server's own clients directly, the publish waits in the bus's
+ * queue and goes to the other servers once Redis is back (the bus skips its echo here), and a send resolves once it
+ * is queued. Operations that need another server — a group change for a remote connection, a client result from a
+ * remote connection — wait for Redis within their own timeouts (the ack timeout, the call's signal).
  *
  * Hot path: a send is serialized once per hub protocol and published once per channel; a received message is
  * decoded once and its bytes are written to every local target without re-encoding, never waiting on a client.
@@ -488,9 +489,13 @@ export class RedisLifetimeManager implements HubLifetimeManager, LocalPresenceIn
     // (src/SignalR/server/StackExchangeRedis/src/RedisHubLifetimeManager.cs@v10.0.0 L348); Int32 on the wire.
     this.lastCommandId = this.lastCommandId >= INT32_MAX ? 1 : this.lastCommandId + 1;
     const id = this.lastCommandId;
+    // The ack timeout also bounds the wait for Redis: a command still queued when it passes is withdrawn, never
+    // sent late after its caller got the error.
+    const withdraw = new AbortController();
     const acked = new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.acks.delete(id);
+        withdraw.abort();
         this.log.warn(
           { commandId: id, connectionId, groupName, action, timeoutMs: this.ackTimeoutMs },
           'no server acknowledged a group command: no server owns that connection, or Redis lost the message',
@@ -502,8 +507,10 @@ export class RedisLifetimeManager implements HubLifetimeManager, LocalPresenceIn
     });
     const command = encodeRedisGroupCommand({ id, serverName: this.serverName, action, groupName, connectionId });
     try {
-      await this.bus.publish(this.channels.groupManagement, command);
+      await this.bus.publish(this.channels.groupManagement, command, { signal: withdraw.signal });
     } catch (error) {
+      // Withdrawn from the queue by the ack timeout: the caller gets the timeout's error.
+      if (withdraw.signal.aborted) await acked;
       const pending = this.acks.get(id);
       if (pending !== undefined) {
         clearTimeout(pending.timer);
@@ -537,8 +544,11 @@ export class RedisLifetimeManager implements HubLifetimeManager, LocalPresenceIn
     const payload = this.invocationPayload(method, args, NO_IDS, invocationId, this.channels.returnResultsName);
     let receivers: number;
     try {
-      receivers = await this.bus.publish(this.channels.connection(connectionId), payload);
+      // While Redis is down the invocation waits for it, until `signal` gives up (the call's own timeout).
+      receivers = await this.bus.publish(this.channels.connection(connectionId), payload, signal !== undefined ? { signal } : {});
     } catch (error) {
+      // Canceled while queued: the wait already failed with "Invocation canceled by the server.".
+      if (signal?.aborted) return result;
       this.clientResults.remove(invocationId);
       throw error;
     }
@@ -753,9 +763,11 @@ export class RedisLifetimeManager implements HubLifetimeManager, LocalPresenceIn
    */
   private async publish(channel: string, payload: Buffer): Promise<void> {
     const handler = this.handlers.get(channel);
-    if (handler !== undefined && !this.bus.receives(channel)) handler(payload);
+    const deliveredLocally = handler !== undefined && !this.bus.receives(channel);
+    if (deliveredLocally) handler(payload);
     try {
-      await this.bus.publish(channel, payload);
+      // Resolves once queued while Redis is down: a hub method must not hang for an outage (see the README).
+      await this.bus.publish(channel, payload, { deliveredLocally, resolveWhenQueued: true });
     } catch (error) {
       if (this.bus.publishing) this.log.warn({ err: error, channel }, 'a message could not be published to Redis');
       else this.log.debug({ channel }, 'Redis is not connected: the message reached local clients only');

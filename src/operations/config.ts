@@ -20,7 +20,7 @@ import {
   parseRedisUrl,
   type RedisTlsOptions,
 } from '../lifetime/redis-config';
-import type { SignalROptions } from '../options';
+import { DEFAULT_MAXIMUM_QUEUED_PUBLISH_AGE_MS, DEFAULT_MAXIMUM_QUEUED_PUBLISH_BYTES, type SignalROptions } from '../options';
 
 /** One configuration option. */
 export interface ConfigOption<T> {
@@ -336,6 +336,18 @@ export const serverConfigOptions = {
     5_000,
     { min: 10 },
   ),
+  redisMaxQueuedPublishBytes: integerOption(
+    'REDIS_MAX_QUEUED_PUBLISH_BYTES',
+    'Payload bytes of publishes kept while Redis is unreachable and sent once it is back; more are dropped. 0: no queue.',
+    DEFAULT_MAXIMUM_QUEUED_PUBLISH_BYTES,
+    { min: 0 },
+  ),
+  redisMaxQueuedPublishAgeMs: integerOption(
+    'REDIS_MAX_QUEUED_PUBLISH_AGE_MS',
+    'How long a publish may wait for Redis before it is dropped.',
+    DEFAULT_MAXIMUM_QUEUED_PUBLISH_AGE_MS,
+    { min: 1 },
+  ),
   managementAccessKey: {
     ...stringOption(
       'SIGNALR_MANAGEMENT_ACCESS_KEY',
@@ -632,7 +644,7 @@ export function signalrOptionsFrom(config: ServerConfig): Omit<SignalROptions, '
   };
 }
 
-/** The `redis` option: where Redis is, TLS files read now, the channel prefix if set, the ack timeout. */
+/** The `redis` option: where Redis is, TLS files read now, the channel prefix if set, the ack timeout, the queue. */
 function redisOptionsFrom(config: ServerConfig, where: string): NonNullable<SignalROptions['redis']> {
   const tls: RedisTlsOptions = {
     ...(config.redisTlsCaFile !== undefined && { ca: readFileSync(config.redisTlsCaFile) }),
@@ -646,5 +658,7 @@ function redisOptionsFrom(config: ServerConfig, where: string): NonNullable<Sign
     ...(config.redisChannelPrefix !== undefined && { channelPrefix: config.redisChannelPrefix }),
     ackTimeoutMs: config.redisAckTimeoutMs,
     ...(config.presence && { presence: { heartbeatIntervalMs: config.presenceHeartbeatMs } }),
+    maximumQueuedPublishBytes: config.redisMaxQueuedPublishBytes,
+    maximumQueuedPublishAgeMs: config.redisMaxQueuedPublishAgeMs,
   };
 }

@@ -171,7 +171,7 @@ const metricsPlugin: FastifyPluginAsync<SignalRMetricsOptions> = async (app: Fas
     );
     backplaneTotal(
       'signalr_backplane_publish_errors_total',
-      'Messages that could not be published to Redis (Redis unreachable, or the publish failed).',
+      'Messages that could not be published to Redis (dropped from the queue, the publish failed, or no queue and Redis unreachable).',
       (status) => status.unpublishedMessages,
     );
     backplaneTotal(
@@ -180,6 +180,37 @@ const metricsPlugin: FastifyPluginAsync<SignalRMetricsOptions> = async (app: Fas
       (status) => status.receivedMessages,
     );
     backplaneTotal('signalr_backplane_outages_total', 'Times an established Redis connection was lost.', (status) => status.outages);
+    new Gauge({
+      name: 'signalr_backplane_queued_publishes',
+      help: 'Publishes waiting for Redis now (unreachable, failing over, or subscriptions not back yet).',
+      registers: [registry],
+      collect() {
+        this.set(signalr.backplane?.queuedMessages ?? 0);
+      },
+    });
+    new Gauge({
+      name: 'signalr_backplane_queued_publish_bytes',
+      help: 'Payload bytes of the publishes waiting for Redis now (bounded by maximumQueuedPublishBytes).',
+      registers: [registry],
+      collect() {
+        this.set(signalr.backplane?.queuedBytes ?? 0);
+      },
+    });
+    backplaneTotal(
+      'signalr_backplane_publishes_queued_total',
+      'Publishes that had to wait for Redis.',
+      (status) => status.queuedMessagesTotal,
+    );
+    backplaneTotal(
+      'signalr_backplane_publishes_replayed_total',
+      'Queued publishes sent once Redis was back (confirmed by Redis).',
+      (status) => status.replayedMessages,
+    );
+    backplaneTotal(
+      'signalr_backplane_publishes_dropped_total',
+      'Queued publishes dropped by the queue bounds (maximumQueuedPublishBytes, maximumQueuedPublishAgeMs).',
+      (status) => status.droppedMessages,
+    );
   }
 
   for (const endpoint of endpoints) endpoint.stats.observer = hubObserver(endpoint.options.path, connectionDuration, invocationDuration);

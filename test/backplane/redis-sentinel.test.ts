@@ -98,10 +98,11 @@ test('after SENTINEL FAILOVER both servers follow the new master and deliver eve
     );
     await Promise.all([a!.waitForBackplane('connected', RECOVERY_BOUND_MS), b!.waitForBackplane('connected', RECOVERY_BOUND_MS)]);
     const reconnectedMs = Date.now() - failoverAt;
-    // Keep probing a little after recovery, then read what crossed.
-    await delay(1000);
+    // Keep probing a little after recovery (longer than the 2.5 s a server holds its queued publishes after it is
+    // back), then read what crossed.
+    await delay(4000);
     await Promise.all([fromA.stop(), fromB.stop()]);
-    await delay(300);
+    await delay(1000);
 
     const crossing = (sent: typeof fromA.sent, receiver: TestClient) => {
       const received = new Set(texts(receiver));

@@ -79,6 +79,11 @@ test('a fresh server exposes every series at zero, and is alive and ready', asyn
     'signalr_backplane_messages_received_total',
     'signalr_backplane_publish_errors_total',
     'signalr_backplane_outages_total',
+    'signalr_backplane_publishes_queued_total',
+    'signalr_backplane_publishes_replayed_total',
+    'signalr_backplane_publishes_dropped_total',
+    'signalr_backplane_queued_publishes',
+    'signalr_backplane_queued_publish_bytes',
   ]) {
     expect({ counter, value: metrics.sum(counter) }).toEqual({ counter, value: 0 });
   }
@@ -176,20 +181,23 @@ test('connections that end are timed by transport and status', async () => {
   expect({ ws: ended('web_sockets'), sse: ended('server_sent_events'), lp: ended('long_polling') }).toEqual({ ws: 1, sse: 1, lp: 1 });
 });
 
-test('a Redis crash: alive but not ready, publishes fail and are counted; ready again once Redis is back', async () => {
+test('a Redis crash: alive but not ready, publishes queued and counted; ready again and replayed once Redis is back', async () => {
   const [wsJson] = connections;
   await redis!.kill();
   await server!.waitForBackplane('disconnected');
   expect(await health('/health')).toMatchObject({ status: 200, body: { status: 'ok', backplane: { state: 'disconnected' } } });
   expect(await health('/ready')).toMatchObject({ status: 503, body: { status: 'backplane_unavailable' } });
 
-  // The server keeps serving its own clients; the publish fails at once and is counted.
+  // The server keeps serving its own clients; the publish waits in the queue, counted.
   await wsJson.invoke('SendMessage', 'ops', 'during the outage');
   await eventually(() => received.get(wsJson)!.includes('during the outage'), 'the local delivery');
   let metrics = await server!.metrics();
   expect(metrics.sum('signalr_backplane_connected')).toBe(0);
-  expect(metrics.sum('signalr_backplane_publish_errors_total')).toBe(1);
+  expect(metrics.sum('signalr_backplane_publish_errors_total')).toBe(0);
   expect(metrics.sum('signalr_backplane_messages_published_total')).toBe(5);
+  expect(metrics.sum('signalr_backplane_queued_publishes')).toBe(1);
+  expect(metrics.sum('signalr_backplane_queued_publish_bytes')).toBeGreaterThan(0);
+  expect(metrics.sum('signalr_backplane_publishes_queued_total')).toBe(1);
 
   await redis!.start();
   await server!.waitForBackplane('connected');
@@ -197,6 +205,17 @@ test('a Redis crash: alive but not ready, publishes fail and are counted; ready 
   metrics = await server!.metrics();
   expect(metrics.sum('signalr_backplane_connected')).toBe(1);
   expect(metrics.sum('signalr_backplane_outages_total')).toBe(1);
+  // Published once Redis is back (its echo skipped: the local client has it once).
+  for (let tries = 0; (await server!.metrics()).sum('signalr_backplane_publishes_replayed_total') < 1; tries++) {
+    if (tries > 100) throw new Error('the queued publish was not replayed');
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  metrics = await server!.metrics();
+  expect(metrics.sum('signalr_backplane_messages_published_total')).toBe(6);
+  expect(metrics.sum('signalr_backplane_queued_publishes')).toBe(0);
+  expect(metrics.sum('signalr_backplane_publishes_dropped_total')).toBe(0);
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  expect(received.get(wsJson)!.filter((text) => text === 'during the outage')).toHaveLength(1);
 });
 
 test('the log names its events and never shows the Redis password or an access token', async () => {

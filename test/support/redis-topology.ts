@@ -127,12 +127,12 @@ export class RedisClusterTopology {
   constructor(private readonly scratch: Scratch) {}
 
   /**
-   * Starts `masters` nodes and makes them a cluster. Call on a topology already kept for `afterAll`: the nodes
+   * Starts `masters` nodes (and `replicasPerMaster` replicas of each) and makes them a cluster. Call on a topology already kept for `afterAll`: the nodes
    * started before a failure are then stopped too.
    */
-  async start(masters = 3): Promise<void> {
+  async start(masters = 3, replicasPerMaster = 0): Promise<void> {
     const { scratch } = this;
-    for (let i = 0; i < masters; i++) {
+    for (let i = 0; i < masters * (1 + replicasPerMaster); i++) {
       const busPort = await freePort();
       const node = await this.processes.start({
         args: (port) => ['--cluster-enabled', 'yes', '--cluster-port', String(busPort),
@@ -141,7 +141,7 @@ export class RedisClusterTopology {
       this.nodes.push(node);
     }
     await run('redis-cli', ['--cluster', 'create', ...this.nodes.map((node) => `127.0.0.1:${node.port}`),
-      '--cluster-replicas', '0', '--cluster-yes']);
+      '--cluster-replicas', String(replicasPerMaster), '--cluster-yes']);
     await this.waitHealthy();
   }
 

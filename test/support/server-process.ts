@@ -40,6 +40,13 @@ export interface BackplaneHealthReport {
   readonly connected: boolean;
   readonly outages: number;
   readonly unpublishedMessages: number;
+  readonly queuedMessages: number;
+  readonly queuedBytes: number;
+  readonly queuedMessagesTotal: number;
+  readonly replayedMessages: number;
+  readonly droppedMessages: number;
+  readonly publishedMessages: number;
+  readonly receivedMessages: number;
   readonly subscriptions: number;
   readonly channelPrefix: string;
   /** Where Redis is (endpoints or sentinels, TLS, user; never a password). */

@@ -233,12 +233,17 @@ describe('the chat sample\'s environment', () => {
   const redisFromEnvironment = (env: NodeJS.ProcessEnv) => signalrOptionsFrom(loadConfig(chatConfigOptions, { env })).redis;
 
   test('REDIS_URL takes a URL or a connection string; REDIS_CHANNEL_PREFIX only when set', () => {
-    expect(redisFromEnvironment({ REDIS_URL: 'rediss://h:6380' })).toEqual({ url: 'rediss://h:6380', ackTimeoutMs: 30000 });
+    const queue = { maximumQueuedPublishBytes: 16 * 1024 * 1024, maximumQueuedPublishAgeMs: 60_000 };
+    expect(redisFromEnvironment({ REDIS_URL: 'rediss://h:6380' })).toEqual({ url: 'rediss://h:6380', ackTimeoutMs: 30000, ...queue });
     expect(redisFromEnvironment({ REDIS_URL: ' h:6380,password=x,ssl=True ', REDIS_CHANNEL_PREFIX: 'p' })).toEqual({
       connectionString: 'h:6380,password=x,ssl=True',
       channelPrefix: 'p',
       ackTimeoutMs: 30000,
+      ...queue,
     });
+    expect(
+      redisFromEnvironment({ REDIS_URL: 'redis://h', REDIS_MAX_QUEUED_PUBLISH_BYTES: '0', REDIS_MAX_QUEUED_PUBLISH_AGE_MS: '5000' }),
+    ).toMatchObject({ maximumQueuedPublishBytes: 0, maximumQueuedPublishAgeMs: 5000 });
     expect(redisFromEnvironment({})).toBeUndefined();
   });
 

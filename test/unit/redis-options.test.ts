@@ -22,13 +22,17 @@ class OtherHub extends Hub {}
 
 const resolve = (options: unknown) => resolveOptions(options, DEFAULT_PROTOCOLS);
 
-test('defaults: no prefix, a 30 s ack timeout; without the option, no backplane', () => {
+test('defaults: no prefix, a 30 s ack timeout, a 16 MiB / 60 s publish queue; without the option, no backplane', () => {
   expect(resolve({ hubs: [{ path: '/chat', hub: ChatHub }] }).redis).toBeNull();
   expect(resolve({ hubs: [], redis: { url: 'redis://localhost:6379' } }).redis).toMatchObject({
     target: { mode: 'endpoints', endpoints: [{ host: 'localhost', port: 6379 }], abortConnect: false },
     channelPrefix: '',
     ackTimeoutMs: 30_000,
+    publishQueue: { maximumBytes: 16 * 1024 * 1024, maximumAgeMs: 60_000 },
   });
+  expect(
+    resolve({ hubs: [], redis: { url: 'redis://x', maximumQueuedPublishBytes: 0, maximumQueuedPublishAgeMs: 1000 } }).redis,
+  ).toMatchObject({ publishQueue: { maximumBytes: 0, maximumAgeMs: 1000 } });
   expect(resolve({ hubs: [], redis: { options: { port: 7000 }, channelPrefix: 'myapp', ackTimeoutMs: 500 } }).redis).toMatchObject({
     target: { mode: 'endpoints', endpoints: [{ host: 'localhost', port: 7000 }] },
     channelPrefix: 'myapp',
@@ -45,6 +49,8 @@ test.each([
   [{}, 'needs a url, a connectionString or options'],
   [{ url: 'http://localhost:6379' }, 'must be a redis:// or rediss:// URL'],
   [{ url: 'redis://x', ackTimeoutMs: 0 }, 'ackTimeoutMs'],
+  [{ url: 'redis://x', maximumQueuedPublishBytes: -1 }, 'maximumQueuedPublishBytes'],
+  [{ url: 'redis://x', maximumQueuedPublishAgeMs: 0 }, 'maximumQueuedPublishAgeMs'],
   [{ url: 'redis://x', channelPrefx: 'typo' }, 'channelPrefx'],
 ])('invalid redis options %j are refused, naming the problem', (redis, text) => {
   expect(() => resolve({ hubs: [], redis })).toThrow(SignalROptionsError);

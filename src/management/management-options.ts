@@ -1,0 +1,29 @@
+/**
+ * The management REST API's options: a leaf, so the plugin's options can name them without importing the API and
+ * the hub runtime behind it.
+ */
+
+/** Options of the management REST API (the plugin's `management` option). */
+export interface ManagementOptions {
+  /**
+   * The access key HS256 tokens are signed with, or an Azure SignalR connection string
+   * `Endpoint=https://…;AccessKey=…;Version=1.0;` (its `Endpoint` is then the public URL audiences are made of).
+   */
+  readonly accessKey: string;
+  /**
+   * Where the API is mounted; Azure's clients expect `/api`.
+   * @default '/api'
+   */
+  readonly path?: string;
+  /**
+   * The public origin clients reach this server at (`https://signalr.example.com`), which token audiences name.
+   * Behind a proxy, set it — or Fastify's `trustProxy`, so the forwarded protocol and host count.
+   * @default the connection string's `Endpoint`, else the request's own protocol and host
+   */
+  readonly publicEndpoint?: string;
+  /**
+   * How long `:invoke` waits for the client's answer before it answers 504.
+   * @default 30000
+   */
+  readonly invokeTimeoutMs?: number;
+}

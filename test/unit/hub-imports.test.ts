@@ -1,0 +1,87 @@
+/**
+ * The hub runtime's files import each other in one direction only: the endpoint builds the dispatcher and the
+ * connection contexts, each connection context sees its endpoint through `HubConnectionHost` and the dispatcher
+ * sees a connection through `DispatchedConnection`. An import cycle through `src/hub/` (type-only imports
+ * included) fails here, naming the files on it.
+ */
+import { readdirSync, readFileSync } from 'node:fs';
+import { dirname, join, relative, resolve } from 'node:path';
+import ts from 'typescript';
+
+const ROOT = resolve(__dirname, '../..');
+
+function sourceFiles(folder: string): string[] {
+  return readdirSync(join(ROOT, folder), { withFileTypes: true }).flatMap((entry) => {
+    const path = join(folder, entry.name);
+    if (entry.isDirectory()) return sourceFiles(path);
+    return entry.name.endsWith('.ts') ? [path] : [];
+  });
+}
+
+/** The repository files a file imports (relative imports only; packages cannot close a cycle). */
+function importsOf(file: string, known: ReadonlySet<string>): string[] {
+  const { importedFiles } = ts.preProcessFile(readFileSync(join(ROOT, file), 'utf8'), true, false);
+  return importedFiles
+    .map((imported) => imported.fileName)
+    .filter((name) => name.startsWith('.'))
+    .map((name) => relative(ROOT, resolve(ROOT, dirname(file), name)))
+    .flatMap((base) => [`${base}.ts`, join(base, 'index.ts')].filter((candidate) => known.has(candidate)).slice(0, 1));
+}
+
+/**
+ * The groups of files that import each other in a circle (strongly connected components of more than one file, or
+ * a file importing itself) that include a file under `folder`; each group sorted.
+ */
+function cyclesThrough(folder: string, graph: ReadonlyMap<string, readonly string[]>): string[][] {
+  // Tarjan's algorithm: every cycle lies inside one component, so no cycle is missed.
+  const index = new Map<string, number>();
+  const lowLink = new Map<string, number>();
+  const stack: string[] = [];
+  const onStack = new Set<string>();
+  const groups: string[][] = [];
+  const connect = (file: string): void => {
+    index.set(file, index.size);
+    lowLink.set(file, index.get(file)!);
+    stack.push(file);
+    onStack.add(file);
+    for (const next of graph.get(file) ?? []) {
+      if (!index.has(next)) {
+        connect(next);
+        lowLink.set(file, Math.min(lowLink.get(file)!, lowLink.get(next)!));
+      } else if (onStack.has(next)) {
+        lowLink.set(file, Math.min(lowLink.get(file)!, index.get(next)!));
+      }
+    }
+    if (lowLink.get(file) !== index.get(file)) return;
+    const group: string[] = [];
+    let member: string;
+    do {
+      member = stack.pop()!;
+      onStack.delete(member);
+      group.push(member);
+    } while (member !== file);
+    const circular = group.length > 1 || (graph.get(file) ?? []).includes(file);
+    if (circular && group.some((entry) => entry.startsWith(folder))) groups.push(group.sort());
+  };
+  for (const file of graph.keys()) if (!index.has(file)) connect(file);
+  return groups;
+}
+
+test('no import cycle passes through src/hub', () => {
+  const files = [...sourceFiles('src'), ...sourceFiles('protocol')];
+  const known = new Set(files);
+  const graph = new Map(files.map((file) => [file, importsOf(file, known)]));
+  expect(graph.get('src/hub/hub-endpoint.ts')).toEqual(expect.arrayContaining(['src/hub/hub-connection-context.ts']));
+  expect(cyclesThrough('src/hub/', graph)).toEqual([]);
+});
+
+test('the check finds a cycle when there is one', () => {
+  const graph = new Map([
+    ['src/hub/a.ts', ['src/hub/b.ts']],
+    ['src/hub/b.ts', ['src/other/c.ts']],
+    ['src/other/c.ts', ['src/hub/a.ts']],
+    ['src/other/d.ts', ['src/other/e.ts']],
+    ['src/other/e.ts', ['src/other/d.ts']],
+  ]);
+  expect(cyclesThrough('src/hub/', graph)).toEqual([['src/hub/a.ts', 'src/hub/b.ts', 'src/other/c.ts']]);
+});
