@@ -12,7 +12,7 @@ import type { HttpConnection } from '../connections/http-connection';
 import type { Heartbeat } from '../heartbeat';
 import type { HubLifetimeManager } from '../lifetime/hub-lifetime-manager';
 import { InMemoryLifetimeManager } from '../lifetime/in-memory-lifetime-manager';
-import { lifetimeLimits, type ResolvedHubOptions } from '../options';
+import { lifetimeLimits, type ResolvedHubOptions } from './hub-options';
 import { snapshotHttpRequest, type GroupManager, type HubClients, type HubClientsFor, type UntypedClient } from './hub';
 import type { HubPresence } from '../presence/presence';
 import { LifetimeHubClients, lifetimeGroupManager } from './hub-clients';
