@@ -185,14 +185,16 @@ export const redisOptionDescriptors: DescriptorsOf<RedisBackplaneOptions> = Obje
     { env: 'REDIS_ACK_TIMEOUT_MS' },
   ),
   presence: customDescriptor(
-    '`true` or `{ heartbeatIntervalMs }`: record connections, users and groups in Redis so `presence` answers for every server',
+    '`true` or `{ heartbeatIntervalMs }`: record connections, users and groups in Redis so `presence` answers for ' +
+      'every server — see [Presence](#presence-who-is-connected-on-every-server)',
     z.union([z.boolean(), z.strictObject(optionalShape(redisPresenceOptionDescriptors))], {
       error: 'must be true, false or { heartbeatIntervalMs }',
     }),
     { default: false, defaultText: 'false (presence answers for this server only)' },
   ),
   maximumQueuedPublishBytes: integerDescriptor(
-    'payload bytes of publishes kept while Redis is unreachable and sent once it is back; a publish that would pass it ' +
+    'payload bytes of publishes kept while Redis is unreachable and sent once it is back ' +
+      '([When Redis goes away](#when-redis-goes-away)); a publish that would pass it ' +
       'is dropped and counted; `0`: no queue, a publish fails at once while Redis is down, as with .NET',
     16 * 1024 * 1024,
     { min: 0, env: 'REDIS_MAX_QUEUED_PUBLISH_BYTES' },
