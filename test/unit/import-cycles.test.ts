@@ -1,11 +1,13 @@
 /**
- * The hub runtime's files import each other in one direction only: the endpoint builds the dispatcher and the
- * connection contexts, each connection context sees its endpoint through `HubConnectionHost` and the dispatcher
- * sees a connection through `DispatchedConnection`. An import cycle through `src/hub/` (type-only imports
- * included) fails here, naming the files on it.
+ * Files import each other in one direction only, through `src/` and `protocol/` (type-only imports included): each
+ * layer's options are leaves (`hub/hub-options.ts`, `transports/dispatcher-options.ts`, `redis-options.ts`) that
+ * `options.ts` aggregates, so no layer imports back up through the plugin's options; in the hub runtime the endpoint
+ * builds the dispatcher and the connection contexts, each connection context sees its endpoint through
+ * `HubConnectionHost` and the dispatcher sees a connection through `DispatchedConnection`. An import cycle fails
+ * here, naming the files on it. Files are discovered, not listed, so moving one keeps it checked.
  */
 import { readdirSync, readFileSync } from 'node:fs';
-import { dirname, join, relative, resolve } from 'node:path';
+import { basename, dirname, join, relative, resolve } from 'node:path';
 import ts from 'typescript';
 
 const ROOT = resolve(__dirname, '../..');
@@ -67,12 +69,32 @@ function cyclesThrough(folder: string, graph: ReadonlyMap<string, readonly strin
   return groups;
 }
 
-test('no import cycle passes through src/hub', () => {
+/**
+ * The one cycle still tolerated, by file name wherever the files live: the Redis configuration takes the bus's
+ * connection options type, and the bus reads its configuration. Any other file on a cycle fails.
+ */
+const TOLERATED_CYCLE = new Set(['redis-bus.ts', 'redis-config.ts']);
+const tolerated = (group: readonly string[]): boolean => group.every((file) => TOLERATED_CYCLE.has(basename(file)));
+
+function repositoryGraph(): Map<string, string[]> {
   const files = [...sourceFiles('src'), ...sourceFiles('protocol')];
   const known = new Set(files);
-  const graph = new Map(files.map((file) => [file, importsOf(file, known)]));
+  return new Map(files.map((file) => [file, importsOf(file, known)]));
+}
+
+test('no import cycle anywhere in src/ and protocol/', () => {
+  const graph = repositoryGraph();
   expect(graph.get('src/hub/hub-endpoint.ts')).toEqual(expect.arrayContaining(['src/hub/hub-connection-context.ts']));
-  expect(cyclesThrough('src/hub/', graph)).toEqual([]);
+  expect(graph.get('src/options.ts')).toEqual(expect.arrayContaining(['src/hub/hub-options.ts', 'src/transports/dispatcher-options.ts']));
+  expect(cyclesThrough('', graph).filter((group) => !tolerated(group))).toEqual([]);
+});
+
+test('no layer beneath the plugin imports the plugin\'s options: each reads its own leaf', () => {
+  const graph = repositoryGraph();
+  const importers = [...graph].filter(([, imports]) => imports.includes('src/options.ts')).map(([file]) => file);
+  expect(importers.length).toBeGreaterThan(0);
+  const beneath = /^src\/(connections|hub|lifetime|presence|redis|transports)\//;
+  expect(importers.filter((file) => beneath.test(file))).toEqual([]);
 });
 
 test('the check finds a cycle when there is one', () => {
@@ -84,4 +106,7 @@ test('the check finds a cycle when there is one', () => {
     ['src/other/e.ts', ['src/other/d.ts']],
   ]);
   expect(cyclesThrough('src/hub/', graph)).toEqual([['src/hub/a.ts', 'src/hub/b.ts', 'src/other/c.ts']]);
+  expect(cyclesThrough('', graph)).toEqual([['src/hub/a.ts', 'src/hub/b.ts', 'src/other/c.ts'], ['src/other/d.ts', 'src/other/e.ts']]);
+  expect(tolerated(['src/redis/redis-bus.ts', 'src/redis/redis-config.ts'])).toBe(true);
+  expect(tolerated(['src/redis/redis-bus.ts', 'src/redis/redis-config.ts', 'src/options.ts'])).toBe(false);
 });
