@@ -38,6 +38,7 @@ import {
   httpDispatcherOptionDescriptors,
   httpServerOptionDescriptors,
   type HttpServerOptions,
+  type RawConnectionOptions,
   type RequestAuthorizer,
 } from './transports/dispatcher-options';
 
@@ -192,10 +193,10 @@ const rawConnectionShape = optionalShape(httpDispatcherOptionDescriptors);
 const connectionHandlerSchema = z.strictObject({
   path: pathSchema,
   onConnected: z.custom<ConnectionHandlerRegistration['onConnected']>((value) => typeof value === 'function', 'must be a function'),
-  ...Object.fromEntries(RAW_CONNECTION_OPTIONS.map((key) => [key, rawConnectionShape[key]])) as Pick<
+  ...(Object.fromEntries(RAW_CONNECTION_OPTIONS.map((key) => [key, rawConnectionShape[key]])) as Pick<
     typeof rawConnectionShape,
-    (typeof RAW_CONNECTION_OPTIONS)[number]
-  >,
+    keyof RawConnectionOptions
+  >),
   onRequest: hubRegistrationSchema.shape.onRequest,
   authorize: hubRegistrationSchema.shape.authorize,
 });
@@ -320,10 +321,7 @@ export function resolveOptions(options: unknown, defaultProtocols: readonly HubP
     const resolved: ResolvedConnectionHandler = {
       path,
       onConnected: handler.onConnected,
-      ...(Object.fromEntries(RAW_CONNECTION_OPTIONS.map((key) => [key, option(handler, key)])) as Pick<
-        HubOptions,
-        (typeof RAW_CONNECTION_OPTIONS)[number]
-      >),
+      ...(Object.fromEntries(RAW_CONNECTION_OPTIONS.map((key) => [key, option(handler, key)])) as RawConnectionOptions),
       onRequest: Object.freeze(handler.onRequest === undefined ? [] : [handler.onRequest].flat()),
       authorize: handler.authorize,
       allowStatefulReconnects: false,

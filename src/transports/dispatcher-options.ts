@@ -173,18 +173,29 @@ export const httpDispatcherOptionDescriptors: DescriptorsOf<HttpDispatcherOption
 });
 
 /** The HTTP options a raw connection endpoint takes (stateful reconnect needs a hub protocol; expiry, a hub). */
-export const RAW_CONNECTION_OPTIONS = [
-  'transports',
-  'disconnectTimeoutMs',
-  'longPollTimeoutMs',
-  'sendTimeoutMs',
-  'transportMaxBufferSize',
-  'maximumBufferedOutboundBytes',
-  'userIdProvider',
-] as const satisfies readonly (keyof HttpDispatcherOptions)[];
+export type RawConnectionOptions = Pick<
+  HttpDispatcherOptions,
+  | 'transports'
+  | 'disconnectTimeoutMs'
+  | 'longPollTimeoutMs'
+  | 'sendTimeoutMs'
+  | 'transportMaxBufferSize'
+  | 'maximumBufferedOutboundBytes'
+  | 'userIdProvider'
+>;
 
-/** The HTTP options a raw connection endpoint takes. */
-export type RawConnectionOptions = Pick<HttpDispatcherOptions, (typeof RAW_CONNECTION_OPTIONS)[number]>;
+/** The names of {@link RawConnectionOptions}, every one (the object's type lists each exactly once). */
+export const RAW_CONNECTION_OPTIONS = Object.freeze(
+  Object.keys({
+    transports: true,
+    disconnectTimeoutMs: true,
+    longPollTimeoutMs: true,
+    sendTimeoutMs: true,
+    transportMaxBufferSize: true,
+    maximumBufferedOutboundBytes: true,
+    userIdProvider: true,
+  } satisfies { readonly [K in keyof RawConnectionOptions]: true }) as (keyof RawConnectionOptions)[],
+);
 
 /** Who may reach an endpoint: its authentication hooks and authorization, after resolution. */
 export interface ResolvedRouteOptions {
