@@ -7,6 +7,7 @@
 import { z } from 'zod';
 import type { RedisConnectionOptions } from './lifetime/redis-bus';
 import { isRedisUrl, resolveRedisTarget, type RedisTarget, type RedisTlsOptions } from './lifetime/redis-config';
+import { DEFAULT_GROUP_ACK_TIMEOUT_MS } from './lifetime/redis-lifetime-manager';
 import {
   customDescriptor,
   integerDescriptor,
@@ -181,7 +182,7 @@ export const redisOptionDescriptors: DescriptorsOf<RedisBackplaneOptions> = Obje
   ),
   ackTimeoutMs: integerDescriptor(
     "how long adding a connection of another server to a group (or removing it) waits for that server's ack",
-    30_000,
+    DEFAULT_GROUP_ACK_TIMEOUT_MS,
     { env: 'REDIS_ACK_TIMEOUT_MS' },
   ),
   presence: customDescriptor(

@@ -108,6 +108,9 @@ interface PendingAck {
 }
 
 /** .NET's error when a group command's ack does not come (AckHandler: the wait is cancelled). */
+/** How long a group change for a connection of another server waits for its ack: .NET's 30 s (docs/protocol.md §3.6). */
+export const DEFAULT_GROUP_ACK_TIMEOUT_MS = 30_000;
+
 const ACK_TIMEOUT_ERROR = { name: 'TaskCanceledException', message: 'A task was canceled.' } as const;
 
 /**
@@ -212,7 +215,7 @@ export class RedisLifetimeManager implements HubLifetimeManager, LocalPresenceIn
     this.bus = options.bus;
     this.log = options.log;
     this.protocols = options.protocols;
-    this.ackTimeoutMs = options.ackTimeoutMs ?? 30_000;
+    this.ackTimeoutMs = options.ackTimeoutMs ?? DEFAULT_GROUP_ACK_TIMEOUT_MS;
     const limits = options.limits ?? DEFAULT_LIFETIME_LIMITS;
     this.clientResults = new ClientResultsManager(limits.clientResults);
     this.maximumGroupsPerConnection = limits.maximumGroupsPerConnection;

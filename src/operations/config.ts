@@ -8,6 +8,11 @@
  * value, an unknown key in the file, or an unknown `SIGNALR_*` variable stops the server before it listens, with a
  * message naming the option and where its value came from — never showing a secret (the password of a Redis URL).
  *
+ * The loader is written here rather than taken from `env-schema`/`@fastify/env`: those read the environment only,
+ * through JSON Schema and Ajv coercion, so the file source, the origin of each value in messages, masked secrets,
+ * `none` for no limit, refusing unknown `SIGNALR_*` variables and "did you mean" hints would all still be ours, and
+ * the zod schemas the plugin validates with would have to be written again as JSON Schema.
+ *
  * `serverConfigOptions` are the settings of any server of this library; an application adds its own (the chat
  * sample adds `hubName`) and loads them together with {@link loadConfig}.
  */
