@@ -181,12 +181,18 @@ export const registrationOptionDescriptors: DescriptorsOf<RegistrationOptions> =
   ),
 });
 
+const registrationShape = optionalShape(registrationOptionDescriptors);
+// In this order, problems are listed as they always were: the hub options, then the registration's own fields.
 const hubRegistrationSchema = z.strictObject({
   ...optionalShape(hubConnectionOptionDescriptors),
   ...optionalShape(httpDispatcherOptionDescriptors),
-  ...optionalShape(registrationOptionDescriptors),
+  hubFilters: registrationShape.hubFilters,
   path: pathSchema,
   hub: z.custom<HubClass>((value) => typeof value === 'function', 'must be a hub class'),
+  name: registrationShape.name,
+  protocols: registrationShape.protocols,
+  onRequest: registrationShape.onRequest,
+  authorize: registrationShape.authorize,
 });
 
 const rawConnectionShape = optionalShape(httpDispatcherOptionDescriptors);
