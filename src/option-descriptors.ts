@@ -49,6 +49,8 @@ export interface OptionDescriptor<in out T> {
   readonly schema: z.ZodType<T>;
   /** The value the option takes when left out; absent when leaving it out turns the feature off. */
   readonly default?: T;
+  /** Whether the option must be given (it then has no default). */
+  readonly required?: true;
   /**
    * The default as documentation writes it, for a default that is not a plain value (a function, a computed value,
    * or none). Plain values are written from `default` itself.
@@ -77,7 +79,7 @@ export function defaultsOf<T>(table: DescriptorsOf<T>): T {
   return Object.freeze(defaults) as T;
 }
 
-/** The zod shape of a table: each option optional, validated by its schema. */
+/** The zod shape of a table: each option optional, validated by its schema (put a required one in by its schema). */
 export function optionalShape<T extends DescriptorTable>(
   table: T,
 ): { readonly [K in keyof T]: z.ZodOptional<T[K]['schema']> } {
@@ -96,6 +98,7 @@ export function formatValue(value: unknown): string {
 
 /** How documentation (TSDoc `@default`, the README) writes an option's default. */
 export function documentedDefault(descriptor: OptionDescriptor<unknown>): string {
+  if (descriptor.required === true) return '(required)';
   if (descriptor.defaultText !== undefined) return descriptor.defaultText;
   if (!('default' in descriptor)) throw new Error('an option without a default needs a defaultText');
   return formatValue(descriptor.default);
@@ -203,14 +206,18 @@ export function functionDescriptor<T extends (...args: never[]) => unknown>(
 
 /**
  * Any other option: its own schema, and its default — or `defaultText` alone for an option that is off, or whose
- * default is computed, when left out.
+ * default is computed, when left out; or `required` for one that must be given.
  */
 export function customDescriptor<T>(
   description: string,
   schema: z.ZodType<T>,
-  defaults: { readonly default: T; readonly defaultText?: string } | { readonly defaultText: string },
+  defaults:
+    | { readonly default: T; readonly defaultText?: string }
+    | { readonly defaultText: string }
+    | { readonly required: true },
   extras?: Omit<DescriptorExtras, 'defaultText' | 'env'>,
 ): OptionDescriptor<T> {
+  if ('required' in defaults) return Object.freeze({ ...describe(description, schema, undefined, extras, undefined), required: true });
   return describe(
     description,
     schema,

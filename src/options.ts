@@ -20,7 +20,7 @@ import {
   type ResolvedHubOptions,
 } from './hub/hub-options';
 import { RedisConfigurationError } from './lifetime/redis-config';
-import type { ManagementOptions } from './management/management-options';
+import { managementOptionDescriptors, type ManagementOptions } from './management/management-options';
 import {
   booleanDescriptor,
   customDescriptor,
@@ -207,7 +207,6 @@ const connectionHandlerSchema = z.strictObject({
   authorize: hubRegistrationSchema.shape.authorize,
 });
 
-const positiveMs = z.number().int().positive();
 
 /** The plugin's own options beyond the hubs, {@link HubOptions}, the server-wide HTTP ones and the registration ones. */
 type PluginOptions = Omit<SignalROptions, 'hubs' | 'hubFilters' | 'protocols' | keyof HubOptions | keyof HttpServerOptions>;
@@ -234,10 +233,8 @@ export const pluginOptionDescriptors: DescriptorsOf<PluginOptions> = Object.free
     "the management REST API (Azure SignalR Service's routes): `{ accessKey, path, publicEndpoint, invokeTimeoutMs }`, " +
       '[below](#the-management-rest-api-azure-signalr-services-routes)',
     z.strictObject({
-      accessKey: z.string().min(1),
-      path: pathSchema.optional(),
-      publicEndpoint: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL such as https://signalr.example.com' }).optional(),
-      invokeTimeoutMs: positiveMs.optional(),
+      ...optionalShape(managementOptionDescriptors),
+      accessKey: managementOptionDescriptors.accessKey.schema,
     }),
     { defaultText: 'none: no management API' },
     { scope: 'top level' },

@@ -1,6 +1,6 @@
 /**
  * The README's option tables, written from the option descriptors and the configuration table: the plugin's
- * options, the `redis.*` options and the environment variables. Each table sits in the README between
+ * options, the `redis.*` and `management.*` options and the environment variables. Each table sits in the README between
  * `<!-- table:NAME -->` and `<!-- /table -->`; `test/unit/option-tables.test.ts` fails when one differs from what the
  * code says, and `npm run docs:options` rewrites them.
  */
@@ -8,6 +8,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { chatConfigOptions } from '../../samples/chat/app';
 import { hubConnectionOptionDescriptors } from '../../src/hub/hub-options';
+import { managementOptionDescriptors } from '../../src/management/management-options';
 import type { ConfigTable } from '../../src/operations/config';
 import { documentedDefault, type DescriptorTable, type OptionDescriptor } from '../../src/option-descriptors';
 import { pluginOptionDescriptors, registrationOptionDescriptors } from '../../src/options';
@@ -30,7 +31,8 @@ const cell = (text: string): string => text.replace(/\|/g, '\\|');
 /** A default as a README cell: plain values in code font (numbers and booleans bare), texts as written. */
 function defaultCell(descriptor: OptionDescriptor<unknown>): string {
   const text = documentedDefault(descriptor);
-  if (descriptor.defaultText !== undefined || typeof descriptor.default === 'number' || typeof descriptor.default === 'boolean') {
+  const plain = descriptor.required === true || descriptor.defaultText !== undefined;
+  if (plain || typeof descriptor.default === 'number' || typeof descriptor.default === 'boolean') {
     return cell(text);
   }
   return `\`${text}\``;
@@ -58,6 +60,7 @@ export function renderOptionTables(): Record<string, string> {
       ['`redis.*`', 'default', 'what it does'],
       [...optionRows(redisOptionDescriptors), ...optionRows(redisPresenceOptionDescriptors, 'presence.')],
     ),
+    management: table(['`management.*`', 'default', 'what it does'], optionRows(managementOptionDescriptors)),
     environment: table(
       ['environment variable', 'key in `CONFIG_FILE`', 'default', 'what it does'],
       Object.entries(chatConfigOptions as ConfigTable).map(([key, option]) => [

@@ -1,6 +1,6 @@
 /**
  * Each option is written once, in its descriptor; what documents it elsewhere is held to that descriptor here. The
- * README's tables (the plugin's options, `redis.*`, the environment variables) must be exactly what the descriptors
+ * README's tables (the plugin's options, `redis.*`, `management.*`, the environment variables) must be exactly what the descriptors
  * and the configuration table say — a row missing, a stale row, a wrong default or another text fails — and the
  * `@default` of every option interface's TSDoc must be the descriptor's default.
  */
@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import ts from 'typescript';
 import { hubConnectionOptionDescriptors } from '../../src/hub/hub-options';
+import { managementOptionDescriptors } from '../../src/management/management-options';
 import { documentedDefault, type DescriptorTable } from '../../src/option-descriptors';
 import { pluginOptionDescriptors, registrationOptionDescriptors } from '../../src/options';
 import { redisOptionDescriptors, redisPresenceOptionDescriptors } from '../../src/redis-options';
@@ -18,7 +19,7 @@ const ROOT = path.resolve(__dirname, '../..');
 
 test('the README tables are the ones the code describes (npm run docs:options rewrites them)', () => {
   const tables = readmeTables(readFileSync(README, 'utf8'));
-  expect(Object.keys(tables).sort()).toEqual(['environment', 'options', 'redis']);
+  expect(Object.keys(tables).sort()).toEqual(['environment', 'management', 'options', 'redis']);
   const rendered = renderOptionTables();
   for (const name of Object.keys(rendered)) expect({ name, table: tables[name] }).toEqual({ name, table: rendered[name] });
 });
@@ -62,6 +63,7 @@ test.each<[string, string, DescriptorTable, readonly string[]]>([
   ['src/transports/dispatcher-options.ts', 'HttpServerOptions', httpServerOptionDescriptors, []],
   ['src/redis-options.ts', 'RedisBackplaneOptions', redisOptionDescriptors, []],
   ['src/redis-options.ts', 'RedisPresenceOptions', redisPresenceOptionDescriptors, []],
+  ['src/management/management-options.ts', 'ManagementOptions', managementOptionDescriptors, []],
   ['src/options.ts', 'HubRegistration', registrationOptionDescriptors, ['path', 'hub']],
   [
     'src/options.ts',
@@ -69,10 +71,12 @@ test.each<[string, string, DescriptorTable, readonly string[]]>([
     { ...pluginOptionDescriptors, hubFilters: registrationOptionDescriptors.hubFilters, protocols: registrationOptionDescriptors.protocols },
     ['hubs'],
   ],
-])('%s: every option of %s has its descriptor’s default in its TSDoc', (file, interfaceName, descriptors, required) => {
+])('%s: every option of %s has its descriptor’s default in its TSDoc (a required one, none)', (file, interfaceName, descriptors, required) => {
   const defaults = tsdocDefaults(file, interfaceName);
   expect([...defaults.keys()].sort()).toEqual([...Object.keys(descriptors), ...required].sort());
   for (const [name, descriptor] of Object.entries(descriptors)) {
-    expect({ name, default: defaults.get(name) }).toEqual({ name, default: documentedDefault(descriptor) });
+    // A required option has no default to document.
+    const expected = descriptor.required === true ? undefined : documentedDefault(descriptor);
+    expect({ name, default: defaults.get(name) }).toEqual({ name, default: expected });
   }
 });
