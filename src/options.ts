@@ -181,11 +181,13 @@ export const registrationOptionDescriptors: DescriptorsOf<RegistrationOptions> =
   ),
 });
 
+const hubConnectionShape = optionalShape(hubConnectionOptionDescriptors);
+const dispatcherShape = optionalShape(httpDispatcherOptionDescriptors);
 const registrationShape = optionalShape(registrationOptionDescriptors);
 // In this order, problems are listed as they always were: the hub options, then the registration's own fields.
 const hubRegistrationSchema = z.strictObject({
-  ...optionalShape(hubConnectionOptionDescriptors),
-  ...optionalShape(httpDispatcherOptionDescriptors),
+  ...hubConnectionShape,
+  ...dispatcherShape,
   hubFilters: registrationShape.hubFilters,
   path: pathSchema,
   hub: z.custom<HubClass>((value) => typeof value === 'function', 'must be a hub class'),
@@ -195,18 +197,16 @@ const hubRegistrationSchema = z.strictObject({
   authorize: registrationShape.authorize,
 });
 
-const rawConnectionShape = optionalShape(httpDispatcherOptionDescriptors);
 const connectionHandlerSchema = z.strictObject({
   path: pathSchema,
   onConnected: z.custom<ConnectionHandlerRegistration['onConnected']>((value) => typeof value === 'function', 'must be a function'),
-  ...(Object.fromEntries(RAW_CONNECTION_OPTIONS.map((key) => [key, rawConnectionShape[key]])) as Pick<
-    typeof rawConnectionShape,
+  ...(Object.fromEntries(RAW_CONNECTION_OPTIONS.map((key) => [key, dispatcherShape[key]])) as Pick<
+    typeof dispatcherShape,
     keyof RawConnectionOptions
   >),
-  onRequest: hubRegistrationSchema.shape.onRequest,
-  authorize: hubRegistrationSchema.shape.authorize,
+  onRequest: registrationShape.onRequest,
+  authorize: registrationShape.authorize,
 });
-
 
 /** The plugin's own options beyond the hubs, {@link HubOptions}, the server-wide HTTP ones and the registration ones. */
 type PluginOptions = Omit<SignalROptions, 'hubs' | 'hubFilters' | 'protocols' | keyof HubOptions | keyof HttpServerOptions>;
@@ -242,12 +242,12 @@ export const pluginOptionDescriptors: DescriptorsOf<PluginOptions> = Object.free
 });
 
 const signalROptionsSchema = z.strictObject({
-  ...optionalShape(hubConnectionOptionDescriptors),
-  ...optionalShape(httpDispatcherOptionDescriptors),
+  ...hubConnectionShape,
+  ...dispatcherShape,
   hubs: z.array(hubRegistrationSchema),
-  connectionHandlers: z.array(connectionHandlerSchema).optional(),
-  hubFilters: registrationOptionDescriptors.hubFilters.schema.optional(),
-  protocols: registrationOptionDescriptors.protocols.schema.optional(),
+  connectionHandlers: pluginOptionDescriptors.connectionHandlers.schema.optional(),
+  hubFilters: registrationShape.hubFilters,
+  protocols: registrationShape.protocols,
   allowReconnectOnShutdown: pluginOptionDescriptors.allowReconnectOnShutdown.schema.optional(),
   ...optionalShape(httpServerOptionDescriptors),
   management: pluginOptionDescriptors.management.schema.optional(),
