@@ -5,7 +5,7 @@
  * and `options.ts` aggregates both into the plugin's options.
  */
 import type { HubProtocol } from '../../protocol/hub-protocol';
-import type { LifetimeLimits } from '../lifetime/client-results';
+import { DEFAULT_LIFETIME_LIMITS, type LifetimeLimits } from '../lifetime/client-results';
 import {
   booleanDescriptor,
   integerDescriptor,
@@ -104,7 +104,10 @@ export interface HubConnectionOptions {
   readonly maximumGroupNameLength: number | null;
 }
 
-/** Each hub connection option: its default (.NET's where .NET has it), validation, variable and README row. */
+/**
+ * Each hub connection option: its default (.NET's where .NET has it), validation, variable and README row. The
+ * bounds a lifetime manager enforces take the manager's own defaults, which it also applies when built directly.
+ */
 export const hubConnectionOptionDescriptors: DescriptorsOf<HubConnectionOptions> = Object.freeze({
   keepAliveIntervalMs: integerDescriptor('server Ping interval (not on long polling)', 15_000, {
     env: 'SIGNALR_KEEP_ALIVE_INTERVAL_MS',
@@ -140,17 +143,17 @@ export const hubConnectionOptionDescriptors: DescriptorsOf<HubConnectionOptions>
   ),
   maximumPendingClientResultsPerConnection: limitDescriptor(
     'client results one connection may owe; more fail at once with a `HubException`; `null` = no bound',
-    100,
+    DEFAULT_LIFETIME_LIMITS.clientResults.maximumPerConnection,
     { env: 'SIGNALR_MAXIMUM_PENDING_CLIENT_RESULTS_PER_CONNECTION' },
   ),
   maximumPendingClientResults: limitDescriptor(
     'client results a hub waits for at once on this server; `null` = no bound',
-    10_000,
+    DEFAULT_LIFETIME_LIMITS.clientResults.maximumTotal,
     { env: 'SIGNALR_MAXIMUM_PENDING_CLIENT_RESULTS' },
   ),
   maximumGroupsPerConnection: limitDescriptor(
     'groups one connection may be in; `addToGroup` past it fails with a `HubException`; `null` = no bound',
-    1_000,
+    DEFAULT_LIFETIME_LIMITS.maximumGroupsPerConnection,
     { env: 'SIGNALR_MAXIMUM_GROUPS_PER_CONNECTION' },
   ),
   maximumGroupNameLength: limitDescriptor(
