@@ -35,9 +35,9 @@ import { ClientResultsManager, ConnectionIOError } from '../lifetime/client-resu
 import type { HubLifetimeManager } from '../lifetime/hub-lifetime-manager';
 import type { HubPresence } from '../presence/presence';
 import { DEFAULT_PRESENCE_HEARTBEAT_MS, MISSED_HEARTBEATS, RedisPresenceReader } from '../presence/redis-presence';
-import { RedisBus } from '../lifetime/redis-bus';
-import { isRedisUrl, resolveRedisTarget, type RedisConnectionSettings, type RedisTlsOptions } from '../lifetime/redis-config';
-import type { RedisConnectionOptions } from '../lifetime/redis-bus';
+import { RedisBus } from '../redis/redis-bus';
+import { isRedisUrl, resolveRedisTarget, type RedisConnectionSettings, type RedisTlsOptions } from '../redis/redis-config';
+import type { RedisConnectionOptions } from '../redis/redis-bus';
 
 /** Where Redis is, in the forms the server's `redis` option takes (see the plugin's `RedisBackplaneOptions`). */
 export interface EmitterRedisOptions {

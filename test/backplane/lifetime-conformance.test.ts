@@ -13,10 +13,10 @@ import { messagePackHubProtocol } from '../../protocol/messagepack-hub-protocol'
 import type { BackplaneLogger } from '../../src/lifetime/backplane-bus';
 import type { HubLifetimeManager, ManagedConnection } from '../../src/lifetime/hub-lifetime-manager';
 import { InMemoryLifetimeManager } from '../../src/lifetime/in-memory-lifetime-manager';
-import { publishedProtocols } from '../../src/lifetime/redis-backplane';
-import { RedisBus } from '../../src/lifetime/redis-bus';
-import { resolveRedisTarget } from '../../src/lifetime/redis-config';
-import { RedisLifetimeManager } from '../../src/lifetime/redis-lifetime-manager';
+import { publishedProtocols } from '../../src/redis/redis-backplane';
+import { RedisBus } from '../../src/redis/redis-bus';
+import { resolveRedisTarget } from '../../src/redis/redis-config';
+import { RedisLifetimeManager } from '../../src/redis/redis-lifetime-manager';
 import type { SerializedHubMessage } from '../../src/lifetime/serialized-message';
 import { eventually } from '../support/clients';
 import { RedisServer, freePort } from '../support/redis-server';

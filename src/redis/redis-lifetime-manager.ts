@@ -42,10 +42,10 @@ import {
   type SerializedHubMessages,
 } from '../../protocol/redis';
 import { ClientResultErrors, HubException, namedError } from '../errors';
-import { BackplaneUnavailableError, type BackplaneBus, type BackplaneLogger, type ChannelListener } from './backplane-bus';
-import { checkGroupRoom, ClientResultsManager, ConnectionIOError, DEFAULT_LIFETIME_LIMITS, type LifetimeLimits } from './client-results';
-import type { HubLifetimeManager, ManagedConnection } from './hub-lifetime-manager';
-import { SerializedHubMessage } from './serialized-message';
+import { BackplaneUnavailableError, type BackplaneBus, type BackplaneLogger, type ChannelListener } from '../lifetime/backplane-bus';
+import { checkGroupRoom, ClientResultsManager, ConnectionIOError, DEFAULT_LIFETIME_LIMITS, type LifetimeLimits } from '../lifetime/client-results';
+import type { HubLifetimeManager, ManagedConnection } from '../lifetime/hub-lifetime-manager';
+import { SerializedHubMessage } from '../lifetime/serialized-message';
 import { LocalPresence, type LocalPresenceIndex } from '../presence/local-presence';
 import type { HubPresence } from '../presence/presence';
 import { RedisPresence, type PresenceHost } from '../presence/redis-presence';

@@ -56,7 +56,7 @@ import {
   type ChannelListener,
   type StoreCommand,
   type PublishOptions,
-} from './backplane-bus';
+} from '../lifetime/backplane-bus';
 import { PublishQueue, type PublishQueueLimits, type QueuedPublish } from './publish-queue';
 import { redact, type RedisEndpoint, type RedisTarget } from './redis-config';
 
