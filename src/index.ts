@@ -75,7 +75,8 @@ export type { ClientResultLimits, LifetimeLimits } from './lifetime/client-resul
 export { RedisLifetimeManager } from './redis/redis-lifetime-manager';
 export type { BackplaneStatus } from './redis/redis-backplane';
 export type { BackplaneState, BackplaneHealth } from './lifetime/backplane-bus';
-export { RedisBackplaneStartupError, type RedisConnectionOptions } from './redis/redis-bus';
+export { RedisBackplaneStartupError } from './redis/redis-errors';
+export type { RedisConnectionOptions } from './redis/redis-connector';
 export { RedisConfigurationError, type RedisTlsOptions } from './redis/redis-config';
 export { SerializedHubMessage } from './lifetime/serialized-message';
 export type {

@@ -10,7 +10,7 @@ import type { HubProtocol } from '../protocol/hub-protocol';
 import type { HubClass } from './hub/hub';
 import type { HubFilter } from './hub/hub-filters';
 import type { LifetimeLimits } from './lifetime/client-results';
-import type { RedisConnectionOptions } from './redis/redis-bus';
+import type { RedisConnectionOptions } from './redis/redis-connector';
 import type { ManagementOptions } from './management/management-options';
 import {
   RedisConfigurationError,

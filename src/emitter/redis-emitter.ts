@@ -37,7 +37,7 @@ import type { HubPresence } from '../presence/presence';
 import { DEFAULT_PRESENCE_HEARTBEAT_MS, MISSED_HEARTBEATS, RedisPresenceReader } from '../presence/redis-presence';
 import { RedisBus } from '../redis/redis-bus';
 import { isRedisUrl, resolveRedisTarget, type RedisConnectionSettings, type RedisTlsOptions } from '../redis/redis-config';
-import type { RedisConnectionOptions } from '../redis/redis-bus';
+import type { RedisConnectionOptions } from '../redis/redis-connector';
 
 /** Where Redis is, in the forms the server's `redis` option takes (see the plugin's `RedisBackplaneOptions`). */
 export interface EmitterRedisOptions {
