@@ -1,3 +1,4 @@
+// Over 600 lines: it mirrors .NET's RedisHubLifetimeManager, one class whose send, receive and group paths share the subscriptions it keeps.
 /**
  * The Redis lifetime manager: ASP.NET Core's `RedisHubLifetimeManager<THub>`, with the same channels, payload
  * bytes and routing, so Node and .NET servers of one hub share one Redis and cannot tell each other apart.
