@@ -101,6 +101,16 @@ describe('Redis manager on the in-memory bus', () => {
     await Promise.all([a.close(), b.close()]);
   });
 
+  test('closing the manager ends the group commands still waiting for their ack', async () => {
+    const broker = new InMemoryBroker();
+    const log = new TestLog();
+    const manager = redisManager(broker.bus({ log }), 'Closing.Hub', log, 60_000);
+    await manager.started;
+    const waiting = manager.addToGroup('nobody-owns-this-id', 'room');
+    await manager.close();
+    await expect(waiting).rejects.toThrow('The server is shutting down.');
+  });
+
   test('a client result for a connection no server owns fails at once: every subscriber is counted', async () => {
     const broker = new InMemoryBroker();
     const log = new TestLog();
