@@ -5,7 +5,7 @@
  *
  * Each layer describes its own options in a leaf file, as .NET splits them: the hub layer's (`HubOptions` in .NET)
  * in `hub/hub-options.ts`, the HTTP layer's (`HttpConnectionDispatcherOptions`) in `transports/dispatcher-options.ts`,
- * the Redis backplane's in `redis-options.ts`; the descriptors in them are the one source of each option's default,
+ * the Redis backplane's in `redis/redis-options.ts`; the descriptors in them are the one source of each option's default,
  * validation, environment variable and README row (`option-descriptors.ts`). This file only adds the registration
  * options (hubs, filters, protocols, Redis, management) and resolves everything; nothing below it imports it.
  */
@@ -19,7 +19,7 @@ import {
   type HubOptions,
   type ResolvedHubOptions,
 } from './hub/hub-options';
-import { RedisConfigurationError } from './lifetime/redis-config';
+import { RedisConfigurationError } from './redis/redis-config';
 import { managementOptionDescriptors, type ManagementOptions } from './management/management-options';
 import {
   booleanDescriptor,
@@ -28,7 +28,7 @@ import {
   optionalShape,
   type DescriptorsOf,
 } from './option-descriptors';
-import { redisBackplaneSchema, resolveRedisOptions, type RedisBackplaneOptions, type ResolvedRedisOptions } from './redis-options';
+import { redisBackplaneSchema, resolveRedisOptions, type RedisBackplaneOptions, type ResolvedRedisOptions } from './redis/redis-options';
 import type { ConnectionHandlerRegistration, ResolvedConnectionHandler } from './transports/connection-handler';
 import { originPolicy, type OriginPolicy } from './transports/cors';
 import {
@@ -52,7 +52,7 @@ export {
   type HttpServerOptions,
   type UserIdProvider,
 } from './transports/dispatcher-options';
-export type { RedisBackplaneOptions, RedisPresenceOptions, ResolvedRedisOptions } from './redis-options';
+export type { RedisBackplaneOptions, RedisPresenceOptions, ResolvedRedisOptions } from './redis/redis-options';
 
 /** One hub to serve: its path, its class and, optionally, options of its own. */
 export interface HubRegistration extends Partial<HubOptions> {

@@ -25,10 +25,10 @@ import {
   parseConnectionString,
   parseRedisUrl,
   type RedisTlsOptions,
-} from '../lifetime/redis-config';
+} from '../redis/redis-config';
 import type { OptionDescriptor } from '../option-descriptors';
 import type { SignalROptions } from '../options';
-import { redisOptionDescriptors as redis, redisPresenceOptionDescriptors as presence } from '../redis-options';
+import { redisOptionDescriptors as redis, redisPresenceOptionDescriptors as presence } from '../redis/redis-options';
 import { httpDispatcherOptionDescriptors as http, httpServerOptionDescriptors as server } from '../transports/dispatcher-options';
 
 /** One configuration option. */

@@ -12,7 +12,7 @@ import { managementOptionDescriptors } from '../../src/management/management-opt
 import type { ConfigTable } from '../../src/operations/config';
 import { documentedDefault, type DescriptorTable, type OptionDescriptor } from '../../src/option-descriptors';
 import { pluginOptionDescriptors, registrationOptionDescriptors } from '../../src/options';
-import { redisOptionDescriptors, redisPresenceOptionDescriptors } from '../../src/redis-options';
+import { redisOptionDescriptors, redisPresenceOptionDescriptors } from '../../src/redis/redis-options';
 import { httpDispatcherOptionDescriptors, httpServerOptionDescriptors } from '../../src/transports/dispatcher-options';
 
 export const README = path.resolve(__dirname, '../../README.md');

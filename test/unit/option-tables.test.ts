@@ -11,7 +11,7 @@ import { hubConnectionOptionDescriptors } from '../../src/hub/hub-options';
 import { managementOptionDescriptors } from '../../src/management/management-options';
 import { documentedDefault, type DescriptorTable } from '../../src/option-descriptors';
 import { pluginOptionDescriptors, registrationOptionDescriptors } from '../../src/options';
-import { redisOptionDescriptors, redisPresenceOptionDescriptors } from '../../src/redis-options';
+import { redisOptionDescriptors, redisPresenceOptionDescriptors } from '../../src/redis/redis-options';
 import { httpDispatcherOptionDescriptors, httpServerOptionDescriptors } from '../../src/transports/dispatcher-options';
 import { README, readmeTables, renderOptionTables, rewriteReadme } from '../support/option-tables';
 
@@ -61,8 +61,8 @@ test.each<[string, string, DescriptorTable, readonly string[]]>([
   ['src/hub/hub-options.ts', 'HubConnectionOptions', hubConnectionOptionDescriptors, []],
   ['src/transports/dispatcher-options.ts', 'HttpDispatcherOptions', httpDispatcherOptionDescriptors, []],
   ['src/transports/dispatcher-options.ts', 'HttpServerOptions', httpServerOptionDescriptors, []],
-  ['src/redis-options.ts', 'RedisBackplaneOptions', redisOptionDescriptors, []],
-  ['src/redis-options.ts', 'RedisPresenceOptions', redisPresenceOptionDescriptors, []],
+  ['src/redis/redis-options.ts', 'RedisBackplaneOptions', redisOptionDescriptors, []],
+  ['src/redis/redis-options.ts', 'RedisPresenceOptions', redisPresenceOptionDescriptors, []],
   ['src/management/management-options.ts', 'ManagementOptions', managementOptionDescriptors, []],
   ['src/options.ts', 'HubRegistration', registrationOptionDescriptors, ['path', 'hub']],
   [

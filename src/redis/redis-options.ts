@@ -5,16 +5,16 @@
  * by the Redis configuration (`resolveRedisTarget`), which this file only calls.
  */
 import { z } from 'zod';
-import type { RedisConnectionOptions } from './lifetime/redis-bus';
-import { isRedisUrl, resolveRedisTarget, type RedisTarget, type RedisTlsOptions } from './lifetime/redis-config';
-import { DEFAULT_GROUP_ACK_TIMEOUT_MS } from './lifetime/redis-lifetime-manager';
+import type { RedisConnectionOptions } from './redis-connector';
+import { isRedisUrl, resolveRedisTarget, type RedisTarget, type RedisTlsOptions } from './redis-config';
+import { DEFAULT_GROUP_ACK_TIMEOUT_MS } from './redis-lifetime-manager';
 import {
   customDescriptor,
   integerDescriptor,
   optionalShape,
   type DescriptorsOf,
-} from './option-descriptors';
-import { DEFAULT_PRESENCE_HEARTBEAT_MS } from './presence/redis-presence';
+} from '../option-descriptors';
+import { DEFAULT_PRESENCE_HEARTBEAT_MS } from '../presence/redis-presence';
 
 /** Presence across servers, when it is given as an object. */
 export interface RedisPresenceOptions {

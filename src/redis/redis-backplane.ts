@@ -7,8 +7,8 @@ import type { HubProtocol } from '../../protocol/hub-protocol';
 import { jsonHubProtocol } from '../../protocol/json-hub-protocol';
 import { messagePackHubProtocol } from '../../protocol/messagepack-hub-protocol';
 import { lifetimeLimits, type ResolvedHubOptions } from '../hub/hub-options';
-import type { ResolvedRedisOptions } from '../redis-options';
-import type { BackplaneBus, BackplaneHealth, BackplaneLogger } from './backplane-bus';
+import type { ResolvedRedisOptions } from './redis-options';
+import type { BackplaneBus, BackplaneHealth, BackplaneLogger } from '../lifetime/backplane-bus';
 import { RedisBus } from './redis-bus';
 import { RedisLifetimeManager } from './redis-lifetime-manager';
 
