@@ -59,6 +59,7 @@ import {
 } from './backplane-bus';
 import { PublishQueue, type PublishQueueLimits, type QueuedPublish } from './publish-queue';
 import { redact, type RedisEndpoint, type RedisTarget } from './redis-config';
+import type { SignalRErrorCode } from '../errors';
 
 /** ioredis connection options (host, port, password, tls, db, retryStrategy, …), as ioredis documents them. */
 export type RedisConnectionOptions = RedisOptions;
@@ -82,6 +83,8 @@ export interface RedisBusOptions {
  */
 export class RedisBackplaneStartupError extends Error {
   override readonly name = 'RedisBackplaneStartupError';
+  /** The stable code of this error ({@link errorCodes}). */
+  readonly code: SignalRErrorCode = 'SIGNALR_ERR_REDIS_STARTUP';
 }
 
 /**

@@ -16,6 +16,7 @@
 import { isIP } from 'node:net';
 import type { ConnectionOptions as TlsConnectionOptions } from 'node:tls';
 import type { RedisConnectionOptions as RedisOptions } from './redis-bus';
+import type { SignalRErrorCode } from '../errors';
 
 /** One Redis server (or sentinel) address. */
 export interface RedisEndpoint {
@@ -68,6 +69,8 @@ export interface ParsedConnectionString {
 /** A bad `redis` option; the message names the bad part and never contains a password. */
 export class RedisConfigurationError extends Error {
   override readonly name = 'RedisConfigurationError';
+  /** The stable code of this error ({@link errorCodes}). */
+  readonly code: SignalRErrorCode = 'SIGNALR_ERR_REDIS_CONFIGURATION';
 }
 
 /** StackExchange.Redis's defaults for the timeouts (ConfigurationOptions / DefaultOptionsProvider). */

@@ -41,7 +41,7 @@ import {
   type RedisInvocation,
   type SerializedHubMessages,
 } from '../../protocol/redis';
-import { ClientResultErrors, HubException, namedError } from '../errors';
+import { BackplaneErrors, ClientResultErrors, HubException, namedError, userGroupsNeedPresence } from '../errors';
 import { BackplaneUnavailableError, type BackplaneBus, type BackplaneLogger, type ChannelListener } from './backplane-bus';
 import { checkGroupRoom, ClientResultsManager, ConnectionIOError, DEFAULT_LIFETIME_LIMITS, type LifetimeLimits } from './client-results';
 import type { HubLifetimeManager, ManagedConnection } from './hub-lifetime-manager';
@@ -106,15 +106,6 @@ interface PendingAck {
   reject(error: Error): void;
   readonly timer: NodeJS.Timeout;
 }
-
-/** .NET's error when a group command's ack does not come (AckHandler: the wait is cancelled). */
-const ACK_TIMEOUT_ERROR = { name: 'TaskCanceledException', message: 'A task was canceled.' } as const;
-
-/**
- * The Completion error a server publishes when the invoked client left before answering
- * (src/SignalR/server/StackExchangeRedis/src/RedisHubLifetimeManager.cs@v10.0.0 L570-L574).
- */
-const CONNECTION_DISCONNECTED = 'Connection disconnected.';
 
 const INT32_MAX = 0x7fffffff;
 const NO_IDS: readonly string[] = Object.freeze([]);
@@ -300,7 +291,7 @@ export class RedisLifetimeManager implements HubLifetimeManager, LocalPresenceIn
 
   private requireFleet(): RedisPresence {
     if (this.fleetPresence === undefined) {
-      throw new Error('User-level groups need presence on the Redis backplane (the redis option `presence: true`).');
+      throw userGroupsNeedPresence();
     }
     return this.fleetPresence;
   }
@@ -371,7 +362,7 @@ export class RedisLifetimeManager implements HubLifetimeManager, LocalPresenceIn
       const relayed = this.relayed.get(invocationId);
       if (relayed === undefined) continue;
       this.relayed.delete(invocationId);
-      this.relayResult(relayed, { type: MessageType.Completion, invocationId, error: CONNECTION_DISCONNECTED });
+      this.relayResult(relayed, { type: MessageType.Completion, invocationId, error: BackplaneErrors.connectionDisconnected });
     }
     await Promise.all(tasks);
   }
@@ -500,7 +491,7 @@ export class RedisLifetimeManager implements HubLifetimeManager, LocalPresenceIn
           { commandId: id, connectionId, groupName, action, timeoutMs: this.ackTimeoutMs },
           'no server acknowledged a group command: no server owns that connection, or Redis lost the message',
         );
-        reject(namedError(ACK_TIMEOUT_ERROR.name, ACK_TIMEOUT_ERROR.message));
+        reject(namedError('TaskCanceledException', BackplaneErrors.ackTimeout, 'SIGNALR_ERR_GROUP_ACK_TIMEOUT'));
       }, this.ackTimeoutMs);
       timer.unref();
       this.acks.set(id, { resolve, reject, timer });
@@ -599,7 +590,7 @@ export class RedisLifetimeManager implements HubLifetimeManager, LocalPresenceIn
     for (const [id, pending] of this.acks) {
       clearTimeout(pending.timer);
       this.acks.delete(id);
-      pending.reject(new BackplaneUnavailableError('The server is shutting down.'));
+      pending.reject(new BackplaneUnavailableError(BackplaneErrors.shuttingDown));
     }
     this.clientResults.failAll();
     await this.fleetPresence?.close();
@@ -650,7 +641,7 @@ export class RedisLifetimeManager implements HubLifetimeManager, LocalPresenceIn
       // Another server waits for this client's answer on its return channel.
       const relayed = { connection, returnChannel };
       if (gone) {
-        this.relayResult(relayed, { type: MessageType.Completion, invocationId, error: CONNECTION_DISCONNECTED });
+        this.relayResult(relayed, { type: MessageType.Completion, invocationId, error: BackplaneErrors.connectionDisconnected });
         return;
       }
       this.relayed.set(invocationId, relayed);
