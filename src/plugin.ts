@@ -15,7 +15,7 @@ import type { ClientOf, Hub, HubClass } from './hub/hub';
 import { HubEndpoint, type HubContext } from './hub/hub-endpoint';
 import { HttpErrors, codedError } from './errors';
 import type { BackplaneLogger } from './lifetime/backplane-bus';
-import { RedisBackplane, type BackplaneStatus } from './lifetime/redis-backplane';
+import { RedisBackplane, type BackplaneStatus } from './redis/redis-backplane';
 import { registerManagementApi } from './management/management-api';
 import { resolveOptions, SignalROptionsError, type SignalROptions } from './options';
 import { accessTokenHook, authorizeHook } from './transports/authentication';

@@ -15,14 +15,8 @@
  */
 import { isIP } from 'node:net';
 import type { ConnectionOptions as TlsConnectionOptions } from 'node:tls';
-import type { RedisConnectionOptions as RedisOptions } from './redis-bus';
+import type { RedisConnectionOptions as RedisOptions, RedisEndpoint } from './redis-connector';
 import type { SignalRErrorCode } from '../errors';
-
-/** One Redis server (or sentinel) address. */
-export interface RedisEndpoint {
-  readonly host: string;
-  readonly port: number;
-}
 
 /**
  * TLS settings for the connections to Redis (and to sentinels). Certificate verification is always on unless
@@ -474,11 +468,4 @@ export function resolveRedisTarget(settings: RedisConnectionSettings): RedisTarg
     ...(channelPrefix !== undefined && { channelPrefix }),
     secrets,
   };
-}
-
-/** `text` with every secret replaced by `*****`. */
-export function redact(text: string, secrets: readonly string[]): string {
-  let result = text;
-  for (const secret of secrets) if (secret.length > 0) result = result.split(secret).join('*****');
-  return result;
 }
