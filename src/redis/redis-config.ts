@@ -16,7 +16,6 @@
 import { isIP } from 'node:net';
 import type { ConnectionOptions as TlsConnectionOptions } from 'node:tls';
 import type { RedisConnectionOptions as RedisOptions, RedisEndpoint } from './redis-connector';
-import type { SignalRErrorCode } from '../errors';
 
 /**
  * TLS settings for the connections to Redis (and to sentinels). Certificate verification is always on unless
@@ -63,8 +62,11 @@ export interface ParsedConnectionString {
 /** A bad `redis` option; the message names the bad part and never contains a password. */
 export class RedisConfigurationError extends Error {
   override readonly name = 'RedisConfigurationError';
-  /** The stable code of this error ({@link errorCodes}). */
-  readonly code: SignalRErrorCode = 'SIGNALR_ERR_REDIS_CONFIGURATION';
+  /**
+   * The stable code of this error (`errorCodes` in `src/errors.ts`); a literal, as this file imports nothing but the
+   * connector.
+   */
+  readonly code = 'SIGNALR_ERR_REDIS_CONFIGURATION' as const;
 }
 
 /** StackExchange.Redis's defaults for the timeouts (ConfigurationOptions / DefaultOptionsProvider). */
