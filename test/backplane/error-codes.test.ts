@@ -5,6 +5,7 @@
  * canceled.`, `RedisConnectionException`). The codes without Redis are in `test/unit/error-codes.test.ts`.
  */
 import Fastify, { type FastifyInstance } from 'fastify';
+import Redis from 'ioredis';
 import { createEmitter, fastifySignalR, Hub, isSignalRError, type HubEmitter, type SignalRErrorCode } from '../../src/index';
 import { freePort, RedisServer } from '../support/redis-server';
 
@@ -90,14 +91,23 @@ test('a group change no server acknowledges, on an emitter: SIGNALR_ERR_GROUP_AC
   expect(seen(error)).toMatchObject({ code: 'SIGNALR_ERR_GROUP_ACK_TIMEOUT', name: 'GroupCommandTimeoutError', recognised: true });
 });
 
-test('a group change still waiting when the server closes: SIGNALR_ERR_BACKPLANE_UNAVAILABLE', async () => {
+test('a group change still waiting for its ack when the server closes: SIGNALR_ERR_BACKPLANE_UNAVAILABLE', async () => {
   const app = await serve(60_000);
-  const waiting = rejection(app.signalr.hub(EchoHub).groups.addToGroup('nobody-owns-this-id', 'team'));
-  await app.close();
-  expect(seen(await waiting)).toEqual({
-    code: 'SIGNALR_ERR_BACKPLANE_UNAVAILABLE',
-    name: 'RedisConnectionException',
-    message: 'The server is shutting down.',
-    recognised: true,
-  });
+  // Watch the command reach Redis, so the server closes while it waits for the ack, not while it publishes.
+  const watcher = new Redis(redis.url);
+  try {
+    await watcher.psubscribe('*:internal:groups');
+    const published = new Promise((resolve) => watcher.once('pmessage', resolve));
+    const waiting = rejection(app.signalr.hub(EchoHub).groups.addToGroup('nobody-owns-this-id', 'team'));
+    await published;
+    await app.close();
+    expect(seen(await waiting)).toEqual({
+      code: 'SIGNALR_ERR_BACKPLANE_UNAVAILABLE',
+      name: 'RedisConnectionException',
+      message: 'The server is shutting down.',
+      recognised: true,
+    });
+  } finally {
+    watcher.disconnect();
+  }
 });
