@@ -41,6 +41,7 @@ import {
   type RawConnectionOptions,
   type RequestAuthorizer,
 } from './transports/dispatcher-options';
+import type { SignalRErrorCode } from './errors';
 
 export type { HubConnectionOptions, HubOptions, ResolvedHubOptions } from './hub/hub-options';
 export { lifetimeLimits } from './hub/hub-options';
@@ -277,6 +278,8 @@ export interface ResolvedSignalROptions {
 /** Thrown by `app.register` for invalid options; the message names every bad option. */
 export class SignalROptionsError extends Error {
   override readonly name = 'SignalROptionsError';
+  /** The stable code of this error ({@link errorCodes}). */
+  readonly code: SignalRErrorCode = 'SIGNALR_ERR_OPTIONS';
 }
 
 /** A path without its trailing slashes (but `/` itself). */

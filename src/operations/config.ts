@@ -30,6 +30,7 @@ import type { OptionDescriptor } from '../option-descriptors';
 import type { SignalROptions } from '../options';
 import { redisOptionDescriptors as redis, redisPresenceOptionDescriptors as presence } from '../redis/redis-options';
 import { httpDispatcherOptionDescriptors as http, httpServerOptionDescriptors as server } from '../transports/dispatcher-options';
+import type { SignalRErrorCode } from '../errors';
 
 /** One configuration option. */
 export interface ConfigOption<T> {
@@ -61,6 +62,8 @@ export type ConfigValues<T extends ConfigTable> = { readonly [K in keyof T]: T[K
 /** A configuration that cannot be used; the message lists every problem, one per line. */
 export class ConfigError extends Error {
   override readonly name = 'ConfigError';
+  /** The stable code of this error ({@link errorCodes}). */
+  readonly code: SignalRErrorCode = 'SIGNALR_ERR_CONFIG';
   constructor(readonly problems: readonly string[]) {
     super(`Invalid configuration:\n${problems.map((problem) => `  - ${problem}`).join('\n')}`);
   }
