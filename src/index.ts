@@ -80,7 +80,7 @@ export {
   type SignalROptions,
   type UserIdProvider,
 } from './options';
-export type { RawConnectionOptions, RequestAuthorizer } from './transports/dispatcher-options';
+export type { RawConnectionOptions, RequestAuthorizer } from './connections/dispatcher-options';
 export type { HubLifetimeManager, ManagedConnection } from './lifetime/hub-lifetime-manager';
 export { InMemoryLifetimeManager } from './lifetime/in-memory-lifetime-manager';
 export type { ClientResultLimits, LifetimeLimits } from './lifetime/client-results';

@@ -4,7 +4,7 @@
  * names the option.
  *
  * Each layer describes its own options in a leaf file, as .NET splits them: the hub layer's (`HubOptions` in .NET)
- * in `hub/hub-options.ts`, the HTTP layer's (`HttpConnectionDispatcherOptions`) in `transports/dispatcher-options.ts`,
+ * in `hub/hub-options.ts`, the HTTP layer's (`HttpConnectionDispatcherOptions`) in `connections/dispatcher-options.ts`,
  * the Redis backplane's in `redis/redis-options.ts`; the descriptors in them are the one source of each option's default,
  * validation, environment variable and README row (`option-descriptors.ts`). This file only adds the registration
  * options (hubs, filters, protocols, Redis, management) and resolves everything; nothing below it imports it.
@@ -40,7 +40,7 @@ import {
   type HttpServerOptions,
   type RawConnectionOptions,
   type RequestAuthorizer,
-} from './transports/dispatcher-options';
+} from './connections/dispatcher-options';
 import type { SignalRErrorCode } from './errors';
 
 export type { HubConnectionOptions, HubOptions, ResolvedHubOptions } from './hub/hub-options';
@@ -52,7 +52,7 @@ export {
   type HttpDispatcherOptions,
   type HttpServerOptions,
   type UserIdProvider,
-} from './transports/dispatcher-options';
+} from './connections/dispatcher-options';
 export type { RedisBackplaneOptions, RedisPresenceOptions, ResolvedRedisOptions } from './redis/redis-options';
 
 /** One hub to serve: its path, its class and, optionally, options of its own. */

@@ -1,7 +1,7 @@
 /**
  * The hub layer's options, as ASP.NET Core's `HubOptions`: keep-alive, timeouts, message size, invocations, streams,
  * client results and groups — with .NET's defaults where .NET has the option (docs/protocol.md §1.11) and ours
- * where it has none. A leaf of the hub folder: the HTTP layer's options come from `transports/dispatcher-options`,
+ * where it has none. A leaf of the hub folder: the HTTP layer's options come from `connections/dispatcher-options`,
  * and `options.ts` aggregates both into the plugin's options.
  */
 import type { HubProtocol } from '../../protocol/hub-protocol';
@@ -12,7 +12,7 @@ import {
   limitDescriptor,
   type DescriptorsOf,
 } from '../option-descriptors';
-import type { HttpDispatcherOptions, ResolvedRouteOptions } from '../transports/dispatcher-options';
+import type { HttpDispatcherOptions, ResolvedRouteOptions } from '../connections/dispatcher-options';
 import type { HubClass } from './hub';
 import type { HubFilter } from './hub-filters';
 

@@ -29,7 +29,7 @@ import {
 import type { OptionDescriptor } from '../option-descriptors';
 import type { SignalROptions } from '../options';
 import { redisOptionDescriptors as redis, redisPresenceOptionDescriptors as presence } from '../redis/redis-options';
-import { httpDispatcherOptionDescriptors as http, httpServerOptionDescriptors as server } from '../transports/dispatcher-options';
+import { httpDispatcherOptionDescriptors as http, httpServerOptionDescriptors as server } from '../connections/dispatcher-options';
 import type { SignalRErrorCode } from '../errors';
 
 /** One configuration option. */

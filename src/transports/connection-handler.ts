@@ -11,7 +11,7 @@ import { ConnectionManager } from '../connections/connection-manager';
 import type { ConnectionApplication, HttpConnection } from '../connections/http-connection';
 import type { Heartbeat } from '../heartbeat';
 import { snapshotHttpRequest, type HubHttpRequest } from '../hub/hub';
-import type { RawConnectionOptions, RequestAuthorizer, ResolvedRouteOptions } from './dispatcher-options';
+import type { RawConnectionOptions, RequestAuthorizer, ResolvedRouteOptions } from '../connections/dispatcher-options';
 
 /**
  * A raw connection endpoint: the `connectionHandlers` option of the plugin (ASP.NET Core's

@@ -13,7 +13,7 @@ import type { ConfigTable } from '../../src/operations/config';
 import { documentedDefault, type DescriptorTable, type OptionDescriptor } from '../../src/option-descriptors';
 import { pluginOptionDescriptors, registrationOptionDescriptors } from '../../src/options';
 import { redisOptionDescriptors, redisPresenceOptionDescriptors } from '../../src/redis/redis-options';
-import { httpDispatcherOptionDescriptors, httpServerOptionDescriptors } from '../../src/transports/dispatcher-options';
+import { httpDispatcherOptionDescriptors, httpServerOptionDescriptors } from '../../src/connections/dispatcher-options';
 
 export const README = path.resolve(__dirname, '../../README.md');
 

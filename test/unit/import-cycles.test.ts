@@ -1,6 +1,6 @@
 /**
  * Files import each other in one direction only, through `src/` and `protocol/` (type-only imports included): each
- * layer's options are leaves (`hub/hub-options.ts`, `transports/dispatcher-options.ts`, `redis/redis-options.ts`) that
+ * layer's options are leaves (`hub/hub-options.ts`, `connections/dispatcher-options.ts`, `redis/redis-options.ts`) that
  * `options.ts` aggregates, so no layer imports back up through the plugin's options; in the hub runtime the endpoint
  * builds the dispatcher and the connection contexts, each connection context sees its endpoint through
  * `HubConnectionHost` and the dispatcher sees a connection through `DispatchedConnection`. An import cycle fails
@@ -78,7 +78,7 @@ function repositoryGraph(): Map<string, string[]> {
 test('no import cycle anywhere in src/ and protocol/', () => {
   const graph = repositoryGraph();
   expect(graph.get('src/hub/hub-endpoint.ts')).toEqual(expect.arrayContaining(['src/hub/hub-connection-context.ts']));
-  expect(graph.get('src/options.ts')).toEqual(expect.arrayContaining(['src/hub/hub-options.ts', 'src/transports/dispatcher-options.ts']));
+  expect(graph.get('src/options.ts')).toEqual(expect.arrayContaining(['src/hub/hub-options.ts', 'src/connections/dispatcher-options.ts']));
   expect(cyclesThrough('', graph)).toEqual([]);
 });
 

@@ -12,7 +12,7 @@ import { managementOptionDescriptors } from '../../src/management/management-opt
 import { documentedDefault, type DescriptorTable } from '../../src/option-descriptors';
 import { pluginOptionDescriptors, registrationOptionDescriptors } from '../../src/options';
 import { redisOptionDescriptors, redisPresenceOptionDescriptors } from '../../src/redis/redis-options';
-import { httpDispatcherOptionDescriptors, httpServerOptionDescriptors } from '../../src/transports/dispatcher-options';
+import { httpDispatcherOptionDescriptors, httpServerOptionDescriptors } from '../../src/connections/dispatcher-options';
 import { README, readmeTables, renderOptionTables, rewriteReadme } from '../support/option-tables';
 
 const ROOT = path.resolve(__dirname, '../..');
@@ -59,8 +59,8 @@ function tsdocDefaults(file: string, interfaceName: string): Map<string, string 
 
 test.each<[string, string, DescriptorTable, readonly string[]]>([
   ['src/hub/hub-options.ts', 'HubConnectionOptions', hubConnectionOptionDescriptors, []],
-  ['src/transports/dispatcher-options.ts', 'HttpDispatcherOptions', httpDispatcherOptionDescriptors, []],
-  ['src/transports/dispatcher-options.ts', 'HttpServerOptions', httpServerOptionDescriptors, []],
+  ['src/connections/dispatcher-options.ts', 'HttpDispatcherOptions', httpDispatcherOptionDescriptors, []],
+  ['src/connections/dispatcher-options.ts', 'HttpServerOptions', httpServerOptionDescriptors, []],
   ['src/redis/redis-options.ts', 'RedisBackplaneOptions', redisOptionDescriptors, []],
   ['src/redis/redis-options.ts', 'RedisPresenceOptions', redisPresenceOptionDescriptors, []],
   ['src/management/management-options.ts', 'ManagementOptions', managementOptionDescriptors, []],

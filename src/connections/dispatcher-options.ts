@@ -1,8 +1,9 @@
 /**
  * The HTTP layer's options, as ASP.NET Core's `HttpConnectionDispatcherOptions` and Kestrel-level limits: the
  * transports offered, buffer sizes, long polling, send timeouts, the user and authentication of a request, CORS and
- * the access-token query parameter. A leaf: hubs and raw connection endpoints both take these, and `options.ts`
- * aggregates them into the plugin's options.
+ * the access-token query parameter. They belong to the HTTP connection layer, as `HttpConnectionDispatcherOptions`
+ * belongs to .NET's Microsoft.AspNetCore.Http.Connections, so the hub runtime and the transports, which both build on
+ * that layer, read them without importing each other. A leaf: `options.ts` aggregates them into the plugin's options.
  */
 import type { FastifyRequest, onRequestHookHandler } from 'fastify';
 import { z } from 'zod';
