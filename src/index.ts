@@ -56,7 +56,7 @@ export type { HubContext } from './hub/hub-endpoint';
 export type { ConnectionContext, ConnectionHandlerRegistration } from './transports/connection-handler';
 export { HubDefinitionError } from './hub/hub-methods';
 export type { HubFilter, HubInvocationContext, HubLifetimeContext } from './hub/hub-filters';
-export { signalRTracing, type SignalRTracingOptions } from './hub/tracing';
+export { signalRTracing, type SignalRTracingOptions } from './operations/tracing';
 export { HubException } from './errors';
 export {
   SignalROptionsError,
