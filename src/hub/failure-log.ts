@@ -4,7 +4,7 @@
  * the window are counted and reported in one line when it ends, so a client whose calls fail by the thousand
  * (client results cancelled at its disconnect, say) cannot flood the log.
  */
-import type { FastifyBaseLogger } from 'fastify';
+import type { Logger } from '../log-events';
 
 /** Hub method failures of one connection logged in full per window. */
 export const FAILURES_LOGGED_PER_WINDOW = 5;
@@ -24,7 +24,7 @@ export class FailureLogWindow {
    * @param onClosed called when the window ends (the next failure opens a new one)
    */
   constructor(
-    private readonly logger: FastifyBaseLogger,
+    private readonly logger: Logger,
     private readonly connectionId: string,
     onClosed: () => void,
   ) {

@@ -20,10 +20,10 @@ import {
 import type { HubProtocol } from '../../protocol/hub-protocol';
 import { MessageType, type CloseMessage, type HubMessage, type StreamItemMessage } from '../../protocol/messages';
 import type { TransportName } from '../../protocol/negotiate';
-import type { FastifyBaseLogger } from 'fastify';
 import type { ConnectionApplication, HttpConnection } from '../connections/http-connection';
 import { CLOSE_WITH_ERROR, HubException, namedError, withErrorDetail } from '../errors';
 import type { HeartbeatParticipant } from '../heartbeat';
+import type { Logger } from '../log-events';
 import type { HubLifetimeManager, ManagedConnection } from '../lifetime/hub-lifetime-manager';
 import type { SerializedHubMessage } from '../lifetime/serialized-message';
 import type { ResolvedHubOptions } from '../options';
@@ -44,7 +44,7 @@ import { StreamTracker } from './stream-tracker';
  */
 export interface HubConnectionHost {
   readonly options: ResolvedHubOptions;
-  readonly log: FastifyBaseLogger;
+  readonly log: Logger;
   /** Counters for metrics. */
   readonly stats: HubStats;
   readonly lifetime: HubLifetimeManager;
