@@ -1,0 +1,205 @@
+/**
+ * The layer boundaries of eslint.config.mjs fail on a violation: small snippets, linted as if they were files of a
+ * folder (`lintText(code, { filePath })`, nothing written to disk), with the repository's real configuration. That
+ * the real tree keeps them is `npm run lint`.
+ *
+ * ESLint loads its configuration with a dynamic `import()`, which Jest's module sandbox does not run, so one Node
+ * process with one ESLint instance lints every snippet and prints the messages.
+ */
+import { spawn } from 'node:child_process';
+import path from 'node:path';
+import { killOnExit } from '../support/child-processes';
+
+const ROOT = path.resolve(__dirname, '../..');
+
+interface Snippet {
+  /** Where the snippet is linted as if it were, relative to the repository. */
+  readonly filePath: string;
+  readonly code: string;
+}
+
+interface LintMessage {
+  readonly ruleId: string | null;
+  readonly message: string;
+  readonly fatal?: boolean;
+}
+
+const LINT_SNIPPETS = `
+  import { ESLint } from 'eslint';
+  const snippets = JSON.parse(await new Promise((resolve) => {
+    let text = '';
+    process.stdin.on('data', (chunk) => (text += chunk)).on('end', () => resolve(text));
+  }));
+  const eslint = new ESLint({ cwd: process.cwd() });
+  const results = [];
+  for (const { filePath, code } of snippets) {
+    const [result] = await eslint.lintText(code, { filePath });
+    results.push(result.messages.map(({ ruleId, message, fatal }) => ({ ruleId, message, fatal })));
+  }
+  process.stdout.write(JSON.stringify(results));
+`;
+
+/** The messages ESLint reports for each snippet, in order. */
+function lint(snippets: readonly Snippet[]): Promise<LintMessage[][]> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--input-type=module', '-e', LINT_SNIPPETS], { cwd: ROOT });
+    killOnExit(child);
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => {
+      if (code === 0) resolve(JSON.parse(stdout) as LintMessage[][]);
+      else reject(new Error(`ESLint exited with ${code}: ${stderr}`));
+    });
+    child.stdin.end(JSON.stringify(snippets));
+  });
+}
+
+/** A file that imports `source` and uses what it imports, so only boundary rules can object to it. */
+function importing(filePath: string, source: string): Snippet {
+  return { filePath, code: `import * as imported from '${source}';\nexport const used = imported;\n` };
+}
+
+interface Case {
+  readonly name: string;
+  readonly snippet: Snippet;
+  /** The boundary rule and its message, or `null` where the import is allowed. */
+  readonly expected: { readonly ruleId: string; readonly message: string } | null;
+}
+
+const SERVER_LIBRARY = 'protocol/ is the wire format alone: it knows no server library.';
+const PROTOCOL_OURS = 'protocol/ imports nothing of this repository outside protocol/.';
+const HUB_FASTIFY = 'src/hub knows no Fastify and no transport: take plain data from src/transports/ instead.';
+const LIFETIME_FASTIFY = 'Lifetime managers and the backplane know no Fastify and no transport.';
+const PROM_CLIENT = 'Only src/operations/metrics.ts imports prom-client: read counters from HubStats instead.';
+
+/** ESLint's wording around a configured message: `'<source>' import is restricted from being used…: <message>`. */
+const restricted = (source: string, message: string) => `'${source}' import is restricted from being used. ${message}`;
+const restrictedPattern = (source: string, message: string) =>
+  `'${source}' import is restricted from being used by a pattern. ${message}`;
+
+const CASES: readonly Case[] = [
+  {
+    name: 'protocol/ importing fastify',
+    snippet: importing('protocol/x.ts', 'fastify'),
+    expected: { ruleId: 'boundaries/protocol-standalone', message: restricted('fastify', SERVER_LIBRARY) },
+  },
+  {
+    name: 'protocol/ importing ioredis',
+    snippet: importing('protocol/redis/x.ts', 'ioredis'),
+    expected: { ruleId: 'boundaries/protocol-standalone', message: restricted('ioredis', SERVER_LIBRARY) },
+  },
+  {
+    name: 'protocol/ importing ws',
+    snippet: importing('protocol/x.ts', 'ws'),
+    expected: { ruleId: 'boundaries/protocol-standalone', message: restricted('ws', SERVER_LIBRARY) },
+  },
+  {
+    name: 'protocol/ importing a Fastify plugin',
+    snippet: importing('protocol/x.ts', '@fastify/websocket'),
+    expected: { ruleId: 'boundaries/protocol-standalone', message: restrictedPattern('@fastify/websocket', SERVER_LIBRARY) },
+  },
+  {
+    name: 'protocol/ importing src/',
+    snippet: importing('protocol/x.ts', '../src/hub/hub'),
+    expected: { ruleId: 'boundaries/protocol-standalone', message: restrictedPattern('../src/hub/hub', PROTOCOL_OURS) },
+  },
+  {
+    name: 'protocol/redis importing test/',
+    snippet: importing('protocol/redis/x.ts', '../../test/support/redis-server'),
+    expected: {
+      ruleId: 'boundaries/protocol-standalone',
+      message: restrictedPattern('../../test/support/redis-server', PROTOCOL_OURS),
+    },
+  },
+  {
+    name: 'protocol/ opening a socket',
+    snippet: importing('protocol/x.ts', 'node:net'),
+    expected: {
+      ruleId: 'boundaries/protocol-standalone',
+      message: restrictedPattern('node:net', 'protocol/ does no I/O: the transports and the Redis bus do.'),
+    },
+  },
+  { name: 'protocol/redis importing protocol/', snippet: importing('protocol/redis/x.ts', '../messages'), expected: null },
+  { name: 'protocol/ importing node:crypto', snippet: importing('protocol/x.ts', 'node:crypto'), expected: null },
+  {
+    name: 'src/hub importing a Fastify type',
+    snippet: { filePath: 'src/hub/x.ts', code: "import type { FastifyRequest } from 'fastify';\nexport type R = FastifyRequest;\n" },
+    expected: { ruleId: 'boundaries/hub-without-fastify', message: restricted('fastify', HUB_FASTIFY) },
+  },
+  {
+    name: 'src/hub requiring fastify',
+    snippet: { filePath: 'src/hub/x.ts', code: "import fastify = require('fastify');\nexport const f = fastify;\n" },
+    expected: { ruleId: 'boundaries/hub-without-fastify', message: restricted('fastify', HUB_FASTIFY) },
+  },
+  {
+    name: 'src/hub importing a Fastify plugin',
+    snippet: importing('src/hub/x.ts', '@fastify/websocket'),
+    expected: {
+      ruleId: 'boundaries/hub-without-fastify',
+      message: restrictedPattern('@fastify/websocket', 'src/hub knows no Fastify: take plain data from src/transports/ instead.'),
+    },
+  },
+  {
+    name: 'src/hub importing a transport',
+    snippet: importing('src/hub/x.ts', '../transports/connection-request'),
+    expected: {
+      ruleId: 'boundaries/hub-without-fastify',
+      message: restrictedPattern(
+        '../transports/connection-request',
+        'src/hub sits beneath the transports: they call it, never the reverse.',
+      ),
+    },
+  },
+  { name: 'src/hub importing the lifetime interface', snippet: importing('src/hub/x.ts', '../lifetime/hub-lifetime-manager'), expected: null },
+  { name: 'src/transports importing fastify', snippet: importing('src/transports/x.ts', 'fastify'), expected: null },
+  {
+    name: 'src/lifetime importing fastify',
+    snippet: importing('src/lifetime/x.ts', 'fastify'),
+    expected: { ruleId: 'boundaries/lifetime-without-transports', message: restricted('fastify', LIFETIME_FASTIFY) },
+  },
+  {
+    name: 'src/lifetime importing a transport',
+    snippet: importing('src/lifetime/x.ts', '../transports/cors'),
+    expected: {
+      ruleId: 'boundaries/lifetime-without-transports',
+      message: restrictedPattern('../transports/cors', 'Lifetime managers and the backplane know no transport.'),
+    },
+  },
+  {
+    name: 'src/redis importing ws',
+    snippet: importing('src/redis/x.ts', 'ws'),
+    expected: { ruleId: 'boundaries/lifetime-without-transports', message: restricted('ws', LIFETIME_FASTIFY) },
+  },
+  {
+    name: 'src/hub importing prom-client',
+    snippet: importing('src/hub/x.ts', 'prom-client'),
+    expected: { ruleId: 'boundaries/prom-client-in-metrics', message: restricted('prom-client', PROM_CLIENT) },
+  },
+  {
+    name: 'protocol/ importing prom-client',
+    snippet: importing('protocol/x.ts', 'prom-client'),
+    expected: { ruleId: 'boundaries/prom-client-in-metrics', message: restricted('prom-client', PROM_CLIENT) },
+  },
+  { name: 'src/operations/metrics.ts importing prom-client', snippet: importing('src/operations/metrics.ts', 'prom-client'), expected: null },
+];
+
+let results: LintMessage[][];
+
+beforeAll(async () => {
+  results = await lint(CASES.map((entry) => entry.snippet));
+}, 60_000);
+
+test.each(CASES.map((entry, index) => [entry.name, index] as const))('%s', (_name, index) => {
+  const messages = results[index];
+  expect(messages.filter((message) => message.fatal)).toEqual([]);
+  const boundaryMessages = messages
+    .filter((message) => message.ruleId?.startsWith('boundaries/'))
+    .map(({ ruleId, message }) => ({ ruleId, message }));
+  const { expected } = CASES[index];
+  expect(boundaryMessages).toEqual(expected === null ? [] : [expected]);
+  // An allowed import is allowed by the whole configuration, not just by the boundaries.
+  if (expected === null) expect(messages).toEqual([]);
+});
