@@ -19,6 +19,36 @@ const boundaries = {
   },
 };
 
+/*
+ * Log events are named once, in src/log-events.ts (`LOG_EVENTS`, the README's Logs table), and written with
+ * `logEvent(log, level, name, …)`, which checks name and level against it when compiling. This rule refuses the
+ * other way of writing one, an `event: '…'` property spelled out at a call site.
+ */
+const logging = {
+  meta: { name: 'logging' },
+  rules: {
+    'events-from-catalogue': {
+      meta: {
+        type: 'problem',
+        schema: [],
+        messages: {
+          spelledOut:
+            'Log events are named in src/log-events.ts (LOG_EVENTS): write the line with logEvent(log, level, name, fields, message).',
+        },
+      },
+      create(context) {
+        const isEventKey = (key) => (key.type === 'Identifier' && key.name === 'event') || (key.type === 'Literal' && key.value === 'event');
+        const isText = (value) => (value.type === 'Literal' && typeof value.value === 'string') || value.type === 'TemplateLiteral';
+        return {
+          Property(node) {
+            if (!node.computed && isEventKey(node.key) && isText(node.value)) context.report({ node: node.value, messageId: 'spelledOut' });
+          },
+        };
+      },
+    },
+  },
+};
+
 /** Imports that would leave protocol/ for another folder of this repository, from any depth inside it. */
 const OUR_FOLDERS = '^(\\.\\./)+(src|test|bench|samples|scripts|emitter)(/|$)';
 /** Imports of src/transports/ from a sibling folder of src/. */
@@ -44,7 +74,12 @@ export default tseslint.config(
     files: ['**/*.js', '**/*.cjs'],
     rules: { '@typescript-eslint/no-require-imports': 'off' },
   },
-  { plugins: { boundaries } },
+  { plugins: { boundaries, logging } },
+  {
+    files: ['src/**/*.ts', 'samples/**/*.ts'],
+    ignores: ['src/log-events.ts'],
+    rules: { 'logging/events-from-catalogue': 'error' },
+  },
   // The wire protocol is pure: bytes in, messages out, no I/O, no clock, nothing of the server around it.
   {
     files: ['protocol/**/*.ts'],

@@ -115,6 +115,15 @@ export { signalrMetrics, type SignalRMetrics, type SignalRMetricsOptions } from 
 export { installGracefulShutdown, type GracefulShutdown, type GracefulShutdownOptions } from './operations/shutdown';
 export { LogDestination, productionLoggerOptions, redactedNotFoundHandler } from './operations/logging';
 export {
+  LOG_EVENTS,
+  logEvent,
+  type LogEvent,
+  type LogEventLevel,
+  type LogEventName,
+  type LogLevel,
+  type Logger,
+} from './log-events';
+export {
   ConfigError,
   booleanOption,
   describeConfig,

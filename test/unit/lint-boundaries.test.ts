@@ -1,7 +1,7 @@
 /**
- * The layer boundaries of eslint.config.mjs fail on a violation: small snippets, linted as if they were files of a
- * folder (`lintText(code, { filePath })`, nothing written to disk), with the repository's real configuration. That
- * the real tree keeps them is `npm run lint`.
+ * The layer boundaries of eslint.config.mjs, and the rule that log events come from their catalogue, fail on a
+ * violation: small snippets, linted as if they were files of a folder (`lintText(code, { filePath })`, nothing
+ * written to disk), with the repository's real configuration. That the real tree keeps them is `npm run lint`.
  *
  * ESLint loads its configuration with a dynamic `import()`, which Jest's module sandbox does not run, so one Node
  * process with one ESLint instance lints every snippet and prints the messages.
@@ -62,10 +62,15 @@ function importing(filePath: string, source: string): Snippet {
   return { filePath, code: `import * as imported from '${source}';\nexport const used = imported;\n` };
 }
 
+/** A file that logs one line with `statement`, given a logger `log`. */
+function logging(filePath: string, statement: string): Snippet {
+  return { filePath, code: `export function report(log: { warn(o: object, m: string): void; info(o: object, m: string): void }): void {\n${statement}\n}\n` };
+}
+
 interface Case {
   readonly name: string;
   readonly snippet: Snippet;
-  /** The boundary rule and its message, or `null` where the import is allowed. */
+  /** The rule and its message, or `null` where the snippet is allowed. */
   readonly expected: { readonly ruleId: string; readonly message: string } | null;
 }
 
@@ -73,6 +78,8 @@ const SERVER_LIBRARY = 'protocol/ is the wire format alone: it knows no server l
 const PROTOCOL_OURS = 'protocol/ imports nothing of this repository outside protocol/.';
 const HUB_FASTIFY = 'src/hub knows no Fastify and no transport: take plain data from src/transports/ instead.';
 const LIFETIME_FASTIFY = 'Lifetime managers and the backplane know no Fastify and no transport.';
+const SPELLED_OUT =
+  'Log events are named in src/log-events.ts (LOG_EVENTS): write the line with logEvent(log, level, name, fields, message).';
 const PROM_CLIENT = 'Only src/operations/metrics.ts imports prom-client: read counters from HubStats instead.';
 
 /** ESLint's wording around a configured message: `'<source>' import is restricted from being used…: <message>`. */
@@ -184,7 +191,35 @@ const CASES: readonly Case[] = [
     expected: { ruleId: 'boundaries/prom-client-in-metrics', message: restricted('prom-client', PROM_CLIENT) },
   },
   { name: 'src/operations/metrics.ts importing prom-client', snippet: importing('src/operations/metrics.ts', 'prom-client'), expected: null },
+  {
+    name: 'a log event spelled out in src/',
+    snippet: logging('src/hub/x.ts', "log.warn({ event: 'signalr.connection.slow_client', limit: 1 }, 'slow');"),
+    expected: { ruleId: 'logging/events-from-catalogue', message: SPELLED_OUT },
+  },
+  {
+    name: 'a log event built from a template in src/',
+    snippet: logging('src/lifetime/x.ts', "const what = 'subscribe';\nlog.warn({ event: `signalr.backplane.${what}_failed` }, 'failed');"),
+    expected: { ruleId: 'logging/events-from-catalogue', message: SPELLED_OUT },
+  },
+  {
+    name: 'a log event spelled out in the sample',
+    snippet: logging('samples/chat/x.ts', "log.info({ 'event': 'signalr.server.started' }, 'started');"),
+    expected: { ruleId: 'logging/events-from-catalogue', message: SPELLED_OUT },
+  },
+  {
+    name: 'a log event written with logEvent',
+    snippet: {
+      filePath: 'src/hub/x.ts',
+      code:
+        "import { logEvent, type Logger } from '../log-events';\n" +
+        "export function report(log: Logger): void {\n  logEvent(log, 'warn', 'signalr.connection.slow_client', { limit: 1 }, 'slow');\n}\n",
+    },
+    expected: null,
+  },
 ];
+
+/** The plugins of eslint.config.mjs whose rules these cases are about. */
+const OUR_RULES = ['boundaries/', 'logging/'];
 
 let results: LintMessage[][];
 
@@ -196,10 +231,10 @@ test.each(CASES.map((entry, index) => [entry.name, index] as const))('%s', (_nam
   const messages = results[index];
   expect(messages.filter((message) => message.fatal)).toEqual([]);
   const boundaryMessages = messages
-    .filter((message) => message.ruleId?.startsWith('boundaries/'))
+    .filter((message) => OUR_RULES.some((prefix) => message.ruleId?.startsWith(prefix)))
     .map(({ ruleId, message }) => ({ ruleId, message }));
   const { expected } = CASES[index];
   expect(boundaryMessages).toEqual(expected === null ? [] : [expected]);
-  // An allowed import is allowed by the whole configuration, not just by the boundaries.
+  // What is allowed is allowed by the whole configuration, not just by these rules.
   if (expected === null) expect(messages).toEqual([]);
 });
