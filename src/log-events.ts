@@ -18,9 +18,13 @@ export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
  * Fastify's `app.log` (and its children) is one.
  */
 export interface Logger {
+  /** Something failed that an operator should look at. */
   error(object: object, message: string): void;
+  /** Something went wrong and was handled, or is about to be. */
   warn(object: object, message: string): void;
+  /** A step in the life of the server or a connection. */
   info(object: object, message: string): void;
+  /** Detail for finding a fault; some of it is per message. */
   debug(object: object, message: string): void;
 }
 
@@ -32,122 +36,110 @@ export interface LogEvent {
   readonly meaning: string;
 }
 
+/** One catalogue entry, typed with its levels (which `logEvent` checks) but not its wording (which may improve). */
+function entry<const Levels extends readonly LogLevel[]>(
+  levels: Levels,
+  meaning: string,
+): { readonly levels: Levels; readonly meaning: string } {
+  return Object.freeze({ levels: Object.freeze(levels), meaning });
+}
+
 /**
  * Every stable log event, by name. Operators filter on the `event` field of a JSON line without parsing messages,
  * so a name, once released, is kept; a new one is added here (and to the README's Logs table) first.
  */
-export const LOG_EVENTS = {
-  'signalr.server.started': {
-    levels: ['info'],
-    meaning: 'the chat sample is listening; with the effective configuration (`config`, passwords masked)',
-  },
-  'signalr.server.demo_exposed': {
-    levels: ['warn'],
-    meaning: 'the chat sample listens beyond loopback (`host`): anyone who reaches it may claim any user id',
-  },
-  'signalr.server.cors_any_origin': {
-    levels: ['warn'],
-    meaning: "the chat sample runs with `CORS_ORIGINS='*'`",
-  },
-  'signalr.connection.started': {
-    levels: ['info'],
-    meaning: "a connection's handshake completed and `onConnected` ran (`connectionId`, `transport`, `protocol`)",
-  },
-  'signalr.connection.ended': {
-    levels: ['info'],
-    meaning: 'a connection ended (`status`, `durationMs`, `transport`, `protocol`; `err` when its transport failed)',
-  },
-  'signalr.handshake.failed': {
-    levels: ['info'],
-    meaning: "a client's handshake failed or timed out (`error`, `transport`)",
-  },
-  'signalr.invocation.failed': {
-    levels: ['error'],
-    meaning:
-      'a hub method threw something other than a `HubException`, or its result could not be serialized; five per ' +
+export const LOG_EVENTS = Object.freeze({
+  'signalr.server.started': entry(
+    ['info'],
+    'the chat sample is listening; with the effective configuration (`config`, passwords masked)',
+  ),
+  'signalr.server.demo_exposed': entry(
+    ['warn'],
+    'the chat sample listens beyond loopback (`host`): anyone who reaches it may claim any user id',
+  ),
+  'signalr.server.cors_any_origin': entry(['warn'], "the chat sample runs with `CORS_ORIGINS='*'`"),
+  'signalr.connection.started': entry(
+    ['info'],
+    "a connection's handshake completed and `onConnected` ran (`connectionId`, `transport`, `protocol`)",
+  ),
+  'signalr.connection.ended': entry(
+    ['info'],
+    'a connection ended (`status`, `durationMs`, `transport`, `protocol`; `err` when its transport failed)',
+  ),
+  'signalr.handshake.failed': entry(['info'], "a client's handshake failed or timed out (`error`, `transport`)"),
+  'signalr.invocation.failed': entry(
+    ['error'],
+    'a hub method threw something other than a `HubException`, or its result could not be serialized; five per ' +
       'connection per 10 s in full, then one line with the count (`suppressed`)',
-  },
-  'signalr.connection.slow_client': {
-    levels: ['warn'],
-    meaning: 'a client closed for not reading (`waiting`, `limit`: bytes it had not taken, and the bound)',
-  },
-  'signalr.connection.error': {
-    levels: ['error'],
-    meaning:
-      'a connection failed in the server (`err`): a message could not be serialized, or its message loop, ' +
+  ),
+  'signalr.connection.slow_client': entry(
+    ['warn'],
+    'a client closed for not reading (`waiting`, `limit`: bytes it had not taken, and the bound)',
+  ),
+  'signalr.connection.error': entry(
+    ['error'],
+    'a connection failed in the server (`err`): a message could not be serialized, or its message loop, ' +
       '`onConnected`, `onDisconnected` or the lifetime manager threw',
-  },
-  'signalr.connection.authentication_expired': {
-    levels: ['info'],
-    meaning: 'a connection closed because its token expired (`closeOnAuthenticationExpiration`)',
-  },
-  'signalr.log.dropped': {
-    levels: ['warn'],
-    meaning: "log lines dropped while the log's reader was too slow (`dropped`)",
-  },
-  'signalr.backplane.connected': {
-    levels: ['info'],
-    meaning: 'Redis reachable (`subscriptions`)',
-  },
-  'signalr.backplane.disconnected': {
-    levels: ['error'],
-    meaning: 'Redis lost or unreachable (`lastError`); the server serves its own clients meanwhile',
-  },
-  'signalr.backplane.reconnected': {
-    levels: ['warn'],
-    meaning:
-      "Redis back, with the outage's length and the messages queued, sent late and dropped meanwhile (`outageMs`, " +
+  ),
+  'signalr.connection.authentication_expired': entry(
+    ['info'],
+    'a connection closed because its token expired (`closeOnAuthenticationExpiration`)',
+  ),
+  'signalr.log.dropped': entry(['warn'], "log lines dropped while the log's reader was too slow (`dropped`)"),
+  'signalr.backplane.connected': entry(['info'], 'Redis reachable (`subscriptions`)'),
+  'signalr.backplane.disconnected': entry(
+    ['error'],
+    'Redis lost or unreachable (`lastError`); the server serves its own clients meanwhile',
+  ),
+  'signalr.backplane.reconnected': entry(
+    ['warn'],
+    "Redis back, with the outage's length and the messages queued, sent late and dropped meanwhile (`outageMs`, " +
       '`queuedMessages`, `replayedMessages`, `droppedMessages`)',
-  },
-  'signalr.backplane.publish_dropped': {
-    levels: ['error'],
-    meaning:
-      "the first publish of an outage dropped by the queue's bounds (`bound`: `bytes` or `age`); the count follows " +
+  ),
+  'signalr.backplane.publish_dropped': entry(
+    ['error'],
+    "the first publish of an outage dropped by the queue's bounds (`bound`: `bytes` or `age`); the count follows " +
       'in `.reconnected`',
-  },
-  'signalr.backplane.subscribe_failed': {
-    levels: ['warn', 'error'],
-    meaning:
-      'a SUBSCRIBE failed while Redis was connected (warn, `channel`), or channels could not be subscribed again ' +
+  ),
+  'signalr.backplane.subscribe_failed': entry(
+    ['warn', 'error'],
+    'a SUBSCRIBE failed while Redis was connected (warn, `channel`), or channels could not be subscribed again ' +
       'after a reconnection (error, `failed`)',
-  },
-  'signalr.backplane.unsubscribe_failed': {
-    levels: ['warn'],
-    meaning: 'an UNSUBSCRIBE failed while Redis was connected (`channel`)',
-  },
-  'signalr.backplane.info': {
-    levels: ['info'],
-    meaning: 'other backplane news: the nodes of a Redis Cluster found, messages of another server converted',
-  },
-  'signalr.backplane.warning': {
-    levels: ['warn'],
-    meaning: 'other backplane trouble: invalid data from Redis, a message that could not be published',
-  },
-  'signalr.backplane.error': {
-    levels: ['error'],
-    meaning: 'other backplane failures: a configuration Redis refuses, a message handler that threw',
-  },
-  'signalr.shutdown.started': {
-    levels: ['info'],
-    meaning: 'a graceful shutdown began: new connections are refused (`reason`, `connections`, `drainTimeoutMs`)',
-  },
-  'signalr.shutdown.drained': {
-    levels: ['info'],
-    meaning: 'the drain ended (`cut`, `cutConnections`: connections still open at the drain timeout)',
-  },
-  'signalr.shutdown.completed': {
-    levels: ['info'],
-    meaning: 'the server closed; the process exits (`durationMs`, `exitCode`)',
-  },
-  'signalr.shutdown.failed': {
-    levels: ['error'],
-    meaning: 'closing the server failed during a graceful shutdown (`err`); the process exits with code 1',
-  },
-  'signalr.shutdown.forced': {
-    levels: ['warn'],
-    meaning: 'a second SIGTERM or SIGINT during a graceful shutdown: the process exits at once with code 1 (`signal`)',
-  },
-} as const satisfies Readonly<Record<string, LogEvent>>;
+  ),
+  'signalr.backplane.unsubscribe_failed': entry(
+    ['warn'],
+    'an UNSUBSCRIBE failed while Redis was connected (`channel`)',
+  ),
+  'signalr.backplane.info': entry(
+    ['info'],
+    'other backplane news: the nodes of a Redis Cluster found, messages of another server converted',
+  ),
+  'signalr.backplane.warning': entry(
+    ['warn'],
+    'other backplane trouble: invalid data from Redis, a message that could not be published',
+  ),
+  'signalr.backplane.error': entry(
+    ['error'],
+    'other backplane failures: a configuration Redis refuses, a message handler that threw',
+  ),
+  'signalr.shutdown.started': entry(
+    ['info'],
+    'a graceful shutdown began: new connections are refused (`reason`, `connections`, `drainTimeoutMs`)',
+  ),
+  'signalr.shutdown.drained': entry(
+    ['info'],
+    'the drain ended (`cut`, `cutConnections`: connections still open at the drain timeout)',
+  ),
+  'signalr.shutdown.completed': entry(['info'], 'the server closed; the process exits (`durationMs`, `exitCode`)'),
+  'signalr.shutdown.failed': entry(
+    ['error'],
+    'closing the server failed during a graceful shutdown (`err`); the process exits with code 1',
+  ),
+  'signalr.shutdown.forced': entry(
+    ['warn'],
+    'a second SIGTERM or SIGINT during a graceful shutdown: the process exits at once with code 1 (`signal`)',
+  ),
+}) satisfies Readonly<Record<string, LogEvent>>;
 
 /** The name of a stable log event: a key of {@link LOG_EVENTS}. */
 export type LogEventName = keyof typeof LOG_EVENTS;
