@@ -123,9 +123,9 @@ export default tseslint.config(
       ],
     },
   },
-  // Routing (who is connected, groups, delivery) and the Redis backplane beneath it serve any transport.
+  // Routing (who is connected, groups, delivery, presence) and the Redis backplane beneath it serve any transport.
   {
-    files: ['src/lifetime/**/*.ts', 'src/redis/**/*.ts'],
+    files: ['src/lifetime/**/*.ts', 'src/redis/**/*.ts', 'src/presence/**/*.ts'],
     rules: {
       'boundaries/lifetime-without-transports': [
         'error',

@@ -181,6 +181,11 @@ const CASES: readonly Case[] = [
     expected: { ruleId: 'boundaries/lifetime-without-transports', message: restricted('ws', LIFETIME_FASTIFY) },
   },
   {
+    name: 'src/presence importing a Fastify plugin',
+    snippet: importing('src/presence/x.ts', '@fastify/websocket'),
+    expected: { ruleId: 'boundaries/lifetime-without-transports', message: restrictedPattern('@fastify/websocket', LIFETIME_FASTIFY) },
+  },
+  {
     name: 'src/hub importing prom-client',
     snippet: importing('src/hub/x.ts', 'prom-client'),
     expected: { ruleId: 'boundaries/prom-client-in-metrics', message: restricted('prom-client', PROM_CLIENT) },
