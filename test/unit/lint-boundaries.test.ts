@@ -2,60 +2,8 @@
  * The layer boundaries of eslint.config.mjs, and the rule that log events come from their catalogue, fail on a
  * violation: small snippets, linted as if they were files of a folder (`lintText(code, { filePath })`, nothing
  * written to disk), with the repository's real configuration. That the real tree keeps them is `npm run lint`.
- *
- * ESLint loads its configuration with a dynamic `import()`, which Jest's module sandbox does not run, so one Node
- * process with one ESLint instance lints every snippet and prints the messages.
  */
-import { spawn } from 'node:child_process';
-import path from 'node:path';
-import { killOnExit } from '../support/child-processes';
-
-const ROOT = path.resolve(__dirname, '../..');
-
-interface Snippet {
-  /** Where the snippet is linted as if it were, relative to the repository. */
-  readonly filePath: string;
-  readonly code: string;
-}
-
-interface LintMessage {
-  readonly ruleId: string | null;
-  readonly message: string;
-  readonly fatal?: boolean;
-}
-
-const LINT_SNIPPETS = `
-  import { ESLint } from 'eslint';
-  const snippets = JSON.parse(await new Promise((resolve) => {
-    let text = '';
-    process.stdin.on('data', (chunk) => (text += chunk)).on('end', () => resolve(text));
-  }));
-  const eslint = new ESLint({ cwd: process.cwd() });
-  const results = [];
-  for (const { filePath, code } of snippets) {
-    const [result] = await eslint.lintText(code, { filePath });
-    results.push(result.messages.map(({ ruleId, message, fatal }) => ({ ruleId, message, fatal })));
-  }
-  process.stdout.write(JSON.stringify(results));
-`;
-
-/** The messages ESLint reports for each snippet, in order. */
-function lint(snippets: readonly Snippet[]): Promise<LintMessage[][]> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--input-type=module', '-e', LINT_SNIPPETS], { cwd: ROOT });
-    killOnExit(child);
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => {
-      if (code === 0) resolve(JSON.parse(stdout) as LintMessage[][]);
-      else reject(new Error(`ESLint exited with ${code}: ${stderr}`));
-    });
-    child.stdin.end(JSON.stringify(snippets));
-  });
-}
+import { lintSnippets, type LintMessage, type LintSnippet as Snippet } from '../support/lint';
 
 /** A file that imports `source` and uses what it imports, so only boundary rules can object to it. */
 function importing(filePath: string, source: string): Snippet {
@@ -228,8 +176,8 @@ const OUR_RULES = ['boundaries/', 'logging/'];
 
 let results: LintMessage[][];
 
-beforeAll(async () => {
-  results = await lint(CASES.map((entry) => entry.snippet));
+beforeAll(() => {
+  results = lintSnippets(CASES.map((entry) => entry.snippet));
 }, 60_000);
 
 test.each(CASES.map((entry, index) => [entry.name, index] as const))('%s', (_name, index) => {
