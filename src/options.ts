@@ -12,6 +12,7 @@ import type { HubFilter } from './hub/hub-filters';
 import type { LifetimeLimits } from './lifetime/client-results';
 import type { RedisConnectionOptions } from './lifetime/redis-bus';
 import type { ManagementOptions } from './management/management-options';
+import { adminOptionsSchema, type AdminOptions } from './admin/admin-options';
 import {
   RedisConfigurationError,
   isRedisUrl,
@@ -380,6 +381,12 @@ export interface SignalROptions extends Partial<HubOptions> {
    * @default none: no management API
    */
   readonly management?: ManagementOptions;
+  /**
+   * The live admin page (servers, connections, groups, rates, a live trace and actions) and its hub; see
+   * {@link AdminOptions}. Nothing is served without its `authorize` function.
+   * @default none: no admin page
+   */
+  readonly admin?: AdminOptions;
 }
 
 /** Default user id: the id claim of the authenticated user, as ASP.NET Core's NameIdentifier claim. */
@@ -527,6 +534,7 @@ const signalROptionsSchema = z.strictObject({
     .optional(),
   accessTokenQueryParameter: z.union([z.string().min(1), z.literal(false)]).optional(),
   maximumConnections: z.number().int().positive().nullable().optional(),
+  admin: adminOptionsSchema.optional(),
   management: z
     .strictObject({
       accessKey: z.string().min(1),
