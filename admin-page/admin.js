@@ -41,6 +41,12 @@
     if (value >= 1 << 10) return (value / (1 << 10)).toFixed(1) + ' KiB';
     return value + ' B';
   }
+  /** HH:MM:SS.mmm, local time. */
+  function clock(ms) {
+    const at = new Date(ms);
+    const two = (value) => String(value).padStart(2, '0');
+    return `${two(at.getHours())}:${two(at.getMinutes())}:${two(at.getSeconds())}.${String(at.getMilliseconds()).padStart(3, '0')}`;
+  }
   function time(ms) {
     return ms ? new Date(ms).toLocaleTimeString() : '';
   }
@@ -143,6 +149,7 @@
     series[2].push(current.messagesOutPerSecond);
     series[3].push(current.connections);
     if (series[0].length > HISTORY) for (const list of series) list.shift();
+    $('#chart').dataset.points = String(series[0].length);
     const width = Math.max(240, $('#chart').clientWidth);
     if (chart === null && typeof uPlot === 'function') {
       chart = new uPlot(
@@ -287,7 +294,7 @@
     for (const entry of batch.entries) {
       const tr = document.createElement('tr');
       tr.className = `dir-${entry.direction}`;
-      cell(tr, new Date(entry.at).toLocaleTimeString() + '.' + String(entry.at % 1000).padStart(3, '0'));
+      cell(tr, clock(entry.at));
       cell(tr, entry.direction === 'in' ? '→ in' : '← out');
       cell(tr, entry.connectionId);
       cell(tr, entry.type);

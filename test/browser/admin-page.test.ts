@@ -138,9 +138,10 @@ describe('one server', () => {
         undefined,
         { timeout: 10_000 },
       );
-      await page.waitForFunction(() => Number(document.querySelector('#methods tr[data-method="SendMessage"] td:nth-child(2)')?.textContent) > 20);
+      await page.waitForFunction(() => Number(document.querySelector('#methods tr[data-method="sendMessage"] td:nth-child(2)')?.textContent) > 20);
       expect(Number(await page.textContent('#hub-connections'))).toBeGreaterThanOrEqual(2);
-      await page.waitForFunction(() => document.querySelectorAll('#chart .u-over').length === 1);
+      // A few seconds of the chart, for the screenshot.
+      await page.waitForFunction(() => document.querySelectorAll('#chart .u-over').length === 1 && Number(document.getElementById('chart')?.dataset.points) >= 6, undefined, { timeout: 15_000 });
       expect(await page.textContent('#transports tbody')).toContain('WebSockets');
       await screenshot(page, 'admin');
     } finally {
@@ -296,6 +297,41 @@ test('without an authorize function there is no page; a denied authenticated use
     expect((await fetch(`${server.url}/ops/`)).status).toBe(403);
     expect((await fetch(`${server.url}/ops/hub/negotiate?negotiateVersion=1`, { method: 'POST' })).status).toBe(403);
   } finally {
+    await server.close();
+  }
+});
+
+test.each(['ServerSentEvents', 'LongPolling'])('the page works over %s, and a trace is bounded: rate-limited, arguments cut', async (transport) => {
+  const app = await buildChatApp({
+    fastify: { logger: false },
+    signalr: { admin: { ...adminOptions, traceMessagesPerSecond: 5, traceArgumentCharacters: 32 } },
+  });
+  const server = await listen(app);
+  const pool = new ClientPool(() => server.hubUrl);
+  const context = await browser.newContext({ httpCredentials: { username: USER, password: PASSWORD } });
+  try {
+    const page = await context.newPage();
+    await page.goto(`${server.url}/signalr-admin/?transport=${transport}`);
+    await page.waitForFunction(() => document.getElementById('status')?.textContent === 'Connected', undefined, { timeout: 10_000 });
+    const client = await pool.connect({ query: 'user=chatty' });
+    await page.waitForFunction(() => document.getElementById('hub-connections')?.textContent === '1', undefined, { timeout: 10_000 });
+    await view(page, 'trace');
+    await page.selectOption('#trace-kind', 'user');
+    await page.fill('#trace-target', 'chatty');
+    await page.click('#trace-start');
+    await page.waitForFunction(() => document.getElementById('trace-status')?.textContent?.startsWith('Tracing'));
+    const long = 'x'.repeat(500);
+    await Promise.all(Array.from({ length: 30 }, () => client.connection.invoke('SendMessage', 'chatty', long)));
+    await page.waitForFunction(() => document.getElementById('trace-status')?.textContent?.includes('over the rate not shown'), undefined, { timeout: 10_000 });
+    const rows = await page.$$eval('#trace-log tbody tr', (trs) => trs.map((tr) => tr.textContent ?? ''));
+    // 30 invocations in, 30 messages out and 30 completions: at most five a second pass.
+    expect(rows.length).toBeGreaterThan(0);
+    expect(rows.length).toBeLessThan(30);
+    expect(rows.every((row) => row.includes('(cut)'))).toBe(false);
+    expect(rows.some((row) => row.includes('(cut)') && !row.includes(long))).toBe(true);
+  } finally {
+    await context.close();
+    await pool.stopAll();
     await server.close();
   }
 });
