@@ -10,24 +10,20 @@ import path from 'node:path';
 import * as signalR from '@microsoft/signalr';
 import type { Browser, Page } from 'playwright-core';
 import Fastify from 'fastify';
-import { buildChatApp } from '../../samples/chat/app';
+import { ADMIN_USER, basicAuthAdmin, buildChatApp, chatConfigOptions } from '../../samples/chat/app';
+import { loadConfig } from '../../src/index';
 import { fastifySignalR, Hub } from '../../src/index';
 import { launchBrowser } from '../support/browser';
 import { ClientPool, eventually, type TestClient } from '../support/clients';
 import { RedisServer } from '../support/redis-server';
 import { listen, type RunningServer } from '../support/servers';
 
-const USER = 'admin';
+const USER = ADMIN_USER;
 const PASSWORD = 'admin-page-test-password';
 const basic = (user: string, password: string) => `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
 const SCREENSHOTS = path.resolve(__dirname, '../../.tmp/admin-page');
 const DOCS = path.resolve(__dirname, '../../docs');
 
-/** The chat sample's admin options: HTTP Basic with one password. */
-const adminOptions = {
-  challenge: 'Basic realm="signalr-admin"',
-  authorize: (request: { headers: Record<string, unknown> }) => request.headers.authorization === basic(USER, PASSWORD),
-};
 
 let browser: Browser;
 beforeAll(async () => {
@@ -68,7 +64,8 @@ describe('one server', () => {
   let pool: ClientPool;
 
   beforeAll(async () => {
-    const app = await buildChatApp({ fastify: { logger: false }, signalr: { admin: adminOptions } });
+    // The chat sample as `SIGNALR_ADMIN_PASSWORD` configures it.
+    const app = await buildChatApp({ fastify: { logger: false }, adminPassword: loadConfig(chatConfigOptions, { env: { SIGNALR_ADMIN_PASSWORD: PASSWORD } }).adminPassword });
     server = await listen(app);
     pool = new ClientPool(() => server.hubUrl);
   });
@@ -81,7 +78,7 @@ describe('one server', () => {
     for (const url of ['/signalr-admin/', '/signalr-admin/admin.js', '/signalr-admin/lib/signalr.min.js']) {
       const response = await fetch(`${server.url}${url}`);
       expect([url, response.status]).toEqual([url, 401]);
-      expect(response.headers.get('www-authenticate')).toBe('Basic realm="signalr-admin"');
+      expect(response.headers.get('www-authenticate')).toBe('Basic realm="signalr-admin", charset="UTF-8"');
     }
     const negotiate = await fetch(`${server.url}/signalr-admin/hub/negotiate?negotiateVersion=1`, { method: 'POST' });
     expect(negotiate.status).toBe(401);
@@ -273,6 +270,9 @@ describe('one server', () => {
 });
 
 test('without an authorize function there is no page; a denied authenticated user gets 403', async () => {
+  // The chat sample without SIGNALR_ADMIN_PASSWORD; a short password is refused.
+  expect(loadConfig(chatConfigOptions, { env: {} }).adminPassword).toBeUndefined();
+  expect(() => loadConfig(chatConfigOptions, { env: { SIGNALR_ADMIN_PASSWORD: 'short' } })).toThrow(/SIGNALR_ADMIN_PASSWORD/);
   const plain = await buildChatApp({ fastify: { logger: false } });
   const plainServer = await listen(plain);
   try {
@@ -287,7 +287,6 @@ test('without an authorize function there is no page; a denied authenticated use
   ).rejects.toThrow(/admin\.authorize/);
 
   const app = Fastify({ logger: false });
-  app.decorateRequest('user', null);
   app.addHook('onRequest', async (request) => {
     (request as { user: unknown }).user = { sub: 'visitor' };
   });
@@ -304,7 +303,7 @@ test('without an authorize function there is no page; a denied authenticated use
 test.each(['ServerSentEvents', 'LongPolling'])('the page works over %s, and a trace is bounded: rate-limited, arguments cut', async (transport) => {
   const app = await buildChatApp({
     fastify: { logger: false },
-    signalr: { admin: { ...adminOptions, traceMessagesPerSecond: 5, traceArgumentCharacters: 32 } },
+    signalr: { admin: { ...basicAuthAdmin(PASSWORD), traceMessagesPerSecond: 5, traceArgumentCharacters: 32 } },
   });
   const server = await listen(app);
   const pool = new ClientPool(() => server.hubUrl);
@@ -346,7 +345,8 @@ describe('two servers on one Redis with presence', () => {
     for (let i = 0; i < 2; i++) {
       const app = await buildChatApp({
         fastify: { logger: false },
-        signalr: { admin: adminOptions, redis: { url: redis.url, presence: { heartbeatIntervalMs: 500 } } },
+        adminPassword: PASSWORD,
+        signalr: { redis: { url: redis.url, presence: { heartbeatIntervalMs: 500 } } },
       });
       const server = await listen(app);
       servers.push(server);
