@@ -18,4 +18,12 @@ export default tseslint.config(
     files: ['**/*.js', '**/*.cjs'],
     rules: { '@typescript-eslint/no-require-imports': 'off' },
   },
+  {
+    // The admin page's script runs in browsers, beside the official client's and uPlot's bundles.
+    files: ['admin-page/**/*.js'],
+    languageOptions: {
+      sourceType: 'script',
+      globals: { window: 'readonly', document: 'readonly', location: 'readonly', URLSearchParams: 'readonly', Option: 'readonly', signalR: 'readonly', uPlot: 'readonly' },
+    },
+  },
 );

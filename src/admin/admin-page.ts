@@ -18,7 +18,10 @@ import { adminOptionsSchema, resolveAdminOptions, type ResolvedAdminOptions } fr
 import { AdminMonitor } from './admin-monitor';
 import { AdminTraces, type TraceTargetKind } from './admin-trace';
 
-/** The page's own files, beside the compiled code in the package, or at the repository's root in a checkout. */
+/**
+ * The page's own files: beside the compiled code in a build (`dist/admin-page/`, bundles included, see
+ * `scripts/copy-admin-page.mjs`), or at the repository's root in a checkout (bundles read from `node_modules`).
+ */
 function pageDirectory(): string {
   for (const candidate of [path.resolve(__dirname, '../../admin-page'), path.resolve(__dirname, '../../../admin-page')]) {
     if (existsSync(path.join(candidate, 'index.html'))) return candidate;
@@ -26,16 +29,24 @@ function pageDirectory(): string {
   throw new Error('fastify-signalr: the admin page files (admin-page/) are missing from the installation.');
 }
 
+/** A browser bundle: the copy in the page's `lib/` when the build made one, else the module's own file. */
+function bundle(directory: string, moduleFile: string): string {
+  const copy = path.join(directory, 'lib', path.basename(moduleFile));
+  return existsSync(copy) ? copy : require.resolve(moduleFile);
+}
+
 /** Files the page loads: URL under the admin path → where they are read from. */
 function pageFiles(): Map<string, { file: string; type: string }> {
   const directory = pageDirectory();
+  const script = 'application/javascript; charset=utf-8';
+  const style = 'text/css; charset=utf-8';
   return new Map([
     ['/', { file: path.join(directory, 'index.html'), type: 'text/html; charset=utf-8' }],
-    ['/admin.js', { file: path.join(directory, 'admin.js'), type: 'application/javascript; charset=utf-8' }],
-    ['/admin.css', { file: path.join(directory, 'admin.css'), type: 'text/css; charset=utf-8' }],
-    ['/lib/signalr.min.js', { file: require.resolve('@microsoft/signalr/dist/browser/signalr.min.js'), type: 'application/javascript; charset=utf-8' }],
-    ['/lib/uPlot.iife.min.js', { file: require.resolve('uplot/dist/uPlot.iife.min.js'), type: 'application/javascript; charset=utf-8' }],
-    ['/lib/uPlot.min.css', { file: require.resolve('uplot/dist/uPlot.min.css'), type: 'text/css; charset=utf-8' }],
+    ['/admin.js', { file: path.join(directory, 'admin.js'), type: script }],
+    ['/admin.css', { file: path.join(directory, 'admin.css'), type: style }],
+    ['/lib/signalr.min.js', { file: bundle(directory, '@microsoft/signalr/dist/browser/signalr.min.js'), type: script }],
+    ['/lib/uPlot.iife.min.js', { file: bundle(directory, 'uplot/dist/uPlot.iife.min.js'), type: script }],
+    ['/lib/uPlot.min.css', { file: bundle(directory, 'uplot/dist/uPlot.min.css'), type: style }],
   ]);
 }
 
