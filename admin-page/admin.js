@@ -151,7 +151,8 @@
     if (series[0].length > HISTORY) for (const list of series) list.shift();
     $('#chart').dataset.points = String(series[0].length);
     const width = Math.max(240, $('#chart').clientWidth);
-    if (chart === null && typeof uPlot === 'function') {
+    // One point alone gives the time axis no span to draw.
+    if (chart === null && typeof uPlot === 'function' && series[0].length >= 2) {
       chart = new uPlot(
         {
           width,
