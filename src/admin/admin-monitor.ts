@@ -248,14 +248,13 @@ export class AdminMonitor {
     for (const connection of endpoint.liveConnections()) {
       if (rows.size >= LISTING_LIMIT) break;
       if (search !== '' && !connection.connectionId.includes(search) && !(connection.userIdentifier ?? '').includes(search)) continue;
-      const known = await endpoint.presence.connection(connection.connectionId).catch(() => undefined);
       rows.set(connection.connectionId, {
         connectionId: connection.connectionId,
         ...(connection.userIdentifier !== undefined && { userId: connection.userIdentifier }),
         serverName: serverNameOf(endpoint),
         transport: connection.transport,
         protocol: connection.protocol,
-        connectedAt: known?.connectedAt ?? 0,
+        connectedAt: connection.startedAt,
         local: true,
       });
     }

@@ -21,9 +21,12 @@ import { AdminTraces, type TraceTargetKind } from './admin-trace';
 /**
  * The page's own files: beside the compiled code in a build (`dist/admin-page/`, bundles included, see
  * `scripts/copy-admin-page.mjs`), or at the repository's root in a checkout (bundles read from `node_modules`).
+ * The nearest one up from this file wins.
  */
 function pageDirectory(): string {
-  for (const candidate of [path.resolve(__dirname, '../../admin-page'), path.resolve(__dirname, '../../../admin-page')]) {
+  // From src/admin/ (a checkout), dist/src/admin/ (a build) or a compiled copy elsewhere in a checkout (the bench's).
+  for (let up = 2; up <= 4; up++) {
+    const candidate = path.resolve(__dirname, '../'.repeat(up), 'admin-page');
     if (existsSync(path.join(candidate, 'index.html'))) return candidate;
   }
   throw new Error('fastify-signalr: the admin page files (admin-page/) are missing from the installation.');

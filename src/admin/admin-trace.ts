@@ -165,44 +165,53 @@ export class AdminTraces {
   private install(endpoint: HubEndpoint): void {
     if (endpoint.stats.tracer !== null) return;
     const tracer: HubTracer = {
-      inbound: (connection, message) => this.record(endpoint, connection, 'in', message, undefined),
+      inbound: (connection, message) => {
+        if (message.type === MessageType.Ping) return;
+        const sessions = this.admitted(endpoint, connection);
+        if (sessions.length > 0) this.record(sessions, connection, 'in', message, undefined);
+      },
       outbound: (connection, protocol, bytes) => {
-        if (!this.anyMatch(endpoint, connection)) return;
-        for (const message of decode(protocol, bytes)) this.record(endpoint, connection, 'out', message, bytes.byteLength);
+        // Matched and within the rate before anything is decoded: a traced group's busy send costs a count.
+        const sessions = this.admitted(endpoint, connection);
+        if (sessions.length === 0) return;
+        for (const message of decode(protocol, bytes)) {
+          if (message.type !== MessageType.Ping) this.record(sessions, connection, 'out', message, bytes.byteLength);
+        }
       },
     };
     endpoint.stats.tracer = tracer;
   }
 
-  private anyMatch(endpoint: HubEndpoint, connection: TracedConnection): boolean {
-    for (const session of this.sessions.values()) if (session.endpoint === endpoint && session.matches(connection)) return true;
-    return false;
+  /** The traces of `endpoint` that follow `connection` and have room for one more message this second. */
+  private admitted(endpoint: HubEndpoint, connection: TracedConnection): TraceSession[] {
+    const now = Date.now();
+    const sessions: TraceSession[] = [];
+    for (const session of this.sessions.values()) {
+      if (session.endpoint === endpoint && session.matches(connection) && session.admit(now)) sessions.push(session);
+    }
+    return sessions;
   }
 
   private record(
-    endpoint: HubEndpoint,
+    sessions: readonly TraceSession[],
     connection: TracedConnection,
     direction: 'in' | 'out',
     message: HubMessage,
     wireSize: number | undefined,
   ): void {
-    if (message.type === MessageType.Ping) return;
-    const now = Date.now();
-    for (const session of this.sessions.values()) {
-      if (session.endpoint !== endpoint || !session.matches(connection) || !session.admit(now)) continue;
-      const described = describeArguments(payloadOf(message), this.limits.argumentCharacters);
-      session.add({
-        at: now,
-        direction,
-        connectionId: connection.connectionId,
-        type: TYPE_NAMES[message.type] ?? String(message.type),
-        ...('target' in message && { method: message.target }),
-        ...('invocationId' in message && message.invocationId !== undefined && { invocationId: message.invocationId }),
-        args: described.text,
-        size: wireSize ?? described.size,
-        truncated: described.truncated,
-      });
-    }
+    const described = describeArguments(payloadOf(message), this.limits.argumentCharacters);
+    const entry: TraceEntry = {
+      at: Date.now(),
+      direction,
+      connectionId: connection.connectionId,
+      type: TYPE_NAMES[message.type] ?? String(message.type),
+      ...('target' in message && { method: message.target }),
+      ...('invocationId' in message && message.invocationId !== undefined && { invocationId: message.invocationId }),
+      args: described.text,
+      size: wireSize ?? described.size,
+      truncated: described.truncated,
+    };
+    for (const session of sessions) session.add(entry);
   }
 
   private flush(): void {

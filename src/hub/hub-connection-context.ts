@@ -81,7 +81,8 @@ export class HubConnectionContext
   authenticationExpiresAt = Infinity;
 
   // Keep-alive (docs/protocol.md §2.8): pings every keepAliveInterval; the client timeout runs once the client pinged.
-  private readonly startedAt: number;
+  /** When the transport started the connection (ms since the epoch). */
+  readonly startedAt: number;
   private lastPingAt = 0;
   private lastReceiveAt: number;
   private clientTimeoutArmed = false;

@@ -7,6 +7,7 @@
  */
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
+import { Writable } from 'node:stream';
 import * as signalR from '@microsoft/signalr';
 import type { Browser, Page } from 'playwright-core';
 import Fastify from 'fastify';
@@ -63,10 +64,19 @@ async function confirm(page: Page): Promise<void> {
 describe('one server', () => {
   let server: RunningServer;
   let pool: ClientPool;
+  /** The server's log lines, as JSON. */
+  const logLines: Record<string, unknown>[] = [];
+  const logStream = new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      for (const line of chunk.toString('utf8').split('\n')) if (line.trim() !== '') logLines.push(JSON.parse(line) as Record<string, unknown>);
+      done();
+    },
+  });
+  const actions = () => logLines.filter((line) => line.event === 'signalr.admin.action');
 
   beforeAll(async () => {
     // The chat sample as `SIGNALR_ADMIN_PASSWORD` configures it.
-    const app = await buildChatApp({ fastify: { logger: false }, adminPassword: loadConfig(chatConfigOptions, { env: { SIGNALR_ADMIN_PASSWORD: PASSWORD } }).adminPassword });
+    const app = await buildChatApp({ fastify: { logger: { level: 'info', stream: logStream } }, adminPassword: loadConfig(chatConfigOptions, { env: { SIGNALR_ADMIN_PASSWORD: PASSWORD } }).adminPassword });
     server = await listen(app);
     pool = new ClientPool(() => server.hubUrl);
   });
@@ -238,6 +248,15 @@ describe('one server', () => {
       await confirm(page);
       expect(await target.closed).toBeUndefined();
       await page.waitForFunction(() => document.getElementById('action-log')?.textContent?.includes('Closed'));
+      // Each action is in the server's log, with what it did and who asked.
+      expect(actions().map((line) => [line.action, line.ok])).toEqual([
+        ['send', true],
+        ['send', true],
+        ['remove-from-group', true],
+        ['close', true],
+      ]);
+      expect(actions()[3]).toMatchObject({ hub: '/chathub', connectionId: id, allowReconnect: false, by: '127.0.0.1' });
+      expect(actions()[1]).toMatchObject({ kind: 'group', target: 'vip', method: 'ReceiveMessage' });
     } finally {
       await target.connection.stop();
       await page.context().close();
