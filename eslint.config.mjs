@@ -26,4 +26,25 @@ export default tseslint.config(
       globals: { window: 'readonly', document: 'readonly', location: 'readonly', URLSearchParams: 'readonly', Option: 'readonly', signalR: 'readonly', uPlot: 'readonly' },
     },
   },
+  {
+    // Only the Redis connector and bus know ioredis; the rest of the server speaks `BackplaneBus`
+    // (src/lifetime/backplane-bus.ts). typescript-eslint's variant of the rule, so that folder rules written with
+    // the core `no-restricted-imports` apply beside it rather than replace it.
+    files: ['src/**/*.ts', 'protocol/**/*.ts'],
+    ignores: ['src/redis/redis-connector.ts', 'src/redis/redis-bus.ts'],
+    rules: {
+      '@typescript-eslint/no-restricted-imports': [
+        'error',
+        {
+          paths: [
+            {
+              name: 'ioredis',
+              message: 'Only src/redis/redis-connector.ts and src/redis/redis-bus.ts import ioredis; use the BackplaneBus interface.',
+            },
+          ],
+          patterns: [{ group: ['ioredis/*'], message: 'Only src/redis/redis-connector.ts and src/redis/redis-bus.ts import ioredis.' }],
+        },
+      ],
+    },
+  },
 );

@@ -72,11 +72,12 @@ export {
 export type { HubLifetimeManager, ManagedConnection } from './lifetime/hub-lifetime-manager';
 export { InMemoryLifetimeManager } from './lifetime/in-memory-lifetime-manager';
 export type { ClientResultLimits, LifetimeLimits } from './lifetime/client-results';
-export { RedisLifetimeManager } from './lifetime/redis-lifetime-manager';
-export type { BackplaneStatus } from './lifetime/redis-backplane';
+export { RedisLifetimeManager } from './redis/redis-lifetime-manager';
+export type { BackplaneStatus } from './redis/redis-backplane';
 export type { BackplaneState, BackplaneHealth } from './lifetime/backplane-bus';
-export { RedisBackplaneStartupError, type RedisConnectionOptions } from './lifetime/redis-bus';
-export { RedisConfigurationError, type RedisTlsOptions } from './lifetime/redis-config';
+export { RedisBackplaneStartupError } from './redis/redis-errors';
+export type { RedisConnectionOptions } from './redis/redis-connector';
+export { RedisConfigurationError, type RedisTlsOptions } from './redis/redis-config';
 export { SerializedHubMessage } from './lifetime/serialized-message';
 export type {
   GroupPresence,

@@ -10,7 +10,7 @@ import type { HubProtocol } from '../protocol/hub-protocol';
 import type { HubClass } from './hub/hub';
 import type { HubFilter } from './hub/hub-filters';
 import type { LifetimeLimits } from './lifetime/client-results';
-import type { RedisConnectionOptions } from './lifetime/redis-bus';
+import type { RedisConnectionOptions } from './redis/redis-connector';
 import type { ManagementOptions } from './management/management-options';
 import { adminOptionsSchema, type AdminOptions } from './admin/admin-options';
 import {
@@ -19,7 +19,7 @@ import {
   resolveRedisTarget,
   type RedisTarget,
   type RedisTlsOptions,
-} from './lifetime/redis-config';
+} from './redis/redis-config';
 import type { ConnectionHandlerRegistration, ResolvedConnectionHandler } from './transports/connection-handler';
 import { originPolicy, type OriginPolicy } from './transports/cors';
 

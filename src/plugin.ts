@@ -16,7 +16,7 @@ import { HubEndpoint, type HubContext } from './hub/hub-endpoint';
 import { HttpErrors } from './errors';
 import { AdminPage } from './admin/admin-page';
 import type { BackplaneLogger } from './lifetime/backplane-bus';
-import { RedisBackplane, type BackplaneStatus } from './lifetime/redis-backplane';
+import { RedisBackplane, type BackplaneStatus } from './redis/redis-backplane';
 import { registerManagementApi } from './management/management-api';
 import { resolveOptions, SignalROptionsError, type SignalROptions } from './options';
 import { accessTokenHook, authorizeHook } from './transports/authentication';

@@ -15,8 +15,8 @@ import { encodeRedisInvocation } from '../../protocol/redis';
 import type { HubEndpoint } from '../hub/hub-endpoint';
 import type { HubObserver, InvocationOutcome } from '../hub/hub-stats';
 import type { BackplaneBus } from '../lifetime/backplane-bus';
-import type { BackplaneStatus } from '../lifetime/redis-backplane';
-import { RedisLifetimeManager } from '../lifetime/redis-lifetime-manager';
+import type { BackplaneStatus } from '../redis/redis-backplane';
+import { RedisLifetimeManager } from '../redis/redis-lifetime-manager';
 import type { PresenceConnection, PresenceServer } from '../presence/presence';
 
 /** Durations kept per method for its percentiles: the latest ones, so p50/p99 follow what happens now. */

@@ -12,7 +12,7 @@ import { Hub } from '../hub/hub';
 import type { HubClass } from '../hub/hub';
 import type { HubEndpoint } from '../hub/hub-endpoint';
 import type { BackplaneBus } from '../lifetime/backplane-bus';
-import type { BackplaneStatus } from '../lifetime/redis-backplane';
+import type { BackplaneStatus } from '../redis/redis-backplane';
 import type { HubRegistration } from '../options';
 import { adminOptionsSchema, resolveAdminOptions, type ResolvedAdminOptions } from './admin-options';
 import { AdminMonitor } from './admin-monitor';

@@ -21,7 +21,7 @@ export type {
   UntypedClient,
 } from '../hub/hub';
 export type { BackplaneHealth, BackplaneLogger } from '../lifetime/backplane-bus';
-export { RedisConfigurationError, type RedisTlsOptions } from '../lifetime/redis-config';
+export { RedisConfigurationError, type RedisTlsOptions } from '../redis/redis-config';
 export type { HubProtocol } from '../../protocol/hub-protocol';
 export type {
   GroupPresence,

@@ -1,7 +1,8 @@
 /**
  * The routing ↔ Redis boundary: the little a backplane lifetime manager needs of Redis pub/sub. Publish bytes to
  * a channel, subscribe and unsubscribe literal channels, and know whether messages flow. `RedisBus`
- * (`redis-bus.ts`) is the one implementation, and the only file that talks to ioredis.
+ * (`src/redis/redis-bus.ts`, on ioredis) is the production implementation; `InMemoryBus` (`in-memory-bus.ts`)
+ * delivers the same way between buses of one process, for tests.
  *
  * Spec: docs/protocol.md §3.1 (pure pub/sub, nothing is stored), §3.8 (connection loss).
  */

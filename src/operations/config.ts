@@ -19,7 +19,7 @@ import {
   parseConnectionString,
   parseRedisUrl,
   type RedisTlsOptions,
-} from '../lifetime/redis-config';
+} from '../redis/redis-config';
 import { DEFAULT_MAXIMUM_QUEUED_PUBLISH_AGE_MS, DEFAULT_MAXIMUM_QUEUED_PUBLISH_BYTES, type SignalROptions } from '../options';
 
 /** One configuration option. */
