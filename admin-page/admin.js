@@ -119,6 +119,11 @@
       tr.dataset.server = server.serverName;
       cell(tr, server.serverName + (server.self ? ' (this one)' : ''));
       cell(tr, server.connections);
+      // Servers without the admin page registered write no summary.
+      const summary = server.summary;
+      cell(tr, summary ? summary.byTransport.map((entry) => `${entry.transport}/${entry.protocol || '–'} ${entry.count}`).join(', ') : '–', 'transports');
+      cell(tr, summary ? bytes(summary.rssBytes) : '–', 'memory');
+      cell(tr, summary && summary.backplane ? `${summary.backplane.state}, ${summary.backplane.outages} outages` : '–');
       cell(tr, time(server.lastHeartbeat));
     });
     fill('#transports tbody', current.byTransport, (tr, entry) => {

@@ -18,6 +18,7 @@ import type { BackplaneBus } from '../lifetime/backplane-bus';
 import type { BackplaneStatus } from '../redis/redis-backplane';
 import { RedisLifetimeManager } from '../redis/redis-lifetime-manager';
 import type { PresenceConnection, PresenceServer } from '../presence/presence';
+import { RedisPresenceReader } from '../presence/redis-presence';
 
 /** Durations kept per method for its percentiles: the latest ones, so p50/p99 follow what happens now. */
 const DURATION_SAMPLES = 1024;
@@ -25,6 +26,19 @@ const DURATION_SAMPLES = 1024;
 const KNOWN_GROUPS_LIMIT = 10_000;
 /** Rows a listing answers with, at most. */
 const LISTING_LIMIT = 200;
+/** How often a server with presence writes its summary for the other servers' pages, and how long it lasts. */
+export const SUMMARY_INTERVAL_MS = 2000;
+const SUMMARY_TTL_MS = 3 * SUMMARY_INTERVAL_MS;
+
+/** What a server tells the fleet's admin pages about itself, per hub (docs/protocol.md §3.9, `{p}admin:{server}`). */
+export interface ServerSummary {
+  readonly at: number;
+  readonly connections: number;
+  readonly byTransport: readonly { transport: string; protocol: string; count: number }[];
+  readonly rssBytes: number;
+  readonly heapUsedBytes: number;
+  readonly backplane: { readonly state: string; readonly outages: number; readonly queuedMessages: number; readonly droppedMessages: number } | null;
+}
 
 /** This server's name for a hub: its backplane name with Redis, `local` without. */
 function serverNameOf(endpoint: HubEndpoint): string {
@@ -69,8 +83,11 @@ export interface HubSnapshot {
   readonly methods: readonly { name: string; count: number; errors: number; p50: number; p99: number }[];
   /** `fleet` with presence on Redis, else `local`. */
   readonly scope: string;
-  /** The hub's live servers (every server of ours on the Redis with presence; this one otherwise). */
-  readonly servers: readonly (PresenceServer & { readonly self: boolean })[];
+  /**
+   * The hub's live servers (every server of ours on the Redis with presence; this one otherwise), each with its
+   * summary when it has the admin page registered.
+   */
+  readonly servers: readonly (PresenceServer & { readonly self: boolean; readonly summary?: ServerSummary })[];
   /** This server's name for the hub. */
   readonly serverName: string;
 }
@@ -117,6 +134,7 @@ export class AdminMonitor {
   private readonly last = new Map<HubEndpoint, { at: number; received: number; sent: number }>();
   private readonly knownGroups = new Map<HubEndpoint, Set<string>>();
   private readonly presenceListeners: (() => void)[] = [];
+  private summaryTimer: NodeJS.Timeout | null = null;
 
   constructor(
     readonly endpoints: readonly HubEndpoint[],
@@ -144,6 +162,75 @@ export class AdminMonitor {
       };
       endpoint.stats.observer = observer;
     }
+  }
+
+  /** The keyed storage and presence namespace of a hub whose presence is the fleet's, else undefined. */
+  private fleetStore(endpoint: HubEndpoint): { store: NonNullable<BackplaneBus['store']>; base: string } | undefined {
+    const store = this.bus?.store;
+    if (store === undefined || !(endpoint.presence instanceof RedisPresenceReader)) return undefined;
+    return { store, base: endpoint.presence.keys.base };
+  }
+
+  private summaryOf(endpoint: HubEndpoint): ServerSummary {
+    const memory = process.memoryUsage();
+    const backplane = this.backplane();
+    return {
+      at: Date.now(),
+      connections: endpoint.connectionCount,
+      byTransport: endpoint.countConnections(),
+      rssBytes: memory.rss,
+      heapUsedBytes: memory.heapUsed,
+      backplane:
+        backplane === undefined
+          ? null
+          : { state: backplane.state, outages: backplane.outages, queuedMessages: backplane.queuedMessages, droppedMessages: backplane.droppedMessages },
+    };
+  }
+
+  /**
+   * With presence, writes this server's summary of each hub every {@link SUMMARY_INTERVAL_MS} (one SET with an
+   * expiry per hub), so a page open on any server shows every server's transports, memory and backplane.
+   */
+  startSummaries(): void {
+    if (this.summaryTimer !== null || !this.endpoints.some((endpoint) => this.fleetStore(endpoint) !== undefined)) return;
+    const write = () => {
+      for (const endpoint of this.endpoints) {
+        const fleet = this.fleetStore(endpoint);
+        if (fleet === undefined) continue;
+        const key = `${fleet.base}admin:${serverNameOf(endpoint)}`;
+        // Redis unreachable: the summary expires and the pages show the server without it.
+        fleet.store.pipeline([['SET', key, JSON.stringify(this.summaryOf(endpoint)), 'PX', SUMMARY_TTL_MS]]).catch(() => undefined);
+      }
+    };
+    this.summaryTimer = setInterval(write, SUMMARY_INTERVAL_MS);
+    this.summaryTimer.unref();
+    write();
+  }
+
+  stopSummaries(): void {
+    if (this.summaryTimer !== null) clearInterval(this.summaryTimer);
+    this.summaryTimer = null;
+  }
+
+  /** The summaries the other servers wrote, by server name, in one round trip. */
+  private async summaries(endpoint: HubEndpoint, names: readonly string[]): Promise<Map<string, ServerSummary>> {
+    const found = new Map<string, ServerSummary>();
+    const fleet = this.fleetStore(endpoint);
+    if (fleet === undefined || names.length === 0) return found;
+    try {
+      const replies = await fleet.store.pipeline(names.map((name) => ['GET', `${fleet.base}admin:${name}`] as const));
+      replies.forEach((reply, index) => {
+        if (reply === null || reply === undefined) return;
+        try {
+          found.set(names[index]!, JSON.parse(String(reply)) as ServerSummary);
+        } catch {
+          // Not ours to read: shown without a summary.
+        }
+      });
+    } catch {
+      // Redis unreachable: the servers are shown without their summaries.
+    }
+    return found;
   }
 
   /**
@@ -236,9 +323,25 @@ export class AdminMonitor {
       messagesOut: stats.messagesSent,
       methods,
       scope: endpoint.presence.scope,
-      servers: servers.map((server) => ({ ...server, self: server.serverName === serverName })),
+      servers: await this.withSummaries(endpoint, servers, serverName),
       serverName,
     };
+  }
+
+  private async withSummaries(
+    endpoint: HubEndpoint,
+    servers: readonly PresenceServer[],
+    serverName: string,
+  ): Promise<HubSnapshot['servers']> {
+    const others = await this.summaries(
+      endpoint,
+      servers.map((server) => server.serverName).filter((name) => name !== serverName),
+    );
+    return servers.map((server) => {
+      const self = server.serverName === serverName;
+      const summary = self ? this.summaryOf(endpoint) : others.get(server.serverName);
+      return { ...server, self, ...(summary !== undefined && { summary }) };
+    });
   }
 
   /** This server's connections whose id or user contains `search`, and with presence the fleet's of that id or user. */

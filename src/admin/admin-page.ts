@@ -175,8 +175,14 @@ export class AdminPage {
       argumentCharacters: this.options.traceArgumentCharacters,
     });
     // After every plugin registered, so the counters chain after the metrics exporter's observer.
-    app.addHook('onReady', async () => this.monitor?.installObservers());
-    app.addHook('preClose', async () => this.stop());
+    app.addHook('onReady', async () => {
+      this.monitor?.installObservers();
+      this.monitor?.startSummaries();
+    });
+    app.addHook('preClose', async () => {
+      this.monitor?.stopSummaries();
+      this.stop();
+    });
 
     const files = pageFiles();
     const contents = new Map([...files].map(([url, { file, type }]) => [url, { body: readFileSync(file), type }]));

@@ -388,6 +388,12 @@ describe('two servers on one Redis with presence', () => {
       await page.waitForFunction(() => document.querySelectorAll('#servers tbody tr').length === 2, undefined, { timeout: 10_000 });
       const rows = await page.$$eval('#servers tbody tr', (trs) => trs.map((tr) => tr.textContent ?? ''));
       expect(rows.filter((row) => row.includes('(this one)'))).toHaveLength(1);
+      // The other server's own figures, from the summary it writes: its transports, memory and backplane.
+      await page.waitForFunction(
+        () => [...document.querySelectorAll('#servers tbody tr')].every((tr) => /WebSockets\/json 2/.test(tr.textContent ?? '') && /MiB/.test(tr.textContent ?? '') && /connected, 0 outages/.test(tr.textContent ?? '')),
+        undefined,
+        { timeout: 10_000 },
+      );
       await screenshot(page, 'admin-servers');
       await view(page, 'groups');
       await page.fill('#group-search', 'spread');
