@@ -371,6 +371,37 @@ describe.each(ltsNodes().map((node) => [`Node.js ${node.version}`, node] as cons
     }
   });
 
+  test('the admin page and its browser bundles are served from the package, without dev dependencies', async () => {
+    const entry = `admin-${node.major}.cjs`;
+    writeFileSync(
+      path.join(app, entry),
+      `const Fastify = require('fastify');
+const { fastifySignalR, Hub } = require('fastify-signalr');
+class ChatHub extends Hub {}
+(async () => {
+  const app = Fastify();
+  await app.register(fastifySignalR, { hubs: [{ path: '/chathub', hub: ChatHub }], admin: { authorize: () => true } });
+  await app.listen({ port: Number(process.env.PORT), host: '127.0.0.1' });
+})();
+`,
+    );
+    const started = await startApp(node, entry);
+    try {
+      for (const [file, expected] of [
+        ['/signalr-admin/', '<title>SignalR admin</title>'],
+        ['/signalr-admin/admin.js', "withUrl('hub'"],
+        ['/signalr-admin/lib/signalr.min.js', 'HubConnectionBuilder'],
+        ['/signalr-admin/lib/uPlot.iife.min.js', 'uPlot'],
+        ['/signalr-admin/lib/uPlot.min.css', '.uplot'],
+      ]) {
+        const response = await fetch(`${started.url}${file}`);
+        expect({ file, status: response.status, found: (await response.text()).includes(expected) }).toEqual({ file, status: 200, found: true });
+      }
+    } finally {
+      await stopApp(started.child);
+    }
+  });
+
   test.each(['commonjs', 'module'] as const)(
     'a %s worker sends through fastify-signalr/emitter without loading Fastify',
     async (kind) => {
