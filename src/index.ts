@@ -57,7 +57,14 @@ export type { ConnectionContext, ConnectionHandlerRegistration } from './transpo
 export { HubDefinitionError } from './hub/hub-methods';
 export type { HubFilter, HubInvocationContext, HubLifetimeContext } from './hub/hub-filters';
 export { signalRTracing, type SignalRTracingOptions } from './hub/tracing';
-export { HubException } from './errors';
+export {
+  HubException,
+  errorCodes,
+  isSignalRError,
+  type ErrorCodeEntry,
+  type SignalRError,
+  type SignalRErrorCode,
+} from './errors';
 export {
   SignalROptionsError,
   defaultUserIdProvider,

@@ -22,6 +22,7 @@ import {
 } from './redis/redis-config';
 import type { ConnectionHandlerRegistration, ResolvedConnectionHandler } from './transports/connection-handler';
 import { originPolicy, type OriginPolicy } from './transports/cors';
+import type { SignalRErrorCode } from './errors';
 
 /** Resolves the user id of a connection from the request that started its transport. */
 export type UserIdProvider = (request: FastifyRequest) => string | null | undefined;
@@ -640,6 +641,8 @@ export function lifetimeLimits(options: HubOptions): LifetimeLimits {
 /** Thrown by `app.register` for invalid options; the message names every bad option. */
 export class SignalROptionsError extends Error {
   override readonly name = 'SignalROptionsError';
+  /** The stable code of this error ({@link errorCodes}). */
+  readonly code: SignalRErrorCode = 'SIGNALR_ERR_OPTIONS';
 }
 
 /**

@@ -13,7 +13,7 @@ import { messagePackHubProtocol } from '../protocol/messagepack-hub-protocol';
 import { Heartbeat, heartbeatIntervalFor } from './heartbeat';
 import type { ClientOf, Hub, HubClass } from './hub/hub';
 import { HubEndpoint, type HubContext } from './hub/hub-endpoint';
-import { HttpErrors } from './errors';
+import { HttpErrors, codedError } from './errors';
 import { AdminPage } from './admin/admin-page';
 import type { BackplaneLogger } from './lifetime/backplane-bus';
 import { RedisBackplane, type BackplaneStatus } from './redis/redis-backplane';
@@ -183,7 +183,9 @@ const signalr: FastifyPluginAsync<SignalROptions> = async (app, rawOptions) => {
       const endpoint = applicationEndpoints.find((candidate) =>
         typeof hub === 'string' ? candidate.options.path === hub : candidate.options.hub === hub,
       );
-      if (endpoint === undefined) throw new Error(`No hub is registered for ${typeof hub === 'string' ? hub : hub.name}.`);
+      if (endpoint === undefined) {
+        throw codedError('SIGNALR_ERR_UNKNOWN_HUB', `No hub is registered for ${typeof hub === 'string' ? hub : hub.name}.`);
+      }
       return endpoint;
     },
   };

@@ -12,6 +12,7 @@ import { jsonHubProtocol } from '../../protocol/json-hub-protocol';
 import { messagePackHubProtocol } from '../../protocol/messagepack-hub-protocol';
 import { MessageType, type CloseMessage } from '../../protocol/messages';
 import { encodeRedisInvocation } from '../../protocol/redis';
+import { HubException } from '../errors';
 import type { HubEndpoint } from '../hub/hub-endpoint';
 import type { HubObserver, InvocationOutcome } from '../hub/hub-stats';
 import type { BackplaneBus } from '../lifetime/backplane-bus';
@@ -267,7 +268,8 @@ export class AdminMonitor {
 
   endpoint(path: string): HubEndpoint {
     const endpoint = this.endpoints.find((candidate) => candidate.options.path === path);
-    if (endpoint === undefined) throw new Error(`No hub at ${path}.`);
+    // A HubException: the page shows its message.
+    if (endpoint === undefined) throw new HubException(`No hub at ${path}.`);
     return endpoint;
   }
 

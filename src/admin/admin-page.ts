@@ -8,6 +8,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { FastifyInstance, FastifyReply, FastifyRequest, onRequestHookHandler } from 'fastify';
+import { HubException } from '../errors';
 import { Hub } from '../hub/hub';
 import type { HubClass } from '../hub/hub';
 import type { HubEndpoint } from '../hub/hub-endpoint';
@@ -103,7 +104,7 @@ export class AdminPage {
         return page.runtime.monitor.groups(String(hub), String(search ?? ''));
       }
       startTrace(hub: string, kind: string, target: string) {
-        if (kind !== 'connection' && kind !== 'user' && kind !== 'group') throw new Error(`Unknown trace target ${kind}.`);
+        if (kind !== 'connection' && kind !== 'user' && kind !== 'group') throw new HubException(`Unknown trace target ${kind}.`);
         const runtime = page.runtime;
         runtime.traces.open(this.context.connectionId, runtime.monitor.endpoint(String(hub)), kind as TraceTargetKind, String(target));
         return true;

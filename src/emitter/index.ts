@@ -22,6 +22,7 @@ export type {
 } from '../hub/hub';
 export type { BackplaneHealth, BackplaneLogger } from '../lifetime/backplane-bus';
 export { RedisConfigurationError, type RedisTlsOptions } from '../redis/redis-config';
+export { errorCodes, isSignalRError, type ErrorCodeEntry, type SignalRError, type SignalRErrorCode } from '../errors';
 export type { HubProtocol } from '../../protocol/hub-protocol';
 export type {
   GroupPresence,

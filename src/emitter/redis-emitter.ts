@@ -26,7 +26,7 @@ import {
   encodeRedisGroupCommand,
   encodeRedisInvocation,
 } from '../../protocol/redis';
-import { ClientResultErrors, HubException } from '../errors';
+import { ClientResultErrors, HubException, type SignalRErrorCode } from '../errors';
 import type { GroupManager, HubClientsFor, UntypedClient } from '../hub/hub';
 import { LifetimeHubClients, lifetimeGroupManager } from '../hub/hub-clients';
 import { BackplaneUnavailableError, type BackplaneBus, type BackplaneHealth, type BackplaneLogger } from '../lifetime/backplane-bus';
@@ -142,6 +142,8 @@ export interface HubEmitter<TClient extends object = UntypedClient> {
 /** The error of anything asked of an emitter after {@link HubEmitter.close}. */
 export class EmitterClosedError extends Error {
   override readonly name = 'EmitterClosedError';
+  /** The stable code of this error ({@link errorCodes}). */
+  readonly code: SignalRErrorCode = 'SIGNALR_ERR_EMITTER_CLOSED';
   constructor() {
     super('The emitter is closed.');
   }
@@ -150,6 +152,8 @@ export class EmitterClosedError extends Error {
 /** The error of `addToGroup` / `removeFromGroup` when no server acknowledged the command in time. */
 export class GroupCommandTimeoutError extends Error {
   override readonly name = 'GroupCommandTimeoutError';
+  /** The stable code of this error ({@link errorCodes}). */
+  readonly code: SignalRErrorCode = 'SIGNALR_ERR_GROUP_ACK_TIMEOUT';
 }
 
 const DEFAULT_ACK_TIMEOUT_MS = 30_000;

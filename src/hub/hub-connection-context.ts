@@ -22,7 +22,7 @@ import { MessageType, type CloseMessage, type HubMessage, type StreamItemMessage
 import type { TransportName } from '../../protocol/negotiate';
 import type { FastifyBaseLogger } from 'fastify';
 import type { ConnectionApplication, HttpConnection } from '../connections/http-connection';
-import { CLOSE_WITH_ERROR, HubException, namedError, withErrorDetail } from '../errors';
+import { CLOSE_WITH_ERROR, ConnectionErrors, HubException, namedError, withErrorDetail } from '../errors';
 import type { HeartbeatParticipant } from '../heartbeat';
 import type { HubLifetimeManager, ManagedConnection } from '../lifetime/hub-lifetime-manager';
 import type { SerializedHubMessage } from '../lifetime/serialized-message';
@@ -34,7 +34,7 @@ import type { HubMessageDispatcher } from './hub-dispatcher';
 import type { ConnectionEndStatus, HubStats, InvocationOutcome } from './hub-stats';
 import { InboundLoop, type InboundSink } from './inbound-loop';
 import type { ResultStream } from './result-stream';
-import { MessageBuffer, SEQUENCE_ID_TOO_LARGE } from './message-buffer';
+import { MessageBuffer } from './message-buffer';
 import { FailureLogWindow } from './failure-log';
 import { StreamTracker } from './stream-tracker';
 
@@ -223,12 +223,7 @@ export class HubConnectionContext
       { event: 'signalr.connection.slow_client', connectionId: this.connectionId, waiting, limit },
       'client too slow: connection closed',
     );
-    this.closeWithError(
-      namedError(
-        'SlowClientException',
-        `${waiting} bytes were waiting for the client, more than maximumBufferedOutboundBytes (${limit}).`,
-      ),
-    );
+    this.closeWithError(namedError('SlowClientException', ConnectionErrors.slowClient(waiting, limit)));
   }
 
   /** Sends a Completion with an error (a refused or failed invocation). */
@@ -350,7 +345,7 @@ export class HubConnectionContext
 
   resetSequence(sequenceId: number): void {
     if (this.messageBuffer !== null && !this.messageBuffer.resetSequence(sequenceId)) {
-      this.closeWithError(namedError('InvalidOperationException', SEQUENCE_ID_TOO_LARGE));
+      this.closeWithError(namedError('InvalidOperationException', ConnectionErrors.sequenceIdTooLarge));
     }
   }
 
@@ -528,12 +523,8 @@ export class HubConnectionContext
     if (!this.http.hasTransport) return;
     // Not while the loop waits: it reads nothing then, and .NET pauses this timer during a dispatch.
     if (this.clientTimeoutArmed && !this.loop.waiting && now - this.lastReceiveAt >= options.clientTimeoutIntervalMs) {
-      const error = new Error(
-        `Client hasn't sent a message/ping within the configured ClientTimeoutInterval.`,
-      );
-      error.name = 'OperationCanceledException';
       this.endStatus = 'timeout';
-      this.closeWithError(error);
+      this.closeWithError(namedError('OperationCanceledException', ConnectionErrors.clientTimeout));
       return;
     }
     // Expired authentication: a Close without error that lets the client reconnect with a fresh token, as .NET's

@@ -6,6 +6,7 @@
  *
  * Spec: docs/protocol.md §3.1 (pure pub/sub, nothing is stored), §3.8 (connection loss).
  */
+import type { SignalRErrorCode } from '../errors';
 
 /** Receives the payloads published on one subscribed channel. Called synchronously; must not throw or block. */
 export type ChannelListener = (payload: Buffer) => void;
@@ -140,6 +141,8 @@ export interface BackplaneLogger {
 /** The error of a publish attempted while Redis is not connected (StackExchange.Redis's equivalent type name). */
 export class BackplaneUnavailableError extends Error {
   override readonly name = 'RedisConnectionException';
+  /** The stable code of this error ({@link errorCodes}). */
+  readonly code: SignalRErrorCode = 'SIGNALR_ERR_BACKPLANE_UNAVAILABLE';
   constructor(message = 'The Redis backplane is not connected.') {
     super(message);
   }

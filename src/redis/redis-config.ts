@@ -62,6 +62,11 @@ export interface ParsedConnectionString {
 /** A bad `redis` option; the message names the bad part and never contains a password. */
 export class RedisConfigurationError extends Error {
   override readonly name = 'RedisConfigurationError';
+  /**
+   * The stable code of this error (`errorCodes` in `src/errors.ts`); a literal, as this file imports nothing but the
+   * connector.
+   */
+  readonly code = 'SIGNALR_ERR_REDIS_CONFIGURATION' as const;
 }
 
 /** StackExchange.Redis's defaults for the timeouts (ConfigurationOptions / DefaultOptionsProvider). */

@@ -3,6 +3,7 @@
  * change, and how an error is made safe to log. Errors are described by message and code only, never whole:
  * ioredis attaches the failed command and its arguments (AUTH's password among them) to reply errors.
  */
+import type { SignalRErrorCode } from '../errors';
 
 /**
  * Why startup failed: Redis refused the credentials, the TLS handshake failed, the user may not use the
@@ -11,6 +12,8 @@
  */
 export class RedisBackplaneStartupError extends Error {
   override readonly name = 'RedisBackplaneStartupError';
+  /** The stable code of this error ({@link errorCodes}). */
+  readonly code: SignalRErrorCode = 'SIGNALR_ERR_REDIS_STARTUP';
 }
 
 /** Errors that retrying cannot cure: the configuration (credentials, certificates, ACL) must change. */

@@ -41,7 +41,7 @@ import {
   type RedisInvocation,
   type SerializedHubMessages,
 } from '../../protocol/redis';
-import { ClientResultErrors, HubException, namedError } from '../errors';
+import { BackplaneErrors, ClientResultErrors, HubException, namedError, userGroupsNeedPresence } from '../errors';
 import { BackplaneUnavailableError, type BackplaneBus, type BackplaneLogger, type ChannelListener } from '../lifetime/backplane-bus';
 import { checkGroupRoom, ClientResultsManager, ConnectionIOError, DEFAULT_LIFETIME_LIMITS, type LifetimeLimits } from '../lifetime/client-results';
 import type { HubLifetimeManager, ManagedConnection } from '../lifetime/hub-lifetime-manager';
@@ -100,15 +100,6 @@ interface RelayedInvocation {
   /** The return channel name from the payload, unprefixed. */
   readonly returnChannel: string;
 }
-
-/** .NET's error when a group command's ack does not come (AckHandler: the wait is cancelled). */
-const ACK_TIMEOUT_ERROR = { name: 'TaskCanceledException', message: 'A task was canceled.' } as const;
-
-/**
- * The Completion error a server publishes when the invoked client left before answering
- * (src/SignalR/server/StackExchangeRedis/src/RedisHubLifetimeManager.cs@v10.0.0 L570-L574).
- */
-const CONNECTION_DISCONNECTED = 'Connection disconnected.';
 
 const NO_IDS: readonly string[] = Object.freeze([]);
 
@@ -215,7 +206,7 @@ export class RedisLifetimeManager implements HubLifetimeManager, LocalPresenceIn
           { commandId: id, connectionId, groupName, action, timeoutMs: this.ackTimeoutMs },
           'no server acknowledged a group command: no server owns that connection, or Redis lost the message',
         );
-        return namedError(ACK_TIMEOUT_ERROR.name, ACK_TIMEOUT_ERROR.message);
+        return namedError('TaskCanceledException', BackplaneErrors.ackTimeout, 'SIGNALR_ERR_GROUP_ACK_TIMEOUT');
       },
     });
     const limits = options.limits ?? DEFAULT_LIFETIME_LIMITS;
@@ -305,7 +296,7 @@ export class RedisLifetimeManager implements HubLifetimeManager, LocalPresenceIn
 
   private requireFleet(): RedisPresence {
     if (this.fleetPresence === undefined) {
-      throw new Error('User-level groups need presence on the Redis backplane (the redis option `presence: true`).');
+      throw userGroupsNeedPresence();
     }
     return this.fleetPresence;
   }
@@ -376,7 +367,7 @@ export class RedisLifetimeManager implements HubLifetimeManager, LocalPresenceIn
       const relayed = this.relayed.get(invocationId);
       if (relayed === undefined) continue;
       this.relayed.delete(invocationId);
-      this.relayResult(relayed, { type: MessageType.Completion, invocationId, error: CONNECTION_DISCONNECTED });
+      this.relayResult(relayed, { type: MessageType.Completion, invocationId, error: BackplaneErrors.connectionDisconnected });
     }
     await Promise.all(tasks);
   }
@@ -575,7 +566,7 @@ export class RedisLifetimeManager implements HubLifetimeManager, LocalPresenceIn
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    this.acks.failAll(() => new BackplaneUnavailableError('The server is shutting down.'));
+    this.acks.failAll(() => new BackplaneUnavailableError(BackplaneErrors.shuttingDown));
     this.clientResults.failAll();
     await this.fleetPresence?.close();
     await Promise.all([...this.handlers.keys()].map((channel) => this.unlisten(channel)));
@@ -625,7 +616,7 @@ export class RedisLifetimeManager implements HubLifetimeManager, LocalPresenceIn
       // Another server waits for this client's answer on its return channel.
       const relayed = { connection, returnChannel };
       if (gone) {
-        this.relayResult(relayed, { type: MessageType.Completion, invocationId, error: CONNECTION_DISCONNECTED });
+        this.relayResult(relayed, { type: MessageType.Completion, invocationId, error: BackplaneErrors.connectionDisconnected });
         return;
       }
       this.relayed.set(invocationId, relayed);

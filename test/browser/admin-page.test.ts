@@ -390,7 +390,7 @@ describe('two servers on one Redis with presence', () => {
       expect(rows.filter((row) => row.includes('(this one)'))).toHaveLength(1);
       // The other server's own figures, from the summary it writes: its transports, memory and backplane.
       await page.waitForFunction(
-        () => [...document.querySelectorAll('#servers tbody tr')].every((tr) => /WebSockets\/json 2/.test(tr.textContent ?? '') && /MiB/.test(tr.textContent ?? '') && /connected, 0 outages/.test(tr.textContent ?? '')),
+        () => Array.from(document.querySelectorAll('#servers tbody tr')).every((tr) => /WebSockets\/json 2/.test(tr.textContent ?? '') && /MiB/.test(tr.textContent ?? '') && /connected, 0 outages/.test(tr.textContent ?? '')),
         undefined,
         { timeout: 10_000 },
       );
