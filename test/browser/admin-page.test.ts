@@ -225,6 +225,11 @@ describe('one server', () => {
       expect(await target.inbox('ReceiveMessage').waitFor(1)).toEqual([['admin', 'hello from the admin page']]);
       await page.waitForFunction(() => document.getElementById('action-log')?.textContent?.includes('Sent ReceiveMessage'));
       await screenshot(page, 'admin-send-narrow');
+      // A phone's width: nothing wider than the window but the tables' own scrolling boxes.
+      for (const name of ['overview', 'connections', 'groups', 'trace', 'send']) {
+        await view(page, name);
+        expect([name, await page.evaluate(() => document.documentElement.scrollWidth)]).toEqual([name, 380]);
+      }
       // Send to the group.
       await page.selectOption('#send-kind', 'group');
       await page.fill('#send-target', 'vip');
@@ -261,6 +266,19 @@ describe('one server', () => {
       await target.connection.stop();
       await page.context().close();
     }
+  });
+
+  test('the page reaches its hub over WebSockets, the browser sending its Basic credentials there too', async () => {
+    const page = await openAdmin(server);
+    await page.context().close();
+    await eventually(
+      () => logLines.some((line) => line.event === 'signalr.connection.ended' && line.hub === '/signalr-admin/hub'),
+      'an admin connection ended',
+    );
+    const transports = new Set(
+      logLines.filter((line) => line.event === 'signalr.connection.ended' && line.hub === '/signalr-admin/hub').map((line) => line.transport),
+    );
+    expect([...transports]).toEqual(['WebSockets']);
   });
 
   test('close with reconnect allowed lets an automatically reconnecting client come back', async () => {
