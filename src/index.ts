@@ -56,7 +56,7 @@ export type { HubContext } from './hub/hub-endpoint';
 export type { ConnectionContext, ConnectionHandlerRegistration } from './transports/connection-handler';
 export { HubDefinitionError } from './hub/hub-methods';
 export type { HubFilter, HubInvocationContext, HubLifetimeContext } from './hub/hub-filters';
-export { signalRTracing, type SignalRTracingOptions } from './hub/tracing';
+export { signalRTracing, type SignalRTracingOptions } from './operations/tracing';
 export {
   HubException,
   errorCodes,
@@ -123,6 +123,15 @@ export { signalrHealth, type LivenessReport, type ReadinessReport, type SignalRH
 export { signalrMetrics, type SignalRMetrics, type SignalRMetricsOptions } from './operations/metrics';
 export { installGracefulShutdown, type GracefulShutdown, type GracefulShutdownOptions } from './operations/shutdown';
 export { LogDestination, productionLoggerOptions, redactedNotFoundHandler } from './operations/logging';
+export {
+  LOG_EVENTS,
+  logEvent,
+  type LogEvent,
+  type LogEventLevel,
+  type LogEventName,
+  type LogLevel,
+  type Logger,
+} from './log-events';
 export {
   ConfigError,
   booleanOption,

@@ -15,6 +15,7 @@ import type { ClientOf, Hub, HubClass } from './hub/hub';
 import { HubEndpoint, type HubContext } from './hub/hub-endpoint';
 import { HttpErrors, codedError } from './errors';
 import { AdminPage } from './admin/admin-page';
+import { logEvent } from './log-events';
 import type { BackplaneLogger } from './lifetime/backplane-bus';
 import { RedisBackplane, type BackplaneStatus } from './redis/redis-backplane';
 import { registerManagementApi } from './management/management-api';
@@ -87,9 +88,9 @@ const DEFAULT_DRAIN_TIMEOUT_MS = 5_000;
  */
 function backplaneLogger(log: FastifyBaseLogger): BackplaneLogger {
   return {
-    error: (object, message) => log.error({ event: 'signalr.backplane.error', ...object }, message),
-    warn: (object, message) => log.warn({ event: 'signalr.backplane.warning', ...object }, message),
-    info: (object, message) => log.info({ event: 'signalr.backplane.info', ...object }, message),
+    error: (object, message) => logEvent(log, 'error', 'signalr.backplane.error', object, message),
+    warn: (object, message) => logEvent(log, 'warn', 'signalr.backplane.warning', object, message),
+    info: (object, message) => logEvent(log, 'info', 'signalr.backplane.info', object, message),
     debug: (object, message) => log.debug(object, message),
   };
 }

@@ -14,6 +14,7 @@ import { MessageType, type CloseMessage } from '../../protocol/messages';
 import { encodeRedisInvocation } from '../../protocol/redis';
 import { HubException } from '../errors';
 import type { HubEndpoint } from '../hub/hub-endpoint';
+import { logEvent } from '../log-events';
 import type { HubObserver, InvocationOutcome } from '../hub/hub-stats';
 import type { BackplaneBus } from '../lifetime/backplane-bus';
 import type { BackplaneStatus } from '../redis/redis-backplane';
@@ -497,6 +498,6 @@ export class AdminMonitor {
   }
 
   private audit(action: string, by: string, details: Record<string, unknown>, result: ActionResult): void {
-    this.log.info({ event: 'signalr.admin.action', action, by, ...details, ok: result.ok }, `admin ${action}: ${result.message}`);
+    logEvent(this.log, 'info', 'signalr.admin.action', { action, by, ...details, ok: result.ok }, `admin ${action}: ${result.message}`);
   }
 }

@@ -20,10 +20,10 @@ import {
 import type { HubProtocol } from '../../protocol/hub-protocol';
 import { MessageType, type CloseMessage, type HubMessage, type StreamItemMessage } from '../../protocol/messages';
 import type { TransportName } from '../../protocol/negotiate';
-import type { FastifyBaseLogger } from 'fastify';
 import type { ConnectionApplication, HttpConnection } from '../connections/http-connection';
 import { CLOSE_WITH_ERROR, ConnectionErrors, HubException, namedError, withErrorDetail } from '../errors';
 import type { HeartbeatParticipant } from '../heartbeat';
+import { logEvent, type Logger } from '../log-events';
 import type { HubLifetimeManager, ManagedConnection } from '../lifetime/hub-lifetime-manager';
 import type { SerializedHubMessage } from '../lifetime/serialized-message';
 import type { ResolvedHubOptions } from '../options';
@@ -44,7 +44,7 @@ import { StreamTracker } from './stream-tracker';
  */
 export interface HubConnectionHost {
   readonly options: ResolvedHubOptions;
-  readonly log: FastifyBaseLogger;
+  readonly log: Logger;
   /** Counters for metrics. */
   readonly stats: HubStats;
   readonly lifetime: HubLifetimeManager;
@@ -182,8 +182,8 @@ export class HubConnectionContext
     try {
       bytes = message.getBytes(protocol);
     } catch (error) {
-      this.host.log.error(
-        { event: 'signalr.connection.error', err: error, connectionId: this.connectionId },
+      logEvent(this.host.log, 'error', 'signalr.connection.error',
+        { err: error, connectionId: this.connectionId },
         'hub message could not be serialized',
       );
       this.closeWithError(error);
@@ -219,8 +219,8 @@ export class HubConnectionContext
    * closed (the Close message is queued behind the rest; the transport cuts the socket if it does not drain).
    */
   private closeSlowClient(waiting: number, limit: number): void {
-    this.host.log.warn(
-      { event: 'signalr.connection.slow_client', connectionId: this.connectionId, waiting, limit },
+    logEvent(this.host.log, 'warn', 'signalr.connection.slow_client',
+      { connectionId: this.connectionId, waiting, limit },
       'client too slow: connection closed',
     );
     this.closeWithError(namedError('SlowClientException', ConnectionErrors.slowClient(waiting, limit)));
@@ -242,8 +242,8 @@ export class HubConnectionContext
         result: result === undefined ? null : result,
       });
     } catch (error) {
-      this.host.log.error(
-        { event: 'signalr.invocation.failed', err: error, connectionId: this.connectionId, method: target },
+      logEvent(this.host.log, 'error', 'signalr.invocation.failed',
+        { err: error, connectionId: this.connectionId, method: target },
         'result not serializable',
       );
       return error;
@@ -295,8 +295,8 @@ export class HubConnectionContext
   loopFailed(error: unknown): void {
     // Hub code runs inside its own guards; this is a fault of ours. It ends this connection, not the process
     // (the transport's event handler would otherwise see it).
-    this.host.log.error(
-      { event: 'signalr.connection.error', err: error, connectionId: this.connectionId },
+    logEvent(this.host.log, 'error', 'signalr.connection.error',
+      { err: error, connectionId: this.connectionId },
       'hub message loop failed',
     );
     this.closeWithError(error);
@@ -457,8 +457,8 @@ export class HubConnectionContext
 
   private failHandshake(error: string): void {
     this.host.stats.handshakesFailed++;
-    this.host.log.info(
-      { event: 'signalr.handshake.failed', connectionId: this.connectionId, transport: this.transport, error },
+    logEvent(this.host.log, 'info', 'signalr.handshake.failed',
+      { connectionId: this.connectionId, transport: this.transport, error },
       'handshake failed',
     );
     // Handshake errors go out as text and end the connection without a Close message
@@ -476,8 +476,8 @@ export class HubConnectionContext
       if (this.phase === 'closed') return;
       await this.host.dispatcher.onConnected(this);
     } catch (error) {
-      this.host.log.error(
-        { event: 'signalr.connection.error', err: error, connectionId: this.connectionId },
+      logEvent(this.host.log, 'error', 'signalr.connection.error',
+        { err: error, connectionId: this.connectionId },
         'onConnected failed',
       );
       // .NET: a Close with the error and no allowReconnect; onDisconnected is not run
@@ -494,9 +494,8 @@ export class HubConnectionContext
     if (this.phase !== 'starting') return;
     this.phase = 'connected';
     this.hubConnected = true;
-    this.host.log.info(
+    logEvent(this.host.log, 'info', 'signalr.connection.started',
       {
-        event: 'signalr.connection.started',
         connectionId: this.connectionId,
         transport: this.transport,
         protocol: this.protocol,
@@ -530,8 +529,8 @@ export class HubConnectionContext
     // Expired authentication: a Close without error that lets the client reconnect with a fresh token, as .NET's
     // heartbeat requests (HttpConnectionManager, `CloseOnAuthenticationExpiration`; docs/protocol.md §2.8).
     if (now > this.authenticationExpiresAt) {
-      this.host.log.info(
-        { event: 'signalr.connection.authentication_expired', connectionId: this.connectionId },
+      logEvent(this.host.log, 'info', 'signalr.connection.authentication_expired',
+        { connectionId: this.connectionId },
         'authentication expired; closing the connection',
       );
       this.close({ type: MessageType.Close, allowReconnect: true });
@@ -644,9 +643,8 @@ export class HubConnectionContext
     const durationMs = Date.now() - this.startedAt;
     const observer = this.host.stats.observer;
     if (observer !== null) observer.connectionEnded(this.transport, status, durationMs / 1000);
-    this.host.log.info(
+    logEvent(this.host.log, 'info', 'signalr.connection.ended',
       {
-        event: 'signalr.connection.ended',
         connectionId: this.connectionId,
         transport: this.transport,
         protocol: this.protocol,
@@ -665,8 +663,8 @@ export class HubConnectionContext
       try {
         await this.host.dispatcher.onDisconnected(this, error);
       } catch (hookError) {
-        this.host.log.error(
-          { event: 'signalr.connection.error', err: hookError, connectionId: this.connectionId },
+        logEvent(this.host.log, 'error', 'signalr.connection.error',
+          { err: hookError, connectionId: this.connectionId },
           'onDisconnected failed',
         );
       }
@@ -675,8 +673,8 @@ export class HubConnectionContext
       try {
         await this.host.lifetime.onDisconnected(this);
       } catch (lifetimeError) {
-        this.host.log.error(
-          { event: 'signalr.connection.error', err: lifetimeError, connectionId: this.connectionId },
+        logEvent(this.host.log, 'error', 'signalr.connection.error',
+          { err: lifetimeError, connectionId: this.connectionId },
           'lifetime manager failed',
         );
       }

@@ -46,6 +46,7 @@ import {
   type StoreCommand,
   type PublishOptions,
 } from '../lifetime/backplane-bus';
+import { logEvent } from '../log-events';
 import { PublishQueue, type PublishQueueLimits, type QueuedPublish } from './publish-queue';
 import type { RedisTarget } from './redis-config';
 import { clusterNodes, EndpointRing, openConnection, Session, type ConnectionRole, type EndpointCursor } from './redis-connector';
@@ -475,8 +476,8 @@ export class RedisBus implements BackplaneBus {
     this.droppedInOutage += count;
     if (first) {
       const { maximumBytes, maximumAgeMs } = this.queue.limits;
-      this.log.error(
-        { event: 'signalr.backplane.publish_dropped', bound, maximumQueuedPublishBytes: maximumBytes, maximumQueuedPublishAgeMs: maximumAgeMs },
+      logEvent(this.log, 'error', 'signalr.backplane.publish_dropped',
+        { bound, maximumQueuedPublishBytes: maximumBytes, maximumQueuedPublishAgeMs: maximumAgeMs },
         bound === 'bytes'
           ? `Redis backplane: the publish queue is full (${maximumBytes} bytes); dropping new publishes until Redis is back (the count is logged then)`
           : `Redis backplane: publishes waited longer than ${maximumAgeMs} ms for Redis and are dropped (the count is logged when Redis is back)`,
@@ -706,8 +707,8 @@ export class RedisBus implements BackplaneBus {
     if (session !== this.subSession || !this.subReady) return;
     const failed = results.filter((ok) => !ok).length;
     if (failed > 0) {
-      this.log.error(
-        { event: 'signalr.backplane.subscribe_failed', failed },
+      logEvent(this.log, 'error', 'signalr.backplane.subscribe_failed',
+        { failed },
         'Redis backplane: some channels could not be subscribed again',
       );
     }
@@ -724,7 +725,7 @@ export class RedisBus implements BackplaneBus {
   }
 
   /** Sends a SUBSCRIBE/UNSUBSCRIBE; resolves true when Redis confirmed it, false otherwise (never rejects). */
-  private async command(send: () => Promise<unknown>, what: string, channel: string): Promise<boolean> {
+  private async command(send: () => Promise<unknown>, what: 'subscribe' | 'unsubscribe', channel: string): Promise<boolean> {
     const session = this.subSession;
     try {
       await this.subscriptionWindow.run(Buffer.byteLength(channel) + SUBSCRIPTION_REPLY_OVERHEAD, async () => {
@@ -739,7 +740,8 @@ export class RedisBus implements BackplaneBus {
         this.fatal(this.explain('permission', `${what} '${channel}': ${text}`, this.target.description));
       } else if (session === this.subSession && this.subReady) {
         // A lost connection is not worth a log line per channel: the next connection subscribes them all.
-        this.log.warn({ event: `signalr.backplane.${what}_failed`, error: text, channel }, `Redis backplane: ${what} failed`);
+        const event = what === 'subscribe' ? 'signalr.backplane.subscribe_failed' : 'signalr.backplane.unsubscribe_failed';
+        logEvent(this.log, 'warn', event, { error: text, channel }, `Redis backplane: ${what} failed`);
       }
       return false;
     }
@@ -790,9 +792,8 @@ export class RedisBus implements BackplaneBus {
     this.since = now;
     if (next === 'connected') {
       if (previous === 'disconnected') {
-        this.log.warn(
+        logEvent(this.log, 'warn', 'signalr.backplane.reconnected',
           {
-            event: 'signalr.backplane.reconnected',
             outageMs: duration,
             unpublishedMessages: this.unpublishedInOutage,
             queuedMessages: this.queuedInOutage,
@@ -807,8 +808,8 @@ export class RedisBus implements BackplaneBus {
             'not subscribed was lost',
         );
       } else {
-        this.log.info(
-          { event: 'signalr.backplane.connected', subscriptions: this.listeners.size },
+        logEvent(this.log, 'info', 'signalr.backplane.connected',
+          { subscriptions: this.listeners.size },
           'Redis backplane connected',
         );
       }
@@ -825,8 +826,8 @@ export class RedisBus implements BackplaneBus {
       this.queuedInOutage = this.queue.waitingCount;
       this.replayedInOutage = 0;
       this.droppedInOutage = 0;
-      this.log.error(
-        { event: 'signalr.backplane.disconnected', lastError: this.lastError, previous },
+      logEvent(this.log, 'error', 'signalr.backplane.disconnected',
+        { lastError: this.lastError, previous },
         previous === 'connected'
           ? 'Redis backplane disconnected; serving local clients only until Redis is back (retrying)'
           : 'Redis backplane unreachable; serving local clients only until Redis is reachable (retrying)',
