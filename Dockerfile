@@ -18,6 +18,8 @@ COPY tsconfig.json tsconfig.build.json ./
 COPY protocol ./protocol
 COPY src ./src
 COPY samples ./samples
+COPY admin-page ./admin-page
+COPY scripts/copy-admin-page.mjs ./scripts/
 RUN npm run build \
  && mkdir -p dist/samples/chat/public/lib \
  && cp samples/chat/public/index.html dist/samples/chat/public/ \

@@ -158,6 +158,14 @@ export default tseslint.config(
     },
   },
   {
+    // The admin page's script runs in browsers, beside the official client's and uPlot's bundles.
+    files: ['admin-page/**/*.js'],
+    languageOptions: {
+      sourceType: 'script',
+      globals: { window: 'readonly', document: 'readonly', location: 'readonly', URLSearchParams: 'readonly', Option: 'readonly', signalR: 'readonly', uPlot: 'readonly' },
+    },
+  },
+  {
     // Only the Redis connector and bus know ioredis; the rest of the server speaks `BackplaneBus`
     // (src/lifetime/backplane-bus.ts). typescript-eslint's variant of the rule, so that folder rules written with
     // the core `no-restricted-imports` apply beside it rather than replace it.

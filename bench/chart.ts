@@ -8,6 +8,7 @@ import type { PeerId } from './run';
 const COLORS: Record<PeerId, string> = {
   'ours-json': '#2563eb',
   'ours-msgpack': '#60a5fa',
+  'ours-admin': '#93c5fd',
   aspnetcore: '#7c3aed',
   socketio: '#16a34a',
   ws: '#9ca3af',

@@ -163,6 +163,14 @@ export function evaluateTargets(report: Report): Target[] {
   );
   targets.push(
     atLeast(
+      'Fan-out, delivered messages per server CPU-second: admin page registered (none open) ÷ not registered',
+      0.95,
+      divide(fanoutPerCpu(results, 'ours-admin'), oursFanout),
+      why(results.fanout['ours-admin']) || 'no page open: one more observer call per invocation, one null check per message',
+    ),
+  );
+  targets.push(
+    atLeast(
       'Fan-out, delivered messages per server CPU-second: ours ÷ Socket.IO',
       2,
       divide(oursFanout, fanoutPerCpu(results, 'socketio')),
@@ -237,7 +245,8 @@ function targetsTable(report: Report): string {
 function fanoutTable(report: Report, cells: Results['fanout'], baseline?: Results['fanout']): string {
   const ws = fanoutPerCpu(report.results, 'ws');
   const sio = fanoutPerCpu(report.results, 'socketio');
-  const rows = report.peers.map((peer) => {
+  const peers = baseline === undefined ? report.peers : report.peers.filter((peer) => peer.fanoutOnly !== true);
+  const rows = peers.map((peer) => {
     const cell = value(cells[peer.id]);
     if (cell === undefined) return [peer.label, '–', '–', '–', '–', '–', '–', '–', why(cells[peer.id])];
     const s = bestStep(cell);
@@ -279,7 +288,7 @@ function fanoutSteps(report: Report, cells: Results['fanout']): string {
 function echoTable(report: Report): string {
   const dotnet = echoP99(report.results, 'aspnetcore');
   const rows: string[][] = [];
-  for (const peer of report.peers) {
+  for (const peer of report.peers.filter((candidate) => candidate.fanoutOnly !== true)) {
     const cell = value(report.results.echo[peer.id]);
     if (cell === undefined) {
       rows.push([peer.label, '–', '–', '–', '–', '–', '–', why(report.results.echo[peer.id])]);
@@ -305,7 +314,7 @@ function echoTable(report: Report): string {
 function idleTable(report: Report): string {
   const ws = value(report.results.idle.ws)?.bytesPerConnection;
   const rows = report.peers
-    .filter((peer) => peer.id !== 'ours-msgpack')
+    .filter((peer) => peer.id !== 'ours-msgpack' && peer.fanoutOnly !== true)
     .map((peer) => {
       const cell = value(report.results.idle[peer.id]);
       if (cell === undefined) return [peer.label, '–', '–', '–', '–', why(report.results.idle[peer.id])];
@@ -324,7 +333,7 @@ function idleTable(report: Report): string {
 function connectTable(report: Report): string {
   const dotnet = value(report.results.connect.aspnetcore)?.perCpuSecond;
   const rows = report.peers
-    .filter((peer) => peer.id !== 'ours-msgpack')
+    .filter((peer) => peer.id !== 'ours-msgpack' && peer.fanoutOnly !== true)
     .map((peer) => {
       const cell = value(report.results.connect[peer.id]);
       if (cell === undefined) return [peer.label, '–', '–', '–', '–', why(report.results.connect[peer.id])];
@@ -446,7 +455,7 @@ export function renderReport(report: Report, chartFile: string): string {
 /** The README's performance section: the targets, one summary table, the chart. */
 export function renderReadmeSection(report: Report, chartPath: string): string {
   const r = report.results;
-  const rows = report.peers.map((peer) => {
+  const rows = report.peers.filter((peer) => peer.fanoutOnly !== true).map((peer) => {
     const fan = value(r.fanout[peer.id]);
     const echoCell = value(r.echo[peer.id]);
     const top = echoCell?.rates[echoCell.rates.length - 1];

@@ -49,18 +49,30 @@ import { renderChart } from './chart';
 // -- what is measured --------------------------------------------------------------------------------------------
 
 export type Scenario = 'fanout' | 'echo' | 'idle' | 'backplane' | 'connect';
-export type PeerId = 'ours-json' | 'ours-msgpack' | 'aspnetcore' | 'socketio' | 'ws';
+export type PeerId = 'ours-json' | 'ours-msgpack' | 'ours-admin' | 'aspnetcore' | 'socketio' | 'ws';
 
 export interface Peer {
   readonly id: PeerId;
   readonly label: string;
   readonly dialect: Dialect;
   readonly server: 'ours' | 'dotnet' | 'socketio' | 'ws';
+  /** Arguments of its server beyond the port. */
+  readonly serverArgs?: readonly string[];
+  /** Measured in the fan-out only: a variant of another peer whose other figures would say nothing new. */
+  readonly fanoutOnly?: boolean;
 }
 
 export const PEERS: readonly Peer[] = [
   { id: 'ours-json', label: 'fastify-signalr, JSON', dialect: 'signalr-json', server: 'ours' },
   { id: 'ours-msgpack', label: 'fastify-signalr, MessagePack', dialect: 'signalr-msgpack', server: 'ours' },
+  {
+    id: 'ours-admin',
+    label: 'fastify-signalr, JSON, admin page registered (none open)',
+    dialect: 'signalr-json',
+    server: 'ours',
+    serverArgs: ['--admin'],
+    fanoutOnly: true,
+  },
   { id: 'aspnetcore', label: 'ASP.NET Core 10, JSON', dialect: 'signalr-json', server: 'dotnet' },
   { id: 'socketio', label: 'Socket.IO 4', dialect: 'socketio', server: 'socketio' },
   { id: 'ws', label: 'raw ws, pre-framed', dialect: 'ws', server: 'ws' },
@@ -265,7 +277,7 @@ async function startServer(peer: Peer, context: Context, redisUrl?: string): Pro
   const redis = redisUrl === undefined ? [] : ['--redis', redisUrl];
   switch (peer.server) {
     case 'ours':
-      return startNodeServer('ours.js', redis, cpusFor, context.oursNodeFlags);
+      return startNodeServer('ours.js', [...redis, ...(peer.serverArgs ?? [])], cpusFor, context.oursNodeFlags);
     case 'socketio':
       return startNodeServer('socketio-server.js', redis, cpusFor);
     case 'ws':
@@ -619,6 +631,7 @@ async function main(): Promise<void> {
     for (const peer of peers) {
       // The MessagePack variant adds nothing to the memory and connect figures beyond the JSON one.
       if ((scenario === 'idle' || scenario === 'connect') && peer.id === 'ours-msgpack') continue;
+      if (scenario !== 'fanout' && peer.fanoutOnly === true) continue;
       switch (scenario) {
         case 'fanout':
           results.fanout[peer.id] = await runCell(scenario, peer, context, () =>

@@ -107,6 +107,7 @@ export type {
   UserPresence,
 } from './presence/presence';
 export type { ManagementOptions } from './management/management-api';
+export type { AdminAuthorization, AdminOptions } from './admin/admin-options';
 // Also at `fastify-signalr/emitter`, which loads no Fastify.
 export {
   createEmitter,
@@ -121,7 +122,7 @@ export type { HubProtocol } from '../protocol/hub-protocol';
 export { jsonHubProtocol } from '../protocol/json-hub-protocol';
 export { messagePackHubProtocol } from '../protocol/messagepack-hub-protocol';
 export type { TransportName } from '../protocol/negotiate';
-export type { ConnectionEndStatus, HubObserver, InvocationOutcome } from './hub/hub-stats';
+export type { ConnectionEndStatus, HubObserver, HubTracer, InvocationOutcome, TracedConnection } from './hub/hub-stats';
 export { HubStats } from './hub/hub-stats';
 export { signalrHealth, type LivenessReport, type ReadinessReport, type SignalRHealthOptions } from './operations/health';
 export { signalrMetrics, type SignalRMetrics, type SignalRMetricsOptions } from './operations/metrics';

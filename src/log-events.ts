@@ -122,6 +122,10 @@ export const LOG_EVENTS = Object.freeze({
     ['error'],
     'other backplane failures: a configuration Redis refuses, a message handler that threw',
   ),
+  'signalr.admin.action': entry(
+    ['info'],
+    'an admin page action ran (`action`: `close`, `send` or `remove-from-group`; `by`, `hub`, its target, `ok`)',
+  ),
   'signalr.shutdown.started': entry(
     ['info'],
     'a graceful shutdown began: new connections are refused (`reason`, `connections`, `drainTimeoutMs`)',

@@ -21,6 +21,7 @@ import {
 } from './hub/hub-options';
 import { RedisConfigurationError } from './redis/redis-config';
 import { managementOptionDescriptors, type ManagementOptions } from './management/management-options';
+import { adminOptionsSchema, type AdminOptions } from './admin/admin-options';
 import {
   booleanDescriptor,
   customDescriptor,
@@ -133,6 +134,12 @@ export interface SignalROptions extends Partial<HubOptions>, HttpServerOptions {
    * @default none: no management API
    */
   readonly management?: ManagementOptions;
+  /**
+   * The live admin page (servers, connections, groups, rates, a live trace and actions) and its hub; see
+   * {@link AdminOptions}. Nothing is served without its `authorize` function.
+   * @default none: no admin page
+   */
+  readonly admin?: AdminOptions;
 }
 
 const pathSchema = z.string().regex(/^\/[^?#]*$/, "must start with '/' and hold no query or fragment");
@@ -240,6 +247,13 @@ export const pluginOptionDescriptors: DescriptorsOf<PluginOptions> = Object.free
     { defaultText: 'none: no management API' },
     { scope: 'top level' },
   ),
+  admin: customDescriptor(
+    'the [live admin page](#the-admin-page) and its hub: `{ authorize, path, challenge, snapshotIntervalMs, ' +
+      'traceMessagesPerSecond, traceArgumentCharacters }`',
+    adminOptionsSchema as unknown as z.ZodType<AdminOptions>,
+    { defaultText: 'none: no admin page' },
+    { scope: 'top level' },
+  ),
 });
 
 const signalROptionsSchema = z.strictObject({
@@ -252,6 +266,7 @@ const signalROptionsSchema = z.strictObject({
   allowReconnectOnShutdown: pluginOptionDescriptors.allowReconnectOnShutdown.schema.optional(),
   ...optionalShape(httpServerOptionDescriptors),
   management: pluginOptionDescriptors.management.schema.optional(),
+  admin: pluginOptionDescriptors.admin.schema.optional(),
   redis: redisBackplaneSchema.optional(),
 });
 

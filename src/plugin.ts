@@ -14,6 +14,7 @@ import { Heartbeat, heartbeatIntervalFor } from './heartbeat';
 import type { ClientOf, Hub, HubClass } from './hub/hub';
 import { HubEndpoint, type HubContext } from './hub/hub-endpoint';
 import { HttpErrors, codedError } from './errors';
+import { AdminPage } from './admin/admin-page';
 import { logEvent } from './log-events';
 import type { BackplaneLogger } from './lifetime/backplane-bus';
 import { RedisBackplane, type BackplaneStatus } from './redis/redis-backplane';
@@ -102,7 +103,12 @@ declare module 'fastify' {
 }
 
 const signalr: FastifyPluginAsync<SignalROptions> = async (app, rawOptions) => {
-  const options = resolveOptions(rawOptions, DEFAULT_PROTOCOLS);
+  // The admin page's hub is one more hub, registered (and validated) with the others.
+  const adminPage = AdminPage.fromOptions(rawOptions);
+  const options = resolveOptions(
+    adminPage === undefined ? rawOptions : { ...rawOptions, hubs: [...rawOptions.hubs, adminPage.hubRegistration] },
+    DEFAULT_PROTOCOLS,
+  );
   if (rawOptions.allowedOrigins === '*') {
     // `'*'` echoes any Origin with credentials (as ASP.NET Core's SetIsOriginAllowed(_ => true).AllowCredentials()):
     // with sessions kept in cookies, any site's page would act as its visitor. Checked once every plugin is in.
@@ -130,8 +136,12 @@ const signalr: FastifyPluginAsync<SignalROptions> = async (app, rawOptions) => {
       : new RedisBackplane(options.redis, backplaneLogger(app.log.child({ backplane: 'redis' })));
   const endpoints = options.hubs.map((hub) => {
     const log = app.log.child({ hub: hub.path });
-    return new HubEndpoint(hub, heartbeat, log, backplane?.createManager(hub, backplaneLogger(log)));
+    // The admin hub stays in memory: each server's page is that server's.
+    const onBackplane = hub.hub !== adminPage?.hubClass;
+    return new HubEndpoint(hub, heartbeat, log, onBackplane ? backplane?.createManager(hub, backplaneLogger(log)) : undefined);
   });
+  /** The application's hubs: the admin hub is the plugin's own. */
+  const applicationEndpoints = endpoints.filter((endpoint) => endpoint.options.hub !== adminPage?.hubClass);
   const connectionEndpoints = options.connectionHandlers.map(
     (handler) => new ConnectionHandlerEndpoint(handler, heartbeat, app.log.child({ connectionHandler: handler.path })),
   );
@@ -143,7 +153,7 @@ const signalr: FastifyPluginAsync<SignalROptions> = async (app, rawOptions) => {
     [...endpoints, ...connectionEndpoints].reduce((count, endpoint) => count + endpoint.connections.size, 0);
 
   const server: SignalRServer = {
-    endpoints,
+    endpoints: applicationEndpoints,
     get backplane() {
       return backplane?.status();
     },
@@ -171,7 +181,7 @@ const signalr: FastifyPluginAsync<SignalROptions> = async (app, rawOptions) => {
       return { connections, cut, cutConnections, durationMs: Date.now() - started };
     },
     hub(hub: HubClass | string): HubContext {
-      const endpoint = endpoints.find((candidate) =>
+      const endpoint = applicationEndpoints.find((candidate) =>
         typeof hub === 'string' ? candidate.options.path === hub : candidate.options.hub === hub,
       );
       if (endpoint === undefined) {
@@ -258,8 +268,9 @@ const signalr: FastifyPluginAsync<SignalROptions> = async (app, rawOptions) => {
 
   // The management REST API (Azure SignalR Service's routes), in a context of its own with its own JSON bodies.
   if (rawOptions.management !== undefined) {
-    await registerManagementApi(app, rawOptions.management, endpoints, backplane?.bus);
+    await registerManagementApi(app, rawOptions.management, applicationEndpoints, backplane?.bus);
   }
+  await adminPage?.start(app, endpoints, () => backplane?.status(), backplane?.bus);
   hubPaths.start();
 };
 

@@ -21,12 +21,15 @@ async function main(): Promise<void> {
   const redisUrl = argument('redis');
   // `--management-key <key>` turns on the management REST API (the send-from-anywhere benchmark's REST sender).
   const managementKey = argument('management-key');
+  // `--admin` registers the admin page (no page is opened): what the page costs a server nobody is watching.
+  const admin = process.argv.includes('--admin');
   const app = Fastify({ logger: false });
   const options: SignalROptions & { redis?: { url: string } } = {
     hubs: [{ path: '/chathub', hub: ChatHub }],
     // The backplane scenario's one change: the Redis lifetime manager, by URL.
     ...(redisUrl !== undefined ? { redis: { url: redisUrl } } : {}),
     ...(managementKey !== undefined && { management: { accessKey: managementKey } }),
+    ...(admin && { admin: { authorize: () => false } }),
   };
   const noBackplane = () => {
     process.stderr.write('this build of fastify-signalr has no Redis backplane (option `redis`)\n');

@@ -9,6 +9,7 @@
  * hub (`onRequest`/`authorize`), resolves user ids from that, and keeps `/health` and `/metrics` on an internal
  * network (SECURITY.md).
  */
+import { createHash, timingSafeEqual } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
@@ -48,6 +49,31 @@ export interface ChatAppOptions {
    * @default true
    */
   readonly readyRequiresBackplane?: boolean;
+  /**
+   * Turns the admin page on at `/signalr-admin/`, behind HTTP Basic authentication as user `admin` with this
+   * password. `signalr.admin`, when given, is used instead.
+   * @default none: no admin page
+   */
+  readonly adminPassword?: string;
+}
+
+/** The admin page's user name in the sample's HTTP Basic authentication. */
+export const ADMIN_USER = 'admin';
+
+/**
+ * The admin page's options for HTTP Basic authentication with one password: the browser asks for it (the 401
+ * carries a challenge) and sends it with every later request, the admin hub's included. Compared in constant time.
+ */
+export function basicAuthAdmin(password: string): NonNullable<SignalROptions['admin']> {
+  const digest = (text: string) => createHash('sha256').update(text).digest();
+  const expected = digest(`Basic ${Buffer.from(`${ADMIN_USER}:${password}`).toString('base64')}`);
+  return {
+    challenge: 'Basic realm="signalr-admin", charset="UTF-8"',
+    authorize: (request) => {
+      const given = request.headers.authorization;
+      return typeof given === 'string' && timingSafeEqual(digest(given), expected);
+    },
+  };
 }
 
 /** The chat sample's configuration: every server option, and the hub's backplane name. */
@@ -59,6 +85,17 @@ export const chatConfigOptions = {
     'ChatHub',
     z.string().min(1, { error: 'must not be empty' }),
   ),
+  adminPassword: {
+    ...stringOption(
+      'SIGNALR_ADMIN_PASSWORD',
+      'Turns on the admin page at `/signalr-admin/`, behind HTTP Basic authentication as user `admin` with this password.',
+      undefined,
+      z.string().min(12, { error: 'must be at least 12 characters' }),
+      'none: no admin page',
+    ),
+    secret: true,
+    mask: () => '*****',
+  },
 } satisfies ConfigTable;
 
 /** The chat sample's configuration; see {@link chatConfigOptions}. */
@@ -82,8 +119,10 @@ export async function buildChatApp(options: ChatAppOptions = {}): Promise<Fastif
   const app = Fastify(options.fastify ?? { logger: { level: 'warn' } });
   // Fastify's own 404 line would log a mistyped hub URL with its access token.
   app.setNotFoundHandler(redactedNotFoundHandler);
+  const admin = options.signalr?.admin ?? (options.adminPassword === undefined ? undefined : basicAuthAdmin(options.adminPassword));
   await app.register(fastifySignalR, {
     ...options.signalr,
+    ...(admin !== undefined && { admin }),
     hubs: [
       {
         path: '/chathub',

@@ -30,6 +30,7 @@ async function main(): Promise<void> {
     hubName: config.hubName,
     metrics: config.metricsEnabled,
     readyRequiresBackplane: config.readyRequiresBackplane,
+    ...(config.adminPassword !== undefined && { adminPassword: config.adminPassword }),
     fastify: {
       logger: productionLoggerOptions(config.logLevel),
       trustProxy: config.trustProxy,

@@ -81,7 +81,8 @@ export class HubConnectionContext
   authenticationExpiresAt = Infinity;
 
   // Keep-alive (docs/protocol.md §2.8): pings every keepAliveInterval; the client timeout runs once the client pinged.
-  private readonly startedAt: number;
+  /** When the transport started the connection (ms since the epoch). */
+  readonly startedAt: number;
   private lastPingAt = 0;
   private lastReceiveAt: number;
   private clientTimeoutArmed = false;
@@ -202,7 +203,9 @@ export class HubConnectionContext
    * stateful reconnect is on, and a client that lets too much wait is closed.
    */
   private deliver(bytes: Buffer, sequenced: boolean): void {
-    this.host.stats.messagesSent++;
+    const stats = this.host.stats;
+    stats.messagesSent++;
+    if (stats.tracer !== null) stats.tracer.outbound(this, this.protocolInUse!, bytes);
     if (sequenced && this.messageBuffer !== null) this.messageBuffer.recordSent(bytes);
     this.http.write(bytes);
     const limit = this.host.options.maximumBufferedOutboundBytes;
@@ -271,6 +274,9 @@ export class HubConnectionContext
   dispatch(message: HubMessage): boolean {
     const buffer = this.messageBuffer;
     const dispatcher = this.host.dispatcher;
+    // An Invocation waiting for a slot is dispatched again when one frees: traced the first time only.
+    const tracer = this.host.stats.tracer;
+    if (tracer !== null && this.waitingInvocation === null) tracer.inbound(this, message);
     if (buffer === null || message.type > MessageType.CancelInvocation) return dispatcher.dispatch(this, message);
     if (buffer.isDuplicate()) {
       buffer.received();

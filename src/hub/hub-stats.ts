@@ -4,6 +4,8 @@
  * `src/operations/metrics.ts`) reads the numbers when it is scraped and installs the observer for its
  * histograms; without one, counting costs an increment per message and nothing more.
  */
+import type { HubProtocol } from '../../protocol/hub-protocol';
+import type { HubMessage } from '../../protocol/messages';
 import type { TransportName } from '../../protocol/negotiate';
 
 /**
@@ -27,6 +29,23 @@ export interface HubObserver {
   invocationEnded(method: string, outcome: InvocationOutcome, seconds: number): void;
 }
 
+/** A connection as a tracer sees it. */
+export interface TracedConnection {
+  readonly connectionId: string;
+  readonly userIdentifier: string | undefined;
+}
+
+/**
+ * Watches hub messages as they pass (the admin page's live trace). Installed only while a trace is open: the
+ * message path checks for it and does nothing else, so it costs one comparison per message otherwise.
+ */
+export interface HubTracer {
+  /** A message read from a client, once, before it is dispatched. */
+  inbound(connection: TracedConnection, message: HubMessage): void;
+  /** Framed bytes of one hub message written to a client, in `protocol`. */
+  outbound(connection: TracedConnection, protocol: HubProtocol, bytes: Uint8Array): void;
+}
+
 /** Counters of one hub on this server, since it started. */
 export class HubStats {
   /** Hub messages received from clients (invocations, stream items, completions, …); keep-alive pings excluded. */
@@ -45,4 +64,6 @@ export class HubStats {
   invocationsRejected = 0;
   /** Per-connection and per-invocation observer (a metrics exporter's histograms), if any. */
   observer: HubObserver | null = null;
+  /** The live trace watching this hub's messages, while one is open. */
+  tracer: HubTracer | null = null;
 }

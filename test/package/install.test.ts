@@ -256,13 +256,13 @@ afterAll(async () => {
 describe('the tarball', () => {
   test('holds the compiled JavaScript with its declarations, README, LICENSE and CHANGELOG, and nothing else', () => {
     // `emitter/package.json` points resolvers without `exports` support (TypeScript's `node10`) at the subpath.
-    const allowed = /^(dist\/(src|protocol)\/[\w/.-]+\.(js|d\.ts)|README\.md|LICENSE|CHANGELOG\.md|package\.json|emitter\/package\.json)$/;
+    const allowed = /^(dist\/(src|protocol)\/[\w/.-]+\.(js|d\.ts)|dist\/admin-page\/[\w/.-]+\.(html|js|css)|README\.md|LICENSE|CHANGELOG\.md|package\.json|emitter\/package\.json)$/;
     expect(packedFiles.filter((file) => !allowed.test(file))).toEqual([]);
     for (const file of ['dist/src/index.js', 'dist/src/index.d.ts', 'dist/src/emitter/index.js', 'README.md', 'LICENSE', 'CHANGELOG.md']) {
       expect({ file, packed: packedFiles.includes(file) }).toEqual({ file, packed: true });
     }
     // Every compiled module has its declarations.
-    const modules = packedFiles.filter((file) => file.endsWith('.js'));
+    const modules = packedFiles.filter((file) => file.endsWith('.js') && !file.startsWith('dist/admin-page/'));
     expect(modules.filter((file) => !packedFiles.includes(file.replace(/\.js$/, '.d.ts')))).toEqual([]);
     expect(readFileSync(path.join(app, 'node_modules/fastify-signalr/LICENSE'), 'utf8')).toMatch(/^MIT License\n\nCopyright \(c\) 2026 the fastify-signalr contributors\n/);
   });
@@ -366,6 +366,37 @@ describe.each(ltsNodes().map((node) => [`Node.js ${node.version}`, node] as cons
     const started = await startApp(node, entry);
     try {
       await expectChatHubServes(started.url);
+    } finally {
+      await stopApp(started.child);
+    }
+  });
+
+  test('the admin page and its browser bundles are served from the package, without dev dependencies', async () => {
+    const entry = `admin-${node.major}.cjs`;
+    writeFileSync(
+      path.join(app, entry),
+      `const Fastify = require('fastify');
+const { fastifySignalR, Hub } = require('fastify-signalr');
+class ChatHub extends Hub {}
+(async () => {
+  const app = Fastify();
+  await app.register(fastifySignalR, { hubs: [{ path: '/chathub', hub: ChatHub }], admin: { authorize: () => true } });
+  await app.listen({ port: Number(process.env.PORT), host: '127.0.0.1' });
+})();
+`,
+    );
+    const started = await startApp(node, entry);
+    try {
+      for (const [file, expected] of [
+        ['/signalr-admin/', '<title>SignalR admin</title>'],
+        ['/signalr-admin/admin.js', "withUrl('hub'"],
+        ['/signalr-admin/lib/signalr.min.js', 'HubConnectionBuilder'],
+        ['/signalr-admin/lib/uPlot.iife.min.js', 'uPlot'],
+        ['/signalr-admin/lib/uPlot.min.css', '.uplot'],
+      ]) {
+        const response = await fetch(`${started.url}${file}`);
+        expect({ file, status: response.status, found: (await response.text()).includes(expected) }).toEqual({ file, status: 200, found: true });
+      }
     } finally {
       await stopApp(started.child);
     }
