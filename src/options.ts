@@ -12,6 +12,7 @@ import type { HubFilter } from './hub/hub-filters';
 import type { LifetimeLimits } from './lifetime/client-results';
 import type { RedisConnectionOptions } from './lifetime/redis-bus';
 import type { ManagementOptions } from './management/management-options';
+import { DEFAULT_STREAM_MAXIMUM_AGE_MS, DEFAULT_STREAM_MAXIMUM_LENGTH } from './redis/streams-bus';
 import {
   RedisConfigurationError,
   isRedisUrl,
@@ -306,6 +307,31 @@ export interface RedisBackplaneOptions {
    * @default 60000
    */
   readonly maximumQueuedPublishAgeMs?: number;
+  /**
+   * `'pubsub'`: the layout of ASP.NET Core's Redis backplane (.NET servers can share the Redis). `'streams'`: every
+   * channel's messages go through Redis Streams, read from each server's last position, so nothing published while
+   * a server was cut off from Redis is lost within the retained window — for fleets of fastify-signalr servers only
+   * (.NET servers cannot read it; a mixed fleet fails to start). See the README, "Replayable backplane".
+   * @default 'pubsub'
+   */
+  readonly mode?: 'pubsub' | 'streams';
+  /**
+   * Streams mode: entries kept per stream at most (approximate `MAXLEN`).
+   * @default 100000
+   */
+  readonly streamMaximumLength?: number;
+  /**
+   * Streams mode: how long entries are kept at most, in ms (approximate `MINID`): the longest gap a server can
+   * read back.
+   * @default 60000
+   */
+  readonly streamMaximumAgeMs?: number;
+  /**
+   * Streams mode: how many streams carry a channel prefix's traffic (a channel's stream is a hash of its name).
+   * Every server of a fleet must use the same count.
+   * @default 1, or 8 on a Redis Cluster (so no single node carries all the traffic)
+   */
+  readonly streamCount?: number;
 }
 
 /** Options of the fastify-signalr plugin: the hubs, and defaults for every hub's {@link HubOptions}. */
@@ -567,6 +593,10 @@ const signalROptionsSchema = z.strictObject({
         .optional(),
       maximumQueuedPublishBytes: z.number().int().min(0).optional(),
       maximumQueuedPublishAgeMs: positiveMs.optional(),
+      mode: z.enum(['pubsub', 'streams']).optional(),
+      streamMaximumLength: z.number().int().min(1).optional(),
+      streamMaximumAgeMs: positiveMs.optional(),
+      streamCount: z.number().int().min(1).max(1024).optional(),
     })
     .refine(
       (redis) => redis.url !== undefined || redis.connectionString !== undefined || redis.options !== undefined,
@@ -591,6 +621,10 @@ export interface ResolvedRedisOptions {
   readonly presence: { readonly heartbeatIntervalMs?: number } | null;
   /** Bounds of the queue of publishes kept while Redis is unreachable (`maximumBytes` 0: no queue). */
   readonly publishQueue: { readonly maximumBytes: number; readonly maximumAgeMs: number };
+  /** The backplane's layout: .NET's pub/sub, or Redis Streams. */
+  readonly mode: 'pubsub' | 'streams';
+  /** Streams mode: retention, and the stream count when configured. */
+  readonly streams: { readonly maximumLength: number; readonly maximumAgeMs: number; readonly count?: number };
 }
 
 /** Everything a hub runs with, after defaults. */
@@ -757,6 +791,12 @@ export function resolveOptions(options: unknown, defaultProtocols: readonly HubP
             publishQueue: Object.freeze({
               maximumBytes: redis.maximumQueuedPublishBytes ?? DEFAULT_MAXIMUM_QUEUED_PUBLISH_BYTES,
               maximumAgeMs: redis.maximumQueuedPublishAgeMs ?? DEFAULT_MAXIMUM_QUEUED_PUBLISH_AGE_MS,
+            }),
+            mode: redis.mode ?? 'pubsub',
+            streams: Object.freeze({
+              maximumLength: redis.streamMaximumLength ?? DEFAULT_STREAM_MAXIMUM_LENGTH,
+              maximumAgeMs: redis.streamMaximumAgeMs ?? DEFAULT_STREAM_MAXIMUM_AGE_MS,
+              ...(redis.streamCount !== undefined && { count: redis.streamCount }),
             }),
           }),
     allowReconnectOnShutdown: global.allowReconnectOnShutdown ?? true,

@@ -10,6 +10,7 @@ import { lifetimeLimits, type ResolvedHubOptions, type ResolvedRedisOptions } fr
 import type { BackplaneBus, BackplaneHealth, BackplaneLogger } from './backplane-bus';
 import { RedisBus } from './redis-bus';
 import { RedisLifetimeManager } from './redis-lifetime-manager';
+import { StreamsBus, modeMarkerKey } from '../redis/streams-bus';
 
 /** The backplane's health, with the name each hub goes by on it. */
 export interface BackplaneStatus extends BackplaneHealth {
@@ -36,6 +37,29 @@ export function publishedProtocols(hubProtocols: readonly HubProtocol[]): HubPro
   return ordered;
 }
 
+/**
+ * The bus of `options.mode`: pub/sub ({@link RedisBus}, refusing to start beside servers in streams mode), or
+ * Redis Streams ({@link StreamsBus}).
+ */
+function createBus(options: ResolvedRedisOptions, log: BackplaneLogger): BackplaneBus {
+  if (options.mode === 'streams') {
+    return new StreamsBus({
+      target: options.target,
+      log,
+      publishQueue: options.publishQueue,
+      keyPrefix: options.channelPrefix,
+      retention: options.streams,
+      ...(options.streams.count !== undefined && { streamCount: options.streams.count }),
+    });
+  }
+  return new RedisBus({
+    target: options.target,
+    log,
+    publishQueue: options.publishQueue,
+    streamsMarkerKey: modeMarkerKey(options.channelPrefix),
+  });
+}
+
 /** The bus and the lifetime managers of one server. */
 export class RedisBackplane {
   private readonly managers: { readonly hub: ResolvedHubOptions; readonly manager: RedisLifetimeManager }[] = [];
@@ -47,7 +71,7 @@ export class RedisBackplane {
   constructor(
     private readonly options: ResolvedRedisOptions,
     private readonly log: BackplaneLogger,
-    readonly bus: BackplaneBus = new RedisBus({ target: options.target, log, publishQueue: options.publishQueue }),
+    readonly bus: BackplaneBus = createBus(options, log),
   ) {}
 
   /**
@@ -56,7 +80,7 @@ export class RedisBackplane {
    * `abortConnect`) could not be reached in time.
    */
   async ready(): Promise<void> {
-    if (!(this.bus instanceof RedisBus)) return;
+    if (!(this.bus instanceof RedisBus) && !(this.bus instanceof StreamsBus)) return;
     try {
       await this.bus.ready();
     } catch (error) {

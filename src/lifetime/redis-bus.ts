@@ -73,6 +73,11 @@ export interface RedisBusOptions {
    * a publish fails at once while Redis is down.
    */
   readonly publishQueue?: PublishQueueLimits;
+  /**
+   * The key servers in streams mode keep while they use this channel prefix (`modeMarkerKey`): found at a
+   * connection, startup fails (they cannot read pub/sub), and a running server logs it as an error.
+   */
+  readonly streamsMarkerKey?: string;
 }
 
 /**
@@ -88,14 +93,14 @@ export class RedisBackplaneStartupError extends Error {
  * Reconnection delays unless the ioredis options say otherwise: 50 ms, 100 ms, … growing by 50 ms up to 1 s, so a
  * restarted Redis is found again within a second.
  */
-function defaultRetryStrategy(attempt: number): number {
+export function defaultRetryStrategy(attempt: number): number {
   return Math.min(attempt * 50, 1000);
 }
 
 /** Errors that retrying cannot cure: the configuration (credentials, certificates, ACL) must change. */
-type FatalKind = 'auth' | 'tls' | 'permission';
+export type FatalKind = 'auth' | 'tls' | 'permission';
 
-function fatalKind(error: Error): FatalKind | undefined {
+export function fatalKind(error: Error): FatalKind | undefined {
   const message = error.message ?? '';
   const code = (error as NodeJS.ErrnoException).code ?? '';
   if (/^(WRONGPASS|NOAUTH)\b/.test(message) || /invalid (username-)?password/i.test(message)) return 'auth';
@@ -114,7 +119,7 @@ function fatalKind(error: Error): FatalKind | undefined {
  * The text of an error, safe to log or show: message and code only (ioredis attaches the failed command with its
  * arguments — AUTH's password among them — to reply errors, so errors are never logged whole), secrets blanked.
  */
-function describe(error: Error, secrets: readonly string[]): string {
+export function describe(error: Error, secrets: readonly string[]): string {
   const code = (error as NodeJS.ErrnoException).code;
   const message = code !== undefined && !error.message.includes(code) ? `${code}: ${error.message}` : error.message;
   return redact(message, secrets);
@@ -124,7 +129,7 @@ function describe(error: Error, secrets: readonly string[]): string {
  * The endpoints a connection may use, shared by both connections of the bus: the configured ones first (a single
  * server, or Redis Cluster seed nodes), then the cluster's other nodes as the cluster reports them.
  */
-class EndpointRing {
+export class EndpointRing {
   private readonly list: RedisEndpoint[];
   private readonly keys = new Set<string>();
 
@@ -160,7 +165,7 @@ class EndpointRing {
  * restart, a network blip); after a failed attempt, the next endpoint of the ring (a node that is gone — with a
  * cluster, any other node serves the same pub/sub).
  */
-class EndpointCursor {
+export class EndpointCursor {
   private index = -1;
   private retrySame = false;
 
@@ -189,7 +194,10 @@ class EndpointCursor {
  * An ioredis connector that opens each connection (first or again) to the endpoint its cursor chooses, with TLS
  * when configured. ioredis's own connector always reconnects to one fixed host.
  */
-function endpointConnector(cursor: EndpointCursor, tlsOptions: tls.ConnectionOptions | undefined) {
+export function endpointConnector(
+  cursor: EndpointCursor,
+  tlsOptions: tls.ConnectionOptions | undefined,
+): new (options: unknown) => AbstractConnector {
   return class EndpointConnector extends AbstractConnector {
     constructor(options: unknown) {
       super((options as { disconnectTimeout?: number }).disconnectTimeout ?? 200);
@@ -225,7 +233,7 @@ function endpointConnector(cursor: EndpointCursor, tlsOptions: tls.ConnectionOpt
 }
 
 /** The nodes a `CLUSTER SLOTS` reply names (masters and replicas), by announced host name when there is one. */
-function clusterNodes(reply: unknown): RedisEndpoint[] {
+export function clusterNodes(reply: unknown): RedisEndpoint[] {
   const nodes: RedisEndpoint[] = [];
   if (!Array.isArray(reply)) return nodes;
   for (const range of reply) {
@@ -247,10 +255,10 @@ function clusterNodes(reply: unknown): RedisEndpoint[] {
   return nodes;
 }
 
-const CONNECTION_LOST = 'the Redis connection closed before the reply';
+export const CONNECTION_LOST = 'the Redis connection closed before the reply';
 
 /** ioredis's errors for a command whose connection closed (or could not take it): the command may go again. */
-function isConnectionLoss(error: Error): boolean {
+export function isConnectionLoss(error: Error): boolean {
   return /Connection is closed|Stream isn't writeable|ECONNRESET|EPIPE|ECONNREFUSED/.test(error.message ?? '');
 }
 
@@ -258,7 +266,7 @@ function isConnectionLoss(error: Error): boolean {
  * One period of one connection being up. Commands sent during it are tracked so that they settle when the
  * connection closes: ioredis leaves a command without a reply unsettled when it neither resends it nor queues it.
  */
-class Session {
+export class Session {
   private readonly pending = new Set<() => void>();
   private ended = false;
 
@@ -412,6 +420,9 @@ export class RedisBus implements BackplaneBus {
   private askCluster: boolean;
   /** The publishing connection is asking; the bus reports itself connected once it knows. */
   private probing = false;
+  /** The publishing connection asks whether servers in streams mode use the prefix; connected once it knows. */
+  private checkingMode = false;
+  private readonly streamsMarkerKey: string | undefined;
   private readonly startup: {
     readonly promise: Promise<void>;
     settled: boolean;
@@ -423,6 +434,7 @@ export class RedisBus implements BackplaneBus {
   constructor(options: RedisBusOptions) {
     this.log = options.log;
     this.target = options.target;
+    this.streamsMarkerKey = options.streamsMarkerKey;
     this.queue = new PublishQueue(options.publishQueue ?? { maximumBytes: 0, maximumAgeMs: 0 });
     this.ring = new EndpointRing(this.target.endpoints);
     this.topology = this.target.mode === 'endpoints' ? 'unknown' : 'single';
@@ -825,8 +837,10 @@ export class RedisBus implements BackplaneBus {
       if (role === 'pub') {
         this.pubReady = true;
         this.pubSession = new Session();
+        if (this.streamsMarkerKey !== undefined) this.checkingMode = true;
         this.updateState();
         void this.discoverCluster();
+        void this.checkStreamsFleet();
       } else {
         this.subReady = true;
         this.subSession = new Session();
@@ -964,6 +978,26 @@ export class RedisBus implements BackplaneBus {
     }
   }
 
+  /** Refuses a channel prefix that servers in streams mode use (see {@link RedisBusOptions.streamsMarkerKey}). */
+  private async checkStreamsFleet(): Promise<void> {
+    if (this.streamsMarkerKey === undefined) return;
+    try {
+      const marker = await this.pubSession.track(this.pub.call('GET', this.streamsMarkerKey), () => new Error(CONNECTION_LOST));
+      if (marker !== null) {
+        this.fatal(
+          `Redis backplane: servers in streams mode (redis.mode 'streams') use this Redis and channel prefix ` +
+            `(${this.target.description}); a server in pub/sub mode cannot exchange messages with them. Use one mode ` +
+            'for every server of a channel prefix, or give the fleets different channel prefixes.',
+        );
+      }
+    } catch {
+      // Not answerable here (a key on another cluster node, an ACL without GET): the streams servers check too.
+    } finally {
+      this.checkingMode = false;
+      this.updateState();
+    }
+  }
+
   get publishCountsEveryReceiver(): boolean {
     return this.topology === 'single';
   }
@@ -1048,7 +1082,7 @@ export class RedisBus implements BackplaneBus {
   private updateState(): void {
     if (this.closed) return;
     this.scheduleReplay();
-    const up = this.pubReady && this.subReady && this.resubscribed && !this.probing;
+    const up = this.pubReady && this.subReady && this.resubscribed && !this.probing && !this.checkingMode;
     if (up) this.setState('connected');
     else if (this.state === 'connected' || this.lastError !== undefined) this.setState('disconnected');
   }

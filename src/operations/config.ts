@@ -21,6 +21,7 @@ import {
   type RedisTlsOptions,
 } from '../lifetime/redis-config';
 import { DEFAULT_MAXIMUM_QUEUED_PUBLISH_AGE_MS, DEFAULT_MAXIMUM_QUEUED_PUBLISH_BYTES, type SignalROptions } from '../options';
+import { DEFAULT_STREAM_MAXIMUM_AGE_MS, DEFAULT_STREAM_MAXIMUM_LENGTH } from '../redis/streams-bus';
 
 /** One configuration option. */
 export interface ConfigOption<T> {
@@ -348,6 +349,24 @@ export const serverConfigOptions = {
     DEFAULT_MAXIMUM_QUEUED_PUBLISH_AGE_MS,
     { min: 1 },
   ),
+  redisMode: enumOption(
+    'SIGNALR_REDIS_MODE',
+    "The backplane's layout: `pubsub` (ASP.NET Core's; .NET servers can share it) or `streams` (Redis Streams, read back after any disconnection; our servers only).",
+    ['pubsub', 'streams'] as const,
+    'pubsub',
+  ),
+  redisStreamMaxLength: integerOption(
+    'REDIS_STREAM_MAX_LENGTH',
+    'Streams mode: entries kept per stream at most (approximate).',
+    DEFAULT_STREAM_MAXIMUM_LENGTH,
+    { min: 1 },
+  ),
+  redisStreamMaxAgeMs: integerOption(
+    'REDIS_STREAM_MAX_AGE_MS',
+    'Streams mode: how long entries are kept at most (approximate): the longest gap a server can read back.',
+    DEFAULT_STREAM_MAXIMUM_AGE_MS,
+    { min: 1 },
+  ),
   managementAccessKey: {
     ...stringOption(
       'SIGNALR_MANAGEMENT_ACCESS_KEY',
@@ -660,5 +679,10 @@ function redisOptionsFrom(config: ServerConfig, where: string): NonNullable<Sign
     ...(config.presence && { presence: { heartbeatIntervalMs: config.presenceHeartbeatMs } }),
     maximumQueuedPublishBytes: config.redisMaxQueuedPublishBytes,
     maximumQueuedPublishAgeMs: config.redisMaxQueuedPublishAgeMs,
+    mode: config.redisMode,
+    ...(config.redisMode === 'streams' && {
+      streamMaximumLength: config.redisStreamMaxLength,
+      streamMaximumAgeMs: config.redisStreamMaxAgeMs,
+    }),
   };
 }
