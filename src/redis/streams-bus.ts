@@ -131,6 +131,15 @@ export interface StreamsBusOptions {
 
 type Client = Redis | Cluster;
 
+/**
+ * `session.track(command)`, with the command's own rejection handled: a session that already ended rejects at once,
+ * and the command's later failure ("Stream isn't writeable") must not surface as an unhandled rejection.
+ */
+function tracked<T>(session: Session, command: Promise<T>): Promise<T> {
+  command.catch(() => undefined);
+  return session.track(command, () => new Error(CONNECTION_LOST));
+}
+
 const delay = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms).unref());
 
 /** Errors after which a publish is sent again: Redis (or the slot's node) is away or changing hands. */
@@ -173,10 +182,7 @@ class StreamReader {
   async position(): Promise<void> {
     for (const [index, key] of this.keys.entries()) {
       if (this.positions[index] !== undefined) continue;
-      const last = (await this.session.track(
-        this.client.call('XREVRANGE', key, '+', '-', 'COUNT', '1') as Promise<unknown>,
-        () => new Error(CONNECTION_LOST),
-      )) as [string, unknown][];
+      const last = (await tracked(this.session, this.client.call('XREVRANGE', key, '+', '-', 'COUNT', '1'))) as [string, unknown][];
       this.positions[index] = last.length > 0 ? String(last[0][0]) : '0-0';
     }
   }
@@ -185,7 +191,8 @@ class StreamReader {
   async read(): Promise<{ index: number; id: string; fields: Buffer[] }[]> {
     let watchdog: NodeJS.Timeout | undefined;
     const reply = await Promise.race([
-      this.session.track(
+      tracked(
+        this.session,
         this.client.xreadBuffer(
           'COUNT',
           READ_COUNT,
@@ -195,7 +202,6 @@ class StreamReader {
           ...this.keys,
           ...(this.positions as string[]),
         ) as Promise<[Buffer, [Buffer, Buffer[]][]][] | null>,
-        () => new Error(CONNECTION_LOST),
       ),
       new Promise<never>((_, reject) => {
         watchdog = setTimeout(() => {
@@ -426,10 +432,9 @@ export class StreamsBus implements BackplaneBus {
     pipeline: async (commands) => {
       const pub = this.pub;
       if (!this.pubReady || pub === undefined) throw new BackplaneUnavailableError();
-      return this.pubSession.track(
-        Promise.all(commands.map(([name, ...args]) => pub.call(name, ...args))),
-        () => new BackplaneUnavailableError(`A Redis command failed: ${CONNECTION_LOST}.`),
-      );
+      return tracked(this.pubSession, Promise.all(commands.map(([name, ...args]) => pub.call(name, ...args)))).catch((error: Error) => {
+        throw error.message === CONNECTION_LOST ? new BackplaneUnavailableError(`A Redis command failed: ${CONNECTION_LOST}.`) : error;
+      });
     },
   };
 
@@ -596,12 +601,16 @@ export class StreamsBus implements BackplaneBus {
     while (!this.closed) {
       if (!reader.ready) {
         await new Promise<void>((resolve) => {
-          const timer = setTimeout(resolve, 250);
-          timer.unref();
-          reader.client.once('ready', () => {
+          const onReady = () => {
             clearTimeout(timer);
             resolve();
-          });
+          };
+          const timer = setTimeout(() => {
+            reader.client.off('ready', onReady);
+            resolve();
+          }, 250);
+          timer.unref();
+          reader.client.once('ready', onReady);
         });
         continue;
       }
@@ -681,11 +690,7 @@ export class StreamsBus implements BackplaneBus {
     }
     const key = this.keys[streamIndexOf(entry.channel, this.keys.length)];
     const session = this.pubSession;
-    session
-      .track(
-        pub.xadd(key, 'MAXLEN', '~', this.retention.maximumLength, '*', 'channel', entry.channel, 'payload', entry.payload),
-        () => new BackplaneUnavailableError(`Publishing failed: ${CONNECTION_LOST}.`),
-      )
+    tracked(session, pub.xadd(key, 'MAXLEN', '~', this.retention.maximumLength, '*', 'channel', entry.channel, 'payload', entry.payload))
       .then(
         () => {
           if (entry.attempt !== attempt || entry.state !== 'sent') return;
@@ -827,7 +832,7 @@ export class StreamsBus implements BackplaneBus {
       }, 50).unref();
       return;
     }
-    const track = <T>(command: Promise<T>) => session.track(command, () => new Error(CONNECTION_LOST));
+    const track = <T>(command: Promise<T>) => tracked(session, command);
     try {
       const marker = modeMarkerKey(this.keyPrefix);
       const mine = `streams:${this.keys.length}`;
