@@ -679,8 +679,8 @@ function redisOptionsFrom(config: ServerConfig, where: string): NonNullable<Sign
     ...(config.presence && { presence: { heartbeatIntervalMs: config.presenceHeartbeatMs } }),
     maximumQueuedPublishBytes: config.redisMaxQueuedPublishBytes,
     maximumQueuedPublishAgeMs: config.redisMaxQueuedPublishAgeMs,
-    mode: config.redisMode,
     ...(config.redisMode === 'streams' && {
+      mode: 'streams' as const,
       streamMaximumLength: config.redisStreamMaxLength,
       streamMaximumAgeMs: config.redisStreamMaxAgeMs,
     }),
