@@ -1,7 +1,8 @@
 /**
  * The routing ↔ Redis boundary: the little a backplane lifetime manager needs of Redis pub/sub. Publish bytes to
  * a channel, subscribe and unsubscribe literal channels, and know whether messages flow. `RedisBus`
- * (`redis-bus.ts`) is the one implementation, and the only file that talks to ioredis.
+ * (`redis-bus.ts`, .NET's pub/sub layout) and `StreamsBus` (`../redis/streams-bus.ts`, the same channels and
+ * payloads through Redis Streams) implement it, and are the only files that talk to ioredis.
  *
  * Spec: docs/protocol.md §3.1 (pure pub/sub, nothing is stored), §3.8 (connection loss).
  */
