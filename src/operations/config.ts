@@ -19,9 +19,10 @@ import {
   parseConnectionString,
   parseRedisUrl,
   type RedisTlsOptions,
-} from '../lifetime/redis-config';
+} from '../redis/redis-config';
 import { DEFAULT_MAXIMUM_QUEUED_PUBLISH_AGE_MS, DEFAULT_MAXIMUM_QUEUED_PUBLISH_BYTES, type SignalROptions } from '../options';
 import { DEFAULT_STREAM_MAXIMUM_AGE_MS, DEFAULT_STREAM_MAXIMUM_LENGTH } from '../redis/streams-bus';
+import type { SignalRErrorCode } from '../errors';
 
 /** One configuration option. */
 export interface ConfigOption<T> {
@@ -53,6 +54,8 @@ export type ConfigValues<T extends ConfigTable> = { readonly [K in keyof T]: T[K
 /** A configuration that cannot be used; the message lists every problem, one per line. */
 export class ConfigError extends Error {
   override readonly name = 'ConfigError';
+  /** The stable code of this error ({@link errorCodes}). */
+  readonly code: SignalRErrorCode = 'SIGNALR_ERR_CONFIG';
   constructor(readonly problems: readonly string[]) {
     super(`Invalid configuration:\n${problems.map((problem) => `  - ${problem}`).join('\n')}`);
   }

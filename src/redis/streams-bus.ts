@@ -36,7 +36,8 @@
  * Servers of ours in pub/sub mode refuse to start while the marker exists (`RedisBus`).
  */
 import { hostname } from 'node:os';
-import Redis, { Cluster, type ClusterNode, type RedisOptions } from 'ioredis';
+import type Redis from 'ioredis';
+import { Cluster, type ClusterNode, type RedisOptions } from 'ioredis';
 import {
   BackplaneUnavailableError,
   type BackplaneBus,
@@ -47,21 +48,19 @@ import {
   type ChannelListener,
   type PublishOptions,
 } from '../lifetime/backplane-bus';
-import { PublishQueue, type PublishQueueLimits, type QueuedPublish } from '../lifetime/publish-queue';
+import { logEvent } from '../log-events';
+import { PublishQueue, type PublishQueueLimits, type QueuedPublish } from './publish-queue';
+import type { RedisTarget } from './redis-config';
+import { clusterNodes, defaultRetryStrategy, EndpointRing, openConnection, Session, type ConnectionRole } from './redis-connector';
 import {
   CONNECTION_LOST,
-  EndpointCursor,
-  EndpointRing,
-  RedisBackplaneStartupError,
-  Session,
-  clusterNodes,
-  defaultRetryStrategy,
-  describe,
-  endpointConnector,
+  connectTimeoutExplanation,
+  describeRedisError as describe,
+  explainFatal,
   fatalKind,
   isConnectionLoss,
-} from '../lifetime/redis-bus';
-import type { RedisTarget } from '../lifetime/redis-config';
+  RedisBackplaneStartupError,
+} from './redis-errors';
 
 /** How much of its streams Redis keeps: whichever bound trims first. Both are approximate (whole stream nodes). */
 export interface StreamRetention {
@@ -233,7 +232,6 @@ export class StreamsBus implements BackplaneBus {
   private readonly keyPrefix: string;
   private readonly retention: StreamRetention;
   private readonly configuredCount: number | undefined;
-  private readonly base: RedisOptions;
   private readonly name: string;
   private readonly ring: EndpointRing;
 
@@ -303,20 +301,7 @@ export class StreamsBus implements BackplaneBus {
     this.startup.timer.unref();
     for (const warning of this.target.warnings) this.log.warn({}, warning);
 
-    this.base = {
-      retryStrategy: defaultRetryStrategy,
-      disconnectTimeout: 200,
-      enableReadyCheck: false,
-      disableClientInfo: true,
-      ...(this.target.mode === 'sentinel' && { failoverDetector: true }),
-      ...this.target.redisOptions,
-      // As in RedisBus: this bus queues and resends on its own terms.
-      enableOfflineQueue: false,
-      autoResubscribe: false,
-      autoResendUnfulfilledCommands: false,
-      lazyConnect: false,
-    };
-    this.name = this.base.connectionName ?? `${hostname().replace(/[^\x21-\x7e]/g, '')}(fastify-signalr)`;
+    this.name = this.target.redisOptions.connectionName ?? `${hostname().replace(/[^\x21-\x7e]/g, '')}(fastify-signalr)`;
 
     if (this.target.mode === 'endpoints') {
       // Whether Redis is a cluster decides the connections; the first one asks.
@@ -489,31 +474,30 @@ export class StreamsBus implements BackplaneBus {
   // Connections
 
   /** One plain connection (a single server, a Sentinel master, or a cluster seed being asked what it is). */
-  private single(role: string): Redis {
-    const options: RedisOptions = { ...this.base, connectionName: `${this.name}:${role}` };
-    if (this.target.mode === 'sentinel') return new Redis({ ...options, sentinels: this.target.endpoints.map((e) => ({ ...e })) });
-    if (this.target.mode === 'ioredis') return new Redis(options);
-    const cursor = new EndpointCursor(this.ring);
-    const redis = new Redis({ ...options, Connector: endpointConnector(cursor, options.tls) });
-    redis.on('ready', () => cursor.connected());
+  private single(role: ConnectionRole): Redis {
+    const { redis, cursor } = openConnection(this.target, role, this.ring);
+    redis.on('ready', () => cursor?.connected());
     return redis;
   }
 
   /** A Redis Cluster client (its node connections named for `role`), seeded with every node known. */
-  private cluster(role: string): Cluster {
-    const {
-      host: _host,
-      port: _port,
-      path: _path,
-      db: _db,
-      retryStrategy: _retry,
-      Connector: _connector,
-      ...redisOptions
-    } = this.base as RedisOptions & { Connector?: unknown };
+  private cluster(role: ConnectionRole): Cluster {
+    // Where to connect comes from the seeds and the cluster itself, not from these options.
+    const { host: _host, port: _port, path: _path, db: _db, ...own } = this.target.redisOptions;
+    const redisOptions: RedisOptions = {
+      disconnectTimeout: 200,
+      enableReadyCheck: false,
+      disableClientInfo: true,
+      ...own,
+      // As `openConnection`'s: this bus queues and resends on its own terms.
+      enableOfflineQueue: false,
+      autoResendUnfulfilledCommands: false,
+      connectionName: `${this.name}:${role}`,
+    };
     const seeds: ClusterNode[] = [];
     for (let index = 0; index < this.ring.size; index++) seeds.push({ ...this.ring.at(index) });
     return new Cluster(seeds, {
-      redisOptions: { ...redisOptions, connectionName: `${this.name}:${role}` },
+      redisOptions,
       enableOfflineQueue: false,
       enableReadyCheck: true,
       clusterRetryStrategy: defaultRetryStrategy,
@@ -805,8 +789,8 @@ export class StreamsBus implements BackplaneBus {
     this.droppedInOutage += count;
     if (!first) return;
     const { maximumBytes, maximumAgeMs } = this.queue.limits;
-    this.log.error(
-      { event: 'signalr.backplane.publish_dropped', bound, maximumQueuedPublishBytes: maximumBytes, maximumQueuedPublishAgeMs: maximumAgeMs },
+    logEvent(this.log, 'error', 'signalr.backplane.publish_dropped',
+      { bound, maximumQueuedPublishBytes: maximumBytes, maximumQueuedPublishAgeMs: maximumAgeMs },
       bound === 'bytes'
         ? `Redis backplane: the publish queue is full (${maximumBytes} bytes); dropping new publishes until Redis is back (the count is logged then)`
         : `Redis backplane: publishes waited longer than ${maximumAgeMs} ms for Redis and are dropped (the count is logged when Redis is back)`,
@@ -906,15 +890,8 @@ export class StreamsBus implements BackplaneBus {
     const text = describe(error, this.target.secrets);
     this.lastError = text;
     const kind = fatalKind(error);
-    if (kind === 'auth') {
-      this.fatal(
-        `Redis backplane: Redis at ${this.target.description} refused the credentials of user ` +
-          `'${this.target.username ?? 'default'}' (${text}). Check the user name and password given to the redis option.`,
-      );
-    } else if (kind === 'tls') {
-      this.fatal(`Redis backplane: the TLS connection to ${this.target.description} failed (${text}).`);
-    } else if (kind === 'permission') {
-      this.fatal(this.explainPermission(text));
+    if (kind !== undefined) {
+      this.fatal(explainFatal(kind, text, this.target.description, this.target.username));
     } else {
       this.log.debug({ error: text, connection: role }, 'Redis backplane connection error');
       if (!this.target.abortConnect) this.settleStartup();
@@ -953,11 +930,7 @@ export class StreamsBus implements BackplaneBus {
       return;
     }
     this.settleStartup(
-      new RedisBackplaneStartupError(
-        `Redis backplane: could not connect to ${this.target.description} within ${this.target.connectTimeoutMs} ms` +
-          `${this.lastError !== undefined ? ` (last error: ${this.lastError})` : ''}. The server does not start ` +
-          'because abortConnect is true.',
-      ),
+      new RedisBackplaneStartupError(connectTimeoutExplanation(this.target.description, this.target.connectTimeoutMs, this.lastError)),
     );
   }
 
@@ -978,9 +951,8 @@ export class StreamsBus implements BackplaneBus {
     this.since = now;
     if (next === 'connected') {
       if (previous === 'disconnected') {
-        this.log.warn(
+        logEvent(this.log, 'warn', 'signalr.backplane.reconnected',
           {
-            event: 'signalr.backplane.reconnected',
             outageMs: duration,
             queuedMessages: this.queuedInOutage,
             replayedMessages: this.replayedInOutage,
@@ -991,8 +963,8 @@ export class StreamsBus implements BackplaneBus {
             "queue's bounds), and the readers go on from the last entry they read",
         );
       } else {
-        this.log.info(
-          { event: 'signalr.backplane.connected', streams: this.keys.length, topology: this.topology },
+        logEvent(this.log, 'info', 'signalr.backplane.connected',
+          { subscriptions: this.listeners.size, streams: this.keys.length, topology: this.topology },
           `Redis backplane connected (streams mode, ${this.keys.length} stream(s))`,
         );
       }
@@ -1007,8 +979,8 @@ export class StreamsBus implements BackplaneBus {
       this.queuedInOutage = this.queue.waitingCount;
       this.replayedInOutage = 0;
       this.droppedInOutage = 0;
-      this.log.error(
-        { event: 'signalr.backplane.disconnected', lastError: this.lastError, previous },
+      logEvent(this.log, 'error', 'signalr.backplane.disconnected',
+        { lastError: this.lastError, previous },
         'Redis backplane (streams) disconnected; publishes wait in the queue and reads go on from the last entry once Redis is back',
       );
     }
