@@ -20,7 +20,8 @@
  * Sentinel master one reader connection reads every stream with one blocking XREAD; on a Redis Cluster, where one
  * XREAD may only name keys of one slot, each stream has its own reader (an ioredis `Cluster` client, which follows
  * the stream's slot to whichever node serves it after a failover). A reader starts at the stream's last id when it
- * first connects (no history is replayed at boot), and keeps its position across every reconnection.
+ * first connects (no history is replayed at boot), and keeps its position across every reconnection; after one it
+ * logs how many entries the stream trimmed before this server read them (Redis 7's `entries-added`), if any.
  *
  * What a server does with entries: it delivers those whose channel it subscribed to (a subscription is a local
  * filter; nothing is sent to Redis), its own publishes included, as pub/sub echoes them. So every server's clients
@@ -154,6 +155,8 @@ function isTransient(error: Error): boolean {
 class StreamReader {
   /** The last id read of each stream; undefined until the reader first connects. */
   readonly positions: (string | undefined)[];
+  /** How many entries each stream had received up to the last one read (`entries-added`); undefined when unknown. */
+  private readonly ordinals: (number | undefined)[];
   private session = new Session();
 
   constructor(
@@ -161,6 +164,7 @@ class StreamReader {
     readonly keys: readonly string[],
   ) {
     this.positions = keys.map(() => undefined);
+    this.ordinals = keys.map(() => undefined);
   }
 
   get positioned(): boolean {
@@ -171,19 +175,71 @@ class StreamReader {
     return this.client.status === 'ready';
   }
 
+  /** The connection was lost since the last read: whether the streams were trimmed past a position is asked. */
+  gapToCheck = false;
+
   /** The connection closed: a read in flight will not be answered. */
   lost(): void {
     this.session.end();
     this.session = new Session();
+    if (this.positioned) this.gapToCheck = true;
+  }
+
+  /**
+   * How many entries after this reader's position each stream trimmed before the reader read them — lost for this
+   * server's clients. Known from Redis 7's `entries-added`: the stream has trimmed `entries-added − length` entries,
+   * and this reader has read up to its ordinal.
+   */
+  async trimmedPastPosition(): Promise<{ key: string; position: string; lost: number }[]> {
+    const trimmed: { key: string; position: string; lost: number }[] = [];
+    for (const [index, key] of this.keys.entries()) {
+      const ordinal = this.ordinals[index];
+      const info = await this.info(key);
+      if (info?.entriesAdded === undefined || ordinal === undefined) continue;
+      if (info.entriesAdded < ordinal) {
+        // Redis lost the stream (restarted empty): every entry it holds now is after this reader's position.
+        this.ordinals[index] = 0;
+        continue;
+      }
+      const lost = info.entriesAdded - info.length - ordinal;
+      if (lost > 0) {
+        trimmed.push({ key, position: this.positions[index] as string, lost });
+        this.ordinals[index] = ordinal + lost;
+      }
+    }
+    return trimmed;
   }
 
   /** Where each stream ends now (`$`, made concrete so that no entry falls between two reads). */
   async position(): Promise<void> {
     for (const [index, key] of this.keys.entries()) {
       if (this.positions[index] !== undefined) continue;
-      const last = (await tracked(this.session, this.client.call('XREVRANGE', key, '+', '-', 'COUNT', '1'))) as [string, unknown][];
-      this.positions[index] = last.length > 0 ? String(last[0][0]) : '0-0';
+      const info = await this.info(key);
+      this.positions[index] = info?.lastGeneratedId ?? '0-0';
+      this.ordinals[index] = info === undefined ? 0 : info.entriesAdded;
     }
+  }
+
+  /** `XINFO STREAM`'s counters of one stream; undefined when it does not exist. */
+  private async info(key: string): Promise<{ lastGeneratedId: string; entriesAdded?: number; length: number } | undefined> {
+    let reply: unknown[];
+    try {
+      reply = (await tracked(this.session, this.client.call('XINFO', 'STREAM', key))) as unknown[];
+    } catch (error) {
+      if (/no such key/i.test((error as Error).message ?? '')) return undefined;
+      throw error;
+    }
+    const field = (name: string) => {
+      const index = reply.findIndex((item) => String(item) === name);
+      return index < 0 ? undefined : reply[index + 1];
+    };
+    const added = field('entries-added');
+    return {
+      lastGeneratedId: String(field('last-generated-id')),
+      length: Number(field('length')),
+      // Redis 7 and later count every entry ever added; before, what was trimmed cannot be told.
+      ...(added !== undefined && { entriesAdded: Number(added) }),
+    };
   }
 
   /** One blocking XREAD; resolves with the entries read, by stream. */
@@ -218,6 +274,7 @@ class StreamReader {
       for (const [id, fields] of items) {
         const text = id.toString('latin1');
         this.positions[index] = text;
+        if (this.ordinals[index] !== undefined) this.ordinals[index]! += 1;
         entries.push({ index, id: text, fields });
       }
     }
@@ -602,6 +659,16 @@ export class StreamsBus implements BackplaneBus {
         if (!reader.positioned) {
           await reader.position();
           this.updateState();
+        }
+        if (reader.gapToCheck) {
+          reader.gapToCheck = false;
+          for (const { key, position, lost } of await reader.trimmedPastPosition().catch(() => [])) {
+            logEvent(this.log, 'error', 'signalr.backplane.error', { stream: key, position, lost },
+              `Redis backplane (streams): this server was away longer than ${key} keeps entries; ${lost} entries ` +
+                `after ${position} were trimmed before it read them and are lost for its clients (raise ` +
+                'streamMaximumAgeMs or streamMaximumLength)',
+            );
+          }
         }
         const entries = await reader.read();
         for (const { fields } of entries) this.dispatch(fields);

@@ -87,6 +87,36 @@ describe('retention', () => {
   }, 60_000);
 });
 
+describe('a server away longer than the retention', () => {
+  test('logs that entries after its position were trimmed before it read them', async () => {
+    const env = (label: string) => ({
+      ...streams,
+      REDIS_URL: `127.0.0.1:${redis.port},name=server-${label}`,
+      REDIS_STREAM_MAX_LENGTH: '100',
+      LOG_LEVEL: 'info',
+    });
+    const a = await start('A', env('A'));
+    const b = await start('B', env('B'));
+    // B stands still (SIGSTOP) while A writes far more than the stream keeps; its reading connection is cut meanwhile.
+    process.kill(b.pid, 'SIGSTOP');
+    try {
+      await broadcast(a, 'gap', 400);
+      const list = String(await admin.call('CLIENT', 'LIST'));
+      const id = list.split('\n').find((line) => / name=server-B:read /.test(line))?.match(/^id=(\d+) /)?.[1];
+      expect(id).toBeDefined();
+      expect(await admin.call('CLIENT', 'KILL', 'ID', id!)).toBe(1);
+    } finally {
+      process.kill(b.pid, 'SIGCONT');
+    }
+    await eventually(() => /were trimmed before it read them/.test(b.log), "B's log line about the trimmed entries", 15_000);
+    // A wrote 400 entries; the stream kept about 100 of them, and B had read at most the first few.
+    const lost = Number(/"lost":(\d+)/.exec(b.log)?.[1]);
+    expect(lost).toBeGreaterThanOrEqual(200);
+    expect(lost).toBeLessThanOrEqual(400);
+    expect(a.log).not.toMatch(/were trimmed before it read them/);
+  }, 60_000);
+});
+
 describe('the mixed-fleet guard', () => {
   test('a server in streams mode does not start beside one of ours in pub/sub mode', async () => {
     await start('P');
