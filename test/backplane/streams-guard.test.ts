@@ -117,6 +117,25 @@ describe('a server away longer than the retention', () => {
   }, 60_000);
 });
 
+describe('the ACL the README documents for streams mode', () => {
+  test('two servers exchange messages as a user with exactly those permissions; Redis denies nothing', async () => {
+    await admin.call('ACL', 'SETUSER', 'streams-backplane', 'on', '>streams-secret', 'resetkeys', 'resetchannels',
+      '~{signalr:stream:*}', '~signalr:backplane-mode', '-@all', '+xadd', '+xread', '+xinfo|stream', '+xtrim', '+get', '+set',
+      '+pubsub|numsub', '+client|setname', '+cluster|slots');
+    await admin.call('ACL', 'LOG', 'RESET');
+    const env = (label: string) => ({ ...streams, REDIS_URL: `127.0.0.1:${redis.port},user=streams-backplane,password=streams-secret,name=server-${label}` });
+    const a = await start('A', env('A'));
+    const b = await start('B', env('B'));
+    const pool = new ClientPool(() => b.hubUrl);
+    pools.push(pool);
+    const receiver = await pool.connect({}, ['ReceiveMessage']);
+    await receiver.connection.invoke('WhoAmI');
+    await broadcast(a, 'acl', 3);
+    await eventually(() => receiver.inbox('ReceiveMessage').items.length === 3, 'the three broadcasts to cross');
+    expect(await admin.call('ACL', 'LOG')).toEqual([]);
+  }, 60_000);
+});
+
 describe('the mixed-fleet guard', () => {
   test('a server in streams mode does not start beside one of ours in pub/sub mode', async () => {
     await start('P');
