@@ -9,6 +9,7 @@ import { HttpTransportType } from '@microsoft/signalr';
 import { MessagePackHubProtocol } from '@microsoft/signalr-protocol-msgpack';
 import Redis from 'ioredis';
 import { decodeRedisAck, decodeRedisGroupCommand, decodeRedisInvocation } from '../../protocol/redis';
+import { createEmitter } from '../../src/emitter';
 import { ClientPool, delay, eventually, type ConnectOptions, type TestClient } from '../support/clients';
 import { RedisServer } from '../support/redis-server';
 import { ServerProcess, stopAll } from '../support/server-process';
@@ -222,6 +223,32 @@ test('client results across servers: values both ways, a client error, a client 
   expect((await call).message).toBe(
     "An unexpected error occurred invoking 'AskClient' on the server. HubException: Connection disconnected.",
   );
+});
+
+test("the emitter in streams mode: a broadcast, a group add acked by the owning server, a client result", async () => {
+  const quiet = { error: () => undefined, warn: () => undefined, info: () => undefined, debug: () => undefined };
+  const emitter = createEmitter({ redis: redis!.url, hub: HUB, mode: 'streams', logger: quiet });
+  try {
+    await emitter.ready();
+    await emitter.clients.all.send('ReceiveMessage', 'emitter', 'from the emitter');
+    await expectDelivered('from the emitter', everyone);
+    await emitter.groups.addToGroup(id(bob), 'emitted');
+    await emitter.clients.group('emitted').send('ReceiveMessage', 'emitter', 'to the emitted group');
+    await expectDelivered('to the emitted group', [bob]);
+    expect(await emitter.clients.client(id(carol)).invoke('GetAnswer', 'from the emitter')).toBe('answer to from the emitter');
+  } finally {
+    await emitter.close();
+  }
+});
+
+test('a pub/sub emitter does not start beside servers in streams mode', async () => {
+  const quiet = { error: () => undefined, warn: () => undefined, info: () => undefined, debug: () => undefined };
+  const emitter = createEmitter({ redis: redis!.url, hub: HUB, logger: quiet });
+  try {
+    await expect(emitter.ready()).rejects.toThrow('servers in streams mode');
+  } finally {
+    await emitter.close();
+  }
 });
 
 test('what went through Redis: stream entries on the pub/sub channel names, with their payloads; no PUBLISH', async () => {
