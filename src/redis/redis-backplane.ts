@@ -18,6 +18,8 @@ export interface BackplaneStatus extends BackplaneHealth {
   readonly hubs: readonly { readonly path: string; readonly name: string; readonly serverName: string }[];
   /** The channel prefix written before every channel name. */
   readonly channelPrefix: string;
+  /** The layout: `pubsub` (.NET's) or `streams` (Redis Streams; our servers only). */
+  readonly mode: 'pubsub' | 'streams';
   /** Where Redis is (endpoints or sentinels, TLS, user; never a password). */
   readonly redis: string;
 }
@@ -110,6 +112,7 @@ export class RedisBackplane {
     return {
       ...this.bus.health(),
       channelPrefix: this.options.channelPrefix,
+      mode: this.options.mode,
       redis: this.options.target.description,
       hubs: this.managers.map(({ hub, manager }) => ({ path: hub.path, name: hub.name, serverName: manager.serverName })),
     };

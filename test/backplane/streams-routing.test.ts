@@ -34,6 +34,8 @@ beforeAll(async () => {
   const failed = results.find((result) => result.status === 'rejected');
   if (failed !== undefined) throw (failed as PromiseRejectedResult).reason;
   await Promise.all(servers.map((server) => server.waitForBackplane('connected')));
+  // The health endpoint says which layout the backplane uses.
+  for (const server of servers) expect((await server.backplane()).mode).toBe('streams');
   spy = new Redis(redis.url);
   spy.on('pmessageBuffer', (_pattern: Buffer, channel: Buffer) => publishes.push(channel.toString()));
   await spy.psubscribe('*');
