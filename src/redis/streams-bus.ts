@@ -469,12 +469,22 @@ export class StreamsBus implements BackplaneBus {
     this.echoes.delete(channel);
   }
 
-  /** Keyed storage on the publishing connection (a single server or Sentinel master; presence is not for clusters). */
+  /**
+   * Keyed storage on the publishing connection (a single server or Sentinel master; presence is not for clusters).
+   * A `PUBLISH` among the commands is written as the channel's stream entry instead, so that the servers, which read
+   * streams only, receive it; its reply is then the entry's id rather than a receiver count.
+   */
   readonly store: BackplaneStore = {
     pipeline: async (commands) => {
       const pub = this.pub;
       if (!this.pubReady || pub === undefined) throw new BackplaneUnavailableError();
-      return tracked(this.pubSession, Promise.all(commands.map(([name, ...args]) => pub.call(name, ...args)))).catch((error: Error) => {
+      const sent = commands.map(([name, ...args]) => {
+        if (name.toUpperCase() !== 'PUBLISH' || args.length !== 2 || this.keys.length === 0) return pub.call(name, ...args);
+        const [channel, payload] = args;
+        const key = this.keys[streamIndexOf(String(channel), this.keys.length)];
+        return pub.call('XADD', key, 'MAXLEN', '~', this.retention.maximumLength, '*', 'channel', String(channel), 'payload', payload);
+      });
+      return tracked(this.pubSession, Promise.all(sent)).catch((error: Error) => {
         throw error.message === CONNECTION_LOST ? new BackplaneUnavailableError(`A Redis command failed: ${CONNECTION_LOST}.`) : error;
       });
     },

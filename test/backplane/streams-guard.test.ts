@@ -1,5 +1,5 @@
 /**
- * Streams mode's bounds and its refusal to mix: the retention (entries beyond `REDIS_STREAM_MAX_LENGTH`, and older
+ * Streams mode's bounds, presence, its ACL and its refusal to mix: the retention (entries beyond `REDIS_STREAM_MAX_LENGTH`, and older
  * than `REDIS_STREAM_MAX_AGE_MS`, are trimmed from the stream), and the mixed-fleet guard — a server in streams mode
  * does not start beside a server in pub/sub mode (ours, or the ASP.NET Core reference server) on the same Redis and
  * channel prefix, a server of ours in pub/sub mode does not start beside servers in streams mode, nor does a server
@@ -114,6 +114,34 @@ describe('a server away longer than the retention', () => {
     expect(lost).toBeGreaterThanOrEqual(200);
     expect(lost).toBeLessThanOrEqual(400);
     expect(a.log).not.toMatch(/were trimmed before it read them/);
+  }, 60_000);
+});
+
+describe('presence in streams mode', () => {
+  test("a connection on one server is listed, and its events seen, on the other", async () => {
+    const env = { ...streams, SIGNALR_PRESENCE: 'true' };
+    const a = await start('A', env);
+    const b = await start('B', env);
+    const pool = new ClientPool(() => b.hubUrl);
+    pools.push(pool);
+    const client = await pool.connect({ query: 'user=zed' }, ['ReceiveMessage']);
+    await client.connection.invoke('JoinRoom', 'presence-room');
+    const id = client.connection.connectionId!;
+    const get = async (path: string) => (await fetch(`${a.url}${path}`)).json() as Promise<Record<string, unknown>>;
+    const listed = await get(`/presence/connections/${id}`);
+    expect(listed).toMatchObject({ scope: 'fleet', connection: { connectionId: id, userId: 'zed' } });
+    let events: { e?: string; type?: string; connectionId?: string }[] = [];
+    for (let tries = 0; tries < 100; tries++) {
+      events = (await get('/presence/events')).events as typeof events;
+      if (events.length >= 2) break;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    expect(events).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ type: 'connected', connectionId: id }),
+        expect.objectContaining({ type: 'joined', connectionId: id, group: 'presence-room' }),
+      ]),
+    );
   }, 60_000);
 });
 
