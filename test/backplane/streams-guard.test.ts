@@ -1,9 +1,10 @@
 /**
- * Streams mode's bounds, presence, its ACL and its refusal to mix: the retention (entries beyond `REDIS_STREAM_MAX_LENGTH`, and older
- * than `REDIS_STREAM_MAX_AGE_MS`, are trimmed from the stream), and the mixed-fleet guard — a server in streams mode
- * does not start beside a server in pub/sub mode (ours, or the ASP.NET Core reference server) on the same Redis and
- * channel prefix, a server of ours in pub/sub mode does not start beside servers in streams mode, nor does a server
- * whose stream count differs from the fleet's; a running streams server logs a .NET server that starts beside it.
+ * Streams mode beyond routing: the retention (entries beyond `REDIS_STREAM_MAX_LENGTH`, and older than
+ * `REDIS_STREAM_MAX_AGE_MS`, are trimmed; a server away longer logs how many it missed), presence across a
+ * streams-mode fleet, the ACL the README documents, and the mixed-fleet guard — a server in streams mode does not
+ * start beside a server in pub/sub mode (ours, or the ASP.NET Core reference server) on the same Redis and channel
+ * prefix, a server of ours in pub/sub mode does not start beside servers in streams mode, nor does a server whose
+ * stream count differs from the fleet's; a running streams server logs a .NET server that starts beside it.
  */
 import Redis from 'ioredis';
 import { decodeRedisInvocation } from '../../protocol/redis';
