@@ -232,7 +232,8 @@ export const pluginOptionDescriptors: DescriptorsOf<PluginOptions> = Object.free
   ),
   redis: customDescriptor(
     'the Redis backplane: `{ url | connectionString | options, tls, abortConnect, channelPrefix, ackTimeoutMs, presence, ' +
-      'maximumQueuedPublishBytes, maximumQueuedPublishAgeMs }`, [below](#scale-out-with-redis)',
+      'maximumQueuedPublishBytes, maximumQueuedPublishAgeMs, mode, streamMaximumLength, streamMaximumAgeMs, streamCount }`, ' +
+      '[below](#scale-out-with-redis)',
     redisBackplaneSchema as unknown as z.ZodType<RedisBackplaneOptions>,
     { defaultText: 'none: every hub keeps its connections, groups and users in memory (one server)' },
     { scope: 'top level' },

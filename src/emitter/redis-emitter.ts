@@ -36,6 +36,7 @@ import type { HubPresence } from '../presence/presence';
 import { DEFAULT_PRESENCE_HEARTBEAT_MS, MISSED_HEARTBEATS, RedisPresenceReader } from '../presence/redis-presence';
 import { GroupCommandAcks } from '../redis/group-command-acks';
 import { RedisBus } from '../redis/redis-bus';
+import { DEFAULT_STREAM_MAXIMUM_AGE_MS, DEFAULT_STREAM_MAXIMUM_LENGTH, StreamsBus, modeMarkerKey } from '../redis/streams-bus';
 import { isRedisUrl, resolveRedisTarget, type RedisConnectionSettings, type RedisTlsOptions } from '../redis/redis-config';
 import type { RedisConnectionOptions } from '../redis/redis-connector';
 
@@ -107,6 +108,12 @@ export interface EmitterOptions {
    * @default warnings and errors to `console`, nothing else
    */
   readonly logger?: BackplaneLogger;
+  /**
+   * The layout of the servers' backplane (their `redis.mode`): `'streams'` writes stream entries and reads its acks
+   * and client results from the streams; `'pubsub'` refuses to start beside servers in streams mode.
+   * @default 'pubsub'
+   */
+  readonly mode?: 'pubsub' | 'streams';
 }
 
 /**
@@ -465,7 +472,17 @@ export function createEmitter<TClient extends object = UntypedClient>(options: E
   const target = resolveRedisTarget(connectionSettings(options.redis));
   const log = options.logger ?? consoleLogger;
   for (const warning of target.warnings) log.warn({}, warning);
-  const bus = new RedisBus({ target, log });
+  const keyPrefix = options.channelPrefix ?? target.channelPrefix ?? '';
+  // No publish queue either way: a send rejects while Redis is unreachable (see the README).
+  const bus =
+    options.mode === 'streams'
+      ? new StreamsBus({
+          target,
+          log,
+          keyPrefix,
+          retention: { maximumLength: DEFAULT_STREAM_MAXIMUM_LENGTH, maximumAgeMs: DEFAULT_STREAM_MAXIMUM_AGE_MS },
+        })
+      : new RedisBus({ target, log, streamsMarkerKey: modeMarkerKey(keyPrefix) });
   const lifetime = new RedisEmitterLifetime(
     bus,
     {

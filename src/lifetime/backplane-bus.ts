@@ -1,8 +1,10 @@
 /**
  * The routing ↔ Redis boundary: the little a backplane lifetime manager needs of Redis pub/sub. Publish bytes to
  * a channel, subscribe and unsubscribe literal channels, and know whether messages flow. `RedisBus`
- * (`src/redis/redis-bus.ts`, on ioredis) is the production implementation; `InMemoryBus` (`in-memory-bus.ts`)
- * delivers the same way between buses of one process, for tests.
+ * (`src/redis/redis-bus.ts`, .NET's pub/sub layout) and `StreamsBus` (`src/redis/streams-bus.ts`, the same channels
+ * and payloads through Redis Streams) are the production implementations, and with `redis-connector.ts` the only
+ * files that talk to ioredis; `InMemoryBus` (`in-memory-bus.ts`) delivers the same way between buses of one process,
+ * for tests.
  *
  * Spec: docs/protocol.md §3.1 (pure pub/sub, nothing is stored), §3.8 (connection loss).
  */

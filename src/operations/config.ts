@@ -382,6 +382,14 @@ export const serverConfigOptions = {
   presenceHeartbeatMs: descriptorOption(presence.heartbeatIntervalMs),
   redisMaxQueuedPublishBytes: descriptorOption(redis.maximumQueuedPublishBytes),
   redisMaxQueuedPublishAgeMs: descriptorOption(redis.maximumQueuedPublishAgeMs),
+  redisMode: enumOption(
+    'SIGNALR_REDIS_MODE',
+    "The backplane's layout: `pubsub` (ASP.NET Core's; .NET servers can share it) or `streams` (Redis Streams, read back after any disconnection; our servers only).",
+    ['pubsub', 'streams'] as const,
+    'pubsub',
+  ),
+  redisStreamMaxLength: descriptorOption(redis.streamMaximumLength),
+  redisStreamMaxAgeMs: descriptorOption(redis.streamMaximumAgeMs),
   managementAccessKey: {
     ...stringOption(
       'SIGNALR_MANAGEMENT_ACCESS_KEY',
@@ -606,5 +614,10 @@ function redisOptionsFrom(config: ServerConfig, where: string): NonNullable<Sign
     ...(config.presence && { presence: { heartbeatIntervalMs: config.presenceHeartbeatMs } }),
     maximumQueuedPublishBytes: config.redisMaxQueuedPublishBytes,
     maximumQueuedPublishAgeMs: config.redisMaxQueuedPublishAgeMs,
+    ...(config.redisMode === 'streams' && {
+      mode: 'streams' as const,
+      streamMaximumLength: config.redisStreamMaxLength,
+      streamMaximumAgeMs: config.redisStreamMaxAgeMs,
+    }),
   };
 }

@@ -11,6 +11,7 @@ import type { ResolvedRedisOptions } from './redis-options';
 import type { BackplaneBus, BackplaneHealth, BackplaneLogger } from '../lifetime/backplane-bus';
 import { RedisBus } from './redis-bus';
 import { RedisLifetimeManager } from './redis-lifetime-manager';
+import { StreamsBus, modeMarkerKey } from '../redis/streams-bus';
 
 /** The backplane's health, with the name each hub goes by on it. */
 export interface BackplaneStatus extends BackplaneHealth {
@@ -18,6 +19,8 @@ export interface BackplaneStatus extends BackplaneHealth {
   readonly hubs: readonly { readonly path: string; readonly name: string; readonly serverName: string }[];
   /** The channel prefix written before every channel name. */
   readonly channelPrefix: string;
+  /** The layout: `pubsub` (.NET's) or `streams` (Redis Streams; our servers only). */
+  readonly mode: 'pubsub' | 'streams';
   /** Where Redis is (endpoints or sentinels, TLS, user; never a password). */
   readonly redis: string;
 }
@@ -37,6 +40,29 @@ export function publishedProtocols(hubProtocols: readonly HubProtocol[]): HubPro
   return ordered;
 }
 
+/**
+ * The bus of `options.mode`: pub/sub ({@link RedisBus}, refusing to start beside servers in streams mode), or
+ * Redis Streams ({@link StreamsBus}).
+ */
+function createBus(options: ResolvedRedisOptions, log: BackplaneLogger): BackplaneBus {
+  if (options.mode === 'streams') {
+    return new StreamsBus({
+      target: options.target,
+      log,
+      publishQueue: options.publishQueue,
+      keyPrefix: options.channelPrefix,
+      retention: options.streams,
+      ...(options.streams.count !== undefined && { streamCount: options.streams.count }),
+    });
+  }
+  return new RedisBus({
+    target: options.target,
+    log,
+    publishQueue: options.publishQueue,
+    streamsMarkerKey: modeMarkerKey(options.channelPrefix),
+  });
+}
+
 /** The bus and the lifetime managers of one server. */
 export class RedisBackplane {
   private readonly managers: { readonly hub: ResolvedHubOptions; readonly manager: RedisLifetimeManager }[] = [];
@@ -48,7 +74,7 @@ export class RedisBackplane {
   constructor(
     private readonly options: ResolvedRedisOptions,
     private readonly log: BackplaneLogger,
-    readonly bus: BackplaneBus = new RedisBus({ target: options.target, log, publishQueue: options.publishQueue }),
+    readonly bus: BackplaneBus = createBus(options, log),
   ) {}
 
   /**
@@ -57,7 +83,7 @@ export class RedisBackplane {
    * `abortConnect`) could not be reached in time.
    */
   async ready(): Promise<void> {
-    if (!(this.bus instanceof RedisBus)) return;
+    if (!(this.bus instanceof RedisBus) && !(this.bus instanceof StreamsBus)) return;
     try {
       await this.bus.ready();
     } catch (error) {
@@ -87,6 +113,7 @@ export class RedisBackplane {
     return {
       ...this.bus.health(),
       channelPrefix: this.options.channelPrefix,
+      mode: this.options.mode,
       redis: this.options.target.description,
       hubs: this.managers.map(({ hub, manager }) => ({ path: hub.path, name: hub.name, serverName: manager.serverName })),
     };

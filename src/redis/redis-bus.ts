@@ -72,6 +72,11 @@ export interface RedisBusOptions {
    * a publish fails at once while Redis is down.
    */
   readonly publishQueue?: PublishQueueLimits;
+  /**
+   * The key servers in streams mode keep while they use this channel prefix (`modeMarkerKey`): found at a
+   * connection, startup fails (they cannot read pub/sub), and a running server logs it as an error.
+   */
+  readonly streamsMarkerKey?: string;
 }
 
 /**
@@ -198,6 +203,9 @@ export class RedisBus implements BackplaneBus {
   private askCluster: boolean;
   /** The publishing connection is asking; the bus reports itself connected once it knows. */
   private probing = false;
+  /** The publishing connection asks whether servers in streams mode use the prefix; connected once it knows. */
+  private checkingMode = false;
+  private readonly streamsMarkerKey: string | undefined;
   private readonly startup: {
     readonly promise: Promise<void>;
     settled: boolean;
@@ -209,6 +217,7 @@ export class RedisBus implements BackplaneBus {
   constructor(options: RedisBusOptions) {
     this.log = options.log;
     this.target = options.target;
+    this.streamsMarkerKey = options.streamsMarkerKey;
     this.queue = new PublishQueue(options.publishQueue ?? { maximumBytes: 0, maximumAgeMs: 0 });
     this.ring = new EndpointRing(this.target.endpoints);
     this.topology = this.target.mode === 'endpoints' ? 'unknown' : 'single';
@@ -578,8 +587,10 @@ export class RedisBus implements BackplaneBus {
       if (role === 'pub') {
         this.pubReady = true;
         this.pubSession = new Session();
+        if (this.streamsMarkerKey !== undefined) this.checkingMode = true;
         this.updateState();
         void this.discoverCluster();
+        void this.checkStreamsFleet();
       } else {
         this.subReady = true;
         this.subSession = new Session();
@@ -693,6 +704,26 @@ export class RedisBus implements BackplaneBus {
     }
   }
 
+  /** Refuses a channel prefix that servers in streams mode use (see {@link RedisBusOptions.streamsMarkerKey}). */
+  private async checkStreamsFleet(): Promise<void> {
+    if (this.streamsMarkerKey === undefined) return;
+    try {
+      const marker = await this.pubSession.track(this.pub.call('GET', this.streamsMarkerKey), () => new Error(CONNECTION_LOST));
+      if (marker !== null) {
+        this.fatal(
+          `Redis backplane: servers in streams mode (redis.mode 'streams') use this Redis and channel prefix ` +
+            `(${this.target.description}); a server in pub/sub mode cannot exchange messages with them. Use one mode ` +
+            'for every server of a channel prefix, or give the fleets different channel prefixes.',
+        );
+      }
+    } catch {
+      // Not answerable here (a key on another cluster node, an ACL without GET): the streams servers check too.
+    } finally {
+      this.checkingMode = false;
+      this.updateState();
+    }
+  }
+
   get publishCountsEveryReceiver(): boolean {
     return this.topology === 'single';
   }
@@ -778,7 +809,7 @@ export class RedisBus implements BackplaneBus {
   private updateState(): void {
     if (this.closed) return;
     this.scheduleReplay();
-    const up = this.pubReady && this.subReady && this.resubscribed && !this.probing;
+    const up = this.pubReady && this.subReady && this.resubscribed && !this.probing && !this.checkingMode;
     if (up) this.setState('connected');
     else if (this.state === 'connected' || this.lastError !== undefined) this.setState('disconnected');
   }

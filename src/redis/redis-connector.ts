@@ -40,13 +40,13 @@ export interface RedisConnectionPlan {
 }
 
 /** The two connections of a bus: one publishes, one is in subscriber mode. */
-export type ConnectionRole = 'pub' | 'sub';
+export type ConnectionRole = 'pub' | 'sub' | 'read';
 
 /**
  * Reconnection delays unless the ioredis options say otherwise: 50 ms, 100 ms, … growing by 50 ms up to 1 s, so a
  * restarted Redis is found again within a second.
  */
-function defaultRetryStrategy(attempt: number): number {
+export function defaultRetryStrategy(attempt: number): number {
   return Math.min(attempt * 50, 1000);
 }
 

@@ -8,6 +8,7 @@ import { z } from 'zod';
 import type { RedisConnectionOptions } from './redis-connector';
 import { isRedisUrl, resolveRedisTarget, type RedisTarget, type RedisTlsOptions } from './redis-config';
 import { DEFAULT_GROUP_ACK_TIMEOUT_MS } from './redis-lifetime-manager';
+import { DEFAULT_STREAM_MAXIMUM_AGE_MS, DEFAULT_STREAM_MAXIMUM_LENGTH } from './streams-bus';
 import {
   customDescriptor,
   integerDescriptor,
@@ -104,6 +105,31 @@ export interface RedisBackplaneOptions {
    * @default 60000
    */
   readonly maximumQueuedPublishAgeMs?: number;
+  /**
+   * `'pubsub'`: the layout of ASP.NET Core's Redis backplane (.NET servers can share the Redis). `'streams'`: every
+   * channel's messages go through Redis Streams, read from each server's last position, so nothing published while
+   * a server was cut off from Redis is lost within the retained window — for fleets of fastify-signalr servers only
+   * (.NET servers cannot read it; a mixed fleet fails to start). See the README, "Replayable backplane".
+   * @default 'pubsub'
+   */
+  readonly mode?: 'pubsub' | 'streams';
+  /**
+   * Streams mode: entries kept per stream at most (approximate `MAXLEN`).
+   * @default 100000
+   */
+  readonly streamMaximumLength?: number;
+  /**
+   * Streams mode: how long entries are kept at most, in ms (approximate `MINID`): the longest gap a server can
+   * read back.
+   * @default 60000
+   */
+  readonly streamMaximumAgeMs?: number;
+  /**
+   * Streams mode: how many streams carry a channel prefix's traffic (a channel's stream is a hash of its name).
+   * Every server of a fleet must use the same count.
+   * @default 1, or 8 on a Redis Cluster (so no single node carries all the traffic)
+   */
+  readonly streamCount?: number;
 }
 
 /** Each option of presence across servers. */
@@ -205,6 +231,26 @@ export const redisOptionDescriptors: DescriptorsOf<RedisBackplaneOptions> = Obje
     60_000,
     { env: 'REDIS_MAX_QUEUED_PUBLISH_AGE_MS' },
   ),
+  mode: customDescriptor<'pubsub' | 'streams'>(
+    "the backplane's layout: `'pubsub'` (ASP.NET Core's; .NET servers can share it) or `'streams'` (Redis Streams, " +
+      'read back after any disconnection; our servers only), [below](#replayable-backplane-streams-mode)',
+    z.enum(['pubsub', 'streams']),
+    { default: 'pubsub' },
+  ),
+  streamMaximumLength: integerDescriptor('streams mode: entries kept per stream at most (approximate)', DEFAULT_STREAM_MAXIMUM_LENGTH, {
+    env: 'REDIS_STREAM_MAX_LENGTH',
+  }),
+  streamMaximumAgeMs: integerDescriptor(
+    'streams mode: how long entries are kept at most (approximate): the longest gap a server can read back',
+    DEFAULT_STREAM_MAXIMUM_AGE_MS,
+    { env: 'REDIS_STREAM_MAX_AGE_MS' },
+  ),
+  streamCount: customDescriptor(
+    "streams mode: how many streams carry a channel prefix's traffic (a channel's stream is a hash of its name); " +
+      'every server of a fleet must use the same count',
+    z.number().int().min(1).max(1024),
+    { defaultText: '1, or 8 on a Redis Cluster' },
+  ),
 });
 
 /** Validates the `redis` option: each field by its descriptor, and where Redis is given exactly once. */
@@ -226,6 +272,10 @@ export interface ResolvedRedisOptions {
   readonly presence: RedisPresenceOptions | null;
   /** Bounds of the queue of publishes kept while Redis is unreachable (`maximumBytes` 0: no queue). */
   readonly publishQueue: { readonly maximumBytes: number; readonly maximumAgeMs: number };
+  /** The backplane's layout: .NET's pub/sub, or Redis Streams. */
+  readonly mode: 'pubsub' | 'streams';
+  /** Streams mode: retention, and the stream count when configured. */
+  readonly streams: { readonly maximumLength: number; readonly maximumAgeMs: number; readonly count?: number };
 }
 
 /**
@@ -243,6 +293,12 @@ export function resolveRedisOptions(redis: z.output<typeof redisBackplaneSchema>
     publishQueue: Object.freeze({
       maximumBytes: redis.maximumQueuedPublishBytes ?? defaults.maximumQueuedPublishBytes.default!,
       maximumAgeMs: redis.maximumQueuedPublishAgeMs ?? defaults.maximumQueuedPublishAgeMs.default!,
+    }),
+    mode: redis.mode ?? defaults.mode.default!,
+    streams: Object.freeze({
+      maximumLength: redis.streamMaximumLength ?? defaults.streamMaximumLength.default!,
+      maximumAgeMs: redis.streamMaximumAgeMs ?? defaults.streamMaximumAgeMs.default!,
+      ...(redis.streamCount !== undefined && { count: redis.streamCount }),
     }),
   });
 }

@@ -9,7 +9,7 @@
  */
 import { ClientPool, delay, eventually } from '../support/clients';
 import { connectClient, texts } from '../support/backplane-exchange';
-import { Traffic, type Crossing } from '../support/publish-traffic';
+import { Traffic, queueCounts, type Crossing } from '../support/publish-traffic';
 import { RedisServer } from '../support/redis-server';
 import { command, until } from '../support/redis-topology';
 import { ServerProcess, stopAll } from '../support/server-process';
@@ -35,19 +35,6 @@ async function startPair(redis: RedisServer, hub: string, extra: Record<string, 
   const [a, b] = started as [ServerProcess, ServerProcess];
   await Promise.all([a.waitForBackplane('connected'), b.waitForBackplane('connected')]);
   return [a, b];
-}
-
-/** The queue's counters on one server, from `/metrics`. */
-async function queueCounts(server: ServerProcess) {
-  const metrics = await server.metrics();
-  return {
-    queuedNow: metrics.sum('signalr_backplane_queued_publishes'),
-    queuedBytes: metrics.sum('signalr_backplane_queued_publish_bytes'),
-    queued: metrics.sum('signalr_backplane_publishes_queued_total'),
-    replayed: metrics.sum('signalr_backplane_publishes_replayed_total'),
-    dropped: metrics.sum('signalr_backplane_publishes_dropped_total'),
-    publishErrors: metrics.sum('signalr_backplane_publish_errors_total'),
-  };
 }
 
 const describeCrossing = (name: string, crossing: Crossing) =>

@@ -46,7 +46,7 @@ beforeAll(async () => {
       // No anonymous access, as on MemoryDB; an admin user for the test's own checks; the backplane's user.
       '--user', 'default', 'off',
       '--user', 'admin', 'on', `>${ADMIN_PASSWORD}`, '~*', '&*', '+@all',
-      '--user', USER, 'on', `>${PASSWORD}`, ...aclRules(`${PREFIX}${HUB}`),
+      '--user', USER, 'on', `>${PASSWORD}`, ...aclRules(`${PREFIX}${HUB}`, PREFIX),
     ],
   });
   const results = await Promise.allSettled([

@@ -11,8 +11,9 @@ import type { ServerProcess } from './server-process';
 export const TRAFFIC_INTERVAL_MS = 10;
 const ROOM = 'loss-room';
 
-type Kind = 'all' | 'group' | 'user';
-const KINDS: readonly Kind[] = ['all', 'group', 'user'];
+/** What a message is sent to: everyone, the receivers' group, or the other server's receiver as a user. */
+export type Kind = 'all' | 'group' | 'user';
+export const KINDS: readonly Kind[] = ['all', 'group', 'user'];
 
 interface Sent {
   readonly text: string;
@@ -80,6 +81,19 @@ export interface Cut {
   readonly delivered: { readonly a: ReadonlySet<string>; readonly b: ReadonlySet<string> };
 }
 
+/** The publish queue's counters on one server, from `/metrics` (the server runs with `METRICS_ENABLED=true`). */
+export async function queueCounts(server: ServerProcess) {
+  const metrics = await server.metrics();
+  return {
+    queuedNow: metrics.sum('signalr_backplane_queued_publishes'),
+    queuedBytes: metrics.sum('signalr_backplane_queued_publish_bytes'),
+    queued: metrics.sum('signalr_backplane_publishes_queued_total'),
+    replayed: metrics.sum('signalr_backplane_publishes_replayed_total'),
+    dropped: metrics.sum('signalr_backplane_publishes_dropped_total'),
+    publishErrors: metrics.sum('signalr_backplane_publish_errors_total'),
+  };
+}
+
 /** Two senders and two receivers, one of each on each server. */
 export class Traffic {
   private senders: Sender[] = [];
@@ -124,12 +138,13 @@ export class Traffic {
 
   /**
    * What the receiver on `to` got of the messages the sender on `from` made (a user send is meant for the other
-   * server's receiver only), optionally only those made in [`since`, `until`).
+   * server's receiver only), optionally only those made in [`since`, `until`), and only those sent to `kind`.
    */
-  measure(from: 'a' | 'b', to: 'a' | 'b', since = 0, until = Infinity): Crossing {
+  measure(from: 'a' | 'b', to: 'a' | 'b', since = 0, until = Infinity, kind?: Kind): Crossing {
     const sender = this.sender(from);
     const expected = sender.sent.filter(
-      (entry) => (entry.kind !== 'user' || from !== to) && entry.at >= since && entry.at < until,
+      (entry) =>
+        (entry.kind !== 'user' || from !== to) && entry.at >= since && entry.at < until && (kind === undefined || entry.kind === kind),
     );
     const wanted = new Set(expected.map((entry) => entry.text));
     const arrivals = texts(this.receivers[to]).filter((text) => wanted.has(text));

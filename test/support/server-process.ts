@@ -38,6 +38,8 @@ export interface Exit {
 export interface BackplaneHealthReport {
   readonly state: 'connecting' | 'connected' | 'disconnected' | 'closed';
   readonly connected: boolean;
+  /** The backplane's layout. */
+  readonly mode: 'pubsub' | 'streams';
   readonly outages: number;
   readonly unpublishedMessages: number;
   readonly queuedMessages: number;

@@ -1,6 +1,6 @@
 /**
- * The lint rule that keeps ioredis inside the Redis connector and bus (eslint.config.mjs): the repository's own
- * configuration, run on source that imports ioredis from elsewhere, reports it; the two files allowed pass.
+ * The lint rule that keeps ioredis inside the Redis connector and the two buses (eslint.config.mjs): the repository's
+ * own configuration, run on source that imports ioredis from elsewhere, reports it; the three files allowed pass.
  */
 import { lintSnippets } from '../support/lint';
 
@@ -14,8 +14,8 @@ function restrictedImports(files: readonly (readonly [path: string, code: string
   );
 }
 
-test('ioredis imported outside the Redis connector and bus fails lint; the connector and the bus may import it', () => {
-  const [hub, config, manager, protocol, subpath, connector, bus] = restrictedImports([
+test('ioredis imported outside the Redis connector and buses fails lint; the connector and the two buses may import it', () => {
+  const [hub, config, manager, protocol, subpath, connector, bus, streamsBus] = restrictedImports([
     ['src/hub/some-file.ts', IMPORT],
     ['src/redis/redis-config.ts', IMPORT],
     ['src/redis/redis-lifetime-manager.ts', IMPORT],
@@ -23,6 +23,7 @@ test('ioredis imported outside the Redis connector and bus fails lint; the conne
     ['src/lifetime/some-file.ts', SUBPATH_IMPORT],
     ['src/redis/redis-connector.ts', IMPORT],
     ['src/redis/redis-bus.ts', IMPORT],
+    ['src/redis/streams-bus.ts', IMPORT],
   ]);
   for (const messages of [hub, config, manager, protocol]) {
     expect(messages).toEqual([expect.stringContaining("'ioredis' import is restricted from being used. Only src/redis/redis-connector.ts")]);
@@ -30,4 +31,5 @@ test('ioredis imported outside the Redis connector and bus fails lint; the conne
   expect(subpath).toEqual([expect.stringContaining("'ioredis/built/redis/RedisOptions' import is restricted")]);
   expect(connector).toEqual([]);
   expect(bus).toEqual([]);
+  expect(streamsBus).toEqual([]);
 });

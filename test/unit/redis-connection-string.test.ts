@@ -247,6 +247,19 @@ describe('the chat sample\'s environment', () => {
     expect(redisFromEnvironment({})).toBeUndefined();
   });
 
+  test('SIGNALR_REDIS_MODE=streams turns streams mode on, with its retention; pubsub (the default) adds nothing', () => {
+    expect(redisFromEnvironment({ REDIS_URL: 'redis://h', SIGNALR_REDIS_MODE: 'streams' })).toMatchObject({
+      mode: 'streams',
+      streamMaximumLength: 100_000,
+      streamMaximumAgeMs: 60_000,
+    });
+    expect(
+      redisFromEnvironment({ REDIS_URL: 'redis://h', SIGNALR_REDIS_MODE: 'streams', REDIS_STREAM_MAX_LENGTH: '500', REDIS_STREAM_MAX_AGE_MS: '2000' }),
+    ).toMatchObject({ mode: 'streams', streamMaximumLength: 500, streamMaximumAgeMs: 2000 });
+    expect(redisFromEnvironment({ REDIS_URL: 'redis://h', SIGNALR_REDIS_MODE: 'pubsub' })).not.toHaveProperty('mode');
+    expect(() => redisFromEnvironment({ REDIS_URL: 'redis://h', SIGNALR_REDIS_MODE: 'kafka' })).toThrow('SIGNALR_REDIS_MODE');
+  });
+
   test('REDIS_TLS_* read the PEM files and the server name', () => {
     const redis = redisFromEnvironment({
       REDIS_URL: 'h,ssl=true',
