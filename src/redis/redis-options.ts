@@ -127,7 +127,7 @@ export interface RedisBackplaneOptions {
   /**
    * Streams mode: how many streams carry a channel prefix's traffic (a channel's stream is a hash of its name).
    * Every server of a fleet must use the same count.
-   * @default 1, or 8 on a Redis Cluster (so no single node carries all the traffic)
+   * @default 1, or 8 on a Redis Cluster
    */
   readonly streamCount?: number;
 }
