@@ -12,6 +12,7 @@ import type { HubFilter } from './hub/hub-filters';
 import type { LifetimeLimits } from './lifetime/client-results';
 import type { RedisConnectionOptions } from './lifetime/redis-bus';
 import type { ManagementOptions } from './management/management-options';
+import type { AspNetSignalROptions } from './aspnet/aspnet-options';
 import {
   RedisConfigurationError,
   isRedisUrl,
@@ -380,6 +381,12 @@ export interface SignalROptions extends Partial<HubOptions> {
    * @default none: no management API
    */
   readonly management?: ManagementOptions;
+  /**
+   * Serve ASP.NET SignalR 2.x clients (jquery.signalR, signalr-no-jquery, Microsoft.AspNet.SignalR.Client) with the
+   * same hubs, at `/signalr`; see {@link AspNetSignalROptions}.
+   * @default none: 2.x clients are not served
+   */
+  readonly aspNetSignalR?: AspNetSignalROptions | true;
 }
 
 /** Default user id: the id claim of the authenticated user, as ASP.NET Core's NameIdentifier claim. */
@@ -527,6 +534,8 @@ const signalROptionsSchema = z.strictObject({
     .optional(),
   accessTokenQueryParameter: z.union([z.string().min(1), z.literal(false)]).optional(),
   maximumConnections: z.number().int().positive().nullable().optional(),
+  // Checked by resolveAspNetOptions.
+  aspNetSignalR: z.union([z.literal(true), z.looseObject({})]).optional(),
   management: z
     .strictObject({
       accessKey: z.string().min(1),

@@ -17,6 +17,8 @@ import { HttpErrors } from './errors';
 import type { BackplaneLogger } from './lifetime/backplane-bus';
 import { RedisBackplane, type BackplaneStatus } from './lifetime/redis-backplane';
 import { registerManagementApi } from './management/management-api';
+import { AspNetEndpoint, registerAspNetEndpoint } from './aspnet/aspnet-endpoint';
+import { resolveAspNetOptions } from './aspnet/aspnet-options';
 import { resolveOptions, SignalROptionsError, type SignalROptions } from './options';
 import { accessTokenHook, authorizeHook } from './transports/authentication';
 import { corsHook } from './transports/cors';
@@ -256,6 +258,10 @@ const signalr: FastifyPluginAsync<SignalROptions> = async (app, rawOptions) => {
   // The management REST API (Azure SignalR Service's routes), in a context of its own with its own JSON bodies.
   if (rawOptions.management !== undefined) {
     await registerManagementApi(app, rawOptions.management, endpoints, backplane?.bus);
+  }
+  // ASP.NET SignalR 2.x clients, served by the same hubs at their own path.
+  if (rawOptions.aspNetSignalR !== undefined) {
+    await registerAspNetEndpoint(app, new AspNetEndpoint(resolveAspNetOptions(rawOptions.aspNetSignalR), endpoints, heartbeat));
   }
   hubPaths.start();
 };

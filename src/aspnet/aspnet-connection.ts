@@ -1,0 +1,293 @@
+/**
+ * One ASP.NET SignalR 2.x connection on this server: its seats in the hubs it subscribed to (`connectionData`), the
+ * bounded buffer of messages with their ids (the cursor a client polls and reconnects with), the transport it is
+ * reached through now, and the answers `/send` requests wait for (docs/protocol.md §4.4).
+ *
+ * A 2.x connection outlives its transports: long polling has one per poll, and a dropped Server-Sent Events or
+ * WebSocket transport is replaced by `/reconnect`. Messages sent meanwhile stay in the buffer; the next transport
+ * gets every message after the client's cursor. Without a transport for `disconnectTimeoutMs`, the connection ends.
+ */
+import { randomBytes } from 'node:crypto';
+import type { TransportName } from '../../protocol/negotiate';
+import { writePersistentResponse, type LegacyHubRequest } from '../../protocol/aspnet/wire';
+import type { HubHttpRequest } from '../hub/hub';
+import type { HubEndpoint } from '../hub/hub-endpoint';
+import { AspNetHubSeat, legacyHubProtocol, type SeatOwner } from './aspnet-hub-seat';
+import type { ResolvedAspNetSignalROptions } from './aspnet-options';
+
+/** Where a 2.x connection's messages go now: a held poll, an event stream, a WebSocket. */
+export interface LegacyTransport {
+  readonly name: TransportName;
+  /** Whether one delivery ends it (a poll's answer). */
+  readonly oneShot: boolean;
+  /** Sends a persistent response. */
+  deliver(bytes: Buffer): void;
+  /** Sends a hub response outside a persistent response (WebSockets only: the others answer in `/send`). */
+  deliverAnswer?(bytes: Buffer): void;
+  /** An idle keep-alive (`{}`, `data: {}`). */
+  keepAlive(): void;
+  /** Ends it (server shutdown, the connection ended). */
+  end(): void;
+}
+
+interface BufferedMessage {
+  readonly id: number;
+  readonly bytes: Buffer;
+}
+
+/** What the connection needs of the 2.x endpoint. */
+export interface LegacyConnectionHost {
+  readonly options: ResolvedAspNetSignalROptions;
+  /** The groups token for these prefixed group names. */
+  groupsToken(connectionId: string, groups: readonly string[]): string;
+  /** The connection ended: forget it. */
+  connectionEnded(connection: AspNetConnection): void;
+}
+
+/** One 2.x connection. */
+export class AspNetConnection implements SeatOwner {
+  /** Marks this connection's cursors: a cursor of another connection object (a restart) counts as none. */
+  private readonly cursorTag = randomBytes(4).toString('hex');
+  private readonly seats = new Map<string, AspNetHubSeat>();
+  private readonly buffer: BufferedMessage[] = [];
+  private lastId = 0;
+  private transport: LegacyTransport | null = null;
+  /** The id of the last message handed to the current transport. */
+  private sentId = 0;
+  private flushScheduled = false;
+  /** The groups last told to the client, as JSON. */
+  private sentGroups = '[]';
+  /** When the connection last had a transport (for the disconnect timeout). */
+  private lastSeenAt = Date.now();
+  private lastWriteAt = Date.now();
+  private pollStartedAt = 0;
+  private readonly answers = new Map<string, (bytes: Buffer) => void>();
+  private readonly abortController = new AbortController();
+  private ended = false;
+  transportName: TransportName;
+  /** Whether `/start` ran the hubs' `onConnected`. */
+  started = false;
+
+  constructor(
+    readonly connectionId: string,
+    readonly userIdentifier: string | undefined,
+    public httpRequest: HubHttpRequest,
+    transportName: TransportName,
+    private readonly host: LegacyConnectionHost,
+  ) {
+    this.transportName = transportName;
+  }
+
+  get connectionAborted(): AbortSignal {
+    return this.abortController.signal;
+  }
+
+  get hasEnded(): boolean {
+    return this.ended;
+  }
+
+  /** Adds the connection to a hub: registered with its lifetime manager, in the groups a groups token names. */
+  async join(hubName: string, endpoint: HubEndpoint, groups: readonly string[]): Promise<void> {
+    const seat = new AspNetHubSeat(hubName, endpoint, this, legacyHubProtocol(hubName));
+    this.seats.set(hubName.toLowerCase(), seat);
+    await endpoint.lifetime.onConnected(seat);
+    seat.registered = true;
+    for (const group of groups) await endpoint.lifetime.addToGroup(this.connectionId, group);
+    this.sentGroups = JSON.stringify(this.currentGroups());
+  }
+
+  /** Runs every hub's `onConnected` (2.x: on `/start`, or at once for a connection recreated on reconnect). */
+  async connectHubs(): Promise<void> {
+    if (this.started) return;
+    this.started = true;
+    for (const seat of this.seats.values()) {
+      await seat.endpoint.dispatcher.onConnected(seat);
+      seat.hubConnected = true;
+    }
+  }
+
+  seat(hubName: string): AspNetHubSeat | undefined {
+    return this.seats.get(hubName.toLowerCase());
+  }
+
+  // Transports -------------------------------------------------------------------------------------------------------
+
+  /** The cursor of the newest message. */
+  get cursor(): string {
+    return `${this.cursorTag}-${this.lastId}`;
+  }
+
+  /** The id a client's cursor stands for here: 0 for none or another connection's. */
+  private idOf(cursor: string | undefined): number {
+    if (cursor === undefined) return 0;
+    const dash = cursor.lastIndexOf('-');
+    if (dash < 0 || cursor.slice(0, dash) !== this.cursorTag) return 0;
+    const id = Number(cursor.slice(dash + 1));
+    return Number.isSafeInteger(id) && id >= 0 && id <= this.lastId ? id : 0;
+  }
+
+  /**
+   * A transport takes over, the previous one (if any) ending. `cursor` is what the client last received; messages
+   * after it still in the buffer go out at once. A connect's first answer is the initializing response.
+   */
+  attach(transport: LegacyTransport, cursor: string | undefined, initializing: boolean): void {
+    const previous = this.transport;
+    this.transport = transport;
+    if (previous !== null && previous !== transport) previous.end();
+    this.transportName = transport.name;
+    this.sentId = initializing ? this.lastId : this.idOf(cursor);
+    this.pollStartedAt = Date.now();
+    this.lastSeenAt = Date.now();
+    if (initializing) {
+      this.send(writePersistentResponse(this.cursor, [], { initializing: true }));
+      return;
+    }
+    if (this.sentId < this.lastId || this.groupsChanged()) this.flush();
+  }
+
+  /** The transport went away (a poll answered, a socket closed): the disconnect timeout runs from now. */
+  detach(transport: LegacyTransport): void {
+    if (this.transport !== transport) return;
+    this.transport = null;
+    this.lastSeenAt = Date.now();
+  }
+
+  enqueue(bytes: Buffer): void {
+    if (this.ended) return;
+    this.buffer.push({ id: ++this.lastId, bytes });
+    if (this.buffer.length > this.host.options.messageBufferSize) this.buffer.splice(0, this.buffer.length - this.host.options.messageBufferSize);
+    this.scheduleFlush();
+  }
+
+  private scheduleFlush(): void {
+    if (this.flushScheduled || this.transport === null) return;
+    this.flushScheduled = true;
+    // Every message of this event-loop turn leaves in one response.
+    setImmediate(() => {
+      this.flushScheduled = false;
+      if (this.transport !== null && (this.sentId < this.lastId || this.groupsChanged())) this.flush();
+    });
+  }
+
+  private currentGroups(): string[] {
+    const groups: string[] = [];
+    for (const seat of this.seats.values()) {
+      const lifetime = seat.endpoint.lifetime as { localGroupsOf?: (id: string) => readonly string[] };
+      for (const group of lifetime.localGroupsOf?.(this.connectionId) ?? []) groups.push(`${seat.hubName}.${group}`);
+    }
+    return groups.sort();
+  }
+
+  private groupsChanged(): boolean {
+    return JSON.stringify(this.currentGroups()) !== this.sentGroups;
+  }
+
+  /** Sends every buffered message after the transport's cursor, and the groups token when the groups changed. */
+  private flush(): void {
+    const messages: Buffer[] = [];
+    for (const message of this.buffer) if (message.id > this.sentId) messages.push(message.bytes);
+    const groups = this.currentGroups();
+    const groupsJson = JSON.stringify(groups);
+    const groupsToken = groupsJson === this.sentGroups ? undefined : this.host.groupsToken(this.connectionId, groups);
+    this.sentGroups = groupsJson;
+    this.sentId = this.lastId;
+    const delay = this.host.options.longPollDelayMs;
+    this.send(
+      writePersistentResponse(this.cursor, messages, {
+        ...(groupsToken !== undefined && { groupsToken }),
+        ...(this.transport?.oneShot === true && delay > 0 && { longPollDelay: delay }),
+      }),
+    );
+  }
+
+  private send(bytes: Buffer): void {
+    const transport = this.transport;
+    if (transport === null) return;
+    this.lastWriteAt = Date.now();
+    if (transport.oneShot) this.detach(transport);
+    transport.deliver(bytes);
+  }
+
+  /** Waits for the answer to `invocationId` (a `/send` over long polling or Server-Sent Events). */
+  awaitAnswer(invocationId: string): Promise<Buffer> {
+    return new Promise((resolve) => this.answers.set(invocationId, resolve));
+  }
+
+  answer(invocationId: string, bytes: Buffer): void {
+    const waiting = this.answers.get(invocationId);
+    if (waiting !== undefined) {
+      this.answers.delete(invocationId);
+      waiting(bytes);
+      return;
+    }
+    this.transport?.deliverAnswer?.(bytes);
+  }
+
+  /** A hub request: to the seat of its hub. Returns false when the connection is not subscribed to that hub. */
+  receive(request: LegacyHubRequest): boolean {
+    const seat = this.seat(request.hub);
+    if (seat === undefined) return false;
+    seat.invoke(request);
+    return true;
+  }
+
+  /** Keep-alives, the held poll's timeout and the disconnect timeout; called on every heartbeat tick. */
+  onHeartbeat(now: number): void {
+    const options = this.host.options;
+    const transport = this.transport;
+    if (transport === null) {
+      if (now - this.lastSeenAt >= options.disconnectTimeoutMs) void this.end(false);
+      return;
+    }
+    if (transport.oneShot) {
+      // A poll held for the connection timeout comes back empty; the client polls again.
+      if (now - this.pollStartedAt >= options.connectionTimeoutMs) this.send(writePersistentResponse(this.cursor, []));
+      return;
+    }
+    if (options.keepAliveMs !== null && now - this.lastWriteAt >= options.keepAliveMs) {
+      this.lastWriteAt = now;
+      transport.keepAlive();
+    }
+  }
+
+  /** The server ends the connection: the client is told with an error response and stops. */
+  abortFromServer(error: string | undefined): void {
+    if (this.ended) return;
+    this.send(writePersistentResponse(this.cursor, [], { error: error ?? 'The connection was closed by the server.' }));
+    void this.end(false);
+  }
+
+  /**
+   * Ends the connection once: hubs' `onDisconnected` (with `stopCalled` when the client said goodbye), then the
+   * lifetime managers forget it, as in .NET.
+   */
+  async end(stopCalled: boolean): Promise<void> {
+    if (this.ended) return;
+    this.ended = true;
+    this.abortController.abort();
+    const transport = this.transport;
+    this.transport = null;
+    transport?.end();
+    for (const resolve of this.answers.values()) resolve(Buffer.alloc(0));
+    this.answers.clear();
+    this.host.connectionEnded(this);
+    for (const seat of this.seats.values()) {
+      seat.closed = true;
+      const log = seat.endpoint.log;
+      if (seat.hubConnected) {
+        try {
+          await seat.endpoint.dispatcher.onDisconnected(seat, stopCalled ? undefined : undefined);
+        } catch (error) {
+          log.error({ event: 'signalr.connection.error', err: error, connectionId: this.connectionId }, 'onDisconnected failed');
+        }
+      }
+      if (seat.registered) {
+        try {
+          await seat.endpoint.lifetime.onDisconnected(seat);
+        } catch (error) {
+          log.error({ event: 'signalr.connection.error', err: error, connectionId: this.connectionId }, 'lifetime manager failed');
+        }
+      }
+    }
+  }
+}
