@@ -76,6 +76,8 @@ export const CHAT_PAGE = `<!DOCTYPE html>
       };
       window.numbers = [];
       chat.client.numbered = function (n) { window.numbers.push(n); };
+      window.reconnects = 0;
+      $.connection.hub.reconnected(function () { window.reconnects++; });
       $('#displayname').val(new URLSearchParams(location.search).get('name'));
       $.connection.hub.start({ transport: transport }).done(function () {
         window.connectedTransport = $.connection.hub.transport.name;

@@ -7,6 +7,7 @@
 import type { Browser, Page } from 'playwright-core';
 import { HubConnectionBuilder, HttpTransportType, type HubConnection } from '@microsoft/signalr';
 import { launchBrowser } from '../support/browser';
+import { startTcpProxy } from '../support/tcp-proxy';
 import type { RunningServer } from '../support/servers';
 import { startLegacyServer } from './fixtures';
 
@@ -22,10 +23,10 @@ afterAll(async () => {
   await server?.close();
 });
 
-async function openChat(transport: string, name: string): Promise<Page> {
+async function openChat(transport: string, name: string, url = server.url): Promise<Page> {
   const context = await browser.newContext();
   const page = await context.newPage();
-  await page.goto(`${server.url}/chat.html?transport=${transport}&name=${name}`);
+  await page.goto(`${url}/chat.html?transport=${transport}&name=${name}`);
   await page.waitForFunction(() => (window as any).connectedTransport !== undefined || (window as any).startError !== undefined, undefined, { timeout: 15_000 });
   const state = await page.evaluate(() => ({ transport: (window as any).connectedTransport, error: (window as any).startError }));
   expect(state).toEqual({ transport, error: undefined });
@@ -115,6 +116,29 @@ describe.each(TRANSPORTS)('jquery.signalR over %s', (transport) => {
     } finally {
       await core.stop();
       await page.context().close();
+    }
+  });
+
+  test('a dropped connection reconnects and receives every message sent meanwhile', async () => {
+    const proxy = await startTcpProxy(Number(new URL(server.url).port));
+    const page = await openChat(transport, 'erin', proxy.url);
+    const hub = server.app.signalr.hub('/chathub');
+    try {
+      await hub.clients.all.send('numbered', 1);
+      await page.waitForFunction(() => (window as any).numbers.includes(1), undefined, { timeout: 10_000 });
+      // The network goes away: no close frame, no FIN from the page.
+      proxy.block();
+      for (let i = 2; i <= 6; i++) await hub.clients.all.send('numbered', i);
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      proxy.unblock();
+      await page.waitForFunction(() => (window as any).reconnects > 0, undefined, { timeout: 20_000 });
+      await hub.clients.all.send('numbered', 7);
+      await page.waitForFunction(() => (window as any).numbers.includes(7), undefined, { timeout: 10_000 });
+      const numbers = await page.evaluate(() => (window as any).numbers as number[]);
+      expect(numbers).toEqual([1, 2, 3, 4, 5, 6, 7]);
+    } finally {
+      await page.context().close();
+      await proxy.close();
     }
   });
 });
