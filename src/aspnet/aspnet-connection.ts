@@ -20,8 +20,8 @@ export interface LegacyTransport {
   readonly name: TransportName;
   /** Whether one delivery ends it (a poll's answer). */
   readonly oneShot: boolean;
-  /** Sends a persistent response. */
-  deliver(bytes: Buffer): void;
+  /** Sends a persistent response; `cursor` is the one it carries. */
+  deliver(bytes: Buffer, cursor: string): void;
   /** Sends a hub response outside a persistent response (WebSockets only: the others answer in `/send`). */
   deliverAnswer?(bytes: Buffer): void;
   /** An idle keep-alive (`{}`, `data: {}`). */
@@ -65,6 +65,8 @@ export class AspNetConnection implements SeatOwner {
   private readonly abortController = new AbortController();
   private ended = false;
   transportName: TransportName;
+  /** Whether a transport was ever attached (a later connect is the client's own retry). */
+  private everAttached = false;
   /** Whether `/start` ran the hubs' `onConnected`. */
   started = false;
 
@@ -135,13 +137,24 @@ export class AspNetConnection implements SeatOwner {
     this.transport = transport;
     if (previous !== null && previous !== transport) previous.end();
     this.transportName = transport.name;
-    this.sentId = initializing ? this.lastId : this.idOf(cursor);
     this.pollStartedAt = Date.now();
     this.lastSeenAt = Date.now();
-    if (initializing) {
+    const first = !this.everAttached;
+    this.everAttached = true;
+    if (initializing && first) {
+      this.sentId = this.lastId;
       this.send(writePersistentResponse(this.cursor, [], { initializing: true }));
       return;
     }
+    if (initializing) {
+      // A second connect of the same connection: an event stream the browser (or the eventsource package) opened
+      // again by itself. It carries the last event id it saw (each event's id is its cursor) when it saw any; it
+      // gets the initializing response again, with what it missed, so messages sent while it was away are not lost.
+      if (cursor !== undefined) this.sentId = this.idOf(cursor);
+      this.flush(true);
+      return;
+    }
+    this.sentId = this.idOf(cursor);
     if (this.sentId < this.lastId || this.groupsChanged()) this.flush();
   }
 
@@ -183,7 +196,7 @@ export class AspNetConnection implements SeatOwner {
   }
 
   /** Sends every buffered message after the transport's cursor, and the groups token when the groups changed. */
-  private flush(): void {
+  private flush(initializing = false): void {
     const messages: Buffer[] = [];
     for (const message of this.buffer) if (message.id > this.sentId) messages.push(message.bytes);
     const groups = this.currentGroups();
@@ -194,6 +207,7 @@ export class AspNetConnection implements SeatOwner {
     const delay = this.host.options.longPollDelayMs;
     this.send(
       writePersistentResponse(this.cursor, messages, {
+        ...(initializing && { initializing: true }),
         ...(groupsToken !== undefined && { groupsToken }),
         ...(this.transport?.oneShot === true && delay > 0 && { longPollDelay: delay }),
       }),
@@ -205,7 +219,7 @@ export class AspNetConnection implements SeatOwner {
     if (transport === null) return;
     this.lastWriteAt = Date.now();
     if (transport.oneShot) this.detach(transport);
-    transport.deliver(bytes);
+    transport.deliver(bytes, this.cursor);
   }
 
   /** Waits for the answer to `invocationId` (a `/send` over long polling or Server-Sent Events). */

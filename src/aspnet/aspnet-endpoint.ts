@@ -274,7 +274,11 @@ export class AspNetEndpoint implements LegacyConnectionHost, HeartbeatParticipan
     const { connection, transport, created } = found;
     if (created && !initializing) await this.connectRecreated(connection);
     const cursor = query.messageId ?? form.get('messageId') ?? undefined;
-    if (transport === 'ServerSentEvents') return this.serveEventStream(connection, reply, cursor, initializing);
+    if (transport === 'ServerSentEvents') {
+      // An event stream opened again by the browser itself names the last event it got (docs/protocol.md §4.4).
+      const lastEventId = request.headers['last-event-id'];
+      return this.serveEventStream(connection, reply, cursor ?? (typeof lastEventId === 'string' ? lastEventId : undefined), initializing);
+    }
     return this.servePoll(connection, reply, cursor, initializing);
   };
 
@@ -329,7 +333,10 @@ export class AspNetEndpoint implements LegacyConnectionHost, HeartbeatParticipan
           resolve(bytes);
         },
         keepAlive: () => undefined,
-        end: () => transport.deliver(writePersistentResponse(cursor ?? connection.cursor, [])),
+        end: () => {
+          const current = cursor ?? connection.cursor;
+          transport.deliver(writePersistentResponse(current, []), current);
+        },
       };
       reply.type('application/json; charset=UTF-8');
       reply.raw.once('close', () => {
@@ -350,8 +357,9 @@ export class AspNetEndpoint implements LegacyConnectionHost, HeartbeatParticipan
     const transport: LegacyTransport = {
       name: 'ServerSentEvents',
       oneShot: false,
-      deliver: (bytes) => {
-        if (open) response.write(Buffer.concat([Buffer.from('data: '), bytes, Buffer.from('\n\n')]));
+      // Each event's id is its cursor, so a stream the browser reopens by itself says where it stopped.
+      deliver: (bytes, eventCursor) => {
+        if (open) response.write(Buffer.concat([Buffer.from(`id: ${eventCursor}\ndata: `), bytes, Buffer.from('\n\n')]));
       },
       keepAlive: () => {
         if (open) response.write('data: {}\n\n');
