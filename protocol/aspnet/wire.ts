@@ -165,7 +165,9 @@ export function parseConnectionData(text: string | undefined): string[] {
   }
   if (!Array.isArray(value)) throw new LegacyProtocolError('connectionData must be a JSON array.');
   return value.map((entry) => {
-    const name = typeof entry === 'object' && entry !== null ? (entry as { name?: unknown }).name : undefined;
+    // The JavaScript client writes `name`, the .NET client `Name`; 2.x reads property names in any case.
+    const key = typeof entry === 'object' && entry !== null ? Object.keys(entry).find((candidate) => candidate.toLowerCase() === 'name') : undefined;
+    const name = key === undefined ? undefined : (entry as Record<string, unknown>)[key];
     if (typeof name !== 'string' || name === '') throw new LegacyProtocolError('Each connectionData entry needs a hub name.');
     return name;
   });

@@ -3,7 +3,7 @@
  * clients at `/signalr`, with a page written as the ASP.NET SignalR 2.x articles write it.
  */
 import { readFile } from 'node:fs/promises';
-import Fastify from 'fastify';
+import Fastify, { type FastifyInstance } from 'fastify';
 import { callerState, fastifySignalR, Hub, HubException, type SignalROptions } from '../../src/index';
 import { listen, type RunningServer } from '../support/servers';
 
@@ -91,9 +91,16 @@ export const CHAT_PAGE = `<!DOCTYPE html>
 </body>
 </html>`;
 
-/** A server with the chat hub at `/chathub` and the 2.x endpoint, serving the page at `/chat.html`. */
-export async function startLegacyServer(options: Partial<SignalROptions> = {}): Promise<RunningServer> {
+/**
+ * A server with the chat hub at `/chathub` and the 2.x endpoint, serving the page at `/chat.html`; `routes` adds
+ * a test's own routes before it listens.
+ */
+export async function startLegacyServer(
+  options: Partial<SignalROptions> = {},
+  routes: (app: FastifyInstance) => void = () => undefined,
+): Promise<RunningServer> {
   const app = Fastify({ logger: false });
+  routes(app);
   const scripts = await clientScripts();
   for (const [url, source] of Object.entries(scripts)) {
     app.get(url, async (_request, reply) => reply.type('application/javascript').send(source));
