@@ -25,6 +25,10 @@ export class ChatHub extends Hub {
     await this.groups.addToGroup(this.context.connectionId, group);
     return this.context.connectionId;
   }
+  /** Adds any connection, of this server or another, to a group. */
+  async addToGroup(connectionId: string, group: string): Promise<void> {
+    await this.groups.addToGroup(connectionId, group);
+  }
   async leaveGroup(group: string): Promise<void> {
     await this.groups.removeFromGroup(this.context.connectionId, group);
   }
