@@ -1,13 +1,15 @@
 /**
  * 2.x clients across two servers on one real redis-server: a signalr-no-jquery client on server A and a Core
  * client on server B share a group both ways, a broadcast from B reaches A's 2.x client, and B adds A's 2.x
- * connection to a group through Redis's group commands.
+ * connection to a group through Redis's group commands; and an ASP.NET Core server on the same Redis reaches a 2.x
+ * client of ours, to all and to a group.
  */
 /* eslint-disable @typescript-eslint/no-explicit-any -- the 2.x client is untyped */
 import { HubConnectionBuilder, HttpTransportType, type HubConnection } from '@microsoft/signalr';
+import { describeWithDotnet, startBackplaneReferenceServer } from '../support/dotnet-reference';
 import { RedisServer } from '../support/redis-server';
 import type { RunningServer } from '../support/servers';
-import { startLegacyServer } from './fixtures';
+import { ChatHub, startLegacyServer } from './fixtures';
 import { loadNodeClient } from './node-window';
 
 let redis: RedisServer;
@@ -72,4 +74,31 @@ test.each(['webSockets', 'longPolling'])('over %s a 2.x client on A and a Core c
     await core.stop();
     legacy.stop();
   }
+});
+
+describeWithDotnet('with an ASP.NET Core server on the same Redis', () => {
+  test('its sends to all and to a group reach a 2.x client of ours', async () => {
+    // Ours under the .NET hub's full type name, so both servers use the same channels; 2.x clients still call it ChatHub.
+    const ours = await startLegacyServer({ redis: { url: redis.url }, hubs: [{ path: '/chathub', hub: ChatHub, name: 'WebAPI.ChatHub' }] });
+    const dotnet = await startBackplaneReferenceServer({ redisPort: redis.port });
+    const legacy = hubConnection(`${ours.url}/signalr`, { useDefaultPath: false });
+    const chat = legacy.createHubProxy('chatHub');
+    const received: string[] = [];
+    chat.on('ReceiveMessage', (user: string, message: string) => received.push(`${user}: ${message}`));
+    const core: HubConnection = new HubConnectionBuilder().withUrl(dotnet.hubUrl, { transport: HttpTransportType.WebSockets }).build();
+    try {
+      expect((await settle(legacy.start({ transport: 'webSockets' }))).error).toBeUndefined();
+      await settle(chat.invoke('joinGroup', 'mixed-room'));
+      await core.start();
+      await core.invoke('SendMessage', 'dotnet', 'to all');
+      await core.invoke('SendToRoom', 'mixed-room', 'dotnet', 'to the room');
+      await waitFor(() => received.length >= 2, 'the .NET server\'s messages');
+      expect(received).toEqual(['dotnet: to all', 'dotnet: to the room']);
+    } finally {
+      await core.stop();
+      legacy.stop();
+      await dotnet.stop();
+      await ours.close();
+    }
+  }, 120_000);
 });
