@@ -1,10 +1,10 @@
 /**
  * The ASP.NET SignalR 2.x wire format (the .NET Framework generation, spoken by jquery.signalR, signalr-no-jquery
  * and Microsoft.AspNet.SignalR.Client): negotiate body, persistent responses, hub requests and hub responses.
- * Pure: no I/O, no timers. Spec: docs/protocol.md §4.
+ * Pure: no I/O, no timers. Spec: docs/protocol.md §7.
  */
 
-/** The body of `/negotiate` (docs/protocol.md §4.2). Times are in seconds, as 2.x sends them. */
+/** The body of `/negotiate` (docs/protocol.md §7.2). Times are in seconds, as 2.x sends them. */
 export interface LegacyNegotiateBody {
   readonly Url: string;
   readonly ConnectionToken: string;
@@ -18,11 +18,11 @@ export interface LegacyNegotiateBody {
   readonly LongPollDelay: number;
 }
 
-/** `/start`'s answer and `/ping`'s, byte for byte as the 2.x server writes them (docs/protocol.md §4.3). */
+/** `/start`'s answer and `/ping`'s, byte for byte as the 2.x server writes them (docs/protocol.md §7.3). */
 export const START_RESPONSE = '{ "Response": "started" }';
 export const PING_RESPONSE = '{ "Response": "pong" }';
 
-/** The protocol versions the 2.x server accepts: a client's `clientProtocol` is clamped into this range (§4.2). */
+/** The protocol versions the 2.x server accepts: a client's `clientProtocol` is clamped into this range (docs/protocol.md §7.2). */
 const MIN_PROTOCOL = [1, 2] as const;
 const MAX_PROTOCOL = [2, 0] as const;
 
@@ -42,7 +42,7 @@ export function resolveProtocolVersion(clientProtocol: string | undefined): stri
   return clientProtocol!.trim();
 }
 
-/** What a persistent response carries besides its messages (docs/protocol.md §4.4). */
+/** What a persistent response carries besides its messages (docs/protocol.md §7.4). */
 export interface PersistentResponseFlags {
   /** `"S":1`: the first response of a connection, which the client's start waits for. */
   readonly initializing?: boolean;
@@ -81,12 +81,12 @@ export function writePersistentResponse(cursor: string, messages: readonly Buffe
   return Buffer.concat(parts);
 }
 
-/** A client call of a hub, `{"H":hub,"M":method,"A":[args]}` (ClientHubInvocation; docs/protocol.md §4.5). */
+/** A client call of a hub, `{"H":hub,"M":method,"A":[args]}` (ClientHubInvocation; docs/protocol.md §7.5). */
 export function writeClientHubInvocation(hub: string, method: string, args: readonly unknown[]): Buffer {
   return Buffer.from(JSON.stringify({ H: hub, M: method, A: args }));
 }
 
-/** A hub method's answer (HubResponse; docs/protocol.md §4.5): `I` always, the rest when set. */
+/** A hub method's answer (HubResponse; docs/protocol.md §7.5): `I` always, the rest when set. */
 export interface LegacyHubResponse {
   readonly id: string;
   readonly result?: unknown;
@@ -119,7 +119,7 @@ export function writeHubResponse(response: LegacyHubResponse): Buffer {
   return Buffer.from(JSON.stringify(body));
 }
 
-/** A hub invocation as a 2.x client sends it (HubRequest; docs/protocol.md §4.5). */
+/** A hub invocation as a 2.x client sends it (HubRequest; docs/protocol.md §7.5). */
 export interface LegacyHubRequest {
   readonly hub: string;
   readonly method: string;
@@ -154,7 +154,7 @@ export function parseHubRequest(text: string): LegacyHubRequest {
   return { hub: H, method: M, args: (A as unknown[] | undefined | null) ?? [], id, state };
 }
 
-/** `connectionData`: the hubs a connection subscribes to, `[{"name":"chathub"}]` (docs/protocol.md §4.2). */
+/** `connectionData`: the hubs a connection subscribes to, `[{"name":"chathub"}]` (docs/protocol.md §7.2). */
 export function parseConnectionData(text: string | undefined): string[] {
   if (text === undefined || text === '') return [];
   let value: unknown;

@@ -9,7 +9,7 @@
  * Reading: the hub protocol's reader (`messagepack-codec.ts`), which hands out views of the received bytes.
  *
  * Writer rules (MessagePack-CSharp `MessagePackWriter.cs` @v2.5.187, the version ASP.NET Core 10 ships,
- * docs/protocol.md §4): every header takes the smallest form that fits — fixarray/array16/array32, fixmap/map16/map32,
+ * docs/protocol.md §7): every header takes the smallest form that fits — fixarray/array16/array32, fixmap/map16/map32,
  * fixstr/str8/str16/str32 by UTF-8 byte length, bin8/bin16/bin32 — and an int takes the smallest form, unsigned
  * for non-negative values (positive fixint, uint8, uint16, uint32) and signed for negative ones (negative fixint,
  * int8, int16, int32). The golden capture shows exactly these forms (`test/golden/CAPTURE.md`, scenario 5).

@@ -1,7 +1,7 @@
 /**
  * One ASP.NET SignalR 2.x connection on this server: its seats in the hubs it subscribed to (`connectionData`), the
  * bounded buffer of messages with their ids (the cursor a client polls and reconnects with), the transport it is
- * reached through now, and the answers `/send` requests wait for (docs/protocol.md §4.4).
+ * reached through now, and the answers `/send` requests wait for (docs/protocol.md §7.4).
  *
  * A 2.x connection outlives its transports: long polling has one per poll, and a dropped Server-Sent Events or
  * WebSocket transport is replaced by `/reconnect`. Messages sent meanwhile stay in the buffer; the next transport

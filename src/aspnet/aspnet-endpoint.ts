@@ -1,6 +1,6 @@
 /**
  * The ASP.NET SignalR 2.x endpoint (`/signalr`): negotiate, connect, reconnect, poll, send, start, abort, ping and
- * the proxy script, over long polling, Server-Sent Events and WebSockets (docs/protocol.md §4). It serves the hubs
+ * the proxy script, over long polling, Server-Sent Events and WebSockets (docs/protocol.md §7). It serves the hubs
  * the plugin registered — a 2.x connection takes a seat in each hub its `connectionData` names — so one `Hub`
  * class answers Core clients at its own path and 2.x clients here.
  *
@@ -30,7 +30,7 @@ import type { ResolvedAspNetSignalROptions } from './aspnet-options';
 import { generateProxyScript } from './hub-proxy-script';
 import { ProtectedData } from './protected-data';
 
-/** 2.x's texts for refused requests (Resources.resx of Microsoft.AspNet.SignalR.Core; docs/protocol.md §4.3). */
+/** 2.x's texts for refused requests (Resources.resx of Microsoft.AspNet.SignalR.Core; docs/protocol.md §7.3). */
 export const LegacyErrors = {
   unknownTransport: 'Protocol error: Unknown transport.',
   missingConnectionToken: 'Protocol error: Missing connection token.',
@@ -40,7 +40,7 @@ export const LegacyErrors = {
   notWebSocketRequest: 'Not a valid web socket request.',
 } as const;
 
-/** The transport names 2.x clients send, and ours. `foreverFrame` is not among them (docs/protocol.md §4.3). */
+/** The transport names 2.x clients send, and ours. `foreverFrame` is not among them (docs/protocol.md §7.3). */
 const TRANSPORTS: Readonly<Record<string, TransportName>> = {
   webSockets: 'WebSockets',
   serverSentEvents: 'ServerSentEvents',
@@ -275,7 +275,7 @@ export class AspNetEndpoint implements LegacyConnectionHost, HeartbeatParticipan
     if (created && !initializing) await this.connectRecreated(connection);
     const cursor = query.messageId ?? form.get('messageId') ?? undefined;
     if (transport === 'ServerSentEvents') {
-      // An event stream opened again by the browser itself names the last event it got (docs/protocol.md §4.4).
+      // An event stream opened again by the browser itself names the last event it got (docs/protocol.md §7.4).
       const lastEventId = request.headers['last-event-id'];
       return this.serveEventStream(connection, reply, cursor ?? (typeof lastEventId === 'string' ? lastEventId : undefined), initializing);
     }

@@ -1,6 +1,6 @@
 /**
  * Options of the ASP.NET SignalR 2.x endpoint (plugin option `aspNetSignalR`): where it listens and the 2.x
- * timings, each defaulting to what a 2.x server uses (docs/protocol.md §4.2).
+ * timings, each defaulting to what a 2.x server uses (docs/protocol.md §7.2).
  */
 import { randomBytes } from 'node:crypto';
 

@@ -1,6 +1,6 @@
 /**
  * The script served at `/signalr/hubs` (and `/signalr/js`): the 2.x generated proxies, so a page's
- * `$.connection.chatHub.server.send(...)` and `client.addMessage = ...` work unchanged (docs/protocol.md §4.7). Hub
+ * `$.connection.chatHub.server.send(...)` and `client.addMessage = ...` work unchanged (docs/protocol.md §7.7). Hub
  * and method names are camel-cased as the 2.x generator does; each proxy method invokes the method by its declared
  * name, and the dispatcher finds it in any letter case.
  */

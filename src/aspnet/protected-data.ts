@@ -1,6 +1,6 @@
 /**
  * Protected tokens of the 2.x endpoint — the connection token and the groups token, which 2.x protects with the
- * host's data protection (docs/protocol.md §4.6). Each is encrypted and authenticated with AES-256-GCM under a key
+ * host's data protection (docs/protocol.md §7.6). Each is encrypted and authenticated with AES-256-GCM under a key
  * derived for its purpose, so a client can neither read the connection id and user inside nor forge or alter one,
  * and a groups token is no connection token.
  */
