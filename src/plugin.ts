@@ -261,7 +261,10 @@ const signalr: FastifyPluginAsync<SignalROptions> = async (app, rawOptions) => {
   }
   // ASP.NET SignalR 2.x clients, served by the same hubs at their own path.
   if (rawOptions.aspNetSignalR !== undefined) {
-    await registerAspNetEndpoint(app, new AspNetEndpoint(resolveAspNetOptions(rawOptions.aspNetSignalR), endpoints, heartbeat));
+    await registerAspNetEndpoint(app, new AspNetEndpoint(resolveAspNetOptions(rawOptions.aspNetSignalR), endpoints, heartbeat), {
+      cors: corsHook(options.allowedOrigins),
+      accessToken: options.accessTokenQueryParameter === false ? undefined : accessTokenHook(options.accessTokenQueryParameter),
+    });
   }
   hubPaths.start();
 };

@@ -8,7 +8,7 @@
  * managers, groups, backplane) is the hubs' own.
  */
 import { randomUUID } from 'node:crypto';
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest, onRequestHookHandler } from 'fastify';
 import type { WebSocket } from 'ws';
 import {
   LegacyProtocolError,
@@ -24,6 +24,7 @@ import {
 import type { TransportName } from '../../protocol/negotiate';
 import type { Heartbeat, HeartbeatParticipant } from '../heartbeat';
 import { snapshotHttpRequest } from '../hub/hub';
+import { authorizeHook } from '../transports/authentication';
 import type { HubEndpoint } from '../hub/hub-endpoint';
 import { AspNetConnection, type LegacyConnectionHost, type LegacyTransport } from './aspnet-connection';
 import type { ResolvedAspNetSignalROptions } from './aspnet-options';
@@ -74,9 +75,11 @@ export class AspNetEndpoint implements LegacyConnectionHost, HeartbeatParticipan
 
   constructor(
     readonly options: ResolvedAspNetSignalROptions,
-    endpoints: readonly HubEndpoint[],
+    /** The hubs it serves: every hub the plugin registered. */
+    readonly hubEndpoints: readonly HubEndpoint[],
     private readonly heartbeat: Heartbeat,
   ) {
+    const endpoints = hubEndpoints;
     this.tokens = new ProtectedData(options.tokenSecret);
     for (const endpoint of endpoints) {
       const name = endpoint.options.hub.name;
@@ -437,12 +440,33 @@ export class AspNetEndpoint implements LegacyConnectionHost, HeartbeatParticipan
   };
 }
 
-/** Mounts the 2.x endpoint's routes, in a context of their own (form bodies as raw bytes). */
-export async function registerAspNetEndpoint(app: FastifyInstance, endpoint: AspNetEndpoint): Promise<void> {
+/** What guards the 2.x routes, besides the hubs' own hooks: the plugin's CORS policy and access-token parameter. */
+export interface AspNetRouteGuards {
+  readonly cors: onRequestHookHandler;
+  readonly accessToken: onRequestHookHandler | undefined;
+}
+
+/**
+ * Mounts the 2.x endpoint's routes, in a context of their own (form bodies as raw bytes). One 2.x connection may
+ * use every hub, so its requests pass every hub's `onRequest` hooks and `authorize` (each distinct one once).
+ */
+export async function registerAspNetEndpoint(app: FastifyInstance, endpoint: AspNetEndpoint, guards: AspNetRouteGuards): Promise<void> {
   const base = endpoint.options.path;
   await app.register(async (routes: FastifyInstance) => {
     routes.removeAllContentTypeParsers();
     routes.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: endpoint.options.maximumMessageSize }, (_request, body, done) => done(null, body));
+    routes.addHook('onRequest', guards.cors);
+    if (guards.accessToken !== undefined) routes.addHook('onRequest', guards.accessToken);
+    for (const hook of new Set(endpoint.hubEndpoints.flatMap((hub) => hub.options.onRequest))) routes.addHook('onRequest', hook);
+    for (const authorize of new Set(endpoint.hubEndpoints.map((hub) => hub.options.authorize))) {
+      if (authorize !== undefined) routes.addHook('onRequest', authorizeHook(authorize));
+    }
+    // Transport endpoints answer in plain text, as 2.x does, not with Fastify's JSON error bodies.
+    routes.setErrorHandler((error: FastifyError, request, reply) => {
+      const status = error.statusCode !== undefined && error.statusCode >= 400 ? error.statusCode : 500;
+      if (status >= 500) request.log.error({ err: error }, '2.x request failed');
+      return text(reply, status);
+    });
     routes.get(`${base}/negotiate`, endpoint.negotiate);
     routes.post(`${base}/negotiate`, endpoint.negotiate);
     routes.get(`${base}/ping`, endpoint.ping);

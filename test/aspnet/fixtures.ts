@@ -9,6 +9,15 @@ import { listen, type RunningServer } from '../support/servers';
 
 /** The chat hub of the 2.x articles, plus what the tests exercise: results, errors, groups, state. */
 export class ChatHub extends Hub {
+  /** Connects and disconnects seen, as `connected <id> <transport>` and `disconnected <id>`, for lifecycle tests. */
+  static readonly lifecycle: string[] = [];
+
+  override onConnected(): void {
+    ChatHub.lifecycle.push(`connected ${this.context.connectionId} ${this.context.transport}`);
+  }
+  override onDisconnected(): void {
+    ChatHub.lifecycle.push(`disconnected ${this.context.connectionId}`);
+  }
   async send(name: string, message: string): Promise<void> {
     await this.clients.all.send('addMessage', name, message);
   }

@@ -1,0 +1,175 @@
+/**
+ * The 2.x endpoint at the HTTP level, with real sockets and no client library: negotiate's body and defaults, 2.x's
+ * answers to bad requests (unknown or Internet Explorer-only transports, missing, forged or foreign tokens, unknown
+ * hubs, bad hub requests, bodies over the limit), tokens a client can neither read nor forge, hub authorization, and
+ * the hub lifecycle of a connection that starts, and of one whose client vanishes.
+ */
+import { WebSocket } from 'ws';
+import type { FastifyRequest } from 'fastify';
+import type { RunningServer } from '../support/servers';
+import { ChatHub, startLegacyServer } from './fixtures';
+
+let server: RunningServer;
+let guarded: RunningServer;
+const HUBS = encodeURIComponent(JSON.stringify([{ name: 'chathub' }]));
+
+beforeAll(async () => {
+  server = await startLegacyServer({ aspNetSignalR: { disconnectTimeoutMs: 6000, maximumMessageSize: 4096 } });
+  // Users come from `?user=`; the hub admits alice and bob.
+  const userOf = (request: FastifyRequest) => (request.query as { user?: string }).user;
+  guarded = await startLegacyServer({
+    userIdProvider: userOf,
+    hubs: [{ path: '/chathub', hub: ChatHub, authorize: (request) => ['alice', 'bob'].includes(userOf(request) ?? '') }],
+  });
+});
+afterAll(async () => {
+  await server?.close();
+  await guarded?.close();
+});
+
+interface Negotiated {
+  readonly ConnectionToken: string;
+  readonly ConnectionId: string;
+  readonly [key: string]: unknown;
+}
+
+async function negotiate(base = server.url, query = ''): Promise<Negotiated> {
+  const response = await fetch(`${base}/signalr/negotiate?clientProtocol=2.1&connectionData=${HUBS}${query}`);
+  expect(response.status).toBe(200);
+  return (await response.json()) as Negotiated;
+}
+
+function url(path: string, token: string, extra = '', transport = 'longPolling', base = server.url): string {
+  return `${base}/signalr/${path}?transport=${transport}&clientProtocol=2.1&connectionToken=${encodeURIComponent(token)}&connectionData=${HUBS}${extra}`;
+}
+
+async function waitFor(condition: () => boolean, what: string, timeoutMs = 15_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+test('negotiate answers the 2.x body with its defaults (disconnect timeout as configured)', async () => {
+  const body = await negotiate();
+  expect(body).toEqual({
+    Url: '/signalr',
+    ConnectionToken: expect.any(String),
+    ConnectionId: expect.stringMatching(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/),
+    KeepAliveTimeout: 4,
+    DisconnectTimeout: 6,
+    ConnectionTimeout: 110,
+    TryWebSockets: true,
+    ProtocolVersion: '2.0',
+    TransportConnectTimeout: 5,
+    LongPollDelay: 0,
+  });
+  // Older clients get their own version; none at all gets the oldest.
+  const old = await fetch(`${server.url}/signalr/negotiate?clientProtocol=1.5&connectionData=${HUBS}`);
+  expect(((await old.json()) as Negotiated).ProtocolVersion).toBe('1.5');
+  const none = await fetch(`${server.url}/signalr/negotiate?connectionData=${HUBS}`);
+  expect(((await none.json()) as Negotiated).ProtocolVersion).toBe('1.2');
+});
+
+test('the connection token hides the connection id and cannot be altered', async () => {
+  const { ConnectionToken: token, ConnectionId: id } = await negotiate();
+  const decoded = Buffer.from(token, 'base64url').toString('latin1');
+  expect(decoded).not.toContain(id);
+  expect(token).not.toContain(id);
+  // Any change to the token makes it a stranger.
+  const tampered = token.slice(0, 20) + (token[20] === 'A' ? 'B' : 'A') + token.slice(21);
+  const response = await fetch(url('connect', tampered), { method: 'POST' });
+  expect(response.status).toBe(400);
+  expect(await response.text()).toBe('The ConnectionId is in the incorrect format.');
+  // A token made by another server (another secret) is refused too.
+  const other = await startLegacyServer();
+  try {
+    const foreign = await negotiate(other.url);
+    const refused = await fetch(url('connect', foreign.ConnectionToken), { method: 'POST' });
+    expect(refused.status).toBe(400);
+  } finally {
+    await other.close();
+  }
+});
+
+test('bad requests get 2.x answers', async () => {
+  const { ConnectionToken: token } = await negotiate();
+  const foreverFrame = await fetch(url('connect', token, '', 'foreverFrame'));
+  expect([foreverFrame.status, await foreverFrame.text()]).toEqual([400, 'Protocol error: Unknown transport.']);
+  const noTransport = await fetch(`${server.url}/signalr/connect?connectionToken=${encodeURIComponent(token)}`);
+  expect([noTransport.status, await noTransport.text()]).toEqual([400, 'Protocol error: Unknown transport.']);
+  const noToken = await fetch(`${server.url}/signalr/connect?transport=longPolling&connectionData=${HUBS}`);
+  expect([noToken.status, await noToken.text()]).toEqual([400, 'Protocol error: Missing connection token.']);
+  const unknownHub = await fetch(`${server.url}/signalr/negotiate?connectionData=${encodeURIComponent('[{"name":"nohub"}]')}`);
+  expect([unknownHub.status, await unknownHub.text()]).toEqual([500, "'nohub' Hub could not be resolved."]);
+  const badData = await fetch(`${server.url}/signalr/negotiate?connectionData=%5Bnot%20json`);
+  expect(badData.status).toBe(400);
+  // Hub requests: not JSON, no method, too large.
+  const form = (data: string) => ({ method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: `data=${encodeURIComponent(data)}` });
+  expect((await fetch(url('send', token), form('{not json'))).status).toBe(400);
+  expect((await fetch(url('send', token), form('{"H":"chathub","I":"0"}'))).status).toBe(400);
+  expect((await fetch(url('send', token), form(JSON.stringify({ H: 'chathub', M: 'send', A: ['x', 'y'.repeat(5000)], I: '1' })))).status).toBe(413);
+  // A hub the connection does not know: an error answer, not a failure of the request.
+  const wrongHub = await fetch(url('send', token), form('{"H":"nohub","M":"x","A":[],"I":"2"}'));
+  expect(await wrongHub.json()).toEqual({ I: '2', E: "'nohub' Hub could not be resolved." });
+  // A WebSocket route asked over plain HTTP.
+  const notUpgraded = await fetch(url('connect', token, '', 'webSockets'));
+  expect([notUpgraded.status, await notUpgraded.text()]).toEqual([400, 'Not a valid web socket request.']);
+});
+
+test('ping, start and the proxy script', async () => {
+  const ping = await fetch(`${server.url}/signalr/ping`);
+  expect(await ping.text()).toBe('{ "Response": "pong" }');
+  const script = await (await fetch(`${server.url}/signalr/hubs`)).text();
+  expect(script).toContain('proxies["chatHub"] = this.createHubProxy("chatHub");');
+  expect(script).toContain('"joinGroup": function (arg0) {');
+  expect(script).toContain('$.merge(["joinGroup"]');
+  expect(script).toContain('$.hubConnection("/signalr", { useDefaultPath: false })');
+  expect(await (await fetch(`${server.url}/signalr/js`)).text()).toBe(script);
+});
+
+test('a request of another user than the token\'s is 403; the hub\'s authorize guards every 2.x request', async () => {
+  expect((await fetch(`${guarded.url}/signalr/negotiate?connectionData=${HUBS}&user=mallory`)).status).toBe(401);
+  const alice = await negotiate(guarded.url, '&user=alice');
+  const asAlice = await fetch(url('connect', alice.ConnectionToken, '&user=alice', 'longPolling', guarded.url), { method: 'POST' });
+  expect(asAlice.status).toBe(200);
+  expect(await asAlice.json()).toMatchObject({ S: 1, M: [] });
+  const asNobody = await fetch(url('poll', alice.ConnectionToken, '', 'longPolling', guarded.url), { method: 'POST' });
+  expect(asNobody.status).toBe(401);
+  // Bob may use the hub, not alice's connection.
+  const asBob = await fetch(url('poll', alice.ConnectionToken, '&user=bob', 'longPolling', guarded.url), { method: 'POST' });
+  expect([asBob.status, await asBob.text()]).toEqual([403, 'Unrecognized user identity.  The user identity cannot change during an active SignalR connection.']);
+});
+
+test('start runs onConnected; a client that vanishes is disconnected after the disconnect timeout', async () => {
+  const { ConnectionToken: token, ConnectionId: id } = await negotiate();
+  const socket = new WebSocket(url('connect', token, '', 'webSockets').replace('http', 'ws'));
+  const frames: string[] = [];
+  socket.on('message', (data: Buffer) => frames.push(data.toString()));
+  await waitFor(() => frames.length > 0, 'the init message');
+  expect(JSON.parse(frames[0])).toMatchObject({ S: 1, M: [] });
+  const started = await fetch(url('start', token, '', 'webSockets'));
+  expect(await started.text()).toBe('{ "Response": "started" }');
+  expect(ChatHub.lifecycle).toContain(`connected ${id} WebSockets`);
+  socket.send(JSON.stringify({ H: 'chathub', M: 'add', A: [1, 2], I: '0' }));
+  await waitFor(() => frames.some((frame) => frame.includes('"R"')), 'the answer');
+  expect(frames.map((frame) => JSON.parse(frame))).toContainEqual({ R: 3, I: '0' });
+  // The socket dies without a goodbye: the connection waits for a reconnect, then ends.
+  socket.terminate();
+  await new Promise((resolve) => setTimeout(resolve, 3000));
+  expect(ChatHub.lifecycle).not.toContain(`disconnected ${id}`);
+  await waitFor(() => ChatHub.lifecycle.includes(`disconnected ${id}`), 'onDisconnected', 10_000);
+}, 20_000);
+
+test('abort ends the connection at once', async () => {
+  const { ConnectionToken: token, ConnectionId: id } = await negotiate();
+  expect((await fetch(url('connect', token), { method: 'POST' })).status).toBe(200);
+  await fetch(url('start', token));
+  const poll = fetch(url('poll', token), { method: 'POST' });
+  const aborted = await fetch(url('abort', token), { method: 'POST' });
+  expect(aborted.status).toBe(200);
+  await waitFor(() => ChatHub.lifecycle.includes(`disconnected ${id}`), 'onDisconnected');
+  // The held poll is answered when the connection ends.
+  expect((await poll).status).toBe(200);
+});
