@@ -173,3 +173,40 @@ test('abort ends the connection at once', async () => {
   // The held poll is answered when the connection ends.
   expect((await poll).status).toBe(200);
 });
+
+test('a server that does not hold the connection rebuilds it from its tokens, groups included', async () => {
+  const secret = 'one secret for both servers';
+  const first = await startLegacyServer({ aspNetSignalR: { tokenSecret: secret } });
+  const second = await startLegacyServer({ aspNetSignalR: { tokenSecret: secret } });
+  try {
+    const { ConnectionToken: token, ConnectionId: id } = await negotiate(first.url);
+    const connected = (await (await fetch(url('connect', token, '', 'longPolling', first.url), { method: 'POST' })).json()) as { C: string };
+    await fetch(url('start', token, '', 'longPolling', first.url));
+    const send = (base: string, request: object) =>
+      fetch(url('send', token, '', 'longPolling', base), {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: `data=${encodeURIComponent(JSON.stringify(request))}`,
+      });
+    expect(await (await send(first.url, { H: 'chathub', M: 'joinGroup', A: ['moved'], I: '0' })).json()).toEqual({ R: id, I: '0' });
+    // The next poll carries the groups token.
+    const polled = (await (await fetch(url('poll', token, `&messageId=${encodeURIComponent(connected.C)}`, 'longPolling', first.url), { method: 'POST' })).json()) as { C: string; G?: string };
+    expect(polled.G).toEqual(expect.any(String));
+    expect(polled.G).not.toContain('moved');
+    // The client moves to the second server, which never saw it: its reconnect brings the groups back.
+    const poll = fetch(url('reconnect', token, `&messageId=${encodeURIComponent(polled.C)}&groupsToken=${encodeURIComponent(polled.G!)}`, 'longPolling', second.url), { method: 'POST' });
+    await waitFor(() => ChatHub.lifecycle.filter((line) => line === `connected ${id} LongPolling`).length >= 2, 'the rebuilt connection');
+    await second.app.signalr.hub('/chathub').clients.group('moved').send('groupMessage', 'moved', 'found you');
+    expect(await (await poll).json()).toMatchObject({ M: [{ H: 'ChatHub', M: 'groupMessage', A: ['moved', 'found you'] }] });
+    // Another connection's groups token is worth nothing.
+    const other = await negotiate(second.url);
+    const stolen = fetch(url('reconnect', other.ConnectionToken, `&groupsToken=${encodeURIComponent(polled.G!)}`, 'longPolling', second.url), { method: 'POST' });
+    await waitFor(() => ChatHub.lifecycle.includes(`connected ${other.ConnectionId} LongPolling`), 'the other connection');
+    await second.app.signalr.hub('/chathub').clients.group('moved').send('groupMessage', 'moved', 'not for the thief');
+    await second.app.signalr.hub('/chathub').clients.client(other.ConnectionId).send('addMessage', 'server', 'just you');
+    expect(await (await stolen).json()).toMatchObject({ M: [{ M: 'addMessage', A: ['server', 'just you'] }] });
+  } finally {
+    await first.close();
+    await second.close();
+  }
+});
