@@ -24,10 +24,14 @@ export interface LegacyTransport {
   deliver(bytes: Buffer, cursor: string): void;
   /** Sends a hub response outside a persistent response (WebSockets only: the others answer in `/send`). */
   deliverAnswer?(bytes: Buffer): void;
+  /** Bytes written and not yet taken by the client's socket. */
+  readonly pendingBytes: number;
   /** An idle keep-alive (`{}`, `data: {}`). */
   keepAlive(): void;
   /** Ends it (server shutdown, the connection ended). */
   end(): void;
+  /** Cuts it at once, without waiting for what it holds to be read (a slow client). */
+  cut(): void;
 }
 
 interface BufferedMessage {
@@ -42,6 +46,8 @@ export interface LegacyConnectionHost {
   groupsToken(connectionId: string, groups: readonly string[]): string;
   /** The connection ended: forget it. */
   connectionEnded(connection: AspNetConnection): void;
+  /** A transport held more than the outbound bound for a client that does not read (logged). */
+  slowClient(connection: AspNetConnection, waiting: number, limit: number): void;
 }
 
 /** One 2.x connection. */
@@ -220,6 +226,14 @@ export class AspNetConnection implements SeatOwner {
     this.lastWriteAt = Date.now();
     if (transport.oneShot) this.detach(transport);
     transport.deliver(bytes, this.cursor);
+    // A client that does not read must not grow server memory: past the bound it is cut, and what it missed stays
+    // in the buffer should it reconnect.
+    const limit = this.host.options.maximumBufferedOutboundBytes;
+    if (limit !== null && transport.pendingBytes > limit) {
+      this.host.slowClient(this, transport.pendingBytes, limit);
+      this.detach(transport);
+      transport.cut();
+    }
   }
 
   /** Waits for the answer to `invocationId` (a `/send` over long polling or Server-Sent Events). */

@@ -8,7 +8,7 @@
  * managers, groups, backplane) is the hubs' own.
  */
 import { randomUUID } from 'node:crypto';
-import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest, onRequestHookHandler } from 'fastify';
+import type { FastifyBaseLogger, FastifyError, FastifyInstance, FastifyReply, FastifyRequest, onRequestHookHandler } from 'fastify';
 import type { WebSocket } from 'ws';
 import {
   LegacyProtocolError,
@@ -80,6 +80,7 @@ export class AspNetEndpoint implements LegacyConnectionHost, HeartbeatParticipan
     private readonly heartbeat: Heartbeat,
   ) {
     const endpoints = hubEndpoints;
+    if (endpoints.length === 0) throw new Error('Invalid fastify-signalr options: aspNetSignalR serves hubs, and none is registered.');
     this.tokens = new ProtectedData(options.tokenSecret);
     for (const endpoint of endpoints) {
       const name = endpoint.options.hub.name;
@@ -108,6 +109,18 @@ export class AspNetEndpoint implements LegacyConnectionHost, HeartbeatParticipan
 
   connectionEnded(connection: AspNetConnection): void {
     if (this.connections.get(connection.connectionId) === connection) this.connections.delete(connection.connectionId);
+  }
+
+  slowClient(connection: AspNetConnection, waiting: number, limit: number): void {
+    this.log.warn(
+      { event: 'signalr.connection.slow_client', connectionId: connection.connectionId, waiting, limit },
+      '2.x client too slow: transport cut',
+    );
+  }
+
+  /** The log of the first hub (2.x connections span hubs). */
+  private get log(): FastifyBaseLogger {
+    return this.hubEndpoints[0].log;
   }
 
   onHeartbeat(now: number): void {
@@ -330,6 +343,7 @@ export class AspNetEndpoint implements LegacyConnectionHost, HeartbeatParticipan
       const transport: LegacyTransport = {
         name: 'LongPolling',
         oneShot: true,
+        pendingBytes: 0,
         deliver: (bytes) => {
           if (done) return;
           done = true;
@@ -340,6 +354,7 @@ export class AspNetEndpoint implements LegacyConnectionHost, HeartbeatParticipan
           const current = cursor ?? connection.cursor;
           transport.deliver(writePersistentResponse(current, []), current);
         },
+        cut: () => transport.end(),
       };
       reply.type('application/json; charset=UTF-8');
       reply.raw.once('close', () => {
@@ -360,6 +375,9 @@ export class AspNetEndpoint implements LegacyConnectionHost, HeartbeatParticipan
     const transport: LegacyTransport = {
       name: 'ServerSentEvents',
       oneShot: false,
+      get pendingBytes() {
+        return response.writableLength;
+      },
       // Each event's id is its cursor, so a stream the browser reopens by itself says where it stopped.
       deliver: (bytes, eventCursor) => {
         if (open) response.write(Buffer.concat([Buffer.from(`id: ${eventCursor}\ndata: `), bytes, Buffer.from('\n\n')]));
@@ -371,6 +389,10 @@ export class AspNetEndpoint implements LegacyConnectionHost, HeartbeatParticipan
         if (!open) return;
         open = false;
         response.end();
+      },
+      cut: () => {
+        open = false;
+        response.destroy();
       },
     };
     response.once('close', () => {
@@ -423,6 +445,9 @@ export class AspNetEndpoint implements LegacyConnectionHost, HeartbeatParticipan
     const transport: LegacyTransport = {
       name: 'WebSockets',
       oneShot: false,
+      get pendingBytes() {
+        return socket.bufferedAmount;
+      },
       deliver: (bytes) => {
         if (socket.readyState === socket.OPEN) socket.send(bytes.toString('utf8'));
       },
@@ -433,6 +458,7 @@ export class AspNetEndpoint implements LegacyConnectionHost, HeartbeatParticipan
         if (socket.readyState === socket.OPEN) socket.send('{}');
       },
       end: () => socket.close(1000),
+      cut: () => socket.terminate(),
     };
     socket.once('close', () => connection.detach(transport));
     connection.attach(transport, query.messageId, initializing);

@@ -58,6 +58,12 @@ export interface AspNetSignalROptions {
    * @default 65536 (2.x `MaxIncomingWebSocketMessageSize`)
    */
   readonly maximumMessageSize?: number;
+  /**
+   * Bytes that may wait in an event stream's or WebSocket's socket for a client that does not read before its
+   * connection is ended as a slow reader; `null` for no bound.
+   * @default 1048576
+   */
+  readonly maximumBufferedOutboundBytes?: number | null;
 }
 
 /** {@link AspNetSignalROptions} with every default applied. */
@@ -72,6 +78,7 @@ export interface ResolvedAspNetSignalROptions {
   readonly messageBufferSize: number;
   readonly webSockets: boolean;
   readonly maximumMessageSize: number;
+  readonly maximumBufferedOutboundBytes: number | null;
 }
 
 /** Thrown for option values the endpoint cannot work with. */
@@ -107,5 +114,7 @@ export function resolveAspNetOptions(options: AspNetSignalROptions | true): Reso
     messageBufferSize: positive('messageBufferSize', given.messageBufferSize, 1000),
     webSockets: given.webSockets ?? true,
     maximumMessageSize: positive('maximumMessageSize', given.maximumMessageSize, 64 * 1024),
+    maximumBufferedOutboundBytes:
+      given.maximumBufferedOutboundBytes === null ? null : positive('maximumBufferedOutboundBytes', given.maximumBufferedOutboundBytes, 1024 * 1024),
   };
 }

@@ -210,3 +210,37 @@ test('a server that does not hold the connection rebuilds it from its tokens, gr
     await second.close();
   }
 });
+
+test('an idle WebSocket gets keep-alives; one whose client stops reading is cut, its connection kept for a reconnect', async () => {
+  const slow = await startLegacyServer({ aspNetSignalR: { disconnectTimeoutMs: 6000, maximumBufferedOutboundBytes: 256 * 1024 } });
+  try {
+    const { ConnectionToken: token, ConnectionId: id } = await negotiate(slow.url);
+    const socket = new WebSocket(url('connect', token, '', 'webSockets', slow.url).replace('http', 'ws'));
+    const frames: string[] = [];
+    socket.on('message', (data: Buffer) => frames.push(data.toString()));
+    await waitFor(() => frames.length > 0, 'the init message');
+    // A third of the 6 s disconnect timeout: a keep-alive every 2 s while nothing else is sent.
+    await waitFor(() => frames.includes('{}'), 'a keep-alive', 5000);
+    const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
+    // The client stops reading; the server goes on sending far more than the bound.
+    const raw = (socket as unknown as { _socket: { pause(): void; resume(): void } })._socket;
+    raw.pause();
+    const hub = slow.app.signalr.hub('/chathub');
+    const big = 'x'.repeat(64 * 1024);
+    const count = 400;
+    for (let i = 0; i < count; i++) {
+      await hub.clients.client(id).send('addMessage', 'server', big);
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    // When the client reads again, the socket ends after part of it: the server cut it rather than hold 25 MB.
+    raw.resume();
+    await closed;
+    const delivered = frames.filter((frame) => frame.includes('addMessage')).length;
+    expect(delivered).toBeGreaterThan(0);
+    expect(delivered).toBeLessThan(count);
+    // The connection itself waits for a reconnect: it has not ended.
+    expect(ChatHub.lifecycle).not.toContain(`disconnected ${id}`);
+  } finally {
+    await slow.close();
+  }
+}, 30_000);
