@@ -139,6 +139,8 @@ const signalr: FastifyPluginAsync<SignalROptions> = async (app, rawOptions) => {
   // Registration fails when Redis refuses the configuration (credentials, TLS, ACL), or with abortConnect is unreachable.
   await backplane?.ready();
   let shuttingDown = false;
+  /** The ASP.NET SignalR 2.x endpoint, with the `aspNetSignalR` option. */
+  let aspNetEndpoint: AspNetEndpoint | undefined;
   /** Connections of every hub, negotiated ones included: what a drain waits for. */
   const openConnections = () =>
     [...endpoints, ...connectionEndpoints].reduce((count, endpoint) => count + endpoint.connections.size, 0);
@@ -157,6 +159,8 @@ const signalr: FastifyPluginAsync<SignalROptions> = async (app, rawOptions) => {
       shuttingDown = true;
       const connections = openConnections();
       for (const endpoint of endpoints) endpoint.drain(options.allowReconnectOnShutdown);
+      // 2.x clients are told to reconnect (elsewhere, behind a balancer) and leave at once.
+      await aspNetEndpoint?.close();
       // A raw connection has no notion of idle: it is closed now, after what was sent to it.
       for (const endpoint of connectionEndpoints) endpoint.shutdown();
       // A long-polling connection is gone only once its client fetched the Close, so this waits on the transports,
@@ -261,9 +265,11 @@ const signalr: FastifyPluginAsync<SignalROptions> = async (app, rawOptions) => {
   }
   // ASP.NET SignalR 2.x clients, served by the same hubs at their own path.
   if (rawOptions.aspNetSignalR !== undefined) {
-    await registerAspNetEndpoint(app, new AspNetEndpoint(resolveAspNetOptions(rawOptions.aspNetSignalR), endpoints, heartbeat), {
+    aspNetEndpoint = new AspNetEndpoint(resolveAspNetOptions(rawOptions.aspNetSignalR), endpoints, heartbeat);
+    await registerAspNetEndpoint(app, aspNetEndpoint, {
       cors: corsHook(options.allowedOrigins),
       accessToken: options.accessTokenQueryParameter === false ? undefined : accessTokenHook(options.accessTokenQueryParameter),
+      shuttingDown: () => shuttingDown,
     });
   }
   hubPaths.start();

@@ -278,6 +278,16 @@ export class AspNetConnection implements SeatOwner {
     }
   }
 
+  /**
+   * The server shuts down: the client is told to reconnect (`"T":1`, as a 2.x server does while its host stops), so
+   * behind a load balancer it moves to another server at once; then the connection ends here.
+   */
+  async shutdown(): Promise<void> {
+    if (this.ended) return;
+    this.send(writePersistentResponse(this.cursor, [], { reconnect: true }));
+    await this.end(false);
+  }
+
   /** The server ends the connection: the client is told with an error response and stops. */
   abortFromServer(error: string | undefined): void {
     if (this.ended) return;

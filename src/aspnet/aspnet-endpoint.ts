@@ -130,7 +130,7 @@ export class AspNetEndpoint implements LegacyConnectionHost, HeartbeatParticipan
   /** Ends every connection (the server closes). */
   async close(): Promise<void> {
     this.heartbeat.delete(this);
-    await Promise.all([...this.connections.values()].map((connection) => connection.end(false)));
+    await Promise.all([...this.connections.values()].map((connection) => connection.shutdown()));
   }
 
   private userOf(request: FastifyRequest): string {
@@ -470,6 +470,8 @@ export class AspNetEndpoint implements LegacyConnectionHost, HeartbeatParticipan
 export interface AspNetRouteGuards {
   readonly cors: onRequestHookHandler;
   readonly accessToken: onRequestHookHandler | undefined;
+  /** Whether the server is shutting down: negotiate then answers 503, so a balancer sends the client elsewhere. */
+  readonly shuttingDown: () => boolean;
 }
 
 /**
@@ -492,6 +494,13 @@ export async function registerAspNetEndpoint(app: FastifyInstance, endpoint: Asp
       const status = error.statusCode !== undefined && error.statusCode >= 400 ? error.statusCode : 500;
       if (status >= 500) request.log.error({ err: error }, '2.x request failed');
       return text(reply, status);
+    });
+    // While the server shuts down, nothing may start or rebuild a connection here: a balancer retries elsewhere.
+    const quiet = new Set(['abort', 'ping', 'hubs', 'js']);
+    routes.addHook('onRequest', async (request, reply) => {
+      if (!guards.shuttingDown()) return;
+      const action = (request.url.split('?')[0].split('/').pop() ?? '').toLowerCase();
+      if (!quiet.has(action)) return text(reply, 503);
     });
     routes.get(`${base}/negotiate`, endpoint.negotiate);
     routes.post(`${base}/negotiate`, endpoint.negotiate);

@@ -244,3 +244,23 @@ test('an idle WebSocket gets keep-alives; one whose client stops reading is cut,
     await slow.close();
   }
 }, 30_000);
+
+test('a draining server tells its 2.x clients to reconnect and refuses their requests with 503', async () => {
+  const closing = await startLegacyServer();
+  try {
+    const { ConnectionToken: token } = await negotiate(closing.url);
+    const socket = new WebSocket(url('connect', token, '', 'webSockets', closing.url).replace('http', 'ws'));
+    const frames: string[] = [];
+    socket.on('message', (data: Buffer) => frames.push(data.toString()));
+    const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
+    await waitFor(() => frames.length > 0, 'the init message');
+    await closing.app.signalr.drain({ timeoutMs: 100 });
+    await closed;
+    expect(JSON.parse(frames.at(-1)!)).toEqual({ C: expect.any(String), T: 1, M: [] });
+    expect((await fetch(`${closing.url}/signalr/negotiate?connectionData=${HUBS}`)).status).toBe(503);
+    // A poll of the connection that just left would rebuild it: refused too.
+    expect((await fetch(url('poll', token, '', 'longPolling', closing.url), { method: 'POST' })).status).toBe(503);
+  } finally {
+    await closing.close();
+  }
+});
