@@ -18,8 +18,8 @@ import Fastify from 'fastify';
 import Redis from 'ioredis';
 import { fastifySignalR, Hub } from '../src/index';
 import type { ManagedConnection } from '../src/lifetime/hub-lifetime-manager';
-import { RedisBus } from '../src/lifetime/redis-bus';
-import { resolveRedisTarget } from '../src/lifetime/redis-config';
+import { RedisBus } from '../src/redis/redis-bus';
+import { resolveRedisTarget } from '../src/redis/redis-config';
 import { RedisPresence } from '../src/presence/redis-presence';
 import { REPO_ROOT, startRedis } from './lib/processes';
 

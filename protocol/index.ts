@@ -7,7 +7,7 @@ export * from './hub-protocol';
 export * from './text-framing';
 export * from './json-hub-protocol';
 export * from './binary-framing';
-export * from './messagepack-codec';
+export * from './messagepack';
 export * from './messagepack-hub-protocol';
 export * from './handshake';
 export * from './negotiate';

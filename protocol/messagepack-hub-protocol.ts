@@ -9,7 +9,7 @@
  * (src/SignalR/common/Protocols.MessagePack/src/Protocol/MessagePackHubProtocolWorker.cs@v10.0.0 L41-L264): it reads
  * the fields one after another, as `MessagePackReader` does, so the declared array length matters only where .NET
  * consults it (streamIds after more than 5 items, allowReconnect after more than 2); extra items are ignored, missing
- * ones fail with the text of the field .NET was reading. Values follow `messagepack-codec.ts`.
+ * ones fail with the text of the field .NET was reading. Values follow `protocol/messagepack`.
  *
  * .NET binds arguments to the hub method's parameter types while parsing and turns a binding failure into a
  * message for the dispatcher; this reader has no binder, so it reads payloads untyped and only rejects bytes that
@@ -23,7 +23,7 @@ import {
 } from './hub-protocol';
 import { MessageType, PING, hasResult, type HubMessage, type MessageHeaders } from './messages';
 import { LengthPrefixSplitter, MAX_LENGTH_PREFIX_SIZE, lengthPrefixLength, writeLengthPrefix } from './binary-framing';
-import { MessagePackFormatError, MessagePackReader, MessagePackWriter } from './messagepack-codec';
+import { MessagePackFormatError, MessagePackReader, MessagePackWriter } from './messagepack';
 
 /**
  * Protocol versions accepted in the handshake: .NET 8+ accepts `version <= 2` (docs/protocol.md §2.2,

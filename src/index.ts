@@ -56,8 +56,15 @@ export type { HubContext } from './hub/hub-endpoint';
 export type { ConnectionContext, ConnectionHandlerRegistration } from './transports/connection-handler';
 export { HubDefinitionError } from './hub/hub-methods';
 export type { HubFilter, HubInvocationContext, HubLifetimeContext } from './hub/hub-filters';
-export { signalRTracing, type SignalRTracingOptions } from './hub/tracing';
-export { HubException } from './errors';
+export { signalRTracing, type SignalRTracingOptions } from './operations/tracing';
+export {
+  HubException,
+  errorCodes,
+  isSignalRError,
+  type ErrorCodeEntry,
+  type SignalRError,
+  type SignalRErrorCode,
+} from './errors';
 export {
   SignalROptionsError,
   defaultUserIdProvider,
@@ -72,11 +79,12 @@ export {
 export type { HubLifetimeManager, ManagedConnection } from './lifetime/hub-lifetime-manager';
 export { InMemoryLifetimeManager } from './lifetime/in-memory-lifetime-manager';
 export type { ClientResultLimits, LifetimeLimits } from './lifetime/client-results';
-export { RedisLifetimeManager } from './lifetime/redis-lifetime-manager';
-export type { BackplaneStatus } from './lifetime/redis-backplane';
+export { RedisLifetimeManager } from './redis/redis-lifetime-manager';
+export type { BackplaneStatus } from './redis/redis-backplane';
 export type { BackplaneState, BackplaneHealth } from './lifetime/backplane-bus';
-export { RedisBackplaneStartupError, type RedisConnectionOptions } from './lifetime/redis-bus';
-export { RedisConfigurationError, type RedisTlsOptions } from './lifetime/redis-config';
+export { RedisBackplaneStartupError } from './redis/redis-errors';
+export type { RedisConnectionOptions } from './redis/redis-connector';
+export { RedisConfigurationError, type RedisTlsOptions } from './redis/redis-config';
 export { SerializedHubMessage } from './lifetime/serialized-message';
 export type {
   GroupPresence,
@@ -114,6 +122,15 @@ export { signalrHealth, type LivenessReport, type ReadinessReport, type SignalRH
 export { signalrMetrics, type SignalRMetrics, type SignalRMetricsOptions } from './operations/metrics';
 export { installGracefulShutdown, type GracefulShutdown, type GracefulShutdownOptions } from './operations/shutdown';
 export { LogDestination, productionLoggerOptions, redactedNotFoundHandler } from './operations/logging';
+export {
+  LOG_EVENTS,
+  logEvent,
+  type LogEvent,
+  type LogEventLevel,
+  type LogEventName,
+  type LogLevel,
+  type Logger,
+} from './log-events';
 export {
   ConfigError,
   booleanOption,

@@ -10,7 +10,7 @@ import type { HubProtocol } from '../protocol/hub-protocol';
 import type { HubClass } from './hub/hub';
 import type { HubFilter } from './hub/hub-filters';
 import type { LifetimeLimits } from './lifetime/client-results';
-import type { RedisConnectionOptions } from './lifetime/redis-bus';
+import type { RedisConnectionOptions } from './redis/redis-connector';
 import type { ManagementOptions } from './management/management-options';
 import type { AspNetSignalROptions } from './aspnet/aspnet-options';
 import {
@@ -19,9 +19,10 @@ import {
   resolveRedisTarget,
   type RedisTarget,
   type RedisTlsOptions,
-} from './lifetime/redis-config';
+} from './redis/redis-config';
 import type { ConnectionHandlerRegistration, ResolvedConnectionHandler } from './transports/connection-handler';
 import { originPolicy, type OriginPolicy } from './transports/cors';
+import type { SignalRErrorCode } from './errors';
 
 /** Resolves the user id of a connection from the request that started its transport. */
 export type UserIdProvider = (request: FastifyRequest) => string | null | undefined;
@@ -641,6 +642,8 @@ export function lifetimeLimits(options: HubOptions): LifetimeLimits {
 /** Thrown by `app.register` for invalid options; the message names every bad option. */
 export class SignalROptionsError extends Error {
   override readonly name = 'SignalROptionsError';
+  /** The stable code of this error ({@link errorCodes}). */
+  readonly code: SignalRErrorCode = 'SIGNALR_ERR_OPTIONS';
 }
 
 /**

@@ -13,9 +13,10 @@ import { messagePackHubProtocol } from '../protocol/messagepack-hub-protocol';
 import { Heartbeat, heartbeatIntervalFor } from './heartbeat';
 import type { ClientOf, Hub, HubClass } from './hub/hub';
 import { HubEndpoint, type HubContext } from './hub/hub-endpoint';
-import { HttpErrors } from './errors';
+import { HttpErrors, codedError } from './errors';
+import { logEvent } from './log-events';
 import type { BackplaneLogger } from './lifetime/backplane-bus';
-import { RedisBackplane, type BackplaneStatus } from './lifetime/redis-backplane';
+import { RedisBackplane, type BackplaneStatus } from './redis/redis-backplane';
 import { registerManagementApi } from './management/management-api';
 import { AspNetEndpoint, registerAspNetEndpoint } from './aspnet/aspnet-endpoint';
 import { resolveAspNetOptions } from './aspnet/aspnet-options';
@@ -88,9 +89,9 @@ const DEFAULT_DRAIN_TIMEOUT_MS = 5_000;
  */
 function backplaneLogger(log: FastifyBaseLogger): BackplaneLogger {
   return {
-    error: (object, message) => log.error({ event: 'signalr.backplane.error', ...object }, message),
-    warn: (object, message) => log.warn({ event: 'signalr.backplane.warning', ...object }, message),
-    info: (object, message) => log.info({ event: 'signalr.backplane.info', ...object }, message),
+    error: (object, message) => logEvent(log, 'error', 'signalr.backplane.error', object, message),
+    warn: (object, message) => logEvent(log, 'warn', 'signalr.backplane.warning', object, message),
+    info: (object, message) => logEvent(log, 'info', 'signalr.backplane.info', object, message),
     debug: (object, message) => log.debug(object, message),
   };
 }
@@ -179,7 +180,9 @@ const signalr: FastifyPluginAsync<SignalROptions> = async (app, rawOptions) => {
       const endpoint = endpoints.find((candidate) =>
         typeof hub === 'string' ? candidate.options.path === hub : candidate.options.hub === hub,
       );
-      if (endpoint === undefined) throw new Error(`No hub is registered for ${typeof hub === 'string' ? hub : hub.name}.`);
+      if (endpoint === undefined) {
+        throw codedError('SIGNALR_ERR_UNKNOWN_HUB', `No hub is registered for ${typeof hub === 'string' ? hub : hub.name}.`);
+      }
       return endpoint;
     },
   };

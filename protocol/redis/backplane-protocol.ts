@@ -15,22 +15,20 @@
  * frames the message once per hub protocol (JSON text + 0x1E, MessagePack with its VarInt length prefix) and a
  * receiving server writes the bytes for a connection's protocol straight to its transport (docs/protocol.md §3.1).
  */
-import { StringTable } from '../messagepack-codec';
+import { StringTable } from '../messagepack';
 import {
-  MessagePackCursor,
-  RedisProtocolError,
   binHeaderLength,
-  checkInteger,
   collectionHeaderLength,
-  int32Length,
+  integerLength,
+  putArrayHeader,
+  putBin,
+  putInteger,
+  putMapHeader,
+  putStr,
   strLength,
   utf8Length,
-  writeArrayHeader,
-  writeBin,
-  writeInt32,
-  writeMapHeader,
-  writeStr,
-} from './msgpack-wire';
+} from '../messagepack/writer';
+import { MessagePackCursor, RedisProtocolError, checkInteger } from './msgpack-wire';
 
 export { RedisProtocolError };
 
@@ -120,7 +118,7 @@ function encodedName(name: string): Buffer {
   if (encoded === undefined) {
     const byteLength = utf8Length(name);
     encoded = Buffer.allocUnsafe(strLength(byteLength));
-    writeStr(encoded, 0, name, byteLength);
+    putStr(encoded, 0, name, byteLength);
     if (encodedNames.size < MAX_CACHED_NAMES) {
       encodedNames.set(name, encoded);
       knownNames.add(name);
@@ -163,22 +161,22 @@ export function encodeRedisInvocation(invocation: RedisInvocation): Buffer {
 
   const target = Buffer.allocUnsafe(size);
   target[0] = expectsReply ? 0x94 : 0x92;
-  let pos = writeArrayHeader(target, 1, excluded.length);
+  let pos = putArrayHeader(target, 1, excluded.length);
   for (let i = 0; i < excluded.length; i++) {
     const id = excluded[i];
-    pos = writeStr(target, pos, id, utf8Length(id));
+    pos = putStr(target, pos, id, utf8Length(id));
   }
-  pos = writeMapHeader(target, pos, messages.size);
+  pos = putMapHeader(target, pos, messages.size);
   for (const [name, bytes] of messages) {
     // A name is a few bytes: a loop copies them faster than a call into `copy`/`set`.
     const encoded = encodedName(name);
     for (let i = 0; i < encoded.length; i++) target[pos + i] = encoded[i];
-    pos = writeBin(target, pos + encoded.length, bytes);
+    pos = putBin(target, pos + encoded.length, bytes);
   }
   if (expectsReply) {
     // After the map, so a pre-.NET 7 reader that stops at item 2 still understands the first two items.
-    pos = writeStr(target, pos, invocationId as string, idLength);
-    writeStr(target, pos, returnChannel, channelLength);
+    pos = putStr(target, pos, invocationId as string, idLength);
+    putStr(target, pos, returnChannel, channelLength);
   }
   return target;
 }
@@ -249,14 +247,14 @@ export function encodeRedisGroupCommand(command: RedisGroupCommand): Buffer {
   const serverLength = utf8Length(serverName);
   const groupLength = utf8Length(groupName);
   const connectionLength = utf8Length(connectionId);
-  const size = 1 + int32Length(id) + strLength(serverLength) + int32Length(action);
+  const size = 1 + integerLength(id) + strLength(serverLength) + integerLength(action);
   const target = Buffer.allocUnsafe(size + strLength(groupLength) + strLength(connectionLength));
   target[0] = 0x95;
-  let pos = writeInt32(target, 1, id);
-  pos = writeStr(target, pos, serverName, serverLength);
-  pos = writeInt32(target, pos, action);
-  pos = writeStr(target, pos, groupName, groupLength);
-  writeStr(target, pos, connectionId, connectionLength);
+  let pos = putInteger(target, 1, id);
+  pos = putStr(target, pos, serverName, serverLength);
+  pos = putInteger(target, pos, action);
+  pos = putStr(target, pos, groupName, groupLength);
+  putStr(target, pos, connectionId, connectionLength);
   return target;
 }
 
@@ -285,9 +283,9 @@ export function decodeRedisGroupCommand(data: Uint8Array): RedisGroupCommand {
  */
 export function encodeRedisAck(id: number): Buffer {
   checkInteger(id, INT32_MIN, INT32_MAX, 'Ack id');
-  const target = Buffer.allocUnsafe(1 + int32Length(id));
+  const target = Buffer.allocUnsafe(1 + integerLength(id));
   target[0] = 0x91;
-  writeInt32(target, 1, id);
+  putInteger(target, 1, id);
   return target;
 }
 
@@ -316,8 +314,8 @@ export function encodeRedisCompletion(reply: RedisCompletion): Buffer {
   const nameLength = utf8Length(protocolName);
   const target = Buffer.allocUnsafe(1 + strLength(nameLength) + binHeaderLength(completion.length) + completion.length);
   target[0] = 0x92;
-  const pos = writeStr(target, 1, protocolName, nameLength);
-  writeBin(target, pos, completion);
+  const pos = putStr(target, 1, protocolName, nameLength);
+  putBin(target, pos, completion);
   return target;
 }
 

@@ -1,24 +1,23 @@
 /**
- * The MessagePack primitives the Redis backplane payloads use, written and read the way .NET's
- * `MessagePackWriter` / `MessagePackReader` (MessagePack-CSharp, the library `RedisProtocol.cs` writes with)
- * do. Internal to `protocol/redis`: the payload layouts live in `backplane-protocol.ts`.
+ * The MessagePack side of the Redis backplane payloads that is the backplane's own: reading with its errors, and
+ * the integer checks of its fields. Internal to `protocol/redis`: the payload layouts live in
+ * `backplane-protocol.ts`.
  *
- * Writing: the payloads are a few fixed shapes of arrays, strings, small ints and `bin` blobs, so each write here
- * has a matching size function and an invocation is sized first and written into one exact Buffer, with a single
- * copy of each framed hub message (`bench/redis-backplane-encode.ts` measures it against a growing writer).
- * Reading: the hub protocol's reader (`messagepack-codec.ts`), which hands out views of the received bytes.
+ * Both directions use the hub protocol's codec (`protocol/messagepack`), since `RedisProtocol.cs` writes and reads
+ * with the same MessagePack-CSharp `MessagePackWriter` / `MessagePackReader` (@v2.5.187, the version ASP.NET Core 10
+ * ships, docs/protocol.md §4) as the hub protocol does:
  *
- * Writer rules (MessagePack-CSharp `MessagePackWriter.cs` @v2.5.187, the version ASP.NET Core 10 ships,
- * docs/protocol.md §7): every header takes the smallest form that fits — fixarray/array16/array32, fixmap/map16/map32,
- * fixstr/str8/str16/str32 by UTF-8 byte length, bin8/bin16/bin32 — and an int takes the smallest form, unsigned
- * for non-negative values (positive fixint, uint8, uint16, uint32) and signed for negative ones (negative fixint,
- * int8, int16, int32). The golden capture shows exactly these forms (`test/golden/CAPTURE.md`, scenario 5).
- *
- * Reader rules (`MessagePackReader.cs` @v2.5.187): any width of a header or int is accepted; a string may be nil;
- * a byte blob may be nil, `bin*`, or (for old-spec compatibility) fixstr/str16/str32, but not str8.
+ * * Writing: the payloads are a few fixed shapes of arrays, strings, small ints and `bin` blobs, so an invocation
+ *   is sized first with the `*Length` functions of `protocol/messagepack/writer.ts` and written into one exact Buffer
+ *   with its `put*` forms, with a single copy of each framed hub message (`bench/redis-backplane-encode.ts`
+ *   measures it against a growing writer). Every header and int takes the smallest form that fits, unsigned for
+ *   non-negative ints; the golden capture shows exactly these forms (`test/golden/CAPTURE.md`, scenario 5).
+ * * Reading: {@link MessagePackReader}, which hands out views of the received bytes. Any width of a header or int
+ *   is accepted; a string may be nil; a byte blob may be nil, `bin*`, or (for old-spec compatibility)
+ *   fixstr/str16/str32, but not str8.
  */
 
-import { MessagePackFormatError, MessagePackReader, type StringTable } from '../messagepack-codec';
+import { MessagePackFormatError, MessagePackReader, type StringTable } from '../messagepack';
 
 /**
  * Invalid data in a Redis backplane payload — .NET's `InvalidDataException`
@@ -26,165 +25,6 @@ import { MessagePackFormatError, MessagePackReader, type StringTable } from '../
  */
 export class RedisProtocolError extends Error {
   override readonly name = 'InvalidDataException';
-}
-
-// ---------------------------------------------------------------------------------------------------------
-// Writing: every `write*` takes the target and a position and returns the position after what it wrote. The
-// matching `*Length` gives the byte count beforehand, so a payload is sized once and allocated once.
-
-/** Bytes taken by an array or map header for `count` items (fix form up to 15, then 16- and 32-bit). */
-export function collectionHeaderLength(count: number): number {
-  return count <= 15 ? 1 : count <= 0xffff ? 3 : 5;
-}
-
-function writeCollectionHeader(target: Buffer, pos: number, count: number, fix: number, code16: number): number {
-  if (count <= 15) {
-    target[pos] = fix | count;
-    return pos + 1;
-  }
-  if (count <= 0xffff) {
-    target[pos] = code16;
-    target.writeUInt16BE(count, pos + 1);
-    return pos + 3;
-  }
-  // The 32-bit code always follows the 16-bit one (array16 0xdc → array32 0xdd, map16 0xde → map32 0xdf).
-  target[pos] = code16 + 1;
-  target.writeUInt32BE(count, pos + 1);
-  return pos + 5;
-}
-
-/** Writes an array header: fixarray `0x90|n`, array16 `0xdc`, array32 `0xdd`. */
-export function writeArrayHeader(target: Buffer, pos: number, count: number): number {
-  return writeCollectionHeader(target, pos, count, 0x90, 0xdc);
-}
-
-/** Writes a map header: fixmap `0x80|n`, map16 `0xde`, map32 `0xdf`. */
-export function writeMapHeader(target: Buffer, pos: number, count: number): number {
-  return writeCollectionHeader(target, pos, count, 0x80, 0xde);
-}
-
-/** Bytes taken by a str header for a string of `byteLength` UTF-8 bytes. */
-export function strHeaderLength(byteLength: number): number {
-  return byteLength <= 31 ? 1 : byteLength <= 0xff ? 2 : byteLength <= 0xffff ? 3 : 5;
-}
-
-/** Bytes taken by a bin header for `byteLength` bytes (no fix form exists for bin). */
-export function binHeaderLength(byteLength: number): number {
-  return byteLength <= 0xff ? 2 : byteLength <= 0xffff ? 3 : 5;
-}
-
-/**
- * UTF-8 byte length of `value`. Ids and names are short ASCII in practice: a JS scan of a short string is
- * cheaper than the call into `Buffer.byteLength`, and it tells the writer it may copy char codes directly.
- */
-export function utf8Length(value: string): number {
-  const length = value.length;
-  if (length <= 64) {
-    let i = 0;
-    while (i < length && value.charCodeAt(i) < 0x80) i++;
-    if (i === length) return length;
-  }
-  return Buffer.byteLength(value, 'utf8');
-}
-
-/** Bytes taken by `value` written as a MessagePack str whose UTF-8 length is `byteLength`. */
-export function strLength(byteLength: number): number {
-  return strHeaderLength(byteLength) + byteLength;
-}
-
-/** Writes `value` as a str; `byteLength` must be its {@link utf8Length}. */
-export function writeStr(target: Buffer, pos: number, value: string, byteLength: number): number {
-  if (byteLength <= 31) {
-    target[pos++] = 0xa0 | byteLength;
-  } else if (byteLength <= 0xff) {
-    target[pos] = 0xd9;
-    target[pos + 1] = byteLength;
-    pos += 2;
-  } else if (byteLength <= 0xffff) {
-    target[pos] = 0xda;
-    target.writeUInt16BE(byteLength, pos + 1);
-    pos += 3;
-  } else {
-    target[pos] = 0xdb;
-    target.writeUInt32BE(byteLength, pos + 1);
-    pos += 5;
-  }
-  if (byteLength === value.length && byteLength <= 64) {
-    // All ASCII (a UTF-8 length equal to the UTF-16 length means no char needed more than one byte).
-    for (let i = 0; i < byteLength; i++) target[pos + i] = value.charCodeAt(i);
-  } else {
-    target.write(value, pos, byteLength, 'utf8');
-  }
-  return pos + byteLength;
-}
-
-/** Writes a bin header (`0xc4` bin8, `0xc5` bin16, `0xc6` bin32) followed by `bytes`. */
-export function writeBin(target: Buffer, pos: number, bytes: Uint8Array): number {
-  const length = bytes.length;
-  if (length <= 0xff) {
-    target[pos] = 0xc4;
-    target[pos + 1] = length;
-    pos += 2;
-  } else if (length <= 0xffff) {
-    target[pos] = 0xc5;
-    target.writeUInt16BE(length, pos + 1);
-    pos += 3;
-  } else {
-    target[pos] = 0xc6;
-    target.writeUInt32BE(length, pos + 1);
-    pos += 5;
-  }
-  target.set(bytes, pos);
-  return pos + length;
-}
-
-/** Bytes taken by an Int32 written in its smallest form. */
-export function int32Length(value: number): number {
-  if (value >= 0) return value <= 0x7f ? 1 : value <= 0xff ? 2 : value <= 0xffff ? 3 : 5;
-  return value >= -32 ? 1 : value >= -0x80 ? 2 : value >= -0x8000 ? 3 : 5;
-}
-
-/**
- * Writes an Int32 in its smallest form: positive fixint, uint8 `0xcc`, uint16 `0xcd`, uint32 `0xce` for
- * non-negative values; negative fixint, int8 `0xd0`, int16 `0xd1`, int32 `0xd2` for negative ones.
- */
-export function writeInt32(target: Buffer, pos: number, value: number): number {
-  if (value >= 0) {
-    if (value <= 0x7f) {
-      target[pos] = value;
-      return pos + 1;
-    }
-    if (value <= 0xff) {
-      target[pos] = 0xcc;
-      target[pos + 1] = value;
-      return pos + 2;
-    }
-    if (value <= 0xffff) {
-      target[pos] = 0xcd;
-      target.writeUInt16BE(value, pos + 1);
-      return pos + 3;
-    }
-    target[pos] = 0xce;
-    target.writeUInt32BE(value, pos + 1);
-    return pos + 5;
-  }
-  if (value >= -32) {
-    target[pos] = value & 0xff;
-    return pos + 1;
-  }
-  if (value >= -0x80) {
-    target[pos] = 0xd0;
-    target.writeInt8(value, pos + 1);
-    return pos + 2;
-  }
-  if (value >= -0x8000) {
-    target[pos] = 0xd1;
-    target.writeInt16BE(value, pos + 1);
-    return pos + 3;
-  }
-  target[pos] = 0xd2;
-  target.writeInt32BE(value, pos + 1);
-  return pos + 5;
 }
 
 /** Throws unless `value` is an integer .NET can hold in the named field's type. */
@@ -195,7 +35,7 @@ export function checkInteger(value: number, min: number, max: number, field: str
 }
 
 // ---------------------------------------------------------------------------------------------------------
-// Reading: the hub protocol's MessagePack reader (MessagePack-CSharp's reading rules, `messagepack-codec.ts`), with
+// Reading: the hub protocol's MessagePack reader (MessagePack-CSharp's reading rules, `protocol/messagepack`), with
 // its errors turned into the backplane's and placed in the payload.
 
 /**

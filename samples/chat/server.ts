@@ -13,6 +13,7 @@ import {
   describeConfig,
   installGracefulShutdown,
   loadConfig,
+  logEvent,
   productionLoggerOptions,
   SignalROptionsError,
   signalrOptionsFrom,
@@ -38,20 +39,20 @@ async function main(): Promise<void> {
   });
   installGracefulShutdown(app, { drainTimeoutMs: config.shutdownDrainTimeoutMs });
   await app.listen({ port: config.port, host: config.host });
-  app.log.info(
-    { event: 'signalr.server.started', config: describeConfig(chatConfigOptions, config) },
+  logEvent(app.log, 'info', 'signalr.server.started',
+    { config: describeConfig(chatConfigOptions, config) },
     'chat server started',
   );
   if (!LOOPBACK.has(config.host)) {
-    app.log.warn(
-      { event: 'signalr.server.demo_exposed', host: config.host },
+    logEvent(app.log, 'warn', 'signalr.server.demo_exposed',
+      { host: config.host },
       'the chat sample is a demo: anyone who reaches it may claim any user id (?user=), question any connection ' +
         '(/ask/:connectionId) and read the Redis host and user (/health); put authentication in front of it',
     );
   }
   if (config.corsOrigins?.length === 1 && config.corsOrigins[0] === '*') {
-    app.log.warn(
-      { event: 'signalr.server.cors_any_origin' },
+    logEvent(app.log, 'warn', 'signalr.server.cors_any_origin',
+      {},
       "CORS_ORIGINS='*' lets a page of any site use a visitor's cookies on this server: never pair it with cookie authentication",
     );
   }

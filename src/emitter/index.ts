@@ -21,7 +21,8 @@ export type {
   UntypedClient,
 } from '../hub/hub';
 export type { BackplaneHealth, BackplaneLogger } from '../lifetime/backplane-bus';
-export { RedisConfigurationError, type RedisTlsOptions } from '../lifetime/redis-config';
+export { RedisConfigurationError, type RedisTlsOptions } from '../redis/redis-config';
+export { errorCodes, isSignalRError, type ErrorCodeEntry, type SignalRError, type SignalRErrorCode } from '../errors';
 export type { HubProtocol } from '../../protocol/hub-protocol';
 export type {
   GroupPresence,

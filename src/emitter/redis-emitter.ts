@@ -22,12 +22,11 @@ import {
   RedisChannels,
   RedisGroupAction,
   createServerName,
-  decodeRedisAck,
   decodeRedisCompletion,
   encodeRedisGroupCommand,
   encodeRedisInvocation,
 } from '../../protocol/redis';
-import { ClientResultErrors, HubException } from '../errors';
+import { ClientResultErrors, HubException, type SignalRErrorCode } from '../errors';
 import type { GroupManager, HubClientsFor, UntypedClient } from '../hub/hub';
 import { LifetimeHubClients, lifetimeGroupManager } from '../hub/hub-clients';
 import { BackplaneUnavailableError, type BackplaneBus, type BackplaneHealth, type BackplaneLogger } from '../lifetime/backplane-bus';
@@ -35,9 +34,10 @@ import { ClientResultsManager, ConnectionIOError } from '../lifetime/client-resu
 import type { HubLifetimeManager } from '../lifetime/hub-lifetime-manager';
 import type { HubPresence } from '../presence/presence';
 import { DEFAULT_PRESENCE_HEARTBEAT_MS, MISSED_HEARTBEATS, RedisPresenceReader } from '../presence/redis-presence';
-import { RedisBus } from '../lifetime/redis-bus';
-import { isRedisUrl, resolveRedisTarget, type RedisConnectionSettings, type RedisTlsOptions } from '../lifetime/redis-config';
-import type { RedisConnectionOptions } from '../lifetime/redis-bus';
+import { GroupCommandAcks } from '../redis/group-command-acks';
+import { RedisBus } from '../redis/redis-bus';
+import { isRedisUrl, resolveRedisTarget, type RedisConnectionSettings, type RedisTlsOptions } from '../redis/redis-config';
+import type { RedisConnectionOptions } from '../redis/redis-connector';
 
 /** Where Redis is, in the forms the server's `redis` option takes (see the plugin's `RedisBackplaneOptions`). */
 export interface EmitterRedisOptions {
@@ -142,6 +142,8 @@ export interface HubEmitter<TClient extends object = UntypedClient> {
 /** The error of anything asked of an emitter after {@link HubEmitter.close}. */
 export class EmitterClosedError extends Error {
   override readonly name = 'EmitterClosedError';
+  /** The stable code of this error ({@link errorCodes}). */
+  readonly code: SignalRErrorCode = 'SIGNALR_ERR_EMITTER_CLOSED';
   constructor() {
     super('The emitter is closed.');
   }
@@ -150,11 +152,12 @@ export class EmitterClosedError extends Error {
 /** The error of `addToGroup` / `removeFromGroup` when no server acknowledged the command in time. */
 export class GroupCommandTimeoutError extends Error {
   override readonly name = 'GroupCommandTimeoutError';
+  /** The stable code of this error ({@link errorCodes}). */
+  readonly code: SignalRErrorCode = 'SIGNALR_ERR_GROUP_ACK_TIMEOUT';
 }
 
 const DEFAULT_ACK_TIMEOUT_MS = 30_000;
 const DEFAULT_MAXIMUM_PENDING_RESULTS = 1000;
-const INT32_MAX = 0x7fffffff;
 const NO_IDS: readonly string[] = Object.freeze([]);
 
 const consoleLogger: BackplaneLogger = {
@@ -191,12 +194,6 @@ function connectionSettings(redis: string | EmitterRedisOptions): RedisConnectio
   return redis;
 }
 
-interface PendingAck {
-  resolve(): void;
-  reject(error: Error): void;
-  readonly timer: NodeJS.Timeout;
-}
-
 /**
  * The routing operations of one hub for a process without connections: every send is one PUBLISH of one payload
  * holding the message framed once per protocol; group changes are group commands waiting for an ack; client results
@@ -209,9 +206,9 @@ export class RedisEmitterLifetime implements HubLifetimeManager {
   private readonly protocols: readonly HubProtocol[];
   private readonly ackTimeoutMs: number;
   private readonly maximumPendingResults: number;
-  private readonly acks = new Map<number, PendingAck>();
+  /** Group commands waiting for the owning server's ack. */
+  private readonly acks: GroupCommandAcks;
   private readonly results = new ClientResultsManager();
-  private lastCommandId = 0;
   private closed = false;
   /** Connected (or given up on, without abortConnect) and the ack and return channels subscribed. */
   readonly started: Promise<void>;
@@ -231,6 +228,19 @@ export class RedisEmitterLifetime implements HubLifetimeManager {
     this.serverName = options.serverName;
     this.protocols = options.protocols;
     this.ackTimeoutMs = options.ackTimeoutMs;
+    this.acks = new GroupCommandAcks({
+      timeoutMs: this.ackTimeoutMs,
+      // A script awaiting a group change must not exit before its answer.
+      holdsProcess: true,
+      log,
+      timeoutError: ({ connectionId, groupName, action }) => {
+        const verb = action === RedisGroupAction.Add ? 'add' : 'remove';
+        return new GroupCommandTimeoutError(
+          `No server acknowledged the request to ${verb} connection '${connectionId}' ${action === RedisGroupAction.Add ? 'to' : 'from'} ` +
+            `group '${groupName}' within ${this.ackTimeoutMs} ms: no server on this Redis owns that connection (or Redis lost the message).`,
+        );
+      },
+    });
     this.maximumPendingResults = options.maximumPendingResults;
     this.channels = new RedisChannels({ hubName: options.hubName, serverName: this.serverName, channelPrefix: options.channelPrefix });
     const channels = this.channels;
@@ -238,7 +248,7 @@ export class RedisEmitterLifetime implements HubLifetimeManager {
       // Subscribed after the first connection, so that each SUBSCRIBE resolves only once Redis confirmed it.
       await bus.ready?.();
       await Promise.all([
-        bus.subscribe(channels.ack, (payload) => this.onAck(payload)),
+        bus.subscribe(channels.ack, (payload) => this.acks.onAck(payload)),
         bus.subscribe(channels.returnResults, (payload) => this.onReturnedResult(payload)),
       ]);
     })();
@@ -356,11 +366,7 @@ export class RedisEmitterLifetime implements HubLifetimeManager {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    for (const [id, pending] of this.acks) {
-      clearTimeout(pending.timer);
-      this.acks.delete(id);
-      pending.reject(new EmitterClosedError());
-    }
+    this.acks.failAll(() => new EmitterClosedError());
     this.results.failAll();
     await this.bus.close();
   }
@@ -414,49 +420,17 @@ export class RedisEmitterLifetime implements HubLifetimeManager {
   private async sendGroupCommand(connectionId: string, groupName: string, action: RedisGroupAction): Promise<void> {
     await this.whenOpen();
     this.requireReceiving(this.channels.ack);
-    this.lastCommandId = this.lastCommandId >= INT32_MAX ? 1 : this.lastCommandId + 1;
-    const id = this.lastCommandId;
-    const verb = action === RedisGroupAction.Add ? 'add' : 'remove';
-    const acked = new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.acks.delete(id);
-        reject(
-          new GroupCommandTimeoutError(
-            `No server acknowledged the request to ${verb} connection '${connectionId}' ${action === RedisGroupAction.Add ? 'to' : 'from'} ` +
-              `group '${groupName}' within ${this.ackTimeoutMs} ms: no server on this Redis owns that connection (or Redis lost the message).`,
-          ),
+    await this.acks.send({ connectionId, groupName, action }, async (id, withdraw) => {
+      try {
+        return await this.bus.publish(
+          this.channels.groupManagement,
+          encodeRedisGroupCommand({ id, serverName: this.serverName, action, groupName, connectionId }),
+          { signal: withdraw },
         );
-      }, this.ackTimeoutMs);
-      this.acks.set(id, { resolve, reject, timer });
+      } catch (error) {
+        throw notSent(error);
+      }
     });
-    try {
-      await this.bus.publish(
-        this.channels.groupManagement,
-        encodeRedisGroupCommand({ id, serverName: this.serverName, action, groupName, connectionId }),
-      );
-    } catch (error) {
-      const pending = this.acks.get(id);
-      if (pending !== undefined) clearTimeout(pending.timer);
-      this.acks.delete(id);
-      acked.catch(() => undefined);
-      throw notSent(error);
-    }
-    await acked;
-  }
-
-  private onAck(payload: Buffer): void {
-    let id: number;
-    try {
-      id = decodeRedisAck(payload);
-    } catch (error) {
-      this.log.warn({ err: error }, 'invalid ack from Redis');
-      return;
-    }
-    const pending = this.acks.get(id);
-    if (pending === undefined) return;
-    this.acks.delete(id);
-    clearTimeout(pending.timer);
-    pending.resolve();
   }
 
   private onReturnedResult(payload: Buffer): void {

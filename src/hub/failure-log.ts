@@ -4,7 +4,7 @@
  * the window are counted and reported in one line when it ends, so a client whose calls fail by the thousand
  * (client results cancelled at its disconnect, say) cannot flood the log.
  */
-import type { FastifyBaseLogger } from 'fastify';
+import { logEvent, type Logger } from '../log-events';
 
 /** Hub method failures of one connection logged in full per window. */
 export const FAILURES_LOGGED_PER_WINDOW = 5;
@@ -24,7 +24,7 @@ export class FailureLogWindow {
    * @param onClosed called when the window ends (the next failure opens a new one)
    */
   constructor(
-    private readonly logger: FastifyBaseLogger,
+    private readonly logger: Logger,
     private readonly connectionId: string,
     onClosed: () => void,
   ) {
@@ -39,8 +39,8 @@ export class FailureLogWindow {
   record(error: unknown, methodName: string, message: string): void {
     if (this.logged < FAILURES_LOGGED_PER_WINDOW) {
       this.logged++;
-      this.logger.error(
-        { event: 'signalr.invocation.failed', err: error, connectionId: this.connectionId, method: methodName },
+      logEvent(this.logger, 'error', 'signalr.invocation.failed',
+        { err: error, connectionId: this.connectionId, method: methodName },
         message,
       );
       return;
@@ -52,9 +52,8 @@ export class FailureLogWindow {
 
   private reportSuppressed(): void {
     if (this.suppressed === 0) return;
-    this.logger.error(
+    logEvent(this.logger, 'error', 'signalr.invocation.failed',
       {
-        event: 'signalr.invocation.failed',
         connectionId: this.connectionId,
         suppressed: this.suppressed,
         method: this.lastMethod,

@@ -3,7 +3,7 @@
  * operations. Caller-relative targets are the plain ones with the caller's id filled in, as .NET does:
  * `others` is all-except-caller, `othersInGroup` is group-except-caller.
  */
-import { GroupErrors, HubException } from '../errors';
+import { GroupErrors, HubException, userGroupsNeedPresence } from '../errors';
 import type { HubLifetimeManager } from '../lifetime/hub-lifetime-manager';
 import type { ClientProxy, GroupManager, HubCallerClients, HubClients, SingleClientProxy } from './hub';
 
@@ -172,9 +172,6 @@ export class GuardedHubClients implements HubCallerClients {
   }
 }
 
-const USER_GROUPS_NEED_PRESENCE =
-  'User-level groups need presence on the Redis backplane (the redis option `presence: true`).';
-
 /** Group membership through the lifetime manager. */
 export function lifetimeGroupManager(lifetime: HubLifetimeManager, maximumGroupNameLength: number | null = null): GroupManager {
   return {
@@ -189,11 +186,11 @@ export function lifetimeGroupManager(lifetime: HubLifetimeManager, maximumGroupN
       if (maximumGroupNameLength !== null && groupName.length > maximumGroupNameLength) {
         throw new HubException(GroupErrors.nameTooLong(groupName.length, maximumGroupNameLength));
       }
-      if (lifetime.addUserToGroup === undefined) throw new Error(USER_GROUPS_NEED_PRESENCE);
+      if (lifetime.addUserToGroup === undefined) throw userGroupsNeedPresence();
       await lifetime.addUserToGroup(userId, groupName, options);
     },
     removeUserFromGroup: async (userId, groupName) => {
-      if (lifetime.removeUserFromGroup === undefined) throw new Error(USER_GROUPS_NEED_PRESENCE);
+      if (lifetime.removeUserFromGroup === undefined) throw userGroupsNeedPresence();
       await lifetime.removeUserFromGroup(userId, groupName);
     },
   };

@@ -20,10 +20,10 @@ import {
 import type { HubProtocol } from '../../protocol/hub-protocol';
 import { MessageType, type CloseMessage, type HubMessage, type StreamItemMessage } from '../../protocol/messages';
 import type { TransportName } from '../../protocol/negotiate';
-import type { FastifyBaseLogger } from 'fastify';
 import type { ConnectionApplication, HttpConnection } from '../connections/http-connection';
-import { CLOSE_WITH_ERROR, HubException, namedError, withErrorDetail } from '../errors';
+import { CLOSE_WITH_ERROR, ConnectionErrors, HubException, namedError, withErrorDetail } from '../errors';
 import type { HeartbeatParticipant } from '../heartbeat';
+import { logEvent, type Logger } from '../log-events';
 import type { HubLifetimeManager, ManagedConnection } from '../lifetime/hub-lifetime-manager';
 import type { SerializedHubMessage } from '../lifetime/serialized-message';
 import type { ResolvedHubOptions } from '../options';
@@ -34,7 +34,7 @@ import type { HubMessageDispatcher } from './hub-dispatcher';
 import type { ConnectionEndStatus, HubStats, InvocationOutcome } from './hub-stats';
 import { InboundLoop, type InboundSink } from './inbound-loop';
 import type { ResultStream } from './result-stream';
-import { MessageBuffer, SEQUENCE_ID_TOO_LARGE } from './message-buffer';
+import { MessageBuffer } from './message-buffer';
 import { FailureLogWindow } from './failure-log';
 import { StreamTracker } from './stream-tracker';
 
@@ -44,7 +44,7 @@ import { StreamTracker } from './stream-tracker';
  */
 export interface HubConnectionHost {
   readonly options: ResolvedHubOptions;
-  readonly log: FastifyBaseLogger;
+  readonly log: Logger;
   /** Counters for metrics. */
   readonly stats: HubStats;
   readonly lifetime: HubLifetimeManager;
@@ -181,8 +181,8 @@ export class HubConnectionContext
     try {
       bytes = message.getBytes(protocol);
     } catch (error) {
-      this.host.log.error(
-        { event: 'signalr.connection.error', err: error, connectionId: this.connectionId },
+      logEvent(this.host.log, 'error', 'signalr.connection.error',
+        { err: error, connectionId: this.connectionId },
         'hub message could not be serialized',
       );
       this.closeWithError(error);
@@ -216,16 +216,11 @@ export class HubConnectionContext
    * closed (the Close message is queued behind the rest; the transport cuts the socket if it does not drain).
    */
   private closeSlowClient(waiting: number, limit: number): void {
-    this.host.log.warn(
-      { event: 'signalr.connection.slow_client', connectionId: this.connectionId, waiting, limit },
+    logEvent(this.host.log, 'warn', 'signalr.connection.slow_client',
+      { connectionId: this.connectionId, waiting, limit },
       'client too slow: connection closed',
     );
-    this.closeWithError(
-      namedError(
-        'SlowClientException',
-        `${waiting} bytes were waiting for the client, more than maximumBufferedOutboundBytes (${limit}).`,
-      ),
-    );
+    this.closeWithError(namedError('SlowClientException', ConnectionErrors.slowClient(waiting, limit)));
   }
 
   /** Sends a Completion with an error (a refused or failed invocation). */
@@ -244,8 +239,8 @@ export class HubConnectionContext
         result: result === undefined ? null : result,
       });
     } catch (error) {
-      this.host.log.error(
-        { event: 'signalr.invocation.failed', err: error, connectionId: this.connectionId, method: target },
+      logEvent(this.host.log, 'error', 'signalr.invocation.failed',
+        { err: error, connectionId: this.connectionId, method: target },
         'result not serializable',
       );
       return error;
@@ -294,8 +289,8 @@ export class HubConnectionContext
   loopFailed(error: unknown): void {
     // Hub code runs inside its own guards; this is a fault of ours. It ends this connection, not the process
     // (the transport's event handler would otherwise see it).
-    this.host.log.error(
-      { event: 'signalr.connection.error', err: error, connectionId: this.connectionId },
+    logEvent(this.host.log, 'error', 'signalr.connection.error',
+      { err: error, connectionId: this.connectionId },
       'hub message loop failed',
     );
     this.closeWithError(error);
@@ -344,7 +339,7 @@ export class HubConnectionContext
 
   resetSequence(sequenceId: number): void {
     if (this.messageBuffer !== null && !this.messageBuffer.resetSequence(sequenceId)) {
-      this.closeWithError(namedError('InvalidOperationException', SEQUENCE_ID_TOO_LARGE));
+      this.closeWithError(namedError('InvalidOperationException', ConnectionErrors.sequenceIdTooLarge));
     }
   }
 
@@ -456,8 +451,8 @@ export class HubConnectionContext
 
   private failHandshake(error: string): void {
     this.host.stats.handshakesFailed++;
-    this.host.log.info(
-      { event: 'signalr.handshake.failed', connectionId: this.connectionId, transport: this.transport, error },
+    logEvent(this.host.log, 'info', 'signalr.handshake.failed',
+      { connectionId: this.connectionId, transport: this.transport, error },
       'handshake failed',
     );
     // Handshake errors go out as text and end the connection without a Close message
@@ -475,8 +470,8 @@ export class HubConnectionContext
       if (this.phase === 'closed') return;
       await this.host.dispatcher.onConnected(this);
     } catch (error) {
-      this.host.log.error(
-        { event: 'signalr.connection.error', err: error, connectionId: this.connectionId },
+      logEvent(this.host.log, 'error', 'signalr.connection.error',
+        { err: error, connectionId: this.connectionId },
         'onConnected failed',
       );
       // .NET: a Close with the error and no allowReconnect; onDisconnected is not run
@@ -493,9 +488,8 @@ export class HubConnectionContext
     if (this.phase !== 'starting') return;
     this.phase = 'connected';
     this.hubConnected = true;
-    this.host.log.info(
+    logEvent(this.host.log, 'info', 'signalr.connection.started',
       {
-        event: 'signalr.connection.started',
         connectionId: this.connectionId,
         transport: this.transport,
         protocol: this.protocol,
@@ -522,19 +516,15 @@ export class HubConnectionContext
     if (!this.http.hasTransport) return;
     // Not while the loop waits: it reads nothing then, and .NET pauses this timer during a dispatch.
     if (this.clientTimeoutArmed && !this.loop.waiting && now - this.lastReceiveAt >= options.clientTimeoutIntervalMs) {
-      const error = new Error(
-        `Client hasn't sent a message/ping within the configured ClientTimeoutInterval.`,
-      );
-      error.name = 'OperationCanceledException';
       this.endStatus = 'timeout';
-      this.closeWithError(error);
+      this.closeWithError(namedError('OperationCanceledException', ConnectionErrors.clientTimeout));
       return;
     }
     // Expired authentication: a Close without error that lets the client reconnect with a fresh token, as .NET's
     // heartbeat requests (HttpConnectionManager, `CloseOnAuthenticationExpiration`; docs/protocol.md §2.8).
     if (now > this.authenticationExpiresAt) {
-      this.host.log.info(
-        { event: 'signalr.connection.authentication_expired', connectionId: this.connectionId },
+      logEvent(this.host.log, 'info', 'signalr.connection.authentication_expired',
+        { connectionId: this.connectionId },
         'authentication expired; closing the connection',
       );
       this.close({ type: MessageType.Close, allowReconnect: true });
@@ -647,9 +637,8 @@ export class HubConnectionContext
     const durationMs = Date.now() - this.startedAt;
     const observer = this.host.stats.observer;
     if (observer !== null) observer.connectionEnded(this.transport, status, durationMs / 1000);
-    this.host.log.info(
+    logEvent(this.host.log, 'info', 'signalr.connection.ended',
       {
-        event: 'signalr.connection.ended',
         connectionId: this.connectionId,
         transport: this.transport,
         protocol: this.protocol,
@@ -668,8 +657,8 @@ export class HubConnectionContext
       try {
         await this.host.dispatcher.onDisconnected(this, error);
       } catch (hookError) {
-        this.host.log.error(
-          { event: 'signalr.connection.error', err: hookError, connectionId: this.connectionId },
+        logEvent(this.host.log, 'error', 'signalr.connection.error',
+          { err: hookError, connectionId: this.connectionId },
           'onDisconnected failed',
         );
       }
@@ -678,8 +667,8 @@ export class HubConnectionContext
       try {
         await this.host.lifetime.onDisconnected(this);
       } catch (lifetimeError) {
-        this.host.log.error(
-          { event: 'signalr.connection.error', err: lifetimeError, connectionId: this.connectionId },
+        logEvent(this.host.log, 'error', 'signalr.connection.error',
+          { err: lifetimeError, connectionId: this.connectionId },
           'lifetime manager failed',
         );
       }

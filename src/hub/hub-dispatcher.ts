@@ -5,7 +5,7 @@
  * Completion. One dispatcher serves every connection of its hub; what belongs to a connection (its invocation
  * slots, its streams, its writes) is reached through a `DispatchedConnection`, given to each call.
  */
-import type { FastifyBaseLogger } from 'fastify';
+import type { Logger } from '../log-events';
 import {
   MessageType,
   type CompletionMessage,
@@ -51,7 +51,7 @@ export class HubMessageDispatcher {
     private readonly options: HubMessageDispatcherOptions,
     private readonly lifetime: HubLifetimeManager,
     private readonly stats: HubStats,
-    private readonly log: FastifyBaseLogger,
+    private readonly log: Logger,
   ) {
     this.methods = discoverHubMethods(options.hub);
     this.filters = new HubFilterPipeline(options.hubFilters, options.name);

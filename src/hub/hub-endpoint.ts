@@ -3,7 +3,6 @@
  * table, and the hub connections alive on this server. The transports hand it started connections; hubs and hub contexts reach
  * clients through it.
  */
-import type { FastifyBaseLogger, FastifyRequest } from 'fastify';
 import type { HubProtocol } from '../../protocol/hub-protocol';
 import { PING } from '../../protocol/messages';
 import type { TransportName } from '../../protocol/negotiate';
@@ -12,8 +11,9 @@ import type { HttpConnection } from '../connections/http-connection';
 import type { Heartbeat } from '../heartbeat';
 import type { HubLifetimeManager } from '../lifetime/hub-lifetime-manager';
 import { InMemoryLifetimeManager } from '../lifetime/in-memory-lifetime-manager';
+import type { Logger } from '../log-events';
 import { lifetimeLimits, type ResolvedHubOptions } from '../options';
-import { snapshotHttpRequest, type GroupManager, type HubClients, type HubClientsFor, type UntypedClient } from './hub';
+import type { GroupManager, HubClients, HubClientsFor, HubHttpRequest, UntypedClient } from './hub';
 import type { HubPresence } from '../presence/presence';
 import { LifetimeHubClients, lifetimeGroupManager } from './hub-clients';
 import { HubConnectionContext, type HubConnectionHost } from './hub-connection-context';
@@ -47,7 +47,7 @@ export class HubEndpoint implements HubContext, HubConnectionHost {
   constructor(
     readonly options: ResolvedHubOptions,
     readonly heartbeat: Heartbeat,
-    readonly log: FastifyBaseLogger,
+    readonly log: Logger,
     readonly lifetime: HubLifetimeManager = new InMemoryLifetimeManager(lifetimeLimits(options)),
   ) {
     this.dispatcher = new HubMessageDispatcher(options, lifetime, this.stats, log);
@@ -92,35 +92,15 @@ export class HubEndpoint implements HubContext, HubConnectionHost {
     return this.hubConnections.values();
   }
 
-  /** The user id of a request, from the `userIdProvider` option (an empty id is none; a throwing provider, none). */
-  resolveUserId(request: FastifyRequest): string | undefined {
-    try {
-      return this.options.userIdProvider(request) || undefined;
-    } catch (error) {
-      this.log.error({ err: error }, 'userIdProvider failed');
-      return undefined;
-    }
-  }
-
-  /** When a request's authentication expires (ms since the epoch; `Infinity` for never, or when the hook fails). */
-  private authenticationExpiresAt(request: FastifyRequest): number {
-    try {
-      const expires = this.options.authenticationExpiration(request);
-      const at = expires instanceof Date ? expires.getTime() : expires;
-      return typeof at === 'number' && !Number.isNaN(at) ? at : Infinity;
-    } catch (error) {
-      this.log.error({ err: error }, 'authenticationExpiration failed');
-      return Infinity;
-    }
-  }
-
   /**
    * Starts the hub connection on top of an HTTP connection whose transport just started. Its user is the one
-   * resolved when it was created (negotiate, or the WebSocket request of `skipNegotiation`).
+   * resolved when it was created (negotiate, or the WebSocket request of `skipNegotiation`); the transport gives
+   * the copy of the request it keeps and when its authentication expires (`Infinity` for never, and always
+   * without `closeOnAuthenticationExpiration`).
    */
-  startConnection(http: HttpConnection, request: FastifyRequest, now = Date.now()): HubConnectionContext {
-    const connection = new HubConnectionContext(http, this, snapshotHttpRequest(request), http.userIdentifier, now);
-    if (this.options.closeOnAuthenticationExpiration) connection.authenticationExpiresAt = this.authenticationExpiresAt(request);
+  startConnection(http: HttpConnection, request: HubHttpRequest, authenticationExpiresAt: number, now = Date.now()): HubConnectionContext {
+    const connection = new HubConnectionContext(http, this, request, http.userIdentifier, now);
+    if (this.options.closeOnAuthenticationExpiration) connection.authenticationExpiresAt = authenticationExpiresAt;
     http.application = connection;
     this.hubConnections.add(connection);
     this.heartbeat.add(connection);

@@ -14,6 +14,7 @@ import {
   type HubParameterSchema,
   type MethodAuthorization,
 } from './hub';
+import type { SignalRErrorCode } from '../errors';
 
 /** One invokable hub method. */
 export interface HubMethod {
@@ -53,6 +54,8 @@ const RESERVED = new Set(['constructor', 'onconnected', 'ondisconnected']);
 /** Thrown at registration for a hub class clients could not call unambiguously. */
 export class HubDefinitionError extends Error {
   override readonly name = 'HubDefinitionError';
+  /** The stable code of this error ({@link errorCodes}). */
+  readonly code: SignalRErrorCode = 'SIGNALR_ERR_HUB_DEFINITION';
 }
 
 // The constructors of generator functions are not globals; reach them through a function of each kind.

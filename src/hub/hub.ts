@@ -12,7 +12,6 @@
  *   (a `Subject` passed to `connection.invoke`/`send`/`stream`) as an `AsyncIterable`.
  */
 import type { IncomingHttpHeaders } from 'node:http';
-import type { FastifyRequest } from 'fastify';
 import type { TransportName } from '../../protocol/negotiate';
 import type { HubPresence, UserGroupOptions } from '../presence/presence';
 
@@ -183,18 +182,6 @@ export interface HubHttpRequest {
   readonly ip: string;
   /** The authenticated user as the auth layer left it on the request (`request.user`), if any. */
   readonly user: unknown;
-}
-
-/** The snapshot of a request that a connection keeps; see {@link HubHttpRequest}. */
-export function snapshotHttpRequest(request: FastifyRequest): HubHttpRequest {
-  return {
-    method: request.method,
-    url: request.url,
-    headers: request.headers,
-    query: request.query,
-    ip: request.ip,
-    user: (request as { user?: unknown }).user,
-  };
 }
 
 /** What a hub knows of the connection it serves (`HubCallerContext`). */

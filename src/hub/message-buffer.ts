@@ -11,12 +11,6 @@ interface SentMessage {
   readonly bytes: Buffer;
 }
 
-/**
- * The fatal text when the client claims more messages than we received
- * (src/SignalR/common/Shared/MessageBuffer.cs@v10.0.0 L211-L247).
- */
-export const SEQUENCE_ID_TOO_LARGE = "Sequence ID greater than amount of messages we've received.";
-
 /** Acknowledgements go out at most this often (src/SignalR/common/Shared/MessageBuffer.cs@v10.0.0 L23). */
 export const ACK_INTERVAL_MS = 1000;
 

@@ -1,10 +1,12 @@
 /**
  * The routing ↔ Redis boundary: the little a backplane lifetime manager needs of Redis pub/sub. Publish bytes to
  * a channel, subscribe and unsubscribe literal channels, and know whether messages flow. `RedisBus`
- * (`redis-bus.ts`) is the one implementation, and the only file that talks to ioredis.
+ * (`src/redis/redis-bus.ts`, on ioredis) is the production implementation; `InMemoryBus` (`in-memory-bus.ts`)
+ * delivers the same way between buses of one process, for tests.
  *
  * Spec: docs/protocol.md §3.1 (pure pub/sub, nothing is stored), §3.8 (connection loss).
  */
+import type { SignalRErrorCode } from '../errors';
 
 /** Receives the payloads published on one subscribed channel. Called synchronously; must not throw or block. */
 export type ChannelListener = (payload: Buffer) => void;
@@ -139,6 +141,8 @@ export interface BackplaneLogger {
 /** The error of a publish attempted while Redis is not connected (StackExchange.Redis's equivalent type name). */
 export class BackplaneUnavailableError extends Error {
   override readonly name = 'RedisConnectionException';
+  /** The stable code of this error ({@link errorCodes}). */
+  readonly code: SignalRErrorCode = 'SIGNALR_ERR_BACKPLANE_UNAVAILABLE';
   constructor(message = 'The Redis backplane is not connected.') {
     super(message);
   }

@@ -3,7 +3,7 @@
  * manager shares, as ASP.NET Core's `ClientResultsManager`.
  */
 import { hasResult, type CompletionMessage } from '../../protocol/messages';
-import { ClientResultErrors, GroupErrors, HubException, namedError } from '../errors';
+import { ClientResultErrors, GroupErrors, HubException, namedError, type SignalRErrorCode } from '../errors';
 
 interface PendingResult {
   readonly connectionId: string;
@@ -14,6 +14,8 @@ interface PendingResult {
 /** Errors a connection-level failure of a client result carries (.NET's `IOException`). */
 export class ConnectionIOError extends Error {
   override readonly name = 'IOException';
+  /** The stable code of this error ({@link errorCodes}). */
+  readonly code: SignalRErrorCode = 'SIGNALR_ERR_CLIENT_RESULT_CONNECTION';
 }
 
 /** Bounds on the client results waiting at once. */

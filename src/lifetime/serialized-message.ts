@@ -1,5 +1,6 @@
 import type { HubProtocol } from '../../protocol/hub-protocol';
 import type { HubMessage } from '../../protocol/messages';
+import { ConnectionErrors } from '../errors';
 
 /**
  * A hub message serialized at most once per protocol, however many connections it goes to (as ASP.NET Core's
@@ -41,11 +42,8 @@ export class SerializedHubMessage {
     }
     const message = this.message ?? (this.decoded ??= this.decode?.() ?? null);
     if (message === null) {
-      // .NET aborts such a connection with this text (src/SignalR/server/Core/src/SerializedHubMessage.cs@v10.0.0
-      // L54-L72).
-      throw new Error(
-        'This message was received from another server that did not have the requested protocol available.',
-      );
+      // .NET aborts such a connection with this text.
+      throw new Error(ConnectionErrors.protocolUnavailable);
     }
     const data = protocol.writeMessage(message);
     names.push(protocol.name);

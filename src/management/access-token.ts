@@ -6,6 +6,7 @@
  * a bad signature, an expired or not-yet-valid token, another audience — is refused. Pure code over node:crypto.
  */
 import { createHmac, timingSafeEqual } from 'node:crypto';
+import type { SignalRErrorCode } from '../errors';
 
 /** The access key and, from an Azure connection string, the endpoint clients of Azure's API sign their audience with. */
 export interface ManagementAccessKey {
@@ -17,6 +18,8 @@ export interface ManagementAccessKey {
 /** A bad `management` option. */
 export class ManagementOptionsError extends Error {
   override readonly name = 'ManagementOptionsError';
+  /** The stable code of this error ({@link errorCodes}). */
+  readonly code: SignalRErrorCode = 'SIGNALR_ERR_MANAGEMENT_OPTIONS';
 }
 
 /**

@@ -27,7 +27,7 @@ import { MessageType, type CloseMessage } from '../../protocol/messages';
 import { encodeRedisInvocation } from '../../protocol/redis';
 import type { HubEndpoint } from '../hub/hub-endpoint';
 import type { BackplaneBus } from '../lifetime/backplane-bus';
-import { RedisLifetimeManager } from '../lifetime/redis-lifetime-manager';
+import { RedisLifetimeManager } from '../redis/redis-lifetime-manager';
 import { DEFAULT_PAGE_SIZE, MAXIMUM_PAGE_SIZE } from '../presence/presence';
 import { parseAccessKey, verifyAccessToken, type ManagementAccessKey } from './access-token';
 import type { ManagementOptions } from './management-options';

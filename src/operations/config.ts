@@ -19,8 +19,9 @@ import {
   parseConnectionString,
   parseRedisUrl,
   type RedisTlsOptions,
-} from '../lifetime/redis-config';
+} from '../redis/redis-config';
 import { DEFAULT_MAXIMUM_QUEUED_PUBLISH_AGE_MS, DEFAULT_MAXIMUM_QUEUED_PUBLISH_BYTES, type SignalROptions } from '../options';
+import type { SignalRErrorCode } from '../errors';
 
 /** One configuration option. */
 export interface ConfigOption<T> {
@@ -52,6 +53,8 @@ export type ConfigValues<T extends ConfigTable> = { readonly [K in keyof T]: T[K
 /** A configuration that cannot be used; the message lists every problem, one per line. */
 export class ConfigError extends Error {
   override readonly name = 'ConfigError';
+  /** The stable code of this error ({@link errorCodes}). */
+  readonly code: SignalRErrorCode = 'SIGNALR_ERR_CONFIG';
   constructor(readonly problems: readonly string[]) {
     super(`Invalid configuration:\n${problems.map((problem) => `  - ${problem}`).join('\n')}`);
   }

@@ -9,7 +9,7 @@
  */
 import type { FastifyPluginAsync } from 'fastify';
 import fp from 'fastify-plugin';
-import type { BackplaneStatus } from '../lifetime/redis-backplane';
+import type { BackplaneStatus } from '../redis/redis-backplane';
 
 /** Options of {@link signalrHealth}. */
 export interface SignalRHealthOptions {

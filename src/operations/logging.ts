@@ -4,16 +4,12 @@
  * the connection token `id` (whoever has it can drive the connection) — so logged request URLs carry neither;
  * authorization and cookie headers are redacted wherever a request's headers are logged.
  *
- * Stable event names (the `event` field) let operators filter without parsing messages:
- * `signalr.connection.started`, `signalr.connection.ended`, `signalr.handshake.failed`,
- * `signalr.invocation.failed`, `signalr.connection.slow_client`, `signalr.connection.error`,
- * `signalr.backplane.connected`, `signalr.backplane.disconnected`, `signalr.backplane.reconnected`,
- * `signalr.backplane.subscribe_failed`, `signalr.backplane.warning`, `signalr.backplane.error`,
- * `signalr.server.started`, `signalr.shutdown.started`, `signalr.shutdown.drained`, `signalr.shutdown.completed`,
- * `signalr.shutdown.failed`, `signalr.shutdown.forced`, `signalr.log.dropped`.
+ * Stable event names (the `event` field) let operators filter without parsing messages; they are catalogued, with
+ * their levels and meanings, in `LOG_EVENTS` (src/log-events.ts).
  */
 import { write as writeToFd } from 'node:fs';
 import type { FastifyReply, FastifyRequest, FastifyServerOptions } from 'fastify';
+import { LOG_EVENTS, type LogEventName, type LogLevel } from '../log-events';
 
 /** Query parameters whose values never reach a log line, by name in lower case. */
 const SECRET_QUERY_PARAMETERS = new Set(['access_token', 'id']);
@@ -68,6 +64,9 @@ const REDACTED_PATHS = [
   'headers.cookie',
   'res.headers["set-cookie"]',
 ];
+
+/** pino's numbers for the levels, for the line this destination writes itself. */
+const PINO_LEVELS: Readonly<Record<LogLevel, number>> = { debug: 20, info: 30, warn: 40, error: 50 };
 
 /** How long to wait before writing again when the log's reader is full (`EAGAIN`). */
 const RETRY_FULL_MS = 20;
@@ -146,7 +145,10 @@ export class LogDestination {
   private droppedNotice(): Buffer {
     const count = this.droppedLines;
     this.droppedLines = 0;
-    const notice = { level: 40, time: Date.now(), event: 'signalr.log.dropped', dropped: count, msg: `${count} log line(s) dropped: the log's reader was too slow` };
+    // Written past pino (the line reports on pino's own output), so it names its event and level itself.
+    const event: LogEventName = 'signalr.log.dropped';
+    const level = PINO_LEVELS[LOG_EVENTS[event].levels[0]];
+    const notice = { level, time: Date.now(), event, dropped: count, msg: `${count} log line(s) dropped: the log's reader was too slow` };
     return Buffer.from(`${JSON.stringify(notice)}\n`, 'utf8');
   }
 

@@ -11,6 +11,7 @@
  *    a step that never ends (a hung Redis, a log nobody reads) cannot keep the process alive.
  */
 import type { FastifyInstance } from 'fastify';
+import { logEvent } from '../log-events';
 import { flushLogs } from './logging';
 
 /** Options of {@link installGracefulShutdown}. */
@@ -68,15 +69,15 @@ export function installGracefulShutdown(app: FastifyInstance, options: GracefulS
     const deadline = setTimeout(() => exit(1), drainTimeoutMs + closeTimeoutMs + logFlushTimeoutMs + 1_000);
     deadline.unref();
     const connections = app.signalr.endpoints.reduce((count, endpoint) => count + endpoint.connectionCount, 0);
-    app.log.info(
-      { event: 'signalr.shutdown.started', reason, connections, drainTimeoutMs },
+    logEvent(app.log, 'info', 'signalr.shutdown.started',
+      { reason, connections, drainTimeoutMs },
       'shutting down: refusing new connections, closing each connection once its invocations are done',
     );
     let code = 0;
     try {
       const report = await app.signalr.drain({ timeoutMs: drainTimeoutMs });
-      app.log.info(
-        { event: 'signalr.shutdown.drained', ...report },
+      logEvent(app.log, 'info', 'signalr.shutdown.drained',
+        report,
         report.cut === 0
           ? `every connection closed after finishing its invocations (${report.durationMs} ms)`
           : `${report.cut} connection(s) still busy after ${drainTimeoutMs} ms were closed anyway`,
@@ -91,9 +92,9 @@ export function installGracefulShutdown(app: FastifyInstance, options: GracefulS
       }
     } catch (error) {
       code = 1;
-      app.log.error({ event: 'signalr.shutdown.failed', err: error }, 'shutdown failed');
+      logEvent(app.log, 'error', 'signalr.shutdown.failed', { err: error }, 'shutdown failed');
     }
-    app.log.info({ event: 'signalr.shutdown.completed', durationMs: Date.now() - started, exitCode: code }, 'shut down');
+    logEvent(app.log, 'info', 'signalr.shutdown.completed', { durationMs: Date.now() - started, exitCode: code }, 'shut down');
     await flushLogs(logFlushTimeoutMs);
     clearTimeout(deadline);
     exit(code);
@@ -102,7 +103,7 @@ export function installGracefulShutdown(app: FastifyInstance, options: GracefulS
   const shutdown = (reason: string): Promise<void> => (running ??= run(reason));
   const onSignal = (signal: NodeJS.Signals): void => {
     if (running !== null) {
-      app.log.warn({ event: 'signalr.shutdown.forced', signal }, 'second signal: exiting at once');
+      logEvent(app.log, 'warn', 'signalr.shutdown.forced', { signal }, 'second signal: exiting at once');
       exit(1);
       return;
     }

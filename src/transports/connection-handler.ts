@@ -5,12 +5,13 @@
  * client's `HttpConnection`) exchanges them. The negotiate, transport, user and authentication rules are those of
  * hubs — the same routes serve both (`hub-routes.ts`) — so a raw endpoint answers requests exactly as a hub does.
  */
-import type { FastifyBaseLogger, FastifyRequest, onRequestHookHandler } from 'fastify';
+import type { FastifyRequest, onRequestHookHandler } from 'fastify';
 import type { TransportName } from '../../protocol/negotiate';
 import { ConnectionManager } from '../connections/connection-manager';
 import type { ConnectionApplication, HttpConnection } from '../connections/http-connection';
 import type { Heartbeat } from '../heartbeat';
-import { snapshotHttpRequest, type HubHttpRequest } from '../hub/hub';
+import type { HubHttpRequest } from '../hub/hub';
+import type { Logger } from '../log-events';
 import type { UserIdProvider } from '../options';
 
 /**
@@ -143,13 +144,13 @@ class RawConnection implements ConnectionContext, ConnectionApplication {
 
   constructor(
     private readonly http: HttpConnection,
-    request: FastifyRequest,
+    request: HubHttpRequest,
     private readonly maximumBufferedOutboundBytes: number | null,
   ) {
     this.connectionId = http.connectionId;
     this.transport = http.transport ?? 'WebSockets';
     this.userIdentifier = http.userIdentifier;
-    this.request = snapshotHttpRequest(request);
+    this.request = request;
     this.closed = new Promise((resolve) => (this.resolveClosed = resolve));
   }
 
@@ -249,24 +250,17 @@ export class ConnectionHandlerEndpoint {
   constructor(
     readonly options: ResolvedConnectionHandler,
     heartbeat: Heartbeat,
-    private readonly log: FastifyBaseLogger,
+    readonly log: Logger,
   ) {
     this.connections = new ConnectionManager(options.disconnectTimeoutMs);
     heartbeat.add(this.connections);
   }
 
-  /** The user id of a request (an empty id is none; a throwing provider, none). */
-  resolveUserId(request: FastifyRequest): string | undefined {
-    try {
-      return this.options.userIdProvider(request) || undefined;
-    } catch (error) {
-      this.log.error({ err: error }, 'userIdProvider failed');
-      return undefined;
-    }
-  }
-
-  /** Starts the application on a connection whose transport just started. */
-  startConnection(http: HttpConnection, request: FastifyRequest): ConnectionContext {
+  /**
+   * Starts the application on a connection whose transport just started, given the copy of the request it keeps
+   * (raw connections do not close when the authentication expires).
+   */
+  startConnection(http: HttpConnection, request: HubHttpRequest): ConnectionContext {
     const connection = new RawConnection(http, request, this.options.maximumBufferedOutboundBytes);
     http.application = connection;
     this.live.add(connection);

@@ -21,6 +21,10 @@ import {
 import type { ConnectionManager } from '../connections/connection-manager';
 import type { HttpConnection } from '../connections/http-connection';
 import { HttpErrors } from '../errors';
+import type { HubHttpRequest } from '../hub/hub';
+import type { Logger } from '../log-events';
+import type { AuthenticationExpiration, UserIdProvider } from '../options';
+import { authenticationExpiresAt, resolveUserId, snapshotHttpRequest } from './connection-request';
 import { LongPollingTransport } from './long-polling';
 import { startServerSentEvents } from './server-sent-events';
 import { queryValue } from './query';
@@ -80,11 +84,18 @@ export interface TransportEndpoint {
     readonly longPollTimeoutMs: number;
     readonly sendTimeoutMs: number;
     readonly transportMaxBufferSize: number;
+    readonly userIdProvider: UserIdProvider;
+    /** Hubs only: whether a connection closes when its authentication expires, and when that is. */
+    readonly closeOnAuthenticationExpiration?: boolean;
+    readonly authenticationExpiration?: AuthenticationExpiration;
   };
   readonly connections: ConnectionManager;
-  resolveUserId(request: FastifyRequest): string | undefined;
-  /** Starts the application on a connection whose transport just started. */
-  startConnection(connection: HttpConnection, request: FastifyRequest): unknown;
+  readonly log: Logger;
+  /**
+   * Starts the application on a connection whose transport just started, given the copy of the request it keeps
+   * and when the request's authentication expires (`Infinity` for never).
+   */
+  startConnection(connection: HttpConnection, request: HubHttpRequest, authenticationExpiresAt: number): unknown;
 }
 
 /** The transports an endpoint offers: those enabled for it, in .NET's order. */
@@ -119,6 +130,17 @@ export function registerHubRoutes(app: FastifyInstance, endpoint: TransportEndpo
   // The long-polling side of each long-polling connection, across its polls.
   const pollers = new WeakMap<HttpConnection, LongPollingTransport>();
 
+  const userOf = (request: FastifyRequest) => resolveUserId(endpoint.options.userIdProvider, request, endpoint.log);
+  /** Starts the endpoint's application on a connection whose transport `request` just started. */
+  const startApplication = (connection: HttpConnection, request: FastifyRequest): void => {
+    const { closeOnAuthenticationExpiration, authenticationExpiration } = endpoint.options;
+    const expiresAt =
+      closeOnAuthenticationExpiration === true && authenticationExpiration !== undefined
+        ? authenticationExpiresAt(authenticationExpiration, request, endpoint.log)
+        : Infinity;
+    endpoint.startConnection(connection, snapshotHttpRequest(request), expiresAt);
+  };
+
   /** A new connection, or `undefined` after answering 503 when the server holds as many as it may. */
   const createConnection = (negotiateVersion: number, request: FastifyRequest, reply: FastifyReply) => {
     const refusal = limits.refusal();
@@ -127,7 +149,7 @@ export function registerHubRoutes(app: FastifyInstance, endpoint: TransportEndpo
       return undefined;
     }
     const connection = endpoint.connections.create(negotiateVersion);
-    connection.userIdentifier = endpoint.resolveUserId(request);
+    connection.userIdentifier = userOf(request);
     return connection;
   };
 
@@ -176,7 +198,7 @@ export function registerHubRoutes(app: FastifyInstance, endpoint: TransportEndpo
    * L1156-L1162), so one user's token cannot drive another's connection.
    */
   const sameUser = (connection: HttpConnection, request: FastifyRequest, reply: FastifyReply): boolean => {
-    if (endpoint.resolveUserId(request) === connection.userIdentifier) return true;
+    if (userOf(request) === connection.userIdentifier) return true;
     void sendText(reply, 403, HttpErrors.userChanged);
     return false;
   };
@@ -276,7 +298,7 @@ export function registerHubRoutes(app: FastifyInstance, endpoint: TransportEndpo
     if (release !== undefined) request.raw.socket.removeListener('close', release);
     const resuming = connection.application !== null;
     attachWebSocket(socket, connection);
-    if (!resuming) endpoint.startConnection(connection, request);
+    if (!resuming) startApplication(connection, request);
   };
   const get = async (request: FastifyRequest, reply: FastifyReply) => {
     const transport: TransportName = acceptsEventStream(request.headers.accept) ? 'ServerSentEvents' : 'LongPolling';
@@ -285,7 +307,7 @@ export function registerHubRoutes(app: FastifyInstance, endpoint: TransportEndpo
     if (transport === 'ServerSentEvents') {
       if (connection.transportActive || connection.state !== 'new') return sendText(reply, 409);
       startServerSentEvents(reply, connection, endpoint.options.sendTimeoutMs);
-      endpoint.startConnection(connection, request);
+      startApplication(connection, request);
       return reply;
     }
     if (connection.state === 'new') {
@@ -293,7 +315,7 @@ export function registerHubRoutes(app: FastifyInstance, endpoint: TransportEndpo
       const longPolling = new LongPollingTransport(connection, endpoint.options.longPollTimeoutMs, endpoint.options.sendTimeoutMs);
       pollers.set(connection, longPolling);
       longPolling.start(reply, Date.now());
-      endpoint.startConnection(connection, request);
+      startApplication(connection, request);
       return reply;
     }
     await pollers.get(connection)!.handlePoll(reply);

@@ -9,7 +9,7 @@
  * subscribers had already left is lost — the layout cannot see it — and the count is measured and printed.
  */
 import { delay } from '../support/clients';
-import { Traffic, type Crossing } from '../support/publish-traffic';
+import { Traffic, type Crossing, type Cut } from '../support/publish-traffic';
 import { RedisClusterTopology, Scratch, SentinelTopology, command, until } from '../support/redis-topology';
 import { ServerProcess, stopAll } from '../support/server-process';
 
@@ -32,15 +32,18 @@ const line = (name: string, crossing: Crossing) =>
   `${name}: ${crossing.sent} sent, ${crossing.lost} lost, ${crossing.duplicates} twice, ${crossing.inOrder ? 'in order' : 'OUT OF ORDER'}`;
 
 /**
- * Asserts the claims for traffic through a failover that began at `startedAt` and ended (both servers connected
- * and subscribed again) at `endedAt`; returns the printed lines.
+ * Asserts the claims for traffic through a failover caused at `cut` (what each receiver had then) and ended (both
+ * servers connected and subscribed again) at `endedAt`; returns the printed lines. For each route the window opens
+ * at the first message still in flight at the cut (`Traffic.faultBeganAt`): a message on its way through the node
+ * that is killed is lost with it.
  */
-function expectFailoverClaims(traffic: Traffic, startedAt: number, endedAt: number, settleMs = 100): string[] {
+function expectFailoverClaims(traffic: Traffic, cut: Cut, endedAt: number, settleMs = 100): string[] {
   const lines: string[] = [];
   for (const [from, to] of [['a', 'a'], ['b', 'b'], ['a', 'b'], ['b', 'a']] as const) {
     const all = traffic.measure(from, to);
+    const startedAt = traffic.faultBeganAt(from, to, cut);
     const outside = traffic.measure(from, to, 0, startedAt).lost + traffic.measure(from, to, endedAt + settleMs).lost;
-    lines.push(`${line(`${from.toUpperCase()}→${to.toUpperCase()}`, all)}${from !== to ? ` (${traffic.sentBy(from, startedAt, endedAt)} made during the failover)` : ''}`);
+    lines.push(`${line(`${from.toUpperCase()}→${to.toUpperCase()}`, all)}${from !== to ? ` (${traffic.sentBy(from, startedAt, endedAt)} made or in flight during the failover)` : ''}`);
     expect({ route: `${from}→${to}`, inOrder: all.inOrder, failedCalls: all.failedCalls, lostOutsideFailover: outside })
       .toEqual({ route: `${from}→${to}`, inOrder: true, failedCalls: 0, lostOutsideFailover: 0 });
     // A server's own clients get its messages directly or through its own subscription: never lost.
@@ -76,7 +79,8 @@ describe('Sentinel failover', () => {
     traffic = await Traffic.connect(a!, b!);
     traffic.start('sentinel');
     await delay(1000);
-    const startedAt = Date.now();
+    const cut = traffic.cut();
+    const startedAt = cut.at;
     expect(await command(topology.sentinel.port, ['SENTINEL', 'FAILOVER', topology.name])).toBe('OK');
     await until(async () => (await topology.masterPort()) === topology.replica.port, 'the sentinel to switch masters', RECOVERY_BOUND_MS);
     await until(
@@ -90,7 +94,7 @@ describe('Sentinel failover', () => {
     await delay(4000);
     await traffic.stop();
     await traffic.settle();
-    const lines = expectFailoverClaims(traffic, startedAt, endedAt);
+    const lines = expectFailoverClaims(traffic, cut, endedAt);
     console.log([`SENTINEL FAILOVER; both servers subscribed on the new master ${endedAt - startedAt} ms after the command:`, ...lines].join('\n'));
   }, 90_000);
 });
@@ -126,7 +130,8 @@ describe('Redis Cluster master failed over', () => {
     traffic = await Traffic.connect(a!, b!);
     traffic.start('cluster');
     await delay(1000);
-    const startedAt = Date.now();
+    const cut = traffic.cut();
+    const startedAt = cut.at;
     await node.kill();
     // Its replica takes over (as an operator's CLUSTER FAILOVER TAKEOVER does when the master is gone), and the window
     // lasts until that replica serves as master and the cluster is ok again — the cluster still says ok for a node
@@ -164,7 +169,7 @@ describe('Redis Cluster master failed over', () => {
     // A replica promoted by TAKEOVER (no vote) is known as master to the other nodes only once they take its new
     // epoch; under load a publish of B's up to about a second after A had all its channels again was seen lost once
     // in several runs, so the cluster row's window closes one second after that point.
-    const lines = expectFailoverClaims(traffic, startedAt, endedAt, 1000);
+    const lines = expectFailoverClaims(traffic, cut, endedAt, 1000);
     console.log([`Cluster master killed; cluster ok and both servers subscribed again ${endedAt - startedAt} ms later:`, ...lines].join('\n'));
   }, 90_000);
 });

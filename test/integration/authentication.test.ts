@@ -3,13 +3,14 @@
  * client's `accessTokenFactory` authenticates on every transport (header, or `access_token` in the query where the
  * client cannot set headers); no or a bad token is 401 on negotiate; `userIdentifier` comes from the token and
  * `clients.user` reaches every connection of that user; a forbidden method fails with .NET's text; one user's
- * token cannot drive another user's connection.
+ * token cannot drive another user's connection; a `userIdProvider` or `authenticationExpiration` that throws is
+ * logged and means no user and no expiry, on hubs and raw endpoints alike.
  */
 import fastifyJwt from '@fastify/jwt';
 import * as signalR from '@microsoft/signalr';
 import Fastify, { type FastifyReply, type FastifyRequest } from 'fastify';
 import { fastifySignalR, Hub, type HubCallerContext } from '../../src';
-import { ClientPool, delay } from '../support/clients';
+import { ClientPool, delay, eventually } from '../support/clients';
 import { RawWebSocket } from '../support/raw-websocket';
 import { listen, type RunningServer } from '../support/servers';
 
@@ -176,5 +177,66 @@ describe('a token for user A cannot drive a connection negotiated by user B', ()
     expect(refused).toEqual({ status: 403, body: 'The user associated with this connection changed.' });
     const socket = await RawWebSocket.connect(`${server.hubUrl}?id=${token}&access_token=${sign({ sub: 'bob' })}`);
     socket.close();
+  });
+});
+
+describe('a userIdProvider or authenticationExpiration that throws', () => {
+  let fragile: RunningServer;
+  const logged: Array<{ msg?: string; err?: { message?: string } }> = [];
+
+  beforeAll(async () => {
+    const stream = { write: (line: string) => void logged.push(JSON.parse(line) as (typeof logged)[number]) };
+    const app = Fastify({ logger: { level: 'error', stream } });
+    const providerBug = () => {
+      throw new Error('the provider has a bug');
+    };
+    await app.register(fastifySignalR, {
+      hubs: [
+        {
+          path: '/fragile',
+          hub: SecureHub,
+          keepAliveIntervalMs: 100,
+          userIdProvider: providerBug,
+          closeOnAuthenticationExpiration: true,
+          authenticationExpiration: () => {
+            throw new Error('the expiry hook has a bug');
+          },
+        },
+      ],
+      connectionHandlers: [{ path: '/raw', userIdProvider: providerBug, onConnected: (connection) => connection.send('hello') }],
+    });
+    fragile = await listen(app, '/fragile');
+  });
+  afterAll(() => fragile.close());
+
+  test('is logged and counts as no user and no expiry: the hub connection serves, pings and stays open', async () => {
+    const socket = await RawWebSocket.connect(fragile.hubUrl);
+    try {
+      socket.send(`{"protocol":"json","version":1}${RS}`);
+      socket.send(`{"type":1,"invocationId":"1","target":"whoAmI","arguments":[]}${RS}`);
+      const received = () => socket.frames.map((frame) => frame.text).join('').split(RS).filter((text) => text !== '');
+      // A heartbeat sends a Ping only after finding the authentication unexpired, so two Pings show the check ran.
+      await eventually(() => received().filter((text) => text === '{"type":6}').length >= 2, 'two pings');
+      expect(received().filter((text) => text !== '{"type":6}')).toEqual(['{}', '{"type":3,"invocationId":"1","result":null}']);
+      expect(logged.map(({ msg, err }) => [msg, err?.message])).toEqual(
+        expect.arrayContaining([
+          ['userIdProvider failed', 'the provider has a bug'],
+          ['authenticationExpiration failed', 'the expiry hook has a bug'],
+        ]),
+      );
+    } finally {
+      socket.close();
+    }
+  });
+
+  test('on a raw endpoint is logged and counts as no user', async () => {
+    logged.length = 0;
+    const socket = await RawWebSocket.connect(fragile.url + '/raw');
+    try {
+      expect((await socket.frame(0)).text).toBe('hello');
+      expect(logged.map(({ msg, err }) => [msg, err?.message])).toEqual([['userIdProvider failed', 'the provider has a bug']]);
+    } finally {
+      socket.close();
+    }
   });
 });

@@ -62,6 +62,26 @@ describe('with short intervals', () => {
     expect(messages(socket).at(-1)).toBe('{"type":7,"error":"Connection closed with an error.","allowReconnect":true}');
   });
 
+  test('with detailed errors, the Close names the client timeout as .NET does', async () => {
+    const detailed = await startChatServer({ keepAliveIntervalMs: 200, clientTimeoutIntervalMs: 500, enableDetailedErrors: true });
+    try {
+      const socket = await RawWebSocket.connect(detailed.hubUrl);
+      sockets.push(socket);
+      socket.send(HANDSHAKE);
+      await socket.frame(0);
+      socket.send(`{"type":6}${RS}`);
+      await socket.closed;
+      expect(JSON.parse(messages(socket).at(-1) ?? 'null')).toEqual({
+        type: 7,
+        error:
+          "Connection closed with an error. OperationCanceledException: Client hasn't sent a message/ping within the configured ClientTimeoutInterval.",
+        allowReconnect: true,
+      });
+    } finally {
+      await detailed.close();
+    }
+  });
+
   test('a client that keeps pinging stays connected', async () => {
     const socket = await handshaken();
     for (let i = 0; i < 8; i++) {

@@ -74,6 +74,12 @@ class Sender {
   }
 }
 
+/** What each receiver had received at one instant (see `Traffic.cut`). */
+export interface Cut {
+  readonly at: number;
+  readonly delivered: { readonly a: ReadonlySet<string>; readonly b: ReadonlySet<string> };
+}
+
 /** Two senders and two receivers, one of each on each server. */
 export class Traffic {
   private senders: Sender[] = [];
@@ -143,6 +149,31 @@ export class Traffic {
       lostTexts,
       failedCalls: expected.filter((entry) => !entry.ok).length,
     };
+  }
+
+  /** Records what each receiver has received so far, e.g. at the instant a fault is caused. */
+  cut(): Cut {
+    return {
+      at: Date.now(),
+      delivered: { a: new Set(texts(this.receivers.a)), b: new Set(texts(this.receivers.b)) },
+    };
+  }
+
+  /**
+   * When the fault recorded by `cut` began for the messages from `from` to `to`: the send time of the first message
+   * after the last one the receiver had at the cut, or the cut's own time if none was outstanding. Messages are still
+   * on their way (sender → its server → Redis → the other server) for some milliseconds after they are made, so those
+   * in flight at the fault belong to it as much as those made during it. A message made before one that had arrived
+   * by the cut travelled the same ordered path ahead of it: if it never arrives, it is lost outside the fault.
+   */
+  faultBeganAt(from: 'a' | 'b', to: 'a' | 'b', cut: Cut): number {
+    const delivered = cut.delivered[to];
+    const before = this.sender(from).sent.filter((entry) => (entry.kind !== 'user' || from !== to) && entry.at < cut.at);
+    let last = -1;
+    before.forEach((entry, index) => {
+      if (delivered.has(entry.text)) last = index;
+    });
+    return last + 1 < before.length ? before[last + 1].at : cut.at;
   }
 
   /** Waits until the receivers stop getting messages (nothing new for `quietMs`). */

@@ -3,7 +3,7 @@
  * failures answered before any method runs, the invocation slot, and the one settle path — a plain method's
  * Completion queued before its slot is given back, a stream call outside the slots.
  */
-import type { FastifyBaseLogger } from 'fastify';
+import type { Logger } from '../../src/log-events';
 import { MessageType, type CloseMessage, type InvocationMessage, type StreamItemMessage } from '../../protocol/messages';
 import type { BoundInvocation, DispatchedConnection } from '../../src/hub/dispatched-connection';
 import { Hub, clientStream, type HubCallerClients } from '../../src/hub/hub';
@@ -126,7 +126,7 @@ class RecordingConnection implements DispatchedConnection {
   }
 }
 
-const log = { warn: () => undefined, error: () => undefined, debug: () => undefined } as unknown as FastifyBaseLogger;
+const log: Logger = { info: () => undefined, warn: () => undefined, error: () => undefined, debug: () => undefined };
 
 function setUp() {
   const stats = new HubStats();

@@ -85,3 +85,12 @@ test('the check finds a cycle when there is one', () => {
   ]);
   expect(cyclesThrough('src/hub/', graph)).toEqual([['src/hub/a.ts', 'src/hub/b.ts', 'src/other/c.ts']]);
 });
+
+test('no import cycle passes through src/lifetime or src/redis (the bus and its configuration included)', () => {
+  const files = [...sourceFiles('src'), ...sourceFiles('protocol')];
+  const known = new Set(files);
+  const graph = new Map(files.map((file) => [file, importsOf(file, known)]));
+  expect(graph.get('src/redis/redis-config.ts')).toEqual(['src/redis/redis-connector.ts']);
+  expect(graph.get('src/redis/redis-bus.ts')).toEqual(expect.arrayContaining(['src/redis/redis-config.ts', 'src/redis/redis-connector.ts']));
+  expect([...cyclesThrough('src/lifetime/', graph), ...cyclesThrough('src/redis/', graph)]).toEqual([]);
+});

@@ -12,7 +12,7 @@ import {
   parseConnectionString,
   parseRedisUrl,
   resolveRedisTarget,
-} from '../../src/lifetime/redis-config';
+} from '../../src/redis/redis-config';
 import { chatConfigOptions } from '../../samples/chat/app';
 import { loadConfig, signalrOptionsFrom } from '../../src/index';
 

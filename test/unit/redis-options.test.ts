@@ -10,7 +10,7 @@ import { DEFAULT_PROTOCOLS } from '../../src/plugin';
 import { SignalROptionsError, resolveOptions } from '../../src/options';
 import type { HubProtocol } from '../../protocol/hub-protocol';
 import { jsonHubProtocol } from '../../protocol/json-hub-protocol';
-import { publishedProtocols } from '../../src/lifetime/redis-backplane';
+import { publishedProtocols } from '../../src/redis/redis-backplane';
 import { freePort } from '../support/redis-server';
 
 class ChatHub extends Hub {

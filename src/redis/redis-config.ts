@@ -15,13 +15,7 @@
  */
 import { isIP } from 'node:net';
 import type { ConnectionOptions as TlsConnectionOptions } from 'node:tls';
-import type { RedisConnectionOptions as RedisOptions } from './redis-bus';
-
-/** One Redis server (or sentinel) address. */
-export interface RedisEndpoint {
-  readonly host: string;
-  readonly port: number;
-}
+import type { RedisConnectionOptions as RedisOptions, RedisEndpoint } from './redis-connector';
 
 /**
  * TLS settings for the connections to Redis (and to sentinels). Certificate verification is always on unless
@@ -68,6 +62,11 @@ export interface ParsedConnectionString {
 /** A bad `redis` option; the message names the bad part and never contains a password. */
 export class RedisConfigurationError extends Error {
   override readonly name = 'RedisConfigurationError';
+  /**
+   * The stable code of this error (`errorCodes` in `src/errors.ts`); a literal, as this file imports nothing but the
+   * connector.
+   */
+  readonly code = 'SIGNALR_ERR_REDIS_CONFIGURATION' as const;
 }
 
 /** StackExchange.Redis's defaults for the timeouts (ConfigurationOptions / DefaultOptionsProvider). */
@@ -471,11 +470,4 @@ export function resolveRedisTarget(settings: RedisConnectionSettings): RedisTarg
     ...(channelPrefix !== undefined && { channelPrefix }),
     secrets,
   };
-}
-
-/** `text` with every secret replaced by `*****`. */
-export function redact(text: string, secrets: readonly string[]): string {
-  let result = text;
-  for (const secret of secrets) if (secret.length > 0) result = result.split(secret).join('*****');
-  return result;
 }

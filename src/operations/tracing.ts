@@ -24,8 +24,8 @@ import {
   type TextMapGetter,
   type TracerProvider,
 } from '@opentelemetry/api';
-import { iteratorOf } from './async-values';
-import type { HubFilter, HubInvocationContext } from './hub-filters';
+import { iteratorOf } from '../hub/async-values';
+import type { HubFilter, HubInvocationContext } from '../hub/hub-filters';
 
 /** Options of {@link signalRTracing}. */
 export interface SignalRTracingOptions {

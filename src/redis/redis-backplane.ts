@@ -7,7 +7,7 @@ import type { HubProtocol } from '../../protocol/hub-protocol';
 import { jsonHubProtocol } from '../../protocol/json-hub-protocol';
 import { messagePackHubProtocol } from '../../protocol/messagepack-hub-protocol';
 import { lifetimeLimits, type ResolvedHubOptions, type ResolvedRedisOptions } from '../options';
-import type { BackplaneBus, BackplaneHealth, BackplaneLogger } from './backplane-bus';
+import type { BackplaneBus, BackplaneHealth, BackplaneLogger } from '../lifetime/backplane-bus';
 import { RedisBus } from './redis-bus';
 import { RedisLifetimeManager } from './redis-lifetime-manager';
 

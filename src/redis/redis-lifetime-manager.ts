@@ -1,3 +1,4 @@
+// Over 600 lines: it mirrors .NET's RedisHubLifetimeManager, one class whose send, receive and group paths share the subscriptions it keeps.
 /**
  * The Redis lifetime manager: ASP.NET Core's `RedisHubLifetimeManager<THub>`, with the same channels, payload
  * bytes and routing, so Node and .NET servers of one hub share one Redis and cannot tell each other apart.
@@ -30,7 +31,6 @@ import {
   RedisChannels,
   RedisGroupAction,
   createServerName,
-  decodeRedisAck,
   decodeRedisCompletion,
   decodeRedisGroupCommand,
   decodeRedisInvocation,
@@ -41,14 +41,15 @@ import {
   type RedisInvocation,
   type SerializedHubMessages,
 } from '../../protocol/redis';
-import { ClientResultErrors, HubException, namedError } from '../errors';
-import { BackplaneUnavailableError, type BackplaneBus, type BackplaneLogger, type ChannelListener } from './backplane-bus';
-import { checkGroupRoom, ClientResultsManager, ConnectionIOError, DEFAULT_LIFETIME_LIMITS, type LifetimeLimits } from './client-results';
-import type { HubLifetimeManager, ManagedConnection } from './hub-lifetime-manager';
-import { SerializedHubMessage } from './serialized-message';
+import { BackplaneErrors, ClientResultErrors, HubException, namedError, userGroupsNeedPresence } from '../errors';
+import { BackplaneUnavailableError, type BackplaneBus, type BackplaneLogger, type ChannelListener } from '../lifetime/backplane-bus';
+import { checkGroupRoom, ClientResultsManager, ConnectionIOError, DEFAULT_LIFETIME_LIMITS, type LifetimeLimits } from '../lifetime/client-results';
+import type { HubLifetimeManager, ManagedConnection } from '../lifetime/hub-lifetime-manager';
+import { SerializedHubMessage } from '../lifetime/serialized-message';
 import { LocalPresence, type LocalPresenceIndex } from '../presence/local-presence';
 import type { HubPresence } from '../presence/presence';
 import { RedisPresence, type PresenceHost } from '../presence/redis-presence';
+import { GroupCommandAcks } from './group-command-acks';
 
 /** Options of {@link RedisLifetimeManager}. */
 export interface RedisLifetimeManagerOptions {
@@ -100,23 +101,6 @@ interface RelayedInvocation {
   readonly returnChannel: string;
 }
 
-/** A group command of ours waiting for the owning server's ack (docs/protocol.md §3.6). */
-interface PendingAck {
-  resolve(): void;
-  reject(error: Error): void;
-  readonly timer: NodeJS.Timeout;
-}
-
-/** .NET's error when a group command's ack does not come (AckHandler: the wait is cancelled). */
-const ACK_TIMEOUT_ERROR = { name: 'TaskCanceledException', message: 'A task was canceled.' } as const;
-
-/**
- * The Completion error a server publishes when the invoked client left before answering
- * (src/SignalR/server/StackExchangeRedis/src/RedisHubLifetimeManager.cs@v10.0.0 L570-L574).
- */
-const CONNECTION_DISCONNECTED = 'Connection disconnected.';
-
-const INT32_MAX = 0x7fffffff;
 const NO_IDS: readonly string[] = Object.freeze([]);
 
 /**
@@ -200,8 +184,8 @@ export class RedisLifetimeManager implements HubLifetimeManager, LocalPresenceIn
   private readonly relayed = new Map<string, RelayedInvocation>();
   /** The ids in `relayed` by connection, so a disconnect costs what that connection owes. */
   private readonly relayedOf = new Map<ManagedConnection, Set<string>>();
-  private readonly acks = new Map<number, PendingAck>();
-  private lastCommandId = 0;
+  /** Our group commands waiting for the owning server's ack. */
+  private readonly acks: GroupCommandAcks;
   private readonly convertedProtocols = new Set<string>();
   private closed = false;
   /** Resolves once the four server channels are subscribed (or recorded, while Redis is down). */
@@ -213,6 +197,18 @@ export class RedisLifetimeManager implements HubLifetimeManager, LocalPresenceIn
     this.log = options.log;
     this.protocols = options.protocols;
     this.ackTimeoutMs = options.ackTimeoutMs ?? 30_000;
+    this.acks = new GroupCommandAcks({
+      timeoutMs: this.ackTimeoutMs,
+      holdsProcess: false,
+      log: this.log,
+      timeoutError: ({ id, connectionId, groupName, action }) => {
+        this.log.warn(
+          { commandId: id, connectionId, groupName, action, timeoutMs: this.ackTimeoutMs },
+          'no server acknowledged a group command: no server owns that connection, or Redis lost the message',
+        );
+        return namedError('TaskCanceledException', BackplaneErrors.ackTimeout, 'SIGNALR_ERR_GROUP_ACK_TIMEOUT');
+      },
+    });
     const limits = options.limits ?? DEFAULT_LIFETIME_LIMITS;
     this.clientResults = new ClientResultsManager(limits.clientResults);
     this.maximumGroupsPerConnection = limits.maximumGroupsPerConnection;
@@ -241,7 +237,7 @@ export class RedisLifetimeManager implements HubLifetimeManager, LocalPresenceIn
     this.started = Promise.all([
       this.listen(channels.all, (payload) => this.onAllMessage(payload)),
       this.listen(channels.groupManagement, (payload) => this.onGroupCommand(payload)),
-      this.listen(channels.ack, (payload) => this.onAck(payload)),
+      this.listen(channels.ack, (payload) => this.acks.onAck(payload)),
       this.listen(channels.returnResults, (payload) => this.onReturnedResult(payload)),
     ]).then(() => undefined);
     if (options.presence !== undefined) {
@@ -300,7 +296,7 @@ export class RedisLifetimeManager implements HubLifetimeManager, LocalPresenceIn
 
   private requireFleet(): RedisPresence {
     if (this.fleetPresence === undefined) {
-      throw new Error('User-level groups need presence on the Redis backplane (the redis option `presence: true`).');
+      throw userGroupsNeedPresence();
     }
     return this.fleetPresence;
   }
@@ -371,7 +367,7 @@ export class RedisLifetimeManager implements HubLifetimeManager, LocalPresenceIn
       const relayed = this.relayed.get(invocationId);
       if (relayed === undefined) continue;
       this.relayed.delete(invocationId);
-      this.relayResult(relayed, { type: MessageType.Completion, invocationId, error: CONNECTION_DISCONNECTED });
+      this.relayResult(relayed, { type: MessageType.Completion, invocationId, error: BackplaneErrors.connectionDisconnected });
     }
     await Promise.all(tasks);
   }
@@ -484,42 +480,16 @@ export class RedisLifetimeManager implements HubLifetimeManager, LocalPresenceIn
    * (docs/protocol.md §3.6). Every server receives the command; only the owner acts and acks. Nobody acks a command for
    * an unknown id, so it fails after `ackTimeoutMs`.
    */
-  private async sendGroupCommand(connectionId: string, groupName: string, action: RedisGroupAction): Promise<void> {
-    // One counter per manager, from 1, shared by adds and removes
-    // (src/SignalR/server/StackExchangeRedis/src/RedisHubLifetimeManager.cs@v10.0.0 L348); Int32 on the wire.
-    this.lastCommandId = this.lastCommandId >= INT32_MAX ? 1 : this.lastCommandId + 1;
-    const id = this.lastCommandId;
+  private sendGroupCommand(connectionId: string, groupName: string, action: RedisGroupAction): Promise<void> {
     // The ack timeout also bounds the wait for Redis: a command still queued when it passes is withdrawn, never
     // sent late after its caller got the error.
-    const withdraw = new AbortController();
-    const acked = new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.acks.delete(id);
-        withdraw.abort();
-        this.log.warn(
-          { commandId: id, connectionId, groupName, action, timeoutMs: this.ackTimeoutMs },
-          'no server acknowledged a group command: no server owns that connection, or Redis lost the message',
-        );
-        reject(namedError(ACK_TIMEOUT_ERROR.name, ACK_TIMEOUT_ERROR.message));
-      }, this.ackTimeoutMs);
-      timer.unref();
-      this.acks.set(id, { resolve, reject, timer });
-    });
-    const command = encodeRedisGroupCommand({ id, serverName: this.serverName, action, groupName, connectionId });
-    try {
-      await this.bus.publish(this.channels.groupManagement, command, { signal: withdraw.signal });
-    } catch (error) {
-      // Withdrawn from the queue by the ack timeout: the caller gets the timeout's error.
-      if (withdraw.signal.aborted) await acked;
-      const pending = this.acks.get(id);
-      if (pending !== undefined) {
-        clearTimeout(pending.timer);
-        this.acks.delete(id);
-      }
-      acked.catch(() => undefined);
-      throw error;
-    }
-    await acked;
+    return this.acks.send({ connectionId, groupName, action }, (id, withdraw) =>
+      this.bus.publish(
+        this.channels.groupManagement,
+        encodeRedisGroupCommand({ id, serverName: this.serverName, action, groupName, connectionId }),
+        { signal: withdraw },
+      ),
+    );
   }
 
   // ------------------------------------------------------------------------------------------------------------
@@ -596,11 +566,7 @@ export class RedisLifetimeManager implements HubLifetimeManager, LocalPresenceIn
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    for (const [id, pending] of this.acks) {
-      clearTimeout(pending.timer);
-      this.acks.delete(id);
-      pending.reject(new BackplaneUnavailableError('The server is shutting down.'));
-    }
+    this.acks.failAll(() => new BackplaneUnavailableError(BackplaneErrors.shuttingDown));
     this.clientResults.failAll();
     await this.fleetPresence?.close();
     await Promise.all([...this.handlers.keys()].map((channel) => this.unlisten(channel)));
@@ -650,7 +616,7 @@ export class RedisLifetimeManager implements HubLifetimeManager, LocalPresenceIn
       // Another server waits for this client's answer on its return channel.
       const relayed = { connection, returnChannel };
       if (gone) {
-        this.relayResult(relayed, { type: MessageType.Completion, invocationId, error: CONNECTION_DISCONNECTED });
+        this.relayResult(relayed, { type: MessageType.Completion, invocationId, error: BackplaneErrors.connectionDisconnected });
         return;
       }
       this.relayed.set(invocationId, relayed);
@@ -683,21 +649,6 @@ export class RedisLifetimeManager implements HubLifetimeManager, LocalPresenceIn
         this.log.warn({ err: error, commandId: id, serverName }, 'a group command could not be acknowledged');
       }
     })();
-  }
-
-  private onAck(payload: Buffer): void {
-    let id: number;
-    try {
-      id = decodeRedisAck(payload);
-    } catch (error) {
-      this.log.warn({ err: error }, 'invalid ack from Redis');
-      return;
-    }
-    const pending = this.acks.get(id);
-    if (pending === undefined) return;
-    this.acks.delete(id);
-    clearTimeout(pending.timer);
-    pending.resolve();
   }
 
   /** A client's answer relayed by the server that owns the client (docs/protocol.md §3.7). */

@@ -1,5 +1,6 @@
+// Over 600 lines: one state machine (two connections, the wanted channels, the outage queue) whose transitions are read together.
 /**
- * The backplane bus on ioredis — the only file of the server that knows ioredis.
+ * The backplane bus on ioredis. Only this file and `redis-connector.ts` know ioredis (a lint rule holds it).
  *
  * Two connections, as Redis requires: one publishes, one is in subscriber mode (a subscribed connection cannot
  * publish). The set of wanted channels is kept here, not in ioredis: ioredis's own resubscription
@@ -26,26 +27,14 @@
  * once when it starts and once when it ends, with the number of messages queued, sent late and dropped meanwhile
  * (and once more at the first drop, so a long outage shows it while it lasts).
  *
- * Where the connections go (`RedisTarget.mode`):
- * - `endpoints`: one server, or the seed nodes of a Redis Cluster. Each connection opens to an endpoint chosen by
- *   its own cursor (this file's connector): the same one again after a lost connection, the next one after a failed
- *   attempt. With a cluster, the publishing connection learns every node (`CLUSTER SLOTS`) after each connection,
- *   so both connections move to a live node when theirs is gone. ioredis's `Cluster` is not used: pub/sub needs no
- *   slot routing (classic PUBLISH is broadcast over the cluster bus, SUBSCRIBE on any node receives it), and its
- *   subscriber connection resubscribes on its own, in bulk, out of this bus's sight — the bus could no longer say
- *   which channels Redis confirmed, which is what lets the lifetime manager deliver locally meanwhile.
- * - `sentinel`: ioredis's Sentinel support asks the sentinels for the master at every (re)connection, and its
- *   failover detector drops the connections as soon as a sentinel announces a new master.
+ * Where the connections go and how they are opened (endpoint rings, Redis Cluster nodes, Sentinel) is
+ * `redis-connector.ts`; the texts that explain a Redis failure to an operator are `redis-errors.ts`.
  *
  * Configuration errors that no retry can cure — credentials refused, a TLS handshake that fails, an ACL without
  * the backplane's commands or channels — fail startup ({@link RedisBus.ready}); on a running server they are logged
- * once and retried. Errors are logged by message and code only, never whole: ioredis attaches the failed command
- * and its arguments (AUTH's password among them) to reply errors.
+ * once and retried. Errors are logged by message and code only, never whole (`describeRedisError`).
  */
-import * as net from 'node:net';
-import { hostname } from 'node:os';
-import * as tls from 'node:tls';
-import Redis, { AbstractConnector, type RedisOptions } from 'ioredis';
+import type Redis from 'ioredis';
 import {
   BackplaneUnavailableError,
   type BackplaneBus,
@@ -56,12 +45,22 @@ import {
   type ChannelListener,
   type StoreCommand,
   type PublishOptions,
-} from './backplane-bus';
+} from '../lifetime/backplane-bus';
+import { logEvent } from '../log-events';
 import { PublishQueue, type PublishQueueLimits, type QueuedPublish } from './publish-queue';
-import { redact, type RedisEndpoint, type RedisTarget } from './redis-config';
-
-/** ioredis connection options (host, port, password, tls, db, retryStrategy, …), as ioredis documents them. */
-export type RedisConnectionOptions = RedisOptions;
+import type { RedisTarget } from './redis-config';
+import { clusterNodes, EndpointRing, openConnection, Session, type ConnectionRole, type EndpointCursor } from './redis-connector';
+import {
+  CLUSTER_SLOTS_FORBIDDEN,
+  connectTimeoutExplanation,
+  CONNECTION_LOST,
+  describeRedisError,
+  explainFatal,
+  fatalKind,
+  isConnectionLoss,
+  RedisBackplaneStartupError,
+  type FatalKind,
+} from './redis-errors';
 
 /** Options of {@link RedisBus}. */
 export interface RedisBusOptions {
@@ -73,219 +72,6 @@ export interface RedisBusOptions {
    * a publish fails at once while Redis is down.
    */
   readonly publishQueue?: PublishQueueLimits;
-}
-
-/**
- * Why startup failed: Redis refused the credentials, the TLS handshake failed, the user may not use the
- * backplane's channels, or (with `abortConnect`) Redis could not be reached in time. The message says which, where,
- * and what to change; it never contains a password.
- */
-export class RedisBackplaneStartupError extends Error {
-  override readonly name = 'RedisBackplaneStartupError';
-}
-
-/**
- * Reconnection delays unless the ioredis options say otherwise: 50 ms, 100 ms, … growing by 50 ms up to 1 s, so a
- * restarted Redis is found again within a second.
- */
-function defaultRetryStrategy(attempt: number): number {
-  return Math.min(attempt * 50, 1000);
-}
-
-/** Errors that retrying cannot cure: the configuration (credentials, certificates, ACL) must change. */
-type FatalKind = 'auth' | 'tls' | 'permission';
-
-function fatalKind(error: Error): FatalKind | undefined {
-  const message = error.message ?? '';
-  const code = (error as NodeJS.ErrnoException).code ?? '';
-  if (/^(WRONGPASS|NOAUTH)\b/.test(message) || /invalid (username-)?password/i.test(message)) return 'auth';
-  if (/^NOPERM\b/.test(message)) return 'permission';
-  if (
-    /^(ERR_TLS_|ERR_SSL_)/.test(code) ||
-    /CERT|SELF_SIGNED|UNABLE_TO_(GET|VERIFY)|LEAF_SIGNATURE/.test(code) ||
-    /certificate|ssl3?_|wrong version number/i.test(message)
-  ) {
-    return 'tls';
-  }
-  return undefined;
-}
-
-/**
- * The text of an error, safe to log or show: message and code only (ioredis attaches the failed command with its
- * arguments — AUTH's password among them — to reply errors, so errors are never logged whole), secrets blanked.
- */
-function describe(error: Error, secrets: readonly string[]): string {
-  const code = (error as NodeJS.ErrnoException).code;
-  const message = code !== undefined && !error.message.includes(code) ? `${code}: ${error.message}` : error.message;
-  return redact(message, secrets);
-}
-
-/**
- * The endpoints a connection may use, shared by both connections of the bus: the configured ones first (a single
- * server, or Redis Cluster seed nodes), then the cluster's other nodes as the cluster reports them.
- */
-class EndpointRing {
-  private readonly list: RedisEndpoint[];
-  private readonly keys = new Set<string>();
-
-  constructor(endpoints: readonly RedisEndpoint[]) {
-    this.list = [];
-    this.add(endpoints);
-  }
-
-  get size(): number {
-    return this.list.length;
-  }
-
-  at(index: number): RedisEndpoint {
-    return this.list[index % this.list.length];
-  }
-
-  /** Adds endpoints not known yet; returns how many were new. */
-  add(endpoints: readonly RedisEndpoint[]): number {
-    let added = 0;
-    for (const endpoint of endpoints) {
-      const key = `${endpoint.host.toLowerCase()}:${endpoint.port}`;
-      if (this.keys.has(key)) continue;
-      this.keys.add(key);
-      this.list.push(endpoint);
-      added++;
-    }
-    return added;
-  }
-}
-
-/**
- * Which endpoint one connection tries next: after a connection that worked is lost, the same endpoint once more (a
- * restart, a network blip); after a failed attempt, the next endpoint of the ring (a node that is gone — with a
- * cluster, any other node serves the same pub/sub).
- */
-class EndpointCursor {
-  private index = -1;
-  private retrySame = false;
-
-  constructor(private readonly ring: EndpointRing) {}
-
-  next(): RedisEndpoint {
-    if (this.retrySame && this.index >= 0) {
-      this.retrySame = false;
-    } else {
-      this.index = (this.index + 1) % this.ring.size;
-    }
-    return this.ring.at(this.index);
-  }
-
-  /** The connection made with the last endpoint works. */
-  connected(): void {
-    this.retrySame = true;
-  }
-
-  get current(): RedisEndpoint | undefined {
-    return this.index < 0 ? undefined : this.ring.at(this.index);
-  }
-}
-
-/**
- * An ioredis connector that opens each connection (first or again) to the endpoint its cursor chooses, with TLS
- * when configured. ioredis's own connector always reconnects to one fixed host.
- */
-function endpointConnector(cursor: EndpointCursor, tlsOptions: tls.ConnectionOptions | undefined) {
-  return class EndpointConnector extends AbstractConnector {
-    constructor(options: unknown) {
-      super((options as { disconnectTimeout?: number }).disconnectTimeout ?? 200);
-    }
-
-    connect(): Promise<net.Socket | tls.TLSSocket> {
-      const endpoint = cursor.next();
-      this.connecting = true;
-      return new Promise((resolve, reject) => {
-        // As ioredis's own connector: the stream is made on the next tick, unless disconnect() came first.
-        process.nextTick(() => {
-          if (!this.connecting) {
-            reject(new Error('Connection is closed.'));
-            return;
-          }
-          try {
-            this.stream =
-              tlsOptions === undefined
-                ? net.createConnection({ host: endpoint.host, port: endpoint.port })
-                : tls.connect({ ...tlsOptions, host: endpoint.host, port: endpoint.port });
-          } catch (error) {
-            reject(error as Error);
-            return;
-          }
-          this.stream.once('error', (error: Error) => {
-            this.firstError = error;
-          });
-          resolve(this.stream);
-        });
-      });
-    }
-  };
-}
-
-/** The nodes a `CLUSTER SLOTS` reply names (masters and replicas), by announced host name when there is one. */
-function clusterNodes(reply: unknown): RedisEndpoint[] {
-  const nodes: RedisEndpoint[] = [];
-  if (!Array.isArray(reply)) return nodes;
-  for (const range of reply) {
-    if (!Array.isArray(range)) continue;
-    for (const node of range.slice(2)) {
-      if (!Array.isArray(node)) continue;
-      const [ip, port, , metadata] = node as [unknown, unknown, unknown, unknown];
-      let host = typeof ip === 'string' ? ip : Buffer.isBuffer(ip) ? ip.toString() : '';
-      if (Array.isArray(metadata)) {
-        const index = metadata.findIndex((item) => String(item) === 'hostname');
-        if (index >= 0 && metadata[index + 1] !== undefined && String(metadata[index + 1]) !== '') {
-          host = String(metadata[index + 1]);
-        }
-      }
-      if (host === '' || host === '?' || typeof port !== 'number' || port <= 0) continue;
-      nodes.push({ host, port });
-    }
-  }
-  return nodes;
-}
-
-const CONNECTION_LOST = 'the Redis connection closed before the reply';
-
-/** ioredis's errors for a command whose connection closed (or could not take it): the command may go again. */
-function isConnectionLoss(error: Error): boolean {
-  return /Connection is closed|Stream isn't writeable|ECONNRESET|EPIPE|ECONNREFUSED/.test(error.message ?? '');
-}
-
-/**
- * One period of one connection being up. Commands sent during it are tracked so that they settle when the
- * connection closes: ioredis leaves a command without a reply unsettled when it neither resends it nor queues it.
- */
-class Session {
-  private readonly pending = new Set<() => void>();
-  private ended = false;
-
-  /** Settles with `command`, or rejects with `lost()` when the connection closes first. */
-  track<T>(command: Promise<T>, lost: () => Error): Promise<T> {
-    if (this.ended) return Promise.reject(lost());
-    return new Promise<T>((resolve, reject) => {
-      const abort = () => reject(lost());
-      this.pending.add(abort);
-      command.then(
-        (value) => {
-          this.pending.delete(abort);
-          resolve(value);
-        },
-        (error: unknown) => {
-          this.pending.delete(abort);
-          reject(error);
-        },
-      );
-    });
-  }
-
-  end(): void {
-    this.ended = true;
-    for (const abort of this.pending) abort();
-    this.pending.clear();
-  }
 }
 
 /**
@@ -440,41 +226,8 @@ export class RedisBus implements BackplaneBus {
     this.startup.timer.unref();
     for (const warning of this.target.warnings) this.log.warn({}, warning);
 
-    const base: RedisOptions = {
-      retryStrategy: defaultRetryStrategy,
-      // ioredis waits this long for a closing socket that never reports its close (one that never connected);
-      // its 2 s default would keep a stopping server alive for nothing.
-      disconnectTimeout: 200,
-      // The ready check sends INFO, which a least-privilege ACL user may not run; pub/sub works while Redis loads.
-      enableReadyCheck: false,
-      // CLIENT SETINFO is refused to such a user too, and would only fill Redis's ACL log.
-      disableClientInfo: true,
-      // After a Sentinel failover, drop the connections to the old master at once rather than when it is demoted.
-      ...(this.target.mode === 'sentinel' && { failoverDetector: true }),
-      ...this.target.redisOptions,
-      // Decisions this bus depends on (see the file comment); not overridable.
-      enableOfflineQueue: false,
-      autoResubscribe: false,
-      autoResendUnfulfilledCommands: false,
-      lazyConnect: false,
-    };
-    const name = `${hostname().replace(/[^\x21-\x7e]/g, '')}(fastify-signalr)`;
-    const create = (role: 'pub' | 'sub'): { redis: Redis; cursor?: EndpointCursor } => {
-      const connectionOptions: RedisOptions = {
-        ...base,
-        connectionName: base.connectionName !== undefined ? `${base.connectionName}:${role}` : `${name}:${role}`,
-      };
-      if (this.target.mode === 'sentinel') {
-        return { redis: new Redis({ ...connectionOptions, sentinels: this.target.endpoints.map((e) => ({ ...e })) }) };
-      }
-      if (this.target.mode === 'ioredis') return { redis: new Redis(connectionOptions) };
-      const cursor = new EndpointCursor(this.ring);
-      // `tls` stays in the options too: ioredis then waits for the TLS handshake, not the TCP connect, before it
-      // clears the connect timeout and sends the first command.
-      return { redis: new Redis({ ...connectionOptions, Connector: endpointConnector(cursor, connectionOptions.tls) }), cursor };
-    };
-    const pub = create('pub');
-    const sub = create('sub');
+    const pub = openConnection(this.target, 'pub', this.ring);
+    const sub = openConnection(this.target, 'sub', this.ring);
     this.pub = pub.redis;
     this.sub = sub.redis;
     this.watch(this.pub, 'pub', pub.cursor);
@@ -619,7 +372,7 @@ export class RedisBus implements BackplaneBus {
           this.queue.trimInFlight();
           this.countUnpublished();
           if (fatalKind(error) === 'permission') {
-            this.fatal(this.explain('permission', `publish '${entry.channel}': ${describe(error, this.target.secrets)}`, this.target.description));
+            this.fatal(this.explain('permission', `publish '${entry.channel}': ${describeRedisError(error, this.target.secrets)}`, this.target.description));
           }
           entry.settle(error, 0);
         },
@@ -723,8 +476,8 @@ export class RedisBus implements BackplaneBus {
     this.droppedInOutage += count;
     if (first) {
       const { maximumBytes, maximumAgeMs } = this.queue.limits;
-      this.log.error(
-        { event: 'signalr.backplane.publish_dropped', bound, maximumQueuedPublishBytes: maximumBytes, maximumQueuedPublishAgeMs: maximumAgeMs },
+      logEvent(this.log, 'error', 'signalr.backplane.publish_dropped',
+        { bound, maximumQueuedPublishBytes: maximumBytes, maximumQueuedPublishAgeMs: maximumAgeMs },
         bound === 'bytes'
           ? `Redis backplane: the publish queue is full (${maximumBytes} bytes); dropping new publishes until Redis is back (the count is logged then)`
           : `Redis backplane: publishes waited longer than ${maximumAgeMs} ms for Redis and are dropped (the count is logged when Redis is back)`,
@@ -818,7 +571,7 @@ export class RedisBus implements BackplaneBus {
   // ------------------------------------------------------------------------------------------------------------
 
   /** Follows one connection's life: ready, errors, closes. */
-  private watch(redis: Redis, role: 'pub' | 'sub', cursor: EndpointCursor | undefined): void {
+  private watch(redis: Redis, role: ConnectionRole, cursor: EndpointCursor | undefined): void {
     redis.on('ready', () => {
       if (this.closed) return;
       cursor?.connected();
@@ -852,9 +605,9 @@ export class RedisBus implements BackplaneBus {
     redis.on('error', (error: Error) => this.onConnectionError(error, role, cursor));
   }
 
-  private onConnectionError(error: Error, role: 'pub' | 'sub', cursor: EndpointCursor | undefined): void {
+  private onConnectionError(error: Error, role: ConnectionRole, cursor: EndpointCursor | undefined): void {
     if (this.closed) return;
-    const text = describe(error, this.target.secrets);
+    const text = describeRedisError(error, this.target.secrets);
     this.lastError = text;
     const kind = fatalKind(error);
     if (kind !== undefined) {
@@ -882,25 +635,7 @@ export class RedisBus implements BackplaneBus {
   }
 
   private explain(kind: FatalKind, text: string, where: string): string {
-    const user = `user '${this.target.username ?? 'default'}'`;
-    switch (kind) {
-      case 'auth':
-        return (
-          `Redis backplane: Redis at ${where} refused the credentials of ${user} (${text}). ` +
-          'Check the user name and password given to the redis option (the password is not shown).'
-        );
-      case 'tls':
-        return (
-          `Redis backplane: the TLS connection to ${where} failed (${text}). The server's certificate must be signed ` +
-          "by a CA in redis.tls.ca (or the system's CAs) and name the host (or sslHost / tls.servername); " +
-          'TLS must be on (rediss:// or ssl=true) exactly when the server speaks TLS.'
-        );
-      case 'permission':
-        return (
-          `Redis backplane: ${user} lacks a permission the backplane needs at ${where} (${text}). ` +
-          'Grant the ACL described in the README ("Redis in production").'
-        );
-    }
+    return explainFatal(kind, text, where, this.target.username);
   }
 
   private settleStartup(error?: Error): void {
@@ -918,11 +653,7 @@ export class RedisBus implements BackplaneBus {
       return;
     }
     this.settleStartup(
-      new RedisBackplaneStartupError(
-        `Redis backplane: could not connect to ${this.target.description} within ${this.target.connectTimeoutMs} ms` +
-          `${this.lastError !== undefined ? ` (last error: ${this.lastError})` : ''}. The server does not start ` +
-          'because abortConnect is true; set abortConnect=false to start without Redis and connect when it is there.',
-      ),
+      new RedisBackplaneStartupError(connectTimeoutExplanation(this.target.description, this.target.connectTimeoutMs, this.lastError)),
     );
   }
 
@@ -945,7 +676,7 @@ export class RedisBus implements BackplaneBus {
         this.log.info({ nodes: nodes.length, endpoints: this.ring.size }, `Redis backplane: Redis Cluster with ${nodes.length} nodes`);
       }
     } catch (error) {
-      const text = describe(error as Error, this.target.secrets);
+      const text = describeRedisError(error as Error, this.target.secrets);
       if (/cluster support disabled/i.test(text)) {
         this.topology = 'single';
         this.askCluster = false;
@@ -953,9 +684,7 @@ export class RedisBus implements BackplaneBus {
         this.askCluster = false;
         this.log.warn(
           { error: text },
-          'Redis backplane: the Redis user may not run CLUSTER SLOTS, so whether Redis is a cluster is unknown: ' +
-            'reconnections use the configured endpoints only, and a client result for a connection no server owns ' +
-            'waits for its cancellation instead of failing at once (grant +cluster|slots)',
+          CLUSTER_SLOTS_FORBIDDEN,
         );
       }
     } finally {
@@ -978,8 +707,8 @@ export class RedisBus implements BackplaneBus {
     if (session !== this.subSession || !this.subReady) return;
     const failed = results.filter((ok) => !ok).length;
     if (failed > 0) {
-      this.log.error(
-        { event: 'signalr.backplane.subscribe_failed', failed },
+      logEvent(this.log, 'error', 'signalr.backplane.subscribe_failed',
+        { failed },
         'Redis backplane: some channels could not be subscribed again',
       );
     }
@@ -996,7 +725,7 @@ export class RedisBus implements BackplaneBus {
   }
 
   /** Sends a SUBSCRIBE/UNSUBSCRIBE; resolves true when Redis confirmed it, false otherwise (never rejects). */
-  private async command(send: () => Promise<unknown>, what: string, channel: string): Promise<boolean> {
+  private async command(send: () => Promise<unknown>, what: 'subscribe' | 'unsubscribe', channel: string): Promise<boolean> {
     const session = this.subSession;
     try {
       await this.subscriptionWindow.run(Buffer.byteLength(channel) + SUBSCRIPTION_REPLY_OVERHEAD, async () => {
@@ -1006,12 +735,13 @@ export class RedisBus implements BackplaneBus {
       });
       return true;
     } catch (error) {
-      const text = describe(error as Error, this.target.secrets);
+      const text = describeRedisError(error as Error, this.target.secrets);
       if (fatalKind(error as Error) === 'permission') {
         this.fatal(this.explain('permission', `${what} '${channel}': ${text}`, this.target.description));
       } else if (session === this.subSession && this.subReady) {
         // A lost connection is not worth a log line per channel: the next connection subscribes them all.
-        this.log.warn({ event: `signalr.backplane.${what}_failed`, error: text, channel }, `Redis backplane: ${what} failed`);
+        const event = what === 'subscribe' ? 'signalr.backplane.subscribe_failed' : 'signalr.backplane.unsubscribe_failed';
+        logEvent(this.log, 'warn', event, { error: text, channel }, `Redis backplane: ${what} failed`);
       }
       return false;
     }
@@ -1062,9 +792,8 @@ export class RedisBus implements BackplaneBus {
     this.since = now;
     if (next === 'connected') {
       if (previous === 'disconnected') {
-        this.log.warn(
+        logEvent(this.log, 'warn', 'signalr.backplane.reconnected',
           {
-            event: 'signalr.backplane.reconnected',
             outageMs: duration,
             unpublishedMessages: this.unpublishedInOutage,
             queuedMessages: this.queuedInOutage,
@@ -1079,8 +808,8 @@ export class RedisBus implements BackplaneBus {
             'not subscribed was lost',
         );
       } else {
-        this.log.info(
-          { event: 'signalr.backplane.connected', subscriptions: this.listeners.size },
+        logEvent(this.log, 'info', 'signalr.backplane.connected',
+          { subscriptions: this.listeners.size },
           'Redis backplane connected',
         );
       }
@@ -1097,8 +826,8 @@ export class RedisBus implements BackplaneBus {
       this.queuedInOutage = this.queue.waitingCount;
       this.replayedInOutage = 0;
       this.droppedInOutage = 0;
-      this.log.error(
-        { event: 'signalr.backplane.disconnected', lastError: this.lastError, previous },
+      logEvent(this.log, 'error', 'signalr.backplane.disconnected',
+        { lastError: this.lastError, previous },
         previous === 'connected'
           ? 'Redis backplane disconnected; serving local clients only until Redis is back (retrying)'
           : 'Redis backplane unreachable; serving local clients only until Redis is reachable (retrying)',
