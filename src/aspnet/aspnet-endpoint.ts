@@ -8,7 +8,7 @@
  * managers, groups, backplane) is the hubs' own.
  */
 import { randomUUID } from 'node:crypto';
-import type { FastifyBaseLogger, FastifyError, FastifyInstance, FastifyReply, FastifyRequest, onRequestHookHandler } from 'fastify';
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest, onRequestHookHandler } from 'fastify';
 import type { WebSocket } from 'ws';
 import {
   LegacyProtocolError,
@@ -23,8 +23,9 @@ import {
 } from '../../protocol/aspnet/wire';
 import type { TransportName } from '../../protocol/negotiate';
 import type { Heartbeat, HeartbeatParticipant } from '../heartbeat';
-import { snapshotHttpRequest } from '../hub/hub';
 import { authorizeHook } from '../transports/authentication';
+import { resolveUserId, snapshotHttpRequest } from '../transports/connection-request';
+import { logEvent, type Logger } from '../log-events';
 import type { HubEndpoint } from '../hub/hub-endpoint';
 import { AspNetConnection, type LegacyConnectionHost, type LegacyTransport } from './aspnet-connection';
 import type { ResolvedAspNetSignalROptions } from './aspnet-options';
@@ -112,14 +113,11 @@ export class AspNetEndpoint implements LegacyConnectionHost, HeartbeatParticipan
   }
 
   slowClient(connection: AspNetConnection, waiting: number, limit: number): void {
-    this.log.warn(
-      { event: 'signalr.connection.slow_client', connectionId: connection.connectionId, waiting, limit },
-      '2.x client too slow: transport cut',
-    );
+    logEvent(this.log, 'warn', 'signalr.connection.slow_client', { connectionId: connection.connectionId, waiting, limit }, '2.x client too slow: transport cut');
   }
 
   /** The log of the first hub (2.x connections span hubs). */
-  private get log(): FastifyBaseLogger {
+  private get log(): Logger {
     return this.hubEndpoints[0].log;
   }
 
@@ -134,8 +132,8 @@ export class AspNetEndpoint implements LegacyConnectionHost, HeartbeatParticipan
   }
 
   private userOf(request: FastifyRequest): string {
-    const first = this.hubs.values().next().value;
-    return first?.endpoint.resolveUserId(request) ?? '';
+    const first = this.hubEndpoints[0];
+    return resolveUserId(first.options.userIdProvider, request, first.log) ?? '';
   }
 
   /** The groups a groups token names, for this connection only (PersistentConnection.VerifyGroups). */
@@ -266,7 +264,7 @@ export class AspNetEndpoint implements LegacyConnectionHost, HeartbeatParticipan
     try {
       await found.connection.connectHubs();
     } catch (error) {
-      request.log.error({ event: 'signalr.connection.error', err: error, connectionId: found.connection.connectionId }, 'onConnected failed');
+      logEvent(request.log, 'error', 'signalr.connection.error', { err: error, connectionId: found.connection.connectionId }, 'onConnected failed');
       void found.connection.end(false);
       return text(reply, 500);
     }

@@ -4,6 +4,7 @@
  * to the hub's dispatcher as a `DispatchedConnection` (so the same methods, filters, schemas and `static authorize`
  * run). What it writes goes to its {@link AspNetConnection}, which frames it for the 2.x client.
  */
+import { logEvent } from '../log-events';
 import type { HubProtocol } from '../../protocol/hub-protocol';
 import { MessageType, type CloseMessage, type HubMessage, type InvocationMessage, type StreamItemMessage } from '../../protocol/messages';
 import type { TransportName } from '../../protocol/negotiate';
@@ -245,7 +246,7 @@ export class AspNetHubSeat implements DispatchedConnection, ManagedConnection {
   logFailure(error: unknown, methodName: string, message: string): void {
     this.failure = error;
     if (error instanceof HubException) return;
-    this.endpoint.log.error({ event: 'signalr.invocation.failed', err: error, connectionId: this.connectionId, method: methodName }, message);
+    logEvent(this.endpoint.log, 'error', 'signalr.invocation.failed', { err: error, connectionId: this.connectionId, method: methodName }, message);
   }
 
   // Streams: 2.x has none; a streaming method is refused by the dispatcher before it runs.
