@@ -265,7 +265,7 @@ export class AspNetConnection implements SeatOwner {
     const options = this.host.options;
     const transport = this.transport;
     if (transport === null) {
-      if (now - this.lastSeenAt >= options.disconnectTimeoutMs) void this.end(false);
+      if (now - this.lastSeenAt >= options.disconnectTimeoutMs) void this.end();
       return;
     }
     if (transport.oneShot) {
@@ -286,21 +286,18 @@ export class AspNetConnection implements SeatOwner {
   async shutdown(): Promise<void> {
     if (this.ended) return;
     this.send(writePersistentResponse(this.cursor, [], { reconnect: true }));
-    await this.end(false);
+    await this.end();
   }
 
   /** The server ends the connection: the client is told with an error response and stops. */
   abortFromServer(error: string | undefined): void {
     if (this.ended) return;
     this.send(writePersistentResponse(this.cursor, [], { error: error ?? 'The connection was closed by the server.' }));
-    void this.end(false);
+    void this.end();
   }
 
-  /**
-   * Ends the connection once: hubs' `onDisconnected` (with `stopCalled` when the client said goodbye), then the
-   * lifetime managers forget it, as in .NET.
-   */
-  async end(stopCalled: boolean): Promise<void> {
+  /** Ends the connection once: the hubs' `onDisconnected`, then the lifetime managers forget it, as in .NET. */
+  async end(): Promise<void> {
     if (this.ended) return;
     this.ended = true;
     this.abortController.abort();
@@ -315,7 +312,8 @@ export class AspNetConnection implements SeatOwner {
       const log = seat.endpoint.log;
       if (seat.hubConnected) {
         try {
-          await seat.endpoint.dispatcher.onDisconnected(seat, stopCalled ? undefined : undefined);
+          // 2.x's `stopCalled` has no Core counterpart, and a client that went away is no error of the connection.
+          await seat.endpoint.dispatcher.onDisconnected(seat, undefined);
         } catch (error) {
           logEvent(log, 'error', 'signalr.connection.error', { err: error, connectionId: this.connectionId }, 'onDisconnected failed');
         }

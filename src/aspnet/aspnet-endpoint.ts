@@ -265,7 +265,7 @@ export class AspNetEndpoint implements LegacyConnectionHost, HeartbeatParticipan
       await found.connection.connectHubs();
     } catch (error) {
       logEvent(request.log, 'error', 'signalr.connection.error', { err: error, connectionId: found.connection.connectionId }, 'onConnected failed');
-      void found.connection.end(false);
+      void found.connection.end();
       return text(reply, 500);
     }
     return reply.type('application/json; charset=UTF-8').send(START_RESPONSE);
@@ -274,7 +274,7 @@ export class AspNetEndpoint implements LegacyConnectionHost, HeartbeatParticipan
   abort = async (request: FastifyRequest, reply: FastifyReply) => {
     const identity = this.identify(request, reply);
     if (identity === undefined) return reply;
-    await this.connections.get(identity.connectionId)?.end(true);
+    await this.connections.get(identity.connectionId)?.end();
     return text(reply, 200);
   };
 
@@ -331,7 +331,7 @@ export class AspNetEndpoint implements LegacyConnectionHost, HeartbeatParticipan
     try {
       await connection.connectHubs();
     } catch {
-      void connection.end(false);
+      void connection.end();
     }
   }
 
@@ -401,12 +401,25 @@ export class AspNetEndpoint implements LegacyConnectionHost, HeartbeatParticipan
     return reply;
   }
 
+  /**
+   * Before a WebSocket upgrade: the same checks as for any request (transport, token, user, hubs), answered over
+   * HTTP before the socket opens, as a 2.x server refuses it.
+   */
+  beforeUpgrade = async (request: FastifyRequest, reply: FastifyReply) => {
+    if (!request.ws) return;
+    const identity = this.identify(request, reply);
+    if (identity === undefined) return reply;
+    const held = this.connections.get(identity.connectionId);
+    if ((held === undefined || held.hasEnded) && this.hubsOf(identity.query, reply) === undefined) return reply;
+    return undefined;
+  };
+
   /** A WebSocket of `/connect` or `/reconnect`. */
   upgraded = (initializing: boolean) => async (socket: WebSocket, request: FastifyRequest) => {
+    // The checks ran before the upgrade (beforeUpgrade); should one fail now after all (the connection ended and its
+    // hubs changed meanwhile), the socket closes with the reason.
     const reply = {
-      code: (status: number) => ({
-        type: () => ({ send: (body: string) => socket.close(status === 403 ? 4403 : 4400, body.slice(0, 120)) }),
-      }),
+      code: () => ({ type: () => ({ send: (body: string) => socket.close(1008, body.slice(0, 120)) }) }),
     } as unknown as FastifyReply;
     // Messages may arrive before the connection is ready; they wait in order.
     const early: Buffer[] = [];
@@ -512,7 +525,13 @@ export async function registerAspNetEndpoint(app: FastifyInstance, endpoint: Asp
     routes.get(`${base}/poll`, endpoint.poll);
     routes.post(`${base}/send`, endpoint.send);
     for (const [suffix, initializing] of [['connect', true], ['reconnect', false]] as const) {
-      routes.route({ method: 'GET', url: `${base}/${suffix}`, handler: endpoint.receive(initializing), wsHandler: endpoint.upgraded(initializing) });
+      routes.route({
+        method: 'GET',
+        url: `${base}/${suffix}`,
+        preHandler: endpoint.beforeUpgrade,
+        handler: endpoint.receive(initializing),
+        wsHandler: endpoint.upgraded(initializing),
+      });
       routes.post(`${base}/${suffix}`, endpoint.receive(initializing));
     }
   });

@@ -40,7 +40,8 @@ const kCallerState = Symbol('fastify-signalr.aspnetCallerState');
 /**
  * The hub state a 2.x client round-trips (`$.connection.chatHub.state`, the .NET client's `proxy["name"]`), as
  * the current invocation sees it: read it, and change it to change the client's copy — the answer carries it back.
- * `undefined` for a Core client, which has no such state.
+ * `undefined` for a Core client, which has no such state. The state belongs to the connection's running invocation:
+ * with `maximumParallelInvocationsPerClient` above 1, invocations running together share the latest one.
  */
 export function callerState(context: HubCallerContext): Record<string, unknown> | undefined {
   return (context as Partial<Record<typeof kCallerState, Record<string, unknown>>>)[kCallerState];
@@ -165,8 +166,12 @@ export class AspNetHubSeat implements DispatchedConnection, ManagedConnection {
     if (this.queue.length > 0) queueMicrotask(() => this.pump());
   }
 
+  /** The requests being answered, by invocation id: their hub and method names as the client wrote them. */
+  private readonly inFlight = new Map<string, LegacyHubRequest>();
+
   /** A hub request of the client: dispatched in order, each waiting for an invocation slot as a Core invocation does. */
   invoke(request: LegacyHubRequest): void {
+    if (request.id !== undefined) this.inFlight.set(request.id, request);
     const message: InvocationMessage = {
       type: MessageType.Invocation,
       target: request.method,
@@ -195,7 +200,7 @@ export class AspNetHubSeat implements DispatchedConnection, ManagedConnection {
   sendCompletionError(invocationId: string, error: string): void {
     const failure = this.failure;
     this.failure = undefined;
-    const target = this.queue[0]?.request;
+    const target = this.inFlight.get(invocationId);
     const detailed = this.endpoint.options.enableDetailedErrors;
     // 2.x: a HubException's message always, with `H` set; any other failure's text only with detailed errors, else
     // "There was an error invoking Hub method 'hub.method'." (HubDispatcher.ProcessResponse).
@@ -221,6 +226,7 @@ export class AspNetHubSeat implements DispatchedConnection, ManagedConnection {
   }
 
   private answer(invocationId: string, response: Parameters<typeof writeHubResponse>[0]): void {
+    this.inFlight.delete(invocationId);
     const state = this[kCallerState];
     this.owner.answer(invocationId, writeHubResponse(Object.keys(state).length > 0 ? { ...response, state } : response));
   }

@@ -264,3 +264,17 @@ test('a draining server tells its 2.x clients to reconnect and refuses their req
     await closing.close();
   }
 });
+
+test('a WebSocket upgrade with a bad token is refused over HTTP before the socket opens', async () => {
+  const { ConnectionToken: token } = await negotiate();
+  const status = (target: string) =>
+    new Promise<number>((resolve, reject) => {
+      const socket = new WebSocket(target);
+      socket.once('unexpected-response', (_request, response) => resolve(response.statusCode ?? 0));
+      socket.once('open', () => reject(new Error('the socket opened')));
+      socket.once('error', () => undefined);
+    });
+  const tampered = token.slice(0, -2) + (token.endsWith('A') ? 'BB' : 'AA');
+  expect(await status(url('connect', tampered, '', 'webSockets').replace('http', 'ws'))).toBe(400);
+  expect(await status(`${server.url.replace('http', 'ws')}/signalr/connect?transport=webSockets&connectionData=${HUBS}`)).toBe(400);
+});
