@@ -27,6 +27,8 @@ async function main(): Promise<void> {
     // The backplane scenario's one change: the Redis lifetime manager, by URL.
     ...(redisUrl !== undefined ? { redis: { url: redisUrl } } : {}),
     ...(managementKey !== undefined && { management: { accessKey: managementKey } }),
+    // `--aspnet` also serves ASP.NET SignalR 2.x clients at /signalr (the 2.x fan-out benchmark).
+    ...(process.argv.includes('--aspnet') && { aspNetSignalR: true as const }),
   };
   const noBackplane = () => {
     process.stderr.write('this build of fastify-signalr has no Redis backplane (option `redis`)\n');

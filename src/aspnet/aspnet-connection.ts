@@ -64,6 +64,8 @@ export class AspNetConnection implements SeatOwner {
   private flushScheduled = false;
   /** The groups last told to the client, as JSON. */
   private sentGroups = '[]';
+  /** Whether the groups may differ from {@link sentGroups}: set by the seats' group changes and the heartbeat's check. */
+  private groupsDirty = false;
   /** When the connection last had a transport (for the disconnect timeout). */
   private lastSeenAt = Date.now();
   private lastWriteAt = Date.now();
@@ -162,7 +164,7 @@ export class AspNetConnection implements SeatOwner {
       return;
     }
     this.sentId = this.idOf(cursor);
-    if (this.sentId < this.lastId || this.groupsChanged()) this.flush();
+    if (this.sentId < this.lastId || this.groupsDirty) this.flush();
   }
 
   /** The transport went away (a poll answered, a socket closed): the disconnect timeout runs from now. */
@@ -175,7 +177,15 @@ export class AspNetConnection implements SeatOwner {
   enqueue(bytes: Buffer): void {
     if (this.ended) return;
     this.buffer.push({ id: ++this.lastId, bytes });
-    if (this.buffer.length > this.host.options.messageBufferSize) this.buffer.splice(0, this.buffer.length - this.host.options.messageBufferSize);
+    // Trimmed in steps of the bound, so a full buffer costs no copy per message; at least the bound is kept.
+    const size = this.host.options.messageBufferSize;
+    if (this.buffer.length >= 2 * size) this.buffer.splice(0, this.buffer.length - size);
+    this.scheduleFlush();
+  }
+
+  /** A seat changed this connection's groups: the next response carries a new groups token. */
+  groupsChanged(): void {
+    this.groupsDirty = true;
     this.scheduleFlush();
   }
 
@@ -185,7 +195,7 @@ export class AspNetConnection implements SeatOwner {
     // Every message of this event-loop turn leaves in one response.
     setImmediate(() => {
       this.flushScheduled = false;
-      if (this.transport !== null && (this.sentId < this.lastId || this.groupsChanged())) this.flush();
+      if (this.transport !== null && (this.sentId < this.lastId || this.groupsDirty)) this.flush();
     });
   }
 
@@ -198,18 +208,20 @@ export class AspNetConnection implements SeatOwner {
     return groups.sort();
   }
 
-  private groupsChanged(): boolean {
-    return JSON.stringify(this.currentGroups()) !== this.sentGroups;
-  }
-
   /** Sends every buffered message after the transport's cursor, and the groups token when the groups changed. */
   private flush(initializing = false): void {
     const messages: Buffer[] = [];
-    for (const message of this.buffer) if (message.id > this.sentId) messages.push(message.bytes);
-    const groups = this.currentGroups();
-    const groupsJson = JSON.stringify(groups);
-    const groupsToken = groupsJson === this.sentGroups ? undefined : this.host.groupsToken(this.connectionId, groups);
-    this.sentGroups = groupsJson;
+    // Ids are consecutive: the first message after the cursor is found by arithmetic, not by a scan.
+    const first = this.buffer.length === 0 ? 0 : Math.max(0, this.sentId + 1 - this.buffer[0].id);
+    for (let i = first; i < this.buffer.length; i++) messages.push(this.buffer[i].bytes);
+    let groupsToken: string | undefined;
+    if (this.groupsDirty) {
+      this.groupsDirty = false;
+      const groups = this.currentGroups();
+      const groupsJson = JSON.stringify(groups);
+      if (groupsJson !== this.sentGroups) groupsToken = this.host.groupsToken(this.connectionId, groups);
+      this.sentGroups = groupsJson;
+    }
     this.sentId = this.lastId;
     const delay = this.host.options.longPollDelayMs;
     this.send(
@@ -263,6 +275,8 @@ export class AspNetConnection implements SeatOwner {
   /** Keep-alives, the held poll's timeout and the disconnect timeout; called on every heartbeat tick. */
   onHeartbeat(now: number): void {
     const options = this.host.options;
+    // Groups changed from elsewhere (the hub context, another server) reach the client within a tick.
+    if (!this.groupsDirty && JSON.stringify(this.currentGroups()) !== this.sentGroups) this.groupsChanged();
     const transport = this.transport;
     if (transport === null) {
       if (now - this.lastSeenAt >= options.disconnectTimeoutMs) void this.end();

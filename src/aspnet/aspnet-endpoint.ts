@@ -459,11 +459,12 @@ export class AspNetEndpoint implements LegacyConnectionHost, HeartbeatParticipan
       get pendingBytes() {
         return socket.bufferedAmount;
       },
+      // Text frames straight from the bytes: no string made per connection.
       deliver: (bytes) => {
-        if (socket.readyState === socket.OPEN) socket.send(bytes.toString('utf8'));
+        if (socket.readyState === socket.OPEN) socket.send(bytes, { binary: false });
       },
       deliverAnswer: (bytes) => {
-        if (socket.readyState === socket.OPEN) socket.send(bytes.toString('utf8'));
+        if (socket.readyState === socket.OPEN) socket.send(bytes, { binary: false });
       },
       keepAlive: () => {
         if (socket.readyState === socket.OPEN) socket.send('{}');

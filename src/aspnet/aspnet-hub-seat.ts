@@ -33,6 +33,8 @@ export interface SeatOwner {
   answer(invocationId: string, bytes: Buffer): void;
   /** Ends the connection from the server (a Close of the hub runtime, `context.abort()`). */
   abortFromServer(error: string | undefined): void;
+  /** The connection's groups changed: its client gets a new groups token. */
+  groupsChanged(): void;
 }
 
 const kCallerState = Symbol('fastify-signalr.aspnetCallerState');
@@ -75,6 +77,7 @@ export class AspNetHubSeat implements DispatchedConnection, ManagedConnection {
   private itemsMap: Map<unknown, unknown> | null = null;
   private sharedClients: CallerHubClients | undefined;
   private streamTracker: StreamTracker | null = null;
+  private ownGroups: GroupManager | undefined;
   waitingInvocation: BoundInvocation | null = null;
   private freeSlots: number;
   /** Invocations waiting, in order, for a slot: the head may be bound already (`waitingInvocation`). */
@@ -147,8 +150,25 @@ export class AspNetHubSeat implements DispatchedConnection, ManagedConnection {
   guardedClients(guard: ClientInvokeGuard): HubCallerClients {
     return new GuardedHubClients(this.hubClients, guard);
   }
+  /** The hub's groups, telling the connection when its own membership changes (for its groups token). */
   get groups(): GroupManager {
-    return this.endpoint.groups;
+    if (this.ownGroups !== undefined) return this.ownGroups;
+    const groups = this.endpoint.groups;
+    const changed = (connectionId: string) => {
+      if (connectionId === this.connectionId) this.owner.groupsChanged();
+    };
+    return (this.ownGroups = {
+      addToGroup: async (connectionId, group) => {
+        await groups.addToGroup(connectionId, group);
+        changed(connectionId);
+      },
+      removeFromGroup: async (connectionId, group) => {
+        await groups.removeFromGroup(connectionId, group);
+        changed(connectionId);
+      },
+      addUserToGroup: (userId, group, options) => groups.addUserToGroup(userId, group, options),
+      removeUserFromGroup: (userId, group) => groups.removeUserFromGroup(userId, group),
+    });
   }
   get streams(): StreamTracker {
     return (this.streamTracker ??= new StreamTracker(this.endpoint.options, () => undefined));
