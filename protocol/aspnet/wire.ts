@@ -42,6 +42,16 @@ export function resolveProtocolVersion(clientProtocol: string | undefined): stri
   return clientProtocol!.trim();
 }
 
+/**
+ * Whether a client of this `clientProtocol` sends `/start` (1.4 and later), so the hubs' `OnConnected` waits for it;
+ * for older clients (ASP.NET SignalR 2.0) it runs at connect (ProtocolResolver.SupportsDelayedStart;
+ * docs/protocol.md §7.3).
+ */
+export function supportsDelayedStart(clientProtocol: string | undefined): boolean {
+  const [major, minor] = resolveProtocolVersion(clientProtocol).split('.').map(Number);
+  return major > 1 || (major === 1 && minor >= 4);
+}
+
 /** What a persistent response carries besides its messages (docs/protocol.md §7.4). */
 export interface PersistentResponseFlags {
   /** `"S":1`: the first response of a connection, which the client's start waits for. */

@@ -17,6 +17,7 @@ import {
   PING_RESPONSE,
   resolveProtocolVersion,
   START_RESPONSE,
+  supportsDelayedStart,
   writeHubResponse,
   writePersistentResponse,
   type LegacyNegotiateBody,
@@ -286,7 +287,7 @@ export class AspNetEndpoint implements LegacyConnectionHost, HeartbeatParticipan
     const found = await this.obtain(request, reply, query.groupsToken ?? form.get('groupsToken') ?? undefined);
     if (found === undefined) return reply;
     const { connection, transport, created } = found;
-    if (created && !initializing) await this.connectRecreated(connection);
+    if ((created && !initializing) || (initializing && !supportsDelayedStart(query.clientProtocol))) await this.connectRecreated(connection);
     const cursor = query.messageId ?? form.get('messageId') ?? undefined;
     if (transport === 'ServerSentEvents') {
       // An event stream opened again by the browser itself names the last event it got (docs/protocol.md §7.4).
@@ -326,7 +327,10 @@ export class AspNetEndpoint implements LegacyConnectionHost, HeartbeatParticipan
     return reply.type('application/json; charset=UTF-8').send(bytes);
   };
 
-  /** A connection this server rebuilt from a reconnecting client's tokens: its hubs see it connect. */
+  /**
+   * The hubs see a connection connect without `/start`: one this server rebuilt from a reconnecting client's tokens,
+   * or one of a client too old to send `/start`.
+   */
   private async connectRecreated(connection: AspNetConnection): Promise<void> {
     try {
       await connection.connectHubs();
@@ -451,7 +455,7 @@ export class AspNetEndpoint implements LegacyConnectionHost, HeartbeatParticipan
     const query = queryOf(request);
     const found = await this.obtain(request, reply, query.groupsToken);
     if (found === undefined) return;
-    if (found.created && !initializing) await this.connectRecreated(found.connection);
+    if ((found.created && !initializing) || (initializing && !supportsDelayedStart(query.clientProtocol))) await this.connectRecreated(found.connection);
     const connection = (ready.connection = found.connection);
     const transport: LegacyTransport = {
       name: 'WebSockets',

@@ -278,3 +278,11 @@ test('a WebSocket upgrade with a bad token is refused over HTTP before the socke
   expect(await status(url('connect', tampered, '', 'webSockets').replace('http', 'ws'))).toBe(400);
   expect(await status(`${server.url.replace('http', 'ws')}/signalr/connect?transport=webSockets&connectionData=${HUBS}`)).toBe(400);
 });
+
+test('a client too old to send /start (protocol 1.3) has its hubs connected at connect', async () => {
+  const negotiated = (await (await fetch(`${server.url}/signalr/negotiate?clientProtocol=1.3&connectionData=${HUBS}`)).json()) as Negotiated;
+  expect(negotiated.ProtocolVersion).toBe('1.3');
+  const connect = `${server.url}/signalr/connect?transport=longPolling&clientProtocol=1.3&connectionToken=${encodeURIComponent(negotiated.ConnectionToken)}&connectionData=${HUBS}`;
+  expect((await fetch(connect, { method: 'POST' })).status).toBe(200);
+  expect(ChatHub.lifecycle).toContain(`connected ${negotiated.ConnectionId} LongPolling`);
+});
