@@ -450,6 +450,11 @@ export class AspNetEndpoint implements LegacyConnectionHost, HeartbeatParticipan
         socket.close(1003, 'binary messages are not supported');
         return;
       }
+      // 2.x's MaxIncomingWebSocketMessageSize: a larger message ends the socket (1009, message too big).
+      if (data.length > this.options.maximumMessageSize) {
+        socket.close(1009, 'message too big');
+        return;
+      }
       onMessage(data);
     });
     const query = queryOf(request);

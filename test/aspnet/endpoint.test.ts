@@ -265,6 +265,17 @@ test('a draining server tells its 2.x clients to reconnect and refuses their req
   }
 });
 
+test('a WebSocket message over the limit ends the socket', async () => {
+  const { ConnectionToken: token } = await negotiate();
+  const socket = new WebSocket(url('connect', token, '', 'webSockets').replace('http', 'ws'));
+  const frames: string[] = [];
+  socket.on('message', (data: Buffer) => frames.push(data.toString()));
+  const closed = new Promise<number>((resolve) => socket.once('close', (code: number) => resolve(code)));
+  await waitFor(() => frames.length > 0, 'the init message');
+  socket.send(JSON.stringify({ H: 'chathub', M: 'send', A: ['x', 'y'.repeat(5000)], I: '0' }));
+  expect(await closed).toBe(1009);
+});
+
 test('a WebSocket upgrade with a bad token is refused over HTTP before the socket opens', async () => {
   const { ConnectionToken: token } = await negotiate();
   const status = (target: string) =>
