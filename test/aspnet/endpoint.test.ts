@@ -297,3 +297,15 @@ test('a client too old to send /start (protocol 1.3) has its hubs connected at c
   expect((await fetch(connect, { method: 'POST' })).status).toBe(200);
   expect(ChatHub.lifecycle).toContain(`connected ${negotiated.ConnectionId} LongPolling`);
 });
+
+test('a 2.x connection belongs to its user: sends to the user reach it', async () => {
+  const alice = await negotiate(guarded.url, '&user=alice');
+  const connected = (await (await fetch(url('connect', alice.ConnectionToken, '&user=alice', 'longPolling', guarded.url), { method: 'POST' })).json()) as { C: string };
+  await fetch(url('start', alice.ConnectionToken, '&user=alice', 'longPolling', guarded.url));
+  expect(ChatHub.lifecycle).toContain(`connected ${alice.ConnectionId} LongPolling`);
+  const poll = fetch(url('poll', alice.ConnectionToken, `&user=alice&messageId=${encodeURIComponent(connected.C)}`, 'longPolling', guarded.url), { method: 'POST' });
+  const hub = guarded.app.signalr.hub('/chathub');
+  await hub.clients.user('bob').send('addMessage', 'server', 'for bob');
+  await hub.clients.user('alice').send('addMessage', 'server', 'for alice');
+  expect(await (await poll).json()).toMatchObject({ M: [{ M: 'addMessage', A: ['server', 'for alice'] }] });
+});
