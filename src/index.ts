@@ -152,5 +152,5 @@ export {
 } from './operations/config';
 
 // ASP.NET SignalR 2.x clients served by the same hubs.
-export { callerState } from './aspnet/aspnet-hub-seat';
+export { callerState, reportProgress } from './aspnet/aspnet-hub-seat';
 export type { AspNetSignalROptions } from './aspnet/aspnet-options';

@@ -261,7 +261,11 @@ export class AspNetConnection implements SeatOwner {
       waiting(bytes);
       return;
     }
-    this.transport?.deliverAnswer?.(bytes);
+    const transport = this.transport;
+    if (transport?.deliverAnswer === undefined) return;
+    // What was queued before the answer (progress reports, client calls) goes first, as it was sent first.
+    if (this.sentId < this.lastId) this.flush();
+    transport.deliverAnswer(bytes);
   }
 
   /** A hub request: to the seat of its hub. Returns false when the connection is not subscribed to that hub. */

@@ -50,6 +50,16 @@ export function callerState(context: HubCallerContext): Record<string, unknown> 
 }
 
 /**
+ * Reports progress of the running invocation to a 2.x caller (`deferred.progress(...)` in the jQuery client,
+ * `IProgress<T>` in .NET's): a `{"I":"P|id","P":{"I":id,"D":value}}` message, sent among the connection's messages
+ * ahead of the answer. Returns false, sending nothing, for a Core client or outside an invocation that awaits an
+ * answer.
+ */
+export function reportProgress(context: HubCallerContext, value: unknown): boolean {
+  return context instanceof AspNetHubSeat ? context.progress(value) : false;
+}
+
+/**
  * The hub protocol of one hub's 2.x clients, for the lifetime manager's serialize-once messages: an Invocation
  * becomes `{"H":hub,"M":method,"A":[args]}`. Its name is the hub's, so a message is serialized once per hub.
  */
@@ -186,6 +196,17 @@ export class AspNetHubSeat implements DispatchedConnection, ManagedConnection {
     if (this.queue.length > 0) queueMicrotask(() => this.pump());
   }
 
+  /** The id of the invocation dispatched last, while it has not been answered: where progress goes. */
+  private runningInvocationId: string | undefined;
+
+  /** Sends a progress report of the running invocation (see {@link reportProgress}). */
+  progress(value: unknown): boolean {
+    const id = this.runningInvocationId;
+    if (id === undefined || this.closed) return false;
+    this.owner.enqueue(writeHubResponse({ id, progress: value === undefined ? null : value }));
+    return true;
+  }
+
   /** The requests being answered, by invocation id: their hub and method names as the client wrote them. */
   private readonly inFlight = new Map<string, LegacyHubRequest>();
 
@@ -209,6 +230,7 @@ export class AspNetHubSeat implements DispatchedConnection, ManagedConnection {
       while (this.queue.length > 0 && !this.closed) {
         const head = this.queue[0];
         this[kCallerState] = { ...(head.request.state ?? {}) };
+        this.runningInvocationId = head.request.id;
         if (!this.endpoint.dispatcher.dispatch(this, head.message)) break;
         this.queue.shift();
       }
@@ -247,6 +269,7 @@ export class AspNetHubSeat implements DispatchedConnection, ManagedConnection {
 
   private answer(invocationId: string, response: Parameters<typeof writeHubResponse>[0]): void {
     this.inFlight.delete(invocationId);
+    if (this.runningInvocationId === invocationId) this.runningInvocationId = undefined;
     const state = this[kCallerState];
     this.owner.answer(invocationId, writeHubResponse(Object.keys(state).length > 0 ? { ...response, state } : response));
   }

@@ -80,6 +80,16 @@ foreach (var transportName in transports)
         var second = await chat.Invoke<string>("Greet");
         return new { first, second, calls = (int)chat["calls"] };
     });
+    if (transportName == "webSockets")
+    {
+        // Over WebSockets progress and answer share the socket, so their order is the server's.
+        await Check(transportName, "progress", async () =>
+        {
+            var seen = new ConcurrentQueue<int>();
+            var result = await chat.Invoke<string, int>("CountTo", p => seen.Enqueue(p), 3);
+            return new { result, progress = seen.ToArray() };
+        });
+    }
     await Check(transportName, "send", async () =>
     {
         await chat.Invoke("Send", "dotnet", $"hello over {transportName}");

@@ -72,6 +72,10 @@ describeWithDotnet('the ASP.NET SignalR 2.x .NET client', () => {
     expect(lines.some((line) => line.check === 'done')).toBe(true);
   });
 
+  test('over webSockets, progress reports reach it in order before the answer', () => {
+    expect(check('webSockets', 'progress').value).toEqual({ result: 'counted to 3', progress: [1, 2, 3] });
+  });
+
   describe.each(['webSockets', 'serverSentEvents', 'longPolling'])('Microsoft.AspNet.SignalR.Client 2.4.2 over %s', (transport) => {
     test('connects over that transport', () => {
       expect(check(transport, 'start')).toEqual({ transport, check: 'start', value: transport });

@@ -4,7 +4,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import Fastify, { type FastifyInstance } from 'fastify';
-import { callerState, fastifySignalR, Hub, HubException, type SignalROptions } from '../../src/index';
+import { callerState, fastifySignalR, Hub, HubException, reportProgress, type SignalROptions } from '../../src/index';
 import { listen, type RunningServer } from '../support/servers';
 
 /** The chat hub of the 2.x articles, plus what the tests exercise: results, errors, groups, state. */
@@ -50,6 +50,11 @@ export class ChatHub extends Hub {
     if (state === undefined) return 'no state';
     state.calls = (typeof state.calls === 'number' ? state.calls : 0) + 1;
     return `hello ${String(state.userName)}`;
+  }
+  /** Reports 1…n as progress to a 2.x caller, then answers. */
+  countTo(n: number): string {
+    for (let i = 1; i <= n; i++) reportProgress(this.context, i);
+    return `counted to ${n}`;
   }
   /** Sends `count` numbered messages to the caller. */
   async burst(count: number): Promise<void> {

@@ -134,3 +134,21 @@ describe.each(['longPolling', 'serverSentEvents', 'webSockets'])('signalr-no-jqu
     }
   });
 });
+
+test('over webSockets, progress reports arrive in order before the answer', async () => {
+  const client = await connect('webSockets');
+  try {
+    const progress: unknown[] = [];
+    const outcome = await new Promise<unknown>((resolve, reject) =>
+      client.chat
+        .invoke('countTo', 3)
+        .progress((value: unknown) => progress.push(value))
+        .done(resolve)
+        .fail(reject),
+    );
+    expect(outcome).toBe('counted to 3');
+    expect(progress).toEqual([1, 2, 3]);
+  } finally {
+    client.connection.stop();
+  }
+});
