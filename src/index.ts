@@ -70,12 +70,17 @@ export {
   defaultUserIdProvider,
   defaultAuthenticationExpiration,
   type AuthenticationExpiration,
+  type HttpDispatcherOptions,
+  type HttpServerOptions,
+  type HubConnectionOptions,
   type HubOptions,
   type HubRegistration,
   type RedisBackplaneOptions,
+  type RedisPresenceOptions,
   type SignalROptions,
   type UserIdProvider,
 } from './options';
+export type { RawConnectionOptions, RequestAuthorizer } from './connections/dispatcher-options';
 export type { HubLifetimeManager, ManagedConnection } from './lifetime/hub-lifetime-manager';
 export { InMemoryLifetimeManager } from './lifetime/in-memory-lifetime-manager';
 export type { ClientResultLimits, LifetimeLimits } from './lifetime/client-results';

@@ -26,7 +26,7 @@ import type { HeartbeatParticipant } from '../heartbeat';
 import { logEvent, type Logger } from '../log-events';
 import type { HubLifetimeManager, ManagedConnection } from '../lifetime/hub-lifetime-manager';
 import type { SerializedHubMessage } from '../lifetime/serialized-message';
-import type { ResolvedHubOptions } from '../options';
+import type { ResolvedHubOptions } from './hub-options';
 import type { GroupManager, HubCallerClients, HubHttpRequest } from './hub';
 import { CallerHubClients, GuardedHubClients, type ClientInvokeGuard } from './hub-clients';
 import type { BoundInvocation, DispatchedConnection } from './dispatched-connection';

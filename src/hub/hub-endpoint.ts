@@ -12,7 +12,7 @@ import type { Heartbeat } from '../heartbeat';
 import type { HubLifetimeManager } from '../lifetime/hub-lifetime-manager';
 import { InMemoryLifetimeManager } from '../lifetime/in-memory-lifetime-manager';
 import type { Logger } from '../log-events';
-import { lifetimeLimits, type ResolvedHubOptions } from '../options';
+import { lifetimeLimits, type ResolvedHubOptions } from './hub-options';
 import type { GroupManager, HubClients, HubClientsFor, HubHttpRequest, UntypedClient } from './hub';
 import type { HubPresence } from '../presence/presence';
 import { LifetimeHubClients, lifetimeGroupManager } from './hub-clients';

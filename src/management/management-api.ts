@@ -30,7 +30,7 @@ import type { BackplaneBus } from '../lifetime/backplane-bus';
 import { RedisLifetimeManager } from '../redis/redis-lifetime-manager';
 import { DEFAULT_PAGE_SIZE, MAXIMUM_PAGE_SIZE } from '../presence/presence';
 import { parseAccessKey, verifyAccessToken, type ManagementAccessKey } from './access-token';
-import type { ManagementOptions } from './management-options';
+import { managementOptionDescriptors, type ManagementOptions } from './management-options';
 
 export type { ManagementOptions } from './management-options';
 
@@ -523,9 +523,9 @@ export async function registerManagementApi(
   bus: BackplaneBus | undefined,
 ): Promise<void> {
   const key: ManagementAccessKey = parseAccessKey(options.accessKey);
-  const mountPath = (options.path ?? '/api').replace(/\/+$/, '');
+  const mountPath = (options.path ?? managementOptionDescriptors.path.default!).replace(/\/+$/, '');
   const publicEndpoint = (options.publicEndpoint ?? key.endpoint)?.replace(/\/+$/, '');
-  const api = new ManagementApi(bus, options.invokeTimeoutMs ?? 30_000);
+  const api = new ManagementApi(bus, options.invokeTimeoutMs ?? managementOptionDescriptors.invokeTimeoutMs.default!);
   const document = managementOpenApiDocument(mountPath);
 
   await app.register(async (scope: FastifyInstance) => {

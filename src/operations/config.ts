@@ -2,17 +2,23 @@
  * Server configuration from environment variables and/or a JSON file, validated with zod at startup.
  *
  * Each option has a key (its name in the file), an environment variable, a default and a description; the README
- * table is checked against this table by a test. Sources, weakest first: the default, the file named by
+ * table is checked against this table by a test. The plugin's options among them are built from their descriptors
+ * (`option-descriptors.ts`), so their variable, default, bounds and text are written once, with the option. Sources, weakest first: the default, the file named by
  * `CONFIG_FILE`, the environment (an empty variable counts as unset, as compose files often leave them). A bad
  * value, an unknown key in the file, or an unknown `SIGNALR_*` variable stops the server before it listens, with a
  * message naming the option and where its value came from — never showing a secret (the password of a Redis URL).
+ *
+ * The loader is written here rather than taken from `env-schema`/`@fastify/env`: those read the environment only,
+ * through JSON Schema and Ajv coercion, so the file source, the origin of each value in messages, masked secrets,
+ * `none` for no limit, refusing unknown `SIGNALR_*` variables and "did you mean" hints would all still be ours, and
+ * the zod schemas the plugin validates with would have to be written again as JSON Schema.
  *
  * `serverConfigOptions` are the settings of any server of this library; an application adds its own (the chat
  * sample adds `hubName`) and loads them together with {@link loadConfig}.
  */
 import { accessSync, constants as fsConstants, readFileSync, statSync } from 'node:fs';
 import { z } from 'zod';
-import { ALL_TRANSPORTS, type TransportName } from '../../protocol/negotiate';
+import { hubConnectionOptionDescriptors as hub } from '../hub/hub-options';
 import {
   RedisConfigurationError,
   isRedisUrl,
@@ -20,7 +26,10 @@ import {
   parseRedisUrl,
   type RedisTlsOptions,
 } from '../redis/redis-config';
-import { DEFAULT_MAXIMUM_QUEUED_PUBLISH_AGE_MS, DEFAULT_MAXIMUM_QUEUED_PUBLISH_BYTES, type SignalROptions } from '../options';
+import type { OptionDescriptor } from '../option-descriptors';
+import type { SignalROptions } from '../options';
+import { redisOptionDescriptors as redis, redisPresenceOptionDescriptors as presence } from '../redis/redis-options';
+import { httpDispatcherOptionDescriptors as http, httpServerOptionDescriptors as server } from '../connections/dispatcher-options';
 import type { SignalRErrorCode } from '../errors';
 
 /** One configuration option. */
@@ -203,6 +212,48 @@ export function fileOption(env: string, description: string): ConfigOption<strin
   };
 }
 
+/** A description fragment as the environment table writes it: a sentence. */
+function sentence(fragment: string): string {
+  return `${fragment.charAt(0).toUpperCase()}${fragment.slice(1)}.`;
+}
+
+/**
+ * The configuration option of a plugin option that has an environment variable: its variable, default, bounds and
+ * description are the descriptor's.
+ */
+export function descriptorOption<T>(descriptor: OptionDescriptor<T>): ConfigOption<T> {
+  const env = descriptor.env;
+  if (env === undefined || !('default' in descriptor)) throw new Error('the option has no environment variable or default');
+  const description = sentence(descriptor.description);
+  const defaultValue = descriptor.default as unknown;
+  let option: ConfigOption<unknown>;
+  switch (env.form.type) {
+    case 'integer':
+      option = integerOption(env.variable, description, defaultValue as number, env.form);
+      break;
+    case 'limit':
+      option = limitOption(env.variable, description, defaultValue as number | null, env.form);
+      break;
+    case 'boolean':
+      option = booleanOption(env.variable, description, defaultValue as boolean);
+      break;
+    case 'list': {
+      const { values, noun } = env.form;
+      const among = `must list ${noun} among ${values.join(', ')}`;
+      option = listOption(
+        env.variable,
+        description,
+        z.enum(values, { error: among }),
+        defaultValue as readonly string[],
+        `\`${(defaultValue as readonly string[]).join(',')}\``,
+        { error: `${among}, each once`, refine: (list) => new Set(list).size === list.length },
+      );
+      break;
+    }
+  }
+  return option as ConfigOption<T>;
+}
+
 // -- secrets ---------------------------------------------------------------------------------------------------
 
 /** A URL with the password of its user info replaced by `***` (`redis://:***@host`, `redis://user:***@host`). */
@@ -322,35 +373,15 @@ export const serverConfigOptions = {
     z.string(),
     "the connection string's `channelPrefix`, else none",
   ),
-  redisAckTimeoutMs: integerOption(
-    'REDIS_ACK_TIMEOUT_MS',
-    'How long a group change for a connection of another server waits for its ack.',
-    30_000,
-    { min: 1 },
-  ),
+  redisAckTimeoutMs: descriptorOption(redis.ackTimeoutMs),
   presence: booleanOption(
     'SIGNALR_PRESENCE',
     'Presence across every server, stored in Redis (needs REDIS_URL): who is connected, users, groups, user-level groups.',
     false,
   ),
-  presenceHeartbeatMs: integerOption(
-    'SIGNALR_PRESENCE_HEARTBEAT_MS',
-    'How often each server renews its presence heartbeat; a server silent for three of them is taken for dead.',
-    5_000,
-    { min: 10 },
-  ),
-  redisMaxQueuedPublishBytes: integerOption(
-    'REDIS_MAX_QUEUED_PUBLISH_BYTES',
-    'Payload bytes of publishes kept while Redis is unreachable and sent once it is back; more are dropped. 0: no queue.',
-    DEFAULT_MAXIMUM_QUEUED_PUBLISH_BYTES,
-    { min: 0 },
-  ),
-  redisMaxQueuedPublishAgeMs: integerOption(
-    'REDIS_MAX_QUEUED_PUBLISH_AGE_MS',
-    'How long a publish may wait for Redis before it is dropped.',
-    DEFAULT_MAXIMUM_QUEUED_PUBLISH_AGE_MS,
-    { min: 1 },
-  ),
+  presenceHeartbeatMs: descriptorOption(presence.heartbeatIntervalMs),
+  redisMaxQueuedPublishBytes: descriptorOption(redis.maximumQueuedPublishBytes),
+  redisMaxQueuedPublishAgeMs: descriptorOption(redis.maximumQueuedPublishAgeMs),
   managementAccessKey: {
     ...stringOption(
       'SIGNALR_MANAGEMENT_ACCESS_KEY',
@@ -362,113 +393,25 @@ export const serverConfigOptions = {
     secret: true,
     mask: () => '*****',
   },
-  keepAliveIntervalMs: integerOption('SIGNALR_KEEP_ALIVE_INTERVAL_MS', 'Interval of server pings.', 15_000, { min: 1 }),
-  clientTimeoutIntervalMs: integerOption(
-    'SIGNALR_CLIENT_TIMEOUT_INTERVAL_MS',
-    'A client silent this long (after its first ping) is closed.',
-    30_000,
-    { min: 1 },
-  ),
-  handshakeTimeoutMs: integerOption('SIGNALR_HANDSHAKE_TIMEOUT_MS', 'Time to complete the handshake.', 15_000, { min: 1 }),
-  disconnectTimeoutMs: integerOption(
-    'SIGNALR_DISCONNECT_TIMEOUT_MS',
-    'A negotiated connection that never connects, or a long-polling one that stops polling, is dropped after this.',
-    15_000,
-    { min: 1 },
-  ),
-  longPollTimeoutMs: integerOption(
-    'SIGNALR_LONG_POLL_TIMEOUT_MS',
-    'How long a poll waits for data (a proxy\'s read timeout must be longer).',
-    90_000,
-    { min: 1 },
-  ),
-  maximumReceiveMessageSize: limitOption(
-    'SIGNALR_MAXIMUM_RECEIVE_MESSAGE_SIZE',
-    'Largest client message in bytes; `none` for no limit.',
-    32_768,
-    { min: 1 },
-  ),
-  maximumParallelInvocationsPerClient: integerOption(
-    'SIGNALR_MAXIMUM_PARALLEL_INVOCATIONS_PER_CLIENT',
-    'Invocations of one client running at once.',
-    1,
-    { min: 1 },
-  ),
-  maximumBufferedOutboundBytes: limitOption(
-    'SIGNALR_MAXIMUM_BUFFERED_OUTBOUND_BYTES',
-    'Bytes that may wait for one client before it is closed as a slow reader; `none` for no bound.',
-    1_048_576,
-    { min: 1 },
-  ),
-  transportMaxBufferSize: integerOption(
-    'SIGNALR_TRANSPORT_MAX_BUFFER_SIZE',
-    'Bytes a client may POST to a connection before its transport starts; a POST beyond gets 413.',
-    65_536,
-    { min: 1 },
-  ),
-  sendTimeoutMs: integerOption(
-    'SIGNALR_SEND_TIMEOUT_MS',
-    'An SSE stream or poll response that sends none of its bytes for this long is cut; also the grace of a closed stream\'s socket.',
-    10_000,
-    { min: 1 },
-  ),
-  maximumStreamsPerConnection: limitOption(
-    'SIGNALR_MAXIMUM_STREAMS_PER_CONNECTION',
-    'Streams one connection may have open in each direction; `none` for no bound.',
-    100,
-    { min: 1 },
-  ),
-  maximumPendingClientResultsPerConnection: limitOption(
-    'SIGNALR_MAXIMUM_PENDING_CLIENT_RESULTS_PER_CONNECTION',
-    'Client results one connection may owe at once; `none` for no bound.',
-    100,
-    { min: 1 },
-  ),
-  maximumPendingClientResults: limitOption(
-    'SIGNALR_MAXIMUM_PENDING_CLIENT_RESULTS',
-    'Client results a hub waits for at once on this server; `none` for no bound.',
-    10_000,
-    { min: 1 },
-  ),
-  maximumGroupsPerConnection: limitOption(
-    'SIGNALR_MAXIMUM_GROUPS_PER_CONNECTION',
-    'Groups one connection may be in at once; `none` for no bound.',
-    1_000,
-    { min: 1 },
-  ),
-  maximumGroupNameLength: limitOption(
-    'SIGNALR_MAXIMUM_GROUP_NAME_LENGTH',
-    'Longest group name, in characters; `none` for no bound.',
-    1_024,
-    { min: 1 },
-  ),
-  maximumConnections: limitOption(
-    'SIGNALR_MAXIMUM_CONNECTIONS',
-    'Connections this server holds at once; more get 503. `none` for no limit.',
-    null,
-    { min: 1 },
-  ),
-  transports: listOption(
-    'SIGNALR_TRANSPORTS',
-    'Transports offered, comma-separated.',
-    z.enum(ALL_TRANSPORTS as [TransportName, ...TransportName[]], { error: `must list transports among ${ALL_TRANSPORTS.join(', ')}` }),
-    ALL_TRANSPORTS,
-    `\`${ALL_TRANSPORTS.join(',')}\``,
-    {
-      error: `must list transports among ${ALL_TRANSPORTS.join(', ')}, each once`,
-      refine: (list) => new Set(list).size === list.length,
-    },
-  ),
-  enableDetailedErrors: booleanOption(
-    'SIGNALR_ENABLE_DETAILED_ERRORS',
-    'Whether clients see the server\'s exception messages.',
-    false,
-  ),
-  allowStatefulReconnects: booleanOption(
-    'SIGNALR_ALLOW_STATEFUL_RECONNECTS',
-    'Whether `.withStatefulReconnect()` clients may resume a dropped WebSocket.',
-    false,
-  ),
+  keepAliveIntervalMs: descriptorOption(hub.keepAliveIntervalMs),
+  clientTimeoutIntervalMs: descriptorOption(hub.clientTimeoutIntervalMs),
+  handshakeTimeoutMs: descriptorOption(hub.handshakeTimeoutMs),
+  disconnectTimeoutMs: descriptorOption(http.disconnectTimeoutMs),
+  longPollTimeoutMs: descriptorOption(http.longPollTimeoutMs),
+  maximumReceiveMessageSize: descriptorOption(hub.maximumReceiveMessageSize),
+  maximumParallelInvocationsPerClient: descriptorOption(hub.maximumParallelInvocationsPerClient),
+  maximumBufferedOutboundBytes: descriptorOption(http.maximumBufferedOutboundBytes),
+  transportMaxBufferSize: descriptorOption(http.transportMaxBufferSize),
+  sendTimeoutMs: descriptorOption(http.sendTimeoutMs),
+  maximumStreamsPerConnection: descriptorOption(hub.maximumStreamsPerConnection),
+  maximumPendingClientResultsPerConnection: descriptorOption(hub.maximumPendingClientResultsPerConnection),
+  maximumPendingClientResults: descriptorOption(hub.maximumPendingClientResults),
+  maximumGroupsPerConnection: descriptorOption(hub.maximumGroupsPerConnection),
+  maximumGroupNameLength: descriptorOption(hub.maximumGroupNameLength),
+  maximumConnections: descriptorOption(server.maximumConnections),
+  transports: descriptorOption(http.transports),
+  enableDetailedErrors: descriptorOption(hub.enableDetailedErrors),
+  allowStatefulReconnects: descriptorOption(http.allowStatefulReconnects),
 } satisfies ConfigTable;
 
 /** The server's configuration. */
@@ -636,7 +579,7 @@ export function signalrOptionsFrom(config: ServerConfig): Omit<SignalROptions, '
     maximumGroupsPerConnection: config.maximumGroupsPerConnection,
     maximumGroupNameLength: config.maximumGroupNameLength,
     maximumConnections: config.maximumConnections,
-    ...(config.transports !== undefined && { transports: config.transports }),
+    transports: config.transports,
     enableDetailedErrors: config.enableDetailedErrors,
     allowStatefulReconnects: config.allowStatefulReconnects,
     ...(config.corsOrigins !== undefined && {

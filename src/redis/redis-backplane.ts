@@ -6,7 +6,8 @@
 import type { HubProtocol } from '../../protocol/hub-protocol';
 import { jsonHubProtocol } from '../../protocol/json-hub-protocol';
 import { messagePackHubProtocol } from '../../protocol/messagepack-hub-protocol';
-import { lifetimeLimits, type ResolvedHubOptions, type ResolvedRedisOptions } from '../options';
+import { lifetimeLimits, type ResolvedHubOptions } from '../hub/hub-options';
+import type { ResolvedRedisOptions } from './redis-options';
 import type { BackplaneBus, BackplaneHealth, BackplaneLogger } from '../lifetime/backplane-bus';
 import { RedisBus } from './redis-bus';
 import { RedisLifetimeManager } from './redis-lifetime-manager';

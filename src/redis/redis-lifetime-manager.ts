@@ -101,6 +101,9 @@ interface RelayedInvocation {
   readonly returnChannel: string;
 }
 
+/** How long a group change for a connection of another server waits for its ack: .NET's 30 s (docs/protocol.md §3.6). */
+export const DEFAULT_GROUP_ACK_TIMEOUT_MS = 30_000;
+
 const NO_IDS: readonly string[] = Object.freeze([]);
 
 /**
@@ -196,7 +199,7 @@ export class RedisLifetimeManager implements HubLifetimeManager, LocalPresenceIn
     this.bus = options.bus;
     this.log = options.log;
     this.protocols = options.protocols;
-    this.ackTimeoutMs = options.ackTimeoutMs ?? 30_000;
+    this.ackTimeoutMs = options.ackTimeoutMs ?? DEFAULT_GROUP_ACK_TIMEOUT_MS;
     this.acks = new GroupCommandAcks({
       timeoutMs: this.ackTimeoutMs,
       holdsProcess: false,

@@ -5,20 +5,21 @@
  * client's `HttpConnection`) exchanges them. The negotiate, transport, user and authentication rules are those of
  * hubs — the same routes serve both (`hub-routes.ts`) — so a raw endpoint answers requests exactly as a hub does.
  */
-import type { FastifyRequest, onRequestHookHandler } from 'fastify';
+import type { onRequestHookHandler } from 'fastify';
 import type { TransportName } from '../../protocol/negotiate';
 import { ConnectionManager } from '../connections/connection-manager';
 import type { ConnectionApplication, HttpConnection } from '../connections/http-connection';
 import type { Heartbeat } from '../heartbeat';
 import type { HubHttpRequest } from '../hub/hub';
 import type { Logger } from '../log-events';
-import type { UserIdProvider } from '../options';
+import type { RawConnectionOptions, RequestAuthorizer, ResolvedRouteOptions } from '../connections/dispatcher-options';
 
 /**
  * A raw connection endpoint: the `connectionHandlers` option of the plugin (ASP.NET Core's
- * `app.MapConnectionHandler<T>(path)`).
+ * `app.MapConnectionHandler<T>(path)`). Each of its HTTP options ({@link RawConnectionOptions}) falls back to the
+ * plugin-wide value, then to its default.
  */
-export interface ConnectionHandlerRegistration {
+export interface ConnectionHandlerRegistration extends Partial<RawConnectionOptions> {
   /** The URL path, e.g. `/raw`; negotiate is at `{path}/negotiate`. Matched in any letter case, as hubs are. */
   readonly path: string;
   /**
@@ -28,61 +29,16 @@ export interface ConnectionHandlerRegistration {
    * connection)`, which ends when the client closes.
    */
   readonly onConnected: (connection: ConnectionContext) => void | Promise<void>;
-  /**
-   * The transports clients may use.
-   * @default ['WebSockets', 'ServerSentEvents', 'LongPolling']
-   */
-  readonly transports?: readonly TransportName[];
-  /**
-   * How long a connection whose long-polling client stopped polling (or that was negotiated and never used) is
-   * kept. Falls back to the plugin-wide `disconnectTimeoutMs`.
-   * @default 15000
-   */
-  readonly disconnectTimeoutMs?: number;
-  /**
-   * How long a poll waits for data before the server answers it empty. Falls back to the plugin-wide value.
-   * @default 90000
-   */
-  readonly longPollTimeoutMs?: number;
-  /**
-   * How long a Server-Sent Events stream or poll response may hold unsent bytes without sending any before it is
-   * aborted (ASP.NET Core's `TransportSendTimeout`). Falls back to the plugin-wide value.
-   * @default 10000
-   */
-  readonly sendTimeoutMs?: number;
-  /**
-   * Bytes a client may POST before a transport started the connection (nothing reads them until then); more is
-   * answered 413. Falls back to the plugin-wide value.
-   * @default 65536
-   */
-  readonly transportMaxBufferSize?: number;
-  /**
-   * Bytes sent to one client and not yet taken by its transport, above which the connection is closed, so a client
-   * that stops reading cannot grow server memory; `null` for no limit. Falls back to the plugin-wide value.
-   * @default 1048576
-   */
-  readonly maximumBufferedOutboundBytes?: number | null;
-  /** The user id of a connection, resolved at negotiate. Falls back to the plugin-wide `userIdProvider`. */
-  readonly userIdProvider?: UserIdProvider;
   /** Fastify `onRequest` hooks for this path's requests only (authentication), as a hub's `onRequest`. */
   readonly onRequest?: onRequestHookHandler | readonly onRequestHookHandler[];
   /** Admits a request after the hooks: `false` answers 401 without a user, 403 with one, as a hub's `authorize`. */
-  readonly authorize?: (request: FastifyRequest) => boolean | Promise<boolean>;
+  readonly authorize?: RequestAuthorizer;
 }
 
 /** A raw endpoint's settings after defaults; the shape the transport routes read. */
-export interface ResolvedConnectionHandler {
+export interface ResolvedConnectionHandler extends RawConnectionOptions, ResolvedRouteOptions {
   readonly path: string;
   readonly onConnected: (connection: ConnectionContext) => void | Promise<void>;
-  readonly transports: readonly TransportName[];
-  readonly disconnectTimeoutMs: number;
-  readonly longPollTimeoutMs: number;
-  readonly sendTimeoutMs: number;
-  readonly transportMaxBufferSize: number;
-  readonly maximumBufferedOutboundBytes: number | null;
-  readonly userIdProvider: UserIdProvider;
-  readonly onRequest: readonly onRequestHookHandler[];
-  readonly authorize: ((request: FastifyRequest) => boolean | Promise<boolean>) | undefined;
   /** Stateful reconnect sequences hub messages; a raw connection has none, so it is never granted. */
   readonly allowStatefulReconnects: false;
 }

@@ -10,7 +10,7 @@
 import type { FastifyRequest } from 'fastify';
 import type { HubHttpRequest } from '../hub/hub';
 import type { Logger } from '../log-events';
-import type { AuthenticationExpiration, UserIdProvider } from '../options';
+import type { AuthenticationExpiration, UserIdProvider } from '../connections/dispatcher-options';
 
 /** The user id of a request from a `userIdProvider` (an empty id is none; a throwing provider, none). */
 export function resolveUserId(provider: UserIdProvider, request: FastifyRequest, log: Logger): string | undefined {

@@ -23,7 +23,7 @@ import type { HttpConnection } from '../connections/http-connection';
 import { HttpErrors } from '../errors';
 import type { HubHttpRequest } from '../hub/hub';
 import type { Logger } from '../log-events';
-import type { AuthenticationExpiration, UserIdProvider } from '../options';
+import type { AuthenticationExpiration, UserIdProvider } from '../connections/dispatcher-options';
 import { authenticationExpiresAt, resolveUserId, snapshotHttpRequest } from './connection-request';
 import { LongPollingTransport } from './long-polling';
 import { startServerSentEvents } from './server-sent-events';
