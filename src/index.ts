@@ -156,3 +156,7 @@ export {
   type ConfigValues,
   type ServerConfig,
 } from './operations/config';
+
+// ASP.NET SignalR 2.x clients served by the same hubs.
+export { callerState, reportProgress } from './aspnet/aspnet-hub-seat';
+export type { AspNetSignalROptions } from './aspnet/aspnet-options';

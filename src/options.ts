@@ -22,6 +22,7 @@ import {
 import { RedisConfigurationError } from './redis/redis-config';
 import { managementOptionDescriptors, type ManagementOptions } from './management/management-options';
 import { adminOptionsSchema, type AdminOptions } from './admin/admin-options';
+import type { AspNetSignalROptions } from './aspnet/aspnet-options';
 import {
   booleanDescriptor,
   customDescriptor,
@@ -140,6 +141,12 @@ export interface SignalROptions extends Partial<HubOptions>, HttpServerOptions {
    * @default none: no admin page
    */
   readonly admin?: AdminOptions;
+  /**
+   * Serve ASP.NET SignalR 2.x clients (jquery.signalR, signalr-no-jquery, Microsoft.AspNet.SignalR.Client) with the
+   * same hubs, at `/signalr`; see {@link AspNetSignalROptions}.
+   * @default none: 2.x clients are not served
+   */
+  readonly aspNetSignalR?: AspNetSignalROptions | true;
 }
 
 const pathSchema = z.string().regex(/^\/[^?#]*$/, "must start with '/' and hold no query or fragment");
@@ -255,6 +262,15 @@ export const pluginOptionDescriptors: DescriptorsOf<PluginOptions> = Object.free
     { defaultText: 'none: no admin page' },
     { scope: 'top level' },
   ),
+  aspNetSignalR: customDescriptor(
+    'serve ASP.NET SignalR 2.x clients with the same hubs at `/signalr`: `true` or `{ path, tokenSecret, disconnectTimeoutMs, ' +
+      'keepAliveMs, connectionTimeoutMs, transportConnectTimeoutMs, longPollDelayMs, messageBufferSize, webSockets, ' +
+      'maximumMessageSize, maximumBufferedOutboundBytes }`, [above](#coming-from-aspnet-signalr-2x-net-framework)',
+    // Its members are checked by resolveAspNetOptions when the plugin mounts the endpoint.
+    z.union([z.literal(true), z.looseObject({})]) as unknown as z.ZodType<AspNetSignalROptions | true>,
+    { defaultText: 'none: 2.x clients are not served' },
+    { scope: 'top level' },
+  ),
 });
 
 const signalROptionsSchema = z.strictObject({
@@ -268,6 +284,7 @@ const signalROptionsSchema = z.strictObject({
   ...optionalShape(httpServerOptionDescriptors),
   management: pluginOptionDescriptors.management.schema.optional(),
   admin: pluginOptionDescriptors.admin.schema.optional(),
+  aspNetSignalR: pluginOptionDescriptors.aspNetSignalR.schema.optional(),
   redis: redisBackplaneSchema.optional(),
 });
 

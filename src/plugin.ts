@@ -19,6 +19,8 @@ import { logEvent } from './log-events';
 import type { BackplaneLogger } from './lifetime/backplane-bus';
 import { RedisBackplane, type BackplaneStatus } from './redis/redis-backplane';
 import { registerManagementApi } from './management/management-api';
+import { AspNetEndpoint, registerAspNetEndpoint } from './aspnet/aspnet-endpoint';
+import { resolveAspNetOptions } from './aspnet/aspnet-options';
 import { resolveOptions, SignalROptionsError, type SignalROptions } from './options';
 import { accessTokenHook, authorizeHook } from './transports/authentication';
 import { corsHook } from './transports/cors';
@@ -148,6 +150,8 @@ const signalr: FastifyPluginAsync<SignalROptions> = async (app, rawOptions) => {
   // Registration fails when Redis refuses the configuration (credentials, TLS, ACL), or with abortConnect is unreachable.
   await backplane?.ready();
   let shuttingDown = false;
+  /** The ASP.NET SignalR 2.x endpoint, with the `aspNetSignalR` option. */
+  let aspNetEndpoint: AspNetEndpoint | undefined;
   /** Connections of every hub, negotiated ones included: what a drain waits for. */
   const openConnections = () =>
     [...endpoints, ...connectionEndpoints].reduce((count, endpoint) => count + endpoint.connections.size, 0);
@@ -166,6 +170,8 @@ const signalr: FastifyPluginAsync<SignalROptions> = async (app, rawOptions) => {
       shuttingDown = true;
       const connections = openConnections();
       for (const endpoint of endpoints) endpoint.drain(options.allowReconnectOnShutdown);
+      // 2.x clients are told to reconnect (elsewhere, behind a balancer) and leave at once.
+      await aspNetEndpoint?.close();
       // A raw connection has no notion of idle: it is closed now, after what was sent to it.
       for (const endpoint of connectionEndpoints) endpoint.shutdown();
       // A long-polling connection is gone only once its client fetched the Close, so this waits on the transports,
@@ -271,6 +277,15 @@ const signalr: FastifyPluginAsync<SignalROptions> = async (app, rawOptions) => {
     await registerManagementApi(app, rawOptions.management, applicationEndpoints, backplane?.bus);
   }
   await adminPage?.start(app, endpoints, () => backplane?.status(), backplane?.bus);
+  // ASP.NET SignalR 2.x clients, served by the same hubs at their own path.
+  if (rawOptions.aspNetSignalR !== undefined) {
+    aspNetEndpoint = new AspNetEndpoint(resolveAspNetOptions(rawOptions.aspNetSignalR), applicationEndpoints, heartbeat);
+    await registerAspNetEndpoint(app, aspNetEndpoint, {
+      cors: corsHook(options.allowedOrigins),
+      accessToken: options.accessTokenQueryParameter === false ? undefined : accessTokenHook(options.accessTokenQueryParameter),
+      shuttingDown: () => shuttingDown,
+    });
+  }
   hubPaths.start();
 };
 

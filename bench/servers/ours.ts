@@ -32,6 +32,8 @@ async function main(): Promise<void> {
     ...(redisUrl !== undefined ? { redis: { url: redisUrl, ...(redisMode !== undefined && { mode: redisMode }) } } : {}),
     ...(managementKey !== undefined && { management: { accessKey: managementKey } }),
     ...(admin && { admin: { authorize: () => false } }),
+    // `--aspnet` also serves ASP.NET SignalR 2.x clients at /signalr (the 2.x fan-out benchmark).
+    ...(process.argv.includes('--aspnet') && { aspNetSignalR: true as const }),
   };
   const noBackplane = () => {
     process.stderr.write('this build of fastify-signalr has no Redis backplane (option `redis`)\n');

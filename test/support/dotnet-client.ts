@@ -76,26 +76,36 @@ export function runDotnet(args: readonly string[], cwd: string, env: Record<stri
   });
 }
 
-function sourceHash(version: string): string {
-  const hash = createHash('sha256').update(version).update('\0');
-  for (const file of SOURCES) hash.update(file).update('\0').update(fs.readFileSync(path.join(PROJECT_DIR, file))).update('\0');
+/** A driver project: a console program under `test/` built once per change of its sources (and build properties). */
+export interface DotnetDriverProject {
+  /** The project's folder. */
+  readonly dir: string;
+  /** The project's name (its `.csproj` without the extension). */
+  readonly name: string;
+  /** The files whose change means a new build. */
+  readonly sources: readonly string[];
+  /** Where this build's bin and obj go, with its stamp. */
+  readonly stateDir: string;
+  /** `-p:Name=Value` properties of the build. */
+  readonly properties?: readonly string[];
+}
+
+function sourceHash(project: DotnetDriverProject): string {
+  const hash = createHash('sha256');
+  for (const property of project.properties ?? []) hash.update(property).update('\0');
+  for (const file of project.sources) hash.update(file).update('\0').update(fs.readFileSync(path.join(project.dir, file))).update('\0');
   return hash.digest('hex');
 }
 
-/** Where the driver of `version` is built: `.tmp/dotnet-client/<version>/bin/DotnetClient/release/DotnetClient.dll`. */
-function driverDll(version: string): string {
-  return path.join(STATE_DIR, version, 'bin', 'DotnetClient', 'release', 'DotnetClient.dll');
-}
-
 /**
- * Builds the driver against client `version` unless a build of the current sources exists.
+ * Builds a driver project unless a build of its current sources exists.
  *
- * @returns the path of the built `DotnetClient.dll`
+ * @returns the path of the built dll (`<stateDir>/bin/<name>/release/<name>.dll`)
  */
-export async function buildDotnetClient(version: DotnetClientVersion): Promise<string> {
-  const hash = sourceHash(version);
-  const stamp = path.join(STATE_DIR, version, 'build.stamp');
-  const dll = driverDll(version);
+export async function buildDotnetDriver(project: DotnetDriverProject): Promise<string> {
+  const hash = sourceHash(project);
+  const stamp = path.join(project.stateDir, 'build.stamp');
+  const dll = path.join(project.stateDir, 'bin', project.name, 'release', `${project.name}.dll`);
   const stamped = fs.existsSync(stamp) && fs.readFileSync(stamp, 'utf8').trim() === hash && fs.existsSync(dll);
   if (stamped) return dll;
   fs.mkdirSync(path.dirname(stamp), { recursive: true });
@@ -111,14 +121,29 @@ export async function buildDotnetClient(version: DotnetClientVersion): Promise<s
       'quiet',
       '-clp:NoSummary;ErrorsOnly',
       '--artifacts-path',
-      path.join(STATE_DIR, version),
-      `-p:SignalRClientVersion=${version}`,
+      project.stateDir,
+      ...(project.properties ?? []).map((property) => `-p:${property}`),
     ],
-    PROJECT_DIR,
+    project.dir,
   );
   if (!fs.existsSync(dll)) throw new Error(`dotnet build did not produce ${dll}`);
   fs.writeFileSync(stamp, `${hash}\n`);
   return dll;
+}
+
+/**
+ * Builds the driver against client `version` unless a build of the current sources exists.
+ *
+ * @returns the path of the built `DotnetClient.dll`
+ */
+export async function buildDotnetClient(version: DotnetClientVersion): Promise<string> {
+  return buildDotnetDriver({
+    dir: PROJECT_DIR,
+    name: 'DotnetClient',
+    sources: SOURCES,
+    stateDir: path.join(STATE_DIR, version),
+    properties: [`SignalRClientVersion=${version}`],
+  });
 }
 
 /** One line the driver printed: a check's value or error under its server, transport and protocol. */
