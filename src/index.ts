@@ -20,12 +20,7 @@
  * follows semantic versioning (CHANGELOG.md). Other modules (the wire protocol, transports, configuration
  * internals) are implementation details that may change in any release.
  */
-export {
-  fastifySignalR,
-  type DrainOptions,
-  type DrainReport,
-  type SignalRServer,
-} from './plugin';
+export { fastifySignalR, type DrainOptions, type DrainReport, type SignalRServer } from './plugin';
 export {
   Hub,
   clientStream,
@@ -124,7 +119,12 @@ export { messagePackHubProtocol } from '../protocol/messagepack-hub-protocol';
 export type { TransportName } from '../protocol/negotiate';
 export type { ConnectionEndStatus, HubObserver, HubTracer, InvocationOutcome, TracedConnection } from './hub/hub-stats';
 export { HubStats } from './hub/hub-stats';
-export { signalrHealth, type LivenessReport, type ReadinessReport, type SignalRHealthOptions } from './operations/health';
+export {
+  signalrHealth,
+  type LivenessReport,
+  type ReadinessReport,
+  type SignalRHealthOptions,
+} from './operations/health';
 export { signalrMetrics, type SignalRMetrics, type SignalRMetricsOptions } from './operations/metrics';
 export { installGracefulShutdown, type GracefulShutdown, type GracefulShutdownOptions } from './operations/shutdown';
 export { LogDestination, productionLoggerOptions, redactedNotFoundHandler } from './operations/logging';

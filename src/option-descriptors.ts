@@ -217,7 +217,8 @@ export function customDescriptor<T>(
     | { readonly required: true },
   extras?: Omit<DescriptorExtras, 'defaultText' | 'env'>,
 ): OptionDescriptor<T> {
-  if ('required' in defaults) return Object.freeze({ ...describe(description, schema, undefined, extras, undefined), required: true });
+  if ('required' in defaults)
+    return Object.freeze({ ...describe(description, schema, undefined, extras, undefined), required: true });
   return describe(
     description,
     schema,

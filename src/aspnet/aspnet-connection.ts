@@ -333,14 +333,26 @@ export class AspNetConnection implements SeatOwner {
           // 2.x's `stopCalled` has no Core counterpart, and a client that went away is no error of the connection.
           await seat.endpoint.dispatcher.onDisconnected(seat, undefined);
         } catch (error) {
-          logEvent(log, 'error', 'signalr.connection.error', { err: error, connectionId: this.connectionId }, 'onDisconnected failed');
+          logEvent(
+            log,
+            'error',
+            'signalr.connection.error',
+            { err: error, connectionId: this.connectionId },
+            'onDisconnected failed',
+          );
         }
       }
       if (seat.registered) {
         try {
           await seat.endpoint.lifetime.onDisconnected(seat);
         } catch (error) {
-          logEvent(log, 'error', 'signalr.connection.error', { err: error, connectionId: this.connectionId }, 'lifetime manager failed');
+          logEvent(
+            log,
+            'error',
+            'signalr.connection.error',
+            { err: error, connectionId: this.connectionId },
+            'lifetime manager failed',
+          );
         }
       }
     }

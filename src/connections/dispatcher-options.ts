@@ -154,9 +154,13 @@ export const httpDispatcherOptionDescriptors: DescriptorsOf<HttpDispatcherOption
     1_048_576,
     { env: 'SIGNALR_MAXIMUM_BUFFERED_OUTBOUND_BYTES' },
   ),
-  allowStatefulReconnects: booleanDescriptor('let `.withStatefulReconnect()` clients resume a dropped WebSocket', false, {
-    env: 'SIGNALR_ALLOW_STATEFUL_RECONNECTS',
-  }),
+  allowStatefulReconnects: booleanDescriptor(
+    'let `.withStatefulReconnect()` clients resume a dropped WebSocket',
+    false,
+    {
+      env: 'SIGNALR_ALLOW_STATEFUL_RECONNECTS',
+    },
+  ),
   userIdProvider: functionDescriptor(
     '`context.userIdentifier` and `clients.user(...)`',
     defaultUserIdProvider,

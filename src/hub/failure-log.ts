@@ -39,7 +39,10 @@ export class FailureLogWindow {
   record(error: unknown, methodName: string, message: string): void {
     if (this.logged < FAILURES_LOGGED_PER_WINDOW) {
       this.logged++;
-      logEvent(this.logger, 'error', 'signalr.invocation.failed',
+      logEvent(
+        this.logger,
+        'error',
+        'signalr.invocation.failed',
         { err: error, connectionId: this.connectionId, method: methodName },
         message,
       );
@@ -52,7 +55,10 @@ export class FailureLogWindow {
 
   private reportSuppressed(): void {
     if (this.suppressed === 0) return;
-    logEvent(this.logger, 'error', 'signalr.invocation.failed',
+    logEvent(
+      this.logger,
+      'error',
+      'signalr.invocation.failed',
       {
         connectionId: this.connectionId,
         suppressed: this.suppressed,

@@ -166,7 +166,12 @@ export class HubMessageDispatcher {
    * client. A method that returns a plain value completes synchronously, as in .NET, so its Completion precedes
    * anything the loop does next.
    */
-  private runInvocation(connection: DispatchedConnection, message: InvocationMessage, method: HubMethod, args: unknown[]): void {
+  private runInvocation(
+    connection: DispatchedConnection,
+    message: InvocationMessage,
+    method: HubMethod,
+    args: unknown[],
+  ): void {
     // The checks .NET makes inside the slot (src/SignalR/server/Core/src/Internal/DefaultHubDispatcher.cs@v10.0.0
     // Invoke): invocation kind, then stream count.
     if (method.streaming) {
@@ -196,7 +201,12 @@ export class HubMessageDispatcher {
    * uploads open until it settles (src/SignalR/server/Core/src/Internal/DefaultHubDispatcher.cs@v10.0.0 Invoke,
    * CleanupInvocation).
    */
-  private runStreamCall(connection: DispatchedConnection, message: InvocationMessage, method: HubMethod, args: unknown[]): void {
+  private runStreamCall(
+    connection: DispatchedConnection,
+    message: InvocationMessage,
+    method: HubMethod,
+    args: unknown[],
+  ): void {
     if (method.streaming) {
       this.reject(connection, message.invocationId, InvocationErrors.streamingMethodWithInvocation(message.target));
       return;
@@ -229,7 +239,10 @@ export class HubMessageDispatcher {
     args: unknown[],
     uploads: readonly UploadStream[] | undefined,
   ): void {
-    const scope = new InvocationScope(connection, uploads === undefined ? ClientInvoke.ReleasesSlot : ClientInvoke.Free);
+    const scope = new InvocationScope(
+      connection,
+      uploads === undefined ? ClientInvoke.ReleasesSlot : ClientInvoke.Free,
+    );
     const started = connection.invocationStarted();
     let result: unknown;
     try {

@@ -65,4 +65,3 @@ export class InvocationScope implements HubBinding, ClientInvokeGuard {
     this.connection.releaseSlot();
   }
 }
-

@@ -53,7 +53,12 @@ export interface HubLifetimeManager {
    * Invokes `method` on one connection and resolves with the client's result (docs/protocol.md §2.7). Rejects with the
    * client's error, when the connection does not exist or disconnects, or when `signal` aborts.
    */
-  invokeConnection(connectionId: string, method: string, args: readonly unknown[], signal?: AbortSignal): Promise<unknown>;
+  invokeConnection(
+    connectionId: string,
+    method: string,
+    args: readonly unknown[],
+    signal?: AbortSignal,
+  ): Promise<unknown>;
   /**
    * Hands a Completion that `connectionId` sent to the invocation waiting for it; returns false when no
    * server-initiated invocation has that id.

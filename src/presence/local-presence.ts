@@ -49,7 +49,8 @@ export class LocalPresence implements HubPresence {
     const event: PresenceEvent = {
       type,
       connectionId: connection.connectionId,
-      ...(connection.userIdentifier !== undefined && connection.userIdentifier !== '' && { userId: connection.userIdentifier }),
+      ...(connection.userIdentifier !== undefined &&
+        connection.userIdentifier !== '' && { userId: connection.userIdentifier }),
       serverName: this.index.serverName,
       ...(group !== undefined && { group }),
     };

@@ -79,7 +79,11 @@ export function explainFatal(kind: FatalKind, text: string, where: string, usern
 }
 
 /** Why startup failed with `abortConnect`: Redis was not reached within the connect timeout. */
-export function connectTimeoutExplanation(description: string, connectTimeoutMs: number, lastError: string | undefined): string {
+export function connectTimeoutExplanation(
+  description: string,
+  connectTimeoutMs: number,
+  lastError: string | undefined,
+): string {
   return (
     `Redis backplane: could not connect to ${description} within ${connectTimeoutMs} ms` +
     `${lastError !== undefined ? ` (last error: ${lastError})` : ''}. The server does not start ` +

@@ -26,7 +26,11 @@ export function resolveUserId(provider: UserIdProvider, request: FastifyRequest,
  * When a request's authentication expires, from an `authenticationExpiration` hook: ms since the epoch, `Infinity`
  * for never (no expiry, a value that is not a time, or a hook that throws).
  */
-export function authenticationExpiresAt(expiration: AuthenticationExpiration, request: FastifyRequest, log: Logger): number {
+export function authenticationExpiresAt(
+  expiration: AuthenticationExpiration,
+  request: FastifyRequest,
+  log: Logger,
+): number {
   try {
     const expires = expiration(request);
     const at = expires instanceof Date ? expires.getTime() : expires;

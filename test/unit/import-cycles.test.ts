@@ -78,11 +78,13 @@ function repositoryGraph(): Map<string, string[]> {
 test('no import cycle anywhere in src/ and protocol/', () => {
   const graph = repositoryGraph();
   expect(graph.get('src/hub/hub-endpoint.ts')).toEqual(expect.arrayContaining(['src/hub/hub-connection-context.ts']));
-  expect(graph.get('src/options.ts')).toEqual(expect.arrayContaining(['src/hub/hub-options.ts', 'src/connections/dispatcher-options.ts']));
+  expect(graph.get('src/options.ts')).toEqual(
+    expect.arrayContaining(['src/hub/hub-options.ts', 'src/connections/dispatcher-options.ts']),
+  );
   expect(cyclesThrough('', graph)).toEqual([]);
 });
 
-test('no layer beneath the plugin imports the plugin\'s options: each reads its own leaf', () => {
+test("no layer beneath the plugin imports the plugin's options: each reads its own leaf", () => {
   const graph = repositoryGraph();
   const importers = [...graph].filter(([, imports]) => imports.includes('src/options.ts')).map(([file]) => file);
   expect(importers.length).toBeGreaterThan(0);
@@ -99,11 +101,16 @@ test('the check finds a cycle when there is one', () => {
     ['src/other/e.ts', ['src/other/d.ts']],
   ]);
   expect(cyclesThrough('src/hub/', graph)).toEqual([['src/hub/a.ts', 'src/hub/b.ts', 'src/other/c.ts']]);
-  expect(cyclesThrough('', graph)).toEqual([['src/hub/a.ts', 'src/hub/b.ts', 'src/other/c.ts'], ['src/other/d.ts', 'src/other/e.ts']]);
+  expect(cyclesThrough('', graph)).toEqual([
+    ['src/hub/a.ts', 'src/hub/b.ts', 'src/other/c.ts'],
+    ['src/other/d.ts', 'src/other/e.ts'],
+  ]);
 });
 
 test('the Redis bus reads its configuration, which imports nothing of the bus back', () => {
   const graph = repositoryGraph();
   expect(graph.get('src/redis/redis-config.ts')).toEqual(['src/redis/redis-connector.ts']);
-  expect(graph.get('src/redis/redis-bus.ts')).toEqual(expect.arrayContaining(['src/redis/redis-config.ts', 'src/redis/redis-connector.ts']));
+  expect(graph.get('src/redis/redis-bus.ts')).toEqual(
+    expect.arrayContaining(['src/redis/redis-config.ts', 'src/redis/redis-connector.ts']),
+  );
 });

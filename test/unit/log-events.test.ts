@@ -23,7 +23,12 @@ function readmeLogRows(): string[][] {
   const rows: string[][] = [];
   for (const line of lines.slice(header + 2)) {
     if (!line.startsWith('|')) break;
-    rows.push(line.slice(1, -1).split(' | ').map((cell) => cell.trim()));
+    rows.push(
+      line
+        .slice(1, -1)
+        .split(' | ')
+        .map((cell) => cell.trim()),
+    );
   }
   return rows;
 }
@@ -71,7 +76,8 @@ test('logEvent writes the event, the fields and the message at the level asked f
   const lines: Record<string, unknown>[] = [];
   const stream = new Writable({
     write(chunk: Buffer, _encoding, done) {
-      for (const line of chunk.toString().split('\n')) if (line !== '') lines.push(JSON.parse(line) as Record<string, unknown>);
+      for (const line of chunk.toString().split('\n'))
+        if (line !== '') lines.push(JSON.parse(line) as Record<string, unknown>);
       done();
     },
   });
@@ -81,10 +87,40 @@ test('logEvent writes the event, the fields and the message at the level asked f
     logEvent(app.log, 'warn', name, { channel: 'chat:all' }, 'a subscribe failed');
     logEvent(app.log, 'error', name, { failed: 2 }, 'channels not subscribed again');
     logEvent(app.log, 'info', 'signalr.shutdown.completed', { exitCode: 0 }, 'shut down');
-    expect(lines.map(({ level, event, msg, channel, failed, exitCode }) => ({ level, event, msg, channel, failed, exitCode }))).toEqual([
-      { level: 40, event: name, msg: 'a subscribe failed', channel: 'chat:all', failed: undefined, exitCode: undefined },
-      { level: 50, event: name, msg: 'channels not subscribed again', channel: undefined, failed: 2, exitCode: undefined },
-      { level: 30, event: 'signalr.shutdown.completed', msg: 'shut down', channel: undefined, failed: undefined, exitCode: 0 },
+    expect(
+      lines.map(({ level, event, msg, channel, failed, exitCode }) => ({
+        level,
+        event,
+        msg,
+        channel,
+        failed,
+        exitCode,
+      })),
+    ).toEqual([
+      {
+        level: 40,
+        event: name,
+        msg: 'a subscribe failed',
+        channel: 'chat:all',
+        failed: undefined,
+        exitCode: undefined,
+      },
+      {
+        level: 50,
+        event: name,
+        msg: 'channels not subscribed again',
+        channel: undefined,
+        failed: 2,
+        exitCode: undefined,
+      },
+      {
+        level: 30,
+        event: 'signalr.shutdown.completed',
+        msg: 'shut down',
+        channel: undefined,
+        failed: undefined,
+        exitCode: 0,
+      },
     ]);
   } finally {
     await app.close();
