@@ -1,3 +1,4 @@
+// Over 600 lines: the 2.x routes share one connection table and one token check per request; each route is short.
 /**
  * The ASP.NET SignalR 2.x endpoint (`/signalr`): negotiate, connect, reconnect, poll, send, start, abort, ping and
  * the proxy script, over long polling, Server-Sent Events and WebSockets (docs/protocol.md §7). It serves the hubs

@@ -1,3 +1,4 @@
+// Over 600 lines: Azure SignalR Service's route table (v1 and 2024-12-01), each route a few lines over shared checks.
 /**
  * The management REST API: Azure SignalR Service's data-plane REST API — its routes, bodies, status codes and
  * authentication — served by this server, so code written for Azure's REST API (or its management SDKs) works

@@ -1,3 +1,4 @@
+// Over 600 lines: every environment variable's entry beside the loader that reads, checks and masks them.
 /**
  * Server configuration from environment variables and/or a JSON file, validated with zod at startup.
  *

@@ -1,3 +1,4 @@
+// Over 600 lines: one store whose heartbeat, repair, events and listings share the same Redis keys and scripts.
 /**
  * Presence across every server (`scope: 'fleet'`), stored in the backplane's Redis under a namespace of ours that
  * .NET servers never touch (docs/protocol.md §3.9):

@@ -1,3 +1,4 @@
+// Over 600 lines: one state machine (writer, readers, read positions, outage queue, mixed-fleet guard) read together.
 /**
  * The replayable backplane bus (`redis: { mode: 'streams' }`): the channels and MessagePack payloads of the pub/sub
  * layout, carried as entries of Redis Streams instead of PUBLISH messages, so that a server that loses Redis, or its
