@@ -20,7 +20,7 @@ import { fastifySignalR, Hub } from '../src/index';
 import type { ManagedConnection } from '../src/lifetime/hub-lifetime-manager';
 import { RedisBus } from '../src/redis/redis-bus';
 import { resolveRedisTarget } from '../src/redis/redis-config';
-import { RedisPresence } from '../src/presence/redis-presence';
+import { RedisPresence } from '../src/redis/redis-presence';
 import { REPO_ROOT, startRedis } from './lib/processes';
 
 const QUICK = process.argv.includes('--quick');

@@ -59,7 +59,7 @@ export {
   type ErrorCodeEntry,
   type SignalRError,
   type SignalRErrorCode,
-} from './errors';
+} from './shared/errors';
 export {
   SignalROptionsError,
   defaultUserIdProvider,
@@ -100,7 +100,7 @@ export type {
   PresenceServer,
   UserGroupOptions,
   UserPresence,
-} from './presence/presence';
+} from './lifetime/presence';
 export type { ManagementOptions } from './management/management-api';
 export type { AdminAuthorization, AdminOptions } from './admin/admin-options';
 // Also at `fastify-signalr/emitter`, which loads no Fastify.
@@ -136,7 +136,7 @@ export {
   type LogEventName,
   type LogLevel,
   type Logger,
-} from './log-events';
+} from './shared/log-events';
 export {
   ConfigError,
   booleanOption,
@@ -155,7 +155,7 @@ export {
   type ConfigTable,
   type ConfigValues,
   type ServerConfig,
-} from './operations/config';
+} from './config';
 
 // ASP.NET SignalR 2.x clients served by the same hubs.
 export { callerState, reportProgress } from './aspnet/aspnet-hub-seat';

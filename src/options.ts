@@ -25,7 +25,7 @@ import {
   defaultsOf,
   optionalShape,
   type DescriptorsOf,
-} from './option-descriptors';
+} from './shared/option-descriptors';
 import {
   redisBackplaneSchema,
   resolveRedisOptions,
@@ -44,7 +44,7 @@ import {
   type RawConnectionOptions,
   type RequestAuthorizer,
 } from './connections/dispatcher-options';
-import type { SignalRErrorCode } from './errors';
+import type { SignalRErrorCode } from './shared/errors';
 
 export type { HubConnectionOptions, HubOptions, ResolvedHubOptions } from './hub/hub-options';
 export { lifetimeLimits } from './hub/hub-options';

@@ -12,15 +12,15 @@ import { jsonHubProtocol } from '../../protocol/json-hub-protocol';
 import { messagePackHubProtocol } from '../../protocol/messagepack-hub-protocol';
 import { MessageType, type CloseMessage } from '../../protocol/messages';
 import { encodeRedisInvocation } from '../../protocol/redis';
-import { HubException } from '../errors';
+import { HubException } from '../shared/errors';
 import type { HubEndpoint } from '../hub/hub-endpoint';
-import { logEvent } from '../log-events';
+import { logEvent } from '../shared/log-events';
 import type { HubObserver, InvocationOutcome } from '../hub/hub-stats';
 import type { BackplaneBus } from '../lifetime/backplane-bus';
 import type { BackplaneStatus } from '../redis/redis-backplane';
 import { RedisLifetimeManager } from '../redis/redis-lifetime-manager';
-import type { PresenceConnection, PresenceServer } from '../presence/presence';
-import { RedisPresenceReader } from '../presence/redis-presence';
+import type { PresenceConnection, PresenceServer } from '../lifetime/presence';
+import { RedisPresenceReader } from '../redis/redis-presence';
 
 /** Durations kept per method for its percentiles: the latest ones, so p50/p99 follow what happens now. */
 const DURATION_SAMPLES = 1024;

@@ -8,13 +8,12 @@
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { FastifyInstance, FastifyReply, FastifyRequest, onRequestHookHandler } from 'fastify';
-import { HubException } from '../errors';
+import { HubException } from '../shared/errors';
 import { Hub } from '../hub/hub';
 import type { HubClass } from '../hub/hub';
 import type { HubEndpoint } from '../hub/hub-endpoint';
 import type { BackplaneBus } from '../lifetime/backplane-bus';
 import type { BackplaneStatus } from '../redis/redis-backplane';
-import type { HubRegistration } from '../options';
 import { adminOptionsSchema, resolveAdminOptions, type ResolvedAdminOptions } from './admin-options';
 import { AdminMonitor } from './admin-monitor';
 import { AdminTraces, type TraceTargetKind } from './admin-trace';
@@ -151,8 +150,11 @@ export class AdminPage {
     };
   }
 
-  /** The admin hub's registration, added to the plugin's hubs. */
-  get hubRegistration(): HubRegistration {
+  /**
+   * The admin hub's registration, added to the plugin's hubs (a `HubRegistration` of the plugin's options, written
+   * out here so this folder does not import the options that import it).
+   */
+  get hubRegistration(): { path: string; hub: HubClass; name: string; onRequest: onRequestHookHandler } {
     return {
       path: this.options.hubPath,
       hub: this.hubClass,

@@ -7,7 +7,7 @@
  * WebSocket transport is replaced by `/reconnect`. Messages sent meanwhile stay in the buffer; the next transport
  * gets every message after the client's cursor. Without a transport for `disconnectTimeoutMs`, the connection ends.
  */
-import { logEvent } from '../log-events';
+import { logEvent } from '../shared/log-events';
 import { randomBytes } from 'node:crypto';
 import type { TransportName } from '../../protocol/negotiate';
 import { writePersistentResponse, type LegacyHubRequest } from '../../protocol/aspnet/wire';

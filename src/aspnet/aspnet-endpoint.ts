@@ -24,10 +24,10 @@ import {
   type LegacyNegotiateBody,
 } from '../../protocol/aspnet/wire';
 import type { TransportName } from '../../protocol/negotiate';
-import type { Heartbeat, HeartbeatParticipant } from '../heartbeat';
+import type { Heartbeat, HeartbeatParticipant } from '../shared/heartbeat';
 import { authorizeHook } from '../transports/authentication';
 import { resolveUserId, snapshotHttpRequest } from '../transports/connection-request';
-import { logEvent, type Logger } from '../log-events';
+import { logEvent, type Logger } from '../shared/log-events';
 import type { HubEndpoint } from '../hub/hub-endpoint';
 import { AspNetConnection, type LegacyConnectionHost, type LegacyTransport } from './aspnet-connection';
 import type { ResolvedAspNetSignalROptions } from './aspnet-options';

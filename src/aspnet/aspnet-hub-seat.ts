@@ -4,7 +4,7 @@
  * to the hub's dispatcher as a `DispatchedConnection` (so the same methods, filters, schemas and `static authorize`
  * run). What it writes goes to its {@link AspNetConnection}, which frames it for the 2.x client.
  */
-import { logEvent } from '../log-events';
+import { logEvent } from '../shared/log-events';
 import type { HubProtocol } from '../../protocol/hub-protocol';
 import {
   MessageType,
@@ -15,7 +15,7 @@ import {
 } from '../../protocol/messages';
 import type { TransportName } from '../../protocol/negotiate';
 import { writeClientHubInvocation, writeHubResponse, type LegacyHubRequest } from '../../protocol/aspnet/wire';
-import { HubException } from '../errors';
+import { HubException } from '../shared/errors';
 import type { ManagedConnection } from '../lifetime/hub-lifetime-manager';
 import type { SerializedHubMessage } from '../lifetime/serialized-message';
 import type { GroupManager, HubCallerClients, HubCallerContext, HubHttpRequest } from '../hub/hub';

@@ -16,7 +16,7 @@ import {
   limitDescriptor,
   subsetDescriptor,
   type DescriptorsOf,
-} from '../option-descriptors';
+} from '../shared/option-descriptors';
 
 /** Resolves the user id of a connection from the request that started its transport. */
 export type UserIdProvider = (request: FastifyRequest) => string | null | undefined;

@@ -26,7 +26,7 @@ import {
   encodeRedisGroupCommand,
   encodeRedisInvocation,
 } from '../../protocol/redis';
-import { ClientResultErrors, HubException, type SignalRErrorCode } from '../errors';
+import { ClientResultErrors, HubException, type SignalRErrorCode } from '../shared/errors';
 import type { GroupManager, HubClientsFor, UntypedClient } from '../hub/hub';
 import { LifetimeHubClients, lifetimeGroupManager } from '../hub/hub-clients';
 import {
@@ -37,8 +37,8 @@ import {
 } from '../lifetime/backplane-bus';
 import { ClientResultsManager, ConnectionIOError } from '../lifetime/client-results';
 import type { HubLifetimeManager } from '../lifetime/hub-lifetime-manager';
-import type { HubPresence } from '../presence/presence';
-import { DEFAULT_PRESENCE_HEARTBEAT_MS, MISSED_HEARTBEATS, RedisPresenceReader } from '../presence/redis-presence';
+import type { HubPresence } from '../lifetime/presence';
+import { DEFAULT_PRESENCE_HEARTBEAT_MS, MISSED_HEARTBEATS, RedisPresenceReader } from '../redis/redis-presence';
 import { GroupCommandAcks } from '../redis/group-command-acks';
 import { RedisBus } from '../redis/redis-bus';
 import {

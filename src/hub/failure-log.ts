@@ -4,7 +4,7 @@
  * the window are counted and reported in one line when it ends, so a client whose calls fail by the thousand
  * (client results cancelled at its disconnect, say) cannot flood the log.
  */
-import { logEvent, type Logger } from '../log-events';
+import { logEvent, type Logger } from '../shared/log-events';
 
 /** Hub method failures of one connection logged in full per window. */
 export const FAILURES_LOGGED_PER_WINDOW = 5;

@@ -3,7 +3,7 @@
  * operations. Caller-relative targets are the plain ones with the caller's id filled in, as .NET does:
  * `others` is all-except-caller, `othersInGroup` is group-except-caller.
  */
-import { GroupErrors, HubException, userGroupsNeedPresence } from '../errors';
+import { GroupErrors, HubException, userGroupsNeedPresence } from '../shared/errors';
 import type { HubLifetimeManager } from '../lifetime/hub-lifetime-manager';
 import type { ClientProxy, GroupManager, HubCallerClients, HubClients, SingleClientProxy } from './hub';
 

@@ -5,7 +5,7 @@
  * Completion. One dispatcher serves every connection of its hub; what belongs to a connection (its invocation
  * slots, its streams, its writes) is reached through a `DispatchedConnection`, given to each call.
  */
-import type { Logger } from '../log-events';
+import type { Logger } from '../shared/log-events';
 import {
   MessageType,
   type CompletionMessage,
@@ -13,7 +13,7 @@ import {
   type InvocationMessage,
   type StreamInvocationMessage,
 } from '../../protocol/messages';
-import { HubException, InvocationErrors, namedError, withErrorDetail } from '../errors';
+import { HubException, InvocationErrors, namedError, withErrorDetail } from '../shared/errors';
 import type { HubLifetimeManager } from '../lifetime/hub-lifetime-manager';
 import { isThenable } from './async-values';
 import type { DispatchedConnection } from './dispatched-connection';

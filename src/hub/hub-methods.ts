@@ -14,7 +14,7 @@ import {
   type HubParameterSchema,
   type MethodAuthorization,
 } from './hub';
-import type { SignalRErrorCode } from '../errors';
+import type { SignalRErrorCode } from '../shared/errors';
 
 /** One invokable hub method. */
 export interface HubMethod {

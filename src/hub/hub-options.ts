@@ -6,7 +6,12 @@
  */
 import type { HubProtocol } from '../../protocol/hub-protocol';
 import { DEFAULT_LIFETIME_LIMITS, type LifetimeLimits } from '../lifetime/client-results';
-import { booleanDescriptor, integerDescriptor, limitDescriptor, type DescriptorsOf } from '../option-descriptors';
+import {
+  booleanDescriptor,
+  integerDescriptor,
+  limitDescriptor,
+  type DescriptorsOf,
+} from '../shared/option-descriptors';
 import type { HttpDispatcherOptions, ResolvedRouteOptions } from '../connections/dispatcher-options';
 import type { HubClass } from './hub';
 import type { HubFilter } from './hub-filters';

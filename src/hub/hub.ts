@@ -13,7 +13,7 @@
  */
 import type { IncomingHttpHeaders } from 'node:http';
 import type { TransportName } from '../../protocol/negotiate';
-import type { HubPresence, UserGroupOptions } from '../presence/presence';
+import type { HubPresence, UserGroupOptions } from '../lifetime/presence';
 
 /** Sends to a set of connections. */
 export interface ClientProxy {

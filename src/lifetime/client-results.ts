@@ -3,7 +3,7 @@
  * manager shares, as ASP.NET Core's `ClientResultsManager`.
  */
 import { hasResult, type CompletionMessage } from '../../protocol/messages';
-import { ClientResultErrors, GroupErrors, HubException, namedError, type SignalRErrorCode } from '../errors';
+import { ClientResultErrors, GroupErrors, HubException, namedError, type SignalRErrorCode } from '../shared/errors';
 
 interface PendingResult {
   readonly connectionId: string;

@@ -4,7 +4,7 @@
  * operations over several servers. Swapping them changes delivery topology, never what hubs or clients see.
  */
 import type { CompletionMessage } from '../../protocol/messages';
-import type { HubPresence } from '../presence/presence';
+import type { HubPresence } from './presence';
 import type { SerializedHubMessage } from './serialized-message';
 
 /** What a lifetime manager needs of a connection. */

@@ -7,7 +7,7 @@
  * each target; nothing here waits on a client.
  */
 import { MessageType } from '../../protocol/messages';
-import { ClientResultErrors, HubException } from '../errors';
+import { ClientResultErrors, HubException } from '../shared/errors';
 import {
   checkGroupRoom,
   ClientResultsManager,
@@ -15,7 +15,7 @@ import {
   DEFAULT_LIFETIME_LIMITS,
   type LifetimeLimits,
 } from './client-results';
-import { LocalPresence, type LocalPresenceIndex } from '../presence/local-presence';
+import { LocalPresence, type LocalPresenceIndex } from './local-presence';
 import type { HubLifetimeManager, ManagedConnection } from './hub-lifetime-manager';
 import { SerializedHubMessage } from './serialized-message';
 

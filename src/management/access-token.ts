@@ -6,7 +6,7 @@
  * a bad signature, an expired or not-yet-valid token, another audience — is refused. Pure code over node:crypto.
  */
 import { createHmac, timingSafeEqual } from 'node:crypto';
-import type { SignalRErrorCode } from '../errors';
+import type { SignalRErrorCode } from '../shared/errors';
 
 /** The access key and, from an Azure connection string, the endpoint clients of Azure's API sign their audience with. */
 export interface ManagementAccessKey {

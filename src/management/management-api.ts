@@ -29,7 +29,7 @@ import { encodeRedisInvocation } from '../../protocol/redis';
 import type { HubEndpoint } from '../hub/hub-endpoint';
 import type { BackplaneBus } from '../lifetime/backplane-bus';
 import { RedisLifetimeManager } from '../redis/redis-lifetime-manager';
-import { DEFAULT_PAGE_SIZE, MAXIMUM_PAGE_SIZE } from '../presence/presence';
+import { DEFAULT_PAGE_SIZE, MAXIMUM_PAGE_SIZE } from '../lifetime/presence';
 import { parseAccessKey, verifyAccessToken, type ManagementAccessKey } from './access-token';
 import { managementOptionDescriptors, type ManagementOptions } from './management-options';
 

@@ -5,11 +5,11 @@
  * authorization and cookie headers are redacted wherever a request's headers are logged.
  *
  * Stable event names (the `event` field) let operators filter without parsing messages; they are catalogued, with
- * their levels and meanings, in `LOG_EVENTS` (src/log-events.ts).
+ * their levels and meanings, in `LOG_EVENTS` (src/shared/log-events.ts).
  */
 import { write as writeToFd } from 'node:fs';
 import type { FastifyReply, FastifyRequest, FastifyServerOptions } from 'fastify';
-import { LOG_EVENTS, type LogEventName, type LogLevel } from '../log-events';
+import { LOG_EVENTS, type LogEventName, type LogLevel } from '../shared/log-events';
 
 /** Query parameters whose values never reach a log line, by name in lower case. */
 const SECRET_QUERY_PARAMETERS = new Set(['access_token', 'id']);

@@ -11,7 +11,7 @@
  *    a step that never ends (a hung Redis, a log nobody reads) cannot keep the process alive.
  */
 import type { FastifyInstance } from 'fastify';
-import { logEvent } from '../log-events';
+import { logEvent } from '../shared/log-events';
 import { flushLogs } from './logging';
 
 /** Options of {@link installGracefulShutdown}. */

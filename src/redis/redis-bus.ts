@@ -46,7 +46,7 @@ import {
   type StoreCommand,
   type PublishOptions,
 } from '../lifetime/backplane-bus';
-import { logEvent } from '../log-events';
+import { logEvent } from '../shared/log-events';
 import { PublishQueue, type PublishQueueLimits, type QueuedPublish } from './publish-queue';
 import type { RedisTarget } from './redis-config';
 import {

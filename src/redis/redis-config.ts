@@ -63,7 +63,7 @@ export interface ParsedConnectionString {
 export class RedisConfigurationError extends Error {
   override readonly name = 'RedisConfigurationError';
   /**
-   * The stable code of this error (`errorCodes` in `src/errors.ts`); a literal, as this file imports nothing but the
+   * The stable code of this error (`errorCodes` in `src/shared/errors.ts`); a literal, as this file imports nothing but the
    * connector.
    */
   readonly code = 'SIGNALR_ERR_REDIS_CONFIGURATION' as const;

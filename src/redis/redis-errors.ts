@@ -3,7 +3,7 @@
  * change, and how an error is made safe to log. Errors are described by message and code only, never whole:
  * ioredis attaches the failed command and its arguments (AUTH's password among them) to reply errors.
  */
-import type { SignalRErrorCode } from '../errors';
+import type { SignalRErrorCode } from '../shared/errors';
 
 /**
  * Why startup failed: Redis refused the credentials, the TLS handshake failed, the user may not use the

@@ -41,7 +41,13 @@ import {
   type RedisInvocation,
   type SerializedHubMessages,
 } from '../../protocol/redis';
-import { BackplaneErrors, ClientResultErrors, HubException, namedError, userGroupsNeedPresence } from '../errors';
+import {
+  BackplaneErrors,
+  ClientResultErrors,
+  HubException,
+  namedError,
+  userGroupsNeedPresence,
+} from '../shared/errors';
 import {
   BackplaneUnavailableError,
   type BackplaneBus,
@@ -57,9 +63,9 @@ import {
 } from '../lifetime/client-results';
 import type { HubLifetimeManager, ManagedConnection } from '../lifetime/hub-lifetime-manager';
 import { SerializedHubMessage } from '../lifetime/serialized-message';
-import { LocalPresence, type LocalPresenceIndex } from '../presence/local-presence';
-import type { HubPresence } from '../presence/presence';
-import { RedisPresence, type PresenceHost } from '../presence/redis-presence';
+import { LocalPresence, type LocalPresenceIndex } from '../lifetime/local-presence';
+import type { HubPresence } from '../lifetime/presence';
+import { RedisPresence, type PresenceHost } from './redis-presence';
 import { GroupCommandAcks } from './group-command-acks';
 
 /** Options of {@link RedisLifetimeManager}. */

@@ -9,8 +9,8 @@ import type { RedisConnectionOptions } from './redis-connector';
 import { isRedisUrl, resolveRedisTarget, type RedisTarget, type RedisTlsOptions } from './redis-config';
 import { DEFAULT_GROUP_ACK_TIMEOUT_MS } from './redis-lifetime-manager';
 import { DEFAULT_STREAM_MAXIMUM_AGE_MS, DEFAULT_STREAM_MAXIMUM_LENGTH } from './streams-bus';
-import { customDescriptor, integerDescriptor, optionalShape, type DescriptorsOf } from '../option-descriptors';
-import { DEFAULT_PRESENCE_HEARTBEAT_MS } from '../presence/redis-presence';
+import { customDescriptor, integerDescriptor, optionalShape, type DescriptorsOf } from '../shared/option-descriptors';
+import { DEFAULT_PRESENCE_HEARTBEAT_MS } from './redis-presence';
 
 /** Presence across servers, when it is given as an object. */
 export interface RedisPresenceOptions {

@@ -50,7 +50,7 @@ import {
   type ChannelListener,
   type PublishOptions,
 } from '../lifetime/backplane-bus';
-import { logEvent } from '../log-events';
+import { logEvent } from '../shared/log-events';
 import { PublishQueue, type PublishQueueLimits, type QueuedPublish } from './publish-queue';
 import type { RedisTarget } from './redis-config';
 import {

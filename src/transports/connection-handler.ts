@@ -9,9 +9,9 @@ import type { onRequestHookHandler } from 'fastify';
 import type { TransportName } from '../../protocol/negotiate';
 import { ConnectionManager } from '../connections/connection-manager';
 import type { ConnectionApplication, HttpConnection } from '../connections/http-connection';
-import type { Heartbeat } from '../heartbeat';
+import type { Heartbeat } from '../shared/heartbeat';
 import type { HubHttpRequest } from '../hub/hub';
-import type { Logger } from '../log-events';
+import type { Logger } from '../shared/log-events';
 import type { RawConnectionOptions, RequestAuthorizer, ResolvedRouteOptions } from '../connections/dispatcher-options';
 
 /**

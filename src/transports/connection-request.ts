@@ -9,7 +9,7 @@
  */
 import type { FastifyRequest } from 'fastify';
 import type { HubHttpRequest } from '../hub/hub';
-import type { Logger } from '../log-events';
+import type { Logger } from '../shared/log-events';
 import type { AuthenticationExpiration, UserIdProvider } from '../connections/dispatcher-options';
 
 /** The user id of a request from a `userIdProvider` (an empty id is none; a throwing provider, none). */

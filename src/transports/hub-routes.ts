@@ -20,9 +20,9 @@ import {
 } from '../../protocol/negotiate';
 import type { ConnectionManager } from '../connections/connection-manager';
 import type { HttpConnection } from '../connections/http-connection';
-import { HttpErrors } from '../errors';
+import { HttpErrors } from '../shared/errors';
 import type { HubHttpRequest } from '../hub/hub';
-import type { Logger } from '../log-events';
+import type { Logger } from '../shared/log-events';
 import type { AuthenticationExpiration, UserIdProvider } from '../connections/dispatcher-options';
 import { authenticationExpiresAt, resolveUserId, snapshotHttpRequest } from './connection-request';
 import { LongPollingTransport } from './long-polling';

@@ -16,7 +16,7 @@ import {
   serverConfigOptions,
   signalrOptionsFrom,
 } from '../../src/index';
-import { maskUrlPassword } from '../../src/operations/config';
+import { maskUrlPassword } from '../../src/config';
 import { redactUrl } from '../../src/operations/logging';
 import { DEFAULT_PROTOCOLS } from '../../src/plugin';
 import { resolveOptions } from '../../src/options';

@@ -7,7 +7,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as path from 'node:path';
 import { chatConfigOptions } from '../../samples/chat/app';
-import { CONFIG_FILE_ENV, RESERVED_ENV_PREFIX } from '../../src/operations/config';
+import { CONFIG_FILE_ENV, RESERVED_ENV_PREFIX } from '../../src/config';
 import { scrape, type Metrics } from './prometheus';
 import { freePort, waitForPort } from './redis-server';
 import { killOnExit } from './child-processes';

@@ -3,7 +3,7 @@
  * failures answered before any method runs, the invocation slot, and the one settle path — a plain method's
  * Completion queued before its slot is given back, a stream call outside the slots.
  */
-import type { Logger } from '../../src/log-events';
+import type { Logger } from '../../src/shared/log-events';
 import {
   MessageType,
   type CloseMessage,
@@ -13,7 +13,7 @@ import {
 import type { BoundInvocation, DispatchedConnection } from '../../src/hub/dispatched-connection';
 import { Hub, clientStream, type HubCallerClients } from '../../src/hub/hub';
 import { HubMessageDispatcher } from '../../src/hub/hub-dispatcher';
-import { HubException } from '../../src/errors';
+import { HubException } from '../../src/shared/errors';
 import { HubStats } from '../../src/hub/hub-stats';
 import type { ResultStream } from '../../src/hub/result-stream';
 import { StreamTracker } from '../../src/hub/stream-tracker';

@@ -84,11 +84,31 @@ test('no import cycle anywhere in src/ and protocol/', () => {
   expect(cyclesThrough('', graph)).toEqual([]);
 });
 
+/** The folder graph: which folders' files import which other folders' files (`src` is the plugin's own root). */
+function folderGraph(files: ReadonlyMap<string, readonly string[]>): Map<string, string[]> {
+  const folders = new Map<string, Set<string>>();
+  for (const [file, imports] of files) {
+    const from = dirname(file);
+    const targets = folders.get(from) ?? new Set<string>();
+    for (const imported of imports) if (dirname(imported) !== from) targets.add(dirname(imported));
+    folders.set(from, targets);
+  }
+  return new Map([...folders].map(([folder, targets]) => [folder, [...targets]]));
+}
+
+test('no import cycle between folders: the plugin root imports the layers, the layers import src/shared/ and below', () => {
+  const folders = folderGraph(repositoryGraph());
+  expect(folders.get('src')).toEqual(expect.arrayContaining(['src/hub', 'src/redis', 'src/transports']));
+  expect(cyclesThrough('', folders)).toEqual([]);
+  // src/shared/ holds the leaves every layer uses (errors, log events, option descriptors, ids, the heartbeat).
+  expect(folders.get('src/shared')?.filter((folder) => folder.startsWith('src'))).toEqual([]);
+});
+
 test("no layer beneath the plugin imports the plugin's options: each reads its own leaf", () => {
   const graph = repositoryGraph();
   const importers = [...graph].filter(([, imports]) => imports.includes('src/options.ts')).map(([file]) => file);
   expect(importers.length).toBeGreaterThan(0);
-  const beneath = /^src\/(connections|hub|lifetime|presence|redis|transports)\//;
+  const beneath = /^src\/(connections|hub|lifetime|redis|transports|shared)\//;
   expect(importers.filter((file) => beneath.test(file))).toEqual([]);
 });
 

@@ -30,7 +30,7 @@ const PROTOCOL_OURS = 'protocol/ imports nothing of this repository outside prot
 const HUB_FASTIFY = 'src/hub knows no Fastify and no transport: take plain data from src/transports/ instead.';
 const LIFETIME_FASTIFY = 'Lifetime managers and the backplane know no Fastify and no transport.';
 const SPELLED_OUT =
-  'Log events are named in src/log-events.ts (LOG_EVENTS): write the line with logEvent(log, level, name, fields, message).';
+  'Log events are named in src/shared/log-events.ts (LOG_EVENTS): write the line with logEvent(log, level, name, fields, message).';
 const PROM_CLIENT = 'Only src/operations/metrics.ts imports prom-client: read counters from HubStats instead.';
 
 /** ESLint's wording around a configured message: `'<source>' import is restricted from being used…: <message>`. */
@@ -149,8 +149,8 @@ const CASES: readonly Case[] = [
     expected: { ruleId: 'boundaries/lifetime-without-transports', message: restricted('ws', LIFETIME_FASTIFY) },
   },
   {
-    name: 'src/presence importing a Fastify plugin',
-    snippet: importing('src/presence/x.ts', '@fastify/websocket'),
+    name: 'src/lifetime importing a Fastify plugin',
+    snippet: importing('src/lifetime/x.ts', '@fastify/websocket'),
     expected: {
       ruleId: 'boundaries/lifetime-without-transports',
       message: restrictedPattern('@fastify/websocket', LIFETIME_FASTIFY),

@@ -1,5 +1,5 @@
 /**
- * The log event catalogue (`LOG_EVENTS`, src/log-events.ts) is what operators read in the README's Logs table, row
+ * The log event catalogue (`LOG_EVENTS`, src/shared/log-events.ts) is what operators read in the README's Logs table, row
  * for row, and what the server writes: every catalogued event is written somewhere, and `logEvent` writes a line
  * with its `event` field at the level asked for through a real Fastify (pino) logger. That no call site names an
  * event outside the catalogue is the compiler's (`logEvent` takes catalogue names and levels only) and lint's
@@ -9,7 +9,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { Writable } from 'node:stream';
 import Fastify from 'fastify';
-import { LOG_EVENTS, logEvent, type LogEventName } from '../../src/log-events';
+import { LOG_EVENTS, logEvent, type LogEventName } from '../../src/shared/log-events';
 
 const ROOT = path.resolve(__dirname, '../..');
 
@@ -67,7 +67,9 @@ function sources(...folders: string[]): Map<string, string> {
 }
 
 test('every catalogued event is written by the server or the chat sample', () => {
-  const code = [...sources('src', 'samples')].filter(([file]) => file !== 'src/log-events.ts').map(([, text]) => text);
+  const code = [...sources('src', 'samples')]
+    .filter(([file]) => file !== 'src/shared/log-events.ts')
+    .map(([, text]) => text);
   const unused = Object.keys(LOG_EVENTS).filter((name) => !code.some((text) => text.includes(`'${name}'`)));
   expect(unused).toEqual([]);
 });

@@ -9,7 +9,7 @@ import * as path from 'node:path';
 import ts from 'typescript';
 import { hubConnectionOptionDescriptors } from '../../src/hub/hub-options';
 import { managementOptionDescriptors } from '../../src/management/management-options';
-import { documentedDefault, type DescriptorTable } from '../../src/option-descriptors';
+import { documentedDefault, type DescriptorTable } from '../../src/shared/option-descriptors';
 import { pluginOptionDescriptors, registrationOptionDescriptors } from '../../src/options';
 import { redisOptionDescriptors, redisPresenceOptionDescriptors } from '../../src/redis/redis-options';
 import { httpDispatcherOptionDescriptors, httpServerOptionDescriptors } from '../../src/connections/dispatcher-options';

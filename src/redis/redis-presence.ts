@@ -39,7 +39,7 @@ import {
   type PresencePageOptions,
   type PresenceServer,
   type UserPresence,
-} from './presence';
+} from '../lifetime/presence';
 
 /** Heartbeats a server may miss before it is taken for dead. */
 export const MISSED_HEARTBEATS = 3;

@@ -2,7 +2,7 @@
  * Presence of this server only (`scope: 'local'`): answered from the lifetime manager's own tables, for a hub
  * without the Redis backplane's presence. Events are this server's changes.
  */
-import type { ManagedConnection } from '../lifetime/hub-lifetime-manager';
+import type { ManagedConnection } from './hub-lifetime-manager';
 import {
   decodeCursor,
   encodeCursor,

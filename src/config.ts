@@ -19,22 +19,22 @@
  */
 import { accessSync, constants as fsConstants, readFileSync, statSync } from 'node:fs';
 import { z } from 'zod';
-import { hubConnectionOptionDescriptors as hub } from '../hub/hub-options';
+import { hubConnectionOptionDescriptors as hub } from './hub/hub-options';
 import {
   RedisConfigurationError,
   isRedisUrl,
   parseConnectionString,
   parseRedisUrl,
   type RedisTlsOptions,
-} from '../redis/redis-config';
-import type { OptionDescriptor } from '../option-descriptors';
-import type { SignalROptions } from '../options';
-import { redisOptionDescriptors as redis, redisPresenceOptionDescriptors as presence } from '../redis/redis-options';
+} from './redis/redis-config';
+import type { OptionDescriptor } from './shared/option-descriptors';
+import type { SignalROptions } from './options';
+import { redisOptionDescriptors as redis, redisPresenceOptionDescriptors as presence } from './redis/redis-options';
 import {
   httpDispatcherOptionDescriptors as http,
   httpServerOptionDescriptors as server,
-} from '../connections/dispatcher-options';
-import type { SignalRErrorCode } from '../errors';
+} from './connections/dispatcher-options';
+import type { SignalRErrorCode } from './shared/errors';
 
 /** One configuration option. */
 export interface ConfigOption<T> {

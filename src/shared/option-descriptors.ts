@@ -9,7 +9,7 @@
 import { z } from 'zod';
 
 /**
- * How the environment writes an option, when a server process reads it from a variable (`operations/config.ts`
+ * How the environment writes an option, when a server process reads it from a variable (`src/config.ts`
  * turns this into a configuration option).
  */
 export type EnvironmentForm =
