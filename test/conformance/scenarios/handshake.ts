@@ -9,6 +9,12 @@ import { HANDSHAKE, RS, differs, invoke, record } from './frames';
 const DETAILED: ServerSettings = { enableDetailedErrors: true };
 const SMALL_LIMIT: ServerSettings = { maximumReceiveMessageSize: 256 };
 const SHORT_HANDSHAKE_TIMEOUT: ServerSettings = { handshakeTimeoutMs: 300 };
+/**
+ * When a connection left without a handshake is closed, as its client sees it: after about the timeout, not at once.
+ * The server's timer starts when it accepts the connection, before the client has seen the upgrade answer, so on a
+ * busy host the close reaches the client up to ~100 ms "early" (ASP.NET Core's was seen at 247 ms of 300).
+ */
+const CLOSED_BY_HANDSHAKE_TIMEOUT: readonly [number, number] = [150, 1500];
 
 /** Sends `text` as the handshake of a fresh socket, then observes the answer and the moment after it. */
 function handshake(name: string, text: string | Buffer, settings?: ServerSettings): Scenario {
@@ -219,12 +225,12 @@ export const handshakeScenarios: Scenario[] = [
   {
     name: 'no handshake within the handshake timeout',
     settings: SHORT_HANDSHAKE_TIMEOUT,
-    steps: [{ open: '' }, { closed: true, withinMs: [250, 1500] }],
+    steps: [{ open: '' }, { closed: true, withinMs: CLOSED_BY_HANDSHAKE_TIMEOUT }],
   },
   {
     name: 'half a handshake within the handshake timeout',
     settings: SHORT_HANDSHAKE_TIMEOUT,
-    steps: [{ open: '' }, { send: '{"protocol":"json"' }, { closed: true, withinMs: [250, 1500] }],
+    steps: [{ open: '' }, { send: '{"protocol":"json"' }, { closed: true, withinMs: CLOSED_BY_HANDSHAKE_TIMEOUT }],
   },
   {
     name: 'a handshake in time is not timed out later',
