@@ -20,7 +20,7 @@ const boundaries = {
 };
 
 /*
- * Log events are named once, in src/log-events.ts (`LOG_EVENTS`, the README's Logs table), and written with
+ * Log events are named once, in src/shared/log-events.ts (`LOG_EVENTS`, the README's Logs table), and written with
  * `logEvent(log, level, name, …)`, which checks name and level against it when compiling. This rule refuses the
  * other way of writing one, an `event: '…'` property spelled out at a call site.
  */
@@ -33,15 +33,18 @@ const logging = {
         schema: [],
         messages: {
           spelledOut:
-            'Log events are named in src/log-events.ts (LOG_EVENTS): write the line with logEvent(log, level, name, fields, message).',
+            'Log events are named in src/shared/log-events.ts (LOG_EVENTS): write the line with logEvent(log, level, name, fields, message).',
         },
       },
       create(context) {
-        const isEventKey = (key) => (key.type === 'Identifier' && key.name === 'event') || (key.type === 'Literal' && key.value === 'event');
-        const isText = (value) => (value.type === 'Literal' && typeof value.value === 'string') || value.type === 'TemplateLiteral';
+        const isEventKey = (key) =>
+          (key.type === 'Identifier' && key.name === 'event') || (key.type === 'Literal' && key.value === 'event');
+        const isText = (value) =>
+          (value.type === 'Literal' && typeof value.value === 'string') || value.type === 'TemplateLiteral';
         return {
           Property(node) {
-            if (!node.computed && isEventKey(node.key) && isText(node.value)) context.report({ node: node.value, messageId: 'spelledOut' });
+            if (!node.computed && isEventKey(node.key) && isText(node.value))
+              context.report({ node: node.value, messageId: 'spelledOut' });
           },
         };
       },
@@ -58,11 +61,36 @@ const FASTIFY_PATHS = ['fastify', 'fastify-plugin'];
 const FASTIFY_PATTERNS = ['@fastify/*', 'fastify-*'];
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'node_modules/**', 'test/dotnet-reference/**/bin/**', 'test/dotnet-reference/**/obj/**', 'bench/results/**', 'bench/.build/**'] },
+  {
+    ignores: [
+      'dist/**',
+      'node_modules/**',
+      'test/dotnet-reference/**/bin/**',
+      'test/dotnet-reference/**/obj/**',
+      'bench/results/**',
+      'bench/.build/**',
+    ],
+  },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
-    languageOptions: { globals: { console: 'readonly', process: 'readonly', Buffer: 'readonly', require: 'readonly', module: 'writable', __dirname: 'readonly', setTimeout: 'readonly', clearTimeout: 'readonly', setInterval: 'readonly', clearInterval: 'readonly', setImmediate: 'readonly', clearImmediate: 'readonly', queueMicrotask: 'readonly' } },
+    languageOptions: {
+      globals: {
+        console: 'readonly',
+        process: 'readonly',
+        Buffer: 'readonly',
+        require: 'readonly',
+        module: 'writable',
+        __dirname: 'readonly',
+        setTimeout: 'readonly',
+        clearTimeout: 'readonly',
+        setInterval: 'readonly',
+        clearInterval: 'readonly',
+        setImmediate: 'readonly',
+        clearImmediate: 'readonly',
+        queueMicrotask: 'readonly',
+      },
+    },
     rules: {
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
       '@typescript-eslint/no-explicit-any': 'error',
@@ -77,7 +105,7 @@ export default tseslint.config(
   { plugins: { boundaries, logging } },
   {
     files: ['src/**/*.ts', 'samples/**/*.ts'],
-    ignores: ['src/log-events.ts'],
+    ignores: ['src/shared/log-events.ts'],
     rules: { 'logging/events-from-catalogue': 'error' },
   },
   // The wire protocol is pure: bytes in, messages out, no I/O, no clock, nothing of the server around it.
@@ -116,8 +144,14 @@ export default tseslint.config(
             message: 'src/hub knows no Fastify and no transport: take plain data from src/transports/ instead.',
           })),
           patterns: [
-            { group: FASTIFY_PATTERNS, message: 'src/hub knows no Fastify: take plain data from src/transports/ instead.' },
-            { regex: TRANSPORTS_FOLDER, message: 'src/hub sits beneath the transports: they call it, never the reverse.' },
+            {
+              group: FASTIFY_PATTERNS,
+              message: 'src/hub knows no Fastify: take plain data from src/transports/ instead.',
+            },
+            {
+              regex: TRANSPORTS_FOLDER,
+              message: 'src/hub sits beneath the transports: they call it, never the reverse.',
+            },
           ],
         },
       ],
@@ -125,7 +159,7 @@ export default tseslint.config(
   },
   // Routing (who is connected, groups, delivery, presence) and the Redis backplane beneath it serve any transport.
   {
-    files: ['src/lifetime/**/*.ts', 'src/redis/**/*.ts', 'src/presence/**/*.ts'],
+    files: ['src/lifetime/**/*.ts', 'src/redis/**/*.ts'],
     rules: {
       'boundaries/lifetime-without-transports': [
         'error',
@@ -135,7 +169,10 @@ export default tseslint.config(
             message: 'Lifetime managers and the backplane know no Fastify and no transport.',
           })),
           patterns: [
-            { group: FASTIFY_PATTERNS, message: 'Lifetime managers and the backplane know no Fastify and no transport.' },
+            {
+              group: FASTIFY_PATTERNS,
+              message: 'Lifetime managers and the backplane know no Fastify and no transport.',
+            },
             { regex: TRANSPORTS_FOLDER, message: 'Lifetime managers and the backplane know no transport.' },
           ],
         },
@@ -151,7 +188,10 @@ export default tseslint.config(
         'error',
         {
           paths: [
-            { name: 'prom-client', message: 'Only src/operations/metrics.ts imports prom-client: read counters from HubStats instead.' },
+            {
+              name: 'prom-client',
+              message: 'Only src/operations/metrics.ts imports prom-client: read counters from HubStats instead.',
+            },
           ],
         },
       ],
@@ -162,7 +202,15 @@ export default tseslint.config(
     files: ['admin-page/**/*.js'],
     languageOptions: {
       sourceType: 'script',
-      globals: { window: 'readonly', document: 'readonly', location: 'readonly', URLSearchParams: 'readonly', Option: 'readonly', signalR: 'readonly', uPlot: 'readonly' },
+      globals: {
+        window: 'readonly',
+        document: 'readonly',
+        location: 'readonly',
+        URLSearchParams: 'readonly',
+        Option: 'readonly',
+        signalR: 'readonly',
+        uPlot: 'readonly',
+      },
     },
   },
   {
@@ -178,10 +226,17 @@ export default tseslint.config(
           paths: [
             {
               name: 'ioredis',
-              message: 'Only src/redis/redis-connector.ts, src/redis/redis-bus.ts and src/redis/streams-bus.ts import ioredis; use the BackplaneBus interface.',
+              message:
+                'Only src/redis/redis-connector.ts, src/redis/redis-bus.ts and src/redis/streams-bus.ts import ioredis; use the BackplaneBus interface.',
             },
           ],
-          patterns: [{ group: ['ioredis/*'], message: 'Only src/redis/redis-connector.ts, src/redis/redis-bus.ts and src/redis/streams-bus.ts import ioredis.' }],
+          patterns: [
+            {
+              group: ['ioredis/*'],
+              message:
+                'Only src/redis/redis-connector.ts, src/redis/redis-bus.ts and src/redis/streams-bus.ts import ioredis.',
+            },
+          ],
         },
       ],
     },

@@ -3,7 +3,7 @@
   'use strict';
   const $ = (selector) => document.querySelector(selector);
   const params = new URLSearchParams(location.search);
-  const transport = signalR.HttpTransportType[params.get('transport') || ''] ;
+  const transport = signalR.HttpTransportType[params.get('transport') || ''];
   const connection = new signalR.HubConnectionBuilder()
     .withUrl('hub', transport === undefined ? {} : { transport })
     .withAutomaticReconnect()
@@ -33,7 +33,13 @@
   }
   function fill(tbody, rows, build) {
     const body = document.querySelector(tbody);
-    body.replaceChildren(...rows.map((item) => { const tr = document.createElement('tr'); build(tr, item); return tr; }));
+    body.replaceChildren(
+      ...rows.map((item) => {
+        const tr = document.createElement('tr');
+        build(tr, item);
+        return tr;
+      }),
+    );
   }
   function bytes(value) {
     if (value >= 1 << 30) return (value / (1 << 30)).toFixed(1) + ' GiB';
@@ -84,11 +90,13 @@
 
   function showView(name) {
     view = name;
-    for (const button of document.querySelectorAll('#views button')) button.classList.toggle('active', button.dataset.view === name);
+    for (const button of document.querySelectorAll('#views button'))
+      button.classList.toggle('active', button.dataset.view === name);
     for (const section of document.querySelectorAll('.view')) section.hidden = section.id !== `view-${name}`;
     refreshView();
   }
-  for (const button of document.querySelectorAll('#views button')) button.addEventListener('click', () => showView(button.dataset.view));
+  for (const button of document.querySelectorAll('#views button'))
+    button.addEventListener('click', () => showView(button.dataset.view));
 
   function currentHub(snapshot) {
     return snapshot.hubs.find((item) => item.path === hub) || snapshot.hubs[0];
@@ -114,14 +122,21 @@
     $('#backplane-details').textContent = backplane
       ? `Redis ${backplane.redis}: ${backplane.state}, ${backplane.outages ?? 0} outages, ${backplane.queuedMessages ?? 0} publishes queued, ${backplane.droppedMessages ?? 0} dropped`
       : 'No backplane: this server alone.';
-    $('#scope').textContent = current.scope === 'fleet' ? '(every server on the Redis, with presence)' : '(this server)';
+    $('#scope').textContent =
+      current.scope === 'fleet' ? '(every server on the Redis, with presence)' : '(this server)';
     fill('#servers tbody', current.servers, (tr, server) => {
       tr.dataset.server = server.serverName;
       cell(tr, server.serverName + (server.self ? ' (this one)' : ''));
       cell(tr, server.connections);
       // Servers without the admin page registered write no summary.
       const summary = server.summary;
-      cell(tr, summary ? summary.byTransport.map((entry) => `${entry.transport}/${entry.protocol || '–'} ${entry.count}`).join(', ') : '–', 'transports');
+      cell(
+        tr,
+        summary
+          ? summary.byTransport.map((entry) => `${entry.transport}/${entry.protocol || '–'} ${entry.count}`).join(', ')
+          : '–',
+        'transports',
+      );
       cell(tr, summary ? bytes(summary.rssBytes) : '–', 'memory');
       cell(tr, summary && summary.backplane ? `${summary.backplane.state}, ${summary.backplane.outages} outages` : '–');
       cell(tr, time(server.lastHeartbeat));
@@ -140,7 +155,8 @@
       cell(tr, method.p99.toFixed(2));
     });
     const p = snapshot.process;
-    $('#process').textContent = `pid ${p.pid}, Node.js ${p.node}, up ${p.uptimeSeconds} s, heap ${bytes(p.heapUsedBytes)} of ${bytes(p.heapTotalBytes)}, RSS ${bytes(p.rssBytes)}`;
+    $('#process').textContent =
+      `pid ${p.pid}, Node.js ${p.node}, up ${p.uptimeSeconds} s, heap ${bytes(p.heapUsedBytes)} of ${bytes(p.heapTotalBytes)}, RSS ${bytes(p.rssBytes)}`;
     plot(current, snapshot.at);
   }
 
@@ -200,9 +216,15 @@
       cell(tr, row.protocol);
       cell(tr, row.serverName + (row.local ? '' : ' (remote)'));
       cell(tr, time(row.connectedAt));
-      tr.addEventListener('click', () => { selectedConnection = row.connectionId; refreshView(); });
+      tr.addEventListener('click', () => {
+        selectedConnection = row.connectionId;
+        refreshView();
+      });
     });
-    if (selectedConnection === '') { $('#connection-details').hidden = true; return; }
+    if (selectedConnection === '') {
+      $('#connection-details').hidden = true;
+      return;
+    }
     const details = await connection.invoke('connectionDetails', hub, selectedConnection);
     $('#connection-details').hidden = false;
     $('#details-id').textContent = selectedConnection;
@@ -213,29 +235,42 @@
       return;
     }
     const entries = [
-      ['User', details.userId], ['Transport', details.transport], ['Protocol', details.protocol], ['Server', details.serverName],
+      ['User', details.userId],
+      ['Transport', details.transport],
+      ['Protocol', details.protocol],
+      ['Server', details.serverName],
       ['Connected since', details.connectedAt ? new Date(details.connectedAt).toLocaleString() : ''],
       ['Bytes queued', details.queuedBytes === undefined ? '(another server)' : details.queuedBytes],
-      ['Address', details.remoteAddress], ['User agent', details.userAgent],
+      ['Address', details.remoteAddress],
+      ['User agent', details.userAgent],
     ];
-    $('#details-list').replaceChildren(...entries.flatMap(([name, value]) => {
-      const dt = document.createElement('dt'); dt.textContent = name;
-      const dd = document.createElement('dd'); dd.textContent = text(value);
-      return [dt, dd];
-    }));
-    $('#details-groups').replaceChildren(...details.groups.map((group) => {
-      const item = document.createElement('li');
-      item.dataset.group = group;
-      item.append(group + ' ');
-      const remove = document.createElement('button');
-      remove.type = 'button';
-      remove.className = 'remove-from-group';
-      remove.textContent = 'Remove';
-      remove.addEventListener('click', () => act(`Remove ${selectedConnection} from ${group}?`, 'remove from group',
-        () => connection.invoke('removeFromGroup', hub, selectedConnection, group)));
-      item.append(remove);
-      return item;
-    }));
+    $('#details-list').replaceChildren(
+      ...entries.flatMap(([name, value]) => {
+        const dt = document.createElement('dt');
+        dt.textContent = name;
+        const dd = document.createElement('dd');
+        dd.textContent = text(value);
+        return [dt, dd];
+      }),
+    );
+    $('#details-groups').replaceChildren(
+      ...details.groups.map((group) => {
+        const item = document.createElement('li');
+        item.dataset.group = group;
+        item.append(group + ' ');
+        const remove = document.createElement('button');
+        remove.type = 'button';
+        remove.className = 'remove-from-group';
+        remove.textContent = 'Remove';
+        remove.addEventListener('click', () =>
+          act(`Remove ${selectedConnection} from ${group}?`, 'remove from group', () =>
+            connection.invoke('removeFromGroup', hub, selectedConnection, group),
+          ),
+        );
+        item.append(remove);
+        return item;
+      }),
+    );
   }
 
   async function refreshGroups() {
@@ -249,22 +284,40 @@
       const trace = document.createElement('button');
       trace.type = 'button';
       trace.textContent = 'Trace';
-      trace.addEventListener('click', () => { $('#trace-kind').value = 'group'; $('#trace-target').value = row.name; showView('trace'); });
+      trace.addEventListener('click', () => {
+        $('#trace-kind').value = 'group';
+        $('#trace-target').value = row.name;
+        showView('trace');
+      });
       td.append(trace);
     });
   }
 
-  $('#hub-select').addEventListener('change', (event) => { hub = event.target.value; selectedConnection = ''; if (lastSnapshot) renderSnapshot(lastSnapshot); refreshView(); });
+  $('#hub-select').addEventListener('change', (event) => {
+    hub = event.target.value;
+    selectedConnection = '';
+    if (lastSnapshot) renderSnapshot(lastSnapshot);
+    refreshView();
+  });
   $('#connection-search').addEventListener('input', () => refreshView());
   $('#group-search').addEventListener('input', () => refreshView());
   $('#close-connection').addEventListener('click', () => {
     const id = selectedConnection;
     const allowReconnect = $('#close-allow-reconnect').checked;
-    act(`Close connection ${id}${allowReconnect ? ' (it may reconnect)' : ' (no reconnect)'}?`, 'close',
-      () => connection.invoke('closeConnection', hub, id, allowReconnect));
+    act(`Close connection ${id}${allowReconnect ? ' (it may reconnect)' : ' (no reconnect)'}?`, 'close', () =>
+      connection.invoke('closeConnection', hub, id, allowReconnect),
+    );
   });
-  $('#trace-connection').addEventListener('click', () => { $('#trace-kind').value = 'connection'; $('#trace-target').value = selectedConnection; showView('trace'); });
-  $('#send-to-connection').addEventListener('click', () => { $('#send-kind').value = 'connection'; $('#send-target').value = selectedConnection; showView('send'); });
+  $('#trace-connection').addEventListener('click', () => {
+    $('#trace-kind').value = 'connection';
+    $('#trace-target').value = selectedConnection;
+    showView('trace');
+  });
+  $('#send-to-connection').addEventListener('click', () => {
+    $('#send-kind').value = 'connection';
+    $('#send-target').value = selectedConnection;
+    showView('send');
+  });
 
   // Live trace
   function traceButtons() {
@@ -289,12 +342,16 @@
     $('#trace-status').textContent = 'Stopped';
     traceButtons();
   });
-  $('#trace-pause').addEventListener('click', () => { tracePaused = !tracePaused; traceButtons(); });
+  $('#trace-pause').addEventListener('click', () => {
+    tracePaused = !tracePaused;
+    traceButtons();
+  });
   $('#trace-clear').addEventListener('click', () => $('#trace-log tbody').replaceChildren());
   let droppedTotal = 0;
   connection.on('trace', (batch) => {
     droppedTotal += batch.dropped;
-    if (batch.dropped > 0) $('#trace-status').textContent = `Tracing (${droppedTotal} messages over the rate not shown)`;
+    if (batch.dropped > 0)
+      $('#trace-status').textContent = `Tracing (${droppedTotal} messages over the rate not shown)`;
     if (tracePaused) return;
     const body = $('#trace-log tbody');
     for (const entry of batch.entries) {
@@ -325,19 +382,35 @@
       log({ ok: false, message: `Arguments are not JSON: ${error.message}` }, 'send');
       return;
     }
-    act(`Send ${method} to ${kind} ${target}?`, 'send', () => connection.invoke('sendMessage', hub, kind, target, method, args));
+    act(`Send ${method} to ${kind} ${target}?`, 'send', () =>
+      connection.invoke('sendMessage', hub, kind, target, method, args),
+    );
   });
 
   connection.on('snapshot', (snapshot) => {
     renderSnapshot(snapshot);
     refreshView();
   });
-  connection.onreconnecting(() => { $('#status').textContent = 'Reconnecting…'; tracing = false; traceButtons(); });
-  connection.onreconnected(() => { $('#status').textContent = `Connected (${connection.connectionId ? 'again' : ''})`; });
-  connection.onclose(() => { $('#status').textContent = 'Disconnected'; });
+  connection.onreconnecting(() => {
+    $('#status').textContent = 'Reconnecting…';
+    tracing = false;
+    traceButtons();
+  });
+  connection.onreconnected(() => {
+    $('#status').textContent = `Connected (${connection.connectionId ? 'again' : ''})`;
+  });
+  connection.onclose(() => {
+    $('#status').textContent = 'Disconnected';
+  });
   connection.start().then(
-    () => { $('#status').textContent = 'Connected'; },
-    (error) => { $('#status').textContent = `Failed: ${error.message}`; },
+    () => {
+      $('#status').textContent = 'Connected';
+    },
+    (error) => {
+      $('#status').textContent = `Failed: ${error.message}`;
+    },
   );
-  window.addEventListener('resize', () => { if (chart !== null) chart.setSize({ width: Math.max(240, $('#chart').clientWidth), height: 200 }); });
+  window.addEventListener('resize', () => {
+    if (chart !== null) chart.setSize({ width: Math.max(240, $('#chart').clientWidth), height: 200 });
+  });
 })();

@@ -30,11 +30,15 @@ interface Result {
 
 /** A 2.x client over WebSockets, counting the client calls in each persistent response. */
 async function connectLegacy(port: number, onDelivered: (count: number) => void): Promise<WebSocket> {
-  const negotiated = (await (await fetch(`http://127.0.0.1:${port}/signalr/negotiate?clientProtocol=2.1&connectionData=${HUBS}`)).json()) as {
+  const negotiated = (await (
+    await fetch(`http://127.0.0.1:${port}/signalr/negotiate?clientProtocol=2.1&connectionData=${HUBS}`)
+  ).json()) as {
     ConnectionToken: string;
   };
   const token = encodeURIComponent(negotiated.ConnectionToken);
-  const socket = new WebSocket(`ws://127.0.0.1:${port}/signalr/connect?transport=webSockets&clientProtocol=2.1&connectionToken=${token}&connectionData=${HUBS}`);
+  const socket = new WebSocket(
+    `ws://127.0.0.1:${port}/signalr/connect?transport=webSockets&clientProtocol=2.1&connectionToken=${token}&connectionData=${HUBS}`,
+  );
   await new Promise<void>((resolve, reject) => {
     socket.once('message', () => resolve());
     socket.once('error', reject);
@@ -45,7 +49,9 @@ async function connectLegacy(port: number, onDelivered: (count: number) => void)
     const response = JSON.parse(text) as { M?: unknown[] };
     if (response.M !== undefined && response.M.length > 0) onDelivered(response.M.length);
   });
-  await fetch(`http://127.0.0.1:${port}/signalr/start?transport=webSockets&clientProtocol=2.1&connectionToken=${token}&connectionData=${HUBS}`);
+  await fetch(
+    `http://127.0.0.1:${port}/signalr/start?transport=webSockets&clientProtocol=2.1&connectionToken=${token}&connectionData=${HUBS}`,
+  );
   return socket;
 }
 
@@ -54,7 +60,10 @@ async function main(): Promise<void> {
   const target = { host: '127.0.0.1', port: server.port };
   let delivered = 0;
   let onOwnCopy: (() => void) | undefined;
-  const sender = await connectClient('signalr-json', target, { onDelivered: () => undefined, onPayload: () => onOwnCopy?.() });
+  const sender = await connectClient('signalr-json', target, {
+    onDelivered: () => undefined,
+    onPayload: () => onOwnCopy?.(),
+  });
   /** One broadcast, resolved when its copy comes back to the sender (everyone else got theirs queued before). */
   const broadcast = (payload: string) =>
     new Promise<void>((resolve) => {
@@ -68,7 +77,8 @@ async function main(): Promise<void> {
         `${RECEIVERS} Core JSON clients (WebSockets)`,
         async () => {
           const clients: BenchClient[] = [];
-          for (let i = 0; i < RECEIVERS; i++) clients.push(await connectClient('signalr-json', target, { onDelivered: (count) => (delivered += count) }));
+          for (let i = 0; i < RECEIVERS; i++)
+            clients.push(await connectClient('signalr-json', target, { onDelivered: (count) => (delivered += count) }));
           return () => clients.forEach((client) => client.close());
         },
       ],
@@ -76,7 +86,8 @@ async function main(): Promise<void> {
         `${RECEIVERS} ASP.NET SignalR 2.x clients (WebSockets)`,
         async () => {
           const sockets: WebSocket[] = [];
-          for (let i = 0; i < RECEIVERS; i++) sockets.push(await connectLegacy(server.port, (count) => (delivered += count)));
+          for (let i = 0; i < RECEIVERS; i++)
+            sockets.push(await connectLegacy(server.port, (count) => (delivered += count)));
           return () => sockets.forEach((socket) => socket.close());
         },
       ],
@@ -127,7 +138,10 @@ async function main(): Promise<void> {
   process.stdout.write(`${lines.join('\n')}\n`);
   const directory = path.join(REPO_ROOT, 'bench', 'results');
   mkdirSync(directory, { recursive: true });
-  writeFileSync(path.join(directory, 'aspnet-fanout.json'), `${JSON.stringify({ receivers: RECEIVERS, seconds: SECONDS, results, legacyToCore: legacy.serverMicrosecondsPerDelivered / core.serverMicrosecondsPerDelivered }, null, 2)}\n`);
+  writeFileSync(
+    path.join(directory, 'aspnet-fanout.json'),
+    `${JSON.stringify({ receivers: RECEIVERS, seconds: SECONDS, results, legacyToCore: legacy.serverMicrosecondsPerDelivered / core.serverMicrosecondsPerDelivered }, null, 2)}\n`,
+  );
 }
 
 main().catch((error) => {

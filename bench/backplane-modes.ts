@@ -54,7 +54,11 @@ async function cell(mode: Mode): Promise<Result> {
     const far = { host: '127.0.0.1', port: servers[1].port };
     const near = { host: '127.0.0.1', port: servers[0].port };
     for (let i = 0; i < RECEIVERS; i++) {
-      receivers.push(await connectClient(i % 2 === 0 ? 'signalr-json' : 'signalr-msgpack', far, { onDelivered: (count) => (delivered += count) }));
+      receivers.push(
+        await connectClient(i % 2 === 0 ? 'signalr-json' : 'signalr-msgpack', far, {
+          onDelivered: (count) => (delivered += count),
+        }),
+      );
     }
     // The latency probe: one receiver on the far server that reads each payload's sequence number.
     const sentAt = new Map<number, number>();
@@ -68,7 +72,10 @@ async function cell(mode: Mode): Promise<Result> {
     });
     receivers.push(probe);
     let onOwnCopy: (() => void) | undefined;
-    const sender = await connectClient('signalr-json', near, { onDelivered: () => undefined, onPayload: () => onOwnCopy?.() });
+    const sender = await connectClient('signalr-json', near, {
+      onDelivered: () => undefined,
+      onPayload: () => onOwnCopy?.(),
+    });
     receivers.push(sender);
     const send = (payload: string) =>
       new Promise<void>((resolve) => {
@@ -107,7 +114,13 @@ async function cell(mode: Mode): Promise<Result> {
       );
       const elapsed = (Date.now() - started) / 1000;
       await sleep(300);
-      measured = { sent, elapsed, delivered: delivered - deliveredBefore, cpu: cpu() - cpuBefore, redis: cpuSeconds(redis.pid) - redisBefore };
+      measured = {
+        sent,
+        elapsed,
+        delivered: delivered - deliveredBefore,
+        cpu: cpu() - cpuBefore,
+        redis: cpuSeconds(redis.pid) - redisBefore,
+      };
     }
     // Paced: PACED_RATE broadcasts/s, one at a time on schedule, timed at the far probe.
     const started = performance.now();
@@ -235,7 +248,9 @@ async function main(): Promise<void> {
   for (let round = 0; round < ROUNDS; round++) {
     for (const mode of MODES) {
       const result = await cell(mode);
-      process.stderr.write(`${mode}: ${result.broadcastsPerSecond.toFixed(0)} broadcasts/s, p50 ${result.latencyP50Ms.toFixed(2)} ms\n`);
+      process.stderr.write(
+        `${mode}: ${result.broadcastsPerSecond.toFixed(0)} broadcasts/s, p50 ${result.latencyP50Ms.toFixed(2)} ms\n`,
+      );
       runs.push(result);
     }
   }

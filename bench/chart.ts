@@ -44,7 +44,9 @@ function panels(report: Report): Panel[] {
   const bars = (pick: (id: PeerId) => number | undefined, format: (v: number) => string): Bar[] =>
     report.peers.flatMap((peer) => {
       const v = pick(peer.id);
-      return v === undefined || !Number.isFinite(v) ? [] : [{ id: peer.id, label: peer.label, value: v, text: format(v) }];
+      return v === undefined || !Number.isFinite(v)
+        ? []
+        : [{ id: peer.id, label: peer.label, value: v, text: format(v) }];
     });
   const has = (scenario: Report['scenarios'][number]) => report.scenarios.includes(scenario);
   if (has('fanout')) {
@@ -57,13 +59,19 @@ function panels(report: Report): Panel[] {
     const top = report.settings.echoRates[report.settings.echoRates.length - 1];
     result.push({
       title: `Echo at ${top} calls/s from ${report.settings.echoConnections} connections: p99 latency, ms (lower is better)`,
-      bars: bars((id) => figures.echoP99(results, id).get(top), (v) => v.toFixed(2)),
+      bars: bars(
+        (id) => figures.echoP99(results, id).get(top),
+        (v) => v.toFixed(2),
+      ),
     });
   }
   if (has('idle')) {
     result.push({
       title: `Idle: resident KiB per connection at ${count(report.settings.idleConnections)} connections (lower is better)`,
-      bars: bars((id) => value(results.idle[id])?.bytesPerConnection, (v) => (v / 1024).toFixed(1)).map((bar) => ({
+      bars: bars(
+        (id) => value(results.idle[id])?.bytesPerConnection,
+        (v) => (v / 1024).toFixed(1),
+      ).map((bar) => ({
         ...bar,
         value: bar.value / 1024,
       })),

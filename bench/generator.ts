@@ -12,7 +12,15 @@
  *   fast as the window allows (saturation);
  * - `echo` invokes `Echo` at a fixed total rate over the open connections and returns latency percentiles.
  */
-import { closeIdleHttpSockets, connectClient, payloadFor, sequenceOf, type BenchClient, type Dialect, type Target } from './lib/dialects';
+import {
+  closeIdleHttpSockets,
+  connectClient,
+  payloadFor,
+  sequenceOf,
+  type BenchClient,
+  type Dialect,
+  type Target,
+} from './lib/dialects';
 import { percentile } from './lib/stats';
 
 /** What the orchestrator asks. */
@@ -121,7 +129,12 @@ let saturating = false;
 async function openSender(command: Extract<Command, { op: 'sender' }>): Promise<void> {
   const same = command.sendTarget.port === command.ackTarget.port && command.sendTarget.host === command.ackTarget.host;
   const ackHandlers = { ...handlers, onPayload: onAck };
-  const sender = await connectClient(command.dialect, command.sendTarget, same ? ackHandlers : handlers, command.localAddress);
+  const sender = await connectClient(
+    command.dialect,
+    command.sendTarget,
+    same ? ackHandlers : handlers,
+    command.localAddress,
+  );
   clients.push(sender);
   if (!same) clients.push(await connectClient(command.dialect, command.ackTarget, ackHandlers, command.localAddress));
   sendClient = sender;
@@ -219,7 +232,8 @@ async function handle(command: Command): Promise<unknown> {
 process.on('message', (message: { id: number } & Command) => {
   handle(message).then(
     (result) => process.send?.({ id: message.id, result } satisfies Reply),
-    (error: unknown) => process.send?.({ id: message.id, error: String((error as Error)?.message ?? error) } satisfies Reply),
+    (error: unknown) =>
+      process.send?.({ id: message.id, error: String((error as Error)?.message ?? error) } satisfies Reply),
   );
 });
 process.on('disconnect', () => process.exit(0));

@@ -107,12 +107,17 @@ async function main(): Promise<void> {
   const rows = [...after.entries()]
     .map(([key, entry]) => {
       const old = before.get(key) ?? { size: 0, count: 0 };
-      return { key, size: (entry.size - old.size) / result.connected, count: (entry.count - old.count) / result.connected };
+      return {
+        key,
+        size: (entry.size - old.size) / result.connected,
+        count: (entry.count - old.count) / result.connected,
+      };
     })
     .filter((row) => row.size > 8)
     .sort((a, b) => b.size - a.size)
     .slice(0, 40);
-  for (const row of rows) console.log(`${row.size.toFixed(0).padStart(7)} B  ${row.count.toFixed(2).padStart(6)} ×  ${row.key}`);
+  for (const row of rows)
+    console.log(`${row.size.toFixed(0).padStart(7)} B  ${row.count.toFixed(2).padStart(6)} ×  ${row.key}`);
   await generator.stop();
   await app.close();
   wss?.close();

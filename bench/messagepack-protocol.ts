@@ -57,9 +57,23 @@ function library(message: HubMessage): () => void {
   const encoder = new Encoder();
   const decoder = new Decoder();
   const splitter = new LengthPrefixSplitter(32768);
-  const m = message as { type: 1; headers?: object; invocationId?: string; target: string; arguments: unknown[]; streamIds?: string[] };
+  const m = message as {
+    type: 1;
+    headers?: object;
+    invocationId?: string;
+    target: string;
+    arguments: unknown[];
+    streamIds?: string[];
+  };
   return () => {
-    const body = encoder.encodeSharedRef([m.type, m.headers ?? {}, m.invocationId ?? null, m.target, m.arguments, m.streamIds ?? []]);
+    const body = encoder.encodeSharedRef([
+      m.type,
+      m.headers ?? {},
+      m.invocationId ?? null,
+      m.target,
+      m.arguments,
+      m.streamIds ?? [],
+    ]);
     const framed = frameBinaryMessage(body);
     let count = 0;
     splitter.push(framed, (bytes, start, end) => {
@@ -100,6 +114,8 @@ for (const [name, message] of cases) {
   }
   for (const [impl, values] of Object.entries(results)) {
     const best = Math.max(...values);
-    console.log(`  ${impl.padEnd(9)} ${Math.round(best).toLocaleString('en-US').padStart(11)} encode+decode/s (best of 3)`);
+    console.log(
+      `  ${impl.padEnd(9)} ${Math.round(best).toLocaleString('en-US').padStart(11)} encode+decode/s (best of 3)`,
+    );
   }
 }

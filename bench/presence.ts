@@ -20,7 +20,7 @@ import { fastifySignalR, Hub } from '../src/index';
 import type { ManagedConnection } from '../src/lifetime/hub-lifetime-manager';
 import { RedisBus } from '../src/redis/redis-bus';
 import { resolveRedisTarget } from '../src/redis/redis-config';
-import { RedisPresence } from '../src/presence/redis-presence';
+import { RedisPresence } from '../src/redis/redis-presence';
 import { REPO_ROOT, startRedis } from './lib/processes';
 
 const QUICK = process.argv.includes('--quick');
@@ -76,7 +76,14 @@ async function connectRound(
 ): Promise<ConnectResult> {
   const app = Fastify();
   await app.register(fastifySignalR, {
-    hubs: [{ path: '/bench', hub: BenchHub, name: 'Bench.PresenceHub', userIdProvider: (request) => (request.query as Record<string, string>).user }],
+    hubs: [
+      {
+        path: '/bench',
+        hub: BenchHub,
+        name: 'Bench.PresenceHub',
+        userIdProvider: (request) => (request.query as Record<string, string>).user,
+      },
+    ],
     redis: { url: redisUrl, presence },
   });
   const base = await app.listen({ port: 0, host: '127.0.0.1' });
@@ -90,7 +97,10 @@ async function connectRound(
       while (next < CONNECTS_PER_ROUND) {
         const index = next++;
         const connection = new HubConnectionBuilder()
-          .withUrl(`${base}/bench?user=user${index % 100}`, { transport: HttpTransportType.WebSockets, skipNegotiation: true })
+          .withUrl(`${base}/bench?user=user${index % 100}`, {
+            transport: HttpTransportType.WebSockets,
+            skipNegotiation: true,
+          })
           .configureLogging(LogLevel.None)
           .build();
         await connection.start();
@@ -131,7 +141,13 @@ async function listingAtScale(redisUrl: string, admin: Redis): Promise<Record<st
   const memoryBefore = await redisInfo(admin, 'memory', 'used_memory');
   const bus = new RedisBus({ target: resolveRedisTarget({ url: redisUrl }), log: silent });
   await bus.ready();
-  const presence = new RedisPresence({ bus, channelPrefix: '', hubName: 'Bench.PresenceHub', heartbeatIntervalMs: 60_000, log: silent });
+  const presence = new RedisPresence({
+    bus,
+    channelPrefix: '',
+    hubName: 'Bench.PresenceHub',
+    heartbeatIntervalMs: 60_000,
+    log: silent,
+  });
   await presence.start({
     serverName: 'bench-writer',
     localEntries: () => [],
@@ -196,11 +212,14 @@ async function main(): Promise<void> {
     const rounds: ConnectResult[] = [];
     for (let round = 0; round < ROUNDS; round++) {
       for (const join of [false, true]) {
-        for (const presence of round % 2 === 0 ? [false, true] : [true, false]) rounds.push(await connectRound(redis.url, admin, presence, join, counts));
+        for (const presence of round % 2 === 0 ? [false, true] : [true, false])
+          rounds.push(await connectRound(redis.url, admin, presence, join, counts));
       }
     }
     const mean = (presence: boolean, join: boolean, key: keyof ConnectResult) => {
-      const values = rounds.filter((round) => round.presence === presence && round.join === join).map((round) => round[key] as number);
+      const values = rounds
+        .filter((round) => round.presence === presence && round.join === join)
+        .map((round) => round[key] as number);
       return values.reduce((sum, value) => sum + value, 0) / values.length;
     };
     const summary = (presence: boolean, join: boolean) => ({
@@ -217,7 +236,10 @@ async function main(): Promise<void> {
       connectsPerRound: CONNECTS_PER_ROUND,
       rounds: ROUNDS,
       connect: { ...connect, rateRatio: connect.on.connectsPerSecond / connect.off.connectsPerSecond },
-      connectAndJoin: { ...connectAndJoin, rateRatio: connectAndJoin.on.connectsPerSecond / connectAndJoin.off.connectsPerSecond },
+      connectAndJoin: {
+        ...connectAndJoin,
+        rateRatio: connectAndJoin.on.connectsPerSecond / connectAndJoin.off.connectsPerSecond,
+      },
       scale,
     };
     console.log(JSON.stringify(report, null, 2));

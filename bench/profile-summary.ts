@@ -31,7 +31,11 @@ function main(): void {
     selfTime.set(id, (selfTime.get(id) ?? 0) + delta);
     total += delta;
   });
-  const short = (url: string) => url.replace(/^file:\/\//, '').replace(/^.*\/node_modules\//, '~/').replace(/^.*\/\.build\//, '');
+  const short = (url: string) =>
+    url
+      .replace(/^file:\/\//, '')
+      .replace(/^.*\/node_modules\//, '~/')
+      .replace(/^.*\/\.build\//, '');
   const label = (node: ProfileNode) =>
     `${node.callFrame.functionName || '(anonymous)'} ${short(node.callFrame.url)}:${node.callFrame.lineNumber + 1}`;
   const self = new Map<string, number>();

@@ -71,6 +71,8 @@ for (let r = 0; r < rounds; r++) for (const bench of cases) round(bench);
 const format = (rate: number): string => Math.round(rate).toLocaleString('en-US').padStart(11);
 for (const { name, rates } of cases) {
   const sorted = [...rates].sort((a, b) => a - b);
-  console.log(`${name.padEnd(58)} median ${format(sorted[sorted.length >> 1])} ops/s   best ${format(sorted[sorted.length - 1])} ops/s`);
+  console.log(
+    `${name.padEnd(58)} median ${format(sorted[sorted.length >> 1])} ops/s   best ${format(sorted[sorted.length - 1])} ops/s`,
+  );
 }
 if (sink === 0) console.log('');

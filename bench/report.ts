@@ -166,7 +166,8 @@ export function evaluateTargets(report: Report): Target[] {
       'Fan-out, delivered messages per server CPU-second: admin page registered (none open) ÷ not registered',
       0.95,
       divide(fanoutPerCpu(results, 'ours-admin'), oursFanout),
-      why(results.fanout['ours-admin']) || 'no page open: one more observer call per invocation, one null check per message',
+      why(results.fanout['ours-admin']) ||
+        'no page open: one more observer call per invocation, one null check per message',
     ),
   );
   targets.push(
@@ -218,9 +219,12 @@ export function evaluateTargets(report: Report): Target[] {
       0.7,
       worstFixed,
       [
-        why(results.backplane['ours-json']) || (oursBackplane.length > 0 && fixed.length === 0 ? 'no fixed-rate step ran' : ''),
+        why(results.backplane['ours-json']) ||
+          (oursBackplane.length > 0 && fixed.length === 0 ? 'no fixed-rate step ran' : ''),
         oursBackplane.map((entry) => `${stepName(entry.offered)}: ${ratio(entry.ratio)}`).join(', '),
-        socketBackplane.length === 0 ? '' : `Socket.IO + redis-adapter: ${ratio(Math.min(...socketBackplane.map((entry) => entry.ratio)))}`,
+        socketBackplane.length === 0
+          ? ''
+          : `Socket.IO + redis-adapter: ${ratio(Math.min(...socketBackplane.map((entry) => entry.ratio)))}`,
       ]
         .filter(Boolean)
         .join('; '),
@@ -236,7 +240,13 @@ function verdict(target: Target): string {
 function targetsTable(report: Report): string {
   return table(
     ['target', 'goal', 'measured', 'result', 'notes'],
-    evaluateTargets(report).map((target) => [target.name, target.goal, ratio(target.ratio), verdict(target), target.note]),
+    evaluateTargets(report).map((target) => [
+      target.name,
+      target.goal,
+      ratio(target.ratio),
+      verdict(target),
+      target.note,
+    ]),
   );
 }
 
@@ -258,28 +268,60 @@ function fanoutTable(report: Report, cells: Results['fanout'], baseline?: Result
       count(s.deliveredPerSecond),
       percent(s.serverCpu),
       count(s.deliveredPerCpuSecond),
-      baseline === undefined ? ratio(divide(s.deliveredPerCpuSecond, ws)) : ratio(divide(s.deliveredPerCpuSecond, single)),
-      baseline === undefined ? ratio(divide(s.deliveredPerCpuSecond, sio)) : cell.redisCpu === undefined ? '–' : percent(cell.redisCpu),
+      baseline === undefined
+        ? ratio(divide(s.deliveredPerCpuSecond, ws))
+        : ratio(divide(s.deliveredPerCpuSecond, single)),
+      baseline === undefined
+        ? ratio(divide(s.deliveredPerCpuSecond, sio))
+        : cell.redisCpu === undefined
+          ? '–'
+          : percent(cell.redisCpu),
       `${Math.round(cell.rssBytes / 2 ** 20)}`,
       '',
     ];
   });
   const header =
     baseline === undefined
-      ? ['server', 'best step', 'delivered msg/s', 'server CPU', 'delivered per server CPU-s', '× raw ws', '× Socket.IO', 'RSS MiB', 'notes']
-      : ['server', 'best step', 'delivered msg/s', 'CPU of both servers', 'delivered per server CPU-s', '× same server alone, same step', 'Redis CPU', 'RSS MiB (both)', 'notes'];
+      ? [
+          'server',
+          'best step',
+          'delivered msg/s',
+          'server CPU',
+          'delivered per server CPU-s',
+          '× raw ws',
+          '× Socket.IO',
+          'RSS MiB',
+          'notes',
+        ]
+      : [
+          'server',
+          'best step',
+          'delivered msg/s',
+          'CPU of both servers',
+          'delivered per server CPU-s',
+          '× same server alone, same step',
+          'Redis CPU',
+          'RSS MiB (both)',
+          'notes',
+        ];
   return table(header, rows);
 }
 
 function fanoutSteps(report: Report, cells: Results['fanout']): string {
   const rates = [...report.settings.fanoutRates, 0];
-  const header = ['server', ...rates.map((rate) => (rate === 0 ? `saturation (${report.settings.fanoutWindow} in flight)` : `${rate} broadcasts/s`))];
+  const header = [
+    'server',
+    ...rates.map((rate) =>
+      rate === 0 ? `saturation (${report.settings.fanoutWindow} in flight)` : `${rate} broadcasts/s`,
+    ),
+  ];
   const rows = report.peers
     .filter((peer) => value(cells[peer.id]) !== undefined)
     .map((peer) => [
       peer.label,
       ...value(cells[peer.id])!.steps.map(
-        (step) => `${count(step.deliveredPerSecond)}/s · CPU ${percent(step.serverCpu)} · ${count(step.deliveredPerCpuSecond)}/CPU-s`,
+        (step) =>
+          `${count(step.deliveredPerSecond)}/s · CPU ${percent(step.serverCpu)} · ${count(step.deliveredPerCpuSecond)}/CPU-s`,
       ),
     ]);
   return table(header, rows);
@@ -308,7 +350,10 @@ function echoTable(report: Report): string {
       ]);
     }
   }
-  return table(['server', 'rate', 'p50 ms', 'p99 ms', 'p99 × ASP.NET Core', 'server CPU µs per call', 'server CPU', 'notes'], rows);
+  return table(
+    ['server', 'rate', 'p50 ms', 'p99 ms', 'p99 × ASP.NET Core', 'server CPU µs per call', 'server CPU', 'notes'],
+    rows,
+  );
 }
 
 function idleTable(report: Report): string {
@@ -327,7 +372,10 @@ function idleTable(report: Report): string {
         '',
       ];
     });
-  return table(['server', 'connections', 'RSS KiB per connection', '× raw ws', 'RSS MiB before → after', 'notes'], rows);
+  return table(
+    ['server', 'connections', 'RSS KiB per connection', '× raw ws', 'RSS MiB before → after', 'notes'],
+    rows,
+  );
 }
 
 function connectTable(report: Report): string {
@@ -343,10 +391,24 @@ function connectTable(report: Report): string {
         percent(cell.serverCpu),
         count(cell.perCpuSecond),
         ratio(divide(cell.perCpuSecond, dotnet)),
-        peer.server === 'ws' ? 'WebSocket upgrade only' : peer.server === 'socketio' ? 'upgrade + Engine.IO open + CONNECT' : 'negotiate + upgrade + handshake',
+        peer.server === 'ws'
+          ? 'WebSocket upgrade only'
+          : peer.server === 'socketio'
+            ? 'upgrade + Engine.IO open + CONNECT'
+            : 'negotiate + upgrade + handshake',
       ];
     });
-  return table(['server', 'connections/s', 'server CPU', 'connections per server CPU-s', '× ASP.NET Core', 'what one connection is'], rows);
+  return table(
+    [
+      'server',
+      'connections/s',
+      'server CPU',
+      'connections per server CPU-s',
+      '× ASP.NET Core',
+      'what one connection is',
+    ],
+    rows,
+  );
 }
 
 function machineLine(report: Report): string {
@@ -392,12 +454,14 @@ export function renderReport(report: Report, chartFile: string): string {
       '',
       `## 1. Broadcast fan-out: ${count(s.fanoutConnections)} connections, one sender, 32-byte payloads`,
       '',
-      'Every connection, the sender\'s too, receives each broadcast. Each server at its best step (most delivered ' +
+      "Every connection, the sender's too, receives each broadcast. Each server at its best step (most delivered " +
         `messages per server CPU-second; saturation = the sender keeps ${s.fanoutWindow} broadcasts in flight):`,
       '',
       fanoutTable(report, report.results.fanout),
       '',
-      s.fanoutRates.length > 0 ? 'Each step (fixed offered rates, then saturation):\n\n' + fanoutSteps(report, report.results.fanout) : '',
+      s.fanoutRates.length > 0
+        ? 'Each step (fixed offered rates, then saturation):\n\n' + fanoutSteps(report, report.results.fanout)
+        : '',
     );
   }
   if (has('echo')) {
@@ -440,37 +504,31 @@ export function renderReport(report: Report, chartFile: string): string {
       connectTable(report),
     );
   }
-  parts.push(
-    '',
-    '## Reproduce',
-    '',
-    '```sh',
-    `npm run bench${report.quick ? ' -- --quick' : ''}`,
-    '```',
-    '',
-  );
+  parts.push('', '## Reproduce', '', '```sh', `npm run bench${report.quick ? ' -- --quick' : ''}`, '```', '');
   return parts.join('\n');
 }
 
 /** The README's performance section: the targets, one summary table, the chart. */
 export function renderReadmeSection(report: Report, chartPath: string): string {
   const r = report.results;
-  const rows = report.peers.filter((peer) => peer.fanoutOnly !== true).map((peer) => {
-    const fan = value(r.fanout[peer.id]);
-    const echoCell = value(r.echo[peer.id]);
-    const top = echoCell?.rates[echoCell.rates.length - 1];
-    const idleCell = value(r.idle[peer.id]);
-    const connect = value(r.connect[peer.id]);
-    const matched = backplaneByStep(r, peer.id).filter((entry) => entry.offered !== 0);
-    return [
-      peer.label,
-      fan === undefined ? '–' : count(bestStep(fan).deliveredPerCpuSecond),
-      top === undefined ? '–' : `${ms(top.result.p99)} (${top.rate}/s)`,
-      idleCell === undefined ? '–' : kib(idleCell.bytesPerConnection),
-      connect === undefined ? '–' : count(connect.perCpuSecond),
-      matched.length === 0 ? '–' : ratio(Math.min(...matched.map((entry) => entry.ratio))),
-    ];
-  });
+  const rows = report.peers
+    .filter((peer) => peer.fanoutOnly !== true)
+    .map((peer) => {
+      const fan = value(r.fanout[peer.id]);
+      const echoCell = value(r.echo[peer.id]);
+      const top = echoCell?.rates[echoCell.rates.length - 1];
+      const idleCell = value(r.idle[peer.id]);
+      const connect = value(r.connect[peer.id]);
+      const matched = backplaneByStep(r, peer.id).filter((entry) => entry.offered !== 0);
+      return [
+        peer.label,
+        fan === undefined ? '–' : count(bestStep(fan).deliveredPerCpuSecond),
+        top === undefined ? '–' : `${ms(top.result.p99)} (${top.rate}/s)`,
+        idleCell === undefined ? '–' : kib(idleCell.bytesPerConnection),
+        connect === undefined ? '–' : count(connect.perCpuSecond),
+        matched.length === 0 ? '–' : ratio(Math.min(...matched.map((entry) => entry.ratio))),
+      ];
+    });
   return [
     `Measured ${report.date} on ${machineLine(report)}. Full results: [bench/results/latest.md](bench/results/latest.md).`,
     ...(report.disturbed.length > 0

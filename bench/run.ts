@@ -224,7 +224,8 @@ async function measureQuietly<T>(what: string, pids: () => readonly number[], bo
     if (process.env.BENCH_DEBUG) log(`  ${what}: other work ${Math.round(other * 100)}% of a core`);
     if (best === undefined || other < best.other) best = { result, other };
     if (other <= OTHER_LOAD_LIMIT) break;
-    if (attempt < measureAttempts) log(`  ${what}: other work took ${Math.round(other * 100)}% of a core meanwhile; measuring again`);
+    if (attempt < measureAttempts)
+      log(`  ${what}: other work took ${Math.round(other * 100)}% of a core meanwhile; measuring again`);
   }
   otherLoadMax = Math.max(otherLoadMax, best!.other);
   if (best!.other > OTHER_LOAD_LIMIT) disturbed.push(`${what} (${Math.round(best!.other * 100)}%)`);
@@ -256,7 +257,6 @@ async function awaitQuietMachine(): Promise<void> {
     announced = true;
   }
 }
-
 
 function log(message: string): void {
   process.stdout.write(`${new Date().toISOString().slice(11, 19)} ${message}\n`);
@@ -304,24 +304,42 @@ async function measureDeliveries(
   ms: number,
   redisPid?: number,
 ): Promise<{ delivered: number; cpu: number; wall: number; redisCpu: number; loadCpu: number }> {
-  const pids = [...serverPids, ...generators.map((generator) => generator.pid), ...(redisPid === undefined ? [] : [redisPid])];
-  return measureQuietly(what, () => pids, async () => {
-    const delivered0 = await deliveredSoFar(generators);
-    const load0 = totalCpuSeconds(generators.map((generator) => generator.pid));
-    const cpu0 = totalCpuSeconds(serverPids);
-    const redis0 = redisPid === undefined ? 0 : cpuSeconds(redisPid);
-    const start = performance.now();
-    await sleep(ms);
-    const delivered1 = await deliveredSoFar(generators);
-    const cpu1 = totalCpuSeconds(serverPids);
-    const redis1 = redisPid === undefined ? 0 : cpuSeconds(redisPid);
-    const load1 = totalCpuSeconds(generators.map((generator) => generator.pid));
-    const wall = (performance.now() - start) / 1000;
-    return { delivered: delivered1 - delivered0, cpu: cpu1 - cpu0, wall, redisCpu: redis1 - redis0, loadCpu: load1 - load0 };
-  });
+  const pids = [
+    ...serverPids,
+    ...generators.map((generator) => generator.pid),
+    ...(redisPid === undefined ? [] : [redisPid]),
+  ];
+  return measureQuietly(
+    what,
+    () => pids,
+    async () => {
+      const delivered0 = await deliveredSoFar(generators);
+      const load0 = totalCpuSeconds(generators.map((generator) => generator.pid));
+      const cpu0 = totalCpuSeconds(serverPids);
+      const redis0 = redisPid === undefined ? 0 : cpuSeconds(redisPid);
+      const start = performance.now();
+      await sleep(ms);
+      const delivered1 = await deliveredSoFar(generators);
+      const cpu1 = totalCpuSeconds(serverPids);
+      const redis1 = redisPid === undefined ? 0 : cpuSeconds(redisPid);
+      const load1 = totalCpuSeconds(generators.map((generator) => generator.pid));
+      const wall = (performance.now() - start) / 1000;
+      return {
+        delivered: delivered1 - delivered0,
+        cpu: cpu1 - cpu0,
+        wall,
+        redisCpu: redis1 - redis0,
+        loadCpu: load1 - load0,
+      };
+    },
+  );
 }
 
-async function withGenerators<T>(count: number, context: Context, run: (generators: Generator[]) => Promise<T>): Promise<T> {
+async function withGenerators<T>(
+  count: number,
+  context: Context,
+  run: (generators: Generator[]) => Promise<T>,
+): Promise<T> {
   const generators = Array.from({ length: count }, () => Generator.start(context.placement.load));
   try {
     return await run(generators);
@@ -331,7 +349,8 @@ async function withGenerators<T>(count: number, context: Context, run: (generato
 }
 
 function ensureConnected(result: ConnectResult, what: string): void {
-  if (result.failed > 0) throw new Error(`${result.failed} of ${result.connected + result.failed} ${what} failed: ${result.firstError}`);
+  if (result.failed > 0)
+    throw new Error(`${result.failed} of ${result.connected + result.failed} ${what} failed: ${result.firstError}`);
 }
 
 // -- scenarios ---------------------------------------------------------------------------------------------------
@@ -426,12 +445,16 @@ async function echo(peer: Peer, context: Context, server: RunningServer): Promis
     await generator.call({ op: 'echo', rate: settings.echoWarmupRate, durationMs: settings.echoWarmupMs });
     const rates: EchoCell['rates'] = [];
     for (const rate of settings.echoRates) {
-      const { result, wall, cpu } = await measureQuietly(`${peer.id} ${rate}/s`, () => [server.pid, generator.pid], async () => {
-        const cpu0 = cpuSeconds(server.pid);
-        const start = performance.now();
-        const result = await generator.call<EchoResult>({ op: 'echo', rate, durationMs: settings.measureMs });
-        return { result, wall: (performance.now() - start) / 1000, cpu: cpuSeconds(server.pid) - cpu0 };
-      });
+      const { result, wall, cpu } = await measureQuietly(
+        `${peer.id} ${rate}/s`,
+        () => [server.pid, generator.pid],
+        async () => {
+          const cpu0 = cpuSeconds(server.pid);
+          const start = performance.now();
+          const result = await generator.call<EchoResult>({ op: 'echo', rate, durationMs: settings.measureMs });
+          return { result, wall: (performance.now() - start) / 1000, cpu: cpuSeconds(server.pid) - cpu0 };
+        },
+      );
       rates.push({ rate, result, cpuMicrosPerCall: (cpu * 1e6) / Math.max(1, result.received), serverCpu: cpu / wall });
       log(
         `  ${peer.id} ${rate}/s: p50 ${result.p50.toFixed(2)} ms, p99 ${result.p99.toFixed(2)} ms, ` +
@@ -471,7 +494,9 @@ async function idle(peer: Peer, context: Context, server: RunningServer): Promis
     await sleep(500);
     const rssAfterBytes = residentBytes(server.pid);
     const bytesPerConnection = (rssAfterBytes - rssBeforeBytes) / settings.idleConnections;
-    log(`  ${peer.id}: ${(bytesPerConnection / 1024).toFixed(1)} KiB per connection (RSS ${(rssAfterBytes / 2 ** 20).toFixed(0)} MiB)`);
+    log(
+      `  ${peer.id}: ${(bytesPerConnection / 1024).toFixed(1)} KiB per connection (RSS ${(rssAfterBytes / 2 ** 20).toFixed(0)} MiB)`,
+    );
     return { connections: settings.idleConnections, bytesPerConnection, rssBeforeBytes, rssAfterBytes };
   });
 }
@@ -480,16 +505,37 @@ async function idle(peer: Peer, context: Context, server: RunningServer): Promis
 async function connectRate(peer: Peer, context: Context, server: RunningServer): Promise<ConnectCell> {
   const { settings } = context;
   return withGenerators(1, context, async ([generator]) => {
-    const base = { op: 'connect' as const, dialect: peer.dialect, targets: [targetOf(server)], localAddresses: SOURCE_ADDRESSES };
-    ensureConnected(await generator.call<ConnectResult>({ ...base, count: 200, concurrency: settings.connectConcurrency }), 'warm-up');
-    const { result, cpu } = await measureQuietly(`${peer.id} connect`, () => [server.pid, generator.pid], async () => {
-      const cpu0 = cpuSeconds(server.pid);
-      const result = await generator.call<ConnectResult>({ ...base, count: settings.connectCount, concurrency: settings.connectConcurrency });
-      return { result, cpu: cpuSeconds(server.pid) - cpu0 };
-    });
+    const base = {
+      op: 'connect' as const,
+      dialect: peer.dialect,
+      targets: [targetOf(server)],
+      localAddresses: SOURCE_ADDRESSES,
+    };
+    ensureConnected(
+      await generator.call<ConnectResult>({ ...base, count: 200, concurrency: settings.connectConcurrency }),
+      'warm-up',
+    );
+    const { result, cpu } = await measureQuietly(
+      `${peer.id} connect`,
+      () => [server.pid, generator.pid],
+      async () => {
+        const cpu0 = cpuSeconds(server.pid);
+        const result = await generator.call<ConnectResult>({
+          ...base,
+          count: settings.connectCount,
+          concurrency: settings.connectConcurrency,
+        });
+        return { result, cpu: cpuSeconds(server.pid) - cpu0 };
+      },
+    );
     ensureConnected(result, 'connections');
     const wall = result.elapsedMs / 1000;
-    const cell = { connections: result.connected, perSecond: result.connected / wall, perCpuSecond: result.connected / cpu, serverCpu: cpu / wall };
+    const cell = {
+      connections: result.connected,
+      perSecond: result.connected / wall,
+      perCpuSecond: result.connected / cpu,
+      serverCpu: cpu / wall,
+    };
     log(`  ${peer.id}: ${Math.round(cell.perSecond)} connections/s, ${Math.round(cell.perCpuSecond)} per server CPU-s`);
     return cell;
   });
@@ -506,12 +552,7 @@ function unavailable(peer: Peer, scenario: Scenario, context: Context): string |
   return null;
 }
 
-async function runCell<T>(
-  scenario: Scenario,
-  peer: Peer,
-  context: Context,
-  body: () => Promise<T>,
-): Promise<Cell<T>> {
+async function runCell<T>(scenario: Scenario, peer: Peer, context: Context, body: () => Promise<T>): Promise<Cell<T>> {
   const reason = unavailable(peer, scenario, context);
   if (reason !== null) {
     log(`  ${peer.id}: not run (${reason})`);
@@ -521,9 +562,10 @@ async function runCell<T>(
   try {
     return { ok: true, value: await body() };
   } catch (error) {
-    const message = error instanceof ServerExitedError && error.code === 3
-      ? 'this build of the plugin has no Redis backplane yet (option `redis`)'
-      : String((error as Error).message ?? error).split('\n')[0];
+    const message =
+      error instanceof ServerExitedError && error.code === 3
+        ? 'this build of the plugin has no Redis backplane yet (option `redis`)'
+        : String((error as Error).message ?? error).split('\n')[0];
     log(`  ${peer.id}: failed (${message})`);
     return { ok: false, reason: message };
   }
@@ -547,7 +589,8 @@ function parseArguments(argv: readonly string[]) {
     const given = value(name);
     if (given === undefined) return [...all];
     const wanted = given.split(',').map((item) => item.trim());
-    for (const item of wanted) if (!all.includes(item as T)) throw new Error(`unknown ${name} '${item}' (one of ${all.join(', ')})`);
+    for (const item of wanted)
+      if (!all.includes(item as T)) throw new Error(`unknown ${name} '${item}' (one of ${all.join(', ')})`);
     return all.filter((item) => wanted.includes(item));
   };
   const narrowed = value('only') !== undefined || value('peers') !== undefined;
@@ -704,7 +747,8 @@ async function writeOutputs(report: Report, updateReadmeToo: boolean): Promise<v
   writeFileSync(path.join(outDir, `${date}${suffix}.md`), markdown);
   writeFileSync(path.join(outDir, `latest${suffix}.md`), markdown);
   writeFileSync(path.join(outDir, `${date}${suffix}.json`), `${JSON.stringify(report, null, 2)}\n`);
-  if (updateReadmeToo && !partial) updateReadme(renderReadmeSection(report, `bench/results/${chartName}.${png ? 'png' : 'svg'}`));
+  if (updateReadmeToo && !partial)
+    updateReadme(renderReadmeSection(report, `bench/results/${chartName}.${png ? 'png' : 'svg'}`));
   log(`written: bench/results/latest${suffix}.md`);
   process.stdout.write(`\n${markdown}\n`);
 }

@@ -45,11 +45,17 @@ async function main(): Promise<void> {
   const target = { host: '127.0.0.1', port: server.port };
   let delivered = 0;
   const receivers: BenchClient[] = [];
-  const emitter = createEmitter({ redis: redis.url, hub: 'ChatHub', logger: { error: () => {}, warn: () => {}, info: () => {}, debug: () => {} } });
+  const emitter = createEmitter({
+    redis: redis.url,
+    hub: 'ChatHub',
+    logger: { error: () => {}, warn: () => {}, info: () => {}, debug: () => {} },
+  });
   try {
     for (let i = 0; i < RECEIVERS; i++) {
       receivers.push(
-        await connectClient(i % 2 === 0 ? 'signalr-json' : 'signalr-msgpack', target, { onDelivered: (count) => (delivered += count) }),
+        await connectClient(i % 2 === 0 ? 'signalr-json' : 'signalr-msgpack', target, {
+          onDelivered: (count) => (delivered += count),
+        }),
       );
     }
     await emitter.ready();
@@ -73,10 +79,23 @@ async function main(): Promise<void> {
       new Promise<void>((resolve, reject) => {
         const body = restBody(payload);
         const request = http.request(
-          { agent, host: '127.0.0.1', port: server.port, path: restPath, method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } },
+          {
+            agent,
+            host: '127.0.0.1',
+            port: server.port,
+            path: restPath,
+            method: 'POST',
+            headers: {
+              authorization: `Bearer ${token}`,
+              'content-type': 'application/json',
+              'content-length': Buffer.byteLength(body),
+            },
+          },
           (response) => {
             response.resume();
-            response.on('end', () => (response.statusCode === 202 ? resolve() : reject(new Error(`REST send answered ${response.statusCode}`))));
+            response.on('end', () =>
+              response.statusCode === 202 ? resolve() : reject(new Error(`REST send answered ${response.statusCode}`)),
+            );
           },
         );
         request.on('error', reject);

@@ -49,8 +49,10 @@ export function parseHandshakeRequest(record: Uint8Array): HandshakeRequest {
   }
   const versionNumber = version === undefined ? undefined : readInteger(version, 'version', 'Int32');
   if (protocol !== undefined) checkDecoded(protocol, !isUtf8(record));
-  if (protocol === undefined) throw new HubProtocolError(`Missing required property 'protocol'. Message content: ${text}`);
-  if (versionNumber === undefined) throw new HubProtocolError(`Missing required property 'version'. Message content: ${text}`);
+  if (protocol === undefined)
+    throw new HubProtocolError(`Missing required property 'protocol'. Message content: ${text}`);
+  if (versionNumber === undefined)
+    throw new HubProtocolError(`Missing required property 'version'. Message content: ${text}`);
   return { protocol, version: versionNumber };
 }
 

@@ -13,13 +13,7 @@ import {
   type HubMessageReaderOptions,
   type HubProtocol,
 } from './hub-protocol';
-import {
-  MessageType,
-  hasResult,
-  type CompletionMessage,
-  type HubMessage,
-  type MessageHeaders,
-} from './messages';
+import { MessageType, hasResult, type CompletionMessage, type HubMessage, type MessageHeaders } from './messages';
 import { RECORD_SEPARATOR_CHAR, RecordSplitter } from './text-framing';
 
 /** Protocol versions accepted in the handshake: .NET 8+ accepts `version <= 2` (docs/protocol.md §2.2). */

@@ -220,8 +220,13 @@ function completion(reader: MessagePackReader): HubMessage {
   const headers = readHeaders(reader);
   const invocationId = required(readInvocationId(reader), 'invocation ID for Completion message');
   const resultKind = readInt32(reader, 'resultKind');
-  const message: Mutable<{ type: 3; invocationId: string; error?: string; result?: unknown; headers?: MessageHeaders }> =
-    { type: MessageType.Completion, invocationId };
+  const message: Mutable<{
+    type: 3;
+    invocationId: string;
+    error?: string;
+    result?: unknown;
+    headers?: MessageHeaders;
+  }> = { type: MessageType.Completion, invocationId };
   switch (resultKind) {
     case ERROR_RESULT: {
       // A nil error reads as no error at all: .NET builds a Completion with neither error nor result.

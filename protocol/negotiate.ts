@@ -13,7 +13,11 @@ export type TransportName = 'WebSockets' | 'ServerSentEvents' | 'LongPolling';
  * Every transport in the order .NET lists them
  * (src/SignalR/common/Http.Connections/src/Internal/HttpConnectionDispatcher.cs@v10.0.0 L21-L40).
  */
-export const ALL_TRANSPORTS: readonly TransportName[] = Object.freeze(['WebSockets', 'ServerSentEvents', 'LongPolling']);
+export const ALL_TRANSPORTS: readonly TransportName[] = Object.freeze([
+  'WebSockets',
+  'ServerSentEvents',
+  'LongPolling',
+]);
 
 /** The transfer formats each transport carries; Server-Sent Events is Text only (docs/protocol.md §1.4, §1.6). */
 export const TRANSPORT_TRANSFER_FORMATS: Readonly<Record<TransportName, readonly string[]>> = Object.freeze({

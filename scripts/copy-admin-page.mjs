@@ -9,7 +9,12 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const require = createRequire(path.join(root, 'package.json'));
 const target = path.join(root, 'dist', 'admin-page');
 mkdirSync(path.join(target, 'lib'), { recursive: true });
-for (const file of ['index.html', 'admin.js', 'admin.css']) copyFileSync(path.join(root, 'admin-page', file), path.join(target, file));
-for (const module of ['@microsoft/signalr/dist/browser/signalr.min.js', 'uplot/dist/uPlot.iife.min.js', 'uplot/dist/uPlot.min.css']) {
+for (const file of ['index.html', 'admin.js', 'admin.css'])
+  copyFileSync(path.join(root, 'admin-page', file), path.join(target, file));
+for (const module of [
+  '@microsoft/signalr/dist/browser/signalr.min.js',
+  'uplot/dist/uPlot.iife.min.js',
+  'uplot/dist/uPlot.min.css',
+]) {
   copyFileSync(require.resolve(module), path.join(target, 'lib', path.basename(module)));
 }

@@ -20,12 +20,7 @@
  * follows semantic versioning (CHANGELOG.md). Other modules (the wire protocol, transports, configuration
  * internals) are implementation details that may change in any release.
  */
-export {
-  fastifySignalR,
-  type DrainOptions,
-  type DrainReport,
-  type SignalRServer,
-} from './plugin';
+export { fastifySignalR, type DrainOptions, type DrainReport, type SignalRServer } from './plugin';
 export {
   Hub,
   clientStream,
@@ -64,7 +59,7 @@ export {
   type ErrorCodeEntry,
   type SignalRError,
   type SignalRErrorCode,
-} from './errors';
+} from './shared/errors';
 export {
   SignalROptionsError,
   defaultUserIdProvider,
@@ -105,7 +100,7 @@ export type {
   PresenceServer,
   UserGroupOptions,
   UserPresence,
-} from './presence/presence';
+} from './lifetime/presence';
 export type { ManagementOptions } from './management/management-api';
 export type { AdminAuthorization, AdminOptions } from './admin/admin-options';
 // Also at `fastify-signalr/emitter`, which loads no Fastify.
@@ -124,7 +119,12 @@ export { messagePackHubProtocol } from '../protocol/messagepack-hub-protocol';
 export type { TransportName } from '../protocol/negotiate';
 export type { ConnectionEndStatus, HubObserver, HubTracer, InvocationOutcome, TracedConnection } from './hub/hub-stats';
 export { HubStats } from './hub/hub-stats';
-export { signalrHealth, type LivenessReport, type ReadinessReport, type SignalRHealthOptions } from './operations/health';
+export {
+  signalrHealth,
+  type LivenessReport,
+  type ReadinessReport,
+  type SignalRHealthOptions,
+} from './operations/health';
 export { signalrMetrics, type SignalRMetrics, type SignalRMetricsOptions } from './operations/metrics';
 export { installGracefulShutdown, type GracefulShutdown, type GracefulShutdownOptions } from './operations/shutdown';
 export { LogDestination, productionLoggerOptions, redactedNotFoundHandler } from './operations/logging';
@@ -136,7 +136,7 @@ export {
   type LogEventName,
   type LogLevel,
   type Logger,
-} from './log-events';
+} from './shared/log-events';
 export {
   ConfigError,
   booleanOption,
@@ -155,7 +155,7 @@ export {
   type ConfigTable,
   type ConfigValues,
   type ServerConfig,
-} from './operations/config';
+} from './config';
 
 // ASP.NET SignalR 2.x clients served by the same hubs.
 export { callerState, reportProgress } from './aspnet/aspnet-hub-seat';

@@ -14,11 +14,7 @@ import { z } from 'zod';
 import type { HubProtocol } from '../protocol/hub-protocol';
 import type { HubClass } from './hub/hub';
 import type { HubFilter } from './hub/hub-filters';
-import {
-  hubConnectionOptionDescriptors,
-  type HubOptions,
-  type ResolvedHubOptions,
-} from './hub/hub-options';
+import { hubConnectionOptionDescriptors, type HubOptions, type ResolvedHubOptions } from './hub/hub-options';
 import { RedisConfigurationError } from './redis/redis-config';
 import { managementOptionDescriptors, type ManagementOptions } from './management/management-options';
 import { adminOptionsSchema, type AdminOptions } from './admin/admin-options';
@@ -29,8 +25,13 @@ import {
   defaultsOf,
   optionalShape,
   type DescriptorsOf,
-} from './option-descriptors';
-import { redisBackplaneSchema, resolveRedisOptions, type RedisBackplaneOptions, type ResolvedRedisOptions } from './redis/redis-options';
+} from './shared/option-descriptors';
+import {
+  redisBackplaneSchema,
+  resolveRedisOptions,
+  type RedisBackplaneOptions,
+  type ResolvedRedisOptions,
+} from './redis/redis-options';
 import type { ConnectionHandlerRegistration, ResolvedConnectionHandler } from './transports/connection-handler';
 import { originPolicy, type OriginPolicy } from './transports/cors';
 import {
@@ -43,7 +44,7 @@ import {
   type RawConnectionOptions,
   type RequestAuthorizer,
 } from './connections/dispatcher-options';
-import type { SignalRErrorCode } from './errors';
+import type { SignalRErrorCode } from './shared/errors';
 
 export type { HubConnectionOptions, HubOptions, ResolvedHubOptions } from './hub/hub-options';
 export { lifetimeLimits } from './hub/hub-options';
@@ -155,7 +156,9 @@ const hubFilterSchema = z.custom<HubFilter>(
   (value) =>
     typeof value === 'object' &&
     value !== null &&
-    ['invokeMethod', 'onConnected', 'onDisconnected'].some((member) => typeof (value as Record<string, unknown>)[member] === 'function'),
+    ['invokeMethod', 'onConnected', 'onDisconnected'].some(
+      (member) => typeof (value as Record<string, unknown>)[member] === 'function',
+    ),
   'must be an object with invokeMethod, onConnected or onDisconnected',
 );
 
@@ -172,9 +175,9 @@ export const registrationOptionDescriptors: DescriptorsOf<RegistrationOptions> =
   ),
   protocols: customDescriptor(
     'hub protocols offered',
-    z.array(z.custom<HubProtocol>((value) => typeof value === 'object' && value !== null && 'writeMessage' in value)).min(1) as z.ZodType<
-      readonly HubProtocol[]
-    >,
+    z
+      .array(z.custom<HubProtocol>((value) => typeof value === 'object' && value !== null && 'writeMessage' in value))
+      .min(1) as z.ZodType<readonly HubProtocol[]>,
     { defaultText: 'json, messagepack (every protocol this server implements)' },
   ),
   onRequest: customDescriptor(
@@ -190,7 +193,7 @@ export const registrationOptionDescriptors: DescriptorsOf<RegistrationOptions> =
     { scope: 'per hub' },
   ),
   hubFilters: customDescriptor(
-    '[hub filters](#hub-filters) around every invocation and lifecycle hook; the top-level ones run first, then the hub\'s own',
+    "[hub filters](#hub-filters) around every invocation and lifecycle hook; the top-level ones run first, then the hub's own",
     z.array(hubFilterSchema) as z.ZodType<readonly HubFilter[]>,
     { defaultText: 'none' },
   ),
@@ -214,7 +217,10 @@ const hubRegistrationSchema = z.strictObject({
 
 const connectionHandlerSchema = z.strictObject({
   path: pathSchema,
-  onConnected: z.custom<ConnectionHandlerRegistration['onConnected']>((value) => typeof value === 'function', 'must be a function'),
+  onConnected: z.custom<ConnectionHandlerRegistration['onConnected']>(
+    (value) => typeof value === 'function',
+    'must be a function',
+  ),
   ...(Object.fromEntries(RAW_CONNECTION_OPTIONS.map((key) => [key, dispatcherShape[key]])) as Pick<
     typeof dispatcherShape,
     keyof RawConnectionOptions
@@ -224,7 +230,10 @@ const connectionHandlerSchema = z.strictObject({
 });
 
 /** The plugin's own options beyond the hubs, {@link HubOptions}, the server-wide HTTP ones and the registration ones. */
-type PluginOptions = Omit<SignalROptions, 'hubs' | 'hubFilters' | 'protocols' | keyof HubOptions | keyof HttpServerOptions>;
+type PluginOptions = Omit<
+  SignalROptions,
+  'hubs' | 'hubFilters' | 'protocols' | keyof HubOptions | keyof HttpServerOptions
+>;
 
 /** Each option of the plugin that is set at the top level only. */
 export const pluginOptionDescriptors: DescriptorsOf<PluginOptions> = Object.freeze({
@@ -332,7 +341,8 @@ export function resolveOptions(options: unknown, defaultProtocols: readonly HubP
   const global = parsed.data;
   // Each hub option: the endpoint's own value, else the plugin-wide value, else the default (`null` is a value).
   const option = <K extends keyof HubOptions>(own: Partial<Record<K, unknown>>, key: K): HubOptions[K] => {
-    const value = own[key] !== undefined ? own[key] : global[key] !== undefined ? global[key] : HUB_OPTION_DEFAULTS[key];
+    const value =
+      own[key] !== undefined ? own[key] : global[key] !== undefined ? global[key] : HUB_OPTION_DEFAULTS[key];
     return (Array.isArray(value) ? Object.freeze([...value]) : value) as HubOptions[K];
   };
   const paths = new Set<string>();
@@ -340,7 +350,9 @@ export function resolveOptions(options: unknown, defaultProtocols: readonly HubP
     const path = trimPath(hub.path);
     if (paths.has(path)) throw new SignalROptionsError(`Invalid fastify-signalr options: two hubs at path '${path}'.`);
     paths.add(path);
-    const hubOptions = Object.fromEntries(HUB_OPTION_NAMES.map((key) => [key, option(hub, key)])) as unknown as HubOptions;
+    const hubOptions = Object.fromEntries(
+      HUB_OPTION_NAMES.map((key) => [key, option(hub, key)]),
+    ) as unknown as HubOptions;
     const resolved: ResolvedHubOptions = {
       path,
       hub: hub.hub,
@@ -355,7 +367,8 @@ export function resolveOptions(options: unknown, defaultProtocols: readonly HubP
   });
   const connectionHandlers = (global.connectionHandlers ?? []).map((handler) => {
     const path = trimPath(handler.path);
-    if (paths.has(path)) throw new SignalROptionsError(`Invalid fastify-signalr options: two endpoints at path '${path}'.`);
+    if (paths.has(path))
+      throw new SignalROptionsError(`Invalid fastify-signalr options: two endpoints at path '${path}'.`);
     paths.add(path);
     const resolved: ResolvedConnectionHandler = {
       path,
@@ -371,7 +384,12 @@ export function resolveOptions(options: unknown, defaultProtocols: readonly HubP
     global.maximumReceiveChunkSize ??
     hubs.reduce(
       (size, hub) =>
-        Math.max(size, hub.maximumReceiveMessageSize === null ? UNLIMITED_MAXIMUM_RECEIVE_CHUNK_SIZE : 4 * hub.maximumReceiveMessageSize),
+        Math.max(
+          size,
+          hub.maximumReceiveMessageSize === null
+            ? UNLIMITED_MAXIMUM_RECEIVE_CHUNK_SIZE
+            : 4 * hub.maximumReceiveMessageSize,
+        ),
       DEFAULT_MAXIMUM_RECEIVE_CHUNK_SIZE,
     );
   let redis: ResolvedRedisOptions | null = null;
@@ -396,12 +414,15 @@ export function resolveOptions(options: unknown, defaultProtocols: readonly HubP
     hubs: Object.freeze(hubs),
     connectionHandlers: Object.freeze(connectionHandlers),
     redis,
-    allowReconnectOnShutdown: global.allowReconnectOnShutdown ?? pluginOptionDescriptors.allowReconnectOnShutdown.default!,
+    allowReconnectOnShutdown:
+      global.allowReconnectOnShutdown ?? pluginOptionDescriptors.allowReconnectOnShutdown.default!,
     maximumReceiveChunkSize: frameSize,
     allowedOrigins: originPolicy(global.allowedOrigins),
     accessTokenQueryParameter:
       global.accessTokenQueryParameter ?? httpServerOptionDescriptors.accessTokenQueryParameter.default!,
     maximumConnections:
-      global.maximumConnections !== undefined ? global.maximumConnections : httpServerOptionDescriptors.maximumConnections.default!,
+      global.maximumConnections !== undefined
+        ? global.maximumConnections
+        : httpServerOptionDescriptors.maximumConnections.default!,
   });
 }

@@ -10,12 +10,12 @@ import fp from 'fastify-plugin';
 import type { HubProtocol } from '../protocol/hub-protocol';
 import { jsonHubProtocol } from '../protocol/json-hub-protocol';
 import { messagePackHubProtocol } from '../protocol/messagepack-hub-protocol';
-import { Heartbeat, heartbeatIntervalFor } from './heartbeat';
+import { Heartbeat, heartbeatIntervalFor } from './shared/heartbeat';
 import type { ClientOf, Hub, HubClass } from './hub/hub';
 import { HubEndpoint, type HubContext } from './hub/hub-endpoint';
-import { HttpErrors, codedError } from './errors';
+import { HttpErrors, codedError } from './shared/errors';
 import { AdminPage } from './admin/admin-page';
-import { logEvent } from './log-events';
+import { logEvent } from './shared/log-events';
 import type { BackplaneLogger } from './lifetime/backplane-bus';
 import { RedisBackplane, type BackplaneStatus } from './redis/redis-backplane';
 import { registerManagementApi } from './management/management-api';
@@ -125,7 +125,12 @@ const signalr: FastifyPluginAsync<SignalROptions> = async (app, rawOptions) => {
   }
   const heartbeat = new Heartbeat(
     heartbeatIntervalFor([
-      ...options.hubs.flatMap((hub) => [hub.keepAliveIntervalMs, hub.clientTimeoutIntervalMs, hub.handshakeTimeoutMs, hub.disconnectTimeoutMs]),
+      ...options.hubs.flatMap((hub) => [
+        hub.keepAliveIntervalMs,
+        hub.clientTimeoutIntervalMs,
+        hub.handshakeTimeoutMs,
+        hub.disconnectTimeoutMs,
+      ]),
       ...options.connectionHandlers.map((handler) => handler.disconnectTimeoutMs),
     ]),
     (error) => app.log.error({ err: error }, 'heartbeat check failed'),
@@ -140,7 +145,12 @@ const signalr: FastifyPluginAsync<SignalROptions> = async (app, rawOptions) => {
     const log = app.log.child({ hub: hub.path });
     // The admin hub stays in memory: each server's page is that server's.
     const onBackplane = hub.hub !== adminPage?.hubClass;
-    return new HubEndpoint(hub, heartbeat, log, onBackplane ? backplane?.createManager(hub, backplaneLogger(log)) : undefined);
+    return new HubEndpoint(
+      hub,
+      heartbeat,
+      log,
+      onBackplane ? backplane?.createManager(hub, backplaneLogger(log)) : undefined,
+    );
   });
   /** The application's hubs: the admin hub is the plugin's own. */
   const applicationEndpoints = endpoints.filter((endpoint) => endpoint.options.hub !== adminPage?.hubClass);
@@ -183,7 +193,9 @@ const signalr: FastifyPluginAsync<SignalROptions> = async (app, rawOptions) => {
         .slice(0, 20)
         .map((connection) => ({ connectionId: connection.connectionId, transport: connection.transport }));
       if (cut > 0) for (const endpoint of endpoints) endpoint.shutdown(options.allowReconnectOnShutdown);
-      if (cut > 0) for (const endpoint of connectionEndpoints) for (const connection of endpoint.connections.all()) connection.transportClosed();
+      if (cut > 0)
+        for (const endpoint of connectionEndpoints)
+          for (const connection of endpoint.connections.all()) connection.transportClosed();
       return { connections, cut, cutConnections, durationMs: Date.now() - started };
     },
     hub(hub: HubClass | string): HubContext {
@@ -191,7 +203,10 @@ const signalr: FastifyPluginAsync<SignalROptions> = async (app, rawOptions) => {
         typeof hub === 'string' ? candidate.options.path === hub : candidate.options.hub === hub,
       );
       if (endpoint === undefined) {
-        throw codedError('SIGNALR_ERR_UNKNOWN_HUB', `No hub is registered for ${typeof hub === 'string' ? hub : hub.name}.`);
+        throw codedError(
+          'SIGNALR_ERR_UNKNOWN_HUB',
+          `No hub is registered for ${typeof hub === 'string' ? hub : hub.name}.`,
+        );
       }
       return endpoint;
     },
@@ -250,7 +265,8 @@ const signalr: FastifyPluginAsync<SignalROptions> = async (app, rawOptions) => {
         if (options.maximumConnections !== null && openConnections() >= options.maximumConnections) {
           // A negotiation that never started gives its place up: one negotiate per slot and disconnect timeout
           // must not keep the server full.
-          if (!endpoints.some((endpoint) => endpoint.connections.evictOldestUnstarted())) return HttpErrors.tooManyConnections;
+          if (!endpoints.some((endpoint) => endpoint.connections.evictOldestUnstarted()))
+            return HttpErrors.tooManyConnections;
         }
         return undefined;
       },
@@ -259,14 +275,16 @@ const signalr: FastifyPluginAsync<SignalROptions> = async (app, rawOptions) => {
       // Each hub in a context of its own, so its authentication hooks guard only its routes.
       await hubRoutes.register(async (hubContext: FastifyInstance) => {
         for (const hook of endpoint.options.onRequest) hubContext.addHook('onRequest', hook);
-        if (endpoint.options.authorize !== undefined) hubContext.addHook('onRequest', authorizeHook(endpoint.options.authorize));
+        if (endpoint.options.authorize !== undefined)
+          hubContext.addHook('onRequest', authorizeHook(endpoint.options.authorize));
         hubPaths.add(registerHubRoutes(hubContext, endpoint, limits));
       });
     }
     for (const endpoint of connectionEndpoints) {
       await hubRoutes.register(async (handlerContext: FastifyInstance) => {
         for (const hook of endpoint.options.onRequest) handlerContext.addHook('onRequest', hook);
-        if (endpoint.options.authorize !== undefined) handlerContext.addHook('onRequest', authorizeHook(endpoint.options.authorize));
+        if (endpoint.options.authorize !== undefined)
+          handlerContext.addHook('onRequest', authorizeHook(endpoint.options.authorize));
         hubPaths.add(registerHubRoutes(handlerContext, endpoint, limits));
       });
     }
@@ -279,10 +297,15 @@ const signalr: FastifyPluginAsync<SignalROptions> = async (app, rawOptions) => {
   await adminPage?.start(app, endpoints, () => backplane?.status(), backplane?.bus);
   // ASP.NET SignalR 2.x clients, served by the same hubs at their own path.
   if (rawOptions.aspNetSignalR !== undefined) {
-    aspNetEndpoint = new AspNetEndpoint(resolveAspNetOptions(rawOptions.aspNetSignalR), applicationEndpoints, heartbeat);
+    aspNetEndpoint = new AspNetEndpoint(
+      resolveAspNetOptions(rawOptions.aspNetSignalR),
+      applicationEndpoints,
+      heartbeat,
+    );
     await registerAspNetEndpoint(app, aspNetEndpoint, {
       cors: corsHook(options.allowedOrigins),
-      accessToken: options.accessTokenQueryParameter === false ? undefined : accessTokenHook(options.accessTokenQueryParameter),
+      accessToken:
+        options.accessTokenQueryParameter === false ? undefined : accessTokenHook(options.accessTokenQueryParameter),
       shuttingDown: () => shuttingDown,
     });
   }

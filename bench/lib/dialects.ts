@@ -237,7 +237,11 @@ async function connectSignalR(
  * The plain `ws` peer's protocol: a Text frame `B<payload>` asks for a broadcast of `<payload>`; `E<id>:<payload>`
  * is echoed back as it is. Every received frame is one message.
  */
-async function connectWs(target: Target, handlers: ClientHandlers, localAddress: string | undefined): Promise<BenchClient> {
+async function connectWs(
+  target: Target,
+  handlers: ClientHandlers,
+  localAddress: string | undefined,
+): Promise<BenchClient> {
   const socket = await RawWebSocket.connect({
     host: target.host,
     port: target.port,

@@ -42,4 +42,3 @@ export function machineBusySeconds(): number {
   const [user, nice, system, , , irq, , steal] = line.trim().split(/\s+/).slice(1).map(Number);
   return (user + nice + system + irq + steal) / TICKS_PER_SECOND;
 }
-

@@ -55,7 +55,9 @@ function spawnPinned(cpus: string | null, command: string, args: string[], optio
     ...(cpus === null ? [] : ['taskset', '-c', cpus]),
   ];
   const child =
-    prefix.length === 0 ? spawn(command, args, options) : spawn(prefix[0], [...prefix.slice(1), command, ...args], options);
+    prefix.length === 0
+      ? spawn(command, args, options)
+      : spawn(prefix[0], [...prefix.slice(1), command, ...args], options);
   live.add(child);
   child.once('exit', () => live.delete(child));
   return child;
@@ -97,7 +99,10 @@ export class ServerExitedError extends Error {
 function waitForLine(child: ChildProcess, ready: RegExp, what: string, timeoutMs = 60_000): Promise<string> {
   return new Promise((resolve, reject) => {
     let output = '';
-    const timer = setTimeout(() => reject(new Error(`${what} did not start in ${timeoutMs} ms:\n${output}`)), timeoutMs);
+    const timer = setTimeout(
+      () => reject(new Error(`${what} did not start in ${timeoutMs} ms:\n${output}`)),
+      timeoutMs,
+    );
     const onData = (chunk: Buffer) => {
       output = (output + chunk.toString('utf8')).slice(-8192);
       const match = ready.exec(output);
@@ -204,7 +209,8 @@ export function prepareDotnet(): string | null {
     ['build', '-c', 'Release', '--nologo', '--disable-build-servers', '-v', 'quiet', '-clp:NoSummary;ErrorsOnly'],
     { cwd: DOTNET_PROJECT, env: { ...process.env, ...DOTNET_ENV }, encoding: 'utf8', timeout: 300_000 },
   );
-  if (build.status !== 0 || !existsSync(DOTNET_DLL)) return `dotnet build failed: ${(build.stdout + build.stderr).trim().slice(-400)}`;
+  if (build.status !== 0 || !existsSync(DOTNET_DLL))
+    return `dotnet build failed: ${(build.stdout + build.stderr).trim().slice(-400)}`;
   return null;
 }
 
@@ -228,14 +234,19 @@ async function dotnetServersOn(redisUrl: string): Promise<number> {
 export async function startDotnetServer(cpus: string | null, redisUrl?: string): Promise<RunningServer> {
   const port = await freePort();
   const env: NodeJS.ProcessEnv = { ...process.env, ...DOTNET_ENV, PORT: String(port), EXIT_ON_STDIN_EOF: 'true' };
-  for (const name of Object.keys(env)) if (name.startsWith('ASPNETCORE_') || name.startsWith('Logging__')) delete env[name];
+  for (const name of Object.keys(env))
+    if (name.startsWith('ASPNETCORE_') || name.startsWith('Logging__')) delete env[name];
   for (const name of ['MESSAGEPACK', 'REDIS', 'REDIS_CHANNEL_PREFIX']) delete env[name];
   const before = redisUrl === undefined ? 0 : await dotnetServersOn(redisUrl);
   if (redisUrl !== undefined) {
     const { hostname, port: redisPort } = new URL(redisUrl);
     env.REDIS = `${hostname}:${redisPort},abortConnect=false`;
   }
-  const child = spawnPinned(cpus, 'dotnet', [DOTNET_DLL], { cwd: DOTNET_PROJECT, env, stdio: ['pipe', 'pipe', 'pipe'] });
+  const child = spawnPinned(cpus, 'dotnet', [DOTNET_DLL], {
+    cwd: DOTNET_PROJECT,
+    env,
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
   await waitForLine(child, /Reference server listening on/, 'ASP.NET Core reference server');
   child.stdout?.resume();
   child.stderr?.resume();

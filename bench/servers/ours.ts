@@ -29,7 +29,9 @@ async function main(): Promise<void> {
   const options: SignalROptions & { redis?: { url: string; mode?: 'pubsub' | 'streams' } } = {
     hubs: [{ path: '/chathub', hub: ChatHub }],
     // The backplane scenario's one change: the Redis lifetime manager, by URL.
-    ...(redisUrl !== undefined ? { redis: { url: redisUrl, ...(redisMode !== undefined && { mode: redisMode }) } } : {}),
+    ...(redisUrl !== undefined
+      ? { redis: { url: redisUrl, ...(redisMode !== undefined && { mode: redisMode }) } }
+      : {}),
     ...(managementKey !== undefined && { management: { accessKey: managementKey } }),
     ...(admin && { admin: { authorize: () => false } }),
     // `--aspnet` also serves ASP.NET SignalR 2.x clients at /signalr (the 2.x fan-out benchmark).

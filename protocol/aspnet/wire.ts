@@ -31,11 +31,12 @@ const MAX_PROTOCOL = [2, 0] as const;
  * 1.2 when it sent none or an unparsable one (ProtocolResolver.Resolve).
  */
 export function resolveProtocolVersion(clientProtocol: string | undefined): string {
-  const match = clientProtocol === undefined ? null : /^(\d{1,9})\.(\d{1,9})(?:\.\d{1,9}){0,2}$/.exec(clientProtocol.trim());
+  const match =
+    clientProtocol === undefined ? null : /^(\d{1,9})\.(\d{1,9})(?:\.\d{1,9}){0,2}$/.exec(clientProtocol.trim());
   if (match === null) return `${MIN_PROTOCOL[0]}.${MIN_PROTOCOL[1]}`;
   const major = Number(match[1]);
   const minor = Number(match[2]);
-  const compare = (a: readonly [number, number]) => (major - a[0] || minor - a[1]);
+  const compare = (a: readonly [number, number]) => major - a[0] || minor - a[1];
   if (compare(MAX_PROTOCOL) > 0) return `${MAX_PROTOCOL[0]}.${MAX_PROTOCOL[1]}`;
   if (compare(MIN_PROTOCOL) < 0) return `${MIN_PROTOCOL[0]}.${MIN_PROTOCOL[1]}`;
   // Version.ToString() prints what was parsed, components included.
@@ -74,7 +75,11 @@ const CLOSE = Buffer.from(']}');
  * One persistent response `{"C":cursor,…,"M":[…]}` around messages already serialized as JSON values — each hub
  * message is serialized once, however many responses (and connections) it goes out in.
  */
-export function writePersistentResponse(cursor: string, messages: readonly Buffer[], flags: PersistentResponseFlags = {}): Buffer {
+export function writePersistentResponse(
+  cursor: string,
+  messages: readonly Buffer[],
+  flags: PersistentResponseFlags = {},
+): Buffer {
   let head = `{"C":${JSON.stringify(cursor)},`;
   if (flags.initializing === true) head += '"S":1,';
   if (flags.reconnect === true) head += '"T":1,';
@@ -158,8 +163,10 @@ export function parseHubRequest(text: string): LegacyHubRequest {
   const { H, M, A, I, S } = value as Record<string, unknown>;
   if (typeof H !== 'string' || H === '') throw new LegacyProtocolError('A hub request needs the hub name (H).');
   if (typeof M !== 'string' || M === '') throw new LegacyProtocolError('A hub request needs the method name (M).');
-  if (A !== undefined && A !== null && !Array.isArray(A)) throw new LegacyProtocolError('A hub request\'s arguments (A) must be an array.');
-  const id = I === undefined || I === null ? undefined : typeof I === 'string' || typeof I === 'number' ? String(I) : undefined;
+  if (A !== undefined && A !== null && !Array.isArray(A))
+    throw new LegacyProtocolError("A hub request's arguments (A) must be an array.");
+  const id =
+    I === undefined || I === null ? undefined : typeof I === 'string' || typeof I === 'number' ? String(I) : undefined;
   const state = typeof S === 'object' && S !== null && !Array.isArray(S) ? (S as Record<string, unknown>) : undefined;
   return { hub: H, method: M, args: (A as unknown[] | undefined | null) ?? [], id, state };
 }
@@ -176,9 +183,13 @@ export function parseConnectionData(text: string | undefined): string[] {
   if (!Array.isArray(value)) throw new LegacyProtocolError('connectionData must be a JSON array.');
   return value.map((entry) => {
     // The JavaScript client writes `name`, the .NET client `Name`; 2.x reads property names in any case.
-    const key = typeof entry === 'object' && entry !== null ? Object.keys(entry).find((candidate) => candidate.toLowerCase() === 'name') : undefined;
+    const key =
+      typeof entry === 'object' && entry !== null
+        ? Object.keys(entry).find((candidate) => candidate.toLowerCase() === 'name')
+        : undefined;
     const name = key === undefined ? undefined : (entry as Record<string, unknown>)[key];
-    if (typeof name !== 'string' || name === '') throw new LegacyProtocolError('Each connectionData entry needs a hub name.');
+    if (typeof name !== 'string' || name === '')
+      throw new LegacyProtocolError('Each connectionData entry needs a hub name.');
     return name;
   });
 }

@@ -26,13 +26,7 @@ import { randomUUID } from 'node:crypto';
  * - `connection`, `group`, `user` — invocations for one connection, group or user (name = its id or name).
  */
 export type RedisChannelKind =
-  | 'all'
-  | 'internal:groups'
-  | 'internal:ack'
-  | 'internal:return'
-  | 'connection'
-  | 'group'
-  | 'user';
+  'all' | 'internal:groups' | 'internal:ack' | 'internal:return' | 'connection' | 'group' | 'user';
 
 /** A channel every server of a hub shares: it has no name part. */
 export interface RedisSharedChannel {

@@ -119,7 +119,8 @@ export async function buildChatApp(options: ChatAppOptions = {}): Promise<Fastif
   const app = Fastify(options.fastify ?? { logger: { level: 'warn' } });
   // Fastify's own 404 line would log a mistyped hub URL with its access token.
   app.setNotFoundHandler(redactedNotFoundHandler);
-  const admin = options.signalr?.admin ?? (options.adminPassword === undefined ? undefined : basicAuthAdmin(options.adminPassword));
+  const admin =
+    options.signalr?.admin ?? (options.adminPassword === undefined ? undefined : basicAuthAdmin(options.adminPassword));
   await app.register(fastifySignalR, {
     ...options.signalr,
     ...(admin !== undefined && { admin }),
@@ -199,7 +200,9 @@ function registerPresenceRoutes(app: FastifyInstance): void {
   app.get('/presence/servers', async () => ({ scope: presence().scope, servers: await presence().servers() }));
   app.get<{ Params: { id: string } }>('/presence/connections/:id', async (request, reply) => {
     const connection = await presence().connection(request.params.id);
-    return connection === undefined ? reply.code(404).send({ scope: presence().scope }) : { scope: presence().scope, connection };
+    return connection === undefined
+      ? reply.code(404).send({ scope: presence().scope })
+      : { scope: presence().scope, connection };
   });
   app.get<{ Params: { id: string } }>('/presence/connections/:id/groups', async (request) => ({
     scope: presence().scope,
@@ -229,12 +232,19 @@ function registerPresenceRoutes(app: FastifyInstance): void {
       const ttl = request.query.ttl;
       await app.signalr
         .hub(ChatHub)
-        .groups.addUserToGroup(request.params.user, request.params.group, ttl === undefined ? {} : { ttlSeconds: Number(ttl) });
+        .groups.addUserToGroup(
+          request.params.user,
+          request.params.group,
+          ttl === undefined ? {} : { ttlSeconds: Number(ttl) },
+        );
       return reply.code(204).send();
     },
   );
-  app.delete<{ Params: { user: string; group: string } }>('/presence/users/:user/groups/:group', async (request, reply) => {
-    await app.signalr.hub(ChatHub).groups.removeUserFromGroup(request.params.user, request.params.group);
-    return reply.code(204).send();
-  });
+  app.delete<{ Params: { user: string; group: string } }>(
+    '/presence/users/:user/groups/:group',
+    async (request, reply) => {
+      await app.signalr.hub(ChatHub).groups.removeUserFromGroup(request.params.user, request.params.group);
+      return reply.code(204).send();
+    },
+  );
 }

@@ -40,19 +40,28 @@ async function main(): Promise<void> {
   });
   installGracefulShutdown(app, { drainTimeoutMs: config.shutdownDrainTimeoutMs });
   await app.listen({ port: config.port, host: config.host });
-  logEvent(app.log, 'info', 'signalr.server.started',
+  logEvent(
+    app.log,
+    'info',
+    'signalr.server.started',
     { config: describeConfig(chatConfigOptions, config) },
     'chat server started',
   );
   if (!LOOPBACK.has(config.host)) {
-    logEvent(app.log, 'warn', 'signalr.server.demo_exposed',
+    logEvent(
+      app.log,
+      'warn',
+      'signalr.server.demo_exposed',
       { host: config.host },
       'the chat sample is a demo: anyone who reaches it may claim any user id (?user=), question any connection ' +
         '(/ask/:connectionId) and read the Redis host and user (/health); put authentication in front of it',
     );
   }
   if (config.corsOrigins?.length === 1 && config.corsOrigins[0] === '*') {
-    logEvent(app.log, 'warn', 'signalr.server.cors_any_origin',
+    logEvent(
+      app.log,
+      'warn',
+      'signalr.server.cors_any_origin',
       {},
       "CORS_ORIGINS='*' lets a page of any site use a visitor's cookies on this server: never pair it with cookie authentication",
     );

@@ -12,15 +12,15 @@ import { jsonHubProtocol } from '../../protocol/json-hub-protocol';
 import { messagePackHubProtocol } from '../../protocol/messagepack-hub-protocol';
 import { MessageType, type CloseMessage } from '../../protocol/messages';
 import { encodeRedisInvocation } from '../../protocol/redis';
-import { HubException } from '../errors';
+import { HubException } from '../shared/errors';
 import type { HubEndpoint } from '../hub/hub-endpoint';
-import { logEvent } from '../log-events';
+import { logEvent } from '../shared/log-events';
 import type { HubObserver, InvocationOutcome } from '../hub/hub-stats';
 import type { BackplaneBus } from '../lifetime/backplane-bus';
 import type { BackplaneStatus } from '../redis/redis-backplane';
 import { RedisLifetimeManager } from '../redis/redis-lifetime-manager';
-import type { PresenceConnection, PresenceServer } from '../presence/presence';
-import { RedisPresenceReader } from '../presence/redis-presence';
+import type { PresenceConnection, PresenceServer } from '../lifetime/presence';
+import { RedisPresenceReader } from '../redis/redis-presence';
 
 /** Durations kept per method for its percentiles: the latest ones, so p50/p99 follow what happens now. */
 const DURATION_SAMPLES = 1024;
@@ -39,7 +39,12 @@ export interface ServerSummary {
   readonly byTransport: readonly { transport: string; protocol: string; count: number }[];
   readonly rssBytes: number;
   readonly heapUsedBytes: number;
-  readonly backplane: { readonly state: string; readonly outages: number; readonly queuedMessages: number; readonly droppedMessages: number } | null;
+  readonly backplane: {
+    readonly state: string;
+    readonly outages: number;
+    readonly queuedMessages: number;
+    readonly droppedMessages: number;
+  } | null;
 }
 
 /** This server's name for a hub: its backplane name with Redis, `local` without. */
@@ -185,7 +190,12 @@ export class AdminMonitor {
       backplane:
         backplane === undefined
           ? null
-          : { state: backplane.state, outages: backplane.outages, queuedMessages: backplane.queuedMessages, droppedMessages: backplane.droppedMessages },
+          : {
+              state: backplane.state,
+              outages: backplane.outages,
+              queuedMessages: backplane.queuedMessages,
+              droppedMessages: backplane.droppedMessages,
+            },
     };
   }
 
@@ -194,14 +204,17 @@ export class AdminMonitor {
    * expiry per hub), so a page open on any server shows every server's transports, memory and backplane.
    */
   startSummaries(): void {
-    if (this.summaryTimer !== null || !this.endpoints.some((endpoint) => this.fleetStore(endpoint) !== undefined)) return;
+    if (this.summaryTimer !== null || !this.endpoints.some((endpoint) => this.fleetStore(endpoint) !== undefined))
+      return;
     const write = () => {
       for (const endpoint of this.endpoints) {
         const fleet = this.fleetStore(endpoint);
         if (fleet === undefined) continue;
         const key = `${fleet.base}admin:${serverNameOf(endpoint)}`;
         // Redis unreachable: the summary expires and the pages show the server without it.
-        fleet.store.pipeline([['SET', key, JSON.stringify(this.summaryOf(endpoint)), 'PX', SUMMARY_TTL_MS]]).catch(() => undefined);
+        fleet.store
+          .pipeline([['SET', key, JSON.stringify(this.summaryOf(endpoint)), 'PX', SUMMARY_TTL_MS]])
+          .catch(() => undefined);
       }
     };
     this.summaryTimer = setInterval(write, SUMMARY_INTERVAL_MS);
@@ -353,7 +366,12 @@ export class AdminMonitor {
     const rows = new Map<string, ConnectionRow>();
     for (const connection of endpoint.liveConnections()) {
       if (rows.size >= LISTING_LIMIT) break;
-      if (search !== '' && !connection.connectionId.includes(search) && !(connection.userIdentifier ?? '').includes(search)) continue;
+      if (
+        search !== '' &&
+        !connection.connectionId.includes(search) &&
+        !(connection.userIdentifier ?? '').includes(search)
+      )
+        continue;
       rows.set(connection.connectionId, {
         connectionId: connection.connectionId,
         ...(connection.userIdentifier !== undefined && { userId: connection.userIdentifier }),
@@ -406,7 +424,8 @@ export class AdminMonitor {
     const lifetime = endpoint.lifetime as Partial<{ localGroupsOf(id: string): readonly string[] }>;
     const local = new Map<string, number>();
     for (const connection of endpoint.liveConnections()) {
-      for (const group of lifetime.localGroupsOf?.(connection.connectionId) ?? []) local.set(group, (local.get(group) ?? 0) + 1);
+      for (const group of lifetime.localGroupsOf?.(connection.connectionId) ?? [])
+        local.set(group, (local.get(group) ?? 0) + 1);
     }
     const names = new Set<string>([...local.keys(), ...(this.knownGroups.get(endpoint) ?? [])]);
     if (search !== '' && endpoint.presence.scope === 'fleet') names.add(search);
@@ -431,9 +450,16 @@ export class AdminMonitor {
    * Closes a connection with a Close message (allowing the client to reconnect or not): this server's directly,
    * another server's by publishing that Close on the connection's backplane channel, which its server writes to it.
    */
-  async closeConnection(path: string, connectionId: string, allowReconnect: boolean, by: string): Promise<ActionResult> {
+  async closeConnection(
+    path: string,
+    connectionId: string,
+    allowReconnect: boolean,
+    by: string,
+  ): Promise<ActionResult> {
     const endpoint = this.endpoint(path);
-    const message: CloseMessage = allowReconnect ? { type: MessageType.Close, allowReconnect: true } : { type: MessageType.Close };
+    const message: CloseMessage = allowReconnect
+      ? { type: MessageType.Close, allowReconnect: true }
+      : { type: MessageType.Close };
     const local = endpoint.findConnection(connectionId);
     let result: ActionResult;
     if (local !== undefined) {
@@ -444,7 +470,10 @@ export class AdminMonitor {
         [jsonHubProtocol.name, jsonHubProtocol.writeMessage(message)],
         [messagePackHubProtocol.name, messagePackHubProtocol.writeMessage(message)],
       ]);
-      await this.bus.publish(endpoint.lifetime.channels.connection(connectionId), encodeRedisInvocation({ excludedConnectionIds: [], messages }));
+      await this.bus.publish(
+        endpoint.lifetime.channels.connection(connectionId),
+        encodeRedisInvocation({ excludedConnectionIds: [], messages }),
+      );
       result = { ok: true, message: `Close of ${connectionId} published to its server.` };
     } else {
       result = { ok: false, message: `No connection ${connectionId} on this server.` };
@@ -454,7 +483,14 @@ export class AdminMonitor {
   }
 
   /** Sends `method(...args)` to a connection, a user or a group, as a hub would. */
-  async send(path: string, kind: string, target: string, method: string, args: readonly unknown[], by: string): Promise<ActionResult> {
+  async send(
+    path: string,
+    kind: string,
+    target: string,
+    method: string,
+    args: readonly unknown[],
+    by: string,
+  ): Promise<ActionResult> {
     const endpoint = this.endpoint(path);
     let result: ActionResult;
     if (method === '' || target === '') {
@@ -498,6 +534,12 @@ export class AdminMonitor {
   }
 
   private audit(action: string, by: string, details: Record<string, unknown>, result: ActionResult): void {
-    logEvent(this.log, 'info', 'signalr.admin.action', { action, by, ...details, ok: result.ok }, `admin ${action}: ${result.message}`);
+    logEvent(
+      this.log,
+      'info',
+      'signalr.admin.action',
+      { action, by, ...details, ok: result.ok },
+      `admin ${action}: ${result.message}`,
+    );
   }
 }

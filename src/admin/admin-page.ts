@@ -8,13 +8,12 @@
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { FastifyInstance, FastifyReply, FastifyRequest, onRequestHookHandler } from 'fastify';
-import { HubException } from '../errors';
+import { HubException } from '../shared/errors';
 import { Hub } from '../hub/hub';
 import type { HubClass } from '../hub/hub';
 import type { HubEndpoint } from '../hub/hub-endpoint';
 import type { BackplaneBus } from '../lifetime/backplane-bus';
 import type { BackplaneStatus } from '../redis/redis-backplane';
-import type { HubRegistration } from '../options';
 import { adminOptionsSchema, resolveAdminOptions, type ResolvedAdminOptions } from './admin-options';
 import { AdminMonitor } from './admin-monitor';
 import { AdminTraces, type TraceTargetKind } from './admin-trace';
@@ -48,7 +47,10 @@ function pageFiles(): Map<string, { file: string; type: string }> {
     ['/', { file: path.join(directory, 'index.html'), type: 'text/html; charset=utf-8' }],
     ['/admin.js', { file: path.join(directory, 'admin.js'), type: script }],
     ['/admin.css', { file: path.join(directory, 'admin.css'), type: style }],
-    ['/lib/signalr.min.js', { file: bundle(directory, '@microsoft/signalr/dist/browser/signalr.min.js'), type: script }],
+    [
+      '/lib/signalr.min.js',
+      { file: bundle(directory, '@microsoft/signalr/dist/browser/signalr.min.js'), type: script },
+    ],
     ['/lib/uPlot.iife.min.js', { file: bundle(directory, 'uplot/dist/uPlot.iife.min.js'), type: script }],
     ['/lib/uPlot.min.css', { file: bundle(directory, 'uplot/dist/uPlot.min.css'), type: style }],
   ]);
@@ -104,9 +106,15 @@ export class AdminPage {
         return page.runtime.monitor.groups(String(hub), String(search ?? ''));
       }
       startTrace(hub: string, kind: string, target: string) {
-        if (kind !== 'connection' && kind !== 'user' && kind !== 'group') throw new HubException(`Unknown trace target ${kind}.`);
+        if (kind !== 'connection' && kind !== 'user' && kind !== 'group')
+          throw new HubException(`Unknown trace target ${kind}.`);
         const runtime = page.runtime;
-        runtime.traces.open(this.context.connectionId, runtime.monitor.endpoint(String(hub)), kind as TraceTargetKind, String(target));
+        runtime.traces.open(
+          this.context.connectionId,
+          runtime.monitor.endpoint(String(hub)),
+          kind as TraceTargetKind,
+          String(target),
+        );
         return true;
       }
       stopTrace() {
@@ -114,20 +122,45 @@ export class AdminPage {
         return true;
       }
       closeConnection(hub: string, connectionId: string, allowReconnect: boolean) {
-        return page.runtime.monitor.closeConnection(String(hub), String(connectionId), allowReconnect === true, page.who(this.context));
+        return page.runtime.monitor.closeConnection(
+          String(hub),
+          String(connectionId),
+          allowReconnect === true,
+          page.who(this.context),
+        );
       }
       sendMessage(hub: string, kind: string, target: string, method: string, args: unknown) {
-        return page.runtime.monitor.send(String(hub), String(kind), String(target), String(method), Array.isArray(args) ? args : [args], page.who(this.context));
+        return page.runtime.monitor.send(
+          String(hub),
+          String(kind),
+          String(target),
+          String(method),
+          Array.isArray(args) ? args : [args],
+          page.who(this.context),
+        );
       }
       removeFromGroup(hub: string, connectionId: string, group: string) {
-        return page.runtime.monitor.removeFromGroup(String(hub), String(connectionId), String(group), page.who(this.context));
+        return page.runtime.monitor.removeFromGroup(
+          String(hub),
+          String(connectionId),
+          String(group),
+          page.who(this.context),
+        );
       }
     };
   }
 
-  /** The admin hub's registration, added to the plugin's hubs. */
-  get hubRegistration(): HubRegistration {
-    return { path: this.options.hubPath, hub: this.hubClass, name: 'FastifySignalR.Admin', onRequest: this.authorizationHook() };
+  /**
+   * The admin hub's registration, added to the plugin's hubs (a `HubRegistration` of the plugin's options, written
+   * out here so this folder does not import the options that import it).
+   */
+  get hubRegistration(): { path: string; hub: HubClass; name: string; onRequest: onRequestHookHandler } {
+    return {
+      path: this.options.hubPath,
+      hub: this.hubClass,
+      name: 'FastifySignalR.Admin',
+      onRequest: this.authorizationHook(),
+    };
   }
 
   /** Refuses a request `authorize` does not accept: 401 (with the challenge) without an authenticated user, else 403. */
@@ -143,7 +176,10 @@ export class AdminPage {
       if (allowed) return;
       const authenticated = (request as { user?: unknown }).user != null;
       if (!authenticated && challenge !== undefined) void reply.header('www-authenticate', challenge);
-      return reply.code(authenticated ? 403 : 401).header('content-type', 'text/plain').send('');
+      return reply
+        .code(authenticated ? 403 : 401)
+        .header('content-type', 'text/plain')
+        .send('');
     };
   }
 
@@ -171,10 +207,13 @@ export class AdminPage {
     const observed = endpoints.filter((endpoint) => endpoint !== this.adminEndpoint);
     const log = app.log.child({ admin: this.options.path });
     this.monitor = new AdminMonitor(observed, backplane, bus, log, () => this.pushSoon());
-    this.traces = new AdminTraces((owner, batch) => void this.adminEndpoint?.clients.client(owner).send('trace', batch), {
-      perSecond: this.options.traceMessagesPerSecond,
-      argumentCharacters: this.options.traceArgumentCharacters,
-    });
+    this.traces = new AdminTraces(
+      (owner, batch) => void this.adminEndpoint?.clients.client(owner).send('trace', batch),
+      {
+        perSecond: this.options.traceMessagesPerSecond,
+        argumentCharacters: this.options.traceArgumentCharacters,
+      },
+    );
     // After every plugin registered, so the counters chain after the metrics exporter's observer.
     app.addHook('onReady', async () => {
       this.monitor?.installObservers();

@@ -114,7 +114,9 @@ export function describeArguments(value: unknown, limit: number): { text: string
     text = '<not serializable>';
   }
   const size = Buffer.byteLength(text);
-  return text.length > limit ? { text: `${text.slice(0, limit)}…`, size, truncated: true } : { text, size, truncated: false };
+  return text.length > limit
+    ? { text: `${text.slice(0, limit)}…`, size, truncated: true }
+    : { text, size, truncated: false };
 }
 
 /** The open traces of every hub, and the tracers installed while any is open. */

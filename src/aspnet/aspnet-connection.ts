@@ -7,7 +7,7 @@
  * WebSocket transport is replaced by `/reconnect`. Messages sent meanwhile stay in the buffer; the next transport
  * gets every message after the client's cursor. Without a transport for `disconnectTimeoutMs`, the connection ends.
  */
-import { logEvent } from '../log-events';
+import { logEvent } from '../shared/log-events';
 import { randomBytes } from 'node:crypto';
 import type { TransportName } from '../../protocol/negotiate';
 import { writePersistentResponse, type LegacyHubRequest } from '../../protocol/aspnet/wire';
@@ -333,14 +333,26 @@ export class AspNetConnection implements SeatOwner {
           // 2.x's `stopCalled` has no Core counterpart, and a client that went away is no error of the connection.
           await seat.endpoint.dispatcher.onDisconnected(seat, undefined);
         } catch (error) {
-          logEvent(log, 'error', 'signalr.connection.error', { err: error, connectionId: this.connectionId }, 'onDisconnected failed');
+          logEvent(
+            log,
+            'error',
+            'signalr.connection.error',
+            { err: error, connectionId: this.connectionId },
+            'onDisconnected failed',
+          );
         }
       }
       if (seat.registered) {
         try {
           await seat.endpoint.lifetime.onDisconnected(seat);
         } catch (error) {
-          logEvent(log, 'error', 'signalr.connection.error', { err: error, connectionId: this.connectionId }, 'lifetime manager failed');
+          logEvent(
+            log,
+            'error',
+            'signalr.connection.error',
+            { err: error, connectionId: this.connectionId },
+            'lifetime manager failed',
+          );
         }
       }
     }

@@ -1,3 +1,4 @@
+// Over 600 lines: the 2.x routes share one connection table and one token check per request; each route is short.
 /**
  * The ASP.NET SignalR 2.x endpoint (`/signalr`): negotiate, connect, reconnect, poll, send, start, abort, ping and
  * the proxy script, over long polling, Server-Sent Events and WebSockets (docs/protocol.md §7). It serves the hubs
@@ -23,10 +24,10 @@ import {
   type LegacyNegotiateBody,
 } from '../../protocol/aspnet/wire';
 import type { TransportName } from '../../protocol/negotiate';
-import type { Heartbeat, HeartbeatParticipant } from '../heartbeat';
+import type { Heartbeat, HeartbeatParticipant } from '../shared/heartbeat';
 import { authorizeHook } from '../transports/authentication';
 import { resolveUserId, snapshotHttpRequest } from '../transports/connection-request';
-import { logEvent, type Logger } from '../log-events';
+import { logEvent, type Logger } from '../shared/log-events';
 import type { HubEndpoint } from '../hub/hub-endpoint';
 import { AspNetConnection, type LegacyConnectionHost, type LegacyTransport } from './aspnet-connection';
 import type { ResolvedAspNetSignalROptions } from './aspnet-options';
@@ -38,7 +39,8 @@ export const LegacyErrors = {
   unknownTransport: 'Protocol error: Unknown transport.',
   missingConnectionToken: 'Protocol error: Missing connection token.',
   connectionIdIncorrectFormat: 'The ConnectionId is in the incorrect format.',
-  unrecognizedUserIdentity: 'Unrecognized user identity.  The user identity cannot change during an active SignalR connection.',
+  unrecognizedUserIdentity:
+    'Unrecognized user identity.  The user identity cannot change during an active SignalR connection.',
   hubCouldNotBeResolved: (hub: string) => `'${hub}' Hub could not be resolved.`,
   notWebSocketRequest: 'Not a valid web socket request.',
 } as const;
@@ -55,7 +57,8 @@ type Query = Record<string, string | undefined>;
 function queryOf(request: FastifyRequest): Query {
   const query = request.query as Record<string, unknown>;
   const result: Query = {};
-  for (const [key, value] of Object.entries(query ?? {})) result[key] = Array.isArray(value) ? String(value[0]) : typeof value === 'string' ? value : undefined;
+  for (const [key, value] of Object.entries(query ?? {}))
+    result[key] = Array.isArray(value) ? String(value[0]) : typeof value === 'string' ? value : undefined;
   return result;
 }
 
@@ -82,20 +85,26 @@ export class AspNetEndpoint implements LegacyConnectionHost, HeartbeatParticipan
     private readonly heartbeat: Heartbeat,
   ) {
     const endpoints = hubEndpoints;
-    if (endpoints.length === 0) throw new Error('Invalid fastify-signalr options: aspNetSignalR serves hubs, and none is registered.');
+    if (endpoints.length === 0)
+      throw new Error('Invalid fastify-signalr options: aspNetSignalR serves hubs, and none is registered.');
     this.tokens = new ProtectedData(options.tokenSecret);
     for (const endpoint of endpoints) {
       const name = endpoint.options.hub.name;
       const existing = this.hubs.get(name.toLowerCase());
       if (existing !== undefined) {
         // 2.x refuses two hubs of one name the same way (Error_DuplicateHubNames).
-        throw new Error(`Two Hubs must not share the same name. '${existing.endpoint.options.path}' and '${endpoint.options.path}' both share the name '${name}'.`);
+        throw new Error(
+          `Two Hubs must not share the same name. '${existing.endpoint.options.path}' and '${endpoint.options.path}' both share the name '${name}'.`,
+        );
       }
       this.hubs.set(name.toLowerCase(), { name, endpoint });
     }
     this.proxyScript = generateProxyScript(
       options.path,
-      [...this.hubs.values()].map(({ name, endpoint }) => ({ name, methods: [...endpoint.dispatcher.methods.values()] })),
+      [...this.hubs.values()].map(({ name, endpoint }) => ({
+        name,
+        methods: [...endpoint.dispatcher.methods.values()],
+      })),
     );
     heartbeat.add(this);
   }
@@ -114,7 +123,13 @@ export class AspNetEndpoint implements LegacyConnectionHost, HeartbeatParticipan
   }
 
   slowClient(connection: AspNetConnection, waiting: number, limit: number): void {
-    logEvent(this.log, 'warn', 'signalr.connection.slow_client', { connectionId: connection.connectionId, waiting, limit }, '2.x client too slow: transport cut');
+    logEvent(
+      this.log,
+      'warn',
+      'signalr.connection.slow_client',
+      { connectionId: connection.connectionId, waiting, limit },
+      '2.x client too slow: transport cut',
+    );
   }
 
   /** The log of the first hub (2.x connections span hubs). */
@@ -157,7 +172,10 @@ export class AspNetEndpoint implements LegacyConnectionHost, HeartbeatParticipan
    * transport (400), a connection token (400), one of ours (400), of this user (403). Answers and returns
    * `undefined` when one fails.
    */
-  private identify(request: FastifyRequest, reply: FastifyReply): { connectionId: string; transport: TransportName; query: Query } | undefined {
+  private identify(
+    request: FastifyRequest,
+    reply: FastifyReply,
+  ): { connectionId: string; transport: TransportName; query: Query } | undefined {
     const query = queryOf(request);
     const transport = TRANSPORTS[query.transport ?? ''];
     if (transport === undefined) {
@@ -218,15 +236,24 @@ export class AspNetEndpoint implements LegacyConnectionHost, HeartbeatParticipan
     const identity = this.identify(request, reply);
     if (identity === undefined) return undefined;
     const existing = this.connections.get(identity.connectionId);
-    if (existing !== undefined && !existing.hasEnded) return { connection: existing, transport: identity.transport, query: identity.query, created: false };
+    if (existing !== undefined && !existing.hasEnded)
+      return { connection: existing, transport: identity.transport, query: identity.query, created: false };
     const hubs = this.hubsOf(identity.query, reply);
     if (hubs === undefined) return undefined;
-    const connection = new AspNetConnection(identity.connectionId, this.userOf(request) || undefined, snapshotHttpRequest(request), identity.transport, this);
+    const connection = new AspNetConnection(
+      identity.connectionId,
+      this.userOf(request) || undefined,
+      snapshotHttpRequest(request),
+      identity.transport,
+      this,
+    );
     this.connections.set(identity.connectionId, connection);
     const groups = this.groupsOf(identity.connectionId, groupsToken);
     for (const hub of hubs) {
       const prefix = `${hub.name}.`.toLowerCase();
-      const own = groups.filter((group) => group.toLowerCase().startsWith(prefix)).map((group) => group.slice(prefix.length));
+      const own = groups
+        .filter((group) => group.toLowerCase().startsWith(prefix))
+        .map((group) => group.slice(prefix.length));
       await connection.join(hub.name, hub.endpoint, own);
     }
     return { connection, transport: identity.transport, query: identity.query, created: true };
@@ -255,9 +282,11 @@ export class AspNetEndpoint implements LegacyConnectionHost, HeartbeatParticipan
     return reply.type('application/json; charset=UTF-8').send(JSON.stringify(body));
   };
 
-  ping = async (_request: FastifyRequest, reply: FastifyReply) => reply.type('application/json; charset=UTF-8').send(PING_RESPONSE);
+  ping = async (_request: FastifyRequest, reply: FastifyReply) =>
+    reply.type('application/json; charset=UTF-8').send(PING_RESPONSE);
 
-  hubsScript = async (_request: FastifyRequest, reply: FastifyReply) => reply.type('application/javascript; charset=UTF-8').send(this.proxyScript);
+  hubsScript = async (_request: FastifyRequest, reply: FastifyReply) =>
+    reply.type('application/javascript; charset=UTF-8').send(this.proxyScript);
 
   start = async (request: FastifyRequest, reply: FastifyReply) => {
     const found = await this.obtain(request, reply, undefined);
@@ -265,7 +294,13 @@ export class AspNetEndpoint implements LegacyConnectionHost, HeartbeatParticipan
     try {
       await found.connection.connectHubs();
     } catch (error) {
-      logEvent(request.log, 'error', 'signalr.connection.error', { err: error, connectionId: found.connection.connectionId }, 'onConnected failed');
+      logEvent(
+        request.log,
+        'error',
+        'signalr.connection.error',
+        { err: error, connectionId: found.connection.connectionId },
+        'onConnected failed',
+      );
       void found.connection.end();
       return text(reply, 500);
     }
@@ -287,12 +322,18 @@ export class AspNetEndpoint implements LegacyConnectionHost, HeartbeatParticipan
     const found = await this.obtain(request, reply, query.groupsToken ?? form.get('groupsToken') ?? undefined);
     if (found === undefined) return reply;
     const { connection, transport, created } = found;
-    if ((created && !initializing) || (initializing && !supportsDelayedStart(query.clientProtocol))) await this.connectRecreated(connection);
+    if ((created && !initializing) || (initializing && !supportsDelayedStart(query.clientProtocol)))
+      await this.connectRecreated(connection);
     const cursor = query.messageId ?? form.get('messageId') ?? undefined;
     if (transport === 'ServerSentEvents') {
       // An event stream opened again by the browser itself names the last event it got (docs/protocol.md §7.4).
       const lastEventId = request.headers['last-event-id'];
-      return this.serveEventStream(connection, reply, cursor ?? (typeof lastEventId === 'string' ? lastEventId : undefined), initializing);
+      return this.serveEventStream(
+        connection,
+        reply,
+        cursor ?? (typeof lastEventId === 'string' ? lastEventId : undefined),
+        initializing,
+      );
     }
     return this.servePoll(connection, reply, cursor, initializing);
   };
@@ -339,7 +380,12 @@ export class AspNetEndpoint implements LegacyConnectionHost, HeartbeatParticipan
     }
   }
 
-  private servePoll(connection: AspNetConnection, reply: FastifyReply, cursor: string | undefined, initializing: boolean): Promise<Buffer> {
+  private servePoll(
+    connection: AspNetConnection,
+    reply: FastifyReply,
+    cursor: string | undefined,
+    initializing: boolean,
+  ): Promise<Buffer> {
     return new Promise<Buffer>((resolve) => {
       let done = false;
       const transport: LegacyTransport = {
@@ -367,10 +413,19 @@ export class AspNetEndpoint implements LegacyConnectionHost, HeartbeatParticipan
     });
   }
 
-  private serveEventStream(connection: AspNetConnection, reply: FastifyReply, cursor: string | undefined, initializing: boolean): FastifyReply {
+  private serveEventStream(
+    connection: AspNetConnection,
+    reply: FastifyReply,
+    cursor: string | undefined,
+    initializing: boolean,
+  ): FastifyReply {
     reply.hijack();
     const response = reply.raw;
-    response.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', 'x-content-type-options': 'nosniff' });
+    response.writeHead(200, {
+      'content-type': 'text/event-stream',
+      'cache-control': 'no-cache',
+      'x-content-type-options': 'nosniff',
+    });
     // Every event stream starts so; the client counts its transport open on it (ServerSentEventsTransport).
     response.write('data: initialized\n\n');
     let open = true;
@@ -382,7 +437,8 @@ export class AspNetEndpoint implements LegacyConnectionHost, HeartbeatParticipan
       },
       // Each event's id is its cursor, so a stream the browser reopens by itself says where it stopped.
       deliver: (bytes, eventCursor) => {
-        if (open) response.write(Buffer.concat([Buffer.from(`id: ${eventCursor}\ndata: `), bytes, Buffer.from('\n\n')]));
+        if (open)
+          response.write(Buffer.concat([Buffer.from(`id: ${eventCursor}\ndata: `), bytes, Buffer.from('\n\n')]));
       },
       keepAlive: () => {
         if (open) response.write('data: {}\n\n');
@@ -442,7 +498,11 @@ export class AspNetEndpoint implements LegacyConnectionHost, HeartbeatParticipan
         return;
       }
       if (!connection.receive(hubRequest) && hubRequest.id !== undefined) {
-        socket.send(writeHubResponse({ id: hubRequest.id, error: LegacyErrors.hubCouldNotBeResolved(hubRequest.hub) }).toString('utf8'));
+        socket.send(
+          writeHubResponse({ id: hubRequest.id, error: LegacyErrors.hubCouldNotBeResolved(hubRequest.hub) }).toString(
+            'utf8',
+          ),
+        );
       }
     };
     socket.on('message', (data: Buffer, isBinary: boolean) => {
@@ -460,7 +520,8 @@ export class AspNetEndpoint implements LegacyConnectionHost, HeartbeatParticipan
     const query = queryOf(request);
     const found = await this.obtain(request, reply, query.groupsToken);
     if (found === undefined) return;
-    if ((found.created && !initializing) || (initializing && !supportsDelayedStart(query.clientProtocol))) await this.connectRecreated(found.connection);
+    if ((found.created && !initializing) || (initializing && !supportsDelayedStart(query.clientProtocol)))
+      await this.connectRecreated(found.connection);
     const connection = (ready.connection = found.connection);
     const transport: LegacyTransport = {
       name: 'WebSockets',
@@ -499,14 +560,23 @@ export interface AspNetRouteGuards {
  * Mounts the 2.x endpoint's routes, in a context of their own (form bodies as raw bytes). One 2.x connection may
  * use every hub, so its requests pass every hub's `onRequest` hooks and `authorize` (each distinct one once).
  */
-export async function registerAspNetEndpoint(app: FastifyInstance, endpoint: AspNetEndpoint, guards: AspNetRouteGuards): Promise<void> {
+export async function registerAspNetEndpoint(
+  app: FastifyInstance,
+  endpoint: AspNetEndpoint,
+  guards: AspNetRouteGuards,
+): Promise<void> {
   const base = endpoint.options.path;
   await app.register(async (routes: FastifyInstance) => {
     routes.removeAllContentTypeParsers();
-    routes.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: endpoint.options.maximumMessageSize }, (_request, body, done) => done(null, body));
+    routes.addContentTypeParser(
+      '*',
+      { parseAs: 'buffer', bodyLimit: endpoint.options.maximumMessageSize },
+      (_request, body, done) => done(null, body),
+    );
     routes.addHook('onRequest', guards.cors);
     if (guards.accessToken !== undefined) routes.addHook('onRequest', guards.accessToken);
-    for (const hook of new Set(endpoint.hubEndpoints.flatMap((hub) => hub.options.onRequest))) routes.addHook('onRequest', hook);
+    for (const hook of new Set(endpoint.hubEndpoints.flatMap((hub) => hub.options.onRequest)))
+      routes.addHook('onRequest', hook);
     for (const authorize of new Set(endpoint.hubEndpoints.map((hub) => hub.options.authorize))) {
       if (authorize !== undefined) routes.addHook('onRequest', authorizeHook(authorize));
     }
@@ -534,7 +604,10 @@ export async function registerAspNetEndpoint(app: FastifyInstance, endpoint: Asp
     routes.post(`${base}/poll`, endpoint.poll);
     routes.get(`${base}/poll`, endpoint.poll);
     routes.post(`${base}/send`, endpoint.send);
-    for (const [suffix, initializing] of [['connect', true], ['reconnect', false]] as const) {
+    for (const [suffix, initializing] of [
+      ['connect', true],
+      ['reconnect', false],
+    ] as const) {
       routes.route({
         method: 'GET',
         url: `${base}/${suffix}`,

@@ -4,12 +4,18 @@
  * to the hub's dispatcher as a `DispatchedConnection` (so the same methods, filters, schemas and `static authorize`
  * run). What it writes goes to its {@link AspNetConnection}, which frames it for the 2.x client.
  */
-import { logEvent } from '../log-events';
+import { logEvent } from '../shared/log-events';
 import type { HubProtocol } from '../../protocol/hub-protocol';
-import { MessageType, type CloseMessage, type HubMessage, type InvocationMessage, type StreamItemMessage } from '../../protocol/messages';
+import {
+  MessageType,
+  type CloseMessage,
+  type HubMessage,
+  type InvocationMessage,
+  type StreamItemMessage,
+} from '../../protocol/messages';
 import type { TransportName } from '../../protocol/negotiate';
 import { writeClientHubInvocation, writeHubResponse, type LegacyHubRequest } from '../../protocol/aspnet/wire';
-import { HubException } from '../errors';
+import { HubException } from '../shared/errors';
 import type { ManagedConnection } from '../lifetime/hub-lifetime-manager';
 import type { SerializedHubMessage } from '../lifetime/serialized-message';
 import type { GroupManager, HubCallerClients, HubCallerContext, HubHttpRequest } from '../hub/hub';
@@ -73,7 +79,8 @@ export function legacyHubProtocol(hubName: string): HubProtocol {
       throw new Error('2.x clients are read by the 2.x endpoint, not through a hub protocol reader.');
     },
     writeMessage(message: HubMessage): Buffer {
-      if (message.type !== MessageType.Invocation) throw new TypeError(`A 2.x client takes no message of type ${message.type}.`);
+      if (message.type !== MessageType.Invocation)
+        throw new TypeError(`A 2.x client takes no message of type ${message.type}.`);
       return writeClientHubInvocation(hubName, message.target, message.arguments);
     },
   };
@@ -146,7 +153,10 @@ export class AspNetHubSeat implements DispatchedConnection, ManagedConnection {
     try {
       bytes = message.getBytes(this.wireProtocol);
     } catch (error) {
-      this.endpoint.log.warn({ err: error, connectionId: this.connectionId }, 'message not deliverable to a 2.x client');
+      this.endpoint.log.warn(
+        { err: error, connectionId: this.connectionId },
+        'message not deliverable to a 2.x client',
+      );
       return;
     }
     this.endpoint.stats.messagesSent++;
@@ -271,7 +281,10 @@ export class AspNetHubSeat implements DispatchedConnection, ManagedConnection {
     this.inFlight.delete(invocationId);
     if (this.runningInvocationId === invocationId) this.runningInvocationId = undefined;
     const state = this[kCallerState];
-    this.owner.answer(invocationId, writeHubResponse(Object.keys(state).length > 0 ? { ...response, state } : response));
+    this.owner.answer(
+      invocationId,
+      writeHubResponse(Object.keys(state).length > 0 ? { ...response, state } : response),
+    );
   }
 
   invocationStarted(): number {
@@ -295,7 +308,13 @@ export class AspNetHubSeat implements DispatchedConnection, ManagedConnection {
   logFailure(error: unknown, methodName: string, message: string): void {
     this.failure = error;
     if (error instanceof HubException) return;
-    logEvent(this.endpoint.log, 'error', 'signalr.invocation.failed', { err: error, connectionId: this.connectionId, method: methodName }, message);
+    logEvent(
+      this.endpoint.log,
+      'error',
+      'signalr.invocation.failed',
+      { err: error, connectionId: this.connectionId, method: methodName },
+      message,
+    );
   }
 
   // Streams: 2.x has none; a streaming method is refused by the dispatcher before it runs.

@@ -87,7 +87,9 @@ export class AspNetSignalROptionsError extends Error {}
 function positive(name: string, value: number | undefined, fallback: number, minimum = 1): number {
   const resolved = value ?? fallback;
   if (!Number.isFinite(resolved) || resolved < minimum) {
-    throw new AspNetSignalROptionsError(`Invalid fastify-signalr options: aspNetSignalR.${name} must be a number of at least ${minimum}.`);
+    throw new AspNetSignalROptionsError(
+      `Invalid fastify-signalr options: aspNetSignalR.${name} must be a number of at least ${minimum}.`,
+    );
   }
   return resolved;
 }
@@ -96,12 +98,17 @@ function positive(name: string, value: number | undefined, fallback: number, min
 export function resolveAspNetOptions(options: AspNetSignalROptions | true): ResolvedAspNetSignalROptions {
   const given = options === true ? {} : options;
   const path = (given.path ?? '/signalr').replace(/\/+$/, '');
-  if (!path.startsWith('/')) throw new AspNetSignalROptionsError('Invalid fastify-signalr options: aspNetSignalR.path must start with "/".');
+  if (!path.startsWith('/'))
+    throw new AspNetSignalROptionsError('Invalid fastify-signalr options: aspNetSignalR.path must start with "/".');
   const disconnectTimeoutMs = positive('disconnectTimeoutMs', given.disconnectTimeoutMs, 30_000, 6_000);
   const keepAliveMs =
-    given.keepAliveMs === null ? null : positive('keepAliveMs', given.keepAliveMs, Math.floor(disconnectTimeoutMs / 3), 2_000);
+    given.keepAliveMs === null
+      ? null
+      : positive('keepAliveMs', given.keepAliveMs, Math.floor(disconnectTimeoutMs / 3), 2_000);
   if (keepAliveMs !== null && keepAliveMs > disconnectTimeoutMs / 3) {
-    throw new AspNetSignalROptionsError('Invalid fastify-signalr options: aspNetSignalR.keepAliveMs must be at most a third of disconnectTimeoutMs.');
+    throw new AspNetSignalROptionsError(
+      'Invalid fastify-signalr options: aspNetSignalR.keepAliveMs must be at most a third of disconnectTimeoutMs.',
+    );
   }
   return {
     path,
@@ -115,6 +122,8 @@ export function resolveAspNetOptions(options: AspNetSignalROptions | true): Reso
     webSockets: given.webSockets ?? true,
     maximumMessageSize: positive('maximumMessageSize', given.maximumMessageSize, 64 * 1024),
     maximumBufferedOutboundBytes:
-      given.maximumBufferedOutboundBytes === null ? null : positive('maximumBufferedOutboundBytes', given.maximumBufferedOutboundBytes, 1024 * 1024),
+      given.maximumBufferedOutboundBytes === null
+        ? null
+        : positive('maximumBufferedOutboundBytes', given.maximumBufferedOutboundBytes, 1024 * 1024),
   };
 }

@@ -3,8 +3,8 @@
  * token, never the public id), and expiry of connections that are not in use.
  */
 import type { TransportName } from '../../protocol/negotiate';
-import type { HeartbeatParticipant } from '../heartbeat';
-import { newConnectionKey } from '../ids';
+import type { HeartbeatParticipant } from '../shared/heartbeat';
+import { newConnectionKey } from '../shared/ids';
 import { HttpConnection } from './http-connection';
 
 /** Owns the HTTP connections of one hub endpoint. */

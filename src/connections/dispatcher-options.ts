@@ -16,7 +16,7 @@ import {
   limitDescriptor,
   subsetDescriptor,
   type DescriptorsOf,
-} from '../option-descriptors';
+} from '../shared/option-descriptors';
 
 /** Resolves the user id of a connection from the request that started its transport. */
 export type UserIdProvider = (request: FastifyRequest) => string | null | undefined;
@@ -154,9 +154,13 @@ export const httpDispatcherOptionDescriptors: DescriptorsOf<HttpDispatcherOption
     1_048_576,
     { env: 'SIGNALR_MAXIMUM_BUFFERED_OUTBOUND_BYTES' },
   ),
-  allowStatefulReconnects: booleanDescriptor('let `.withStatefulReconnect()` clients resume a dropped WebSocket', false, {
-    env: 'SIGNALR_ALLOW_STATEFUL_RECONNECTS',
-  }),
+  allowStatefulReconnects: booleanDescriptor(
+    'let `.withStatefulReconnect()` clients resume a dropped WebSocket',
+    false,
+    {
+      env: 'SIGNALR_ALLOW_STATEFUL_RECONNECTS',
+    },
+  ),
   userIdProvider: functionDescriptor(
     '`context.userIdentifier` and `clients.user(...)`',
     defaultUserIdProvider,

@@ -22,7 +22,13 @@ export type {
 } from '../hub/hub';
 export type { BackplaneHealth, BackplaneLogger } from '../lifetime/backplane-bus';
 export { RedisConfigurationError, type RedisTlsOptions } from '../redis/redis-config';
-export { errorCodes, isSignalRError, type ErrorCodeEntry, type SignalRError, type SignalRErrorCode } from '../errors';
+export {
+  errorCodes,
+  isSignalRError,
+  type ErrorCodeEntry,
+  type SignalRError,
+  type SignalRErrorCode,
+} from '../shared/errors';
 export type { HubProtocol } from '../../protocol/hub-protocol';
 export type {
   GroupPresence,
@@ -38,4 +44,4 @@ export type {
   PresenceServer,
   UserGroupOptions,
   UserPresence,
-} from '../presence/presence';
+} from '../lifetime/presence';

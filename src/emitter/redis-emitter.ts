@@ -26,18 +26,33 @@ import {
   encodeRedisGroupCommand,
   encodeRedisInvocation,
 } from '../../protocol/redis';
-import { ClientResultErrors, HubException, type SignalRErrorCode } from '../errors';
+import { ClientResultErrors, HubException, type SignalRErrorCode } from '../shared/errors';
 import type { GroupManager, HubClientsFor, UntypedClient } from '../hub/hub';
 import { LifetimeHubClients, lifetimeGroupManager } from '../hub/hub-clients';
-import { BackplaneUnavailableError, type BackplaneBus, type BackplaneHealth, type BackplaneLogger } from '../lifetime/backplane-bus';
+import {
+  BackplaneUnavailableError,
+  type BackplaneBus,
+  type BackplaneHealth,
+  type BackplaneLogger,
+} from '../lifetime/backplane-bus';
 import { ClientResultsManager, ConnectionIOError } from '../lifetime/client-results';
 import type { HubLifetimeManager } from '../lifetime/hub-lifetime-manager';
-import type { HubPresence } from '../presence/presence';
-import { DEFAULT_PRESENCE_HEARTBEAT_MS, MISSED_HEARTBEATS, RedisPresenceReader } from '../presence/redis-presence';
+import type { HubPresence } from '../lifetime/presence';
+import { DEFAULT_PRESENCE_HEARTBEAT_MS, MISSED_HEARTBEATS, RedisPresenceReader } from '../redis/redis-presence';
 import { GroupCommandAcks } from '../redis/group-command-acks';
 import { RedisBus } from '../redis/redis-bus';
-import { DEFAULT_STREAM_MAXIMUM_AGE_MS, DEFAULT_STREAM_MAXIMUM_LENGTH, StreamsBus, modeMarkerKey } from '../redis/streams-bus';
-import { isRedisUrl, resolveRedisTarget, type RedisConnectionSettings, type RedisTlsOptions } from '../redis/redis-config';
+import {
+  DEFAULT_STREAM_MAXIMUM_AGE_MS,
+  DEFAULT_STREAM_MAXIMUM_LENGTH,
+  StreamsBus,
+  modeMarkerKey,
+} from '../redis/streams-bus';
+import {
+  isRedisUrl,
+  resolveRedisTarget,
+  type RedisConnectionSettings,
+  type RedisTlsOptions,
+} from '../redis/redis-config';
 import type { RedisConnectionOptions } from '../redis/redis-connector';
 
 /** Where Redis is, in the forms the server's `redis` option takes (see the plugin's `RedisBackplaneOptions`). */
@@ -193,7 +208,9 @@ function readFramed(protocol: HubProtocol, bytes: Uint8Array): HubMessage | null
 
 /** A client-result invocation id as .NET's Redis manager makes them: 16 random bytes, Base64 without padding. */
 function newInvocationId(): string {
-  return Buffer.from(crypto.getRandomValues(new Uint8Array(16))).toString('base64').slice(0, 22);
+  return Buffer.from(crypto.getRandomValues(new Uint8Array(16)))
+    .toString('base64')
+    .slice(0, 22);
 }
 
 function connectionSettings(redis: string | EmitterRedisOptions): RedisConnectionSettings {
@@ -249,7 +266,11 @@ export class RedisEmitterLifetime implements HubLifetimeManager {
       },
     });
     this.maximumPendingResults = options.maximumPendingResults;
-    this.channels = new RedisChannels({ hubName: options.hubName, serverName: this.serverName, channelPrefix: options.channelPrefix });
+    this.channels = new RedisChannels({
+      hubName: options.hubName,
+      serverName: this.serverName,
+      channelPrefix: options.channelPrefix,
+    });
     const channels = this.channels;
     this.started = (async () => {
       // Subscribed after the first connection, so that each SUBSCRIBE resolves only once Redis confirmed it.
@@ -307,7 +328,12 @@ export class RedisEmitterLifetime implements HubLifetimeManager {
   }
 
   sendConnections(connectionIds: readonly string[], method: string, args: readonly unknown[]): Promise<void> {
-    return this.publishInvocation(connectionIds.map((id) => this.channels.connection(id)), method, args, NO_IDS);
+    return this.publishInvocation(
+      connectionIds.map((id) => this.channels.connection(id)),
+      method,
+      args,
+      NO_IDS,
+    );
   }
 
   sendGroup(groupName: string, method: string, args: readonly unknown[]): Promise<void> {
@@ -319,7 +345,12 @@ export class RedisEmitterLifetime implements HubLifetimeManager {
     return this.publishInvocation(channels, method, args, NO_IDS);
   }
 
-  sendGroupExcept(groupName: string, method: string, args: readonly unknown[], excludedConnectionIds: readonly string[]): Promise<void> {
+  sendGroupExcept(
+    groupName: string,
+    method: string,
+    args: readonly unknown[],
+    excludedConnectionIds: readonly string[],
+  ): Promise<void> {
     return this.publishInvocation([this.channels.group(groupName)], method, args, excludedConnectionIds);
   }
 
@@ -344,7 +375,12 @@ export class RedisEmitterLifetime implements HubLifetimeManager {
    * Invokes `method` on one connection of any server and resolves with the client's answer (docs/protocol.md §3.7):
    * the invocation carries this emitter's return channel, where the owning server publishes the Completion.
    */
-  async invokeConnection(connectionId: string, method: string, args: readonly unknown[], signal?: AbortSignal): Promise<unknown> {
+  async invokeConnection(
+    connectionId: string,
+    method: string,
+    args: readonly unknown[],
+    signal?: AbortSignal,
+  ): Promise<unknown> {
     await this.whenOpen();
     if (signal?.aborted) throw new HubException(ClientResultErrors.canceled);
     if (this.results.size >= this.maximumPendingResults) {
@@ -394,7 +430,12 @@ export class RedisEmitterLifetime implements HubLifetimeManager {
   }
 
   /** One payload, written once, published on each channel in one pipelined batch. */
-  private async publishInvocation(channels: readonly string[], method: string, args: readonly unknown[], excluded: readonly string[]): Promise<void> {
+  private async publishInvocation(
+    channels: readonly string[],
+    method: string,
+    args: readonly unknown[],
+    excluded: readonly string[],
+  ): Promise<void> {
     await this.whenOpen();
     if (channels.length === 0) return;
     const payload = this.payload(method, args, excluded);
@@ -406,7 +447,12 @@ export class RedisEmitterLifetime implements HubLifetimeManager {
     }
   }
 
-  private payload(method: string, args: readonly unknown[], excluded: readonly string[], invocationId?: string): Buffer {
+  private payload(
+    method: string,
+    args: readonly unknown[],
+    excluded: readonly string[],
+    invocationId?: string,
+  ): Buffer {
     const message: InvocationMessage =
       invocationId === undefined
         ? { type: MessageType.Invocation, target: method, arguments: args as unknown[] }
@@ -446,7 +492,10 @@ export class RedisEmitterLifetime implements HubLifetimeManager {
       const reply = decodeRedisCompletion(payload);
       const protocol = this.protocols.find((candidate) => candidate.name === reply.protocolName);
       if (protocol === undefined) {
-        this.log.warn({ protocol: reply.protocolName }, 'a client result came in a protocol this emitter does not speak');
+        this.log.warn(
+          { protocol: reply.protocolName },
+          'a client result came in a protocol this emitter does not speak',
+        );
         return;
       }
       completion = readFramed(protocol, reply.completion);
@@ -468,7 +517,8 @@ export class RedisEmitterLifetime implements HubLifetimeManager {
  * @throws RedisConfigurationError when the `redis` option is malformed (the message never holds a password)
  */
 export function createEmitter<TClient extends object = UntypedClient>(options: EmitterOptions): HubEmitter<TClient> {
-  if (typeof options.hub !== 'string' || options.hub === '') throw new TypeError('createEmitter needs the hub\'s name (`hub`).');
+  if (typeof options.hub !== 'string' || options.hub === '')
+    throw new TypeError("createEmitter needs the hub's name (`hub`).");
   const target = resolveRedisTarget(connectionSettings(options.redis));
   const log = options.logger ?? consoleLogger;
   for (const warning of target.warnings) log.warn({}, warning);

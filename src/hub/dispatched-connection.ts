@@ -57,4 +57,3 @@ export interface DispatchedConnection extends HubCallerContext, ResultStreamHost
   /** Logs a hub method's failure (rate-limited per connection). */
   logFailure(error: unknown, methodName: string, message: string): void;
 }
-

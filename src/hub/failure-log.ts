@@ -4,7 +4,7 @@
  * the window are counted and reported in one line when it ends, so a client whose calls fail by the thousand
  * (client results cancelled at its disconnect, say) cannot flood the log.
  */
-import { logEvent, type Logger } from '../log-events';
+import { logEvent, type Logger } from '../shared/log-events';
 
 /** Hub method failures of one connection logged in full per window. */
 export const FAILURES_LOGGED_PER_WINDOW = 5;
@@ -39,7 +39,10 @@ export class FailureLogWindow {
   record(error: unknown, methodName: string, message: string): void {
     if (this.logged < FAILURES_LOGGED_PER_WINDOW) {
       this.logged++;
-      logEvent(this.logger, 'error', 'signalr.invocation.failed',
+      logEvent(
+        this.logger,
+        'error',
+        'signalr.invocation.failed',
         { err: error, connectionId: this.connectionId, method: methodName },
         message,
       );
@@ -52,7 +55,10 @@ export class FailureLogWindow {
 
   private reportSuppressed(): void {
     if (this.suppressed === 0) return;
-    logEvent(this.logger, 'error', 'signalr.invocation.failed',
+    logEvent(
+      this.logger,
+      'error',
+      'signalr.invocation.failed',
       {
         connectionId: this.connectionId,
         suppressed: this.suppressed,

@@ -3,7 +3,7 @@
  * operations. Caller-relative targets are the plain ones with the caller's id filled in, as .NET does:
  * `others` is all-except-caller, `othersInGroup` is group-except-caller.
  */
-import { GroupErrors, HubException, userGroupsNeedPresence } from '../errors';
+import { GroupErrors, HubException, userGroupsNeedPresence } from '../shared/errors';
 import type { HubLifetimeManager } from '../lifetime/hub-lifetime-manager';
 import type { ClientProxy, GroupManager, HubCallerClients, HubClients, SingleClientProxy } from './hub';
 
@@ -23,7 +23,11 @@ function splitSignal(args: unknown[]): [unknown[], AbortSignal | undefined] {
   return last instanceof AbortSignal ? [args.slice(0, -1), last] : [args, undefined];
 }
 
-function singleClient(lifetime: HubLifetimeManager, connectionId: string, guard?: ClientInvokeGuard): SingleClientProxy {
+function singleClient(
+  lifetime: HubLifetimeManager,
+  connectionId: string,
+  guard?: ClientInvokeGuard,
+): SingleClientProxy {
   return {
     send: (method, ...args) => lifetime.sendConnection(connectionId, method, args),
     invoke: <T>(method: string, ...rest: unknown[]) => {
@@ -173,7 +177,10 @@ export class GuardedHubClients implements HubCallerClients {
 }
 
 /** Group membership through the lifetime manager. */
-export function lifetimeGroupManager(lifetime: HubLifetimeManager, maximumGroupNameLength: number | null = null): GroupManager {
+export function lifetimeGroupManager(
+  lifetime: HubLifetimeManager,
+  maximumGroupNameLength: number | null = null,
+): GroupManager {
   return {
     addToGroup: (connectionId, groupName) => {
       if (maximumGroupNameLength !== null && groupName.length > maximumGroupNameLength) {

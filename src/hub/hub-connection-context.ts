@@ -21,9 +21,9 @@ import type { HubProtocol } from '../../protocol/hub-protocol';
 import { MessageType, type CloseMessage, type HubMessage, type StreamItemMessage } from '../../protocol/messages';
 import type { TransportName } from '../../protocol/negotiate';
 import type { ConnectionApplication, HttpConnection } from '../connections/http-connection';
-import { CLOSE_WITH_ERROR, ConnectionErrors, HubException, namedError, withErrorDetail } from '../errors';
-import type { HeartbeatParticipant } from '../heartbeat';
-import { logEvent, type Logger } from '../log-events';
+import { CLOSE_WITH_ERROR, ConnectionErrors, HubException, namedError, withErrorDetail } from '../shared/errors';
+import type { HeartbeatParticipant } from '../shared/heartbeat';
+import { logEvent, type Logger } from '../shared/log-events';
 import type { HubLifetimeManager, ManagedConnection } from '../lifetime/hub-lifetime-manager';
 import type { SerializedHubMessage } from '../lifetime/serialized-message';
 import type { ResolvedHubOptions } from './hub-options';
@@ -182,7 +182,10 @@ export class HubConnectionContext
     try {
       bytes = message.getBytes(protocol);
     } catch (error) {
-      logEvent(this.host.log, 'error', 'signalr.connection.error',
+      logEvent(
+        this.host.log,
+        'error',
+        'signalr.connection.error',
         { err: error, connectionId: this.connectionId },
         'hub message could not be serialized',
       );
@@ -219,7 +222,10 @@ export class HubConnectionContext
    * closed (the Close message is queued behind the rest; the transport cuts the socket if it does not drain).
    */
   private closeSlowClient(waiting: number, limit: number): void {
-    logEvent(this.host.log, 'warn', 'signalr.connection.slow_client',
+    logEvent(
+      this.host.log,
+      'warn',
+      'signalr.connection.slow_client',
       { connectionId: this.connectionId, waiting, limit },
       'client too slow: connection closed',
     );
@@ -242,7 +248,10 @@ export class HubConnectionContext
         result: result === undefined ? null : result,
       });
     } catch (error) {
-      logEvent(this.host.log, 'error', 'signalr.invocation.failed',
+      logEvent(
+        this.host.log,
+        'error',
+        'signalr.invocation.failed',
         { err: error, connectionId: this.connectionId, method: target },
         'result not serializable',
       );
@@ -295,7 +304,10 @@ export class HubConnectionContext
   loopFailed(error: unknown): void {
     // Hub code runs inside its own guards; this is a fault of ours. It ends this connection, not the process
     // (the transport's event handler would otherwise see it).
-    logEvent(this.host.log, 'error', 'signalr.connection.error',
+    logEvent(
+      this.host.log,
+      'error',
+      'signalr.connection.error',
       { err: error, connectionId: this.connectionId },
       'hub message loop failed',
     );
@@ -457,7 +469,10 @@ export class HubConnectionContext
 
   private failHandshake(error: string): void {
     this.host.stats.handshakesFailed++;
-    logEvent(this.host.log, 'info', 'signalr.handshake.failed',
+    logEvent(
+      this.host.log,
+      'info',
+      'signalr.handshake.failed',
       { connectionId: this.connectionId, transport: this.transport, error },
       'handshake failed',
     );
@@ -476,7 +491,10 @@ export class HubConnectionContext
       if (this.phase === 'closed') return;
       await this.host.dispatcher.onConnected(this);
     } catch (error) {
-      logEvent(this.host.log, 'error', 'signalr.connection.error',
+      logEvent(
+        this.host.log,
+        'error',
+        'signalr.connection.error',
         { err: error, connectionId: this.connectionId },
         'onConnected failed',
       );
@@ -494,7 +512,10 @@ export class HubConnectionContext
     if (this.phase !== 'starting') return;
     this.phase = 'connected';
     this.hubConnected = true;
-    logEvent(this.host.log, 'info', 'signalr.connection.started',
+    logEvent(
+      this.host.log,
+      'info',
+      'signalr.connection.started',
       {
         connectionId: this.connectionId,
         transport: this.transport,
@@ -529,7 +550,10 @@ export class HubConnectionContext
     // Expired authentication: a Close without error that lets the client reconnect with a fresh token, as .NET's
     // heartbeat requests (HttpConnectionManager, `CloseOnAuthenticationExpiration`; docs/protocol.md §2.8).
     if (now > this.authenticationExpiresAt) {
-      logEvent(this.host.log, 'info', 'signalr.connection.authentication_expired',
+      logEvent(
+        this.host.log,
+        'info',
+        'signalr.connection.authentication_expired',
         { connectionId: this.connectionId },
         'authentication expired; closing the connection',
       );
@@ -545,7 +569,8 @@ export class HubConnectionContext
     // Stateful reconnect: acknowledge what arrived, at most once a second
     // (src/SignalR/common/Shared/MessageBuffer.cs@v10.0.0 L88-L120).
     const ack = this.messageBuffer?.ackDue(now);
-    if (ack !== undefined) this.http.write(this.protocolInUse!.writeMessage({ type: MessageType.Ack, sequenceId: ack }));
+    if (ack !== undefined)
+      this.http.write(this.protocolInUse!.writeMessage({ type: MessageType.Ack, sequenceId: ack }));
   }
 
   // ------------------------------------------------------------------------------------------------------------
@@ -643,7 +668,10 @@ export class HubConnectionContext
     const durationMs = Date.now() - this.startedAt;
     const observer = this.host.stats.observer;
     if (observer !== null) observer.connectionEnded(this.transport, status, durationMs / 1000);
-    logEvent(this.host.log, 'info', 'signalr.connection.ended',
+    logEvent(
+      this.host.log,
+      'info',
+      'signalr.connection.ended',
       {
         connectionId: this.connectionId,
         transport: this.transport,
@@ -663,7 +691,10 @@ export class HubConnectionContext
       try {
         await this.host.dispatcher.onDisconnected(this, error);
       } catch (hookError) {
-        logEvent(this.host.log, 'error', 'signalr.connection.error',
+        logEvent(
+          this.host.log,
+          'error',
+          'signalr.connection.error',
           { err: hookError, connectionId: this.connectionId },
           'onDisconnected failed',
         );
@@ -673,7 +704,10 @@ export class HubConnectionContext
       try {
         await this.host.lifetime.onDisconnected(this);
       } catch (lifetimeError) {
-        logEvent(this.host.log, 'error', 'signalr.connection.error',
+        logEvent(
+          this.host.log,
+          'error',
+          'signalr.connection.error',
           { err: lifetimeError, connectionId: this.connectionId },
           'lifetime manager failed',
         );

@@ -5,7 +5,7 @@
  * Completion. One dispatcher serves every connection of its hub; what belongs to a connection (its invocation
  * slots, its streams, its writes) is reached through a `DispatchedConnection`, given to each call.
  */
-import type { Logger } from '../log-events';
+import type { Logger } from '../shared/log-events';
 import {
   MessageType,
   type CompletionMessage,
@@ -13,7 +13,7 @@ import {
   type InvocationMessage,
   type StreamInvocationMessage,
 } from '../../protocol/messages';
-import { HubException, InvocationErrors, namedError, withErrorDetail } from '../errors';
+import { HubException, InvocationErrors, namedError, withErrorDetail } from '../shared/errors';
 import type { HubLifetimeManager } from '../lifetime/hub-lifetime-manager';
 import { isThenable } from './async-values';
 import type { DispatchedConnection } from './dispatched-connection';
@@ -166,7 +166,12 @@ export class HubMessageDispatcher {
    * client. A method that returns a plain value completes synchronously, as in .NET, so its Completion precedes
    * anything the loop does next.
    */
-  private runInvocation(connection: DispatchedConnection, message: InvocationMessage, method: HubMethod, args: unknown[]): void {
+  private runInvocation(
+    connection: DispatchedConnection,
+    message: InvocationMessage,
+    method: HubMethod,
+    args: unknown[],
+  ): void {
     // The checks .NET makes inside the slot (src/SignalR/server/Core/src/Internal/DefaultHubDispatcher.cs@v10.0.0
     // Invoke): invocation kind, then stream count.
     if (method.streaming) {
@@ -196,7 +201,12 @@ export class HubMessageDispatcher {
    * uploads open until it settles (src/SignalR/server/Core/src/Internal/DefaultHubDispatcher.cs@v10.0.0 Invoke,
    * CleanupInvocation).
    */
-  private runStreamCall(connection: DispatchedConnection, message: InvocationMessage, method: HubMethod, args: unknown[]): void {
+  private runStreamCall(
+    connection: DispatchedConnection,
+    message: InvocationMessage,
+    method: HubMethod,
+    args: unknown[],
+  ): void {
     if (method.streaming) {
       this.reject(connection, message.invocationId, InvocationErrors.streamingMethodWithInvocation(message.target));
       return;
@@ -229,7 +239,10 @@ export class HubMessageDispatcher {
     args: unknown[],
     uploads: readonly UploadStream[] | undefined,
   ): void {
-    const scope = new InvocationScope(connection, uploads === undefined ? ClientInvoke.ReleasesSlot : ClientInvoke.Free);
+    const scope = new InvocationScope(
+      connection,
+      uploads === undefined ? ClientInvoke.ReleasesSlot : ClientInvoke.Free,
+    );
     const started = connection.invocationStarted();
     let result: unknown;
     try {

@@ -8,13 +8,13 @@ import { PING } from '../../protocol/messages';
 import type { TransportName } from '../../protocol/negotiate';
 import { ConnectionManager } from '../connections/connection-manager';
 import type { HttpConnection } from '../connections/http-connection';
-import type { Heartbeat } from '../heartbeat';
+import type { Heartbeat } from '../shared/heartbeat';
 import type { HubLifetimeManager } from '../lifetime/hub-lifetime-manager';
 import { InMemoryLifetimeManager } from '../lifetime/in-memory-lifetime-manager';
-import type { Logger } from '../log-events';
+import type { Logger } from '../shared/log-events';
 import { lifetimeLimits, type ResolvedHubOptions } from './hub-options';
 import type { GroupManager, HubClients, HubClientsFor, HubHttpRequest, UntypedClient } from './hub';
-import type { HubPresence } from '../presence/presence';
+import type { HubPresence } from '../lifetime/presence';
 import { LifetimeHubClients, lifetimeGroupManager } from './hub-clients';
 import { HubConnectionContext, type HubConnectionHost } from './hub-connection-context';
 import { HubMessageDispatcher } from './hub-dispatcher';
@@ -54,7 +54,7 @@ export class HubEndpoint implements HubContext, HubConnectionHost {
     this.connections = new ConnectionManager(options.disconnectTimeoutMs);
     this.clients = new LifetimeHubClients(lifetime);
     this.groups = lifetimeGroupManager(lifetime, options.maximumGroupNameLength);
-    if (lifetime.presence === undefined) throw new TypeError('A hub\'s lifetime manager must keep presence.');
+    if (lifetime.presence === undefined) throw new TypeError("A hub's lifetime manager must keep presence.");
     this.presence = lifetime.presence;
     heartbeat.add(this.connections);
   }
@@ -98,7 +98,12 @@ export class HubEndpoint implements HubContext, HubConnectionHost {
    * the copy of the request it keeps and when its authentication expires (`Infinity` for never, and always
    * without `closeOnAuthenticationExpiration`).
    */
-  startConnection(http: HttpConnection, request: HubHttpRequest, authenticationExpiresAt: number, now = Date.now()): HubConnectionContext {
+  startConnection(
+    http: HttpConnection,
+    request: HubHttpRequest,
+    authenticationExpiresAt: number,
+    now = Date.now(),
+  ): HubConnectionContext {
     const connection = new HubConnectionContext(http, this, request, http.userIdentifier, now);
     if (this.options.closeOnAuthenticationExpiration) connection.authenticationExpiresAt = authenticationExpiresAt;
     http.application = connection;

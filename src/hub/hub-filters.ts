@@ -66,9 +66,15 @@ export interface HubFilter {
    * Runs around a hub method. Return what `next` resolves to (the method's result), or a result of your own.
    * @param next the next filter, or the method itself; pass a context with other `arguments` to change them
    */
-  invokeMethod?(invocation: HubInvocationContext, next: (invocation: HubInvocationContext) => Promise<unknown>): unknown;
+  invokeMethod?(
+    invocation: HubInvocationContext,
+    next: (invocation: HubInvocationContext) => Promise<unknown>,
+  ): unknown;
   /** Runs around the hub's `onConnected`; throwing closes the connection with an error, as the hook throwing does. */
-  onConnected?(lifetime: HubLifetimeContext, next: (lifetime: HubLifetimeContext) => Promise<void>): void | Promise<void>;
+  onConnected?(
+    lifetime: HubLifetimeContext,
+    next: (lifetime: HubLifetimeContext) => Promise<void>,
+  ): void | Promise<void>;
   /** Runs around the hub's `onDisconnected`; `error` is why the connection failed, if it did. */
   onDisconnected?(
     lifetime: HubLifetimeContext,
@@ -122,7 +128,9 @@ export class HubFilterPipeline {
     const filters = this.connected;
     if (filters.length === 0) return hub.onConnected();
     const step = async (index: number, lifetime: HubLifetimeContext): Promise<void> =>
-      index === filters.length ? lifetime.hub.onConnected() : filters[index].onConnected!(lifetime, (next) => step(index + 1, next));
+      index === filters.length
+        ? lifetime.hub.onConnected()
+        : filters[index].onConnected!(lifetime, (next) => step(index + 1, next));
     return step(0, { hub, context: hub.context, hubName: this.hubName });
   }
 

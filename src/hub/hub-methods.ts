@@ -14,7 +14,7 @@ import {
   type HubParameterSchema,
   type MethodAuthorization,
 } from './hub';
-import type { SignalRErrorCode } from '../errors';
+import type { SignalRErrorCode } from '../shared/errors';
 
 /** One invokable hub method. */
 export interface HubMethod {
@@ -83,7 +83,11 @@ export function discoverHubMethods(hubClass: HubClass): ReadonlyMap<string, HubM
   const streamingNames = new Set(statics.streamingMethods ?? []);
   const authorization = statics.authorize ?? {};
   const methods = new Map<string, HubMethod>();
-  for (let proto = hubClass.prototype; proto !== Hub.prototype && proto !== null; proto = Object.getPrototypeOf(proto)) {
+  for (
+    let proto = hubClass.prototype;
+    proto !== Hub.prototype && proto !== null;
+    proto = Object.getPrototypeOf(proto)
+  ) {
     for (const name of Object.getOwnPropertyNames(proto)) {
       const key = name.toLowerCase();
       if (RESERVED.has(key) || name.startsWith('_')) continue;
@@ -114,7 +118,9 @@ export function discoverHubMethods(hubClass: HubClass): ReadonlyMap<string, HubM
   }
   for (const name of Object.keys(authorization)) {
     if (!methods.has(name.toLowerCase())) {
-      throw new HubDefinitionError(`Authorization is declared for '${name}', which is not a method of ${hubClass.name}.`);
+      throw new HubDefinitionError(
+        `Authorization is declared for '${name}', which is not a method of ${hubClass.name}.`,
+      );
     }
   }
   for (const name of streamingNames) {
@@ -130,7 +136,8 @@ function parameterLayout(
   declared: readonly HubParameterSchema[] | undefined,
   declaredLength: number,
 ): Pick<HubMethod, 'parameterCount' | 'schemas' | 'streamParameters'> {
-  if (declared === undefined) return { parameterCount: declaredLength, schemas: undefined, streamParameters: undefined };
+  if (declared === undefined)
+    return { parameterCount: declaredLength, schemas: undefined, streamParameters: undefined };
   const schemas: ArgumentSchema[] = [];
   const streams: StreamParameter[] = [];
   declared.forEach((entry, position) => {

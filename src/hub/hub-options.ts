@@ -11,7 +11,7 @@ import {
   integerDescriptor,
   limitDescriptor,
   type DescriptorsOf,
-} from '../option-descriptors';
+} from '../shared/option-descriptors';
 import type { HttpDispatcherOptions, ResolvedRouteOptions } from '../connections/dispatcher-options';
 import type { HubClass } from './hub';
 import type { HubFilter } from './hub-filters';
@@ -117,10 +117,16 @@ export const hubConnectionOptionDescriptors: DescriptorsOf<HubConnectionOptions>
     30_000,
     { env: 'SIGNALR_CLIENT_TIMEOUT_INTERVAL_MS' },
   ),
-  handshakeTimeoutMs: integerDescriptor('time to complete the handshake', 15_000, { env: 'SIGNALR_HANDSHAKE_TIMEOUT_MS' }),
-  maximumReceiveMessageSize: limitDescriptor('largest client message (bytes, framing included); `null` = no limit', 32_768, {
-    env: 'SIGNALR_MAXIMUM_RECEIVE_MESSAGE_SIZE',
+  handshakeTimeoutMs: integerDescriptor('time to complete the handshake', 15_000, {
+    env: 'SIGNALR_HANDSHAKE_TIMEOUT_MS',
   }),
+  maximumReceiveMessageSize: limitDescriptor(
+    'largest client message (bytes, framing included); `null` = no limit',
+    32_768,
+    {
+      env: 'SIGNALR_MAXIMUM_RECEIVE_MESSAGE_SIZE',
+    },
+  ),
   enableDetailedErrors: booleanDescriptor(
     'error details in Completion and Close errors (`HubException` messages always pass)',
     false,

@@ -13,7 +13,7 @@
  */
 import type { IncomingHttpHeaders } from 'node:http';
 import type { TransportName } from '../../protocol/negotiate';
-import type { HubPresence, UserGroupOptions } from '../presence/presence';
+import type { HubPresence, UserGroupOptions } from '../lifetime/presence';
 
 /** Sends to a set of connections. */
 export interface ClientProxy {
@@ -100,10 +100,14 @@ export type ClientMethodName<TClient> = {
   string;
 
 /** The parameters of a client method. */
-export type ClientMethodArguments<TClient, M extends keyof TClient> = TClient[M] extends (...args: infer A) => unknown ? A : never;
+export type ClientMethodArguments<TClient, M extends keyof TClient> = TClient[M] extends (...args: infer A) => unknown
+  ? A
+  : never;
 
 /** What a client method's handler returns, once awaited: the result of a client-result call. */
-export type ClientMethodResult<TClient, M extends keyof TClient> = TClient[M] extends (...args: never[]) => infer R ? Awaited<R> : never;
+export type ClientMethodResult<TClient, M extends keyof TClient> = TClient[M] extends (...args: never[]) => infer R
+  ? Awaited<R>
+  : never;
 
 /** {@link ClientProxy} of a hub with a client interface: only its methods, with their arguments. */
 export interface TypedClientProxy<TClient> {

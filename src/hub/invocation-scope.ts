@@ -3,7 +3,7 @@
  * connection's, plus what belongs to the invocation — its abort signal and, for a plain invocation, the invocation
  * slot it gives up when it first asks a client for a result.
  */
-import { ClientResultErrors, namedError } from '../errors';
+import { ClientResultErrors, namedError } from '../shared/errors';
 import type { DispatchedConnection } from './dispatched-connection';
 import type { GroupManager, HubBinding, HubCallerClients, HubCallerContext } from './hub';
 import type { ClientInvokeGuard } from './hub-clients';
@@ -65,4 +65,3 @@ export class InvocationScope implements HubBinding, ClientInvokeGuard {
     this.connection.releaseSlot();
   }
 }
-

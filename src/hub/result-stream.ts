@@ -9,7 +9,7 @@
  * the stream waits for the next turn, letting the transport flush and the connection read (a CancelInvocation, say).
  */
 import type { StreamItemMessage } from '../../protocol/messages';
-import { InvocationErrors, withErrorDetail } from '../errors';
+import { InvocationErrors, withErrorDetail } from '../shared/errors';
 import { isThenable, iteratorOf, type AnyIterator } from './async-values';
 import type { UploadStream } from './upload-stream';
 

@@ -6,7 +6,7 @@
  * item and the connection stops processing its input until the method takes one (.NET awaits the channel write
  * inside the receive loop the same way), so memory per stream stays bounded whatever the client sends.
  */
-import { HubException, UploadStreamErrors, namedError, withErrorDetail, InvocationErrors } from '../errors';
+import { HubException, UploadStreamErrors, namedError, withErrorDetail, InvocationErrors } from '../shared/errors';
 import { checkValue, type ArgumentSchema } from './hub';
 
 type State = 'open' | 'completed' | 'abandoned';

@@ -8,7 +8,7 @@
  *
  * Spec: docs/protocol.md §3.1 (pure pub/sub, nothing is stored), §3.8 (connection loss).
  */
-import type { SignalRErrorCode } from '../errors';
+import type { SignalRErrorCode } from '../shared/errors';
 
 /** Receives the payloads published on one subscribed channel. Called synchronously; must not throw or block. */
 export type ChannelListener = (payload: Buffer) => void;

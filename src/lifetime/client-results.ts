@@ -3,7 +3,7 @@
  * manager shares, as ASP.NET Core's `ClientResultsManager`.
  */
 import { hasResult, type CompletionMessage } from '../../protocol/messages';
-import { ClientResultErrors, GroupErrors, HubException, namedError, type SignalRErrorCode } from '../errors';
+import { ClientResultErrors, GroupErrors, HubException, namedError, type SignalRErrorCode } from '../shared/errors';
 
 interface PendingResult {
   readonly connectionId: string;
@@ -34,13 +34,21 @@ export interface LifetimeLimits {
 }
 
 /** A `HubException` when `names` (a connection's groups) is full and `groupName` is not among them. */
-export function checkGroupRoom(connectionId: string, names: ReadonlySet<string> | undefined, groupName: string, limit: number | null): void {
+export function checkGroupRoom(
+  connectionId: string,
+  names: ReadonlySet<string> | undefined,
+  groupName: string,
+  limit: number | null,
+): void {
   if (limit === null || names === undefined || names.size < limit || names.has(groupName)) return;
   throw new HubException(GroupErrors.tooManyGroups(connectionId, limit));
 }
 
 /** The defaults of {@link ClientResultLimits}: see `maximumPendingClientResultsPerConnection` in the options. */
-export const DEFAULT_CLIENT_RESULT_LIMITS: ClientResultLimits = Object.freeze({ maximumPerConnection: 100, maximumTotal: 10_000 });
+export const DEFAULT_CLIENT_RESULT_LIMITS: ClientResultLimits = Object.freeze({
+  maximumPerConnection: 100,
+  maximumTotal: 10_000,
+});
 
 /** The defaults of {@link LifetimeLimits}: see the hub options of the same names. */
 export const DEFAULT_LIFETIME_LIMITS: LifetimeLimits = Object.freeze({
@@ -115,7 +123,10 @@ export class ClientResultsManager {
     const entry = this.pending.get(completion.invocationId);
     if (entry === undefined) return false;
     if (entry.connectionId !== connectionId) {
-      throw namedError('InvalidOperationException', ClientResultErrors.wrongConnection(connectionId, completion.invocationId));
+      throw namedError(
+        'InvalidOperationException',
+        ClientResultErrors.wrongConnection(connectionId, completion.invocationId),
+      );
     }
     this.forget(completion.invocationId, entry);
     if (hasResult(completion)) entry.resolve(completion.result);

@@ -4,7 +4,7 @@
  * operations over several servers. Swapping them changes delivery topology, never what hubs or clients see.
  */
 import type { CompletionMessage } from '../../protocol/messages';
-import type { HubPresence } from '../presence/presence';
+import type { HubPresence } from './presence';
 import type { SerializedHubMessage } from './serialized-message';
 
 /** What a lifetime manager needs of a connection. */
@@ -53,7 +53,12 @@ export interface HubLifetimeManager {
    * Invokes `method` on one connection and resolves with the client's result (docs/protocol.md §2.7). Rejects with the
    * client's error, when the connection does not exist or disconnects, or when `signal` aborts.
    */
-  invokeConnection(connectionId: string, method: string, args: readonly unknown[], signal?: AbortSignal): Promise<unknown>;
+  invokeConnection(
+    connectionId: string,
+    method: string,
+    args: readonly unknown[],
+    signal?: AbortSignal,
+  ): Promise<unknown>;
   /**
    * Hands a Completion that `connectionId` sent to the invocation waiting for it; returns false when no
    * server-initiated invocation has that id.

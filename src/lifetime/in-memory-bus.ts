@@ -86,7 +86,12 @@ export class InMemoryBroker {
   }
 }
 
-const SILENT: BackplaneLogger = { error: () => undefined, warn: () => undefined, info: () => undefined, debug: () => undefined };
+const SILENT: BackplaneLogger = {
+  error: () => undefined,
+  warn: () => undefined,
+  info: () => undefined,
+  debug: () => undefined,
+};
 
 /** One server's connection to an {@link InMemoryBroker}; make it with {@link InMemoryBroker.bus}. */
 export class InMemoryBus implements BackplaneBus {

@@ -7,9 +7,15 @@
  * each target; nothing here waits on a client.
  */
 import { MessageType } from '../../protocol/messages';
-import { ClientResultErrors, HubException } from '../errors';
-import { checkGroupRoom, ClientResultsManager, ConnectionIOError, DEFAULT_LIFETIME_LIMITS, type LifetimeLimits } from './client-results';
-import { LocalPresence, type LocalPresenceIndex } from '../presence/local-presence';
+import { ClientResultErrors, HubException } from '../shared/errors';
+import {
+  checkGroupRoom,
+  ClientResultsManager,
+  ConnectionIOError,
+  DEFAULT_LIFETIME_LIMITS,
+  type LifetimeLimits,
+} from './client-results';
+import { LocalPresence, type LocalPresenceIndex } from './local-presence';
 import type { HubLifetimeManager, ManagedConnection } from './hub-lifetime-manager';
 import { SerializedHubMessage } from './serialized-message';
 
@@ -175,7 +181,12 @@ export class InMemoryLifetimeManager implements HubLifetimeManager, LocalPresenc
     const connection = this.connections.get(connectionId);
     // .NET's default manager ignores ids it does not know.
     if (connection === undefined) return;
-    checkGroupRoom(connectionId, this.groupsOfConnection.get(connectionId), groupName, this.limits.maximumGroupsPerConnection);
+    checkGroupRoom(
+      connectionId,
+      this.groupsOfConnection.get(connectionId),
+      groupName,
+      this.limits.maximumGroupsPerConnection,
+    );
     let members = this.groups.get(groupName);
     if (members === undefined) this.groups.set(groupName, (members = new Set()));
     if (members.has(connection)) return;
@@ -190,7 +201,8 @@ export class InMemoryLifetimeManager implements HubLifetimeManager, LocalPresenc
     const connection = this.connections.get(connectionId);
     if (connection === undefined) return;
     this.leave(groupName, connection);
-    if (this.groupsOfConnection.get(connectionId)?.delete(groupName) === true) this.presence.emit('left', connection, groupName);
+    if (this.groupsOfConnection.get(connectionId)?.delete(groupName) === true)
+      this.presence.emit('left', connection, groupName);
   }
 
   async invokeConnection(
@@ -208,12 +220,20 @@ export class InMemoryLifetimeManager implements HubLifetimeManager, LocalPresenc
     const invocationId = `s${++this.lastInvocationId}`;
     const result = this.clientResults.add(connectionId, invocationId, signal);
     connection.write(
-      new SerializedHubMessage({ type: MessageType.Invocation, invocationId, target: method, arguments: args as unknown[] }),
+      new SerializedHubMessage({
+        type: MessageType.Invocation,
+        invocationId,
+        target: method,
+        arguments: args as unknown[],
+      }),
     );
     return result;
   }
 
-  setConnectionResult(connectionId: string, completion: Parameters<HubLifetimeManager['setConnectionResult']>[1]): boolean {
+  setConnectionResult(
+    connectionId: string,
+    completion: Parameters<HubLifetimeManager['setConnectionResult']>[1],
+  ): boolean {
     return this.clientResults.complete(connectionId, completion);
   }
 

@@ -1,6 +1,6 @@
 import type { HubProtocol } from '../../protocol/hub-protocol';
 import type { HubMessage } from '../../protocol/messages';
-import { ConnectionErrors } from '../errors';
+import { ConnectionErrors } from '../shared/errors';
 
 /**
  * A hub message serialized at most once per protocol, however many connections it goes to (as ASP.NET Core's

@@ -6,7 +6,7 @@
  * a bad signature, an expired or not-yet-valid token, another audience — is refused. Pure code over node:crypto.
  */
 import { createHmac, timingSafeEqual } from 'node:crypto';
-import type { SignalRErrorCode } from '../errors';
+import type { SignalRErrorCode } from '../shared/errors';
 
 /** The access key and, from an Azure connection string, the endpoint clients of Azure's API sign their audience with. */
 export interface ManagementAccessKey {
@@ -27,7 +27,8 @@ export class ManagementOptionsError extends Error {
  * `Endpoint=https://…;AccessKey=…;Version=1.0;` (keys case-insensitive, items separated by `;`).
  */
 export function parseAccessKey(value: string): ManagementAccessKey {
-  if (typeof value !== 'string' || value.trim() === '') throw new ManagementOptionsError('management.accessKey is empty.');
+  if (typeof value !== 'string' || value.trim() === '')
+    throw new ManagementOptionsError('management.accessKey is empty.');
   if (!/(^|;)\s*accesskey\s*=/i.test(value)) return { key: value };
   const items = new Map<string, string>();
   for (const item of value.split(';')) {
@@ -36,14 +37,17 @@ export function parseAccessKey(value: string): ManagementAccessKey {
     items.set(item.slice(0, equals).trim().toLowerCase(), item.slice(equals + 1).trim());
   }
   const key = items.get('accesskey') ?? '';
-  if (key === '') throw new ManagementOptionsError('The connection string in management.accessKey has an empty AccessKey.');
+  if (key === '')
+    throw new ManagementOptionsError('The connection string in management.accessKey has an empty AccessKey.');
   const endpoint = items.get('endpoint');
   if (endpoint !== undefined && endpoint !== '') {
     let url: URL;
     try {
       url = new URL(endpoint);
     } catch {
-      throw new ManagementOptionsError('The connection string in management.accessKey has an Endpoint that is not a URL.');
+      throw new ManagementOptionsError(
+        'The connection string in management.accessKey has an Endpoint that is not a URL.',
+      );
     }
     const port = items.get('port');
     if (port !== undefined && port !== '') url.port = port;
@@ -54,19 +58,14 @@ export function parseAccessKey(value: string): ManagementAccessKey {
 
 /** Why a token was refused (logged at debug level; the client only sees 401). */
 export type TokenRefusal =
-  | 'missing'
-  | 'malformed'
-  | 'algorithm'
-  | 'signature'
-  | 'expired'
-  | 'no expiry'
-  | 'not yet valid'
-  | 'audience';
+  'missing' | 'malformed' | 'algorithm' | 'signature' | 'expired' | 'no expiry' | 'not yet valid' | 'audience';
 
 function decodeJson(part: string): Record<string, unknown> | undefined {
   try {
     const value: unknown = JSON.parse(Buffer.from(part, 'base64url').toString('utf8'));
-    return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : undefined;
+    return typeof value === 'object' && value !== null && !Array.isArray(value)
+      ? (value as Record<string, unknown>)
+      : undefined;
   } catch {
     return undefined;
   }
@@ -103,7 +102,8 @@ export function verifyAccessToken(
   if (given.length !== expected.length || !timingSafeEqual(given, expected)) return 'signature';
   if (typeof payload.exp !== 'number') return 'no expiry';
   if (payload.exp <= nowSeconds) return 'expired';
-  if (payload.nbf !== undefined && (typeof payload.nbf !== 'number' || payload.nbf > nowSeconds)) return 'not yet valid';
+  if (payload.nbf !== undefined && (typeof payload.nbf !== 'number' || payload.nbf > nowSeconds))
+    return 'not yet valid';
   const audiences = Array.isArray(payload.aud) ? payload.aud : [payload.aud];
   const wanted = normalizeAudience(audience);
   if (!audiences.some((value) => typeof value === 'string' && normalizeAudience(value) === wanted)) return 'audience';
@@ -114,7 +114,12 @@ export function verifyAccessToken(
  * Signs a token for the management API: HS256 with `key`, `aud` = `audience`, `exp` = now + `lifetimeSeconds`.
  * What an Azure SDK or a one-line script does; exported for tests and tools.
  */
-export function signAccessToken(key: string, audience: string, lifetimeSeconds = 300, claims: Record<string, unknown> = {}): string {
+export function signAccessToken(
+  key: string,
+  audience: string,
+  lifetimeSeconds = 300,
+  claims: Record<string, unknown> = {},
+): string {
   const header = Buffer.from(JSON.stringify({ alg: 'HS256', typ: 'JWT' })).toString('base64url');
   const payload = Buffer.from(
     JSON.stringify({ ...claims, aud: audience, exp: Math.floor(Date.now() / 1000) + lifetimeSeconds }),

@@ -1,3 +1,4 @@
+// Over 600 lines: Azure SignalR Service's route table (v1 and 2024-12-01), each route a few lines over shared checks.
 /**
  * The management REST API: Azure SignalR Service's data-plane REST API — its routes, bodies, status codes and
  * authentication — served by this server, so code written for Azure's REST API (or its management SDKs) works
@@ -28,12 +29,11 @@ import { encodeRedisInvocation } from '../../protocol/redis';
 import type { HubEndpoint } from '../hub/hub-endpoint';
 import type { BackplaneBus } from '../lifetime/backplane-bus';
 import { RedisLifetimeManager } from '../redis/redis-lifetime-manager';
-import { DEFAULT_PAGE_SIZE, MAXIMUM_PAGE_SIZE } from '../presence/presence';
+import { DEFAULT_PAGE_SIZE, MAXIMUM_PAGE_SIZE } from '../lifetime/presence';
 import { parseAccessKey, verifyAccessToken, type ManagementAccessKey } from './access-token';
 import { managementOptionDescriptors, type ManagementOptions } from './management-options';
 
 export type { ManagementOptions } from './management-options';
-
 
 /** A route's version: Azure's `/api/v1/…` routes, or the `api-version=2024-12-01` ones. */
 export type ManagementApiVersion = 'v1' | '2024-12-01';
@@ -79,7 +79,12 @@ export interface ManagementRoute {
 
 type Scope = 'Request' | 'Connection' | 'User' | 'Group';
 
-function failure(status: number, scope: Scope, errorKind: 'Unknown' | 'NotExisted' | 'NotInGroup' | 'Invalid', message: string): Answer {
+function failure(
+  status: number,
+  scope: Scope,
+  errorKind: 'Unknown' | 'NotExisted' | 'NotInGroup' | 'Invalid',
+  message: string,
+): Answer {
   const code = status === 404 ? 'Error.NotFound' : status === 400 ? 'Error.InvalidRequest' : `Error.${status}`;
   return { status, body: { code, level: 'Error', scope, errorKind, message, isSuccess: false } };
 }
@@ -112,7 +117,8 @@ function groupName(call: Call): string {
 function queryList(call: Call, name: string): string[] {
   const value = call.query[name];
   const list = value === undefined ? [] : Array.isArray(value) ? value : [value];
-  if (list.some((item) => item.trim() === '')) throw new BadRequest(invalid('Request', `Query parameter '${name}' has an empty value.`));
+  if (list.some((item) => item.trim() === ''))
+    throw new BadRequest(invalid('Request', `Query parameter '${name}' has an empty value.`));
   return list;
 }
 
@@ -129,8 +135,10 @@ function payload(call: Call): { target: string; args: unknown[] } {
     throw new BadRequest(invalid('Request', 'The body must be a JSON object { "target": "…", "arguments": [ … ] }.'));
   }
   const { target, arguments: args } = body as { target?: unknown; arguments?: unknown };
-  if (typeof target !== 'string' || target.trim() === '') throw new BadRequest(invalid('Request', "The body's 'target' must be a non-empty string."));
-  if (args !== undefined && args !== null && !Array.isArray(args)) throw new BadRequest(invalid('Request', "The body's 'arguments' must be an array."));
+  if (typeof target !== 'string' || target.trim() === '')
+    throw new BadRequest(invalid('Request', "The body's 'target' must be a non-empty string."));
+  if (args !== undefined && args !== null && !Array.isArray(args))
+    throw new BadRequest(invalid('Request', "The body's 'arguments' must be an array."));
   return { target, args: (args as unknown[] | undefined | null) ?? [] };
 }
 
@@ -142,7 +150,8 @@ function closeMessage(text: string | undefined): CloseMessage {
 // Operations
 
 /** Which connections a close reaches. */
-type CloseTarget = { kind: 'all' } | { kind: 'connection'; id: string } | { kind: 'group'; name: string } | { kind: 'user'; id: string };
+type CloseTarget =
+  { kind: 'all' } | { kind: 'connection'; id: string } | { kind: 'group'; name: string } | { kind: 'user'; id: string };
 
 /** What the routes need of the server around them. */
 class ManagementApi {
@@ -178,7 +187,10 @@ class ManagementApi {
 
   async groupExists(endpoint: HubEndpoint, group: string): Promise<boolean> {
     if (this.hasGroup(endpoint, group)) return true;
-    return endpoint.presence.scope === 'fleet' && (await endpoint.presence.group(group).connections({ limit: 1 })).connections.length > 0;
+    return (
+      endpoint.presence.scope === 'fleet' &&
+      (await endpoint.presence.group(group).connections({ limit: 1 })).connections.length > 0
+    );
   }
 
   /**
@@ -189,14 +201,19 @@ class ManagementApi {
     const group = groupName(call);
     const size = queryInteger(call, 'maxpagesize', 1, MAXIMUM_PAGE_SIZE) ?? DEFAULT_PAGE_SIZE;
     const token = queryText(call, 'continuationToken');
-    const page = await call.endpoint.presence.group(group).connections({ limit: size, ...(token !== undefined && { cursor: token }) });
+    const page = await call.endpoint.presence
+      .group(group)
+      .connections({ limit: size, ...(token !== undefined && { cursor: token }) });
     const next =
       page.cursor === undefined
         ? null
         : `${call.path}?${new URLSearchParams({ 'api-version': '2024-12-01', maxpagesize: String(size), continuationToken: page.cursor }).toString()}`;
     return {
       status: 200,
-      body: { value: page.connections.map(({ connectionId, userId }) => ({ connectionId, userId: userId ?? null })), nextLink: next },
+      body: {
+        value: page.connections.map(({ connectionId, userId }) => ({ connectionId, userId: userId ?? null })),
+        nextLink: next,
+      },
     };
   }
 
@@ -218,7 +235,8 @@ class ManagementApi {
 
   async removeUserFromAllGroups(call: Call): Promise<Answer> {
     const lifetime = call.endpoint.lifetime;
-    if (call.endpoint.presence.scope !== 'fleet' || !(lifetime instanceof RedisLifetimeManager)) return USER_GROUPS_NEED_PRESENCE;
+    if (call.endpoint.presence.scope !== 'fleet' || !(lifetime instanceof RedisLifetimeManager))
+      return USER_GROUPS_NEED_PRESENCE;
     await lifetime.removeUserFromAllGroups(call.params.user);
     return OK;
   }
@@ -274,7 +292,12 @@ class ManagementApi {
    * backplane — every other server's by publishing that Close message on the target's channel, framed in each
    * protocol as a server frames an invocation; the owning server writes it to the client, which closes.
    */
-  async close(endpoint: HubEndpoint, target: CloseTarget, excluded: readonly string[], text: string | undefined): Promise<void> {
+  async close(
+    endpoint: HubEndpoint,
+    target: CloseTarget,
+    excluded: readonly string[],
+    text: string | undefined,
+  ): Promise<void> {
     const message = closeMessage(text);
     let closedLocally = false;
     for (const connection of [...endpoint.liveConnections()]) {
@@ -317,7 +340,9 @@ class ManagementApi {
   /** A client result (`:invoke`): `ClientInvocationResponse` `{ result }`. */
   async invoke(endpoint: HubEndpoint, id: string, target: string, args: unknown[]): Promise<Answer> {
     try {
-      const result = await endpoint.clients.client(id).invoke(target, ...args, AbortSignal.timeout(this.invokeTimeoutMs));
+      const result = await endpoint.clients
+        .client(id)
+        .invoke(target, ...args, AbortSignal.timeout(this.invokeTimeoutMs));
       return { status: 200, body: { result: result ?? null } };
     } catch (error) {
       const { name, message } = error as Error;
@@ -330,9 +355,23 @@ class ManagementApi {
   }
 }
 
-const sent = { 202: 'Accepted', 400: 'Bad request (ServiceResponse with errorKind)', 401: 'Unauthorized', 404: 'No such hub' };
-const existence = { 200: 'Exists (on any server with presence, else on this server)', 401: 'Unauthorized', 404: 'Not found' };
-const userGroupChanged = { 200: 'OK', 400: 'Bad request', 401: 'Unauthorized', 501: 'Presence is off: user groups need it' };
+const sent = {
+  202: 'Accepted',
+  400: 'Bad request (ServiceResponse with errorKind)',
+  401: 'Unauthorized',
+  404: 'No such hub',
+};
+const existence = {
+  200: 'Exists (on any server with presence, else on this server)',
+  401: 'Unauthorized',
+  404: 'Not found',
+};
+const userGroupChanged = {
+  200: 'OK',
+  400: 'Bad request',
+  401: 'Unauthorized',
+  501: 'Presence is off: user groups need it',
+};
 const changed = { 200: 'OK', 400: 'Bad request', 401: 'Unauthorized', 404: 'No server owns the connection' };
 const closed = { 204: 'No Content', 400: 'Bad request', 401: 'Unauthorized', 404: 'No such hub' };
 
@@ -394,50 +433,388 @@ function queryText(call: Call, name: string): string | undefined {
  */
 export const MANAGEMENT_ROUTES: readonly ManagementRoute[] = [
   // -- version 1 ---------------------------------------------------------------------------------------------
-  { method: 'GET', path: '/v1/health', version: 'v1', summary: 'Get service health status.', responses: { 200: 'Healthy' }, authenticated: false, handle: () => OK },
-  { method: 'POST', path: '/v1/hubs/{hub}', version: 'v1', summary: 'Broadcast a message to all clients connected to target hub.', responses: sent, query: ['excluded'], payload: true, handle: (call) => sendTo(call, 'all') },
-  { method: 'POST', path: '/v1/hubs/{hub}/users/{user}', version: 'v1', summary: 'Broadcast a message to all clients belong to the target user.', responses: sent, payload: true, handle: (call) => sendTo(call, 'user') },
-  { method: 'POST', path: '/v1/hubs/{hub}/groups/{group}', version: 'v1', summary: 'Broadcast a message to all clients within the target group.', responses: sent, query: ['excluded'], payload: true, handle: (call) => sendTo(call, 'group') },
-  { method: 'POST', path: '/v1/hubs/{hub}/connections/{connectionId}', version: 'v1', summary: 'Send message to the specific connection.', responses: sent, payload: true, handle: (call) => sendTo(call, 'connection') },
-  { method: 'GET', path: '/v1/hubs/{hub}/connections/{connectionId}', version: 'v1', summary: 'Check if the connection with the given connectionId exists (on every server with presence, else on this server).', responses: existence, handle: (call) => exists(call.api.connectionExists(call.endpoint, call.params.connectionId)) },
-  { method: 'DELETE', path: '/v1/hubs/{hub}/connections/{connectionId}', version: 'v1', summary: 'Close the client connection.', responses: { 200: 'OK', 401: 'Unauthorized', 404: 'No such hub' }, query: ['reason'], handle: async (call) => (await call.api.close(call.endpoint, { kind: 'connection', id: call.params.connectionId }, [], reason(call)), OK) },
-  { method: 'GET', path: '/v1/hubs/{hub}/groups/{group}', version: 'v1', summary: 'Check if there are any client connections inside the given group (on every server with presence, else on this server).', responses: existence, handle: (call) => exists(call.api.groupExists(call.endpoint, groupName(call))) },
-  { method: 'GET', path: '/v1/hubs/{hub}/users/{user}', version: 'v1', summary: 'Check if there are any client connections connected for the given user (on every server with presence, else on this server).', responses: existence, handle: (call) => exists(call.api.userExists(call.endpoint, call.params.user)) },
-  { method: 'PUT', path: '/v1/hubs/{hub}/groups/{group}/connections/{connectionId}', version: 'v1', summary: 'Add a connection to the target group.', responses: changed, handle: (call) => call.api.addToGroup(call.endpoint, call.params.connectionId, groupName(call)) },
-  { method: 'DELETE', path: '/v1/hubs/{hub}/groups/{group}/connections/{connectionId}', version: 'v1', summary: 'Remove a connection from the target group.', responses: changed, handle: (call) => call.api.removeFromGroup(call.endpoint, call.params.connectionId, groupName(call)) },
-  { method: 'PUT', path: '/v1/hubs/{hub}/connections/{connectionId}/groups/{group}', version: 'v1', summary: 'Add a connection to the target group (alias).', responses: changed, handle: (call) => call.api.addToGroup(call.endpoint, call.params.connectionId, groupName(call)) },
-  { method: 'PUT', path: '/v1/hubs/{hub}/groups/{group}/users/{user}', version: 'v1', summary: 'Add a user (every connection, now and later, on any server) to the target group.', responses: userGroupChanged, query: ['ttl'], handle: (call) => call.api.addUserToGroup(call) },
-  { method: 'DELETE', path: '/v1/hubs/{hub}/groups/{group}/users/{user}', version: 'v1', summary: 'Remove a user from the target group.', responses: userGroupChanged, handle: (call) => call.api.removeUserFromGroup(call) },
-  { method: 'DELETE', path: '/v1/hubs/{hub}/users/{user}/groups', version: 'v1', summary: 'Remove a user from all of its user groups.', responses: userGroupChanged, handle: (call) => call.api.removeUserFromAllGroups(call) },
-  { method: 'GET', path: '/v1/hubs/{hub}/groups/{group}/users/{user}', version: 'v1', summary: 'Check whether a user has a connection in the target group.', responses: existence, handle: (call) => call.api.userInGroup(call) },
-  { method: 'DELETE', path: '/v1/hubs/{hub}/connections/{connectionId}/groups/{group}', version: 'v1', summary: 'Remove a connection from the target group (alias).', responses: changed, handle: (call) => call.api.removeFromGroup(call.endpoint, call.params.connectionId, groupName(call)) },
+  {
+    method: 'GET',
+    path: '/v1/health',
+    version: 'v1',
+    summary: 'Get service health status.',
+    responses: { 200: 'Healthy' },
+    authenticated: false,
+    handle: () => OK,
+  },
+  {
+    method: 'POST',
+    path: '/v1/hubs/{hub}',
+    version: 'v1',
+    summary: 'Broadcast a message to all clients connected to target hub.',
+    responses: sent,
+    query: ['excluded'],
+    payload: true,
+    handle: (call) => sendTo(call, 'all'),
+  },
+  {
+    method: 'POST',
+    path: '/v1/hubs/{hub}/users/{user}',
+    version: 'v1',
+    summary: 'Broadcast a message to all clients belong to the target user.',
+    responses: sent,
+    payload: true,
+    handle: (call) => sendTo(call, 'user'),
+  },
+  {
+    method: 'POST',
+    path: '/v1/hubs/{hub}/groups/{group}',
+    version: 'v1',
+    summary: 'Broadcast a message to all clients within the target group.',
+    responses: sent,
+    query: ['excluded'],
+    payload: true,
+    handle: (call) => sendTo(call, 'group'),
+  },
+  {
+    method: 'POST',
+    path: '/v1/hubs/{hub}/connections/{connectionId}',
+    version: 'v1',
+    summary: 'Send message to the specific connection.',
+    responses: sent,
+    payload: true,
+    handle: (call) => sendTo(call, 'connection'),
+  },
+  {
+    method: 'GET',
+    path: '/v1/hubs/{hub}/connections/{connectionId}',
+    version: 'v1',
+    summary:
+      'Check if the connection with the given connectionId exists (on every server with presence, else on this server).',
+    responses: existence,
+    handle: (call) => exists(call.api.connectionExists(call.endpoint, call.params.connectionId)),
+  },
+  {
+    method: 'DELETE',
+    path: '/v1/hubs/{hub}/connections/{connectionId}',
+    version: 'v1',
+    summary: 'Close the client connection.',
+    responses: { 200: 'OK', 401: 'Unauthorized', 404: 'No such hub' },
+    query: ['reason'],
+    handle: async (call) => (
+      await call.api.close(call.endpoint, { kind: 'connection', id: call.params.connectionId }, [], reason(call)),
+      OK
+    ),
+  },
+  {
+    method: 'GET',
+    path: '/v1/hubs/{hub}/groups/{group}',
+    version: 'v1',
+    summary:
+      'Check if there are any client connections inside the given group (on every server with presence, else on this server).',
+    responses: existence,
+    handle: (call) => exists(call.api.groupExists(call.endpoint, groupName(call))),
+  },
+  {
+    method: 'GET',
+    path: '/v1/hubs/{hub}/users/{user}',
+    version: 'v1',
+    summary:
+      'Check if there are any client connections connected for the given user (on every server with presence, else on this server).',
+    responses: existence,
+    handle: (call) => exists(call.api.userExists(call.endpoint, call.params.user)),
+  },
+  {
+    method: 'PUT',
+    path: '/v1/hubs/{hub}/groups/{group}/connections/{connectionId}',
+    version: 'v1',
+    summary: 'Add a connection to the target group.',
+    responses: changed,
+    handle: (call) => call.api.addToGroup(call.endpoint, call.params.connectionId, groupName(call)),
+  },
+  {
+    method: 'DELETE',
+    path: '/v1/hubs/{hub}/groups/{group}/connections/{connectionId}',
+    version: 'v1',
+    summary: 'Remove a connection from the target group.',
+    responses: changed,
+    handle: (call) => call.api.removeFromGroup(call.endpoint, call.params.connectionId, groupName(call)),
+  },
+  {
+    method: 'PUT',
+    path: '/v1/hubs/{hub}/connections/{connectionId}/groups/{group}',
+    version: 'v1',
+    summary: 'Add a connection to the target group (alias).',
+    responses: changed,
+    handle: (call) => call.api.addToGroup(call.endpoint, call.params.connectionId, groupName(call)),
+  },
+  {
+    method: 'PUT',
+    path: '/v1/hubs/{hub}/groups/{group}/users/{user}',
+    version: 'v1',
+    summary: 'Add a user (every connection, now and later, on any server) to the target group.',
+    responses: userGroupChanged,
+    query: ['ttl'],
+    handle: (call) => call.api.addUserToGroup(call),
+  },
+  {
+    method: 'DELETE',
+    path: '/v1/hubs/{hub}/groups/{group}/users/{user}',
+    version: 'v1',
+    summary: 'Remove a user from the target group.',
+    responses: userGroupChanged,
+    handle: (call) => call.api.removeUserFromGroup(call),
+  },
+  {
+    method: 'DELETE',
+    path: '/v1/hubs/{hub}/users/{user}/groups',
+    version: 'v1',
+    summary: 'Remove a user from all of its user groups.',
+    responses: userGroupChanged,
+    handle: (call) => call.api.removeUserFromAllGroups(call),
+  },
+  {
+    method: 'GET',
+    path: '/v1/hubs/{hub}/groups/{group}/users/{user}',
+    version: 'v1',
+    summary: 'Check whether a user has a connection in the target group.',
+    responses: existence,
+    handle: (call) => call.api.userInGroup(call),
+  },
+  {
+    method: 'DELETE',
+    path: '/v1/hubs/{hub}/connections/{connectionId}/groups/{group}',
+    version: 'v1',
+    summary: 'Remove a connection from the target group (alias).',
+    responses: changed,
+    handle: (call) => call.api.removeFromGroup(call.endpoint, call.params.connectionId, groupName(call)),
+  },
 
   // -- 2024-12-01 ----------------------------------------------------------------------------------------------
-  { method: 'HEAD', path: '/health', version: '2024-12-01', summary: 'Get service health status.', responses: { 200: 'Healthy' }, authenticated: false, handle: () => OK },
-  { method: 'POST', path: '/hubs/{hub}/:send', version: '2024-12-01', summary: 'Broadcast a message to all clients connected to target hub.', responses: sent, query: ['excluded'], payload: true, handle: (call) => sendTo(call, 'all') },
-  { method: 'POST', path: '/hubs/{hub}/users/{user}/:send', version: '2024-12-01', summary: 'Broadcast a message to all clients belong to the target user.', responses: sent, payload: true, handle: (call) => sendTo(call, 'user') },
-  { method: 'POST', path: '/hubs/{hub}/groups/{group}/:send', version: '2024-12-01', summary: 'Broadcast a message to all clients within the target group.', responses: sent, query: ['excluded'], payload: true, handle: (call) => sendTo(call, 'group') },
-  { method: 'POST', path: '/hubs/{hub}/connections/{connectionId}/:send', version: '2024-12-01', summary: 'Send message to the specific connection.', responses: sent, payload: true, handle: (call) => sendTo(call, 'connection') },
-  { method: 'POST', path: '/hubs/{hub}/:closeConnections', version: '2024-12-01', summary: 'Close all of the connections in the hub.', responses: closed, query: ['excluded', 'reason'], handle: async (call) => (await call.api.close(call.endpoint, { kind: 'all' }, queryList(call, 'excluded'), reason(call)), NO_CONTENT) },
-  { method: 'POST', path: '/hubs/{hub}/groups/{group}/:closeConnections', version: '2024-12-01', summary: 'Close connections in the specific group.', responses: closed, query: ['excluded', 'reason'], handle: async (call) => (await call.api.close(call.endpoint, { kind: 'group', name: groupName(call) }, queryList(call, 'excluded'), reason(call)), NO_CONTENT) },
-  { method: 'POST', path: '/hubs/{hub}/users/{user}/:closeConnections', version: '2024-12-01', summary: 'Close connections for the specific user.', responses: closed, query: ['excluded', 'reason'], handle: async (call) => (await call.api.close(call.endpoint, { kind: 'user', id: call.params.user }, queryList(call, 'excluded'), reason(call)), NO_CONTENT) },
-  { method: 'PUT', path: '/hubs/{hub}/groups/{group}/connections/{connectionId}', version: '2024-12-01', summary: 'Add a connection to the target group.', responses: changed, handle: (call) => call.api.addToGroup(call.endpoint, call.params.connectionId, groupName(call)) },
-  { method: 'DELETE', path: '/hubs/{hub}/groups/{group}/connections/{connectionId}', version: '2024-12-01', summary: 'Remove a connection from the target group.', responses: changed, handle: (call) => call.api.removeFromGroup(call.endpoint, call.params.connectionId, groupName(call)) },
-  { method: 'DELETE', path: '/hubs/{hub}/connections/{connectionId}/groups', version: '2024-12-01', summary: 'Remove a connection (of this server) from all groups.', responses: { 200: 'OK', 401: 'Unauthorized', 404: 'Not connected to this server' }, handle: (call) => call.api.removeFromAllGroups(call.endpoint, call.params.connectionId) },
-  { method: 'DELETE', path: '/hubs/{hub}/connections/{connectionId}', version: '2024-12-01', summary: 'Close the client connection.', responses: { 200: 'OK', 401: 'Unauthorized', 404: 'No such hub' }, query: ['reason'], handle: async (call) => (await call.api.close(call.endpoint, { kind: 'connection', id: call.params.connectionId }, [], reason(call)), OK) },
-  { method: 'HEAD', path: '/hubs/{hub}/connections/{connectionId}', version: '2024-12-01', summary: 'Check if the connection with the given connectionId exists (on every server with presence, else on this server).', responses: existence, handle: (call) => exists(call.api.connectionExists(call.endpoint, call.params.connectionId)) },
-  { method: 'HEAD', path: '/hubs/{hub}/groups/{group}', version: '2024-12-01', summary: 'Check if there are any client connections inside the given group (on every server with presence, else on this server).', responses: existence, handle: (call) => exists(call.api.groupExists(call.endpoint, groupName(call))) },
-  { method: 'HEAD', path: '/hubs/{hub}/users/{user}', version: '2024-12-01', summary: 'Check if there are any client connections connected for the given user (on every server with presence, else on this server).', responses: existence, handle: (call) => exists(call.api.userExists(call.endpoint, call.params.user)) },
-  { method: 'GET', path: '/hubs/{hub}/groups/{group}/connections', version: '2024-12-01', summary: 'List the connections in the target group, paged (every server with presence, else this server).', responses: { 200: 'PagedConnectionInfo { value: [{ connectionId, userId }], nextLink }', 400: 'Bad request', 401: 'Unauthorized', 404: 'No such hub' }, query: ['maxpagesize', 'continuationToken'], handle: (call) => call.api.listGroup(call) },
-  { method: 'PUT', path: '/hubs/{hub}/users/{user}/groups/{group}', version: '2024-12-01', summary: 'Add a user (every connection, now and later, on any server) to the target group, for ttl seconds or until removed.', responses: userGroupChanged, query: ['ttl'], handle: (call) => call.api.addUserToGroup(call) },
-  { method: 'DELETE', path: '/hubs/{hub}/users/{user}/groups/{group}', version: '2024-12-01', summary: 'Remove a user from the target group.', responses: userGroupChanged, handle: (call) => call.api.removeUserFromGroup(call) },
-  { method: 'DELETE', path: '/hubs/{hub}/users/{user}/groups', version: '2024-12-01', summary: 'Remove a user from all of its user groups.', responses: userGroupChanged, handle: (call) => call.api.removeUserFromAllGroups(call) },
-  { method: 'HEAD', path: '/hubs/{hub}/users/{user}/groups/{group}', version: '2024-12-01', summary: 'Check whether a user has a connection in the target group.', responses: existence, handle: (call) => call.api.userInGroup(call) },
-  { method: 'POST', path: '/hubs/{hub}/connections/{connectionId}/:invoke', version: '2024-12-01', summary: 'Invoke a method on a connection and return its result.', responses: { 200: 'ClientInvocationResponse { result }', 400: 'Bad request, or the client answered with an error', 401: 'Unauthorized', 404: 'No server owns the connection', 504: 'The client did not answer in time' }, payload: true, handle: (call) => { const { target, args } = payload(call); return call.api.invoke(call.endpoint, call.params.connectionId, target, args); } },
+  {
+    method: 'HEAD',
+    path: '/health',
+    version: '2024-12-01',
+    summary: 'Get service health status.',
+    responses: { 200: 'Healthy' },
+    authenticated: false,
+    handle: () => OK,
+  },
+  {
+    method: 'POST',
+    path: '/hubs/{hub}/:send',
+    version: '2024-12-01',
+    summary: 'Broadcast a message to all clients connected to target hub.',
+    responses: sent,
+    query: ['excluded'],
+    payload: true,
+    handle: (call) => sendTo(call, 'all'),
+  },
+  {
+    method: 'POST',
+    path: '/hubs/{hub}/users/{user}/:send',
+    version: '2024-12-01',
+    summary: 'Broadcast a message to all clients belong to the target user.',
+    responses: sent,
+    payload: true,
+    handle: (call) => sendTo(call, 'user'),
+  },
+  {
+    method: 'POST',
+    path: '/hubs/{hub}/groups/{group}/:send',
+    version: '2024-12-01',
+    summary: 'Broadcast a message to all clients within the target group.',
+    responses: sent,
+    query: ['excluded'],
+    payload: true,
+    handle: (call) => sendTo(call, 'group'),
+  },
+  {
+    method: 'POST',
+    path: '/hubs/{hub}/connections/{connectionId}/:send',
+    version: '2024-12-01',
+    summary: 'Send message to the specific connection.',
+    responses: sent,
+    payload: true,
+    handle: (call) => sendTo(call, 'connection'),
+  },
+  {
+    method: 'POST',
+    path: '/hubs/{hub}/:closeConnections',
+    version: '2024-12-01',
+    summary: 'Close all of the connections in the hub.',
+    responses: closed,
+    query: ['excluded', 'reason'],
+    handle: async (call) => (
+      await call.api.close(call.endpoint, { kind: 'all' }, queryList(call, 'excluded'), reason(call)),
+      NO_CONTENT
+    ),
+  },
+  {
+    method: 'POST',
+    path: '/hubs/{hub}/groups/{group}/:closeConnections',
+    version: '2024-12-01',
+    summary: 'Close connections in the specific group.',
+    responses: closed,
+    query: ['excluded', 'reason'],
+    handle: async (call) => (
+      await call.api.close(
+        call.endpoint,
+        { kind: 'group', name: groupName(call) },
+        queryList(call, 'excluded'),
+        reason(call),
+      ),
+      NO_CONTENT
+    ),
+  },
+  {
+    method: 'POST',
+    path: '/hubs/{hub}/users/{user}/:closeConnections',
+    version: '2024-12-01',
+    summary: 'Close connections for the specific user.',
+    responses: closed,
+    query: ['excluded', 'reason'],
+    handle: async (call) => (
+      await call.api.close(
+        call.endpoint,
+        { kind: 'user', id: call.params.user },
+        queryList(call, 'excluded'),
+        reason(call),
+      ),
+      NO_CONTENT
+    ),
+  },
+  {
+    method: 'PUT',
+    path: '/hubs/{hub}/groups/{group}/connections/{connectionId}',
+    version: '2024-12-01',
+    summary: 'Add a connection to the target group.',
+    responses: changed,
+    handle: (call) => call.api.addToGroup(call.endpoint, call.params.connectionId, groupName(call)),
+  },
+  {
+    method: 'DELETE',
+    path: '/hubs/{hub}/groups/{group}/connections/{connectionId}',
+    version: '2024-12-01',
+    summary: 'Remove a connection from the target group.',
+    responses: changed,
+    handle: (call) => call.api.removeFromGroup(call.endpoint, call.params.connectionId, groupName(call)),
+  },
+  {
+    method: 'DELETE',
+    path: '/hubs/{hub}/connections/{connectionId}/groups',
+    version: '2024-12-01',
+    summary: 'Remove a connection (of this server) from all groups.',
+    responses: { 200: 'OK', 401: 'Unauthorized', 404: 'Not connected to this server' },
+    handle: (call) => call.api.removeFromAllGroups(call.endpoint, call.params.connectionId),
+  },
+  {
+    method: 'DELETE',
+    path: '/hubs/{hub}/connections/{connectionId}',
+    version: '2024-12-01',
+    summary: 'Close the client connection.',
+    responses: { 200: 'OK', 401: 'Unauthorized', 404: 'No such hub' },
+    query: ['reason'],
+    handle: async (call) => (
+      await call.api.close(call.endpoint, { kind: 'connection', id: call.params.connectionId }, [], reason(call)),
+      OK
+    ),
+  },
+  {
+    method: 'HEAD',
+    path: '/hubs/{hub}/connections/{connectionId}',
+    version: '2024-12-01',
+    summary:
+      'Check if the connection with the given connectionId exists (on every server with presence, else on this server).',
+    responses: existence,
+    handle: (call) => exists(call.api.connectionExists(call.endpoint, call.params.connectionId)),
+  },
+  {
+    method: 'HEAD',
+    path: '/hubs/{hub}/groups/{group}',
+    version: '2024-12-01',
+    summary:
+      'Check if there are any client connections inside the given group (on every server with presence, else on this server).',
+    responses: existence,
+    handle: (call) => exists(call.api.groupExists(call.endpoint, groupName(call))),
+  },
+  {
+    method: 'HEAD',
+    path: '/hubs/{hub}/users/{user}',
+    version: '2024-12-01',
+    summary:
+      'Check if there are any client connections connected for the given user (on every server with presence, else on this server).',
+    responses: existence,
+    handle: (call) => exists(call.api.userExists(call.endpoint, call.params.user)),
+  },
+  {
+    method: 'GET',
+    path: '/hubs/{hub}/groups/{group}/connections',
+    version: '2024-12-01',
+    summary: 'List the connections in the target group, paged (every server with presence, else this server).',
+    responses: {
+      200: 'PagedConnectionInfo { value: [{ connectionId, userId }], nextLink }',
+      400: 'Bad request',
+      401: 'Unauthorized',
+      404: 'No such hub',
+    },
+    query: ['maxpagesize', 'continuationToken'],
+    handle: (call) => call.api.listGroup(call),
+  },
+  {
+    method: 'PUT',
+    path: '/hubs/{hub}/users/{user}/groups/{group}',
+    version: '2024-12-01',
+    summary:
+      'Add a user (every connection, now and later, on any server) to the target group, for ttl seconds or until removed.',
+    responses: userGroupChanged,
+    query: ['ttl'],
+    handle: (call) => call.api.addUserToGroup(call),
+  },
+  {
+    method: 'DELETE',
+    path: '/hubs/{hub}/users/{user}/groups/{group}',
+    version: '2024-12-01',
+    summary: 'Remove a user from the target group.',
+    responses: userGroupChanged,
+    handle: (call) => call.api.removeUserFromGroup(call),
+  },
+  {
+    method: 'DELETE',
+    path: '/hubs/{hub}/users/{user}/groups',
+    version: '2024-12-01',
+    summary: 'Remove a user from all of its user groups.',
+    responses: userGroupChanged,
+    handle: (call) => call.api.removeUserFromAllGroups(call),
+  },
+  {
+    method: 'HEAD',
+    path: '/hubs/{hub}/users/{user}/groups/{group}',
+    version: '2024-12-01',
+    summary: 'Check whether a user has a connection in the target group.',
+    responses: existence,
+    handle: (call) => call.api.userInGroup(call),
+  },
+  {
+    method: 'POST',
+    path: '/hubs/{hub}/connections/{connectionId}/:invoke',
+    version: '2024-12-01',
+    summary: 'Invoke a method on a connection and return its result.',
+    responses: {
+      200: 'ClientInvocationResponse { result }',
+      400: 'Bad request, or the client answered with an error',
+      401: 'Unauthorized',
+      404: 'No server owns the connection',
+      504: 'The client did not answer in time',
+    },
+    payload: true,
+    handle: (call) => {
+      const { target, args } = payload(call);
+      return call.api.invoke(call.endpoint, call.params.connectionId, target, args);
+    },
+  },
 ];
 
 /** A route's path as a pattern over the raw (still percent-encoded) path, with its parameter names in order. */
-function compile(route: ManagementRoute, mountPath: string): { route: ManagementRoute; pattern: RegExp; names: string[] } {
+function compile(
+  route: ManagementRoute,
+  mountPath: string,
+): { route: ManagementRoute; pattern: RegExp; names: string[] } {
   const names: string[] = [];
   const source = `${mountPath}${route.path}`
     .split(/(\{\w+\})/)
@@ -455,25 +832,47 @@ function compile(route: ManagementRoute, mountPath: string): { route: Management
 export function managementOpenApiDocument(mountPath: string): Record<string, unknown> {
   const paths: Record<string, Record<string, unknown>> = {};
   for (const route of MANAGEMENT_ROUTES) {
-    const parameters: unknown[] = [...route.path.matchAll(/\{(\w+)\}/g)].map(([, name]) => ({ name, in: 'path', required: true, schema: { type: 'string' } }));
+    const parameters: unknown[] = [...route.path.matchAll(/\{(\w+)\}/g)].map(([, name]) => ({
+      name,
+      in: 'path',
+      required: true,
+      schema: { type: 'string' },
+    }));
     for (const name of route.query ?? []) {
       parameters.push(
         name === 'excluded'
-          ? { name, in: 'query', required: false, schema: { type: 'array', items: { type: 'string' } }, style: 'form', explode: true }
+          ? {
+              name,
+              in: 'query',
+              required: false,
+              schema: { type: 'array', items: { type: 'string' } },
+              style: 'form',
+              explode: true,
+            }
           : { name, in: 'query', required: false, schema: { type: 'string' } },
       );
     }
     if (route.version === '2024-12-01' && route.authenticated !== false) {
-      parameters.push({ name: 'api-version', in: 'query', required: true, schema: { type: 'string', enum: ['2024-12-01'] } });
+      parameters.push({
+        name: 'api-version',
+        in: 'query',
+        required: true,
+        schema: { type: 'string', enum: ['2024-12-01'] },
+      });
     }
     const operation: Record<string, unknown> = {
       summary: route.summary,
       tags: [route.version],
       parameters,
-      responses: Object.fromEntries(Object.entries(route.responses).map(([code, description]) => [code, { description }])),
+      responses: Object.fromEntries(
+        Object.entries(route.responses).map(([code, description]) => [code, { description }]),
+      ),
       ...(route.authenticated === false ? { security: [] } : {}),
       ...(route.payload === true && {
-        requestBody: { required: true, content: { 'application/json': { schema: { $ref: '#/components/schemas/PayloadMessage' } } } },
+        requestBody: {
+          required: true,
+          content: { 'application/json': { schema: { $ref: '#/components/schemas/PayloadMessage' } } },
+        },
       }),
     };
     const key = `${mountPath}${route.path}`;
@@ -485,7 +884,9 @@ export function managementOpenApiDocument(mountPath: string): Record<string, unk
     paths,
     security: [{ bearer: [] }],
     components: {
-      securitySchemes: { bearer: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT (HS256, aud = request URL, exp)' } },
+      securitySchemes: {
+        bearer: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT (HS256, aud = request URL, exp)' },
+      },
       schemas: {
         PayloadMessage: {
           type: 'object',
@@ -531,9 +932,15 @@ export async function registerManagementApi(
   await app.register(async (scope: FastifyInstance) => {
     scope.setErrorHandler((error: FastifyError, request, reply) => {
       if (error instanceof BadRequest) return reply.code(400).send(error.answer.body);
-      const status = error.statusCode !== undefined && error.statusCode >= 400 && error.statusCode < 500 ? error.statusCode : 500;
+      const status =
+        error.statusCode !== undefined && error.statusCode >= 400 && error.statusCode < 500 ? error.statusCode : 500;
       if (status >= 500) request.log.error({ err: error }, 'management API request failed');
-      const answer = failure(status, 'Request', status === 400 || status === 415 ? 'Invalid' : 'Unknown', status >= 500 ? 'Internal error.' : error.message);
+      const answer = failure(
+        status,
+        'Request',
+        status === 400 || status === 415 ? 'Invalid' : 'Unknown',
+        status >= 500 ? 'Internal error.' : error.message,
+      );
       return reply.code(status).send(answer.body);
     });
 
@@ -585,7 +992,9 @@ export async function registerManagementApi(
         }
         const query = request.query as Record<string, string | string[] | undefined>;
         if (route.version === '2024-12-01' && route.authenticated !== false && query['api-version'] !== '2024-12-01') {
-          return reply.code(400).send(invalid('Request', "Query parameter 'api-version' must be '2024-12-01' on this route.").body);
+          return reply
+            .code(400)
+            .send(invalid('Request', "Query parameter 'api-version' must be '2024-12-01' on this route.").body);
         }
         let endpoint: HubEndpoint | undefined;
         if (params.hub !== undefined) {
@@ -594,11 +1003,21 @@ export async function registerManagementApi(
           if (endpoint === undefined) {
             const answer = AZURE_HUB_NAME.test(params.hub)
               ? failure(404, 'Request', 'NotExisted', `No hub named '${params.hub}' is served here.`)
-              : invalid('Request', 'Hub name must start with a letter and contain only letters, digits and underscores.');
+              : invalid(
+                  'Request',
+                  'Hub name must start with a letter and contain only letters, digits and underscores.',
+                );
             return reply.code(answer.status).send(answer.body);
           }
         }
-        const answer = await route.handle({ endpoint: endpoint as HubEndpoint, params, query, body: request.body, api, path: rawPath });
+        const answer = await route.handle({
+          endpoint: endpoint as HubEndpoint,
+          params,
+          query,
+          body: request.body,
+          api,
+          path: rawPath,
+        });
         reply.code(answer.status);
         return answer.body === undefined ? reply.send() : reply.send(answer.body);
       },

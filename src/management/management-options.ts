@@ -3,7 +3,7 @@
  * the API and the hub runtime behind it.
  */
 import { z } from 'zod';
-import { customDescriptor, integerDescriptor, type DescriptorsOf } from '../option-descriptors';
+import { customDescriptor, integerDescriptor, type DescriptorsOf } from '../shared/option-descriptors';
 
 /** Options of the management REST API (the plugin's `management` option). */
 export interface ManagementOptions {

@@ -76,7 +76,10 @@ const healthPlugin: FastifyPluginAsync<SignalRHealthOptions> = async (app, optio
           ? 'backplane_unavailable'
           : 'ready';
       const report: ReadinessReport = { status, backplane };
-      return reply.code(status === 'ready' ? 200 : 503).headers(noStore).send(report);
+      return reply
+        .code(status === 'ready' ? 200 : 503)
+        .headers(noStore)
+        .send(report);
     });
   }
 };

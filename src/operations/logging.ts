@@ -5,11 +5,11 @@
  * authorization and cookie headers are redacted wherever a request's headers are logged.
  *
  * Stable event names (the `event` field) let operators filter without parsing messages; they are catalogued, with
- * their levels and meanings, in `LOG_EVENTS` (src/log-events.ts).
+ * their levels and meanings, in `LOG_EVENTS` (src/shared/log-events.ts).
  */
 import { write as writeToFd } from 'node:fs';
 import type { FastifyReply, FastifyRequest, FastifyServerOptions } from 'fastify';
-import { LOG_EVENTS, type LogEventName, type LogLevel } from '../log-events';
+import { LOG_EVENTS, type LogEventName, type LogLevel } from '../shared/log-events';
 
 /** Query parameters whose values never reach a log line, by name in lower case. */
 const SECRET_QUERY_PARAMETERS = new Set(['access_token', 'id']);
@@ -39,7 +39,9 @@ export function redactUrl(url: string): string {
     .map((pair) => {
       const equals = pair.indexOf('=');
       if (equals === -1) return pair;
-      return SECRET_QUERY_PARAMETERS.has(decodedName(pair.slice(0, equals))) ? `${pair.slice(0, equals)}=[redacted]` : pair;
+      return SECRET_QUERY_PARAMETERS.has(decodedName(pair.slice(0, equals)))
+        ? `${pair.slice(0, equals)}=[redacted]`
+        : pair;
     })
     .join('&');
   return `${url.slice(0, start + 1)}${query}${url.slice(end)}`;
@@ -148,7 +150,13 @@ export class LogDestination {
     // Written past pino (the line reports on pino's own output), so it names its event and level itself.
     const event: LogEventName = 'signalr.log.dropped';
     const level = PINO_LEVELS[LOG_EVENTS[event].levels[0]];
-    const notice = { level, time: Date.now(), event, dropped: count, msg: `${count} log line(s) dropped: the log's reader was too slow` };
+    const notice = {
+      level,
+      time: Date.now(),
+      event,
+      dropped: count,
+      msg: `${count} log line(s) dropped: the log's reader was too slow`,
+    };
     return Buffer.from(`${JSON.stringify(notice)}\n`, 'utf8');
   }
 

@@ -65,7 +65,9 @@ const metricsPlugin: FastifyPluginAsync<SignalRMetricsOptions> = async (app: Fas
   const signalr = app.signalr;
   const endpoints = signalr.endpoints;
   if (options.defaultMetrics !== false) collectDefaultMetrics({ register: registry });
-  const protocols = [...new Set(endpoints.flatMap((endpoint) => endpoint.options.protocols.map((protocol) => protocol.name)))];
+  const protocols = [
+    ...new Set(endpoints.flatMap((endpoint) => endpoint.options.protocols.map((protocol) => protocol.name))),
+  ];
 
   new Gauge({
     name: 'signalr_server_active_connections',
@@ -136,7 +138,11 @@ const metricsPlugin: FastifyPluginAsync<SignalRMetricsOptions> = async (app: Fas
   );
 
   // The backplane: its state and the counts its bus keeps.
-  const backplaneTotal = (name: string, help: string, read: (status: NonNullable<typeof signalr.backplane>) => number) =>
+  const backplaneTotal = (
+    name: string,
+    help: string,
+    read: (status: NonNullable<typeof signalr.backplane>) => number,
+  ) =>
     new Counter({
       name,
       help,
@@ -176,10 +182,14 @@ const metricsPlugin: FastifyPluginAsync<SignalRMetricsOptions> = async (app: Fas
     );
     backplaneTotal(
       'signalr_backplane_messages_received_total',
-      'Messages received from Redis on this server\'s subscriptions.',
+      "Messages received from Redis on this server's subscriptions.",
       (status) => status.receivedMessages,
     );
-    backplaneTotal('signalr_backplane_outages_total', 'Times an established Redis connection was lost.', (status) => status.outages);
+    backplaneTotal(
+      'signalr_backplane_outages_total',
+      'Times an established Redis connection was lost.',
+      (status) => status.outages,
+    );
     new Gauge({
       name: 'signalr_backplane_queued_publishes',
       help: 'Publishes waiting for Redis now (unreachable, failing over, or subscriptions not back yet).',
@@ -213,7 +223,8 @@ const metricsPlugin: FastifyPluginAsync<SignalRMetricsOptions> = async (app: Fas
     );
   }
 
-  for (const endpoint of endpoints) endpoint.stats.observer = hubObserver(endpoint.options.path, connectionDuration, invocationDuration);
+  for (const endpoint of endpoints)
+    endpoint.stats.observer = hubObserver(endpoint.options.path, connectionDuration, invocationDuration);
 
   app.decorate('signalrMetrics', { registry } satisfies SignalRMetrics);
   if (options.path !== false) {

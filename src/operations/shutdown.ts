@@ -11,7 +11,7 @@
  *    a step that never ends (a hung Redis, a log nobody reads) cannot keep the process alive.
  */
 import type { FastifyInstance } from 'fastify';
-import { logEvent } from '../log-events';
+import { logEvent } from '../shared/log-events';
 import { flushLogs } from './logging';
 
 /** Options of {@link installGracefulShutdown}. */
@@ -69,14 +69,20 @@ export function installGracefulShutdown(app: FastifyInstance, options: GracefulS
     const deadline = setTimeout(() => exit(1), drainTimeoutMs + closeTimeoutMs + logFlushTimeoutMs + 1_000);
     deadline.unref();
     const connections = app.signalr.endpoints.reduce((count, endpoint) => count + endpoint.connectionCount, 0);
-    logEvent(app.log, 'info', 'signalr.shutdown.started',
+    logEvent(
+      app.log,
+      'info',
+      'signalr.shutdown.started',
       { reason, connections, drainTimeoutMs },
       'shutting down: refusing new connections, closing each connection once its invocations are done',
     );
     let code = 0;
     try {
       const report = await app.signalr.drain({ timeoutMs: drainTimeoutMs });
-      logEvent(app.log, 'info', 'signalr.shutdown.drained',
+      logEvent(
+        app.log,
+        'info',
+        'signalr.shutdown.drained',
         report,
         report.cut === 0
           ? `every connection closed after finishing its invocations (${report.durationMs} ms)`
@@ -94,7 +100,13 @@ export function installGracefulShutdown(app: FastifyInstance, options: GracefulS
       code = 1;
       logEvent(app.log, 'error', 'signalr.shutdown.failed', { err: error }, 'shutdown failed');
     }
-    logEvent(app.log, 'info', 'signalr.shutdown.completed', { durationMs: Date.now() - started, exitCode: code }, 'shut down');
+    logEvent(
+      app.log,
+      'info',
+      'signalr.shutdown.completed',
+      { durationMs: Date.now() - started, exitCode: code },
+      'shut down',
+    );
     await flushLogs(logFlushTimeoutMs);
     clearTimeout(deadline);
     exit(code);

@@ -100,7 +100,10 @@ export function signalRTracing(options: SignalRTracingOptions = {}): HubFilter {
    * A streaming method's span lasts as long as its stream, as .NET's activity does: it ends when the last item
    * went out, the producer failed, or the client cancelled; the producer runs with the span active.
    */
-  const tracedStream = async (invocation: HubInvocationContext, next: (invocation: HubInvocationContext) => Promise<unknown>) => {
+  const tracedStream = async (
+    invocation: HubInvocationContext,
+    next: (invocation: HubInvocationContext) => Promise<unknown>,
+  ) => {
     const { span, active } = start(invocation.hubName, invocation.methodName, invocation.headers);
     let source: unknown;
     try {

@@ -115,7 +115,11 @@ export class RedisBackplane {
       channelPrefix: this.options.channelPrefix,
       mode: this.options.mode,
       redis: this.options.target.description,
-      hubs: this.managers.map(({ hub, manager }) => ({ path: hub.path, name: hub.name, serverName: manager.serverName })),
+      hubs: this.managers.map(({ hub, manager }) => ({
+        path: hub.path,
+        name: hub.name,
+        serverName: manager.serverName,
+      })),
     };
   }
 

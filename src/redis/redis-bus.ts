@@ -46,10 +46,17 @@ import {
   type StoreCommand,
   type PublishOptions,
 } from '../lifetime/backplane-bus';
-import { logEvent } from '../log-events';
+import { logEvent } from '../shared/log-events';
 import { PublishQueue, type PublishQueueLimits, type QueuedPublish } from './publish-queue';
 import type { RedisTarget } from './redis-config';
-import { clusterNodes, EndpointRing, openConnection, Session, type ConnectionRole, type EndpointCursor } from './redis-connector';
+import {
+  clusterNodes,
+  EndpointRing,
+  openConnection,
+  Session,
+  type ConnectionRole,
+  type EndpointCursor,
+} from './redis-connector';
 import {
   CLUSTER_SLOTS_FORBIDDEN,
   connectTimeoutExplanation,
@@ -381,7 +388,13 @@ export class RedisBus implements BackplaneBus {
           this.queue.trimInFlight();
           this.countUnpublished();
           if (fatalKind(error) === 'permission') {
-            this.fatal(this.explain('permission', `publish '${entry.channel}': ${describeRedisError(error, this.target.secrets)}`, this.target.description));
+            this.fatal(
+              this.explain(
+                'permission',
+                `publish '${entry.channel}': ${describeRedisError(error, this.target.secrets)}`,
+                this.target.description,
+              ),
+            );
           }
           entry.settle(error, 0);
         },
@@ -454,7 +467,7 @@ export class RedisBus implements BackplaneBus {
   }
 
   private scheduleAgeCheck(): void {
-    for (let entry = this.queue.waiting.peek(); entry !== undefined && entry.state !== 'waiting'; ) {
+    for (let entry = this.queue.waiting.peek(); entry !== undefined && entry.state !== 'waiting';) {
       this.queue.waiting.shift();
       entry = this.queue.waiting.peek();
     }
@@ -485,7 +498,10 @@ export class RedisBus implements BackplaneBus {
     this.droppedInOutage += count;
     if (first) {
       const { maximumBytes, maximumAgeMs } = this.queue.limits;
-      logEvent(this.log, 'error', 'signalr.backplane.publish_dropped',
+      logEvent(
+        this.log,
+        'error',
+        'signalr.backplane.publish_dropped',
         { bound, maximumQueuedPublishBytes: maximumBytes, maximumQueuedPublishAgeMs: maximumAgeMs },
         bound === 'bytes'
           ? `Redis backplane: the publish queue is full (${maximumBytes} bytes); dropping new publishes until Redis is back (the count is logged then)`
@@ -565,7 +581,9 @@ export class RedisBus implements BackplaneBus {
     clearTimeout(this.retryTimer);
     this.retryTimer = undefined;
     // Nothing is sent after close: what still waits is not published.
-    const unsent = [...this.queue.inFlight.drain(), ...this.queue.waiting.drain()].filter((entry) => entry.state !== 'done');
+    const unsent = [...this.queue.inFlight.drain(), ...this.queue.waiting.drain()].filter(
+      (entry) => entry.state !== 'done',
+    );
     this.queue.waitingBytes = 0;
     this.queue.waitingCount = 0;
     for (const entry of unsent) {
@@ -622,7 +640,8 @@ export class RedisBus implements BackplaneBus {
     this.lastError = text;
     const kind = fatalKind(error);
     if (kind !== undefined) {
-      const where = cursor?.current !== undefined ? `${cursor.current.host}:${cursor.current.port}` : this.target.description;
+      const where =
+        cursor?.current !== undefined ? `${cursor.current.host}:${cursor.current.port}` : this.target.description;
       const starting = !this.startup.settled;
       this.fatal(this.explain(kind, text, where));
       // Startup failed with that message; the server stops, so no "retrying" line after it.
@@ -664,7 +683,9 @@ export class RedisBus implements BackplaneBus {
       return;
     }
     this.settleStartup(
-      new RedisBackplaneStartupError(connectTimeoutExplanation(this.target.description, this.target.connectTimeoutMs, this.lastError)),
+      new RedisBackplaneStartupError(
+        connectTimeoutExplanation(this.target.description, this.target.connectTimeoutMs, this.lastError),
+      ),
     );
   }
 
@@ -684,7 +705,10 @@ export class RedisBus implements BackplaneBus {
       this.topology = 'cluster';
       const added = this.ring.add(nodes);
       if (first || added > 0) {
-        this.log.info({ nodes: nodes.length, endpoints: this.ring.size }, `Redis backplane: Redis Cluster with ${nodes.length} nodes`);
+        this.log.info(
+          { nodes: nodes.length, endpoints: this.ring.size },
+          `Redis backplane: Redis Cluster with ${nodes.length} nodes`,
+        );
       }
     } catch (error) {
       const text = describeRedisError(error as Error, this.target.secrets);
@@ -693,10 +717,7 @@ export class RedisBus implements BackplaneBus {
         this.askCluster = false;
       } else if (/^NOPERM/.test(text)) {
         this.askCluster = false;
-        this.log.warn(
-          { error: text },
-          CLUSTER_SLOTS_FORBIDDEN,
-        );
+        this.log.warn({ error: text }, CLUSTER_SLOTS_FORBIDDEN);
       }
     } finally {
       this.probing = false;
@@ -708,7 +729,10 @@ export class RedisBus implements BackplaneBus {
   private async checkStreamsFleet(): Promise<void> {
     if (this.streamsMarkerKey === undefined) return;
     try {
-      const marker = await this.pubSession.track(this.pub.call('GET', this.streamsMarkerKey), () => new Error(CONNECTION_LOST));
+      const marker = await this.pubSession.track(
+        this.pub.call('GET', this.streamsMarkerKey),
+        () => new Error(CONNECTION_LOST),
+      );
       if (marker !== null) {
         this.fatal(
           `Redis backplane: servers in streams mode (redis.mode 'streams') use this Redis and channel prefix ` +
@@ -738,7 +762,10 @@ export class RedisBus implements BackplaneBus {
     if (session !== this.subSession || !this.subReady) return;
     const failed = results.filter((ok) => !ok).length;
     if (failed > 0) {
-      logEvent(this.log, 'error', 'signalr.backplane.subscribe_failed',
+      logEvent(
+        this.log,
+        'error',
+        'signalr.backplane.subscribe_failed',
         { failed },
         'Redis backplane: some channels could not be subscribed again',
       );
@@ -756,7 +783,11 @@ export class RedisBus implements BackplaneBus {
   }
 
   /** Sends a SUBSCRIBE/UNSUBSCRIBE; resolves true when Redis confirmed it, false otherwise (never rejects). */
-  private async command(send: () => Promise<unknown>, what: 'subscribe' | 'unsubscribe', channel: string): Promise<boolean> {
+  private async command(
+    send: () => Promise<unknown>,
+    what: 'subscribe' | 'unsubscribe',
+    channel: string,
+  ): Promise<boolean> {
     const session = this.subSession;
     try {
       await this.subscriptionWindow.run(Buffer.byteLength(channel) + SUBSCRIPTION_REPLY_OVERHEAD, async () => {
@@ -771,7 +802,8 @@ export class RedisBus implements BackplaneBus {
         this.fatal(this.explain('permission', `${what} '${channel}': ${text}`, this.target.description));
       } else if (session === this.subSession && this.subReady) {
         // A lost connection is not worth a log line per channel: the next connection subscribes them all.
-        const event = what === 'subscribe' ? 'signalr.backplane.subscribe_failed' : 'signalr.backplane.unsubscribe_failed';
+        const event =
+          what === 'subscribe' ? 'signalr.backplane.subscribe_failed' : 'signalr.backplane.unsubscribe_failed';
         logEvent(this.log, 'warn', event, { error: text, channel }, `Redis backplane: ${what} failed`);
       }
       return false;
@@ -823,7 +855,10 @@ export class RedisBus implements BackplaneBus {
     this.since = now;
     if (next === 'connected') {
       if (previous === 'disconnected') {
-        logEvent(this.log, 'warn', 'signalr.backplane.reconnected',
+        logEvent(
+          this.log,
+          'warn',
+          'signalr.backplane.reconnected',
           {
             outageMs: duration,
             unpublishedMessages: this.unpublishedInOutage,
@@ -839,7 +874,10 @@ export class RedisBus implements BackplaneBus {
             'not subscribed was lost',
         );
       } else {
-        logEvent(this.log, 'info', 'signalr.backplane.connected',
+        logEvent(
+          this.log,
+          'info',
+          'signalr.backplane.connected',
           { subscriptions: this.listeners.size },
           'Redis backplane connected',
         );
@@ -857,7 +895,10 @@ export class RedisBus implements BackplaneBus {
       this.queuedInOutage = this.queue.waitingCount;
       this.replayedInOutage = 0;
       this.droppedInOutage = 0;
-      logEvent(this.log, 'error', 'signalr.backplane.disconnected',
+      logEvent(
+        this.log,
+        'error',
+        'signalr.backplane.disconnected',
         { lastError: this.lastError, previous },
         previous === 'connected'
           ? 'Redis backplane disconnected; serving local clients only until Redis is back (retrying)'

@@ -63,7 +63,7 @@ export interface ParsedConnectionString {
 export class RedisConfigurationError extends Error {
   override readonly name = 'RedisConfigurationError';
   /**
-   * The stable code of this error (`errorCodes` in `src/errors.ts`); a literal, as this file imports nothing but the
+   * The stable code of this error (`errorCodes` in `src/shared/errors.ts`); a literal, as this file imports nothing but the
    * connector.
    */
   readonly code = 'SIGNALR_ERR_REDIS_CONFIGURATION' as const;
@@ -225,7 +225,9 @@ export function parseConnectionString(text: string): ParsedConnectionString {
   const sslText = values.get('ssl');
   const azure = endpoints.some((endpoint) => isAzureHost(endpoint.host));
   const ssl =
-    sslText !== undefined ? parseBoolean('ssl', sslText) : azure && endpoints.some((endpoint) => endpoint.port === 6380);
+    sslText !== undefined
+      ? parseBoolean('ssl', sslText)
+      : azure && endpoints.some((endpoint) => endpoint.port === 6380);
   const abortText = values.get('abortConnect');
   const defaultPort = serviceName !== undefined ? 26379 : ssl ? 6380 : 6379;
   const unique = new Map<string, RedisEndpoint>();
@@ -242,7 +244,8 @@ export function parseConnectionString(text: string): ParsedConnectionString {
     endpoints: [...unique.values()],
     ssl,
     abortConnect: abortText !== undefined ? parseBoolean('abortConnect', abortText) : !azure,
-    connectTimeout: optional('connectTimeout', (value) => parseInteger('connectTimeout', value, 1)) ?? SE_DEFAULT_TIMEOUT_MS,
+    connectTimeout:
+      optional('connectTimeout', (value) => parseInteger('connectTimeout', value, 1)) ?? SE_DEFAULT_TIMEOUT_MS,
     syncTimeout: optional('syncTimeout', (value) => parseInteger('syncTimeout', value, 1)) ?? SE_DEFAULT_TIMEOUT_MS,
     ignoredKeys: ignored,
     ...(values.get('sslHost') && { sslHost: values.get('sslHost') }),
@@ -273,7 +276,9 @@ export function parseRedisUrl(text: string): ParsedRedisUrl {
   try {
     url = new URL(text.trim());
   } catch {
-    throw new RedisConfigurationError('The Redis URL is not a valid URL (redis[s]://[user:password@]host[:port][/db]).');
+    throw new RedisConfigurationError(
+      'The Redis URL is not a valid URL (redis[s]://[user:password@]host[:port][/db]).',
+    );
   }
   const scheme = url.protocol.toLowerCase();
   if (scheme !== 'redis:' && scheme !== 'rediss:') {
@@ -340,7 +345,8 @@ export const DEFAULT_COMMAND_TIMEOUT_MS = SE_DEFAULT_TIMEOUT_MS;
 
 function toTlsOptions(tls: RedisTlsOptions | undefined, servername: string | undefined): TlsConnectionOptions {
   const options: TlsConnectionOptions = {};
-  if (tls?.ca !== undefined) options.ca = Array.isArray(tls.ca) ? [...(tls.ca as (string | Buffer)[])] : (tls.ca as string | Buffer);
+  if (tls?.ca !== undefined)
+    options.ca = Array.isArray(tls.ca) ? [...(tls.ca as (string | Buffer)[])] : (tls.ca as string | Buffer);
   if (tls?.cert !== undefined) options.cert = tls.cert;
   if (tls?.key !== undefined) options.key = tls.key;
   const name = tls?.servername ?? servername;
@@ -411,12 +417,17 @@ export function resolveRedisTarget(settings: RedisConnectionSettings): RedisTarg
 
   const user = settings.options ?? {};
   if (user.host !== undefined || user.port !== undefined) {
-    endpoints = [{ host: user.host ?? endpoints[0]?.host ?? 'localhost', port: user.port ?? endpoints[0]?.port ?? 6379 }];
+    endpoints = [
+      { host: user.host ?? endpoints[0]?.host ?? 'localhost', port: user.port ?? endpoints[0]?.port ?? 6379 },
+    ];
   }
   if (user.sentinels !== undefined && user.sentinels.length > 0) {
-    endpoints = user.sentinels.map((sentinel) => ({ host: sentinel.host ?? 'localhost', port: sentinel.port ?? 26379 }));
+    endpoints = user.sentinels.map((sentinel) => ({
+      host: sentinel.host ?? 'localhost',
+      port: sentinel.port ?? 26379,
+    }));
     serviceName = user.name ?? serviceName;
-    if (serviceName === undefined) throw new RedisConfigurationError('ioredis `sentinels` need the master\'s `name`.');
+    if (serviceName === undefined) throw new RedisConfigurationError("ioredis `sentinels` need the master's `name`.");
   }
   if (endpoints.length === 0) endpoints = [{ host: 'localhost', port: 6379 }];
   if (user.connectTimeout !== undefined) connectTimeoutMs = user.connectTimeout;
@@ -456,7 +467,9 @@ export function resolveRedisTarget(settings: RedisConnectionSettings): RedisTarg
         : shown.join(', ')) +
     (tls !== undefined ? ' (TLS)' : '') +
     (username !== undefined ? ` as user '${username}'` : '');
-  const secrets = [password, user.sentinelPassword].filter((secret): secret is string => typeof secret === 'string' && secret !== '');
+  const secrets = [password, user.sentinelPassword].filter(
+    (secret): secret is string => typeof secret === 'string' && secret !== '',
+  );
   return {
     mode,
     endpoints,

@@ -252,5 +252,8 @@ export function openConnection(plan: RedisConnectionPlan, role: ConnectionRole, 
   const cursor = new EndpointCursor(ring);
   // `tls` stays in the options too: ioredis then waits for the TLS handshake, not the TCP connect, before it
   // clears the connect timeout and sends the first command.
-  return { redis: new Redis({ ...connectionOptions, Connector: endpointConnector(cursor, connectionOptions.tls) }), cursor };
+  return {
+    redis: new Redis({ ...connectionOptions, Connector: endpointConnector(cursor, connectionOptions.tls) }),
+    cursor,
+  };
 }

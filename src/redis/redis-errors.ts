@@ -3,7 +3,7 @@
  * change, and how an error is made safe to log. Errors are described by message and code only, never whole:
  * ioredis attaches the failed command and its arguments (AUTH's password among them) to reply errors.
  */
-import type { SignalRErrorCode } from '../errors';
+import type { SignalRErrorCode } from '../shared/errors';
 
 /**
  * Why startup failed: Redis refused the credentials, the TLS handshake failed, the user may not use the
@@ -79,7 +79,11 @@ export function explainFatal(kind: FatalKind, text: string, where: string, usern
 }
 
 /** Why startup failed with `abortConnect`: Redis was not reached within the connect timeout. */
-export function connectTimeoutExplanation(description: string, connectTimeoutMs: number, lastError: string | undefined): string {
+export function connectTimeoutExplanation(
+  description: string,
+  connectTimeoutMs: number,
+  lastError: string | undefined,
+): string {
   return (
     `Redis backplane: could not connect to ${description} within ${connectTimeoutMs} ms` +
     `${lastError !== undefined ? ` (last error: ${lastError})` : ''}. The server does not start ` +

@@ -41,14 +41,31 @@ import {
   type RedisInvocation,
   type SerializedHubMessages,
 } from '../../protocol/redis';
-import { BackplaneErrors, ClientResultErrors, HubException, namedError, userGroupsNeedPresence } from '../errors';
-import { BackplaneUnavailableError, type BackplaneBus, type BackplaneLogger, type ChannelListener } from '../lifetime/backplane-bus';
-import { checkGroupRoom, ClientResultsManager, ConnectionIOError, DEFAULT_LIFETIME_LIMITS, type LifetimeLimits } from '../lifetime/client-results';
+import {
+  BackplaneErrors,
+  ClientResultErrors,
+  HubException,
+  namedError,
+  userGroupsNeedPresence,
+} from '../shared/errors';
+import {
+  BackplaneUnavailableError,
+  type BackplaneBus,
+  type BackplaneLogger,
+  type ChannelListener,
+} from '../lifetime/backplane-bus';
+import {
+  checkGroupRoom,
+  ClientResultsManager,
+  ConnectionIOError,
+  DEFAULT_LIFETIME_LIMITS,
+  type LifetimeLimits,
+} from '../lifetime/client-results';
 import type { HubLifetimeManager, ManagedConnection } from '../lifetime/hub-lifetime-manager';
 import { SerializedHubMessage } from '../lifetime/serialized-message';
-import { LocalPresence, type LocalPresenceIndex } from '../presence/local-presence';
-import type { HubPresence } from '../presence/presence';
-import { RedisPresence, type PresenceHost } from '../presence/redis-presence';
+import { LocalPresence, type LocalPresenceIndex } from '../lifetime/local-presence';
+import type { HubPresence } from '../lifetime/presence';
+import { RedisPresence, type PresenceHost } from './redis-presence';
 import { GroupCommandAcks } from './group-command-acks';
 
 /** Options of {@link RedisLifetimeManager}. */
@@ -249,13 +266,17 @@ export class RedisLifetimeManager implements HubLifetimeManager, LocalPresenceIn
         channelPrefix: options.channelPrefix ?? '',
         hubName: options.hubName,
         serversChannel: this.channels.groupManagement,
-        ...(options.presence.heartbeatIntervalMs !== undefined && { heartbeatIntervalMs: options.presence.heartbeatIntervalMs }),
+        ...(options.presence.heartbeatIntervalMs !== undefined && {
+          heartbeatIntervalMs: options.presence.heartbeatIntervalMs,
+        }),
         log: this.log,
       });
       this.presence = this.fleetPresence;
       this.started = Promise.all([this.started, this.fleetPresence.start(this)]).then(() => undefined);
     } else {
-      this.localPresence = new LocalPresence(this, (error) => this.log.error({ err: error }, 'a presence listener failed'));
+      this.localPresence = new LocalPresence(this, (error) =>
+        this.log.error({ err: error }, 'a presence listener failed'),
+      );
       this.presence = this.localPresence;
     }
   }
@@ -283,7 +304,11 @@ export class RedisLifetimeManager implements HubLifetimeManager, LocalPresenceIn
    * Puts every current and future connection of `userId`, on any server, in `group` until removed or `ttlSeconds`
    * passed (Azure SignalR Service's user groups). Needs the `presence` option: the membership is kept in Redis.
    */
-  async addUserToGroup(userId: string, groupName: string, options: { readonly ttlSeconds?: number } = {}): Promise<void> {
+  async addUserToGroup(
+    userId: string,
+    groupName: string,
+    options: { readonly ttlSeconds?: number } = {},
+  ): Promise<void> {
     await this.requireFleet().addUserToGroup(userId, groupName, options.ttlSeconds);
   }
 
@@ -327,7 +352,9 @@ export class RedisLifetimeManager implements HubLifetimeManager, LocalPresenceIn
     this.connections.set(id, connection);
     const connectedAt = Date.now();
     this.connectedAt.set(id, connectedAt);
-    const subscriptions = [this.listen(this.channels.connection(id), (payload) => this.onConnectionMessage(connection, payload))];
+    const subscriptions = [
+      this.listen(this.channels.connection(id), (payload) => this.onConnectionMessage(connection, payload)),
+    ];
     // Connections without a user id subscribe no user channel
     // (src/SignalR/server/StackExchangeRedis/src/RedisHubLifetimeManager.cs@v10.0.0 L104-L107).
     const user = connection.userIdentifier;
@@ -338,7 +365,8 @@ export class RedisLifetimeManager implements HubLifetimeManager, LocalPresenceIn
       return;
     }
     const [userGroups] = await Promise.all([this.fleetPresence.connected(connection, connectedAt), ...subscriptions]);
-    if (userGroups.length > 0 && this.connections.get(id) === connection) await this.fleetPresence.joinUserGroups(connection, userGroups);
+    if (userGroups.length > 0 && this.connections.get(id) === connection)
+      await this.fleetPresence.joinUserGroups(connection, userGroups);
   }
 
   async onDisconnected(connection: ManagedConnection): Promise<void> {
@@ -370,7 +398,11 @@ export class RedisLifetimeManager implements HubLifetimeManager, LocalPresenceIn
       const relayed = this.relayed.get(invocationId);
       if (relayed === undefined) continue;
       this.relayed.delete(invocationId);
-      this.relayResult(relayed, { type: MessageType.Completion, invocationId, error: BackplaneErrors.connectionDisconnected });
+      this.relayResult(relayed, {
+        type: MessageType.Completion,
+        invocationId,
+        error: BackplaneErrors.connectionDisconnected,
+      });
     }
     await Promise.all(tasks);
   }
@@ -382,7 +414,11 @@ export class RedisLifetimeManager implements HubLifetimeManager, LocalPresenceIn
     await this.publish(this.channels.all, this.invocationPayload(method, args, NO_IDS));
   }
 
-  async sendAllExcept(method: string, args: readonly unknown[], excludedConnectionIds: readonly string[]): Promise<void> {
+  async sendAllExcept(
+    method: string,
+    args: readonly unknown[],
+    excludedConnectionIds: readonly string[],
+  ): Promise<void> {
     await this.publish(this.channels.all, this.invocationPayload(method, args, excludedConnectionIds));
   }
 
@@ -510,7 +546,12 @@ export class RedisLifetimeManager implements HubLifetimeManager, LocalPresenceIn
     const result = this.clientResults.add(connectionId, invocationId, signal);
     if (connection !== undefined) {
       connection.write(
-        new SerializedHubMessage({ type: MessageType.Invocation, invocationId, target: method, arguments: args as unknown[] }),
+        new SerializedHubMessage({
+          type: MessageType.Invocation,
+          invocationId,
+          target: method,
+          arguments: args as unknown[],
+        }),
       );
       return result;
     }
@@ -518,7 +559,11 @@ export class RedisLifetimeManager implements HubLifetimeManager, LocalPresenceIn
     let receivers: number;
     try {
       // While Redis is down the invocation waits for it, until `signal` gives up (the call's own timeout).
-      receivers = await this.bus.publish(this.channels.connection(connectionId), payload, signal !== undefined ? { signal } : {});
+      receivers = await this.bus.publish(
+        this.channels.connection(connectionId),
+        payload,
+        signal !== undefined ? { signal } : {},
+      );
     } catch (error) {
       // Canceled while queued: the wait already failed with "Invocation canceled by the server.".
       if (signal?.aborted) return result;
@@ -555,7 +600,10 @@ export class RedisLifetimeManager implements HubLifetimeManager, LocalPresenceIn
    */
   private relayResult(relayed: RelayedInvocation, completion: CompletionMessage): void {
     const protocol = this.protocolOf(relayed.connection);
-    const payload = encodeRedisCompletion({ protocolName: protocol.name, completion: protocol.writeMessage(completion) });
+    const payload = encodeRedisCompletion({
+      protocolName: protocol.name,
+      completion: protocol.writeMessage(completion),
+    });
     this.bus.publish(this.channels.toWire(relayed.returnChannel), payload).catch((error: unknown) => {
       this.log.warn(
         { err: error, invocationId: completion.invocationId },
@@ -619,7 +667,11 @@ export class RedisLifetimeManager implements HubLifetimeManager, LocalPresenceIn
       // Another server waits for this client's answer on its return channel.
       const relayed = { connection, returnChannel };
       if (gone) {
-        this.relayResult(relayed, { type: MessageType.Completion, invocationId, error: BackplaneErrors.connectionDisconnected });
+        this.relayResult(relayed, {
+          type: MessageType.Completion,
+          invocationId,
+          error: BackplaneErrors.connectionDisconnected,
+        });
         return;
       }
       this.relayed.set(invocationId, relayed);

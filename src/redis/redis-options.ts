@@ -9,13 +9,8 @@ import type { RedisConnectionOptions } from './redis-connector';
 import { isRedisUrl, resolveRedisTarget, type RedisTarget, type RedisTlsOptions } from './redis-config';
 import { DEFAULT_GROUP_ACK_TIMEOUT_MS } from './redis-lifetime-manager';
 import { DEFAULT_STREAM_MAXIMUM_AGE_MS, DEFAULT_STREAM_MAXIMUM_LENGTH } from './streams-bus';
-import {
-  customDescriptor,
-  integerDescriptor,
-  optionalShape,
-  type DescriptorsOf,
-} from '../option-descriptors';
-import { DEFAULT_PRESENCE_HEARTBEAT_MS } from '../presence/redis-presence';
+import { customDescriptor, integerDescriptor, optionalShape, type DescriptorsOf } from '../shared/option-descriptors';
+import { DEFAULT_PRESENCE_HEARTBEAT_MS } from './redis-presence';
 
 /** Presence across servers, when it is given as an object. */
 export interface RedisPresenceOptions {
@@ -166,7 +161,10 @@ export const redisOptionDescriptors: DescriptorsOf<RedisBackplaneOptions> = Obje
     'where Redis is, as a `redis://` or `rediss://` URL',
     z
       .string()
-      .refine(isRedisUrl, 'must be a redis:// or rediss:// URL (give a StackExchange.Redis connection string as connectionString)'),
+      .refine(
+        isRedisUrl,
+        'must be a redis:// or rediss:// URL (give a StackExchange.Redis connection string as connectionString)',
+      ),
     { defaultText: REQUIRED_LOCATION },
   ),
   connectionString: customDescriptor(
@@ -177,7 +175,10 @@ export const redisOptionDescriptors: DescriptorsOf<RedisBackplaneOptions> = Obje
   options: customDescriptor(
     'ioredis connection options; they win over `url` and `connectionString`',
     z.custom<RedisConnectionOptions>((value) => typeof value === 'object' && value !== null, 'must be an object'),
-    { defaultText: 'reconnect after 50 ms, 100 ms, … up to 1 s between attempts, for ever; 5 s connect and command timeouts' },
+    {
+      defaultText:
+        'reconnect after 50 ms, 100 ms, … up to 1 s between attempts, for ever; 5 s connect and command timeouts',
+    },
   ),
   tls: customDescriptor(
     "`true`, or `{ ca, cert, key, servername, rejectUnauthorized }`: a private CA, a client certificate, the name on the server's certificate; verification is on unless `rejectUnauthorized: false`",
@@ -191,16 +192,21 @@ export const redisOptionDescriptors: DescriptorsOf<RedisBackplaneOptions> = Obje
         if (typeof value === 'boolean') return;
         const parsed = redisTlsSchema.safeParse(value);
         if (!parsed.success) {
-          for (const issue of parsed.error.issues) context.addIssue({ ...issue, code: 'custom', message: issue.message });
+          for (const issue of parsed.error.issues)
+            context.addIssue({ ...issue, code: 'custom', message: issue.message });
         }
       }),
     { defaultText: 'off, unless the URL is `rediss://` or the connection string says `ssl=true`' },
   ),
-  abortConnect: customDescriptor('refuse to start when Redis cannot be reached within the connect timeout', z.boolean(), {
-    defaultText:
-      "the connection string's `abortConnect` (StackExchange.Redis: `true`, `false` for Azure host names); `false` with " +
-      '`url` or `options`: the server starts and connects when Redis is there',
-  }),
+  abortConnect: customDescriptor(
+    'refuse to start when Redis cannot be reached within the connect timeout',
+    z.boolean(),
+    {
+      defaultText:
+        "the connection string's `abortConnect` (StackExchange.Redis: `true`, `false` for Azure host names); `false` with " +
+        '`url` or `options`: the server starts and connects when Redis is there',
+    },
+  ),
   channelPrefix: customDescriptor(
     "the .NET servers' StackExchange.Redis `ChannelPrefix`, written before every channel with no separator",
     z.string(),
@@ -237,9 +243,13 @@ export const redisOptionDescriptors: DescriptorsOf<RedisBackplaneOptions> = Obje
     z.enum(['pubsub', 'streams']),
     { default: 'pubsub' },
   ),
-  streamMaximumLength: integerDescriptor('streams mode: entries kept per stream at most (approximate)', DEFAULT_STREAM_MAXIMUM_LENGTH, {
-    env: 'REDIS_STREAM_MAX_LENGTH',
-  }),
+  streamMaximumLength: integerDescriptor(
+    'streams mode: entries kept per stream at most (approximate)',
+    DEFAULT_STREAM_MAXIMUM_LENGTH,
+    {
+      env: 'REDIS_STREAM_MAX_LENGTH',
+    },
+  ),
   streamMaximumAgeMs: integerDescriptor(
     'streams mode: how long entries are kept at most (approximate): the longest gap a server can read back',
     DEFAULT_STREAM_MAXIMUM_AGE_MS,
@@ -260,7 +270,10 @@ export const redisBackplaneSchema = z
     (redis) => redis.url !== undefined || redis.connectionString !== undefined || redis.options !== undefined,
     'needs a url, a connectionString or options',
   )
-  .refine((redis) => redis.url === undefined || redis.connectionString === undefined, 'takes a url or a connectionString, not both');
+  .refine(
+    (redis) => redis.url === undefined || redis.connectionString === undefined,
+    'takes a url or a connectionString, not both',
+  );
 
 /** The Redis backplane options after defaults. */
 export interface ResolvedRedisOptions {
@@ -289,7 +302,12 @@ export function resolveRedisOptions(redis: z.output<typeof redisBackplaneSchema>
     target,
     channelPrefix: redis.channelPrefix ?? target.channelPrefix ?? '',
     ackTimeoutMs: redis.ackTimeoutMs ?? defaults.ackTimeoutMs.default!,
-    presence: redis.presence === undefined || redis.presence === false ? null : redis.presence === true ? {} : { ...redis.presence },
+    presence:
+      redis.presence === undefined || redis.presence === false
+        ? null
+        : redis.presence === true
+          ? {}
+          : { ...redis.presence },
     publishQueue: Object.freeze({
       maximumBytes: redis.maximumQueuedPublishBytes ?? defaults.maximumQueuedPublishBytes.default!,
       maximumAgeMs: redis.maximumQueuedPublishAgeMs ?? defaults.maximumQueuedPublishAgeMs.default!,

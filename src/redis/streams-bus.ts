@@ -1,3 +1,4 @@
+// Over 600 lines: one state machine (writer, readers, read positions, outage queue, mixed-fleet guard) read together.
 /**
  * The replayable backplane bus (`redis: { mode: 'streams' }`): the channels and MessagePack payloads of the pub/sub
  * layout, carried as entries of Redis Streams instead of PUBLISH messages, so that a server that loses Redis, or its
@@ -49,10 +50,17 @@ import {
   type ChannelListener,
   type PublishOptions,
 } from '../lifetime/backplane-bus';
-import { logEvent } from '../log-events';
+import { logEvent } from '../shared/log-events';
 import { PublishQueue, type PublishQueueLimits, type QueuedPublish } from './publish-queue';
 import type { RedisTarget } from './redis-config';
-import { clusterNodes, defaultRetryStrategy, EndpointRing, openConnection, Session, type ConnectionRole } from './redis-connector';
+import {
+  clusterNodes,
+  defaultRetryStrategy,
+  EndpointRing,
+  openConnection,
+  Session,
+  type ConnectionRole,
+} from './redis-connector';
 import {
   CONNECTION_LOST,
   connectTimeoutExplanation,
@@ -147,7 +155,9 @@ function isTransient(error: Error): boolean {
   return (
     isConnectionLoss(error) ||
     /^(CLUSTERDOWN|READONLY|LOADING|TRYAGAIN|MASTERDOWN|MOVED|ASK)\b/.test(error.message ?? '') ||
-    /Cluster isn't ready|Failed to refresh slots|None of startup nodes|enableOfflineQueue|timed? ?out|closed/i.test(error.message ?? '')
+    /Cluster isn't ready|Failed to refresh slots|None of startup nodes|enableOfflineQueue|timed? ?out|closed/i.test(
+      error.message ?? '',
+    )
   );
 }
 
@@ -221,7 +231,9 @@ class StreamReader {
   }
 
   /** `XINFO STREAM`'s counters of one stream; undefined when it does not exist. */
-  private async info(key: string): Promise<{ lastGeneratedId: string; entriesAdded?: number; length: number } | undefined> {
+  private async info(
+    key: string,
+  ): Promise<{ lastGeneratedId: string; entriesAdded?: number; length: number } | undefined> {
     let reply: unknown[];
     try {
       reply = (await tracked(this.session, this.client.call('XINFO', 'STREAM', key))) as unknown[];
@@ -358,7 +370,8 @@ export class StreamsBus implements BackplaneBus {
     this.startup.timer.unref();
     for (const warning of this.target.warnings) this.log.warn({}, warning);
 
-    this.name = this.target.redisOptions.connectionName ?? `${hostname().replace(/[^\x21-\x7e]/g, '')}(fastify-signalr)`;
+    this.name =
+      this.target.redisOptions.connectionName ?? `${hostname().replace(/[^\x21-\x7e]/g, '')}(fastify-signalr)`;
 
     if (this.target.mode === 'endpoints') {
       // Whether Redis is a cluster decides the connections; the first one asks.
@@ -479,13 +492,27 @@ export class StreamsBus implements BackplaneBus {
       const pub = this.pub;
       if (!this.pubReady || pub === undefined) throw new BackplaneUnavailableError();
       const sent = commands.map(([name, ...args]) => {
-        if (name.toUpperCase() !== 'PUBLISH' || args.length !== 2 || this.keys.length === 0) return pub.call(name, ...args);
+        if (name.toUpperCase() !== 'PUBLISH' || args.length !== 2 || this.keys.length === 0)
+          return pub.call(name, ...args);
         const [channel, payload] = args;
         const key = this.keys[streamIndexOf(String(channel), this.keys.length)];
-        return pub.call('XADD', key, 'MAXLEN', '~', this.retention.maximumLength, '*', 'channel', String(channel), 'payload', payload);
+        return pub.call(
+          'XADD',
+          key,
+          'MAXLEN',
+          '~',
+          this.retention.maximumLength,
+          '*',
+          'channel',
+          String(channel),
+          'payload',
+          payload,
+        );
       });
       return tracked(this.pubSession, Promise.all(sent)).catch((error: Error) => {
-        throw error.message === CONNECTION_LOST ? new BackplaneUnavailableError(`A Redis command failed: ${CONNECTION_LOST}.`) : error;
+        throw error.message === CONNECTION_LOST
+          ? new BackplaneUnavailableError(`A Redis command failed: ${CONNECTION_LOST}.`)
+          : error;
       });
     },
   };
@@ -525,7 +552,9 @@ export class StreamsBus implements BackplaneBus {
       reader.client.disconnect();
       reader.lost();
     }
-    const unsent = [...this.queue.inFlight.drain(), ...this.queue.waiting.drain()].filter((entry) => entry.state !== 'done');
+    const unsent = [...this.queue.inFlight.drain(), ...this.queue.waiting.drain()].filter(
+      (entry) => entry.state !== 'done',
+    );
     this.queue.waitingBytes = 0;
     this.queue.waitingCount = 0;
     for (const entry of unsent) {
@@ -616,7 +645,10 @@ export class StreamsBus implements BackplaneBus {
     } catch (error) {
       const text = describe(error as Error, this.target.secrets);
       if (!/cluster support disabled/i.test(text)) {
-        this.log.warn({ error: text }, 'Redis backplane (streams): could not tell whether Redis is a cluster; taken for a single server');
+        this.log.warn(
+          { error: text },
+          'Redis backplane (streams): could not tell whether Redis is a cluster; taken for a single server',
+        );
       }
       this.topology = 'single';
       this.startSingleReader();
@@ -673,7 +705,11 @@ export class StreamsBus implements BackplaneBus {
         if (reader.gapToCheck) {
           reader.gapToCheck = false;
           for (const { key, position, lost } of await reader.trimmedPastPosition().catch(() => [])) {
-            logEvent(this.log, 'error', 'signalr.backplane.error', { stream: key, position, lost },
+            logEvent(
+              this.log,
+              'error',
+              'signalr.backplane.error',
+              { stream: key, position, lost },
               `Redis backplane (streams): this server was away longer than ${key} keeps entries; ${lost} entries ` +
                 `after ${position} were trimmed before it read them and are lost for its clients (raise ` +
                 'streamMaximumAgeMs or streamMaximumLength)',
@@ -686,7 +722,8 @@ export class StreamsBus implements BackplaneBus {
         if (this.closed) return;
         const text = describe(error as Error, this.target.secrets);
         if (fatalKind(error as Error) === 'permission') this.fatal(this.explainPermission(`XREAD: ${text}`));
-        else if (reader.ready) this.log.debug({ error: text }, 'Redis backplane (streams): a read failed; reading again');
+        else if (reader.ready)
+          this.log.debug({ error: text }, 'Redis backplane (streams): a read failed; reading again');
         await delay(RETRY_MS);
       }
     }
@@ -751,34 +788,47 @@ export class StreamsBus implements BackplaneBus {
     }
     const key = this.keys[streamIndexOf(entry.channel, this.keys.length)];
     const session = this.pubSession;
-    tracked(session, pub.xadd(key, 'MAXLEN', '~', this.retention.maximumLength, '*', 'channel', entry.channel, 'payload', entry.payload))
-      .then(
-        () => {
-          if (entry.attempt !== attempt || entry.state !== 'sent') return;
-          entry.state = 'done';
-          this.queue.trimInFlight();
-          this.published++;
-          if (entry.waited) {
-            this.replayed++;
-            this.replayedInOutage++;
-          }
-          entry.settle(undefined, -1);
-        },
-        (error: Error) => {
-          if (entry.attempt !== attempt || entry.state !== 'sent') return;
-          if (this.queue.limits.maximumBytes > 0 && (isTransient(error) || !this.pubReady)) {
-            this.requeueInFlight();
-            this.scheduleRetry();
-            return;
-          }
-          entry.state = 'done';
-          this.queue.trimInFlight();
-          this.unpublished++;
-          this.unexpectEcho(entry);
-          if (fatalKind(error) === 'permission') this.fatal(this.explainPermission(`XADD '${key}': ${describe(error, this.target.secrets)}`));
-          entry.settle(error, 0);
-        },
-      );
+    tracked(
+      session,
+      pub.xadd(
+        key,
+        'MAXLEN',
+        '~',
+        this.retention.maximumLength,
+        '*',
+        'channel',
+        entry.channel,
+        'payload',
+        entry.payload,
+      ),
+    ).then(
+      () => {
+        if (entry.attempt !== attempt || entry.state !== 'sent') return;
+        entry.state = 'done';
+        this.queue.trimInFlight();
+        this.published++;
+        if (entry.waited) {
+          this.replayed++;
+          this.replayedInOutage++;
+        }
+        entry.settle(undefined, -1);
+      },
+      (error: Error) => {
+        if (entry.attempt !== attempt || entry.state !== 'sent') return;
+        if (this.queue.limits.maximumBytes > 0 && (isTransient(error) || !this.pubReady)) {
+          this.requeueInFlight();
+          this.scheduleRetry();
+          return;
+        }
+        entry.state = 'done';
+        this.queue.trimInFlight();
+        this.unpublished++;
+        this.unexpectEcho(entry);
+        if (fatalKind(error) === 'permission')
+          this.fatal(this.explainPermission(`XADD '${key}': ${describe(error, this.target.secrets)}`));
+        entry.settle(error, 0);
+      },
+    );
     this.trimByAge(pub, key);
   }
 
@@ -828,7 +878,7 @@ export class StreamsBus implements BackplaneBus {
   }
 
   private scheduleAgeCheck(): void {
-    for (let entry = this.queue.waiting.peek(); entry !== undefined && entry.state !== 'waiting'; ) {
+    for (let entry = this.queue.waiting.peek(); entry !== undefined && entry.state !== 'waiting';) {
       this.queue.waiting.shift();
       entry = this.queue.waiting.peek();
     }
@@ -866,7 +916,10 @@ export class StreamsBus implements BackplaneBus {
     this.droppedInOutage += count;
     if (!first) return;
     const { maximumBytes, maximumAgeMs } = this.queue.limits;
-    logEvent(this.log, 'error', 'signalr.backplane.publish_dropped',
+    logEvent(
+      this.log,
+      'error',
+      'signalr.backplane.publish_dropped',
       { bound, maximumQueuedPublishBytes: maximumBytes, maximumQueuedPublishAgeMs: maximumAgeMs },
       bound === 'bytes'
         ? `Redis backplane: the publish queue is full (${maximumBytes} bytes); dropping new publishes until Redis is back (the count is logged then)`
@@ -1007,7 +1060,9 @@ export class StreamsBus implements BackplaneBus {
       return;
     }
     this.settleStartup(
-      new RedisBackplaneStartupError(connectTimeoutExplanation(this.target.description, this.target.connectTimeoutMs, this.lastError)),
+      new RedisBackplaneStartupError(
+        connectTimeoutExplanation(this.target.description, this.target.connectTimeoutMs, this.lastError),
+      ),
     );
   }
 
@@ -1028,7 +1083,10 @@ export class StreamsBus implements BackplaneBus {
     this.since = now;
     if (next === 'connected') {
       if (previous === 'disconnected') {
-        logEvent(this.log, 'warn', 'signalr.backplane.reconnected',
+        logEvent(
+          this.log,
+          'warn',
+          'signalr.backplane.reconnected',
           {
             outageMs: duration,
             queuedMessages: this.queuedInOutage,
@@ -1040,7 +1098,10 @@ export class StreamsBus implements BackplaneBus {
             "queue's bounds), and the readers go on from the last entry they read",
         );
       } else {
-        logEvent(this.log, 'info', 'signalr.backplane.connected',
+        logEvent(
+          this.log,
+          'info',
+          'signalr.backplane.connected',
           { subscriptions: this.listeners.size, streams: this.keys.length, topology: this.topology },
           `Redis backplane connected (streams mode, ${this.keys.length} stream(s))`,
         );
@@ -1056,7 +1117,10 @@ export class StreamsBus implements BackplaneBus {
       this.queuedInOutage = this.queue.waitingCount;
       this.replayedInOutage = 0;
       this.droppedInOutage = 0;
-      logEvent(this.log, 'error', 'signalr.backplane.disconnected',
+      logEvent(
+        this.log,
+        'error',
+        'signalr.backplane.disconnected',
         { lastError: this.lastError, previous },
         'Redis backplane (streams) disconnected; publishes wait in the queue and reads go on from the last entry once Redis is back',
       );

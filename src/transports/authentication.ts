@@ -32,6 +32,9 @@ export function authorizeHook(authorize: (request: FastifyRequest) => boolean | 
     }
     if (allowed) return undefined;
     const authenticated = (request as { user?: unknown }).user != null;
-    return reply.code(authenticated ? 403 : 401).header('content-type', 'text/plain').send('');
+    return reply
+      .code(authenticated ? 403 : 401)
+      .header('content-type', 'text/plain')
+      .send('');
   };
 }

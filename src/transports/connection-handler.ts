@@ -9,9 +9,9 @@ import type { onRequestHookHandler } from 'fastify';
 import type { TransportName } from '../../protocol/negotiate';
 import { ConnectionManager } from '../connections/connection-manager';
 import type { ConnectionApplication, HttpConnection } from '../connections/http-connection';
-import type { Heartbeat } from '../heartbeat';
+import type { Heartbeat } from '../shared/heartbeat';
 import type { HubHttpRequest } from '../hub/hub';
-import type { Logger } from '../log-events';
+import type { Logger } from '../shared/log-events';
 import type { RawConnectionOptions, RequestAuthorizer, ResolvedRouteOptions } from '../connections/dispatcher-options';
 
 /**
@@ -141,7 +141,12 @@ class RawConnection implements ConnectionContext, ConnectionApplication {
    */
   send(data: string | Uint8Array): void {
     if (this.ended) return;
-    const bytes = typeof data === 'string' ? Buffer.from(data, 'utf8') : Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+    const bytes =
+      typeof data === 'string'
+        ? Buffer.from(data, 'utf8')
+        : Buffer.isBuffer(data)
+          ? data
+          : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
     if (bytes.length === 0) return;
     const limit = this.maximumBufferedOutboundBytes;
     if (limit !== null && this.http.pendingOutbound + this.http.bufferedOutbound + bytes.length > limit) {
@@ -195,7 +200,6 @@ class RawConnection implements ConnectionContext, ConnectionApplication {
     this.reader = null;
     reader?.();
   }
-
 }
 
 /** The runtime of one raw endpoint: its connection table and the connections alive on this server. */

@@ -9,7 +9,7 @@
  */
 import type { FastifyRequest } from 'fastify';
 import type { HubHttpRequest } from '../hub/hub';
-import type { Logger } from '../log-events';
+import type { Logger } from '../shared/log-events';
 import type { AuthenticationExpiration, UserIdProvider } from '../connections/dispatcher-options';
 
 /** The user id of a request from a `userIdProvider` (an empty id is none; a throwing provider, none). */
@@ -26,7 +26,11 @@ export function resolveUserId(provider: UserIdProvider, request: FastifyRequest,
  * When a request's authentication expires, from an `authenticationExpiration` hook: ms since the epoch, `Infinity`
  * for never (no expiry, a value that is not a time, or a hook that throws).
  */
-export function authenticationExpiresAt(expiration: AuthenticationExpiration, request: FastifyRequest, log: Logger): number {
+export function authenticationExpiresAt(
+  expiration: AuthenticationExpiration,
+  request: FastifyRequest,
+  log: Logger,
+): number {
   try {
     const expires = expiration(request);
     const at = expires instanceof Date ? expires.getTime() : expires;

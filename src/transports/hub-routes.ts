@@ -20,9 +20,9 @@ import {
 } from '../../protocol/negotiate';
 import type { ConnectionManager } from '../connections/connection-manager';
 import type { HttpConnection } from '../connections/http-connection';
-import { HttpErrors } from '../errors';
+import { HttpErrors } from '../shared/errors';
 import type { HubHttpRequest } from '../hub/hub';
-import type { Logger } from '../log-events';
+import type { Logger } from '../shared/log-events';
 import type { AuthenticationExpiration, UserIdProvider } from '../connections/dispatcher-options';
 import { authenticationExpiresAt, resolveUserId, snapshotHttpRequest } from './connection-request';
 import { LongPollingTransport } from './long-polling';
@@ -123,7 +123,11 @@ export interface ConnectionLimits {
  *
  * @returns the URLs registered, with the instance's route prefix (to be matched in any letter case)
  */
-export function registerHubRoutes(app: FastifyInstance, endpoint: TransportEndpoint, limits: ConnectionLimits): string[] {
+export function registerHubRoutes(
+  app: FastifyInstance,
+  endpoint: TransportEndpoint,
+  limits: ConnectionLimits,
+): string[] {
   const path = endpoint.options.path;
   const offered = availableTransports(endpoint);
   const enabled = (name: TransportName) => offered.includes(name);
@@ -312,7 +316,11 @@ export function registerHubRoutes(app: FastifyInstance, endpoint: TransportEndpo
     }
     if (connection.state === 'new') {
       // The first poll starts the application and returns at once.
-      const longPolling = new LongPollingTransport(connection, endpoint.options.longPollTimeoutMs, endpoint.options.sendTimeoutMs);
+      const longPolling = new LongPollingTransport(
+        connection,
+        endpoint.options.longPollTimeoutMs,
+        endpoint.options.sendTimeoutMs,
+      );
       pollers.set(connection, longPolling);
       longPolling.start(reply, Date.now());
       startApplication(connection, request);

@@ -63,7 +63,8 @@ export class LongPollingTransport implements TransportSink {
   checkProgress(now: number): void {
     const response = this.sending;
     if (response === null) return;
-    if (response.destroyed || (response.writableFinished && (response.socket?.writableLength ?? 0) === 0)) this.sending = null;
+    if (response.destroyed || (response.writableFinished && (response.socket?.writableLength ?? 0) === 0))
+      this.sending = null;
     else this.progress.check(response, now);
   }
 

@@ -71,7 +71,8 @@ function buildFrame(parts: readonly Buffer[], length: number, binary: boolean): 
 
 /** The frame for `parts`: the last one built when it holds the same buffers, else a new one. */
 function frameFor(parts: Buffer[], length: number, binary: boolean): Buffer {
-  if (lastFrame.frame !== null && lastFrame.binary === binary && sameParts(parts, lastFrame.parts)) return lastFrame.frame;
+  if (lastFrame.frame !== null && lastFrame.binary === binary && sameParts(parts, lastFrame.parts))
+    return lastFrame.frame;
   const frame = buildFrame(parts, length, binary);
   lastFrame.parts = parts;
   lastFrame.binary = binary;

@@ -46,7 +46,9 @@ describeWithDotnet('the ASP.NET SignalR 2.x .NET client', () => {
     );
     proxy = await startTcpProxy(Number(new URL(server.url).port));
     // A Core client in group "mixed" answers every group message from the 2.x client.
-    core = new HubConnectionBuilder().withUrl(`${server.url}/chathub`, { transport: HttpTransportType.WebSockets }).build();
+    core = new HubConnectionBuilder()
+      .withUrl(`${server.url}/chathub`, { transport: HttpTransportType.WebSockets })
+      .build();
     core.on('groupMessage', (group: string, message: string) => {
       if (group === 'mixed' && !message.startsWith('re: ')) void core.invoke('sendToGroup', 'mixed', `re: ${message}`);
     });
@@ -54,7 +56,10 @@ describeWithDotnet('the ASP.NET SignalR 2.x .NET client', () => {
     await core.invoke('joinGroup', 'mixed');
     const dll = await buildDotnetDriver(DRIVER);
     const output = await runDotnet([dll], DRIVER.dir, { SERVER_URL: proxy.url, CONTROL_URL: server.url }, 240_000);
-    lines = output.split('\n').filter((line) => line.startsWith('{')).map((line) => JSON.parse(line) as DriverLine);
+    lines = output
+      .split('\n')
+      .filter((line) => line.startsWith('{'))
+      .map((line) => JSON.parse(line) as DriverLine);
   }, 420_000);
   afterAll(async () => {
     await core?.stop();
@@ -64,7 +69,10 @@ describeWithDotnet('the ASP.NET SignalR 2.x .NET client', () => {
 
   function check(transport: string, name: string): DriverLine {
     const line = lines.find((candidate) => candidate.transport === transport && candidate.check === name);
-    if (line === undefined) throw new Error(`the driver printed no ${name} check over ${transport}:\n${lines.map((l) => JSON.stringify(l)).join('\n')}`);
+    if (line === undefined)
+      throw new Error(
+        `the driver printed no ${name} check over ${transport}:\n${lines.map((l) => JSON.stringify(l)).join('\n')}`,
+      );
     return line;
   }
 
@@ -76,26 +84,33 @@ describeWithDotnet('the ASP.NET SignalR 2.x .NET client', () => {
     expect(check('webSockets', 'progress').value).toEqual({ result: 'counted to 3', progress: [1, 2, 3] });
   });
 
-  describe.each(['webSockets', 'serverSentEvents', 'longPolling'])('Microsoft.AspNet.SignalR.Client 2.4.2 over %s', (transport) => {
-    test('connects over that transport', () => {
-      expect(check(transport, 'start')).toEqual({ transport, check: 'start', value: transport });
-    });
-    test('invocations answer with results, hub errors and hidden errors', () => {
-      expect(check(transport, 'add').value).toBe(42);
-      expect(check(transport, 'refuse').error).toBe('not today');
-      expect(check(transport, 'crash').error).toBe("There was an error invoking Hub method 'ChatHub.Crash'.");
-    });
-    test('hub state round-trips', () => {
-      expect(check(transport, 'state').value).toEqual({ first: 'hello Dotnet', second: 'hello Dotnet', calls: 2 });
-    });
-    test('a server-to-client call reaches it', () => {
-      expect(check(transport, 'send').value).toBe('received');
-    });
-    test('it shares a group with a Core client', () => {
-      expect(check(transport, 'group').value).toEqual({ joinedAs: true, answered: true });
-    });
-    test('after a dropped connection it receives everything sent meanwhile', () => {
-      expect(check(transport, 'reconnect').value).toMatchObject({ numbers: [1, 2, 3, 4, 5], caughtUp: true, after: true });
-    });
-  });
+  describe.each(['webSockets', 'serverSentEvents', 'longPolling'])(
+    'Microsoft.AspNet.SignalR.Client 2.4.2 over %s',
+    (transport) => {
+      test('connects over that transport', () => {
+        expect(check(transport, 'start')).toEqual({ transport, check: 'start', value: transport });
+      });
+      test('invocations answer with results, hub errors and hidden errors', () => {
+        expect(check(transport, 'add').value).toBe(42);
+        expect(check(transport, 'refuse').error).toBe('not today');
+        expect(check(transport, 'crash').error).toBe("There was an error invoking Hub method 'ChatHub.Crash'.");
+      });
+      test('hub state round-trips', () => {
+        expect(check(transport, 'state').value).toEqual({ first: 'hello Dotnet', second: 'hello Dotnet', calls: 2 });
+      });
+      test('a server-to-client call reaches it', () => {
+        expect(check(transport, 'send').value).toBe('received');
+      });
+      test('it shares a group with a Core client', () => {
+        expect(check(transport, 'group').value).toEqual({ joinedAs: true, answered: true });
+      });
+      test('after a dropped connection it receives everything sent meanwhile', () => {
+        expect(check(transport, 'reconnect').value).toMatchObject({
+          numbers: [1, 2, 3, 4, 5],
+          caughtUp: true,
+          after: true,
+        });
+      });
+    },
+  );
 });

@@ -19,7 +19,9 @@ beforeAll(async () => {
   const userOf = (request: FastifyRequest) => (request.query as { user?: string }).user;
   guarded = await startLegacyServer({
     userIdProvider: userOf,
-    hubs: [{ path: '/chathub', hub: ChatHub, authorize: (request) => ['alice', 'bob'].includes(userOf(request) ?? '') }],
+    hubs: [
+      { path: '/chathub', hub: ChatHub, authorize: (request) => ['alice', 'bob'].includes(userOf(request) ?? '') },
+    ],
   });
 });
 afterAll(async () => {
@@ -101,15 +103,28 @@ test('bad requests get 2.x answers', async () => {
   expect([noTransport.status, await noTransport.text()]).toEqual([400, 'Protocol error: Unknown transport.']);
   const noToken = await fetch(`${server.url}/signalr/connect?transport=longPolling&connectionData=${HUBS}`);
   expect([noToken.status, await noToken.text()]).toEqual([400, 'Protocol error: Missing connection token.']);
-  const unknownHub = await fetch(`${server.url}/signalr/negotiate?connectionData=${encodeURIComponent('[{"name":"nohub"}]')}`);
+  const unknownHub = await fetch(
+    `${server.url}/signalr/negotiate?connectionData=${encodeURIComponent('[{"name":"nohub"}]')}`,
+  );
   expect([unknownHub.status, await unknownHub.text()]).toEqual([500, "'nohub' Hub could not be resolved."]);
   const badData = await fetch(`${server.url}/signalr/negotiate?connectionData=%5Bnot%20json`);
   expect(badData.status).toBe(400);
   // Hub requests: not JSON, no method, too large.
-  const form = (data: string) => ({ method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: `data=${encodeURIComponent(data)}` });
+  const form = (data: string) => ({
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: `data=${encodeURIComponent(data)}`,
+  });
   expect((await fetch(url('send', token), form('{not json'))).status).toBe(400);
   expect((await fetch(url('send', token), form('{"H":"chathub","I":"0"}'))).status).toBe(400);
-  expect((await fetch(url('send', token), form(JSON.stringify({ H: 'chathub', M: 'send', A: ['x', 'y'.repeat(5000)], I: '1' })))).status).toBe(413);
+  expect(
+    (
+      await fetch(
+        url('send', token),
+        form(JSON.stringify({ H: 'chathub', M: 'send', A: ['x', 'y'.repeat(5000)], I: '1' })),
+      )
+    ).status,
+  ).toBe(413);
   // A hub the connection does not know: an error answer, not a failure of the request.
   const wrongHub = await fetch(url('send', token), form('{"H":"nohub","M":"x","A":[],"I":"2"}'));
   expect(await wrongHub.json()).toEqual({ I: '2', E: "'nohub' Hub could not be resolved." });
@@ -129,17 +144,24 @@ test('ping, start and the proxy script', async () => {
   expect(await (await fetch(`${server.url}/signalr/js`)).text()).toBe(script);
 });
 
-test('a request of another user than the token\'s is 403; the hub\'s authorize guards every 2.x request', async () => {
+test("a request of another user than the token's is 403; the hub's authorize guards every 2.x request", async () => {
   expect((await fetch(`${guarded.url}/signalr/negotiate?connectionData=${HUBS}&user=mallory`)).status).toBe(401);
   const alice = await negotiate(guarded.url, '&user=alice');
-  const asAlice = await fetch(url('connect', alice.ConnectionToken, '&user=alice', 'longPolling', guarded.url), { method: 'POST' });
+  const asAlice = await fetch(url('connect', alice.ConnectionToken, '&user=alice', 'longPolling', guarded.url), {
+    method: 'POST',
+  });
   expect(asAlice.status).toBe(200);
   expect(await asAlice.json()).toMatchObject({ S: 1, M: [] });
   const asNobody = await fetch(url('poll', alice.ConnectionToken, '', 'longPolling', guarded.url), { method: 'POST' });
   expect(asNobody.status).toBe(401);
   // Bob may use the hub, not alice's connection.
-  const asBob = await fetch(url('poll', alice.ConnectionToken, '&user=bob', 'longPolling', guarded.url), { method: 'POST' });
-  expect([asBob.status, await asBob.text()]).toEqual([403, 'Unrecognized user identity.  The user identity cannot change during an active SignalR connection.']);
+  const asBob = await fetch(url('poll', alice.ConnectionToken, '&user=bob', 'longPolling', guarded.url), {
+    method: 'POST',
+  });
+  expect([asBob.status, await asBob.text()]).toEqual([
+    403,
+    'Unrecognized user identity.  The user identity cannot change during an active SignalR connection.',
+  ]);
 });
 
 test('start runs onConnected; a client that vanishes is disconnected after the disconnect timeout', async () => {
@@ -180,7 +202,9 @@ test('a server that does not hold the connection rebuilds it from its tokens, gr
   const second = await startLegacyServer({ aspNetSignalR: { tokenSecret: secret } });
   try {
     const { ConnectionToken: token, ConnectionId: id } = await negotiate(first.url);
-    const connected = (await (await fetch(url('connect', token, '', 'longPolling', first.url), { method: 'POST' })).json()) as { C: string };
+    const connected = (await (
+      await fetch(url('connect', token, '', 'longPolling', first.url), { method: 'POST' })
+    ).json()) as { C: string };
     await fetch(url('start', token, '', 'longPolling', first.url));
     const send = (base: string, request: object) =>
       fetch(url('send', token, '', 'longPolling', base), {
@@ -188,22 +212,58 @@ test('a server that does not hold the connection rebuilds it from its tokens, gr
         headers: { 'content-type': 'application/x-www-form-urlencoded' },
         body: `data=${encodeURIComponent(JSON.stringify(request))}`,
       });
-    expect(await (await send(first.url, { H: 'chathub', M: 'joinGroup', A: ['moved'], I: '0' })).json()).toEqual({ R: id, I: '0' });
+    expect(await (await send(first.url, { H: 'chathub', M: 'joinGroup', A: ['moved'], I: '0' })).json()).toEqual({
+      R: id,
+      I: '0',
+    });
     // The next poll carries the groups token.
-    const polled = (await (await fetch(url('poll', token, `&messageId=${encodeURIComponent(connected.C)}`, 'longPolling', first.url), { method: 'POST' })).json()) as { C: string; G?: string };
+    const polled = (await (
+      await fetch(url('poll', token, `&messageId=${encodeURIComponent(connected.C)}`, 'longPolling', first.url), {
+        method: 'POST',
+      })
+    ).json()) as { C: string; G?: string };
     expect(polled.G).toEqual(expect.any(String));
     expect(polled.G).not.toContain('moved');
     // The client moves to the second server, which never saw it: its reconnect brings the groups back.
-    const poll = fetch(url('reconnect', token, `&messageId=${encodeURIComponent(polled.C)}&groupsToken=${encodeURIComponent(polled.G!)}`, 'longPolling', second.url), { method: 'POST' });
-    await waitFor(() => ChatHub.lifecycle.filter((line) => line === `connected ${id} LongPolling`).length >= 2, 'the rebuilt connection');
+    const poll = fetch(
+      url(
+        'reconnect',
+        token,
+        `&messageId=${encodeURIComponent(polled.C)}&groupsToken=${encodeURIComponent(polled.G!)}`,
+        'longPolling',
+        second.url,
+      ),
+      { method: 'POST' },
+    );
+    await waitFor(
+      () => ChatHub.lifecycle.filter((line) => line === `connected ${id} LongPolling`).length >= 2,
+      'the rebuilt connection',
+    );
     await second.app.signalr.hub('/chathub').clients.group('moved').send('groupMessage', 'moved', 'found you');
-    expect(await (await poll).json()).toMatchObject({ M: [{ H: 'ChatHub', M: 'groupMessage', A: ['moved', 'found you'] }] });
+    expect(await (await poll).json()).toMatchObject({
+      M: [{ H: 'ChatHub', M: 'groupMessage', A: ['moved', 'found you'] }],
+    });
     // Another connection's groups token is worth nothing.
     const other = await negotiate(second.url);
-    const stolen = fetch(url('reconnect', other.ConnectionToken, `&groupsToken=${encodeURIComponent(polled.G!)}`, 'longPolling', second.url), { method: 'POST' });
-    await waitFor(() => ChatHub.lifecycle.includes(`connected ${other.ConnectionId} LongPolling`), 'the other connection');
+    const stolen = fetch(
+      url(
+        'reconnect',
+        other.ConnectionToken,
+        `&groupsToken=${encodeURIComponent(polled.G!)}`,
+        'longPolling',
+        second.url,
+      ),
+      { method: 'POST' },
+    );
+    await waitFor(
+      () => ChatHub.lifecycle.includes(`connected ${other.ConnectionId} LongPolling`),
+      'the other connection',
+    );
     await second.app.signalr.hub('/chathub').clients.group('moved').send('groupMessage', 'moved', 'not for the thief');
-    await second.app.signalr.hub('/chathub').clients.client(other.ConnectionId).send('addMessage', 'server', 'just you');
+    await second.app.signalr
+      .hub('/chathub')
+      .clients.client(other.ConnectionId)
+      .send('addMessage', 'server', 'just you');
     expect(await (await stolen).json()).toMatchObject({ M: [{ M: 'addMessage', A: ['server', 'just you'] }] });
   } finally {
     await first.close();
@@ -212,7 +272,9 @@ test('a server that does not hold the connection rebuilds it from its tokens, gr
 });
 
 test('an idle WebSocket gets keep-alives; one whose client stops reading is cut, its connection kept for a reconnect', async () => {
-  const slow = await startLegacyServer({ aspNetSignalR: { disconnectTimeoutMs: 6000, maximumBufferedOutboundBytes: 256 * 1024 } });
+  const slow = await startLegacyServer({
+    aspNetSignalR: { disconnectTimeoutMs: 6000, maximumBufferedOutboundBytes: 256 * 1024 },
+  });
   try {
     const { ConnectionToken: token, ConnectionId: id } = await negotiate(slow.url);
     const socket = new WebSocket(url('connect', token, '', 'webSockets', slow.url).replace('http', 'ws'));
@@ -287,11 +349,15 @@ test('a WebSocket upgrade with a bad token is refused over HTTP before the socke
     });
   const tampered = token.slice(0, -2) + (token.endsWith('A') ? 'BB' : 'AA');
   expect(await status(url('connect', tampered, '', 'webSockets').replace('http', 'ws'))).toBe(400);
-  expect(await status(`${server.url.replace('http', 'ws')}/signalr/connect?transport=webSockets&connectionData=${HUBS}`)).toBe(400);
+  expect(
+    await status(`${server.url.replace('http', 'ws')}/signalr/connect?transport=webSockets&connectionData=${HUBS}`),
+  ).toBe(400);
 });
 
 test('a client too old to send /start (protocol 1.3) has its hubs connected at connect', async () => {
-  const negotiated = (await (await fetch(`${server.url}/signalr/negotiate?clientProtocol=1.3&connectionData=${HUBS}`)).json()) as Negotiated;
+  const negotiated = (await (
+    await fetch(`${server.url}/signalr/negotiate?clientProtocol=1.3&connectionData=${HUBS}`)
+  ).json()) as Negotiated;
   expect(negotiated.ProtocolVersion).toBe('1.3');
   const connect = `${server.url}/signalr/connect?transport=longPolling&clientProtocol=1.3&connectionToken=${encodeURIComponent(negotiated.ConnectionToken)}&connectionData=${HUBS}`;
   expect((await fetch(connect, { method: 'POST' })).status).toBe(200);
@@ -300,10 +366,21 @@ test('a client too old to send /start (protocol 1.3) has its hubs connected at c
 
 test('a 2.x connection belongs to its user: sends to the user reach it', async () => {
   const alice = await negotiate(guarded.url, '&user=alice');
-  const connected = (await (await fetch(url('connect', alice.ConnectionToken, '&user=alice', 'longPolling', guarded.url), { method: 'POST' })).json()) as { C: string };
+  const connected = (await (
+    await fetch(url('connect', alice.ConnectionToken, '&user=alice', 'longPolling', guarded.url), { method: 'POST' })
+  ).json()) as { C: string };
   await fetch(url('start', alice.ConnectionToken, '&user=alice', 'longPolling', guarded.url));
   expect(ChatHub.lifecycle).toContain(`connected ${alice.ConnectionId} LongPolling`);
-  const poll = fetch(url('poll', alice.ConnectionToken, `&user=alice&messageId=${encodeURIComponent(connected.C)}`, 'longPolling', guarded.url), { method: 'POST' });
+  const poll = fetch(
+    url(
+      'poll',
+      alice.ConnectionToken,
+      `&user=alice&messageId=${encodeURIComponent(connected.C)}`,
+      'longPolling',
+      guarded.url,
+    ),
+    { method: 'POST' },
+  );
   const hub = guarded.app.signalr.hub('/chathub');
   await hub.clients.user('bob').send('addMessage', 'server', 'for bob');
   await hub.clients.user('alice').send('addMessage', 'server', 'for alice');

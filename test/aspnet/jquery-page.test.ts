@@ -27,14 +27,23 @@ async function openChat(transport: string, name: string, url = server.url): Prom
   const context = await browser.newContext();
   const page = await context.newPage();
   await page.goto(`${url}/chat.html?transport=${transport}&name=${name}`);
-  await page.waitForFunction(() => (window as any).connectedTransport !== undefined || (window as any).startError !== undefined, undefined, { timeout: 15_000 });
-  const state = await page.evaluate(() => ({ transport: (window as any).connectedTransport, error: (window as any).startError }));
+  await page.waitForFunction(
+    () => (window as any).connectedTransport !== undefined || (window as any).startError !== undefined,
+    undefined,
+    { timeout: 15_000 },
+  );
+  const state = await page.evaluate(() => ({
+    transport: (window as any).connectedTransport,
+    error: (window as any).startError,
+  }));
   expect(state).toEqual({ transport, error: undefined });
   return page;
 }
 
 async function coreClient(): Promise<HubConnection> {
-  const connection = new HubConnectionBuilder().withUrl(`${server.url}/chathub`, { transport: HttpTransportType.WebSockets }).build();
+  const connection = new HubConnectionBuilder()
+    .withUrl(`${server.url}/chathub`, { transport: HttpTransportType.WebSockets })
+    .build();
   await connection.start();
   return connection;
 }
@@ -59,10 +68,18 @@ describe.each(TRANSPORTS)('jquery.signalR over %s', (transport) => {
     try {
       await alice.fill('#message', `hello over ${transport}`);
       await alice.click('#sendmessage');
-      await bob.waitForFunction((text) => document.getElementById('discussion')!.textContent!.includes(text), `alice: hello over ${transport}`, { timeout: 10_000 });
+      await bob.waitForFunction(
+        (text) => document.getElementById('discussion')!.textContent!.includes(text),
+        `alice: hello over ${transport}`,
+        { timeout: 10_000 },
+      );
       // And the other way: a Core client's send reaches the 2.x page.
       await core.invoke('send', 'core', 'from the new client');
-      await alice.waitForFunction(() => document.getElementById('discussion')!.textContent!.includes('core: from the new client'), undefined, { timeout: 10_000 });
+      await alice.waitForFunction(
+        () => document.getElementById('discussion')!.textContent!.includes('core: from the new client'),
+        undefined,
+        { timeout: 10_000 },
+      );
       expect(coreMessages).toContain(`alice: hello over ${transport}`);
     } finally {
       await core.stop();
@@ -76,7 +93,17 @@ describe.each(TRANSPORTS)('jquery.signalR over %s', (transport) => {
     try {
       const outcome = await page.evaluate(async () => {
         const chat = (window as any).$.connection.chatHub;
-        const settle = (promise: any) => new Promise((resolve) => promise.done((value: unknown) => resolve({ value })).fail((error: any) => resolve({ error: error.message, isHub: error.source !== undefined && error.source !== null ? 'source' : undefined })));
+        const settle = (promise: any) =>
+          new Promise((resolve) =>
+            promise
+              .done((value: unknown) => resolve({ value }))
+              .fail((error: any) =>
+                resolve({
+                  error: error.message,
+                  isHub: error.source !== undefined && error.source !== null ? 'source' : undefined,
+                }),
+              ),
+          );
         chat.state.userName = 'Carol';
         const sum = await settle(chat.server.add(2, 40));
         const refused = await settle(chat.server.refuse('not today'));
@@ -103,11 +130,25 @@ describe.each(TRANSPORTS)('jquery.signalR over %s', (transport) => {
     core.on('groupMessage', (group: string, message: string) => coreGroup.push(`${group}: ${message}`));
     try {
       await core.invoke('joinGroup', 'room');
-      await page.evaluate(() => new Promise((resolve, reject) => (window as any).$.connection.chatHub.server.joinGroup('room').done(resolve).fail(reject)));
-      await page.evaluate(() => new Promise((resolve, reject) => (window as any).$.connection.chatHub.server.sendToGroup('room', 'from 2.x').done(resolve).fail(reject)));
+      await page.evaluate(
+        () =>
+          new Promise((resolve, reject) =>
+            (window as any).$.connection.chatHub.server.joinGroup('room').done(resolve).fail(reject),
+          ),
+      );
+      await page.evaluate(
+        () =>
+          new Promise((resolve, reject) =>
+            (window as any).$.connection.chatHub.server.sendToGroup('room', 'from 2.x').done(resolve).fail(reject),
+          ),
+      );
       await core.invoke('sendToGroup', 'room', 'from Core');
-      await page.waitForFunction(() => document.querySelectorAll('#discussion li.group').length >= 2, undefined, { timeout: 10_000 });
-      const pageGroup = await page.evaluate(() => Array.from(document.querySelectorAll('#discussion li.group')).map((li) => li.textContent));
+      await page.waitForFunction(() => document.querySelectorAll('#discussion li.group').length >= 2, undefined, {
+        timeout: 10_000,
+      });
+      const pageGroup = await page.evaluate(() =>
+        Array.from(document.querySelectorAll('#discussion li.group')).map((li) => li.textContent),
+      );
       expect(pageGroup).toEqual(['room: from 2.x', 'room: from Core']);
       await waitFor(() => coreGroup.length >= 2);
       expect(coreGroup).toEqual(['room: from 2.x', 'room: from Core']);

@@ -34,7 +34,9 @@ async function waitFor(condition: () => boolean, what: string, timeoutMs = 15_00
 
 /** A jQuery-style deferred as a promise that settles with the value or the error's message. */
 function settle(deferred: any): Promise<{ value?: unknown; error?: string }> {
-  return new Promise((resolve) => deferred.done((value: unknown) => resolve({ value })).fail((error: Error) => resolve({ error: error.message })));
+  return new Promise((resolve) =>
+    deferred.done((value: unknown) => resolve({ value })).fail((error: Error) => resolve({ error: error.message })),
+  );
 }
 
 interface LegacyClient {
@@ -49,7 +51,8 @@ async function connect(transport: string): Promise<LegacyClient> {
   if (process.env.LEGACY_CLIENT_LOG) connection.logging = true;
   const chat = connection.createHubProxy('chatHub');
   const client: LegacyClient = { connection, chat, received: [], reconnects: 0 };
-  for (const method of ['addMessage', 'groupMessage', 'numbered']) chat.on(method, (...args: unknown[]) => client.received.push([method, ...args]));
+  for (const method of ['addMessage', 'groupMessage', 'numbered'])
+    chat.on(method, (...args: unknown[]) => client.received.push([method, ...args]));
   connection.reconnected(() => client.reconnects++);
   const started = await settle(connection.start({ transport }));
   expect(started.error).toBeUndefined();
@@ -58,7 +61,9 @@ async function connect(transport: string): Promise<LegacyClient> {
 }
 
 async function coreClient(): Promise<HubConnection> {
-  const connection = new HubConnectionBuilder().withUrl(`${server.url}/chathub`, { transport: HttpTransportType.WebSockets }).build();
+  const connection = new HubConnectionBuilder()
+    .withUrl(`${server.url}/chathub`, { transport: HttpTransportType.WebSockets })
+    .build();
   await connection.start();
   return connection;
 }
@@ -69,8 +74,12 @@ describe.each(['longPolling', 'serverSentEvents', 'webSockets'])('signalr-no-jqu
     try {
       expect(await settle(client.chat.invoke('add', 20, 22))).toEqual({ value: 42 });
       expect(await settle(client.chat.invoke('refuse', 'no'))).toEqual({ error: 'no' });
-      expect(await settle(client.chat.invoke('crash'))).toEqual({ error: "There was an error invoking Hub method 'chathub.crash'." });
-      expect(await settle(client.chat.invoke('nosuchmethod'))).toEqual({ error: "There was an error invoking Hub method 'chathub.nosuchmethod'." });
+      expect(await settle(client.chat.invoke('crash'))).toEqual({
+        error: "There was an error invoking Hub method 'chathub.crash'.",
+      });
+      expect(await settle(client.chat.invoke('nosuchmethod'))).toEqual({
+        error: "There was an error invoking Hub method 'chathub.nosuchmethod'.",
+      });
       client.chat.state.userName = 'Node';
       expect(await settle(client.chat.invoke('greet'))).toEqual({ value: 'hello Node' });
       expect(client.chat.state.calls).toBe(1);
@@ -92,7 +101,10 @@ describe.each(['longPolling', 'serverSentEvents', 'webSockets'])('signalr-no-jqu
       expect((await settle(client.chat.invoke('joinGroup', 'nodes'))).value).toBe(client.connection.id);
       await settle(client.chat.invoke('sendToGroup', 'nodes', 'from 2.x'));
       await core.invoke('sendToGroup', 'nodes', 'from Core');
-      await waitFor(() => client.received.filter(([method]) => method === 'groupMessage').length >= 2 && coreReceived.length >= 2, 'group messages');
+      await waitFor(
+        () => client.received.filter(([method]) => method === 'groupMessage').length >= 2 && coreReceived.length >= 2,
+        'group messages',
+      );
       expect(client.received.filter(([method]) => method === 'groupMessage')).toEqual([
         ['groupMessage', 'nodes', 'from 2.x'],
         ['groupMessage', 'nodes', 'from Core'],
@@ -101,7 +113,10 @@ describe.each(['longPolling', 'serverSentEvents', 'webSockets'])('signalr-no-jqu
       await settle(client.chat.invoke('leaveGroup', 'nodes'));
       await core.invoke('sendToGroup', 'nodes', 'after leaving');
       await settle(client.chat.invoke('send', 'marker', 'after leaving'));
-      await waitFor(() => client.received.some(([method, name]) => method === 'addMessage' && name === 'marker'), 'marker');
+      await waitFor(
+        () => client.received.some(([method, name]) => method === 'addMessage' && name === 'marker'),
+        'marker',
+      );
       expect(client.received.filter(([method]) => method === 'groupMessage')).toHaveLength(2);
     } finally {
       await core.stop();
@@ -128,7 +143,10 @@ describe.each(['longPolling', 'serverSentEvents', 'webSockets'])('signalr-no-jqu
       await hub.clients.group('kept').send('groupMessage', 'kept', 'after');
       await waitFor(() => client.received.some(([, , message]) => message === 'after'), 'message after reconnect');
       expect(client.received.filter(([method]) => method === 'numbered').map(([, n]) => n)).toEqual([1, 2, 3, 4, 5]);
-      expect(client.received.filter(([method]) => method === 'groupMessage').map(([, , message]) => message)).toEqual(['while away', 'after']);
+      expect(client.received.filter(([method]) => method === 'groupMessage').map(([, , message]) => message)).toEqual([
+        'while away',
+        'after',
+      ]);
     } finally {
       client.connection.stop();
     }

@@ -42,7 +42,8 @@ function browserLikeEventSource(): unknown {
 }
 
 /** Installs the window for a page at `origin`; returns the client's `hubConnection` factory. */
-export function loadNodeClient(origin: string): (url: string, options?: object) => any { // eslint-disable-line @typescript-eslint/no-explicit-any -- the client is untyped
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- the client is untyped
+export function loadNodeClient(origin: string): (url: string, options?: object) => any {
   const location = new URL(origin);
   // Anything else the client reads of `window` (encodeURIComponent, timers, JSON) is Node's own global.
   const window: Record<string, unknown> = Object.assign(Object.create(globalThis) as Record<string, unknown>, {

@@ -147,7 +147,7 @@ test('2-routing: others, allExcept, connection(s), groups, groupExcept, othersIn
   await leave('mA', 'r2');
 });
 
-test('3-groups: .NET\'s group commands are executed and acknowledged to its ack channel', async () => {
+test("3-groups: .NET's group commands are executed and acknowledged to its ack channel", async () => {
   const hasGroup = async (group: string) =>
     (await subscribedChannels(admin!, `${GOLDEN_HUB}:group:`)).includes(`${GOLDEN_HUB}:group:${group}`);
   // Acknowledged only once the group channel is subscribed, so .NET's next send reaches the new member.
@@ -161,11 +161,14 @@ test('3-groups: .NET\'s group commands are executed and acknowledged to its ack 
   await replay(62);
 });
 
-test('4-client-results: .NET\'s invocations reach our clients and the answers go back on its return channels', async () => {
+test("4-client-results: .NET's invocations reach our clients and the answers go back on its return channels", async () => {
   await connect('nhJ', 'B', { getAnswer: null });
   await connect('nhM', 'B', { getAnswer: null, msgpack: true });
   for (const line of [66, 69, 72, 75, 78]) await replay(line);
-  for (const [line, name, msgpack] of [[81, 'nvJ', false], [84, 'nvM', true]] as const) {
+  for (const [line, name, msgpack] of [
+    [81, 'nvJ', false],
+    [84, 'nvM', true],
+  ] as const) {
     let reached!: () => void;
     const asked = new Promise<void>((resolve) => (reached = resolve));
     await connect(name, 'B', {
@@ -233,7 +236,11 @@ describe('a payload lacking a protocol is converted, not fatal', () => {
 
   test('only `messagepack`: JSON clients get it, values intact', async () => {
     const mark = clients.mark();
-    const values: InvocationMessage = { type: 1, target: 'Values', arguments: [1, -1, 70000, 3.5, true, null, 'x', { a: [1, 2] }] };
+    const values: InvocationMessage = {
+      type: 1,
+      target: 'Values',
+      arguments: [1, -1, 70000, 3.5, true, null, 'x', { a: [1, 2] }],
+    };
     const payload = encodeRedisInvocation({
       excludedConnectionIds: [],
       messages: new Map([['messagepack', messagePackHubProtocol.writeMessage(values)]]),

@@ -37,7 +37,12 @@ const GENERIC_ADD_ERROR = "An unexpected error occurred invoking 'AddToRoom' on 
 type ClientName = 'dotnetJson' | 'dotnetPack' | 'oursJson' | 'oursPack';
 const CLIENT_NAMES: readonly ClientName[] = ['dotnetJson', 'dotnetPack', 'oursJson', 'oursPack'];
 /** User ids: carol has a connection on each kind of server. */
-const USERS: Record<ClientName, string> = { dotnetJson: 'alice', dotnetPack: 'carol', oursJson: 'bob', oursPack: 'carol' };
+const USERS: Record<ClientName, string> = {
+  dotnetJson: 'alice',
+  dotnetPack: 'carol',
+  oursJson: 'bob',
+  oursPack: 'carol',
+};
 
 /** One .NET server and one of ours on the same channels. */
 interface Cluster {
@@ -72,7 +77,10 @@ function startOurs(label: string, prefix: string): Promise<ServerProcess> {
 }
 
 async function startDotnet(prefix: string): Promise<BackplaneReferenceServer> {
-  const server = await startBackplaneReferenceServer({ redisPort: redis.port, ...(prefix !== '' && { channelPrefix: prefix }) });
+  const server = await startBackplaneReferenceServer({
+    redisPort: redis.port,
+    ...(prefix !== '' && { channelPrefix: prefix }),
+  });
   started.push(server);
   return server;
 }
@@ -99,7 +107,9 @@ async function connect(cluster: Cluster, name: ClientName): Promise<TestClient> 
 }
 
 async function connectSide(cluster: Cluster, side: 'dotnet' | 'ours'): Promise<void> {
-  await Promise.all(CLIENT_NAMES.filter((name) => isDotnet(name) === (side === 'dotnet')).map((name) => connect(cluster, name)));
+  await Promise.all(
+    CLIENT_NAMES.filter((name) => isDotnet(name) === (side === 'dotnet')).map((name) => connect(cluster, name)),
+  );
 }
 
 const client = (cluster: Cluster, name: ClientName): TestClient => {
@@ -125,7 +135,10 @@ function receivedCounts(message: string): Record<string, number> {
 }
 
 /** Waits until `message` reached `expected` (label/name → count), then for silence, and returns what arrived. */
-async function deliveredAfterSettling(message: string, expected: Record<string, number>): Promise<Record<string, number>> {
+async function deliveredAfterSettling(
+  message: string,
+  expected: Record<string, number>,
+): Promise<Record<string, number>> {
   await eventually(
     () => Object.entries(expected).every(([who, count]) => (receivedCounts(message)[who] ?? 0) >= count),
     `${message} to reach ${JSON.stringify(expected)}; got ${JSON.stringify(receivedCounts(message))}`,
@@ -168,7 +181,10 @@ describeWithDotnet('a mixed cluster of ASP.NET Core and fastify-signalr servers 
     redis = await RedisServer.start();
     spy = await RedisSpy.start(redis.url);
     admin = new Redis(redis.url);
-    for (const [label, prefix] of [['plain', ''], ['prefixed', PREFIX]] as const) {
+    for (const [label, prefix] of [
+      ['plain', ''],
+      ['prefixed', PREFIX],
+    ] as const) {
       // One server after another: a .NET server's name is the ack channel that appears on Redis when it starts.
       const ours = await startOurs(`ours-${label}`, prefix);
       await ours.waitForBackplane('connected');
@@ -178,7 +194,8 @@ describeWithDotnet('a mixed cluster of ASP.NET Core and fastify-signalr servers 
     await Promise.all(clusters.flatMap((cluster) => [connectSide(cluster, 'dotnet'), connectSide(cluster, 'ours')]));
     // room-a spans both kinds of server; room-b has one member, on .NET.
     for (const cluster of clusters) {
-      for (const name of ['dotnetJson', 'oursJson', 'oursPack'] as const) await invoke(cluster, name, 'JoinRoom', 'room-a');
+      for (const name of ['dotnetJson', 'oursJson', 'oursPack'] as const)
+        await invoke(cluster, name, 'JoinRoom', 'room-a');
       await invoke(cluster, 'dotnetPack', 'JoinRoom', 'room-b');
     }
   }, 120_000);
@@ -214,12 +231,22 @@ describeWithDotnet('a mixed cluster of ASP.NET Core and fastify-signalr servers 
     await connectSide(c, 'ours');
     await invoke(c, 'oursPack', 'JoinRoom', 'room-a');
     await invoke(c, 'oursJson', 'JoinRoom', 'room-a');
-    await sendUntilReceived((m) => invoke(c, 'dotnetJson', 'SendMessage', 'x', m), 'after ours restarted, from .NET', 'plain/oursPack');
-    await sendUntilReceived((m) => invoke(c, 'oursJson', 'SendToRoom', 'room-a', 'x', m), 'after ours restarted, from ours', 'plain/dotnetJson');
+    await sendUntilReceived(
+      (m) => invoke(c, 'dotnetJson', 'SendMessage', 'x', m),
+      'after ours restarted, from .NET',
+      'plain/oursPack',
+    );
+    await sendUntilReceived(
+      (m) => invoke(c, 'oursJson', 'SendToRoom', 'room-a', 'x', m),
+      'after ours restarted, from ours',
+      'plain/dotnetJson',
+    );
     expect(await invoke(c, 'dotnetPack', 'AskClient', idOf(c, 'oursJson'))).toBe('answer from oursJson');
     await invoke(c, 'oursPack', 'AddToRoom', idOf(c, 'dotnetPack'), 'after-restart');
     await invoke(c, 'dotnetJson', 'SendToRoom', 'after-restart', 'x', 'after-restart 1');
-    expect(await deliveredAfterSettling('after-restart 1', { 'plain/dotnetPack': 1 })).toEqual({ 'plain/dotnetPack': 1 });
+    expect(await deliveredAfterSettling('after-restart 1', { 'plain/dotnetPack': 1 })).toEqual({
+      'plain/dotnetPack': 1,
+    });
   }, 90_000);
 
   describe.each([
@@ -229,42 +256,66 @@ describeWithDotnet('a mixed cluster of ASP.NET Core and fastify-signalr servers 
     const cluster = () => clusters[clusterIndex];
 
     test.each([
-      { direction: 'from a JSON client of .NET', caller: 'dotnetJson', far: ['oursJson', 'oursPack'], near: 'dotnetPack', farUser: 'bob' },
-      { direction: 'from a MessagePack client of ours', caller: 'oursPack', far: ['dotnetJson', 'dotnetPack'], near: 'oursJson', farUser: 'alice' },
-    ] as const)('every routing kind $direction', async ({ direction, caller, far, near, farUser }) => {
-      const c = cluster();
-      const [far1, far2] = far;
-      const roomA: ClientName[] = ['dotnetJson', 'oursJson', 'oursPack'];
-      const all = CLIENT_NAMES;
-      // kind → [method, arguments before (user, message), who receives it]
-      const cases: Record<string, [string, unknown[], readonly ClientName[]]> = {
-        all: ['SendMessage', [], all],
-        others: ['SendOthers', [], all.filter((name) => name !== caller)],
-        'all except': ['SendAllExcept', [[idOf(c, far1)]], all.filter((name) => name !== far1)],
-        connection: ['SendToConnection', [idOf(c, far2)], [far2]],
-        connections: ['SendToConnections', [[idOf(c, far1), idOf(c, near)]], [far1, near]],
-        group: ['SendToRoom', ['room-a'], roomA],
-        groups: ['SendToRooms', [['room-a', 'room-b']], all],
-        'group except': ['SendRoomExcept', ['room-a', [idOf(c, far1)]], roomA.filter((name) => name !== far1)],
-        'others in group': ['SendOthersInRoom', ['room-a'], roomA.filter((name) => name !== caller)],
-        user: ['SendToUser', [farUser], all.filter((name) => USERS[name] === farUser)],
-        'user on both kinds': ['SendToUser', ['carol'], ['dotnetPack', 'oursPack']],
-        users: ['SendToUsers', [['alice', 'bob']], ['dotnetJson', 'oursJson']],
-      };
-      const message = (kind: string) => `${c.label} ${direction}: ${kind}`;
-      const expected = Object.fromEntries(
-        Object.entries(cases).map(([kind, [, , receivers]]) => [
-          kind,
-          Object.fromEntries(receivers.map((name) => [`${c.label}/${name}`, 1])),
-        ]),
-      );
-      await Promise.all(Object.entries(cases).map(([kind, [method, args]]) => invoke(c, caller, method, ...args, caller, message(kind))));
-      const received = () => Object.fromEntries(Object.keys(cases).map((kind) => [kind, receivedCounts(message(kind))]));
-      const arrived = (kind: string) => Object.entries(expected[kind]).every(([who, n]) => (received()[kind][who] ?? 0) >= n);
-      await eventually(() => Object.keys(cases).every(arrived), 'every routing kind to deliver').catch(() => undefined);
-      await delay(SETTLE_MS);
-      expect(received()).toEqual(expected);
-    }, 60_000);
+      {
+        direction: 'from a JSON client of .NET',
+        caller: 'dotnetJson',
+        far: ['oursJson', 'oursPack'],
+        near: 'dotnetPack',
+        farUser: 'bob',
+      },
+      {
+        direction: 'from a MessagePack client of ours',
+        caller: 'oursPack',
+        far: ['dotnetJson', 'dotnetPack'],
+        near: 'oursJson',
+        farUser: 'alice',
+      },
+    ] as const)(
+      'every routing kind $direction',
+      async ({ direction, caller, far, near, farUser }) => {
+        const c = cluster();
+        const [far1, far2] = far;
+        const roomA: ClientName[] = ['dotnetJson', 'oursJson', 'oursPack'];
+        const all = CLIENT_NAMES;
+        // kind → [method, arguments before (user, message), who receives it]
+        const cases: Record<string, [string, unknown[], readonly ClientName[]]> = {
+          all: ['SendMessage', [], all],
+          others: ['SendOthers', [], all.filter((name) => name !== caller)],
+          'all except': ['SendAllExcept', [[idOf(c, far1)]], all.filter((name) => name !== far1)],
+          connection: ['SendToConnection', [idOf(c, far2)], [far2]],
+          connections: ['SendToConnections', [[idOf(c, far1), idOf(c, near)]], [far1, near]],
+          group: ['SendToRoom', ['room-a'], roomA],
+          groups: ['SendToRooms', [['room-a', 'room-b']], all],
+          'group except': ['SendRoomExcept', ['room-a', [idOf(c, far1)]], roomA.filter((name) => name !== far1)],
+          'others in group': ['SendOthersInRoom', ['room-a'], roomA.filter((name) => name !== caller)],
+          user: ['SendToUser', [farUser], all.filter((name) => USERS[name] === farUser)],
+          'user on both kinds': ['SendToUser', ['carol'], ['dotnetPack', 'oursPack']],
+          users: ['SendToUsers', [['alice', 'bob']], ['dotnetJson', 'oursJson']],
+        };
+        const message = (kind: string) => `${c.label} ${direction}: ${kind}`;
+        const expected = Object.fromEntries(
+          Object.entries(cases).map(([kind, [, , receivers]]) => [
+            kind,
+            Object.fromEntries(receivers.map((name) => [`${c.label}/${name}`, 1])),
+          ]),
+        );
+        await Promise.all(
+          Object.entries(cases).map(([kind, [method, args]]) =>
+            invoke(c, caller, method, ...args, caller, message(kind)),
+          ),
+        );
+        const received = () =>
+          Object.fromEntries(Object.keys(cases).map((kind) => [kind, receivedCounts(message(kind))]));
+        const arrived = (kind: string) =>
+          Object.entries(expected[kind]).every(([who, n]) => (received()[kind][who] ?? 0) >= n);
+        await eventually(() => Object.keys(cases).every(arrived), 'every routing kind to deliver').catch(
+          () => undefined,
+        );
+        await delay(SETTLE_MS);
+        expect(received()).toEqual(expected);
+      },
+      60_000,
+    );
 
     test('a connection on the other kind of server is added to a group and removed, acknowledged both ways', async () => {
       const c = cluster();
@@ -312,8 +363,16 @@ describeWithDotnet('a mixed cluster of ASP.NET Core and fastify-signalr servers 
     await Promise.all(clusters.map((c) => c.ours.waitForBackplane('connected', 30_000)));
     for (const c of clusters) {
       const from = `after the Redis restart (${c.label})`;
-      await sendUntilReceived((m) => invoke(c, 'dotnetJson', 'SendMessage', 'x', m), `${from}, from .NET`, `${c.label}/oursPack`);
-      await sendUntilReceived((m) => invoke(c, 'oursJson', 'SendMessage', 'x', m), `${from}, from ours`, `${c.label}/dotnetPack`);
+      await sendUntilReceived(
+        (m) => invoke(c, 'dotnetJson', 'SendMessage', 'x', m),
+        `${from}, from .NET`,
+        `${c.label}/oursPack`,
+      );
+      await sendUntilReceived(
+        (m) => invoke(c, 'oursJson', 'SendMessage', 'x', m),
+        `${from}, from ours`,
+        `${c.label}/dotnetPack`,
+      );
       // Every channel .NET subscribed is back: its own ack and return channels, groups, connections, users.
       const channels = (await admin.call('PUBSUB', 'CHANNELS', `${c.prefix}${HUB}:*`)) as string[];
       for (const channel of [
@@ -349,7 +408,10 @@ describeWithDotnet('a mixed cluster of ASP.NET Core and fastify-signalr servers 
     const goneId = idOf(c, 'dotnetJson');
     const oldName = c.dotnet.serverName;
     await c.dotnet.stop();
-    await eventually(() => client(c, 'dotnetJson').connection.state === 'Disconnected', 'the .NET clients to see their server go');
+    await eventually(
+      () => client(c, 'dotnetJson').connection.state === 'Disconnected',
+      'the .NET clients to see their server go',
+    );
     c.dotnet = await startDotnet(c.prefix);
     expect(c.dotnet.serverName).not.toBe(oldName);
     await connectSide(c, 'dotnet');
@@ -362,11 +424,22 @@ describeWithDotnet('a mixed cluster of ASP.NET Core and fastify-signalr servers 
     expect(error.message).toBe(GENERIC_ADD_ERROR);
     expect(elapsed).toBeGreaterThanOrEqual(ACK_TIMEOUT_MS - 50);
 
-    await sendUntilReceived((m) => invoke(c, 'oursJson', 'SendMessage', 'x', m), 'after .NET restarted, from ours', 'prefixed/dotnetJson');
-    await sendUntilReceived((m) => invoke(c, 'dotnetPack', 'SendOthersInRoom', 'room-a', 'x', m), 'after .NET restarted, from .NET', 'prefixed/oursJson');
+    await sendUntilReceived(
+      (m) => invoke(c, 'oursJson', 'SendMessage', 'x', m),
+      'after .NET restarted, from ours',
+      'prefixed/dotnetJson',
+    );
+    await sendUntilReceived(
+      (m) => invoke(c, 'dotnetPack', 'SendOthersInRoom', 'room-a', 'x', m),
+      'after .NET restarted, from .NET',
+      'prefixed/oursJson',
+    );
     expect(await invoke(c, 'oursJson', 'AskClient', idOf(c, 'dotnetPack'))).toBe('answer from dotnetPack');
     await invoke(c, 'dotnetJson', 'SendToUser', 'carol', 'x', 'to carol after .NET restarted');
-    expect(await deliveredAfterSettling('to carol after .NET restarted', {})).toEqual({ 'prefixed/dotnetPack': 1, 'prefixed/oursPack': 1 });
+    expect(await deliveredAfterSettling('to carol after .NET restarted', {})).toEqual({
+      'prefixed/dotnetPack': 1,
+      'prefixed/oursPack': 1,
+    });
     // The old server's own channels went with it.
     const channels = (await admin.call('PUBSUB', 'CHANNELS', `${c.prefix}${HUB}:internal:*`)) as string[];
     expect(channels.filter((channel) => channel.endsWith(oldName))).toEqual([]);

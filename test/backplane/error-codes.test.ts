@@ -6,7 +6,14 @@
  */
 import Fastify, { type FastifyInstance } from 'fastify';
 import Redis from 'ioredis';
-import { createEmitter, fastifySignalR, Hub, isSignalRError, type HubEmitter, type SignalRErrorCode } from '../../src/index';
+import {
+  createEmitter,
+  fastifySignalR,
+  Hub,
+  isSignalRError,
+  type HubEmitter,
+  type SignalRErrorCode,
+} from '../../src/index';
 import { freePort, RedisServer } from '../support/redis-server';
 
 class EchoHub extends Hub {
@@ -26,7 +33,10 @@ beforeAll(async () => {
 });
 
 afterEach(async () => {
-  await Promise.all([...apps.splice(0).map((app) => app.close()), ...emitters.splice(0).map((emitter) => emitter.close())]);
+  await Promise.all([
+    ...apps.splice(0).map((app) => app.close()),
+    ...emitters.splice(0).map((emitter) => emitter.close()),
+  ]);
 });
 
 afterAll(async () => {
@@ -69,10 +79,14 @@ test('a backplane that cannot reach Redis with abortConnect: SIGNALR_ERR_REDIS_S
   });
   emitters.push(emitter);
   const error = await rejection(emitter.ready());
-  expect(seen(error)).toMatchObject({ code: 'SIGNALR_ERR_REDIS_STARTUP', name: 'RedisBackplaneStartupError', recognised: true });
+  expect(seen(error)).toMatchObject({
+    code: 'SIGNALR_ERR_REDIS_STARTUP',
+    name: 'RedisBackplaneStartupError',
+    recognised: true,
+  });
 });
 
-test('a group change no server acknowledges, on a server: SIGNALR_ERR_GROUP_ACK_TIMEOUT as .NET\'s TaskCanceledException', async () => {
+test("a group change no server acknowledges, on a server: SIGNALR_ERR_GROUP_ACK_TIMEOUT as .NET's TaskCanceledException", async () => {
   const app = await serve(300);
   const error = await rejection(app.signalr.hub(EchoHub).groups.addToGroup('nobody-owns-this-id', 'team'));
   expect(seen(error)).toEqual({
@@ -88,7 +102,11 @@ test('a group change no server acknowledges, on an emitter: SIGNALR_ERR_GROUP_AC
   emitters.push(emitter);
   await emitter.ready();
   const error = await rejection(emitter.groups.addToGroup('nobody-owns-this-id', 'team'));
-  expect(seen(error)).toMatchObject({ code: 'SIGNALR_ERR_GROUP_ACK_TIMEOUT', name: 'GroupCommandTimeoutError', recognised: true });
+  expect(seen(error)).toMatchObject({
+    code: 'SIGNALR_ERR_GROUP_ACK_TIMEOUT',
+    name: 'GroupCommandTimeoutError',
+    recognised: true,
+  });
 });
 
 test('a group change still waiting for its ack when the server closes: SIGNALR_ERR_BACKPLANE_UNAVAILABLE', async () => {

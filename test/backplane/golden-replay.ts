@@ -121,7 +121,8 @@ export function goldenReplay(peer: GoldenPeer): void {
     monitor?.close();
     admin?.disconnect();
     await redis?.stop();
-    if (knownDifferences.length > 0) console.log(`Known differences from the .NET capture:\n- ${knownDifferences.join('\n- ')}`);
+    if (knownDifferences.length > 0)
+      console.log(`Known differences from the .NET capture:\n- ${knownDifferences.join('\n- ')}`);
   }, 30_000);
 
   /** Connects a client named as in the capture and puts its connection id in place of the capture's. */
@@ -130,7 +131,8 @@ export function goldenReplay(peer: GoldenPeer): void {
     ids.set(name, client.connection.connectionId!);
   }
 
-  const invoke = (name: string, method: string, ...args: unknown[]) => clients.get(name).connection.invoke(method, ...args);
+  const invoke = (name: string, method: string, ...args: unknown[]) =>
+    clients.get(name).connection.invoke(method, ...args);
   const idOf = (name: string) => clients.id(name);
 
   /** The remote add nobody acknowledges (scenario 3), still running on .NET when its step ends. */
@@ -166,11 +168,14 @@ export function goldenReplay(peer: GoldenPeer): void {
 
     // Publishes: the same number, channels and bytes, in the same order.
     const expected = golden.messages;
-    const read = (): Published[] => (options.viaMonitor ? monitor!.publishes(monitorStart) : spy!.messages.slice(spyStart));
+    const read = (): Published[] =>
+      options.viaMonitor ? monitor!.publishes(monitorStart) : spy!.messages.slice(spyStart);
     await eventually(() => read().length >= expected.length, `${expected.length} publish(es) for line ${line}`);
     await delay(SETTLE_MS);
     const ours = read();
-    expect(ours.map((message) => message.channel)).toEqual(expected.map((message) => ids.channel(message.value.channelTemplate)));
+    expect(ours.map((message) => message.channel)).toEqual(
+      expected.map((message) => ids.channel(message.value.channelTemplate)),
+    );
     expected.forEach(({ line: messageLine, value }, index) => {
       const envelope = value.decoded.envelope as { n?: number };
       if (envelope.n === 4 && value.channelTemplate.includes(':connection:')) {
@@ -194,7 +199,8 @@ export function goldenReplay(peer: GoldenPeer): void {
     const summary = golden.summary;
     if (options.outcomeLater === true) expect(outcome).toBeUndefined();
     else if (summary.error !== undefined) expect(outcome).toEqual({ error: summary.error });
-    else if (typeof summary.result === 'string' && summary.result.startsWith('still pending')) expect(outcome).toEqual({ pending: true });
+    else if (typeof summary.result === 'string' && summary.result.startsWith('still pending'))
+      expect(outcome).toEqual({ pending: true });
     else if ('result' in summary) expect(outcome).toEqual({ result: summary.result });
 
     // Subscriptions made and dropped.
@@ -255,8 +261,8 @@ export function goldenReplay(peer: GoldenPeer): void {
       .filter((command) => command.startsWith(`${label} SUBSCRIBE ${GOLDEN_HUB}:`))
       .map((command) => ids.channel(command.slice(label.length + 1)));
     // StackExchange.Redis's own channel (`__Booksleeve_MasterChanged`) is not SignalR's.
-    const ours = monitor!
-      .commands.slice(from)
+    const ours = monitor!.commands
+      .slice(from)
       .filter((command) => command.command === 'SUBSCRIBE' && command.args[0].toString('utf8').startsWith(GOLDEN_HUB));
     const oursText = ours.flatMap((command) => command.args.map((arg) => `SUBSCRIBE ${arg.toString('utf8')}`));
     // One SUBSCRIBE per channel, in .NET's order.
@@ -267,7 +273,7 @@ export function goldenReplay(peer: GoldenPeer): void {
 
   // ---------------------------------------------------------------------------------------------------------------
 
-  test('7-startup: each server subscribes its four channels, one SUBSCRIBE each, in .NET\'s order', async () => {
+  test("7-startup: each server subscribes its four channels, one SUBSCRIBE each, in .NET's order", async () => {
     let from = monitor!.commands.length;
     await startServer('A');
     await expectSubscribed(1);
@@ -340,7 +346,10 @@ export function goldenReplay(peer: GoldenPeer): void {
         62,
         async () => {
           const started = Date.now();
-          unackedAdd = call('jA', 'AddToRoom', 'nobody-owns-this-id', 'r5').then((outcome) => ({ ...outcome, ms: Date.now() - started }));
+          unackedAdd = call('jA', 'AddToRoom', 'nobody-owns-this-id', 'r5').then((outcome) => ({
+            ...outcome,
+            ms: Date.now() - started,
+          }));
         },
         { outcomeLater: true },
       );
@@ -358,7 +367,10 @@ export function goldenReplay(peer: GoldenPeer): void {
     await step(72, () => call('mB', 'AskClient', idOf('jA')));
     await step(75, () => call('jA', 'AskClient', idOf('nhJ')));
     await step(78, () => call('jA', 'AskClient', idOf('nhM')));
-    for (const [line, name, msgpack] of [[81, 'nvJ', false], [84, 'nvM', true]] as const) {
+    for (const [line, name, msgpack] of [
+      [81, 'nvJ', false],
+      [84, 'nvM', true],
+    ] as const) {
       let reached!: () => void;
       const asked = new Promise<void>((resolve) => (reached = resolve));
       await connect(name, 'B', {
@@ -395,48 +407,54 @@ export function goldenReplay(peer: GoldenPeer): void {
   });
 
   test(`5-send-values: every kind of value, byte-identical${dotnet ? '' : ' but for one integer width'}`, async () => {
-    await step(92, () => call('jA', 'SendValues'), dotnet ? {} : {
-      comparePayload: (_index, golden, ours) => {
-        const expected = decodeRedisInvocation(golden);
-        const actual = decodeRedisInvocation(ours);
-        expect(actual.excludedConnectionIds).toEqual(expected.excludedConnectionIds);
-        expect([...actual.messages.keys()]).toEqual(['json', 'messagepack']);
-        expect(Buffer.from(actual.messages.get('json')!).toString('hex')).toBe(
-          Buffer.from(expected.messages.get('json')!).toString('hex'),
-        );
-        // .NET boxes the 1 of `Dictionary<string, object>{a: 1}` as an Int32 and MessagePack-CSharp writes a boxed
-        // Int32 as int32 (`d2 00000001`); a JavaScript number has no such box, so we write the smallest form (`01`).
-        const goldenBody = Buffer.from(expected.messages.get('messagepack')!).subarray(1);
-        const ourBody = Buffer.from(actual.messages.get('messagepack')!).subarray(1);
-        const boxed = Buffer.from('a161d200000001', 'hex');
-        expect(goldenBody.indexOf(boxed)).toBeGreaterThan(0);
-        const withFixint = Buffer.concat([
-          goldenBody.subarray(0, goldenBody.indexOf(boxed)),
-          Buffer.from('a16101', 'hex'),
-          goldenBody.subarray(goldenBody.indexOf(boxed) + boxed.length),
-        ]);
-        expect(ourBody.toString('hex')).toBe(withFixint.toString('hex'));
-        expect(decodeMessagePack(ourBody)).toEqual(decodeMessagePack(goldenBody));
-        // Everything around it — the envelope, the bin length, the VarInt prefix — follows from the shorter body.
-        const rebuilt = encodeRedisInvocation({
-          excludedConnectionIds: [],
-          messages: new Map([
-            ['json', expected.messages.get('json')!],
-            ['messagepack', Buffer.concat([Buffer.from([ourBody.length]), ourBody])],
-          ]),
-        });
-        expect(ours.toString('hex')).toBe(rebuilt.toString('hex'));
-        knownDifferences.push(
-          'scenario 5 (SendValues): the value 1 inside a Dictionary<string, object> is int32 `d2 00000001` in .NET ' +
-            '(a boxed Int32) and a positive fixint `01` here; the payloads decode to the same values.',
-        );
-      },
-    });
+    await step(
+      92,
+      () => call('jA', 'SendValues'),
+      dotnet
+        ? {}
+        : {
+            comparePayload: (_index, golden, ours) => {
+              const expected = decodeRedisInvocation(golden);
+              const actual = decodeRedisInvocation(ours);
+              expect(actual.excludedConnectionIds).toEqual(expected.excludedConnectionIds);
+              expect([...actual.messages.keys()]).toEqual(['json', 'messagepack']);
+              expect(Buffer.from(actual.messages.get('json')!).toString('hex')).toBe(
+                Buffer.from(expected.messages.get('json')!).toString('hex'),
+              );
+              // .NET boxes the 1 of `Dictionary<string, object>{a: 1}` as an Int32 and MessagePack-CSharp writes a boxed
+              // Int32 as int32 (`d2 00000001`); a JavaScript number has no such box, so we write the smallest form (`01`).
+              const goldenBody = Buffer.from(expected.messages.get('messagepack')!).subarray(1);
+              const ourBody = Buffer.from(actual.messages.get('messagepack')!).subarray(1);
+              const boxed = Buffer.from('a161d200000001', 'hex');
+              expect(goldenBody.indexOf(boxed)).toBeGreaterThan(0);
+              const withFixint = Buffer.concat([
+                goldenBody.subarray(0, goldenBody.indexOf(boxed)),
+                Buffer.from('a16101', 'hex'),
+                goldenBody.subarray(goldenBody.indexOf(boxed) + boxed.length),
+              ]);
+              expect(ourBody.toString('hex')).toBe(withFixint.toString('hex'));
+              expect(decodeMessagePack(ourBody)).toEqual(decodeMessagePack(goldenBody));
+              // Everything around it — the envelope, the bin length, the VarInt prefix — follows from the shorter body.
+              const rebuilt = encodeRedisInvocation({
+                excludedConnectionIds: [],
+                messages: new Map([
+                  ['json', expected.messages.get('json')!],
+                  ['messagepack', Buffer.concat([Buffer.from([ourBody.length]), ourBody])],
+                ]),
+              });
+              expect(ours.toString('hex')).toBe(rebuilt.toString('hex'));
+              knownDifferences.push(
+                'scenario 5 (SendValues): the value 1 inside a Dictionary<string, object> is int32 `d2 00000001` in .NET ' +
+                  '(a boxed Int32) and a positive fixint `01` here; the payloads decode to the same values.',
+              );
+            },
+          },
+    );
     idsLinesUsed('5-send-values');
   });
 
   if (dotnet) {
-    test('3-groups: the add nobody acknowledged fails after .NET\'s ack timeout, as in the capture', async () => {
+    test("3-groups: the add nobody acknowledged fails after .NET's ack timeout, as in the capture", async () => {
       const golden = goldenStep(62).summary;
       const outcome = await unackedAdd!;
       expect({ error: 'error' in outcome ? outcome.error : outcome }).toEqual({ error: golden.error });

@@ -47,10 +47,14 @@ const factories: [string, ClusterFactory][] = [
       const a = redisManager(busA, hubName, log);
       const b = redisManager(busB, hubName, log);
       await Promise.all([a.started, b.started]);
-      return clusterOf([a, b], async () => {
-        await Promise.all([a.close(), b.close()]);
-        await Promise.all([busA.close(), busB.close()]);
-      }, true);
+      return clusterOf(
+        [a, b],
+        async () => {
+          await Promise.all([a.close(), b.close()]);
+          await Promise.all([busA.close(), busB.close()]);
+        },
+        true,
+      );
     },
   ],
 ];
@@ -86,7 +90,12 @@ describe('Redis manager', () => {
     await manager.started;
     const me = manager.serverName;
     expect(await channels('Lifecycle.Hub:*')).toEqual(
-      [`Lifecycle.Hub:all`, `Lifecycle.Hub:internal:ack:${me}`, `Lifecycle.Hub:internal:groups`, `Lifecycle.Hub:internal:return:${me}`].sort(),
+      [
+        `Lifecycle.Hub:all`,
+        `Lifecycle.Hub:internal:ack:${me}`,
+        `Lifecycle.Hub:internal:groups`,
+        `Lifecycle.Hub:internal:return:${me}`,
+      ].sort(),
     );
     const c1 = new TestConnection('erin');
     const c2 = new TestConnection('erin');
@@ -95,13 +104,21 @@ describe('Redis manager', () => {
     await manager.addToGroup(c1.connectionId, 'room:with:colons');
     await manager.addToGroup(c2.connectionId, 'room:with:colons');
     expect(await channels('Lifecycle.Hub:[cgu]*')).toEqual(
-      [`Lifecycle.Hub:connection:${c1.connectionId}`, `Lifecycle.Hub:connection:${c2.connectionId}`,
-        'Lifecycle.Hub:group:room:with:colons', 'Lifecycle.Hub:user:erin'].sort(),
+      [
+        `Lifecycle.Hub:connection:${c1.connectionId}`,
+        `Lifecycle.Hub:connection:${c2.connectionId}`,
+        'Lifecycle.Hub:group:room:with:colons',
+        'Lifecycle.Hub:user:erin',
+      ].sort(),
     );
     await manager.removeFromGroup(c1.connectionId, 'room:with:colons');
     await manager.onDisconnected(c1);
     expect(await channels('Lifecycle.Hub:[cgu]*')).toEqual(
-      [`Lifecycle.Hub:connection:${c2.connectionId}`, 'Lifecycle.Hub:group:room:with:colons', 'Lifecycle.Hub:user:erin'].sort(),
+      [
+        `Lifecycle.Hub:connection:${c2.connectionId}`,
+        'Lifecycle.Hub:group:room:with:colons',
+        'Lifecycle.Hub:user:erin',
+      ].sort(),
     );
     await manager.onDisconnected(c2);
     expect(await channels('Lifecycle.Hub:[cgu]*')).toEqual([]);
@@ -155,7 +172,10 @@ describe('Redis manager', () => {
       await b.sendGroup('g', 'Online', ['to g']);
       await b.sendConnection(alice.connectionId, 'Online', ['to alice']);
       await b.sendUser('alice', 'Online', ['to user alice']);
-      await eventually(() => alice.got('Online').length === 3 && bob.got('Online').length === 1, 'delivery across servers');
+      await eventually(
+        () => alice.got('Online').length === 3 && bob.got('Online').length === 1,
+        'delivery across servers',
+      );
       expect(log.lines.some((line) => line.level === 'warn' && /connected again/.test(line.message))).toBe(true);
     } finally {
       await Promise.all([a.close(), b.close()]);

@@ -69,7 +69,10 @@ test('Redis killed and restarted: servers stay up, serve their own clients, reco
 
   // Nothing acknowledged before the outage was lost.
   const before = Array.from({ length: BEFORE }, (_, i) => `before-${i + 1}`);
-  await eventually(() => texts(alice).length >= BEFORE && texts(bob).length >= BEFORE, 'the messages sent before the kill');
+  await eventually(
+    () => texts(alice).length >= BEFORE && texts(bob).length >= BEFORE,
+    'the messages sent before the kill',
+  );
   expect(texts(alice)).toEqual(before);
   expect(texts(bob)).toEqual(before);
 
@@ -132,7 +135,10 @@ test('Redis killed and restarted: servers stay up, serve their own clients, reco
   // The queued messages crossed; the group add and the client result went out and were answered.
   await add;
   expect(await ask).toBe('answer to question');
-  await eventually(() => texts(bob).includes(`during-a-${DURING}`) && texts(alice).includes('during-b-1'), 'the queued messages');
+  await eventually(
+    () => texts(bob).includes(`during-a-${DURING}`) && texts(alice).includes('during-b-1'),
+    'the queued messages',
+  );
 
   // After: delivery across servers again, group commands and client results too.
   await bob.connection.invoke('SendMessage', 'bob', 'after');
@@ -140,7 +146,10 @@ test('Redis killed and restarted: servers stay up, serve their own clients, reco
   await alice.connection.invoke('AddToRoom', bob.connection.connectionId, 'room');
   await alice.connection.invoke('SendToRoom', 'room', 'alice', 'after-room-2');
   expect(await alice.connection.invoke('AskClient', bob.connection.connectionId)).toBe('answer to question');
-  await eventually(() => texts(carol).length >= 5 && texts(bob).length >= BEFORE + DURING + 4, 'deliveries after the outage');
+  await eventually(
+    () => texts(carol).length >= 5 && texts(bob).length >= BEFORE + DURING + 4,
+    'deliveries after the outage',
+  );
   await delay(SETTLE_MS);
   // Each server's own clients got its messages at once, the other's after the outage, in order, none twice. Bob
   // joined the room after carol's room send went out, so that one is not his.
@@ -163,7 +172,9 @@ test('Redis killed and restarted: servers stay up, serve their own clients, reco
   const logA = a!.logLines();
   expect(logA.some((line) => line.level === 50 && /Redis backplane disconnected/.test(line.msg))).toBe(true);
   expect(
-    logA.some((line) => /connected again/.test(line.msg) && line.queuedMessages === DURING + 3 && line.droppedMessages === 0),
+    logA.some(
+      (line) => /connected again/.test(line.msg) && line.queuedMessages === DURING + 3 && line.droppedMessages === 0,
+    ),
   ).toBe(true);
   expect(a!.log).not.toMatch(/Unhandled|uncaught/i);
 

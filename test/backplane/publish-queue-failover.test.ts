@@ -39,15 +39,31 @@ const line = (name: string, crossing: Crossing) =>
  */
 function expectFailoverClaims(traffic: Traffic, cut: Cut, endedAt: number, settleMs = 100): string[] {
   const lines: string[] = [];
-  for (const [from, to] of [['a', 'a'], ['b', 'b'], ['a', 'b'], ['b', 'a']] as const) {
+  for (const [from, to] of [
+    ['a', 'a'],
+    ['b', 'b'],
+    ['a', 'b'],
+    ['b', 'a'],
+  ] as const) {
     const all = traffic.measure(from, to);
     const startedAt = traffic.faultBeganAt(from, to, cut);
     const outside = traffic.measure(from, to, 0, startedAt).lost + traffic.measure(from, to, endedAt + settleMs).lost;
-    lines.push(`${line(`${from.toUpperCase()}→${to.toUpperCase()}`, all)}${from !== to ? ` (${traffic.sentBy(from, startedAt, endedAt)} made or in flight during the failover)` : ''}`);
-    expect({ route: `${from}→${to}`, inOrder: all.inOrder, failedCalls: all.failedCalls, lostOutsideFailover: outside })
-      .toEqual({ route: `${from}→${to}`, inOrder: true, failedCalls: 0, lostOutsideFailover: 0 });
+    lines.push(
+      `${line(`${from.toUpperCase()}→${to.toUpperCase()}`, all)}${from !== to ? ` (${traffic.sentBy(from, startedAt, endedAt)} made or in flight during the failover)` : ''}`,
+    );
+    expect({
+      route: `${from}→${to}`,
+      inOrder: all.inOrder,
+      failedCalls: all.failedCalls,
+      lostOutsideFailover: outside,
+    }).toEqual({ route: `${from}→${to}`, inOrder: true, failedCalls: 0, lostOutsideFailover: 0 });
     // A server's own clients get its messages directly or through its own subscription: never lost.
-    if (from === to) expect({ route: `${from}→${to}`, lost: all.lost, duplicates: all.duplicates }).toEqual({ route: `${from}→${to}`, lost: 0, duplicates: 0 });
+    if (from === to)
+      expect({ route: `${from}→${to}`, lost: all.lost, duplicates: all.duplicates }).toEqual({
+        route: `${from}→${to}`,
+        lost: 0,
+        duplicates: 0,
+      });
   }
   return lines;
 }
@@ -82,9 +98,15 @@ describe('Sentinel failover', () => {
     const cut = traffic.cut();
     const startedAt = cut.at;
     expect(await command(topology.sentinel.port, ['SENTINEL', 'FAILOVER', topology.name])).toBe('OK');
-    await until(async () => (await topology.masterPort()) === topology.replica.port, 'the sentinel to switch masters', RECOVERY_BOUND_MS);
     await until(
-      async () => (await a!.backplane()).connected && (await b!.backplane()).connected &&
+      async () => (await topology.masterPort()) === topology.replica.port,
+      'the sentinel to switch masters',
+      RECOVERY_BOUND_MS,
+    );
+    await until(
+      async () =>
+        (await a!.backplane()).connected &&
+        (await b!.backplane()).connected &&
         /name=server-A:sub/.test(String(await command(topology.replica.port, ['CLIENT', 'LIST']))) &&
         /name=server-B:sub/.test(String(await command(topology.replica.port, ['CLIENT', 'LIST']))),
       'both servers to be subscribed on the new master',
@@ -95,7 +117,12 @@ describe('Sentinel failover', () => {
     await traffic.stop();
     await traffic.settle();
     const lines = expectFailoverClaims(traffic, cut, endedAt);
-    console.log([`SENTINEL FAILOVER; both servers subscribed on the new master ${endedAt - startedAt} ms after the command:`, ...lines].join('\n'));
+    console.log(
+      [
+        `SENTINEL FAILOVER; both servers subscribed on the new master ${endedAt - startedAt} ms after the command:`,
+        ...lines,
+      ].join('\n'),
+    );
   }, 90_000);
 });
 
@@ -123,7 +150,7 @@ describe('Redis Cluster master failed over', () => {
     scratch.remove();
   }, 30_000);
 
-  test("the master a server is attached to is killed; its replica takes over", async () => {
+  test('the master a server is attached to is killed; its replica takes over', async () => {
     const node = cluster.nodes[0];
     // A is attached to the first node, a master (redis-cli makes the first nodes given the masters).
     expect(String(await command(node.port, ['ROLE']))).toMatch(/^master/);
@@ -136,29 +163,43 @@ describe('Redis Cluster master failed over', () => {
     // Its replica takes over (as an operator's CLUSTER FAILOVER TAKEOVER does when the master is gone), and the window
     // lasts until that replica serves as master and the cluster is ok again — the cluster still says ok for a node
     // timeout after the kill, so that alone would end the window before the failover began.
-    const entries = String(await command(cluster.nodes[1].port, ['CLUSTER', 'NODES'])).split('\n').filter(Boolean).map((entry) => entry.split(' '));
+    const entries = String(await command(cluster.nodes[1].port, ['CLUSTER', 'NODES']))
+      .split('\n')
+      .filter(Boolean)
+      .map((entry) => entry.split(' '));
     const killedId = entries.find((fields) => fields[1]?.startsWith(`127.0.0.1:${node.port}@`))?.[0];
     const replicaAddress = entries.find((fields) => fields[2]?.includes('slave') && fields[3] === killedId)?.[1];
     expect(replicaAddress).toBeDefined();
     const replicaPort = Number(/:(\d+)@/.exec(replicaAddress!)![1]);
     expect(await command(replicaPort, ['CLUSTER', 'FAILOVER', 'TAKEOVER'])).toBe('OK');
-    await until(async () => {
-      const role = String(await command(replicaPort, ['ROLE']));
-      const info = String(await command(cluster.nodes[1].port, ['CLUSTER', 'INFO']));
-      return role.startsWith('master') && /cluster_state:ok/.test(info);
-    }, 'the replica to take over', RECOVERY_BOUND_MS);
+    await until(
+      async () => {
+        const role = String(await command(replicaPort, ['ROLE']));
+        const info = String(await command(cluster.nodes[1].port, ['CLUSTER', 'INFO']));
+        return role.startsWith('master') && /cluster_state:ok/.test(info);
+      },
+      'the replica to take over',
+      RECOVERY_BOUND_MS,
+    );
     // The window ends when both servers' subscribers hold their channels again on a live node: until then the other
     // server's messages can pass a subscriber that is not there (a layout limit this row measures, not a loss).
     const subscribed = async (label: string, server: ServerProcess) => {
       const wanted = (await server.backplane()).subscriptions;
       for (const live of cluster.nodes.slice(1)) {
         const clients = String(await command(live.port, ['CLIENT', 'LIST'])).split('\n');
-        if (clients.some((client) => client.includes(`name=server-${label}:sub `) && client.includes(` sub=${wanted} `))) return true;
+        if (
+          clients.some((client) => client.includes(`name=server-${label}:sub `) && client.includes(` sub=${wanted} `))
+        )
+          return true;
       }
       return false;
     };
     await until(
-      async () => (await a!.backplane()).connected && (await b!.backplane()).connected && (await subscribed('A', a!)) && (await subscribed('B', b!)),
+      async () =>
+        (await a!.backplane()).connected &&
+        (await b!.backplane()).connected &&
+        (await subscribed('A', a!)) &&
+        (await subscribed('B', b!)),
       'both servers connected and subscribed again',
       RECOVERY_BOUND_MS,
     );
@@ -170,6 +211,11 @@ describe('Redis Cluster master failed over', () => {
     // epoch; under load a publish of B's up to about a second after A had all its channels again was seen lost once
     // in several runs, so the cluster row's window closes one second after that point.
     const lines = expectFailoverClaims(traffic, cut, endedAt, 1000);
-    console.log([`Cluster master killed; cluster ok and both servers subscribed again ${endedAt - startedAt} ms later:`, ...lines].join('\n'));
+    console.log(
+      [
+        `Cluster master killed; cluster ok and both servers subscribed again ${endedAt - startedAt} ms later:`,
+        ...lines,
+      ].join('\n'),
+    );
   }, 90_000);
 });

@@ -17,7 +17,11 @@ import { ServerProcess, stopAll } from '../support/server-process';
 /** The longest outage run by default; `PUBLISH_QUEUE_LONG_OUTAGE_MS=30000` runs the README's 30 s row. */
 const LONG_OUTAGE_MS = Number(process.env.PUBLISH_QUEUE_LONG_OUTAGE_MS ?? 10_000);
 
-async function startPair(redis: RedisServer, hub: string, extra: Record<string, string> = {}): Promise<[ServerProcess, ServerProcess]> {
+async function startPair(
+  redis: RedisServer,
+  hub: string,
+  extra: Record<string, string> = {},
+): Promise<[ServerProcess, ServerProcess]> {
   const env = (label: string) => ({
     REDIS_URL: `127.0.0.1:${redis.port},abortConnect=False,name=server-${label}`,
     CHAT_HUB_NAME: hub,
@@ -43,11 +47,21 @@ const describeCrossing = (name: string, crossing: Crossing) =>
 /** Every message each server's sender made reached both receivers it was meant for, once each, in order. */
 function expectNothingLost(traffic: Traffic): string[] {
   const lines: string[] = [];
-  for (const [from, to] of [['a', 'a'], ['a', 'b'], ['b', 'a'], ['b', 'b']] as const) {
+  for (const [from, to] of [
+    ['a', 'a'],
+    ['a', 'b'],
+    ['b', 'a'],
+    ['b', 'b'],
+  ] as const) {
     const crossing = traffic.measure(from, to);
     lines.push(describeCrossing(`${from.toUpperCase()}→${to.toUpperCase()}`, crossing));
-    expect({ route: `${from}→${to}`, lost: crossing.lostTexts.slice(0, 5), duplicates: crossing.duplicates, inOrder: crossing.inOrder, failedCalls: crossing.failedCalls })
-      .toEqual({ route: `${from}→${to}`, lost: [], duplicates: 0, inOrder: true, failedCalls: 0 });
+    expect({
+      route: `${from}→${to}`,
+      lost: crossing.lostTexts.slice(0, 5),
+      duplicates: crossing.duplicates,
+      inOrder: crossing.inOrder,
+      failedCalls: crossing.failedCalls,
+    }).toEqual({ route: `${from}→${to}`, lost: [], duplicates: 0, inOrder: true, failedCalls: 0 });
   }
   return lines;
 }
@@ -98,8 +112,9 @@ describe('default bounds, two servers at 100 messages/s each', () => {
     const replayed = after.map((count, i) => count.replayed - before[i].replayed);
     for (const [i, count] of after.entries()) {
       // Every queued publish was sent once Redis was back; none was dropped; none waits any more.
-      expect({ queuedNow: count.queuedNow, dropped: count.dropped - before[i].dropped, replayed: replayed[i] })
-        .toEqual({ queuedNow: 0, dropped: 0, replayed: queued[i] });
+      expect({ queuedNow: count.queuedNow, dropped: count.dropped - before[i].dropped, replayed: replayed[i] }).toEqual(
+        { queuedNow: 0, dropped: 0, replayed: queued[i] },
+      );
       // At least what each sender made while Redis was down was queued.
       expect(queued[i]).toBeGreaterThanOrEqual(traffic.sentBy(i === 0 ? 'a' : 'b', killedAt + 200, restartedAt));
     }
@@ -114,9 +129,13 @@ describe('default bounds, two servers at 100 messages/s each', () => {
     console.log((await throughOutage('short', 3000)).join('\n'));
   }, 60_000);
 
-  test(`Redis killed for ${LONG_OUTAGE_MS / 1000} s: nothing lost within the default bounds`, async () => {
-    console.log((await throughOutage('long', LONG_OUTAGE_MS)).join('\n'));
-  }, LONG_OUTAGE_MS + 60_000);
+  test(
+    `Redis killed for ${LONG_OUTAGE_MS / 1000} s: nothing lost within the default bounds`,
+    async () => {
+      console.log((await throughOutage('long', LONG_OUTAGE_MS)).join('\n'));
+    },
+    LONG_OUTAGE_MS + 60_000,
+  );
 
   test("CLIENT KILL of one server's subscriber: its own sends are kept; the other server's sends in the gap are lost", async () => {
     traffic = await Traffic.connect(a!, b!);
@@ -124,11 +143,18 @@ describe('default bounds, two servers at 100 messages/s each', () => {
     await delay(1000);
     const outagesBefore = (await a!.backplane()).outages;
     let id: string | undefined;
-    await until(async () => {
-      const list = String(await command(redis!.port, ['CLIENT', 'LIST']));
-      id = list.split('\n').find((entry) => / name=server-A:sub /.test(entry))?.match(/^id=(\d+) /)?.[1];
-      return id !== undefined;
-    }, "A's subscriber connection to be listed", 10_000);
+    await until(
+      async () => {
+        const list = String(await command(redis!.port, ['CLIENT', 'LIST']));
+        id = list
+          .split('\n')
+          .find((entry) => / name=server-A:sub /.test(entry))
+          ?.match(/^id=(\d+) /)?.[1];
+        return id !== undefined;
+      },
+      "A's subscriber connection to be listed",
+      10_000,
+    );
     const cut = traffic.cut();
     const killedAt = cut.at;
     expect(await command(redis!.port, ['CLIENT', 'KILL', 'ID', id!])).toBe(1);
@@ -147,7 +173,11 @@ describe('default bounds, two servers at 100 messages/s each', () => {
     const aToB = traffic.measure('a', 'b');
     const bToB = traffic.measure('b', 'b');
     for (const crossing of [aToA, aToB, bToB]) {
-      expect({ lost: crossing.lost, duplicates: crossing.duplicates, inOrder: crossing.inOrder }).toEqual({ lost: 0, duplicates: 0, inOrder: true });
+      expect({ lost: crossing.lost, duplicates: crossing.duplicates, inOrder: crossing.inOrder }).toEqual({
+        lost: 0,
+        duplicates: 0,
+        inOrder: true,
+      });
     }
     // What B published while A's subscriber was gone never reached A: pub/sub keeps nothing for an absent
     // subscriber. Only messages of that window are lost, and the rest arrived in order.
@@ -156,7 +186,11 @@ describe('default bounds, two servers at 100 messages/s each', () => {
     const gapBeganAt = traffic.faultBeganAt('b', 'a', cut);
     const inGap = traffic.sentBy('b', gapBeganAt, backAt + 50);
     const lostOutsideGap = traffic.measure('b', 'a', 0, gapBeganAt).lost + traffic.measure('b', 'a', backAt + 50).lost;
-    expect({ lostOutsideGap, inOrder: bToA.inOrder, duplicates: bToA.duplicates }).toEqual({ lostOutsideGap: 0, inOrder: true, duplicates: 0 });
+    expect({ lostOutsideGap, inOrder: bToA.inOrder, duplicates: bToA.duplicates }).toEqual({
+      lostOutsideGap: 0,
+      inOrder: true,
+      duplicates: 0,
+    });
     expect(bToA.lost).toBeLessThanOrEqual(inGap);
     console.log(
       [
@@ -226,13 +260,17 @@ describe('queue bounds', () => {
     await eventually(() => texts(remote).length >= kept, 'the queued messages to reach the other server', 10_000);
     await delay(500);
     // The other server got the messages that fitted — the first ones, in order — and nothing else.
-    expect(texts(remote).map((text) => text.split(' ')[0])).toEqual(Array.from({ length: kept }, (_, i) => `bytes-${i}`));
+    expect(texts(remote).map((text) => text.split(' ')[0])).toEqual(
+      Array.from({ length: kept }, (_, i) => `bytes-${i}`),
+    );
     const after = await queueCounts(a);
     expect(after).toMatchObject({ queuedNow: 0, queuedBytes: 0, replayed: kept, dropped: SENT - kept, queued: kept });
     // Logged once when the first was dropped, and the count when Redis was back.
     const lines = a.logLines();
     expect(lines.filter((line) => line.event === 'signalr.backplane.publish_dropped')).toHaveLength(1);
-    expect(lines.some((line) => line.event === 'signalr.backplane.reconnected' && line.droppedMessages === SENT - kept)).toBe(true);
+    expect(
+      lines.some((line) => line.event === 'signalr.backplane.reconnected' && line.droppedMessages === SENT - kept),
+    ).toBe(true);
     console.log(
       `Byte bound ${bound} B, Redis down, ${SENT} broadcasts (${Math.round((100 * 1000 + 900 * 15_000) / 1e6)} MB of text): ` +
         `${kept} kept and sent after the restart in order, ${SENT - kept} dropped and counted; queued bytes at most ` +

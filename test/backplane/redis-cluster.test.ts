@@ -23,9 +23,15 @@ beforeAll(async () => {
   const [n0, n1, n2] = cluster.nodes;
   const results = await Promise.allSettled([
     // One seed: the other nodes are learnt from the cluster.
-    ServerProcess.start('A', { REDIS_URL: `127.0.0.1:${n0.port},abortConnect=False,name=server-A`, CHAT_HUB_NAME: HUB }),
+    ServerProcess.start('A', {
+      REDIS_URL: `127.0.0.1:${n0.port},abortConnect=False,name=server-A`,
+      CHAT_HUB_NAME: HUB,
+    }),
     // Two seeds, as a .NET connection string lists them.
-    ServerProcess.start('B', { REDIS_URL: `127.0.0.1:${n1.port},127.0.0.1:${n2.port},abortConnect=False,name=server-B`, CHAT_HUB_NAME: HUB }),
+    ServerProcess.start('B', {
+      REDIS_URL: `127.0.0.1:${n1.port},127.0.0.1:${n2.port},abortConnect=False,name=server-B`,
+      CHAT_HUB_NAME: HUB,
+    }),
   ]);
   [a, b] = results.map((result) => (result.status === 'fulfilled' ? result.value : undefined));
   const failed = results.find((result) => result.status === 'rejected');
@@ -51,12 +57,20 @@ async function nodesOf(server: ServerProcess): Promise<number[]> {
 }
 
 /** Polls `/health` until the server is connected again after `outages` outages. */
-async function connectedAfter(server: ServerProcess, outages: number, timeoutMs = 15_000): Promise<BackplaneHealthReport> {
+async function connectedAfter(
+  server: ServerProcess,
+  outages: number,
+  timeoutMs = 15_000,
+): Promise<BackplaneHealthReport> {
   let last: BackplaneHealthReport | undefined;
-  await until(async () => {
-    last = await server.backplane();
-    return last.state === 'connected' && last.outages >= outages;
-  }, `server ${server.label} to be connected after ${outages} outage(s)`, timeoutMs);
+  await until(
+    async () => {
+      last = await server.backplane();
+      return last.state === 'connected' && last.outages >= outages;
+    },
+    `server ${server.label} to be connected after ${outages} outage(s)`,
+    timeoutMs,
+  );
   return last!;
 }
 

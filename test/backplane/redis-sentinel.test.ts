@@ -56,7 +56,10 @@ function probe(from: TestClient, label: string) {
     for (let i = 0; running; i++) {
       const text = `${label}-${i}`;
       const at = Date.now();
-      const ok = await from.connection.invoke('SendMessage', label, text).then(() => true, () => false);
+      const ok = await from.connection.invoke('SendMessage', label, text).then(
+        () => true,
+        () => false,
+      );
       sent.push({ text, at, ackedAt: Date.now(), ok });
       await delay(PROBE_INTERVAL_MS);
     }
@@ -89,14 +92,21 @@ test('after SENTINEL FAILOVER both servers follow the new master and deliver eve
 
     const failoverAt = Date.now();
     expect(await command(topology.sentinel.port, ['SENTINEL', 'FAILOVER', topology.name])).toBe('OK');
-    await until(async () => (await topology.masterPort()) === topology.replica.port, 'the sentinel to switch masters', RECOVERY_BOUND_MS);
+    await until(
+      async () => (await topology.masterPort()) === topology.replica.port,
+      'the sentinel to switch masters',
+      RECOVERY_BOUND_MS,
+    );
     const switchedMs = Date.now() - failoverAt;
     await until(
       async () => (await connectionsOn(topology.replica.port)).length === 4,
       'both servers to be connected to the new master',
       RECOVERY_BOUND_MS,
     );
-    await Promise.all([a!.waitForBackplane('connected', RECOVERY_BOUND_MS), b!.waitForBackplane('connected', RECOVERY_BOUND_MS)]);
+    await Promise.all([
+      a!.waitForBackplane('connected', RECOVERY_BOUND_MS),
+      b!.waitForBackplane('connected', RECOVERY_BOUND_MS),
+    ]);
     const reconnectedMs = Date.now() - failoverAt;
     // Keep probing a little after recovery (longer than the 2.5 s a server holds its queued publishes after it is
     // back), then read what crossed.
@@ -107,7 +117,9 @@ test('after SENTINEL FAILOVER both servers follow the new master and deliver eve
     const crossing = (sent: typeof fromA.sent, receiver: TestClient) => {
       const received = new Set(texts(receiver));
       const after = sent.filter((probe) => probe.at >= failoverAt);
-      const firstBack = after.find((probe, index) => received.has(probe.text) && after.slice(index).every((later) => received.has(later.text)));
+      const firstBack = after.find(
+        (probe, index) => received.has(probe.text) && after.slice(index).every((later) => received.has(later.text)),
+      );
       return {
         sentDuringFailover: after.filter((probe) => firstBack === undefined || probe.at < firstBack.at).length,
         lost: after.filter((probe) => !received.has(probe.text)).length,
@@ -124,10 +136,14 @@ test('after SENTINEL FAILOVER both servers follow the new master and deliver eve
     // Every probe acknowledged before the failover began crossed. Outside the failover window (acknowledged before
     // it, or sent once both servers were back) local clients got every probe of their own server too; inside it a
     // publish may land on the demoted master after the subscriber moved on — counted in `lost`, measured above.
-    const ackedBefore = (sent: typeof fromA.sent) => sent.filter((probe) => probe.ackedAt < failoverAt).map((probe) => probe.text);
+    const ackedBefore = (sent: typeof fromA.sent) =>
+      sent.filter((probe) => probe.ackedAt < failoverAt).map((probe) => probe.text);
     const outsideWindow = (sent: typeof fromA.sent) =>
-      sent.filter((probe) => probe.ackedAt < failoverAt || probe.at > failoverAt + reconnectedMs).map((probe) => probe.text);
-    const missing = (expected: string[], receiver: TestClient) => expected.filter((text) => !texts(receiver).includes(text));
+      sent
+        .filter((probe) => probe.ackedAt < failoverAt || probe.at > failoverAt + reconnectedMs)
+        .map((probe) => probe.text);
+    const missing = (expected: string[], receiver: TestClient) =>
+      expected.filter((text) => !texts(receiver).includes(text));
     expect(missing(ackedBefore(fromA.sent), bob)).toEqual([]);
     expect(missing(ackedBefore(fromB.sent), alice)).toEqual([]);
     expect(missing(outsideWindow(fromA.sent), alice)).toEqual([]);
@@ -157,7 +173,12 @@ test('after SENTINEL FAILOVER both servers follow the new master and deliver eve
     );
 
     await exchangeEveryKind(a!, b!, 'after-failover');
-    expect(await connectionsOn(topology.replica.port)).toEqual(['server-A:pub', 'server-A:sub', 'server-B:pub', 'server-B:sub']);
+    expect(await connectionsOn(topology.replica.port)).toEqual([
+      'server-A:pub',
+      'server-A:sub',
+      'server-B:pub',
+      'server-B:sub',
+    ]);
 
     console.log(
       [

@@ -44,13 +44,29 @@ beforeAll(async () => {
     args: () => [
       ...tlsArgs(certs),
       // No anonymous access, as on MemoryDB; an admin user for the test's own checks; the backplane's user.
-      '--user', 'default', 'off',
-      '--user', 'admin', 'on', `>${ADMIN_PASSWORD}`, '~*', '&*', '+@all',
-      '--user', USER, 'on', `>${PASSWORD}`, ...aclRules(`${PREFIX}${HUB}`, PREFIX),
+      '--user',
+      'default',
+      'off',
+      '--user',
+      'admin',
+      'on',
+      `>${ADMIN_PASSWORD}`,
+      '~*',
+      '&*',
+      '+@all',
+      '--user',
+      USER,
+      'on',
+      `>${PASSWORD}`,
+      ...aclRules(`${PREFIX}${HUB}`, PREFIX),
     ],
   });
   const results = await Promise.allSettled([
-    ServerProcess.start('A', { REDIS_URL: connectionString(PASSWORD), REDIS_TLS_CA_FILE: certs.ca, CHAT_HUB_NAME: HUB }),
+    ServerProcess.start('A', {
+      REDIS_URL: connectionString(PASSWORD),
+      REDIS_TLS_CA_FILE: certs.ca,
+      CHAT_HUB_NAME: HUB,
+    }),
     ServerProcess.start('B', {
       REDIS_URL: `rediss://${USER}:${PASSWORD}@127.0.0.1:${redis.port}`,
       REDIS_CHANNEL_PREFIX: PREFIX,

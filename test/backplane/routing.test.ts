@@ -57,7 +57,11 @@ const msgpack = new MessagePackHubProtocol();
 /** Connects to server `index` and waits until the server has registered the connection (its subscriptions made). */
 async function connect(index: number, options: ConnectOptions = {}): Promise<TestClient> {
   const client = await pools[index].connect(
-    { transport: HttpTransportType.WebSockets, handlers: { GetAnswer: (q: unknown) => `answer to ${String(q)}` }, ...options },
+    {
+      transport: HttpTransportType.WebSockets,
+      handlers: { GetAnswer: (q: unknown) => `answer to ${String(q)}` },
+      ...options,
+    },
     ['ReceiveMessage'],
   );
   // The message loop opens only after onConnected, so an answered invocation means the channels are subscribed.
@@ -92,7 +96,8 @@ const name = (client: TestClient): string => ['alice1', 'dave', 'alice2', 'bob',
 
 /** Asserts how many times each client received `message` (absent: never). */
 async function expectCounts(message: string, counts: Map<TestClient, number>): Promise<void> {
-  const count = (client: TestClient) => client.inbox('ReceiveMessage').items.filter(([, text]) => text === message).length;
+  const count = (client: TestClient) =>
+    client.inbox('ReceiveMessage').items.filter(([, text]) => text === message).length;
   await eventually(
     () => [...counts].every(([client, times]) => count(client) >= times),
     `${message} to reach ${[...counts.keys()].map(name)}`,
@@ -155,7 +160,14 @@ test('group: joined on two servers, sent from a third; groups; groupExcept; othe
   await carol.connection.invoke('JoinRoom', 'r2');
   await alice1.connection.invoke('SendToRooms', ['r1', 'r2'], 'alice', 'to r1 and r2');
   // carol is in both groups: one message per group, as in .NET.
-  await expectCounts('to r1 and r2', new Map([[alice2, 1], [bob, 1], [carol, 2]]));
+  await expectCounts(
+    'to r1 and r2',
+    new Map([
+      [alice2, 1],
+      [bob, 1],
+      [carol, 2],
+    ]),
+  );
 
   await dave.connection.invoke('SendRoomExcept', 'r1', [id(carol)], 'dave', 'r1 except carol');
   await expectDelivered('r1 except carol', [alice2]);
@@ -167,31 +179,46 @@ test('group: joined on two servers, sent from a third; groups; groupExcept; othe
   await expectDelivered('r1 after leave', [carol]);
 });
 
-test('user: one user\'s connections on two servers; users', async () => {
+test("user: one user's connections on two servers; users", async () => {
   await carol.connection.invoke('SendToUser', 'alice', 'carol', 'to alice');
   await expectDelivered('to alice', [alice1, alice2]);
   await alice1.connection.invoke('SendToUsers', ['bob', 'carol', 'nobody'], 'alice', 'to bob and carol');
   await expectDelivered('to bob and carol', [bob, carol]);
 });
 
-test('remote group add and remove: a group command answered by the owning server\'s ack', async () => {
+test("remote group add and remove: a group command answered by the owning server's ack", async () => {
   const serverA = await servers[A].serverName();
   /** The group command and ack published by one hub call, decoded. */
   const groupChange = async (method: string, room: string) => {
     const before = published.length;
     await alice1.connection.invoke(method, id(carol), room);
     const messages = published.slice(before);
-    expect(messages.map((message) => message.channel)).toEqual([`${HUB}:internal:groups`, `${HUB}:internal:ack:${serverA}`]);
+    expect(messages.map((message) => message.channel)).toEqual([
+      `${HUB}:internal:groups`,
+      `${HUB}:internal:ack:${serverA}`,
+    ]);
     return { command: decodeRedisGroupCommand(messages[0].payload), ack: decodeRedisAck(messages[1].payload) };
   };
 
   const add = await groupChange('AddToRoom', 'managed');
-  expect(add.command).toEqual({ id: add.ack, serverName: serverA, action: 1, groupName: 'managed', connectionId: id(carol) });
+  expect(add.command).toEqual({
+    id: add.ack,
+    serverName: serverA,
+    action: 1,
+    groupName: 'managed',
+    connectionId: id(carol),
+  });
   await bob.connection.invoke('SendToRoom', 'managed', 'bob', 'managed 1');
   await expectDelivered('managed 1', [carol]);
 
   const remove = await groupChange('RemoveFromRoom', 'managed');
-  expect(remove.command).toEqual({ id: add.ack + 1, serverName: serverA, action: 2, groupName: 'managed', connectionId: id(carol) });
+  expect(remove.command).toEqual({
+    id: add.ack + 1,
+    serverName: serverA,
+    action: 2,
+    groupName: 'managed',
+    connectionId: id(carol),
+  });
   expect(remove.ack).toBe(add.ack + 1);
   await bob.connection.invoke('SendToRoom', 'managed', 'bob', 'managed 2');
   await expectDelivered('managed 2', []);
@@ -295,7 +322,10 @@ test('every payload published above has the docs/protocol.md §3.3 layout for it
   const names = await Promise.all(servers.map((server) => server.serverName()));
   const kinds = new Map<string, number>();
   for (const { channel, payload } of published) {
-    const match = /^Backplane\.Tests\.ChatHub:(all|internal:groups|internal:ack:|internal:return:|connection:|group:|user:)(.*)$/.exec(channel);
+    const match =
+      /^Backplane\.Tests\.ChatHub:(all|internal:groups|internal:ack:|internal:return:|connection:|group:|user:)(.*)$/.exec(
+        channel,
+      );
     expect({ channel, ok: match !== null }).toEqual({ channel, ok: true });
     const [, kind, name] = match!;
     kinds.set(kind, (kinds.get(kind) ?? 0) + 1);
@@ -334,7 +364,11 @@ test('every payload published above has the docs/protocol.md §3.3 layout for it
         // [id, serverName, action (1 add, 2 remove), groupName, connectionId]
         expect(items).toHaveLength(5);
         expect([isUint(items[0]), isStr(items[1]), items[2].t, isStr(items[3]), isStr(items[4])]).toEqual([
-          true, true, 'posfixint', true, true,
+          true,
+          true,
+          'posfixint',
+          true,
+          true,
         ]);
         expect(names).toContain(items[1].v);
         expect([1, 2]).toContain(items[2].v);

@@ -9,7 +9,11 @@
 import Redis from 'ioredis';
 import { decodeRedisInvocation } from '../../protocol/redis';
 import { ClientPool, eventually } from '../support/clients';
-import { describeWithDotnet, startBackplaneReferenceServer, type BackplaneReferenceServer } from '../support/dotnet-reference';
+import {
+  describeWithDotnet,
+  startBackplaneReferenceServer,
+  type BackplaneReferenceServer,
+} from '../support/dotnet-reference';
 import { RedisServer } from '../support/redis-server';
 import { ServerProcess, stopAll } from '../support/server-process';
 
@@ -103,13 +107,20 @@ describe('a server away longer than the retention', () => {
     try {
       await broadcast(a, 'gap', 400);
       const list = String(await admin.call('CLIENT', 'LIST'));
-      const id = list.split('\n').find((line) => / name=server-B:read /.test(line))?.match(/^id=(\d+) /)?.[1];
+      const id = list
+        .split('\n')
+        .find((line) => / name=server-B:read /.test(line))
+        ?.match(/^id=(\d+) /)?.[1];
       expect(id).toBeDefined();
       expect(await admin.call('CLIENT', 'KILL', 'ID', id!)).toBe(1);
     } finally {
       process.kill(b.pid, 'SIGCONT');
     }
-    await eventually(() => /were trimmed before it read them/.test(b.log), "B's log line about the trimmed entries", 15_000);
+    await eventually(
+      () => /were trimmed before it read them/.test(b.log),
+      "B's log line about the trimmed entries",
+      15_000,
+    );
     // A wrote 400 entries; the stream kept about 100 of them, and B had read at most the first few.
     const lost = Number(/"lost":(\d+)/.exec(b.log)?.[1]);
     expect(lost).toBeGreaterThanOrEqual(200);
@@ -119,7 +130,7 @@ describe('a server away longer than the retention', () => {
 });
 
 describe('presence in streams mode', () => {
-  test("a connection on one server is listed, and its events seen, on the other", async () => {
+  test('a connection on one server is listed, and its events seen, on the other', async () => {
     const env = { ...streams, SIGNALR_PRESENCE: 'true' };
     const a = await start('A', env);
     const b = await start('B', env);
@@ -148,11 +159,32 @@ describe('presence in streams mode', () => {
 
 describe('the ACL the README documents for streams mode', () => {
   test('two servers exchange messages as a user with exactly those permissions; Redis denies nothing', async () => {
-    await admin.call('ACL', 'SETUSER', 'streams-backplane', 'on', '>streams-secret', 'resetkeys', 'resetchannels',
-      '~{signalr:stream:*}', '~signalr:backplane-mode', '-@all', '+xadd', '+xread', '+xinfo|stream', '+xtrim', '+get', '+set',
-      '+pubsub|numsub', '+client|setname', '+cluster|slots');
+    await admin.call(
+      'ACL',
+      'SETUSER',
+      'streams-backplane',
+      'on',
+      '>streams-secret',
+      'resetkeys',
+      'resetchannels',
+      '~{signalr:stream:*}',
+      '~signalr:backplane-mode',
+      '-@all',
+      '+xadd',
+      '+xread',
+      '+xinfo|stream',
+      '+xtrim',
+      '+get',
+      '+set',
+      '+pubsub|numsub',
+      '+client|setname',
+      '+cluster|slots',
+    );
     await admin.call('ACL', 'LOG', 'RESET');
-    const env = (label: string) => ({ ...streams, REDIS_URL: `127.0.0.1:${redis.port},user=streams-backplane,password=streams-secret,name=server-${label}` });
+    const env = (label: string) => ({
+      ...streams,
+      REDIS_URL: `127.0.0.1:${redis.port},user=streams-backplane,password=streams-secret,name=server-${label}`,
+    });
     const a = await start('A', env('A'));
     const b = await start('B', env('B'));
     const pool = new ClientPool(() => b.hubUrl);
@@ -168,7 +200,11 @@ describe('the ACL the README documents for streams mode', () => {
 describe('the mixed-fleet guard', () => {
   test('a server in streams mode does not start beside one of ours in pub/sub mode', async () => {
     await start('P');
-    const failure = await ServerProcess.startupFailure('S', { REDIS_URL: redis.url, CHAT_HUB_NAME: 'Guard.ChatHub', ...streams });
+    const failure = await ServerProcess.startupFailure('S', {
+      REDIS_URL: redis.url,
+      CHAT_HUB_NAME: 'Guard.ChatHub',
+      ...streams,
+    });
     expect(failure.code).not.toBe(0);
     expect(failure.output).toContain('a server in pub/sub mode');
     expect(failure.output).toContain("subscribed to 'Guard.ChatHub:all'");
@@ -185,7 +221,11 @@ describe('the mixed-fleet guard', () => {
 
   test('a server whose stream count differs from the fleet marker does not start', async () => {
     await admin.set(MARKER, 'streams:4', 'PX', 30_000);
-    const failure = await ServerProcess.startupFailure('S', { REDIS_URL: redis.url, CHAT_HUB_NAME: 'Guard.ChatHub', ...streams });
+    const failure = await ServerProcess.startupFailure('S', {
+      REDIS_URL: redis.url,
+      CHAT_HUB_NAME: 'Guard.ChatHub',
+      ...streams,
+    });
     expect(failure.code).not.toBe(0);
     expect(failure.output).toContain('use 4 streams');
   }, 60_000);
@@ -207,7 +247,11 @@ describeWithDotnet('the mixed-fleet guard and ASP.NET Core', () => {
 
   test('a server in streams mode does not start beside a .NET server on the same hub and prefix', async () => {
     dotnet = await startBackplaneReferenceServer({ redisPort: redis.port });
-    const failure = await ServerProcess.startupFailure('S', { REDIS_URL: redis.url, CHAT_HUB_NAME: 'WebAPI.ChatHub', ...streams });
+    const failure = await ServerProcess.startupFailure('S', {
+      REDIS_URL: redis.url,
+      CHAT_HUB_NAME: 'WebAPI.ChatHub',
+      ...streams,
+    });
     expect(failure.code).not.toBe(0);
     expect(failure.output).toContain("subscribed to 'WebAPI.ChatHub:all'");
   }, 180_000);
@@ -215,6 +259,10 @@ describeWithDotnet('the mixed-fleet guard and ASP.NET Core', () => {
   test('a running server in streams mode logs a .NET server that starts beside it (which cannot read streams)', async () => {
     const server = await start('S', { ...streams, LOG_LEVEL: 'info' }, 'WebAPI.ChatHub');
     dotnet = await startBackplaneReferenceServer({ redisPort: redis.port });
-    await eventually(() => server.log.includes('a server in pub/sub mode'), 'the streams server to log the .NET server', 20_000);
+    await eventually(
+      () => server.log.includes('a server in pub/sub mode'),
+      'the streams server to log the .NET server',
+      20_000,
+    );
   }, 180_000);
 });

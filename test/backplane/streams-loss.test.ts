@@ -16,7 +16,12 @@ import { ServerProcess, stopAll } from '../support/server-process';
 /** The longest outage run by default; `PUBLISH_QUEUE_LONG_OUTAGE_MS=30000` runs the README's 30 s row. */
 const LONG_OUTAGE_MS = Number(process.env.PUBLISH_QUEUE_LONG_OUTAGE_MS ?? 10_000);
 const RECOVERY_BOUND_MS = 20_000;
-const ROUTES = [['a', 'a'], ['a', 'b'], ['b', 'a'], ['b', 'b']] as const;
+const ROUTES = [
+  ['a', 'a'],
+  ['a', 'b'],
+  ['b', 'a'],
+  ['b', 'b'],
+] as const;
 
 async function startPair(env: (label: string) => Record<string, string>): Promise<[ServerProcess, ServerProcess]> {
   const results = await Promise.allSettled([ServerProcess.start('A', env('A')), ServerProcess.start('B', env('B'))]);
@@ -54,8 +59,13 @@ function expectNothingLost(traffic: Traffic, perKind = false): string[] {
     const inOrder = perKind
       ? KINDS.every((kind: Kind) => traffic.measure(from, to, 0, Infinity, kind).inOrder)
       : crossing.inOrder;
-    expect({ route: `${from}→${to}`, lost: crossing.lostTexts.slice(0, 5), duplicates: crossing.duplicates, inOrder, failedCalls: crossing.failedCalls })
-      .toEqual({ route: `${from}→${to}`, lost: [], duplicates: 0, inOrder: true, failedCalls: 0 });
+    expect({
+      route: `${from}→${to}`,
+      lost: crossing.lostTexts.slice(0, 5),
+      duplicates: crossing.duplicates,
+      inOrder,
+      failedCalls: crossing.failedCalls,
+    }).toEqual({ route: `${from}→${to}`, lost: [], duplicates: 0, inOrder: true, failedCalls: 0 });
   }
   return lines;
 }
@@ -102,7 +112,10 @@ describe('streams mode on one Redis server, two servers at 100 messages/s each',
     await delay(outageMs);
     await redis!.start();
     const restartedAt = Date.now();
-    await Promise.all([a!.waitForBackplane('connected', RECOVERY_BOUND_MS), b!.waitForBackplane('connected', RECOVERY_BOUND_MS)]);
+    await Promise.all([
+      a!.waitForBackplane('connected', RECOVERY_BOUND_MS),
+      b!.waitForBackplane('connected', RECOVERY_BOUND_MS),
+    ]);
     const reconnectedMs = Date.now() - restartedAt;
     await delay(3000);
     await traffic.stop();
@@ -112,8 +125,11 @@ describe('streams mode on one Redis server, two servers at 100 messages/s each',
     const after = await Promise.all([queueCounts(a!), queueCounts(b!)]);
     const queued = after.map((count, i) => count.queued - before[i].queued);
     for (const [i, count] of after.entries()) {
-      expect({ queuedNow: count.queuedNow, dropped: count.dropped - before[i].dropped, replayed: count.replayed - before[i].replayed })
-        .toEqual({ queuedNow: 0, dropped: 0, replayed: queued[i] });
+      expect({
+        queuedNow: count.queuedNow,
+        dropped: count.dropped - before[i].dropped,
+        replayed: count.replayed - before[i].replayed,
+      }).toEqual({ queuedNow: 0, dropped: 0, replayed: queued[i] });
       expect(queued[i]).toBeGreaterThanOrEqual(traffic.sentBy(i === 0 ? 'a' : 'b', killedAt + 200, restartedAt));
     }
     return [
@@ -127,9 +143,13 @@ describe('streams mode on one Redis server, two servers at 100 messages/s each',
     console.log((await throughOutage('short', 3000)).join('\n'));
   }, 60_000);
 
-  test(`Redis killed for ${LONG_OUTAGE_MS / 1000} s: nothing lost within the default bounds`, async () => {
-    console.log((await throughOutage('long', LONG_OUTAGE_MS)).join('\n'));
-  }, LONG_OUTAGE_MS + 60_000);
+  test(
+    `Redis killed for ${LONG_OUTAGE_MS / 1000} s: nothing lost within the default bounds`,
+    async () => {
+      console.log((await throughOutage('long', LONG_OUTAGE_MS)).join('\n'));
+    },
+    LONG_OUTAGE_MS + 60_000,
+  );
 
   test("CLIENT KILL of one server's reading connection: what the other server published in the gap is read after it", async () => {
     traffic = await Traffic.connect(a!, b!);
@@ -137,11 +157,18 @@ describe('streams mode on one Redis server, two servers at 100 messages/s each',
     await delay(1000);
     const outagesBefore = (await a!.backplane()).outages;
     let id: string | undefined;
-    await until(async () => {
-      const list = String(await command(redis!.port, ['CLIENT', 'LIST']));
-      id = list.split('\n').find((entry) => / name=server-A:read /.test(entry))?.match(/^id=(\d+) /)?.[1];
-      return id !== undefined;
-    }, "A's reading connection to be listed", 10_000);
+    await until(
+      async () => {
+        const list = String(await command(redis!.port, ['CLIENT', 'LIST']));
+        id = list
+          .split('\n')
+          .find((entry) => / name=server-A:read /.test(entry))
+          ?.match(/^id=(\d+) /)?.[1];
+        return id !== undefined;
+      },
+      "A's reading connection to be listed",
+      10_000,
+    );
     const cut = traffic.cut();
     expect(await command(redis!.port, ['CLIENT', 'KILL', 'ID', id!])).toBe(1);
     const backAt = await backAfterOutage(a!, outagesBefore);
@@ -155,7 +182,10 @@ describe('streams mode on one Redis server, two servers at 100 messages/s each',
     const inGap = traffic.sentBy('b', gapBeganAt, backAt);
     expect(inGap).toBeGreaterThan(0);
     console.log(
-      [`streams: CLIENT KILL of A's reading connection; A reading again ${backAt - cut.at} ms later, B made ${inGap} messages in the gap:`, ...lines].join('\n'),
+      [
+        `streams: CLIENT KILL of A's reading connection; A reading again ${backAt - cut.at} ms later, B made ${inGap} messages in the gap:`,
+        ...lines,
+      ].join('\n'),
     );
   }, 60_000);
 });
@@ -170,7 +200,11 @@ describe('streams mode through a Sentinel failover', () => {
   beforeAll(async () => {
     await topology.start(scratch);
     [a, b] = await startPair((label) =>
-      streamsEnv(label, `127.0.0.1:${topology.sentinel.port},serviceName=${topology.name}`, 'StreamsLoss.Sentinel.ChatHub'),
+      streamsEnv(
+        label,
+        `127.0.0.1:${topology.sentinel.port},serviceName=${topology.name}`,
+        'StreamsLoss.Sentinel.ChatHub',
+      ),
     );
   }, 90_000);
 
@@ -188,9 +222,15 @@ describe('streams mode through a Sentinel failover', () => {
     await delay(1000);
     const startedAt = Date.now();
     expect(await command(topology.sentinel.port, ['SENTINEL', 'FAILOVER', topology.name])).toBe('OK');
-    await until(async () => (await topology.masterPort()) === topology.replica.port, 'the sentinel to switch masters', RECOVERY_BOUND_MS);
     await until(
-      async () => (await a!.backplane()).connected && (await b!.backplane()).connected &&
+      async () => (await topology.masterPort()) === topology.replica.port,
+      'the sentinel to switch masters',
+      RECOVERY_BOUND_MS,
+    );
+    await until(
+      async () =>
+        (await a!.backplane()).connected &&
+        (await b!.backplane()).connected &&
         /name=server-A:read/.test(String(await command(topology.replica.port, ['CLIENT', 'LIST']))) &&
         /name=server-B:read/.test(String(await command(topology.replica.port, ['CLIENT', 'LIST']))),
       'both servers to read from the new master',
@@ -201,7 +241,12 @@ describe('streams mode through a Sentinel failover', () => {
     await traffic.stop();
     await traffic.settle();
     const lines = expectNothingLost(traffic);
-    console.log([`streams: SENTINEL FAILOVER; both servers reading from the new master ${endedAt - startedAt} ms after the command:`, ...lines].join('\n'));
+    console.log(
+      [
+        `streams: SENTINEL FAILOVER; both servers reading from the new master ${endedAt - startedAt} ms after the command:`,
+        ...lines,
+      ].join('\n'),
+    );
   }, 90_000);
 });
 
@@ -216,7 +261,11 @@ describe('streams mode through a Redis Cluster master failover', () => {
     await cluster.start(3, 1);
     const [n0, n1, n2] = cluster.nodes;
     [a, b] = await startPair((label) =>
-      streamsEnv(label, label === 'A' ? `127.0.0.1:${n0.port}` : `127.0.0.1:${n1.port},127.0.0.1:${n2.port}`, 'StreamsLoss.Cluster.ChatHub'),
+      streamsEnv(
+        label,
+        label === 'A' ? `127.0.0.1:${n0.port}` : `127.0.0.1:${n1.port},127.0.0.1:${n2.port}`,
+        'StreamsLoss.Cluster.ChatHub',
+      ),
     );
   }, 90_000);
 
@@ -245,20 +294,31 @@ describe('streams mode through a Redis Cluster master failover', () => {
     const node = cluster.nodes[0];
     expect(String(await command(node.port, ['ROLE']))).toMatch(/^master/);
     const startedAt = Date.now();
-    const entries = String(await command(cluster.nodes[1].port, ['CLUSTER', 'NODES'])).split('\n').filter(Boolean).map((entry) => entry.split(' '));
+    const entries = String(await command(cluster.nodes[1].port, ['CLUSTER', 'NODES']))
+      .split('\n')
+      .filter(Boolean)
+      .map((entry) => entry.split(' '));
     const killedId = entries.find((fields) => fields[1]?.startsWith(`127.0.0.1:${node.port}@`))?.[0];
     const replicaAddress = entries.find((fields) => fields[2]?.includes('slave') && fields[3] === killedId)?.[1];
     expect(replicaAddress).toBeDefined();
     const replicaPort = Number(/:(\d+)@/.exec(replicaAddress!)![1]);
     await node.kill();
     expect(await command(replicaPort, ['CLUSTER', 'FAILOVER', 'TAKEOVER'])).toBe('OK');
-    await until(async () => {
-      const role = String(await command(replicaPort, ['ROLE']));
-      const info = String(await command(cluster.nodes[1].port, ['CLUSTER', 'INFO']));
-      return role.startsWith('master') && /cluster_state:ok/.test(info);
-    }, 'the replica to take over', RECOVERY_BOUND_MS);
+    await until(
+      async () => {
+        const role = String(await command(replicaPort, ['ROLE']));
+        const info = String(await command(cluster.nodes[1].port, ['CLUSTER', 'INFO']));
+        return role.startsWith('master') && /cluster_state:ok/.test(info);
+      },
+      'the replica to take over',
+      RECOVERY_BOUND_MS,
+    );
     const tookOverAt = Date.now();
-    await until(async () => (await a!.backplane()).connected && (await b!.backplane()).connected, 'both servers connected', RECOVERY_BOUND_MS);
+    await until(
+      async () => (await a!.backplane()).connected && (await b!.backplane()).connected,
+      'both servers connected',
+      RECOVERY_BOUND_MS,
+    );
     await delay(4000);
     await traffic.stop();
     await traffic.settle();

@@ -28,7 +28,12 @@ const publishes: string[] = [];
 
 beforeAll(async () => {
   redis = await RedisServer.start();
-  const env = { REDIS_URL: redis.url, CHAT_HUB_NAME: HUB, REDIS_ACK_TIMEOUT_MS: String(ACK_TIMEOUT_MS), SIGNALR_REDIS_MODE: 'streams' };
+  const env = {
+    REDIS_URL: redis.url,
+    CHAT_HUB_NAME: HUB,
+    REDIS_ACK_TIMEOUT_MS: String(ACK_TIMEOUT_MS),
+    SIGNALR_REDIS_MODE: 'streams',
+  };
   const results = await Promise.allSettled(['A', 'B', 'C'].map((label) => ServerProcess.start(label, env)));
   servers = results.flatMap((result) => (result.status === 'fulfilled' ? [result.value] : []));
   const failed = results.find((result) => result.status === 'rejected');
@@ -54,7 +59,8 @@ async function entries(): Promise<{ channel: string; payload: Buffer }[]> {
     const items = (await reader.xrangeBuffer(STREAM, '-', '+')) as [Buffer, Buffer[]][];
     return items.map(([, fields]) => {
       const byName = new Map<string, Buffer>();
-      for (let index = 0; index + 1 < fields.length; index += 2) byName.set(fields[index].toString(), fields[index + 1]);
+      for (let index = 0; index + 1 < fields.length; index += 2)
+        byName.set(fields[index].toString(), fields[index + 1]);
       expect([...byName.keys()]).toEqual(['channel', 'payload']);
       return { channel: byName.get('channel')!.toString(), payload: byName.get('payload')! };
     });
@@ -69,7 +75,11 @@ const msgpack = new MessagePackHubProtocol();
 
 async function connect(index: number, options: ConnectOptions = {}): Promise<TestClient> {
   const client = await pools[index].connect(
-    { transport: HttpTransportType.WebSockets, handlers: { GetAnswer: (q: unknown) => `answer to ${String(q)}` }, ...options },
+    {
+      transport: HttpTransportType.WebSockets,
+      handlers: { GetAnswer: (q: unknown) => `answer to ${String(q)}` },
+      ...options,
+    },
     ['ReceiveMessage'],
   );
   await client.connection.invoke('WhoAmI');
@@ -102,7 +112,8 @@ const id = (client: TestClient): string => client.connection.connectionId!;
 const name = (client: TestClient): string => ['alice1', 'dave', 'alice2', 'bob', 'carol'][everyone.indexOf(client)];
 
 async function expectCounts(message: string, counts: Map<TestClient, number>): Promise<void> {
-  const count = (client: TestClient) => client.inbox('ReceiveMessage').items.filter(([, text]) => text === message).length;
+  const count = (client: TestClient) =>
+    client.inbox('ReceiveMessage').items.filter(([, text]) => text === message).length;
   await eventually(
     () => [...counts].every(([client, times]) => count(client) >= times),
     `${message} to reach ${[...counts.keys()].map(name)}`,
@@ -154,7 +165,14 @@ test('group: joined on two servers, sent from a third; groups; groupExcept; othe
   await bob.connection.invoke('JoinRoom', 'r2');
   await carol.connection.invoke('JoinRoom', 'r2');
   await alice1.connection.invoke('SendToRooms', ['r1', 'r2'], 'alice', 'to r1 and r2');
-  await expectCounts('to r1 and r2', new Map([[alice2, 1], [bob, 1], [carol, 2]]));
+  await expectCounts(
+    'to r1 and r2',
+    new Map([
+      [alice2, 1],
+      [bob, 1],
+      [carol, 2],
+    ]),
+  );
   await dave.connection.invoke('SendRoomExcept', 'r1', [id(carol)], 'dave', 'r1 except carol');
   await expectDelivered('r1 except carol', [alice2]);
   await carol.connection.invoke('SendOthersInRoom', 'r1', 'carol', 'r1 but me');
@@ -181,7 +199,13 @@ test("remote group add and remove: the group command and the owning server's ack
     return { command: decodeRedisGroupCommand(added[0].payload), ack: decodeRedisAck(added[1].payload) };
   };
   const add = await groupChange('AddToRoom', 'managed');
-  expect(add.command).toEqual({ id: add.ack, serverName: serverA, action: 1, groupName: 'managed', connectionId: id(carol) });
+  expect(add.command).toEqual({
+    id: add.ack,
+    serverName: serverA,
+    action: 1,
+    groupName: 'managed',
+    connectionId: id(carol),
+  });
   await bob.connection.invoke('SendToRoom', 'managed', 'bob', 'managed 1');
   await expectDelivered('managed 1', [carol]);
   const remove = await groupChange('RemoveFromRoom', 'managed');
@@ -227,7 +251,7 @@ test('client results across servers: values both ways, a client error, a client 
   );
 });
 
-test("the emitter in streams mode: a broadcast, a group add acked by the owning server, a client result", async () => {
+test('the emitter in streams mode: a broadcast, a group add acked by the owning server, a client result', async () => {
   const quiet = { error: () => undefined, warn: () => undefined, info: () => undefined, debug: () => undefined };
   const emitter = createEmitter({ redis: redis!.url, hub: HUB, mode: 'streams', logger: quiet });
   try {
@@ -237,7 +261,9 @@ test("the emitter in streams mode: a broadcast, a group add acked by the owning 
     await emitter.groups.addToGroup(id(bob), 'emitted');
     await emitter.clients.group('emitted').send('ReceiveMessage', 'emitter', 'to the emitted group');
     await expectDelivered('to the emitted group', [bob]);
-    expect(await emitter.clients.client(id(carol)).invoke('GetAnswer', 'from the emitter')).toBe('answer to from the emitter');
+    expect(await emitter.clients.client(id(carol)).invoke('GetAnswer', 'from the emitter')).toBe(
+      'answer to from the emitter',
+    );
   } finally {
     await emitter.close();
   }
@@ -256,7 +282,8 @@ test('a pub/sub emitter does not start beside servers in streams mode', async ()
 test('what went through Redis: stream entries on the pub/sub channel names, with their payloads; no PUBLISH', async () => {
   const all = await entries();
   const channels = new Set(all.map((entry) => entry.channel));
-  for (const channel of [`${HUB}:all`, `${HUB}:internal:groups`, `${HUB}:group:r1`, `${HUB}:user:alice`]) expect(channels).toContain(channel);
+  for (const channel of [`${HUB}:all`, `${HUB}:internal:groups`, `${HUB}:group:r1`, `${HUB}:user:alice`])
+    expect(channels).toContain(channel);
   const broadcast = all.find((entry) => entry.channel === `${HUB}:all`)!;
   expect([...decodeRedisInvocation(broadcast.payload).messages.keys()]).toEqual(['json', 'messagepack']);
   // The mode marker says streams, with the stream count every server of the fleet must share.

@@ -30,7 +30,9 @@ beforeAll(async () => {
   token = app.jwt.sign({ sub: 'browser-user' });
   const bundle = await readFile(require.resolve('@microsoft/signalr/dist/browser/signalr.min.js'), 'utf8');
   app.get('/signalr.min.js', async (_request, reply) => reply.type('application/javascript').send(bundle));
-  app.get('/', async (_request, reply) => reply.type('text/html').send('<!doctype html><script src="/signalr.min.js"></script>'));
+  app.get('/', async (_request, reply) =>
+    reply.type('text/html').send('<!doctype html><script src="/signalr.min.js"></script>'),
+  );
   await app.register(fastifySignalR, {
     hubs: [
       {
@@ -59,33 +61,39 @@ afterAll(async () => {
   await server?.close();
 });
 
-test.each(['WebSockets', 'ServerSentEvents'])('over %s the browser authenticates with access_token in the query', async (transport) => {
-  carriers.length = 0;
-  const page = await browser.newPage();
-  try {
-    await page.goto(server.url);
-    const who = await page.evaluate(
-      async ([jwt, name]) => {
-        const signalR = (window as unknown as { signalR: any }).signalR; // eslint-disable-line @typescript-eslint/no-explicit-any
-        const connection = new signalR.HubConnectionBuilder()
-          .withUrl('/who', { transport: signalR.HttpTransportType[name], accessTokenFactory: () => jwt })
-          .build();
-        await connection.start();
-        const result = await connection.invoke('WhoAmI');
-        await connection.stop();
-        return result;
-      },
-      [token, transport] as const,
-    );
-    expect(who).toBe('browser-user');
-    // Negotiate (a fetch) carried the header; the socket or event stream carried the query parameter.
-    expect(carriers.find((entry) => entry.method === 'POST')).toMatchObject({ header: true });
-    const stream = transport === 'WebSockets' ? carriers.find((entry) => entry.ws) : carriers.find((entry) => entry.method === 'GET');
-    expect(stream).toMatchObject({ query: true, header: false });
-  } finally {
-    await page.close();
-  }
-});
+test.each(['WebSockets', 'ServerSentEvents'])(
+  'over %s the browser authenticates with access_token in the query',
+  async (transport) => {
+    carriers.length = 0;
+    const page = await browser.newPage();
+    try {
+      await page.goto(server.url);
+      const who = await page.evaluate(
+        async ([jwt, name]) => {
+          const signalR = (window as unknown as { signalR: any }).signalR; // eslint-disable-line @typescript-eslint/no-explicit-any
+          const connection = new signalR.HubConnectionBuilder()
+            .withUrl('/who', { transport: signalR.HttpTransportType[name], accessTokenFactory: () => jwt })
+            .build();
+          await connection.start();
+          const result = await connection.invoke('WhoAmI');
+          await connection.stop();
+          return result;
+        },
+        [token, transport] as const,
+      );
+      expect(who).toBe('browser-user');
+      // Negotiate (a fetch) carried the header; the socket or event stream carried the query parameter.
+      expect(carriers.find((entry) => entry.method === 'POST')).toMatchObject({ header: true });
+      const stream =
+        transport === 'WebSockets'
+          ? carriers.find((entry) => entry.ws)
+          : carriers.find((entry) => entry.method === 'GET');
+      expect(stream).toMatchObject({ query: true, header: false });
+    } finally {
+      await page.close();
+    }
+  },
+);
 
 test('without a token the browser client cannot start', async () => {
   const page = await browser.newPage();
@@ -93,7 +101,10 @@ test('without a token the browser client cannot start', async () => {
     await page.goto(server.url);
     const outcome = await page.evaluate(async () => {
       const signalR = (window as unknown as { signalR: any }).signalR; // eslint-disable-line @typescript-eslint/no-explicit-any
-      const connection = new signalR.HubConnectionBuilder().withUrl('/who').configureLogging(signalR.LogLevel.None).build();
+      const connection = new signalR.HubConnectionBuilder()
+        .withUrl('/who')
+        .configureLogging(signalR.LogLevel.None)
+        .build();
       return connection.start().then(
         () => 'connected',
         (error: Error) => error.message,

@@ -25,7 +25,6 @@ const basic = (user: string, password: string) => `Basic ${Buffer.from(`${user}:
 const SCREENSHOTS = path.resolve(__dirname, '../../.tmp/admin-page');
 const DOCS = path.resolve(__dirname, '../../docs');
 
-
 let browser: Browser;
 beforeAll(async () => {
   mkdirSync(SCREENSHOTS, { recursive: true });
@@ -38,7 +37,8 @@ afterAll(async () => {
 async function screenshot(page: Page, name: string): Promise<void> {
   await page.screenshot({ path: path.join(SCREENSHOTS, `${name}.png`), fullPage: true });
   // The README shows the overview.
-  if (process.env.UPDATE_SCREENSHOTS === '1' && name === 'admin') await page.screenshot({ path: path.join(DOCS, 'admin.png'), fullPage: true });
+  if (process.env.UPDATE_SCREENSHOTS === '1' && name === 'admin')
+    await page.screenshot({ path: path.join(DOCS, 'admin.png'), fullPage: true });
 }
 
 async function openAdmin(server: RunningServer, viewport = { width: 1100, height: 900 }): Promise<Page> {
@@ -48,7 +48,9 @@ async function openAdmin(server: RunningServer, viewport = { width: 1100, height
     throw error;
   });
   await page.goto(`${server.url}/signalr-admin/`);
-  await page.waitForFunction(() => document.getElementById('status')?.textContent === 'Connected', undefined, { timeout: 10_000 });
+  await page.waitForFunction(() => document.getElementById('status')?.textContent === 'Connected', undefined, {
+    timeout: 10_000,
+  });
   return page;
 }
 
@@ -68,7 +70,8 @@ describe('one server', () => {
   const logLines: Record<string, unknown>[] = [];
   const logStream = new Writable({
     write(chunk: Buffer, _encoding, done) {
-      for (const line of chunk.toString('utf8').split('\n')) if (line.trim() !== '') logLines.push(JSON.parse(line) as Record<string, unknown>);
+      for (const line of chunk.toString('utf8').split('\n'))
+        if (line.trim() !== '') logLines.push(JSON.parse(line) as Record<string, unknown>);
       done();
     },
   });
@@ -76,7 +79,10 @@ describe('one server', () => {
 
   beforeAll(async () => {
     // The chat sample as `SIGNALR_ADMIN_PASSWORD` configures it.
-    const app = await buildChatApp({ fastify: { logger: { level: 'info', stream: logStream } }, adminPassword: loadConfig(chatConfigOptions, { env: { SIGNALR_ADMIN_PASSWORD: PASSWORD } }).adminPassword });
+    const app = await buildChatApp({
+      fastify: { logger: { level: 'info', stream: logStream } },
+      adminPassword: loadConfig(chatConfigOptions, { env: { SIGNALR_ADMIN_PASSWORD: PASSWORD } }).adminPassword,
+    });
     server = await listen(app);
     pool = new ClientPool(() => server.hubUrl);
   });
@@ -118,7 +124,10 @@ describe('one server', () => {
       expect(Date.now() - connected).toBeLessThan(1000);
       expect(await page.textContent(`#connections tr[data-connection-id="${id}"]`)).toContain('newcomer');
       await page.click(`#connections tr[data-connection-id="${id}"]`);
-      await page.waitForFunction((expected) => document.getElementById('details-list')?.textContent?.includes(expected), 'newcomer');
+      await page.waitForFunction(
+        (expected) => document.getElementById('details-list')?.textContent?.includes(expected),
+        'newcomer',
+      );
       await screenshot(page, 'admin-connections');
       await client.connection.stop();
       const left = Date.now();
@@ -136,20 +145,33 @@ describe('one server', () => {
     let sending = true;
     const traffic = (async () => {
       while (sending) {
-        await Promise.all(Array.from({ length: 20 }, () => sender.connection.invoke('SendMessage', 'sender', 'traffic')));
+        await Promise.all(
+          Array.from({ length: 20 }, () => sender.connection.invoke('SendMessage', 'sender', 'traffic')),
+        );
         await new Promise((resolve) => setTimeout(resolve, 20));
       }
     })();
     try {
       await page.waitForFunction(
-        () => Number(document.getElementById('rate-in')?.textContent) > 10 && Number(document.getElementById('rate-out')?.textContent) > 10,
+        () =>
+          Number(document.getElementById('rate-in')?.textContent) > 10 &&
+          Number(document.getElementById('rate-out')?.textContent) > 10,
         undefined,
         { timeout: 10_000 },
       );
-      await page.waitForFunction(() => Number(document.querySelector('#methods tr[data-method="sendMessage"] td:nth-child(2)')?.textContent) > 20);
+      await page.waitForFunction(
+        () =>
+          Number(document.querySelector('#methods tr[data-method="sendMessage"] td:nth-child(2)')?.textContent) > 20,
+      );
       expect(Number(await page.textContent('#hub-connections'))).toBeGreaterThanOrEqual(2);
       // A few seconds of the chart, for the screenshot.
-      await page.waitForFunction(() => document.querySelectorAll('#chart .u-over').length === 1 && Number(document.getElementById('chart')?.dataset.points) >= 6, undefined, { timeout: 15_000 });
+      await page.waitForFunction(
+        () =>
+          document.querySelectorAll('#chart .u-over').length === 1 &&
+          Number(document.getElementById('chart')?.dataset.points) >= 6,
+        undefined,
+        { timeout: 15_000 },
+      );
       expect(await page.textContent('#transports tbody')).toContain('WebSockets');
       await screenshot(page, 'admin');
     } finally {
@@ -162,7 +184,9 @@ describe('one server', () => {
     // The counts stop moving with the traffic.
     const page2 = await openAdmin(server);
     try {
-      await page2.waitForFunction(() => document.getElementById('rate-in')?.textContent === '0', undefined, { timeout: 10_000 });
+      await page2.waitForFunction(() => document.getElementById('rate-in')?.textContent === '0', undefined, {
+        timeout: 10_000,
+      });
     } finally {
       await page2.context().close();
     }
@@ -223,7 +247,9 @@ describe('one server', () => {
       await page.click('#send-button');
       await confirm(page);
       expect(await target.inbox('ReceiveMessage').waitFor(1)).toEqual([['admin', 'hello from the admin page']]);
-      await page.waitForFunction(() => document.getElementById('action-log')?.textContent?.includes('Sent ReceiveMessage'));
+      await page.waitForFunction(() =>
+        document.getElementById('action-log')?.textContent?.includes('Sent ReceiveMessage'),
+      );
       await screenshot(page, 'admin-send-narrow');
       // A phone's width: nothing wider than the window but the tables' own scrolling boxes.
       for (const name of ['overview', 'connections', 'groups', 'trace', 'send']) {
@@ -276,7 +302,9 @@ describe('one server', () => {
       'an admin connection ended',
     );
     const transports = new Set(
-      logLines.filter((line) => line.event === 'signalr.connection.ended' && line.hub === '/signalr-admin/hub').map((line) => line.transport),
+      logLines
+        .filter((line) => line.event === 'signalr.connection.ended' && line.hub === '/signalr-admin/hub')
+        .map((line) => line.transport),
     );
     expect([...transports]).toEqual(['WebSockets']);
   });
@@ -310,12 +338,16 @@ describe('one server', () => {
 test('without an authorize function there is no page; a denied authenticated user gets 403', async () => {
   // The chat sample without SIGNALR_ADMIN_PASSWORD; a short password is refused.
   expect(loadConfig(chatConfigOptions, { env: {} }).adminPassword).toBeUndefined();
-  expect(() => loadConfig(chatConfigOptions, { env: { SIGNALR_ADMIN_PASSWORD: 'short' } })).toThrow(/SIGNALR_ADMIN_PASSWORD/);
+  expect(() => loadConfig(chatConfigOptions, { env: { SIGNALR_ADMIN_PASSWORD: 'short' } })).toThrow(
+    /SIGNALR_ADMIN_PASSWORD/,
+  );
   const plain = await buildChatApp({ fastify: { logger: false } });
   const plainServer = await listen(plain);
   try {
     expect((await fetch(`${plainServer.url}/signalr-admin/`)).status).toBe(404);
-    expect((await fetch(`${plainServer.url}/signalr-admin/hub/negotiate?negotiateVersion=1`, { method: 'POST' })).status).toBe(404);
+    expect(
+      (await fetch(`${plainServer.url}/signalr-admin/hub/negotiate?negotiateVersion=1`, { method: 'POST' })).status,
+    ).toBe(404);
   } finally {
     await plainServer.close();
   }
@@ -328,7 +360,10 @@ test('without an authorize function there is no page; a denied authenticated use
   app.addHook('onRequest', async (request) => {
     (request as { user: unknown }).user = { sub: 'visitor' };
   });
-  await app.register(fastifySignalR, { hubs: [{ path: '/h', hub: Empty }], admin: { path: '/ops', authorize: () => false } });
+  await app.register(fastifySignalR, {
+    hubs: [{ path: '/h', hub: Empty }],
+    admin: { path: '/ops', authorize: () => false },
+  });
   const server = await listen(app, '/h');
   try {
     expect((await fetch(`${server.url}/ops/`)).status).toBe(403);
@@ -338,40 +373,51 @@ test('without an authorize function there is no page; a denied authenticated use
   }
 });
 
-test.each(['ServerSentEvents', 'LongPolling'])('the page works over %s, and a trace is bounded: rate-limited, arguments cut', async (transport) => {
-  const app = await buildChatApp({
-    fastify: { logger: false },
-    signalr: { admin: { ...basicAuthAdmin(PASSWORD), traceMessagesPerSecond: 5, traceArgumentCharacters: 32 } },
-  });
-  const server = await listen(app);
-  const pool = new ClientPool(() => server.hubUrl);
-  const context = await browser.newContext({ httpCredentials: { username: USER, password: PASSWORD } });
-  try {
-    const page = await context.newPage();
-    await page.goto(`${server.url}/signalr-admin/?transport=${transport}`);
-    await page.waitForFunction(() => document.getElementById('status')?.textContent === 'Connected', undefined, { timeout: 10_000 });
-    const client = await pool.connect({ query: 'user=chatty' });
-    await page.waitForFunction(() => document.getElementById('hub-connections')?.textContent === '1', undefined, { timeout: 10_000 });
-    await view(page, 'trace');
-    await page.selectOption('#trace-kind', 'user');
-    await page.fill('#trace-target', 'chatty');
-    await page.click('#trace-start');
-    await page.waitForFunction(() => document.getElementById('trace-status')?.textContent?.startsWith('Tracing'));
-    const long = 'x'.repeat(500);
-    await Promise.all(Array.from({ length: 30 }, () => client.connection.invoke('SendMessage', 'chatty', long)));
-    await page.waitForFunction(() => document.getElementById('trace-status')?.textContent?.includes('over the rate not shown'), undefined, { timeout: 10_000 });
-    const rows = await page.$$eval('#trace-log tbody tr', (trs) => trs.map((tr) => tr.textContent ?? ''));
-    // 30 invocations in, 30 messages out and 30 completions: at most five a second pass.
-    expect(rows.length).toBeGreaterThan(0);
-    expect(rows.length).toBeLessThan(30);
-    expect(rows.every((row) => row.includes('(cut)'))).toBe(false);
-    expect(rows.some((row) => row.includes('(cut)') && !row.includes(long))).toBe(true);
-  } finally {
-    await context.close();
-    await pool.stopAll();
-    await server.close();
-  }
-});
+test.each(['ServerSentEvents', 'LongPolling'])(
+  'the page works over %s, and a trace is bounded: rate-limited, arguments cut',
+  async (transport) => {
+    const app = await buildChatApp({
+      fastify: { logger: false },
+      signalr: { admin: { ...basicAuthAdmin(PASSWORD), traceMessagesPerSecond: 5, traceArgumentCharacters: 32 } },
+    });
+    const server = await listen(app);
+    const pool = new ClientPool(() => server.hubUrl);
+    const context = await browser.newContext({ httpCredentials: { username: USER, password: PASSWORD } });
+    try {
+      const page = await context.newPage();
+      await page.goto(`${server.url}/signalr-admin/?transport=${transport}`);
+      await page.waitForFunction(() => document.getElementById('status')?.textContent === 'Connected', undefined, {
+        timeout: 10_000,
+      });
+      const client = await pool.connect({ query: 'user=chatty' });
+      await page.waitForFunction(() => document.getElementById('hub-connections')?.textContent === '1', undefined, {
+        timeout: 10_000,
+      });
+      await view(page, 'trace');
+      await page.selectOption('#trace-kind', 'user');
+      await page.fill('#trace-target', 'chatty');
+      await page.click('#trace-start');
+      await page.waitForFunction(() => document.getElementById('trace-status')?.textContent?.startsWith('Tracing'));
+      const long = 'x'.repeat(500);
+      await Promise.all(Array.from({ length: 30 }, () => client.connection.invoke('SendMessage', 'chatty', long)));
+      await page.waitForFunction(
+        () => document.getElementById('trace-status')?.textContent?.includes('over the rate not shown'),
+        undefined,
+        { timeout: 10_000 },
+      );
+      const rows = await page.$$eval('#trace-log tbody tr', (trs) => trs.map((tr) => tr.textContent ?? ''));
+      // 30 invocations in, 30 messages out and 30 completions: at most five a second pass.
+      expect(rows.length).toBeGreaterThan(0);
+      expect(rows.length).toBeLessThan(30);
+      expect(rows.every((row) => row.includes('(cut)'))).toBe(false);
+      expect(rows.some((row) => row.includes('(cut)') && !row.includes(long))).toBe(true);
+    } finally {
+      await context.close();
+      await pool.stopAll();
+      await server.close();
+    }
+  },
+);
 
 describe('two servers on one Redis with presence', () => {
   let redis: RedisServer;
@@ -403,12 +449,20 @@ describe('two servers on one Redis with presence', () => {
     for (const client of clients) await client.connection.invoke('JoinRoom', 'spread');
     const page = await openAdmin(servers[0]!);
     try {
-      await page.waitForFunction(() => document.querySelectorAll('#servers tbody tr').length === 2, undefined, { timeout: 10_000 });
+      await page.waitForFunction(() => document.querySelectorAll('#servers tbody tr').length === 2, undefined, {
+        timeout: 10_000,
+      });
       const rows = await page.$$eval('#servers tbody tr', (trs) => trs.map((tr) => tr.textContent ?? ''));
       expect(rows.filter((row) => row.includes('(this one)'))).toHaveLength(1);
       // The other server's own figures, from the summary it writes: its transports, memory and backplane.
       await page.waitForFunction(
-        () => Array.from(document.querySelectorAll('#servers tbody tr')).every((tr) => /WebSockets\/json 2/.test(tr.textContent ?? '') && /MiB/.test(tr.textContent ?? '') && /connected, 0 outages/.test(tr.textContent ?? '')),
+        () =>
+          Array.from(document.querySelectorAll('#servers tbody tr')).every(
+            (tr) =>
+              /WebSockets\/json 2/.test(tr.textContent ?? '') &&
+              /MiB/.test(tr.textContent ?? '') &&
+              /connected, 0 outages/.test(tr.textContent ?? ''),
+          ),
         undefined,
         { timeout: 10_000 },
       );
@@ -426,7 +480,9 @@ describe('two servers on one Redis with presence', () => {
       await view(page, 'connections');
       await page.fill('#connection-search', remote.connection.connectionId!);
       await page.click(`#connections tr[data-connection-id="${remote.connection.connectionId}"]`);
-      await page.waitForFunction(() => document.getElementById('details-list')?.textContent?.includes('(another server)'));
+      await page.waitForFunction(() =>
+        document.getElementById('details-list')?.textContent?.includes('(another server)'),
+      );
       await page.click('#close-connection');
       await confirm(page);
       await remote.closed;

@@ -16,8 +16,13 @@ let server: RunningServer;
 beforeAll(async () => {
   browser = await launchBrowser();
   const app = await buildChatApp({ fastify: { logger: false } });
-  const msgpackBundle = await readFile(require.resolve('@microsoft/signalr-protocol-msgpack/dist/browser/signalr-protocol-msgpack.min.js'), 'utf8');
-  app.get('/lib/signalr-protocol-msgpack.min.js', async (_request, reply) => reply.type('application/javascript').send(msgpackBundle));
+  const msgpackBundle = await readFile(
+    require.resolve('@microsoft/signalr-protocol-msgpack/dist/browser/signalr-protocol-msgpack.min.js'),
+    'utf8',
+  );
+  app.get('/lib/signalr-protocol-msgpack.min.js', async (_request, reply) =>
+    reply.type('application/javascript').send(msgpackBundle),
+  );
   server = await listen(app);
 });
 afterAll(async () => {
@@ -29,31 +34,40 @@ async function openChat(transport: string): Promise<Page> {
   const context = await browser.newContext();
   const page = await context.newPage();
   await page.goto(`${server.url}/?transport=${transport}`);
-  await page.waitForFunction(() => document.getElementById('status')?.textContent?.startsWith('Connected'), undefined, { timeout: 10_000 });
+  await page.waitForFunction(() => document.getElementById('status')?.textContent?.startsWith('Connected'), undefined, {
+    timeout: 10_000,
+  });
   return page;
 }
 
-test.each(['WebSockets', 'ServerSentEvents', 'LongPolling'])('over %s a message typed in one browser appears in another', async (transport) => {
-  const alice = await openChat(transport);
-  const bob = await openChat(transport);
-  try {
-    await alice.fill('#user', 'alice');
-    await alice.fill('#message', `hello over ${transport}`);
-    await alice.click('#send');
-    await bob.waitForFunction((text) => document.getElementById('messages')?.textContent?.includes(text), `alice: hello over ${transport}`, { timeout: 10_000 });
-    // Rooms: bob joins, alice sends to the room.
-    await bob.fill('#room', 'lobby');
-    await bob.click('#join');
-    await bob.waitForFunction(() => document.getElementById('messages')?.textContent?.includes('joined lobby'));
-    await alice.fill('#room', 'lobby');
-    await alice.fill('#room-message', 'room note');
-    await alice.click('#send-room');
-    await bob.waitForFunction(() => document.getElementById('messages')?.textContent?.includes('alice: room note'));
-  } finally {
-    await alice.context().close();
-    await bob.context().close();
-  }
-});
+test.each(['WebSockets', 'ServerSentEvents', 'LongPolling'])(
+  'over %s a message typed in one browser appears in another',
+  async (transport) => {
+    const alice = await openChat(transport);
+    const bob = await openChat(transport);
+    try {
+      await alice.fill('#user', 'alice');
+      await alice.fill('#message', `hello over ${transport}`);
+      await alice.click('#send');
+      await bob.waitForFunction(
+        (text) => document.getElementById('messages')?.textContent?.includes(text),
+        `alice: hello over ${transport}`,
+        { timeout: 10_000 },
+      );
+      // Rooms: bob joins, alice sends to the room.
+      await bob.fill('#room', 'lobby');
+      await bob.click('#join');
+      await bob.waitForFunction(() => document.getElementById('messages')?.textContent?.includes('joined lobby'));
+      await alice.fill('#room', 'lobby');
+      await alice.fill('#room-message', 'room note');
+      await alice.click('#send-room');
+      await bob.waitForFunction(() => document.getElementById('messages')?.textContent?.includes('alice: room note'));
+    } finally {
+      await alice.context().close();
+      await bob.context().close();
+    }
+  },
+);
 
 test('the MessagePack browser bundle works from Chromium', async () => {
   const page = await browser.newPage();
@@ -71,7 +85,12 @@ test('the MessagePack browser bundle works from Chromium', async () => {
       const date = await connection.invoke('Echo', new Date(Date.UTC(2021, 5, 7)));
       await connection.stop();
       // Only MessagePack carries bytes and dates as such; JSON would return base64 text and an ISO string.
-      return { bytes: Array.from(bytes as Uint8Array), isBytes: bytes instanceof Uint8Array, isDate: date instanceof Date, date: (date as Date).toISOString() };
+      return {
+        bytes: Array.from(bytes as Uint8Array),
+        isBytes: bytes instanceof Uint8Array,
+        isDate: date instanceof Date,
+        date: (date as Date).toISOString(),
+      };
     });
     expect(result).toEqual({ bytes: [1, 2, 250], isBytes: true, isDate: true, date: '2021-06-07T00:00:00.000Z' });
   } finally {
@@ -106,24 +125,40 @@ describe('a page from another origin', () => {
     await allowing?.close();
   });
 
-  test.each(['WebSockets', 'ServerSentEvents', 'LongPolling'])('connects over %s when its origin is allowed', async (transport) => {
-    const page = await browser.newPage();
-    try {
-      await page.goto(pageServer.url);
-      expect(await page.evaluate(([hub, t]) => (window as unknown as { connectTo: (h: string, t: string) => Promise<string> }).connectTo(hub, t), [allowing.hubUrl, transport])).toBe('cross-origin');
-    } finally {
-      await page.close();
-    }
-  });
+  test.each(['WebSockets', 'ServerSentEvents', 'LongPolling'])(
+    'connects over %s when its origin is allowed',
+    async (transport) => {
+      const page = await browser.newPage();
+      try {
+        await page.goto(pageServer.url);
+        expect(
+          await page.evaluate(
+            ([hub, t]) =>
+              (window as unknown as { connectTo: (h: string, t: string) => Promise<string> }).connectTo(hub, t),
+            [allowing.hubUrl, transport],
+          ),
+        ).toBe('cross-origin');
+      } finally {
+        await page.close();
+      }
+    },
+  );
 
-  test.each(['WebSockets', 'ServerSentEvents', 'LongPolling'])('fails over %s when its origin is not allowed', async (transport) => {
-    const page = await browser.newPage();
-    try {
-      await page.goto(pageServer.url);
-      const outcome = await page.evaluate(([hub, t]) => (window as unknown as { connectTo: (h: string, t: string) => Promise<string> }).connectTo(hub, t), [server.hubUrl, transport]);
-      expect(outcome).toMatch(/^failed: /);
-    } finally {
-      await page.close();
-    }
-  });
+  test.each(['WebSockets', 'ServerSentEvents', 'LongPolling'])(
+    'fails over %s when its origin is not allowed',
+    async (transport) => {
+      const page = await browser.newPage();
+      try {
+        await page.goto(pageServer.url);
+        const outcome = await page.evaluate(
+          ([hub, t]) =>
+            (window as unknown as { connectTo: (h: string, t: string) => Promise<string> }).connectTo(hub, t),
+          [server.hubUrl, transport],
+        );
+        expect(outcome).toMatch(/^failed: /);
+      } finally {
+        await page.close();
+      }
+    },
+  );
 });

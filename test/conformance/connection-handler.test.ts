@@ -100,7 +100,13 @@ test('long polling: the first poll returns at once, the next brings the echo; af
     steps.push({ afterEnd: gone.status });
     return steps;
   });
-  expect(observed).toEqual([{ poll: 200, body: '' }, { send: 200 }, { poll: 200, body: 'over http' }, { poll: 204, body: '' }, { afterEnd: 404 }]);
+  expect(observed).toEqual([
+    { poll: 200, body: '' },
+    { send: 200 },
+    { poll: 200, body: 'over http' },
+    { poll: 204, body: '' },
+    { afterEnd: 404 },
+  ]);
 });
 
 test('Server-Sent Events: the echo arrives as an event, and "bye" ends the stream', async () => {

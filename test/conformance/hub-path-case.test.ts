@@ -45,23 +45,26 @@ async function observe(url: string, init: RequestInit): Promise<{ status: number
 }
 
 describe.each(ALL_CLIENT_COMBINATIONS)('$name', ({ transport, protocol }) => {
-  test.each(['/ChatHub', '/CHATHUB/'])('the official client at %s reaches /chathub and gets answers', async (hubPath) => {
-    const seen: Record<string, unknown> = {};
-    for (const server of servers()) {
-      const pool = new ClientPool(() => `${server.url}${hubPath}`);
-      try {
-        const client = await pool.connect({ transport, protocol });
-        const echoed = await client.connection.invoke('Echo', `hello ${hubPath}`);
-        await client.connection.invoke('SendMessage', 'me', 'to all');
-        const [message] = await client.inbox('ReceiveMessage').waitFor(1);
-        seen[server.name] = { echoed, message };
-      } finally {
-        await pool.stopAll();
+  test.each(['/ChatHub', '/CHATHUB/'])(
+    'the official client at %s reaches /chathub and gets answers',
+    async (hubPath) => {
+      const seen: Record<string, unknown> = {};
+      for (const server of servers()) {
+        const pool = new ClientPool(() => `${server.url}${hubPath}`);
+        try {
+          const client = await pool.connect({ transport, protocol });
+          const echoed = await client.connection.invoke('Echo', `hello ${hubPath}`);
+          await client.connection.invoke('SendMessage', 'me', 'to all');
+          const [message] = await client.inbox('ReceiveMessage').waitFor(1);
+          seen[server.name] = { echoed, message };
+        } finally {
+          await pool.stopAll();
+        }
       }
-    }
-    expect(seen['fastify-signalr']).toEqual(seen['ASP.NET Core']);
-    expect(seen['fastify-signalr']).toEqual({ echoed: `hello ${hubPath}`, message: ['me', 'to all'] });
-  });
+      expect(seen['fastify-signalr']).toEqual(seen['ASP.NET Core']);
+      expect(seen['fastify-signalr']).toEqual({ echoed: `hello ${hubPath}`, message: ['me', 'to all'] });
+    },
+  );
 });
 
 test('negotiate and transport requests in another letter case get the same answers from both servers', async () => {
@@ -74,12 +77,17 @@ test('negotiate and transport requests in another letter case get the same answe
     ['/ChatHub?id=unknown', { method: 'DELETE' }],
   ];
   for (const [path, init] of requests) {
-    const [expected, actual] = await Promise.all([observe(`${reference.url}${path}`, init), observe(`${ours.url}${path}`, init)]);
+    const [expected, actual] = await Promise.all([
+      observe(`${reference.url}${path}`, init),
+      observe(`${ours.url}${path}`, init),
+    ]);
     expect({ path, method: init.method, ...actual }).toEqual({ path, method: init.method, ...expected });
   }
   // Not the hub: a longer path in another case is no hub URL on either server (the bodies are each framework's 404).
   const notHub = '/ChatHubs/negotiate';
-  const statuses = await Promise.all([reference.url, ours.url].map(async (url) => (await fetch(`${url}${notHub}`, { method: 'POST' })).status));
+  const statuses = await Promise.all(
+    [reference.url, ours.url].map(async (url) => (await fetch(`${url}${notHub}`, { method: 'POST' })).status),
+  );
   expect(statuses).toEqual([404, 404]);
 });
 

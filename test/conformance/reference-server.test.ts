@@ -3,13 +3,7 @@
  * (`test/dotnet-reference`). These tests prove the reference hub implements its contract and record .NET's exact
  * answers (error texts, serialisation, routing) that fastify-signalr has to reproduce.
  */
-import {
-  HttpTransportType,
-  HubConnectionBuilder,
-  LogLevel,
-  Subject,
-  type HubConnection,
-} from '@microsoft/signalr';
+import { HttpTransportType, HubConnectionBuilder, LogLevel, Subject, type HubConnection } from '@microsoft/signalr';
 import WebSocket from 'ws';
 import { describeWithDotnet, startReferenceServer, type ReferenceServer } from '../support/dotnet-reference';
 
@@ -42,12 +36,13 @@ interface ConnectOptions {
 
 const openConnections: HubConnection[] = [];
 
-async function connect(server: ReferenceServer, transport: HttpTransportType, options: ConnectOptions = {}): Promise<Peer> {
+async function connect(
+  server: ReferenceServer,
+  transport: HttpTransportType,
+  options: ConnectOptions = {},
+): Promise<Peer> {
   const url = options.user === undefined ? server.hubUrl : `${server.hubUrl}?user=${encodeURIComponent(options.user)}`;
-  const connection = new HubConnectionBuilder()
-    .withUrl(url, { transport })
-    .configureLogging(LogLevel.None)
-    .build();
+  const connection = new HubConnectionBuilder().withUrl(url, { transport }).configureLogging(LogLevel.None).build();
   const messages: Array<[string, string]> = [];
   const values: unknown[][] = [];
   const questions: unknown[] = [];
@@ -100,7 +95,9 @@ async function errorOf(promise: Promise<unknown>): Promise<string> {
   throw new Error('expected a rejection');
 }
 
-async function negotiate(server: ReferenceServer): Promise<{ connectionId: string; connectionToken: string } & Record<string, unknown>> {
+async function negotiate(
+  server: ReferenceServer,
+): Promise<{ connectionId: string; connectionToken: string } & Record<string, unknown>> {
   const response = await fetch(`${server.hubUrl}/negotiate?negotiateVersion=1`, { method: 'POST' });
   expect(response.status).toBe(200);
   return (await response.json()) as { connectionId: string; connectionToken: string } & Record<string, unknown>;
@@ -158,7 +155,11 @@ class RawSocket {
   }
 
   async waitForRecords(count: number, timeoutMs = 5_000): Promise<string[]> {
-    await waitFor(() => this.records().length >= count, `${count} records (have ${JSON.stringify(this.text)})`, timeoutMs);
+    await waitFor(
+      () => this.records().length >= count,
+      `${count} records (have ${JSON.stringify(this.text)})`,
+      timeoutMs,
+    );
     return this.records();
   }
 
@@ -270,7 +271,9 @@ describeWithDotnet('the ASP.NET Core reference server', () => {
       const sum = peer.connection.invoke<number>('Sum', numbers);
       numbers.next(1);
       numbers.error(new Error('upload broke'));
-      expect(await errorOf(sum)).toBe("An unexpected error occurred invoking 'Sum' on the server. HubException: upload broke");
+      expect(await errorOf(sum)).toBe(
+        "An unexpected error occurred invoking 'Sum' on the server. HubException: upload broke",
+      );
     });
 
     test('Fail: the HubException message reaches the client', async () => {
@@ -359,8 +362,13 @@ describeWithDotnet('the ASP.NET Core reference server', () => {
       await send(tag);
       await a.connection.invoke('SendMessage', 'barrier', tag);
       const peers = [a, b, c, d];
-      await waitFor(() => peers.every((p) => p.messages.some(([u, m]) => u === 'barrier' && m === tag)), `barrier ${tag}`);
-      return peers.flatMap((p) => p.messages.filter(([u, m]) => u === 'routed' && m === tag).map(() => names.get(p) as string));
+      await waitFor(
+        () => peers.every((p) => p.messages.some(([u, m]) => u === 'barrier' && m === tag)),
+        `barrier ${tag}`,
+      );
+      return peers.flatMap((p) =>
+        p.messages.filter(([u, m]) => u === 'routed' && m === tag).map(() => names.get(p) as string),
+      );
     }
 
     test('SendMessage reaches everyone', async () => {
@@ -372,16 +380,26 @@ describeWithDotnet('the ASP.NET Core reference server', () => {
     });
 
     test('SendAllExcept skips the listed connections', async () => {
-      expect(await whoGets((tag) => a.connection.invoke('SendAllExcept', [b.id, c.id], 'routed', tag))).toEqual(['a', 'd']);
+      expect(await whoGets((tag) => a.connection.invoke('SendAllExcept', [b.id, c.id], 'routed', tag))).toEqual([
+        'a',
+        'd',
+      ]);
     });
 
     test('SendToConnection and SendToConnections', async () => {
       expect(await whoGets((tag) => a.connection.invoke('SendToConnection', c.id, 'routed', tag))).toEqual(['c']);
-      expect(await whoGets((tag) => a.connection.invoke('SendToConnections', [b.id, d.id], 'routed', tag))).toEqual(['b', 'd']);
+      expect(await whoGets((tag) => a.connection.invoke('SendToConnections', [b.id, d.id], 'routed', tag))).toEqual([
+        'b',
+        'd',
+      ]);
       // Listing a connection twice delivers once.
-      expect(await whoGets((tag) => a.connection.invoke('SendToConnections', [b.id, b.id], 'routed', tag))).toEqual(['b']);
+      expect(await whoGets((tag) => a.connection.invoke('SendToConnections', [b.id, b.id], 'routed', tag))).toEqual([
+        'b',
+      ]);
       // An unknown id is no error.
-      expect(await whoGets((tag) => a.connection.invoke('SendToConnection', 'no-such-connection', 'routed', tag))).toEqual([]);
+      expect(
+        await whoGets((tag) => a.connection.invoke('SendToConnection', 'no-such-connection', 'routed', tag)),
+      ).toEqual([]);
     });
 
     test('groups: JoinRoom, SendToRoom, SendToRooms, SendRoomExcept, SendOthersInRoom, LeaveRoom', async () => {
@@ -390,8 +408,14 @@ describeWithDotnet('the ASP.NET Core reference server', () => {
       await c.connection.invoke('JoinRoom', 'blue');
 
       expect(await whoGets((tag) => d.connection.invoke('SendToRoom', 'red', 'routed', tag))).toEqual(['a', 'b']);
-      expect(await whoGets((tag) => d.connection.invoke('SendToRooms', ['red', 'blue'], 'routed', tag))).toEqual(['a', 'b', 'c']);
-      expect(await whoGets((tag) => d.connection.invoke('SendRoomExcept', 'red', [a.id], 'routed', tag))).toEqual(['b']);
+      expect(await whoGets((tag) => d.connection.invoke('SendToRooms', ['red', 'blue'], 'routed', tag))).toEqual([
+        'a',
+        'b',
+        'c',
+      ]);
+      expect(await whoGets((tag) => d.connection.invoke('SendRoomExcept', 'red', [a.id], 'routed', tag))).toEqual([
+        'b',
+      ]);
       expect(await whoGets((tag) => a.connection.invoke('SendOthersInRoom', 'red', 'routed', tag))).toEqual(['b']);
       // The caller need not be in the group to send to it.
       expect(await whoGets((tag) => d.connection.invoke('SendToRoom', 'empty-room', 'routed', tag))).toEqual([]);
@@ -400,7 +424,12 @@ describeWithDotnet('the ASP.NET Core reference server', () => {
       await a.connection.invoke('JoinRoom', 'red');
       await a.connection.invoke('JoinRoom', 'blue');
       expect(await whoGets((tag) => d.connection.invoke('SendToRoom', 'red', 'routed', tag))).toEqual(['a', 'b']);
-      expect(await whoGets((tag) => d.connection.invoke('SendToRooms', ['red', 'blue'], 'routed', tag))).toEqual(['a', 'a', 'b', 'c']);
+      expect(await whoGets((tag) => d.connection.invoke('SendToRooms', ['red', 'blue'], 'routed', tag))).toEqual([
+        'a',
+        'a',
+        'b',
+        'c',
+      ]);
 
       await a.connection.invoke('LeaveRoom', 'red');
       await a.connection.invoke('LeaveRoom', 'blue');
@@ -436,13 +465,25 @@ describeWithDotnet('the ASP.NET Core reference server', () => {
     });
 
     test('SendToUsers reaches every connection of those users, once each', async () => {
-      expect(await whoGets((tag) => d.connection.invoke('SendToUsers', ['alice', 'bob'], 'routed', tag))).toEqual(['a', 'b', 'c']);
-      expect(await whoGets((tag) => d.connection.invoke('SendToUsers', ['alice', 'alice'], 'routed', tag))).toEqual(['a', 'c']);
+      expect(await whoGets((tag) => d.connection.invoke('SendToUsers', ['alice', 'bob'], 'routed', tag))).toEqual([
+        'a',
+        'b',
+        'c',
+      ]);
+      expect(await whoGets((tag) => d.connection.invoke('SendToUsers', ['alice', 'alice'], 'routed', tag))).toEqual([
+        'a',
+        'c',
+      ]);
       expect(await whoGets((tag) => d.connection.invoke('SendToUsers', [], 'routed', tag))).toEqual([]);
     });
 
     test('WhoAmI per connection', async () => {
-      expect(await Promise.all([a, b, c, d].map((p) => p.connection.invoke('WhoAmI')))).toEqual(['alice', 'bob', 'alice', null]);
+      expect(await Promise.all([a, b, c, d].map((p) => p.connection.invoke('WhoAmI')))).toEqual([
+        'alice',
+        'bob',
+        'alice',
+        null,
+      ]);
     });
 
     test('AskClient asks another connection (here a long-polling one) for a client result', async () => {
@@ -478,7 +519,9 @@ describeWithDotnet('the ASP.NET Core reference server', () => {
     });
 
     afterAll(async () => {
-      await Promise.allSettled([asker, noHandler, throwing, undefinedResult, asyncHandler].map((p) => p?.connection.stop()));
+      await Promise.allSettled(
+        [asker, noHandler, throwing, undefinedResult, asyncHandler].map((p) => p?.connection.stop()),
+      );
     });
 
     const ask = (id: string): Promise<unknown> => asker.connection.invoke('AskClient', id);
@@ -513,8 +556,13 @@ describeWithDotnet('the ASP.NET Core reference server', () => {
     });
 
     test('an unknown connection id: IOException, hidden from the hub caller', async () => {
-      expect(await errorOf(ask('no-such-connection'))).toBe("An unexpected error occurred invoking 'AskClient' on the server.");
-      expect(await askHttp('no-such-connection')).toEqual([200, "error: Connection 'no-such-connection' does not exist."]);
+      expect(await errorOf(ask('no-such-connection'))).toBe(
+        "An unexpected error occurred invoking 'AskClient' on the server.",
+      );
+      expect(await askHttp('no-such-connection')).toEqual([
+        200,
+        "error: Connection 'no-such-connection' does not exist.",
+      ]);
     });
   });
 
@@ -541,8 +589,12 @@ describeWithDotnet('the ASP.NET Core reference server', () => {
     });
 
     test('wrong argument count or types: no detail', async () => {
-      expect(await errorOf(peer.connection.invoke('Echo'))).toBe("Failed to invoke 'Echo' due to an error on the server.");
-      expect(await errorOf(peer.connection.invoke('Echo', 1, 2))).toBe("Failed to invoke 'Echo' due to an error on the server.");
+      expect(await errorOf(peer.connection.invoke('Echo'))).toBe(
+        "Failed to invoke 'Echo' due to an error on the server.",
+      );
+      expect(await errorOf(peer.connection.invoke('Echo', 1, 2))).toBe(
+        "Failed to invoke 'Echo' due to an error on the server.",
+      );
       expect(await errorOf(peer.connection.invoke('SendToRoom', 1, 2, 3))).toBe(
         "Failed to invoke 'SendToRoom' due to an error on the server.",
       );
@@ -627,7 +679,9 @@ describeWithDotnet('the ASP.NET Core reference server', () => {
       await new Promise((resolve) => setTimeout(resolve, 300));
       const afterCancel = raw.records().slice(6);
       expect(afterCancel.at(-1)).toBe('{"type":3,"invocationId":"s2"}');
-      expect(afterCancel.slice(0, -1).every((record) => record.startsWith('{"type":2,"invocationId":"s2","item":'))).toBe(true);
+      expect(
+        afterCancel.slice(0, -1).every((record) => record.startsWith('{"type":2,"invocationId":"s2","item":')),
+      ).toBe(true);
       await raw.close();
     });
   });
@@ -727,7 +781,7 @@ describeWithDotnet('the ASP.NET Core reference server', () => {
       expect(none.headers.get('access-control-allow-origin')).toBeNull();
     });
 
-    test('KEEP_ALIVE_MS: pings come on the server\'s 1 s heartbeat', async () => {
+    test("KEEP_ALIVE_MS: pings come on the server's 1 s heartbeat", async () => {
       const raw = await RawSocket.open(configured);
       rawSockets.push(raw);
       raw.send('{"protocol":"json","version":1}');
@@ -782,13 +836,23 @@ describeWithDotnet('the ASP.NET Core reference server', () => {
     });
 
     test('ALLOW_STATEFUL_RECONNECTS: negotiate answers useStatefulReconnect (first key) when the client asks', async () => {
-      const response = await fetch(`${configured.hubUrl}/negotiate?negotiateVersion=1&useStatefulReconnect=true`, { method: 'POST' });
+      const response = await fetch(`${configured.hubUrl}/negotiate?negotiateVersion=1&useStatefulReconnect=true`, {
+        method: 'POST',
+      });
       const body = (await response.json()) as Record<string, unknown>;
-      expect(Object.keys(body)).toEqual(['useStatefulReconnect', 'negotiateVersion', 'connectionId', 'connectionToken', 'availableTransports']);
+      expect(Object.keys(body)).toEqual([
+        'useStatefulReconnect',
+        'negotiateVersion',
+        'connectionId',
+        'connectionToken',
+        'availableTransports',
+      ]);
       expect(body.useStatefulReconnect).toBe(true);
       // Not without the query parameter, and never on a server that does not allow it.
       expect(Object.keys(await negotiate(configured))).not.toContain('useStatefulReconnect');
-      const plain = await fetch(`${server.hubUrl}/negotiate?negotiateVersion=1&useStatefulReconnect=true`, { method: 'POST' });
+      const plain = await fetch(`${server.hubUrl}/negotiate?negotiateVersion=1&useStatefulReconnect=true`, {
+        method: 'POST',
+      });
       expect(Object.keys((await plain.json()) as object)).not.toContain('useStatefulReconnect');
 
       const connection = new HubConnectionBuilder()
@@ -835,7 +899,7 @@ describeWithDotnet('the ASP.NET Core reference server', () => {
       expect([response.status, await response.text()]).toEqual([404, 'No Connection with that ID']);
     });
 
-    test('CLIENT_TIMEOUT_MS: applies only after the client\'s first ping; then a close with error', async () => {
+    test("CLIENT_TIMEOUT_MS: applies only after the client's first ping; then a close with error", async () => {
       const pinging = await RawSocket.open(configured);
       const silent = await RawSocket.open(configured);
       rawSockets.push(pinging, silent);
@@ -844,7 +908,10 @@ describeWithDotnet('the ASP.NET Core reference server', () => {
       const started = Date.now();
       await waitFor(() => pinging.closed !== undefined, 'the client timeout', 4_000);
       expect(Date.now() - started).toBeGreaterThanOrEqual(900);
-      expect(pinging.records()).toEqual(['{}', '{"type":7,"error":"Connection closed with an error.","allowReconnect":true}']);
+      expect(pinging.records()).toEqual([
+        '{}',
+        '{"type":7,"error":"Connection closed with an error.","allowReconnect":true}',
+      ]);
       expect(pinging.closed).toEqual({ code: 1000, reason: '' });
       // The one that never pinged is still open.
       expect(silent.closed).toBeUndefined();

@@ -33,7 +33,9 @@ let runtime: StageResult | undefined;
 const children = new Set<ChildProcess>();
 
 /** Starts the image's command (or `args` in place of CMD, as `docker run image args…` does) on a free port. */
-async function startImage(args?: readonly string[]): Promise<{ child: ChildProcess; url: string; output: () => string }> {
+async function startImage(
+  args?: readonly string[],
+): Promise<{ child: ChildProcess; url: string; output: () => string }> {
   const image = runtime!;
   const port = await freePort();
   const [program, ...entryArgs] = image.entrypoint;
@@ -87,7 +89,8 @@ beforeAll(async () => {
 
 afterAll(async () => {
   for (const child of children) child.kill('SIGKILL');
-  for (const stage of [build, runtime]) if (stage !== undefined) rmSync(stage.directory, { recursive: true, force: true });
+  for (const stage of [build, runtime])
+    if (stage !== undefined) rmSync(stage.directory, { recursive: true, force: true });
 });
 
 test('the Dockerfile has a build stage and a runtime stage on the newest Node.js LTS line, the one its steps ran on', () => {
@@ -103,7 +106,10 @@ test('the Dockerfile has a build stage and a runtime stage on the newest Node.js
 test('the runtime stage holds production dependencies only, the compiled server and the page, and runs unprivileged', () => {
   const modules = path.join(runtime!.directory, 'node_modules');
   for (const dependency of ['fastify', '@fastify/websocket', 'ioredis', 'prom-client', 'zod']) {
-    expect({ dependency, installed: existsSync(path.join(modules, dependency)) }).toEqual({ dependency, installed: true });
+    expect({ dependency, installed: existsSync(path.join(modules, dependency)) }).toEqual({
+      dependency,
+      installed: true,
+    });
   }
   for (const tool of ['typescript', 'jest', 'playwright-core', 'tsx', '@microsoft/signalr']) {
     expect({ tool, installed: existsSync(path.join(modules, tool)) }).toEqual({ tool, installed: false });
@@ -135,8 +141,13 @@ test('the image starts the chat server: /health, the HEALTHCHECK command and a r
     expect(bundle.status).toBe(200);
     expect(await bundle.text()).toContain('HubConnectionBuilder');
 
-    const connection = new signalR.HubConnectionBuilder().withUrl(`${image.url}/chathub`).configureLogging(signalR.LogLevel.None).build();
-    const heard = new Promise<string>((resolve) => connection.on('ReceiveMessage', (_user: string, text: string) => resolve(text)));
+    const connection = new signalR.HubConnectionBuilder()
+      .withUrl(`${image.url}/chathub`)
+      .configureLogging(signalR.LogLevel.None)
+      .build();
+    const heard = new Promise<string>((resolve) =>
+      connection.on('ReceiveMessage', (_user: string, text: string) => resolve(text)),
+    );
     await connection.start();
     await connection.invoke('SendMessage', 'docker', 'hello from the image');
     expect(await heard).toBe('hello from the image');
@@ -158,7 +169,10 @@ async function expectUserEntryServes(directory: string, file: string, source: st
   const image = await startImage([`${directory}/${file}`]);
   try {
     expect((await fetch(`${image.url}/health`)).status).toBe(200);
-    const connection = new signalR.HubConnectionBuilder().withUrl(`${image.url}/echo`).configureLogging(signalR.LogLevel.None).build();
+    const connection = new signalR.HubConnectionBuilder()
+      .withUrl(`${image.url}/echo`)
+      .configureLogging(signalR.LogLevel.None)
+      .build();
     await connection.start();
     expect(await connection.invoke('Echo', 'hi')).toBe(`${prefix}hi`);
     // It runs on the image's Node.js.

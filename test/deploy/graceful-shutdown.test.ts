@@ -39,7 +39,10 @@ async function connect(
 async function status(server: ServerProcess, path: string): Promise<{ status: number; body: unknown }> {
   const response = await fetch(`${server.url}${path}`, { method: path.endsWith('negotiate') ? 'POST' : 'GET' });
   const text = await response.text();
-  return { status: response.status, body: response.headers.get('content-type')?.includes('json') ? JSON.parse(text) : text };
+  return {
+    status: response.status,
+    body: response.headers.get('content-type')?.includes('json') ? JSON.parse(text) : text,
+  };
 }
 
 beforeAll(async () => {
@@ -85,7 +88,10 @@ test('SIGTERM: new connections refused, idle clients told to reconnect, the runn
   // Meanwhile: no new connection (a balancer retries elsewhere), not ready, still alive; the busy client stays.
   expect(await status(server, '/chathub/negotiate')).toEqual({ status: 503, body: 'The server is shutting down.' });
   expect(await status(server, '/ready')).toMatchObject({ status: 503, body: { status: 'shutting_down' } });
-  expect(await status(server, '/health')).toMatchObject({ status: 200, body: { status: 'ok', shuttingDown: true, connections: 1 } });
+  expect(await status(server, '/health')).toMatchObject({
+    status: 200,
+    body: { status: 'ok', shuttingDown: true, connections: 1 },
+  });
   expect(busy.connection.state).toBe(signalR.HubConnectionState.Connected);
 
   // The invocation finishes: its caller gets the result, then its Close.
@@ -117,5 +123,8 @@ test('SIGINT: an invocation that never finishes is cut at the drain timeout, and
   // Not before the drain timeout (1 s); not much after it either.
   expect(cutAfter).toBeGreaterThanOrEqual(950);
   expect(exitedAfter).toBeLessThan(5000);
-  expect(server.logLines().find((line) => line.event === 'signalr.shutdown.drained')).toMatchObject({ connections: 1, cut: 1 });
+  expect(server.logLines().find((line) => line.event === 'signalr.shutdown.drained')).toMatchObject({
+    connections: 1,
+    cut: 1,
+  });
 });

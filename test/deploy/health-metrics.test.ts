@@ -89,7 +89,10 @@ test('a fresh server exposes every series at zero, and is alive and ready', asyn
   }
   expect(metrics.sum('signalr_backplane_connected')).toBe(1);
   expect(metrics.has('process_cpu_seconds_total')).toBe(true);
-  expect(await health('/health')).toMatchObject({ status: 200, body: { status: 'ok', connections: 0, backplane: { state: 'connected' } } });
+  expect(await health('/health')).toMatchObject({
+    status: 200,
+    body: { status: 'ok', connections: 0, backplane: { state: 'connected' } },
+  });
   expect(await health('/ready')).toMatchObject({ status: 200, body: { status: 'ready' } });
 });
 
@@ -105,8 +108,15 @@ test('a client that never completes its handshake is counted as a failed handsha
     }),
   ).toBe(1);
   // It lasted the handshake timeout (0.5 s, checked on a heartbeat): in the (0.5, 1] s bucket and below 2 s.
-  expect(metrics.sum('signalr_server_connection_duration_seconds_bucket', { signalr_connection_status: 'timeout', le: '0.2' })).toBe(0);
-  expect(metrics.sum('signalr_server_connection_duration_seconds_bucket', { signalr_connection_status: 'timeout', le: '2' })).toBe(1);
+  expect(
+    metrics.sum('signalr_server_connection_duration_seconds_bucket', {
+      signalr_connection_status: 'timeout',
+      le: '0.2',
+    }),
+  ).toBe(0);
+  expect(
+    metrics.sum('signalr_server_connection_duration_seconds_bucket', { signalr_connection_status: 'timeout', le: '2' }),
+  ).toBe(1);
   expect(metrics.sum('signalr_server_active_connections')).toBe(0);
 });
 
@@ -125,7 +135,10 @@ test('connections, messages, invocation outcomes and backplane traffic are count
   await expect(wsJson.invoke('SendMessage', 'one argument short')).rejects.toThrow('Failed to invoke');
   for (let i = 0; i < 3; i++) expect(await lpMessagePack.invoke('Echo', i)).toBe(i);
   // Every client got every broadcast: that is what the server counted as sent.
-  await eventually(() => connections.every((connection) => received.get(connection)!.length === 5), 'every broadcast everywhere');
+  await eventually(
+    () => connections.every((connection) => received.get(connection)!.length === 5),
+    'every broadcast everywhere',
+  );
 
   const metrics = await server!.metrics();
   const active = (transport: string, protocol: string) =>
@@ -178,14 +191,21 @@ test('connections that end are timed by transport and status', async () => {
       signalr_connection_status: 'normal_closure',
       signalr_transport: transport,
     });
-  expect({ ws: ended('web_sockets'), sse: ended('server_sent_events'), lp: ended('long_polling') }).toEqual({ ws: 1, sse: 1, lp: 1 });
+  expect({ ws: ended('web_sockets'), sse: ended('server_sent_events'), lp: ended('long_polling') }).toEqual({
+    ws: 1,
+    sse: 1,
+    lp: 1,
+  });
 });
 
 test('a Redis crash: alive but not ready, publishes queued and counted; ready again and replayed once Redis is back', async () => {
   const [wsJson] = connections;
   await redis!.kill();
   await server!.waitForBackplane('disconnected');
-  expect(await health('/health')).toMatchObject({ status: 200, body: { status: 'ok', backplane: { state: 'disconnected' } } });
+  expect(await health('/health')).toMatchObject({
+    status: 200,
+    body: { status: 'ok', backplane: { state: 'disconnected' } },
+  });
   expect(await health('/ready')).toMatchObject({ status: 503, body: { status: 'backplane_unavailable' } });
 
   // The server keeps serving its own clients; the publish waits in the queue, counted.
@@ -219,21 +239,25 @@ test('a Redis crash: alive but not ready, publishes queued and counted; ready ag
 });
 
 test('the log names its events and never shows the Redis password or an access token', async () => {
-  await eventually(() => server!.logLines().some((line) => line.event === 'signalr.backplane.reconnected'), 'the reconnection line');
+  await eventually(
+    () => server!.logLines().some((line) => line.event === 'signalr.backplane.reconnected'),
+    'the reconnection line',
+  );
   const lines = server!.logLines();
   const events = (name: string) => lines.filter((line) => line.event === name);
   expect(events('signalr.connection.started')).toHaveLength(6);
   expect(events('signalr.handshake.failed')).toHaveLength(1);
   expect(events('signalr.invocation.failed')).toEqual([expect.objectContaining({ method: 'crash', level: 50 })]);
-  expect(events('signalr.connection.ended').map((line) => line.status).sort()).toEqual([
-    'normal_closure',
-    'normal_closure',
-    'normal_closure',
-    'timeout',
-  ]);
+  expect(
+    events('signalr.connection.ended')
+      .map((line) => line.status)
+      .sort(),
+  ).toEqual(['normal_closure', 'normal_closure', 'normal_closure', 'timeout']);
   expect(events('signalr.backplane.disconnected')).toHaveLength(1);
   expect(events('signalr.backplane.reconnected')).toHaveLength(1);
-  expect(events('signalr.server.started')[0]).toMatchObject({ config: { redisUrl: expect.stringContaining('redis://:***@') } });
+  expect(events('signalr.server.started')[0]).toMatchObject({
+    config: { redisUrl: expect.stringContaining('redis://:***@') },
+  });
 
   // Requests were logged (LOG_REQUESTS), the SSE one with its token in the URL — redacted.
   expect(server!.log).toContain('access_token=[redacted]');

@@ -51,7 +51,10 @@ interface PageClient {
 }
 
 const withDotnet = dotnetAvailable() ? describe : describe.skip;
-if (!dotnetAvailable()) process.stdout.write('load-balancers-mixed.test.ts: skipped — no `dotnet` on PATH (the .NET SDK builds the ASP.NET Core server)\n');
+if (!dotnetAvailable())
+  process.stdout.write(
+    'load-balancers-mixed.test.ts: skipped — no `dotnet` on PATH (the .NET SDK builds the ASP.NET Core server)\n',
+  );
 
 withDotnet('a fleet of one ASP.NET Core and one fastify-signalr server', () => {
   let redis: RedisServer | undefined;
@@ -68,7 +71,8 @@ withDotnet('a fleet of one ASP.NET Core and one fastify-signalr server', () => {
   /** Which kind of server holds connection `id`, from the servers' own logs. */
   const kindOf = (id: string): Kind | undefined => {
     if (dotnet?.connections.has(id) || retired.some((server) => server.connections.has(id))) return 'dotnet';
-    if (ours?.logLines().some((line) => line.event === 'signalr.connection.started' && line.connectionId === id)) return 'ours';
+    if (ours?.logLines().some((line) => line.event === 'signalr.connection.started' && line.connectionId === id))
+      return 'ours';
     return undefined;
   };
   const waitForKind = async (id: string): Promise<Kind> => {
@@ -107,7 +111,12 @@ withDotnet('a fleet of one ASP.NET Core and one fastify-signalr server', () => {
   }
 
   /** Connects clients until one landed on each kind in `kinds`; the extra ones are stopped. */
-  async function clientOnEach(balancer: LoadBalancer, transport: Transport, kinds: readonly Kind[], tag: string): Promise<Map<Kind, Client>> {
+  async function clientOnEach(
+    balancer: LoadBalancer,
+    transport: Transport,
+    kinds: readonly Kind[],
+    tag: string,
+  ): Promise<Map<Kind, Client>> {
     const placed = new Map<Kind, Client>();
     for (let i = 0; i < MAX_CLIENTS_PER_TRANSPORT && placed.size < kinds.length; i++) {
       const client = await connect(balancer, transport, `${balancer.label}-${transport}-${tag}${i}`);
@@ -141,15 +150,26 @@ withDotnet('a fleet of one ASP.NET Core and one fastify-signalr server', () => {
   }
 
   /** `sender` says `text` to everyone; resolves once every client in `audience` (and every page) got it. */
-  async function say(sender: Client, text: string, audience: readonly Client[], pageAudience: readonly PageClient[] = []): Promise<void> {
+  async function say(
+    sender: Client,
+    text: string,
+    audience: readonly Client[],
+    pageAudience: readonly PageClient[] = [],
+  ): Promise<void> {
     await sender.connection.invoke('SendMessage', sender.label, text);
     await eventually(
       () => audience.every((client) => client.received.includes(text)),
-      `"${text}" to reach ${audience.filter((client) => !client.received.includes(text)).map((c) => c.label).join(', ')}`,
+      `"${text}" to reach ${audience
+        .filter((client) => !client.received.includes(text))
+        .map((c) => c.label)
+        .join(', ')}`,
       10_000,
     );
     for (const page of pageAudience) {
-      await page.page.waitForFunction((expected) => document.getElementById('messages')?.textContent?.includes(expected), text);
+      await page.page.waitForFunction(
+        (expected) => document.getElementById('messages')?.textContent?.includes(expected),
+        text,
+      );
     }
   }
 
@@ -177,13 +197,24 @@ withDotnet('a fleet of one ASP.NET Core and one fastify-signalr server', () => {
    * SIGTERM to the server holding `movers` (Node clients) and `movingPages`: resolves once all reconnected, with
    * the reconnect times (ms after the signal).
    */
-  async function migrate(stop: () => void, movers: Client[], movingPages: PageClient[]): Promise<{ node: number[]; pages: number }> {
+  async function migrate(
+    stop: () => void,
+    movers: Client[],
+    movingPages: PageClient[],
+  ): Promise<{ node: number[]; pages: number }> {
     for (const client of movers) client.reconnectedAt = undefined;
     const signalledAt = Date.now();
     stop();
-    await eventually(() => movers.every((client) => client.reconnectedAt !== undefined || client.closed), 'every client of the stopped server to reconnect', 30_000);
+    await eventually(
+      () => movers.every((client) => client.reconnectedAt !== undefined || client.closed),
+      'every client of the stopped server to reconnect',
+      30_000,
+    );
     await pagesMoved(movingPages);
-    return { node: movers.map((client) => (client.reconnectedAt ?? NaN) - signalledAt), pages: Date.now() - signalledAt };
+    return {
+      node: movers.map((client) => (client.reconnectedAt ?? NaN) - signalledAt),
+      pages: Date.now() - signalledAt,
+    };
   }
 
   beforeAll(async () => {
@@ -196,7 +227,12 @@ withDotnet('a fleet of one ASP.NET Core and one fastify-signalr server', () => {
     [dotnet, ours] = await Promise.all([
       DotnetChatServer.start('dotnet', dotnetEnv),
       // The .NET hub's channels are named by its full type name: ours takes that name to share them.
-      ServerProcess.start('ours', { REDIS_URL: redis.url, CHAT_HUB_NAME: 'WebAPI.ChatHub', LOG_LEVEL: 'info', SHUTDOWN_DRAIN_TIMEOUT_MS: '5000' }),
+      ServerProcess.start('ours', {
+        REDIS_URL: redis.url,
+        CHAT_HUB_NAME: 'WebAPI.ChatHub',
+        LOG_LEVEL: 'info',
+        SHUTDOWN_DRAIN_TIMEOUT_MS: '5000',
+      }),
     ]);
     await ours.waitForBackplane('connected');
     const backends = [`127.0.0.1:${dotnet.port}`, `127.0.0.1:${ours.port}`] as const;
@@ -227,29 +263,38 @@ withDotnet('a fleet of one ASP.NET Core and one fastify-signalr server', () => {
     ['HAProxy', () => haproxy!],
     ['nginx', () => nginx!],
   ])('through %s', (_name, balancer) => {
-    test.each(TRANSPORTS)('Node clients over %s land on either kind of server and hear each other', async (transport) => {
-      const placed = await clientOnEach(balancer(), transport, ['dotnet', 'ours'], '');
-      expect([...placed.keys()].sort()).toEqual(['dotnet', 'ours']);
-      const [onDotnet, onOurs] = [placed.get('dotnet')!, placed.get('ours')!];
-      await say(onDotnet, `${transport} from .NET via ${balancer().label}`, [onDotnet, onOurs]);
-      await say(onOurs, `${transport} from ours via ${balancer().label}`, [onDotnet, onOurs]);
-    });
+    test.each(TRANSPORTS)(
+      'Node clients over %s land on either kind of server and hear each other',
+      async (transport) => {
+        const placed = await clientOnEach(balancer(), transport, ['dotnet', 'ours'], '');
+        expect([...placed.keys()].sort()).toEqual(['dotnet', 'ours']);
+        const [onDotnet, onOurs] = [placed.get('dotnet')!, placed.get('ours')!];
+        await say(onDotnet, `${transport} from .NET via ${balancer().label}`, [onDotnet, onOurs]);
+        await say(onOurs, `${transport} from ours via ${balancer().label}`, [onDotnet, onOurs]);
+      },
+    );
   });
 
-  test.each(TRANSPORTS)('chat pages in Chromium over %s land on either kind of server and hear each other', async (transport) => {
-    const placed = await pageOnEach(transport, ['dotnet', 'ours'], '');
-    expect([...placed.keys()].sort()).toEqual(['dotnet', 'ours']);
-    for (const [from, to] of [
-      [placed.get('dotnet')!, placed.get('ours')!],
-      [placed.get('ours')!, placed.get('dotnet')!],
-    ]) {
-      const text = `typed in ${from.label}`;
-      await from.page.fill('#user', from.label);
-      await from.page.fill('#message', text);
-      await from.page.click('#send');
-      await to.page.waitForFunction((expected) => document.getElementById('messages')?.textContent?.includes(expected), `${from.label}: ${text}`);
-    }
-  });
+  test.each(TRANSPORTS)(
+    'chat pages in Chromium over %s land on either kind of server and hear each other',
+    async (transport) => {
+      const placed = await pageOnEach(transport, ['dotnet', 'ours'], '');
+      expect([...placed.keys()].sort()).toEqual(['dotnet', 'ours']);
+      for (const [from, to] of [
+        [placed.get('dotnet')!, placed.get('ours')!],
+        [placed.get('ours')!, placed.get('dotnet')!],
+      ]) {
+        const text = `typed in ${from.label}`;
+        await from.page.fill('#user', from.label);
+        await from.page.fill('#message', text);
+        await from.page.click('#send');
+        await to.page.waitForFunction(
+          (expected) => document.getElementById('messages')?.textContent?.includes(expected),
+          `${from.label}: ${text}`,
+        );
+      }
+    },
+  );
 
   test('SIGTERM to the .NET server: its clients move through the balancers to ours and keep chatting', async () => {
     const movers = clients.filter((client) => currentKind(client) === 'dotnet');
@@ -265,12 +310,17 @@ withDotnet('a fleet of one ASP.NET Core and one fastify-signalr server', () => {
 
     // Everyone reconnected on the first attempt (the balancers passed the stopping server's 503s, refused
     // connections and swallowed requests on to ours), and nobody gave up.
-    expect(movers.map((client) => [client.label, client.failedAttempts])).toEqual(movers.map((client) => [client.label, []]));
+    expect(movers.map((client) => [client.label, client.failedAttempts])).toEqual(
+      movers.map((client) => [client.label, []]),
+    );
     expect(clients.filter((client) => client.closed).map((client) => client.label)).toEqual([]);
-    for (const client of movers) expect({ client: client.label, on: currentKind(client) }).toEqual({ client: client.label, on: 'ours' });
-    for (const page of movingPages) expect({ page: page.label, on: kindOf(page.ids.at(-1)!) }).toEqual({ page: page.label, on: 'ours' });
+    for (const client of movers)
+      expect({ client: client.label, on: currentKind(client) }).toEqual({ client: client.label, on: 'ours' });
+    for (const page of movingPages)
+      expect({ page: page.label, on: kindOf(page.ids.at(-1)!) }).toEqual({ page: page.label, on: 'ours' });
     expect(stayers.filter((client) => client.reconnectedAt !== undefined).map((client) => client.label)).toEqual([]);
-    for (const sender of [movers[0], movers.at(-1)!]) await say(sender, `after leaving .NET: ${sender.label}`, clients, pages);
+    for (const sender of [movers[0], movers.at(-1)!])
+      await say(sender, `after leaving .NET: ${sender.label}`, clients, pages);
     process.stdout.write(
       `.NET → ours: ${movers.length} Node clients reconnected within ${Math.max(...times.node)} ms of SIGTERM ` +
         `(median ${percentile(times.node, 50)} ms), ` +
@@ -303,16 +353,22 @@ withDotnet('a fleet of one ASP.NET Core and one fastify-signalr server', () => {
     const times = await migrate(() => stopped.signal('SIGTERM'), movers, movingPages);
     expect(await stopped.exited).toEqual({ code: 0, signal: null });
     // Drained: every connection got its Close and left before the drain time was up.
-    expect(stopped.logLines().find((line) => line.event === 'signalr.shutdown.drained')).toMatchObject({ cut: 0, cutConnections: [] });
+    expect(stopped.logLines().find((line) => line.event === 'signalr.shutdown.drained')).toMatchObject({
+      cut: 0,
+      cutConnections: [],
+    });
 
     // Nobody gave up. First attempts are reported, not asserted: before nginx's negotiate group stopped marking
     // servers failed (max_fails=0), one to three clients through nginx got a 502 for their first negotiation here in
     // 2 of 15 runs; none did in the 5 runs since.
     const failedFirst = movers.filter((client) => client.failedAttempts.length > 0).map((client) => client.label);
     expect(clients.filter((client) => client.closed).map((client) => client.label)).toEqual([]);
-    for (const client of clients) expect({ client: client.label, on: currentKind(client) }).toEqual({ client: client.label, on: 'dotnet' });
-    for (const page of pages) expect({ page: page.label, on: kindOf(page.ids.at(-1)!) }).toEqual({ page: page.label, on: 'dotnet' });
-    for (const sender of [movers[0], movers.at(-1)!]) await say(sender, `after leaving ours: ${sender.label}`, clients, pages);
+    for (const client of clients)
+      expect({ client: client.label, on: currentKind(client) }).toEqual({ client: client.label, on: 'dotnet' });
+    for (const page of pages)
+      expect({ page: page.label, on: kindOf(page.ids.at(-1)!) }).toEqual({ page: page.label, on: 'dotnet' });
+    for (const sender of [movers[0], movers.at(-1)!])
+      await say(sender, `after leaving ours: ${sender.label}`, clients, pages);
     process.stdout.write(
       `ours → .NET: ${movers.length} Node clients reconnected within ${Math.max(...times.node)} ms of SIGTERM ` +
         `(median ${percentile(times.node, 50)} ms; first attempt failed: ${failedFirst.length ? failedFirst.join(', ') : 'none'}), ` +

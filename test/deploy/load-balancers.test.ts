@@ -79,7 +79,15 @@ async function waitForServerOf(id: string): Promise<ServerProcess> {
 }
 
 async function connect(balancer: LoadBalancer, transport: Transport, label: string): Promise<Client> {
-  const client: Client = { label, transport, connection: undefined!, received: [], ids: [], failedAttempts: [], closed: false };
+  const client: Client = {
+    label,
+    transport,
+    connection: undefined!,
+    received: [],
+    ids: [],
+    failedAttempts: [],
+    closed: false,
+  };
   const connection = new signalR.HubConnectionBuilder()
     .withUrl(`${balancer.url}/chathub`, { transport: signalR.HttpTransportType[transport] })
     // The official client's default delays: at once, then 2, 10 and 30 s.
@@ -132,7 +140,10 @@ async function say(sender: Client, text: string, audience: readonly Client[]): P
   await sender.connection.invoke('SendMessage', sender.label, text);
   await eventually(
     () => audience.every((client) => client.received.includes(text)),
-    `"${text}" to reach ${audience.filter((client) => !client.received.includes(text)).map((c) => c.label).join(', ')}`,
+    `"${text}" to reach ${audience
+      .filter((client) => !client.received.includes(text))
+      .map((c) => c.label)
+      .join(', ')}`,
     10_000,
   );
 }
@@ -206,12 +217,18 @@ test.each(TRANSPORTS)('chat pages in Chromium over %s land on both servers and h
   expect(placed.size).toBe(2);
   const [onA, onB] = [placed.get(serverA!)!, placed.get(serverB!)!];
   // Typed into the page on A, shown on the page on B, and the other way round.
-  for (const [from, to] of [[onA, onB], [onB, onA]]) {
+  for (const [from, to] of [
+    [onA, onB],
+    [onB, onA],
+  ]) {
     const text = `typed in ${from.label}`;
     await from.page.fill('#user', from.label);
     await from.page.fill('#message', text);
     await from.page.click('#send');
-    await to.page.waitForFunction((expected) => document.getElementById('messages')?.textContent?.includes(expected), `${from.label}: ${text}`);
+    await to.page.waitForFunction(
+      (expected) => document.getElementById('messages')?.textContent?.includes(expected),
+      `${from.label}: ${text}`,
+    );
   }
 });
 
@@ -222,9 +239,14 @@ test('each server counts the connections it holds, by transport, in its own metr
       const expected =
         clients.filter((client) => client.transport === transport && serverOf(client.ids.at(-1)!) === server).length +
         pages.filter((page) => page.transport === transport && serverOf(page.ids[0]) === server).length;
-      const otel = { WebSockets: 'web_sockets', ServerSentEvents: 'server_sent_events', LongPolling: 'long_polling' }[transport];
-      expect({ server: server.label, transport, count: metrics.sum('signalr_server_active_connections', { signalr_transport: otel }) })
-        .toEqual({ server: server.label, transport, count: expected });
+      const otel = { WebSockets: 'web_sockets', ServerSentEvents: 'server_sent_events', LongPolling: 'long_polling' }[
+        transport
+      ];
+      expect({
+        server: server.label,
+        transport,
+        count: metrics.sum('signalr_server_active_connections', { signalr_transport: otel }),
+      }).toEqual({ server: server.label, transport, count: expected });
     }
   }
 });
@@ -234,7 +256,8 @@ test('SIGTERM to one server: its clients move through the balancers to the other
   try {
     await redisClient.connect();
     const ourConnections = async () =>
-      ((await redisClient.client('LIST')) as string).split('\n').filter((line) => line.includes('(fastify-signalr)')).length;
+      ((await redisClient.client('LIST')) as string).split('\n').filter((line) => line.includes('(fastify-signalr)'))
+        .length;
     // Two Redis connections per server (publish, subscribe).
     expect(await ourConnections()).toBe(4);
 
@@ -267,7 +290,11 @@ test('SIGTERM to one server: its clients move through the balancers to the other
 
     const killedAt = Date.now();
     victim.signal('SIGTERM');
-    await eventually(() => idle.every((client) => client.reconnectedAt !== undefined), 'every idle client of A to reconnect', 20_000);
+    await eventually(
+      () => idle.every((client) => client.reconnectedAt !== undefined),
+      'every idle client of A to reconnect',
+      20_000,
+    );
     const failoverMs = Math.max(...idle.map((client) => client.reconnectedAt! - killedAt));
     for (const page of movingPages) {
       await page.page.waitForFunction(
@@ -285,22 +312,37 @@ test('SIGTERM to one server: its clients move through the balancers to the other
     // The busy clients stay while their calls run — even once HAProxy's health check took the draining server out
     // and nginx saw its 503s: their answers still reach it, and the results come back.
     expect(busy.filter((client) => client.reconnectingAt !== undefined)).toEqual([]);
-    await eventually(() => /chat_servers\/chat1 is DOWN/.test(haproxy!.log), 'HAProxy to take the draining server out', 10_000);
+    await eventually(
+      () => /chat_servers\/chat1 is DOWN/.test(haproxy!.log),
+      'HAProxy to take the draining server out',
+      10_000,
+    );
     release();
     expect(await Promise.all(calls)).toEqual(busy.map((client) => `answer of ${client.label}`));
-    await eventually(() => busy.every((client) => client.reconnectedAt !== undefined), 'the busy clients to move too', 10_000);
+    await eventually(
+      () => busy.every((client) => client.reconnectedAt !== undefined),
+      'the busy clients to move too',
+      10_000,
+    );
 
     // The stopped server drained (nothing was cut), exited 0 and left Redis.
     expect(await victim.exited).toEqual({ code: 0, signal: null });
     const events = victim.logLines().map((line) => line.event);
-    expect(events).toEqual(expect.arrayContaining(['signalr.shutdown.started', 'signalr.shutdown.drained', 'signalr.shutdown.completed']));
-    expect(victim.logLines().find((line) => line.event === 'signalr.shutdown.drained')).toMatchObject({ cut: 0, cutConnections: [] });
+    expect(events).toEqual(
+      expect.arrayContaining(['signalr.shutdown.started', 'signalr.shutdown.drained', 'signalr.shutdown.completed']),
+    );
+    expect(victim.logLines().find((line) => line.event === 'signalr.shutdown.drained')).toMatchObject({
+      cut: 0,
+      cutConnections: [],
+    });
     expect(await ourConnections()).toBe(2);
 
     // Everyone is on the survivor now, on the first reconnection attempt (the balancers passed the draining
     // server's 503 on to the survivor instead of failing); nobody gave up; the survivor's clients never noticed.
     for (const client of movers) expect(serverOf(client.ids.at(-1)!)).toBe(survivor);
-    expect(movers.map((client) => [client.label, client.failedAttempts])).toEqual(movers.map((client) => [client.label, []]));
+    expect(movers.map((client) => [client.label, client.failedAttempts])).toEqual(
+      movers.map((client) => [client.label, []]),
+    );
     for (const page of movingPages) expect(serverOf(page.ids.at(-1)!)).toBe(survivor);
     expect(clients.filter((client) => client.closed)).toEqual([]);
     expect(stayers.filter((client) => client.reconnectingAt !== undefined)).toEqual([]);
@@ -311,7 +353,10 @@ test('SIGTERM to one server: its clients move through the balancers to the other
     for (const sender of [movers[0], movers.at(-1)!]) await say(sender, `after failover from ${sender.label}`, clients);
     const text = `after failover from ${movers[0].label}`;
     for (const page of pages) {
-      await page.page.waitForFunction((expected) => document.getElementById('messages')?.textContent?.includes(expected), text);
+      await page.page.waitForFunction(
+        (expected) => document.getElementById('messages')?.textContent?.includes(expected),
+        text,
+      );
     }
     console.log(
       `failover: ${idle.length} idle Node clients reconnected within ${failoverMs} ms of SIGTERM, ` +

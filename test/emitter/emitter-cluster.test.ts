@@ -45,17 +45,35 @@ describeWithDotnet('the Redis emitter in a cluster of two fastify-signalr server
     ['all', (text) => emitter.clients.all.send('ReceiveMessage', 'emitter', text), () => all],
     [
       'allExcept',
-      (text) => emitter.clients.allExcept([cluster.idOf('aPack'), cluster.idOf('dotnetJson')]).send('ReceiveMessage', 'emitter', text),
+      (text) =>
+        emitter.clients
+          .allExcept([cluster.idOf('aPack'), cluster.idOf('dotnetJson')])
+          .send('ReceiveMessage', 'emitter', text),
       () => without('aPack', 'dotnetJson'),
     ],
-    ['client on ours', (text) => emitter.clients.client(cluster.idOf('bPack')).send('ReceiveMessage', 'emitter', text), () => ['bPack']],
-    ['client on .NET', (text) => emitter.clients.client(cluster.idOf('dotnetPack')).send('ReceiveMessage', 'emitter', text), () => ['dotnetPack']],
+    [
+      'client on ours',
+      (text) => emitter.clients.client(cluster.idOf('bPack')).send('ReceiveMessage', 'emitter', text),
+      () => ['bPack'],
+    ],
+    [
+      'client on .NET',
+      (text) => emitter.clients.client(cluster.idOf('dotnetPack')).send('ReceiveMessage', 'emitter', text),
+      () => ['dotnetPack'],
+    ],
     [
       'clients',
-      (text) => emitter.clients.clients([cluster.idOf('aJson'), cluster.idOf('dotnetJson')]).send('ReceiveMessage', 'emitter', text),
+      (text) =>
+        emitter.clients
+          .clients([cluster.idOf('aJson'), cluster.idOf('dotnetJson')])
+          .send('ReceiveMessage', 'emitter', text),
       () => ['aJson', 'dotnetJson'],
     ],
-    ['group', (text) => emitter.clients.group('room-a').send('ReceiveMessage', 'emitter', text), () => ['aJson', 'bPack', 'dotnetJson']],
+    [
+      'group',
+      (text) => emitter.clients.group('room-a').send('ReceiveMessage', 'emitter', text),
+      () => ['aJson', 'bPack', 'dotnetJson'],
+    ],
     [
       'groups',
       (text) => emitter.clients.groups(['room-a', 'room-b']).send('ReceiveMessage', 'emitter', text),
@@ -63,20 +81,33 @@ describeWithDotnet('the Redis emitter in a cluster of two fastify-signalr server
     ],
     [
       'groupExcept',
-      (text) => emitter.clients.groupExcept('room-a', [cluster.idOf('dotnetJson')]).send('ReceiveMessage', 'emitter', text),
+      (text) =>
+        emitter.clients.groupExcept('room-a', [cluster.idOf('dotnetJson')]).send('ReceiveMessage', 'emitter', text),
       () => ['aJson', 'bPack'],
     ],
-    ['user', (text) => emitter.clients.user('carol').send('ReceiveMessage', 'emitter', text), () => ['bJson', 'dotnetPack']],
-    ['users', (text) => emitter.clients.users(['alice', 'erin']).send('ReceiveMessage', 'emitter', text), () => ['aJson', 'dotnetJson']],
+    [
+      'user',
+      (text) => emitter.clients.user('carol').send('ReceiveMessage', 'emitter', text),
+      () => ['bJson', 'dotnetPack'],
+    ],
+    [
+      'users',
+      (text) => emitter.clients.users(['alice', 'erin']).send('ReceiveMessage', 'emitter', text),
+      () => ['aJson', 'dotnetJson'],
+    ],
   ];
 
-  test.each(cases)('%s reaches exactly its clients, JSON and MessagePack, on both kinds of server', async (kind, send, expected) => {
-    const text = `emitter ${kind}`;
-    await send(text);
-    expect(await cluster.deliveredAfterSettling(text, expected())).toEqual(once(expected()));
-    // What the client sees is the hub's own message: the sender's arguments, unchanged, in either protocol.
-    for (const name of expected()) expect(cluster.clients[name].inbox('ReceiveMessage').items).toContainEqual(['emitter', text]);
-  });
+  test.each(cases)(
+    '%s reaches exactly its clients, JSON and MessagePack, on both kinds of server',
+    async (kind, send, expected) => {
+      const text = `emitter ${kind}`;
+      await send(text);
+      expect(await cluster.deliveredAfterSettling(text, expected())).toEqual(once(expected()));
+      // What the client sees is the hub's own message: the sender's arguments, unchanged, in either protocol.
+      for (const name of expected())
+        expect(cluster.clients[name].inbox('ReceiveMessage').items).toContainEqual(['emitter', text]);
+    },
+  );
 
   test('addToGroup of a connection on the .NET server is acknowledged, and the next group send reaches it; removeFromGroup too', async () => {
     const id = cluster.idOf('dotnetPack');
@@ -120,22 +151,29 @@ describeWithDotnet('the Redis emitter in a cluster of two fastify-signalr server
     );
   });
 
-  test('client results in flight are bounded by maximumPendingResults, and an aborted one rejects as a server\'s does', async () => {
+  test("client results in flight are bounded by maximumPendingResults, and an aborted one rejects as a server's does", async () => {
     const pool = new ClientPool(() => cluster.hubUrlOf('bJson'));
     try {
-      const silent = await pool.connect({ transport: HttpTransportType.WebSockets, handlers: { GetAnswer: () => new Promise(() => undefined) } });
+      const silent = await pool.connect({
+        transport: HttpTransportType.WebSockets,
+        handlers: { GetAnswer: () => new Promise(() => undefined) },
+      });
       await silent.connection.invoke('WhoAmI');
       const bounded = createEmitter<ChatClient>({ redis: cluster.redis.url, hub: MIXED_HUB, maximumPendingResults: 1 });
       emitters.push(bounded);
       const abort = new AbortController();
-      const waiting = bounded.clients.client(silent.connection.connectionId!).invoke('GetAnswer', 'never', abort.signal);
+      const waiting = bounded.clients
+        .client(silent.connection.connectionId!)
+        .invoke('GetAnswer', 'never', abort.signal);
       waiting.catch(() => undefined);
       await expect(bounded.clients.client(cluster.idOf('aJson')).invoke('GetAnswer', 'one more')).rejects.toThrow(
         '1 client results are already awaited (maximumPendingResults).',
       );
       abort.abort();
       await expect(waiting).rejects.toThrow('Invocation canceled by the server.');
-      expect(await bounded.clients.client(cluster.idOf('aJson')).invoke('GetAnswer', 'again')).toBe('aJson answers again');
+      expect(await bounded.clients.client(cluster.idOf('aJson')).invoke('GetAnswer', 'again')).toBe(
+        'aJson answers again',
+      );
     } finally {
       await pool.stopAll();
     }
@@ -158,16 +196,25 @@ describeWithDotnet('the Redis emitter in a cluster of two fastify-signalr server
     await closing.clients.all.send('ReceiveMessage', 'emitter', 'before close');
     expect(await cluster.deliveredAfterSettling('before close', all)).toEqual(once(all));
     await closing.close();
-    await expect(closing.clients.all.send('ReceiveMessage', 'emitter', 'after close')).rejects.toBeInstanceOf(EmitterClosedError);
+    await expect(closing.clients.all.send('ReceiveMessage', 'emitter', 'after close')).rejects.toBeInstanceOf(
+      EmitterClosedError,
+    );
     await expect(closing.groups.addToGroup(cluster.idOf('aJson'), 'x')).rejects.toBeInstanceOf(EmitterClosedError);
-    await expect(closing.clients.client(cluster.idOf('aJson')).invoke('GetAnswer', 'x')).rejects.toBeInstanceOf(EmitterClosedError);
+    await expect(closing.clients.client(cluster.idOf('aJson')).invoke('GetAnswer', 'x')).rejects.toBeInstanceOf(
+      EmitterClosedError,
+    );
     expect(closing.health().state).toBe('closed');
   });
 
   test('a StackExchange.Redis connection string works as the .NET servers are configured', async () => {
-    const fromConnectionString = createEmitter({ redis: `127.0.0.1:${cluster.redis.port},abortConnect=false`, hub: MIXED_HUB });
+    const fromConnectionString = createEmitter({
+      redis: `127.0.0.1:${cluster.redis.port},abortConnect=false`,
+      hub: MIXED_HUB,
+    });
     emitters.push(fromConnectionString);
     await fromConnectionString.clients.user('carol').send('ReceiveMessage', 'emitter', 'from a connection string');
-    expect(await cluster.deliveredAfterSettling('from a connection string', ['bJson', 'dotnetPack'])).toEqual(once(['bJson', 'dotnetPack']));
+    expect(await cluster.deliveredAfterSettling('from a connection string', ['bJson', 'dotnetPack'])).toEqual(
+      once(['bJson', 'dotnetPack']),
+    );
   });
 });

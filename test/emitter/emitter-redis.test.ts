@@ -28,7 +28,9 @@ beforeAll(async () => {
   admin = new Redis(redis.url);
   await admin.call('ACL', 'SETUSER', 'emitter', 'on', `>${PASSWORD}`, ...aclRules(HUB));
   subscriber = new Redis(redis.url);
-  subscriber.on('messageBuffer', (channel: Buffer, payload: Buffer) => received.push({ channel: channel.toString(), payload }));
+  subscriber.on('messageBuffer', (channel: Buffer, payload: Buffer) =>
+    received.push({ channel: channel.toString(), payload }),
+  );
   await subscriber.subscribe(`${HUB}:all`, `${HUB}:user:ann`);
 });
 
@@ -49,14 +51,22 @@ async function nextPayload(channel: string, since: number): Promise<Buffer> {
   }
 }
 
-test('as an ACL user limited to the hub\'s channels, it publishes the bytes a server writes, in both protocols', async () => {
-  const emitter = createEmitter({ redis: `redis://emitter:${PASSWORD}@127.0.0.1:${redis.port}`, hub: HUB, logger: quiet });
+test("as an ACL user limited to the hub's channels, it publishes the bytes a server writes, in both protocols", async () => {
+  const emitter = createEmitter({
+    redis: `redis://emitter:${PASSWORD}@127.0.0.1:${redis.port}`,
+    hub: HUB,
+    logger: quiet,
+  });
   emitters.push(emitter);
   await emitter.ready();
   const since = received.length;
   await emitter.clients.user('ann').send('Notify', { order: 7 }, 'shipped');
   const invocation = decodeRedisInvocation(await nextPayload(`${HUB}:user:ann`, since));
-  const message: InvocationMessage = { type: MessageType.Invocation, target: 'Notify', arguments: [{ order: 7 }, 'shipped'] };
+  const message: InvocationMessage = {
+    type: MessageType.Invocation,
+    target: 'Notify',
+    arguments: [{ order: 7 }, 'shipped'],
+  };
   expect(invocation.excludedConnectionIds).toEqual([]);
   expect([...invocation.messages.keys()]).toEqual(['json', 'messagepack']);
   expect(Buffer.from(invocation.messages.get('json')!)).toEqual(jsonHubProtocol.writeMessage(message));
@@ -64,7 +74,11 @@ test('as an ACL user limited to the hub\'s channels, it publishes the bytes a se
 });
 
 test('credentials Redis refuses fail ready(), naming the user and never the password', async () => {
-  const emitter = createEmitter({ redis: `redis://emitter:wrong-${PASSWORD}@127.0.0.1:${redis.port}`, hub: HUB, logger: quiet });
+  const emitter = createEmitter({
+    redis: `redis://emitter:wrong-${PASSWORD}@127.0.0.1:${redis.port}`,
+    hub: HUB,
+    logger: quiet,
+  });
   emitters.push(emitter);
   const error = await emitter.ready().then(
     () => undefined,
@@ -82,7 +96,9 @@ test('while Redis is down a send rejects, so a job can be retried; once Redis is
   emitters.push(emitter);
   await emitter.ready();
   await redis.kill();
-  await expect(emitter.clients.all.send('Notify', 'during the outage')).rejects.toThrow(/^The message was not sent to Redis: /);
+  await expect(emitter.clients.all.send('Notify', 'during the outage')).rejects.toThrow(
+    /^The message was not sent to Redis: /,
+  );
   await redis.start();
   await admin.call('ACL', 'SETUSER', 'emitter', 'on', `>${PASSWORD}`, ...aclRules(HUB)).catch(() => undefined);
   // The subscriber reconnects by itself (ioredis resubscribes); retry the send as a job queue would.
@@ -93,7 +109,12 @@ test('while Redis is down a send rejects, so a job can be retried; once Redis is
       () => true,
       () => false,
     );
-    const arrived = sent && (await nextPayload(`${HUB}:all`, since).then(() => true, () => false));
+    const arrived =
+      sent &&
+      (await nextPayload(`${HUB}:all`, since).then(
+        () => true,
+        () => false,
+      ));
     if (arrived) break;
     if (Date.now() > deadline) throw new Error('no send went out after Redis came back');
     await delay(100);

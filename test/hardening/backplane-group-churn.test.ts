@@ -64,7 +64,9 @@ test('1,500 long-named groups left at once: the subscriber survives and every me
   const attacker = await poolA.connect();
   for (let start = 0; start < GROUPS; start += 20) {
     await Promise.all(
-      Array.from({ length: 20 }, (_, i) => attacker.connection.invoke('JoinRoom', `${start + i}:`.padEnd(NAME_LENGTH, 'x'))),
+      Array.from({ length: 20 }, (_, i) =>
+        attacker.connection.invoke('JoinRoom', `${start + i}:`.padEnd(NAME_LENGTH, 'x')),
+      ),
     );
   }
   expect((await serverA.backplane()).subscriptions).toBeGreaterThanOrEqual(GROUPS);
@@ -85,5 +87,7 @@ test('1,500 long-named groups left at once: the subscriber survives and every me
   expect(redis.log).not.toContain('overcoming of output buffer limits');
   expect(await subscriberIds()).toEqual(subscribersBefore);
   // The groups are gone from Redis too.
-  expect(((await admin.call('PUBSUB', 'NUMSUB', `ChatHub:group:0:${'x'.repeat(NAME_LENGTH - 2)}`)) as unknown[])[1]).toBe(0);
+  expect(
+    ((await admin.call('PUBSUB', 'NUMSUB', `ChatHub:group:0:${'x'.repeat(NAME_LENGTH - 2)}`)) as unknown[])[1],
+  ).toBe(0);
 }, 120_000);

@@ -30,7 +30,10 @@ afterAll(async () => {
 });
 
 /** Settles every promise; returns the rejection messages, in order, and how many are still pending after `ms`. */
-async function outcomes(promises: Promise<unknown>[], ms: number): Promise<{ errors: string[]; pending: number; resolved: number }> {
+async function outcomes(
+  promises: Promise<unknown>[],
+  ms: number,
+): Promise<{ errors: string[]; pending: number; resolved: number }> {
   const state = promises.map(() => 'pending' as 'pending' | 'resolved' | string);
   promises.forEach((promise, i) =>
     promise.then(
@@ -54,18 +57,23 @@ test('a client that never answers its own client results: 100 wait, the rest fai
   const result = await outcomes(asks, 3_000);
   expect(result.pending).toBe(100);
   expect(result.errors).toHaveLength(2_900);
-  expect(result.errors[0]).toContain(`Connection '${id}' already has 100 client results pending, the most maximumPendingClientResultsPerConnection allows.`);
+  expect(result.errors[0]).toContain(
+    `Connection '${id}' already has 100 client results pending, the most maximumPendingClientResultsPerConnection allows.`,
+  );
   expect(await bystander.connection.invoke('Echo', 'served')).toBe('served');
   expect(residentMemory(server.pid).rss - before.rss).toBeLessThan(40 * MiB);
 
   // Its disconnect fails the 100 waiting hub methods: five logged in full, the other 95 counted in one line.
   const logBefore = server.log.length;
   await attacker.connection.stop();
-  const failuresOf = () => server.logLines().filter((line) => line.event === 'signalr.invocation.failed' && line.connectionId === id);
+  const failuresOf = () =>
+    server.logLines().filter((line) => line.event === 'signalr.invocation.failed' && line.connectionId === id);
   await eventually(() => failuresOf().some((line) => line.suppressed !== undefined), 'the summary line', 15_000);
   const lines = failuresOf();
   expect(lines.filter((line) => line.err !== undefined)).toHaveLength(5);
-  expect(lines.filter((line) => line.suppressed !== undefined)).toEqual([expect.objectContaining({ suppressed: 95, method: 'askClient' })]);
+  expect(lines.filter((line) => line.suppressed !== undefined)).toEqual([
+    expect.objectContaining({ suppressed: 95, method: 'askClient' }),
+  ]);
   expect(server.log.length - logBefore).toBeLessThan(64 * 1024);
   expect(await bystander.connection.invoke('Echo', 'still served')).toBe('still served');
 }, 60_000);
@@ -82,7 +90,9 @@ test('streams a client never finishes: 100 open each way, further ones fail nami
   const down = await outcomes(downloads, 2_000);
   expect(down.pending).toBe(100);
   expect(down.errors).toHaveLength(50);
-  expect(down.errors[0]).toContain('already has 100 server-to-client streams open, the most maximumStreamsPerConnection allows.');
+  expect(down.errors[0]).toContain(
+    'already has 100 server-to-client streams open, the most maximumStreamsPerConnection allows.',
+  );
 
   // Client-to-server: Sum(stream) waits for its stream to complete.
   const subjects = Array.from({ length: 150 }, () => new Subject<number>());
@@ -90,7 +100,9 @@ test('streams a client never finishes: 100 open each way, further ones fail nami
   const up = await outcomes(uploads, 2_000);
   expect(up.pending).toBe(100);
   expect(up.errors).toHaveLength(50);
-  expect(up.errors[0]).toContain('already has 100 client-to-server streams open, the most maximumStreamsPerConnection allows.');
+  expect(up.errors[0]).toContain(
+    'already has 100 client-to-server streams open, the most maximumStreamsPerConnection allows.',
+  );
   // The open ones still work.
   subjects[0].next(41);
   subjects[0].next(1);
@@ -103,7 +115,9 @@ test('streams a client never finishes: 100 open each way, further ones fail nami
 test('groups: 1000 per connection and names up to 1024 characters; each past the bound fails naming it', async () => {
   const attacker = await pool.connect();
   for (let start = 0; start < 1_000; start += 100) {
-    await Promise.all(Array.from({ length: 100 }, (_, i) => attacker.connection.invoke('JoinRoom', `room-${start + i}`)));
+    await Promise.all(
+      Array.from({ length: 100 }, (_, i) => attacker.connection.invoke('JoinRoom', `room-${start + i}`)),
+    );
   }
   // Joining a group it is in again is no new group.
   await attacker.connection.invoke('JoinRoom', 'room-7');

@@ -29,7 +29,12 @@ afterAll(async () => {
 });
 
 /** One request to the server; resolves with its status and body. */
-function send(method: string, path: string, body?: Buffer | string, headers: Record<string, string> = {}): Promise<{ status: number; body: string }> {
+function send(
+  method: string,
+  path: string,
+  body?: Buffer | string,
+  headers: Record<string, string> = {},
+): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
     const request = httpRequest(`${server.url}${path}`, { method, agent, headers }, (response) => {
       const chunks: Buffer[] = [];
@@ -37,7 +42,9 @@ function send(method: string, path: string, body?: Buffer | string, headers: Rec
       response.on('end', () => resolve({ status: response.statusCode!, body: Buffer.concat(chunks).toString('utf8') }));
     });
     // A 413 may be answered before the whole body is written; the server then closes the socket.
-    request.on('error', (error: NodeJS.ErrnoException) => (error.code === 'ECONNRESET' || error.code === 'EPIPE' ? resolve({ status: 413, body: '' }) : reject(error)));
+    request.on('error', (error: NodeJS.ErrnoException) =>
+      error.code === 'ECONNRESET' || error.code === 'EPIPE' ? resolve({ status: 413, body: '' }) : reject(error),
+    );
     request.end(body);
   });
 }
@@ -110,7 +117,11 @@ test('a running long-polling connection reads one POST at a time: 100 concurrent
   expect(after.peak - before.rss).toBeLessThan(85 * MiB);
 
   // The connection itself is still alive and answers.
-  const invoke = send('POST', `/chathub?id=${token}`, `{"type":1,"invocationId":"1","target":"Echo","arguments":["still"]}${RS}`);
+  const invoke = send(
+    'POST',
+    `/chathub?id=${token}`,
+    `{"type":1,"invocationId":"1","target":"Echo","arguments":["still"]}${RS}`,
+  );
   expect((await invoke).status).toBe(200);
   const answer = await send('GET', `/chathub?id=${token}`);
   expect(answer.body).toContain('"result":"still"');

@@ -71,7 +71,13 @@ test('SIGTERM ends a server whose supervisor exited, leaving its output pipes wi
   const supervisor = spawn(process.execPath, ['-e', SUPERVISOR, dir], {
     cwd: REPO_ROOT,
     // info level: the shutdown writes several lines into the dead pipe.
-    env: { ...cleanEnvironment(), PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'info', SHUTDOWN_DRAIN_TIMEOUT_MS: String(DRAIN_MS) },
+    env: {
+      ...cleanEnvironment(),
+      PORT: String(port),
+      HOST: '127.0.0.1',
+      LOG_LEVEL: 'info',
+      SHUTDOWN_DRAIN_TIMEOUT_MS: String(DRAIN_MS),
+    },
     stdio: 'ignore',
   });
   const supervisorCode = await new Promise<number | null>((resolve) => supervisor.once('exit', resolve));

@@ -21,7 +21,10 @@ const rawSockets: Socket[] = [];
 
 beforeAll(async () => {
   // Short timeouts so the test waits seconds, not the defaults' tens of seconds.
-  server = await ServerProcess.start('stalled-readers', { SIGNALR_DISCONNECT_TIMEOUT_MS: '2000', SIGNALR_SEND_TIMEOUT_MS: '3000' });
+  server = await ServerProcess.start('stalled-readers', {
+    SIGNALR_DISCONNECT_TIMEOUT_MS: '2000',
+    SIGNALR_SEND_TIMEOUT_MS: '3000',
+  });
 });
 
 afterAll(async () => {
@@ -111,7 +114,8 @@ test('long-polling clients that never read a large poll response lose their sock
     expect(await post(token, `{"protocol":"json","version":1}${RS}`)).toBe(200);
     await fetch(`${server.hubUrl}?id=${token}`);
     // Almost 1 MiB queued for the connection, then a poll that takes it and is never read.
-    for (let j = 0; j < 30; j++) await bystander.connection.invoke('SendToConnection', id, 'bystander', 'y'.repeat(30_000));
+    for (let j = 0; j < 30; j++)
+      await bystander.connection.invoke('SendToConnection', id, 'bystander', 'y'.repeat(30_000));
     stalled.push(await stalledGet(`/chathub?id=${token}`, '*/*'));
   }
   expect(serverSidesOf(stalled).length).toBe(STALLED);

@@ -67,13 +67,17 @@ test.each([
   expect(await lasting.connection.invoke('WhoAmI')).toBe('long');
 });
 
-test('the Close message is .NET\'s: no error, allowReconnect', async () => {
+test("the Close message is .NET's: no error, allowReconnect", async () => {
   const socket = await RawWebSocket.connect(`${server.hubUrl}?access_token=${encodeURIComponent(sign('raw', 2))}`);
   try {
     socket.send(`{"protocol":"json","version":1}${RS}`);
     const { code } = await Promise.race([socket.closed, delay(5000).then(() => ({ code: -1 }))]);
     expect(code).toBe(1000);
-    const messages = socket.frames.map((frame) => frame.text).join('').split(RS).filter((text) => text !== '' && text !== '{"type":6}');
+    const messages = socket.frames
+      .map((frame) => frame.text)
+      .join('')
+      .split(RS)
+      .filter((text) => text !== '' && text !== '{"type":6}');
     expect(messages).toEqual(['{}', '{"type":7,"allowReconnect":true}']);
   } finally {
     socket.close();

@@ -90,21 +90,31 @@ test.each(TRANSPORTS)('a JWT from accessTokenFactory authenticates over %s', asy
 test('negotiate without a token, or with a bad one, is 401', async () => {
   const missing = await fetch(`${server.hubUrl}/negotiate?negotiateVersion=1`, { method: 'POST' });
   expect(missing.status).toBe(401);
-  const bad = await fetch(`${server.hubUrl}/negotiate?negotiateVersion=1`, { method: 'POST', headers: { authorization: 'Bearer not.a.jwt' } });
+  const bad = await fetch(`${server.hubUrl}/negotiate?negotiateVersion=1`, {
+    method: 'POST',
+    headers: { authorization: 'Bearer not.a.jwt' },
+  });
   expect(bad.status).toBe(401);
   // Change the first character of the signature (the last one may only carry padding bits).
   const [header, payload, signature] = sign({ sub: 'alice' }).split('.');
   const forged = `${header}.${payload}.${signature[0] === 'A' ? 'B' : 'A'}${signature.slice(1)}`;
-  const tampered = await fetch(`${server.hubUrl}/negotiate?negotiateVersion=1`, { method: 'POST', headers: { authorization: `Bearer ${forged}` } });
+  const tampered = await fetch(`${server.hubUrl}/negotiate?negotiateVersion=1`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${forged}` },
+  });
   expect(tampered.status).toBe(401);
   await expect(pool.connect({}, [])).rejects.toThrow(/401/);
 });
 
 test('a WebSocket without a token is refused with 401 before the upgrade; access_token in the query is accepted', async () => {
   expect((await RawWebSocket.refused(server.hubUrl)).status).toBe(401);
-  const socket = await RawWebSocket.connect(`${server.hubUrl}?access_token=${encodeURIComponent(sign({ sub: 'query-user' }))}`);
+  const socket = await RawWebSocket.connect(
+    `${server.hubUrl}?access_token=${encodeURIComponent(sign({ sub: 'query-user' }))}`,
+  );
   try {
-    socket.send(`{"protocol":"json","version":1}${RS}{"type":1,"invocationId":"1","target":"WhoAmI","arguments":[]}${RS}`);
+    socket.send(
+      `{"protocol":"json","version":1}${RS}{"type":1,"invocationId":"1","target":"WhoAmI","arguments":[]}${RS}`,
+    );
     await socket.frame(0);
     const text = () => socket.frames.map((frame) => frame.text).join('');
     for (let i = 1; !text().includes('"type":3'); i++) await socket.frame(i);
@@ -124,7 +134,10 @@ test('an authenticated user the hub does not allow gets 403', async () => {
 
 test('clients.user reaches every connection of that user, on any transport', async () => {
   const aliceWs = await pool.connect({ accessTokenFactory: () => sign({ sub: 'alice' }) }, ['Notice']);
-  const aliceLp = await pool.connect({ transport: signalR.HttpTransportType.LongPolling, accessTokenFactory: () => sign({ sub: 'alice' }) }, ['Notice']);
+  const aliceLp = await pool.connect(
+    { transport: signalR.HttpTransportType.LongPolling, accessTokenFactory: () => sign({ sub: 'alice' }) },
+    ['Notice'],
+  );
   const bob = await pool.connect({ accessTokenFactory: () => sign({ sub: 'bob' }) }, ['Notice']);
   await bob.connection.invoke('NotifyUser', 'alice', 'for alice');
   expect(await aliceWs.inbox('Notice').waitFor(1)).toEqual([['for alice']]);
@@ -133,10 +146,14 @@ test('clients.user reaches every connection of that user, on any transport', asy
   expect(bob.inbox('Notice').items).toEqual([]);
 });
 
-test('a method the user may not call fails with .NET\'s text, and runs for a user who may', async () => {
+test("a method the user may not call fails with .NET's text, and runs for a user who may", async () => {
   const user = await pool.connect({ accessTokenFactory: () => sign({ sub: 'carol' }) }, []);
-  await expect(user.connection.invoke('AdminOnly')).rejects.toThrow(/^Failed to invoke 'AdminOnly' because user is unauthorized$/);
-  await expect(user.connection.invoke('SlowCheck')).rejects.toThrow("Failed to invoke 'SlowCheck' because user is unauthorized");
+  await expect(user.connection.invoke('AdminOnly')).rejects.toThrow(
+    /^Failed to invoke 'AdminOnly' because user is unauthorized$/,
+  );
+  await expect(user.connection.invoke('SlowCheck')).rejects.toThrow(
+    "Failed to invoke 'SlowCheck' because user is unauthorized",
+  );
   expect(await user.connection.invoke('WhoAmI')).toBe('carol');
   const admin = await pool.connect({ accessTokenFactory: () => sign({ sub: 'root', role: 'admin' }) }, []);
   expect(await admin.connection.invoke('AdminOnly')).toBe('secret');
@@ -151,7 +168,9 @@ describe('a token for user A cannot drive a connection negotiated by user B', ()
     });
     const { connectionToken } = await response.json();
     if (transport === 'LongPolling') {
-      const first = await fetch(`${server.hubUrl}?id=${connectionToken}`, { headers: { authorization: `Bearer ${sign({ sub: user })}` } });
+      const first = await fetch(`${server.hubUrl}?id=${connectionToken}`, {
+        headers: { authorization: `Bearer ${sign({ sub: user })}` },
+      });
       expect(first.status).toBe(200);
     }
     return connectionToken as string;
@@ -162,12 +181,20 @@ describe('a token for user A cannot drive a connection negotiated by user B', ()
     const asAlice = { authorization: `Bearer ${sign({ sub: 'alice' })}` };
     const poll = await fetch(`${server.hubUrl}?id=${token}`, { headers: asAlice });
     expect([poll.status, await poll.text()]).toEqual([403, 'The user associated with this connection changed.']);
-    const post = await fetch(`${server.hubUrl}?id=${token}`, { method: 'POST', headers: asAlice, body: `{"protocol":"json","version":1}${RS}` });
+    const post = await fetch(`${server.hubUrl}?id=${token}`, {
+      method: 'POST',
+      headers: asAlice,
+      body: `{"protocol":"json","version":1}${RS}`,
+    });
     expect(post.status).toBe(403);
     const del = await fetch(`${server.hubUrl}?id=${token}`, { method: 'DELETE', headers: asAlice });
     expect(del.status).toBe(403);
     // Bob himself still can.
-    const own = await fetch(`${server.hubUrl}?id=${token}`, { method: 'POST', headers: { authorization: `Bearer ${sign({ sub: 'bob' })}` }, body: `{"protocol":"json","version":1}${RS}` });
+    const own = await fetch(`${server.hubUrl}?id=${token}`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${sign({ sub: 'bob' })}` },
+      body: `{"protocol":"json","version":1}${RS}`,
+    });
     expect(own.status).toBe(200);
   });
 
@@ -203,7 +230,9 @@ describe('a userIdProvider or authenticationExpiration that throws', () => {
           },
         },
       ],
-      connectionHandlers: [{ path: '/raw', userIdProvider: providerBug, onConnected: (connection) => connection.send('hello') }],
+      connectionHandlers: [
+        { path: '/raw', userIdProvider: providerBug, onConnected: (connection) => connection.send('hello') },
+      ],
     });
     fragile = await listen(app, '/fragile');
   });
@@ -214,10 +243,18 @@ describe('a userIdProvider or authenticationExpiration that throws', () => {
     try {
       socket.send(`{"protocol":"json","version":1}${RS}`);
       socket.send(`{"type":1,"invocationId":"1","target":"whoAmI","arguments":[]}${RS}`);
-      const received = () => socket.frames.map((frame) => frame.text).join('').split(RS).filter((text) => text !== '');
+      const received = () =>
+        socket.frames
+          .map((frame) => frame.text)
+          .join('')
+          .split(RS)
+          .filter((text) => text !== '');
       // A heartbeat sends a Ping only after finding the authentication unexpired, so two Pings show the check ran.
       await eventually(() => received().filter((text) => text === '{"type":6}').length >= 2, 'two pings');
-      expect(received().filter((text) => text !== '{"type":6}')).toEqual(['{}', '{"type":3,"invocationId":"1","result":null}']);
+      expect(received().filter((text) => text !== '{"type":6}')).toEqual([
+        '{}',
+        '{"type":3,"invocationId":"1","result":null}',
+      ]);
       expect(logged.map(({ msg, err }) => [msg, err?.message])).toEqual(
         expect.arrayContaining([
           ['userIdProvider failed', 'the provider has a bug'],
@@ -234,7 +271,9 @@ describe('a userIdProvider or authenticationExpiration that throws', () => {
     const socket = await RawWebSocket.connect(fragile.url + '/raw');
     try {
       expect((await socket.frame(0)).text).toBe('hello');
-      expect(logged.map(({ msg, err }) => [msg, err?.message])).toEqual([['userIdProvider failed', 'the provider has a bug']]);
+      expect(logged.map(({ msg, err }) => [msg, err?.message])).toEqual([
+        ['userIdProvider failed', 'the provider has a bug'],
+      ]);
     } finally {
       socket.close();
     }

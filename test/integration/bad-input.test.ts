@@ -58,16 +58,33 @@ async function exchange(frames: Array<string | Buffer>, target: RunningServer = 
 }
 
 function messagesOf(socket: RawWebSocket): string[] {
-  return socket.frames.map((frame) => frame.text).join('').split(RS).filter(Boolean).map((message) => message + RS);
+  return socket.frames
+    .map((frame) => frame.text)
+    .join('')
+    .split(RS)
+    .filter(Boolean)
+    .map((message) => message + RS);
 }
 
 describe('handshake errors: an error record, then a normal close without a Close message', () => {
   test.each([
     ['not JSON', 'hello' + RS, 'An unexpected error occurred during connection handshake.'],
-    ['a hub message instead of a handshake', `{"type":6}${RS}`, 'An unexpected error occurred during connection handshake.'],
-    ['version of the wrong type', `{"protocol":"json","version":"1"}${RS}`, 'An unexpected error occurred during connection handshake.'],
+    [
+      'a hub message instead of a handshake',
+      `{"type":6}${RS}`,
+      'An unexpected error occurred during connection handshake.',
+    ],
+    [
+      'version of the wrong type',
+      `{"protocol":"json","version":"1"}${RS}`,
+      'An unexpected error occurred during connection handshake.',
+    ],
     ['unknown protocol', `{"protocol":"xml","version":1}${RS}`, "The protocol 'xml' is not supported."],
-    ['unsupported version', `{"protocol":"json","version":3}${RS}`, "The server does not support version 3 of the 'json' protocol."],
+    [
+      'unsupported version',
+      `{"protocol":"json","version":3}${RS}`,
+      "The server does not support version 3 of the 'json' protocol.",
+    ],
   ])('%s', async (_name, handshake, error) => {
     expect(await exchange([handshake])).toEqual({ code: 1000, messages: [`{"error":${JSON.stringify(error)}}${RS}`] });
   });
@@ -81,7 +98,9 @@ describe('handshake errors: an error record, then a normal close without a Close
   test('with detailed errors the malformed handshake names the reason', async () => {
     expect(await exchange([`{"protocol":"json"}${RS}`], detailed)).toEqual({
       code: 1000,
-      messages: [`{"error":"An unexpected error occurred during connection handshake. InvalidDataException: Missing required property 'version'. Message content: {\\"protocol\\":\\"json\\"}"}${RS}`],
+      messages: [
+        `{"error":"An unexpected error occurred during connection handshake. InvalidDataException: Missing required property 'version'. Message content: {\\"protocol\\":\\"json\\"}"}${RS}`,
+      ],
     });
   });
 
@@ -133,18 +152,26 @@ describe('after the handshake: a Close with error that allows reconnecting, then
     ok.send(HANDSHAKE + echoOfSize(1024));
     for (let i = 0; messagesOf(ok).length < 2; i++) await ok.frame(i);
     expect(messagesOf(ok)[1]).toMatch(/^\{"type":3,"invocationId":"1","result":"z+"\}/);
-    expect(await exchange([HANDSHAKE, echoOfSize(1025)], small)).toEqual({ code: 1000, messages: [`{}${RS}`, CLOSE_WITH_ERROR] });
+    expect(await exchange([HANDSHAKE, echoOfSize(1025)], small)).toEqual({
+      code: 1000,
+      messages: [`{}${RS}`, CLOSE_WITH_ERROR],
+    });
   });
 
   test('with detailed errors the Close names the reason', async () => {
     expect(await exchange([HANDSHAKE, `{"type":1,"target":"Echo"}${RS}`], detailed)).toEqual({
       code: 1000,
-      messages: [`{}${RS}`, `{"type":7,"error":"Connection closed with an error. InvalidDataException: Missing required property 'arguments'.","allowReconnect":true}${RS}`],
+      messages: [
+        `{}${RS}`,
+        `{"type":7,"error":"Connection closed with an error. InvalidDataException: Missing required property 'arguments'.","allowReconnect":true}${RS}`,
+      ],
     });
   });
 
   test('messages before the bad one in the same frame are still processed', async () => {
-    const result = await exchange([HANDSHAKE + `{"type":1,"invocationId":"1","target":"Echo","arguments":[7]}${RS}not json${RS}`]);
+    const result = await exchange([
+      HANDSHAKE + `{"type":1,"invocationId":"1","target":"Echo","arguments":[7]}${RS}not json${RS}`,
+    ]);
     expect(result.code).toBe(1000);
     expect(result.messages).toEqual([`{}${RS}`, `{"type":3,"invocationId":"1","result":7}${RS}`, CLOSE_WITH_ERROR]);
   });
@@ -167,14 +194,21 @@ describe('invocation-level mistakes get a Completion and keep the connection', (
       `{"type":3,"invocationId":"3","error":"The client attempted to invoke the non-streaming 'Echo' method with a streaming invocation."}`,
       `{"type":3,"invocationId":"4","result":"ok"}`,
     ];
-    const received = () => socket.frames.map((frame) => frame.text).join('').split(RS).filter(Boolean);
+    const received = () =>
+      socket.frames
+        .map((frame) => frame.text)
+        .join('')
+        .split(RS)
+        .filter(Boolean);
     for (let i = 0; received().length < expected.length; i++) await socket.frame(i);
     expect(received()).toEqual(expected);
   });
 
   test('an unknown message type is skipped and later messages are read', async () => {
     const socket = await open();
-    socket.send(HANDSHAKE + `{"type":42,"whatever":true}${RS}{"type":1,"invocationId":"1","target":"Echo","arguments":[1]}${RS}`);
+    socket.send(
+      HANDSHAKE + `{"type":42,"whatever":true}${RS}{"type":1,"invocationId":"1","target":"Echo","arguments":[1]}${RS}`,
+    );
     for (let i = 0; messagesOf(socket).length < 2; i++) await socket.frame(i);
     expect(messagesOf(socket)).toEqual([`{}${RS}`, `{"type":3,"invocationId":"1","result":1}${RS}`]);
   });

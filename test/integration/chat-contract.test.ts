@@ -97,11 +97,22 @@ describe.each(ALL_CLIENT_COMBINATIONS)('$name', ({ transport, protocol }) => {
   let tags = 0;
 
   const connect = (user: string | undefined, handlers?: Record<string, (...args: unknown[]) => unknown>) =>
-    pool.connect({ transport, protocol, query: user === undefined ? undefined : `user=${user}`, handlers }, ['ReceiveMessage', 'Values']);
+    pool.connect({ transport, protocol, query: user === undefined ? undefined : `user=${user}`, handlers }, [
+      'ReceiveMessage',
+      'Values',
+    ]);
 
   beforeAll(async () => {
-    [a, b, c] = await Promise.all([connect('alice'), connect('bob', { GetAnswer: (question) => `bob's answer to ${String(question)}` }), connect('alice')]);
-    for (const [client, name] of [[a, 'a'], [b, 'b'], [c, 'c']] as const) {
+    [a, b, c] = await Promise.all([
+      connect('alice'),
+      connect('bob', { GetAnswer: (question) => `bob's answer to ${String(question)}` }),
+      connect('alice'),
+    ]);
+    for (const [client, name] of [
+      [a, 'a'],
+      [b, 'b'],
+      [c, 'c'],
+    ] as const) {
       ids.set(client, client.connection.connectionId!);
       names.set(client, name);
     }
@@ -109,15 +120,23 @@ describe.each(ALL_CLIENT_COMBINATIONS)('$name', ({ transport, protocol }) => {
   afterAll(() => pool.stopAll());
 
   const id = (client: TestClient) => ids.get(client)!;
-  const messages = (client: TestClient) => client.inbox('ReceiveMessage').items as Array<[string | null, string | null]>;
+  const messages = (client: TestClient) =>
+    client.inbox('ReceiveMessage').items as Array<[string | null, string | null]>;
 
   /** Runs `send(tag)`, which should route `ReceiveMessage('routed', tag)`, and names who got it, once per copy. */
   async function whoGets(send: (tag: string) => Promise<unknown>): Promise<string[]> {
     const tag = `m${++tags}`;
     expect(await send(tag)).toBeNull();
     await a.connection.invoke('SendMessage', 'barrier', tag);
-    await eventually(() => [a, b, c].every((client) => messages(client).some(([user, text]) => user === 'barrier' && text === tag)), `barrier ${tag}`);
-    return [a, b, c].flatMap((client) => messages(client).filter(([user, text]) => user === 'routed' && text === tag).map(() => names.get(client)!));
+    await eventually(
+      () => [a, b, c].every((client) => messages(client).some(([user, text]) => user === 'barrier' && text === tag)),
+      `barrier ${tag}`,
+    );
+    return [a, b, c].flatMap((client) =>
+      messages(client)
+        .filter(([user, text]) => user === 'routed' && text === tag)
+        .map(() => names.get(client)!),
+    );
   }
 
   test('Echo returns any JSON value unchanged', async () => {
@@ -141,8 +160,12 @@ describe.each(ALL_CLIENT_COMBINATIONS)('$name', ({ transport, protocol }) => {
 
   test('SendToConnection and SendToConnections', async () => {
     expect(await whoGets((tag) => a.connection.invoke('SendToConnection', id(c), 'routed', tag))).toEqual(['c']);
-    expect(await whoGets((tag) => a.connection.invoke('SendToConnections', [id(a), id(b), id(b)], 'routed', tag))).toEqual(['a', 'b']);
-    expect(await whoGets((tag) => a.connection.invoke('SendToConnection', 'no-such-connection', 'routed', tag))).toEqual([]);
+    expect(
+      await whoGets((tag) => a.connection.invoke('SendToConnections', [id(a), id(b), id(b)], 'routed', tag)),
+    ).toEqual(['a', 'b']);
+    expect(
+      await whoGets((tag) => a.connection.invoke('SendToConnection', 'no-such-connection', 'routed', tag)),
+    ).toEqual([]);
   });
 
   test('JoinRoom, SendToRoom, LeaveRoom', async () => {
@@ -161,21 +184,38 @@ describe.each(ALL_CLIENT_COMBINATIONS)('$name', ({ transport, protocol }) => {
     await a.connection.invoke('JoinRoom', 'green');
     await a.connection.invoke('JoinRoom', 'blue');
     await c.connection.invoke('JoinRoom', 'blue');
-    expect(await whoGets((tag) => b.connection.invoke('SendToRooms', ['green', 'blue'], 'routed', tag))).toEqual(['a', 'a', 'c']);
-    for (const [client, room] of [[a, 'green'], [a, 'blue'], [c, 'blue']] as const) await client.connection.invoke('LeaveRoom', room);
+    expect(await whoGets((tag) => b.connection.invoke('SendToRooms', ['green', 'blue'], 'routed', tag))).toEqual([
+      'a',
+      'a',
+      'c',
+    ]);
+    for (const [client, room] of [
+      [a, 'green'],
+      [a, 'blue'],
+      [c, 'blue'],
+    ] as const)
+      await client.connection.invoke('LeaveRoom', room);
   });
 
   test('SendRoomExcept and SendOthersInRoom', async () => {
     for (const client of [a, b, c]) await client.connection.invoke('JoinRoom', 'orange');
-    expect(await whoGets((tag) => a.connection.invoke('SendRoomExcept', 'orange', [id(b)], 'routed', tag))).toEqual(['a', 'c']);
-    expect(await whoGets((tag) => a.connection.invoke('SendOthersInRoom', 'orange', 'routed', tag))).toEqual(['b', 'c']);
+    expect(await whoGets((tag) => a.connection.invoke('SendRoomExcept', 'orange', [id(b)], 'routed', tag))).toEqual([
+      'a',
+      'c',
+    ]);
+    expect(await whoGets((tag) => a.connection.invoke('SendOthersInRoom', 'orange', 'routed', tag))).toEqual([
+      'b',
+      'c',
+    ]);
     for (const client of [a, b, c]) await client.connection.invoke('LeaveRoom', 'orange');
   });
 
   test('SendToUser and SendToUsers reach every connection of those users, once each', async () => {
     expect(await whoGets((tag) => b.connection.invoke('SendToUser', 'alice', 'routed', tag))).toEqual(['a', 'c']);
     expect(await whoGets((tag) => b.connection.invoke('SendToUser', 'Alice', 'routed', tag))).toEqual([]);
-    expect(await whoGets((tag) => a.connection.invoke('SendToUsers', ['alice', 'bob', 'alice'], 'routed', tag))).toEqual(['a', 'b', 'c']);
+    expect(
+      await whoGets((tag) => a.connection.invoke('SendToUsers', ['alice', 'bob', 'alice'], 'routed', tag)),
+    ).toEqual(['a', 'b', 'c']);
     expect(await whoGets((tag) => a.connection.invoke('SendToUsers', [], 'routed', tag))).toEqual([]);
   });
 
@@ -188,7 +228,7 @@ describe.each(ALL_CLIENT_COMBINATIONS)('$name', ({ transport, protocol }) => {
     expect(await a.connection.invoke('AddToRoom', 'no-such-connection', 'purple')).toBeNull();
   });
 
-  test('AskClient gets the client result of another connection, or .NET\'s errors', async () => {
+  test("AskClient gets the client result of another connection, or .NET's errors", async () => {
     expect(await a.connection.invoke('AskClient', id(b))).toBe("bob's answer to question");
     expect(await errorOf(a.connection.invoke('AskClient', id(c)))).toBe(
       "An unexpected error occurred invoking 'AskClient' on the server. HubException: Client didn't provide a result.",
@@ -205,14 +245,19 @@ describe.each(ALL_CLIENT_COMBINATIONS)('$name', ({ transport, protocol }) => {
   test('GET /ask/:connectionId asks from outside any hub method', async () => {
     expect(await askFromOutside(server, id(b))).toEqual([200, "bob's answer to question"]);
     expect(await askFromOutside(server, id(c))).toEqual([200, "error: Client didn't provide a result."]);
-    expect(await askFromOutside(server, 'no-such-connection')).toEqual([200, "error: Connection 'no-such-connection' does not exist."]);
+    expect(await askFromOutside(server, 'no-such-connection')).toEqual([
+      200,
+      "error: Connection 'no-such-connection' does not exist.",
+    ]);
   });
 
   test('Counter streams 0 … count-1, and stops when the client cancels', async () => {
     const collect = (count: number) =>
       new Promise<number[]>((resolve, reject) => {
         const items: number[] = [];
-        a.connection.stream<number>('Counter', count, 0).subscribe({ next: (item) => items.push(item), error: reject, complete: () => resolve(items) });
+        a.connection
+          .stream<number>('Counter', count, 0)
+          .subscribe({ next: (item) => items.push(item), error: reject, complete: () => resolve(items) });
       });
     expect(await collect(5)).toEqual([0, 1, 2, 3, 4]);
     expect(await collect(0)).toEqual([]);
@@ -242,15 +287,21 @@ describe.each(ALL_CLIENT_COMBINATIONS)('$name', ({ transport, protocol }) => {
     const failing = new Subject<number>();
     const failed = a.connection.invoke('Sum', failing);
     failing.error(new Error('upload broke'));
-    expect(await errorOf(failed)).toBe("An unexpected error occurred invoking 'Sum' on the server. HubException: upload broke");
+    expect(await errorOf(failed)).toBe(
+      "An unexpected error occurred invoking 'Sum' on the server. HubException: upload broke",
+    );
   });
 
   test('Fail: the HubException message reaches the caller', async () => {
-    expect(await errorOf(a.connection.invoke('Fail', 'boom'))).toBe("An unexpected error occurred invoking 'Fail' on the server. HubException: boom");
+    expect(await errorOf(a.connection.invoke('Fail', 'boom'))).toBe(
+      "An unexpected error occurred invoking 'Fail' on the server. HubException: boom",
+    );
   });
 
   test('Crash: an ordinary error stays on the server', async () => {
-    expect(await errorOf(a.connection.invoke('Crash'))).toBe("An unexpected error occurred invoking 'Crash' on the server.");
+    expect(await errorOf(a.connection.invoke('Crash'))).toBe(
+      "An unexpected error occurred invoking 'Crash' on the server.",
+    );
   });
 
   test('WhoAmI is the user of the connection, or null without one', async () => {
@@ -261,11 +312,26 @@ describe.each(ALL_CLIENT_COMBINATIONS)('$name', ({ transport, protocol }) => {
     await anonymous.connection.stop();
   });
 
-  test('SendValues reaches everyone with each kind of value in the protocol\'s own form', async () => {
+  test("SendValues reaches everyone with each kind of value in the protocol's own form", async () => {
     await c.connection.invoke('SendValues');
     const [[values]] = await Promise.all([a, b, c].map((client) => client.inbox('Values').waitFor(1)));
-    const binaryAndDate = protocol === undefined ? ['AAH+/w==', '2020-01-02T03:04:05Z'] : [new Uint8Array([0, 1, 254, 255]), new Date(Date.UTC(2020, 0, 2, 3, 4, 5))];
-    expect(values).toEqual([42, -1, 300, 70000, 5000000000, 3.5, true, null, 'héllo ✓', ...binaryAndDate, { a: 1, b: [1, 2] }]);
+    const binaryAndDate =
+      protocol === undefined
+        ? ['AAH+/w==', '2020-01-02T03:04:05Z']
+        : [new Uint8Array([0, 1, 254, 255]), new Date(Date.UTC(2020, 0, 2, 3, 4, 5))];
+    expect(values).toEqual([
+      42,
+      -1,
+      300,
+      70000,
+      5000000000,
+      3.5,
+      true,
+      null,
+      'héllo ✓',
+      ...binaryAndDate,
+      { a: 1, b: [1, 2] },
+    ]);
     for (const client of [b, c]) expect(client.inbox('Values').items[0]).toEqual(values);
   });
 });

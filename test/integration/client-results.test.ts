@@ -52,7 +52,11 @@ class AskHub extends Hub {
   /** Asks the caller three questions at once. */
   async askThree(): Promise<unknown[]> {
     const caller = this.clients.caller;
-    return await Promise.all([caller.invoke('GetAnswer', 1), caller.invoke('GetAnswer', 2), caller.invoke('GetAnswer', 3)]);
+    return await Promise.all([
+      caller.invoke('GetAnswer', 1),
+      caller.invoke('GetAnswer', 2),
+      caller.invoke('GetAnswer', 3),
+    ]);
   }
 
   echo(value: unknown): unknown {
@@ -92,7 +96,7 @@ describe.each(CLIENT_COMBINATIONS)('$name', ({ transport, protocol }) => {
   const outside = (): HubContext => chat.app.signalr.hub('/chathub');
 
   describe('from a hub method', () => {
-    test('AskClient gets another connection\'s answer', async () => {
+    test("AskClient gets another connection's answer", async () => {
       const questions: unknown[] = [];
       const answering = await chatPeer((question) => {
         questions.push(question);
@@ -123,7 +127,7 @@ describe.each(CLIENT_COMBINATIONS)('$name', ({ transport, protocol }) => {
       expect(order).toEqual(['Echo', 'AskClient']);
     });
 
-    test('the client\'s failures, as .NET words them', async () => {
+    test("the client's failures, as .NET words them", async () => {
       const asker = await chatPeer();
       const ask = (id: string | null) => asker.connection.invoke('AskClient', id);
       const noHandler = await chatPeer();
@@ -157,7 +161,9 @@ describe.each(CLIENT_COMBINATIONS)('$name', ({ transport, protocol }) => {
       });
       const asker = await askPeer();
       const started = Date.now();
-      expect((await rejectionOf(asker.connection.invoke('AskWithTimeout', late.connection.connectionId, 100))).message).toBe(
+      expect(
+        (await rejectionOf(asker.connection.invoke('AskWithTimeout', late.connection.connectionId, 100))).message,
+      ).toBe(
         "An unexpected error occurred invoking 'AskWithTimeout' on the server. HubException: Invocation canceled by the server.",
       );
       expect(Date.now() - started).toBeGreaterThanOrEqual(90);
@@ -168,7 +174,7 @@ describe.each(CLIENT_COMBINATIONS)('$name', ({ transport, protocol }) => {
       expect(await asker.connection.invoke('Echo', 'fine')).toBe('fine');
     });
 
-    test('not in onConnected: refused with .NET\'s InvalidOperationException', async () => {
+    test("not in onConnected: refused with .NET's InvalidOperationException", async () => {
       let asked = false;
       const peer = await askPeer(() => {
         asked = true;
@@ -196,12 +202,14 @@ describe.each(CLIENT_COMBINATIONS)('$name', ({ transport, protocol }) => {
       });
     });
 
-    test('rejects with the client\'s error as a HubException', async () => {
+    test("rejects with the client's error as a HubException", async () => {
       const noHandler = await chatPeer();
       const throwing = await chatPeer(() => {
         throw new Error('nope');
       });
-      const missing = await rejectionOf(outside().clients.client(noHandler.connection.connectionId!).invoke('GetAnswer'));
+      const missing = await rejectionOf(
+        outside().clients.client(noHandler.connection.connectionId!).invoke('GetAnswer'),
+      );
       expect([missing.name, missing.message]).toEqual(['HubException', "Client didn't provide a result."]);
       const thrown = await rejectionOf(outside().clients.client(throwing.connection.connectionId!).invoke('GetAnswer'));
       expect([thrown.name, thrown.message]).toEqual(['HubException', 'Error: nope']);
@@ -245,7 +253,10 @@ describe.each(CLIENT_COMBINATIONS)('$name', ({ transport, protocol }) => {
       const gone = await pending;
       expect([gone.name, gone.message]).toEqual(['IOException', `Connection '${id}' disconnected.`]);
       const unknown = await rejectionOf(outside().clients.client('no-such-connection').invoke('GetAnswer'));
-      expect([unknown.name, unknown.message]).toEqual(['IOException', "Connection 'no-such-connection' does not exist."]);
+      expect([unknown.name, unknown.message]).toEqual([
+        'IOException',
+        "Connection 'no-such-connection' does not exist.",
+      ]);
     });
   });
 });

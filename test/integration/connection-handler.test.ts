@@ -56,7 +56,10 @@ test('a failing handler ends its connection after what it sent, with 1000, and i
   const socket = await RawWebSocket.connect(`${server.url}/fail`);
   expect((await socket.frame(0)).text).toBe('about to fail');
   expect(await socket.closed).toEqual({ code: 1000, reason: '' });
-  await eventually(() => errors.some((line) => line.includes('connection handler failed') && line.includes('the handler failed')), 'the failure to be logged');
+  await eventually(
+    () => errors.some((line) => line.includes('connection handler failed') && line.includes('the handler failed')),
+    'the failure to be logged',
+  );
 });
 
 test('a client that closes ends the handler’s reading', async () => {

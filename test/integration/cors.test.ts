@@ -35,7 +35,9 @@ test('a preflight from an allowed origin is answered with the requested method a
   expect(response.headers.get('access-control-allow-origin')).toBe(ALLOWED);
   expect(response.headers.get('access-control-allow-credentials')).toBe('true');
   expect(response.headers.get('access-control-allow-methods')).toBe('POST');
-  expect(response.headers.get('access-control-allow-headers')).toBe('x-requested-with,x-signalr-user-agent,authorization');
+  expect(response.headers.get('access-control-allow-headers')).toBe(
+    'x-requested-with,x-signalr-user-agent,authorization',
+  );
 });
 
 test('a preflight from another origin gets 204 without CORS headers, so the browser stops', async () => {
@@ -46,7 +48,10 @@ test('a preflight from another origin gets 204 without CORS headers, so the brow
 });
 
 test('requests from an allowed origin carry the echoed origin and credentials', async () => {
-  const response = await fetch(`${server.hubUrl}/negotiate?negotiateVersion=1`, { method: 'POST', headers: { origin: ALLOWED } });
+  const response = await fetch(`${server.hubUrl}/negotiate?negotiateVersion=1`, {
+    method: 'POST',
+    headers: { origin: ALLOWED },
+  });
   expect(response.status).toBe(200);
   expect(response.headers.get('access-control-allow-origin')).toBe(ALLOWED);
   expect(response.headers.get('access-control-allow-credentials')).toBe('true');

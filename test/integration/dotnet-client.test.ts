@@ -17,7 +17,13 @@ import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest }
 import { ChatHub } from '../../samples/chat/chat-hub';
 import { fastifySignalR, Hub, type ConnectionContext } from '../../src/index';
 import { ClientPool, type TestClient } from '../support/clients';
-import { DOTNET_CLIENT_VERSIONS, dotnetAvailable, runDotnetClient, type DotnetClientVersion, type DriverLine } from '../support/dotnet-client';
+import {
+  DOTNET_CLIENT_VERSIONS,
+  dotnetAvailable,
+  runDotnetClient,
+  type DotnetClientVersion,
+  type DriverLine,
+} from '../support/dotnet-client';
 import { startReferenceServer, type ReferenceServer } from '../support/dotnet-reference';
 import { listen, startChatServer, type RunningServer } from '../support/servers';
 import { startTcpProxy, type TcpProxy } from '../support/tcp-proxy';
@@ -54,7 +60,9 @@ function protocolsOf(version: DotnetClientVersion): string[] {
 /** The transport × protocol pairs a client uses: MessagePack is binary, which Server-Sent Events cannot carry. */
 function combinations(protocols: readonly string[]): Array<[string, string]> {
   return TRANSPORTS.flatMap((transport) =>
-    protocols.filter((protocol) => !(protocol === 'messagepack' && transport === 'ServerSentEvents')).map((protocol): [string, string] => [transport, protocol]),
+    protocols
+      .filter((protocol) => !(protocol === 'messagepack' && transport === 'ServerSentEvents'))
+      .map((protocol): [string, string] => [transport, protocol]),
   );
 }
 
@@ -77,7 +85,8 @@ class WhoHub extends Hub {
 }
 
 const withDotnet = dotnetAvailable() ? describe : describe.skip;
-if (!dotnetAvailable()) process.stdout.write('dotnet-client.test.ts: skipped — no `dotnet` on PATH (the .NET SDK builds the clients)\n');
+if (!dotnetAvailable())
+  process.stdout.write('dotnet-client.test.ts: skipped — no `dotnet` on PATH (the .NET SDK builds the clients)\n');
 
 withDotnet('the official .NET client', () => {
   let reference: ReferenceServer;
@@ -90,7 +99,10 @@ withDotnet('the official .NET client', () => {
 
   beforeAll(async () => {
     // The reference server with MessagePack (its protocol package from NuGet), as ours offers it.
-    [reference, chat] = await Promise.all([startReferenceServer({ MESSAGEPACK: 'true' }), startChatServer({ allowStatefulReconnects: true, connectionHandlers: [{ path: '/echo', onConnected: echo }] })]);
+    [reference, chat] = await Promise.all([
+      startReferenceServer({ MESSAGEPACK: 'true' }),
+      startChatServer({ allowStatefulReconnects: true, connectionHandlers: [{ path: '/echo', onConnected: echo }] }),
+    ]);
     proxy = await startTcpProxy(Number(new URL(chat.url).port));
 
     const app: FastifyInstance = Fastify({ logger: false });
@@ -114,7 +126,8 @@ withDotnet('the official .NET client', () => {
     // Cuts the proxied sockets as a network would, then sends to the room while the client has no socket.
     app.post<{ Querystring: { room: string } }>('/test/cut', async (request) => {
       const cut = proxy.cut();
-      for (let i = 1; i <= 3; i++) await chat.app.signalr.hub(ChatHub).clients.group(request.query.room).send('ReceiveMessage', 'server', `s${i}`);
+      for (let i = 1; i <= 3; i++)
+        await chat.app.signalr.hub(ChatHub).clients.group(request.query.room).send('ReceiveMessage', 'server', `s${i}`);
       return { cut };
     });
     secure = await listen(app, '/secure');
@@ -135,7 +148,10 @@ withDotnet('the official .NET client', () => {
   describe.each(DOTNET_CLIENT_VERSIONS)('%s', (version) => {
     let lines: DriverLine[];
     const find = (server: string, transport: string, protocol: string, check: string): DriverLine | undefined =>
-      lines.find((line) => line.server === server && line.transport === transport && line.protocol === protocol && line.check === check);
+      lines.find(
+        (line) =>
+          line.server === server && line.transport === transport && line.protocol === protocol && line.check === check,
+      );
     const value = (transport: string, protocol: string, check: string): unknown => {
       const line = find('ours', transport, protocol, check);
       if (line === undefined) throw new Error(`no '${check}' line for ${transport}/${protocol}`);
@@ -162,88 +178,119 @@ withDotnet('the official .NET client', () => {
       expect(client.protocols).toEqual(protocolsOf(version));
     });
 
-    test.each(combinations(protocolsOf(version)))('over %s with %s the chat contract looks as on ASP.NET Core', (transport, protocol) => {
-      const checks = contractChecks(version);
-      const ours = checks.map((check) => ({ check, ...find('ours', transport, protocol, check) }));
-      // Every check ran and none failed on our side.
-      expect(ours.filter((line) => line.error !== undefined || line.value === undefined)).toEqual([]);
-      const theirs = checks.map((check) => ({ check, ...find('reference', transport, protocol, check) }));
-      expect(ours.map(({ check, value, error }) => ({ check, value, error }))).toEqual(theirs.map(({ check, value, error }) => ({ check, value, error })));
-      // What both servers answered, spelled out.
-      expect(value(transport, protocol, 'echo')).toEqual(['héllo ✓', 42, 5_000_000_000, 3.5, true, null, [1, 2, 3]]);
-      expect(value(transport, protocol, 'groups')).toEqual({ joined: true, afterLeaving: false });
-      expect(value(transport, protocol, 'users')).toEqual(['me: to my user', 'me: to my users']);
-      expect(value(transport, protocol, 'others')).toBe(false);
-      expect(value(transport, protocol, 'errors')).toEqual([
-        "HubException: An unexpected error occurred invoking 'Fail' on the server. HubException: it went wrong",
-        "HubException: An unexpected error occurred invoking 'Crash' on the server.",
-        "HubException: Failed to invoke 'NoSuchMethod' due to an error on the server. HubException: Method does not exist.",
-        "HubException: Failed to invoke 'Echo' due to an error on the server.",
-        "HubException: Failed to invoke 'JoinRoom' due to an error on the server.",
-      ]);
-      expect(value(transport, protocol, 'values')).toEqual([
-        'Int32 42',
-        'Int32 -1',
-        'Int32 300',
-        'Int32 70000',
-        'Int64 5000000000',
-        'Double 3.5',
-        'Boolean True',
-        'null',
-        'String héllo ✓',
-        'Byte[] 0001FEFF',
-        'DateTime 2020-01-02T03:04:05Z Utc',
-        'Shape a=1 b=[1,2]',
-      ]);
-      expect(value(transport, protocol, 'server stream')).toEqual([0, 1, 2, 3, 4]);
-      expect(value(transport, protocol, 'server stream cancelled')).toMatchObject({ first: [0, 1, 2], fewerThanAll: true, after: 'after the cancel' });
-      if (checks.includes('client stream')) {
-        expect(value(transport, protocol, 'client stream')).toBe(5050);
-        expect(value(transport, protocol, 'client stream as IAsyncEnumerable')).toBe(6_000_000_003);
-      }
-      if (checks.includes('client result')) {
-        expect(value(transport, protocol, 'client result')).toEqual(['the .NET client answers question', 'the .NET client answers question']);
-      }
-    });
-
-    test.each(TRANSPORTS)('over %s the low-level connection to a raw endpoint sees what it sees on MapConnectionHandler', (transport) => {
-      const checks = transport === 'ServerSentEvents' ? ['raw text'] : ['raw text', 'raw binary'];
-      const observe = (server: string) =>
-        checks.map((check) => {
-          const line = find(server, transport, 'json', check);
-          return { check, value: line?.value, error: line?.error };
+    test.each(combinations(protocolsOf(version)))(
+      'over %s with %s the chat contract looks as on ASP.NET Core',
+      (transport, protocol) => {
+        const checks = contractChecks(version);
+        const ours = checks.map((check) => ({ check, ...find('ours', transport, protocol, check) }));
+        // Every check ran and none failed on our side.
+        expect(ours.filter((line) => line.error !== undefined || line.value === undefined)).toEqual([]);
+        const theirs = checks.map((check) => ({ check, ...find('reference', transport, protocol, check) }));
+        expect(ours.map(({ check, value, error }) => ({ check, value, error }))).toEqual(
+          theirs.map(({ check, value, error }) => ({ check, value, error })),
+        );
+        // What both servers answered, spelled out.
+        expect(value(transport, protocol, 'echo')).toEqual(['héllo ✓', 42, 5_000_000_000, 3.5, true, null, [1, 2, 3]]);
+        expect(value(transport, protocol, 'groups')).toEqual({ joined: true, afterLeaving: false });
+        expect(value(transport, protocol, 'users')).toEqual(['me: to my user', 'me: to my users']);
+        expect(value(transport, protocol, 'others')).toBe(false);
+        expect(value(transport, protocol, 'errors')).toEqual([
+          "HubException: An unexpected error occurred invoking 'Fail' on the server. HubException: it went wrong",
+          "HubException: An unexpected error occurred invoking 'Crash' on the server.",
+          "HubException: Failed to invoke 'NoSuchMethod' due to an error on the server. HubException: Method does not exist.",
+          "HubException: Failed to invoke 'Echo' due to an error on the server.",
+          "HubException: Failed to invoke 'JoinRoom' due to an error on the server.",
+        ]);
+        expect(value(transport, protocol, 'values')).toEqual([
+          'Int32 42',
+          'Int32 -1',
+          'Int32 300',
+          'Int32 70000',
+          'Int64 5000000000',
+          'Double 3.5',
+          'Boolean True',
+          'null',
+          'String héllo ✓',
+          'Byte[] 0001FEFF',
+          'DateTime 2020-01-02T03:04:05Z Utc',
+          'Shape a=1 b=[1,2]',
+        ]);
+        expect(value(transport, protocol, 'server stream')).toEqual([0, 1, 2, 3, 4]);
+        expect(value(transport, protocol, 'server stream cancelled')).toMatchObject({
+          first: [0, 1, 2],
+          fewerThanAll: true,
+          after: 'after the cancel',
         });
-      expect(observe('ours')).toEqual(observe('reference'));
-      expect(value(transport, 'json', 'raw text')).toEqual({ hasId: true, echoed: 'héllo, raw ✓', ended: 'ended by the server' });
-      if (transport !== 'ServerSentEvents') expect(value(transport, 'json', 'raw binary')).toEqual({ echoed: '0001' + '1EFEFF', ended: 'ended by the server' });
-    });
+        if (checks.includes('client stream')) {
+          expect(value(transport, protocol, 'client stream')).toBe(5050);
+          expect(value(transport, protocol, 'client stream as IAsyncEnumerable')).toBe(6_000_000_003);
+        }
+        if (checks.includes('client result')) {
+          expect(value(transport, protocol, 'client result')).toEqual([
+            'the .NET client answers question',
+            'the .NET client answers question',
+          ]);
+        }
+      },
+    );
 
-    test.each(combinations(protocolsOf(version)))('over %s with %s a JWT hub, and a group with a JavaScript client', (transport, protocol) => {
-      expect(value(transport, protocol, 'access token')).toBe('dotnet-user');
-      expect(value(transport, protocol, 'no access token')).toBe('refused with 401');
-      const text = `hello from .NET over ${transport}/${protocol}`;
-      expect(value(transport, protocol, 'mixed group')).toEqual([`dotnet: ${text}`, `js: re: ${text}`]);
-    });
+    test.each(TRANSPORTS)(
+      'over %s the low-level connection to a raw endpoint sees what it sees on MapConnectionHandler',
+      (transport) => {
+        const checks = transport === 'ServerSentEvents' ? ['raw text'] : ['raw text', 'raw binary'];
+        const observe = (server: string) =>
+          checks.map((check) => {
+            const line = find(server, transport, 'json', check);
+            return { check, value: line?.value, error: line?.error };
+          });
+        expect(observe('ours')).toEqual(observe('reference'));
+        expect(value(transport, 'json', 'raw text')).toEqual({
+          hasId: true,
+          echoed: 'héllo, raw ✓',
+          ended: 'ended by the server',
+        });
+        if (transport !== 'ServerSentEvents')
+          expect(value(transport, 'json', 'raw binary')).toEqual({
+            echoed: '0001' + '1EFEFF',
+            ended: 'ended by the server',
+          });
+      },
+    );
+
+    test.each(combinations(protocolsOf(version)))(
+      'over %s with %s a JWT hub, and a group with a JavaScript client',
+      (transport, protocol) => {
+        expect(value(transport, protocol, 'access token')).toBe('dotnet-user');
+        expect(value(transport, protocol, 'no access token')).toBe('refused with 401');
+        const text = `hello from .NET over ${transport}/${protocol}`;
+        expect(value(transport, protocol, 'mixed group')).toEqual([`dotnet: ${text}`, `js: re: ${text}`]);
+      },
+    );
 
     // Stateful reconnect came with 8.0: the older generations have no such option to test.
     if (Number.parseInt(version, 10) >= 8)
-      test.each(protocolsOf(version))('WithStatefulReconnect() over WebSockets with %s: a cut socket loses and repeats nothing', (protocol) => {
-      const expected = [
-        ...Array.from({ length: 10 }, (_, i) => `me: m${i + 1}`),
-        'server: s1',
-        'server: s2',
-        'server: s3',
-        ...Array.from({ length: 10 }, (_, i) => `me: m${i + 11}`),
-      ];
-      const { cutSockets, ...observed } = value('WebSockets', protocol, 'stateful reconnect') as { cutSockets: number };
-      // The WebSocket (and the negotiate's keep-alive connection) went through the proxy and were cut.
-      expect(cutSockets).toBeGreaterThanOrEqual(1);
-      expect(observed).toEqual({
-        messages: expected,
-        sameConnection: true,
-        state: 'Connected',
-        reconnecting: 0,
-      });
-    });
+      test.each(protocolsOf(version))(
+        'WithStatefulReconnect() over WebSockets with %s: a cut socket loses and repeats nothing',
+        (protocol) => {
+          const expected = [
+            ...Array.from({ length: 10 }, (_, i) => `me: m${i + 1}`),
+            'server: s1',
+            'server: s2',
+            'server: s3',
+            ...Array.from({ length: 10 }, (_, i) => `me: m${i + 11}`),
+          ];
+          const { cutSockets, ...observed } = value('WebSockets', protocol, 'stateful reconnect') as {
+            cutSockets: number;
+          };
+          // The WebSocket (and the negotiate's keep-alive connection) went through the proxy and were cut.
+          expect(cutSockets).toBeGreaterThanOrEqual(1);
+          expect(observed).toEqual({
+            messages: expected,
+            sameConnection: true,
+            state: 'Connected',
+            reconnecting: 0,
+          });
+        },
+      );
   });
 });

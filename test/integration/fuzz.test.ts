@@ -41,7 +41,10 @@ afterAll(async () => {
 });
 
 /** One raw WebSocket connection that sends `frames` after its handshake and waits briefly for the server. */
-async function corruptedWebSocket(handshake: string | Buffer, frames: Array<{ data: Buffer; binary: boolean }>): Promise<void> {
+async function corruptedWebSocket(
+  handshake: string | Buffer,
+  frames: Array<{ data: Buffer; binary: boolean }>,
+): Promise<void> {
   const socket = new WebSocket(server.hubUrl.replace('http', 'ws'));
   const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
   socket.on('error', () => undefined);
@@ -51,7 +54,8 @@ async function corruptedWebSocket(handshake: string | Buffer, frames: Array<{ da
   });
   if (socket.readyState !== WebSocket.OPEN) return;
   socket.send(handshake);
-  for (const frame of frames) if (socket.readyState === WebSocket.OPEN) socket.send(frame.data, { binary: frame.binary });
+  for (const frame of frames)
+    if (socket.readyState === WebSocket.OPEN) socket.send(frame.data, { binary: frame.binary });
   await Promise.race([closed, new Promise((resolve) => setTimeout(resolve, 150))]);
   socket.terminate();
   await closed;
@@ -59,7 +63,9 @@ async function corruptedWebSocket(handshake: string | Buffer, frames: Array<{ da
 
 /** One long-polling connection whose POSTs carry corrupted messages. */
 async function corruptedLongPolling(handshake: string, bodies: Buffer[]): Promise<void> {
-  const negotiated = (await (await fetch(`${server.hubUrl}/negotiate?negotiateVersion=1`, { method: 'POST' })).json()) as {
+  const negotiated = (await (
+    await fetch(`${server.hubUrl}/negotiate?negotiateVersion=1`, { method: 'POST' })
+  ).json()) as {
     connectionToken: string;
   };
   const url = `${server.hubUrl}?id=${encodeURIComponent(negotiated.connectionToken)}`;
@@ -90,12 +96,19 @@ test(`${CONNECTIONS} connections sending corrupted messages disturb nobody and l
       const validHandshake = `{"protocol":"${protocol.name}","version":1}${RS}`;
       // One connection in eight gets a corrupted handshake; the rest a valid one followed by corrupted messages.
       const handshake = random() < 0.125 ? mutate(Buffer.from(validHandshake), random) : validHandshake;
-      const messages = Buffer.concat(Array.from({ length: 1 + Math.floor(random() * 4) }, () => protocol.writeMessage(pick(CORPUS))));
+      const messages = Buffer.concat(
+        Array.from({ length: 1 + Math.floor(random() * 4) }, () => protocol.writeMessage(pick(CORPUS))),
+      );
       const corrupted = mutate(messages, random);
       if (random() < 0.8) {
         // Mostly the right frame type for the protocol, sometimes the other one.
         const frameBinary = random() < 0.9 ? binary : !binary;
-        connections.push(corruptedWebSocket(handshake, chunks(corrupted, random).map((data) => ({ data, binary: frameBinary }))));
+        connections.push(
+          corruptedWebSocket(
+            handshake,
+            chunks(corrupted, random).map((data) => ({ data, binary: frameBinary })),
+          ),
+        );
       } else if (!binary) {
         connections.push(corruptedLongPolling(validHandshake, chunks(corrupted, random)));
       }
@@ -110,8 +123,16 @@ test(`${CONNECTIONS} connections sending corrupted messages disturb nobody and l
 
   expect(bystander.connection.state).toBe(HubConnectionState.Connected);
   // Every corrupted connection is gone: only the bystander is left, in the hub and in the connection table.
-  await eventually(() => endpoint.connectionCount === 1, `only the bystander to remain (${endpoint.connectionCount} connections)`, 10_000);
-  await eventually(() => endpoint.connections.size === 1, `no negotiated connection to remain (${endpoint.connections.size})`, 20_000);
+  await eventually(
+    () => endpoint.connectionCount === 1,
+    `only the bystander to remain (${endpoint.connectionCount} connections)`,
+    10_000,
+  );
+  await eventually(
+    () => endpoint.connections.size === 1,
+    `no negotiated connection to remain (${endpoint.connections.size})`,
+    20_000,
+  );
   // Nothing failed inside the server (its log is read: the refused handshakes are in it).
   expect(logLines.some((line) => line.includes('"signalr.handshake.failed"'))).toBe(true);
   const internalFailures = logLines.filter((line) => line.includes('"signalr.connection.error"'));

@@ -75,8 +75,10 @@ const inner: HubFilter = {
       const cleaned: HubInvocationContext = { ...invocation, arguments: ['***'] };
       return next(cleaned);
     }
-    if (invocation.methodName === 'echo' && invocation.arguments[0] === 'refuse') throw new HubException('Refused by a filter.');
-    if (invocation.methodName === 'echo' && invocation.arguments[0] === 'crash') throw new Error('secret filter detail');
+    if (invocation.methodName === 'echo' && invocation.arguments[0] === 'refuse')
+      throw new HubException('Refused by a filter.');
+    if (invocation.methodName === 'echo' && invocation.arguments[0] === 'crash')
+      throw new Error('secret filter detail');
     if (invocation.methodName === 'add' && invocation.arguments[0] === 0) return 'answered by the filter';
     return next(invocation);
   },
@@ -125,14 +127,18 @@ describe.each([
 
   test('a HubException from a filter reaches the caller; the method does not run', async () => {
     const { connection } = await pool.connect({ transport }, []);
-    await expect(connection.invoke('Echo', 'refuse')).rejects.toThrow(/^An unexpected error occurred invoking 'Echo' on the server\. HubException: Refused by a filter\.$/);
+    await expect(connection.invoke('Echo', 'refuse')).rejects.toThrow(
+      /^An unexpected error occurred invoking 'Echo' on the server\. HubException: Refused by a filter\.$/,
+    );
     expect(events).not.toContain('echo(refuse)');
     expect(events).toContain('outer saw Refused by a filter.');
   });
 
-  test('any other error from a filter gets .NET\'s generic text, without its detail', async () => {
+  test("any other error from a filter gets .NET's generic text, without its detail", async () => {
     const { connection } = await pool.connect({ transport }, []);
-    await expect(connection.invoke('Echo', 'crash')).rejects.toThrow(/^An unexpected error occurred invoking 'Echo' on the server\.$/);
+    await expect(connection.invoke('Echo', 'crash')).rejects.toThrow(
+      /^An unexpected error occurred invoking 'Echo' on the server\.$/,
+    );
     // The connection carries on.
     expect(await connection.invoke('Echo', 'still here')).toBe('still here');
   });
@@ -176,7 +182,7 @@ describe.each([
   });
 });
 
-test('a filter whose onConnected throws closes the connection with .NET\'s error, as the hook throwing does', async () => {
+test("a filter whose onConnected throws closes the connection with .NET's error, as the hook throwing does", async () => {
   class QuietHub extends Hub {}
   const app = Fastify();
   await app.register(fastifySignalR, {
@@ -210,7 +216,10 @@ test('hubFilters entries are validated when the plugin registers', async () => {
   class NullHub extends Hub {}
   const app = Fastify();
   await expect(
-    app.register(fastifySignalR, { hubs: [{ path: '/h', hub: NullHub }], hubFilters: [{ invokeMethd: () => 1 } as unknown as HubFilter] }),
+    app.register(fastifySignalR, {
+      hubs: [{ path: '/h', hub: NullHub }],
+      hubFilters: [{ invokeMethd: () => 1 } as unknown as HubFilter],
+    }),
   ).rejects.toThrow(/hubFilters/);
   await app.close();
 });

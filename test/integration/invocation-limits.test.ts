@@ -65,7 +65,9 @@ function collect<T>(stream: IStreamResult<T>): Promise<T[]> {
   });
 }
 
-async function startLimitServer(options: { maximumParallelInvocationsPerClient?: number; clientTimeoutIntervalMs?: number } = {}) {
+async function startLimitServer(
+  options: { maximumParallelInvocationsPerClient?: number; clientTimeoutIntervalMs?: number } = {},
+) {
   const app = Fastify();
   await app.register(fastifySignalR, { ...options, hubs: [{ path: '/limits', hub: LimitHub }] });
   return listen(app, '/limits');
@@ -168,9 +170,18 @@ describe('while an invocation waits for a slot', () => {
         `{"type":6}${RS}{"type":1,"invocationId":"1","target":"Slow","arguments":[1500,"long"]}${RS}` +
           `{"type":1,"invocationId":"2","target":"Echo","arguments":["then me"]}${RS}`,
       );
-      const records = () => socket.frames.map((frame) => frame.text).join('').split(RS).slice(1, -1).filter((r) => r !== '{"type":6}');
+      const records = () =>
+        socket.frames
+          .map((frame) => frame.text)
+          .join('')
+          .split(RS)
+          .slice(1, -1)
+          .filter((r) => r !== '{"type":6}');
       await eventually(() => records().length >= 2, `both completions, got ${socket.texts()}`, 4000);
-      expect(records()).toEqual(['{"type":3,"invocationId":"1","result":"long"}', '{"type":3,"invocationId":"2","result":"then me"}']);
+      expect(records()).toEqual([
+        '{"type":3,"invocationId":"1","result":"long"}',
+        '{"type":3,"invocationId":"2","result":"then me"}',
+      ]);
     } finally {
       socket.close();
       await server.close();

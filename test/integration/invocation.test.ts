@@ -92,7 +92,9 @@ describe('errors, as .NET words them', () => {
 
   test('wrong argument count: generic text without detailed errors', async () => {
     const { connection } = await clients.connect();
-    await expect(connection.invoke('Echo', 1, 2)).rejects.toThrow(/^Failed to invoke 'Echo' due to an error on the server\.$/);
+    await expect(connection.invoke('Echo', 1, 2)).rejects.toThrow(
+      /^Failed to invoke 'Echo' due to an error on the server\.$/,
+    );
   });
 
   test('wrong argument count: the reason with detailed errors', async () => {
@@ -114,7 +116,9 @@ describe('errors, as .NET words them', () => {
     const error = await connection.invoke('Crash').catch((e: Error) => e);
     expect((error as Error).message).toBe("An unexpected error occurred invoking 'Crash' on the server.");
     const { connection: verbose } = await detailedClients.connect();
-    await expect(verbose.invoke('Crash')).rejects.toThrow(/^An unexpected error occurred invoking 'Crash' on the server\. Error: .*secret detail/);
+    await expect(verbose.invoke('Crash')).rejects.toThrow(
+      /^An unexpected error occurred invoking 'Crash' on the server\. Error: .*secret detail/,
+    );
   });
 
   test('the connection stays usable after failed invocations', async () => {
@@ -164,7 +168,7 @@ describe('argument schemas', () => {
     expect(await connection.invoke('Add', 2, 3)).toBe(5);
   });
 
-  test('an argument of the wrong type fails binding with .NET\'s text', async () => {
+  test("an argument of the wrong type fails binding with .NET's text", async () => {
     const { connection } = await typedClients.connect();
     await expect(connection.invoke('Add', 2, 'three')).rejects.toThrow(
       "Failed to invoke 'Add' due to an error on the server. InvalidDataException: Error binding arguments. Make sure that the types of the provided values match the types of the hub method being invoked.",
@@ -234,7 +238,11 @@ describe('hub lifecycle and invocation order', () => {
 
   test('with one invocation slot, invocations of a client run one after another, in order', async () => {
     const { connection } = await pool.connect({}, []);
-    const results = await Promise.all([connection.invoke('Slow', 60, 'a'), connection.invoke('Slow', 10, 'b'), connection.invoke('Slow', 1, 'c')]);
+    const results = await Promise.all([
+      connection.invoke('Slow', 60, 'a'),
+      connection.invoke('Slow', 10, 'b'),
+      connection.invoke('Slow', 1, 'c'),
+    ]);
     expect(results).toEqual(['a', 'b', 'c']);
     const order = events.filter((event) => /^(start|end) [abc]$/.test(event));
     expect(order).toEqual(['start a', 'end a', 'start b', 'end b', 'start c', 'end c']);
@@ -281,16 +289,22 @@ describe('context.httpRequest', () => {
     ['WebSockets', HttpTransportType.WebSockets],
     ['ServerSentEvents', HttpTransportType.ServerSentEvents],
     ['LongPolling', HttpTransportType.LongPolling],
-  ])('over %s holds the headers, query, address and user of the request that started the transport', async (_name, transport) => {
-    const { connection } = await pool.connect({ transport, query: 'room=lobby', headers: { 'x-tenant': 'blue' } }, []);
-    expect(await connection.invoke('DescribeRequest')).toEqual({
-      method: 'GET',
-      path: '/request',
-      header: 'blue',
-      query: 'lobby',
-      ip: '127.0.0.1',
-      user: { sub: 'carol', tenant: 'blue' },
-      sameUser: true,
-    });
-  });
+  ])(
+    'over %s holds the headers, query, address and user of the request that started the transport',
+    async (_name, transport) => {
+      const { connection } = await pool.connect(
+        { transport, query: 'room=lobby', headers: { 'x-tenant': 'blue' } },
+        [],
+      );
+      expect(await connection.invoke('DescribeRequest')).toEqual({
+        method: 'GET',
+        path: '/request',
+        header: 'blue',
+        query: 'lobby',
+        ip: '127.0.0.1',
+        user: { sub: 'carol', tenant: 'blue' },
+        sameUser: true,
+      });
+    },
+  );
 });

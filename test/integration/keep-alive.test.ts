@@ -11,7 +11,11 @@ const RS = '\u001e';
 const HANDSHAKE = `{"protocol":"json","version":1}${RS}`;
 
 function messages(socket: RawWebSocket): string[] {
-  return socket.frames.map((frame) => frame.text).join('').split(RS).filter(Boolean);
+  return socket.frames
+    .map((frame) => frame.text)
+    .join('')
+    .split(RS)
+    .filter(Boolean);
 }
 
 describe('with short intervals', () => {
@@ -63,7 +67,11 @@ describe('with short intervals', () => {
   });
 
   test('with detailed errors, the Close names the client timeout as .NET does', async () => {
-    const detailed = await startChatServer({ keepAliveIntervalMs: 200, clientTimeoutIntervalMs: 500, enableDetailedErrors: true });
+    const detailed = await startChatServer({
+      keepAliveIntervalMs: 200,
+      clientTimeoutIntervalMs: 500,
+      enableDetailedErrors: true,
+    });
     try {
       const socket = await RawWebSocket.connect(detailed.hubUrl);
       sockets.push(socket);
@@ -92,7 +100,7 @@ describe('with short intervals', () => {
   });
 });
 
-describe('with .NET\'s defaults', () => {
+describe("with .NET's defaults", () => {
   let server: RunningServer;
   const pool = new ClientPool(() => server.hubUrl);
   beforeAll(async () => {
@@ -103,17 +111,13 @@ describe('with .NET\'s defaults', () => {
     await server.close();
   });
 
-  test(
-    'a real client idle for 35 s stays connected (its own server timeout is 30 s)',
-    async () => {
-      const client = await pool.connect();
-      let closed = false;
-      void client.closed.then(() => (closed = true));
-      await delay(35_000);
-      expect(closed).toBe(false);
-      expect(client.connection.state).toBe(signalR.HubConnectionState.Connected);
-      expect(await client.connection.invoke('Echo', 'after 35 s')).toBe('after 35 s');
-    },
-    45_000,
-  );
+  test('a real client idle for 35 s stays connected (its own server timeout is 30 s)', async () => {
+    const client = await pool.connect();
+    let closed = false;
+    void client.closed.then(() => (closed = true));
+    await delay(35_000);
+    expect(closed).toBe(false);
+    expect(client.connection.state).toBe(signalR.HubConnectionState.Connected);
+    expect(await client.connection.invoke('Echo', 'after 35 s')).toBe('after 35 s');
+  }, 45_000);
 });

@@ -26,7 +26,9 @@ describe('options are validated when the plugin registers', () => {
     [{ noSuchOption: true }, 'noSuchOption'],
   ])('%j fails naming %s', async (options, name) => {
     const app = Fastify();
-    await expect(app.register(fastifySignalR, { hubs: [{ path: '/h', hub: NullHub }], ...(options as object) })).rejects.toThrow(name);
+    await expect(
+      app.register(fastifySignalR, { hubs: [{ path: '/h', hub: NullHub }], ...(options as object) }),
+    ).rejects.toThrow(name);
     await app.close();
   });
 
@@ -86,14 +88,16 @@ describe('a client that does not read', () => {
   }, 60_000);
 });
 
-test('an oversized message closes that connection with .NET\'s error; other connections do not notice', async () => {
+test("an oversized message closes that connection with .NET's error; other connections do not notice", async () => {
   const server = await startChatServer();
   const pool = new ClientPool(() => server.hubUrl);
   try {
     const sender = await pool.connect();
     const bystander = await pool.connect();
     const failure = sender.connection.invoke('Echo', 'x'.repeat(40 * 1024)).catch((error: Error) => error);
-    expect(await sender.closed).toEqual(new Error('Server returned an error on close: Connection closed with an error.'));
+    expect(await sender.closed).toEqual(
+      new Error('Server returned an error on close: Connection closed with an error.'),
+    );
     expect(String(await failure)).toMatch(/Server returned an error on close: Connection closed with an error\./);
     expect(await bystander.connection.invoke('Echo', 'fine')).toBe('fine');
     expect(bystander.connection.state).toBe(signalR.HubConnectionState.Connected);
@@ -112,8 +116,13 @@ test('past maximumConnections, negotiate and direct WebSockets get 503; a freed 
     const first = await pool.connect({}, []);
     await pool.connect({}, []);
     const refused = await fetch(`${server.hubUrl}/negotiate?negotiateVersion=1`, { method: 'POST' });
-    expect([refused.status, await refused.text()]).toEqual([503, 'The server has reached its maximum number of connections.']);
-    await expect(pool.connect({ skipNegotiation: true, transport: signalR.HttpTransportType.WebSockets }, [])).rejects.toThrow();
+    expect([refused.status, await refused.text()]).toEqual([
+      503,
+      'The server has reached its maximum number of connections.',
+    ]);
+    await expect(
+      pool.connect({ skipNegotiation: true, transport: signalR.HttpTransportType.WebSockets }, []),
+    ).rejects.toThrow();
     await first.connection.stop();
     await eventually(() => server.app.signalr.endpoints[0].connections.size === 1, 'a place is free');
     await pool.connect({}, []);

@@ -47,11 +47,20 @@ interface Poll {
 
 async function poll(token: string, signal?: AbortSignal): Promise<Poll> {
   const response = await fetch(`${server.hubUrl}?id=${token}&_=${Date.now()}`, { signal });
-  return { status: response.status, contentType: response.headers.get('content-type'), body: await response.text(), headers: response.headers };
+  return {
+    status: response.status,
+    contentType: response.headers.get('content-type'),
+    body: await response.text(),
+    headers: response.headers,
+  };
 }
 
 async function post(token: string, body: string, contentType = 'text/plain;charset=UTF-8') {
-  const response = await fetch(`${server.hubUrl}?id=${token}`, { method: 'POST', body, headers: { 'content-type': contentType } });
+  const response = await fetch(`${server.hubUrl}?id=${token}`, {
+    method: 'POST',
+    body,
+    headers: { 'content-type': contentType },
+  });
   return { status: response.status, body: await response.text() };
 }
 
@@ -66,7 +75,9 @@ async function connected(): Promise<{ token: string; id: string }> {
 }
 
 test('the first poll answers at once with 200, no body, application/octet-stream and no-cache headers', async () => {
-  const { connectionToken } = await (await fetch(`${server.hubUrl}/negotiate?negotiateVersion=1`, { method: 'POST' })).json();
+  const { connectionToken } = await (
+    await fetch(`${server.hubUrl}/negotiate?negotiateVersion=1`, { method: 'POST' })
+  ).json();
   const started = Date.now();
   const first = await poll(connectionToken);
   expect(Date.now() - started).toBeLessThan(300);
@@ -122,11 +133,16 @@ test('a newer poll supersedes a waiting one, which returns 204', async () => {
 
 test('concurrent POSTs are all processed, none lost', async () => {
   const { token } = await connected();
-  const posts = Array.from({ length: 20 }, (_, i) => post(token, `{"type":1,"invocationId":"${i}","target":"Echo","arguments":[${i}]}${RS}`));
+  const posts = Array.from({ length: 20 }, (_, i) =>
+    post(token, `{"type":1,"invocationId":"${i}","target":"Echo","arguments":[${i}]}${RS}`),
+  );
   expect((await Promise.all(posts)).every((result) => result.status === 200)).toBe(true);
   let text = '';
   while (text.split(RS).filter(Boolean).length < 20) text += (await poll(token)).body;
-  const ids = text.split(RS).filter(Boolean).map((message) => Number(JSON.parse(message).invocationId));
+  const ids = text
+    .split(RS)
+    .filter(Boolean)
+    .map((message) => Number(JSON.parse(message).invocationId));
   expect(ids.sort((a, b) => a - b)).toEqual(Array.from({ length: 20 }, (_, i) => i));
 });
 
@@ -163,7 +179,7 @@ test('a server-side close is delivered by the next poll, and the one after ends 
   expect((await poll(token)).status).toBe(404);
 });
 
-describe('bad requests get .NET\'s answers', () => {
+describe("bad requests get .NET's answers", () => {
   let chat: RunningServer;
   beforeAll(async () => {
     chat = await startChatServer();
@@ -184,20 +200,30 @@ describe('bad requests get .NET\'s answers', () => {
   });
 
   test('POST and DELETE on a WebSocket connection', async () => {
-    const { connectionToken } = await (await fetch(`${chat.hubUrl}/negotiate?negotiateVersion=1`, { method: 'POST' })).json();
+    const { connectionToken } = await (
+      await fetch(`${chat.hubUrl}/negotiate?negotiateVersion=1`, { method: 'POST' })
+    ).json();
     const socket = await RawWebSocket.connect(`${chat.hubUrl}?id=${connectionToken}`);
     try {
       const posted = await fetch(`${chat.hubUrl}?id=${connectionToken}`, { method: 'POST', body: `{"type":6}${RS}` });
-      expect([posted.status, await posted.text()]).toEqual([405, 'POST requests are not allowed for WebSocket connections.']);
+      expect([posted.status, await posted.text()]).toEqual([
+        405,
+        'POST requests are not allowed for WebSocket connections.',
+      ]);
       const deleted = await fetch(`${chat.hubUrl}?id=${connectionToken}`, { method: 'DELETE' });
-      expect([deleted.status, await deleted.text()]).toEqual([400, 'Cannot terminate this connection using the DELETE endpoint.']);
+      expect([deleted.status, await deleted.text()]).toEqual([
+        400,
+        'Cannot terminate this connection using the DELETE endpoint.',
+      ]);
     } finally {
       socket.close();
     }
   });
 
   test('a poll on a connection bound to another transport', async () => {
-    const { connectionToken } = await (await fetch(`${chat.hubUrl}/negotiate?negotiateVersion=1`, { method: 'POST' })).json();
+    const { connectionToken } = await (
+      await fetch(`${chat.hubUrl}/negotiate?negotiateVersion=1`, { method: 'POST' })
+    ).json();
     const socket = await RawWebSocket.connect(`${chat.hubUrl}?id=${connectionToken}`);
     try {
       const response = await fetch(`${chat.hubUrl}?id=${connectionToken}`);
@@ -208,12 +234,20 @@ describe('bad requests get .NET\'s answers', () => {
   });
 
   test('a POST body over the receive chunk limit gets 413 and the server goes on', async () => {
-    const { connectionToken } = await (await fetch(`${chat.hubUrl}/negotiate?negotiateVersion=1`, { method: 'POST' })).json();
+    const { connectionToken } = await (
+      await fetch(`${chat.hubUrl}/negotiate?negotiateVersion=1`, { method: 'POST' })
+    ).json();
     await fetch(`${chat.hubUrl}?id=${connectionToken}`);
-    const response = await fetch(`${chat.hubUrl}?id=${connectionToken}`, { method: 'POST', body: 'x'.repeat(2 * 1024 * 1024) });
+    const response = await fetch(`${chat.hubUrl}?id=${connectionToken}`, {
+      method: 'POST',
+      body: 'x'.repeat(2 * 1024 * 1024),
+    });
     expect(response.status).toBe(413);
     expect(await response.text()).toBe('');
-    const again = await fetch(`${chat.hubUrl}?id=${connectionToken}`, { method: 'POST', body: `{"protocol":"json","version":1}${RS}` });
+    const again = await fetch(`${chat.hubUrl}?id=${connectionToken}`, {
+      method: 'POST',
+      body: `{"protocol":"json","version":1}${RS}`,
+    });
     expect(again.status).toBe(200);
   });
 });

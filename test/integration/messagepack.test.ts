@@ -35,7 +35,8 @@ describe.each([
   ['WebSockets', HttpTransportType.WebSockets],
   ['LongPolling', HttpTransportType.LongPolling],
 ])('over %s', (_name, transport) => {
-  const connect = (observe: string[] = ['ReceiveMessage', 'Values']) => pool.connect({ transport, protocol: new MessagePackHubProtocol() }, observe);
+  const connect = (observe: string[] = ['ReceiveMessage', 'Values']) =>
+    pool.connect({ transport, protocol: new MessagePackHubProtocol() }, observe);
 
   test.each([
     ['string', 'héllo ✓'],
@@ -55,12 +56,14 @@ describe.each([
     expect(await connection.invoke('Echo', value)).toEqual(value);
   });
 
-  test('errors carry .NET\'s texts', async () => {
+  test("errors carry .NET's texts", async () => {
     const { connection } = await connect([]);
     await expect(connection.invoke('Fail', 'msgpack says no')).rejects.toThrow(
       "An unexpected error occurred invoking 'Fail' on the server. HubException: msgpack says no",
     );
-    await expect(connection.invoke('Nope')).rejects.toThrow("Failed to invoke 'Nope' due to an error on the server. HubException: Method does not exist.");
+    await expect(connection.invoke('Nope')).rejects.toThrow(
+      "Failed to invoke 'Nope' due to an error on the server. HubException: Method does not exist.",
+    );
     await expect(connection.invoke('Echo')).rejects.toThrow("Failed to invoke 'Echo' due to an error on the server.");
   });
 
@@ -68,7 +71,20 @@ describe.each([
     const client = await connect();
     await client.connection.invoke('SendValues');
     const [values] = await client.inbox('Values').waitFor(1);
-    expect(values).toEqual([42, -1, 300, 70000, 5000000000, 3.5, true, null, 'héllo ✓', new Uint8Array([0, 1, 254, 255]), new Date(Date.UTC(2020, 0, 2, 3, 4, 5)), { a: 1, b: [1, 2] }]);
+    expect(values).toEqual([
+      42,
+      -1,
+      300,
+      70000,
+      5000000000,
+      3.5,
+      true,
+      null,
+      'héllo ✓',
+      new Uint8Array([0, 1, 254, 255]),
+      new Date(Date.UTC(2020, 0, 2, 3, 4, 5)),
+      { a: 1, b: [1, 2] },
+    ]);
     expect(values[9]).toBeInstanceOf(Uint8Array);
     expect(values[10]).toBeInstanceOf(Date);
   });
@@ -77,10 +93,16 @@ describe.each([
 test('a broadcast reaches JSON and MessagePack clients alike, serialized once per protocol', async () => {
   const json = await pool.connect({}, ['ReceiveMessage', 'Values']);
   const msgpack = await pool.connect({ protocol: new MessagePackHubProtocol() }, ['ReceiveMessage', 'Values']);
-  const msgpackLongPolling = await pool.connect({ protocol: new MessagePackHubProtocol(), transport: HttpTransportType.LongPolling }, ['ReceiveMessage', 'Values']);
+  const msgpackLongPolling = await pool.connect(
+    { protocol: new MessagePackHubProtocol(), transport: HttpTransportType.LongPolling },
+    ['ReceiveMessage', 'Values'],
+  );
   const serializations: string[] = [];
   const original = SerializedHubMessage.prototype.getBytes;
-  const spy = jest.spyOn(SerializedHubMessage.prototype, 'getBytes').mockImplementation(function (this: SerializedHubMessage, protocol) {
+  const spy = jest.spyOn(SerializedHubMessage.prototype, 'getBytes').mockImplementation(function (
+    this: SerializedHubMessage,
+    protocol,
+  ) {
     const cached = (this as unknown as { names: string[] }).names.includes(protocol.name);
     if (!cached) serializations.push(protocol.name);
     return original.call(this, protocol);
@@ -138,7 +160,7 @@ describe('on the wire', () => {
     ['a length over 2 GB', 'ffffffff0f'],
     ['a body that is not an array', '02a178'],
     ['an unknown result kind', '0694038' + '0a13109'],
-  ])('%s closes the connection with .NET\'s Close error', async (_name, hex) => {
+  ])("%s closes the connection with .NET's Close error", async (_name, hex) => {
     const socket = await open();
     socket.send(`{"protocol":"messagepack","version":1}${RS}`);
     await socket.frame(0);
@@ -146,7 +168,11 @@ describe('on the wire', () => {
     expect((await socket.closed).code).toBe(1000);
     const received = Buffer.concat(socket.frames.map((frame) => frame.data));
     // {} RS, then Close [7, "Connection closed with an error.", true] framed.
-    const close = messagePackHubProtocol.writeMessage({ type: 7, error: 'Connection closed with an error.', allowReconnect: true });
+    const close = messagePackHubProtocol.writeMessage({
+      type: 7,
+      error: 'Connection closed with an error.',
+      allowReconnect: true,
+    });
     expect(received.toString('hex')).toBe('7b7d1e' + close.toString('hex'));
   });
 
@@ -164,7 +190,8 @@ describe('on the wire', () => {
     return Buffer.concat([Buffer.from([body.length]), body]);
   };
   /** MessagePack str8 of an ASCII text: d9, length, bytes. */
-  const str8 = (text: string): string => `d9${text.length.toString(16).padStart(2, '0')}${Buffer.from(text).toString('hex')}`;
+  const str8 = (text: string): string =>
+    `d9${text.length.toString(16).padStart(2, '0')}${Buffer.from(text).toString('hex')}`;
 
   test('integers of every width come back in the smallest encoding, as .NET writes them', async () => {
     const socket = await handshaken();
@@ -172,7 +199,9 @@ describe('on the wire', () => {
     socket.send(framed('95 01 80 a1 31 a4 45 63 68 6f 91 95 2a ff cd 01 2c ce 00 01 11 70 cf 00 00 00 01 2a 05 f2 00'));
     const completion = await socket.frame(1);
     // [3, {}, "1", 3, [...]]: positive integers as fixint / uint16 / uint32 / uint64, -1 as negative fixint.
-    expect(completion.data.toString('hex')).toBe(framed('95 03 80 a1 31 03 95 2a ff cd 01 2c ce 00 01 11 70 cf 00 00 00 01 2a 05 f2 00').toString('hex'));
+    expect(completion.data.toString('hex')).toBe(
+      framed('95 03 80 a1 31 03 95 2a ff cd 01 2c ce 00 01 11 70 cf 00 00 00 01 2a 05 f2 00').toString('hex'),
+    );
   });
 
   test('an invocation with six items (an empty stream id list) is read', async () => {
@@ -190,15 +219,19 @@ describe('on the wire', () => {
     // [7, nil], as older clients write it: the answer has .NET's three items [7, nil, false].
     socket.send(framed('92 07 c0'));
     expect((await socket.closed).code).toBe(1000);
-    expect(Buffer.concat(socket.frames.slice(1).map((frame) => frame.data)).toString('hex')).toBe(framed('93 07 c0 c2').toString('hex'));
+    expect(Buffer.concat(socket.frames.slice(1).map((frame) => frame.data)).toString('hex')).toBe(
+      framed('93 07 c0 c2').toString('hex'),
+    );
   });
 
-  test('an unknown method: the Completion carries .NET\'s error', async () => {
+  test("an unknown method: the Completion carries .NET's error", async () => {
     const socket = await handshaken();
     // [1, {}, "1", "Missing", []].
     socket.send(framed('95 01 80 a1 31 a7 4d 69 73 73 69 6e 67 90'));
     const completion = await socket.frame(1);
-    const error = str8("Failed to invoke 'Missing' due to an error on the server. HubException: Method does not exist.");
+    const error = str8(
+      "Failed to invoke 'Missing' due to an error on the server. HubException: Method does not exist.",
+    );
     // [3, {}, "1", 1 (error), "..."].
     expect(completion.data.toString('hex')).toBe(framed(`95 03 80 a1 31 01 ${error}`).toString('hex'));
   });
@@ -208,7 +241,9 @@ describe('on the wire', () => {
     socket.send(framed('a3 61 62 63'));
     expect((await socket.closed).code).toBe(1000);
     // [7, "Connection closed with an error.", true]: 32 characters need str8.
-    expect(socket.frames[1].data.toString('hex')).toBe(framed(`93 07 ${str8('Connection closed with an error.')} c3`).toString('hex'));
+    expect(socket.frames[1].data.toString('hex')).toBe(
+      framed(`93 07 ${str8('Connection closed with an error.')} c3`).toString('hex'),
+    );
   });
 
   test('an unknown message type is skipped', async () => {

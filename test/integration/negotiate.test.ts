@@ -51,12 +51,24 @@ test('a non-integer version is a 200 with an error body', async () => {
 });
 
 test('an empty body is accepted with or without a JSON content type', async () => {
-  expect((await negotiate('?negotiateVersion=1', { headers: { 'content-type': 'application/json' } })).status).toBe(200);
-  expect((await negotiate('?negotiateVersion=1', { headers: { 'content-type': 'text/plain;charset=UTF-8' }, body: '' })).status).toBe(200);
-  expect((await negotiate('?negotiateVersion=1', { headers: { 'content-type': 'application/json' }, body: '{"not":"read"}' })).status).toBe(200);
+  expect((await negotiate('?negotiateVersion=1', { headers: { 'content-type': 'application/json' } })).status).toBe(
+    200,
+  );
+  expect(
+    (await negotiate('?negotiateVersion=1', { headers: { 'content-type': 'text/plain;charset=UTF-8' }, body: '' }))
+      .status,
+  ).toBe(200);
+  expect(
+    (
+      await negotiate('?negotiateVersion=1', {
+        headers: { 'content-type': 'application/json' },
+        body: '{"not":"read"}',
+      })
+    ).status,
+  ).toBe(200);
 });
 
-test('every transport is listed, in .NET\'s order, with its transfer formats', async () => {
+test("every transport is listed, in .NET's order, with its transfer formats", async () => {
   const { body } = await negotiate('?negotiateVersion=1');
   expect(body.availableTransports[0]).toEqual({ transport: 'WebSockets', transferFormats: ['Text', 'Binary'] });
 });
@@ -70,7 +82,10 @@ test.each(['GET', 'PUT', 'DELETE', 'PATCH'])('%s on negotiate is 405 with an emp
 
 test('the token selects the connection; the public id of a v1 connection does not', async () => {
   const { body } = await negotiate('?negotiateVersion=1');
-  expect(await RawWebSocket.refused(`${server.hubUrl}?id=${body.connectionId}`)).toEqual({ status: 404, body: 'No Connection with that ID' });
+  expect(await RawWebSocket.refused(`${server.hubUrl}?id=${body.connectionId}`)).toEqual({
+    status: 404,
+    body: 'No Connection with that ID',
+  });
   const socket = await RawWebSocket.connect(`${server.hubUrl}?id=${body.connectionToken}`);
   socket.close();
 });
@@ -78,7 +93,10 @@ test('the token selects the connection; the public id of a v1 connection does no
 test('a negotiated connection that never connects is dropped after the disconnect timeout', async () => {
   const { body } = await negotiate('?negotiateVersion=1');
   await delay(700);
-  expect(await RawWebSocket.refused(`${server.hubUrl}?id=${body.connectionToken}`)).toEqual({ status: 404, body: 'No Connection with that ID' });
+  expect(await RawWebSocket.refused(`${server.hubUrl}?id=${body.connectionToken}`)).toEqual({
+    status: 404,
+    body: 'No Connection with that ID',
+  });
 });
 
 test('by default an unused negotiation lives 15 s, as in .NET', async () => {

@@ -36,7 +36,9 @@ test('@microsoft/signalr 6: connect, invoke, receive, join a group', async () =>
     ['six', 'hello from 6'],
     ['six', 'to all'],
   ]);
-  await expect(connection.invoke('Fail', 'old error')).rejects.toThrow("An unexpected error occurred invoking 'Fail' on the server. HubException: old error");
+  await expect(connection.invoke('Fail', 'old error')).rejects.toThrow(
+    "An unexpected error occurred invoking 'Fail' on the server. HubException: old error",
+  );
   await connection.stop();
 });
 
@@ -58,9 +60,15 @@ test('@aspnet/signalr 1.1: negotiate v0, connect, invoke, receive', async () => 
 });
 
 test('old and new clients share broadcasts', async () => {
-  const six = new signalr6.HubConnectionBuilder().withUrl(server.hubUrl).configureLogging(signalr6.LogLevel.None).build();
+  const six = new signalr6.HubConnectionBuilder()
+    .withUrl(server.hubUrl)
+    .configureLogging(signalr6.LogLevel.None)
+    .build();
   const one = new aspnet.HubConnectionBuilder().withUrl(server.hubUrl).configureLogging(aspnet.LogLevel.None).build();
-  stops.push(() => six.stop(), () => one.stop());
+  stops.push(
+    () => six.stop(),
+    () => one.stop(),
+  );
   const got: string[] = [];
   six.on('ReceiveMessage', (_user: string, message: string) => got.push(`6:${message}`));
   one.on('ReceiveMessage', (_user: string, message: string) => got.push(`1:${message}`));

@@ -38,7 +38,10 @@ async function expectDelivered(message: string, receivers: TestClient[], times =
   await delay(SETTLE_MS);
   for (const client of everyone) {
     const got = client.inbox('ReceiveMessage').items.filter(([, text]) => text === message).length;
-    expect({ client: everyone.indexOf(client), got }).toEqual({ client: everyone.indexOf(client), got: receivers.includes(client) ? times : 0 });
+    expect({ client: everyone.indexOf(client), got }).toEqual({
+      client: everyone.indexOf(client),
+      got: receivers.includes(client) ? times : 0,
+    });
   }
 }
 
@@ -81,7 +84,7 @@ test('group: join, send, leave', async () => {
   await expectDelivered('to r1 again', [alice]);
 });
 
-test('group names are case-sensitive, as in .NET\'s default manager', async () => {
+test("group names are case-sensitive, as in .NET's default manager", async () => {
   await alice.connection.invoke('JoinRoom', 'Room');
   await carol.connection.invoke('SendToRoom', 'room', 'carol', 'lower case');
   await expectDelivered('lower case', []);
@@ -97,7 +100,10 @@ test('groups(names): a member of two groups gets the message once per group', as
   await carol.inbox('ReceiveMessage').waitFor(2);
   await delay(SETTLE_MS);
   expect(alice2.inbox('ReceiveMessage').items).toHaveLength(0);
-  expect(carol.inbox('ReceiveMessage').items).toEqual([['x', 'to g1 and g2'], ['x', 'to g1 and g2']]);
+  expect(carol.inbox('ReceiveMessage').items).toEqual([
+    ['x', 'to g1 and g2'],
+    ['x', 'to g1 and g2'],
+  ]);
 });
 
 test('groupExcept and othersInGroup', async () => {

@@ -28,27 +28,31 @@ interface EventStream {
 
 function openEventStream(token: string): Promise<EventStream> {
   return new Promise((resolve, reject) => {
-    const request = http.get(`${server.hubUrl}?id=${token}`, { headers: { accept: 'text/event-stream' } }, (response) => {
-      let received = '';
-      response.setEncoding('utf8');
-      response.on('data', (chunk: string) => (received += chunk));
-      const ended = new Promise<void>((done) => response.on('close', () => done()));
-      resolve({
-        status: response.statusCode ?? 0,
-        headers: response.headers,
-        text: () => received,
-        ended,
-        destroy: () => request.destroy(),
-        waitFor: async (predicate, timeoutMs = 3000) => {
-          const deadline = Date.now() + timeoutMs;
-          while (!predicate(received)) {
-            if (Date.now() > deadline) throw new Error(`stream so far: ${JSON.stringify(received)}`);
-            await delay(5);
-          }
-          return received;
-        },
-      });
-    });
+    const request = http.get(
+      `${server.hubUrl}?id=${token}`,
+      { headers: { accept: 'text/event-stream' } },
+      (response) => {
+        let received = '';
+        response.setEncoding('utf8');
+        response.on('data', (chunk: string) => (received += chunk));
+        const ended = new Promise<void>((done) => response.on('close', () => done()));
+        resolve({
+          status: response.statusCode ?? 0,
+          headers: response.headers,
+          text: () => received,
+          ended,
+          destroy: () => request.destroy(),
+          waitFor: async (predicate, timeoutMs = 3000) => {
+            const deadline = Date.now() + timeoutMs;
+            while (!predicate(received)) {
+              if (Date.now() > deadline) throw new Error(`stream so far: ${JSON.stringify(received)}`);
+              await delay(5);
+            }
+            return received;
+          },
+        });
+      },
+    );
     request.on('error', reject);
   });
 }
@@ -59,7 +63,7 @@ async function negotiate(): Promise<{ connectionId: string; connectionToken: str
 
 const post = (token: string, body: string) => fetch(`${server.hubUrl}?id=${token}`, { method: 'POST', body });
 
-test('the stream has .NET\'s headers and starts with the :\\r\\n preamble', async () => {
+test("the stream has .NET's headers and starts with the :\\r\\n preamble", async () => {
   const { connectionToken } = await negotiate();
   const stream = await openEventStream(connectionToken);
   expect(stream.status).toBe(200);
@@ -76,7 +80,10 @@ test('messages arrive as data events holding whole messages; sends go by POST', 
   const stream = await openEventStream(connectionToken);
   expect((await post(connectionToken, `{"protocol":"json","version":1}${RS}`)).status).toBe(200);
   await stream.waitFor((text) => text.includes('{}'));
-  await post(connectionToken, `{"type":1,"invocationId":"1","target":"Echo","arguments":["x"]}${RS}{"type":1,"invocationId":"2","target":"Echo","arguments":["y"]}${RS}`);
+  await post(
+    connectionToken,
+    `{"type":1,"invocationId":"1","target":"Echo","arguments":["x"]}${RS}{"type":1,"invocationId":"2","target":"Echo","arguments":["y"]}${RS}`,
+  );
   const text = await stream.waitFor((received) => received.includes('"invocationId":"2"'));
   // One event per turn: the handshake reply, then both completions together.
   expect(text).toBe(
@@ -100,7 +107,7 @@ test('an SSE request without id or with an unknown id', async () => {
   expect([unknown.status, await unknown.text()]).toEqual([404, 'No Connection with that ID']);
 });
 
-test('MessagePack is refused on Server-Sent Events with .NET\'s handshake error', async () => {
+test("MessagePack is refused on Server-Sent Events with .NET's handshake error", async () => {
   const { connectionToken } = await negotiate();
   const stream = await openEventStream(connectionToken);
   await post(connectionToken, `{"protocol":"messagepack","version":1}${RS}`);

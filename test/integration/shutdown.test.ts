@@ -20,7 +20,10 @@ test('a raw client sees a Close with allowReconnect, then a 1000 close frame', a
 
 test('the official client closes cleanly; with automatic reconnect it starts reconnecting', async () => {
   const server = await startChatServer();
-  const plain = new signalR.HubConnectionBuilder().withUrl(server.hubUrl).configureLogging(signalR.LogLevel.None).build();
+  const plain = new signalR.HubConnectionBuilder()
+    .withUrl(server.hubUrl)
+    .configureLogging(signalR.LogLevel.None)
+    .build();
   const reconnecting = new signalR.HubConnectionBuilder()
     .withUrl(server.hubUrl)
     .withAutomaticReconnect([60_000])

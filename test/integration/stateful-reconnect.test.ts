@@ -46,7 +46,9 @@ afterAll(async () => {
 });
 
 test('negotiate grants stateful reconnect only when the client asks and the hub allows it', async () => {
-  const asked = await (await fetch(`${server.hubUrl}/negotiate?negotiateVersion=1&useStatefulReconnect=true`, { method: 'POST' })).json();
+  const asked = await (
+    await fetch(`${server.hubUrl}/negotiate?negotiateVersion=1&useStatefulReconnect=true`, { method: 'POST' })
+  ).json();
   expect(Object.keys(asked)[0]).toBe('useStatefulReconnect');
   expect(asked.useStatefulReconnect).toBe(true);
   const notAsked = await (await fetch(`${server.hubUrl}/negotiate?negotiateVersion=1`, { method: 'POST' })).json();
@@ -55,7 +57,9 @@ test('negotiate grants stateful reconnect only when the client asks and the hub 
   await chat.register(fastifySignalR, { hubs: [{ path: '/plain', hub: TickHub }] });
   const plain = await listen(chat, '/plain');
   try {
-    const refused = await (await fetch(`${plain.hubUrl}/negotiate?negotiateVersion=1&useStatefulReconnect=true`, { method: 'POST' })).json();
+    const refused = await (
+      await fetch(`${plain.hubUrl}/negotiate?negotiateVersion=1&useStatefulReconnect=true`, { method: 'POST' })
+    ).json();
     expect(refused.useStatefulReconnect).toBeUndefined();
   } finally {
     await plain.close();
@@ -106,7 +110,11 @@ test('a cut socket resumes on the same connection; nothing is lost or duplicated
   await Promise.all([serverSide, clientSide]);
   await eventually(() => proxy.accepted > again, 'the client reconnected after the second cut', 10_000);
 
-  await eventually(() => ticks.length >= total && (recorded.get(id)?.length ?? 0) >= total, 'every message arrived', 10_000);
+  await eventually(
+    () => ticks.length >= total && (recorded.get(id)?.length ?? 0) >= total,
+    'every message arrived',
+    10_000,
+  );
   await delay(300);
   expect(ticks).toEqual(Array.from({ length: total }, (_, n) => n));
   expect(recorded.get(id)).toEqual(Array.from({ length: total }, (_, n) => n));

@@ -288,14 +288,16 @@ describe.each(CLIENT_COMBINATIONS)('$name', ({ transport, protocol }) => {
       const connection = await connectLab();
       const tag = `drop-${transport}`;
       const items: number[] = [];
-      connection.stream<number>('Ticks', tag).subscribe({ next: (item) => items.push(item), error: () => undefined, complete: () => undefined });
+      connection
+        .stream<number>('Ticks', tag)
+        .subscribe({ next: (item) => items.push(item), error: () => undefined, complete: () => undefined });
       await eventually(() => items.length >= 2, 'two items');
       await connection.stop();
       await eventually(() => events.some((event) => event.startsWith(`${tag} stopped`)), 'the producer to stop', 1000);
       expect(events.find((event) => event.startsWith(`${tag} stopped`))).toMatch(/aborted: true$/);
     });
 
-    test('an error while streaming: items so far, then .NET\'s error text (detail only for HubException or detailed errors)', async () => {
+    test("an error while streaming: items so far, then .NET's error text (detail only for HubException or detailed errors)", async () => {
       const connection = await connectLab();
       const items: number[] = [];
       const hubError = new Promise<string>((resolve) =>
@@ -343,7 +345,7 @@ describe.each(CLIENT_COMBINATIONS)('$name', ({ transport, protocol }) => {
       expect(await collect(connection.stream('Later'))).toEqual(['after a wait']);
     });
 
-    test('the wrong kind of invocation gets .NET\'s error; a fire-and-forget one gets nothing', async () => {
+    test("the wrong kind of invocation gets .NET's error; a fire-and-forget one gets nothing", async () => {
       const connection = await connectChat();
       expect(await errorOf(connection.invoke('Counter', 1, 1))).toBe(
         "The client attempted to invoke the streaming 'Counter' method with a non-streaming invocation.",
@@ -392,10 +394,12 @@ describe.each(CLIENT_COMBINATIONS)('$name', ({ transport, protocol }) => {
       const sum = connection.invoke<number>('Sum', numbers);
       numbers.next(1);
       numbers.error(new Error('upload broke'));
-      expect(await errorOf(sum)).toBe("An unexpected error occurred invoking 'Sum' on the server. HubException: upload broke");
+      expect(await errorOf(sum)).toBe(
+        "An unexpected error occurred invoking 'Sum' on the server. HubException: upload broke",
+      );
     });
 
-    test('an item of the wrong type ends the upload with .NET\'s binding error', async () => {
+    test("an item of the wrong type ends the upload with .NET's binding error", async () => {
       const connection = await connectChat();
       const numbers = new Subject<unknown>();
       const sum = connection.invoke<number>('Sum', numbers);
@@ -552,7 +556,11 @@ describe('on the wire (JSON, raw WebSocket)', () => {
   }
 
   function records(socket: RawWebSocket): string[] {
-    return socket.frames.map((frame) => frame.text).join('').split(RS).slice(1, -1);
+    return socket.frames
+      .map((frame) => frame.text)
+      .join('')
+      .split(RS)
+      .slice(1, -1);
   }
 
   async function recordsAfter(socket: RawWebSocket, count: number, timeoutMs = 5000): Promise<string[]> {
@@ -575,7 +583,7 @@ describe('on the wire (JSON, raw WebSocket)', () => {
     ]);
   });
 
-  test('an upload: items and the end arrive by stream id; the method\'s Completion carries the result', async () => {
+  test("an upload: items and the end arrive by stream id; the method's Completion carries the result", async () => {
     const socket = await open();
     send(
       socket,
@@ -614,7 +622,11 @@ describe('on the wire (JSON, raw WebSocket)', () => {
     send(socket, '{"type":4,"invocationId":"d1","target":"Counter","arguments":[1000,20]}');
     await recordsAfter(socket, 1);
     send(socket, '{"type":4,"invocationId":"d1","target":"Counter","arguments":[2,0]}');
-    await eventually(() => records(socket).includes('{"type":3,"invocationId":"d1","error":"Invocation ID \'d1\' is already in use."}'), 'the refusal');
+    await eventually(
+      () =>
+        records(socket).includes('{"type":3,"invocationId":"d1","error":"Invocation ID \'d1\' is already in use."}'),
+      'the refusal',
+    );
     const itemsBefore = records(socket).length;
     await recordsAfter(socket, itemsBefore + 2);
     send(socket, '{"type":5,"invocationId":"d1"}');
@@ -622,7 +634,9 @@ describe('on the wire (JSON, raw WebSocket)', () => {
     const all = records(socket);
     expect(all.at(-1)).toBe('{"type":3,"invocationId":"d1"}');
     // The first stream's items went on in order after the refusal.
-    const items = all.filter((record) => record.startsWith('{"type":2')).map((record) => (JSON.parse(record) as { item: number }).item);
+    const items = all
+      .filter((record) => record.startsWith('{"type":2'))
+      .map((record) => (JSON.parse(record) as { item: number }).item);
     expect(items).toEqual(Array.from({ length: items.length }, (_, i) => i));
   });
 

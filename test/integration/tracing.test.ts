@@ -6,7 +6,12 @@
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { context, propagation, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
 import { W3CTraceContextPropagator } from '@opentelemetry/core';
-import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor, type ReadableSpan } from '@opentelemetry/sdk-trace-base';
+import {
+  BasicTracerProvider,
+  InMemorySpanExporter,
+  SimpleSpanProcessor,
+  type ReadableSpan,
+} from '@opentelemetry/sdk-trace-base';
 import Fastify from 'fastify';
 import { fastifySignalR, Hub, HubException, signalRTracing } from '../../src';
 import { ClientPool, eventually } from '../support/clients';
@@ -102,7 +107,9 @@ test('an invocation is one SERVER span named {hub}/{method} with the rpc attribu
 test('a method that throws marks its span ERROR with error.type, a HubException too', async () => {
   const { connection } = await pool.connect({}, []);
   await expect(connection.invoke('Fail')).rejects.toThrow('refused');
-  await expect(connection.invoke('Crash')).rejects.toThrow("An unexpected error occurred invoking 'Crash' on the server.");
+  await expect(connection.invoke('Crash')).rejects.toThrow(
+    "An unexpected error occurred invoking 'Crash' on the server.",
+  );
   const [failed] = spans('Chat.TracedHub/fail');
   expect(failed.status).toEqual({ code: SpanStatusCode.ERROR, message: 'refused' });
   expect(failed.attributes['error.type']).toBe('HubException');
@@ -120,7 +127,7 @@ test('spans the method starts are children of its span', async () => {
   expect(child.spanContext().traceId).toBe(method.spanContext().traceId);
 });
 
-test('trace context in the Invocation headers continues the caller\'s trace', async () => {
+test("trace context in the Invocation headers continues the caller's trace", async () => {
   const traceId = '0af7651916cd43dd8448eb211c80319c';
   const callerSpanId = 'b7ad6b7169203331';
   const socket = await RawWebSocket.connect(server.hubUrl);
@@ -150,11 +157,13 @@ test('the lifecycle hooks are spans too', async () => {
 const collect = (connection: import('@microsoft/signalr').HubConnection, method: string, ...args: unknown[]) => {
   const items: unknown[] = [];
   return new Promise<unknown[]>((resolve, reject) =>
-    connection.stream(method, ...args).subscribe({ next: (item) => items.push(item), complete: () => resolve(items), error: reject }),
+    connection
+      .stream(method, ...args)
+      .subscribe({ next: (item) => items.push(item), complete: () => resolve(items), error: reject }),
   );
 };
 
-test('a stream\'s span lasts until its last item, and the items\' own spans are its children', async () => {
+test("a stream's span lasts until its last item, and the items' own spans are its children", async () => {
   const { connection } = await pool.connect({}, []);
   expect(await collect(connection, 'Ticks', 3, 20)).toEqual([1, 2, 3]);
   await eventually(() => spans('Chat.TracedHub/ticks').length === 1, 'the stream span');
@@ -182,7 +191,9 @@ test('a stream the client cancels ends its span, and its producer stops', async 
   const { connection } = await pool.connect({}, []);
   producerStopped = false;
   const received: unknown[] = [];
-  const subscription = connection.stream('Endless').subscribe({ next: (item) => received.push(item), complete: () => undefined, error: () => undefined });
+  const subscription = connection
+    .stream('Endless')
+    .subscribe({ next: (item) => received.push(item), complete: () => undefined, error: () => undefined });
   await eventually(() => received.length >= 3, 'a few items');
   subscription.dispose();
   await eventually(() => spans('Chat.TracedHub/endless').length === 1, 'the stream span to end');

@@ -44,12 +44,17 @@ describe.each(TRANSPORTS)('%s', (name, transport) => {
     await a.connection.stop();
     await b.connection.stop();
     await expect(a.closed).resolves.toBeUndefined();
-    await eventually(() => endpoint.connectionCount === 0 && endpoint.connections.size === 0, 'the server forgets both connections');
+    await eventually(
+      () => endpoint.connectionCount === 0 && endpoint.connections.size === 0,
+      'the server forgets both connections',
+    );
   });
 
   test('many messages in both directions arrive in order', async () => {
     const client = await pool.connect({ transport });
-    const sends = Array.from({ length: 50 }, (_, i) => client.connection.invoke('SendToConnection', client.connection.connectionId, 'me', `m${i}`));
+    const sends = Array.from({ length: 50 }, (_, i) =>
+      client.connection.invoke('SendToConnection', client.connection.connectionId, 'me', `m${i}`),
+    );
     await Promise.all(sends);
     const received = await client.inbox('ReceiveMessage').waitFor(50);
     expect(received.map(([, message]) => message)).toEqual(Array.from({ length: 50 }, (_, i) => `m${i}`));
@@ -72,7 +77,7 @@ describe('transport negotiation and fallback', () => {
     return { server, pool, endpoint: server.app.signalr.endpoints[0] };
   }
 
-  test('negotiate lists only the enabled transports, in .NET\'s order whatever the option order', async () => {
+  test("negotiate lists only the enabled transports, in .NET's order whatever the option order", async () => {
     const { server } = await serverWith(['LongPolling', 'WebSockets']);
     const response = await fetch(`${server.hubUrl}/negotiate?negotiateVersion=1`, { method: 'POST' });
     expect((await response.json()).availableTransports).toEqual([
@@ -95,17 +100,23 @@ describe('transport negotiation and fallback', () => {
     expect(endpoint.connections.countByTransport()).toEqual({ WebSockets: 0, ServerSentEvents: 0, LongPolling: 1 });
   });
 
-  test('a request for a disabled transport gets .NET\'s 404', async () => {
+  test("a request for a disabled transport gets .NET's 404", async () => {
     const { server } = await serverWith(['LongPolling']);
-    const { connectionToken } = await (await fetch(`${server.hubUrl}/negotiate?negotiateVersion=1`, { method: 'POST' })).json();
-    const response = await fetch(`${server.hubUrl}?id=${connectionToken}`, { headers: { accept: 'text/event-stream' } });
+    const { connectionToken } = await (
+      await fetch(`${server.hubUrl}/negotiate?negotiateVersion=1`, { method: 'POST' })
+    ).json();
+    const response = await fetch(`${server.hubUrl}?id=${connectionToken}`, {
+      headers: { accept: 'text/event-stream' },
+    });
     expect(response.status).toBe(404);
     expect(await response.text()).toBe('ServerSentEvents transport not supported by this end point type');
   });
 
-  test('a client forced to a disabled transport fails to start with the client\'s message', async () => {
+  test("a client forced to a disabled transport fails to start with the client's message", async () => {
     const { pool } = await serverWith(['LongPolling']);
-    await expect(pool.connect({ transport: HttpTransportType.WebSockets })).rejects.toThrow(/Unable to connect to the server with any of the available transports/);
+    await expect(pool.connect({ transport: HttpTransportType.WebSockets })).rejects.toThrow(
+      /Unable to connect to the server with any of the available transports/,
+    );
   });
 });
 

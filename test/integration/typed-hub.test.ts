@@ -84,10 +84,7 @@ test('app.signalr.hub(HubClass) gives a context typed by the hub client interfac
   await context.clients.all.send('ReceiveMessage', 'server', 'from outside');
   // @ts-expect-error -- the context is typed too
   await expect(context.clients.all.send('ReceiveMessage', 'server')).resolves.toBeUndefined();
-  expect(await receiver.inbox('ReceiveMessage').waitFor(2)).toEqual([
-    ['server', 'from outside'],
-    ['server'],
-  ]);
+  expect(await receiver.inbox('ReceiveMessage').waitFor(2)).toEqual([['server', 'from outside'], ['server']]);
   // By path the hub class is unknown, so the context is untyped.
   await server.app.signalr.hub('/typed').clients.all.send('AnythingAtAll', 1, 2, 3);
 });

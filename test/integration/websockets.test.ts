@@ -29,7 +29,10 @@ async function negotiateToken(): Promise<string> {
 }
 
 test('an unknown id is refused with 404 before the upgrade', async () => {
-  expect(await RawWebSocket.refused(`${server.hubUrl}?id=unknown`)).toEqual({ status: 404, body: 'No Connection with that ID' });
+  expect(await RawWebSocket.refused(`${server.hubUrl}?id=unknown`)).toEqual({
+    status: 404,
+    body: 'No Connection with that ID',
+  });
 });
 
 test('a second socket for a connection is refused with 409', async () => {

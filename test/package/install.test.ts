@@ -62,7 +62,10 @@ async function run(program: string, args: readonly string[], cwd: string, env = 
     return stdout + stderr;
   } catch (error) {
     const failure = error as { stdout?: string; stderr?: string; message: string };
-    throw new Error(`${program} ${args.join(' ')} failed:\n${failure.stdout ?? ''}${failure.stderr ?? failure.message}`, { cause: error });
+    throw new Error(
+      `${program} ${args.join(' ')} failed:\n${failure.stdout ?? ''}${failure.stderr ?? failure.message}`,
+      { cause: error },
+    );
   }
 }
 
@@ -155,9 +158,16 @@ export async function misuse(): Promise<void> {
 }
 
 /** Starts an app of the installed package with `node` on a free port. */
-async function startApp(node: LtsNode, entry: string): Promise<{ url: string; child: ChildProcess; output: () => string }> {
+async function startApp(
+  node: LtsNode,
+  entry: string,
+): Promise<{ url: string; child: ChildProcess; output: () => string }> {
   const port = await freePort();
-  const child = spawn(node.binary, [entry], { cwd: app, env: userEnvironment({ PORT: String(port) }), stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(node.binary, [entry], {
+    cwd: app,
+    env: userEnvironment({ PORT: String(port) }),
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   killOnExit(child);
   children.add(child);
   child.once('exit', () => children.delete(child));
@@ -167,7 +177,9 @@ async function startApp(node: LtsNode, entry: string): Promise<{ url: string; ch
   try {
     await waitForPort(port, 20_000, () => child.exitCode !== null);
   } catch (error) {
-    throw new Error(`${entry} on Node.js ${node.version} did not start: ${(error as Error).message}\n${output}`, { cause: error });
+    throw new Error(`${entry} on Node.js ${node.version} did not start: ${(error as Error).message}\n${output}`, {
+      cause: error,
+    });
   }
   return { url: `http://127.0.0.1:${port}`, child, output: () => output };
 }
@@ -181,7 +193,10 @@ async function stopApp(child: ChildProcess): Promise<void> {
 
 /** What a user of the README's chat hub sees with the official client. */
 async function expectChatHubServes(url: string): Promise<void> {
-  const connection = new signalR.HubConnectionBuilder().withUrl(`${url}/chathub`).configureLogging(signalR.LogLevel.None).build();
+  const connection = new signalR.HubConnectionBuilder()
+    .withUrl(`${url}/chathub`)
+    .configureLogging(signalR.LogLevel.None)
+    .build();
   const welcomed = new Promise<string>((resolve) => connection.on('Welcome', resolve));
   const received: string[][] = [];
   let onReceived = (): void => {};
@@ -201,10 +216,16 @@ async function expectChatHubServes(url: string): Promise<void> {
     expect(await connection.invoke('WhoAmI')).toBeNull();
     await expect(connection.invoke('Withdraw', 500)).rejects.toThrow(/HubException: Limit exceeded/);
     // The schema refuses a message over 500 characters with .NET's binding error.
-    await expect(connection.invoke('SendMessage', 'ana', 'x'.repeat(501))).rejects.toThrow(/Failed to invoke 'SendMessage'/);
+    await expect(connection.invoke('SendMessage', 'ana', 'x'.repeat(501))).rejects.toThrow(
+      /Failed to invoke 'SendMessage'/,
+    );
 
     heard = nextMessage();
-    const broadcast = await fetch(`${url}/broadcast`, { method: 'POST', headers: { 'content-type': 'text/plain' }, body: 'from http' });
+    const broadcast = await fetch(`${url}/broadcast`, {
+      method: 'POST',
+      headers: { 'content-type': 'text/plain' },
+      body: 'from http',
+    });
     expect({ status: broadcast.status, body: await broadcast.json() }).toEqual({ status: 200, body: { ok: true } });
     await heard;
     expect(received).toEqual([
@@ -244,7 +265,11 @@ beforeAll(async () => {
   app = path.join(work, 'app');
   mkdirSync(app);
   writeFileSync(path.join(app, 'package.json'), JSON.stringify({ name: 'package-test-app', private: true }, null, 2));
-  await run('npm', ['install', '--omit=dev', '--prefer-offline', '--no-audit', '--no-fund', '--silent', tarball, 'fastify', 'zod'], app);
+  await run(
+    'npm',
+    ['install', '--omit=dev', '--prefer-offline', '--no-audit', '--no-fund', '--silent', tarball, 'fastify', 'zod'],
+    app,
+  );
 }, 300_000);
 
 afterAll(async () => {
@@ -256,23 +281,35 @@ afterAll(async () => {
 describe('the tarball', () => {
   test('holds the compiled JavaScript with its declarations, README, LICENSE and CHANGELOG, and nothing else', () => {
     // `emitter/package.json` points resolvers without `exports` support (TypeScript's `node10`) at the subpath.
-    const allowed = /^(dist\/(src|protocol)\/[\w/.-]+\.(js|d\.ts)|dist\/admin-page\/[\w/.-]+\.(html|js|css)|README\.md|LICENSE|CHANGELOG\.md|package\.json|emitter\/package\.json)$/;
+    const allowed =
+      /^(dist\/(src|protocol)\/[\w/.-]+\.(js|d\.ts)|dist\/admin-page\/[\w/.-]+\.(html|js|css)|README\.md|LICENSE|CHANGELOG\.md|package\.json|emitter\/package\.json)$/;
     expect(packedFiles.filter((file) => !allowed.test(file))).toEqual([]);
-    for (const file of ['dist/src/index.js', 'dist/src/index.d.ts', 'dist/src/emitter/index.js', 'README.md', 'LICENSE', 'CHANGELOG.md']) {
+    for (const file of [
+      'dist/src/index.js',
+      'dist/src/index.d.ts',
+      'dist/src/emitter/index.js',
+      'README.md',
+      'LICENSE',
+      'CHANGELOG.md',
+    ]) {
       expect({ file, packed: packedFiles.includes(file) }).toEqual({ file, packed: true });
     }
     // Every compiled module has its declarations.
     const modules = packedFiles.filter((file) => file.endsWith('.js') && !file.startsWith('dist/admin-page/'));
     expect(modules.filter((file) => !packedFiles.includes(file.replace(/\.js$/, '.d.ts')))).toEqual([]);
-    expect(readFileSync(path.join(app, 'node_modules/fastify-signalr/LICENSE'), 'utf8')).toMatch(/^MIT License\n\nCopyright \(c\) 2026 the fastify-signalr contributors\n/);
+    expect(readFileSync(path.join(app, 'node_modules/fastify-signalr/LICENSE'), 'utf8')).toMatch(
+      /^MIT License\n\nCopyright \(c\) 2026 the fastify-signalr contributors\n/,
+    );
   });
 
   test('publint and @arethetypeswrong/cli find no problems', async () => {
     expect(await run(path.join(BIN, 'publint'), ['run', '--strict', tarball], work)).toContain('All good!');
-    expect(await run(path.join(BIN, 'attw'), ['--format', 'table-flipped', tarball], work)).toContain('No problems found');
+    expect(await run(path.join(BIN, 'attw'), ['--format', 'table-flipped', tarball], work)).toContain(
+      'No problems found',
+    );
   });
 
-  test("the built API matches the checked-in report (npm run api:update records a deliberate change)", async () => {
+  test('the built API matches the checked-in report (npm run api:update records a deliberate change)', async () => {
     // api-extractor compares the clone's fresh build with the clone's api/fastify-signalr.api.md and fails on any
     // difference; `--local` is what writes the report instead.
     const output = await run(path.join(BIN, 'api-extractor'), ['run'], source).catch((error: Error) => error.message);
@@ -282,7 +319,10 @@ describe('the tarball', () => {
   test('installs with production dependencies only', () => {
     const modules = path.join(app, 'node_modules');
     for (const dependency of ['fastify-signalr', 'fastify', '@fastify/websocket', 'ioredis', 'zod']) {
-      expect({ dependency, installed: existsSync(path.join(modules, dependency)) }).toEqual({ dependency, installed: true });
+      expect({ dependency, installed: existsSync(path.join(modules, dependency)) }).toEqual({
+        dependency,
+        installed: true,
+      });
     }
     for (const tool of ['typescript', 'jest', '@microsoft/signalr', 'tsx']) {
       expect({ tool, installed: existsSync(path.join(modules, tool)) }).toEqual({ tool, installed: false });
@@ -292,43 +332,53 @@ describe('the tarball', () => {
 
 /** Type-checks `files` in a folder of the app with a strict tsconfig of the given module system, emitting to `out/`. */
 async function typeCheck(name: string, module: 'nodenext' | 'bundler', files: Record<string, string>): Promise<string> {
-    const directory = path.join(app, name);
-    mkdirSync(directory);
-    for (const [file, text] of Object.entries(files)) writeFileSync(path.join(directory, file), text);
-    const compilerOptions = {
-      strict: true,
-      target: 'ES2022',
-      lib: ['ES2022'],
-      ...(module === 'nodenext' ? { module: 'nodenext', moduleResolution: 'nodenext' } : { module: 'esnext', moduleResolution: 'bundler' }),
-      types: ['node'],
-      typeRoots: [path.join(REPO, 'node_modules/@types')],
-      noImplicitOverride: true,
-      // The package's own declarations are checked as well (dependencies' are theirs to check).
-      skipLibCheck: false,
-      skipDefaultLibCheck: true,
-      outDir: 'out',
-    };
-    writeFileSync(path.join(directory, 'tsconfig.json'), JSON.stringify({ compilerOptions, files: Object.keys(files) }, null, 2));
-    return run(process.execPath, [path.join(REPO, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.json'], directory);
+  const directory = path.join(app, name);
+  mkdirSync(directory);
+  for (const [file, text] of Object.entries(files)) writeFileSync(path.join(directory, file), text);
+  const compilerOptions = {
+    strict: true,
+    target: 'ES2022',
+    lib: ['ES2022'],
+    ...(module === 'nodenext'
+      ? { module: 'nodenext', moduleResolution: 'nodenext' }
+      : { module: 'esnext', moduleResolution: 'bundler' }),
+    types: ['node'],
+    typeRoots: [path.join(REPO, 'node_modules/@types')],
+    noImplicitOverride: true,
+    // The package's own declarations are checked as well (dependencies' are theirs to check).
+    skipLibCheck: false,
+    skipDefaultLibCheck: true,
+    outDir: 'out',
+  };
+  writeFileSync(
+    path.join(directory, 'tsconfig.json'),
+    JSON.stringify({ compilerOptions, files: Object.keys(files) }, null, 2),
+  );
+  return run(process.execPath, [path.join(REPO, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.json'], directory);
 }
 
 let nodenextBuild: Promise<string> | undefined;
 /** The README's examples compiled once with `nodenext`; resolves with the compiled "Your own hub" app. */
 function compiledOwnHubExample(): Promise<string> {
-  nodenextBuild ??= typeCheck('ts-nodenext', 'nodenext', { 'chat.mts': ownHubExample(), 'typed.mts': typedHubExample(), 'emitter.mts': emitterExample() }).then(() =>
-    path.join(app, 'ts-nodenext/out/chat.mjs'),
-  );
+  nodenextBuild ??= typeCheck('ts-nodenext', 'nodenext', {
+    'chat.mts': ownHubExample(),
+    'typed.mts': typedHubExample(),
+    'emitter.mts': emitterExample(),
+  }).then(() => path.join(app, 'ts-nodenext/out/chat.mjs'));
   return nodenextBuild;
 }
 
 describe('type declarations', () => {
-
   test("the README's examples compile as strict TypeScript with module and moduleResolution nodenext", async () => {
     expect(existsSync(await compiledOwnHubExample())).toBe(true);
   });
 
   test("the README's examples compile as strict TypeScript with moduleResolution bundler", async () => {
-    await typeCheck('ts-bundler', 'bundler', { 'chat.ts': ownHubExample(), 'typed.ts': typedHubExample(), 'emitter.ts': emitterExample() });
+    await typeCheck('ts-bundler', 'bundler', {
+      'chat.ts': ownHubExample(),
+      'typed.ts': typedHubExample(),
+      'emitter.ts': emitterExample(),
+    });
   });
 
   test('a mistake against the shipped declarations fails to compile', async () => {
@@ -344,7 +394,9 @@ await Fastify().register(fastifySignalR, { hubs: [{ path: '/chathub', hub: ChatH
       (error: Error) => error.message,
     );
     expect(failure).toMatch(/wrong\.mts\(4,\d+\): error TS2345/);
-    expect(failure).toMatch(/wrong\.mts\(6,\d+\): error TS2769: No overload matches this call\.[\s\S]*Type 'string' is not assignable to type 'number'/);
+    expect(failure).toMatch(
+      /wrong\.mts\(6,\d+\): error TS2769: No overload matches this call\.[\s\S]*Type 'string' is not assignable to type 'number'/,
+    );
   });
 });
 
@@ -395,7 +447,11 @@ class ChatHub extends Hub {}
         ['/signalr-admin/lib/uPlot.min.css', '.uplot'],
       ]) {
         const response = await fetch(`${started.url}${file}`);
-        expect({ file, status: response.status, found: (await response.text()).includes(expected) }).toEqual({ file, status: 200, found: true });
+        expect({ file, status: response.status, found: (await response.text()).includes(expected) }).toEqual({
+          file,
+          status: 200,
+          found: true,
+        });
       }
     } finally {
       await stopApp(started.child);
@@ -410,13 +466,17 @@ class ChatHub extends Hub {}
       writeFileSync(path.join(app, entry), emitterWorker(kind));
       const subscriber = new Redis(redis.url);
       try {
-        const received = new Promise<Buffer>((resolve) => subscriber.on('messageBuffer', (_channel: Buffer, payload: Buffer) => resolve(payload)));
+        const received = new Promise<Buffer>((resolve) =>
+          subscriber.on('messageBuffer', (_channel: Buffer, payload: Buffer) => resolve(payload)),
+        );
         await subscriber.subscribe('ChatHub:all');
         const text = `from a ${kind} worker on Node.js ${node.version}`;
         const output = await run(node.binary, [entry], app, userEnvironment({ REDIS_URL: redis.url, TEXT: text }));
         const packages = JSON.parse(output.trim().split('\n').pop()!) as string[];
         expect(packages).toContain('fastify-signalr');
-        expect(packages.filter((name) => /fastify|^pino|^avvio|^find-my-way/.test(name) && name !== 'fastify-signalr')).toEqual([]);
+        expect(
+          packages.filter((name) => /fastify|^pino|^avvio|^find-my-way/.test(name) && name !== 'fastify-signalr'),
+        ).toEqual([]);
         // What the servers of the hub receive: the invocation framed in both protocols, the JSON one readable here.
         const invocation = decodeRedisInvocation(await received);
         expect([...invocation.messages.keys()]).toEqual(['json', 'messagepack']);

@@ -40,7 +40,12 @@ interface Outcome {
   readonly stderr: string;
 }
 
-function runCommand(program: string, args: readonly string[], env: NodeJS.ProcessEnv, user: { uid?: number; gid?: number }): Promise<Outcome> {
+function runCommand(
+  program: string,
+  args: readonly string[],
+  env: NodeJS.ProcessEnv,
+  user: { uid?: number; gid?: number },
+): Promise<Outcome> {
   const child = spawn(program, args, {
     cwd: REPO,
     env: userEnvironment({ HOME: work, npm_config_cache: path.join(work, 'npm-cache'), ...env }),
@@ -61,7 +66,9 @@ function runCommand(program: string, args: readonly string[], env: NodeJS.Proces
 const PACKAGES = ['redis-server', 'redis-sentinel', 'openssl', 'chromium', 'haproxy', 'nginx'];
 
 test('without root and without the Debian packages, the script stops with one line naming every package to install', async () => {
-  const result = await runUnprivileged('bash', ['scripts/provision.sh'], { PROVISION_SEARCH_PATH: path.join(work, 'no-programs') });
+  const result = await runUnprivileged('bash', ['scripts/provision.sh'], {
+    PROVISION_SEARCH_PATH: path.join(work, 'no-programs'),
+  });
   expect(result.code).toBe(1);
   expect(result.stdout).toBe('');
   const lines = result.stderr.trim().split('\n');
@@ -86,7 +93,9 @@ test('with one package missing, only that one is named', async () => {
   const some = path.join(work, 'some-programs');
   mkdirSync(some, { mode: 0o755 });
   for (const program of [...PACKAGES.filter((name) => name !== 'nginx'), 'dotnet']) {
-    const found = execFileSync('bash', ['-c', `PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin" command -v ${program}`]).toString().trim();
+    const found = execFileSync('bash', ['-c', `PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin" command -v ${program}`])
+      .toString()
+      .trim();
     symlinkSync(found, path.join(some, program));
   }
   const result = await runUnprivileged('bash', ['scripts/provision.sh'], { PROVISION_SEARCH_PATH: some });

@@ -13,7 +13,11 @@ describeWithDotnet('presence with an ASP.NET Core server on the same Redis', () 
   let cluster: MixedCluster;
 
   beforeAll(async () => {
-    cluster = await MixedCluster.start({ SIGNALR_PRESENCE: 'true', SIGNALR_PRESENCE_HEARTBEAT_MS: '200', LOG_LEVEL: 'info' });
+    cluster = await MixedCluster.start({
+      SIGNALR_PRESENCE: 'true',
+      SIGNALR_PRESENCE_HEARTBEAT_MS: '200',
+      LOG_LEVEL: 'info',
+    });
   }, 180_000);
 
   afterAll(async () => {
@@ -32,16 +36,27 @@ describeWithDotnet('presence with an ASP.NET Core server on the same Redis', () 
     }
     const [a, b] = cluster.ours;
     for (const server of [a, b]) {
-      const page = (await (await fetch(`${server.url}/presence/groups/room-a`)).json()) as { scope: string; connections: { connectionId: string }[] };
+      const page = (await (await fetch(`${server.url}/presence/groups/room-a`)).json()) as {
+        scope: string;
+        connections: { connectionId: string }[];
+      };
       expect(page.scope).toBe('fleet');
-      expect(page.connections.map((member) => member.connectionId).sort()).toEqual([cluster.idOf('aJson'), cluster.idOf('bPack')].sort());
-      const carol = (await (await fetch(`${server.url}/presence/users/carol`)).json()) as { connections: { connectionId: string }[] };
+      expect(page.connections.map((member) => member.connectionId).sort()).toEqual(
+        [cluster.idOf('aJson'), cluster.idOf('bPack')].sort(),
+      );
+      const carol = (await (await fetch(`${server.url}/presence/users/carol`)).json()) as {
+        connections: { connectionId: string }[];
+      };
       expect(carol.connections.map((connection) => connection.connectionId)).toEqual([cluster.idOf('bJson')]);
     }
   });
 
   test('a group send from the .NET server still reaches the members on every server', async () => {
     await cluster.clients.dotnetJson.connection.invoke('SendToRoom', 'room-a', 'erin', 'from-dotnet');
-    expect(await cluster.deliveredAfterSettling('from-dotnet', ['aJson', 'bPack', 'dotnetJson'])).toEqual({ aJson: 1, bPack: 1, dotnetJson: 1 });
+    expect(await cluster.deliveredAfterSettling('from-dotnet', ['aJson', 'bPack', 'dotnetJson'])).toEqual({
+      aJson: 1,
+      bPack: 1,
+      dotnetJson: 1,
+    });
   });
 });

@@ -36,7 +36,11 @@ const pools = [0, 1, 2].map((index) => new ClientPool(() => servers[index].hubUr
 
 beforeAll(async () => {
   redis = await RedisServer.start();
-  const env = { REDIS_URL: redis.url, CHAT_HUB_NAME: HUB, SIGNALR_PRESENCE: 'true', SIGNALR_PRESENCE_HEARTBEAT_MS: String(HEARTBEAT_MS),
+  const env = {
+    REDIS_URL: redis.url,
+    CHAT_HUB_NAME: HUB,
+    SIGNALR_PRESENCE: 'true',
+    SIGNALR_PRESENCE_HEARTBEAT_MS: String(HEARTBEAT_MS),
     SIGNALR_MANAGEMENT_ACCESS_KEY: ACCESS_KEY,
   };
   const results = await Promise.allSettled(['A', 'B', 'C'].map((label) => ServerProcess.start(label, env)));
@@ -64,7 +68,11 @@ async function send(server: ServerProcess, method: 'PUT' | 'DELETE', path: strin
 
 async function connect(server: number, user: string, msgpack = false): Promise<TestClient> {
   return pools[server].connect(
-    { transport: HttpTransportType.WebSockets, query: `user=${user}`, ...(msgpack && { protocol: new MessagePackHubProtocol() }) },
+    {
+      transport: HttpTransportType.WebSockets,
+      query: `user=${user}`,
+      ...(msgpack && { protocol: new MessagePackHubProtocol() }),
+    },
     ['ReceiveMessage'],
   );
 }
@@ -125,7 +133,10 @@ test('a group spread over three servers: listed paged and exact, counted, its me
 
   // One connection of A, described by C.
   const first = members[1];
-  const { status, body } = await get<{ connection: Record<string, unknown> }>(servers[2], `/presence/connections/${first.client.connection.connectionId}`);
+  const { status, body } = await get<{ connection: Record<string, unknown> }>(
+    servers[2],
+    `/presence/connections/${first.client.connection.connectionId}`,
+  );
   expect(status).toBe(200);
   expect(body.connection).toMatchObject({
     connectionId: first.client.connection.connectionId,
@@ -137,7 +148,10 @@ test('a group spread over three servers: listed paged and exact, counted, its me
   expect(typeof body.connection.connectedAt).toBe('number');
   expect((await get(servers[1], '/presence/connections/not-a-connection')).status).toBe(404);
 
-  const groups = await get<{ groups: string[] }>(servers[1], `/presence/connections/${first.client.connection.connectionId}/groups`);
+  const groups = await get<{ groups: string[] }>(
+    servers[1],
+    `/presence/connections/${first.client.connection.connectionId}/groups`,
+  );
   expect(groups.body.groups).toEqual(['room']);
 
   // ann has one connection on each server.
@@ -164,7 +178,10 @@ test('management API: group members listed paged with nextLink, existence checks
   while (next !== null) {
     const response = await management(servers[1], 'GET', next);
     expect(response.status).toBe(200);
-    const body = (await response.json()) as { value: { connectionId: string; userId: string | null }[]; nextLink: string | null };
+    const body = (await response.json()) as {
+      value: { connectionId: string; userId: string | null }[];
+      nextLink: string | null;
+    };
     expect(body.value.length).toBeLessThanOrEqual(5);
     listed.push(...body.value);
     next = body.nextLink;
@@ -174,29 +191,73 @@ test('management API: group members listed paged with nextLink, existence checks
   expect(pages).toBeGreaterThanOrEqual(3);
   const byId = new Map(members.map(({ client, user }) => [client.connection.connectionId!, user]));
   for (const member of listed) expect(member.userId).toBe(byId.get(member.connectionId));
-  expect((await management(servers[1], 'GET', `/api/hubs/${HUB}/groups/room/connections?api-version=2024-12-01&maxpagesize=0`)).status).toBe(400);
+  expect(
+    (
+      await management(
+        servers[1],
+        'GET',
+        `/api/hubs/${HUB}/groups/room/connections?api-version=2024-12-01&maxpagesize=0`,
+      )
+    ).status,
+  ).toBe(400);
 
   // Connections, users and groups of server A, checked on C, which has none of them.
   const onA = members.find(({ server, user }) => server === 0 && user !== 'ann')!;
   const id = onA.client.connection.connectionId!;
-  expect((await management(servers[2], 'HEAD', `/api/hubs/${HUB}/connections/${id}?api-version=2024-12-01`)).status).toBe(200);
+  expect(
+    (await management(servers[2], 'HEAD', `/api/hubs/${HUB}/connections/${id}?api-version=2024-12-01`)).status,
+  ).toBe(200);
   expect((await management(servers[2], 'GET', `/api/v1/hubs/${HUB}/connections/${id}`)).status).toBe(200);
-  expect((await management(servers[2], 'HEAD', `/api/hubs/${HUB}/users/${onA.user}?api-version=2024-12-01`)).status).toBe(200);
-  expect((await management(servers[2], 'HEAD', `/api/hubs/${HUB}/connections/nobody?api-version=2024-12-01`)).status).toBe(404);
-  expect((await management(servers[2], 'HEAD', `/api/hubs/${HUB}/users/nobody?api-version=2024-12-01`)).status).toBe(404);
+  expect(
+    (await management(servers[2], 'HEAD', `/api/hubs/${HUB}/users/${onA.user}?api-version=2024-12-01`)).status,
+  ).toBe(200);
+  expect(
+    (await management(servers[2], 'HEAD', `/api/hubs/${HUB}/connections/nobody?api-version=2024-12-01`)).status,
+  ).toBe(404);
+  expect((await management(servers[2], 'HEAD', `/api/hubs/${HUB}/users/nobody?api-version=2024-12-01`)).status).toBe(
+    404,
+  );
   const lonely = await connect(0, 'lonely');
   await lonely.connection.invoke('JoinRoom', 'only-on-a');
-  expect((await management(servers[2], 'HEAD', `/api/hubs/${HUB}/groups/only-on-a?api-version=2024-12-01`)).status).toBe(200);
-  expect((await management(servers[2], 'HEAD', `/api/hubs/${HUB}/groups/empty-room?api-version=2024-12-01`)).status).toBe(404);
+  expect(
+    (await management(servers[2], 'HEAD', `/api/hubs/${HUB}/groups/only-on-a?api-version=2024-12-01`)).status,
+  ).toBe(200);
+  expect(
+    (await management(servers[2], 'HEAD', `/api/hubs/${HUB}/groups/empty-room?api-version=2024-12-01`)).status,
+  ).toBe(404);
 
   // A user group through the API, with a ttl: the user's connection on A joins; checked and removed on C.
-  expect((await management(servers[2], 'PUT', `/api/hubs/${HUB}/users/lonely/groups/api-group?api-version=2024-12-01&ttl=60`)).status).toBe(200);
+  expect(
+    (
+      await management(
+        servers[2],
+        'PUT',
+        `/api/hubs/${HUB}/users/lonely/groups/api-group?api-version=2024-12-01&ttl=60`,
+      )
+    ).status,
+  ).toBe(200);
   await within(SLACK_MS, 'lonely in api-group', async () => (await count(servers[1], 'api-group')) === 1);
-  expect((await management(servers[1], 'HEAD', `/api/hubs/${HUB}/users/lonely/groups/api-group?api-version=2024-12-01`)).status).toBe(200);
-  expect((await management(servers[1], 'PUT', `/api/hubs/${HUB}/users/lonely/groups/api-group?api-version=2024-12-01&ttl=soon`)).status).toBe(400);
-  expect((await management(servers[2], 'DELETE', `/api/v1/hubs/${HUB}/groups/api-group/users/lonely`)).status).toBe(200);
+  expect(
+    (await management(servers[1], 'HEAD', `/api/hubs/${HUB}/users/lonely/groups/api-group?api-version=2024-12-01`))
+      .status,
+  ).toBe(200);
+  expect(
+    (
+      await management(
+        servers[1],
+        'PUT',
+        `/api/hubs/${HUB}/users/lonely/groups/api-group?api-version=2024-12-01&ttl=soon`,
+      )
+    ).status,
+  ).toBe(400);
+  expect((await management(servers[2], 'DELETE', `/api/v1/hubs/${HUB}/groups/api-group/users/lonely`)).status).toBe(
+    200,
+  );
   await within(SLACK_MS, 'lonely left api-group', async () => (await count(servers[1], 'api-group')) === 0);
-  expect((await management(servers[1], 'HEAD', `/api/hubs/${HUB}/users/lonely/groups/api-group?api-version=2024-12-01`)).status).toBe(404);
+  expect(
+    (await management(servers[1], 'HEAD', `/api/hubs/${HUB}/users/lonely/groups/api-group?api-version=2024-12-01`))
+      .status,
+  ).toBe(404);
   await lonely.connection.stop();
 }, 60_000);
 
@@ -212,11 +273,19 @@ test('the emitter reads the same presence, hears the events and manages user-lev
     await delay(100);
     await emitter.groups.addUserToGroup('ann', 'from-emitter', { ttlSeconds: 60 });
     // ann has a connection on each server: each joins, and the emitter hears all three.
-    await within(SLACK_MS, "ann's three connections joined", async () => events.filter((event) => event.group === 'from-emitter').length === 3);
+    await within(
+      SLACK_MS,
+      "ann's three connections joined",
+      async () => events.filter((event) => event.group === 'from-emitter').length === 3,
+    );
     expect(new Set(events.map((event) => event.serverName)).size).toBe(3);
     expect(await emitter.presence.group('from-emitter').count()).toBe(3);
     await emitter.groups.removeUserFromGroup('ann', 'from-emitter');
-    await within(SLACK_MS, 'ann left from-emitter', async () => (await emitter.presence.group('from-emitter').count()) === 0);
+    await within(
+      SLACK_MS,
+      'ann left from-emitter',
+      async () => (await emitter.presence.group('from-emitter').count()) === 0,
+    );
   } finally {
     await emitter.close();
   }
@@ -231,7 +300,10 @@ test('join and leave events are seen on every server', async () => {
   const wanted = ['connected', 'joined:events-room', 'left:events-room', 'disconnected'];
   for (const server of servers) {
     await within(SLACK_MS, `the events of ${id} on ${server.label}`, async () => {
-      const { body } = await get<{ events: { type: string; connectionId: string; group?: string; userId?: string }[] }>(server, '/presence/events');
+      const { body } = await get<{ events: { type: string; connectionId: string; group?: string; userId?: string }[] }>(
+        server,
+        '/presence/events',
+      );
       const seen = body.events
         .filter((event) => event.connectionId === id)
         .map((event) => (event.group === undefined ? event.type : `${event.type}:${event.group}`));
@@ -246,7 +318,10 @@ test('a user-level group reaches a connection opened later on another server, un
   const carol = await connect(2, 'carol');
   await carol.connection.invoke('SendToRoom', 'vip', 'x', 'vip-1');
   await within(SLACK_MS, 'carol gets vip-1', async () => texts(carol).includes('vip-1'));
-  const groups = await get<{ groups: string[] }>(servers[1], `/presence/connections/${carol.connection.connectionId}/groups`);
+  const groups = await get<{ groups: string[] }>(
+    servers[1],
+    `/presence/connections/${carol.connection.connectionId}/groups`,
+  );
   expect(groups.body.groups).toEqual(['vip']);
 
   // Removed on B: carol's connection leaves; a later send misses her, a send to all after it still arrives.
@@ -265,7 +340,11 @@ test('a user-level group reaches a connection opened later on another server, un
   const daveLater = await connect(0, 'dave');
   await within(SLACK_MS, "dave's later connection joined short", async () => (await count(servers[2], 'short')) === 2);
   await other.connection.invoke('SendToRoom', 'short', 'x', 'short-1');
-  await within(SLACK_MS, 'both dave connections get short-1', async () => texts(dave).includes('short-1') && texts(daveLater).includes('short-1'));
+  await within(
+    SLACK_MS,
+    'both dave connections get short-1',
+    async () => texts(dave).includes('short-1') && texts(daveLater).includes('short-1'),
+  );
   await within(SHORT_TTL_S * 1000 + SLACK_MS, 'short expired', async () => (await count(servers[1], 'short')) === 0);
   const daveAfter = await connect(2, 'dave');
   await other.connection.invoke('SendToRoom', 'short', 'x', 'short-2');
@@ -296,25 +375,35 @@ test('kill -9 of one server: its connections leave every listing within the boun
   const [a, b, c] = servers;
   const aName = await a.serverName();
   const onA = sorted(members.filter(({ server }) => server === 0).map(({ client }) => client.connection.connectionId!));
-  const rest = sorted(members.filter(({ server }) => server !== 0).map(({ client }) => client.connection.connectionId!));
+  const rest = sorted(
+    members.filter(({ server }) => server !== 0).map(({ client }) => client.connection.connectionId!),
+  );
   a.signal('SIGKILL');
   await a.exited;
   const killedAt = Date.now();
   // Listings skip a dead server's connections once its heartbeat is three intervals old; its entries are removed
   // (counts included) by the next survivor's heartbeat.
-  const took = await within(REMOVAL_BOUND_MS + SLACK_MS, "A's connections gone from B's and C's listings and counts", async () => {
-    for (const server of [b, c]) {
-      const { ids } = await listAll(server, 'room', 4);
-      if (JSON.stringify(ids) !== JSON.stringify(rest)) return false;
-      if ((await count(server, 'room')) !== rest.length) return false;
-    }
-    return true;
-  });
+  const took = await within(
+    REMOVAL_BOUND_MS + SLACK_MS,
+    "A's connections gone from B's and C's listings and counts",
+    async () => {
+      for (const server of [b, c]) {
+        const { ids } = await listAll(server, 'room', 4);
+        if (JSON.stringify(ids) !== JSON.stringify(rest)) return false;
+        if ((await count(server, 'room')) !== rest.length) return false;
+      }
+      return true;
+    },
+  );
   const waited = Date.now() - killedAt;
   for (const id of onA) expect((await get(b, `/presence/connections/${id}`)).status).toBe(404);
   const ann = await get<{ connections: { connectionId: string }[] }>(c, '/presence/users/ann');
   expect(sorted(ann.body.connections.map((connection) => connection.connectionId))).toEqual(
-    sorted(members.filter(({ user, server }) => user === 'ann' && server !== 0).map(({ client }) => client.connection.connectionId!)),
+    sorted(
+      members
+        .filter(({ user, server }) => user === 'ann' && server !== 0)
+        .map(({ client }) => client.connection.connectionId!),
+    ),
   );
   const live = await get<{ servers: { serverName: string }[] }>(b, '/presence/servers');
   expect(live.body.servers.map((server) => server.serverName)).not.toContain(aName);
@@ -322,9 +411,13 @@ test('kill -9 of one server: its connections leave every listing within the boun
   // The removal published a disconnected event for each of A's connections.
   await within(SLACK_MS, "B saw A's connections disconnect", async () => {
     const { body } = await get<{ events: { type: string; connectionId: string }[] }>(b, '/presence/events');
-    const gone = new Set(body.events.filter((event) => event.type === 'disconnected').map((event) => event.connectionId));
+    const gone = new Set(
+      body.events.filter((event) => event.type === 'disconnected').map((event) => event.connectionId),
+    );
     return onA.every((id) => gone.has(id));
   });
-  console.log(`kill -9: gone from every listing ${took} ms after the kill was seen (${waited} ms); bound ${REMOVAL_BOUND_MS} ms`);
+  console.log(
+    `kill -9: gone from every listing ${took} ms after the kill was seen (${waited} ms); bound ${REMOVAL_BOUND_MS} ms`,
+  );
   members = members.filter(({ server }) => server !== 0);
 }, 60_000);

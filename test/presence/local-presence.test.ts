@@ -50,11 +50,15 @@ afterAll(async () => {
 test('listings, counts, connection info and events of this server, in local scope', async () => {
   const presence = app.signalr.hub(RoomHub).presence;
   const events: PresenceEvent[] = [];
-  for (const type of ['connected', 'disconnected', 'joined', 'left'] as const) presence.on(type, (event) => events.push(event));
+  for (const type of ['connected', 'disconnected', 'joined', 'left'] as const)
+    presence.on(type, (event) => events.push(event));
 
   const clients = [];
   for (let index = 0; index < 5; index++) {
-    const client = await pool.connect({ transport: index === 0 ? HttpTransportType.ServerSentEvents : HttpTransportType.WebSockets, query: `user=${index < 2 ? 'ann' : `u${index}`}` });
+    const client = await pool.connect({
+      transport: index === 0 ? HttpTransportType.ServerSentEvents : HttpTransportType.WebSockets,
+      query: `user=${index < 2 ? 'ann' : `u${index}`}`,
+    });
     await client.connection.invoke('Join', 'room');
     clients.push(client);
   }
@@ -85,8 +89,16 @@ test('listings, counts, connection info and events of this server, in local scop
   const leavingId = leaving.connection.connectionId!;
   await leaving.connection.invoke('Leave', 'room');
   await leaving.connection.stop();
-  await eventually(() => events.some((event) => event.type === 'disconnected' && event.connectionId === leavingId), 'the disconnected event');
-  expect(events.filter((event) => event.connectionId === leavingId).map((event) => event.type)).toEqual(['connected', 'joined', 'left', 'disconnected']);
+  await eventually(
+    () => events.some((event) => event.type === 'disconnected' && event.connectionId === leavingId),
+    'the disconnected event',
+  );
+  expect(events.filter((event) => event.connectionId === leavingId).map((event) => event.type)).toEqual([
+    'connected',
+    'joined',
+    'left',
+    'disconnected',
+  ]);
   expect(await presence.connection(leavingId)).toBeUndefined();
   expect(await presence.group('room').count()).toBe(4);
 });

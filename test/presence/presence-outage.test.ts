@@ -38,7 +38,9 @@ afterAll(async () => {
 }, 30_000);
 
 async function room(): Promise<string[]> {
-  const page = (await (await fetch(`${other!.url}/presence/groups/room?limit=100`)).json()) as { connections: { connectionId: string }[] };
+  const page = (await (await fetch(`${other!.url}/presence/groups/room?limit=100`)).json()) as {
+    connections: { connectionId: string }[];
+  };
   return page.connections.map((member) => member.connectionId).sort();
 }
 

@@ -78,7 +78,13 @@ describe('LengthPrefixSplitter', () => {
   });
 
   it('accepts any chunking of a stream, byte by byte included', () => {
-    const bodies = [Buffer.alloc(0), fromHex('9106'), Buffer.alloc(127, 1), Buffer.alloc(128, 2), Buffer.alloc(20000, 3)];
+    const bodies = [
+      Buffer.alloc(0),
+      fromHex('9106'),
+      Buffer.alloc(127, 1),
+      Buffer.alloc(128, 2),
+      Buffer.alloc(20000, 3),
+    ];
     const stream = Buffer.concat(bodies.map(frameBinaryMessage));
     const expected = bodies.map(hex);
     for (let at = 0; at <= stream.length; at += at < 300 ? 1 : 97) {
@@ -94,7 +100,8 @@ describe('LengthPrefixSplitter', () => {
     try {
       const s = new LengthPrefixSplitter(null);
       let received = 0;
-      for (let i = 0; i < framed.length; i++) s.push(framed.subarray(i, i + 1), (_bytes, start, end) => (received = end - start));
+      for (let i = 0; i < framed.length; i++)
+        s.push(framed.subarray(i, i + 1), (_bytes, start, end) => (received = end - start));
       expect(received).toBe(5000);
       expect(concat).toHaveBeenCalledTimes(1);
     } finally {
@@ -150,7 +157,9 @@ describe('LengthPrefixSplitter', () => {
     });
 
     it('fails on an unfinished prefix that is already longer than the window', () => {
-      expect(() => split(new LengthPrefixSplitter(2), [fromHex('8080')])).toThrow(maximumMessageSizeExceeded(2).message);
+      expect(() => split(new LengthPrefixSplitter(2), [fromHex('8080')])).toThrow(
+        maximumMessageSizeExceeded(2).message,
+      );
       // With a window of 3, .NET's parser never sees a 5th prefix byte: the size error wins over the 2 GB one.
       expect(() => split(new LengthPrefixSplitter(3), [fromHex('ffffffff08')])).toThrow(
         maximumMessageSizeExceeded(3).message,

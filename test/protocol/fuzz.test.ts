@@ -42,7 +42,9 @@ function wellFormed(message: HubMessage): boolean {
     case MessageType.CancelInvocation:
       return typeof message.invocationId === 'string';
     case MessageType.Completion:
-      return typeof message.invocationId === 'string' && (message.error === undefined || typeof message.error === 'string');
+      return (
+        typeof message.invocationId === 'string' && (message.error === undefined || typeof message.error === 'string')
+      );
     case MessageType.Ping:
       return true;
     case MessageType.Close:
@@ -59,8 +61,13 @@ function wellFormed(message: HubMessage): boolean {
  * The one error a parser may throw for bad input: the protocol's own (`HubProtocolError` for the hub protocols and
  * the handshake, `RedisProtocolError` for backplane payloads — both .NET's `InvalidDataException`).
  */
-function expectProtocolError(error: unknown, expected: typeof HubProtocolError | typeof RedisProtocolError, context: string): void {
-  if (!(error instanceof expected)) throw new Error(`${context}: unexpected ${String((error as Error)?.stack ?? error)}`);
+function expectProtocolError(
+  error: unknown,
+  expected: typeof HubProtocolError | typeof RedisProtocolError,
+  context: string,
+): void {
+  if (!(error instanceof expected))
+    throw new Error(`${context}: unexpected ${String((error as Error)?.stack ?? error)}`);
 }
 
 describe.each([
@@ -73,13 +80,16 @@ describe.each([
     let refused = 0;
     for (let i = 0; i < ITERATIONS; i++) {
       const count = 1 + Math.floor(random() * 3);
-      const valid = Buffer.concat(Array.from({ length: count }, () => protocol.writeMessage(CORPUS[Math.floor(random() * CORPUS.length)])));
+      const valid = Buffer.concat(
+        Array.from({ length: count }, () => protocol.writeMessage(CORPUS[Math.floor(random() * CORPUS.length)])),
+      );
       const input = mutate(valid, random);
       const reader = protocol.createReader({ maximumMessageSize: 32 * 1024 });
       try {
         for (const chunk of chunks(input, random)) {
           reader.push(chunk, (message) => {
-            if (!wellFormed(message)) throw new Error(`seed ${SEED} iteration ${i}: malformed ${JSON.stringify(message)}`);
+            if (!wellFormed(message))
+              throw new Error(`seed ${SEED} iteration ${i}: malformed ${JSON.stringify(message)}`);
             parsed++;
           });
         }
@@ -108,7 +118,10 @@ describe.each([
 
 test(`the handshake reader and parser refuse ${ITERATIONS} corrupted handshakes with a protocol error or read them`, () => {
   const random = generator(SEED + 1);
-  const valid = [Buffer.from('{"protocol":"json","version":1}\u001e'), Buffer.from('{"version":2,"protocol":"messagepack"}\u001e')];
+  const valid = [
+    Buffer.from('{"protocol":"json","version":1}\u001e'),
+    Buffer.from('{"version":2,"protocol":"messagepack"}\u001e'),
+  ];
   let read = 0;
   for (let i = 0; i < ITERATIONS; i++) {
     const input = mutate(valid[Math.floor(random() * valid.length)], random);
@@ -140,16 +153,30 @@ test(`the Redis backplane decoders refuse ${ITERATIONS} corrupted payloads of ea
         excludedConnectionIds: ['a1', 'b2'],
         messages: new Map([
           ['json', Buffer.from('{"type":1,"target":"Send","arguments":["x"]}\u001e')],
-          ['messagepack', Buffer.from([0x0c, 0x96, 0x01, 0x80, 0xc0, 0xa4, 0x53, 0x65, 0x6e, 0x64, 0x91, 0xa1, 0x78, 0x90])],
+          [
+            'messagepack',
+            Buffer.from([0x0c, 0x96, 0x01, 0x80, 0xc0, 0xa4, 0x53, 0x65, 0x6e, 0x64, 0x91, 0xa1, 0x78, 0x90]),
+          ],
         ]),
         invocationId: '5',
         returnChannel: 'hub:internal:return:server-A',
       }),
       decodeRedisInvocation,
     ],
-    ['group command', encodeRedisGroupCommand({ id: 3, serverName: 'server-A', action: 1, groupName: 'room', connectionId: 'conn' }), decodeRedisGroupCommand],
+    [
+      'group command',
+      encodeRedisGroupCommand({ id: 3, serverName: 'server-A', action: 1, groupName: 'room', connectionId: 'conn' }),
+      decodeRedisGroupCommand,
+    ],
     ['ack', encodeRedisAck(7), decodeRedisAck],
-    ['completion', encodeRedisCompletion({ protocolName: 'json', completion: Buffer.from('{"type":3,"invocationId":"5","result":1}\u001e') }), decodeRedisCompletion],
+    [
+      'completion',
+      encodeRedisCompletion({
+        protocolName: 'json',
+        completion: Buffer.from('{"type":3,"invocationId":"5","result":1}\u001e'),
+      }),
+      decodeRedisCompletion,
+    ],
   ];
   for (const [kind, valid, decode] of payloads) {
     expect(() => decode(valid)).not.toThrow();
@@ -160,7 +187,11 @@ test(`the Redis backplane decoders refuse ${ITERATIONS} corrupted payloads of ea
         decode(input);
         decoded++;
       } catch (error) {
-        expectProtocolError(error, RedisProtocolError, `${kind}: seed ${SEED} iteration ${i}, input ${input.toString('hex')}`);
+        expectProtocolError(
+          error,
+          RedisProtocolError,
+          `${kind}: seed ${SEED} iteration ${i}, input ${input.toString('hex')}`,
+        );
       }
     }
     expect(decoded).toBeGreaterThan(0);

@@ -18,7 +18,9 @@ describe('handshake', () => {
   });
 
   test('an error answer is {"error":…} and 0x1E', () => {
-    expect(writeHandshakeError("The protocol 'xml' is not supported.").toString('utf8')).toBe('{"error":"The protocol \'xml\' is not supported."}\u001e');
+    expect(writeHandshakeError("The protocol 'xml' is not supported.").toString('utf8')).toBe(
+      '{"error":"The protocol \'xml\' is not supported."}\u001e',
+    );
   });
 
   test.each([
@@ -32,9 +34,17 @@ describe('handshake', () => {
   test.each([
     ['not JSON', 'json', 'Error reading JSON.'],
     ['missing protocol', '{"version":1}', 'Missing required property \'protocol\'. Message content: {"version":1}'],
-    ['missing version', '{"protocol":"json"}', 'Missing required property \'version\'. Message content: {"protocol":"json"}'],
+    [
+      'missing version',
+      '{"protocol":"json"}',
+      'Missing required property \'version\'. Message content: {"protocol":"json"}',
+    ],
     ['version as string', '{"protocol":"json","version":"1"}', "Expected 'version' to be of type Number."],
-    ['fractional version', '{"protocol":"json","version":1.5}', 'Either the JSON value is not in a supported format, or is out of bounds for an Int32.'],
+    [
+      'fractional version',
+      '{"protocol":"json","version":1.5}',
+      'Either the JSON value is not in a supported format, or is out of bounds for an Int32.',
+    ],
     ['protocol as number', '{"protocol":1,"version":1}', "Expected 'protocol' to be of type String."],
     ['a JSON array', '["json",1]', "Unexpected JSON Token Type 'Array'. Expected a JSON Object."],
     ['a hub message instead', '{"type":6}', 'Missing required property \'protocol\'. Message content: {"type":6}'],
@@ -44,9 +54,19 @@ describe('handshake', () => {
   });
 
   test('invalid UTF-8 fails in the protocol name and is ignored in other properties, as in .NET', () => {
-    const inProtocol = Buffer.concat([Buffer.from('{"protocol":"js'), Buffer.from([0xff]), Buffer.from('on","version":1}')]);
-    expect(() => parseHandshakeRequest(inProtocol)).toThrow('Cannot transcode invalid UTF-8 JSON text to UTF-16 string.');
-    const elsewhere = Buffer.concat([Buffer.from('{"protocol":"json","version":1,"x":"'), Buffer.from([0xff]), Buffer.from('"}')]);
+    const inProtocol = Buffer.concat([
+      Buffer.from('{"protocol":"js'),
+      Buffer.from([0xff]),
+      Buffer.from('on","version":1}'),
+    ]);
+    expect(() => parseHandshakeRequest(inProtocol)).toThrow(
+      'Cannot transcode invalid UTF-8 JSON text to UTF-16 string.',
+    );
+    const elsewhere = Buffer.concat([
+      Buffer.from('{"protocol":"json","version":1,"x":"'),
+      Buffer.from([0xff]),
+      Buffer.from('"}'),
+    ]);
     expect(parseHandshakeRequest(elsewhere)).toEqual({ protocol: 'json', version: 1 });
   });
 
@@ -81,13 +101,13 @@ describe('negotiate', () => {
     expect(selectNegotiateVersion(requested)).toEqual(expected);
   });
 
-  test('a version below the minimum is refused with .NET\'s text', () => {
+  test("a version below the minimum is refused with .NET's text", () => {
     expect(selectNegotiateVersion('0', 1)).toEqual({
       error: "The client requested version '0', but the server does not support this version.",
     });
   });
 
-  test('v1 response in .NET\'s property order', () => {
+  test("v1 response in .NET's property order", () => {
     expect(
       writeNegotiateResponse({
         negotiateVersion: 1,
@@ -105,8 +125,16 @@ describe('negotiate', () => {
       '{"negotiateVersion":0,"connectionId":"id","availableTransports":[]}',
     );
     expect(
-      writeNegotiateResponse({ useStatefulReconnect: true, negotiateVersion: 1, connectionId: 'id', connectionToken: 't', availableTransports: ['WebSockets'] }),
-    ).toBe('{"useStatefulReconnect":true,"negotiateVersion":1,"connectionId":"id","connectionToken":"t","availableTransports":[{"transport":"WebSockets","transferFormats":["Text","Binary"]}]}');
+      writeNegotiateResponse({
+        useStatefulReconnect: true,
+        negotiateVersion: 1,
+        connectionId: 'id',
+        connectionToken: 't',
+        availableTransports: ['WebSockets'],
+      }),
+    ).toBe(
+      '{"useStatefulReconnect":true,"negotiateVersion":1,"connectionId":"id","connectionToken":"t","availableTransports":[{"transport":"WebSockets","transferFormats":["Text","Binary"]}]}',
+    );
   });
 
   test('an error response holds only the error', () => {

@@ -210,7 +210,9 @@ describe('Date: timestamp extension -1', () => {
   });
 
   it('rejects a timestamp of another length with the MessagePack-CSharp text', () => {
-    expect(() => decodeMessagePackValue(fromHex('d4ff00'))).toThrow('Length of extension was 1. Either 4 or 8 were expected.');
+    expect(() => decodeMessagePackValue(fromHex('d4ff00'))).toThrow(
+      'Length of extension was 1. Either 4 or 8 were expected.',
+    );
   });
 });
 
@@ -219,7 +221,10 @@ describe('arrays and maps', () => {
     roundTrip({ a: 1, b: [1, 2, 3] }, '82a16101a16293010203');
     roundTrip([], '90');
     roundTrip({}, '80');
-    roundTrip({ nested: { deep: [{ x: null, y: [true, 'z'] }] } }, '81a66e6573746564 81a464656570 91 82a178c0a17992c3a17a');
+    roundTrip(
+      { nested: { deep: [{ x: null, y: [true, 'z'] }] } },
+      '81a66e6573746564 81a464656570 91 82a178c0a17992c3a17a',
+    );
   });
 
   it('uses array 16/32 and map 16/32 headers past 15 entries', () => {
@@ -238,7 +243,16 @@ describe('arrays and maps', () => {
   });
 
   it('writes a Map as a map of its entries and a Set as an array', () => {
-    expect(hex(encodeMessagePackValue(new Map<unknown, unknown>([['a', 1], [2, 'b']])))).toBe('82a1610102a162');
+    expect(
+      hex(
+        encodeMessagePackValue(
+          new Map<unknown, unknown>([
+            ['a', 1],
+            [2, 'b'],
+          ]),
+        ),
+      ),
+    ).toBe('82a1610102a162');
     expect(hex(encodeMessagePackValue(new Set([1, 'a'])))).toBe('9201a161');
   });
 
@@ -321,16 +335,30 @@ describe('invalid input', () => {
   it('does not read past the end it was given', () => {
     // A map whose second key is cut off by `end`, with a valid-looking fixstr right after it.
     const bytes = fromHex('82 a16101 a0');
-    expect(() => new MessagePackReader(bytes, 0, 4).readValue()).toThrow('Attempted to read past the end of the stream.');
+    expect(() => new MessagePackReader(bytes, 0, 4).readValue()).toThrow(
+      'Attempted to read past the end of the stream.',
+    );
   });
 
   it('names the typed reads after MessagePack-CSharp', () => {
-    expect(() => new MessagePackReader(fromHex('a161')).readInt32()).toThrow('Unexpected msgpack code 161 (fixstr) encountered.');
-    expect(() => new MessagePackReader(fromHex('ce80000000')).readInt32()).toThrow('Arithmetic operation resulted in an overflow.');
-    expect(() => new MessagePackReader(fromHex('cf8000000000000000')).readInt64()).toThrow('Arithmetic operation resulted in an overflow.');
-    expect(() => new MessagePackReader(fromHex('01')).readBoolean()).toThrow('Unexpected msgpack code 1 (positive fixint) encountered.');
-    expect(() => new MessagePackReader(fromHex('c0')).readArrayHeader()).toThrow('Unexpected msgpack code 192 (nil) encountered.');
-    expect(() => new MessagePackReader(fromHex('d9')).readString()).toThrow('Attempted to read past the end of the stream.');
+    expect(() => new MessagePackReader(fromHex('a161')).readInt32()).toThrow(
+      'Unexpected msgpack code 161 (fixstr) encountered.',
+    );
+    expect(() => new MessagePackReader(fromHex('ce80000000')).readInt32()).toThrow(
+      'Arithmetic operation resulted in an overflow.',
+    );
+    expect(() => new MessagePackReader(fromHex('cf8000000000000000')).readInt64()).toThrow(
+      'Arithmetic operation resulted in an overflow.',
+    );
+    expect(() => new MessagePackReader(fromHex('01')).readBoolean()).toThrow(
+      'Unexpected msgpack code 1 (positive fixint) encountered.',
+    );
+    expect(() => new MessagePackReader(fromHex('c0')).readArrayHeader()).toThrow(
+      'Unexpected msgpack code 192 (nil) encountered.',
+    );
+    expect(() => new MessagePackReader(fromHex('d9')).readString()).toThrow(
+      'Attempted to read past the end of the stream.',
+    );
     expect(new MessagePackReader(fromHex('c0')).readString()).toBeNull();
   });
 
@@ -394,7 +422,8 @@ describe('differential check against @msgpack/msgpack', () => {
       const value = randomValue(rand, 0);
       const ours = encodeMessagePackValue(value);
       const theirs = libEncode(value);
-      if (hex(ours) !== hex(theirs)) throw new Error(`bytes differ for ${JSON.stringify(value)}: ${hex(ours)} vs ${hex(theirs)}`);
+      if (hex(ours) !== hex(theirs))
+        throw new Error(`bytes differ for ${JSON.stringify(value)}: ${hex(ours)} vs ${hex(theirs)}`);
       expect(decodeMessagePackValue(theirs)).toEqual(libDecode(theirs));
     }
   });

@@ -25,7 +25,8 @@ const fromHex = (text: string): Buffer => Buffer.from(text.replace(/\s+/g, ''), 
 const frame = (body: string): Buffer => frameBinaryMessage(fromHex(body));
 
 const protocol = messagePackHubProtocol;
-const reader = (maximumMessageSize: number | null = null): HubMessageReader => protocol.createReader({ maximumMessageSize });
+const reader = (maximumMessageSize: number | null = null): HubMessageReader =>
+  protocol.createReader({ maximumMessageSize });
 /** Feeds each chunk to `target` in turn and collects the messages it hands on. */
 const readChunks = (target: HubMessageReader, ...chunks: Uint8Array[]): HubMessage[] => {
   const messages: HubMessage[] = [];
@@ -83,52 +84,186 @@ interface Golden {
  */
 const GOLDEN: readonly Golden[] = [
   // Invocation: always 6 items, nil id when there is none, streamIds [] when there are none.
-  { name: 'InvocationWithNoHeadersAndNoArgs (.NET test)', message: { type: 1, invocationId: 'xyz', target: 'method', arguments: [] }, body: '960180a378797aa66d6574686f649090' },
-  { name: 'InvocationWithNoHeadersNoIdAndNoArgs (.NET test)', message: { type: 1, target: 'method', arguments: [] }, body: '960180c0a66d6574686f649090' },
-  { name: 'InvocationWithNoHeadersNoIdAndSingleIntArg (.NET test)', message: { type: 1, target: 'method', arguments: [42] }, body: '960180c0a66d6574686f64912a90' },
-  { name: 'InvocationWithNoHeadersNoIdIntAndStringArgs (.NET test)', message: { type: 1, target: 'method', arguments: [42, 'string'] }, body: '960180c0a66d6574686f64922aa6737472696e6790' },
-  { name: 'InvocationWithStreamArgument (.NET test)', message: { type: 1, target: 'Target', arguments: [], streamIds: ['__test_id__'] }, body: '960180c0a65461726765749091ab5f5f746573745f69645f5f' },
-  { name: 'InvocationWithStreamAndNormalArgument (.NET test)', message: { type: 1, target: 'Target', arguments: [42], streamIds: ['__test_id__'] }, body: '960180c0a6546172676574912a91ab5f5f746573745f69645f5f' },
-  { name: 'InvocationWithMultipleStreams (.NET test)', message: { type: 1, target: 'Target', arguments: [], streamIds: ['__test_id__', '__test_id2__'] }, body: '960180c0a65461726765749092ab5f5f746573745f69645f5fac5f5f746573745f6964325f5f' },
-  { name: 'Send("hi") (docs/protocol.md §2.5)', message: { type: 1, target: 'Send', arguments: ['hi'] }, body: '960180c0a453656e6491a2686990' },
-  { name: 'Invocation with headers, id and an object argument', message: { type: 1, headers: { a: 'b' }, invocationId: '7', target: 'Echo', arguments: [{ a: 1, b: [1, 2, 3] }, null, -1] }, body: '960181a161a162a137a44563686f9382a16101a16293010203c0ff90' },
-  { name: 'Invocation with binary, date and bigint arguments', message: { type: 1, target: 'T', arguments: [new Uint8Array([1, 2]), new Date(0), 2n ** 60n, 5000000000, 3.5] }, body: '960180c0a15495c4020102d6ff00000000cf1000000000000000cf000000012a05f200cb400c00000000000090' },
+  {
+    name: 'InvocationWithNoHeadersAndNoArgs (.NET test)',
+    message: { type: 1, invocationId: 'xyz', target: 'method', arguments: [] },
+    body: '960180a378797aa66d6574686f649090',
+  },
+  {
+    name: 'InvocationWithNoHeadersNoIdAndNoArgs (.NET test)',
+    message: { type: 1, target: 'method', arguments: [] },
+    body: '960180c0a66d6574686f649090',
+  },
+  {
+    name: 'InvocationWithNoHeadersNoIdAndSingleIntArg (.NET test)',
+    message: { type: 1, target: 'method', arguments: [42] },
+    body: '960180c0a66d6574686f64912a90',
+  },
+  {
+    name: 'InvocationWithNoHeadersNoIdIntAndStringArgs (.NET test)',
+    message: { type: 1, target: 'method', arguments: [42, 'string'] },
+    body: '960180c0a66d6574686f64922aa6737472696e6790',
+  },
+  {
+    name: 'InvocationWithStreamArgument (.NET test)',
+    message: { type: 1, target: 'Target', arguments: [], streamIds: ['__test_id__'] },
+    body: '960180c0a65461726765749091ab5f5f746573745f69645f5f',
+  },
+  {
+    name: 'InvocationWithStreamAndNormalArgument (.NET test)',
+    message: { type: 1, target: 'Target', arguments: [42], streamIds: ['__test_id__'] },
+    body: '960180c0a6546172676574912a91ab5f5f746573745f69645f5f',
+  },
+  {
+    name: 'InvocationWithMultipleStreams (.NET test)',
+    message: { type: 1, target: 'Target', arguments: [], streamIds: ['__test_id__', '__test_id2__'] },
+    body: '960180c0a65461726765749092ab5f5f746573745f69645f5fac5f5f746573745f6964325f5f',
+  },
+  {
+    name: 'Send("hi") (docs/protocol.md §2.5)',
+    message: { type: 1, target: 'Send', arguments: ['hi'] },
+    body: '960180c0a453656e6491a2686990',
+  },
+  {
+    name: 'Invocation with headers, id and an object argument',
+    message: {
+      type: 1,
+      headers: { a: 'b' },
+      invocationId: '7',
+      target: 'Echo',
+      arguments: [{ a: 1, b: [1, 2, 3] }, null, -1],
+    },
+    body: '960181a161a162a137a44563686f9382a16101a16293010203c0ff90',
+  },
+  {
+    name: 'Invocation with binary, date and bigint arguments',
+    message: { type: 1, target: 'T', arguments: [new Uint8Array([1, 2]), new Date(0), 2n ** 60n, 5000000000, 3.5] },
+    body: '960180c0a15495c4020102d6ff00000000cf1000000000000000cf000000012a05f200cb400c00000000000090',
+  },
 
   // StreamInvocation.
-  { name: 'StreamInvocationWithNoHeadersAndNoArgs (.NET test)', message: { type: 4, invocationId: 'xyz', target: 'method', arguments: [] }, body: '960480a378797aa66d6574686f649090' },
-  { name: 'StreamInvocationWithNoHeadersAndIntArg (.NET test)', message: { type: 4, invocationId: 'xyz', target: 'method', arguments: [42] }, body: '960480a378797aa66d6574686f64912a90' },
-  { name: 'StreamInvocationWithStreamArgument (.NET test)', message: { type: 4, invocationId: 'xyz', target: 'method', arguments: [], streamIds: ['__test_id__'] }, body: '960480a378797aa66d6574686f649091ab5f5f746573745f69645f5f' },
-  { name: 'StreamInvocationWithStreamAndNormalArgument (.NET test)', message: { type: 4, invocationId: 'xyz', target: 'method', arguments: [42], streamIds: ['__test_id__'] }, body: '960480a378797aa66d6574686f64912a91ab5f5f746573745f69645f5f' },
-  { name: 'StreamInvocationWithNoHeadersAndIntAndStringArgs (.NET test)', message: { type: 4, invocationId: 'xyz', target: 'method', arguments: [42, 'string'] }, body: '960480a378797aa66d6574686f64922aa6737472696e6790' },
+  {
+    name: 'StreamInvocationWithNoHeadersAndNoArgs (.NET test)',
+    message: { type: 4, invocationId: 'xyz', target: 'method', arguments: [] },
+    body: '960480a378797aa66d6574686f649090',
+  },
+  {
+    name: 'StreamInvocationWithNoHeadersAndIntArg (.NET test)',
+    message: { type: 4, invocationId: 'xyz', target: 'method', arguments: [42] },
+    body: '960480a378797aa66d6574686f64912a90',
+  },
+  {
+    name: 'StreamInvocationWithStreamArgument (.NET test)',
+    message: { type: 4, invocationId: 'xyz', target: 'method', arguments: [], streamIds: ['__test_id__'] },
+    body: '960480a378797aa66d6574686f649091ab5f5f746573745f69645f5f',
+  },
+  {
+    name: 'StreamInvocationWithStreamAndNormalArgument (.NET test)',
+    message: { type: 4, invocationId: 'xyz', target: 'method', arguments: [42], streamIds: ['__test_id__'] },
+    body: '960480a378797aa66d6574686f64912a91ab5f5f746573745f69645f5f',
+  },
+  {
+    name: 'StreamInvocationWithNoHeadersAndIntAndStringArgs (.NET test)',
+    message: { type: 4, invocationId: 'xyz', target: 'method', arguments: [42, 'string'] },
+    body: '960480a378797aa66d6574686f64922aa6737472696e6790',
+  },
 
   // StreamItem.
-  { name: 'StreamItemWithNoHeadersAndIntItem (.NET test)', message: { type: 2, invocationId: 'xyz', item: 42 }, body: '940280a378797a2a' },
-  { name: 'StreamItemWithNoHeadersAndStringItem (.NET test)', message: { type: 2, invocationId: 'xyz', item: 'string' }, body: '940280a378797aa6737472696e67' },
-  { name: 'StreamItemWithNoHeadersAndBoolItem (.NET test)', message: { type: 2, invocationId: 'xyz', item: true }, body: '940280a378797ac3' },
-  { name: 'StreamItem with a null item', message: { type: 2, invocationId: 'xyz', item: null }, body: '940280a378797ac0' },
-  { name: 'StreamItem with headers', message: { type: 2, headers: TEST_HEADERS, invocationId: 'xyz', item: 1 }, body: `9402${TEST_HEADERS_HEX}a378797a01` },
+  {
+    name: 'StreamItemWithNoHeadersAndIntItem (.NET test)',
+    message: { type: 2, invocationId: 'xyz', item: 42 },
+    body: '940280a378797a2a',
+  },
+  {
+    name: 'StreamItemWithNoHeadersAndStringItem (.NET test)',
+    message: { type: 2, invocationId: 'xyz', item: 'string' },
+    body: '940280a378797aa6737472696e67',
+  },
+  {
+    name: 'StreamItemWithNoHeadersAndBoolItem (.NET test)',
+    message: { type: 2, invocationId: 'xyz', item: true },
+    body: '940280a378797ac3',
+  },
+  {
+    name: 'StreamItem with a null item',
+    message: { type: 2, invocationId: 'xyz', item: null },
+    body: '940280a378797ac0',
+  },
+  {
+    name: 'StreamItem with headers',
+    message: { type: 2, headers: TEST_HEADERS, invocationId: 'xyz', item: 1 },
+    body: `9402${TEST_HEADERS_HEX}a378797a01`,
+  },
 
   // Completion: result kind 1 error, 2 void, 3 result.
-  { name: 'CompletionWithNoHeadersAndError (.NET test)', message: { type: 3, invocationId: 'xyz', error: 'Error not found!' }, body: '950380a378797a01b04572726f72206e6f7420666f756e6421' },
-  { name: 'CompletionWithHeadersAndError (.NET test)', message: { type: 3, headers: TEST_HEADERS, invocationId: 'xyz', error: 'Error not found!' }, body: `9503${TEST_HEADERS_HEX}a378797a01b04572726f72206e6f7420666f756e6421` },
-  { name: 'CompletionWithNoHeadersAndNoResult (.NET test)', message: { type: 3, invocationId: 'xyz' }, body: '940380a378797a02' },
-  { name: 'CompletionWithHeadersAndNoResult (.NET test)', message: { type: 3, headers: TEST_HEADERS, invocationId: 'xyz' }, body: `9403${TEST_HEADERS_HEX}a378797a02` },
-  { name: 'CompletionWithNoHeadersAndIntResult (.NET test)', message: { type: 3, invocationId: 'xyz', result: 42 }, body: '950380a378797a032a' },
-  { name: 'CompletionWithNoHeadersAndStringResult (.NET test)', message: { type: 3, invocationId: 'xyz', result: 'string' }, body: '950380a378797a03a6737472696e67' },
-  { name: 'CompletionWithNoHeadersAndBooleanResult (.NET test)', message: { type: 3, invocationId: 'xyz', result: true }, body: '950380a378797a03c3' },
-  { name: 'Completion with a null result (a void hub method)', message: { type: 3, invocationId: 'xyz', result: null }, body: '950380a378797a03c0' },
-  { name: 'Completion with a map result', message: { type: 3, invocationId: '0', result: { a: 1, b: [1, 2, 3] } }, body: '950380a1300382a16101a16293010203' },
+  {
+    name: 'CompletionWithNoHeadersAndError (.NET test)',
+    message: { type: 3, invocationId: 'xyz', error: 'Error not found!' },
+    body: '950380a378797a01b04572726f72206e6f7420666f756e6421',
+  },
+  {
+    name: 'CompletionWithHeadersAndError (.NET test)',
+    message: { type: 3, headers: TEST_HEADERS, invocationId: 'xyz', error: 'Error not found!' },
+    body: `9503${TEST_HEADERS_HEX}a378797a01b04572726f72206e6f7420666f756e6421`,
+  },
+  {
+    name: 'CompletionWithNoHeadersAndNoResult (.NET test)',
+    message: { type: 3, invocationId: 'xyz' },
+    body: '940380a378797a02',
+  },
+  {
+    name: 'CompletionWithHeadersAndNoResult (.NET test)',
+    message: { type: 3, headers: TEST_HEADERS, invocationId: 'xyz' },
+    body: `9403${TEST_HEADERS_HEX}a378797a02`,
+  },
+  {
+    name: 'CompletionWithNoHeadersAndIntResult (.NET test)',
+    message: { type: 3, invocationId: 'xyz', result: 42 },
+    body: '950380a378797a032a',
+  },
+  {
+    name: 'CompletionWithNoHeadersAndStringResult (.NET test)',
+    message: { type: 3, invocationId: 'xyz', result: 'string' },
+    body: '950380a378797a03a6737472696e67',
+  },
+  {
+    name: 'CompletionWithNoHeadersAndBooleanResult (.NET test)',
+    message: { type: 3, invocationId: 'xyz', result: true },
+    body: '950380a378797a03c3',
+  },
+  {
+    name: 'Completion with a null result (a void hub method)',
+    message: { type: 3, invocationId: 'xyz', result: null },
+    body: '950380a378797a03c0',
+  },
+  {
+    name: 'Completion with a map result',
+    message: { type: 3, invocationId: '0', result: { a: 1, b: [1, 2, 3] } },
+    body: '950380a1300382a16101a16293010203',
+  },
 
   // CancelInvocation.
-  { name: 'CancelInvocationWithNoHeaders (.NET test)', message: { type: 5, invocationId: 'xyz' }, body: '930580a378797a' },
-  { name: 'CancelInvocationWithHeaders (.NET test)', message: { type: 5, headers: TEST_HEADERS, invocationId: 'xyz' }, body: `9305${TEST_HEADERS_HEX}a378797a` },
+  {
+    name: 'CancelInvocationWithNoHeaders (.NET test)',
+    message: { type: 5, invocationId: 'xyz' },
+    body: '930580a378797a',
+  },
+  {
+    name: 'CancelInvocationWithHeaders (.NET test)',
+    message: { type: 5, headers: TEST_HEADERS, invocationId: 'xyz' },
+    body: `9305${TEST_HEADERS_HEX}a378797a`,
+  },
 
   // Ping, Close (always 3 items from .NET), Ack, Sequence.
   { name: 'Ping (.NET test)', message: { type: 6 }, body: '9106' },
   { name: 'CloseMessage (.NET test)', message: { type: 7 }, body: '9307c0c2' },
   { name: 'CloseMessage_HasError (.NET test)', message: { type: 7, error: 'Error!' }, body: '9307a64572726f7221c2' },
   { name: 'CloseMessage_HasAllowReconnect (.NET test)', message: { type: 7, allowReconnect: true }, body: '9307c0c3' },
-  { name: 'CloseMessage_HasErrorAndAllowReconnect (.NET test)', message: { type: 7, error: 'Error!', allowReconnect: true }, body: '9307a64572726f7221c3' },
+  {
+    name: 'CloseMessage_HasErrorAndAllowReconnect (.NET test)',
+    message: { type: 7, error: 'Error!', allowReconnect: true },
+    body: '9307a64572726f7221c3',
+  },
   { name: 'Ack', message: { type: 8, sequenceId: 1 }, body: '920801' },
   { name: 'Ack with a 16-bit id', message: { type: 8, sequenceId: 300 }, body: '9208cd012c' },
   { name: 'Sequence', message: { type: 9, sequenceId: 1 }, body: '920901' },
@@ -139,7 +274,11 @@ const GOLDEN: readonly Golden[] = [
 const SPEC_FRAMES: readonly [string, HubMessage, string][] = [
   ['Ping', { type: 6 }, '02 91 06'],
   ['.NET Close, no error', { type: 7 }, '04 93 07 C0 C2'],
-  ['.NET server→client Invocation Send("hi"), no id', { type: 1, target: 'Send', arguments: ['hi'] }, '0E 96 01 80 C0 A4 53 65 6E 64 91 A2 68 69 90'],
+  [
+    '.NET server→client Invocation Send("hi"), no id',
+    { type: 1, target: 'Send', arguments: ['hi'] },
+    '0E 96 01 80 C0 A4 53 65 6E 64 91 A2 68 69 90',
+  ],
 ];
 
 /**
@@ -148,20 +287,56 @@ const SPEC_FRAMES: readonly [string, HubMessage, string][] = [
  */
 const READ_ONLY: readonly [string, string, HubMessage][] = [
   ['client Ping (docs/stack.md §2.3)', '02 91 06', { type: 6 }],
-  ['client Invocation Echo("hi") (docs/stack.md §2.3)', '0e 95 01 80 a1 30 a4 45 63 68 6f 91 a2 68 69', { type: 1, invocationId: '0', target: 'Echo', arguments: ['hi'] }],
-  ['client Invocation with an object (docs/stack.md §2.3)', '15 95 01 80 a1 31 a4 4563686f 91 82 a1 61 01 a1 62 93 01 02 03', { type: 1, invocationId: '1', target: 'Echo', arguments: [{ a: 1, b: [1, 2, 3] }] }],
+  [
+    'client Invocation Echo("hi") (docs/stack.md §2.3)',
+    '0e 95 01 80 a1 30 a4 45 63 68 6f 91 a2 68 69',
+    { type: 1, invocationId: '0', target: 'Echo', arguments: ['hi'] },
+  ],
+  [
+    'client Invocation with an object (docs/stack.md §2.3)',
+    '15 95 01 80 a1 31 a4 4563686f 91 82 a1 61 01 a1 62 93 01 02 03',
+    { type: 1, invocationId: '1', target: 'Echo', arguments: [{ a: 1, b: [1, 2, 3] }] },
+  ],
   ['client Close (docs/protocol.md §2.5, docs/stack.md §2.3)', '03 92 07 c0', { type: 7 }],
-  ['StreamItemWithNoHeadersAndFloatItem (.NET test)', frame('940280a378797aca42280000').toString('hex'), { type: 2, invocationId: 'xyz', item: 42 }],
-  ['CompletionWithNoHeadersAndFloatResult (.NET test)', frame('950380a378797a03ca42280000').toString('hex'), { type: 3, invocationId: 'xyz', result: 42 }],
-  ['ParseMessageWithExtraData (.NET test)', frame('980180a378797aa66d6574686f649090c3a26578').toString('hex'), { type: 1, invocationId: 'xyz', target: 'method', arguments: [] }],
-  ['Invocation with an empty id (non-blocking)', frame('960180a0a16d9090').toString('hex'), { type: 1, target: 'm', arguments: [] }],
-  ['Invocation with an empty streamIds list', frame('960180c0a16d9090').toString('hex'), { type: 1, target: 'm', arguments: [] }],
+  [
+    'StreamItemWithNoHeadersAndFloatItem (.NET test)',
+    frame('940280a378797aca42280000').toString('hex'),
+    { type: 2, invocationId: 'xyz', item: 42 },
+  ],
+  [
+    'CompletionWithNoHeadersAndFloatResult (.NET test)',
+    frame('950380a378797a03ca42280000').toString('hex'),
+    { type: 3, invocationId: 'xyz', result: 42 },
+  ],
+  [
+    'ParseMessageWithExtraData (.NET test)',
+    frame('980180a378797aa66d6574686f649090c3a26578').toString('hex'),
+    { type: 1, invocationId: 'xyz', target: 'method', arguments: [] },
+  ],
+  [
+    'Invocation with an empty id (non-blocking)',
+    frame('960180a0a16d9090').toString('hex'),
+    { type: 1, target: 'm', arguments: [] },
+  ],
+  [
+    'Invocation with an empty streamIds list',
+    frame('960180c0a16d9090').toString('hex'),
+    { type: 1, target: 'm', arguments: [] },
+  ],
   ['Completion, error kind with a nil error', frame('950380a13101c0').toString('hex'), { type: 3, invocationId: '1' }],
   ['Close with an empty error (still an error)', frame('9307a0c2').toString('hex'), { type: 7, error: '' }],
   ['Close, 3 items, allowReconnect false', frame('9307a178c2').toString('hex'), { type: 7, error: 'x' }],
   ['Ping with an extra item', frame('9206c0').toString('hex'), { type: 6 }],
-  ['Ack with a uint32 id written in 64 bits', frame('9208cf0000000000000005').toString('hex'), { type: 8, sequenceId: 5 }],
-  ['headers in a map 16', frame('9305de0001a161a162a131').toString('hex'), { type: 5, headers: { a: 'b' }, invocationId: '1' }],
+  [
+    'Ack with a uint32 id written in 64 bits',
+    frame('9208cf0000000000000005').toString('hex'),
+    { type: 8, sequenceId: 5 },
+  ],
+  [
+    'headers in a map 16',
+    frame('9305de0001a161a162a131').toString('hex'),
+    { type: 5, headers: { a: 'b' }, invocationId: '1' },
+  ],
 ];
 
 describe('MessagePackHubProtocol', () => {
@@ -197,9 +372,31 @@ describe('MessagePackHubProtocol', () => {
 
   it('round-trips every kind of value as arguments, item and result', () => {
     const values: unknown[] = [
-      'text', '', 'ü€😀', 0, 127, -1, -33, 65535, 65536, 0xffffffff, 5000000000, -5000000000, 3.5, -0.25, true, false,
-      null, { nested: { list: [1, [2, [3]]], empty: {} } }, [], new Uint8Array([0, 255]), new Date(Date.UTC(2000, 1, 29, 12)),
-      new Date(1234567890123), 2n ** 53n + 1n, -(2n ** 62n), 2n ** 64n - 1n,
+      'text',
+      '',
+      'ü€😀',
+      0,
+      127,
+      -1,
+      -33,
+      65535,
+      65536,
+      0xffffffff,
+      5000000000,
+      -5000000000,
+      3.5,
+      -0.25,
+      true,
+      false,
+      null,
+      { nested: { list: [1, [2, [3]]], empty: {} } },
+      [],
+      new Uint8Array([0, 255]),
+      new Date(Date.UTC(2000, 1, 29, 12)),
+      new Date(1234567890123),
+      2n ** 53n + 1n,
+      -(2n ** 62n),
+      2n ** 64n - 1n,
     ];
     const messages: HubMessage[] = [
       { type: 1, invocationId: '1', target: 'All', arguments: values },
@@ -237,20 +434,28 @@ describe('MessagePackHubProtocol', () => {
     });
 
     it('writes an empty Invocation id and an empty Close error as nil, other empty ids as strings, as .NET does', () => {
-      expect(hex(protocol.writeMessage({ type: 1, invocationId: '', target: 'm', arguments: [] }))).toBe('08960180c0a16d9090');
+      expect(hex(protocol.writeMessage({ type: 1, invocationId: '', target: 'm', arguments: [] }))).toBe(
+        '08960180c0a16d9090',
+      );
       expect(hex(protocol.writeMessage({ type: 7, error: '' }))).toBe('049307c0c2');
-      expect(hex(protocol.writeMessage({ type: 4, invocationId: '', target: 'm', arguments: [] }))).toBe('08960480a0a16d9090');
+      expect(hex(protocol.writeMessage({ type: 4, invocationId: '', target: 'm', arguments: [] }))).toBe(
+        '08960480a0a16d9090',
+      );
       expect(hex(protocol.writeMessage({ type: 2, invocationId: '', item: 1 }))).toBe('05940280a001');
       expect(hex(protocol.writeMessage({ type: 3, invocationId: '', error: '' }))).toBe('06950380a001a0');
       expect(hex(protocol.writeMessage({ type: 5, invocationId: '' }))).toBe('04930580a0');
     });
 
     it('writes an empty stream id list as []', () => {
-      expect(hex(protocol.writeMessage({ type: 1, target: 'm', arguments: [], streamIds: [] }))).toBe('08960180c0a16d9090');
+      expect(hex(protocol.writeMessage({ type: 1, target: 'm', arguments: [], streamIds: [] }))).toBe(
+        '08960180c0a16d9090',
+      );
     });
 
     it('writes headers in insertion order, an empty header object as 80', () => {
-      expect(hex(protocol.writeMessage({ type: 5, headers: { z: '1', a: '2' }, invocationId: 'i' }))).toBe('0d930582a17aa131a161a132a169');
+      expect(hex(protocol.writeMessage({ type: 5, headers: { z: '1', a: '2' }, invocationId: 'i' }))).toBe(
+        '0d930582a17aa131a161a132a169',
+      );
       expect(hex(protocol.writeMessage({ type: 5, headers: {}, invocationId: 'i' }))).toBe('05930580a169');
     });
 
@@ -318,14 +523,15 @@ describe('cross-check with the official client codec (@microsoft/signalr-protoco
       !JSON.stringify(m, (_k, v: unknown) => (typeof v === 'bigint' ? 'BIGINT' : v)).includes('BIGINT'),
   );
 
-  it.each(serverMessages.map((m) => [JSON.stringify(m, (_k, v: unknown) => (typeof v === 'bigint' ? String(v) : v)), m] as const))(
-    'the client reads what we write: %s',
-    (_name, message) => {
-      const parsed = client.parseMessages(toArrayBuffer(protocol.writeMessage(message)), NullLogger.instance);
-      expect(parsed).toHaveLength(1);
-      expect(normalize(parsed[0])).toEqual(normalize(message));
-    },
-  );
+  it.each(
+    serverMessages.map(
+      (m) => [JSON.stringify(m, (_k, v: unknown) => (typeof v === 'bigint' ? String(v) : v)), m] as const,
+    ),
+  )('the client reads what we write: %s', (_name, message) => {
+    const parsed = client.parseMessages(toArrayBuffer(protocol.writeMessage(message)), NullLogger.instance);
+    expect(parsed).toHaveLength(1);
+    expect(normalize(parsed[0])).toEqual(normalize(message));
+  });
 
   it('the client skips the types only a server reads (StreamInvocation, CancelInvocation)', () => {
     const bytes = Buffer.concat([
@@ -344,16 +550,80 @@ describe('cross-check with the official client codec (@microsoft/signalr-protoco
 
   /** What a client sends, as the client's writer is given it, and what our reader must make of it. */
   const clientMessages: [string, object, HubMessage][] = [
-    ['Invocation without id (5 items)', { type: 1, target: 'Send', arguments: ['hi', 1, null] }, { type: 1, target: 'Send', arguments: ['hi', 1, null] }],
-    ['Invocation with id', { type: 1, invocationId: '0', target: 'Echo', arguments: [{ a: 1, b: [1, 2, 3] }] }, { type: 1, invocationId: '0', target: 'Echo', arguments: [{ a: 1, b: [1, 2, 3] }] }],
-    ['Invocation with stream ids (6 items)', { type: 1, invocationId: '2', target: 'Upload', arguments: [], streamIds: ['3', '4'] }, { type: 1, invocationId: '2', target: 'Upload', arguments: [], streamIds: ['3', '4'] }],
-    ['Invocation with headers and values', { type: 1, headers: { h: 'v' }, invocationId: '5', target: 'T', arguments: [new Uint8Array([9, 8]), new Date(Date.UTC(2021, 5, 1, 0, 0, 0, 250)), -129, 2 ** 40, 0.1, '€', true] }, { type: 1, headers: { h: 'v' }, invocationId: '5', target: 'T', arguments: [new Uint8Array([9, 8]), new Date(Date.UTC(2021, 5, 1, 0, 0, 0, 250)), -129, 2 ** 40, 0.1, '€', true] }],
-    ['StreamInvocation', { type: 4, invocationId: '6', target: 'Counter', arguments: [10, 500] }, { type: 4, invocationId: '6', target: 'Counter', arguments: [10, 500] }],
-    ['StreamInvocation with stream ids', { type: 4, invocationId: '6', target: 'Counter', arguments: [], streamIds: ['7'] }, { type: 4, invocationId: '6', target: 'Counter', arguments: [], streamIds: ['7'] }],
+    [
+      'Invocation without id (5 items)',
+      { type: 1, target: 'Send', arguments: ['hi', 1, null] },
+      { type: 1, target: 'Send', arguments: ['hi', 1, null] },
+    ],
+    [
+      'Invocation with id',
+      { type: 1, invocationId: '0', target: 'Echo', arguments: [{ a: 1, b: [1, 2, 3] }] },
+      { type: 1, invocationId: '0', target: 'Echo', arguments: [{ a: 1, b: [1, 2, 3] }] },
+    ],
+    [
+      'Invocation with stream ids (6 items)',
+      { type: 1, invocationId: '2', target: 'Upload', arguments: [], streamIds: ['3', '4'] },
+      { type: 1, invocationId: '2', target: 'Upload', arguments: [], streamIds: ['3', '4'] },
+    ],
+    [
+      'Invocation with headers and values',
+      {
+        type: 1,
+        headers: { h: 'v' },
+        invocationId: '5',
+        target: 'T',
+        arguments: [
+          new Uint8Array([9, 8]),
+          new Date(Date.UTC(2021, 5, 1, 0, 0, 0, 250)),
+          -129,
+          2 ** 40,
+          0.1,
+          '€',
+          true,
+        ],
+      },
+      {
+        type: 1,
+        headers: { h: 'v' },
+        invocationId: '5',
+        target: 'T',
+        arguments: [
+          new Uint8Array([9, 8]),
+          new Date(Date.UTC(2021, 5, 1, 0, 0, 0, 250)),
+          -129,
+          2 ** 40,
+          0.1,
+          '€',
+          true,
+        ],
+      },
+    ],
+    [
+      'StreamInvocation',
+      { type: 4, invocationId: '6', target: 'Counter', arguments: [10, 500] },
+      { type: 4, invocationId: '6', target: 'Counter', arguments: [10, 500] },
+    ],
+    [
+      'StreamInvocation with stream ids',
+      { type: 4, invocationId: '6', target: 'Counter', arguments: [], streamIds: ['7'] },
+      { type: 4, invocationId: '6', target: 'Counter', arguments: [], streamIds: ['7'] },
+    ],
     ['StreamItem', { type: 2, invocationId: '7', item: { n: 1 } }, { type: 2, invocationId: '7', item: { n: 1 } }],
-    ['Completion with a result (client result)', { type: 3, invocationId: '8', result: 'ok' }, { type: 3, invocationId: '8', result: 'ok' }],
-    ['Completion with a null result', { type: 3, invocationId: '8', result: null }, { type: 3, invocationId: '8', result: null }],
-    ['Completion with an error', { type: 3, invocationId: '8', error: 'failed' }, { type: 3, invocationId: '8', error: 'failed' }],
+    [
+      'Completion with a result (client result)',
+      { type: 3, invocationId: '8', result: 'ok' },
+      { type: 3, invocationId: '8', result: 'ok' },
+    ],
+    [
+      'Completion with a null result',
+      { type: 3, invocationId: '8', result: null },
+      { type: 3, invocationId: '8', result: null },
+    ],
+    [
+      'Completion with an error',
+      { type: 3, invocationId: '8', error: 'failed' },
+      { type: 3, invocationId: '8', error: 'failed' },
+    ],
     ['Completion of a stream (void)', { type: 3, invocationId: '7' }, { type: 3, invocationId: '7' }],
     ['CancelInvocation', { type: 5, invocationId: '6' }, { type: 5, invocationId: '6' }],
     ['Ping', { type: 6 }, { type: 6 }],
@@ -368,7 +638,9 @@ describe('cross-check with the official client codec (@microsoft/signalr-protoco
   });
 
   it('we read the client writing 5-item Invocations and 2-item Closes', () => {
-    const invocation = new Uint8Array(client.writeMessage({ type: 1, target: 'A', arguments: [] } as ClientHubMessage) as ArrayBuffer);
+    const invocation = new Uint8Array(
+      client.writeMessage({ type: 1, target: 'A', arguments: [] } as ClientHubMessage) as ArrayBuffer,
+    );
     expect(hex(invocation)).toBe('07950180c0a14190');
     const close = new Uint8Array(client.writeMessage({ type: 7 } as ClientHubMessage) as ArrayBuffer);
     expect(hex(close)).toBe('039207c0');
@@ -378,11 +650,7 @@ describe('cross-check with the official client codec (@microsoft/signalr-protoco
 describe('chunking', () => {
   /** Golden streams: several messages concatenated, with what they read as. */
   const streams: [string, Buffer, HubMessage[]][] = [
-    [
-      'every golden message',
-      Buffer.concat(GOLDEN.map((g) => frame(g.body))),
-      GOLDEN.map((g) => g.message),
-    ],
+    ['every golden message', Buffer.concat(GOLDEN.map((g) => frame(g.body))), GOLDEN.map((g) => g.message)],
     [
       'what the official client sent in docs/stack.md §2.3',
       fromHex('029106 0e950180a130a44563686f91a26869 15950180a131a44563686f9182a16101a16293010203 039207c0'),
@@ -472,7 +740,11 @@ describe('invalid input, with the .NET texts', () => {
     ['HeaderKeyInt (.NET test)', '9201822aa3666f6f', "Reading 'headers[0].Key' as String failed."],
     ['HeaderValueInt (.NET test)', '920182a3666f6f2a', "Reading 'headers[0].Value' as String failed."],
     ['HeaderKeyArray (.NET test)', '920184a3666f6fa3666f6f90a3666f6f', "Reading 'headers[1].Key' as String failed."],
-    ['HeaderValueArray (.NET test)', '920184a3666f6fa3666f6fa3666f6f90', "Reading 'headers[1].Value' as String failed."],
+    [
+      'HeaderValueArray (.NET test)',
+      '920184a3666f6fa3666f6fa3666f6f90',
+      "Reading 'headers[1].Value' as String failed.",
+    ],
     ['an empty header key', '930581a0a131a131', 'Null or empty key in header.'],
     ['a nil header value', '930581a131c0a131', 'Null or empty value in header.'],
     ['a duplicate header', '930582a161a162a161a163a131', 'An item with the same key has already been added. Key: a'],
@@ -486,14 +758,34 @@ describe('invalid input, with the .NET texts', () => {
     ['a truncated target', '950180c0a66d65', "Reading 'target' as String failed."],
     ['an empty target', '950180c0a090', 'Null or empty target for Invocation message.'],
     ['a nil target', '950180c0c090', 'Null or empty target for Invocation message.'],
-    ['InvocationArgumentArrayMissing (.NET test)', '940180a3616263a378797a', "Reading array length for 'arguments' failed."],
-    ['InvocationArgumentArrayNotAnArray (.NET test)', '950180a3616263a378797a2a', "Reading array length for 'arguments' failed."],
+    [
+      'InvocationArgumentArrayMissing (.NET test)',
+      '940180a3616263a378797a',
+      "Reading array length for 'arguments' failed.",
+    ],
+    [
+      'InvocationArgumentArrayNotAnArray (.NET test)',
+      '950180a3616263a378797a2a',
+      "Reading array length for 'arguments' failed.",
+    ],
     ['a truncated argument', '950180c0a16d91a36162', `Error binding argument 1. ${BINDING}`],
     ['a truncated second argument', '950180c0a16d9201cd01', `Error binding argument 2. ${BINDING}`],
-    ['an argument nested deeper than 500 levels', `950180c0a16d91${'91'.repeat(501)}00`, `Error binding argument 1. ${BINDING}`],
+    [
+      'an argument nested deeper than 500 levels',
+      `950180c0a16d91${'91'.repeat(501)}00`,
+      `Error binding argument 1. ${BINDING}`,
+    ],
     ['streamIds that are not an array', '960180c0a16d902a', "Reading array length for 'streamIds' failed."],
-    ['a missing streamIds list in a 6-item Invocation', '960180c0a16d90', "Reading array length for 'streamIds' failed."],
-    ['a stream id that is not a string', '960180c0a16d90912a', 'Unexpected msgpack code 42 (positive fixint) encountered.'],
+    [
+      'a missing streamIds list in a 6-item Invocation',
+      '960180c0a16d90',
+      "Reading array length for 'streamIds' failed.",
+    ],
+    [
+      'a stream id that is not a string',
+      '960180c0a16d90912a',
+      'Unexpected msgpack code 42 (positive fixint) encountered.',
+    ],
     ['a nil stream id', '960180c0a16d9091c0', 'Null or empty value in streamIds received.'],
 
     // StreamInvocation.
@@ -503,8 +795,16 @@ describe('invalid input, with the .NET texts', () => {
     ['StreamInvocationTargetInt (.NET test)', '940480a36162632a', "Reading 'target' as String failed."],
     ['a StreamInvocation without id', '950480c0a16d90', 'Null or empty invocation ID for StreamInvocation message.'],
     ['a StreamInvocation with an empty target', '950480a131a090', 'Null or empty target for StreamInvocation message.'],
-    ['StreamInvocationArgumentArrayMissing (.NET test)', '940480a3616263a378797a', "Reading array length for 'arguments' failed."],
-    ['StreamInvocationArgumentArrayNotAnArray (.NET test)', '950480a3616263a378797a2a', "Reading array length for 'arguments' failed."],
+    [
+      'StreamInvocationArgumentArrayMissing (.NET test)',
+      '940480a3616263a378797a',
+      "Reading array length for 'arguments' failed.",
+    ],
+    [
+      'StreamInvocationArgumentArrayNotAnArray (.NET test)',
+      '950480a3616263a378797a2a',
+      "Reading array length for 'arguments' failed.",
+    ],
 
     // StreamItem.
     ['StreamItemMissingId (.NET test)', '920280', "Reading 'invocationId' as String failed."],
@@ -522,7 +822,11 @@ describe('invalid input, with the .NET texts', () => {
     ['result kind 0', '940380a378797a00', 'Invalid invocation result kind.'],
     ['CompletionErrorMissing (.NET test)', '940380a378797a01', "Reading 'error' as String failed."],
     ['CompletionErrorInt (.NET test)', '950380a378797a012a', "Reading 'error' as String failed."],
-    ['a result kind 3 without result', '940380a378797a03', "Deserializing object of the `Object` type for 'argument' failed."],
+    [
+      'a result kind 3 without result',
+      '940380a378797a03',
+      "Deserializing object of the `Object` type for 'argument' failed.",
+    ],
 
     // CancelInvocation, Close, Ack, Sequence.
     ['a CancelInvocation without id', '930580c0', 'Null or empty invocation ID for CancelInvocation message.'],

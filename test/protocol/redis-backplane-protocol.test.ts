@@ -44,7 +44,9 @@ function sendHi(): RedisInvocation {
 describe('docs/protocol.md §3.3 examples', () => {
   it('Clients.All.SendAsync("Send", "hi") is the 85-byte invocation', () => {
     // The JSON entry is what our JSON hub protocol frames for the message.
-    expect(hexOf(jsonHubProtocol.writeMessage({ type: 1, target: 'Send', arguments: ['hi'] }))).toBe(hexOf(SEND_HI_JSON));
+    expect(hexOf(jsonHubProtocol.writeMessage({ type: 1, target: 'Send', arguments: ['hi'] }))).toBe(
+      hexOf(SEND_HI_JSON),
+    );
     const encoded = encodeRedisInvocation(sendHi());
     expect(encoded).toHaveLength(85);
     expect(encoded.toString('hex')).toBe(SEND_HI.toString('hex'));
@@ -60,7 +62,13 @@ describe('docs/protocol.md §3.3 examples', () => {
 
   it('the group command example: id 1, Add, group room1, connection abc, 37-char server name', () => {
     const expected = bytes(`95 01 D9 25 ${ascii(SERVER_37)} 01 A5 72 6F 6F 6D 31 A3 61 62 63`);
-    const command = { id: 1, serverName: SERVER_37, action: RedisGroupAction.Add, groupName: 'room1', connectionId: 'abc' };
+    const command = {
+      id: 1,
+      serverName: SERVER_37,
+      action: RedisGroupAction.Add,
+      groupName: 'room1',
+      connectionId: 'abc',
+    };
     expect(encodeRedisGroupCommand(command).toString('hex')).toBe(expected.toString('hex'));
     expect(decodeRedisGroupCommand(expected)).toEqual(command);
   });
@@ -90,7 +98,10 @@ describe('encoding: the forms .NET writes', () => {
     });
     expect(encoded[0]).toBe(0x94);
     expect(encoded.subarray(85).toString('hex')).toBe(`a4${ascii('AbCd')}b5${ascii('Hub:internal:return:s')}`);
-    expect(decodeRedisInvocation(encoded)).toMatchObject({ invocationId: 'AbCd', returnChannel: 'Hub:internal:return:s' });
+    expect(decodeRedisInvocation(encoded)).toMatchObject({
+      invocationId: 'AbCd',
+      returnChannel: 'Hub:internal:return:s',
+    });
   });
 
   it('an empty return channel means no reply expected, as .NET tests IsNullOrEmpty', () => {
@@ -145,14 +156,14 @@ describe('encoding: the forms .NET writes', () => {
   it('rejects ids outside Int32 and actions outside a byte', () => {
     for (const id of [2147483648, -2147483649, 1.5, Number.NaN]) {
       expect(() => encodeRedisAck(id)).toThrow(RangeError);
-      expect(() => encodeRedisGroupCommand({ id, serverName: 's', action: 1, groupName: 'g', connectionId: 'c' })).toThrow(
-        RangeError,
-      );
+      expect(() =>
+        encodeRedisGroupCommand({ id, serverName: 's', action: 1, groupName: 'g', connectionId: 'c' }),
+      ).toThrow(RangeError);
     }
     for (const action of [-1, 256]) {
-      expect(() => encodeRedisGroupCommand({ id: 1, serverName: 's', action, groupName: 'g', connectionId: 'c' })).toThrow(
-        RangeError,
-      );
+      expect(() =>
+        encodeRedisGroupCommand({ id: 1, serverName: 's', action, groupName: 'g', connectionId: 'c' }),
+      ).toThrow(RangeError);
     }
   });
 
@@ -170,16 +181,28 @@ describe('encoding: the forms .NET writes', () => {
       ['✓'.repeat(10), 'be'],
     ];
     for (const [group, header] of cases) {
-      const encoded = encodeRedisGroupCommand({ id: 1, serverName: 's', action: 1, groupName: group, connectionId: 'c' });
+      const encoded = encodeRedisGroupCommand({
+        id: 1,
+        serverName: 's',
+        action: 1,
+        groupName: group,
+        connectionId: 'c',
+      });
       expect(encoded.toString('hex')).toBe(`9501a17301${header}${ascii(group)}a163`);
       // The same bytes as a general MessagePack encoder that also picks the smallest forms.
       expect(encoded.toString('hex')).toBe(hexOf(encode([1, 's', 1, group, 'c'])));
     }
   });
 
-  it('writes a lone surrogate as U+FFFD (EF BF BD), as .NET\'s UTF-8 encoder does', () => {
+  it("writes a lone surrogate as U+FFFD (EF BF BD), as .NET's UTF-8 encoder does", () => {
     // (@msgpack/msgpack would write the surrogate's own three bytes, ED A0 80.)
-    const encoded = encodeRedisGroupCommand({ id: 1, serverName: 's', action: 1, groupName: '\ud800', connectionId: 'c' });
+    const encoded = encodeRedisGroupCommand({
+      id: 1,
+      serverName: 's',
+      action: 1,
+      groupName: '\ud800',
+      connectionId: 'c',
+    });
     expect(encoded.toString('hex')).toBe('9501a17301a3efbfbda163');
   });
 
@@ -219,7 +242,14 @@ describe('encoding: the forms .NET writes', () => {
     expect(decoded.invocationId).toBe('id-✓');
     expect(decoded.returnChannel).toBe('Hub:internal:return:srv-ü');
     expect(encodeRedisInvocation(invocation).toString('hex')).toBe(
-      hexOf(encode([invocation.excludedConnectionIds, { prötocol: Buffer.from('payload') }, 'id-✓', invocation.returnChannel])),
+      hexOf(
+        encode([
+          invocation.excludedConnectionIds,
+          { prötocol: Buffer.from('payload') },
+          'id-✓',
+          invocation.returnChannel,
+        ]),
+      ),
     );
   });
 });
@@ -257,7 +287,17 @@ describe('decoding: tolerance', () => {
   });
 
   it('accepts any int width for ids and actions', () => {
-    const forms = ['07', 'cc07', 'cd0007', 'ce00000007', 'cf0000000000000007', 'd007', 'd10007', 'd200000007', 'd30000000000000007'];
+    const forms = [
+      '07',
+      'cc07',
+      'cd0007',
+      'ce00000007',
+      'cf0000000000000007',
+      'd007',
+      'd10007',
+      'd200000007',
+      'd30000000000000007',
+    ];
     for (const form of forms) {
       expect(decodeRedisAck(bytes(`91 ${form}`))).toBe(7);
       const command = decodeRedisGroupCommand(bytes(`95 ${form} a1 73 ${form.replace(/07$/, '01')} a1 67 a1 63`));
@@ -284,11 +324,14 @@ describe('decoding: tolerance', () => {
       expect(hexOf(decoded.messages.get('json') as Uint8Array)).toBe(hexOf(json));
     }
     expect(decodeRedisInvocation(bytes(variants[2]))).toMatchObject({ invocationId: 'id', returnChannel: 'c' });
-    expect(decodeRedisCompletion(bytes(`dd00000002 d904 ${ascii('json')} c403 ${hexOf(json)}`)).protocolName).toBe('json');
+    expect(decodeRedisCompletion(bytes(`dd00000002 d904 ${ascii('json')} c403 ${hexOf(json)}`)).protocolName).toBe(
+      'json',
+    );
   });
 
   it('reads byte strings the way MessagePack-CSharp does: bin, fixstr/str16/str32 (old spec) and nil, not str8', () => {
-    const value = (form: string) => decodeRedisInvocation(bytes(`92 90 81 a4 ${ascii('json')} ${form}`)).messages.get('json');
+    const value = (form: string) =>
+      decodeRedisInvocation(bytes(`92 90 81 a4 ${ascii('json')} ${form}`)).messages.get('json');
     expect(hexOf(value('a3 7b7d1e') as Uint8Array)).toBe('7b7d1e');
     expect(hexOf(value('da0003 7b7d1e') as Uint8Array)).toBe('7b7d1e');
     expect(hexOf(value('db00000003 7b7d1e') as Uint8Array)).toBe('7b7d1e');
@@ -316,12 +359,18 @@ describe('decoding: tolerance', () => {
 });
 
 describe('decoding: errors', () => {
-  it('rejects too few items with .NET\'s ValidateArraySize text', () => {
-    expect(() => decodeRedisInvocation(bytes('91 90'))).toThrow(new RedisProtocolError('Insufficient items in Invocation array.'));
+  it("rejects too few items with .NET's ValidateArraySize text", () => {
+    expect(() => decodeRedisInvocation(bytes('91 90'))).toThrow(
+      new RedisProtocolError('Insufficient items in Invocation array.'),
+    );
     expect(() => decodeRedisInvocation(bytes('90'))).toThrow('Insufficient items in Invocation array.');
-    expect(() => decodeRedisGroupCommand(bytes('94 01 a1 73 01 a1 67'))).toThrow('Insufficient items in GroupCommand array.');
+    expect(() => decodeRedisGroupCommand(bytes('94 01 a1 73 01 a1 67'))).toThrow(
+      'Insufficient items in GroupCommand array.',
+    );
     expect(() => decodeRedisAck(bytes('90'))).toThrow('Insufficient items in Ack array.');
-    expect(() => decodeRedisCompletion(bytes('91 a4 6a 73 6f 6e'))).toThrow('Insufficient items in CompletionMessage array.');
+    expect(() => decodeRedisCompletion(bytes('91 a4 6a 73 6f 6e'))).toThrow(
+      'Insufficient items in CompletionMessage array.',
+    );
     try {
       decodeRedisAck(bytes('90'));
     } catch (error) {
@@ -333,20 +382,38 @@ describe('decoding: errors', () => {
   // The problem is told in MessagePack-CSharp's words, as .NET's backplane reader would; the envelope says which
   // payload and where.
   it('rejects a payload that is not an array, or items of the wrong type', () => {
-    expect(() => decodeRedisAck(bytes('01'))).toThrow('Invalid Ack payload at offset 0: Unexpected msgpack code 1 (positive fixint) encountered.');
-    expect(() => decodeRedisAck(bytes('91 a1 31'))).toThrow('Invalid Ack payload at offset 1: Unexpected msgpack code 161 (fixstr) encountered.');
-    expect(() => decodeRedisInvocation(bytes('92 80 80'))).toThrow('Invalid Invocation payload at offset 1: Unexpected msgpack code 128 (fixmap) encountered.');
-    expect(() => decodeRedisInvocation(bytes('92 90 90'))).toThrow('Invalid Invocation payload at offset 2: Unexpected msgpack code 144 (fixarray) encountered.');
-    expect(() => decodeRedisInvocation(bytes('92 91 01 80'))).toThrow('Invalid Invocation payload at offset 2: Unexpected msgpack code 1 (positive fixint) encountered.');
-    expect(() => decodeRedisGroupCommand(bytes('95 01 a1 73 c3 a1 67 a1 63'))).toThrow('Invalid GroupCommand payload at offset 4: Unexpected msgpack code 195 (true) encountered.');
+    expect(() => decodeRedisAck(bytes('01'))).toThrow(
+      'Invalid Ack payload at offset 0: Unexpected msgpack code 1 (positive fixint) encountered.',
+    );
+    expect(() => decodeRedisAck(bytes('91 a1 31'))).toThrow(
+      'Invalid Ack payload at offset 1: Unexpected msgpack code 161 (fixstr) encountered.',
+    );
+    expect(() => decodeRedisInvocation(bytes('92 80 80'))).toThrow(
+      'Invalid Invocation payload at offset 1: Unexpected msgpack code 128 (fixmap) encountered.',
+    );
+    expect(() => decodeRedisInvocation(bytes('92 90 90'))).toThrow(
+      'Invalid Invocation payload at offset 2: Unexpected msgpack code 144 (fixarray) encountered.',
+    );
+    expect(() => decodeRedisInvocation(bytes('92 91 01 80'))).toThrow(
+      'Invalid Invocation payload at offset 2: Unexpected msgpack code 1 (positive fixint) encountered.',
+    );
+    expect(() => decodeRedisGroupCommand(bytes('95 01 a1 73 c3 a1 67 a1 63'))).toThrow(
+      'Invalid GroupCommand payload at offset 4: Unexpected msgpack code 195 (true) encountered.',
+    );
   });
 
-  it('rejects ints out of range with .NET\'s overflow error', () => {
+  it("rejects ints out of range with .NET's overflow error", () => {
     const overflow = 'Arithmetic operation resulted in an overflow.';
     expect(() => decodeRedisAck(bytes('91 ce 80000000'))).toThrow(`Invalid Ack payload at offset 1: ${overflow}`);
-    expect(() => decodeRedisAck(bytes('91 d3 ffffffff7fffffff'))).toThrow(`Invalid Ack payload at offset 1: ${overflow}`);
-    expect(() => decodeRedisGroupCommand(bytes('95 01 a1 73 cd 0100 a1 67 a1 63'))).toThrow(`Invalid GroupCommand payload at offset 4: ${overflow}`);
-    expect(() => decodeRedisGroupCommand(bytes('95 01 a1 73 ff a1 67 a1 63'))).toThrow(`Invalid GroupCommand payload at offset 4: ${overflow}`);
+    expect(() => decodeRedisAck(bytes('91 d3 ffffffff7fffffff'))).toThrow(
+      `Invalid Ack payload at offset 1: ${overflow}`,
+    );
+    expect(() => decodeRedisGroupCommand(bytes('95 01 a1 73 cd 0100 a1 67 a1 63'))).toThrow(
+      `Invalid GroupCommand payload at offset 4: ${overflow}`,
+    );
+    expect(() => decodeRedisGroupCommand(bytes('95 01 a1 73 ff a1 67 a1 63'))).toThrow(
+      `Invalid GroupCommand payload at offset 4: ${overflow}`,
+    );
   });
 
   it('rejects every truncation of a valid payload with RedisProtocolError', () => {
@@ -357,7 +424,13 @@ describe('decoding: errors', () => {
       encodeRedisAck(70000),
       encodeRedisCompletion({ protocolName: 'messagepack', completion: Buffer.alloc(300, 1) }),
     ];
-    const decoders = [decodeRedisInvocation, decodeRedisInvocation, decodeRedisGroupCommand, decodeRedisAck, decodeRedisCompletion];
+    const decoders = [
+      decodeRedisInvocation,
+      decodeRedisInvocation,
+      decodeRedisGroupCommand,
+      decodeRedisAck,
+      decodeRedisCompletion,
+    ];
     payloads.forEach((payload, i) => {
       expect(() => decoders[i](payload)).not.toThrow();
       for (let length = 0; length < payload.length; length++) {
@@ -368,7 +441,11 @@ describe('decoding: errors', () => {
 
   it('rejects a header claiming more items than bytes left, before allocating', () => {
     const endOfStream = 'Attempted to read past the end of the stream.';
-    expect(() => decodeRedisInvocation(bytes('92 dd 7fffffff'))).toThrow(`Invalid Invocation payload at offset 1: ${endOfStream}`);
-    expect(() => decodeRedisInvocation(bytes('92 90 df 7fffffff'))).toThrow(`Invalid Invocation payload at offset 2: ${endOfStream}`);
+    expect(() => decodeRedisInvocation(bytes('92 dd 7fffffff'))).toThrow(
+      `Invalid Invocation payload at offset 1: ${endOfStream}`,
+    );
+    expect(() => decodeRedisInvocation(bytes('92 90 df 7fffffff'))).toThrow(
+      `Invalid Invocation payload at offset 2: ${endOfStream}`,
+    );
   });
 });

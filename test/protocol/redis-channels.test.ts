@@ -1,7 +1,13 @@
 /**
  * Redis channel names (docs/protocol.md §3.2) and server names (docs/protocol.md §3.1).
  */
-import { RedisChannels, createServerName, parseRedisChannelName, redisChannelName, type RedisChannel } from '../../protocol';
+import {
+  RedisChannels,
+  createServerName,
+  parseRedisChannelName,
+  redisChannelName,
+  type RedisChannel,
+} from '../../protocol';
 
 const HUB = 'MyApp.Hubs.ChatHub';
 const SERVER = 'WEB1_02db60e5fab243b890a847fa5c4dcb29';
@@ -30,7 +36,9 @@ describe('channel names: the docs/protocol.md §3.2 table', () => {
   });
 
   it('a prefix meant to end in ":" is configured with it, as for StackExchange.Redis', () => {
-    expect(new RedisChannels({ hubName: HUB, serverName: SERVER, channelPrefix: 'myapp:' }).all).toBe('myapp:MyApp.Hubs.ChatHub:all');
+    expect(new RedisChannels({ hubName: HUB, serverName: SERVER, channelPrefix: 'myapp:' }).all).toBe(
+      'myapp:MyApp.Hubs.ChatHub:all',
+    );
   });
 });
 
@@ -42,11 +50,11 @@ describe('channel names: inside payloads and for publishing to them', () => {
     expect(channels.toWire(channels.returnResultsName)).toBe(channels.returnResults);
   });
 
-  it('acks go to the sending server\'s ack channel', () => {
+  it("acks go to the sending server's ack channel", () => {
     expect(channels.ackOf('other_0123')).toBe('myappMyApp.Hubs.ChatHub:internal:ack:other_0123');
   });
 
-  it('subscribes at startup in .NET\'s order: all, internal:groups, internal:ack:{me}, internal:return:{me}', () => {
+  it("subscribes at startup in .NET's order: all, internal:groups, internal:ack:{me}, internal:return:{me}", () => {
     expect(channels.serverSubscriptions()).toEqual([
       'myappMyApp.Hubs.ChatHub:all',
       'myappMyApp.Hubs.ChatHub:internal:groups',
@@ -66,11 +74,17 @@ describe('channel names: parsing received channels', () => {
   it('recognises each kind and keeps the name raw, colons included', () => {
     expect(channels.parse('myappMyApp.Hubs.ChatHub:all')).toEqual({ kind: 'all' });
     expect(channels.parse('myappMyApp.Hubs.ChatHub:internal:groups')).toEqual({ kind: 'internal:groups' });
-    expect(channels.parse(`myappMyApp.Hubs.ChatHub:internal:ack:${SERVER}`)).toEqual({ kind: 'internal:ack', name: SERVER });
+    expect(channels.parse(`myappMyApp.Hubs.ChatHub:internal:ack:${SERVER}`)).toEqual({
+      kind: 'internal:ack',
+      name: SERVER,
+    });
     expect(channels.parse('myappMyApp.Hubs.ChatHub:internal:return:s')).toEqual({ kind: 'internal:return', name: 's' });
     expect(channels.parse('myappMyApp.Hubs.ChatHub:connection:a-b_c')).toEqual({ kind: 'connection', name: 'a-b_c' });
     expect(channels.parse('myappMyApp.Hubs.ChatHub:group:team:red')).toEqual({ kind: 'group', name: 'team:red' });
-    expect(channels.parse('myappMyApp.Hubs.ChatHub:group:internal:groups')).toEqual({ kind: 'group', name: 'internal:groups' });
+    expect(channels.parse('myappMyApp.Hubs.ChatHub:group:internal:groups')).toEqual({
+      kind: 'group',
+      name: 'internal:groups',
+    });
     expect(channels.parse('myappMyApp.Hubs.ChatHub:user:ünïcode *')).toEqual({ kind: 'user', name: 'ünïcode *' });
     expect(channels.parse('myappMyApp.Hubs.ChatHub:group:')).toEqual({ kind: 'group', name: '' });
   });
@@ -81,7 +95,7 @@ describe('channel names: parsing received channels', () => {
     expect(channels.parse('otherMyApp.Hubs.ChatHub:all')).toBeUndefined();
   });
 
-  it('does not recognise other hubs, unknown kinds, or StackExchange.Redis\'s own channel', () => {
+  it("does not recognise other hubs, unknown kinds, or StackExchange.Redis's own channel", () => {
     for (const channel of [
       'myappMyApp.Hubs.ChatHub2:all',
       'myappMyApp.Hubs.Chat:all',

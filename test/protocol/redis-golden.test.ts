@@ -40,7 +40,7 @@ const SE_REDIS_CHANNEL = '__Booksleeve_MasterChanged';
 
 const golden = loadGolden(findGoldenFile());
 
-test('the repository\'s copy of the capture is the shared original, byte for byte', () => {
+test("the repository's copy of the capture is the shared original, byte for byte", () => {
   const shared = sharedGoldenFile();
   // A clone without the shared folder beside it has only the copy; CI has both.
   if (shared !== undefined) expect(readFileSync(findGoldenFile()).equals(readFileSync(shared))).toBe(true);
@@ -70,7 +70,8 @@ function parserOf(scenario: string): RedisChannels {
   return new RedisChannels({ hubName: HUB, serverName: 'parser', channelPrefix: prefixOf(scenario) });
 }
 
-const hex = (bytes: Uint8Array): string => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('hex');
+const hex = (bytes: Uint8Array): string =>
+  Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('hex');
 
 /**
  * Parses a wire channel and checks our builder gives it back; when the template names the channel's id by a
@@ -136,7 +137,10 @@ const messageLines = golden.filter((entry) => entry.kind === 'message');
 function checkInvocation(message: MessageLine, data: Buffer): void {
   const envelope = itemsOf(message.decoded.envelope);
   const excluded = itemsOf(envelope[0]).map((id) => valueOf<string>(id));
-  const entries = entriesOf(envelope[1]).map(([name, value]): [string, string] => [valueOf<string>(name), binHexOf(value)]);
+  const entries = entriesOf(envelope[1]).map(([name, value]): [string, string] => [
+    valueOf<string>(name),
+    binHexOf(value),
+  ]);
   const expectsReply = envelope.length === 4;
 
   // Decode: every value the capture lists, map in wire order, views not copies.
@@ -306,7 +310,9 @@ describe('golden: channels subscribed after each step', () => {
       if (channel.kind === 'internal:ack' || channel.kind === 'internal:return') servers.add(channel.name);
     });
     // Only StackExchange.Redis's own channel is not ours, and it is there once, with the prefix.
-    expect(summary.subscribed.filter((c) => channels.parse(c) === undefined)).toEqual([prefixOf(scenario) + SE_REDIS_CHANNEL]);
+    expect(summary.subscribed.filter((c) => channels.parse(c) === undefined)).toEqual([
+      prefixOf(scenario) + SE_REDIS_CHANNEL,
+    ]);
 
     // Every running server has its four startup channels.
     expect(servers.size).toBeGreaterThan(0);
@@ -341,25 +347,28 @@ describe('golden: channels subscribed after each step', () => {
 describe('golden: server startup', () => {
   const startupLines = golden.filter((entry) => entry.kind === 'startup');
 
-  it.each(startupLines.map((entry) => [entry.line, entry]))('line %i subscribes in our documented order', (line, entry) => {
-    const startup = (entry as Extract<GoldenLine, { kind: 'startup' }>).value;
-    const label = startup.monitor[0].split(' ')[0];
-    const channels = channelsOf(startup.scenario, label);
-    const subscribes = startup.monitor
-      .map((command) => command.split(' '))
-      .filter(([server, verb]) => server === label && verb === 'SUBSCRIBE')
-      .map(([, , template]) => substitute(template, ids));
-    // StackExchange.Redis subscribes its own channel first; then SignalR's four, one command each.
-    expect(subscribes[0]).toBe(SE_REDIS_CHANNEL);
-    expect(subscribes.slice(1)).toEqual(channels.serverSubscriptions());
-    expect(subscribes.slice(1)).toEqual([
-      `${HUB}:all`,
-      `${HUB}:internal:groups`,
-      `${HUB}:internal:ack:${serverName(label)}`,
-      `${HUB}:internal:return:${serverName(label)}`,
-    ]);
-    used.add(line as number);
-  });
+  it.each(startupLines.map((entry) => [entry.line, entry]))(
+    'line %i subscribes in our documented order',
+    (line, entry) => {
+      const startup = (entry as Extract<GoldenLine, { kind: 'startup' }>).value;
+      const label = startup.monitor[0].split(' ')[0];
+      const channels = channelsOf(startup.scenario, label);
+      const subscribes = startup.monitor
+        .map((command) => command.split(' '))
+        .filter(([server, verb]) => server === label && verb === 'SUBSCRIBE')
+        .map(([, , template]) => substitute(template, ids));
+      // StackExchange.Redis subscribes its own channel first; then SignalR's four, one command each.
+      expect(subscribes[0]).toBe(SE_REDIS_CHANNEL);
+      expect(subscribes.slice(1)).toEqual(channels.serverSubscriptions());
+      expect(subscribes.slice(1)).toEqual([
+        `${HUB}:all`,
+        `${HUB}:internal:groups`,
+        `${HUB}:internal:ack:${serverName(label)}`,
+        `${HUB}:internal:return:${serverName(label)}`,
+      ]);
+      used.add(line as number);
+    },
+  );
 });
 
 // ---------------------------------------------------------------------------------------------------------
@@ -368,37 +377,46 @@ describe('golden: server startup', () => {
 describe('golden: ids', () => {
   const idsLines = golden.filter((entry) => entry.kind === 'ids');
 
-  it.each(idsLines.map((entry) => [entry.line, entry]))('line %i has ids of the forms our channels carry', (line, entry) => {
-    const { ids: lineIds } = (entry as Extract<GoldenLine, { kind: 'ids' }>).value;
-    for (const [key, value] of Object.entries(lineIds)) {
-      if (key.startsWith('server')) {
-        // .NET's `{MachineName}_{Guid:N}` with machine name `vm`: 35 chars, written as str8 (`d9 23`).
-        expect(value).toMatch(/^vm_[0-9a-f]{32}$/);
-        const command = encodeRedisGroupCommand({ id: 1, serverName: value as string, action: 1, groupName: 'g', connectionId: 'c' });
-        expect(command.subarray(2, 4).toString('hex')).toBe('d923');
-      } else if (key === 'users') {
-        // User ids appear as user channels once their connections are up.
-        for (const user of Object.values(value as Record<string, string>)) {
-          const channel = `${HUB}:user:${user}`;
-          expect(summaryLines.some((s) => (s.value as SummaryLine).subscribed.includes(channel))).toBe(true);
+  it.each(idsLines.map((entry) => [entry.line, entry]))(
+    'line %i has ids of the forms our channels carry',
+    (line, entry) => {
+      const { ids: lineIds } = (entry as Extract<GoldenLine, { kind: 'ids' }>).value;
+      for (const [key, value] of Object.entries(lineIds)) {
+        if (key.startsWith('server')) {
+          // .NET's `{MachineName}_{Guid:N}` with machine name `vm`: 35 chars, written as str8 (`d9 23`).
+          expect(value).toMatch(/^vm_[0-9a-f]{32}$/);
+          const command = encodeRedisGroupCommand({
+            id: 1,
+            serverName: value as string,
+            action: 1,
+            groupName: 'g',
+            connectionId: 'c',
+          });
+          expect(command.subarray(2, 4).toString('hex')).toBe('d923');
+        } else if (key === 'users') {
+          // User ids appear as user channels once their connections are up.
+          for (const user of Object.values(value as Record<string, string>)) {
+            const channel = `${HUB}:user:${user}`;
+            expect(summaryLines.some((s) => (s.value as SummaryLine).subscribed.includes(channel))).toBe(true);
+          }
+        } else if (key === 'invocationIds') {
+          // Standard base64 of GUID bytes, "==" trimmed; they appear in the invocations' envelopes.
+          for (const id of Object.values(value as Record<string, string>)) {
+            expect(id).toMatch(/^[A-Za-z0-9+/]{22}$/);
+            expect(messageLines.some((m) => invocationIdOf(m) === id)).toBe(true);
+          }
+        } else if (key === 'nobody') {
+          expect(value).toBe('nobody-owns-this-id');
+        } else if (!key.startsWith('note')) {
+          // Connection ids: 22 chars of base64url.
+          expect(value).toMatch(/^[A-Za-z0-9_-]{22}$/);
         }
-      } else if (key === 'invocationIds') {
-        // Standard base64 of GUID bytes, "==" trimmed; they appear in the invocations' envelopes.
-        for (const id of Object.values(value as Record<string, string>)) {
-          expect(id).toMatch(/^[A-Za-z0-9+/]{22}$/);
-          expect(messageLines.some((m) => invocationIdOf(m) === id)).toBe(true);
-        }
-      } else if (key === 'nobody') {
-        expect(value).toBe('nobody-owns-this-id');
-      } else if (!key.startsWith('note')) {
-        // Connection ids: 22 chars of base64url.
-        expect(value).toMatch(/^[A-Za-z0-9_-]{22}$/);
+        // Every id agrees with the merged dictionary the other tests substitute with.
+        if (typeof value === 'string' && !key.startsWith('note')) expect(ids.get(key)).toBe(value);
       }
-      // Every id agrees with the merged dictionary the other tests substitute with.
-      if (typeof value === 'string' && !key.startsWith('note')) expect(ids.get(key)).toBe(value);
-    }
-    used.add(line as number);
-  });
+      used.add(line as number);
+    },
+  );
 });
 
 /** The invocation id carried by a client-result invocation line. */

@@ -14,5 +14,12 @@ export const ACL_COMMANDS = ['+publish', '+subscribe', '+unsubscribe', '+client|
  * one key, the streams-mode marker of the channel prefix.
  */
 export function aclRules(channels: string, prefix = ''): string[] {
-  return ['resetkeys', 'resetchannels', `&${channels}:*`, `%R~${prefix}signalr:backplane-mode`, '-@all', ...ACL_COMMANDS];
+  return [
+    'resetkeys',
+    'resetchannels',
+    `&${channels}:*`,
+    `%R~${prefix}signalr:backplane-mode`,
+    '-@all',
+    ...ACL_COMMANDS,
+  ];
 }

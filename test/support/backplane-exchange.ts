@@ -33,7 +33,15 @@ export async function connectClient(pool: ClientPool, user: string, msgpack: boo
 }
 
 /** The kinds exchanged, in order, for reports. */
-export const MESSAGE_KINDS = ['all', 'group', 'user', 'connection', 'remote group add', 'remote group remove', 'client result'];
+export const MESSAGE_KINDS = [
+  'all',
+  'group',
+  'user',
+  'connection',
+  'remote group add',
+  'remote group remove',
+  'client result',
+];
 
 /**
  * Exchanges every message kind between a client of `a` and a client of `b`, both ways, and asserts each arrived

@@ -36,7 +36,12 @@ export class Inbox {
     if (this.items.length < count) {
       await new Promise<void>((resolve, reject) => {
         const timer = setTimeout(
-          () => reject(new Error(`expected ${count} message(s), got ${this.items.length}: ${JSON.stringify(this.items).slice(0, 500)}`)),
+          () =>
+            reject(
+              new Error(
+                `expected ${count} message(s), got ${this.items.length}: ${JSON.stringify(this.items).slice(0, 500)}`,
+              ),
+            ),
           timeoutMs,
         );
         this.waiters.push({
@@ -69,7 +74,8 @@ export class ClientPool {
 
   /** Builds, starts and returns a client; `observe` lists client methods whose invocations are collected. */
   async connect(options: ConnectOptions = {}, observe: string[] = ['ReceiveMessage']): Promise<TestClient> {
-    const { protocol, query, keepAliveIntervalInMilliseconds, serverTimeoutInMilliseconds, handlers, ...http } = options;
+    const { protocol, query, keepAliveIntervalInMilliseconds, serverTimeoutInMilliseconds, handlers, ...http } =
+      options;
     const url = query ? `${this.baseUrl()}?${query}` : this.baseUrl();
     let builder = new signalR.HubConnectionBuilder().withUrl(url, http).configureLogging(signalR.LogLevel.None);
     if (protocol) builder = builder.withHubProtocol(protocol);

@@ -101,20 +101,27 @@ export interface StageOptions {
  * The environment of a `RUN`: a container's (no variables of the npm that runs these tests), with the base image's
  * and the stage's.
  */
-function runEnvironment(stageEnv: Record<string, string>, imageEnv: Readonly<Record<string, string>> = {}): NodeJS.ProcessEnv {
+function runEnvironment(
+  stageEnv: Record<string, string>,
+  imageEnv: Readonly<Record<string, string>> = {},
+): NodeJS.ProcessEnv {
   return userEnvironment({ ...imageEnv, ...stageEnv });
 }
 
 function execForm(args: string, where: string): string[] {
   const parsed: unknown = JSON.parse(args);
-  if (!Array.isArray(parsed) || !parsed.every((item) => typeof item === 'string')) throw new Error(`${where}: not an exec form`);
+  if (!Array.isArray(parsed) || !parsed.every((item) => typeof item === 'string'))
+    throw new Error(`${where}: not an exec form`);
   return parsed as string[];
 }
 
 function dockerignore(context: string): (relative: string) => boolean {
   const file = path.join(context, '.dockerignore');
   const patterns = existsSync(file)
-    ? readFileSync(file, 'utf8').split('\n').map((line) => line.trim()).filter((line) => line !== '' && !line.startsWith('#'))
+    ? readFileSync(file, 'utf8')
+        .split('\n')
+        .map((line) => line.trim())
+        .filter((line) => line !== '' && !line.startsWith('#'))
     : [];
   return (relative) => patterns.some((pattern) => relative === pattern || relative.startsWith(`${pattern}/`));
 }
@@ -169,9 +176,14 @@ async function carryOut(stage: Stage, options: StageOptions, directory: string):
           } else {
             const earlier = options.earlier.get(from);
             if (earlier === undefined) throw new Error(`${where}: no earlier stage named ${from}`);
-            origin = path.join(earlier.directory, path.posix.relative(earlier.workdir, path.posix.resolve(earlier.workdir, source)));
+            origin = path.join(
+              earlier.directory,
+              path.posix.relative(earlier.workdir, path.posix.resolve(earlier.workdir, source)),
+            );
           }
-          const target = destination.endsWith('/') ? path.join(inWorkdir(destination), path.basename(source)) : inWorkdir(destination);
+          const target = destination.endsWith('/')
+            ? path.join(inWorkdir(destination), path.basename(source))
+            : inWorkdir(destination);
           cpSync(origin, target, {
             recursive: true,
             filter: (file) => from !== undefined || !ignored(path.relative(options.context, file)),
@@ -191,10 +203,16 @@ async function carryOut(stage: Stage, options: StageOptions, directory: string):
         runs.push({ command, replacedBy });
         if (replacedBy !== undefined) break;
         try {
-          await run('sh', ['-c', command], { cwd: directory, env: runEnvironment(env, options.imageEnv), maxBuffer: 64 * 1024 * 1024 });
+          await run('sh', ['-c', command], {
+            cwd: directory,
+            env: runEnvironment(env, options.imageEnv),
+            maxBuffer: 64 * 1024 * 1024,
+          });
         } catch (error) {
           const failure = error as { stdout?: string; stderr?: string; message: string };
-          throw new Error(`${where} failed: ${command}\n${failure.stdout ?? ''}${failure.stderr ?? failure.message}`, { cause: error });
+          throw new Error(`${where} failed: ${command}\n${failure.stdout ?? ''}${failure.stderr ?? failure.message}`, {
+            cause: error,
+          });
         }
         break;
       }
@@ -216,7 +234,13 @@ async function carryOut(stage: Stage, options: StageOptions, directory: string):
       case 'HEALTHCHECK': {
         const at = instruction.args.search(/(^|\s)CMD\s/);
         if (at < 0) throw new Error(`${where}: only HEALTHCHECK [options] CMD [...] is supported`);
-        healthcheck = execForm(instruction.args.slice(at).trim().replace(/^CMD\s+/, ''), where);
+        healthcheck = execForm(
+          instruction.args
+            .slice(at)
+            .trim()
+            .replace(/^CMD\s+/, ''),
+          where,
+        );
         break;
       }
       case 'ENTRYPOINT':
@@ -230,5 +254,17 @@ async function carryOut(stage: Stage, options: StageOptions, directory: string):
     }
   }
   if (workdir === undefined) throw new Error(`stage ${stage.name ?? stage.image}: no WORKDIR`);
-  return { name: stage.name, image: stage.image, directory, workdir, env, user, stopSignal, healthcheck, entrypoint, cmd, runs };
+  return {
+    name: stage.name,
+    image: stage.image,
+    directory,
+    workdir,
+    env,
+    user,
+    stopSignal,
+    healthcheck,
+    entrypoint,
+    cmd,
+    runs,
+  };
 }

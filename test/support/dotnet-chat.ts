@@ -25,8 +25,15 @@ const OUTPUT_LIMIT = 256 * 1024;
 
 function sourceHash(): string {
   const hash = createHash('sha256');
-  for (const file of fs.readdirSync(PROJECT_DIR).filter((name) => /\.(cs|csproj|config)$/.test(name)).sort()) {
-    hash.update(file).update('\0').update(fs.readFileSync(path.join(PROJECT_DIR, file))).update('\0');
+  for (const file of fs
+    .readdirSync(PROJECT_DIR)
+    .filter((name) => /\.(cs|csproj|config)$/.test(name))
+    .sort()) {
+    hash
+      .update(file)
+      .update('\0')
+      .update(fs.readFileSync(path.join(PROJECT_DIR, file)))
+      .update('\0');
   }
   return hash.digest('hex');
 }
@@ -41,7 +48,18 @@ export function buildDotnetChat(): Promise<string> {
     fs.mkdirSync(STATE_DIR, { recursive: true });
     fs.rmSync(STAMP, { force: true });
     await runDotnet(
-      ['build', '-c', 'Release', '--nologo', '--disable-build-servers', '-v', 'quiet', '-clp:NoSummary;ErrorsOnly', '--artifacts-path', STATE_DIR],
+      [
+        'build',
+        '-c',
+        'Release',
+        '--nologo',
+        '--disable-build-servers',
+        '-v',
+        'quiet',
+        '-clp:NoSummary;ErrorsOnly',
+        '--artifacts-path',
+        STATE_DIR,
+      ],
       PROJECT_DIR,
     );
     if (!fs.existsSync(DLL)) throw new Error(`dotnet build did not produce ${DLL}`);
@@ -83,7 +101,8 @@ export class DotnetChatServer {
     const dll = await buildDotnetChat();
     const listenPort = port ?? (await freePort());
     const inherited = { ...process.env };
-    for (const name of Object.keys(inherited)) if (name.startsWith('ASPNETCORE_') || name.startsWith('Logging__')) delete inherited[name];
+    for (const name of Object.keys(inherited))
+      if (name.startsWith('ASPNETCORE_') || name.startsWith('Logging__')) delete inherited[name];
     const child = spawn('dotnet', [dll], {
       cwd: PROJECT_DIR,
       env: { ...inherited, ...DOTNET_CLI_ENV, ...env, PORT: String(listenPort), HOST: '127.0.0.1' },
@@ -95,7 +114,9 @@ export class DotnetChatServer {
       await waitForPort(listenPort, START_TIMEOUT_MS, () => child.exitCode !== null || child.signalCode !== null);
     } catch (error) {
       await server.stop();
-      throw new Error(`.NET server ${label} did not start: ${(error as Error).message}\n${server.output}`, { cause: error });
+      throw new Error(`.NET server ${label} did not start: ${(error as Error).message}\n${server.output}`, {
+        cause: error,
+      });
     }
     return server;
   }

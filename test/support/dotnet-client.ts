@@ -38,7 +38,9 @@ export const DOTNET_CLI_ENV: Readonly<Record<string, string>> = {
 
 /** Whether a `dotnet` executable is on the PATH; tests that need one say why they are skipped without it. */
 export function dotnetAvailable(): boolean {
-  return (process.env.PATH ?? '').split(path.delimiter).some((dir) => dir !== '' && fs.existsSync(path.join(dir, 'dotnet')));
+  return (process.env.PATH ?? '')
+    .split(path.delimiter)
+    .some((dir) => dir !== '' && fs.existsSync(path.join(dir, 'dotnet')));
 }
 
 /**
@@ -46,9 +48,18 @@ export function dotnetAvailable(): boolean {
  * non-zero exit or after `timeoutMs`.
  * The process is killed if the test process exits first.
  */
-export function runDotnet(args: readonly string[], cwd: string, env: Record<string, string> = {}, timeoutMs = BUILD_TIMEOUT_MS): Promise<string> {
+export function runDotnet(
+  args: readonly string[],
+  cwd: string,
+  env: Record<string, string> = {},
+  timeoutMs = BUILD_TIMEOUT_MS,
+): Promise<string> {
   return new Promise((resolve, reject) => {
-    const child = spawn('dotnet', args, { cwd, env: { ...process.env, ...DOTNET_CLI_ENV, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn('dotnet', args, {
+      cwd,
+      env: { ...process.env, ...DOTNET_CLI_ENV, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     killOnExit(child);
     let output = '';
     let stdout = '';
@@ -93,7 +104,12 @@ export interface DotnetDriverProject {
 function sourceHash(project: DotnetDriverProject): string {
   const hash = createHash('sha256');
   for (const property of project.properties ?? []) hash.update(property).update('\0');
-  for (const file of project.sources) hash.update(file).update('\0').update(fs.readFileSync(path.join(project.dir, file))).update('\0');
+  for (const file of project.sources)
+    hash
+      .update(file)
+      .update('\0')
+      .update(fs.readFileSync(path.join(project.dir, file)))
+      .update('\0');
   return hash.digest('hex');
 }
 
@@ -160,7 +176,11 @@ export interface DriverLine {
  * Runs the driver of `version` with `env` (see the settings at the top of `test/dotnet-client/Program.cs`) and
  * resolves with the lines it printed once it exits; rejects if it fails or runs longer than `timeoutMs`.
  */
-export async function runDotnetClient(version: DotnetClientVersion, env: Record<string, string>, timeoutMs = 180_000): Promise<DriverLine[]> {
+export async function runDotnetClient(
+  version: DotnetClientVersion,
+  env: Record<string, string>,
+  timeoutMs = 180_000,
+): Promise<DriverLine[]> {
   const dll = await buildDotnetClient(version);
   const started = Date.now();
   const output = await runDotnet([dll], PROJECT_DIR, env, timeoutMs);
@@ -169,6 +189,7 @@ export async function runDotnetClient(version: DotnetClientVersion, env: Record<
     .split('\n')
     .filter((line) => line.startsWith('{'))
     .map((line) => JSON.parse(line) as DriverLine);
-  if (!lines.some((line) => line.check === 'done')) throw new Error(`the .NET client driver did not finish:\n${output}`);
+  if (!lines.some((line) => line.check === 'done'))
+    throw new Error(`the .NET client driver did not finish:\n${output}`);
   return lines;
 }

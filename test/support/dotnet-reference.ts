@@ -19,7 +19,13 @@ import { killOnExit } from './child-processes';
 export const REFERENCE_PROJECT_DIR = path.resolve(__dirname, '..', 'dotnet-reference');
 
 /** The assembly that `dotnet build -c Release` produces and {@link startReferenceServer} runs. */
-export const REFERENCE_SERVER_DLL = path.join(REFERENCE_PROJECT_DIR, 'bin', 'Release', 'net10.0', 'ReferenceServer.dll');
+export const REFERENCE_SERVER_DLL = path.join(
+  REFERENCE_PROJECT_DIR,
+  'bin',
+  'Release',
+  'net10.0',
+  'ReferenceServer.dll',
+);
 
 /** Path of the hub on the reference server. */
 export const REFERENCE_HUB_PATH = '/chathub';
@@ -232,7 +238,8 @@ export function buildReferenceServer(): Promise<string> {
       if (!isUpToDate(hash)) {
         fs.rmSync(STAMP_FILE, { force: true });
         await runDotnetBuild();
-        if (!fs.existsSync(REFERENCE_SERVER_DLL)) throw new Error(`dotnet build did not produce ${REFERENCE_SERVER_DLL}`);
+        if (!fs.existsSync(REFERENCE_SERVER_DLL))
+          throw new Error(`dotnet build did not produce ${REFERENCE_SERVER_DLL}`);
         fs.writeFileSync(STAMP_FILE, `${hash}\n`);
       }
     } finally {
@@ -302,7 +309,10 @@ function launch(dll: string, port: number, env: Record<string, string>): Promise
       settled = true;
       clearTimeout(startTimer);
       // Never leave a half-started child behind.
-      void stop().then(() => reject(error), () => reject(error));
+      void stop().then(
+        () => reject(error),
+        () => reject(error),
+      );
     };
     const url = `http://127.0.0.1:${port}`;
     const onData = (chunk: Buffer): void => {
@@ -366,7 +376,8 @@ let dotnetPresence: boolean | undefined;
 
 /** Whether the `dotnet` CLI runs on this machine (checked once per process). */
 export function dotnetAvailable(): boolean {
-  dotnetPresence ??= spawnSync('dotnet', ['--version'], { env: childEnv({}), stdio: 'ignore', timeout: 30_000 }).status === 0;
+  dotnetPresence ??=
+    spawnSync('dotnet', ['--version'], { env: childEnv({}), stdio: 'ignore', timeout: 30_000 }).status === 0;
   return dotnetPresence;
 }
 
@@ -405,11 +416,14 @@ export interface BackplaneReferenceOptions {
  * Starts the reference server with the JSON and MessagePack protocols on the Redis backplane and waits until it
  * has subscribed its own ack channel, which also tells its server name.
  */
-export async function startBackplaneReferenceServer(options: BackplaneReferenceOptions): Promise<BackplaneReferenceServer> {
+export async function startBackplaneReferenceServer(
+  options: BackplaneReferenceOptions,
+): Promise<BackplaneReferenceServer> {
   const prefix = (options.channelPrefix ?? '') + (options.hubName ?? 'WebAPI.ChatHub') + ':internal:ack:';
   const admin = new Redis({ port: options.redisPort, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 1 });
   try {
-    const ackChannels = async () => ((await admin.call('PUBSUB', 'CHANNELS', `${prefix}*`)) as string[]).map((c) => c.slice(prefix.length));
+    const ackChannels = async () =>
+      ((await admin.call('PUBSUB', 'CHANNELS', `${prefix}*`)) as string[]).map((c) => c.slice(prefix.length));
     await admin.connect();
     const before = new Set(await ackChannels());
     const server = await startReferenceServer({
@@ -424,7 +438,8 @@ export async function startBackplaneReferenceServer(options: BackplaneReferenceO
         const fresh = (await ackChannels()).filter((name) => !before.has(name));
         if (fresh.length === 1) return { ...server, serverName: fresh[0] };
         if (fresh.length > 1) throw new Error(`several new servers on Redis at once: ${fresh.join(', ')}`);
-        if (Date.now() > deadline) throw new Error(`reference server did not subscribe ${prefix}<name>:\n${server.output()}`);
+        if (Date.now() > deadline)
+          throw new Error(`reference server did not subscribe ${prefix}<name>:\n${server.output()}`);
         await sleep(25);
       }
     } catch (error) {

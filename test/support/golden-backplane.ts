@@ -45,7 +45,8 @@ export const GOLDEN_STEPS: ReadonlyMap<number, GoldenStep> = (() => {
     if (entry.kind !== 'summary') continue;
     const summary = entry.value as StepSummary;
     for (const message of messages) {
-      if (message.value.note !== summary.note) throw new Error(`golden line ${message.line} is not part of step ${entry.line}`);
+      if (message.value.note !== summary.note)
+        throw new Error(`golden line ${message.line} is not part of step ${entry.line}`);
     }
     steps.set(entry.line, { line: entry.line, scenario: summary.scenario, note: summary.note, messages, summary });
     messages = [];
@@ -64,7 +65,8 @@ export function goldenStep(line: number): GoldenStep {
 export function msgpackStr(text: string): Buffer {
   const bytes = Buffer.from(text, 'utf8');
   const n = bytes.length;
-  const header = n < 32 ? Buffer.from([0xa0 | n]) : n < 256 ? Buffer.from([0xd9, n]) : Buffer.from([0xda, n >> 8, n & 0xff]);
+  const header =
+    n < 32 ? Buffer.from([0xa0 | n]) : n < 256 ? Buffer.from([0xd9, n]) : Buffer.from([0xda, n >> 8, n & 0xff]);
   return Buffer.concat([header, bytes]);
 }
 
@@ -309,7 +311,8 @@ export class GoldenClients {
       ReceiveMessage: (...args) => log.push(normalDelivery('ReceiveMessage', args)),
       Values: (...args) => log.push(normalDelivery('Values', args)),
     };
-    if (options.getAnswer !== null) handlers.GetAnswer = options.getAnswer ?? ((question) => `answer to ${String(question)}`);
+    if (options.getAnswer !== null)
+      handlers.GetAnswer = options.getAnswer ?? ((question) => `answer to ${String(question)}`);
     const client = await pool.connect(
       {
         transport: HttpTransportType.WebSockets,

@@ -124,7 +124,12 @@ export function clusterOf(
 }
 
 /** A Redis lifetime manager of `hubName` on `bus`, publishing in both protocols. */
-export function redisManager(bus: BackplaneBus, hubName: string, log: BackplaneLogger, ackTimeoutMs = 30_000): RedisLifetimeManager {
+export function redisManager(
+  bus: BackplaneBus,
+  hubName: string,
+  log: BackplaneLogger,
+  ackTimeoutMs = 30_000,
+): RedisLifetimeManager {
   return new RedisLifetimeManager({
     bus,
     hubName,
@@ -279,7 +284,13 @@ export const LIFETIME_CONFORMANCE_CASES: readonly ConformanceCase[] = [
         await eventually(() => b.lastInvocationId() !== undefined, 'the invocation to arrive');
         const invocationId = b.lastInvocationId()!;
         b.received.length = 0;
-        expect(cluster.servers[1].setConnectionResult(b.connectionId, { type: MessageType.Completion, invocationId, ...value })).toBe(true);
+        expect(
+          cluster.servers[1].setConnectionResult(b.connectionId, {
+            type: MessageType.Completion,
+            invocationId,
+            ...value,
+          }),
+        ).toBe(true);
       };
 
       const value = cluster.servers[0].invokeConnection(b.connectionId, 'GetAnswer', ['q1']);
@@ -301,14 +312,16 @@ export const LIFETIME_CONFORMANCE_CASES: readonly ConformanceCase[] = [
     },
   ],
   [
-    'a client answering for another connection\'s invocation is refused',
+    "a client answering for another connection's invocation is refused",
     async (cluster) => {
       const b1 = await cluster.connect(1);
       const b2 = await cluster.connect(1);
       const pending = cluster.servers[0].invokeConnection(b1.connectionId, 'GetAnswer', []);
       await eventually(() => b1.lastInvocationId() !== undefined, 'the invocation to arrive');
       const completion = { type: MessageType.Completion, invocationId: b1.lastInvocationId()!, result: 1 } as const;
-      expect(() => cluster.servers[1].setConnectionResult(b2.connectionId, completion)).toThrow(/is not valid for invocation ID/);
+      expect(() => cluster.servers[1].setConnectionResult(b2.connectionId, completion)).toThrow(
+        /is not valid for invocation ID/,
+      );
       expect(cluster.servers[1].setConnectionResult(b1.connectionId, completion)).toBe(true);
       await expect(pending).resolves.toBe(1);
     },

@@ -83,7 +83,14 @@ export class LoadBalancer {
       CHAT2_ADDR: backends[1],
     };
     // -db: foreground, no daemon; the pid is the child's.
-    return LoadBalancer.spawn('haproxy', executable('haproxy'), ['-db', '-f', config], env, port, mkdtempSync(path.join(tmpdir(), 'haproxy-')));
+    return LoadBalancer.spawn(
+      'haproxy',
+      executable('haproxy'),
+      ['-db', '-f', config],
+      env,
+      port,
+      mkdtempSync(path.join(tmpdir(), 'haproxy-')),
+    );
   }
 
   /**
@@ -92,8 +99,15 @@ export class LoadBalancer {
    */
   static async nginx(template: string, backends: readonly [string, string]): Promise<LoadBalancer> {
     const port = await freePort();
-    const values: Record<string, string> = { LISTEN: `127.0.0.1:${port}`, CHAT1_ADDR: backends[0], CHAT2_ADDR: backends[1] };
-    const rendered = readFileSync(template, 'utf8').replace(/\$\{(LISTEN|CHAT1_ADDR|CHAT2_ADDR)\}/g, (_, name: string) => values[name]);
+    const values: Record<string, string> = {
+      LISTEN: `127.0.0.1:${port}`,
+      CHAT1_ADDR: backends[0],
+      CHAT2_ADDR: backends[1],
+    };
+    const rendered = readFileSync(template, 'utf8').replace(
+      /\$\{(LISTEN|CHAT1_ADDR|CHAT2_ADDR)\}/g,
+      (_, name: string) => values[name],
+    );
     const prefix = mkdtempSync(path.join(tmpdir(), 'nginx-'));
     const config = path.join(prefix, 'nginx.conf');
     writeFileSync(config, rendered);

@@ -7,7 +7,11 @@ import { createHmac } from 'node:crypto';
 const part = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url');
 
 /** A signed JWT with `header` and `claims`; `key` signs it as HMAC-SHA256. */
-export function jwt(key: string, claims: Record<string, unknown>, header: Record<string, unknown> = { alg: 'HS256', typ: 'JWT' }): string {
+export function jwt(
+  key: string,
+  claims: Record<string, unknown>,
+  header: Record<string, unknown> = { alg: 'HS256', typ: 'JWT' },
+): string {
   const unsigned = `${part(header)}.${part(claims)}`;
   return `${unsigned}.${createHmac('sha256', key).update(unsigned).digest('base64url')}`;
 }

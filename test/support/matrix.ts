@@ -18,9 +18,17 @@ export interface ClientCombination {
 /** The combinations .NET's clients use: each hub protocol over WebSockets and long polling (SSE carries JSON only). */
 export const CLIENT_COMBINATIONS: readonly ClientCombination[] = [
   { name: 'JSON over WebSockets', transport: HttpTransportType.WebSockets },
-  { name: 'MessagePack over WebSockets', transport: HttpTransportType.WebSockets, protocol: new MessagePackHubProtocol() },
+  {
+    name: 'MessagePack over WebSockets',
+    transport: HttpTransportType.WebSockets,
+    protocol: new MessagePackHubProtocol(),
+  },
   { name: 'JSON over long polling', transport: HttpTransportType.LongPolling },
-  { name: 'MessagePack over long polling', transport: HttpTransportType.LongPolling, protocol: new MessagePackHubProtocol() },
+  {
+    name: 'MessagePack over long polling',
+    transport: HttpTransportType.LongPolling,
+    protocol: new MessagePackHubProtocol(),
+  },
 ];
 
 /**

@@ -16,7 +16,14 @@ export const MIXED_HUB = 'WebAPI.ChatHub';
 
 /** The six clients: a JSON and a MessagePack client on each server. */
 export type MixedClientName = 'aJson' | 'aPack' | 'bJson' | 'bPack' | 'dotnetJson' | 'dotnetPack';
-export const MIXED_CLIENT_NAMES: readonly MixedClientName[] = ['aJson', 'aPack', 'bJson', 'bPack', 'dotnetJson', 'dotnetPack'];
+export const MIXED_CLIENT_NAMES: readonly MixedClientName[] = [
+  'aJson',
+  'aPack',
+  'bJson',
+  'bPack',
+  'dotnetJson',
+  'dotnetPack',
+];
 
 /** User ids: carol has a connection on server B and one on .NET. */
 export const MIXED_USERS: Record<MixedClientName, string> = {
@@ -109,7 +116,10 @@ export class MixedCluster {
   }
 
   /** Waits until `text` reached each of `expected` once, then for silence; returns who received it. */
-  async deliveredAfterSettling(text: string, expected: readonly MixedClientName[]): Promise<Partial<Record<MixedClientName, number>>> {
+  async deliveredAfterSettling(
+    text: string,
+    expected: readonly MixedClientName[],
+  ): Promise<Partial<Record<MixedClientName, number>>> {
     await eventually(
       () => expected.every((name) => (this.receivedCounts(text)[name] ?? 0) >= 1),
       `${text} to reach ${expected.join(', ')}; got ${JSON.stringify(this.receivedCounts(text))}`,

@@ -17,7 +17,10 @@ export function generator(seed: number): () => number {
 }
 
 /** Bytes that sit on format boundaries: record separators, MessagePack type codes, VarInt continuation bits. */
-export const BOUNDARY_BYTES = [0x00, 0x01, 0x1e, 0x22, 0x7b, 0x7d, 0x7f, 0x80, 0x90, 0x91, 0x9f, 0xa0, 0xc0, 0xc1, 0xc4, 0xc7, 0xcc, 0xcf, 0xd3, 0xd4, 0xd9, 0xdc, 0xdd, 0xde, 0xdf, 0xe0, 0xff];
+export const BOUNDARY_BYTES = [
+  0x00, 0x01, 0x1e, 0x22, 0x7b, 0x7d, 0x7f, 0x80, 0x90, 0x91, 0x9f, 0xa0, 0xc0, 0xc1, 0xc4, 0xc7, 0xcc, 0xcf, 0xd3,
+  0xd4, 0xd9, 0xdc, 0xdd, 0xde, 0xdf, 0xe0, 0xff,
+];
 
 /** One to four corruptions of `input`. */
 export function mutate(input: Buffer, random: () => number): Buffer {
@@ -61,7 +64,9 @@ export function mutate(input: Buffer, random: () => number): Buffer {
 
 /** Splits `bytes` into one to five chunks at random places. */
 export function chunks(bytes: Buffer, random: () => number): Buffer[] {
-  const cuts = Array.from({ length: Math.floor(random() * 5) }, () => Math.floor(random() * (bytes.length + 1))).sort((a, b) => a - b);
+  const cuts = Array.from({ length: Math.floor(random() * 5) }, () => Math.floor(random() * (bytes.length + 1))).sort(
+    (a, b) => a - b,
+  );
   const out: Buffer[] = [];
   let start = 0;
   for (const cut of [...cuts, bytes.length]) {
@@ -74,8 +79,19 @@ export function chunks(bytes: Buffer, random: () => number): Buffer[] {
 /** Valid messages of every type, with the payload kinds each protocol carries. */
 export const CORPUS: HubMessage[] = [
   { type: MessageType.Invocation, invocationId: '1', target: 'SendMessage', arguments: ['alice', 'hello ✓'] },
-  { type: MessageType.Invocation, target: 'Fire', arguments: [1, -2, 3.5, true, null, { nested: [1, { deeper: 'x' }] }] },
-  { type: MessageType.Invocation, invocationId: '7', target: 'Upload', arguments: [], streamIds: ['0', '1'], headers: { traceparent: '00-ab-cd-01' } },
+  {
+    type: MessageType.Invocation,
+    target: 'Fire',
+    arguments: [1, -2, 3.5, true, null, { nested: [1, { deeper: 'x' }] }],
+  },
+  {
+    type: MessageType.Invocation,
+    invocationId: '7',
+    target: 'Upload',
+    arguments: [],
+    streamIds: ['0', '1'],
+    headers: { traceparent: '00-ab-cd-01' },
+  },
   { type: MessageType.StreamInvocation, invocationId: '2', target: 'Counter', arguments: [10, 5] },
   { type: MessageType.StreamItem, invocationId: '2', item: { value: 42 } },
   { type: MessageType.Completion, invocationId: '1', result: 'done' },
@@ -87,4 +103,3 @@ export const CORPUS: HubMessage[] = [
   { type: MessageType.Ack, sequenceId: 12 },
   { type: MessageType.Sequence, sequenceId: 3 },
 ];
-

@@ -24,7 +24,9 @@ const ARCH = process.arch === 'arm64' ? 'arm64' : 'x64';
 
 /** Every pinned LTS release, newest line first, failing with what to run if one is not installed. */
 export function ltsNodes(): LtsNode[] {
-  const versions = readFileSync(path.join(REPO, 'scripts/node-lts-versions'), 'utf8').split('\n').map((line) => line.trim());
+  const versions = readFileSync(path.join(REPO, 'scripts/node-lts-versions'), 'utf8')
+    .split('\n')
+    .map((line) => line.trim());
   return versions
     .filter((version) => version !== '')
     .map((version) => {

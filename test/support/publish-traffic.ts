@@ -144,7 +144,10 @@ export class Traffic {
     const sender = this.sender(from);
     const expected = sender.sent.filter(
       (entry) =>
-        (entry.kind !== 'user' || from !== to) && entry.at >= since && entry.at < until && (kind === undefined || entry.kind === kind),
+        (entry.kind !== 'user' || from !== to) &&
+        entry.at >= since &&
+        entry.at < until &&
+        (kind === undefined || entry.kind === kind),
     );
     const wanted = new Set(expected.map((entry) => entry.text));
     const arrivals = texts(this.receivers[to]).filter((text) => wanted.has(text));
@@ -183,7 +186,9 @@ export class Traffic {
    */
   faultBeganAt(from: 'a' | 'b', to: 'a' | 'b', cut: Cut): number {
     const delivered = cut.delivered[to];
-    const before = this.sender(from).sent.filter((entry) => (entry.kind !== 'user' || from !== to) && entry.at < cut.at);
+    const before = this.sender(from).sent.filter(
+      (entry) => (entry.kind !== 'user' || from !== to) && entry.at < cut.at,
+    );
     let last = -1;
     before.forEach((entry, index) => {
       if (delivered.has(entry.text)) last = index;

@@ -50,13 +50,21 @@ export class RawWebSocket {
    */
   static connect(url: string, headers?: Readonly<Record<string, string>>): Promise<RawWebSocket> {
     return new Promise((resolve, reject) => {
-      const socket = new WebSocket(url.replace(/^http/, 'ws'), { headers: headers === undefined ? undefined : { ...headers } });
+      const socket = new WebSocket(url.replace(/^http/, 'ws'), {
+        headers: headers === undefined ? undefined : { ...headers },
+      });
       socket.once('open', () => resolve(new RawWebSocket(socket)));
       socket.once('unexpected-response', (_request, response) => {
         let body = '';
         response.on('data', (chunk: Buffer) => (body += chunk.toString()));
         response.on('end', () =>
-          reject(Object.assign(new Error(`refused: ${response.statusCode}`), { status: response.statusCode, body, headers: response.headers })),
+          reject(
+            Object.assign(new Error(`refused: ${response.statusCode}`), {
+              status: response.statusCode,
+              body,
+              headers: response.headers,
+            }),
+          ),
         );
       });
       socket.once('error', reject);
@@ -85,7 +93,8 @@ export class RawWebSocket {
   async frame(index: number, timeoutMs = 5000): Promise<ReceivedFrame> {
     const deadline = Date.now() + timeoutMs;
     while (this.frames.length <= index) {
-      if (this.socket.readyState === WebSocket.CLOSED) throw new Error(`socket closed after ${this.frames.length} frame(s): ${this.texts()}`);
+      if (this.socket.readyState === WebSocket.CLOSED)
+        throw new Error(`socket closed after ${this.frames.length} frame(s): ${this.texts()}`);
       const remaining = deadline - Date.now();
       if (remaining <= 0) throw new Error(`no frame ${index} within ${timeoutMs} ms; got ${this.texts()}`);
       await new Promise<void>((resolve) => {

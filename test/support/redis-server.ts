@@ -104,7 +104,12 @@ export class RedisServer {
       [
         ...(configFile !== undefined ? [configFile(this.port)] : []),
         ...portArgs,
-        '--bind', '127.0.0.1', '--daemonize', 'no', '--loglevel', 'warning',
+        '--bind',
+        '127.0.0.1',
+        '--daemonize',
+        'no',
+        '--loglevel',
+        'warning',
         ...(command === 'redis-server' ? ['--save', '', '--appendonly', 'no'] : []),
         ...(args?.(this.port) ?? []),
       ],

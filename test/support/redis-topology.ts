@@ -49,18 +49,64 @@ async function openssl(args: string[]): Promise<void> {
 export async function makeCertificates(scratch: Scratch): Promise<Certificates> {
   const f = (name: string) => scratch.file(name);
   const key = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
-  const caExtensions = ['-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign'];
+  const caExtensions = [
+    '-addext',
+    'basicConstraints=critical,CA:TRUE',
+    '-addext',
+    'keyUsage=critical,keyCertSign,cRLSign',
+  ];
   await Promise.all([
-    openssl(['req', '-x509', ...key, '-keyout', f('ca.key'), '-out', f('ca.crt'), '-days', '2', '-subj', '/CN=Backplane Test CA', ...caExtensions]),
-    openssl(['req', '-x509', ...key, '-keyout', f('other-ca.key'), '-out', f('other-ca.crt'), '-days', '2', '-subj', '/CN=Unrelated CA', ...caExtensions]),
+    openssl([
+      'req',
+      '-x509',
+      ...key,
+      '-keyout',
+      f('ca.key'),
+      '-out',
+      f('ca.crt'),
+      '-days',
+      '2',
+      '-subj',
+      '/CN=Backplane Test CA',
+      ...caExtensions,
+    ]),
+    openssl([
+      'req',
+      '-x509',
+      ...key,
+      '-keyout',
+      f('other-ca.key'),
+      '-out',
+      f('other-ca.crt'),
+      '-days',
+      '2',
+      '-subj',
+      '/CN=Unrelated CA',
+      ...caExtensions,
+    ]),
     openssl(['req', ...key, '-keyout', f('server.key'), '-out', f('server.csr'), '-subj', '/CN=localhost']),
     openssl(['req', ...key, '-keyout', f('client.key'), '-out', f('client.csr'), '-subj', '/CN=backplane-client']),
   ]);
   writeFileSync(f('server.ext'), 'subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n');
   writeFileSync(f('client.ext'), 'extendedKeyUsage=clientAuth\n');
   const sign = (name: string) =>
-    openssl(['x509', '-req', '-in', f(`${name}.csr`), '-CA', f('ca.crt'), '-CAkey', f('ca.key'), '-CAcreateserial',
-      '-out', f(`${name}.crt`), '-days', '2', '-extfile', f(`${name}.ext`)]);
+    openssl([
+      'x509',
+      '-req',
+      '-in',
+      f(`${name}.csr`),
+      '-CA',
+      f('ca.crt'),
+      '-CAkey',
+      f('ca.key'),
+      '-CAcreateserial',
+      '-out',
+      f(`${name}.crt`),
+      '-days',
+      '2',
+      '-extfile',
+      f(`${name}.ext`),
+    ]);
   await Promise.all([sign('server'), sign('client')]);
   return {
     ca: f('ca.crt'),
@@ -74,8 +120,16 @@ export async function makeCertificates(scratch: Scratch): Promise<Certificates> 
 
 /** `redis-server` arguments for a TLS-only server with these certificates (clients need no certificate). */
 export function tlsArgs(certs: Certificates): string[] {
-  return ['--tls-cert-file', certs.serverCert, '--tls-key-file', certs.serverKey, '--tls-ca-cert-file', certs.ca,
-    '--tls-auth-clients', 'optional'];
+  return [
+    '--tls-cert-file',
+    certs.serverCert,
+    '--tls-key-file',
+    certs.serverKey,
+    '--tls-ca-cert-file',
+    certs.ca,
+    '--tls-auth-clients',
+    'optional',
+  ];
 }
 
 /** Processes of one topology, stopped together. */
@@ -109,7 +163,14 @@ export async function until(check: () => Promise<boolean>, what: string, timeout
 
 /** Runs one command on a short-lived admin connection. */
 export async function command(port: number, args: string[], options: RedisOptions = {}): Promise<unknown> {
-  const redis = new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, ...options });
+  const redis = new Redis({
+    port,
+    host: '127.0.0.1',
+    lazyConnect: true,
+    maxRetriesPerRequest: 0,
+    retryStrategy: () => null,
+    ...options,
+  });
   redis.on('error', () => undefined);
   try {
     await redis.connect();
@@ -135,22 +196,47 @@ export class RedisClusterTopology {
     for (let i = 0; i < masters * (1 + replicasPerMaster); i++) {
       const busPort = await freePort();
       const node = await this.processes.start({
-        args: (port) => ['--cluster-enabled', 'yes', '--cluster-port', String(busPort),
-          '--cluster-config-file', scratch.file(`nodes-${port}.conf`), '--cluster-node-timeout', '1000', '--dir', scratch.dir],
+        args: (port) => [
+          '--cluster-enabled',
+          'yes',
+          '--cluster-port',
+          String(busPort),
+          '--cluster-config-file',
+          scratch.file(`nodes-${port}.conf`),
+          '--cluster-node-timeout',
+          '1000',
+          '--dir',
+          scratch.dir,
+        ],
       });
       this.nodes.push(node);
     }
-    await run('redis-cli', ['--cluster', 'create', ...this.nodes.map((node) => `127.0.0.1:${node.port}`),
-      '--cluster-replicas', String(replicasPerMaster), '--cluster-yes']);
+    await run('redis-cli', [
+      '--cluster',
+      'create',
+      ...this.nodes.map((node) => `127.0.0.1:${node.port}`),
+      '--cluster-replicas',
+      String(replicasPerMaster),
+      '--cluster-yes',
+    ]);
     await this.waitHealthy();
   }
 
   /** Every running node sees the cluster as `ok` with every node known. */
   async waitHealthy(timeoutMs = 20_000): Promise<void> {
-    await until(async () => {
-      const infos = await Promise.all(this.nodes.map((node) => command(node.port, ['CLUSTER', 'INFO']) as Promise<string>));
-      return infos.every((info) => /cluster_state:ok/.test(info) && new RegExp(`cluster_known_nodes:${this.nodes.length}\\b`).test(info));
-    }, 'the cluster to be ok on every node', timeoutMs);
+    await until(
+      async () => {
+        const infos = await Promise.all(
+          this.nodes.map((node) => command(node.port, ['CLUSTER', 'INFO']) as Promise<string>),
+        );
+        return infos.every(
+          (info) =>
+            /cluster_state:ok/.test(info) && new RegExp(`cluster_known_nodes:${this.nodes.length}\\b`).test(info),
+        );
+      },
+      'the cluster to be ok on every node',
+      timeoutMs,
+    );
   }
 
   async stop(): Promise<void> {
@@ -173,7 +259,9 @@ export class SentinelTopology {
     // Their own directory: a replica writes the RDB it receives from the master to disk.
     this.master = await processes.start({ args: () => ['--dir', scratch.dir] });
     const master = this.master;
-    this.replica = await processes.start({ args: () => ['--replicaof', '127.0.0.1', String(master.port), '--dir', scratch.dir] });
+    this.replica = await processes.start({
+      args: () => ['--replicaof', '127.0.0.1', String(master.port), '--dir', scratch.dir],
+    });
     const replica = this.replica;
     await until(
       async () => /master_link_status:up/.test((await command(replica.port, ['INFO', 'replication'])) as string),
@@ -183,26 +271,36 @@ export class SentinelTopology {
       command: 'redis-sentinel',
       configFile: (port) => {
         const file = scratch.file(`sentinel-${port}.conf`);
-        writeFileSync(file, [
-          `sentinel monitor ${name} 127.0.0.1 ${master.port} 1`,
-          `sentinel down-after-milliseconds ${name} 1000`,
-          `sentinel failover-timeout ${name} 5000`,
-          '',
-        ].join('\n'));
+        writeFileSync(
+          file,
+          [
+            `sentinel monitor ${name} 127.0.0.1 ${master.port} 1`,
+            `sentinel down-after-milliseconds ${name} 1000`,
+            `sentinel failover-timeout ${name} 5000`,
+            '',
+          ].join('\n'),
+        );
         return file;
       },
       args: () => ['--dir', scratch.dir],
     });
     await until(async () => {
       const replicas = (await command(this.sentinel.port, ['SENTINEL', 'REPLICAS', name])) as string[][];
-      return replicas.length === 1 && /(^|,)slave(,|$)/.test(replicas[0][replicas[0].indexOf('flags') + 1]) &&
-        !/s_down|disconnected/.test(replicas[0][replicas[0].indexOf('flags') + 1]);
+      return (
+        replicas.length === 1 &&
+        /(^|,)slave(,|$)/.test(replicas[0][replicas[0].indexOf('flags') + 1]) &&
+        !/s_down|disconnected/.test(replicas[0][replicas[0].indexOf('flags') + 1])
+      );
     }, 'the sentinel to know the replica');
   }
 
   /** The master's port as the sentinel reports it. */
   async masterPort(): Promise<number> {
-    const [, port] = (await command(this.sentinel.port, ['SENTINEL', 'GET-MASTER-ADDR-BY-NAME', this.name])) as string[];
+    const [, port] = (await command(this.sentinel.port, [
+      'SENTINEL',
+      'GET-MASTER-ADDR-BY-NAME',
+      this.name,
+    ])) as string[];
     return Number(port);
   }
 

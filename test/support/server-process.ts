@@ -7,7 +7,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as path from 'node:path';
 import { chatConfigOptions } from '../../samples/chat/app';
-import { CONFIG_FILE_ENV, RESERVED_ENV_PREFIX } from '../../src/operations/config';
+import { CONFIG_FILE_ENV, RESERVED_ENV_PREFIX } from '../../src/config';
 import { scrape, type Metrics } from './prometheus';
 import { freePort, waitForPort } from './redis-server';
 import { killOnExit } from './child-processes';
@@ -75,7 +75,8 @@ export class ServerProcess {
     readonly label: string,
   ) {
     this.exited = new Promise<Exit>((resolve) => {
-      if (child.exitCode !== null || child.signalCode !== null) resolve({ code: child.exitCode, signal: child.signalCode });
+      if (child.exitCode !== null || child.signalCode !== null)
+        resolve({ code: child.exitCode, signal: child.signalCode });
       child.once('exit', (code, signal) => {
         resolve({ code, signal });
       });
@@ -95,7 +96,14 @@ export class ServerProcess {
     const port = await freePort();
     const child = spawn(process.execPath, ['--import', 'tsx', 'samples/chat/server.ts'], {
       cwd: REPO_ROOT,
-      env: { ...cleanEnvironment(), LOG_LEVEL: 'warn', METRICS_ENABLED: 'false', ...env, PORT: String(port), HOST: '127.0.0.1' },
+      env: {
+        ...cleanEnvironment(),
+        LOG_LEVEL: 'warn',
+        METRICS_ENABLED: 'false',
+        ...env,
+        PORT: String(port),
+        HOST: '127.0.0.1',
+      },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     killOnExit(child);
@@ -128,7 +136,11 @@ export class ServerProcess {
    * Runs the chat sample with `env` when it is expected not to start: resolves with its exit code and output once
    * it exits; kills it and rejects if it is still running (or listening) after `timeoutMs`.
    */
-  static async startupFailure(label: string, env: Record<string, string>, timeoutMs = 20_000): Promise<{ code: number | null; output: string }> {
+  static async startupFailure(
+    label: string,
+    env: Record<string, string>,
+    timeoutMs = 20_000,
+  ): Promise<{ code: number | null; output: string }> {
     const port = await freePort();
     const child = spawn(process.execPath, ['--import', 'tsx', 'samples/chat/server.ts'], {
       cwd: REPO_ROOT,
@@ -142,7 +154,8 @@ export class ServerProcess {
     const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
     await closed;
     clearTimeout(timer);
-    if (child.signalCode === 'SIGKILL') throw new Error(`server ${label} was still running after ${timeoutMs} ms:\n${server.output}`);
+    if (child.signalCode === 'SIGKILL')
+      throw new Error(`server ${label} was still running after ${timeoutMs} ms:\n${server.output}`);
     return { code: child.exitCode, output: server.output };
   }
 

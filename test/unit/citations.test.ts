@@ -71,7 +71,9 @@ const DOCUMENT_BEFORE = /`?([\w./-]+\.md)`? $/;
 /** Sections of documents outside the repository that keep their own numbering. */
 const EXTERNAL_BEFORE = /\bRFC \d+ $/;
 /** What may stand between two sections of one citation: `, `, ` and `, `/`, `–`, after an optional parenthesis. */
-const CHAIN = new RegExp(`^(?:\\s*\\([^()${SECTION_SIGN}]*\\))?\\s*(?:,\\s*(?:and\\s+|or\\s+)?|and\\s+|or\\s+|/|–|-)\\s*$`);
+const CHAIN = new RegExp(
+  `^(?:\\s*\\([^()${SECTION_SIGN}]*\\))?\\s*(?:,\\s*(?:and\\s+|or\\s+)?|and\\s+|or\\s+|/|–|-)\\s*$`,
+);
 
 /**
  * Short names that once stood for .NET files; a citation spells the path out. Names that are words of their own
@@ -79,8 +81,21 @@ const CHAIN = new RegExp(`^(?:\\s*\\([^()${SECTION_SIGN}]*\\))?\\s*(?:,\\s*(?:an
  */
 const WORD_NAMES = ['Dispatcher', 'NegotiateProtocol', 'HubConnectionHandler', 'Handshake', 'RedisChannels'];
 const INVENTED_NAMES = [
-  'HttpConnCtx', 'ConnManager', 'WsTransport', 'SseTransport', 'SseFormatter', 'LpTransport', 'DispOptions',
-  'HubHandler', 'HubCtx', 'HubDispatcher', 'JsonProto', 'MsgPackProto', 'MsgPackWorker', 'MsgBuffer', 'RedisHLM',
+  'HttpConnCtx',
+  'ConnManager',
+  'WsTransport',
+  'SseTransport',
+  'SseFormatter',
+  'LpTransport',
+  'DispOptions',
+  'HubHandler',
+  'HubCtx',
+  'HubDispatcher',
+  'JsonProto',
+  'MsgPackProto',
+  'MsgPackWorker',
+  'MsgBuffer',
+  'RedisHLM',
   'RedisProto',
 ];
 const SHORT_NAME_CITATION = new RegExp(
@@ -157,7 +172,11 @@ function citationProblems(file: string, text: string, readDocument: (relative: s
     } else if (selfDocument) {
       document = selfDocument;
     } else {
-      problems.push({ file, line: lineOf(index), problem: `${match[0]} names no document (write docs/protocol.md ${match[0]})` });
+      problems.push({
+        file,
+        line: lineOf(index),
+        problem: `${match[0]} names no document (write docs/protocol.md ${match[0]})`,
+      });
       previousDocument = null;
       continue;
     }
@@ -181,7 +200,8 @@ function citationProblems(file: string, text: string, readDocument: (relative: s
     for (const match of text.matchAll(REPOSITORY_CODE_PATH)) {
       // Another repository's `src/…` shares only the first folder's name with ours.
       const segments = match[1].split('/');
-      const ours = !EXTERNAL_PATHS.test(match[1]) && (segments.length === 2 || existsInRepository(segments.slice(0, 2).join('/')));
+      const ours =
+        !EXTERNAL_PATHS.test(match[1]) && (segments.length === 2 || existsInRepository(segments.slice(0, 2).join('/')));
       if (ours && !isFile(match[1])) {
         problems.push({ file, line: lineOf(match.index ?? 0), problem: `${match[1]}: no such file` });
       }
@@ -189,8 +209,10 @@ function citationProblems(file: string, text: string, readDocument: (relative: s
   }
   for (const match of text.matchAll(MARKDOWN_PATH)) {
     const [whole, relativePrefix, named] = match;
-    const inRepository = relativePrefix !== undefined || /^[A-Z][A-Z-]*\.md$/.test(named)
-      || (REPOSITORY_FOLDERS.test(named) && !EXTERNAL_PATHS.test(named));
+    const inRepository =
+      relativePrefix !== undefined ||
+      /^[A-Z][A-Z-]*\.md$/.test(named) ||
+      (REPOSITORY_FOLDERS.test(named) && !EXTERNAL_PATHS.test(named));
     if (inRepository && resolveDocument(file, whole) === undefined) {
       problems.push({ file, line: lineOf(match.index ?? 0), problem: `${whole}: no such document` });
     }
@@ -214,11 +236,10 @@ describe('citations', () => {
       '| negotiate | `protocol/negotiate.ts`, `protocol/negotiator.ts`, `src/idz.ts` |',
       'MessagePack-CSharp `src/MessagePack.UnityClient/Assets/Scripts/MessagePack/MessagePackWriter.cs`',
     ].join('\n');
-    const problems = citationProblems('docs/example.md', text, readRepositoryFile).map((p) => `${p.line}: ${p.problem}`);
-    expect(problems).toEqual([
-      '1: protocol/negotiator.ts: no such file',
-      '1: src/idz.ts: no such file',
-    ]);
+    const problems = citationProblems('docs/example.md', text, readRepositoryFile).map(
+      (p) => `${p.line}: ${p.problem}`,
+    );
+    expect(problems).toEqual(['1: protocol/negotiator.ts: no such file', '1: src/idz.ts: no such file']);
   });
 
   test('the protocol reference numbers each section once', () => {

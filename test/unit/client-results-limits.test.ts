@@ -2,7 +2,7 @@
  * The bookkeeping of client results bounds what waits: per connection and per hub, each refusal a `HubException`
  * naming its bound, with room again once a result arrives; a disconnect fails only that connection's waits.
  */
-import { HubException } from '../../src/errors';
+import { HubException } from '../../src/shared/errors';
 import { ClientResultsManager, ConnectionIOError } from '../../src/lifetime/client-results';
 
 test('per connection: the wait past the bound is refused, and a result makes room again', async () => {

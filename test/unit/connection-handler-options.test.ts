@@ -8,7 +8,12 @@ const onConnected = async () => undefined;
 
 test('a raw endpoint takes the plugin-wide values it does not set, and never grants stateful reconnect', () => {
   const options = resolveOptions(
-    { hubs: [], disconnectTimeoutMs: 5000, allowStatefulReconnects: true, connectionHandlers: [{ path: '/raw/', onConnected, transports: ['WebSockets'] }] },
+    {
+      hubs: [],
+      disconnectTimeoutMs: 5000,
+      allowStatefulReconnects: true,
+      connectionHandlers: [{ path: '/raw/', onConnected, transports: ['WebSockets'] }],
+    },
     DEFAULT_PROTOCOLS,
   );
   expect(options.connectionHandlers).toEqual([
@@ -26,14 +31,24 @@ test('a raw endpoint takes the plugin-wide values it does not set, and never gra
 
 test('a raw endpoint may not share a hub’s path', () => {
   expect(() =>
-    resolveOptions({ hubs: [{ path: '/chat', hub: ChatHub }], connectionHandlers: [{ path: '/chat', onConnected }] }, DEFAULT_PROTOCOLS),
+    resolveOptions(
+      { hubs: [{ path: '/chat', hub: ChatHub }], connectionHandlers: [{ path: '/chat', onConnected }] },
+      DEFAULT_PROTOCOLS,
+    ),
   ).toThrow(new SignalROptionsError("Invalid fastify-signalr options: two endpoints at path '/chat'."));
 });
 
 test('a raw endpoint needs a path and a handler, and knows no hub options', () => {
-  expect(() => resolveOptions({ hubs: [], connectionHandlers: [{ path: 'raw', onConnected }] }, DEFAULT_PROTOCOLS)).toThrow(/must start with '\//);
-  expect(() => resolveOptions({ hubs: [], connectionHandlers: [{ path: '/raw' }] }, DEFAULT_PROTOCOLS)).toThrow(/onConnected/);
-  expect(() => resolveOptions({ hubs: [], connectionHandlers: [{ path: '/raw', onConnected, keepAliveIntervalMs: 1000 }] }, DEFAULT_PROTOCOLS)).toThrow(
-    /keepAliveIntervalMs/,
+  expect(() =>
+    resolveOptions({ hubs: [], connectionHandlers: [{ path: 'raw', onConnected }] }, DEFAULT_PROTOCOLS),
+  ).toThrow(/must start with '\//);
+  expect(() => resolveOptions({ hubs: [], connectionHandlers: [{ path: '/raw' }] }, DEFAULT_PROTOCOLS)).toThrow(
+    /onConnected/,
   );
+  expect(() =>
+    resolveOptions(
+      { hubs: [], connectionHandlers: [{ path: '/raw', onConnected, keepAliveIntervalMs: 1000 }] },
+      DEFAULT_PROTOCOLS,
+    ),
+  ).toThrow(/keepAliveIntervalMs/);
 });

@@ -89,7 +89,11 @@ test('a client result of a connection that does not exist: SIGNALR_ERR_CLIENT_RE
 
 test('a malformed Redis connection string: SIGNALR_ERR_REDIS_CONFIGURATION', async () => {
   const error = await caught(() => createEmitter({ hub: 'EchoHub', redis: { connectionString: ',,' } }));
-  expect(seen(error)).toEqual({ code: 'SIGNALR_ERR_REDIS_CONFIGURATION', name: 'RedisConfigurationError', recognised: true });
+  expect(seen(error)).toEqual({
+    code: 'SIGNALR_ERR_REDIS_CONFIGURATION',
+    name: 'RedisConfigurationError',
+    recognised: true,
+  });
 });
 
 test('a user-level group on a server without fleet presence: SIGNALR_ERR_USER_GROUPS_NEED_PRESENCE', async () => {
@@ -101,7 +105,11 @@ test('a user-level group on a server without fleet presence: SIGNALR_ERR_USER_GR
 test('invalid management options: SIGNALR_ERR_MANAGEMENT_OPTIONS', async () => {
   const management = { accessKey: 'Endpoint=https://signalr.example;AccessKey=;Version=1.0;' };
   const error = await caught(() => serve({ hubs: [{ path: '/echo', hub: EchoHub }], management }));
-  expect(seen(error)).toEqual({ code: 'SIGNALR_ERR_MANAGEMENT_OPTIONS', name: 'ManagementOptionsError', recognised: true });
+  expect(seen(error)).toEqual({
+    code: 'SIGNALR_ERR_MANAGEMENT_OPTIONS',
+    name: 'ManagementOptionsError',
+    recognised: true,
+  });
 });
 
 test('an emitter used after close: SIGNALR_ERR_EMITTER_CLOSED', async () => {
@@ -125,10 +133,14 @@ test('the README lists every error code with its error names and when it is rais
   const rows = new Map<string, string[]>();
   for (const line of readme.split('\n')) {
     const cells = line.split('|').map((cell) => cell.trim());
-    if (cells.length === 5 && /^`SIGNALR_ERR_[A-Z_]+`$/.test(cells[1])) rows.set(cells[1].slice(1, -1), cells.slice(2, 4));
+    if (cells.length === 5 && /^`SIGNALR_ERR_[A-Z_]+`$/.test(cells[1]))
+      rows.set(cells[1].slice(1, -1), cells.slice(2, 4));
   }
   const expected = new Map(
-    Object.entries(errorCodes).map(([code, entry]) => [code, [entry.names.map((name) => `\`${name}\``).join(', '), entry.when]]),
+    Object.entries(errorCodes).map(([code, entry]) => [
+      code,
+      [entry.names.map((name) => `\`${name}\``).join(', '), entry.when],
+    ]),
   );
   expect(Object.fromEntries(rows)).toEqual(Object.fromEntries(expected));
 });

@@ -3,12 +3,17 @@
  * failures answered before any method runs, the invocation slot, and the one settle path — a plain method's
  * Completion queued before its slot is given back, a stream call outside the slots.
  */
-import type { Logger } from '../../src/log-events';
-import { MessageType, type CloseMessage, type InvocationMessage, type StreamItemMessage } from '../../protocol/messages';
+import type { Logger } from '../../src/shared/log-events';
+import {
+  MessageType,
+  type CloseMessage,
+  type InvocationMessage,
+  type StreamItemMessage,
+} from '../../protocol/messages';
 import type { BoundInvocation, DispatchedConnection } from '../../src/hub/dispatched-connection';
 import { Hub, clientStream, type HubCallerClients } from '../../src/hub/hub';
 import { HubMessageDispatcher } from '../../src/hub/hub-dispatcher';
-import { HubException } from '../../src/errors';
+import { HubException } from '../../src/shared/errors';
 import { HubStats } from '../../src/hub/hub-stats';
 import type { ResultStream } from '../../src/hub/result-stream';
 import { StreamTracker } from '../../src/hub/stream-tracker';
@@ -152,7 +157,13 @@ function invocation(target: string, args: unknown[], invocationId?: string, stre
 test('a plain method runs in a slot, any letter case finds it, and its Completion is queued before the slot is given back', () => {
   const { dispatcher, connection } = setUp();
   expect(dispatcher.dispatch(connection, invocation('ADD', [1, 2], '1'))).toBe(true);
-  expect(connection.events).toEqual(['take slot', 'started', 'completion 1 result: 3', 'release slot', 'settled add success']);
+  expect(connection.events).toEqual([
+    'take slot',
+    'started',
+    'completion 1 result: 3',
+    'release slot',
+    'settled add success',
+  ]);
 });
 
 test('a failing method answers with .NET texts, detail only for a HubException, and still gives its slot back', () => {
@@ -196,7 +207,13 @@ test('without a free slot the Invocation waits, bound once, and runs when dispat
   expect(dispatcher.dispatch(connection, invocation('later', ['x'], '1'))).toBe(true);
   expect(connection.waitingInvocation).toBeNull();
   await new Promise((resolve) => setImmediate(resolve));
-  expect(connection.events).toEqual(['take slot', 'started', 'completion 1 result: "x"', 'release slot', 'settled later success']);
+  expect(connection.events).toEqual([
+    'take slot',
+    'started',
+    'completion 1 result: "x"',
+    'release slot',
+    'settled later success',
+  ]);
 });
 
 test('a stream call takes no slot, reads its upload to the end, and forgets the upload once it settled', async () => {

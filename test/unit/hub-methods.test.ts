@@ -18,7 +18,12 @@ class ShapesHub extends Hub {
   fromIterable(): Iterable<number> {
     return [1];
   }
-  async upload(_name: string, _numbers: AsyncIterable<number>, _flag: boolean, _rest: AsyncIterable<unknown>): Promise<void> {}
+  async upload(
+    _name: string,
+    _numbers: AsyncIterable<number>,
+    _flag: boolean,
+    _rest: AsyncIterable<unknown>,
+  ): Promise<void> {}
   async *transform(_items: AsyncIterable<unknown>): AsyncGenerator<unknown> {}
   async plain(_a: number, _b: number): Promise<number> {
     return 0;
@@ -56,5 +61,7 @@ test('streamingMethods naming no method of the hub fails at registration', () =>
     }
   }
   expect(() => discoverHubMethods(Misspelt)).toThrow(HubDefinitionError);
-  expect(() => discoverHubMethods(Misspelt)).toThrow("'tickr' is listed in streamingMethods but is not a method of Misspelt.");
+  expect(() => discoverHubMethods(Misspelt)).toThrow(
+    "'tickr' is listed in streamingMethods but is not a method of Misspelt.",
+  );
 });

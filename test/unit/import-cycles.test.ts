@@ -78,15 +78,37 @@ function repositoryGraph(): Map<string, string[]> {
 test('no import cycle anywhere in src/ and protocol/', () => {
   const graph = repositoryGraph();
   expect(graph.get('src/hub/hub-endpoint.ts')).toEqual(expect.arrayContaining(['src/hub/hub-connection-context.ts']));
-  expect(graph.get('src/options.ts')).toEqual(expect.arrayContaining(['src/hub/hub-options.ts', 'src/connections/dispatcher-options.ts']));
+  expect(graph.get('src/options.ts')).toEqual(
+    expect.arrayContaining(['src/hub/hub-options.ts', 'src/connections/dispatcher-options.ts']),
+  );
   expect(cyclesThrough('', graph)).toEqual([]);
 });
 
-test('no layer beneath the plugin imports the plugin\'s options: each reads its own leaf', () => {
+/** The folder graph: which folders' files import which other folders' files (`src` is the plugin's own root). */
+function folderGraph(files: ReadonlyMap<string, readonly string[]>): Map<string, string[]> {
+  const folders = new Map<string, Set<string>>();
+  for (const [file, imports] of files) {
+    const from = dirname(file);
+    const targets = folders.get(from) ?? new Set<string>();
+    for (const imported of imports) if (dirname(imported) !== from) targets.add(dirname(imported));
+    folders.set(from, targets);
+  }
+  return new Map([...folders].map(([folder, targets]) => [folder, [...targets]]));
+}
+
+test('no import cycle between folders: the plugin root imports the layers, the layers import src/shared/ and below', () => {
+  const folders = folderGraph(repositoryGraph());
+  expect(folders.get('src')).toEqual(expect.arrayContaining(['src/hub', 'src/redis', 'src/transports']));
+  expect(cyclesThrough('', folders)).toEqual([]);
+  // src/shared/ holds the leaves every layer uses (errors, log events, option descriptors, ids, the heartbeat).
+  expect(folders.get('src/shared')?.filter((folder) => folder.startsWith('src'))).toEqual([]);
+});
+
+test("no layer beneath the plugin imports the plugin's options: each reads its own leaf", () => {
   const graph = repositoryGraph();
   const importers = [...graph].filter(([, imports]) => imports.includes('src/options.ts')).map(([file]) => file);
   expect(importers.length).toBeGreaterThan(0);
-  const beneath = /^src\/(connections|hub|lifetime|presence|redis|transports)\//;
+  const beneath = /^src\/(connections|hub|lifetime|redis|transports|shared)\//;
   expect(importers.filter((file) => beneath.test(file))).toEqual([]);
 });
 
@@ -99,11 +121,16 @@ test('the check finds a cycle when there is one', () => {
     ['src/other/e.ts', ['src/other/d.ts']],
   ]);
   expect(cyclesThrough('src/hub/', graph)).toEqual([['src/hub/a.ts', 'src/hub/b.ts', 'src/other/c.ts']]);
-  expect(cyclesThrough('', graph)).toEqual([['src/hub/a.ts', 'src/hub/b.ts', 'src/other/c.ts'], ['src/other/d.ts', 'src/other/e.ts']]);
+  expect(cyclesThrough('', graph)).toEqual([
+    ['src/hub/a.ts', 'src/hub/b.ts', 'src/other/c.ts'],
+    ['src/other/d.ts', 'src/other/e.ts'],
+  ]);
 });
 
 test('the Redis bus reads its configuration, which imports nothing of the bus back', () => {
   const graph = repositoryGraph();
   expect(graph.get('src/redis/redis-config.ts')).toEqual(['src/redis/redis-connector.ts']);
-  expect(graph.get('src/redis/redis-bus.ts')).toEqual(expect.arrayContaining(['src/redis/redis-config.ts', 'src/redis/redis-connector.ts']));
+  expect(graph.get('src/redis/redis-bus.ts')).toEqual(
+    expect.arrayContaining(['src/redis/redis-config.ts', 'src/redis/redis-connector.ts']),
+  );
 });

@@ -43,7 +43,9 @@ class RecordingSink implements InboundSink {
 }
 
 function describe(message: HubMessage): string {
-  return message.type === MessageType.Invocation ? `${message.target}(${message.arguments.join(',')})` : `type ${message.type}`;
+  return message.type === MessageType.Invocation
+    ? `${message.target}(${message.arguments.join(',')})`
+    : `type ${message.type}`;
 }
 
 function invocation(target: string, ...args: unknown[]): Buffer {
@@ -85,7 +87,12 @@ test('an Invocation without a free slot waits, everything behind it waits, and a
 
   sink.onDispatch = () => true;
   loop.releaseSlot();
-  expect(sink.events.slice(2)).toEqual(['dispatch second()', 'dispatch type 6', 'dispatch third()', 'resumed after wait']);
+  expect(sink.events.slice(2)).toEqual([
+    'dispatch second()',
+    'dispatch type 6',
+    'dispatch third()',
+    'resumed after wait',
+  ]);
   expect(loop.waiting).toBe(false);
 });
 

@@ -37,10 +37,14 @@ const factories: [string, ClusterFactory][] = [
       const a = redisManager(busA, hubName, log);
       const b = redisManager(busB, hubName, log);
       await Promise.all([a.started, b.started]);
-      return clusterOf([a, b], async () => {
-        await Promise.all([a.close(), b.close()]);
-        await Promise.all([busA.close(), busB.close()]);
-      }, true);
+      return clusterOf(
+        [a, b],
+        async () => {
+          await Promise.all([a.close(), b.close()]);
+          await Promise.all([busA.close(), busB.close()]);
+        },
+        true,
+      );
     },
   ],
 ];
@@ -73,12 +77,21 @@ describe('Redis manager on the in-memory bus', () => {
     const manager = redisManager(broker.bus({ log }), 'Lifecycle.Hub', log);
     await manager.started;
     const me = manager.serverName;
-    const serverChannels = ['Lifecycle.Hub:all', 'Lifecycle.Hub:internal:groups', `Lifecycle.Hub:internal:ack:${me}`, `Lifecycle.Hub:internal:return:${me}`];
+    const serverChannels = [
+      'Lifecycle.Hub:all',
+      'Lifecycle.Hub:internal:groups',
+      `Lifecycle.Hub:internal:ack:${me}`,
+      `Lifecycle.Hub:internal:return:${me}`,
+    ];
     expect(serverChannels.map((channel) => broker.subscriberCount(channel))).toEqual([1, 1, 1, 1]);
     const erin = new TestConnection('erin');
     await manager.onConnected(erin);
     await manager.addToGroup(erin.connectionId, 'room');
-    const connectionChannels = [`Lifecycle.Hub:connection:${erin.connectionId}`, 'Lifecycle.Hub:user:erin', 'Lifecycle.Hub:group:room'];
+    const connectionChannels = [
+      `Lifecycle.Hub:connection:${erin.connectionId}`,
+      'Lifecycle.Hub:user:erin',
+      'Lifecycle.Hub:group:room',
+    ];
     expect(connectionChannels.map((channel) => broker.subscriberCount(channel))).toEqual([1, 1, 1]);
     await manager.onDisconnected(erin);
     expect(connectionChannels.map((channel) => broker.subscriberCount(channel))).toEqual([0, 0, 0]);
@@ -89,7 +102,10 @@ describe('Redis manager on the in-memory bus', () => {
   test('a group command for a connection no server owns fails when the ack timeout passes', async () => {
     const broker = new InMemoryBroker();
     const log = new TestLog();
-    const [a, b] = [redisManager(broker.bus({ log }), 'Ack.Hub', log, 200), redisManager(broker.bus({ log }), 'Ack.Hub', log, 200)];
+    const [a, b] = [
+      redisManager(broker.bus({ log }), 'Ack.Hub', log, 200),
+      redisManager(broker.bus({ log }), 'Ack.Hub', log, 200),
+    ];
     await Promise.all([a.started, b.started]);
     const bob = new TestConnection('bob');
     await b.onConnected(bob);
@@ -207,6 +223,8 @@ describe('in-memory bus', () => {
     await fine.subscribe('c', () => delivered++);
     await publisher.publish('c', Buffer.from('x'));
     await eventually(() => delivered === 1, 'the other listener');
-    expect(log.lines.map((line) => [line.level, line.message])).toEqual([['error', 'backplane: a message handler failed']]);
+    expect(log.lines.map((line) => [line.level, line.message])).toEqual([
+      ['error', 'backplane: a message handler failed'],
+    ]);
   });
 });

@@ -12,7 +12,10 @@ function importing(filePath: string, source: string): Snippet {
 
 /** A file that logs one line with `statement`, given a logger `log`. */
 function logging(filePath: string, statement: string): Snippet {
-  return { filePath, code: `export function report(log: { warn(o: object, m: string): void; info(o: object, m: string): void }): void {\n${statement}\n}\n` };
+  return {
+    filePath,
+    code: `export function report(log: { warn(o: object, m: string): void; info(o: object, m: string): void }): void {\n${statement}\n}\n`,
+  };
 }
 
 interface Case {
@@ -27,7 +30,7 @@ const PROTOCOL_OURS = 'protocol/ imports nothing of this repository outside prot
 const HUB_FASTIFY = 'src/hub knows no Fastify and no transport: take plain data from src/transports/ instead.';
 const LIFETIME_FASTIFY = 'Lifetime managers and the backplane know no Fastify and no transport.';
 const SPELLED_OUT =
-  'Log events are named in src/log-events.ts (LOG_EVENTS): write the line with logEvent(log, level, name, fields, message).';
+  'Log events are named in src/shared/log-events.ts (LOG_EVENTS): write the line with logEvent(log, level, name, fields, message).';
 const PROM_CLIENT = 'Only src/operations/metrics.ts imports prom-client: read counters from HubStats instead.';
 
 /** ESLint's wording around a configured message: `'<source>' import is restricted from being used…: <message>`. */
@@ -54,7 +57,10 @@ const CASES: readonly Case[] = [
   {
     name: 'protocol/ importing a Fastify plugin',
     snippet: importing('protocol/x.ts', '@fastify/websocket'),
-    expected: { ruleId: 'boundaries/protocol-standalone', message: restrictedPattern('@fastify/websocket', SERVER_LIBRARY) },
+    expected: {
+      ruleId: 'boundaries/protocol-standalone',
+      message: restrictedPattern('@fastify/websocket', SERVER_LIBRARY),
+    },
   },
   {
     name: 'protocol/ importing src/',
@@ -77,11 +83,18 @@ const CASES: readonly Case[] = [
       message: restrictedPattern('node:net', 'protocol/ does no I/O: the transports and the Redis bus do.'),
     },
   },
-  { name: 'protocol/redis importing protocol/', snippet: importing('protocol/redis/x.ts', '../messages'), expected: null },
+  {
+    name: 'protocol/redis importing protocol/',
+    snippet: importing('protocol/redis/x.ts', '../messages'),
+    expected: null,
+  },
   { name: 'protocol/ importing node:crypto', snippet: importing('protocol/x.ts', 'node:crypto'), expected: null },
   {
     name: 'src/hub importing a Fastify type',
-    snippet: { filePath: 'src/hub/x.ts', code: "import type { FastifyRequest } from 'fastify';\nexport type R = FastifyRequest;\n" },
+    snippet: {
+      filePath: 'src/hub/x.ts',
+      code: "import type { FastifyRequest } from 'fastify';\nexport type R = FastifyRequest;\n",
+    },
     expected: { ruleId: 'boundaries/hub-without-fastify', message: restricted('fastify', HUB_FASTIFY) },
   },
   {
@@ -94,7 +107,10 @@ const CASES: readonly Case[] = [
     snippet: importing('src/hub/x.ts', '@fastify/websocket'),
     expected: {
       ruleId: 'boundaries/hub-without-fastify',
-      message: restrictedPattern('@fastify/websocket', 'src/hub knows no Fastify: take plain data from src/transports/ instead.'),
+      message: restrictedPattern(
+        '@fastify/websocket',
+        'src/hub knows no Fastify: take plain data from src/transports/ instead.',
+      ),
     },
   },
   {
@@ -108,7 +124,11 @@ const CASES: readonly Case[] = [
       ),
     },
   },
-  { name: 'src/hub importing the lifetime interface', snippet: importing('src/hub/x.ts', '../lifetime/hub-lifetime-manager'), expected: null },
+  {
+    name: 'src/hub importing the lifetime interface',
+    snippet: importing('src/hub/x.ts', '../lifetime/hub-lifetime-manager'),
+    expected: null,
+  },
   { name: 'src/transports importing fastify', snippet: importing('src/transports/x.ts', 'fastify'), expected: null },
   {
     name: 'src/lifetime importing fastify',
@@ -129,9 +149,12 @@ const CASES: readonly Case[] = [
     expected: { ruleId: 'boundaries/lifetime-without-transports', message: restricted('ws', LIFETIME_FASTIFY) },
   },
   {
-    name: 'src/presence importing a Fastify plugin',
-    snippet: importing('src/presence/x.ts', '@fastify/websocket'),
-    expected: { ruleId: 'boundaries/lifetime-without-transports', message: restrictedPattern('@fastify/websocket', LIFETIME_FASTIFY) },
+    name: 'src/lifetime importing a Fastify plugin',
+    snippet: importing('src/lifetime/x.ts', '@fastify/websocket'),
+    expected: {
+      ruleId: 'boundaries/lifetime-without-transports',
+      message: restrictedPattern('@fastify/websocket', LIFETIME_FASTIFY),
+    },
   },
   {
     name: 'src/hub importing prom-client',
@@ -143,7 +166,11 @@ const CASES: readonly Case[] = [
     snippet: importing('protocol/x.ts', 'prom-client'),
     expected: { ruleId: 'boundaries/prom-client-in-metrics', message: restricted('prom-client', PROM_CLIENT) },
   },
-  { name: 'src/operations/metrics.ts importing prom-client', snippet: importing('src/operations/metrics.ts', 'prom-client'), expected: null },
+  {
+    name: 'src/operations/metrics.ts importing prom-client',
+    snippet: importing('src/operations/metrics.ts', 'prom-client'),
+    expected: null,
+  },
   {
     name: 'a log event spelled out in src/',
     snippet: logging('src/hub/x.ts', "log.warn({ event: 'signalr.connection.slow_client', limit: 1 }, 'slow');"),
@@ -151,7 +178,10 @@ const CASES: readonly Case[] = [
   },
   {
     name: 'a log event built from a template in src/',
-    snippet: logging('src/lifetime/x.ts', "const what = 'subscribe';\nlog.warn({ event: `signalr.backplane.${what}_failed` }, 'failed');"),
+    snippet: logging(
+      'src/lifetime/x.ts',
+      "const what = 'subscribe';\nlog.warn({ event: `signalr.backplane.${what}_failed` }, 'failed');",
+    ),
     expected: { ruleId: 'logging/events-from-catalogue', message: SPELLED_OUT },
   },
   {

@@ -1,5 +1,5 @@
 /**
- * The log event catalogue (`LOG_EVENTS`, src/log-events.ts) is what operators read in the README's Logs table, row
+ * The log event catalogue (`LOG_EVENTS`, src/shared/log-events.ts) is what operators read in the README's Logs table, row
  * for row, and what the server writes: every catalogued event is written somewhere, and `logEvent` writes a line
  * with its `event` field at the level asked for through a real Fastify (pino) logger. That no call site names an
  * event outside the catalogue is the compiler's (`logEvent` takes catalogue names and levels only) and lint's
@@ -9,7 +9,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { Writable } from 'node:stream';
 import Fastify from 'fastify';
-import { LOG_EVENTS, logEvent, type LogEventName } from '../../src/log-events';
+import { LOG_EVENTS, logEvent, type LogEventName } from '../../src/shared/log-events';
 
 const ROOT = path.resolve(__dirname, '../..');
 
@@ -23,7 +23,12 @@ function readmeLogRows(): string[][] {
   const rows: string[][] = [];
   for (const line of lines.slice(header + 2)) {
     if (!line.startsWith('|')) break;
-    rows.push(line.slice(1, -1).split(' | ').map((cell) => cell.trim()));
+    rows.push(
+      line
+        .slice(1, -1)
+        .split(' | ')
+        .map((cell) => cell.trim()),
+    );
   }
   return rows;
 }
@@ -62,7 +67,9 @@ function sources(...folders: string[]): Map<string, string> {
 }
 
 test('every catalogued event is written by the server or the chat sample', () => {
-  const code = [...sources('src', 'samples')].filter(([file]) => file !== 'src/log-events.ts').map(([, text]) => text);
+  const code = [...sources('src', 'samples')]
+    .filter(([file]) => file !== 'src/shared/log-events.ts')
+    .map(([, text]) => text);
   const unused = Object.keys(LOG_EVENTS).filter((name) => !code.some((text) => text.includes(`'${name}'`)));
   expect(unused).toEqual([]);
 });
@@ -71,7 +78,8 @@ test('logEvent writes the event, the fields and the message at the level asked f
   const lines: Record<string, unknown>[] = [];
   const stream = new Writable({
     write(chunk: Buffer, _encoding, done) {
-      for (const line of chunk.toString().split('\n')) if (line !== '') lines.push(JSON.parse(line) as Record<string, unknown>);
+      for (const line of chunk.toString().split('\n'))
+        if (line !== '') lines.push(JSON.parse(line) as Record<string, unknown>);
       done();
     },
   });
@@ -81,10 +89,40 @@ test('logEvent writes the event, the fields and the message at the level asked f
     logEvent(app.log, 'warn', name, { channel: 'chat:all' }, 'a subscribe failed');
     logEvent(app.log, 'error', name, { failed: 2 }, 'channels not subscribed again');
     logEvent(app.log, 'info', 'signalr.shutdown.completed', { exitCode: 0 }, 'shut down');
-    expect(lines.map(({ level, event, msg, channel, failed, exitCode }) => ({ level, event, msg, channel, failed, exitCode }))).toEqual([
-      { level: 40, event: name, msg: 'a subscribe failed', channel: 'chat:all', failed: undefined, exitCode: undefined },
-      { level: 50, event: name, msg: 'channels not subscribed again', channel: undefined, failed: 2, exitCode: undefined },
-      { level: 30, event: 'signalr.shutdown.completed', msg: 'shut down', channel: undefined, failed: undefined, exitCode: 0 },
+    expect(
+      lines.map(({ level, event, msg, channel, failed, exitCode }) => ({
+        level,
+        event,
+        msg,
+        channel,
+        failed,
+        exitCode,
+      })),
+    ).toEqual([
+      {
+        level: 40,
+        event: name,
+        msg: 'a subscribe failed',
+        channel: 'chat:all',
+        failed: undefined,
+        exitCode: undefined,
+      },
+      {
+        level: 50,
+        event: name,
+        msg: 'channels not subscribed again',
+        channel: undefined,
+        failed: 2,
+        exitCode: undefined,
+      },
+      {
+        level: 30,
+        event: 'signalr.shutdown.completed',
+        msg: 'shut down',
+        channel: undefined,
+        failed: undefined,
+        exitCode: 0,
+      },
     ]);
   } finally {
     await app.close();

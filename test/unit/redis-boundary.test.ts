@@ -5,7 +5,8 @@
 import { lintSnippets } from '../support/lint';
 
 const IMPORT = "import Redis from 'ioredis';\nexport const connect = (): Redis => new Redis();\n";
-const SUBPATH_IMPORT = "import type { RedisOptions } from 'ioredis/built/redis/RedisOptions';\nexport type O = RedisOptions;\n";
+const SUBPATH_IMPORT =
+  "import type { RedisOptions } from 'ioredis/built/redis/RedisOptions';\nexport type O = RedisOptions;\n";
 
 /** The import-restriction messages ESLint reports for each (path, source) pair, linted as if it were that file. */
 function restrictedImports(files: readonly (readonly [path: string, code: string])[]): string[][] {
@@ -26,7 +27,9 @@ test('ioredis imported outside the Redis connector and buses fails lint; the con
     ['src/redis/streams-bus.ts', IMPORT],
   ]);
   for (const messages of [hub, config, manager, protocol]) {
-    expect(messages).toEqual([expect.stringContaining("'ioredis' import is restricted from being used. Only src/redis/redis-connector.ts")]);
+    expect(messages).toEqual([
+      expect.stringContaining("'ioredis' import is restricted from being used. Only src/redis/redis-connector.ts"),
+    ]);
   }
   expect(subpath).toEqual([expect.stringContaining("'ioredis/built/redis/RedisOptions' import is restricted")]);
   expect(connector).toEqual([]);

@@ -33,7 +33,9 @@ describe('StackExchange.Redis connection strings from the .NET world', () => {
   });
 
   test('host:6380,password=…,ssl=True,abortConnect=False (Azure Cache for Redis with an access key)', () => {
-    expect(parseConnectionString(`contoso.redis.cache.windows.net:6380,password=${SECRET},ssl=True,abortConnect=False`)).toEqual({
+    expect(
+      parseConnectionString(`contoso.redis.cache.windows.net:6380,password=${SECRET},ssl=True,abortConnect=False`),
+    ).toEqual({
       endpoints: [{ host: 'contoso.redis.cache.windows.net', port: 6380 }],
       ssl: true,
       password: SECRET,
@@ -45,7 +47,11 @@ describe('StackExchange.Redis connection strings from the .NET world', () => {
   });
 
   test('host:6379,user=…,password=…,ssl=True,channelPrefix=ChatRoom (MemoryDB with an ACL user)', () => {
-    expect(parseConnectionString(`clustercfg.chat.memorydb.us-east-1.amazonaws.com:6379,user=user1,password=${SECRET},ssl=True,channelPrefix=ChatRoom`)).toEqual({
+    expect(
+      parseConnectionString(
+        `clustercfg.chat.memorydb.us-east-1.amazonaws.com:6379,user=user1,password=${SECRET},ssl=True,channelPrefix=ChatRoom`,
+      ),
+    ).toEqual({
       endpoints: [{ host: 'clustercfg.chat.memorydb.us-east-1.amazonaws.com', port: 6379 }],
       ssl: true,
       user: 'user1',
@@ -60,8 +66,15 @@ describe('StackExchange.Redis connection strings from the .NET world', () => {
   });
 
   test('several endpoints, Sentinel, timeouts, database and client name; keys in any case, items padded', () => {
-    expect(parseConnectionString(' sentinel-1 , sentinel-2:26380 ,SERVICENAME=mymaster, ConnectTimeout=2000 ,syncTimeout=1500,defaultDatabase=2,name=chat-web,abortconnect=false')).toEqual({
-      endpoints: [{ host: 'sentinel-1', port: 26379 }, { host: 'sentinel-2', port: 26380 }],
+    expect(
+      parseConnectionString(
+        ' sentinel-1 , sentinel-2:26380 ,SERVICENAME=mymaster, ConnectTimeout=2000 ,syncTimeout=1500,defaultDatabase=2,name=chat-web,abortconnect=false',
+      ),
+    ).toEqual({
+      endpoints: [
+        { host: 'sentinel-1', port: 26379 },
+        { host: 'sentinel-2', port: 26380 },
+      ],
       serviceName: 'mymaster',
       ssl: false,
       abortConnect: false,
@@ -91,8 +104,17 @@ describe('StackExchange.Redis connection strings from the .NET world', () => {
   });
 
   test('keys this backplane does not use, and unknown keys, are ignored and listed once', () => {
-    const parsed = parseConnectionString('h,allowAdmin=true,keepAlive=60,connectRetry=3,tiebreaker=,$INFO=,somethingNew=1');
-    expect(parsed.ignoredKeys).toEqual(['allowAdmin', 'keepAlive', 'connectRetry', 'tiebreaker', '$INFO', 'somethingNew']);
+    const parsed = parseConnectionString(
+      'h,allowAdmin=true,keepAlive=60,connectRetry=3,tiebreaker=,$INFO=,somethingNew=1',
+    );
+    expect(parsed.ignoredKeys).toEqual([
+      'allowAdmin',
+      'keepAlive',
+      'connectRetry',
+      'tiebreaker',
+      '$INFO',
+      'somethingNew',
+    ]);
     const target = resolveRedisTarget({ connectionString: 'h,allowAdmin=true,somethingNew=1' });
     expect(target.warnings).toEqual([
       "The Redis connection string's 'allowAdmin', 'somethingNew' have no effect on this server's backplane and are ignored.",
@@ -143,7 +165,13 @@ describe('targets: what the backplane connects with', () => {
       connectTimeoutMs: 5000,
       channelPrefix: 'ChatRoom',
       description: "mem.example.com:6379 (TLS) as user 'user1'",
-      redisOptions: { username: 'user1', password: SECRET, tls: { rejectUnauthorized: true }, connectTimeout: 5000, commandTimeout: 5000 },
+      redisOptions: {
+        username: 'user1',
+        password: SECRET,
+        tls: { rejectUnauthorized: true },
+        connectTimeout: 5000,
+        commandTimeout: 5000,
+      },
     });
     expect(target.description).not.toContain(SECRET);
   });
@@ -162,11 +190,16 @@ describe('targets: what the backplane connects with', () => {
   });
 
   test('Sentinel: the endpoints are sentinels, the service name is the master', () => {
-    const target = resolveRedisTarget({ connectionString: 's1:26379,s2:26379,serviceName=mymaster,password=x,abortConnect=false' });
+    const target = resolveRedisTarget({
+      connectionString: 's1:26379,s2:26379,serviceName=mymaster,password=x,abortConnect=false',
+    });
     expect(target).toMatchObject({
       mode: 'sentinel',
       serviceName: 'mymaster',
-      endpoints: [{ host: 's1', port: 26379 }, { host: 's2', port: 26379 }],
+      endpoints: [
+        { host: 's1', port: 26379 },
+        { host: 's2', port: 26379 },
+      ],
       description: "master 'mymaster' via sentinels s1:26379, s2:26379",
       redisOptions: { name: 'mymaster', password: 'x' },
     });
@@ -181,26 +214,42 @@ describe('targets: what the backplane connects with', () => {
       db: 2,
     });
     const target = resolveRedisTarget({ url: 'redis://:pw@127.0.0.1' });
-    expect(target).toMatchObject({ endpoints: [{ host: '127.0.0.1', port: 6379 }], abortConnect: false, description: '127.0.0.1:6379' });
+    expect(target).toMatchObject({
+      endpoints: [{ host: '127.0.0.1', port: 6379 }],
+      abortConnect: false,
+      description: '127.0.0.1:6379',
+    });
     expect(target.redisOptions.tls).toBeUndefined();
     expect(() => parseRedisUrl('redis://h/abc')).toThrow("path must be a database number, not '/abc'");
   });
 
   test('ioredis options win: host and port, sentinels, tls; certificate verification can only be turned off explicitly', () => {
-    expect(resolveRedisTarget({ url: 'redis://a:1', options: { host: 'b', port: 2 } }).endpoints).toEqual([{ host: 'b', port: 2 }]);
-    expect(resolveRedisTarget({ options: { sentinels: [{ host: 's', port: 26379 }], name: 'm' } })).toMatchObject({ mode: 'sentinel', serviceName: 'm' });
-    expect(resolveRedisTarget({ url: 'rediss://a', tls: { rejectUnauthorized: false } }).redisOptions.tls).toMatchObject({ rejectUnauthorized: false });
+    expect(resolveRedisTarget({ url: 'redis://a:1', options: { host: 'b', port: 2 } }).endpoints).toEqual([
+      { host: 'b', port: 2 },
+    ]);
+    expect(resolveRedisTarget({ options: { sentinels: [{ host: 's', port: 26379 }], name: 'm' } })).toMatchObject({
+      mode: 'sentinel',
+      serviceName: 'm',
+    });
+    expect(
+      resolveRedisTarget({ url: 'rediss://a', tls: { rejectUnauthorized: false } }).redisOptions.tls,
+    ).toMatchObject({ rejectUnauthorized: false });
     expect(resolveRedisTarget({ url: 'redis://a', tls: true }).redisOptions.tls).toEqual({ rejectUnauthorized: true });
     expect(resolveRedisTarget({ url: 'rediss://a', tls: false }).redisOptions.tls).toBeUndefined();
   });
 });
 
 describe('the redis option', () => {
-  const resolve = (redis: unknown) => resolveOptions({ hubs: [{ path: '/chat', hub: ChatHub }], redis }, DEFAULT_PROTOCOLS);
+  const resolve = (redis: unknown) =>
+    resolveOptions({ hubs: [{ path: '/chat', hub: ChatHub }], redis }, DEFAULT_PROTOCOLS);
 
   test('connectionString: its channelPrefix applies unless channelPrefix is given', () => {
-    expect(resolve({ connectionString: 'h,channelPrefix=ChatRoom' }).redis).toMatchObject({ channelPrefix: 'ChatRoom' });
-    expect(resolve({ connectionString: 'h,channelPrefix=ChatRoom', channelPrefix: 'Other' }).redis).toMatchObject({ channelPrefix: 'Other' });
+    expect(resolve({ connectionString: 'h,channelPrefix=ChatRoom' }).redis).toMatchObject({
+      channelPrefix: 'ChatRoom',
+    });
+    expect(resolve({ connectionString: 'h,channelPrefix=ChatRoom', channelPrefix: 'Other' }).redis).toMatchObject({
+      channelPrefix: 'Other',
+    });
   });
 
   test('a malformed connection string fails registration naming the bad part, without the password', () => {
@@ -228,13 +277,18 @@ describe('the redis option', () => {
   });
 });
 
-describe('the chat sample\'s environment', () => {
+describe("the chat sample's environment", () => {
   /** The `redis` option the chat server builds from its configuration. */
-  const redisFromEnvironment = (env: NodeJS.ProcessEnv) => signalrOptionsFrom(loadConfig(chatConfigOptions, { env })).redis;
+  const redisFromEnvironment = (env: NodeJS.ProcessEnv) =>
+    signalrOptionsFrom(loadConfig(chatConfigOptions, { env })).redis;
 
   test('REDIS_URL takes a URL or a connection string; REDIS_CHANNEL_PREFIX only when set', () => {
     const queue = { maximumQueuedPublishBytes: 16 * 1024 * 1024, maximumQueuedPublishAgeMs: 60_000 };
-    expect(redisFromEnvironment({ REDIS_URL: 'rediss://h:6380' })).toEqual({ url: 'rediss://h:6380', ackTimeoutMs: 30000, ...queue });
+    expect(redisFromEnvironment({ REDIS_URL: 'rediss://h:6380' })).toEqual({
+      url: 'rediss://h:6380',
+      ackTimeoutMs: 30000,
+      ...queue,
+    });
     expect(redisFromEnvironment({ REDIS_URL: ' h:6380,password=x,ssl=True ', REDIS_CHANNEL_PREFIX: 'p' })).toEqual({
       connectionString: 'h:6380,password=x,ssl=True',
       channelPrefix: 'p',
@@ -242,7 +296,11 @@ describe('the chat sample\'s environment', () => {
       ...queue,
     });
     expect(
-      redisFromEnvironment({ REDIS_URL: 'redis://h', REDIS_MAX_QUEUED_PUBLISH_BYTES: '0', REDIS_MAX_QUEUED_PUBLISH_AGE_MS: '5000' }),
+      redisFromEnvironment({
+        REDIS_URL: 'redis://h',
+        REDIS_MAX_QUEUED_PUBLISH_BYTES: '0',
+        REDIS_MAX_QUEUED_PUBLISH_AGE_MS: '5000',
+      }),
     ).toMatchObject({ maximumQueuedPublishBytes: 0, maximumQueuedPublishAgeMs: 5000 });
     expect(redisFromEnvironment({})).toBeUndefined();
   });
@@ -254,10 +312,17 @@ describe('the chat sample\'s environment', () => {
       streamMaximumAgeMs: 60_000,
     });
     expect(
-      redisFromEnvironment({ REDIS_URL: 'redis://h', SIGNALR_REDIS_MODE: 'streams', REDIS_STREAM_MAX_LENGTH: '500', REDIS_STREAM_MAX_AGE_MS: '2000' }),
+      redisFromEnvironment({
+        REDIS_URL: 'redis://h',
+        SIGNALR_REDIS_MODE: 'streams',
+        REDIS_STREAM_MAX_LENGTH: '500',
+        REDIS_STREAM_MAX_AGE_MS: '2000',
+      }),
     ).toMatchObject({ mode: 'streams', streamMaximumLength: 500, streamMaximumAgeMs: 2000 });
     expect(redisFromEnvironment({ REDIS_URL: 'redis://h', SIGNALR_REDIS_MODE: 'pubsub' })).not.toHaveProperty('mode');
-    expect(() => redisFromEnvironment({ REDIS_URL: 'redis://h', SIGNALR_REDIS_MODE: 'kafka' })).toThrow('SIGNALR_REDIS_MODE');
+    expect(() => redisFromEnvironment({ REDIS_URL: 'redis://h', SIGNALR_REDIS_MODE: 'kafka' })).toThrow(
+      'SIGNALR_REDIS_MODE',
+    );
   });
 
   test('REDIS_TLS_* read the PEM files and the server name', () => {

@@ -31,17 +31,25 @@ test('defaults: no prefix, a 30 s ack timeout, a 16 MiB / 60 s publish queue; wi
     publishQueue: { maximumBytes: 16 * 1024 * 1024, maximumAgeMs: 60_000 },
   });
   expect(
-    resolve({ hubs: [], redis: { url: 'redis://x', maximumQueuedPublishBytes: 0, maximumQueuedPublishAgeMs: 1000 } }).redis,
+    resolve({ hubs: [], redis: { url: 'redis://x', maximumQueuedPublishBytes: 0, maximumQueuedPublishAgeMs: 1000 } })
+      .redis,
   ).toMatchObject({ publishQueue: { maximumBytes: 0, maximumAgeMs: 1000 } });
-  expect(resolve({ hubs: [], redis: { options: { port: 7000 }, channelPrefix: 'myapp', ackTimeoutMs: 500 } }).redis).toMatchObject({
+  expect(
+    resolve({ hubs: [], redis: { options: { port: 7000 }, channelPrefix: 'myapp', ackTimeoutMs: 500 } }).redis,
+  ).toMatchObject({
     target: { mode: 'endpoints', endpoints: [{ host: 'localhost', port: 7000 }] },
     channelPrefix: 'myapp',
     ackTimeoutMs: 500,
   });
 });
 
-test('a hub\'s backplane name: its `name`, else its class name', () => {
-  const { hubs } = resolve({ hubs: [{ path: '/a', hub: ChatHub }, { path: '/b', hub: OtherHub, name: 'MyApp.Hubs.OtherHub' }] });
+test("a hub's backplane name: its `name`, else its class name", () => {
+  const { hubs } = resolve({
+    hubs: [
+      { path: '/a', hub: ChatHub },
+      { path: '/b', hub: OtherHub, name: 'MyApp.Hubs.OtherHub' },
+    ],
+  });
   expect(hubs.map((hub) => hub.name)).toEqual(['ChatHub', 'MyApp.Hubs.OtherHub']);
 });
 
@@ -66,7 +74,7 @@ test('two hubs with one backplane name are refused: they would share channels', 
   expect(() => resolve({ hubs })).not.toThrow();
 });
 
-test('published protocols: json and messagepack always, in .NET\'s order, then the hub\'s others', () => {
+test("published protocols: json and messagepack always, in .NET's order, then the hub's others", () => {
   const custom: HubProtocol = {
     name: 'custom',
     version: 1,
@@ -86,7 +94,10 @@ test('published protocols: json and messagepack always, in .NET\'s order, then t
 test('registered while Redis is unreachable: the server starts, serves, reports the backplane down, closes promptly', async () => {
   const port = await freePort();
   const app = Fastify({ logger: false });
-  await app.register(fastifySignalR, { hubs: [{ path: '/chat', hub: ChatHub }], redis: { url: `redis://127.0.0.1:${port}` } });
+  await app.register(fastifySignalR, {
+    hubs: [{ path: '/chat', hub: ChatHub }],
+    redis: { url: `redis://127.0.0.1:${port}` },
+  });
   await app.listen({ port: 0, host: '127.0.0.1' });
   const { port: httpPort } = app.server.address() as AddressInfo;
   const negotiate = await fetch(`http://127.0.0.1:${httpPort}/chat/negotiate?negotiateVersion=1`, { method: 'POST' });
@@ -117,7 +128,9 @@ test('abortConnect: with it, registration fails when Redis stays unreachable for
       redis: { connectionString: `127.0.0.1:${port},password=s3cret-pw,connectTimeout=400` },
     }),
   ).rejects.toThrow(
-    new RegExp(`^Redis backplane: could not connect to 127\\.0\\.0\\.1:${port} within 400 ms \\(last error: .*ECONNREFUSED.*\\)\\. The server does not start because abortConnect is true`),
+    new RegExp(
+      `^Redis backplane: could not connect to 127\\.0\\.0\\.1:${port} within 400 ms \\(last error: .*ECONNREFUSED.*\\)\\. The server does not start because abortConnect is true`,
+    ),
   );
   const elapsed = Date.now() - started;
   expect(elapsed).toBeGreaterThanOrEqual(350);

@@ -7,7 +7,9 @@ import { UploadStream } from '../../src/hub/upload-stream';
 
 function stream(capacity: number, options: { schema?: z.ZodType; detailed?: boolean } = {}) {
   const wakes: number[] = [];
-  const upload = new UploadStream('up', capacity, options.schema, options.detailed ?? false, () => wakes.push(upload.bufferedCount));
+  const upload = new UploadStream('up', capacity, options.schema, options.detailed ?? false, () =>
+    wakes.push(upload.bufferedCount),
+  );
   return { upload, wakes };
 }
 
@@ -115,12 +117,15 @@ test('the connection closing ends the stream with OperationCanceledException', a
   });
 });
 
-test('an item its schema rejects ends the stream with .NET\'s binding error; accepted items are parsed', async () => {
+test("an item its schema rejects ends the stream with .NET's binding error; accepted items are parsed", async () => {
   const { upload } = stream(10, { schema: z.coerce.number() });
   upload.offer('1');
   upload.offer({ not: 'a number' });
   upload.offer(3);
-  await expect(readAll(upload)).rejects.toMatchObject({ name: 'HubException', message: 'Failed to bind Stream message.' });
+  await expect(readAll(upload)).rejects.toMatchObject({
+    name: 'HubException',
+    message: 'Failed to bind Stream message.',
+  });
 
   const detailed = stream(10, { schema: z.number(), detailed: true }).upload;
   detailed.offer('x');

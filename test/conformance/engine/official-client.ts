@@ -126,7 +126,11 @@ export class OfficialClient {
     const requests: string[] = [];
     const http = new RecordingHttpClient((line) => requests.push(line), options.onToken);
     let builder = new HubConnectionBuilder()
-      .withUrl(options.url, { transport: HttpTransportType[options.transport], skipNegotiation: options.skipNegotiation, httpClient: http })
+      .withUrl(options.url, {
+        transport: HttpTransportType[options.transport],
+        skipNegotiation: options.skipNegotiation,
+        httpClient: http,
+      })
       .configureLogging(LogLevel.None);
     if (options.statefulReconnect) builder = builder.withStatefulReconnect();
     if (options.messagePack) builder = builder.withHubProtocol(new MessagePackHubProtocol());
@@ -166,7 +170,8 @@ export class OfficialClient {
     const subject = upload === undefined ? undefined : new Subject<unknown>();
     const allArgs = subject === undefined ? [...args] : [...args, subject];
     if (kind === 'stream') return this.stream(method, allArgs, subject, upload, take, timeoutMs);
-    const call = kind === 'invoke' ? this.connection.invoke(method, ...allArgs) : this.connection.send(method, ...allArgs);
+    const call =
+      kind === 'invoke' ? this.connection.invoke(method, ...allArgs) : this.connection.send(method, ...allArgs);
     feed(subject, upload);
     const outcome = await settle(call, timeoutMs);
     if (kind === 'send' && 'result' in outcome) return { sent: true };
@@ -241,7 +246,10 @@ export class OfficialClient {
 }
 
 /** Sends the upload's items, then completes or errors the subject, as an application would after calling. */
-function feed(subject: Subject<unknown> | undefined, upload: { items: readonly unknown[]; error?: string } | undefined): void {
+function feed(
+  subject: Subject<unknown> | undefined,
+  upload: { items: readonly unknown[]; error?: string } | undefined,
+): void {
   if (subject === undefined || upload === undefined) return;
   for (const item of upload.items) subject.next(item);
   if (upload.error === undefined) subject.complete();

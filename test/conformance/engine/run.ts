@@ -112,7 +112,10 @@ class Channel {
         const prefix = readVarInt(bytes, start);
         if (prefix === null || prefix.end + prefix.length > bytes.length) break;
         const end = prefix.end + prefix.length;
-        messages.push({ text: `msgpack:${bytes.subarray(prefix.end, end).toString('hex')}`, binary: binaryAt[end - 1] });
+        messages.push({
+          text: `msgpack:${bytes.subarray(prefix.end, end).toString('hex')}`,
+          binary: binaryAt[end - 1],
+        });
         start = end;
         continue;
       }
@@ -206,7 +209,8 @@ class Run {
     if ('start' in step) return this.startClient(step);
     if ('call' in step) return this.call(step);
     if ('events' in step) return this.events(step);
-    if ('requests' in step) return this.record({ requests: step.requests, made: this.client(step.requests).requestSummary() });
+    if ('requests' in step)
+      return this.record({ requests: step.requests, made: this.client(step.requests).requestSummary() });
     if ('stop' in step) return this.stopClient(step.stop);
     if ('clientClosed' in step) return this.clientClosed(step);
     throw new Error(`unknown step ${JSON.stringify(step)}`);
@@ -265,7 +269,11 @@ class Run {
   }
 
   /** Status, content type, listed headers and body of a response. */
-  private async describe(label: string, response: Response, observe: readonly string[] = []): Promise<Record<string, unknown>> {
+  private async describe(
+    label: string,
+    response: Response,
+    observe: readonly string[] = [],
+  ): Promise<Record<string, unknown>> {
     const entry: Record<string, unknown> = { request: label, status: response.status };
     entry['content-type'] = response.headers.get('content-type') ?? '(none)';
     for (const name of observe) entry[name] = response.headers.get(name) ?? '(none)';
@@ -462,7 +470,9 @@ class Run {
     const rest = messages.slice(channel.observed);
     channel.observed = messages.length;
     const entry = this.labelled(step.socket, {
-      closed: channel.closed ? (channel.closeCode ?? '(no code)') : `still open after ${step.timeoutMs ?? DEFAULT_CLOSE_TIMEOUT_MS} ms`,
+      closed: channel.closed
+        ? (channel.closeCode ?? '(no code)')
+        : `still open after ${step.timeoutMs ?? DEFAULT_CLOSE_TIMEOUT_MS} ms`,
       messages: rest.map((m) => m.text),
     });
     const frames = frameTypes(rest);
@@ -621,7 +631,9 @@ async function readEvents(body: ReadableStream<Uint8Array>, channel: Channel): P
 
 /** Whether `elapsed` lies within `[low, high]` ms, worded so equal behaviour gives equal text. */
 function timing(elapsed: number, [low, high]: readonly [number, number]): string {
-  return elapsed >= low && elapsed <= high ? `within ${low}–${high} ms` : `after ${elapsed} ms, outside ${low}–${high} ms`;
+  return elapsed >= low && elapsed <= high
+    ? `within ${low}–${high} ms`
+    : `after ${elapsed} ms, outside ${low}–${high} ms`;
 }
 
 /**

@@ -50,7 +50,10 @@ export function referenceEnvironment(settings: ServerSettings): Record<string, s
 }
 
 /** Our plugin options for `settings`: the same hub protocols as the reference server's for `protocol`. */
-export function ourOptions(settings: ServerSettings, protocol: HubProtocolName = 'json'): Parameters<typeof startChatServer>[0] {
+export function ourOptions(
+  settings: ServerSettings,
+  protocol: HubProtocolName = 'json',
+): Parameters<typeof startChatServer>[0] {
   const cors = settings.corsOrigins;
   const options: Record<string, unknown> = {
     protocols: protocol === 'messagepack' ? [jsonHubProtocol, messagePackHubProtocol] : [jsonHubProtocol],

@@ -81,12 +81,19 @@ class ScenarioLock {
 }
 
 /** Starts every server a table needs; resolves with them by settings key, or rejects once all starts settled. */
-async function startServers(scenarios: readonly Scenario[], protocol: HubProtocolName, started: Target[]): Promise<Map<string, Pair>> {
+async function startServers(
+  scenarios: readonly Scenario[],
+  protocol: HubProtocolName,
+  started: Target[],
+): Promise<Map<string, Pair>> {
   const bySettings = new Map<string, ServerSettings>();
   for (const scenario of scenarios) bySettings.set(settingsKey(scenario.settings), scenario.settings ?? {});
   const pairs = new Map<string, Pair>();
   const starts = [...bySettings].map(async ([key, settings]) => {
-    const [reference, ours] = await Promise.allSettled([startReference(settings, protocol), startOurs(settings, protocol)]);
+    const [reference, ours] = await Promise.allSettled([
+      startReference(settings, protocol),
+      startOurs(settings, protocol),
+    ]);
     for (const result of [reference, ours]) if (result.status === 'fulfilled') started.push(result.value);
     if (reference.status === 'rejected') throw reference.reason;
     if (ours.status === 'rejected') throw ours.reason;

@@ -153,7 +153,11 @@ export const clientResultScenarios: Scenario[] = [
   {
     name: 'an answer with both a result and an error closes the asked connection',
     settings: ALL_TRANSPORTS,
-    steps: [...asked({ send: invoke('1', 'AskClient', '{{id}}') }), answer(',"result":"yes","error":"no"'), { closed: true }],
+    steps: [
+      ...asked({ send: invoke('1', 'AskClient', '{{id}}') }),
+      answer(',"result":"yes","error":"no"'),
+      { closed: true },
+    ],
   },
   {
     name: 'the error of an answer with detailed errors',
@@ -221,7 +225,11 @@ export const clientResultScenarios: Scenario[] = [
   {
     name: 'a non-blocking AskClient asks but answers nobody',
     settings: ALL_TRANSPORTS,
-    steps: [...asked({ send: invoke(undefined, 'AskClient', '{{id}}') }), answer(',"result":"unheard"'), { listen: 300 }],
+    steps: [
+      ...asked({ send: invoke(undefined, 'AskClient', '{{id}}') }),
+      answer(',"result":"unheard"'),
+      { listen: 300 },
+    ],
   },
   {
     name: 'the question reaches a Server-Sent Events connection, which answers by POST',
@@ -234,7 +242,11 @@ export const clientResultScenarios: Scenario[] = [
       ...negotiatedAndConnected(),
       { send: invoke('1', 'AskClient', '{{asked.id}}') },
       { receive: 1, socket: 'asked', save: { call: 'invocationId' } },
-      { http: 'POST', path: '?id={{asked.token}}', body: record('{"type":3,"invocationId":"{{call}}","result":"over SSE"}') },
+      {
+        http: 'POST',
+        path: '?id={{asked.token}}',
+        body: record('{"type":3,"invocationId":"{{call}}","result":"over SSE"}'),
+      },
       { receive: 1 },
     ],
   },

@@ -27,16 +27,34 @@ const NEGOTIATE_PREFLIGHT = {
 
 /** A preflight of negotiate from `origin`. */
 function preflight(origin: string): Step {
-  return { http: 'OPTIONS', path: '/negotiate?negotiateVersion=1', headers: { origin, ...NEGOTIATE_PREFLIGHT }, observe: CORS_HEADERS };
+  return {
+    http: 'OPTIONS',
+    path: '/negotiate?negotiateVersion=1',
+    headers: { origin, ...NEGOTIATE_PREFLIGHT },
+    observe: CORS_HEADERS,
+  };
 }
 
 /** Negotiate from `origin`. */
 function negotiateFrom(origin: string): Step {
-  return { http: 'POST', path: '/negotiate?negotiateVersion=1', headers: { origin }, observe: CORS_HEADERS, save: { token: 'connectionToken' } };
+  return {
+    http: 'POST',
+    path: '/negotiate?negotiateVersion=1',
+    headers: { origin },
+    observe: CORS_HEADERS,
+    save: { token: 'connectionToken' },
+  };
 }
 
 /** The answer to a request from an allowed origin, as each server writes it. */
-function allowedAnswer(request: string, status: number, contentType: string, body: string, methods = '(none)', headers = '(none)') {
+function allowedAnswer(
+  request: string,
+  status: number,
+  contentType: string,
+  body: string,
+  methods = '(none)',
+  headers = '(none)',
+) {
   const common = {
     request,
     status,
@@ -53,8 +71,16 @@ function allowedAnswer(request: string, status: number, contentType: string, bod
 const NEGOTIATE_BODY =
   '{"negotiateVersion":1,"connectionId":"<random-1>","connectionToken":"<token>","availableTransports":[{"transport":"WebSockets","transferFormats":["Text","Binary"]},{"transport":"ServerSentEvents","transferFormats":["Text"]},{"transport":"LongPolling","transferFormats":["Text","Binary"]}]}';
 /** The body of negotiate after a `negotiate` step, which saved both id and token. */
-const NEGOTIATED_BODY = '{"negotiateVersion":1,"connectionId":"<id>","connectionToken":"<token>","availableTransports":[{"transport":"WebSockets","transferFormats":["Text","Binary"]},{"transport":"ServerSentEvents","transferFormats":["Text"]},{"transport":"LongPolling","transferFormats":["Text","Binary"]}]}';
-const NEGOTIATED_PREFLIGHT = allowedAnswer('OPTIONS /negotiate?negotiateVersion=1', 204, '(none)', '', 'POST', 'x-requested-with,x-signalr-user-agent');
+const NEGOTIATED_BODY =
+  '{"negotiateVersion":1,"connectionId":"<id>","connectionToken":"<token>","availableTransports":[{"transport":"WebSockets","transferFormats":["Text","Binary"]},{"transport":"ServerSentEvents","transferFormats":["Text"]},{"transport":"LongPolling","transferFormats":["Text","Binary"]}]}';
+const NEGOTIATED_PREFLIGHT = allowedAnswer(
+  'OPTIONS /negotiate?negotiateVersion=1',
+  204,
+  '(none)',
+  '',
+  'POST',
+  'x-requested-with,x-signalr-user-agent',
+);
 const NEGOTIATED = allowedAnswer('POST /negotiate?negotiateVersion=1', 200, 'application/json', NEGOTIATE_BODY);
 const VARY = 'The answer to a single allowed origin varies by origin';
 
@@ -67,7 +93,11 @@ export const corsScenarios: Scenario[] = [
     [NEGOTIATED_PREFLIGHT.ours],
   ),
   differs(
-    { name: 'negotiate from an allowed origin echoes it with credentials', settings: CORS, steps: [negotiateFrom(ALLOWED)] },
+    {
+      name: 'negotiate from an allowed origin echoes it with credentials',
+      settings: CORS,
+      steps: [negotiateFrom(ALLOWED)],
+    },
     VARY,
     [NEGOTIATED.reference],
     [NEGOTIATED.ours],
@@ -85,7 +115,14 @@ export const corsScenarios: Scenario[] = [
   {
     name: 'an origin in upper case is another origin',
     settings: CORS,
-    steps: [{ http: 'POST', path: '/negotiate?negotiateVersion=1', headers: { origin: 'HTTP://APP.EXAMPLE' }, observe: ['access-control-allow-origin'] }],
+    steps: [
+      {
+        http: 'POST',
+        path: '/negotiate?negotiateVersion=1',
+        headers: { origin: 'HTTP://APP.EXAMPLE' },
+        observe: ['access-control-allow-origin'],
+      },
+    ],
   },
   {
     name: 'an origin with another port is another origin',
@@ -95,7 +132,14 @@ export const corsScenarios: Scenario[] = [
   {
     name: 'OPTIONS with an origin but no requested method is not a preflight',
     settings: CORS,
-    steps: [{ http: 'OPTIONS', path: '/negotiate?negotiateVersion=1', headers: { origin: ALLOWED }, observe: ['access-control-allow-origin'] }],
+    steps: [
+      {
+        http: 'OPTIONS',
+        path: '/negotiate?negotiateVersion=1',
+        headers: { origin: ALLOWED },
+        observe: ['access-control-allow-origin'],
+      },
+    ],
   },
   {
     name: 'a request without an origin gets no CORS headers',
@@ -111,7 +155,11 @@ export const corsScenarios: Scenario[] = [
         {
           http: 'OPTIONS',
           path: '?id={{token}}',
-          headers: { origin: ALLOWED, 'access-control-request-method': 'DELETE', 'access-control-request-headers': 'x-requested-with' },
+          headers: {
+            origin: ALLOWED,
+            'access-control-request-method': 'DELETE',
+            'access-control-request-headers': 'x-requested-with',
+          },
           observe: CORS_HEADERS,
         },
       ],
@@ -142,23 +190,81 @@ export const corsScenarios: Scenario[] = [
       settings: CORS,
       steps: [
         negotiateFrom(ALLOWED),
-        { http: 'GET', path: '?id={{token}}', headers: { origin: ALLOWED }, observe: ['access-control-allow-origin', 'vary'] },
-        { http: 'POST', path: '?id={{token}}', headers: { origin: ALLOWED }, body: HANDSHAKE, observe: ['access-control-allow-origin', 'vary'] },
-        { http: 'DELETE', path: '?id={{token}}', headers: { origin: ALLOWED }, observe: ['access-control-allow-origin', 'vary'] },
+        {
+          http: 'GET',
+          path: '?id={{token}}',
+          headers: { origin: ALLOWED },
+          observe: ['access-control-allow-origin', 'vary'],
+        },
+        {
+          http: 'POST',
+          path: '?id={{token}}',
+          headers: { origin: ALLOWED },
+          body: HANDSHAKE,
+          observe: ['access-control-allow-origin', 'vary'],
+        },
+        {
+          http: 'DELETE',
+          path: '?id={{token}}',
+          headers: { origin: ALLOWED },
+          observe: ['access-control-allow-origin', 'vary'],
+        },
       ],
     },
     VARY,
     [
       NEGOTIATED.reference,
-      { request: 'GET ?id={{token}}', status: 200, 'content-type': 'application/octet-stream', 'access-control-allow-origin': ALLOWED, vary: '(none)', body: '' },
-      { request: 'POST ?id={{token}}', status: 200, 'content-type': 'text/plain', 'access-control-allow-origin': ALLOWED, vary: '(none)', body: '' },
-      { request: 'DELETE ?id={{token}}', status: 202, 'content-type': 'text/plain', 'access-control-allow-origin': ALLOWED, vary: '(none)', body: '' },
+      {
+        request: 'GET ?id={{token}}',
+        status: 200,
+        'content-type': 'application/octet-stream',
+        'access-control-allow-origin': ALLOWED,
+        vary: '(none)',
+        body: '',
+      },
+      {
+        request: 'POST ?id={{token}}',
+        status: 200,
+        'content-type': 'text/plain',
+        'access-control-allow-origin': ALLOWED,
+        vary: '(none)',
+        body: '',
+      },
+      {
+        request: 'DELETE ?id={{token}}',
+        status: 202,
+        'content-type': 'text/plain',
+        'access-control-allow-origin': ALLOWED,
+        vary: '(none)',
+        body: '',
+      },
     ],
     [
       NEGOTIATED.ours,
-      { request: 'GET ?id={{token}}', status: 200, 'content-type': 'application/octet-stream', 'access-control-allow-origin': ALLOWED, vary: 'Origin', body: '' },
-      { request: 'POST ?id={{token}}', status: 200, 'content-type': 'text/plain', 'access-control-allow-origin': ALLOWED, vary: 'Origin', body: '' },
-      { request: 'DELETE ?id={{token}}', status: 202, 'content-type': 'text/plain', 'access-control-allow-origin': ALLOWED, vary: 'Origin', body: '' },
+      {
+        request: 'GET ?id={{token}}',
+        status: 200,
+        'content-type': 'application/octet-stream',
+        'access-control-allow-origin': ALLOWED,
+        vary: 'Origin',
+        body: '',
+      },
+      {
+        request: 'POST ?id={{token}}',
+        status: 200,
+        'content-type': 'text/plain',
+        'access-control-allow-origin': ALLOWED,
+        vary: 'Origin',
+        body: '',
+      },
+      {
+        request: 'DELETE ?id={{token}}',
+        status: 202,
+        'content-type': 'text/plain',
+        'access-control-allow-origin': ALLOWED,
+        vary: 'Origin',
+        body: '',
+      },
     ],
   ),
   {
@@ -170,7 +276,10 @@ export const corsScenarios: Scenario[] = [
     {
       name: 'the Server-Sent Events stream from an allowed origin carries the CORS headers',
       settings: CORS,
-      steps: [{ negotiate: '?negotiateVersion=1' }, { sse: '?id={{token}}', headers: { origin: ALLOWED }, observe: ['access-control-allow-origin', 'vary'] }],
+      steps: [
+        { negotiate: '?negotiateVersion=1' },
+        { sse: '?id={{token}}', headers: { origin: ALLOWED }, observe: ['access-control-allow-origin', 'vary'] },
+      ],
     },
     VARY,
     [
@@ -180,7 +289,13 @@ export const corsScenarios: Scenario[] = [
         'content-type': 'application/json',
         body: NEGOTIATED_BODY,
       },
-      { sse: '?id={{token}}', status: 200, 'content-type': 'text/event-stream', 'access-control-allow-origin': ALLOWED, vary: '(none)' },
+      {
+        sse: '?id={{token}}',
+        status: 200,
+        'content-type': 'text/event-stream',
+        'access-control-allow-origin': ALLOWED,
+        vary: '(none)',
+      },
     ],
     [
       {
@@ -189,7 +304,13 @@ export const corsScenarios: Scenario[] = [
         'content-type': 'application/json',
         body: NEGOTIATED_BODY,
       },
-      { sse: '?id={{token}}', status: 200, 'content-type': 'text/event-stream', 'access-control-allow-origin': ALLOWED, vary: 'Origin' },
+      {
+        sse: '?id={{token}}',
+        status: 200,
+        'content-type': 'text/event-stream',
+        'access-control-allow-origin': ALLOWED,
+        vary: 'Origin',
+      },
     ],
   ),
 
@@ -217,7 +338,7 @@ export const corsScenarios: Scenario[] = [
     steps: [{ open: '', headers: { origin: ALLOWED } }, { send: HANDSHAKE }, { receive: 1 }],
   },
   {
-    name: 'a WebSocket from the server\'s own origin',
+    name: "a WebSocket from the server's own origin",
     settings: CORS,
     steps: [{ open: '', headers: { origin: '{{server}}' } }, { send: HANDSHAKE }, { receive: 1 }],
   },
@@ -228,7 +349,10 @@ export const corsScenarios: Scenario[] = [
       steps: [{ open: '', headers: { origin: OTHER } }, { send: HANDSHAKE }, { receive: 1 }],
     },
     'WebSockets from other origins are refused',
-    [{ open: '', accepted: true }, { receive: 1, messages: ['{}'], frames: 'text' }],
+    [
+      { open: '', accepted: true },
+      { receive: 1, messages: ['{}'], frames: 'text' },
+    ],
     [
       { open: '', refused: 403, 'content-type': 'text/plain', body: 'Origin not allowed' },
       { notSent: 'the socket is closed' },
@@ -242,7 +366,10 @@ export const corsScenarios: Scenario[] = [
       steps: [{ open: '', headers: { origin: OTHER } }, { send: HANDSHAKE }, { receive: 1 }],
     },
     'WebSockets from other origins are refused',
-    [{ open: '', accepted: true }, { receive: 1, messages: ['{}'], frames: 'text' }],
+    [
+      { open: '', accepted: true },
+      { receive: 1, messages: ['{}'], frames: 'text' },
+    ],
     [
       { open: '', refused: 403, 'content-type': 'text/plain', body: 'Origin not allowed' },
       { notSent: 'the socket is closed' },

@@ -38,10 +38,23 @@ export const handshakeScenarios: Scenario[] = [
   handshake('the protocol name in upper case', record('{"protocol":"JSON","version":1}')),
   handshake('the protocol name in mixed case', record('{"protocol":"Json","version":1}')),
   handshake('version before protocol', record('{"version":1,"protocol":"json"}')),
-  handshake('extra properties are ignored', record('{"protocol":"json","version":1,"extra":{"nested":[1,{"a":null}]},"more":true}')),
+  handshake(
+    'extra properties are ignored',
+    record('{"protocol":"json","version":1,"extra":{"nested":[1,{"a":null}]},"more":true}'),
+  ),
   handshake('white space around the handshake', record(' \r\n {"protocol":"json","version":1} \t')),
-  handshake('invalid UTF-8 in an unknown property is not an error', Buffer.concat([Buffer.from('{"protocol":"json","version":1,"x":"'), Buffer.from([0xff, 0xfe]), Buffer.from(`"}${RS}`)])),
-  handshake('a repeated protocol property: the last one counts', record('{"protocol":"xml","protocol":"json","version":1}')),
+  handshake(
+    'invalid UTF-8 in an unknown property is not an error',
+    Buffer.concat([
+      Buffer.from('{"protocol":"json","version":1,"x":"'),
+      Buffer.from([0xff, 0xfe]),
+      Buffer.from(`"}${RS}`),
+    ]),
+  ),
+  handshake(
+    'a repeated protocol property: the last one counts',
+    record('{"protocol":"xml","protocol":"json","version":1}'),
+  ),
   {
     name: 'a handshake split across three frames',
     steps: [
@@ -57,7 +70,13 @@ export const handshakeScenarios: Scenario[] = [
   },
   {
     name: 'a handshake in one fragmented WebSocket message',
-    steps: [{ open: '' }, { send: '{"protocol":"json",', fragment: true }, { send: `"version":1}${RS}` }, { receive: 1 }, ...THEN_ECHO],
+    steps: [
+      { open: '' },
+      { send: '{"protocol":"json",', fragment: true },
+      { send: `"version":1}${RS}` },
+      { receive: 1 },
+      ...THEN_ECHO,
+    ],
   },
   {
     name: 'a handshake in a Binary frame',
@@ -65,7 +84,11 @@ export const handshakeScenarios: Scenario[] = [
   },
   {
     name: 'messages after the handshake in the same frame are read',
-    steps: [{ open: '' }, { send: HANDSHAKE + invoke('1', 'Echo', 'same frame') + invoke('2', 'Echo', 2) }, { receive: 3 }],
+    steps: [
+      { open: '' },
+      { send: HANDSHAKE + invoke('1', 'Echo', 'same frame') + invoke('2', 'Echo', 2) },
+      { receive: 3 },
+    ],
   },
   {
     name: 'a message after the handshake split between frames',
@@ -99,10 +122,20 @@ export const handshakeScenarios: Scenario[] = [
   refused('an empty record', RS),
   refused('a hub message instead of a handshake', record('{"type":1,"target":"Echo","arguments":[1]}')),
   refused('a Ping instead of a handshake', record('{"type":6}')),
-  refused('the error text of invalid UTF-8 in the protocol name with detailed errors', Buffer.concat([Buffer.from('{"protocol":"js'), Buffer.from([0xff, 0xfe]), Buffer.from(`on","version":1}${RS}`)]), DETAILED),
-  refused('invalid UTF-8 in the protocol name', Buffer.concat([Buffer.from('{"protocol":"js'), Buffer.from([0xff, 0xfe]), Buffer.from(`on","version":1}${RS}`)])),
+  refused(
+    'the error text of invalid UTF-8 in the protocol name with detailed errors',
+    Buffer.concat([Buffer.from('{"protocol":"js'), Buffer.from([0xff, 0xfe]), Buffer.from(`on","version":1}${RS}`)]),
+    DETAILED,
+  ),
+  refused(
+    'invalid UTF-8 in the protocol name',
+    Buffer.concat([Buffer.from('{"protocol":"js'), Buffer.from([0xff, 0xfe]), Buffer.from(`on","version":1}${RS}`)]),
+  ),
   differs(
-    { name: 'bytes after the JSON object of the handshake record', steps: [{ open: '' }, { send: record('{"protocol":"json","version":1}garbage') }, { listen: 200 }] },
+    {
+      name: 'bytes after the JSON object of the handshake record',
+      steps: [{ open: '' }, { send: record('{"protocol":"json","version":1}garbage') }, { listen: 200 }],
+    },
     'Bytes after the JSON object of a record are refused',
     [
       { open: '', accepted: true },
@@ -110,15 +143,28 @@ export const handshakeScenarios: Scenario[] = [
     ],
     [
       { open: '', accepted: true },
-      { listen: 200, messages: ['{"error":"An unexpected error occurred during connection handshake."}'], frames: 'text', closed: 1000 },
+      {
+        listen: 200,
+        messages: ['{"error":"An unexpected error occurred during connection handshake."}'],
+        frames: 'text',
+        closed: 1000,
+      },
     ],
   ),
   differs(
-    { name: 'a version written as 1.0', steps: [{ open: '' }, { send: record('{"protocol":"json","version":1.0}') }, { listen: 200 }] },
+    {
+      name: 'a version written as 1.0',
+      steps: [{ open: '' }, { send: record('{"protocol":"json","version":1.0}') }, { listen: 200 }],
+    },
     'JSON numbers are read as values',
     [
       { open: '', accepted: true },
-      { listen: 200, messages: ['{"error":"An unexpected error occurred during connection handshake."}'], frames: 'text', closed: 1000 },
+      {
+        listen: 200,
+        messages: ['{"error":"An unexpected error occurred during connection handshake."}'],
+        frames: 'text',
+        closed: 1000,
+      },
     ],
     [
       { open: '', accepted: true },
@@ -127,20 +173,47 @@ export const handshakeScenarios: Scenario[] = [
   ),
   refused('a byte-order mark before the handshake', record('\ufeff{"protocol":"json","version":1}')),
   refused('the error text of a malformed handshake with detailed errors', record('{"protocol":"json"}'), DETAILED),
-  refused('the error text of a wrongly typed version with detailed errors', record('{"protocol":"json","version":"1"}'), DETAILED),
-  differs(refused('the error text of invalid JSON with detailed errors', record('{"protocol":'), DETAILED), 'Detailed texts of JSON syntax errors', [
+  refused(
+    'the error text of a wrongly typed version with detailed errors',
+    record('{"protocol":"json","version":"1"}'),
+    DETAILED,
+  ),
+  differs(
+    refused('the error text of invalid JSON with detailed errors', record('{"protocol":'), DETAILED),
+    'Detailed texts of JSON syntax errors',
+    [
       { open: '', accepted: true },
-      { closed: 1000, messages: ['{"error":"An unexpected error occurred during connection handshake. JsonReaderException: Expected depth to be zero at the end of the JSON payload. There is an open JSON object or array that should be closed. LineNumber: 0 | BytePositionInLine: 12."}'], frames: 'text' },
+      {
+        closed: 1000,
+        messages: [
+          '{"error":"An unexpected error occurred during connection handshake. JsonReaderException: Expected depth to be zero at the end of the JSON payload. There is an open JSON object or array that should be closed. LineNumber: 0 | BytePositionInLine: 12."}',
+        ],
+        frames: 'text',
+      },
     ],
     [
       { open: '', accepted: true },
-      { closed: 1000, messages: ['{"error":"An unexpected error occurred during connection handshake. InvalidDataException: Error reading JSON."}'], frames: 'text' },
+      {
+        closed: 1000,
+        messages: [
+          '{"error":"An unexpected error occurred during connection handshake. InvalidDataException: Error reading JSON."}',
+        ],
+        frames: 'text',
+      },
     ],
   ),
   refused('the error text of a null protocol with detailed errors', record('{"protocol":null,"version":1}'), DETAILED),
   refused('the error text of a JSON array with detailed errors', record('["json",1]'), DETAILED),
-  refused('the error text of a hub message instead of a handshake with detailed errors', record('{"type":6}'), DETAILED),
-  refused('the error text of a fractional version with detailed errors', record('{"protocol":"json","version":1.5}'), DETAILED),
+  refused(
+    'the error text of a hub message instead of a handshake with detailed errors',
+    record('{"type":6}'),
+    DETAILED,
+  ),
+  refused(
+    'the error text of a fractional version with detailed errors',
+    record('{"protocol":"json","version":1.5}'),
+    DETAILED,
+  ),
   refused('a handshake one byte over the receive limit', handshakeOfSize(257), SMALL_LIMIT),
   refused('a handshake without a separator beyond the receive limit', handshakeOfSize(400).slice(0, -1), SMALL_LIMIT),
   {

@@ -9,7 +9,13 @@ import { CONNECTED, RS, alone, connected, differs, invoke, negotiatedAndConnecte
 const DETAILED: ServerSettings = { enableDetailedErrors: true };
 
 /** After the handshake, sends `frames` and observes `replies` messages, then a short silence. */
-function outcome(name: string, frames: Array<string | Buffer>, replies: number, settings?: ServerSettings, query = ''): Scenario {
+function outcome(
+  name: string,
+  frames: Array<string | Buffer>,
+  replies: number,
+  settings?: ServerSettings,
+  query = '',
+): Scenario {
   const steps: Step[] = [...connected(query), ...frames.map((frame) => ({ send: frame }))];
   if (replies > 0) steps.push({ receive: replies });
   steps.push({ listen: 100 });
@@ -46,33 +52,61 @@ export const invocationScenarios: Scenario[] = [
   echoLiteral('Echo returns an object with its property order', '{"b":1,"a":{"d":[true,null],"c":"x"},"empty":{}}'),
   echoLiteral('Echo returns an empty array', '[]'),
   echoLiteral('Echo returns HTML-sensitive characters unescaped', '"<script>&\'"'),
-  differs(echoLiteral('Echo returns numbers as written', '[1.0,2.50,1e3,-0,1E-7,12345678901234567890]'), 'JSON numbers are read as values', [
+  differs(
+    echoLiteral('Echo returns numbers as written', '[1.0,2.50,1e3,-0,1E-7,12345678901234567890]'),
+    'JSON numbers are read as values',
+    [
       ...CONNECTED,
-      { receive: 1, messages: ['{"type":3,"invocationId":"1","result":[1.0,2.50,1e3,-0,1E-7,12345678901234567890]}'], frames: 'text' },
+      {
+        receive: 1,
+        messages: ['{"type":3,"invocationId":"1","result":[1.0,2.50,1e3,-0,1E-7,12345678901234567890]}'],
+        frames: 'text',
+      },
       { listen: 100, messages: [] },
     ],
     [
       ...CONNECTED,
-      { receive: 1, messages: ['{"type":3,"invocationId":"1","result":[1,2.5,1000,0,1e-7,12345678901234567000]}'], frames: 'text' },
+      {
+        receive: 1,
+        messages: ['{"type":3,"invocationId":"1","result":[1,2.5,1000,0,1e-7,12345678901234567000]}'],
+        frames: 'text',
+      },
       { listen: 100, messages: [] },
     ],
   ),
   differs(
-    echoLiteral('Echo of characters .NET escapes', '"\\ud83d\\ude00 \\u2028 \\ufeff \\u007f \\u0001 \\u00ad \\u200b \\ufffd \\u00e9 \\u4e2d"'),
+    echoLiteral(
+      'Echo of characters .NET escapes',
+      '"\\ud83d\\ude00 \\u2028 \\ufeff \\u007f \\u0001 \\u00ad \\u200b \\ufffd \\u00e9 \\u4e2d"',
+    ),
     'Characters .NET escapes in strings are written as they are',
     [
       ...CONNECTED,
-      { receive: 1, messages: ['{"type":3,"invocationId":"1","result":"\\uD83D\\uDE00 \\u2028 \\uFEFF \\u007F \\u0001 \u00ad \u200b � é 中"}'], frames: 'text' },
+      {
+        receive: 1,
+        messages: [
+          '{"type":3,"invocationId":"1","result":"\\uD83D\\uDE00 \\u2028 \\uFEFF \\u007F \\u0001 \u00ad \u200b � é 中"}',
+        ],
+        frames: 'text',
+      },
       { listen: 100, messages: [] },
     ],
     [
       ...CONNECTED,
-      { receive: 1, messages: ['{"type":3,"invocationId":"1","result":"😀 \u2028 \ufeff \u007f \\u0001 \u00ad \u200b � é 中"}'], frames: 'text' },
+      {
+        receive: 1,
+        messages: ['{"type":3,"invocationId":"1","result":"😀 \u2028 \ufeff \u007f \\u0001 \u00ad \u200b � é 中"}'],
+        frames: 'text',
+      },
       { listen: 100, messages: [] },
     ],
   ),
   differs(
-    outcome('Echo of invalid UTF-8 in a string', [withInvalidUtf8('{"type":1,"invocationId":"1","target":"Echo","arguments":["', '"]}')], 1),
+    outcome(
+      'Echo of invalid UTF-8 in a string',
+      [withInvalidUtf8('{"type":1,"invocationId":"1","target":"Echo","arguments":["', '"]}')],
+      1,
+    ),
     'Characters .NET escapes in strings are written as they are',
     [
       ...CONNECTED,
@@ -85,9 +119,16 @@ export const invocationScenarios: Scenario[] = [
       { listen: 100, messages: [] },
     ],
   ),
-  differs(echoLiteral('Echo of a lone surrogate', '"\\ud800"'), 'JSON that System.Text.Json refuses is read', [
+  differs(
+    echoLiteral('Echo of a lone surrogate', '"\\ud800"'),
+    'JSON that System.Text.Json refuses is read',
+    [
       ...CONNECTED,
-      { receive: 1, messages: ['{"type":7,"error":"Connection closed with an error.","allowReconnect":true}'], frames: 'text' },
+      {
+        receive: 1,
+        messages: ['{"type":7,"error":"Connection closed with an error.","allowReconnect":true}'],
+        frames: 'text',
+      },
       { listen: 100, messages: [], closed: 1000 },
     ],
     [
@@ -97,14 +138,27 @@ export const invocationScenarios: Scenario[] = [
     ],
   ),
   echoLiteral('Echo of arrays nested to the maximum depth of 64', nested(62)),
-  differs(echoLiteral('Echo of arrays nested one level deeper than 64', nested(63)), 'JSON that System.Text.Json refuses is read', [
+  differs(
+    echoLiteral('Echo of arrays nested one level deeper than 64', nested(63)),
+    'JSON that System.Text.Json refuses is read',
+    [
       ...CONNECTED,
-      { receive: 1, messages: ['{"type":7,"error":"Connection closed with an error.","allowReconnect":true}'], frames: 'text' },
+      {
+        receive: 1,
+        messages: ['{"type":7,"error":"Connection closed with an error.","allowReconnect":true}'],
+        frames: 'text',
+      },
       { listen: 100, messages: [], closed: 1000 },
     ],
     [
       ...CONNECTED,
-      { receive: 1, messages: ['{"type":3,"invocationId":"1","result":[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]}'], frames: 'text' },
+      {
+        receive: 1,
+        messages: [
+          '{"type":3,"invocationId":"1","result":[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]}',
+        ],
+        frames: 'text',
+      },
       { listen: 100, messages: [] },
     ],
   ),
@@ -124,18 +178,36 @@ export const invocationScenarios: Scenario[] = [
   outcome('too many arguments with detailed errors', [invoke('1', 'Echo', 1, 2)], 1, DETAILED),
   alone(outcome('an argument of the wrong type', [invoke('1', 'SendMessage', 1, 2)], 1)),
   alone(outcome('an argument of the wrong type with detailed errors', [invoke('1', 'SendMessage', 1, 2)], 1, DETAILED)),
-  alone(outcome('an argument the method cannot bind (an object for a string array)', [invoke('1', 'SendToConnections', { a: 1 }, 'u', 'm')], 1)),
+  alone(
+    outcome(
+      'an argument the method cannot bind (an object for a string array)',
+      [invoke('1', 'SendToConnections', { a: 1 }, 'u', 'm')],
+      1,
+    ),
+  ),
   differs(
     outcome('null for a room name', [invoke('1', 'JoinRoom', null)], 1),
     'Null for a parameter typed string',
     [
       ...CONNECTED,
-      { receive: 1, messages: [`{"type":3,"invocationId":"1","error":"An unexpected error occurred invoking 'JoinRoom' on the server."}`], frames: 'text' },
+      {
+        receive: 1,
+        messages: [
+          `{"type":3,"invocationId":"1","error":"An unexpected error occurred invoking 'JoinRoom' on the server."}`,
+        ],
+        frames: 'text',
+      },
       { listen: 100, messages: [] },
     ],
     [
       ...CONNECTED,
-      { receive: 1, messages: [`{"type":3,"invocationId":"1","error":"Failed to invoke 'JoinRoom' due to an error on the server."}`], frames: 'text' },
+      {
+        receive: 1,
+        messages: [
+          `{"type":3,"invocationId":"1","error":"Failed to invoke 'JoinRoom' due to an error on the server."}`,
+        ],
+        frames: 'text',
+      },
       { listen: 100, messages: [] },
     ],
   ),
@@ -165,42 +237,105 @@ export const invocationScenarios: Scenario[] = [
         ...CONNECTED,
         {
           receive: 1,
-          messages: [`{"type":3,"invocationId":"1","error":"An unexpected error occurred invoking 'Crash' on the server. Error: Crash() failed with a secret detail"}`],
+          messages: [
+            `{"type":3,"invocationId":"1","error":"An unexpected error occurred invoking 'Crash' on the server. Error: Crash() failed with a secret detail"}`,
+          ],
           frames: 'text',
         },
       ],
     },
   },
-  outcome('the connection stays usable after errors', [invoke('1', 'Crash'), invoke('2', 'NoSuchMethod'), invoke('3', 'Echo', 'still here')], 3),
+  outcome(
+    'the connection stays usable after errors',
+    [invoke('1', 'Crash'), invoke('2', 'NoSuchMethod'), invoke('3', 'Echo', 'still here')],
+    3,
+  ),
 
   // -- non-blocking invocations -----------------------------------------------------------------------------
-  outcome('an invocation without id gets no completion', [invoke(undefined, 'Echo', 'quiet'), invoke('2', 'Echo', 'loud')], 1),
-  outcome('a failing invocation without id gets no completion', [invoke(undefined, 'Fail', 'x'), invoke(undefined, 'NoSuchMethod'), invoke(undefined, 'Echo', 1, 2), invoke('4', 'Echo', 'after')], 1),
-  alone(outcome('a non-blocking SendMessage still sends', [invoke(undefined, 'SendMessage', 'me', 'fire and forget')], 1)),
+  outcome(
+    'an invocation without id gets no completion',
+    [invoke(undefined, 'Echo', 'quiet'), invoke('2', 'Echo', 'loud')],
+    1,
+  ),
+  outcome(
+    'a failing invocation without id gets no completion',
+    [
+      invoke(undefined, 'Fail', 'x'),
+      invoke(undefined, 'NoSuchMethod'),
+      invoke(undefined, 'Echo', 1, 2),
+      invoke('4', 'Echo', 'after'),
+    ],
+    1,
+  ),
+  alone(
+    outcome('a non-blocking SendMessage still sends', [invoke(undefined, 'SendMessage', 'me', 'fire and forget')], 1),
+  ),
 
   // -- messages the server takes but does not answer --------------------------------------------------------
-  outcome('a StreamInvocation of a plain method', [record('{"type":4,"invocationId":"1","target":"Echo","arguments":[1]}')], 1),
-  outcome('a StreamInvocation of an unknown method', [record('{"type":4,"invocationId":"1","target":"NoSuchMethod","arguments":[]}')], 1),
-  outcome('a Completion for an unknown invocation is ignored', [record('{"type":3,"invocationId":"99","result":1}'), invoke('1', 'Echo', 'after')], 1),
-  outcome('a StreamItem for an unknown stream is ignored', [record('{"type":2,"invocationId":"99","item":1}'), invoke('1', 'Echo', 'after')], 1),
-  outcome('a CancelInvocation for an unknown invocation is ignored', [record('{"type":5,"invocationId":"99"}'), invoke('1', 'Echo', 'after')], 1),
-  outcome('Ack and Sequence without stateful reconnect are ignored', [record('{"type":8,"sequenceId":1}'), record('{"type":9,"sequenceId":1}'), invoke('1', 'Echo', 'after')], 1),
-  outcome('invocations are answered in order', [invoke('1', 'Echo', 1) + invoke('2', 'JoinRoom', 'r') + invoke('3', 'Fail', 'x') + invoke('4', 'Echo', 4)], 4),
+  outcome(
+    'a StreamInvocation of a plain method',
+    [record('{"type":4,"invocationId":"1","target":"Echo","arguments":[1]}')],
+    1,
+  ),
+  outcome(
+    'a StreamInvocation of an unknown method',
+    [record('{"type":4,"invocationId":"1","target":"NoSuchMethod","arguments":[]}')],
+    1,
+  ),
+  outcome(
+    'a Completion for an unknown invocation is ignored',
+    [record('{"type":3,"invocationId":"99","result":1}'), invoke('1', 'Echo', 'after')],
+    1,
+  ),
+  outcome(
+    'a StreamItem for an unknown stream is ignored',
+    [record('{"type":2,"invocationId":"99","item":1}'), invoke('1', 'Echo', 'after')],
+    1,
+  ),
+  outcome(
+    'a CancelInvocation for an unknown invocation is ignored',
+    [record('{"type":5,"invocationId":"99"}'), invoke('1', 'Echo', 'after')],
+    1,
+  ),
+  outcome(
+    'Ack and Sequence without stateful reconnect are ignored',
+    [record('{"type":8,"sequenceId":1}'), record('{"type":9,"sequenceId":1}'), invoke('1', 'Echo', 'after')],
+    1,
+  ),
+  outcome(
+    'invocations are answered in order',
+    [invoke('1', 'Echo', 1) + invoke('2', 'JoinRoom', 'r') + invoke('3', 'Fail', 'x') + invoke('4', 'Echo', 4)],
+    4,
+  ),
 
   // -- routing seen from raw frames ------------------------------------------------------------------------
   {
     name: 'SendToConnection with the own connection id',
     settings: { transports: ['WebSockets'] },
-    steps: [...negotiatedAndConnected(), { send: invoke('1', 'SendToConnection', '{{id}}', 'me', 'to myself') }, { receive: 2 }],
+    steps: [
+      ...negotiatedAndConnected(),
+      { send: invoke('1', 'SendToConnection', '{{id}}', 'me', 'to myself') },
+      { receive: 2 },
+    ],
   },
   {
     name: 'SendToConnections with the own id listed twice delivers once',
     settings: { transports: ['WebSockets'] },
-    steps: [...negotiatedAndConnected(), { send: invoke('1', 'SendToConnections', ['{{id}}', '{{id}}'], 'me', 'once') }, { receive: 2 }, { listen: 200 }],
+    steps: [
+      ...negotiatedAndConnected(),
+      { send: invoke('1', 'SendToConnections', ['{{id}}', '{{id}}'], 'me', 'once') },
+      { receive: 2 },
+      { listen: 200 },
+    ],
   },
   {
     name: 'SendToUsers with the user listed twice delivers once per connection',
-    steps: [...connected('?user=dave'), { send: invoke('1', 'SendToUsers', ['dave', 'dave'], 'me', 'once') }, { receive: 2 }, { listen: 200 }],
+    steps: [
+      ...connected('?user=dave'),
+      { send: invoke('1', 'SendToUsers', ['dave', 'dave'], 'me', 'once') },
+      { receive: 2 },
+      { listen: 200 },
+    ],
   },
   alone({
     name: 'SendOthers does not reach the caller',
@@ -233,7 +368,12 @@ export const invocationScenarios: Scenario[] = [
     name: 'SendToRooms sends once per group the connection is in',
     steps: [
       ...connected(),
-      { send: invoke('1', 'JoinRoom', 'a') + invoke('2', 'JoinRoom', 'b') + invoke('3', 'SendToRooms', ['a', 'b'], 'me', 'twice') },
+      {
+        send:
+          invoke('1', 'JoinRoom', 'a') +
+          invoke('2', 'JoinRoom', 'b') +
+          invoke('3', 'SendToRooms', ['a', 'b'], 'me', 'twice'),
+      },
       { receive: 5 },
       { listen: 100 },
     ],

@@ -38,76 +38,151 @@ function echoOfSize(size: number): string {
 export const jsonParsingScenarios: Scenario[] = [
   // -- framing ----------------------------------------------------------------------------------------------
   reads('three messages in one frame', [invoke('1', 'Echo', 1) + invoke('2', 'Echo', 2) + invoke('3', 'Echo', 3)], 3),
-  reads('a message split across two frames', ['{"type":1,"invocationId":"1","tar', `get":"Echo","arguments":["split"]}${RS}`], 1),
   reads(
-    'a message split inside a multi-byte character',
-    [Buffer.from('{"type":1,"invocationId":"1","target":"Echo","arguments":["\xc3', 'latin1'), Buffer.from(`\xa9"]}${RS}`, 'latin1')],
+    'a message split across two frames',
+    ['{"type":1,"invocationId":"1","tar', `get":"Echo","arguments":["split"]}${RS}`],
     1,
   ),
-  reads('a message and a half, then the rest', [invoke('1', 'Echo', 'one') + '{"type":1,"invocationId":"2",', `"target":"Echo","arguments":["two"]}${RS}`], 2),
+  reads(
+    'a message split inside a multi-byte character',
+    [
+      Buffer.from('{"type":1,"invocationId":"1","target":"Echo","arguments":["\xc3', 'latin1'),
+      Buffer.from(`\xa9"]}${RS}`, 'latin1'),
+    ],
+    1,
+  ),
+  reads(
+    'a message and a half, then the rest',
+    [invoke('1', 'Echo', 'one') + '{"type":1,"invocationId":"2",', `"target":"Echo","arguments":["two"]}${RS}`],
+    2,
+  ),
 
   // -- properties --------------------------------------------------------------------------------------------
-  reads('type last, as the official client writes it', [record('{"target":"Echo","arguments":["last"],"invocationId":"1","type":1}')], 1),
+  reads(
+    'type last, as the official client writes it',
+    [record('{"target":"Echo","arguments":["last"],"invocationId":"1","type":1}')],
+    1,
+  ),
   reads('arguments before target', [record('{"type":1,"arguments":["early"],"invocationId":"1","target":"Echo"}')], 1),
-  reads('unknown properties are skipped', [record('{"type":1,"invocationId":"1","future":{"a":[1,{"b":null}]},"target":"Echo","arguments":["x"],"more":"y"}')], 1),
-  reads('headers are read and not echoed', [record('{"type":1,"headers":{"a":"b"},"invocationId":"1","target":"Echo","arguments":["h"]}')], 1),
-  reads('an empty invocation id is a non-blocking invocation', [record('{"type":1,"invocationId":"","target":"Echo","arguments":[1]}'), invoke('2', 'Echo', 2)], 1),
-  reads('a null invocation id is a non-blocking invocation', [record('{"type":1,"invocationId":null,"target":"Echo","arguments":[1]}'), invoke('2', 'Echo', 2)], 1),
-  reads('white space around a message', [record(' \r\n {"type":1,"invocationId":"1","target":"Echo","arguments":["ws"]} \t')], 1),
-  reads('an escaped target name', [record('{"type":1,"invocationId":"1","target":"\\u0045cho","arguments":["escaped"]}')], 1),
+  reads(
+    'unknown properties are skipped',
+    [
+      record(
+        '{"type":1,"invocationId":"1","future":{"a":[1,{"b":null}]},"target":"Echo","arguments":["x"],"more":"y"}',
+      ),
+    ],
+    1,
+  ),
+  reads(
+    'headers are read and not echoed',
+    [record('{"type":1,"headers":{"a":"b"},"invocationId":"1","target":"Echo","arguments":["h"]}')],
+    1,
+  ),
+  reads(
+    'an empty invocation id is a non-blocking invocation',
+    [record('{"type":1,"invocationId":"","target":"Echo","arguments":[1]}'), invoke('2', 'Echo', 2)],
+    1,
+  ),
+  reads(
+    'a null invocation id is a non-blocking invocation',
+    [record('{"type":1,"invocationId":null,"target":"Echo","arguments":[1]}'), invoke('2', 'Echo', 2)],
+    1,
+  ),
+  reads(
+    'white space around a message',
+    [record(' \r\n {"type":1,"invocationId":"1","target":"Echo","arguments":["ws"]} \t')],
+    1,
+  ),
+  reads(
+    'an escaped target name',
+    [record('{"type":1,"invocationId":"1","target":"\\u0045cho","arguments":["escaped"]}')],
+    1,
+  ),
 
   differs(
-    { name: 'an unknown message type, then an invocation', steps: [...connected(), { send: record('{"type":42,"whatever":true}') }, { send: invoke('1', 'Echo', 'after') }, { receive: 1, timeoutMs: 500 }] },
+    {
+      name: 'an unknown message type, then an invocation',
+      steps: [
+        ...connected(),
+        { send: record('{"type":42,"whatever":true}') },
+        { send: invoke('1', 'Echo', 'after') },
+        { receive: 1, timeoutMs: 500 },
+      ],
+    },
     'Unknown message types are skipped',
-    [
-      ...CONNECTED,
-      { receive: 1, messages: [], timedOut: true },
-    ],
-    [
-      ...CONNECTED,
-      { receive: 1, messages: ['{"type":3,"invocationId":"1","result":"after"}'], frames: 'text' },
-    ],
+    [...CONNECTED, { receive: 1, messages: [], timedOut: true }],
+    [...CONNECTED, { receive: 1, messages: ['{"type":3,"invocationId":"1","result":"after"}'], frames: 'text' }],
   ),
   differs(
-    { name: 'an unknown message type, then an invocation in the same frame', steps: [...connected(), { send: record('{"type":42}') + invoke('1', 'Echo', 'after') }, { receive: 1, timeoutMs: 500 }] },
+    {
+      name: 'an unknown message type, then an invocation in the same frame',
+      steps: [
+        ...connected(),
+        { send: record('{"type":42}') + invoke('1', 'Echo', 'after') },
+        { receive: 1, timeoutMs: 500 },
+      ],
+    },
     'Unknown message types are skipped',
-    [
-      ...CONNECTED,
-      { receive: 1, messages: [], timedOut: true },
-    ],
-    [
-      ...CONNECTED,
-      { receive: 1, messages: ['{"type":3,"invocationId":"1","result":"after"}'], frames: 'text' },
-    ],
+    [...CONNECTED, { receive: 1, messages: [], timedOut: true }],
+    [...CONNECTED, { receive: 1, messages: ['{"type":3,"invocationId":"1","result":"after"}'], frames: 'text' }],
   ),
   differs(
-    { name: 'a type written as 1.0', steps: [...connected(), { send: record('{"type":1.0,"invocationId":"1","target":"Echo","arguments":["x"]}') }, { receive: 1 }] },
+    {
+      name: 'a type written as 1.0',
+      steps: [
+        ...connected(),
+        { send: record('{"type":1.0,"invocationId":"1","target":"Echo","arguments":["x"]}') },
+        { receive: 1 },
+      ],
+    },
     'JSON numbers are read as values',
     [
       ...CONNECTED,
-      { receive: 1, messages: ['{"type":7,"error":"Connection closed with an error.","allowReconnect":true}'], frames: 'text' },
+      {
+        receive: 1,
+        messages: ['{"type":7,"error":"Connection closed with an error.","allowReconnect":true}'],
+        frames: 'text',
+      },
     ],
-    [
-      ...CONNECTED,
-      { receive: 1, messages: ['{"type":3,"invocationId":"1","result":"x"}'], frames: 'text' },
-    ],
+    [...CONNECTED, { receive: 1, messages: ['{"type":3,"invocationId":"1","result":"x"}'], frames: 'text' }],
   ),
 
-  reads('invalid UTF-8 in an unknown property is not an error', [withInvalidUtf8('{"type":1,"invocationId":"1","x":"', '","target":"Echo","arguments":["fine"]}')], 1),
+  reads(
+    'invalid UTF-8 in an unknown property is not an error',
+    [withInvalidUtf8('{"type":1,"invocationId":"1","x":"', '","target":"Echo","arguments":["fine"]}')],
+    1,
+  ),
   differs(
     {
       exclusive: true,
       name: 'invalid UTF-8 in a string argument of a string parameter',
-      steps: [...connected(), { send: withInvalidUtf8('{"type":1,"invocationId":"1","target":"SendMessage","arguments":["me","', '"]}') }, { listen: 200 }],
+      steps: [
+        ...connected(),
+        { send: withInvalidUtf8('{"type":1,"invocationId":"1","target":"SendMessage","arguments":["me","', '"]}') },
+        { listen: 200 },
+      ],
     },
     'Invalid UTF-8 in a string argument is replaced',
     [
       ...CONNECTED,
-      { listen: 200, messages: [`{"type":3,"invocationId":"1","error":"Failed to invoke 'SendMessage' due to an error on the server."}`], frames: 'text' },
+      {
+        listen: 200,
+        messages: [
+          `{"type":3,"invocationId":"1","error":"Failed to invoke 'SendMessage' due to an error on the server."}`,
+        ],
+        frames: 'text',
+      },
     ],
     [
       ...CONNECTED,
-      { listen: 200, messages: ['{"type":1,"target":"ReceiveMessage","arguments":["me","�("]}', '{"type":3,"invocationId":"1","result":null}'], frames: 'text' },
+      {
+        listen: 200,
+        messages: [
+          '{"type":1,"target":"ReceiveMessage","arguments":["me","�("]}',
+          '{"type":3,"invocationId":"1","result":null}',
+        ],
+        frames: 'text',
+      },
     ],
   ),
 
@@ -129,55 +204,133 @@ export const jsonParsingScenarios: Scenario[] = [
   rejects('null arguments', record('{"type":1,"invocationId":"1","target":"Echo","arguments":null}')),
   rejects('no arguments', record('{"type":1,"invocationId":"1","target":"Echo"}')),
   rejects('a numeric invocation id', record('{"type":1,"invocationId":1,"target":"Echo","arguments":[1]}')),
-  rejects('headers as an array', record('{"type":1,"headers":["a"],"invocationId":"1","target":"Echo","arguments":[1]}')),
-  rejects('a header with a numeric value', record('{"type":1,"headers":{"a":1},"invocationId":"1","target":"Echo","arguments":[1]}')),
-  rejects('stream ids as a string', record('{"type":1,"invocationId":"1","target":"Echo","arguments":[1],"streamIds":"1"}')),
+  rejects(
+    'headers as an array',
+    record('{"type":1,"headers":["a"],"invocationId":"1","target":"Echo","arguments":[1]}'),
+  ),
+  rejects(
+    'a header with a numeric value',
+    record('{"type":1,"headers":{"a":1},"invocationId":"1","target":"Echo","arguments":[1]}'),
+  ),
+  rejects(
+    'stream ids as a string',
+    record('{"type":1,"invocationId":"1","target":"Echo","arguments":[1],"streamIds":"1"}'),
+  ),
   rejects('a Completion without an invocation id', record('{"type":3,"result":1}')),
   rejects('a Completion with both error and result', record('{"type":3,"invocationId":"9","error":"e","result":1}')),
   rejects('a StreamItem without an item', record('{"type":2,"invocationId":"9"}')),
   rejects('a CancelInvocation without an invocation id', record('{"type":5}')),
   rejects('a Close with a non-boolean allowReconnect', record('{"type":7,"allowReconnect":"yes"}')),
-  rejects('invalid UTF-8 in the target', withInvalidUtf8('{"type":1,"invocationId":"1","target":"Echo', '","arguments":[1]}')),
-  rejects('the error text of invalid UTF-8 in the target with detailed errors', withInvalidUtf8('{"type":1,"invocationId":"1","target":"Echo', '","arguments":[1]}'), DETAILED),
-  rejects('the error text of invalid UTF-8 in the invocation id with detailed errors', withInvalidUtf8('{"type":1,"invocationId":"1', '","target":"Echo","arguments":[1]}'), DETAILED),
-  rejects('the error text of invalid UTF-8 in a header with detailed errors', withInvalidUtf8('{"type":1,"headers":{"a":"', '"},"invocationId":"1","target":"Echo","arguments":[1]}'), DETAILED),
+  rejects(
+    'invalid UTF-8 in the target',
+    withInvalidUtf8('{"type":1,"invocationId":"1","target":"Echo', '","arguments":[1]}'),
+  ),
+  rejects(
+    'the error text of invalid UTF-8 in the target with detailed errors',
+    withInvalidUtf8('{"type":1,"invocationId":"1","target":"Echo', '","arguments":[1]}'),
+    DETAILED,
+  ),
+  rejects(
+    'the error text of invalid UTF-8 in the invocation id with detailed errors',
+    withInvalidUtf8('{"type":1,"invocationId":"1', '","target":"Echo","arguments":[1]}'),
+    DETAILED,
+  ),
+  rejects(
+    'the error text of invalid UTF-8 in a header with detailed errors',
+    withInvalidUtf8('{"type":1,"headers":{"a":"', '"},"invocationId":"1","target":"Echo","arguments":[1]}'),
+    DETAILED,
+  ),
   rejects('binary garbage', Buffer.from([0xff, 0x00, 0x1e])),
-  rejects('the error text of a missing property with detailed errors', record('{"type":1,"invocationId":"1","target":"Echo"}'), DETAILED),
-  rejects('the error text of a wrongly typed property with detailed errors', record('{"type":1,"invocationId":"1","target":5,"arguments":[]}'), DETAILED),
+  rejects(
+    'the error text of a missing property with detailed errors',
+    record('{"type":1,"invocationId":"1","target":"Echo"}'),
+    DETAILED,
+  ),
+  rejects(
+    'the error text of a wrongly typed property with detailed errors',
+    record('{"type":1,"invocationId":"1","target":5,"arguments":[]}'),
+    DETAILED,
+  ),
   rejects('the error text of a JSON array with detailed errors', record('[1,2,3]'), DETAILED),
   rejects('the error text of a JSON string with detailed errors', record('"text"'), DETAILED),
   rejects('the error text of a JSON number with detailed errors', record('42'), DETAILED),
   rejects('the error text of JSON true with detailed errors', record('true'), DETAILED),
   rejects('the error text of JSON null with detailed errors', record('null'), DETAILED),
-  rejects('the error text of a fractional type with detailed errors', record('{"type":1.5,"invocationId":"1","target":"Echo","arguments":[]}'), DETAILED),
-  rejects('the error text of a type beyond Int32 with detailed errors', record('{"type":4294967297,"invocationId":"1","target":"Echo","arguments":[]}'), DETAILED),
-  rejects('the error text of a null target with detailed errors', record('{"type":1,"invocationId":"1","target":null,"arguments":[]}'), DETAILED),
-  rejects('the error text of a null Completion error with detailed errors', record('{"type":3,"invocationId":"9","error":null}'), DETAILED),
-  rejects('the error text of a null header value with detailed errors', record('{"type":1,"headers":{"a":null},"invocationId":"1","target":"Echo","arguments":[1]}'), DETAILED),
-  rejects('the error text of a fractional sequence id with detailed errors', record('{"type":8,"sequenceId":1.5}'), DETAILED),
-  rejects('the error text of a null invocation id with detailed errors', record('{"type":1,"invocationId":null,"target":"Echo","arguments":[1]}'), DETAILED),
+  rejects(
+    'the error text of a fractional type with detailed errors',
+    record('{"type":1.5,"invocationId":"1","target":"Echo","arguments":[]}'),
+    DETAILED,
+  ),
+  rejects(
+    'the error text of a type beyond Int32 with detailed errors',
+    record('{"type":4294967297,"invocationId":"1","target":"Echo","arguments":[]}'),
+    DETAILED,
+  ),
+  rejects(
+    'the error text of a null target with detailed errors',
+    record('{"type":1,"invocationId":"1","target":null,"arguments":[]}'),
+    DETAILED,
+  ),
+  rejects(
+    'the error text of a null Completion error with detailed errors',
+    record('{"type":3,"invocationId":"9","error":null}'),
+    DETAILED,
+  ),
+  rejects(
+    'the error text of a null header value with detailed errors',
+    record('{"type":1,"headers":{"a":null},"invocationId":"1","target":"Echo","arguments":[1]}'),
+    DETAILED,
+  ),
+  rejects(
+    'the error text of a fractional sequence id with detailed errors',
+    record('{"type":8,"sequenceId":1.5}'),
+    DETAILED,
+  ),
+  rejects(
+    'the error text of a null invocation id with detailed errors',
+    record('{"type":1,"invocationId":null,"target":"Echo","arguments":[1]}'),
+    DETAILED,
+  ),
   differs(
-    { name: 'bytes after the JSON object of a record', steps: [...connected(), { send: record('{"type":1,"invocationId":"1","target":"Echo","arguments":["x"]}garbage') }, { listen: 200 }] },
+    {
+      name: 'bytes after the JSON object of a record',
+      steps: [
+        ...connected(),
+        { send: record('{"type":1,"invocationId":"1","target":"Echo","arguments":["x"]}garbage') },
+        { listen: 200 },
+      ],
+    },
     'Bytes after the JSON object of a record are refused',
+    [...CONNECTED, { listen: 200, messages: ['{"type":3,"invocationId":"1","result":"x"}'], frames: 'text' }],
     [
       ...CONNECTED,
-      { listen: 200, messages: ['{"type":3,"invocationId":"1","result":"x"}'], frames: 'text' },
-    ],
-    [
-      ...CONNECTED,
-      { listen: 200, messages: ['{"type":7,"error":"Connection closed with an error.","allowReconnect":true}'], frames: 'text', closed: 1000 },
+      {
+        listen: 200,
+        messages: ['{"type":7,"error":"Connection closed with an error.","allowReconnect":true}'],
+        frames: 'text',
+        closed: 1000,
+      },
     ],
   ),
   differs(
-    { name: 'a second JSON object in one record', steps: [...connected(), { send: record('{"type":1,"invocationId":"1","target":"Echo","arguments":["x"]}{"type":6}') }, { listen: 200 }] },
+    {
+      name: 'a second JSON object in one record',
+      steps: [
+        ...connected(),
+        { send: record('{"type":1,"invocationId":"1","target":"Echo","arguments":["x"]}{"type":6}') },
+        { listen: 200 },
+      ],
+    },
     'Bytes after the JSON object of a record are refused',
+    [...CONNECTED, { listen: 200, messages: ['{"type":3,"invocationId":"1","result":"x"}'], frames: 'text' }],
     [
       ...CONNECTED,
-      { listen: 200, messages: ['{"type":3,"invocationId":"1","result":"x"}'], frames: 'text' },
-    ],
-    [
-      ...CONNECTED,
-      { listen: 200, messages: ['{"type":7,"error":"Connection closed with an error.","allowReconnect":true}'], frames: 'text', closed: 1000 },
+      {
+        listen: 200,
+        messages: ['{"type":7,"error":"Connection closed with an error.","allowReconnect":true}'],
+        frames: 'text',
+        closed: 1000,
+      },
     ],
   ),
   {
@@ -188,7 +341,12 @@ export const jsonParsingScenarios: Scenario[] = [
   // -- the receive limit ------------------------------------------------------------------------------------
   reads('a message of exactly the receive limit', [echoOfSize(LIMIT)], 1, SMALL_LIMIT),
   rejects('a message one byte over the receive limit', echoOfSize(LIMIT + 1), SMALL_LIMIT),
-  reads('two messages of the limit each in one frame', [echoOfSize(LIMIT) + echoOfSize(LIMIT).replace('"1"', '"2"')], 2, SMALL_LIMIT),
+  reads(
+    'two messages of the limit each in one frame',
+    [echoOfSize(LIMIT) + echoOfSize(LIMIT).replace('"1"', '"2"')],
+    2,
+    SMALL_LIMIT,
+  ),
   {
     name: 'an unfinished message beyond the receive limit fails before its separator arrives',
     settings: SMALL_LIMIT,

@@ -18,7 +18,11 @@ const SHORT_POLLS: ServerSettings = { keepAliveIntervalMs: 300, longPollTimeoutM
  * A short client timeout (it starts with the client's first Ping) and a small message limit; each scenario here
  * meets only one of them. Polls wait 5 s, longer than the timeout.
  */
-const LP_LIMITS: ServerSettings = { clientTimeoutIntervalMs: 500, maximumReceiveMessageSize: 1024, longPollTimeoutMs: 5000 };
+const LP_LIMITS: ServerSettings = {
+  clientTimeoutIntervalMs: 500,
+  maximumReceiveMessageSize: 1024,
+  longPollTimeoutMs: 5000,
+};
 /**
  * Short handshake and disconnect timeouts each apart: on a busy machine they could end the handshakes, or the
  * connections between polls, of other scenarios.
@@ -132,7 +136,11 @@ export const longPollingScenarios: Scenario[] = [
   {
     name: 'POST on a long-polling connection is 200 text/plain',
     settings: LP,
-    steps: [{ negotiate: '?negotiateVersion=1' }, { http: 'GET', path: '?id={{token}}' }, { http: 'POST', path: '?id={{token}}', body: HANDSHAKE }],
+    steps: [
+      { negotiate: '?negotiateVersion=1' },
+      { http: 'GET', path: '?id={{token}}' },
+      { http: 'POST', path: '?id={{token}}', body: HANDSHAKE },
+    ],
   },
   {
     name: 'a connection that stops polling is gone after the disconnect timeout',
@@ -167,7 +175,12 @@ export const longPollingScenarios: Scenario[] = [
   {
     name: 'the id of a v0 connection is its token for polls',
     settings: LP,
-    steps: [{ negotiate: '?negotiateVersion=0' }, { http: 'GET', path: '?id={{id}}' }, { http: 'POST', path: '?id={{id}}', body: HANDSHAKE }, { http: 'GET', path: '?id={{id}}' }],
+    steps: [
+      { negotiate: '?negotiateVersion=0' },
+      { http: 'GET', path: '?id={{id}}' },
+      { http: 'POST', path: '?id={{id}}', body: HANDSHAKE },
+      { http: 'GET', path: '?id={{id}}' },
+    ],
   },
   {
     name: 'the public id of a v1 connection is 404 for a poll',
@@ -198,12 +211,22 @@ export const longPollingScenarios: Scenario[] = [
   {
     name: 'DELETE before the first poll',
     settings: LP,
-    steps: [{ negotiate: '?negotiateVersion=1' }, { http: 'DELETE', path: '?id={{token}}' }, { http: 'GET', path: '?id={{token}}' }],
+    steps: [
+      { negotiate: '?negotiateVersion=1' },
+      { http: 'DELETE', path: '?id={{token}}' },
+      { http: 'GET', path: '?id={{token}}' },
+    ],
   },
   {
     name: 'DELETE without a pending poll ends the connection; a second DELETE is 404',
     settings: LP,
-    steps: [...polling(), { http: 'DELETE', path: '?id={{token}}' }, { wait: 100 }, { http: 'DELETE', path: '?id={{token}}' }, { http: 'POST', path: '?id={{token}}', body: PING }],
+    steps: [
+      ...polling(),
+      { http: 'DELETE', path: '?id={{token}}' },
+      { wait: 100 },
+      { http: 'DELETE', path: '?id={{token}}' },
+      { http: 'POST', path: '?id={{token}}', body: PING },
+    ],
   },
   {
     name: 'bytes POSTed before the first poll are read',
@@ -233,8 +256,18 @@ export const longPollingScenarios: Scenario[] = [
     settings: LP,
     steps: [
       ...polling(),
-      { http: 'POST', path: '?id={{token}}', body: invoke('1', 'Echo', 'json'), headers: { 'content-type': 'application/json' } },
-      { http: 'POST', path: '?id={{token}}', body: invoke('2', 'Echo', 'octets'), headers: { 'content-type': 'application/octet-stream' } },
+      {
+        http: 'POST',
+        path: '?id={{token}}',
+        body: invoke('1', 'Echo', 'json'),
+        headers: { 'content-type': 'application/json' },
+      },
+      {
+        http: 'POST',
+        path: '?id={{token}}',
+        body: invoke('2', 'Echo', 'octets'),
+        headers: { 'content-type': 'application/octet-stream' },
+      },
       { wait: 300 },
       { http: 'GET', path: '?id={{token}}' },
     ],
@@ -269,12 +302,21 @@ export const longPollingScenarios: Scenario[] = [
   alone({
     name: 'a broadcast waits for the next poll',
     settings: LP,
-    steps: [...polling(), { http: 'POST', path: '?id={{token}}', body: invoke('1', 'SendMessage', 'me', 'to all') }, { wait: 300 }, { http: 'GET', path: '?id={{token}}' }],
+    steps: [
+      ...polling(),
+      { http: 'POST', path: '?id={{token}}', body: invoke('1', 'SendMessage', 'me', 'to all') },
+      { wait: 300 },
+      { http: 'GET', path: '?id={{token}}' },
+    ],
   }),
   {
     name: 'an event stream request for a long-polling connection',
     settings: LP,
-    steps: [{ negotiate: '?negotiateVersion=1' }, { http: 'GET', path: '?id={{token}}' }, { http: 'GET', path: '?id={{token}}', headers: { accept: 'text/event-stream' } }],
+    steps: [
+      { negotiate: '?negotiateVersion=1' },
+      { http: 'GET', path: '?id={{token}}' },
+      { http: 'GET', path: '?id={{token}}', headers: { accept: 'text/event-stream' } },
+    ],
   },
 
   // -- how a connection ends ----------------------------------------------------------------------------------
@@ -332,6 +374,12 @@ export const longPollingScenarios: Scenario[] = [
   {
     name: 'a message too big for the receive limit ends the connection with an error',
     settings: LP_LIMITS,
-    steps: [...polling(), { http: 'POST', path: '?id={{token}}', body: invoke('1', 'Echo', 'x'.repeat(2000)) }, { wait: 300 }, { http: 'GET', path: '?id={{token}}' }, { http: 'GET', path: '?id={{token}}' }],
+    steps: [
+      ...polling(),
+      { http: 'POST', path: '?id={{token}}', body: invoke('1', 'Echo', 'x'.repeat(2000)) },
+      { wait: 300 },
+      { http: 'GET', path: '?id={{token}}' },
+      { http: 'GET', path: '?id={{token}}' },
+    ],
   },
 ];

@@ -71,7 +71,13 @@ export const messagePackFrameScenarios: Scenario[] = [
     name: 'Echo answers each integer in the width .NET writes it',
     steps: [
       ...connected(),
-      { send: Buffer.concat([0, 127, 128, 255, 256, 65535, 65536, 70000, 4294967296, -1, -32, -33, -129, -40000].map((n, i) => invocation(String(i), 'Echo', n))) },
+      {
+        send: Buffer.concat(
+          [0, 127, 128, 255, 256, 65535, 65536, 70000, 4294967296, -1, -32, -33, -129, -40000].map((n, i) =>
+            invocation(String(i), 'Echo', n),
+          ),
+        ),
+      },
       { receive: 14 },
     ],
   },
@@ -82,9 +88,16 @@ export const messagePackFrameScenarios: Scenario[] = [
         ...connected(),
         {
           send: Buffer.concat(
-            [3.5, true, false, null, 'héllo ✓', new Uint8Array([0, 1, 254, 255]), [1, 'two', null], { a: 1, b: [1, 2] }].map((v, i) =>
-              invocation(String(i), 'Echo', v),
-            ),
+            [
+              3.5,
+              true,
+              false,
+              null,
+              'héllo ✓',
+              new Uint8Array([0, 1, 254, 255]),
+              [1, 'two', null],
+              { a: 1, b: [1, 2] },
+            ].map((v, i) => invocation(String(i), 'Echo', v)),
           ),
         },
         { receive: 8 },
@@ -93,31 +106,62 @@ export const messagePackFrameScenarios: Scenario[] = [
     'Integers inside MessagePack arrays and maps are written in their smallest form',
     [
       ...MSGPACK_CONNECTED,
-      { receive: 8, messages: ["msgpack:950380a13003cb400c000000000000", "msgpack:950380a13103c3", "msgpack:950380a13203c2", "msgpack:950380a13303c0", "msgpack:950380a13403aa68c3a96c6c6f20e29c93", "msgpack:950380a13503c4040001feff", "msgpack:950380a1360393cc01a374776fc0", "msgpack:950380a1370382a161cc01a16292cc01cc02"], frames: "binary" },
+      {
+        receive: 8,
+        messages: [
+          'msgpack:950380a13003cb400c000000000000',
+          'msgpack:950380a13103c3',
+          'msgpack:950380a13203c2',
+          'msgpack:950380a13303c0',
+          'msgpack:950380a13403aa68c3a96c6c6f20e29c93',
+          'msgpack:950380a13503c4040001feff',
+          'msgpack:950380a1360393cc01a374776fc0',
+          'msgpack:950380a1370382a161cc01a16292cc01cc02',
+        ],
+        frames: 'binary',
+      },
     ],
     [
       ...MSGPACK_CONNECTED,
-      { receive: 8, messages: ["msgpack:950380a13003cb400c000000000000", "msgpack:950380a13103c3", "msgpack:950380a13203c2", "msgpack:950380a13303c0", "msgpack:950380a13403aa68c3a96c6c6f20e29c93", "msgpack:950380a13503c4040001feff", "msgpack:950380a136039301a374776fc0", "msgpack:950380a1370382a16101a162920102"], frames: "binary" },
+      {
+        receive: 8,
+        messages: [
+          'msgpack:950380a13003cb400c000000000000',
+          'msgpack:950380a13103c3',
+          'msgpack:950380a13203c2',
+          'msgpack:950380a13303c0',
+          'msgpack:950380a13403aa68c3a96c6c6f20e29c93',
+          'msgpack:950380a13503c4040001feff',
+          'msgpack:950380a136039301a374776fc0',
+          'msgpack:950380a1370382a16101a162920102',
+        ],
+        frames: 'binary',
+      },
     ],
   ),
   {
     name: 'a non-blocking invocation gets no answer',
-    steps: [...connected(), { send: invocation(null, 'Echo', 'x') }, { send: invocation('1', 'Echo', 'after') }, { receive: 1 }, { listen: 200 }],
+    steps: [
+      ...connected(),
+      { send: invocation(null, 'Echo', 'x') },
+      { send: invocation('1', 'Echo', 'after') },
+      { receive: 1 },
+      { listen: 200 },
+    ],
   },
   differs(
     {
       name: 'an unknown message type, then an invocation',
-      steps: [...connected(), { send: message([42, {}, 'whatever']) }, { send: invocation('1', 'Echo', 'after') }, { receive: 1, timeoutMs: 500 }],
+      steps: [
+        ...connected(),
+        { send: message([42, {}, 'whatever']) },
+        { send: invocation('1', 'Echo', 'after') },
+        { receive: 1, timeoutMs: 500 },
+      ],
     },
     'Unknown message types are skipped',
-    [
-      ...MSGPACK_CONNECTED,
-      { receive: 1, messages: [], timedOut: true },
-    ],
-    [
-      ...MSGPACK_CONNECTED,
-      { receive: 1, messages: ["msgpack:950380a13103a56166746572"], frames: "binary" },
-    ],
+    [...MSGPACK_CONNECTED, { receive: 1, messages: [], timedOut: true }],
+    [...MSGPACK_CONNECTED, { receive: 1, messages: ['msgpack:950380a13103a56166746572'], frames: 'binary' }],
   ),
   differs(
     {
@@ -127,18 +171,40 @@ export const messagePackFrameScenarios: Scenario[] = [
     'Null for a parameter typed string',
     [
       ...MSGPACK_CONNECTED,
-      { receive: 1, messages: ["msgpack:950380a13101d93f416e20756e6578706563746564206572726f72206f6363757272656420696e766f6b696e6720274a6f696e526f6f6d27206f6e20746865207365727665722e"], frames: "binary" },
+      {
+        receive: 1,
+        messages: [
+          'msgpack:950380a13101d93f416e20756e6578706563746564206572726f72206f6363757272656420696e766f6b696e6720274a6f696e526f6f6d27206f6e20746865207365727665722e',
+        ],
+        frames: 'binary',
+      },
     ],
     [
       ...MSGPACK_CONNECTED,
-      { receive: 1, messages: ["msgpack:950380a13101d93a4661696c656420746f20696e766f6b6520274a6f696e526f6f6d272064756520746f20616e206572726f72206f6e20746865207365727665722e"], frames: "binary" },
+      {
+        receive: 1,
+        messages: [
+          'msgpack:950380a13101d93a4661696c656420746f20696e766f6b6520274a6f696e526f6f6d272064756520746f20616e206572726f72206f6e20746865207365727665722e',
+        ],
+        frames: 'binary',
+      },
     ],
   ),
   {
     name: 'a string argument that is not valid UTF-8',
     steps: [
       ...connected(),
-      { send: message(Buffer.concat([Buffer.from([0x96, 0x01, 0x80, 0xa1, 0x31, 0xa4]), Buffer.from('Fail'), Buffer.from([0x91]), rawStr([0x61, 0xff, 0x62]), Buffer.from([0x90])])) },
+      {
+        send: message(
+          Buffer.concat([
+            Buffer.from([0x96, 0x01, 0x80, 0xa1, 0x31, 0xa4]),
+            Buffer.from('Fail'),
+            Buffer.from([0x91]),
+            rawStr([0x61, 0xff, 0x62]),
+            Buffer.from([0x90]),
+          ]),
+        ),
+      },
       { receive: 1 },
     ],
   },
@@ -148,7 +214,11 @@ export const messagePackFrameScenarios: Scenario[] = [
   },
   {
     name: 'a HubException reaches the caller; another exception does not',
-    steps: [...connected(), { send: Buffer.concat([invocation('1', 'Fail', 'nope'), invocation('2', 'Crash')]) }, { receive: 2 }],
+    steps: [
+      ...connected(),
+      { send: Buffer.concat([invocation('1', 'Fail', 'nope'), invocation('2', 'Crash')]) },
+      { receive: 2 },
+    ],
   },
   differs(
     {
@@ -159,11 +229,23 @@ export const messagePackFrameScenarios: Scenario[] = [
     'Exception type names in detailed errors',
     [
       ...MSGPACK_CONNECTED,
-      { receive: 1, messages: ["msgpack:950380a13101d97b416e20756e6578706563746564206572726f72206f6363757272656420696e766f6b696e672027437261736827206f6e20746865207365727665722e20496e76616c69644f7065726174696f6e457863657074696f6e3a2043726173682829206661696c656420776974682061207365637265742064657461696c"], frames: "binary" },
+      {
+        receive: 1,
+        messages: [
+          'msgpack:950380a13101d97b416e20756e6578706563746564206572726f72206f6363757272656420696e766f6b696e672027437261736827206f6e20746865207365727665722e20496e76616c69644f7065726174696f6e457863657074696f6e3a2043726173682829206661696c656420776974682061207365637265742064657461696c',
+        ],
+        frames: 'binary',
+      },
     ],
     [
       ...MSGPACK_CONNECTED,
-      { receive: 1, messages: ["msgpack:950380a13101d967416e20756e6578706563746564206572726f72206f6363757272656420696e766f6b696e672027437261736827206f6e20746865207365727665722e204572726f723a2043726173682829206661696c656420776974682061207365637265742064657461696c"], frames: "binary" },
+      {
+        receive: 1,
+        messages: [
+          'msgpack:950380a13101d967416e20756e6578706563746564206572726f72206f6363757272656420696e766f6b696e672027437261736827206f6e20746865207365727665722e204572726f723a2043726173682829206661696c656420776974682061207365637265742064657461696c',
+        ],
+        frames: 'binary',
+      },
     ],
   ),
   {
@@ -173,21 +255,49 @@ export const messagePackFrameScenarios: Scenario[] = [
   differs(
     {
       name: 'a stream and an Echo in one frame',
-      steps: [...connected(), { send: Buffer.concat([streamInvocation('1', 'Counter', 2, 0), invocation('2', 'Echo', 'after')]) }, { receive: 4 }],
+      steps: [
+        ...connected(),
+        { send: Buffer.concat([streamInvocation('1', 'Counter', 2, 0), invocation('2', 'Echo', 'after')]) },
+        { receive: 4 },
+      ],
     },
     "A stream's first item follows the rest of its frame",
     [
       ...MSGPACK_CONNECTED,
-      { receive: 4, messages: ["msgpack:940280a13100", "msgpack:940280a13101", "msgpack:940380a13102", "msgpack:950380a13203a56166746572"], frames: "binary" },
+      {
+        receive: 4,
+        messages: [
+          'msgpack:940280a13100',
+          'msgpack:940280a13101',
+          'msgpack:940380a13102',
+          'msgpack:950380a13203a56166746572',
+        ],
+        frames: 'binary',
+      },
     ],
     [
       ...MSGPACK_CONNECTED,
-      { receive: 4, messages: ["msgpack:950380a13203a56166746572", "msgpack:940280a13100", "msgpack:940280a13101", "msgpack:940380a13102"], frames: "binary" },
+      {
+        receive: 4,
+        messages: [
+          'msgpack:950380a13203a56166746572',
+          'msgpack:940280a13100',
+          'msgpack:940280a13101',
+          'msgpack:940380a13102',
+        ],
+        frames: 'binary',
+      },
     ],
   ),
   {
     name: 'CancelInvocation ends a stream with a plain Completion',
-    steps: [...connected(), { send: streamInvocation('1', 'Counter', 1000, -1) }, { receive: 1 }, { send: cancel('1') }, { receive: 1 }],
+    steps: [
+      ...connected(),
+      { send: streamInvocation('1', 'Counter', 1000, -1) },
+      { receive: 1 },
+      { send: cancel('1') },
+      { receive: 1 },
+    ],
   },
   differs(
     {
@@ -206,13 +316,21 @@ export const messagePackFrameScenarios: Scenario[] = [
     [
       ...MSGPACK_CONNECTED,
       { receive: 1, messages: ['msgpack:940280a13100'], frames: 'binary' },
-      { receive: 1, messages: ['msgpack:950380a13101d924496e766f636174696f6e2049442027312720697320616c726561647920696e207573652e'], frames: 'binary' },
+      {
+        receive: 1,
+        messages: ['msgpack:950380a13101d924496e766f636174696f6e2049442027312720697320616c726561647920696e207573652e'],
+        frames: 'binary',
+      },
       { receive: 1, messages: [], timedOut: true },
     ],
     [
       ...MSGPACK_CONNECTED,
       { receive: 1, messages: ['msgpack:940280a13100'], frames: 'binary' },
-      { receive: 1, messages: ['msgpack:950380a13101d924496e766f636174696f6e2049442027312720697320616c726561647920696e207573652e'], frames: 'binary' },
+      {
+        receive: 1,
+        messages: ['msgpack:950380a13101d924496e766f636174696f6e2049442027312720697320616c726561647920696e207573652e'],
+        frames: 'binary',
+      },
       { receive: 1, messages: ['msgpack:940380a13102'], frames: 'binary' },
     ],
   ),

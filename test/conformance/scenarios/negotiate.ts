@@ -10,11 +10,23 @@ import type { Scenario, ServerSettings } from '../engine/scenario';
 const WEBSOCKETS_ONLY: ServerSettings = { transports: ['WebSockets'] };
 
 /** One negotiate request and its response. */
-function negotiate(name: string, query: string, init: { method?: string; headers?: Record<string, string>; body?: string } = {}): Scenario {
+function negotiate(
+  name: string,
+  query: string,
+  init: { method?: string; headers?: Record<string, string>; body?: string } = {},
+): Scenario {
   return {
     name,
     settings: WEBSOCKETS_ONLY,
-    steps: [{ http: init.method ?? 'POST', path: `/negotiate${query}`, headers: init.headers, body: init.body, save: { id: 'connectionId', token: 'connectionToken' } }],
+    steps: [
+      {
+        http: init.method ?? 'POST',
+        path: `/negotiate${query}`,
+        headers: init.headers,
+        body: init.body,
+        save: { id: 'connectionId', token: 'connectionToken' },
+      },
+    ],
   };
 }
 
@@ -31,12 +43,18 @@ export const negotiateScenarios: Scenario[] = [
   negotiate('an empty version is an error', '?negotiateVersion='),
   negotiate('a decimal version is an error', '?negotiateVersion=1.0'),
   negotiate('a signed and padded version parses like int.TryParse', '?negotiateVersion=%20%2B1%20'),
-  negotiate('a repeated version key is joined with a comma and is not an integer', '?negotiateVersion=1&negotiateVersion=1'),
+  negotiate(
+    'a repeated version key is joined with a comma and is not an integer',
+    '?negotiateVersion=1&negotiateVersion=1',
+  ),
 
   // -- query keys ---------------------------------------------------------------------------------------------
   negotiate('the version key is case-insensitive (upper case)', '?NEGOTIATEVERSION=1'),
   negotiate('the version key is case-insensitive (Pascal case)', '?NegotiateVersion=1'),
-  negotiate('stateful reconnect asked for but not allowed is left out', '?negotiateVersion=1&useStatefulReconnect=true'),
+  negotiate(
+    'stateful reconnect asked for but not allowed is left out',
+    '?negotiateVersion=1&useStatefulReconnect=true',
+  ),
   negotiate('other query parameters are ignored', '?negotiateVersion=1&user=alice&_=123'),
 
   // -- methods ------------------------------------------------------------------------------------------------
@@ -49,7 +67,9 @@ export const negotiateScenarios: Scenario[] = [
   negotiate('a trailing slash still reaches negotiate', '/?negotiateVersion=1'),
 
   // -- request bodies -----------------------------------------------------------------------------------------
-  negotiate('application/json with an empty body', '?negotiateVersion=1', { headers: { 'content-type': 'application/json' } }),
+  negotiate('application/json with an empty body', '?negotiateVersion=1', {
+    headers: { 'content-type': 'application/json' },
+  }),
   negotiate('application/json with an invalid JSON body is ignored', '?negotiateVersion=1', {
     headers: { 'content-type': 'application/json' },
     body: '{not json',
@@ -71,6 +91,9 @@ export const negotiateScenarios: Scenario[] = [
   {
     name: 'two negotiations get two different ids and tokens',
     settings: WEBSOCKETS_ONLY,
-    steps: [{ negotiate: '?negotiateVersion=1', as: 'a' }, { negotiate: '?negotiateVersion=1', as: 'b' }],
+    steps: [
+      { negotiate: '?negotiateVersion=1', as: 'a' },
+      { negotiate: '?negotiateVersion=1', as: 'b' },
+    ],
   },
 ];

@@ -28,7 +28,15 @@ interface Flow {
 }
 
 /** Values whose JSON round trip the client sees unchanged. */
-const VALUES: readonly unknown[] = [42, -1.5, 'text with "quotes" and ü ✓', true, null, [1, 'two', null], { a: [1, { b: null }] }];
+const VALUES: readonly unknown[] = [
+  42,
+  -1.5,
+  'text with "quotes" and ü ✓',
+  true,
+  null,
+  [1, 'two', null],
+  { a: [1, { b: null }] },
+];
 
 const FLOWS: readonly Flow[] = [
   {
@@ -141,7 +149,11 @@ const FLOWS: readonly Flow[] = [
     // server's client timeout; a short server timeout then closes it. Not shorter than 1.5 s: on a busy machine the
     // send may reach the server late.
     settings: { clientTimeoutIntervalMs: 1500 },
-    steps: (transport) => [{ start: transport }, { call: 'Echo', kind: 'send', args: ['then silence'] }, { clientClosed: 'client' }],
+    steps: (transport) => [
+      { start: transport },
+      { call: 'Echo', kind: 'send', args: ['then silence'] },
+      { clientClosed: 'client' },
+    ],
   },
   {
     // Crash's detailed error names the exception's type, which differs by design (see invocations.ts).
@@ -188,7 +200,11 @@ const REFUSED: readonly Scenario[] = TRANSPORTS.map((transport) => ({
 export const officialClientScenarios: Scenario[] = [
   ...TRANSPORTS.flatMap((transport) =>
     FLOWS.map((flow): Scenario => {
-      const scenario: Scenario = { name: `${transport}: ${flow.name}`, settings: flow.settings, steps: flow.steps(transport) };
+      const scenario: Scenario = {
+        name: `${transport}: ${flow.name}`,
+        settings: flow.settings,
+        steps: flow.steps(transport),
+      };
       return flow.broadcast === true ? alone(scenario) : scenario;
     }),
   ),

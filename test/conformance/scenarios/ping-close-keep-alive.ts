@@ -21,7 +21,13 @@ export const pingCloseKeepAliveScenarios: Scenario[] = [
   // -- client messages ----------------------------------------------------------------------------------------
   {
     name: 'a client Ping gets no answer',
-    steps: [...connected(), { send: PING }, { listen: 200 }, { send: invoke('1', 'Echo', 'after ping') }, { receive: 1 }],
+    steps: [
+      ...connected(),
+      { send: PING },
+      { listen: 200 },
+      { send: invoke('1', 'Echo', 'after ping') },
+      { receive: 1 },
+    ],
   },
   {
     name: 'a client Close is answered with a Close and a normal close',
@@ -29,7 +35,11 @@ export const pingCloseKeepAliveScenarios: Scenario[] = [
   },
   {
     name: 'a client Close with an error is answered the same way',
-    steps: [...connected(), { send: record('{"type":7,"error":"client failed","allowReconnect":true}') }, { closed: true }],
+    steps: [
+      ...connected(),
+      { send: record('{"type":7,"error":"client failed","allowReconnect":true}') },
+      { closed: true },
+    ],
   },
   {
     name: 'messages after a Close in the same frame are not processed',
@@ -68,10 +78,7 @@ export const pingCloseKeepAliveScenarios: Scenario[] = [
         ...CONNECTED,
         { listen: 2200, '{"type":6}': 'about one a second (1–3)', messages: [], frames: 'text' },
       ],
-      ours: [
-        ...CONNECTED,
-        { listen: 2200, '{"type":6}': 'about every 300 ms (5–8)', messages: [], frames: 'text' },
-      ],
+      ours: [...CONNECTED, { listen: 2200, '{"type":6}': 'about every 300 ms (5–8)', messages: [], frames: 'text' }],
     },
   },
   {

@@ -17,7 +17,12 @@ const SSE_LIMITS: ServerSettings = { clientTimeoutIntervalMs: 500, maximumReceiv
 
 /** Negotiates, opens the stream and completes the handshake by POST; `{{token}}` names the connection. */
 function streaming(): Step[] {
-  return [{ negotiate: '?negotiateVersion=1' }, { sse: '?id={{token}}' }, { http: 'POST', path: '?id={{token}}', body: HANDSHAKE }, { receive: 1 }];
+  return [
+    { negotiate: '?negotiateVersion=1' },
+    { sse: '?id={{token}}' },
+    { http: 'POST', path: '?id={{token}}', body: HANDSHAKE },
+    { receive: 1 },
+  ];
 }
 
 export const serverSentEventsScenarios: Scenario[] = [
@@ -78,12 +83,20 @@ export const serverSentEventsScenarios: Scenario[] = [
   },
   {
     name: 'a WebSocket for a Server-Sent Events connection cannot change transports',
-    steps: [{ negotiate: '?negotiateVersion=1' }, { sse: '?id={{token}}', socket: 'events' }, { open: '?id={{token}}' }],
+    steps: [
+      { negotiate: '?negotiateVersion=1' },
+      { sse: '?id={{token}}', socket: 'events' },
+      { open: '?id={{token}}' },
+    ],
   },
   {
     name: 'a POST with an empty body is 200',
     settings: SSE,
-    steps: [{ negotiate: '?negotiateVersion=1' }, { sse: '?id={{token}}' }, { http: 'POST', path: '?id={{token}}', body: '' }],
+    steps: [
+      { negotiate: '?negotiateVersion=1' },
+      { sse: '?id={{token}}' },
+      { http: 'POST', path: '?id={{token}}', body: '' },
+    ],
   },
   {
     name: 'a Close message ends the stream',
@@ -114,7 +127,12 @@ export const serverSentEventsScenarios: Scenario[] = [
   {
     name: 'the id of a v0 connection opens its stream',
     settings: SSE,
-    steps: [{ negotiate: '?negotiateVersion=0' }, { sse: '?id={{id}}' }, { http: 'POST', path: '?id={{id}}', body: HANDSHAKE }, { receive: 1 }],
+    steps: [
+      { negotiate: '?negotiateVersion=0' },
+      { sse: '?id={{id}}' },
+      { http: 'POST', path: '?id={{id}}', body: HANDSHAKE },
+      { receive: 1 },
+    ],
   },
   {
     name: 'the public id of a v1 connection is 404 for a stream',
@@ -134,7 +152,10 @@ export const serverSentEventsScenarios: Scenario[] = [
   {
     name: 'DELETE without an id is 400 and with an unknown id 404',
     settings: SSE,
-    steps: [{ http: 'DELETE', path: '' }, { http: 'DELETE', path: '?id=AAAAAAAAAAAAAAAAAAAAAA' }],
+    steps: [
+      { http: 'DELETE', path: '' },
+      { http: 'DELETE', path: '?id=AAAAAAAAAAAAAAAAAAAAAA' },
+    ],
   },
   {
     name: 'PUT, PATCH and HEAD on the transport endpoint are 405',
@@ -160,7 +181,11 @@ export const serverSentEventsScenarios: Scenario[] = [
   {
     name: 'a stream for a WebSocket connection cannot change transports',
     settings: SSE,
-    steps: [{ negotiate: '?negotiateVersion=1' }, { open: '?id={{token}}', socket: 'socket' }, { sse: '?id={{token}}' }],
+    steps: [
+      { negotiate: '?negotiateVersion=1' },
+      { open: '?id={{token}}', socket: 'socket' },
+      { sse: '?id={{token}}' },
+    ],
   },
   {
     name: 'bytes POSTed before the stream opens are read when it does',
@@ -177,7 +202,11 @@ export const serverSentEventsScenarios: Scenario[] = [
     settings: SSE,
     steps: [
       ...streaming(),
-      { http: 'POST', path: '?id={{token}}', body: invoke('1', 'Echo', 1) + invoke('2', 'Echo', 2) + '{"type":1,"invocationId":"3",' },
+      {
+        http: 'POST',
+        path: '?id={{token}}',
+        body: invoke('1', 'Echo', 1) + invoke('2', 'Echo', 2) + '{"type":1,"invocationId":"3",',
+      },
       { http: 'POST', path: '?id={{token}}', body: '"target":"Echo","arguments":[3]}\u001e' },
       { receive: 3 },
     ],
@@ -187,16 +216,35 @@ export const serverSentEventsScenarios: Scenario[] = [
     settings: SSE,
     steps: [
       ...streaming(),
-      { http: 'POST', path: '?id={{token}}', body: invoke('1', 'Echo', 'json'), headers: { 'content-type': 'application/json' } },
-      { http: 'POST', path: '?id={{token}}', body: invoke('2', 'Echo', 'octets'), headers: { 'content-type': 'application/octet-stream' } },
-      { http: 'POST', path: '?id={{token}}', body: invoke('3', 'Echo', 'form'), headers: { 'content-type': 'application/x-www-form-urlencoded' } },
+      {
+        http: 'POST',
+        path: '?id={{token}}',
+        body: invoke('1', 'Echo', 'json'),
+        headers: { 'content-type': 'application/json' },
+      },
+      {
+        http: 'POST',
+        path: '?id={{token}}',
+        body: invoke('2', 'Echo', 'octets'),
+        headers: { 'content-type': 'application/octet-stream' },
+      },
+      {
+        http: 'POST',
+        path: '?id={{token}}',
+        body: invoke('3', 'Echo', 'form'),
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      },
       { receive: 3 },
     ],
   },
   alone({
     name: 'a broadcast arrives as an event',
     settings: SSE,
-    steps: [...streaming(), { http: 'POST', path: '?id={{token}}', body: invoke('1', 'SendMessage', 'me', 'to all') }, { receive: 2 }],
+    steps: [
+      ...streaming(),
+      { http: 'POST', path: '?id={{token}}', body: invoke('1', 'SendMessage', 'me', 'to all') },
+      { receive: 2 },
+    ],
   }),
 
   // -- how the stream ends -----------------------------------------------------------------------------------
@@ -221,24 +269,35 @@ export const serverSentEventsScenarios: Scenario[] = [
   {
     name: 'a client that pinged and then stays silent is closed with an error',
     settings: SSE_LIMITS,
-    steps: [...streaming(), { http: 'POST', path: '?id={{token}}', body: PING }, { closed: true, withinMs: [400, 4000] }],
+    steps: [
+      ...streaming(),
+      { http: 'POST', path: '?id={{token}}', body: PING },
+      { closed: true, withinMs: [400, 4000] },
+    ],
   },
   {
     name: 'keep-alive pings arrive as events',
     settings: { keepAliveIntervalMs: 1000 },
-    steps: [
-      ...streaming(),
-      { listen: 2600, count: { message: '{"type":6}', ranges: { 'one to three': [1, 3] } } },
-    ],
+    steps: [...streaming(), { listen: 2600, count: { message: '{"type":6}', ranges: { 'one to three': [1, 3] } } }],
   },
   {
     name: 'a client that goes away ends its connection',
     settings: SSE,
-    steps: [...streaming(), { close: true }, { wait: 300 }, { http: 'POST', path: '?id={{token}}', body: PING }, { sse: '?id={{token}}', socket: 'again' }],
+    steps: [
+      ...streaming(),
+      { close: true },
+      { wait: 300 },
+      { http: 'POST', path: '?id={{token}}', body: PING },
+      { sse: '?id={{token}}', socket: 'again' },
+    ],
   },
   {
     name: 'a message too big for the receive limit closes the stream with an error',
     settings: SSE_LIMITS,
-    steps: [...streaming(), { http: 'POST', path: '?id={{token}}', body: invoke('1', 'Echo', 'x'.repeat(2000)) }, { closed: true }],
+    steps: [
+      ...streaming(),
+      { http: 'POST', path: '?id={{token}}', body: invoke('1', 'Echo', 'x'.repeat(2000)) },
+      { closed: true },
+    ],
   },
 ];

@@ -11,9 +11,17 @@ import { HANDSHAKE, differs, invoke, record } from './frames';
  * Stateful reconnect allowed, long polling beside WebSockets, polls that end after 2 s. The disconnect timeout stays
  * .NET's 15 s: a short one could end a connection that a busy machine is slow to open or to resume.
  */
-const STATEFUL: ServerSettings = { transports: ['WebSockets', 'LongPolling'], allowStatefulReconnects: true, longPollTimeoutMs: 2000 };
+const STATEFUL: ServerSettings = {
+  transports: ['WebSockets', 'LongPolling'],
+  allowStatefulReconnects: true,
+  longPollTimeoutMs: 2000,
+};
 /** A disconnect timeout short enough to wait out (the heartbeat checks once a second). */
-const SHORT_DISCONNECT: ServerSettings = { transports: ['WebSockets'], allowStatefulReconnects: true, disconnectTimeoutMs: 1500 };
+const SHORT_DISCONNECT: ServerSettings = {
+  transports: ['WebSockets'],
+  allowStatefulReconnects: true,
+  disconnectTimeoutMs: 1500,
+};
 /** The server's Ack of everything it received, awaited before the socket is cut: Acks go out on a one-second timer,
  * and one sent around a reconnect would land anywhere among the replayed messages. */
 const SERVER_ACK: Step = { receive: 1, timeoutMs: 4000 };
@@ -23,7 +31,12 @@ const HANDSHAKE_V2 = record('{"protocol":"json","version":2}');
 
 /** Negotiates stateful reconnect and connects with handshake version 2. */
 function statefulConnection(): Step[] {
-  return [{ negotiate: '?negotiateVersion=1&useStatefulReconnect=true' }, { open: '?id={{token}}' }, { send: HANDSHAKE_V2 }, { receive: 1 }];
+  return [
+    { negotiate: '?negotiateVersion=1&useStatefulReconnect=true' },
+    { open: '?id={{token}}' },
+    { send: HANDSHAKE_V2 },
+    { receive: 1 },
+  ];
 }
 
 /** What {@link statefulConnection} observes. */
@@ -39,7 +52,13 @@ const STATEFUL_CONNECTED: Observation = [
 ];
 
 /** A second socket for a connection that is gone. */
-const GONE = { socket: 'again', open: '?id={{token}}', refused: 404, 'content-type': '(none)', body: 'No Connection with that ID' };
+const GONE = {
+  socket: 'again',
+  open: '?id={{token}}',
+  refused: 404,
+  'content-type': '(none)',
+  body: 'No Connection with that ID',
+};
 
 /** Cuts the socket and opens a second one with the same token, as the official client does after a network failure. */
 function reconnect(sequenceId: number): Step[] {
@@ -208,7 +227,12 @@ export const statefulReconnectScenarios: Scenario[] = [
       { receive: 1, messages: ['{"type":8,"sequenceId":1}'], frames: 'text' },
       { socket: 'again', open: '?id={{token}}', accepted: true },
       { closed: 1006, messages: [] },
-      { socket: 'again', receive: 2, messages: ['{"type":9,"sequenceId":1}', '{"type":3,"invocationId":"1","result":"on the first"}'], frames: 'text' },
+      {
+        socket: 'again',
+        receive: 2,
+        messages: ['{"type":9,"sequenceId":1}', '{"type":3,"invocationId":"1","result":"on the first"}'],
+        frames: 'text',
+      },
     ],
   ),
   {
@@ -219,13 +243,25 @@ export const statefulReconnectScenarios: Scenario[] = [
   {
     name: 'a clean close ends the connection: no reconnect',
     settings: STATEFUL,
-    steps: [...statefulConnection(), { close: 1000 }, { closed: true }, { wait: 100 }, { open: '?id={{token}}', socket: 'again' }],
+    steps: [
+      ...statefulConnection(),
+      { close: 1000 },
+      { closed: true },
+      { wait: 100 },
+      { open: '?id={{token}}', socket: 'again' },
+    ],
   },
   differs(
     {
       name: 'a close frame with 1001 ends the connection: no reconnect',
       settings: STATEFUL,
-      steps: [...statefulConnection(), { close: 1001 }, { closed: true }, { wait: 100 }, { open: '?id={{token}}', socket: 'again' }],
+      steps: [
+        ...statefulConnection(),
+        { close: 1001 },
+        { closed: true },
+        { wait: 100 },
+        { open: '?id={{token}}', socket: 'again' },
+      ],
     },
     'The close code of a client that closes is echoed',
     [...STATEFUL_CONNECTED, { closed: 1000, messages: [] }, GONE],
@@ -234,7 +270,13 @@ export const statefulReconnectScenarios: Scenario[] = [
   {
     name: 'a Close message ends the connection: no reconnect',
     settings: STATEFUL,
-    steps: [...statefulConnection(), { send: record('{"type":7}') }, { closed: true }, { wait: 100 }, { open: '?id={{token}}', socket: 'again' }],
+    steps: [
+      ...statefulConnection(),
+      { send: record('{"type":7}') },
+      { closed: true },
+      { wait: 100 },
+      { open: '?id={{token}}', socket: 'again' },
+    ],
   },
   {
     name: 'version 2 without stateful reconnect negotiated: no Acks and no reconnect',
@@ -293,7 +335,11 @@ export const statefulReconnectScenarios: Scenario[] = [
       ],
     },
     'Stateful reconnect is for WebSockets only',
-    pollObservation({ status: 200, 'content-type': 'application/octet-stream', body: '{"type":8,"sequenceId":1}\u001e' }),
+    pollObservation({
+      status: 200,
+      'content-type': 'application/octet-stream',
+      body: '{"type":8,"sequenceId":1}\u001e',
+    }),
     pollObservation({ status: 200, 'content-type': 'text/plain', body: '' }),
   ),
 ];

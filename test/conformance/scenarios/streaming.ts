@@ -11,7 +11,9 @@ import { CONNECTED, HANDSHAKE, connected, differs, invoke, record } from './fram
 
 /** A StreamInvocation of `target`. */
 function streamInvocation(invocationId: string, target: string, ...args: unknown[]): string {
-  return record(`{"type":4,"invocationId":${JSON.stringify(invocationId)},"target":${JSON.stringify(target)},"arguments":${JSON.stringify(args)}}`);
+  return record(
+    `{"type":4,"invocationId":${JSON.stringify(invocationId)},"target":${JSON.stringify(target)},"arguments":${JSON.stringify(args)}}`,
+  );
 }
 
 /** An Invocation of `Sum` bound to the client-to-server streams `streamIds`. */
@@ -27,7 +29,11 @@ function item(id: string, value: unknown): string {
 
 /** The Completion that ends stream `id` (with `error`, when given). */
 function end(id: string, error?: string): string {
-  return record(error === undefined ? `{"type":3,"invocationId":"${id}"}` : `{"type":3,"invocationId":"${id}","error":${JSON.stringify(error)}}`);
+  return record(
+    error === undefined
+      ? `{"type":3,"invocationId":"${id}"}`
+      : `{"type":3,"invocationId":"${id}","error":${JSON.stringify(error)}}`,
+  );
 }
 
 /** Cancels stream `id`. */
@@ -37,7 +43,8 @@ function cancel(id: string): string {
 
 /** Negotiates a connection, opens one HTTP transport and completes the handshake by POST. */
 function overHttp(transport: 'ServerSentEvents' | 'LongPolling'): Step[] {
-  const open: Step[] = transport === 'ServerSentEvents' ? [{ sse: '?id={{token}}' }] : [{ http: 'GET', path: '?id={{token}}' }];
+  const open: Step[] =
+    transport === 'ServerSentEvents' ? [{ sse: '?id={{token}}' }] : [{ http: 'GET', path: '?id={{token}}' }];
   return [{ negotiate: '?negotiateVersion=1' }, ...open, { http: 'POST', path: '?id={{token}}', body: HANDSHAKE }];
 }
 
@@ -65,7 +72,13 @@ export const streamingScenarios: Scenario[] = [
   },
   {
     name: 'CancelInvocation of an unknown id is ignored',
-    steps: [...connected(), { send: cancel('nope') }, { listen: 200 }, { send: invoke('1', 'Echo', 'still here') }, { receive: 1 }],
+    steps: [
+      ...connected(),
+      { send: cancel('nope') },
+      { listen: 200 },
+      { send: invoke('1', 'Echo', 'still here') },
+      { receive: 1 },
+    ],
   },
   {
     name: 'CancelInvocation of a finished stream is ignored',
@@ -134,27 +147,42 @@ export const streamingScenarios: Scenario[] = [
     [
       ...CONNECTED,
       { receive: 1, messages: ['{"type":2,"invocationId":"1","item":0}'], frames: 'text' },
-      { receive: 1, messages: ['{"type":3,"invocationId":"1","error":"Invocation ID \'1\' is already in use."}'], frames: 'text' },
+      {
+        receive: 1,
+        messages: ['{"type":3,"invocationId":"1","error":"Invocation ID \'1\' is already in use."}'],
+        frames: 'text',
+      },
       { receive: 1, messages: [], timedOut: true },
     ],
     [
       ...CONNECTED,
       { receive: 1, messages: ['{"type":2,"invocationId":"1","item":0}'], frames: 'text' },
-      { receive: 1, messages: ['{"type":3,"invocationId":"1","error":"Invocation ID \'1\' is already in use."}'], frames: 'text' },
+      {
+        receive: 1,
+        messages: ['{"type":3,"invocationId":"1","error":"Invocation ID \'1\' is already in use."}'],
+        frames: 'text',
+      },
       { receive: 1, messages: ['{"type":3,"invocationId":"1"}'], frames: 'text' },
     ],
   ),
   differs(
     {
       name: 'a duplicate stream invocation id in the same frame',
-      steps: [...connected(), { send: streamInvocation('1', 'Counter', 1000, -1) + streamInvocation('1', 'Counter', 1, 0) }, { receive: 2 }],
+      steps: [
+        ...connected(),
+        { send: streamInvocation('1', 'Counter', 1000, -1) + streamInvocation('1', 'Counter', 1, 0) },
+        { receive: 2 },
+      ],
     },
     "A stream's first item follows the rest of its frame",
     [
       ...CONNECTED,
       {
         receive: 2,
-        messages: ['{"type":2,"invocationId":"1","item":0}', '{"type":3,"invocationId":"1","error":"Invocation ID \'1\' is already in use."}'],
+        messages: [
+          '{"type":2,"invocationId":"1","item":0}',
+          '{"type":3,"invocationId":"1","error":"Invocation ID \'1\' is already in use."}',
+        ],
         frames: 'text',
       },
     ],
@@ -162,7 +190,10 @@ export const streamingScenarios: Scenario[] = [
       ...CONNECTED,
       {
         receive: 2,
-        messages: ['{"type":3,"invocationId":"1","error":"Invocation ID \'1\' is already in use."}', '{"type":2,"invocationId":"1","item":0}'],
+        messages: [
+          '{"type":3,"invocationId":"1","error":"Invocation ID \'1\' is already in use."}',
+          '{"type":2,"invocationId":"1","item":0}',
+        ],
         frames: 'text',
       },
     ],
@@ -170,7 +201,11 @@ export const streamingScenarios: Scenario[] = [
   differs(
     {
       name: 'a stream and an invocation in the same frame',
-      steps: [...connected(), { send: streamInvocation('1', 'Counter', 2, 0) + invoke('2', 'Echo', 'beside the stream') }, { receive: 4 }],
+      steps: [
+        ...connected(),
+        { send: streamInvocation('1', 'Counter', 2, 0) + invoke('2', 'Echo', 'beside the stream') },
+        { receive: 4 },
+      ],
     },
     "A stream's first item follows the rest of its frame",
     [
@@ -221,15 +256,31 @@ export const streamingScenarios: Scenario[] = [
   {
     name: 'more items than the stream buffer holds',
     settings: { streamBufferCapacity: 2 },
-    steps: [...connected(), { send: sum('1', 'up') + Array.from({ length: 50 }, (_, i) => item('up', i + 1)).join('') + end('up') }, { receive: 1 }],
+    steps: [
+      ...connected(),
+      { send: sum('1', 'up') + Array.from({ length: 50 }, (_, i) => item('up', i + 1)).join('') + end('up') },
+      { receive: 1 },
+    ],
   },
   {
     name: 'a non-blocking invocation with a client-to-server stream gets no answer',
-    steps: [...connected(), { send: sum(undefined, '2') + item('2', 1) + end('2') }, { listen: 300 }, { send: invoke('1', 'Echo', 'next') }, { receive: 1 }],
+    steps: [
+      ...connected(),
+      { send: sum(undefined, '2') + item('2', 1) + end('2') },
+      { listen: 300 },
+      { send: invoke('1', 'Echo', 'next') },
+      { receive: 1 },
+    ],
   },
   {
     name: 'items for a stream id nobody opened are ignored',
-    steps: [...connected(), { send: item('nobody', 1) + end('nobody') }, { listen: 200 }, { send: invoke('1', 'Echo', 'still here') }, { receive: 1 }],
+    steps: [
+      ...connected(),
+      { send: item('nobody', 1) + end('nobody') },
+      { listen: 200 },
+      { send: invoke('1', 'Echo', 'still here') },
+      { receive: 1 },
+    ],
   },
   {
     name: 'two client-to-server streams for a method that takes one',
@@ -241,15 +292,29 @@ export const streamingScenarios: Scenario[] = [
   },
   {
     name: 'a streaming method with a client-to-server stream it does not take',
-    steps: [...connected(), { send: record('{"type":4,"invocationId":"1","target":"Counter","arguments":[1,0],"streamIds":["2"]}') }, { receive: 1 }],
+    steps: [
+      ...connected(),
+      { send: record('{"type":4,"invocationId":"1","target":"Counter","arguments":[1,0],"streamIds":["2"]}') },
+      { receive: 1 },
+    ],
   },
   {
     name: 'Sum called with a StreamInvocation',
-    steps: [...connected(), { send: record('{"type":4,"invocationId":"1","target":"Sum","arguments":[],"streamIds":["2"]}') }, { receive: 1 }],
+    steps: [
+      ...connected(),
+      { send: record('{"type":4,"invocationId":"1","target":"Sum","arguments":[],"streamIds":["2"]}') },
+      { receive: 1 },
+    ],
   },
   {
     name: 'the connection closing while a client-to-server stream is open',
-    steps: [...connected(), { send: sum('1', '2') + item('2', 1) }, { listen: 100 }, { send: '{"type":7}\u001e' }, { closed: true }],
+    steps: [
+      ...connected(),
+      { send: sum('1', '2') + item('2', 1) },
+      { listen: 100 },
+      { send: '{"type":7}\u001e' },
+      { closed: true },
+    ],
   },
 
   // -- over the HTTP transports -------------------------------------------------------------------------------
@@ -308,12 +373,7 @@ export const streamingScenarios: Scenario[] = [
   },
   {
     name: 'a client-to-server stream that ends with an error',
-    steps: [
-      ...connected(),
-      { send: sum('1', '2') },
-      { send: end('2', 'client failed') },
-      { receive: 1 },
-    ],
+    steps: [...connected(), { send: sum('1', '2') }, { send: end('2', 'client failed') }, { receive: 1 }],
   },
   {
     name: 'a stream item of the wrong type',
@@ -328,10 +388,18 @@ export const streamingScenarios: Scenario[] = [
   },
   {
     name: 'fewer streams than the method expects',
-    steps: [...connected(), { send: record('{"type":1,"invocationId":"1","target":"Sum","arguments":[]}') }, { receive: 1 }],
+    steps: [
+      ...connected(),
+      { send: record('{"type":1,"invocationId":"1","target":"Sum","arguments":[]}') },
+      { receive: 1 },
+    ],
   },
   {
     name: 'streams for a method that takes none',
-    steps: [...connected(), { send: record('{"type":1,"invocationId":"1","target":"Echo","arguments":[1],"streamIds":["2"]}') }, { receive: 1 }],
+    steps: [
+      ...connected(),
+      { send: record('{"type":1,"invocationId":"1","target":"Echo","arguments":[1],"streamIds":["2"]}') },
+      { receive: 1 },
+    ],
   },
 ];

@@ -18,8 +18,16 @@ function scenario(name: string, steps: Scenario['steps']): Scenario {
 
 export const webSocketTransportScenarios: Scenario[] = [
   // -- which ids open a WebSocket ----------------------------------------------------------------------------
-  scenario('without an id a WebSocket starts a connection of its own', [...connected(), { send: invoke('1', 'Echo', 'direct') }, { receive: 1 }]),
-  scenario('the token of a v1 connection opens it', [...negotiatedAndConnected(), { send: invoke('1', 'Echo', 'v1') }, { receive: 1 }]),
+  scenario('without an id a WebSocket starts a connection of its own', [
+    ...connected(),
+    { send: invoke('1', 'Echo', 'direct') },
+    { receive: 1 },
+  ]),
+  scenario('the token of a v1 connection opens it', [
+    ...negotiatedAndConnected(),
+    { send: invoke('1', 'Echo', 'v1') },
+    { receive: 1 },
+  ]),
   scenario('the id of a v0 connection is its token', [
     { negotiate: '?negotiateVersion=0' },
     { open: '?id={{id}}' },
@@ -29,7 +37,12 @@ export const webSocketTransportScenarios: Scenario[] = [
   scenario('the public id of a v1 connection is 404', [{ negotiate: '?negotiateVersion=1' }, { open: '?id={{id}}' }]),
   scenario('an unknown id is 404', [{ open: '?id=AAAAAAAAAAAAAAAAAAAAAA' }]),
   scenario('an empty id starts a connection of its own', [{ open: '?id=' }, { send: HANDSHAKE }, { receive: 1 }]),
-  scenario('the id key is case-insensitive', [{ negotiate: '?negotiateVersion=1' }, { open: '?ID={{token}}' }, { send: HANDSHAKE }, { receive: 1 }]),
+  scenario('the id key is case-insensitive', [
+    { negotiate: '?negotiateVersion=1' },
+    { open: '?ID={{token}}' },
+    { send: HANDSHAKE },
+    { receive: 1 },
+  ]),
   scenario('a second WebSocket for an open connection is 409', [
     ...negotiatedAndConnected(),
     { open: '?id={{token}}', socket: 'second' },
@@ -48,7 +61,12 @@ export const webSocketTransportScenarios: Scenario[] = [
     { wait: 100 },
     { open: '?id={{token}}', socket: 'again' },
   ]),
-  scenario('the hub URL with a trailing slash', [{ negotiate: '?negotiateVersion=1' }, { open: '/?id={{token}}' }, { send: HANDSHAKE }, { receive: 1 }]),
+  scenario('the hub URL with a trailing slash', [
+    { negotiate: '?negotiateVersion=1' },
+    { open: '/?id={{token}}' },
+    { send: HANDSHAKE },
+    { receive: 1 },
+  ]),
 
   // -- POST and DELETE ---------------------------------------------------------------------------------------
   scenario('POST on a WebSocket connection is 405', [
@@ -59,7 +77,10 @@ export const webSocketTransportScenarios: Scenario[] = [
   ]),
   scenario('POST without an id is 400', [{ http: 'POST', path: '', body: HANDSHAKE }]),
   scenario('POST with an unknown id is 404', [{ http: 'POST', path: '?id=AAAAAAAAAAAAAAAAAAAAAA', body: HANDSHAKE }]),
-  scenario('POST with the public id of a v1 connection is 404', [{ negotiate: '?negotiateVersion=1' }, { http: 'POST', path: '?id={{id}}', body: HANDSHAKE }]),
+  scenario('POST with the public id of a v1 connection is 404', [
+    { negotiate: '?negotiateVersion=1' },
+    { http: 'POST', path: '?id={{id}}', body: HANDSHAKE },
+  ]),
   scenario('bytes POSTed before the WebSocket opens are read first', [
     { negotiate: '?negotiateVersion=1' },
     { http: 'POST', path: '?id={{token}}', body: HANDSHAKE },
@@ -67,8 +88,16 @@ export const webSocketTransportScenarios: Scenario[] = [
     { send: invoke('1', 'Echo', 'after the POST') },
     { receive: 2 },
   ]),
-  scenario('DELETE on a WebSocket connection is 400', [...negotiatedAndConnected(), { http: 'DELETE', path: '?id={{token}}' }, { send: invoke('1', 'Echo', 'still open') }, { receive: 1 }]),
-  scenario('DELETE on a negotiated connection without a transport is 400', [{ negotiate: '?negotiateVersion=1' }, { http: 'DELETE', path: '?id={{token}}' }]),
+  scenario('DELETE on a WebSocket connection is 400', [
+    ...negotiatedAndConnected(),
+    { http: 'DELETE', path: '?id={{token}}' },
+    { send: invoke('1', 'Echo', 'still open') },
+    { receive: 1 },
+  ]),
+  scenario('DELETE on a negotiated connection without a transport is 400', [
+    { negotiate: '?negotiateVersion=1' },
+    { http: 'DELETE', path: '?id={{token}}' },
+  ]),
   scenario('DELETE without an id is 400', [{ http: 'DELETE', path: '' }]),
   scenario('DELETE with an unknown id is 404', [{ http: 'DELETE', path: '?id=AAAAAAAAAAAAAAAAAAAAAA' }]),
 
@@ -94,17 +123,29 @@ export const webSocketTransportScenarios: Scenario[] = [
     settings: { transports: ['LongPolling'] },
     steps: [{ open: '' }],
   },
-  scenario('a long poll on a WebSocket connection is refused', [...negotiatedAndConnected(), { http: 'GET', path: '?id={{token}}' }]),
+  scenario('a long poll on a WebSocket connection is refused', [
+    ...negotiatedAndConnected(),
+    { http: 'GET', path: '?id={{token}}' },
+  ]),
 
   // -- frames -------------------------------------------------------------------------------------------------
-  alone(scenario('everything the server sends on a JSON connection is in Text frames', [
-    ...connected(),
-    { send: invoke('1', 'SendMessage', 'me', 'text') + invoke('2', 'Fail', 'x') },
-    { receive: 3 },
-  ])),
+  alone(
+    scenario('everything the server sends on a JSON connection is in Text frames', [
+      ...connected(),
+      { send: invoke('1', 'SendMessage', 'me', 'text') + invoke('2', 'Fail', 'x') },
+      { receive: 3 },
+    ]),
+  ),
   scenario('invalid UTF-8 in a Text frame', [
     ...connected(),
-    { send: Buffer.concat([Buffer.from('{"type":1,"invocationId":"1","target":"Echo","arguments":["'), Buffer.from([0xc3, 0x28]), Buffer.from('"]}\u001e')]), frame: 'text' },
+    {
+      send: Buffer.concat([
+        Buffer.from('{"type":1,"invocationId":"1","target":"Echo","arguments":["'),
+        Buffer.from([0xc3, 0x28]),
+        Buffer.from('"]}\u001e'),
+      ]),
+      frame: 'text',
+    },
     { closed: true, timeoutMs: 1500 },
   ]),
   differs(
@@ -121,37 +162,41 @@ export const webSocketTransportScenarios: Scenario[] = [
       { receive: 1, messages: ['{"type":3,"invocationId":"1","result":"after the big frame"}'], frames: 'text' },
       { listen: 200, messages: [] },
     ],
-    [
-      ...CONNECTED,
-      { receive: 1, messages: [], closedFirst: 1009 },
-      { listen: 200, messages: [], closed: 1009 },
-    ],
+    [...CONNECTED, { receive: 1, messages: [], closedFirst: 1009 }, { listen: 200, messages: [], closed: 1009 }],
   ),
 
   // -- the client closes the socket ---------------------------------------------------------------------------
-  scenario('the client closes the socket with 1000 after the handshake', [...connected(), { close: 1000 }, { closed: true }]),
+  scenario('the client closes the socket with 1000 after the handshake', [
+    ...connected(),
+    { close: 1000 },
+    { closed: true },
+  ]),
   // The official Node client's stop(): ws sends a close frame without a status; the server's answer carries 1000.
-  scenario('the client closes the socket without a status code', [...connected(), { close: 'no status' }, { closed: true }]),
-  differs(scenario('the client closes the socket with 1001', [...connected(), { close: 1001 }, { closed: true }]), 'The close code of a client that closes is echoed', [
-      ...CONNECTED,
-      { closed: 1000, messages: [] },
-    ],
-    [
-      ...CONNECTED,
-      { closed: 1001, messages: [] },
-    ],
+  scenario('the client closes the socket without a status code', [
+    ...connected(),
+    { close: 'no status' },
+    { closed: true },
+  ]),
+  differs(
+    scenario('the client closes the socket with 1001', [...connected(), { close: 1001 }, { closed: true }]),
+    'The close code of a client that closes is echoed',
+    [...CONNECTED, { closed: 1000, messages: [] }],
+    [...CONNECTED, { closed: 1001, messages: [] }],
   ),
   differs(
-    scenario('the client closes the socket with an application code', [...connected(), { close: 4000 }, { closed: true }]),
+    scenario('the client closes the socket with an application code', [
+      ...connected(),
+      { close: 4000 },
+      { closed: true },
+    ]),
     'The close code of a client that closes is echoed',
-    [
-      ...CONNECTED,
-      { closed: 1000, messages: [] },
-    ],
-    [
-      ...CONNECTED,
-      { closed: 4000, messages: [] },
-    ],
+    [...CONNECTED, { closed: 1000, messages: [] }],
+    [...CONNECTED, { closed: 4000, messages: [] }],
   ),
-  scenario('the client closes the socket during the handshake', [{ open: '' }, { send: '{"protocol":"json",' }, { close: 1000 }, { closed: true }]),
+  scenario('the client closes the socket during the handshake', [
+    { open: '' },
+    { send: '{"protocol":"json",' },
+    { close: 1000 },
+    { closed: true },
+  ]),
 ];

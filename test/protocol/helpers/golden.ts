@@ -39,7 +39,12 @@ export interface MessageLine {
 /** A hub message inside a payload, decoded by the capture tool. */
 export type HubPayload =
   | { readonly framing: '0x1e-terminated'; readonly endsWith1e: boolean; readonly text: string[] }
-  | { readonly framing: 'varint-length-prefix'; readonly prefixHex: string; readonly length: number; readonly body: MsgTree };
+  | {
+      readonly framing: 'varint-length-prefix';
+      readonly prefixHex: string;
+      readonly length: number;
+      readonly body: MsgTree;
+    };
 
 /** A `step summary` line (also the channel lists after server starts, which have only `subscribed*`). */
 export interface SummaryLine {

@@ -1,3 +1,4 @@
+// Over 600 lines: one store whose heartbeat, repair, events and listings share the same Redis keys and scripts.
 /**
  * Presence across every server (`scope: 'fleet'`), stored in the backplane's Redis under a namespace of ours that
  * .NET servers never touch (docs/protocol.md §3.9):
@@ -38,7 +39,7 @@ import {
   type PresencePageOptions,
   type PresenceServer,
   type UserPresence,
-} from './presence';
+} from '../lifetime/presence';
 
 /** Heartbeats a server may miss before it is taken for dead. */
 export const MISSED_HEARTBEATS = 3;
@@ -169,12 +170,14 @@ export class RedisPresenceReader implements HubPresence {
   user(userId: string): UserPresence {
     return {
       connections: async () => {
-        const [ids, live] = (await this.store.pipeline([['SMEMBERS', this.keys.user(userId)], this.liveServersCommand()])) as [
-          string[],
-          string[],
-        ];
+        const [ids, live] = (await this.store.pipeline([
+          ['SMEMBERS', this.keys.user(userId)],
+          this.liveServersCommand(),
+        ])) as [string[], string[]];
         if (ids.length === 0) return [];
-        const records = await this.store.pipeline(ids.map((id): StoreCommand => ['HMGET', this.keys.connection(id), ...RECORD_FIELDS]));
+        const records = await this.store.pipeline(
+          ids.map((id): StoreCommand => ['HMGET', this.keys.connection(id), ...RECORD_FIELDS]),
+        );
         const servers = new Set(live);
         return ids
           .map((id, index) => this.toConnection(id, records[index] as RecordFields, servers))
@@ -227,7 +230,11 @@ export class RedisPresenceReader implements HubPresence {
     }
     if (names.length === 0) return [];
     const counts = await this.store.pipeline(names.map((name) => ['SCARD', this.keys.server(name)] as StoreCommand));
-    return names.map((serverName, index) => ({ serverName, connections: Number(counts[index]), lastHeartbeat: beats[index] }));
+    return names.map((serverName, index) => ({
+      serverName,
+      connections: Number(counts[index]),
+      lastHeartbeat: beats[index],
+    }));
   }
 
   /**
@@ -258,7 +265,11 @@ export class RedisPresenceReader implements HubPresence {
     if (groups.length === 0) return;
     await this.store.pipeline([
       ['DEL', this.keys.userGroups(userId)],
-      ...groups.map((group): StoreCommand => ['PUBLISH', this.keys.commands, JSON.stringify({ e: 'user-group-remove', u: userId, g: group })]),
+      ...groups.map((group): StoreCommand => [
+        'PUBLISH',
+        this.keys.commands,
+        JSON.stringify({ e: 'user-group-remove', u: userId, g: group }),
+      ]),
     ]);
   }
 
@@ -293,7 +304,8 @@ export class RedisPresenceReader implements HubPresence {
   protected parseWire(payload: Buffer): WireEvent | undefined {
     try {
       const event = JSON.parse(payload.toString('utf8')) as unknown;
-      if (typeof event === 'object' && event !== null && typeof (event as WireEvent).e === 'string') return event as WireEvent;
+      if (typeof event === 'object' && event !== null && typeof (event as WireEvent).e === 'string')
+        return event as WireEvent;
     } catch {
       // logged below
     }
@@ -408,13 +420,22 @@ export class RedisPresence extends RedisPresenceReader {
   // Writing: one pipeline each
 
   /** Registers a connection; resolves with the user-level groups it must join. */
-  async connected(connection: ManagedConnection, connectedAt: number): Promise<readonly { group: string; expiresAt: number | null }[]> {
+  async connected(
+    connection: ManagedConnection,
+    connectedAt: number,
+  ): Promise<readonly { group: string; expiresAt: number | null }[]> {
     const commands = this.registration(connection, connectedAt, []);
     const user = connection.userIdentifier;
     const withUser = hasUser(connection);
     const userGroupsAt = commands.length;
-    if (withUser) commands.push(['ZRANGEBYSCORE', this.keys.userGroups(user as string), `(${Date.now()}`, '+inf', 'WITHSCORES']);
-    this.withEvent(commands, () => ({ e: 'connected', c: connection.connectionId, ...(withUser && { u: user }), s: this.host.serverName }));
+    if (withUser)
+      commands.push(['ZRANGEBYSCORE', this.keys.userGroups(user as string), `(${Date.now()}`, '+inf', 'WITHSCORES']);
+    this.withEvent(commands, () => ({
+      e: 'connected',
+      c: connection.connectionId,
+      ...(withUser && { u: user }),
+      s: this.host.serverName,
+    }));
     const replies = await this.run(commands, 'connect', connection.connectionId);
     if (!withUser || replies === undefined) return [];
     const flat = replies[userGroupsAt] as string[];
@@ -430,10 +451,18 @@ export class RedisPresence extends RedisPresenceReader {
     const id = connection.connectionId;
     const commands: StoreCommand[] = [];
     for (const group of groups) commands.push(['ZREM', this.keys.group(group), id]);
-    commands.push(['DEL', this.keys.connection(id), this.keys.groupsOf(id)], ['SREM', this.keys.server(this.host.serverName), id]);
+    commands.push(
+      ['DEL', this.keys.connection(id), this.keys.groupsOf(id)],
+      ['SREM', this.keys.server(this.host.serverName), id],
+    );
     const user = connection.userIdentifier;
     if (hasUser(connection)) commands.push(['SREM', this.keys.user(user as string), id]);
-    this.withEvent(commands, () => ({ e: 'disconnected', c: id, ...(hasUser(connection) && { u: user }), s: this.host.serverName }));
+    this.withEvent(commands, () => ({
+      e: 'disconnected',
+      c: id,
+      ...(hasUser(connection) && { u: user }),
+      s: this.host.serverName,
+    }));
     await this.run(commands, 'disconnect', id);
   }
 
@@ -443,7 +472,13 @@ export class RedisPresence extends RedisPresenceReader {
       ['ZADD', this.keys.group(group), 0, id],
       ['SADD', this.keys.groupsOf(id), group],
     ];
-    this.withEvent(commands, () => ({ e: 'joined', c: id, ...(hasUser(connection) && { u: connection.userIdentifier }), s: this.host.serverName, g: group }));
+    this.withEvent(commands, () => ({
+      e: 'joined',
+      c: id,
+      ...(hasUser(connection) && { u: connection.userIdentifier }),
+      s: this.host.serverName,
+      g: group,
+    }));
     await this.run(commands, 'join', id);
   }
 
@@ -453,7 +488,13 @@ export class RedisPresence extends RedisPresenceReader {
       ['ZREM', this.keys.group(group), id],
       ['SREM', this.keys.groupsOf(id), group],
     ];
-    this.withEvent(commands, () => ({ e: 'left', c: id, ...(hasUser(connection) && { u: connection.userIdentifier }), s: this.host.serverName, g: group }));
+    this.withEvent(commands, () => ({
+      e: 'left',
+      c: id,
+      ...(hasUser(connection) && { u: connection.userIdentifier }),
+      s: this.host.serverName,
+      g: group,
+    }));
     await this.run(commands, 'leave', id);
   }
 
@@ -461,7 +502,10 @@ export class RedisPresence extends RedisPresenceReader {
   // User-level groups
 
   /** Joins a new connection to its user's groups, each until its expiry. */
-  async joinUserGroups(connection: ManagedConnection, groups: readonly { group: string; expiresAt: number | null }[]): Promise<void> {
+  async joinUserGroups(
+    connection: ManagedConnection,
+    groups: readonly { group: string; expiresAt: number | null }[],
+  ): Promise<void> {
     await Promise.all(
       groups.map(async ({ group, expiresAt }) => {
         this.scheduleExpiry(connection.userIdentifier as string, group, expiresAt);
@@ -487,7 +531,8 @@ export class RedisPresence extends RedisPresenceReader {
     if (event.e === 'user-group-add') {
       const expiresAt = typeof event.x === 'number' ? event.x : null;
       this.scheduleExpiry(user, group, expiresAt);
-      for (const connection of this.host.localUserConnections(user)) this.quietly(this.host.joinLocally(connection, group), 'join');
+      for (const connection of this.host.localUserConnections(user))
+        this.quietly(this.host.joinLocally(connection, group), 'join');
     } else if (event.e === 'user-group-remove') {
       this.clearExpiry(user, group);
       this.leaveUserGroup(user, group);
@@ -498,10 +543,13 @@ export class RedisPresence extends RedisPresenceReader {
     this.clearExpiry(user, group);
     if (expiresAt === null) return;
     const key = `${user}\0${group}`;
-    const timer = setTimeout(() => {
-      this.userGroupTimers.delete(key);
-      this.leaveUserGroup(user, group);
-    }, Math.max(0, expiresAt - Date.now()));
+    const timer = setTimeout(
+      () => {
+        this.userGroupTimers.delete(key);
+        this.leaveUserGroup(user, group);
+      },
+      Math.max(0, expiresAt - Date.now()),
+    );
     timer.unref();
     this.userGroupTimers.set(key, timer);
   }
@@ -514,7 +562,8 @@ export class RedisPresence extends RedisPresenceReader {
   }
 
   private leaveUserGroup(user: string, group: string): void {
-    for (const connection of this.host.localUserConnections(user)) this.quietly(this.host.leaveLocally(connection, group), 'leave');
+    for (const connection of this.host.localUserConnections(user))
+      this.quietly(this.host.leaveLocally(connection, group), 'leave');
   }
 
   // ------------------------------------------------------------------------------------------------------------
@@ -548,7 +597,13 @@ export class RedisPresence extends RedisPresenceReader {
       this.log.debug({ err: error }, 'presence heartbeat failed');
       return;
     }
-    const [added, dead, listeners, registered, subscribers] = replies as [number, string[], [string, number], number?, [string, number]?];
+    const [added, dead, listeners, registered, subscribers] = replies as [
+      number,
+      string[],
+      [string, number],
+      number?,
+      [string, number]?,
+    ];
     // On a Redis Cluster the count is one node's; there events are published always.
     this.eventsWanted = Number(listeners[1]) > 0 || !this.bus.publishCountsEveryReceiver;
     const unregistered = registered !== undefined && subscribers !== undefined && Number(subscribers[1]) > registered;
@@ -562,14 +617,20 @@ export class RedisPresence extends RedisPresenceReader {
       );
     }
     if (added === 1 && this.registered) {
-      this.log.warn({ serverName: this.host.serverName }, 'presence: Redis had lost this server; registering its connections again');
+      this.log.warn(
+        { serverName: this.host.serverName },
+        'presence: Redis had lost this server; registering its connections again',
+      );
       this.writesLost = false;
       await this.reregister();
     } else if (this.writesLost) {
       // Changes made while Redis was unreachable were not recorded: this server's entries are written anew, from what
       // it holds now (connections that left meanwhile must not stay listed).
       this.writesLost = false;
-      this.log.info({ serverName: this.host.serverName }, 'presence: changes were missed while Redis was unreachable; writing this server again');
+      this.log.info(
+        { serverName: this.host.serverName },
+        'presence: changes were missed while Redis was unreachable; writing this server again',
+      );
       try {
         await this.sweep(this.host.serverName, '', false);
         await this.reregister();
@@ -584,9 +645,16 @@ export class RedisPresence extends RedisPresenceReader {
       const server = dead[index];
       try {
         const removed = await this.sweep(server, dead[index + 1]);
-        if (removed >= 0) this.log.info({ deadServer: server, connections: removed }, 'presence: removed the entries of a server that stopped its heartbeat');
+        if (removed >= 0)
+          this.log.info(
+            { deadServer: server, connections: removed },
+            'presence: removed the entries of a server that stopped its heartbeat',
+          );
       } catch (error) {
-        this.log.warn({ err: error, deadServer: server }, 'presence: the entries of a dead server could not be removed');
+        this.log.warn(
+          { err: error, deadServer: server },
+          'presence: the entries of a dead server could not be removed',
+        );
       }
     }
   }
@@ -600,9 +668,7 @@ export class RedisPresence extends RedisPresenceReader {
     for (;;) {
       const [reply] = (await this.store.pipeline([
         ['EVAL', SWEEP_SCRIPT, 0, this.keys.base, server, foundDeadAt, SWEEP_BATCH, announce ? '1' : '0'],
-      ])) as [
-        number | [number, number],
-      ];
+      ])) as [number | [number, number]];
       if (!Array.isArray(reply)) return -1;
       removed += reply[0];
       if (reply[1] === 0) return removed;
@@ -645,7 +711,8 @@ export class RedisPresence extends RedisPresenceReader {
       ['SADD', this.keys.server(server), id],
     ];
     if (hasUser(connection)) commands.push(['SADD', this.keys.user(connection.userIdentifier as string), id]);
-    for (const group of groups) commands.push(['ZADD', this.keys.group(group), 0, id], ['SADD', this.keys.groupsOf(id), group]);
+    for (const group of groups)
+      commands.push(['ZADD', this.keys.group(group), 0, id], ['SADD', this.keys.groupsOf(id), group]);
     return commands;
   }
 
@@ -656,7 +723,11 @@ export class RedisPresence extends RedisPresenceReader {
   }
 
   /** Runs a write; a failure is logged, never thrown: the heartbeat after the outage writes everything again. */
-  private async run(commands: readonly StoreCommand[], what: string, connectionId: string | undefined): Promise<unknown[] | undefined> {
+  private async run(
+    commands: readonly StoreCommand[],
+    what: string,
+    connectionId: string | undefined,
+  ): Promise<unknown[] | undefined> {
     try {
       return await this.store.pipeline(commands);
     } catch (error) {

@@ -59,8 +59,7 @@ export const errorCodes: Readonly<Record<SignalRErrorCode, ErrorCodeEntry>> = {
   },
   SIGNALR_ERR_REDIS_STARTUP: {
     names: ['RedisBackplaneStartupError'],
-    when:
-      'The Redis backplane could not start: Redis refused the credentials or the TLS handshake, the ACL forbids its channels, or (with `abortConnect`) Redis was not reached in time.',
+    when: 'The Redis backplane could not start: Redis refused the credentials or the TLS handshake, the ACL forbids its channels, or (with `abortConnect`) Redis was not reached in time.',
   },
   SIGNALR_ERR_BACKPLANE_UNAVAILABLE: {
     names: ['RedisConnectionException'],

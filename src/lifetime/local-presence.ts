@@ -2,7 +2,7 @@
  * Presence of this server only (`scope: 'local'`): answered from the lifetime manager's own tables, for a hub
  * without the Redis backplane's presence. Events are this server's changes.
  */
-import type { ManagedConnection } from '../lifetime/hub-lifetime-manager';
+import type { ManagedConnection } from './hub-lifetime-manager';
 import {
   decodeCursor,
   encodeCursor,
@@ -49,7 +49,8 @@ export class LocalPresence implements HubPresence {
     const event: PresenceEvent = {
       type,
       connectionId: connection.connectionId,
-      ...(connection.userIdentifier !== undefined && connection.userIdentifier !== '' && { userId: connection.userIdentifier }),
+      ...(connection.userIdentifier !== undefined &&
+        connection.userIdentifier !== '' && { userId: connection.userIdentifier }),
       serverName: this.index.serverName,
       ...(group !== undefined && { group }),
     };

@@ -1,3 +1,4 @@
+// Over 600 lines: every environment variable's entry beside the loader that reads, checks and masks them.
 /**
  * Server configuration from environment variables and/or a JSON file, validated with zod at startup.
  *
@@ -18,19 +19,22 @@
  */
 import { accessSync, constants as fsConstants, readFileSync, statSync } from 'node:fs';
 import { z } from 'zod';
-import { hubConnectionOptionDescriptors as hub } from '../hub/hub-options';
+import { hubConnectionOptionDescriptors as hub } from './hub/hub-options';
 import {
   RedisConfigurationError,
   isRedisUrl,
   parseConnectionString,
   parseRedisUrl,
   type RedisTlsOptions,
-} from '../redis/redis-config';
-import type { OptionDescriptor } from '../option-descriptors';
-import type { SignalROptions } from '../options';
-import { redisOptionDescriptors as redis, redisPresenceOptionDescriptors as presence } from '../redis/redis-options';
-import { httpDispatcherOptionDescriptors as http, httpServerOptionDescriptors as server } from '../connections/dispatcher-options';
-import type { SignalRErrorCode } from '../errors';
+} from './redis/redis-config';
+import type { OptionDescriptor } from './shared/option-descriptors';
+import type { SignalROptions } from './options';
+import { redisOptionDescriptors as redis, redisPresenceOptionDescriptors as presence } from './redis/redis-options';
+import {
+  httpDispatcherOptionDescriptors as http,
+  httpServerOptionDescriptors as server,
+} from './connections/dispatcher-options';
+import type { SignalRErrorCode } from './shared/errors';
 
 /** One configuration option. */
 export interface ConfigOption<T> {
@@ -57,7 +61,9 @@ export interface ConfigOption<T> {
 export type ConfigTable = Readonly<Record<string, ConfigOption<any>>>;
 
 /** The values of a table's options. */
-export type ConfigValues<T extends ConfigTable> = { readonly [K in keyof T]: T[K]['default'] | z.output<T[K]['schema']> };
+export type ConfigValues<T extends ConfigTable> = {
+  readonly [K in keyof T]: T[K]['default'] | z.output<T[K]['schema']>;
+};
 
 /** A configuration that cannot be used; the message lists every problem, one per line. */
 export class ConfigError extends Error {
@@ -120,9 +126,12 @@ export function limitOption(
     description,
     default: defaultValue,
     defaultText: defaultValue === null ? 'none' : String(defaultValue),
-    schema: z.union([integerSchema(range.min, undefined, `${integerMessage(range.min, undefined)} or none`), z.null()], {
-      error: `${integerMessage(range.min, undefined)} or none`,
-    }),
+    schema: z.union(
+      [integerSchema(range.min, undefined, `${integerMessage(range.min, undefined)} or none`), z.null()],
+      {
+        error: `${integerMessage(range.min, undefined)} or none`,
+      },
+    ),
     fromEnv: (text) => (NONE_TEXT.test(text.trim()) ? null : numberFromEnv(text)),
   };
 }
@@ -181,7 +190,9 @@ export function listOption<T>(
   defaultText: string,
   extra?: { error: string; refine?: (list: readonly T[]) => boolean },
 ): ConfigOption<readonly T[] | undefined> {
-  let schema: z.ZodType<readonly T[]> = z.array(item, { error: extra?.error ?? 'must be a list' }).min(1, { error: 'must not be empty' });
+  let schema: z.ZodType<readonly T[]> = z
+    .array(item, { error: extra?.error ?? 'must be a list' })
+    .min(1, { error: 'must not be empty' });
   if (extra?.refine !== undefined) schema = schema.refine(extra.refine, { error: extra.error });
   return {
     env,
@@ -189,7 +200,11 @@ export function listOption<T>(
     default: defaultValue,
     defaultText,
     schema: schema as z.ZodType<readonly T[] | undefined>,
-    fromEnv: (text) => text.split(',').map((part) => part.trim()).filter((part) => part !== ''),
+    fromEnv: (text) =>
+      text
+        .split(',')
+        .map((part) => part.trim())
+        .filter((part) => part !== ''),
   };
 }
 
@@ -223,7 +238,8 @@ function sentence(fragment: string): string {
  */
 export function descriptorOption<T>(descriptor: OptionDescriptor<T>): ConfigOption<T> {
   const env = descriptor.env;
-  if (env === undefined || !('default' in descriptor)) throw new Error('the option has no environment variable or default');
+  if (env === undefined || !('default' in descriptor))
+    throw new Error('the option has no environment variable or default');
   const description = sentence(descriptor.description);
   const defaultValue = descriptor.default as unknown;
   let option: ConfigOption<unknown>;
@@ -320,7 +336,7 @@ export const serverConfigOptions = {
     undefined,
     'none',
     {
-      error: "must be `*` or a list of origins such as https://app.example.com",
+      error: 'must be `*` or a list of origins such as https://app.example.com',
       refine: (list) => (list.length === 1 && list[0] === '*') || list.every((origin) => ORIGIN.test(origin)),
     },
   ),
@@ -358,7 +374,10 @@ export const serverConfigOptions = {
     secret: true,
   },
   redisTlsCaFile: fileOption('REDIS_TLS_CA_FILE', "PEM file of the CA that signed Redis's certificate (turns TLS on)."),
-  redisTlsCertFile: fileOption('REDIS_TLS_CERT_FILE', 'PEM file of a client certificate, for a Redis that asks for one.'),
+  redisTlsCertFile: fileOption(
+    'REDIS_TLS_CERT_FILE',
+    'PEM file of a client certificate, for a Redis that asks for one.',
+  ),
   redisTlsKeyFile: fileOption('REDIS_TLS_KEY_FILE', "PEM file of the client certificate's private key."),
   redisTlsServername: stringOption(
     'REDIS_TLS_SERVERNAME',
@@ -368,7 +387,7 @@ export const serverConfigOptions = {
   ),
   redisChannelPrefix: stringOption(
     'REDIS_CHANNEL_PREFIX',
-    'Channel prefix of the .NET servers sharing the Redis (their `ChannelPrefix`); wins over the connection string\'s.',
+    "Channel prefix of the .NET servers sharing the Redis (their `ChannelPrefix`); wins over the connection string's.",
     undefined,
     z.string(),
     "the connection string's `channelPrefix`, else none",
@@ -393,7 +412,7 @@ export const serverConfigOptions = {
   managementAccessKey: {
     ...stringOption(
       'SIGNALR_MANAGEMENT_ACCESS_KEY',
-      'Turns on the management REST API at `/api` (Azure SignalR Service\'s routes): the key its HS256 tokens are signed with, or an Azure connection string `Endpoint=…;AccessKey=…;`.',
+      "Turns on the management REST API at `/api` (Azure SignalR Service's routes): the key its HS256 tokens are signed with, or an Azure connection string `Endpoint=…;AccessKey=…;`.",
       undefined,
       z.string().min(1, { error: 'must not be empty' }),
       'none: no management API',
@@ -466,7 +485,9 @@ function readConfigFile(file: string): Record<string, unknown> {
   try {
     text = readFileSync(file, 'utf8');
   } catch (error) {
-    throw new ConfigError([`${CONFIG_FILE_ENV}: cannot read ${file} (${(error as NodeJS.ErrnoException).code ?? String(error)})`]);
+    throw new ConfigError([
+      `${CONFIG_FILE_ENV}: cannot read ${file} (${(error as NodeJS.ErrnoException).code ?? String(error)})`,
+    ]);
   }
   let parsed: unknown;
   try {
@@ -526,7 +547,9 @@ export function loadConfig<T extends ConfigTable>(table: T, sources: ConfigSourc
     if (key === undefined) {
       if (name.startsWith(RESERVED_ENV_PREFIX)) {
         const hint = closest(name, [...envNames.keys()]);
-        problems.push(`unknown option ${name} in the environment${hint === undefined ? '' : ` (did you mean ${hint}?)`}`);
+        problems.push(
+          `unknown option ${name} in the environment${hint === undefined ? '' : ` (did you mean ${hint}?)`}`,
+        );
       }
       continue;
     }
@@ -544,7 +567,10 @@ export function loadConfig<T extends ConfigTable>(table: T, sources: ConfigSourc
     const result = option.schema.safeParse(raw[key]);
     if (result.success) values[key] = result.data;
     else {
-      const got = option.mask !== undefined && typeof raw[key] === 'string' ? 'a value not shown' : shown(raw[key], option.secret === true);
+      const got =
+        option.mask !== undefined && typeof raw[key] === 'string'
+          ? 'a value not shown'
+          : shown(raw[key], option.secret === true);
       problems.push(`${origin[key]}: ${result.error.issues[0]?.message ?? 'is invalid'}; got ${got}`);
     }
   }
@@ -563,7 +589,8 @@ export function describeConfig<T extends ConfigTable>(table: T, config: ConfigVa
   for (const key of Object.keys(table)) {
     const value = (config as Record<string, unknown>)[key];
     const option = table[key];
-    described[key] = option.secret === true && typeof value === 'string' ? (option.mask ?? maskRedisPassword)(value) : value;
+    described[key] =
+      option.secret === true && typeof value === 'string' ? (option.mask ?? maskRedisPassword)(value) : value;
   }
   return described;
 }

@@ -9,7 +9,7 @@
 import { z } from 'zod';
 
 /**
- * How the environment writes an option, when a server process reads it from a variable (`operations/config.ts`
+ * How the environment writes an option, when a server process reads it from a variable (`src/config.ts`
  * turns this into a configuration option).
  */
 export type EnvironmentForm =
@@ -217,7 +217,8 @@ export function customDescriptor<T>(
     | { readonly required: true },
   extras?: Omit<DescriptorExtras, 'defaultText' | 'env'>,
 ): OptionDescriptor<T> {
-  if ('required' in defaults) return Object.freeze({ ...describe(description, schema, undefined, extras, undefined), required: true });
+  if ('required' in defaults)
+    return Object.freeze({ ...describe(description, schema, undefined, extras, undefined), required: true });
   return describe(
     description,
     schema,
