@@ -178,7 +178,11 @@ async function queueCell(): Promise<Batch[]> {
   try {
     const far = { host: '127.0.0.1', port: servers[1].port };
     for (let i = 0; i < RECEIVERS; i++) {
-      receivers.push(await connectClient(i % 2 === 0 ? 'signalr-json' : 'signalr-msgpack', far, { onDelivered: (count) => (delivered += count) }));
+      receivers.push(
+        await connectClient(i % 2 === 0 ? 'signalr-json' : 'signalr-msgpack', far, {
+          onDelivered: (count) => (delivered += count),
+        }),
+      );
     }
     let ownCopies = 0;
     let onOwnCopy: (() => void) | undefined;
@@ -214,13 +218,15 @@ async function queueCell(): Promise<Batch[]> {
         // wait for Redis, queued or not).
         const copiesBefore = ownCopies;
         for (let sent = 0; sent < QUEUE_BATCH; sent++) {
-          while (sent - (ownCopies - copiesBefore) >= WINDOW) await new Promise<void>((resolve) => (onOwnCopy = resolve));
+          while (sent - (ownCopies - copiesBefore) >= WINDOW)
+            await new Promise<void>((resolve) => (onOwnCopy = resolve));
           sender.broadcast(payloadFor(sequence++));
         }
         if (queued) redis = await startRedis(null, port);
         const deadline = Date.now() + 60_000;
         while (delivered < deliveredBefore + QUEUE_BATCH * RECEIVERS) {
-          if (Date.now() > deadline) throw new Error(`only ${delivered - deliveredBefore} of ${QUEUE_BATCH * RECEIVERS} deliveries arrived`);
+          if (Date.now() > deadline)
+            throw new Error(`only ${delivered - deliveredBefore} of ${QUEUE_BATCH * RECEIVERS} deliveries arrived`);
           await sleep(5);
         }
         const cpu = servers.map((server, i) => cpuSeconds(server.pid) - cpuBefore[i]);
@@ -291,8 +297,14 @@ async function main(): Promise<void> {
   const perBroadcast = (queued: boolean, key: 'senderMicrosecondsPerBroadcast' | 'serversMicrosecondsPerBroadcast') =>
     median(batches.filter((batch) => batch.queued === queued).map((batch) => batch[key]));
   const queue = {
-    direct: { sender: perBroadcast(false, 'senderMicrosecondsPerBroadcast'), servers: perBroadcast(false, 'serversMicrosecondsPerBroadcast') },
-    queued: { sender: perBroadcast(true, 'senderMicrosecondsPerBroadcast'), servers: perBroadcast(true, 'serversMicrosecondsPerBroadcast') },
+    direct: {
+      sender: perBroadcast(false, 'senderMicrosecondsPerBroadcast'),
+      servers: perBroadcast(false, 'serversMicrosecondsPerBroadcast'),
+    },
+    queued: {
+      sender: perBroadcast(true, 'senderMicrosecondsPerBroadcast'),
+      servers: perBroadcast(true, 'serversMicrosecondsPerBroadcast'),
+    },
   };
   const queueTable = [
     '',

@@ -184,6 +184,10 @@ describe('publish queue through 60 s without Redis', () => {
       const after = await queueCounts(server);
       expect(after.replayed - before[i].replayed).toBeGreaterThanOrEqual(queuedAtEnd);
     }
-    console.log([`Redis killed for ${OUTAGE_MS / 1000} s, 100 broadcasts/s of 8 000 characters from each server:`, ...lines].join('\n'));
+    console.log(
+      [`Redis killed for ${OUTAGE_MS / 1000} s, 100 broadcasts/s of 8 000 characters from each server:`, ...lines].join(
+        '\n',
+      ),
+    );
   }, 120_000);
 });
