@@ -9,7 +9,9 @@
  * delivered messages per second, both servers' and Redis's CPU per broadcast, and the latency from send to arrival at
  * a receiver on the other server at a fixed 200 broadcasts/s (p50, p99) — and each as a ratio of streams to pub/sub.
  * The modes alternate (pub/sub, streams, pub/sub, streams) and each figure is the median of its mode's runs, so a
- * drift of the machine does not favour one. Nothing here asserts a time.
+ * drift of the machine does not favour one. A last cell prices the publish queue: server CPU per broadcast queued
+ * while Redis is stopped and replayed once it is back, against the same broadcasts published directly.
+ * Nothing here asserts a time.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
@@ -148,6 +150,105 @@ async function cell(mode: Mode): Promise<Result> {
   }
 }
 
+/** Broadcasts per batch of the publish-queue cell. */
+const QUEUE_BATCH = QUICK ? 3000 : 10_000;
+
+/** What one batch of the publish-queue cell cost: CPU seconds per server, from its first send to its last arrival. */
+interface Batch {
+  readonly queued: boolean;
+  readonly senderMicrosecondsPerBroadcast: number;
+  readonly serversMicrosecondsPerBroadcast: number;
+}
+
+/**
+ * The publish queue's cost per message (pub/sub mode): the same batch of broadcasts sent with Redis up (each
+ * published at once) and with Redis stopped (each kept in the sender's queue, then replayed once Redis is started
+ * again on the same port), on the same two servers, alternating. CPU is counted from the first send until every
+ * far receiver has every broadcast, so the queued figure includes the reconnection and the replay.
+ */
+async function queueCell(): Promise<Batch[]> {
+  let redis = await startRedis(null);
+  const port = redis.port;
+  const servers = [
+    await startNodeServer('ours.js', ['--redis', redis.url], null),
+    await startNodeServer('ours.js', ['--redis', redis.url], null),
+  ];
+  const receivers: BenchClient[] = [];
+  let delivered = 0;
+  try {
+    const far = { host: '127.0.0.1', port: servers[1].port };
+    for (let i = 0; i < RECEIVERS; i++) {
+      receivers.push(
+        await connectClient(i % 2 === 0 ? 'signalr-json' : 'signalr-msgpack', far, {
+          onDelivered: (count) => (delivered += count),
+        }),
+      );
+    }
+    let ownCopies = 0;
+    let onOwnCopy: (() => void) | undefined;
+    const sender = await connectClient(
+      'signalr-json',
+      { host: '127.0.0.1', port: servers[0].port },
+      {
+        onDelivered: (count) => {
+          ownCopies += count;
+          onOwnCopy?.();
+        },
+      },
+    );
+    receivers.push(sender);
+    // Both servers listening before anything is measured.
+    for (let number = 0; delivered < RECEIVERS; number++) {
+      sender.broadcast(payloadFor(number));
+      await sleep(50);
+    }
+    await sleep(500);
+    let sequence = 1_000_000;
+    const batches: Batch[] = [];
+    for (let round = 0; round < ROUNDS + 1; round++) {
+      for (const queued of [false, true]) {
+        if (queued) {
+          await redis.stop();
+          // The servers see the connection closed at once on loopback; a moment for both to mark it down.
+          await sleep(500);
+        }
+        const deliveredBefore = delivered;
+        const cpuBefore = servers.map((server) => cpuSeconds(server.pid));
+        // WINDOW in flight: a slot frees when the sender's own copy comes back (at once: local delivery does not
+        // wait for Redis, queued or not).
+        const copiesBefore = ownCopies;
+        for (let sent = 0; sent < QUEUE_BATCH; sent++) {
+          while (sent - (ownCopies - copiesBefore) >= WINDOW)
+            await new Promise<void>((resolve) => (onOwnCopy = resolve));
+          sender.broadcast(payloadFor(sequence++));
+        }
+        if (queued) redis = await startRedis(null, port);
+        const deadline = Date.now() + 60_000;
+        while (delivered < deliveredBefore + QUEUE_BATCH * RECEIVERS) {
+          if (Date.now() > deadline)
+            throw new Error(`only ${delivered - deliveredBefore} of ${QUEUE_BATCH * RECEIVERS} deliveries arrived`);
+          await sleep(5);
+        }
+        const cpu = servers.map((server, i) => cpuSeconds(server.pid) - cpuBefore[i]);
+        // The first round warms both paths up and is not counted.
+        if (round > 0) {
+          batches.push({
+            queued,
+            senderMicrosecondsPerBroadcast: (cpu[0] * 1e6) / QUEUE_BATCH,
+            serversMicrosecondsPerBroadcast: ((cpu[0] + cpu[1]) * 1e6) / QUEUE_BATCH,
+          });
+        }
+        await sleep(300);
+      }
+    }
+    return batches;
+  } finally {
+    for (const receiver of receivers) receiver.close();
+    for (const server of servers) await server.stop();
+    await redis.stop();
+  }
+}
+
 async function main(): Promise<void> {
   const runs: Result[] = [];
   for (let round = 0; round < ROUNDS; round++) {
@@ -191,11 +292,38 @@ async function main(): Promise<void> {
       `${ratio(streams.latencyP50Ms, pubsub.latencyP50Ms)} | ${ratio(streams.latencyP99Ms, pubsub.latencyP99Ms)} |`,
   ].join('\n');
   process.stdout.write(`${table}\n`);
+
+  const batches = await queueCell();
+  const perBroadcast = (queued: boolean, key: 'senderMicrosecondsPerBroadcast' | 'serversMicrosecondsPerBroadcast') =>
+    median(batches.filter((batch) => batch.queued === queued).map((batch) => batch[key]));
+  const queue = {
+    direct: {
+      sender: perBroadcast(false, 'senderMicrosecondsPerBroadcast'),
+      servers: perBroadcast(false, 'serversMicrosecondsPerBroadcast'),
+    },
+    queued: {
+      sender: perBroadcast(true, 'senderMicrosecondsPerBroadcast'),
+      servers: perBroadcast(true, 'serversMicrosecondsPerBroadcast'),
+    },
+  };
+  const queueTable = [
+    '',
+    `The publish queue (pub/sub mode): ${QUEUE_BATCH} broadcasts sent with Redis up, and the same with Redis stopped ` +
+      `(queued on the sender's server, replayed once Redis is started again), ${RECEIVERS} receivers on the other server; ` +
+      `CPU from the first send to the last arrival; median of ${ROUNDS} batch(es) each:`,
+    '',
+    "| publish | sender's server µs per broadcast | both servers µs per broadcast |",
+    '| --- | --- | --- |',
+    `| direct | ${queue.direct.sender.toFixed(0)} | ${queue.direct.servers.toFixed(0)} |`,
+    `| queued + replayed | ${queue.queued.sender.toFixed(0)} | ${queue.queued.servers.toFixed(0)} |`,
+    `| queued ÷ direct | ${ratio(queue.queued.sender, queue.direct.sender)} | ${ratio(queue.queued.servers, queue.direct.servers)} |`,
+  ].join('\n');
+  process.stdout.write(`${queueTable}\n`);
   const directory = path.join(REPO_ROOT, 'bench', 'results');
   mkdirSync(directory, { recursive: true });
   writeFileSync(
     path.join(directory, `backplane-modes${QUICK ? '-quick' : ''}.json`),
-    `${JSON.stringify({ date: new Date().toISOString(), quick: QUICK, receivers: RECEIVERS, window: WINDOW, seconds: SECONDS, runs, summary }, null, 2)}\n`,
+    `${JSON.stringify({ date: new Date().toISOString(), quick: QUICK, receivers: RECEIVERS, window: WINDOW, seconds: SECONDS, runs, summary, queueBatch: QUEUE_BATCH, batches, queue }, null, 2)}\n`,
   );
 }
 

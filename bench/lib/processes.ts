@@ -274,9 +274,9 @@ export function redisVersion(): string | null {
   return /v=(\S+)/.exec(result.stdout)?.[1] ?? 'unknown';
 }
 
-/** Starts a throwaway Redis (no persistence) on a free port. */
-export async function startRedis(cpus: string | null): Promise<RunningServer & { url: string }> {
-  const port = await freePort();
+/** Starts a throwaway Redis (no persistence) on a free port, or on `port` (to start it again where servers expect it). */
+export async function startRedis(cpus: string | null, port?: number): Promise<RunningServer & { url: string }> {
+  port ??= await freePort();
   const child = spawnPinned(
     cpus,
     'redis-server',
