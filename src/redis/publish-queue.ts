@@ -29,6 +29,11 @@ export interface QueuedPublish {
   state: 'waiting' | 'sent' | 'done';
   /** It waited for the connection at least once (so its eventual publish counts as replayed). */
   waited: boolean;
+  /**
+   * Set when the entry goes back to the queue after a lost connection: whether this is its first wait, so the count
+   * of queued publishes counts each publish once however often its connection is lost.
+   */
+  firstWait?: boolean;
   /** Incremented at each send, so the reply of an earlier attempt (on a connection since lost) is ignored. */
   attempt: number;
   /** Settles the publisher's promise: Redis's receiver count, or why it was not published. */
@@ -154,6 +159,7 @@ export class PublishQueue {
     const unanswered = this.inFlight.drain().filter((entry) => entry.state === 'sent');
     for (const entry of unanswered) {
       entry.state = 'waiting';
+      entry.firstWait = !entry.waited;
       entry.waited = true;
       this.waitingBytes += entry.payload.length;
       this.waitingCount++;

@@ -419,7 +419,9 @@ export class RedisBus implements BackplaneBus {
         this.deliver(listener, entry.payload);
       }
     }
-    this.queuedTotal += requeued.length;
+    // A publish queued before (sent after a reconnection, then lost with that connection too) is counted once.
+    const firstQueued = requeued.filter((entry) => entry.firstWait === true).length;
+    this.queuedTotal += firstQueued;
     this.queuedInOutage += requeued.length;
     for (const entry of requeued) entry.onQueued?.();
     this.scheduleAgeCheck();

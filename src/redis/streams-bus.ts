@@ -852,7 +852,9 @@ export class StreamsBus implements BackplaneBus {
     const requeued = this.queue.requeueInFlight();
     if (requeued.length === 0) return;
     for (const entry of requeued) this.unexpectEcho(entry);
-    this.queuedTotal += requeued.length;
+    // A publish queued before (sent after a reconnection, then lost with that connection too) is counted once.
+    const firstQueued = requeued.filter((entry) => entry.firstWait === true).length;
+    this.queuedTotal += firstQueued;
     this.queuedInOutage += requeued.length;
     for (const entry of requeued) entry.onQueued?.();
     this.scheduleAgeCheck();
