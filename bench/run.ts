@@ -28,6 +28,7 @@ import * as path from 'node:path';
 import type { Dialect, Target } from './lib/dialects';
 import type { ConnectResult, EchoResult } from './generator';
 import { cpuSeconds, machineBusySeconds, residentBytes, totalCpuSeconds } from './lib/proc';
+import { svgToPng as renderPng } from './lib/png';
 import {
   Generator,
   prepareDotnet,
@@ -753,29 +754,11 @@ async function writeOutputs(report: Report, updateReadmeToo: boolean): Promise<v
   process.stdout.write(`\n${markdown}\n`);
 }
 
-/** Renders the chart to PNG with the headless Chromium the browser tests use; false when there is none. */
+/** Renders the chart to PNG; false (and a note) when there is no Chromium. */
 async function svgToPng(svg: string, file: string): Promise<boolean> {
-  try {
-    const { chromium } = await import('playwright-core');
-    const browser = await chromium.launch({
-      executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
-      headless: true,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking'],
-    });
-    try {
-      const width = Number(/width="(\d+)"/.exec(svg)?.[1] ?? 1000);
-      const height = Number(/height="(\d+)"/.exec(svg)?.[1] ?? 800);
-      const page = await browser.newPage({ viewport: { width, height }, deviceScaleFactor: 1 });
-      await page.setContent(`<!doctype html><html><body style="margin:0">${svg}</body></html>`);
-      await page.screenshot({ path: file, clip: { x: 0, y: 0, width, height } });
-    } finally {
-      await browser.close();
-    }
-    return true;
-  } catch (error) {
-    log(`no PNG chart (${String((error as Error).message).split('\n')[0]}); the SVG is written`);
-    return false;
-  }
+  const failure = await renderPng(svg, file);
+  if (failure !== null) log(`no PNG chart (${failure}); the SVG is written`);
+  return failure === null;
 }
 
 const README_BEGIN = '<!-- bench:begin -->';
