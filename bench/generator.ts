@@ -10,7 +10,11 @@
  *   backplane, so the window covers the trip through Redis);
  * - `send` sets the sender's pace: a fixed rate (capped by a window of broadcasts in flight) or, with rate 0, as
  *   fast as the window allows (saturation);
- * - `echo` invokes `Echo` at a fixed total rate over the open connections and returns latency percentiles.
+ * - `echo` invokes `Echo` at a fixed total rate over the open connections and returns latency percentiles;
+ * - `join` puts each SignalR connection in its groups (`JoinRoom`) and resolves once every join has completed;
+ * - `pace` sends broadcasts (`SendMessage`) or messages to random groups (`SendToRoom`) from the first connections
+ *   at a fixed total rate for a while, and `prime` sends one broadcast or one message to each of some groups — the
+ *   scale curve's workloads, where the senders are ordinary connections spread over the servers.
  */
 import {
   closeIdleHttpSockets,
@@ -37,6 +41,9 @@ export type Command =
   | { op: 'sender'; dialect: Dialect; sendTarget: Target; ackTarget: Target; localAddress: string }
   | { op: 'send'; rate: number; window: number }
   | { op: 'echo'; rate: number; durationMs: number }
+  | { op: 'join'; groups: string[][] }
+  | { op: 'pace'; kind: 'all' | 'group'; rate: number; durationMs: number; senders: number; groups: string[] }
+  | { op: 'prime'; kind: 'all' | 'group'; senders: number; groups: string[] }
   | { op: 'close' };
 
 /** Results of the commands that return something. */
@@ -55,10 +62,18 @@ export interface EchoResult {
   max: number;
 }
 
+/** What `pace` sent: the total, and (to random groups) how many went to each of the command's groups. */
+export interface PaceResult {
+  sent: number;
+  perGroup: number[];
+}
+
 export type Reply = { id: number; result?: unknown; error?: string };
 
 const clients: BenchClient[] = [];
 let delivered = 0;
+/** While joins are in flight, completions go here instead of the echo bookkeeping. */
+let onCompletion: ((id: number) => void) | null = null;
 
 // Echo bookkeeping: send times by id, latencies in ms.
 let sendTimes = new Float64Array(0);
@@ -69,6 +84,7 @@ const handlers = {
     delivered += count;
   },
   onEcho(id: number) {
+    if (onCompletion !== null) return onCompletion(id);
     const sentAt = sendTimes[id];
     if (sentAt > 0) {
       latencies.push(performance.now() - sentAt);
@@ -205,6 +221,80 @@ function runEcho(command: Extract<Command, { op: 'echo' }>): Promise<EchoResult>
   });
 }
 
+// -- groups and paced hub-method sends ---------------------------------------------------------------------------
+
+function invoker(client: BenchClient): NonNullable<BenchClient['invoke']> {
+  if (client.invoke === undefined) throw new Error('this dialect cannot invoke hub methods');
+  return client.invoke;
+}
+
+/** `JoinRoom` for every group of every connection (`groups[i]` are the groups of connection `i`), all at once. */
+function joinGroups(command: Extract<Command, { op: 'join' }>): Promise<number> {
+  const total = command.groups.reduce((sum, groups) => sum + groups.length, 0);
+  if (command.groups.length > clients.length)
+    throw new Error(`${command.groups.length} connections' groups for ${clients.length} connections`);
+  return new Promise((resolve) => {
+    let done = 0;
+    onCompletion = () => {
+      if (++done < total) return;
+      onCompletion = null;
+      resolve(done);
+    };
+    let id = 0;
+    command.groups.forEach((groups, index) => {
+      const invoke = invoker(clients[index]);
+      for (const group of groups) invoke('JoinRoom', [group], ++id);
+    });
+    if (total === 0) resolve(0);
+  });
+}
+
+let paceSequence = 0;
+
+/** One message from sender `from` (of the first `senders` connections): a broadcast, or one to `group`. */
+function sendOne(from: number, group: string | undefined): void {
+  const payload = payloadFor(++paceSequence);
+  const client = clients[from];
+  if (group === undefined) client.broadcast(payload);
+  else invoker(client)('SendToRoom', [group, 'u', payload]);
+}
+
+/** `rate` messages per second for `durationMs`, from the first `senders` connections in turn. */
+function pace(command: Extract<Command, { op: 'pace' }>): Promise<PaceResult> {
+  const total = Math.round((command.rate * command.durationMs) / 1000);
+  const perGroup = new Array<number>(command.groups.length).fill(0);
+  let sent = 0;
+  const started = performance.now();
+  return new Promise((resolve) => {
+    const timer = setInterval(() => {
+      const due = Math.min(total, Math.floor(((performance.now() - started) * command.rate) / 1000));
+      while (sent < due) {
+        let group: string | undefined;
+        if (command.kind === 'group') {
+          const index = Math.floor(Math.random() * command.groups.length);
+          perGroup[index]++;
+          group = command.groups[index];
+        }
+        sendOne(sent % command.senders, group);
+        sent++;
+      }
+      if (sent >= total) {
+        clearInterval(timer);
+        resolve({ sent, perGroup });
+      }
+    }, 2);
+  });
+}
+
+function prime(command: Extract<Command, { op: 'prime' }>): number {
+  if (command.kind === 'all') {
+    sendOne(0, undefined);
+    return 1;
+  }
+  command.groups.forEach((group, index) => sendOne(index % command.senders, group));
+  return command.groups.length;
+}
+
 // -- command loop ------------------------------------------------------------------------------------------------
 
 async function handle(command: Command): Promise<unknown> {
@@ -219,6 +309,12 @@ async function handle(command: Command): Promise<unknown> {
       return setPace(command);
     case 'echo':
       return runEcho(command);
+    case 'join':
+      return joinGroups(command);
+    case 'pace':
+      return pace(command);
+    case 'prime':
+      return prime(command);
     case 'close':
       if (pacer !== null) clearInterval(pacer);
       saturating = false;

@@ -36,6 +36,11 @@ export interface BenchClient {
   broadcast(payload: string): void;
   /** Asks the server to send `payload` back, tagged `id`. */
   echo(id: number, payload: string): void;
+  /**
+   * SignalR only: invokes the hub method `target` with `args`; with an `id`, the server's completion comes back to
+   * `onEcho(id)`, without one it is fire and forget.
+   */
+  invoke?(target: string, args: unknown[], id?: number): void;
   close(): void;
 }
 
@@ -225,6 +230,16 @@ async function connectSignalR(
     echo(id, payload) {
       socket.send(
         encode({ type: MessageType.Invocation, invocationId: String(id), target: 'Echo', arguments: [payload] }),
+      );
+    },
+    invoke(target, args, id) {
+      socket.send(
+        encode({
+          type: MessageType.Invocation,
+          ...(id !== undefined && { invocationId: String(id) }),
+          target,
+          arguments: args,
+        }),
       );
     },
     close: () => socket.close(),
