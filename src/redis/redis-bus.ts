@@ -237,9 +237,7 @@ export class RedisBus implements BackplaneBus {
         log: this.log,
         onMessage: (channel, payload) => this.dispatch(channel, payload),
         onChange: () => this.updateState(),
-        onLost: (channels) => {
-          for (const channel of channels) this.echoes.delete(channel);
-        },
+        onLost: (channels) => this.shardChannelsLost(channels),
         onFatal: (text, channel) =>
           this.fatal(this.explain('permission', `ssubscribe '${channel}': ${text}`, this.target.description)),
       });
@@ -417,6 +415,27 @@ export class RedisBus implements BackplaneBus {
           entry.settle(error, 0);
         },
       );
+  }
+
+  /**
+   * Sharded mode: `channels` are no longer received on their node's connection (it closed, or their slot moved).
+   * A publish of this server on one of them that relies on its echo to reach this server's own clients — sent, or
+   * queued, while the channel was still received — may never echo now: ioredis's own retry of an SPUBLISH may have
+   * it accepted by a node this server is not subscribed to yet. It is delivered to this server's clients at once, in
+   * the order made, as the classic bus does for publishes lost with its connection. Should the echo of one already
+   * sent come after all, those clients get it twice (at least once, as with a resent publish); one still queued is
+   * sent later with its echo skipped.
+   */
+  private shardChannelsLost(channels: readonly string[]): void {
+    const lost = new Set(channels);
+    // Expected echoes of these channels can no longer come on the connection they were expected on.
+    for (const channel of channels) this.echoes.delete(channel);
+    for (const entry of [...this.queue.inFlight.toArray(), ...this.queue.waiting.toArray()]) {
+      if (entry.state === 'done' || entry.deliveredLocally || !lost.has(entry.channel)) continue;
+      const listener = this.listeners.get(entry.channel);
+      entry.deliveredLocally = true;
+      if (listener !== undefined) this.deliver(listener, entry.payload);
+    }
   }
 
   /** The publishing connection is gone: what it sent without a reply waits again, ahead of the rest. */

@@ -111,6 +111,10 @@ test('subscriptions follow group membership through 2,000 joins and leaves; a se
         await sender.connection.invoke('SendToRoom', room, 'sender', `to ${room}`);
         await inbox.waitFor(count + 1, 5000);
         expect(inbox.items[count]).toEqual(['sender', `to ${room}`]);
+        // Subscribed, with SSUBSCRIBE, on the master that owns the group channel's slot (and only by server A).
+        const channel = `${HUB}:group:${room}`;
+        const port = cluster.nodes[0].port;
+        expect(await shardSubscribers((await ownerOf(port, await keySlot(port, channel))).port, channel)).toBe(1);
         delivered++;
       }
       await joiner.connection.invoke('LeaveRoom', room);
@@ -199,7 +203,7 @@ test('a single Redis is refused at startup with SIGNALR_ERR_REDIS_SHARDED_NEEDS_
   }
 }, 30_000);
 
-test('a classic subscriber on the hub\'s channels (a .NET server, or a server without the option) is warned of', async () => {
+test("a classic subscriber on the hub's channels (a .NET server, or a server without the option) is warned of", async () => {
   const node = cluster.nodes[2];
   const classic = new Redis({ host: '127.0.0.1', port: node.port, lazyConnect: true });
   classic.on('error', () => undefined);
