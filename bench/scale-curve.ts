@@ -63,8 +63,10 @@ const SENDERS = 8;
 const GENERATORS = 2;
 const ROUNDS = QUICK ? 1 : 2;
 /**
- * Seconds of the idle reading before each window: servers and Redis use some CPU with nothing sent (timers, pings,
- * the cluster bus's gossip), which is no message's cost; its rate times the window is taken off the window's CPU.
+ * Seconds of the idle reading of each Redis deployment, before any server connects: Redis uses some CPU with
+ * nothing sent (its timers, the cluster bus's gossip: a few thousandths of a core per node), which is no message's
+ * cost; that rate times each window is taken off the window's Redis CPU. The servers' idle rate (timers, pings) is
+ * smaller still against what they spend per window and is left in.
  */
 const IDLE_SECONDS = QUICK ? 1 : 2;
 /** The hub's name on Redis (the chat sample's class name): channels are `ChatHub:group:{name}`. */
@@ -80,11 +82,23 @@ interface Deployment {
   serverArgs(index: number): string[];
   /** Ports of the master nodes, for the subscription counts. */
   readonly ports: number[];
+  /** CPU cores each Redis process uses idle (read once, before any server connects). */
+  idleCores: number[];
   stop(): Promise<void>;
 }
 
 function pin(pid: number, cpuList: string | null): void {
   if (cpuList !== null) execFileSync('taskset', ['-a', '-p', '-c', cpuList, String(pid)], { stdio: 'ignore' });
+}
+
+/** Reads the deployment's idle rate per Redis process. */
+async function readIdle(deployment: Deployment): Promise<Deployment> {
+  const started = performance.now();
+  const before = deployment.pids.map((pid) => preciseCpuSeconds(pid));
+  await sleep(IDLE_SECONDS * 1000);
+  const seconds = (performance.now() - started) / 1000;
+  deployment.idleCores = deployment.pids.map((pid, i) => (preciseCpuSeconds(pid) - before[i]) / seconds);
+  return deployment;
 }
 
 async function deploy(topology: Topology): Promise<Deployment> {
@@ -93,6 +107,7 @@ async function deploy(topology: Topology): Promise<Deployment> {
     return {
       pids: [redis.pid],
       ports: [redis.port],
+      idleCores: [],
       serverArgs: () => ['--redis', redis.url],
       stop: () => redis.stop(),
     };
@@ -111,6 +126,7 @@ async function deploy(topology: Topology): Promise<Deployment> {
   return {
     pids: cluster.nodes.map((node) => node.pid!),
     ports: cluster.nodes.map((node) => node.port),
+    idleCores: [],
     serverArgs: (index) => [
       '--redis-connection-string',
       [...seeds.slice(index % seeds.length), ...seeds.slice(0, index % seeds.length)].join(','),
@@ -224,11 +240,8 @@ async function serversPerGroup(deployment: Deployment, topology: Topology, group
 }
 
 interface Window {
-  /** CPU above the idle rate. */
+  /** CPU counted (Redis's less its idle rate). */
   readonly counts: CellCounts;
-  /** Cores the servers and Redis used with nothing sent. */
-  readonly serverIdleCores: number;
-  readonly redisIdleCores: number;
   /** Cores of other work on the machine meanwhile (busy time beyond the measured processes and generators). */
   readonly otherCores: number;
   readonly seconds: number;
@@ -236,10 +249,7 @@ interface Window {
   readonly missing: number;
 }
 
-/**
- * Reads the idle rate, then sends the workload at its rate and counts CPU until every expected delivery is in,
- * less what the same time idle would have cost.
- */
+/** Sends the workload at its rate and counts CPU until every expected delivery is in. */
 async function measure(
   generators: Generator[],
   servers: RunningServer[],
@@ -255,14 +265,6 @@ async function measure(
       (sum, pid) => sum + cpuSeconds(pid),
       0,
     );
-  const idleStarted = performance.now();
-  const serverIdleBefore = readServers();
-  const redisIdleBefore = readRedis();
-  await sleep(IDLE_SECONDS * 1000);
-  const idleSeconds = (performance.now() - idleStarted) / 1000;
-  const serverIdleCores = (readServers() - serverIdleBefore) / idleSeconds;
-  const redisIdlePerNode = readRedis().map((value, i) => (value - redisIdleBefore[i]) / idleSeconds);
-
   const before = await delivered(generators);
   const serverBefore = readServers();
   const redisBefore = readRedis();
@@ -273,19 +275,17 @@ async function measure(
   const target = before + expected(results);
   const complete = await awaitDelivered(generators, target, 60_000);
   const seconds = (performance.now() - started) / 1000;
-  const redisUsed = readRedis().map((value, i) => value - redisBefore[i] - redisIdlePerNode[i] * seconds);
+  const redisUsed = readRedis().map((value, i) => value - redisBefore[i] - deployment.idleCores[i] * seconds);
   const counts: CellCounts = {
     messages: results.reduce((sum, result) => sum + result.sent, 0),
     delivered: (await delivered(generators)) - before,
-    serverCpuSeconds: readServers() - serverBefore - serverIdleCores * seconds,
+    serverCpuSeconds: readServers() - serverBefore,
     redisCpuSeconds: redisUsed.reduce((sum, value) => sum + value, 0),
     busiestRedisCpuSeconds: Math.max(...redisUsed),
   };
   const other = machineBusySeconds() - machineBefore - (everything() - ownBefore);
   return {
     counts,
-    serverIdleCores,
-    redisIdleCores: redisIdlePerNode.reduce((sum, value) => sum + value, 0),
     otherCores: Math.max(0, other) / seconds,
     seconds,
     missing: complete ? 0 : target - (await delivered(generators)),
@@ -326,7 +326,15 @@ async function broadcastCell(servers: RunningServer[], deployment: Deployment): 
         }),
       (results) => results.reduce((sum, result) => sum + result.sent, 0) * connections,
     );
-    return summarize('broadcast', servers.length, connections, servers.length, connections, window);
+    return summarize(
+      'broadcast',
+      servers.length,
+      connections,
+      servers.length,
+      connections,
+      window,
+      deployment.idleCores,
+    );
   } finally {
     await Promise.all(generators.map((generator) => generator.stop()));
   }
@@ -383,7 +391,15 @@ async function groupsCell(
           0,
         ),
     );
-    return summarize('groups', servers.length, memberships / groups, subscribers, connections, window);
+    return summarize(
+      'groups',
+      servers.length,
+      memberships / groups,
+      subscribers,
+      connections,
+      window,
+      deployment.idleCores,
+    );
   } finally {
     await Promise.all(generators.map((generator) => generator.stop()));
   }
@@ -396,6 +412,7 @@ function summarize(
   subscribersPerMessage: number,
   connections: number,
   window: Window,
+  idleCores: readonly number[],
 ): Omit<ScaleCell, 'topology'> {
   const costs: CellCosts = cellCosts(window.counts);
   return {
@@ -407,8 +424,7 @@ function summarize(
     ...window.counts,
     ...costs,
     seconds: window.seconds,
-    serverIdleCores: window.serverIdleCores,
-    redisIdleCores: window.redisIdleCores,
+    redisIdleCores: idleCores.reduce((sum, value) => sum + value, 0),
     missing: window.missing,
     otherCores: window.otherCores,
     loadAverage: loadavg()[0],
@@ -424,7 +440,7 @@ async function main(): Promise<void> {
   for (let round = 0; round < ROUNDS; round++) {
     for (const topology of topologies) {
       if (notRun[topology] !== undefined) continue;
-      const deployment = await deploy(topology);
+      const deployment = await readIdle(await deploy(topology));
       try {
         for (const count of SERVER_COUNTS) {
           const servers: RunningServer[] = [];

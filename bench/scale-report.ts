@@ -25,8 +25,7 @@ export interface ScaleCell extends CellCounts, CellCosts {
   /** Servers subscribed to each message's channel (measured with `PUBSUB NUMSUB` for groups). */
   readonly subscribersPerMessage: number;
   readonly seconds: number;
-  /** Cores the servers and Redis used idle (taken off the window's CPU). */
-  readonly serverIdleCores: number;
+  /** Cores all Redis processes used idle, before any server connected (taken off the window's Redis CPU). */
   readonly redisIdleCores: number;
   readonly missing: number;
   readonly otherCores: number;
@@ -144,7 +143,7 @@ export function fittedModels(run: ScaleRun): Partial<Record<RedisLayout, CostMod
 
 function cellTable(run: ScaleRun, workload: ScaleCell['workload']): string[] {
   const rows = [
-    '| Redis | servers | servers per message (subscribers) | servers µs per delivered | vs 1 server | Redis µs per delivered | Redis µs per message | busiest Redis node µs per message | Redis vs one Redis | idle cores, servers / Redis | other work, cores |',
+    '| Redis | servers | servers per message (subscribers) | servers µs per delivered | vs 1 server | Redis µs per delivered | Redis µs per message | busiest Redis node µs per message | Redis vs one Redis | Redis idle cores | other work, cores |',
     '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
   ];
   for (const layout of LAYOUTS) {
@@ -162,7 +161,7 @@ function cellTable(run: ScaleRun, workload: ScaleCell['workload']): string[] {
           `${ratio(cell.serverMicrosPerDelivered, one?.serverMicrosPerDelivered ?? NaN)} | ${fixed(cell.redisMicrosPerDelivered, 3)} | ` +
           `${fixed(cell.redisMicrosPerMessage, 1)} | ${fixed(cell.busiestRedisMicrosPerMessage, 1)} | ` +
           `${ratio(cell.redisMicrosPerMessage, single?.redisMicrosPerMessage ?? NaN)} | ` +
-          `${fixed(cell.serverIdleCores, 3)} / ${fixed(cell.redisIdleCores, 3)} | ${fixed(cell.otherCores, 2)}` +
+          `${fixed(cell.redisIdleCores, 3)} | ${fixed(cell.otherCores, 2)}` +
           `${cell.missing > 0 ? ` (${cell.missing} deliveries missing)` : ''} |`,
       );
     }
@@ -391,8 +390,8 @@ export function renderScaleReport(run: ScaleRun, chartFile: string): { markdown:
       `${(groups.groups * groups.members) / groups.connections} groups, members placed at random over the servers, ` +
       `${groups.rate} messages/s to random groups for ${groups.seconds} s. ${senders} sending connections spread over ` +
       'the servers; half the connections JSON, half MessagePack. CPU from the first send until every delivery arrived, ' +
-      'less the idle rate (timers, pings, cluster gossip) read just before, summed over every thread of every server ' +
-      'and Redis process (schedstat, ns).',
+      "Redis's less its idle rate (timers, cluster gossip) read before any server connected; summed over every thread " +
+      'of every server and Redis process (schedstat, ns).',
     '',
     `![scale curve](${chartFile})`,
     '',
