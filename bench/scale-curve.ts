@@ -3,7 +3,7 @@
  * Redis, on a 3-master Redis Cluster with classic pub/sub, and on the same cluster with sharded pub/sub
  * (`redis.shardedPubSub`).
  *
- *   npm run bench:scale -- [--quick] [--only single,cluster,sharded] [--no-pin]
+ *   npm run bench:scale -- [--quick] [--only single,cluster,sharded] [--no-pin] [--render FILE.json]
  *
  * Two workloads on the same servers: broadcast to all (every connection receives every `SendMessage`), and many
  * groups (1,000 groups of 10 members, each connection in several, members placed at random over the servers; each
@@ -19,7 +19,7 @@
  * are the figures. Nothing here asserts a time.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import * as path from 'node:path';
 import Redis from 'ioredis';
@@ -57,7 +57,7 @@ const BACKPLANE_MISSING_EXIT = 3;
 /** Broadcast: connections, offered broadcasts per second, measured seconds. */
 const BROADCAST = { connections: QUICK ? 250 : 500, rate: 200, seconds: QUICK ? 3 : 8 };
 /** Many groups: groups × members, connections (each in members·groups/connections groups), sends per second. */
-const GROUPS = { groups: 1000, members: 10, connections: 2000, rate: 1000, seconds: QUICK ? 3 : 8 };
+const GROUPS = { groups: 1000, members: 10, connections: QUICK ? 1000 : 2000, rate: 1000, seconds: QUICK ? 3 : 8 };
 /** Sender connections, the first of each generator's, spread over the servers. */
 const SENDERS = 8;
 const GENERATORS = 2;
@@ -431,11 +431,32 @@ function summarize(
   };
 }
 
+/** Writes the JSON, the report, the chart's SVG and PNG of a run. */
+async function writeOutputs(run: ScaleRun, suffix: string): Promise<string> {
+  const directory = path.join(REPO_ROOT, 'bench', 'results');
+  mkdirSync(directory, { recursive: true });
+  writeFileSync(path.join(directory, `scale-curve${suffix}.json`), `${JSON.stringify(run, null, 2)}\n`);
+  const { markdown, svg } = renderScaleReport(run, `scale-curve${suffix}.png`);
+  writeFileSync(path.join(directory, `scale-curve${suffix}.svg`), svg);
+  const failure = await svgToPng(svg, path.join(directory, `scale-curve${suffix}.png`));
+  if (failure !== null) log(`no PNG chart (${failure}); the SVG is written`);
+  const text = failure === null ? markdown : markdown.replace(`scale-curve${suffix}.png`, `scale-curve${suffix}.svg`);
+  writeFileSync(path.join(directory, `scale-curve${suffix}.md`), text);
+  return text;
+}
+
 async function main(): Promise<void> {
+  // `--render FILE.json` writes the report and chart of a saved run again (after a change to them).
+  if (argv.includes('--render')) {
+    const file = argv[argv.indexOf('--render') + 1];
+    const run = JSON.parse(readFileSync(file, 'utf8')) as ScaleRun;
+    process.stdout.write(await writeOutputs(run, path.basename(file, '.json').replace(/^scale-curve/, '')));
+    return;
+  }
   const topologies = TOPOLOGIES.filter((topology) => only === undefined || only.includes(topology));
   const cells: ScaleCell[] = [];
   const notRun: Partial<Record<Topology, string>> = {};
-  const started = Date.now();
+  const runStarted = Date.now();
   const loadAtStart = loadavg()[0];
   for (let round = 0; round < ROUNDS; round++) {
     for (const topology of topologies) {
@@ -443,14 +464,16 @@ async function main(): Promise<void> {
       const deployment = await readIdle(await deploy(topology));
       try {
         for (const count of SERVER_COUNTS) {
-          const servers: RunningServer[] = [];
-          try {
-            for (let i = 0; i < count; i++)
-              servers.push(await startNodeServer('ours.js', deployment.serverArgs(i), SERVER_CPUS));
-          } catch (error) {
-            notRun[topology] = notRunReason(error);
-            log(`${topology}: not run: ${notRun[topology]}`);
+          // Started together (quicker); any that failed leaves the others stopped.
+          const started = await Promise.allSettled(
+            Array.from({ length: count }, (_, i) => startNodeServer('ours.js', deployment.serverArgs(i), SERVER_CPUS)),
+          );
+          const servers = started.flatMap((result) => (result.status === 'fulfilled' ? [result.value] : []));
+          const failed = started.find((result) => result.status === 'rejected');
+          if (failed !== undefined) {
             await Promise.all(servers.map((server) => server.stop()));
+            notRun[topology] = notRunReason(failed.reason);
+            log(`${topology}: not run: ${notRun[topology]}`);
             break;
           }
           try {
@@ -480,7 +503,7 @@ async function main(): Promise<void> {
     date: new Date().toISOString(),
     quick: QUICK,
     rounds: ROUNDS,
-    durationSeconds: Math.round((Date.now() - started) / 1000),
+    durationSeconds: Math.round((Date.now() - runStarted) / 1000),
     machine: {
       cpu: `${cpus().length} × ${cpus()[0]?.model.trim() ?? 'unknown'}`,
       node: process.version,
@@ -494,17 +517,8 @@ async function main(): Promise<void> {
     cells,
     summary: summarizeCells(cells),
   };
-  const directory = path.join(REPO_ROOT, 'bench', 'results');
-  mkdirSync(directory, { recursive: true });
   const suffix = `${QUICK ? '-quick' : ''}${only !== undefined ? '-partial' : ''}`;
-  writeFileSync(path.join(directory, `scale-curve${suffix}.json`), `${JSON.stringify(run, null, 2)}\n`);
-  const { markdown, svg } = renderScaleReport(run, `scale-curve${suffix}.png`);
-  writeFileSync(path.join(directory, `scale-curve${suffix}.svg`), svg);
-  const failure = await svgToPng(svg, path.join(directory, `scale-curve${suffix}.png`));
-  if (failure !== null) log(`no PNG chart (${failure}); the SVG is written`);
-  const text = failure === null ? markdown : markdown.replace(`scale-curve${suffix}.png`, `scale-curve${suffix}.svg`);
-  writeFileSync(path.join(directory, `scale-curve${suffix}.md`), text);
-  process.stdout.write(`${text}\n`);
+  process.stdout.write(`${await writeOutputs(run, suffix)}\n`);
 }
 
 /** The median of each cell's figures over the rounds. */

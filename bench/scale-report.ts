@@ -173,7 +173,7 @@ function cellTable(run: ScaleRun, workload: ScaleCell['workload']): string[] {
 export function readmeTable(run: ScaleRun): string {
   const counts = run.settings.serverCounts;
   const rows = [
-    `| workload | Redis | servers µs per delivered (${counts.join(' / ')} servers) | Redis µs per message (${counts.join(' / ')}) | busiest node µs per message at ${counts[counts.length - 1]} |`,
+    `| workload | Redis | servers µs per delivered (${counts.join(' / ')} servers) | Redis µs per message, all nodes (${counts.join(' / ')}) | busiest node µs per message at ${counts[counts.length - 1]} |`,
     '| --- | --- | --- | --- | --- |',
   ];
   for (const workload of ['broadcast', 'groups'] as const) {
@@ -318,18 +318,19 @@ function renderChart(run: ScaleRun): string {
   const width = PANEL_WIDTH * 2 + 20;
   out.push(
     `<text x="20" y="26" font-size="18" font-weight="bold">Scale curve: CPU per message, 1 to 8 servers, ${escape(run.date.slice(0, 10))}${run.quick ? ' (quick)' : ''}</text>`,
-    `<text x="20" y="46" font-size="12" fill="#4b5563">${escape(`${run.machine.cpu}, Node ${run.machine.node}, Redis ${run.machine.redis}; ${run.machine.placement}. A scale model: compare lines, not absolute values.`)}</text>`,
+    `<text x="20" y="46" font-size="12" fill="#4b5563">${escape(`${run.machine.cpu}, Node ${run.machine.node}, Redis ${run.machine.redis}; ${run.machine.placement};`)}</text>`,
+    `<text x="20" y="62" font-size="12" fill="#4b5563">${escape(`load average ${run.machine.loadAverageAtStart.toFixed(1)} → ${run.machine.loadAverageAtEnd.toFixed(1)}; median of ${run.rounds} round(s). A scale model: compare lines, not absolute values.`)}</text>`,
   );
   let legendX = 20;
   for (const layout of LAYOUTS) {
     const label = run.notRun[layout] !== undefined ? `${LABELS[layout]} (not run)` : LABELS[layout];
     out.push(
-      `<rect x="${legendX}" y="58" width="14" height="4" fill="${COLORS[layout]}"/>`,
-      `<text x="${legendX + 20}" y="64" font-size="12">${escape(label)}</text>`,
+      `<rect x="${legendX}" y="74" width="14" height="4" fill="${COLORS[layout]}"/>`,
+      `<text x="${legendX + 20}" y="80" font-size="12">${escape(label)}</text>`,
     );
     legendX += 20 + label.length * 6.6 + 24;
   }
-  const y0 = 74;
+  const y0 = 90;
   out.push(
     ...panel(
       run,
