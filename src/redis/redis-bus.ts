@@ -223,6 +223,12 @@ export class RedisBus implements BackplaneBus {
     this.startup.timer.unref();
     for (const warning of this.target.warnings) this.log.warn({}, warning);
 
+    if (options.shardedPubSub === true && this.target.mode !== 'endpoints') {
+      // Sentinel or a socket: one Redis server, no shards (the plugin refuses this before a bus is made).
+      this.settleStartup(
+        new RedisShardedPubSubError(shardedNeedsClusterExplanation(`${this.target.description} (${this.target.mode})`)),
+      );
+    }
     if (options.shardedPubSub === true) {
       // The cluster client knows the slots, so none of the classic bus's node discovery is needed.
       this.askCluster = false;

@@ -124,8 +124,9 @@ export class ShardSubscribers {
   }
 
   /**
-   * Records `channel` as wanted and subscribes it on its node. Resolves once Redis confirmed it, or at once when its
-   * node is not reachable now (it is subscribed when it is; `receives` says which). Never rejects.
+   * Records `channel` as wanted and subscribes it on its node. Resolves once Redis confirmed it — after the node's
+   * connection is made, when it is the first channel there — or as soon as that connection fails or closes, or at
+   * once when no owner is known yet (it is subscribed when it can be; `receives` says which). Never rejects.
    */
   want(channel: string): Promise<void> {
     if (this.closed) return Promise.resolve();
@@ -135,7 +136,8 @@ export class ShardSubscribers {
     this.channels.set(channel, entry);
     const confirmed = new Promise<void>((resolve) => entry.waiters.push(resolve));
     this.place(channel, entry);
-    if (entry.node === undefined || !entry.node.ready) this.release(entry);
+    // No owner known (the cluster client has no slot table yet): subscribed once it has one.
+    if (entry.node === undefined) this.release(entry);
     this.scheduleRepair();
     return confirmed;
   }
@@ -248,6 +250,11 @@ export class ShardSubscribers {
     node.confirmed.clear();
     node.pending.clear();
     if (lost.length > 0) this.options.onLost(lost);
+    // Whoever waits for a channel of this node goes on: it is subscribed when the node is back, or elsewhere.
+    for (const channel of node.channels) {
+      const entry = this.channels.get(channel);
+      if (entry !== undefined) this.release(entry);
+    }
     if (this.closed || this.nodes.get(node.key) !== node) return;
     if (wasReady) this.options.cluster.refreshSlotsCache();
     this.scheduleRepair();
@@ -336,8 +343,7 @@ export class ShardSubscribers {
       this.moved.set(Number(moved[1]), moved[2]);
       this.options.cluster.refreshSlotsCache();
       this.place(channel, entry);
-      // Subscribed on the node named once it is connected; until then the caller need not wait.
-      if (entry.node === undefined || !entry.node.ready) this.release(entry);
+      if (entry.node === undefined) this.release(entry);
       this.scheduleRepair();
       return;
     }

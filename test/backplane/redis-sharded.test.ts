@@ -17,6 +17,7 @@ import { ServerProcess, stopAll } from '../support/server-process';
 import { RedisBus } from '../../src/redis/redis-bus';
 import { resolveRedisTarget } from '../../src/redis/redis-config';
 import { clusterSlot } from '../../src/redis/cluster-slot';
+import { createEmitter } from '../../src/emitter';
 
 const HUB = 'Sharded.ChatHub';
 const silent = { error() {}, warn() {}, info() {}, debug() {} };
@@ -86,6 +87,33 @@ test('every message kind crosses between servers attached through different seed
     const metrics = await server.metrics();
     expect(metrics.sum('signalr_backplane_shard_connections')).toBe(health.shardConnections);
     expect(metrics.sum('signalr_backplane_sharded_subscriptions')).toBe(health.subscriptions);
+  }
+}, 60_000);
+
+test('an emitter with shardedPubSub reaches the servers: a send to all, and a group add acknowledged by the owner', async () => {
+  const poolA = new ClientPool(() => a!.hubUrl);
+  const emitter = createEmitter({
+    redis: `127.0.0.1:${cluster.nodes[1].port},abortConnect=False`,
+    hub: HUB,
+    shardedPubSub: true,
+    logger: silent,
+  });
+  try {
+    const client = await connectClient(poolA, 'emitted-to', false);
+    const inbox = client.inbox('ReceiveMessage');
+    await emitter.clients.all.send('ReceiveMessage', 'emitter', 'to all');
+    await inbox.waitFor(1, 10_000);
+    // A group command, acked by server A on the emitter's sharded ack channel, then a send to that group.
+    await emitter.groups.addToGroup(client.connection.connectionId!, 'emitted-room');
+    await emitter.clients.group('emitted-room').send('ReceiveMessage', 'emitter', 'to the group');
+    await inbox.waitFor(2, 10_000);
+    expect(inbox.items).toEqual([
+      ['emitter', 'to all'],
+      ['emitter', 'to the group'],
+    ]);
+  } finally {
+    await poolA.stopAll();
+    await emitter.close();
   }
 }, 60_000);
 
