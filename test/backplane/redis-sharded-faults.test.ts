@@ -5,7 +5,8 @@
  * - the slot of the busy group's channel moves to another master (`CLUSTER SETSLOT … IMPORTING/MIGRATING/NODE`, as
  *   `redis-cli --cluster reshard` moves a slot without keys) while traffic flows: the old owner unsubscribes both
  *   servers (`sunsubscribe` push), each subscribes the channel again on the new owner;
- * - the master that owns that channel's slot is killed and its replica promoted (`CLUSTER FAILOVER TAKEOVER`).
+ * - the master that owns that channel's slot is killed and its replica promoted (`CLUSTER FAILOVER TAKEOVER`);
+ * - that master (with no replica left) is killed and started again: it keeps its slots, both servers reconnect to it.
  * Asserted: each server's own clients get all of its messages; across servers nothing is lost outside the fault's
  * window, each channel's order holds, no hub call fails; inside the window the loss is measured, printed and held
  * to a bound. Channels on different shards travel different connections, so order is asserted per kind (channel).
@@ -206,6 +207,50 @@ test('the master owning the busy group channel is killed and its replica takes o
       [
         `Master :${owner.port} (slot ${slot}, ${GROUP_CHANNEL}) killed, replica :${replica!.port} promoted; both ` +
           `servers subscribed there and connected ${endedAt - cut.at} ms after the kill; ` +
+          `load average ${loadavg()[0].toFixed(1)} on ${cpus} cores:`,
+        ...report.lines,
+      ].join('\n'),
+    );
+    report.assert();
+  } finally {
+    await traffic.stop();
+    await traffic.close();
+  }
+}, 90_000);
+
+test('the master owning the busy group channel is restarted (killed and started again) while traffic flows', async () => {
+  const port = anyLive().port;
+  const slot = await keySlot(port, GROUP_CHANNEL);
+  const owner = await ownerOf(port, slot);
+  const node = cluster.nodes.find((candidate) => candidate.port === owner.port)!;
+  const traffic = await Traffic.connect(a!, b!);
+  try {
+    traffic.start('restart');
+    await delay(1500);
+    const cut = traffic.cut();
+    await node.kill();
+    await node.start();
+    await until(
+      async () => {
+        const serving = await ownerOf(anyLive().port, slot);
+        return (
+          (await shardSubscribers(serving.port, GROUP_CHANNEL)) === 2 &&
+          (await a!.backplane()).connected &&
+          (await b!.backplane()).connected
+        );
+      },
+      'both servers subscribed again on the restarted node',
+      RECOVERY_BOUND_MS,
+    );
+    const endedAt = Date.now();
+    await delay(3000);
+    await traffic.stop();
+    await traffic.settle();
+    const report = faultClaims(traffic, cut, endedAt, 500);
+    console.log(
+      [
+        `Master :${owner.port} (slot ${slot}) killed and restarted (it keeps its slots: no replica is left to ` +
+          `promote); both servers subscribed there again ${endedAt - cut.at} ms after the kill; ` +
           `load average ${loadavg()[0].toFixed(1)} on ${cpus} cores:`,
         ...report.lines,
       ].join('\n'),
