@@ -196,6 +196,22 @@ export class Traffic {
     return last + 1 < before.length ? before[last + 1].at : cut.at;
   }
 
+  /**
+   * The messages from `from` to `to` still on their way when Redis died: made from `faultBeganAt(cut)` until
+   * `diedAt` (the instant the process had exited). A publish Redis had answered but not yet written to the other
+   * server's subscriber, or a stream entry not yet read when Redis restarts empty, is gone with the process — no
+   * queue on the sending side can know of it. `lostOutside` lists the lost messages made outside that window.
+   */
+  inFlightAtDeath(from: 'a' | 'b', to: 'a' | 'b', cut: Cut, diedAt: number) {
+    const began = this.faultBeganAt(from, to, cut);
+    const inFlight = this.measure(from, to, began, diedAt);
+    return {
+      made: inFlight.sent,
+      lost: inFlight.lost,
+      lostOutside: [...this.measure(from, to, 0, began).lostTexts, ...this.measure(from, to, diedAt).lostTexts],
+    };
+  }
+
   /** Waits until the receivers stop getting messages (nothing new for `quietMs`). */
   async settle(quietMs = 2500, timeoutMs = 30_000): Promise<void> {
     const deadline = Date.now() + timeoutMs;
