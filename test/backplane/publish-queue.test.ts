@@ -52,7 +52,7 @@ interface Death {
 
 /**
  * Every message each server's sender made reached both receivers it was meant for, once each, in order. With
- * `death`, messages still on their way when Redis died (see `Traffic.inFlightAtDeath`, a few milliseconds' worth)
+ * `death`, messages still on their way when Redis died (see `Traffic.duringFault`, a few milliseconds' worth)
  * may be lost with the process; every other one must arrive, and the count is printed.
  */
 function expectNothingLost(traffic: Traffic, death?: Death): string[] {
@@ -64,7 +64,7 @@ function expectNothingLost(traffic: Traffic, death?: Death): string[] {
     ['b', 'b'],
   ] as const) {
     const crossing = traffic.measure(from, to);
-    const inFlight = death && traffic.inFlightAtDeath(from, to, death.cut, death.diedAt);
+    const inFlight = death && traffic.duringFault(from, to, death.cut, death.diedAt);
     lines.push(
       describeCrossing(`${from.toUpperCase()}→${to.toUpperCase()}`, crossing) +
         (inFlight ? ` (${inFlight.made} in flight when Redis died, ${inFlight.lost} of them lost)` : ''),
