@@ -21,7 +21,7 @@ function reads(name: string, frames: Array<string | Buffer>, replies: number, se
 
 /** After the handshake, sends `frame` and observes the Close and the socket closing. */
 function rejects(name: string, frame: string | Buffer, settings?: ServerSettings): Scenario {
-  return { name, settings, steps: [...connected(), { send: frame }, { closed: true, timeoutMs: 1500 }] };
+  return { name, settings, steps: [...connected(), { send: frame }, { closed: true }] };
 }
 
 /** A record with the invalid UTF-8 sequence `C3 28` between `before` and `after`. */
@@ -91,7 +91,7 @@ export const jsonParsingScenarios: Scenario[] = [
       ...connected(),
       { send: record('{"type":1,"invocationId":null,"target":"Echo","arguments":[1]}') },
       { send: invoke('2', 'Echo', 2) },
-      { closed: true, timeoutMs: 1500 },
+      { closed: true },
     ],
   },
   reads(
@@ -356,7 +356,7 @@ export const jsonParsingScenarios: Scenario[] = [
   {
     name: 'an unfinished message beyond the receive limit fails before its separator arrives',
     settings: SMALL_LIMIT,
-    steps: [...connected(), { send: echoOfSize(LIMIT + 100).slice(0, LIMIT + 50) }, { closed: true, timeoutMs: 1500 }],
+    steps: [...connected(), { send: echoOfSize(LIMIT + 100).slice(0, LIMIT + 50) }, { closed: true }],
   },
   reads('a message over the default limit of 32 KiB is refused', [echoOfSize(32 * 1024 + 1)], 0),
   reads('a message of exactly 32 KiB passes', [echoOfSize(32 * 1024)], 1),
