@@ -5,7 +5,7 @@
  * owns its slot and none with classic SUBSCRIBE; subscriptions follow group membership through thousands of joins
  * and leaves (the cluster's shard channels end at the baseline, the bus's listeners on its ioredis objects do not
  * grow, and a message sent right after a join arrives); a single Redis is refused at startup with its error code;
- * a classic subscriber on the same channels is warned of.
+ * a classic subscriber on the same channels — a plain SUBSCRIBE, and the ASP.NET Core reference server — is warned of.
  */
 import Redis from 'ioredis';
 import { exchangeEveryKind, connectClient } from '../support/backplane-exchange';
@@ -18,6 +18,7 @@ import { RedisBus } from '../../src/redis/redis-bus';
 import { resolveRedisTarget } from '../../src/redis/redis-config';
 import { clusterSlot } from '../../src/redis/cluster-slot';
 import { createEmitter } from '../../src/emitter';
+import { describeWithDotnet, startReferenceServer, type ReferenceServer } from '../support/dotnet-reference';
 
 const HUB = 'Sharded.ChatHub';
 const silent = { error() {}, warn() {}, info() {}, debug() {} };
@@ -261,3 +262,45 @@ test("a classic subscriber on the hub's channels (a .NET server, or a server wit
     classic.disconnect();
   }
 }, 60_000);
+
+describeWithDotnet('sharded pub/sub beside ASP.NET Core', () => {
+  let dotnet: ReferenceServer | undefined;
+  let d: ServerProcess | undefined;
+
+  afterAll(async () => {
+    await stopAll(d);
+    await dotnet?.stop();
+  }, 30_000);
+
+  test('a sharded server started on a cluster where an ASP.NET Core server serves the same hub warns of it', async () => {
+    const [n0, n1, n2] = cluster.nodes;
+    dotnet = await startReferenceServer({
+      MESSAGEPACK: 'true',
+      REDIS: `127.0.0.1:${n0.port},127.0.0.1:${n1.port},127.0.0.1:${n2.port},abortConnect=false`,
+    });
+    // StackExchange.Redis subscribes its classic channels (on some node of the cluster).
+    await until(
+      async () => {
+        const counts = await Promise.all(cluster.nodes.map((n) => classicSubscribers(n.port, 'WebAPI.ChatHub:all')));
+        return counts.reduce((sum, count) => sum + count, 0) === 1;
+      },
+      'the .NET server to subscribe its all channel',
+      60_000,
+    );
+    d = await ServerProcess.start('D', {
+      REDIS_URL: `127.0.0.1:${n2.port},abortConnect=False,name=sharded-D`,
+      SIGNALR_REDIS_SHARDED: 'true',
+      CHAT_HUB_NAME: 'WebAPI.ChatHub',
+    });
+    await d.waitForBackplane('connected', 20_000);
+    await until(
+      async () => d!.logLines().some((line) => line.event === 'signalr.backplane.classic_subscribers'),
+      'the warning of the .NET server',
+      10_000,
+    );
+    expect(d.logLines().find((line) => line.event === 'signalr.backplane.classic_subscribers')).toMatchObject({
+      channel: 'WebAPI.ChatHub:all',
+      subscribers: 1,
+    });
+  }, 120_000);
+});
