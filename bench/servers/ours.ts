@@ -4,7 +4,7 @@
  * protocols, default options, logging off.
  *
  * `--redis <url>` asks for the Redis backplane through the plugin's `redis` option (`--redis-mode streams` for its
- * Redis Streams layout). A build of the plugin without
+ * Redis Streams layout; `--redis-sharded` for sharded pub/sub, the URL then naming a Redis Cluster node). A build of the plugin without
  * it rejects the option (or keeps the in-memory lifetime manager); the server then exits with
  * {@link BACKPLANE_MISSING_EXIT} so the orchestrator reports the cell as not run rather than measuring two
  * unconnected servers.
@@ -21,16 +21,25 @@ async function main(): Promise<void> {
   const port = Number(argument('port') ?? 0);
   const redisUrl = argument('redis');
   const redisMode = argument('redis-mode') as 'pubsub' | 'streams' | undefined;
+  const redisSharded = process.argv.includes('--redis-sharded');
   // `--management-key <key>` turns on the management REST API (the send-from-anywhere benchmark's REST sender).
   const managementKey = argument('management-key');
   // `--admin` registers the admin page (no page is opened): what the page costs a server nobody is watching.
   const admin = process.argv.includes('--admin');
   const app = Fastify({ logger: false });
-  const options: SignalROptions & { redis?: { url: string; mode?: 'pubsub' | 'streams' } } = {
+  const options: SignalROptions & {
+    redis?: { url: string; mode?: 'pubsub' | 'streams'; shardedPubSub?: boolean };
+  } = {
     hubs: [{ path: '/chathub', hub: ChatHub }],
     // The backplane scenario's one change: the Redis lifetime manager, by URL.
     ...(redisUrl !== undefined
-      ? { redis: { url: redisUrl, ...(redisMode !== undefined && { mode: redisMode }) } }
+      ? {
+          redis: {
+            url: redisUrl,
+            ...(redisMode !== undefined && { mode: redisMode }),
+            ...(redisSharded && { shardedPubSub: true }),
+          },
+        }
       : {}),
     ...(managementKey !== undefined && { management: { accessKey: managementKey } }),
     ...(admin && { admin: { authorize: () => false } }),

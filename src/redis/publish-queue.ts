@@ -70,6 +70,11 @@ class Fifo<T> {
     return item;
   }
 
+  /** The items, in order, left in place. */
+  toArray(): T[] {
+    return this.items.slice(this.head);
+  }
+
   /** Removes every item, in order. */
   drain(): T[] {
     const items = this.items.slice(this.head);

@@ -50,6 +50,10 @@ export interface BackplaneHealthReport {
   readonly publishedMessages: number;
   readonly receivedMessages: number;
   readonly subscriptions: number;
+  /** Sharded pub/sub (`SIGNALR_REDIS_SHARDED`), with its subscriber connections and confirmed channels. */
+  readonly shardedPubSub: boolean;
+  readonly shardConnections?: number;
+  readonly shardedSubscriptions?: number;
   readonly channelPrefix: string;
   /** Where Redis is (endpoints or sentinels, TLS, user; never a password). */
   readonly redis: string;
