@@ -4,7 +4,8 @@
  *
  * Roles:
  * - `connect` opens connections (any dialect, spread over several servers and source addresses) that count the
- *   broadcast messages they receive and time the echoes they get back;
+ *   broadcast messages they receive and time the echoes they get back; SignalR JSON connections may also start
+ *   Server-Sent Events or long polling instead of a WebSocket (the connect scenario only);
  * - `sender` opens the fan-out sender: it broadcasts over one connection and counts its broadcasts in flight by
  *   the ones it receives back on another (the same one on a single server; one on the other server across a
  *   backplane, so the window covers the trip through Redis);
@@ -23,6 +24,7 @@ import {
   sequenceOf,
   type BenchClient,
   type Dialect,
+  type SignalRTransport,
   type Target,
 } from './lib/dialects';
 import { percentile } from './lib/stats';
@@ -36,6 +38,8 @@ export type Command =
       count: number;
       concurrency: number;
       localAddresses: string[];
+      /** SignalR dialects only: the transport to start (WebSockets when absent). */
+      transport?: SignalRTransport;
     }
   | { op: 'delivered' }
   | { op: 'sender'; dialect: Dialect; sendTarget: Target; ackTarget: Target; localAddress: string }
@@ -104,7 +108,7 @@ async function connectMany(command: Extract<Command, { op: 'connect' }>): Promis
       const target = command.targets[index % command.targets.length];
       const localAddress = command.localAddresses[index % command.localAddresses.length];
       try {
-        clients.push(await connectClient(command.dialect, target, handlers, localAddress));
+        clients.push(await connectClient(command.dialect, target, handlers, localAddress, command.transport));
       } catch (error) {
         failed++;
         firstError ??= (error as Error).message;

@@ -25,7 +25,7 @@ import { cpus, totalmem } from 'node:os';
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
-import type { Dialect, Target } from './lib/dialects';
+import type { Dialect, SignalRTransport, Target } from './lib/dialects';
 import type { ConnectResult, EchoResult } from './generator';
 import { cpuSeconds, machineBusySeconds, residentBytes, totalCpuSeconds } from './lib/proc';
 import { svgToPng as renderPng } from './lib/png';
@@ -103,6 +103,8 @@ export interface Settings {
   readonly idleConnections: number;
   readonly connectCount: number;
   readonly connectConcurrency: number;
+  /** Whether the SignalR servers' connect rate is measured over Server-Sent Events and long polling too. */
+  readonly connectHttpTransports: boolean;
 }
 
 const FULL: Settings = {
@@ -118,6 +120,7 @@ const FULL: Settings = {
   idleConnections: 10_000,
   connectCount: 3000,
   connectConcurrency: 32,
+  connectHttpTransports: true,
 };
 
 const QUICK: Settings = {
@@ -134,6 +137,8 @@ const QUICK: Settings = {
   idleConnections: 2000,
   connectCount: 400,
   connectConcurrency: 32,
+  // Four more cells (two servers, two transports) would take quick mode past two minutes.
+  connectHttpTransports: false,
 };
 
 /** Priority of every process a run starts: ahead of other programs on a shared machine. */
@@ -174,12 +179,19 @@ export interface IdleCell {
   rssBeforeBytes: number;
   rssAfterBytes: number;
 }
-export interface ConnectCell {
+export interface ConnectMeasure {
   connections: number;
   perSecond: number;
   perCpuSecond: number;
   serverCpu: number;
 }
+/** The WebSocket figures (every peer), and for SignalR servers those of the two HTTP transports. */
+export interface ConnectCell extends ConnectMeasure {
+  http?: Partial<Record<HttpTransport, Cell<ConnectMeasure>>>;
+}
+/** The SignalR transports besides WebSockets, each measured on a fresh server of its own. */
+export type HttpTransport = Exclude<SignalRTransport, 'WebSockets'>;
+export const HTTP_TRANSPORTS: readonly HttpTransport[] = ['ServerSentEvents', 'LongPolling'];
 export type Cell<T> = { ok: true; value: T } | { ok: false; reason: string };
 
 export interface Results {
@@ -502,8 +514,16 @@ async function idle(peer: Peer, context: Context, server: RunningServer): Promis
   });
 }
 
-/** Connect rate: negotiate + WebSocket + handshake (or the peer's equivalent), `connectConcurrency` at a time. */
-async function connectRate(peer: Peer, context: Context, server: RunningServer): Promise<ConnectCell> {
+/**
+ * Connect rate: negotiate + transport + handshake (or the peer's equivalent), `connectConcurrency` at a time, on
+ * WebSockets unless `transport` names another SignalR transport.
+ */
+async function connectRate(
+  peer: Peer,
+  context: Context,
+  server: RunningServer,
+  transport: SignalRTransport = 'WebSockets',
+): Promise<ConnectMeasure> {
   const { settings } = context;
   return withGenerators(1, context, async ([generator]) => {
     const base = {
@@ -511,13 +531,15 @@ async function connectRate(peer: Peer, context: Context, server: RunningServer):
       dialect: peer.dialect,
       targets: [targetOf(server)],
       localAddresses: SOURCE_ADDRESSES,
+      ...(transport !== 'WebSockets' && { transport }),
     };
+    const what = transport === 'WebSockets' ? `${peer.id} connect` : `${peer.id} connect ${transport}`;
     ensureConnected(
       await generator.call<ConnectResult>({ ...base, count: 200, concurrency: settings.connectConcurrency }),
       'warm-up',
     );
     const { result, cpu } = await measureQuietly(
-      `${peer.id} connect`,
+      what,
       () => [server.pid, generator.pid],
       async () => {
         const cpu0 = cpuSeconds(server.pid);
@@ -531,15 +553,39 @@ async function connectRate(peer: Peer, context: Context, server: RunningServer):
     );
     ensureConnected(result, 'connections');
     const wall = result.elapsedMs / 1000;
-    const cell = {
+    const measure = {
       connections: result.connected,
       perSecond: result.connected / wall,
       perCpuSecond: result.connected / cpu,
       serverCpu: cpu / wall,
     };
-    log(`  ${peer.id}: ${Math.round(cell.perSecond)} connections/s, ${Math.round(cell.perCpuSecond)} per server CPU-s`);
-    return cell;
+    log(
+      `  ${what}: ${Math.round(measure.perSecond)} connections/s, ${Math.round(measure.perCpuSecond)} per server CPU-s`,
+    );
+    return measure;
   });
+}
+
+/**
+ * The connect cell of a peer: WebSockets, then for SignalR servers Server-Sent Events and long polling, each
+ * transport on a fresh server so none inherits the others' connections.
+ */
+async function connectCell(peer: Peer, context: Context): Promise<ConnectCell> {
+  const cell: ConnectCell = await withServer(peer, context, (server) => connectRate(peer, context, server));
+  if (peer.dialect !== 'signalr-json' || !context.settings.connectHttpTransports) return cell;
+  cell.http = {};
+  for (const transport of HTTP_TRANSPORTS) {
+    await awaitQuietMachine();
+    try {
+      const measure = await withServer(peer, context, (server) => connectRate(peer, context, server, transport));
+      cell.http[transport] = { ok: true, value: measure };
+    } catch (error) {
+      const reason = String((error as Error).message ?? error).split('\n')[0];
+      log(`  ${transport} ${peer.id}: failed (${reason})`);
+      cell.http[transport] = { ok: false, reason };
+    }
+  }
+  return cell;
 }
 
 // -- the run -----------------------------------------------------------------------------------------------------
@@ -693,9 +739,7 @@ async function main(): Promise<void> {
           );
           break;
         case 'connect':
-          results.connect[peer.id] = await runCell(scenario, peer, context, () =>
-            withServer(peer, context, (server) => connectRate(peer, context, server)),
-          );
+          results.connect[peer.id] = await runCell(scenario, peer, context, () => connectCell(peer, context));
           break;
         case 'backplane':
           results.backplane[peer.id] = await runCell(scenario, peer, context, async () => {

@@ -5,8 +5,8 @@
  *
  * `--redis <url>` asks for the Redis backplane through the plugin's `redis` option (`--redis-mode streams` for its
  * Redis Streams layout); `--redis-connection-string <endpoints>` gives Redis as a StackExchange.Redis connection
- * string instead (a cluster's seed nodes), and `--redis-sharded` turns on sharded pub/sub (`shardedPubSub`) on a
- * Redis Cluster. A build of the plugin without
+ * string instead (a cluster's seed nodes), and `--redis-sharded` turns on sharded pub/sub (`shardedPubSub`), the URL
+ * or connection string then naming Redis Cluster nodes. A build of the plugin without
  * it rejects the option (or keeps the in-memory lifetime manager); the server then exits with
  * {@link BACKPLANE_MISSING_EXIT} so the orchestrator reports the cell as not run rather than measuring two
  * unconnected servers.

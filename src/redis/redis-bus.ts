@@ -223,6 +223,12 @@ export class RedisBus implements BackplaneBus {
     this.startup.timer.unref();
     for (const warning of this.target.warnings) this.log.warn({}, warning);
 
+    if (options.shardedPubSub === true && this.target.mode !== 'endpoints') {
+      // Sentinel or a socket: one Redis server, no shards (the plugin refuses this before a bus is made).
+      this.settleStartup(
+        new RedisShardedPubSubError(shardedNeedsClusterExplanation(`${this.target.description} (${this.target.mode})`)),
+      );
+    }
     if (options.shardedPubSub === true) {
       // The cluster client knows the slots, so none of the classic bus's node discovery is needed.
       this.askCluster = false;
@@ -748,7 +754,7 @@ export class RedisBus implements BackplaneBus {
    * Sharded mode: asks every node of the cluster (classic pub/sub is broadcast to all of them, and `PUBSUB NUMSUB`
    * counts the node's own subscribers only) whether classic subscribers listen to this server's `all` channels —
    * every server of a hub subscribes its `all` channel (docs/protocol.md §3.2), so a .NET server, or one of ours
-   * without `shardedPubSub`, shows there. They cannot exchange messages with this server (§3.11): warned once per
+   * without `shardedPubSub`, shows there. They cannot exchange messages with this server (docs/protocol.md §3.11): warned once per
    * channel until they are gone. Runs at each connection, at each new `all` channel and every
    * {@link CLASSIC_SUBSCRIBER_CHECK_MS}.
    */

@@ -250,7 +250,7 @@ function connectionOptions(plan: RedisConnectionPlan, role: ConnectionRole): Red
 /**
  * Opens the publishing client of sharded pub/sub: an ioredis `Cluster` on the seed endpoints, which learns the slot
  * table, sends each SPUBLISH to the node owning its channel's slot and follows `MOVED`/`ASK` replies. Its offline
- * queue is off (the bus keeps its own), the slot table is refreshed every 2 s besides on `MOVED` and failures, and
+ * queue is off (the bus keeps its own), the slot table is refreshed every 5 s besides on `MOVED` and failures, and
  * it reconnects like the other connections.
  */
 export function openCluster(plan: RedisConnectionPlan, role: ConnectionRole): Cluster {
@@ -264,7 +264,7 @@ export function openCluster(plan: RedisConnectionPlan, role: ConnectionRole): Cl
       enableOfflineQueue: false,
       // CLUSTER INFO may be refused to a least-privilege user; the first slot table is readiness enough.
       enableReadyCheck: false,
-      slotsRefreshInterval: 2000,
+      slotsRefreshInterval: 5000,
       clusterRetryStrategy: (attempt) => (typeof retryStrategy === 'function' ? retryStrategy(attempt) : null),
       lazyConnect: false,
     },

@@ -137,8 +137,8 @@ export interface RedisBackplaneOptions {
    * the node that owns its slot, so each message crosses only the shard that owns its channel instead of every node
    * of the cluster (classic `PUBLISH` is broadcast to all of them). ASP.NET Core servers publish with classic
    * `PUBLISH`, so they cannot share a cluster with servers in this mode: a fleet turns it on for every server at
-   * once. Refused with a single Redis or Sentinel (`SIGNALR_ERR_REDIS_SHARDED_NEEDS_CLUSTER`). See docs/protocol.md
-   * §3.11.
+   * once. Refused with a single Redis or Sentinel (`SIGNALR_ERR_REDIS_SHARDED_NEEDS_CLUSTER`). See
+   * docs/protocol.md §3.11.
    * @default false
    */
   readonly shardedPubSub?: boolean;

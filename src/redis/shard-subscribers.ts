@@ -14,9 +14,9 @@
  * - **A slot that moves** (`CLUSTER SETSLOT … NODE`, a reshard): the node that lost it sends an unsolicited
  *   `sunsubscribe` for each of its channels. ioredis 5 pairs that push with the oldest command awaiting a reply (or,
  *   with none, reports "Command queue state error"), so from then on that connection's replies are off by one. The
- *   connection is therefore dropped and opened again at the first sign — that error, or a channel that ioredis's
- *   own record of the connection says is gone — and every channel of that node is routed again after a refresh of
- *   the slot table: the moved one goes to its new owner.
+ *   connection is therefore dropped and opened again at the first sign — that error, or a reply whose subscription
+ *   count is below what Redis confirmed — and every channel of that node is routed again after a refresh of the
+ *   slot table: the moved one goes to its new owner.
  * - **`MOVED`** in reply to an `SSUBSCRIBE` (the table was stale): the channel goes at once to the node the reply
  *   names, and the table is refreshed.
  * - **A node restart**: the connection reconnects (the connector's retry strategy) and subscribes its channels
@@ -105,10 +105,13 @@ export class ShardSubscribers {
     return node !== undefined && node.ready && node.confirmed.has(channel);
   }
 
-  /** Every wanted channel is received (also true with none). */
+  /**
+   * Every wanted channel is received (also true with none). Counted per node, not per channel — the bus asks at every
+   * confirmation, thousands of times in a resubscription — which holds because a node's confirmed channels are always
+   * wanted channels placed on that node (each path that moves, forgets or loses a channel takes it out).
+   */
   get complete(): boolean {
-    for (const channel of this.channels.keys()) if (!this.receives(channel)) return false;
-    return true;
+    return this.confirmedCount === this.channels.size;
   }
 
   /** Subscriber connections open now (one per node owning a wanted channel's slot). */
@@ -124,8 +127,9 @@ export class ShardSubscribers {
   }
 
   /**
-   * Records `channel` as wanted and subscribes it on its node. Resolves once Redis confirmed it, or at once when its
-   * node is not reachable now (it is subscribed when it is; `receives` says which). Never rejects.
+   * Records `channel` as wanted and subscribes it on its node. Resolves once Redis confirmed it — after the node's
+   * connection is made, when it is the first channel there — or as soon as that connection fails or closes, or at
+   * once when no owner is known yet (it is subscribed when it can be; `receives` says which). Never rejects.
    */
   want(channel: string): Promise<void> {
     if (this.closed) return Promise.resolve();
@@ -135,7 +139,8 @@ export class ShardSubscribers {
     this.channels.set(channel, entry);
     const confirmed = new Promise<void>((resolve) => entry.waiters.push(resolve));
     this.place(channel, entry);
-    if (entry.node === undefined || !entry.node.ready) this.release(entry);
+    // No owner known (the cluster client has no slot table yet): subscribed once it has one.
+    if (entry.node === undefined) this.release(entry);
     this.scheduleRepair();
     return confirmed;
   }
@@ -248,6 +253,11 @@ export class ShardSubscribers {
     node.confirmed.clear();
     node.pending.clear();
     if (lost.length > 0) this.options.onLost(lost);
+    // Whoever waits for a channel of this node goes on: it is subscribed when the node is back, or elsewhere.
+    for (const channel of node.channels) {
+      const entry = this.channels.get(channel);
+      if (entry !== undefined) this.release(entry);
+    }
     if (this.closed || this.nodes.get(node.key) !== node) return;
     if (wasReady) this.options.cluster.refreshSlotsCache();
     this.scheduleRepair();
@@ -299,10 +309,12 @@ export class ShardSubscribers {
     const session = node.session;
     node.pending.add(channel);
     let error: Error | undefined;
+    /** The reply's count: how many sharded channels Redis holds for this connection. */
+    let count = Number.NaN;
     try {
       await this.window.run(Buffer.byteLength(channel) + SUBSCRIPTION_REPLY_OVERHEAD, async () => {
         if (session !== node.session || !node.ready) throw new Error(CONNECTION_LOST);
-        await session.track(node.redis.ssubscribe(channel), () => new Error(CONNECTION_LOST));
+        count = Number(await session.track(node.redis.ssubscribe(channel), () => new Error(CONNECTION_LOST)));
       });
     } catch (caught) {
       error = caught as Error;
@@ -318,9 +330,10 @@ export class ShardSubscribers {
     if (error === undefined) {
       if (entry.node === node && node.channels.has(channel)) {
         node.confirmed.add(channel);
-        // ioredis's own record of the connection lost a channel it was told nothing of: an unsolicited sunsubscribe
-        // was paired with a command of ours, so the replies are out of step (see the file's description).
-        if (!this.inStep(node)) {
+        // Redis holds at least what it confirmed (more while SUNSUBSCRIBEs are on their way). Fewer: the reply was an
+        // unsolicited sunsubscribe that ioredis paired with this command, and the replies are out of step (see the
+        // file's description; when the count cannot show it, the reply left over at the end does, as an error).
+        if (count < node.confirmed.size) {
           this.release(entry);
           this.restart(node, 'a channel was unsubscribed by the node (a slot moved away from it)');
           return;
@@ -336,8 +349,7 @@ export class ShardSubscribers {
       this.moved.set(Number(moved[1]), moved[2]);
       this.options.cluster.refreshSlotsCache();
       this.place(channel, entry);
-      // Subscribed on the node named once it is connected; until then the caller need not wait.
-      if (entry.node === undefined || !entry.node.ready) this.release(entry);
+      if (entry.node === undefined) this.release(entry);
       this.scheduleRepair();
       return;
     }
@@ -356,19 +368,6 @@ export class ShardSubscribers {
       );
     }
     this.scheduleRepair();
-  }
-
-  /** Whether ioredis still counts every channel Redis confirmed on `node` as subscribed. */
-  private inStep(node: ShardNode): boolean {
-    const condition = (
-      node.redis as unknown as { condition?: { subscriber?: false | { channels(type: string): string[] } } }
-    ).condition;
-    const subscriber = condition?.subscriber;
-    if (subscriber === undefined) return true;
-    if (subscriber === false) return node.confirmed.size === 0;
-    const held = new Set(subscriber.channels('ssubscribe'));
-    for (const channel of node.confirmed) if (!held.has(channel)) return false;
-    return true;
   }
 
   /** Sends the SUNSUBSCRIBE of `channel` on `node` through the window; never rejects. */

@@ -5,7 +5,7 @@
  * owns its slot and none with classic SUBSCRIBE; subscriptions follow group membership through thousands of joins
  * and leaves (the cluster's shard channels end at the baseline, the bus's listeners on its ioredis objects do not
  * grow, and a message sent right after a join arrives); a single Redis is refused at startup with its error code;
- * a classic subscriber on the same channels is warned of.
+ * a classic subscriber on the same channels — a plain SUBSCRIBE, and the ASP.NET Core reference server — is warned of.
  */
 import Redis from 'ioredis';
 import { exchangeEveryKind, connectClient } from '../support/backplane-exchange';
@@ -17,6 +17,8 @@ import { ServerProcess, stopAll } from '../support/server-process';
 import { RedisBus } from '../../src/redis/redis-bus';
 import { resolveRedisTarget } from '../../src/redis/redis-config';
 import { clusterSlot } from '../../src/redis/cluster-slot';
+import { createEmitter } from '../../src/emitter';
+import { describeWithDotnet, startReferenceServer, type ReferenceServer } from '../support/dotnet-reference';
 
 const HUB = 'Sharded.ChatHub';
 const silent = { error() {}, warn() {}, info() {}, debug() {} };
@@ -86,6 +88,33 @@ test('every message kind crosses between servers attached through different seed
     const metrics = await server.metrics();
     expect(metrics.sum('signalr_backplane_shard_connections')).toBe(health.shardConnections);
     expect(metrics.sum('signalr_backplane_sharded_subscriptions')).toBe(health.subscriptions);
+  }
+}, 60_000);
+
+test('an emitter with shardedPubSub reaches the servers: a send to all, and a group add acknowledged by the owner', async () => {
+  const poolA = new ClientPool(() => a!.hubUrl);
+  const emitter = createEmitter({
+    redis: `127.0.0.1:${cluster.nodes[1].port},abortConnect=False`,
+    hub: HUB,
+    shardedPubSub: true,
+    logger: silent,
+  });
+  try {
+    const client = await connectClient(poolA, 'emitted-to', false);
+    const inbox = client.inbox('ReceiveMessage');
+    await emitter.clients.all.send('ReceiveMessage', 'emitter', 'to all');
+    await inbox.waitFor(1, 10_000);
+    // A group command, acked by server A on the emitter's sharded ack channel, then a send to that group.
+    await emitter.groups.addToGroup(client.connection.connectionId!, 'emitted-room');
+    await emitter.clients.group('emitted-room').send('ReceiveMessage', 'emitter', 'to the group');
+    await inbox.waitFor(2, 10_000);
+    expect(inbox.items).toEqual([
+      ['emitter', 'to all'],
+      ['emitter', 'to the group'],
+    ]);
+  } finally {
+    await poolA.stopAll();
+    await emitter.close();
   }
 }, 60_000);
 
@@ -233,3 +262,45 @@ test("a classic subscriber on the hub's channels (a .NET server, or a server wit
     classic.disconnect();
   }
 }, 60_000);
+
+describeWithDotnet('sharded pub/sub beside ASP.NET Core', () => {
+  let dotnet: ReferenceServer | undefined;
+  let d: ServerProcess | undefined;
+
+  afterAll(async () => {
+    await stopAll(d);
+    await dotnet?.stop();
+  }, 30_000);
+
+  test('a sharded server started on a cluster where an ASP.NET Core server serves the same hub warns of it', async () => {
+    const [n0, n1, n2] = cluster.nodes;
+    dotnet = await startReferenceServer({
+      MESSAGEPACK: 'true',
+      REDIS: `127.0.0.1:${n0.port},127.0.0.1:${n1.port},127.0.0.1:${n2.port},abortConnect=false`,
+    });
+    // StackExchange.Redis subscribes its classic channels (on some node of the cluster).
+    await until(
+      async () => {
+        const counts = await Promise.all(cluster.nodes.map((n) => classicSubscribers(n.port, 'WebAPI.ChatHub:all')));
+        return counts.reduce((sum, count) => sum + count, 0) === 1;
+      },
+      'the .NET server to subscribe its all channel',
+      60_000,
+    );
+    d = await ServerProcess.start('D', {
+      REDIS_URL: `127.0.0.1:${n2.port},abortConnect=False,name=sharded-D`,
+      SIGNALR_REDIS_SHARDED: 'true',
+      CHAT_HUB_NAME: 'WebAPI.ChatHub',
+    });
+    await d.waitForBackplane('connected', 20_000);
+    await until(
+      async () => d!.logLines().some((line) => line.event === 'signalr.backplane.classic_subscribers'),
+      'the warning of the .NET server',
+      10_000,
+    );
+    expect(d.logLines().find((line) => line.event === 'signalr.backplane.classic_subscribers')).toMatchObject({
+      channel: 'WebAPI.ChatHub:all',
+      subscribers: 1,
+    });
+  }, 120_000);
+});
