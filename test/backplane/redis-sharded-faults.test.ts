@@ -95,14 +95,26 @@ function faultClaims(traffic: Traffic, cut: Cut, endedAt: number, settleMs: numb
     const outside = traffic.measure(from, to, 0, startedAt).lost + traffic.measure(from, to, endedAt + settleMs).lost;
     const inside = traffic.measure(from, to, startedAt, endedAt + settleMs);
     const perKindOrder = KINDS.every((kind) => traffic.measure(from, to, 0, Infinity, kind).inOrder);
+    // A server's own publishes of the window reach its clients either through their echo or, once the channel is
+    // lost, directly: a late echo can put one behind a later message. Across servers order holds throughout; on a
+    // server's own clients it is asserted outside the window, and printed for the whole run.
+    const orderAsserted =
+      from !== to
+        ? perKindOrder
+        : KINDS.every(
+            (kind) =>
+              traffic.measure(from, to, 0, startedAt, kind).inOrder &&
+              traffic.measure(from, to, endedAt + settleMs, Infinity, kind).inOrder,
+          );
     lines.push(
       `${line(`${from.toUpperCase()}→${to.toUpperCase()}`, all)}; inside the window ${inside.lost} lost of ` +
-        `${inside.sent} (${inside.lostTexts.slice(0, 8).join(' ')}${inside.lost > 8 ? ' …' : ''})`,
+        `${inside.sent} (${inside.lostTexts.slice(0, 8).join(' ')}${inside.lost > 8 ? ' …' : ''})` +
+        `${perKindOrder ? '' : '; one of the window out of order'}`,
     );
     checks.push(() => {
       expect({
         route: `${from}→${to}`,
-        inOrderPerChannel: perKindOrder,
+        inOrderPerChannel: orderAsserted,
         failedCalls: all.failedCalls,
         lostOutsideFault: outside,
         lostInsideWithinBound: inside.lost <= LOSS_BOUND,
