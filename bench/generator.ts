@@ -10,7 +10,12 @@
  *   backplane, so the window covers the trip through Redis);
  * - `send` sets the sender's pace: a fixed rate (capped by a window of broadcasts in flight) or, with rate 0, as
  *   fast as the window allows (saturation);
- * - `echo` invokes `Echo` at a fixed total rate over the open connections and returns latency percentiles.
+ * - `echo` invokes `Echo` at a fixed total rate over the open connections and returns latency percentiles;
+ * - for the scale scenario: `join` puts every open connection in one of several groups, `keepAlive` keeps connections
+ *   alive as a client does (a SignalR server closes a connection silent for 30 s), `expect` resolves when a number
+ *   of messages more has arrived, with the time, and `sendOnce` has the sender send one broadcast, or one message to
+ *   each group, and returns when it was sent. Times are `process.hrtime` (the machine's monotonic clock, the same in
+ *   every process), in milliseconds.
  */
 import {
   closeIdleHttpSockets,
@@ -37,6 +42,10 @@ export type Command =
   | { op: 'sender'; dialect: Dialect; sendTarget: Target; ackTarget: Target; localAddress: string }
   | { op: 'send'; rate: number; window: number }
   | { op: 'echo'; rate: number; durationMs: number }
+  | { op: 'join'; groups: number; concurrency: number }
+  | { op: 'keepAlive'; intervalMs: number }
+  | { op: 'expect'; count: number }
+  | { op: 'sendOnce'; groups: number }
   | { op: 'close' };
 
 /** Results of the commands that return something. */
@@ -64,11 +73,34 @@ let delivered = 0;
 let sendTimes = new Float64Array(0);
 let latencies: number[] = [];
 
+/** Invocation ids of group joins start here, above any echo's. */
+const JOIN_ID_BASE = 1_000_000_000;
+let joinAnswered = 0;
+let onJoinAnswered: (() => void) | null = null;
+/** Waiting `expect` commands: the delivered count each waits for. */
+let expectations: Array<{ until: number; resolve: (atMs: number) => void }> = [];
+
+/** The machine's monotonic clock in milliseconds, comparable between processes. */
+const clockMs = () => Number(process.hrtime.bigint()) / 1e6;
+
 const handlers = {
   onDelivered(count: number) {
     delivered += count;
+    if (expectations.length > 0) {
+      const now = clockMs();
+      expectations = expectations.filter((expectation) => {
+        if (delivered < expectation.until) return true;
+        expectation.resolve(now);
+        return false;
+      });
+    }
   },
   onEcho(id: number) {
+    if (id >= JOIN_ID_BASE) {
+      joinAnswered++;
+      onJoinAnswered?.();
+      return;
+    }
     const sentAt = sendTimes[id];
     if (sentAt > 0) {
       latencies.push(performance.now() - sentAt);
@@ -205,6 +237,62 @@ function runEcho(command: Extract<Command, { op: 'echo' }>): Promise<EchoResult>
   });
 }
 
+// -- scale: groups, keep-alive, single sends -----------------------------------------------------------------
+
+/** Puts connection `i` of this generator in group `g<i mod groups>`, `concurrency` joins in flight. */
+function joinGroups(command: Extract<Command, { op: 'join' }>): Promise<void> {
+  const members = clients.length;
+  joinAnswered = 0;
+  let next = 0;
+  return new Promise((resolve) => {
+    const issue = () => {
+      while (next < members && next - joinAnswered < command.concurrency) {
+        clients[next].join(JOIN_ID_BASE + next, `g${next % command.groups}`);
+        next++;
+      }
+    };
+    onJoinAnswered = () => {
+      if (joinAnswered >= members) {
+        onJoinAnswered = null;
+        resolve();
+      } else issue();
+    };
+    if (members === 0) resolve();
+    else issue();
+  });
+}
+
+let keepAliveTimer: NodeJS.Timeout | null = null;
+
+/** Sends each connection's keep-alive once per `intervalMs`, a slice of the connections every 100 ms. */
+function keepAlive(intervalMs: number): void {
+  if (keepAliveTimer !== null) clearInterval(keepAliveTimer);
+  keepAliveTimer = null;
+  if (intervalMs <= 0) return;
+  const slices = Math.max(1, Math.round(intervalMs / 100));
+  let slice = 0;
+  keepAliveTimer = setInterval(() => {
+    for (let i = slice; i < clients.length; i += slices) clients[i].keepAlive();
+    slice = (slice + 1) % slices;
+  }, 100);
+}
+
+/** Resolves with the time at which `count` more messages than now have arrived. */
+function expectDeliveries(count: number): Promise<number> {
+  return new Promise((resolve) => {
+    if (count <= 0) return resolve(clockMs());
+    expectations.push({ until: delivered + count, resolve });
+  });
+}
+
+/** One broadcast (`groups` 0), or one message to each of `groups` groups; returns the time just before it left. */
+function sendOnce(groups: number): number {
+  const at = clockMs();
+  if (groups === 0) sendClient!.broadcast(payloadFor(++sent));
+  else for (let group = 0; group < groups; group++) sendClient!.sendToGroup(`g${group}`, payloadFor(++sent));
+  return at;
+}
+
 // -- command loop ------------------------------------------------------------------------------------------------
 
 async function handle(command: Command): Promise<unknown> {
@@ -219,8 +307,17 @@ async function handle(command: Command): Promise<unknown> {
       return setPace(command);
     case 'echo':
       return runEcho(command);
+    case 'join':
+      return joinGroups(command);
+    case 'keepAlive':
+      return keepAlive(command.intervalMs);
+    case 'expect':
+      return expectDeliveries(command.count);
+    case 'sendOnce':
+      return sendOnce(command.groups);
     case 'close':
       if (pacer !== null) clearInterval(pacer);
+      if (keepAliveTimer !== null) clearInterval(keepAliveTimer);
       saturating = false;
       for (const client of clients) client.close();
       clients.length = 0;

@@ -6,7 +6,8 @@
  * this folder and the server sources, and starts this file. Options:
  *
  * - `--quick`: shorter windows, fewer connections, saturation only (under two minutes);
- * - `--only fanout,echo,idle,backplane,connect`: a subset of the scenarios;
+ * - `--only fanout,echo,idle,backplane,connect,scale`: a subset of the scenarios (`scale`: 100,000 connections on one
+ *   server; 10,000 in quick mode);
  * - `--peers ours-json,ours-msgpack,aspnetcore,socketio,ws`: a subset of the servers;
  * - `--no-pin`: leave CPU placement to the kernel (by default the servers run on CPU 0, everything else on CPU 1);
  * - `--no-nice`: start everything at the default priority (by default at nice -10 where allowed, so other programs
@@ -43,12 +44,12 @@ import {
   type Placement,
   type RunningServer,
 } from './lib/processes';
-import { renderReport, renderReadmeSection, type Report } from './report';
+import { count, renderReport, renderReadmeSection, type Report } from './report';
 import { renderChart } from './chart';
 
 // -- what is measured --------------------------------------------------------------------------------------------
 
-export type Scenario = 'fanout' | 'echo' | 'idle' | 'backplane' | 'connect';
+export type Scenario = 'fanout' | 'echo' | 'idle' | 'backplane' | 'connect' | 'scale';
 export type PeerId = 'ours-json' | 'ours-msgpack' | 'ours-admin' | 'aspnetcore' | 'socketio' | 'ws';
 
 export interface Peer {
@@ -78,7 +79,7 @@ export const PEERS: readonly Peer[] = [
   { id: 'ws', label: 'raw ws, pre-framed', dialect: 'ws', server: 'ws' },
 ];
 
-export const SCENARIOS: readonly Scenario[] = ['fanout', 'echo', 'idle', 'backplane', 'connect'];
+export const SCENARIOS: readonly Scenario[] = ['fanout', 'echo', 'idle', 'backplane', 'connect', 'scale'];
 
 /** Sizes and durations of one mode. */
 export interface Settings {
@@ -102,6 +103,12 @@ export interface Settings {
   readonly idleConnections: number;
   readonly connectCount: number;
   readonly connectConcurrency: number;
+  /** Connections held open on one server in the scale scenario (the sender's not counted). */
+  readonly scaleConnections: number;
+  /** Groups the scale scenario's connections are spread over, evenly. */
+  readonly scaleGroups: number;
+  /** Single broadcasts (and rounds of one message per group) timed at that scale. */
+  readonly scaleSends: number;
 }
 
 const FULL: Settings = {
@@ -117,6 +124,9 @@ const FULL: Settings = {
   idleConnections: 10_000,
   connectCount: 3000,
   connectConcurrency: 32,
+  scaleConnections: 100_000,
+  scaleGroups: 10,
+  scaleSends: 5,
 };
 
 const QUICK: Settings = {
@@ -133,6 +143,9 @@ const QUICK: Settings = {
   idleConnections: 2000,
   connectCount: 400,
   connectConcurrency: 32,
+  scaleConnections: 10_000,
+  scaleGroups: 10,
+  scaleSends: 3,
 };
 
 /** Priority of every process a run starts: ahead of other programs on a shared machine. */
@@ -179,6 +192,32 @@ export interface ConnectCell {
   perCpuSecond: number;
   serverCpu: number;
 }
+/** Sends timed at scale: from the send to the last of its messages arriving. */
+export interface ScaleSends {
+  /** Messages delivered by each send (every receiver once). */
+  deliveredEach: number;
+  /** Milliseconds from the send to the last arrival, each send. */
+  deliveryMs: number[];
+  medianMs: number;
+  /** Server CPU over all the sends (from each send to its last arrival) per delivered message. */
+  cpuMicrosPerDelivered: number;
+  deliveredPerCpuSecond: number;
+  /** The load generators' CPU over the same windows, per wall second: near 1 means the receiving side set the pace. */
+  loadCpu: number;
+}
+export interface ScaleCell {
+  connections: number;
+  /** Connections opened per second while the scale was built (negotiate, upgrade, handshake), 128 at a time. */
+  connectsPerSecond: number;
+  bytesPerConnection: number;
+  rssBeforeBytes: number;
+  rssAfterBytes: number;
+  /** Resident memory once every connection has joined its group. */
+  rssWithGroupsBytes: number;
+  groups: number;
+  broadcast: ScaleSends;
+  groupSends: ScaleSends;
+}
 export type Cell<T> = { ok: true; value: T } | { ok: false; reason: string };
 
 export interface Results {
@@ -187,6 +226,7 @@ export interface Results {
   idle: Partial<Record<PeerId, Cell<IdleCell>>>;
   backplane: Partial<Record<PeerId, Cell<FanoutCell>>>;
   connect: Partial<Record<PeerId, Cell<ConnectCell>>>;
+  scale?: Partial<Record<PeerId, Cell<ScaleCell>>>;
 }
 
 // -- helpers -----------------------------------------------------------------------------------------------------
@@ -541,10 +581,173 @@ async function connectRate(peer: Peer, context: Context, server: RunningServer):
   });
 }
 
+/** Load-generator processes holding the scale scenario's connections, at least (the sender has one of its own). */
+const SCALE_GENERATORS = 4;
+/** Descriptors a process keeps beside its connections (Node's own, IPC, negotiate's HTTP sockets, listeners). */
+const DESCRIPTOR_MARGIN = 1000;
+
+/** This process's open-file limit (its children inherit it): what caps one server's connections. */
+function openFileLimit(): number {
+  const line = /^Max open files\s+(\S+)/m.exec(readFileSync('/proc/self/limits', 'latin1'));
+  return line === null || line[1] === 'unlimited' ? Number.MAX_SAFE_INTEGER : Number(line[1]);
+}
+
+/**
+ * Connections the scale scenario opens on its one server: `scaleConnections`, or fewer when the open-file limit
+ * (which `bench.sh` raises as far as it is allowed to) would not let one process hold them.
+ */
+function scaleConnectionsAllowed(settings: Settings): number {
+  return Math.min(settings.scaleConnections, openFileLimit() - DESCRIPTOR_MARGIN);
+}
+/** Connection attempts in flight per scale generator. */
+const SCALE_CONCURRENCY = 32;
+/** How often each scale connection sends its keep-alive: well inside the 30 s after which SignalR servers close it. */
+const SCALE_KEEPALIVE_MS = 10_000;
+/** How long one timed send may take to reach everyone before the cell fails. */
+const SCALE_SEND_TIMEOUT_MS = 60_000;
+
+/**
+ * Scale: `scaleConnections` WebSockets on one server (a warm batch first, then the rest from several generator
+ * processes, each connection sending keep-alives as a client does), then resident memory growth per connection
+ * after a full collection, then every connection joins one of `scaleGroups` groups, and single broadcasts to all
+ * and rounds of one message to each group are timed from the send to the last arrival, with the server's CPU.
+ */
+async function scale(peer: Peer, context: Context, server: RunningServer): Promise<ScaleCell> {
+  const { settings } = context;
+  const connections = scaleConnectionsAllowed(settings);
+  const generatorCount = Math.max(SCALE_GENERATORS, Math.ceil(connections / (openFileLimit() - DESCRIPTOR_MARGIN)));
+  return withGenerators(generatorCount + 1, context, async (generators) => {
+    const receivers = generators.slice(0, generatorCount);
+    const sender = generators[generatorCount];
+    const pids = () => [server.pid, ...generators.map((generator) => generator.pid)];
+    await Promise.all(
+      generators.map((generator) => generator.call({ op: 'keepAlive', intervalMs: SCALE_KEEPALIVE_MS })),
+    );
+    const connect = (generator: Generator, count: number, addresses: string[]) =>
+      generator.call<ConnectResult>({
+        op: 'connect',
+        dialect: peer.dialect,
+        targets: [targetOf(server)],
+        count,
+        concurrency: SCALE_CONCURRENCY,
+        localAddresses: addresses,
+      });
+    ensureConnected(await connect(receivers[0], IDLE_WARMUP_CONNECTIONS, SOURCE_ADDRESSES), 'warm-up connections');
+    await sleep(300);
+    await server.collectGarbage();
+    await sleep(300);
+    const rssBeforeBytes = residentBytes(server.pid);
+    // The rest split evenly; each generator has source addresses of its own so no two bind the same ports.
+    const rest = connections - IDLE_WARMUP_CONNECTIONS;
+    const started = performance.now();
+    const results = await Promise.all(
+      receivers.map((generator, index) =>
+        connect(
+          generator,
+          Math.floor(rest / generatorCount) + (index < rest % generatorCount ? 1 : 0),
+          SOURCE_ADDRESSES.filter((_, address) => address % generatorCount === index % SOURCE_ADDRESSES.length),
+        ),
+      ),
+    );
+    const connectSeconds = (performance.now() - started) / 1000;
+    for (const result of results) ensureConnected(result, 'connections');
+    log(`  ${peer.id}: ${connections} connections in ${connectSeconds.toFixed(0)} s`);
+    await sleep(1000);
+    await server.collectGarbage();
+    await sleep(500);
+    const rssAfterBytes = residentBytes(server.pid);
+    const bytesPerConnection = (rssAfterBytes - rssBeforeBytes) / rest;
+    log(
+      `  ${peer.id}: ${(bytesPerConnection / 1024).toFixed(1)} KiB per connection (RSS ${(rssAfterBytes / 2 ** 20).toFixed(0)} MiB)`,
+    );
+
+    await sender.call({
+      op: 'sender',
+      dialect: peer.dialect,
+      sendTarget: targetOf(server),
+      ackTarget: targetOf(server),
+      localAddress: SOURCE_ADDRESSES[0],
+    });
+    await Promise.all(
+      receivers.map((generator) => generator.call({ op: 'join', groups: settings.scaleGroups, concurrency: 256 })),
+    );
+    const rssWithGroupsBytes = residentBytes(server.pid);
+    const perGenerator = [IDLE_WARMUP_CONNECTIONS + results[0].connected, ...results.slice(1).map((r) => r.connected)];
+
+    /** Times `settings.scaleSends` sends, one after another: a broadcast (`groups` 0) or one message per group. */
+    const timeSends = async (groups: number): Promise<ScaleSends> => {
+      const what = groups === 0 ? 'broadcast to all' : `one message to each of ${groups} groups`;
+      const deliveryMs: number[] = [];
+      let cpu = 0;
+      let loadCpu = 0;
+      let wall = 0;
+      for (let send = 0; send < settings.scaleSends; send++) {
+        await sleep(500);
+        const arrivals = receivers.map((generator, index) =>
+          generator.call<number>({ op: 'expect', count: perGenerator[index] }),
+        );
+        // Commands to one generator are handled in order: once this answers, its expectation is set.
+        await deliveredSoFar(receivers);
+        const cpu0 = cpuSeconds(server.pid);
+        const load0 = totalCpuSeconds(generators.map((generator) => generator.pid));
+        const start = performance.now();
+        const sentAt = await sender.call<number>({ op: 'sendOnce', groups });
+        let timer: NodeJS.Timeout | undefined;
+        const lastArrival = Math.max(
+          ...(await Promise.race([
+            Promise.all(arrivals),
+            new Promise<never>((_, reject) => {
+              timer = setTimeout(
+                () => reject(new Error(`a ${what} did not reach every connection in ${SCALE_SEND_TIMEOUT_MS} ms`)),
+                SCALE_SEND_TIMEOUT_MS,
+              );
+            }),
+          ])),
+        );
+        clearTimeout(timer);
+        wall += (performance.now() - start) / 1000;
+        cpu += cpuSeconds(server.pid) - cpu0;
+        loadCpu += totalCpuSeconds(generators.map((generator) => generator.pid)) - load0;
+        deliveryMs.push(lastArrival - sentAt);
+      }
+      const delivered = connections * settings.scaleSends;
+      const sorted = [...deliveryMs].sort((a, b) => a - b);
+      const result: ScaleSends = {
+        deliveredEach: connections,
+        deliveryMs,
+        medianMs: sorted[Math.floor(sorted.length / 2)],
+        cpuMicrosPerDelivered: (cpu * 1e6) / delivered,
+        deliveredPerCpuSecond: delivered / cpu,
+        loadCpu: loadCpu / wall,
+      };
+      log(
+        `  ${peer.id} ${what}: ${deliveryMs.map((value) => value.toFixed(0)).join(', ')} ms to the last of ` +
+          `${count(connections)}, ${result.cpuMicrosPerDelivered.toFixed(2)} µs server CPU per delivered, ` +
+          `load CPU ${(result.loadCpu * 100).toFixed(0)}%`,
+      );
+      return result;
+    };
+    const broadcast = await measureQuietly(`${peer.id} scale broadcast`, pids, () => timeSends(0));
+    const groupSends = await measureQuietly(`${peer.id} scale groups`, pids, () => timeSends(settings.scaleGroups));
+    return {
+      connections,
+      connectsPerSecond: rest / connectSeconds,
+      bytesPerConnection,
+      rssBeforeBytes,
+      rssAfterBytes,
+      rssWithGroupsBytes,
+      groups: settings.scaleGroups,
+      broadcast,
+      groupSends,
+    };
+  });
+}
+
 // -- the run -----------------------------------------------------------------------------------------------------
 
 function unavailable(peer: Peer, scenario: Scenario, context: Context): string | null {
   if (peer.server === 'dotnet' && context.dotnetUnavailable !== null) return context.dotnetUnavailable;
+  if (scenario === 'scale' && peer.server === 'ws') return 'raw ws has no groups';
   if (scenario === 'backplane') {
     if (peer.server === 'ws') return 'raw ws has no backplane';
     if (context.redisUnavailable !== null) return context.redisUnavailable;
@@ -667,13 +870,19 @@ async function main(): Promise<void> {
     ? ['--cpu-prof', `--cpu-prof-dir=${path.join(REPO_ROOT, 'bench', 'results', 'profiles')}`]
     : [];
   const context: Context = { settings, placement, dotnetUnavailable, redisUnavailable, oursNodeFlags };
-  const results: Results = { fanout: {}, echo: {}, idle: {}, backplane: {}, connect: {} };
+  const results: Results = { fanout: {}, echo: {}, idle: {}, backplane: {}, connect: {}, scale: {} };
 
   for (const scenario of args.scenarios) {
     log(`scenario ${scenario}`);
+    if (scenario === 'scale' && scaleConnectionsAllowed(settings) < settings.scaleConnections)
+      log(
+        `  the open-file limit (${openFileLimit()}) lets one server hold ${scaleConnectionsAllowed(settings)} ` +
+          `connections, not ${settings.scaleConnections}: measuring at that count`,
+      );
     for (const peer of peers) {
       // The MessagePack variant adds nothing to the memory and connect figures beyond the JSON one.
-      if ((scenario === 'idle' || scenario === 'connect') && peer.id === 'ours-msgpack') continue;
+      if ((scenario === 'idle' || scenario === 'connect' || scenario === 'scale') && peer.id === 'ours-msgpack')
+        continue;
       if (scenario !== 'fanout' && peer.fanoutOnly === true) continue;
       switch (scenario) {
         case 'fanout':
@@ -694,6 +903,11 @@ async function main(): Promise<void> {
         case 'connect':
           results.connect[peer.id] = await runCell(scenario, peer, context, () =>
             withServer(peer, context, (server) => connectRate(peer, context, server)),
+          );
+          break;
+        case 'scale':
+          results.scale![peer.id] = await runCell(scenario, peer, context, () =>
+            withServer(peer, context, (server) => scale(peer, context, server)),
           );
           break;
         case 'backplane':

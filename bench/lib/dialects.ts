@@ -36,6 +36,15 @@ export interface BenchClient {
   broadcast(payload: string): void;
   /** Asks the server to send `payload` back, tagged `id`. */
   echo(id: number, payload: string): void;
+  /** Joins the group `group`; the server's answer comes back as an echo of `id`. */
+  join(id: number, group: string): void;
+  /** Asks the server to send `payload` to the members of `group`. */
+  sendToGroup(group: string, payload: string): void;
+  /**
+   * Tells the server the client is alive, where its protocol expects that of a client: SignalR servers close a
+   * connection they heard nothing from for 30 s; a Socket.IO client answers the server's pings instead.
+   */
+  keepAlive(): void;
   close(): void;
 }
 
@@ -217,6 +226,7 @@ async function connectSignalR(
   await handshake;
   const encode = (message: HubMessage): string | Buffer =>
     binary ? writeMessagePackMessage(message) : `${JSON.stringify(message)}\x1e`;
+  const ping = encode({ type: MessageType.Ping });
   return {
     broadcast(payload) {
       // Fire and forget (no invocation id), as the fan-out sender of every peer.
@@ -227,6 +237,15 @@ async function connectSignalR(
         encode({ type: MessageType.Invocation, invocationId: String(id), target: 'Echo', arguments: [payload] }),
       );
     },
+    join(id, group) {
+      socket.send(
+        encode({ type: MessageType.Invocation, invocationId: String(id), target: 'JoinRoom', arguments: [group] }),
+      );
+    },
+    sendToGroup(group, payload) {
+      socket.send(encode({ type: MessageType.Invocation, target: 'SendToRoom', arguments: [group, 'u', payload] }));
+    },
+    keepAlive: () => socket.send(ping),
     close: () => socket.close(),
   };
 }
@@ -259,6 +278,13 @@ async function connectWs(
   return {
     broadcast: (payload) => socket.send(`B${payload}`),
     echo: (id, payload) => socket.send(`E${id}:${payload}`),
+    join() {
+      throw new Error('the plain ws server has no groups');
+    },
+    sendToGroup() {
+      throw new Error('the plain ws server has no groups');
+    },
+    keepAlive: () => undefined,
     close: () => socket.close(),
   };
 }
@@ -314,6 +340,10 @@ async function connectSocketIO(
   return {
     broadcast: (payload) => open.send(`42["send","${payload}"]`),
     echo: (id, payload) => open.send(`42${id}["echo","${payload}"]`),
+    join: (id, group) => open.send(`42${id}["join","${group}"]`),
+    sendToGroup: (group, payload) => open.send(`42["sendto","${group}","${payload}"]`),
+    // The server pings and the client answers (above).
+    keepAlive: () => undefined,
     close: () => open.close(),
   };
 }
