@@ -26,6 +26,7 @@ import {
   type Dialect,
   type Target,
 } from './lib/dialects';
+import { PauseMonitor, type Pauses } from './lib/pauses';
 import { percentile } from './lib/stats';
 
 /** What the orchestrator asks. */
@@ -62,11 +63,14 @@ export interface EchoResult {
   p90: number;
   p99: number;
   max: number;
+  /** This generator's own stalls during the calls. */
+  generatorPauses: Pauses;
 }
 
 export type Reply = { id: number; result?: unknown; error?: string };
 
 const clients: BenchClient[] = [];
+const pauses = new PauseMonitor();
 let delivered = 0;
 
 // Echo bookkeeping: send times by id, latencies in ms.
@@ -205,6 +209,7 @@ function runEcho(command: Extract<Command, { op: 'echo' }>): Promise<EchoResult>
   let issued = 0;
   const started = performance.now();
   const payload = payloadFor(0);
+  pauses.take();
   return new Promise((resolve) => {
     const timer = setInterval(() => {
       const now = performance.now();
@@ -229,6 +234,7 @@ function runEcho(command: Extract<Command, { op: 'echo' }>): Promise<EchoResult>
               p90: percentile(sorted, 0.9),
               p99: percentile(sorted, 0.99),
               max: sorted.length > 0 ? sorted[sorted.length - 1] : NaN,
+              generatorPauses: pauses.take(),
             });
           }
         }, 10);

@@ -3,6 +3,7 @@
  * Every comparison is a ratio of figures measured in the same run; absolute figures are printed beside them only
  * so the ratios can be checked.
  */
+import type { Pauses } from './lib/pauses';
 import type { Cell, FanoutCell, Peer, PeerId, Results, ScaleCell, Scenario, Settings } from './run';
 
 /** Everything a report is made from (also written as JSON beside the markdown). */
@@ -401,13 +402,20 @@ function fanoutSteps(report: Report, cells: Results['fanout']): string {
   return table(header, rows);
 }
 
+/** A process's stalls in a window: event-loop delay p99 and maximum, and its longest GC pause, ms. */
+function stalls(pauses: Pauses | undefined): string {
+  return pauses === undefined
+    ? '–'
+    : `${pauses.loopDelayP99Ms.toFixed(1)} / ${pauses.loopDelayMaxMs.toFixed(1)}, GC ${pauses.gcMaxMs.toFixed(1)}`;
+}
+
 function echoTable(report: Report): string {
   const dotnet = echoP99(report.results, 'aspnetcore');
   const rows: string[][] = [];
   for (const peer of report.peers.filter((candidate) => candidate.fanoutOnly !== true)) {
     const cell = value(report.results.echo[peer.id]);
     if (cell === undefined) {
-      rows.push([peer.label, '–', '–', '–', '–', '–', '–', why(report.results.echo[peer.id])]);
+      rows.push([peer.label, '–', '–', '–', '–', '–', '–', '–', '–', why(report.results.echo[peer.id])]);
       continue;
     }
     for (const entry of cell.rates) {
@@ -420,12 +428,25 @@ function echoTable(report: Report): string {
         ratio(dotnet.has(entry.rate) ? entry.result.p99 / dotnet.get(entry.rate)! : null),
         entry.cpuMicrosPerCall.toFixed(1),
         percent(entry.serverCpu),
+        stalls(entry.result.generatorPauses),
+        stalls(entry.serverPauses),
         lost > 0 ? `${lost} of ${entry.result.sent} unanswered within 1 s` : '',
       ]);
     }
   }
   return table(
-    ['server', 'rate', 'p50 ms', 'p99 ms', 'p99 × ASP.NET Core', 'server CPU µs per call', 'server CPU', 'notes'],
+    [
+      'server',
+      'rate',
+      'p50 ms',
+      'p99 ms',
+      'p99 × ASP.NET Core',
+      'server CPU µs per call',
+      'server CPU',
+      'generator stalls: loop delay p99 / max, longest GC (ms)',
+      'server stalls (Node servers)',
+      'notes',
+    ],
     rows,
   );
 }

@@ -28,6 +28,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import type { Dialect, Target } from './lib/dialects';
 import type { ConnectResult, EchoResult } from './generator';
+import type { Pauses } from './lib/pauses';
 import { cpuSeconds, machineBusySeconds, residentBytes, totalCpuSeconds } from './lib/proc';
 import {
   Generator,
@@ -178,7 +179,14 @@ export interface FanoutCell {
   servers: number;
 }
 export interface EchoCell {
-  rates: Array<{ rate: number; result: EchoResult; cpuMicrosPerCall: number; serverCpu: number }>;
+  rates: Array<{
+    rate: number;
+    result: EchoResult;
+    cpuMicrosPerCall: number;
+    serverCpu: number;
+    /** Our servers' stalls in the same window (the generator's are in `result`). */
+    serverPauses?: Pauses;
+  }>;
 }
 export interface IdleCell {
   connections: number;
@@ -485,20 +493,35 @@ async function echo(peer: Peer, context: Context, server: RunningServer): Promis
     await generator.call({ op: 'echo', rate: settings.echoWarmupRate, durationMs: settings.echoWarmupMs });
     const rates: EchoCell['rates'] = [];
     for (const rate of settings.echoRates) {
-      const { result, wall, cpu } = await measureQuietly(
+      const { result, wall, cpu, serverPauses } = await measureQuietly(
         `${peer.id} ${rate}/s`,
         () => [server.pid, generator.pid],
         async () => {
+          await server.pauses?.();
           const cpu0 = cpuSeconds(server.pid);
           const start = performance.now();
           const result = await generator.call<EchoResult>({ op: 'echo', rate, durationMs: settings.measureMs });
-          return { result, wall: (performance.now() - start) / 1000, cpu: cpuSeconds(server.pid) - cpu0 };
+          const serverPauses = await server.pauses?.();
+          return { result, wall: (performance.now() - start) / 1000, cpu: cpuSeconds(server.pid) - cpu0, serverPauses };
         },
       );
-      rates.push({ rate, result, cpuMicrosPerCall: (cpu * 1e6) / Math.max(1, result.received), serverCpu: cpu / wall });
+      rates.push({
+        rate,
+        result,
+        cpuMicrosPerCall: (cpu * 1e6) / Math.max(1, result.received),
+        serverCpu: cpu / wall,
+        ...(serverPauses !== undefined && { serverPauses }),
+      });
+      const stalls = (label: string, pauses: Pauses | undefined) =>
+        pauses === undefined
+          ? ''
+          : `; ${label} GC ${pauses.gcMs.toFixed(1)} ms (longest ${pauses.gcMaxMs.toFixed(1)}), ` +
+            `loop delay p99 ${pauses.loopDelayP99Ms.toFixed(1)} ms (max ${pauses.loopDelayMaxMs.toFixed(1)})`;
       log(
         `  ${peer.id} ${rate}/s: p50 ${result.p50.toFixed(2)} ms, p99 ${result.p99.toFixed(2)} ms, ` +
-          `${result.received}/${result.sent} answered, ${((cpu * 1e6) / Math.max(1, result.received)).toFixed(1)} µs CPU per call`,
+          `${result.received}/${result.sent} answered, ${((cpu * 1e6) / Math.max(1, result.received)).toFixed(1)} µs CPU per call` +
+          stalls('generator', result.generatorPauses) +
+          stalls('server', serverPauses),
       );
     }
     return { rates };

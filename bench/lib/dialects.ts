@@ -193,8 +193,7 @@ async function connectSignalR(
           handlers.onPayload(String(message.arguments[1]));
         }
       } else if (type === MessageType.Completion && handlers.onEcho !== undefined) {
-        const message = parseMessagePackMessage(payload, offset, offset + length) as { invocationId: string };
-        handlers.onEcho(Number.parseInt(message.invocationId, 10));
+        handlers.onEcho(completionId(payload, offset, length));
       }
       offset += length;
     }
@@ -248,6 +247,23 @@ async function connectSignalR(
     keepAlive: () => socket.send(ping),
     close: () => socket.close(),
   };
+}
+
+/**
+ * The invocation id of the MessagePack Completion at `offset` (`[3, headers, invocationId, …]`, docs/protocol.md
+ * §2.3), read in place when the headers are empty and the id a short string — what both servers send — so timing
+ * an echo costs the client no parse; anything else is parsed in full.
+ */
+function completionId(payload: Buffer, offset: number, length: number): number {
+  const headers = payload[offset + 2];
+  const id = payload[offset + 3];
+  if (headers === 0x80 && id >= 0xa0 && id <= 0xbf) {
+    let value = 0;
+    for (let i = offset + 4, end = offset + 4 + (id & 0x1f); i < end; i++) value = value * 10 + payload[i] - 0x30;
+    return value;
+  }
+  const message = parseMessagePackMessage(payload, offset, offset + length) as { invocationId: string };
+  return Number.parseInt(message.invocationId, 10);
 }
 
 // -- plain ws ----------------------------------------------------------------------------------------------------
