@@ -26,11 +26,21 @@ async function main(): Promise<void> {
   // `--admin` registers the admin page (no page is opened): what the page costs a server nobody is watching.
   const admin = process.argv.includes('--admin');
   const app = Fastify({ logger: false });
-  const options: SignalROptions & { redis?: { url: string; mode?: 'pubsub' | 'streams' } } = {
+  // `--redis-autopipelining` turns on ioredis's auto-pipelining (commands of one tick in one write), to price it.
+  const autoPipelining = process.argv.includes('--redis-autopipelining');
+  const options: SignalROptions & {
+    redis?: { url: string; mode?: 'pubsub' | 'streams'; options?: { enableAutoPipelining: boolean } };
+  } = {
     hubs: [{ path: '/chathub', hub: ChatHub }],
     // The backplane scenario's one change: the Redis lifetime manager, by URL.
     ...(redisUrl !== undefined
-      ? { redis: { url: redisUrl, ...(redisMode !== undefined && { mode: redisMode }) } }
+      ? {
+          redis: {
+            url: redisUrl,
+            ...(redisMode !== undefined && { mode: redisMode }),
+            ...(autoPipelining && { options: { enableAutoPipelining: true } }),
+          },
+        }
       : {}),
     ...(managementKey !== undefined && { management: { accessKey: managementKey } }),
     ...(admin && { admin: { authorize: () => false } }),
