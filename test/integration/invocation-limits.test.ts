@@ -8,7 +8,7 @@ import Fastify from 'fastify';
 import { setImmediate as nextTurn, setTimeout as sleep } from 'node:timers/promises';
 import { z } from 'zod';
 import { clientStream, fastifySignalR, Hub } from '../../src';
-import { ClientPool, delay, eventually } from '../support/clients';
+import { ClientPool, eventually } from '../support/clients';
 import { CLIENT_COMBINATIONS } from '../support/matrix';
 import { RawWebSocket } from '../support/raw-websocket';
 import { listen, type RunningServer } from '../support/servers';
@@ -21,6 +21,17 @@ function record(connectionId: string, event: string): void {
   let list = seen.get(connectionId);
   if (list === undefined) seen.set(connectionId, (list = []));
   list.push(event);
+}
+
+/** The `Held` invocations waiting for the test to let them finish, by connection id and tag. */
+const gates = new Map<string, () => void>();
+
+/** Lets the `Held` invocation `tag` of `connectionId` finish, once it has started. */
+async function release(connectionId: string, tag: string): Promise<void> {
+  const key = `${connectionId} ${tag}`;
+  await eventually(() => gates.has(key), `'${tag}' to be held`);
+  gates.get(key)!();
+  gates.delete(key);
 }
 
 class LimitHub extends Hub {
@@ -36,6 +47,14 @@ class LimitHub extends Hub {
   async slow(ms: number, tag: string): Promise<string> {
     record(this.context.connectionId, `start ${tag}`);
     await sleep(ms);
+    record(this.context.connectionId, `end ${tag}`);
+    return tag;
+  }
+
+  /** Holds its slot until the test calls `release(connectionId, tag)`. */
+  async held(tag: string): Promise<string> {
+    record(this.context.connectionId, `start ${tag}`);
+    await new Promise<void>((resolve) => gates.set(`${this.context.connectionId} ${tag}`, resolve));
     record(this.context.connectionId, `end ${tag}`);
     return tag;
   }
@@ -123,23 +142,30 @@ describe.each(CLIENT_COMBINATIONS)('$name', ({ transport, protocol }) => {
 
   test('with a limit of 2, two run at once and the third waits for a free slot', async () => {
     const connection = await connect(pairs);
-    const results = await Promise.all([
-      connection.invoke('Slow', 100, 'a'),
+    const id = connection.connectionId!;
+    // 'a' holds one slot until released; 'b' and then 'c' take turns in the other.
+    const results = Promise.all([
+      connection.invoke('Held', 'a'),
       connection.invoke('Slow', 30, 'b'),
       connection.invoke('Slow', 10, 'c'),
     ]);
-    expect(results).toEqual(['a', 'b', 'c']);
-    expect(seen.get(connection.connectionId!)).toEqual(['start a', 'start b', 'end b', 'start c', 'end c', 'end a']);
+    await eventually(() => seen.get(id)?.includes('end c') === true, "'c' to finish beside the held 'a'");
+    expect(seen.get(id)).toEqual(['start a', 'start b', 'end b', 'start c', 'end c']);
+    await release(id, 'a');
+    expect(await results).toEqual(['a', 'b', 'c']);
+    expect(seen.get(id)).toEqual(['start a', 'start b', 'end b', 'start c', 'end c', 'end a']);
   });
 
   test('a streaming invocation does not wait for the busy slot, nor hold it', async () => {
     const connection = await connect();
-    const slow = connection.invoke('Slow', 400, 'busy');
-    await delay(50);
-    const started = Date.now();
+    const id = connection.connectionId!;
+    const busy = connection.invoke('Held', 'busy');
+    await eventually(() => seen.get(id)?.includes('start busy') === true, "'busy' to take the slot");
+    // The stream runs to its end while the only slot is still taken.
     expect(await collect(connection.stream<number>('Count', 5))).toEqual([0, 1, 2, 3, 4]);
-    expect(Date.now() - started).toBeLessThan(300);
-    expect(await slow).toBe('busy');
+    expect(seen.get(id)).toEqual(['start busy']);
+    await release(id, 'busy');
+    expect(await busy).toBe('busy');
     // A long stream running beside plain invocations.
     const stream = collect(connection.stream<number>('Count', 40));
     expect(await connection.invoke('Echo', 'beside the stream')).toBe('beside the stream');

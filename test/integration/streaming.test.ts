@@ -215,7 +215,7 @@ afterAll(async () => {
   await Promise.all([chat.close(), chatDetailed.close(), lab.close()]);
 });
 
-describe.each(CLIENT_COMBINATIONS)('$name', ({ transport, protocol }) => {
+describe.each(CLIENT_COMBINATIONS)('$name', ({ name, transport, protocol }) => {
   const chatClients = new ClientPool(() => chat.hubUrl);
   const detailedClients = new ClientPool(() => chatDetailed.hubUrl);
   const labClients = new ClientPool(() => lab.hubUrl);
@@ -266,7 +266,7 @@ describe.each(CLIENT_COMBINATIONS)('$name', ({ transport, protocol }) => {
 
     test('disposing stops the producer on the server: its abortSignal aborts and its finally runs', async () => {
       const connection = await connectLab();
-      const tag = `dispose-${transport}`;
+      const tag = `dispose-${name}`;
       const items: number[] = [];
       const subscription = connection.stream<number>('Ticks', tag).subscribe({
         next: (item) => items.push(item),
@@ -286,7 +286,7 @@ describe.each(CLIENT_COMBINATIONS)('$name', ({ transport, protocol }) => {
 
     test('the producer stops when the connection goes away', async () => {
       const connection = await connectLab();
-      const tag = `drop-${transport}`;
+      const tag = `drop-${name}`;
       const items: number[] = [];
       connection
         .stream<number>('Ticks', tag)
@@ -462,7 +462,7 @@ describe.each(CLIENT_COMBINATIONS)('$name', ({ transport, protocol }) => {
 
     test('an upload still open when its method returns is ended: what was buffered stays readable, then it ends', async () => {
       const connection = await connectLab();
-      const tag = `keep-${transport}`;
+      const tag = `keep-${name}`;
       const held = gate();
       gates.set(tag, held.promise);
       const items = new Subject<string>();
@@ -482,7 +482,7 @@ describe.each(CLIENT_COMBINATIONS)('$name', ({ transport, protocol }) => {
 
     test('an upload open when the connection goes away ends with OperationCanceledException', async () => {
       const connection = await connectLab();
-      const tag = `watch-drop-${transport}`;
+      const tag = `watch-drop-${name}`;
       const items = new Subject<number>();
       void connection.invoke('Watch', tag, items).catch(() => undefined);
       items.next(1);
@@ -505,7 +505,7 @@ describe.each(CLIENT_COMBINATIONS)('$name', ({ transport, protocol }) => {
     });
 
     test('a stalled consumer: the server stops reading from the client, so its memory stays bounded; nothing is lost', async () => {
-      const tag = `stall-${transport}`;
+      const tag = `stall-${name}`;
       const held = gate();
       gates.set(tag, held.promise);
       // Everything the server reads from now on, on whatever sockets (an HTTP transport uses several).

@@ -196,6 +196,24 @@ export class Traffic {
     return last + 1 < before.length ? before[last + 1].at : cut.at;
   }
 
+  /**
+   * The messages from `from` to `to` that belong to a fault recorded by `cut` and over at `endedAt`: made from
+   * `faultBeganAt(cut)` until `endedAt`. For a Redis process killed, `endedAt` is the instant it had exited: a
+   * publish Redis had answered but not yet written to the other server's subscriber, or a stream entry not yet read
+   * when Redis restarts empty, is gone with the process, and no queue on the sending side can know of it. For a
+   * failover, it is when both servers are attached to the new master: a write the old master accepted after its
+   * replica stopped following it is gone with its data. `lostOutside` lists the lost messages made outside that window.
+   */
+  duringFault(from: 'a' | 'b', to: 'a' | 'b', cut: Cut, endedAt: number) {
+    const began = this.faultBeganAt(from, to, cut);
+    const inside = this.measure(from, to, began, endedAt);
+    return {
+      made: inside.sent,
+      lost: inside.lost,
+      lostOutside: [...this.measure(from, to, 0, began).lostTexts, ...this.measure(from, to, endedAt).lostTexts],
+    };
+  }
+
   /** Waits until the receivers stop getting messages (nothing new for `quietMs`). */
   async settle(quietMs = 2500, timeoutMs = 30_000): Promise<void> {
     const deadline = Date.now() + timeoutMs;

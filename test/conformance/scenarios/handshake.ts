@@ -23,7 +23,7 @@ function handshake(name: string, text: string | Buffer, settings?: ServerSetting
 
 /** Sends `text` as the handshake of a fresh socket and observes the error record and the close it expects. */
 function refused(name: string, text: string | Buffer, settings?: ServerSettings): Scenario {
-  return { name, settings, steps: [{ open: '' }, { send: text }, { closed: true, timeoutMs: 1500 }] };
+  return { name, settings, steps: [{ open: '' }, { send: text }, { closed: true }] };
 }
 
 /** A handshake padded with an extra property to exactly `size` bytes, separator included. */

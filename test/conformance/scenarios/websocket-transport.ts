@@ -146,7 +146,7 @@ export const webSocketTransportScenarios: Scenario[] = [
       ]),
       frame: 'text',
     },
-    { closed: true, timeoutMs: 1500 },
+    { closed: true },
   ]),
   differs(
     scenario('a frame larger than 1 MiB made of small messages', [
