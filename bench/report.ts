@@ -288,12 +288,15 @@ export function evaluateTargets(report: Report): Target[] {
   );
 
   if (report.scenarios.includes('scale')) {
-    const cells = results.scale ?? {};
+    // The full count over several servers where one process could not hold it (`--scale-fleet`), else one server.
+    const fleet = results.scaleFleet ?? {};
+    const cells = value(fleet['ours-json']) !== undefined ? fleet : (results.scale ?? {});
     const ours = value(cells['ours-json']);
     const dotnet = value(cells.aspnetcore);
+    const held = ours === undefined ? scaleCount(report) : ours.connections;
     targets.push(
       atMost(
-        `Memory per connection at ${count(scaleCount(report))} connections ÷ 6 KiB`,
+        `Memory per connection at ${count(held)} connections${(ours?.servers ?? 1) > 1 ? ` (${ours!.servers} servers)` : ''} ÷ 6 KiB`,
         1,
         ours === undefined ? null : ours.bytesPerConnection / 6144,
         ours === undefined
@@ -506,8 +509,7 @@ function connectTable(report: Report): string {
   );
 }
 
-function scaleTable(report: Report): string {
-  const cells = report.results.scale ?? {};
+function scaleTable(report: Report, cells: NonNullable<Results['scale']>): string {
   const dotnet = value(cells.aspnetcore);
   const rows = report.peers
     .filter((peer) => peer.id !== 'ours-msgpack' && peer.fanoutOnly !== true)
@@ -654,7 +656,7 @@ export function renderReport(report: Report, chartFile: string): string {
         'are timed from the send to the arrival at the last connection (all generators share one core: when their ' +
         'CPU is near 100% the receiving side set the pace).',
       '',
-      scaleTable(report),
+      scaleTable(report, report.results.scale ?? {}),
       ...(scaleCount(report) < s.scaleConnections
         ? [
             '',
@@ -662,6 +664,21 @@ export function renderReport(report: Report, chartFile: string): string {
               '(`bench.sh` raises the hard limit where it may; see bench/README.md, "Scale").',
           ]
         : []),
+    );
+  }
+  const fleet = report.results.scaleFleet ?? {};
+  const fleetCells = Object.values(fleet).flatMap((cell) => (cell?.ok === true ? [cell.value] : []));
+  if (has('scale') && Object.keys(fleet).length > 0) {
+    const servers = fleetCells[0]?.servers ?? 0;
+    parts.push(
+      '',
+      `### The same on one box over several servers on one Redis (\`--scale-fleet\`)`,
+      '',
+      `${count(s.scaleConnections)} connections spread evenly over ${servers > 0 ? servers : 'several'} servers ` +
+        '(as many as the open-file limit needs, all pinned to the same core) on one Redis; the sender is on the first, ' +
+        'so every message crosses the backplane. Memory and CPU are those of all the servers together.',
+      '',
+      scaleTable(report, fleet),
     );
   }
   parts.push('', '## Reproduce', '', '```sh', `npm run bench${report.quick ? ' -- --quick' : ''}`, '```', '');
@@ -680,7 +697,7 @@ export function renderReadmeSection(report: Report, chartPath: string): string {
       const idleCell = value(r.idle[peer.id]);
       const connect = value(r.connect[peer.id]);
       const matched = backplaneByStep(r, peer.id).filter((entry) => entry.offered !== 0);
-      const scaleCell = value(r.scale?.[peer.id]);
+      const scaleCell = value(r.scaleFleet?.[peer.id]) ?? value(r.scale?.[peer.id]);
       const bpDotnet = backplaneVsDotnet(r, peer.id).steps;
       return [
         peer.label,
@@ -692,7 +709,8 @@ export function renderReadmeSection(report: Report, chartPath: string): string {
         peer.id === 'aspnetcore' || bpDotnet.length === 0 ? '–' : ratio(Math.min(...bpDotnet.map((e) => e.ratio))),
         scaleCell === undefined
           ? '–'
-          : `${kib(scaleCell.bytesPerConnection)} KiB; ${scaleCell.broadcast.medianMs.toFixed(0)} ms / ` +
+          : `${count(scaleCell.connections)}${(scaleCell.servers ?? 1) > 1 ? ` on ${scaleCell.servers} servers` : ''}: ` +
+            `${kib(scaleCell.bytesPerConnection)} KiB; ${scaleCell.broadcast.medianMs.toFixed(0)} ms / ` +
             `${scaleCell.groupSends.medianMs.toFixed(0)} ms; ${scaleCell.broadcast.cpuMicrosPerDelivered.toFixed(2)} µs`,
       ];
     });
@@ -716,7 +734,7 @@ export function renderReadmeSection(report: Report, chartPath: string): string {
         'connects per server CPU-s',
         'backplane ÷ single, same offered rate',
         "backplane ÷ ASP.NET Core's, per server CPU-s, worst step",
-        `${count(scaleCount(report))} connections: KiB each; broadcast / ${report.settings.scaleGroups} groups to the last; CPU per delivered`,
+        `scale: connections; KiB each; broadcast / ${report.settings.scaleGroups} groups to the last; CPU per delivered`,
       ],
       rows,
     ),

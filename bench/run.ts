@@ -15,6 +15,8 @@
  * - `--update-readme`: replace the README's performance section with this run's summary;
  * - `--render FILE.json`: measure nothing; write the report, chart (and with `--update-readme` the README section)
  *   again from a saved run, after a change to how results are shown;
+ * - `--scale-fleet`: after each one-server scale cell, the full count again over as many servers on one Redis as
+ *   the open-file limit needs (one box; at least two);
  * - `--cpu-prof`: write a V8 CPU profile of every run of our server to `bench/results/profiles/` (open it in
  *   Chrome DevTools); the figures of such a run are not comparable.
  *
@@ -225,6 +227,8 @@ export interface ScaleCell {
   groups: number;
   broadcast: ScaleSends;
   groupSends: ScaleSends;
+  /** Server processes holding the connections (on one Redis when more than one). */
+  servers?: number;
 }
 export type Cell<T> = { ok: true; value: T } | { ok: false; reason: string };
 
@@ -235,6 +239,8 @@ export interface Results {
   backplane: Partial<Record<PeerId, Cell<FanoutCell>>>;
   connect: Partial<Record<PeerId, Cell<ConnectCell>>>;
   scale?: Partial<Record<PeerId, Cell<ScaleCell>>>;
+  /** `--scale-fleet`: the scale scenario's full count over as many servers on one Redis as the open-file limit needs. */
+  scaleFleet?: Partial<Record<PeerId, Cell<ScaleCell>>>;
 }
 
 // -- helpers -----------------------------------------------------------------------------------------------------
@@ -622,6 +628,11 @@ function openFileLimit(): number {
 function scaleConnectionsAllowed(settings: Settings): number {
   return Math.min(settings.scaleConnections, openFileLimit() - DESCRIPTOR_MARGIN);
 }
+
+/** Servers on one box that hold `scaleConnections` within the open-file limit (`--scale-fleet`). */
+function scaleServersNeeded(settings: Settings): number {
+  return Math.max(2, Math.ceil(settings.scaleConnections / (openFileLimit() - DESCRIPTOR_MARGIN)));
+}
 /** Connection attempts in flight per scale generator. */
 const SCALE_CONCURRENCY = 32;
 /** How often each scale connection sends its keep-alive: well inside the 30 s after which SignalR servers close it. */
@@ -634,15 +645,21 @@ const SCALE_SEND_TIMEOUT_MS = 60_000;
  * processes, each connection sending keep-alives as a client does), then resident memory growth per connection
  * after a full collection, then every connection joins one of `scaleGroups` groups, and single broadcasts to all
  * and rounds of one message to each group are timed from the send to the last arrival, with the server's CPU.
+ * With several servers (one box, on one Redis: where one process may not hold them all), the connections are
+ * spread evenly over them, the sender's messages cross the backplane, and memory and CPU are those of all servers.
  */
-async function scale(peer: Peer, context: Context, server: RunningServer): Promise<ScaleCell> {
+async function scale(peer: Peer, context: Context, servers: RunningServer[]): Promise<ScaleCell> {
   const { settings } = context;
-  const connections = scaleConnectionsAllowed(settings);
+  const connections = servers.length > 1 ? settings.scaleConnections : scaleConnectionsAllowed(settings);
+  const targets = servers.map(targetOf);
+  const serverPids = servers.map((server) => server.pid);
+  const rss = () => servers.reduce((sum, server) => sum + residentBytes(server.pid), 0);
+  const collectGarbage = () => Promise.all(servers.map((server) => server.collectGarbage()));
   const generatorCount = Math.max(SCALE_GENERATORS, Math.ceil(connections / (openFileLimit() - DESCRIPTOR_MARGIN)));
   return withGenerators(generatorCount + 1, context, async (generators) => {
     const receivers = generators.slice(0, generatorCount);
     const sender = generators[generatorCount];
-    const pids = () => [server.pid, ...generators.map((generator) => generator.pid)];
+    const pids = () => [...serverPids, ...generators.map((generator) => generator.pid)];
     await Promise.all(
       generators.map((generator) => generator.call({ op: 'keepAlive', intervalMs: SCALE_KEEPALIVE_MS })),
     );
@@ -650,16 +667,16 @@ async function scale(peer: Peer, context: Context, server: RunningServer): Promi
       generator.call<ConnectResult>({
         op: 'connect',
         dialect: peer.dialect,
-        targets: [targetOf(server)],
+        targets,
         count,
         concurrency: SCALE_CONCURRENCY,
         localAddresses: addresses,
       });
     ensureConnected(await connect(receivers[0], IDLE_WARMUP_CONNECTIONS, SOURCE_ADDRESSES), 'warm-up connections');
     await sleep(300);
-    await server.collectGarbage();
+    await collectGarbage();
     await sleep(300);
-    const rssBeforeBytes = residentBytes(server.pid);
+    const rssBeforeBytes = rss();
     // The rest split evenly; each generator has source addresses of its own so no two bind the same ports.
     const rest = connections - IDLE_WARMUP_CONNECTIONS;
     const started = performance.now();
@@ -676,9 +693,9 @@ async function scale(peer: Peer, context: Context, server: RunningServer): Promi
     for (const result of results) ensureConnected(result, 'connections');
     log(`  ${peer.id}: ${connections} connections in ${connectSeconds.toFixed(0)} s`);
     await sleep(1000);
-    await server.collectGarbage();
+    await collectGarbage();
     await sleep(500);
-    const rssAfterBytes = residentBytes(server.pid);
+    const rssAfterBytes = rss();
     const bytesPerConnection = (rssAfterBytes - rssBeforeBytes) / rest;
     log(
       `  ${peer.id}: ${(bytesPerConnection / 1024).toFixed(1)} KiB per connection (RSS ${(rssAfterBytes / 2 ** 20).toFixed(0)} MiB)`,
@@ -687,14 +704,14 @@ async function scale(peer: Peer, context: Context, server: RunningServer): Promi
     await sender.call({
       op: 'sender',
       dialect: peer.dialect,
-      sendTarget: targetOf(server),
-      ackTarget: targetOf(server),
+      sendTarget: targets[0],
+      ackTarget: targets[0],
       localAddress: SOURCE_ADDRESSES[0],
     });
     await Promise.all(
       receivers.map((generator) => generator.call({ op: 'join', groups: settings.scaleGroups, concurrency: 256 })),
     );
-    const rssWithGroupsBytes = residentBytes(server.pid);
+    const rssWithGroupsBytes = rss();
     const perGenerator = [IDLE_WARMUP_CONNECTIONS + results[0].connected, ...results.slice(1).map((r) => r.connected)];
 
     /** Times `settings.scaleSends` sends, one after another: a broadcast (`groups` 0) or one message per group. */
@@ -711,7 +728,7 @@ async function scale(peer: Peer, context: Context, server: RunningServer): Promi
         );
         // Commands to one generator are handled in order: once this answers, its expectation is set.
         await deliveredSoFar(receivers);
-        const cpu0 = cpuSeconds(server.pid);
+        const cpu0 = totalCpuSeconds(serverPids);
         const load0 = totalCpuSeconds(generators.map((generator) => generator.pid));
         const start = performance.now();
         const sentAt = await sender.call<number>({ op: 'sendOnce', groups });
@@ -729,7 +746,7 @@ async function scale(peer: Peer, context: Context, server: RunningServer): Promi
         );
         clearTimeout(timer);
         wall += (performance.now() - start) / 1000;
-        cpu += cpuSeconds(server.pid) - cpu0;
+        cpu += totalCpuSeconds(serverPids) - cpu0;
         loadCpu += totalCpuSeconds(generators.map((generator) => generator.pid)) - load0;
         deliveryMs.push(lastArrival - sentAt);
       }
@@ -829,6 +846,7 @@ function parseArguments(argv: readonly string[]) {
     nice: !argv.includes('--no-nice'),
     updateReadme: argv.includes('--update-readme'),
     cpuProf: argv.includes('--cpu-prof'),
+    scaleFleet: argv.includes('--scale-fleet'),
     render: value('render'),
     scenarios: list('only', SCENARIOS),
     peers: list(
@@ -893,7 +911,15 @@ async function main(): Promise<void> {
     ? ['--cpu-prof', `--cpu-prof-dir=${path.join(REPO_ROOT, 'bench', 'results', 'profiles')}`]
     : [];
   const context: Context = { settings, placement, dotnetUnavailable, redisUnavailable, oursNodeFlags };
-  const results: Results = { fanout: {}, echo: {}, idle: {}, backplane: {}, connect: {}, scale: {} };
+  const results: Results = {
+    fanout: {},
+    echo: {},
+    idle: {},
+    backplane: {},
+    connect: {},
+    scale: {},
+    ...(args.scaleFleet && { scaleFleet: {} }),
+  };
 
   for (const scenario of args.scenarios) {
     log(`scenario ${scenario}`);
@@ -930,8 +956,22 @@ async function main(): Promise<void> {
           break;
         case 'scale':
           results.scale![peer.id] = await runCell(scenario, peer, context, () =>
-            withServer(peer, context, (server) => scale(peer, context, server)),
+            withServer(peer, context, (server) => scale(peer, context, [server])),
           );
+          if (args.scaleFleet) {
+            results.scaleFleet![peer.id] = await runCell(scenario, peer, context, async () => {
+              const count = scaleServersNeeded(settings);
+              const redis = await startRedis(placement.load);
+              const servers: RunningServer[] = [];
+              try {
+                for (let i = 0; i < count; i++) servers.push(await startServer(peer, context, redis.url));
+                return { ...(await scale(peer, context, servers)), servers: count };
+              } finally {
+                await Promise.all(servers.map((server) => server.stop()));
+                await redis.stop();
+              }
+            });
+          }
           break;
         case 'backplane':
           results.backplane[peer.id] = await runCell(scenario, peer, context, async () => {
