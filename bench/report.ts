@@ -515,7 +515,7 @@ function scaleTable(report: Report, cells: NonNullable<Results['scale']>): strin
     .filter((peer) => peer.id !== 'ours-msgpack' && peer.fanoutOnly !== true)
     .map((peer) => {
       const cell: ScaleCell | undefined = value(cells[peer.id]);
-      if (cell === undefined) return [peer.label, ...Array<string>(9).fill('–'), why(cells[peer.id])];
+      if (cell === undefined) return [peer.label, ...Array<string>(10).fill('–'), why(cells[peer.id])];
       const sends = (entry: ScaleCell['broadcast']) =>
         `${entry.medianMs.toFixed(0)} (${entry.deliveryMs.map((v) => v.toFixed(0)).join(', ')})`;
       return [
@@ -527,6 +527,9 @@ function scaleTable(report: Report, cells: NonNullable<Results['scale']>): strin
         sends(cell.broadcast),
         sends(cell.groupSends),
         `${cell.broadcast.cpuMicrosPerDelivered.toFixed(2)} / ${cell.groupSends.cpuMicrosPerDelivered.toFixed(2)}`,
+        cell.broadcast.serverWaitMsPerSend === undefined
+          ? '–'
+          : `${cell.broadcast.serverWaitMsPerSend.toFixed(0)} / ${cell.groupSends.serverWaitMsPerSend!.toFixed(0)}`,
         `${percent(cell.broadcast.loadCpu)} / ${percent(cell.groupSends.loadCpu)}`,
         count(cell.connectsPerSecond),
         '',
@@ -542,6 +545,7 @@ function scaleTable(report: Report, cells: NonNullable<Results['scale']>): strin
       'broadcast to all: ms to the last (each send)',
       `one message to each of ${report.settings.scaleGroups} groups: ms to the last`,
       'server CPU µs per delivered: broadcast / groups',
+      'server waited for a CPU, ms per send: broadcast / groups',
       'load generators CPU during the sends',
       'connects/s while building',
       'notes',

@@ -31,7 +31,7 @@ import * as path from 'node:path';
 import type { Dialect, Target } from './lib/dialects';
 import type { ConnectResult, EchoResult } from './generator';
 import type { Pauses } from './lib/pauses';
-import { cpuSeconds, machineBusySeconds, residentBytes, totalCpuSeconds } from './lib/proc';
+import { cpuSeconds, machineBusySeconds, residentBytes, runQueueWaitSeconds, totalCpuSeconds } from './lib/proc';
 import {
   Generator,
   prepareDotnet,
@@ -214,6 +214,11 @@ export interface ScaleSends {
   deliveredPerCpuSecond: number;
   /** The load generators' CPU over the same windows, per wall second: near 1 means the receiving side set the pace. */
   loadCpu: number;
+  /**
+   * Time the servers' threads waited for a CPU over the same windows, per send, ms: on a shared machine, how much of
+   * the delivery time was spent waiting for a core rather than working.
+   */
+  serverWaitMsPerSend?: number;
 }
 export interface ScaleCell {
   connections: number;
@@ -721,6 +726,7 @@ async function scale(peer: Peer, context: Context, servers: RunningServer[]): Pr
       let cpu = 0;
       let loadCpu = 0;
       let wall = 0;
+      let waited = 0;
       for (let send = 0; send < settings.scaleSends; send++) {
         await sleep(500);
         const arrivals = receivers.map((generator, index) =>
@@ -729,6 +735,7 @@ async function scale(peer: Peer, context: Context, servers: RunningServer[]): Pr
         // Commands to one generator are handled in order: once this answers, its expectation is set.
         await deliveredSoFar(receivers);
         const cpu0 = totalCpuSeconds(serverPids);
+        const wait0 = serverPids.reduce((sum, pid) => sum + runQueueWaitSeconds(pid), 0);
         const load0 = totalCpuSeconds(generators.map((generator) => generator.pid));
         const start = performance.now();
         const sentAt = await sender.call<number>({ op: 'sendOnce', groups });
@@ -747,6 +754,7 @@ async function scale(peer: Peer, context: Context, servers: RunningServer[]): Pr
         clearTimeout(timer);
         wall += (performance.now() - start) / 1000;
         cpu += totalCpuSeconds(serverPids) - cpu0;
+        waited += serverPids.reduce((sum, pid) => sum + runQueueWaitSeconds(pid), 0) - wait0;
         loadCpu += totalCpuSeconds(generators.map((generator) => generator.pid)) - load0;
         deliveryMs.push(lastArrival - sentAt);
       }
@@ -759,11 +767,12 @@ async function scale(peer: Peer, context: Context, servers: RunningServer[]): Pr
         cpuMicrosPerDelivered: (cpu * 1e6) / delivered,
         deliveredPerCpuSecond: delivered / cpu,
         loadCpu: loadCpu / wall,
+        serverWaitMsPerSend: (waited * 1000) / settings.scaleSends,
       };
       log(
         `  ${peer.id} ${what}: ${deliveryMs.map((value) => value.toFixed(0)).join(', ')} ms to the last of ` +
           `${count(connections)}, ${result.cpuMicrosPerDelivered.toFixed(2)} µs server CPU per delivered, ` +
-          `load CPU ${(result.loadCpu * 100).toFixed(0)}%`,
+          `load CPU ${(result.loadCpu * 100).toFixed(0)}%, server waited for a CPU ${result.serverWaitMsPerSend!.toFixed(0)} ms per send`,
       );
       return result;
     };

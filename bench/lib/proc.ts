@@ -3,7 +3,7 @@
  * user + system clock ticks of all its threads (`/proc/<pid>/stat`), resident memory as `VmRSS`
  * (`/proc/<pid>/status`). Node's own `process.cpuUsage()` would not cover the .NET server or Redis.
  */
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 
 /** Clock ticks per second of `/proc/<pid>/stat` (USER_HZ; 100 on every Linux build in practice). */
 const TICKS_PER_SECOND = 100;
@@ -22,6 +22,23 @@ export function residentBytes(pid: number): number {
   const status = readFileSync(`/proc/${pid}/status`, 'latin1');
   const match = /VmRSS:\s+(\d+) kB/.exec(status);
   return match === null ? Number.NaN : Number(match[1]) * 1024;
+}
+
+/**
+ * Seconds the process's threads (all of them) have spent runnable but waiting for a CPU, from
+ * `/proc/<pid>/task/<tid>/schedstat` (its second field, in nanoseconds): on a shared machine, the part of a wall-clock
+ * figure that was spent waiting for a core rather than working. Threads that ended are not counted.
+ */
+export function runQueueWaitSeconds(pid: number): number {
+  let waited = 0;
+  for (const task of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      waited += Number(readFileSync(`/proc/${pid}/task/${task}/schedstat`, 'latin1').split(' ')[1]) / 1e9;
+    } catch {
+      // The thread ended between the listing and the read.
+    }
+  }
+  return waited;
 }
 
 /** CPU seconds summed over several processes. */
