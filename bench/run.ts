@@ -772,7 +772,7 @@ async function scale(peer: Peer, context: Context, servers: RunningServer[]): Pr
       log(
         `  ${peer.id} ${what}: ${deliveryMs.map((value) => value.toFixed(0)).join(', ')} ms to the last of ` +
           `${count(connections)}, ${result.cpuMicrosPerDelivered.toFixed(2)} µs server CPU per delivered, ` +
-          `load CPU ${(result.loadCpu * 100).toFixed(0)}%, server waited for a CPU ${result.serverWaitMsPerSend!.toFixed(0)} ms per send`,
+          `load CPU ${(result.loadCpu * 100).toFixed(0)}%, servers' threads waited for a CPU ${result.serverWaitMsPerSend!.toFixed(0)} ms per send`,
       );
       return result;
     };
