@@ -544,7 +544,7 @@ function scaleTable(report: Report, cells: NonNullable<Results['scale']>): strin
       'RSS MiB: warm → all connected → in groups',
       'broadcast to all: ms to the last (each send)',
       `one message to each of ${report.settings.scaleGroups} groups: ms to the last`,
-      'server CPU µs per delivered: broadcast / groups',
+      'server CPU µs per delivered, background taken out: broadcast / groups',
       'servers waited for a CPU, ms per send (all their threads, summed): broadcast / groups',
       'load generators CPU during the sends',
       'connects/s while building',

@@ -209,8 +209,13 @@ export interface ScaleSends {
   /** Milliseconds from the send to the last arrival, each send. */
   deliveryMs: number[];
   medianMs: number;
-  /** Server CPU over all the sends (from each send to its last arrival) per delivered message. */
+  /**
+   * Server CPU over all the sends (from each send to its last arrival) per delivered message, less the CPU the
+   * servers spent at the same rate in the second before each send with nothing sent (keep-alives, heartbeat rounds).
+   */
   cpuMicrosPerDelivered: number;
+  /** The same without taking the background out. */
+  grossCpuMicrosPerDelivered?: number;
   deliveredPerCpuSecond: number;
   /** The load generators' CPU over the same windows, per wall second: near 1 means the receiving side set the pace. */
   loadCpu: number;
@@ -727,8 +732,13 @@ async function scale(peer: Peer, context: Context, servers: RunningServer[]): Pr
       let loadCpu = 0;
       let wall = 0;
       let waited = 0;
+      let background = 0;
       for (let send = 0; send < settings.scaleSends; send++) {
-        await sleep(500);
+        // The servers' CPU with nothing sent (keep-alives both ways, the heartbeat's rounds), to take out of the send's.
+        const idle0 = totalCpuSeconds(serverPids);
+        const idleStart = performance.now();
+        await sleep(1000);
+        const idleRate = (totalCpuSeconds(serverPids) - idle0) / ((performance.now() - idleStart) / 1000);
         const arrivals = receivers.map((generator, index) =>
           generator.call<number>({ op: 'expect', count: perGenerator[index] }),
         );
@@ -752,8 +762,10 @@ async function scale(peer: Peer, context: Context, servers: RunningServer[]): Pr
           ])),
         );
         clearTimeout(timer);
-        wall += (performance.now() - start) / 1000;
+        const sendWall = (performance.now() - start) / 1000;
+        wall += sendWall;
         cpu += totalCpuSeconds(serverPids) - cpu0;
+        background += idleRate * sendWall;
         waited += serverPids.reduce((sum, pid) => sum + runQueueWaitSeconds(pid), 0) - wait0;
         loadCpu += totalCpuSeconds(generators.map((generator) => generator.pid)) - load0;
         deliveryMs.push(lastArrival - sentAt);
@@ -764,14 +776,16 @@ async function scale(peer: Peer, context: Context, servers: RunningServer[]): Pr
         deliveredEach: connections,
         deliveryMs,
         medianMs: sorted[Math.floor(sorted.length / 2)],
-        cpuMicrosPerDelivered: (cpu * 1e6) / delivered,
-        deliveredPerCpuSecond: delivered / cpu,
+        cpuMicrosPerDelivered: (Math.max(0, cpu - background) * 1e6) / delivered,
+        deliveredPerCpuSecond: delivered / Math.max(0, cpu - background),
+        grossCpuMicrosPerDelivered: (cpu * 1e6) / delivered,
         loadCpu: loadCpu / wall,
         serverWaitMsPerSend: (waited * 1000) / settings.scaleSends,
       };
       log(
         `  ${peer.id} ${what}: ${deliveryMs.map((value) => value.toFixed(0)).join(', ')} ms to the last of ` +
-          `${count(connections)}, ${result.cpuMicrosPerDelivered.toFixed(2)} µs server CPU per delivered, ` +
+          `${count(connections)}, ${result.cpuMicrosPerDelivered.toFixed(2)} µs server CPU per delivered ` +
+          `(${result.grossCpuMicrosPerDelivered!.toFixed(2)} with the background), ` +
           `load CPU ${(result.loadCpu * 100).toFixed(0)}%, servers' threads waited for a CPU ${result.serverWaitMsPerSend!.toFixed(0)} ms per send`,
       );
       return result;
