@@ -31,7 +31,14 @@ import * as path from 'node:path';
 import type { Dialect, Target } from './lib/dialects';
 import type { ConnectResult, EchoResult } from './generator';
 import type { Pauses } from './lib/pauses';
-import { cpuSeconds, machineBusySeconds, residentBytes, runQueueWaitSeconds, totalCpuSeconds } from './lib/proc';
+import {
+  cpuSeconds,
+  machineBusySeconds,
+  residentBytes,
+  runQueueWaitBetween,
+  runQueueWaits,
+  totalCpuSeconds,
+} from './lib/proc';
 import {
   Generator,
   prepareDotnet,
@@ -745,7 +752,7 @@ async function scale(peer: Peer, context: Context, servers: RunningServer[]): Pr
         // Commands to one generator are handled in order: once this answers, its expectation is set.
         await deliveredSoFar(receivers);
         const cpu0 = totalCpuSeconds(serverPids);
-        const wait0 = serverPids.reduce((sum, pid) => sum + runQueueWaitSeconds(pid), 0);
+        const wait0 = serverPids.map(runQueueWaits);
         const load0 = totalCpuSeconds(generators.map((generator) => generator.pid));
         const start = performance.now();
         const sentAt = await sender.call<number>({ op: 'sendOnce', groups });
@@ -766,7 +773,7 @@ async function scale(peer: Peer, context: Context, servers: RunningServer[]): Pr
         wall += sendWall;
         cpu += totalCpuSeconds(serverPids) - cpu0;
         background += idleRate * sendWall;
-        waited += serverPids.reduce((sum, pid) => sum + runQueueWaitSeconds(pid), 0) - wait0;
+        waited += serverPids.reduce((sum, pid, i) => sum + runQueueWaitBetween(wait0[i], runQueueWaits(pid)), 0);
         loadCpu += totalCpuSeconds(generators.map((generator) => generator.pid)) - load0;
         deliveryMs.push(lastArrival - sentAt);
       }

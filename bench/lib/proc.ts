@@ -25,19 +25,29 @@ export function residentBytes(pid: number): number {
 }
 
 /**
- * Seconds the process's threads (all of them) have spent runnable but waiting for a CPU, from
- * `/proc/<pid>/task/<tid>/schedstat` (its second field, in nanoseconds): on a shared machine, the part of a wall-clock
- * figure that was spent waiting for a core rather than working. Threads that ended are not counted.
+ * Seconds each thread of the process has spent runnable but waiting for a CPU, by thread id, from
+ * `/proc/<pid>/task/<tid>/schedstat` (its second field, in nanoseconds): on a shared machine, the part of a
+ * wall-clock figure that was spent waiting for a core rather than working.
  */
-export function runQueueWaitSeconds(pid: number): number {
-  let waited = 0;
+export function runQueueWaits(pid: number): Map<string, number> {
+  const waits = new Map<string, number>();
   for (const task of readdirSync(`/proc/${pid}/task`)) {
     try {
-      waited += Number(readFileSync(`/proc/${pid}/task/${task}/schedstat`, 'latin1').split(' ')[1]) / 1e9;
+      waits.set(task, Number(readFileSync(`/proc/${pid}/task/${task}/schedstat`, 'latin1').split(' ')[1]) / 1e9);
     } catch {
       // The thread ended between the listing and the read.
     }
   }
+  return waits;
+}
+
+/**
+ * Seconds the threads waited for a CPU between two {@link runQueueWaits} readings: threads that started meanwhile
+ * count in full, threads that ended meanwhile (a thread pool shrinking) drop out, so it is a lower bound there.
+ */
+export function runQueueWaitBetween(before: Map<string, number>, after: Map<string, number>): number {
+  let waited = 0;
+  for (const [task, seconds] of after) waited += seconds - (before.get(task) ?? 0);
   return waited;
 }
 
