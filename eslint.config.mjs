@@ -214,11 +214,16 @@ export default tseslint.config(
     },
   },
   {
-    // Only the Redis connector and the two buses know ioredis; the rest of the server speaks `BackplaneBus`
-    // (src/lifetime/backplane-bus.ts). typescript-eslint's variant of the rule, so that folder rules written with
+    // Only the Redis connector, the two buses and the sharded subscriptions know ioredis; the rest of the server
+    // speaks `BackplaneBus` (src/lifetime/backplane-bus.ts). typescript-eslint's variant of the rule, so that folder rules written with
     // the core `no-restricted-imports` apply beside it rather than replace it.
     files: ['src/**/*.ts', 'protocol/**/*.ts'],
-    ignores: ['src/redis/redis-connector.ts', 'src/redis/redis-bus.ts', 'src/redis/streams-bus.ts'],
+    ignores: [
+      'src/redis/redis-connector.ts',
+      'src/redis/redis-bus.ts',
+      'src/redis/shard-subscribers.ts',
+      'src/redis/streams-bus.ts',
+    ],
     rules: {
       '@typescript-eslint/no-restricted-imports': [
         'error',
@@ -227,14 +232,14 @@ export default tseslint.config(
             {
               name: 'ioredis',
               message:
-                'Only src/redis/redis-connector.ts, src/redis/redis-bus.ts and src/redis/streams-bus.ts import ioredis; use the BackplaneBus interface.',
+                'Only src/redis/redis-connector.ts, src/redis/redis-bus.ts, src/redis/shard-subscribers.ts and src/redis/streams-bus.ts import ioredis; use the BackplaneBus interface.',
             },
           ],
           patterns: [
             {
               group: ['ioredis/*'],
               message:
-                'Only src/redis/redis-connector.ts, src/redis/redis-bus.ts and src/redis/streams-bus.ts import ioredis.',
+                'Only src/redis/redis-connector.ts, src/redis/redis-bus.ts, src/redis/shard-subscribers.ts and src/redis/streams-bus.ts import ioredis.',
             },
           ],
         },

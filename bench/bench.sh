@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `npm run bench [-- --quick] [-- --only fanout,echo] [-- --peers ours-json,ws] [-- --no-pin] [-- --update-readme]`
 # Raises the open-file limit (the scale scenario holds 100,000 connections in the server and as many in the load
-# generators), compiles the benchmark with the server sources, and runs every scenario. See bench/README.md.
+# generators), picks the Node.js to run on, compiles the benchmark with the server sources, and runs every scenario.
+# See bench/README.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -22,6 +23,24 @@ elif [ "$(ulimit -n)" -lt 101000 ]; then
   echo "warning: open-file limit is $(ulimit -n); the scale scenario needs about 101,000 (raise the hard limit)" >&2
 fi
 
+# Every Node process of the run (our server, the Node peers, the load generators) runs on one Node.js: BENCH_NODE if
+# set, else the 24 LTS binary scripts/provision.sh keeps in .tmp/node/24/ (the line the Dockerfile ships), else the
+# `node` on PATH. The figures are then those of a runtime the package supports (engines: >= 22), whatever the
+# machine's own Node is; the report names the version.
+case "$(uname -m)" in
+  aarch64 | arm64) arch=arm64 ;;
+  *) arch=x64 ;;
+esac
+node_bin="${BENCH_NODE:-}"
+if [ -z "$node_bin" ] && [ -x ".tmp/node/24/node_modules/node-linux-$arch/bin/node" ]; then
+  node_bin=".tmp/node/24/node_modules/node-linux-$arch/bin/node"
+fi
+node_bin="${node_bin:-node}"
+major=$("$node_bin" -p 'process.versions.node.split(".")[0]')
+if [ "$major" -lt 22 ]; then
+  echo "warning: benchmarking on Node.js $("$node_bin" --version), which fastify-signalr does not support; run scripts/provision.sh (or set BENCH_NODE) for Node.js 24" >&2
+fi
+
 rm -rf bench/.build
 npx --no-install tsc -p bench/tsconfig.json
-exec node bench/.build/bench/run.js "$@"
+exec "$node_bin" bench/.build/bench/run.js "$@"

@@ -4,18 +4,23 @@
  *
  * Roles:
  * - `connect` opens connections (any dialect, spread over several servers and source addresses) that count the
- *   broadcast messages they receive and time the echoes they get back;
+ *   broadcast messages they receive and time the echoes they get back; SignalR JSON connections may also start
+ *   Server-Sent Events or long polling instead of a WebSocket (the connect scenario only);
  * - `sender` opens the fan-out sender: it broadcasts over one connection and counts its broadcasts in flight by
  *   the ones it receives back on another (the same one on a single server; one on the other server across a
  *   backplane, so the window covers the trip through Redis);
  * - `send` sets the sender's pace: a fixed rate (capped by a window of broadcasts in flight) or, with rate 0, as
  *   fast as the window allows (saturation);
  * - `echo` invokes `Echo` at a fixed total rate over the open connections and returns latency percentiles;
- * - for the scale scenario: `join` puts every open connection in one of several groups, `keepAlive` keeps connections
+ * - for the scale scenario: `joinEvenly` puts every open connection in one of several groups, `keepAlive` keeps connections
  *   alive as a client does (a SignalR server closes a connection silent for 30 s), `expect` resolves when a number
  *   of messages more has arrived, with the time, and `sendOnce` has the sender send one broadcast, or one message to
  *   each group, and returns when it was sent. Times are `process.hrtime` (the machine's monotonic clock, the same in
  *   every process), in milliseconds.
+ * - `join` puts each SignalR connection in its groups (`JoinRoom`) and resolves once every join has completed;
+ * - `pace` sends broadcasts (`SendMessage`) or messages to random groups (`SendToRoom`) from the first connections
+ *   at a fixed total rate for a while, and `prime` sends one broadcast or one message to each of some groups — the
+ *   scale curve's workloads, where the senders are ordinary connections spread over the servers.
  */
 import {
   closeIdleHttpSockets,
@@ -24,6 +29,7 @@ import {
   sequenceOf,
   type BenchClient,
   type Dialect,
+  type SignalRTransport,
   type Target,
 } from './lib/dialects';
 import { PauseMonitor, type Pauses } from './lib/pauses';
@@ -38,15 +44,20 @@ export type Command =
       count: number;
       concurrency: number;
       localAddresses: string[];
+      /** SignalR dialects only: the transport to start (WebSockets when absent). */
+      transport?: SignalRTransport;
     }
   | { op: 'delivered' }
   | { op: 'sender'; dialect: Dialect; sendTarget: Target; ackTarget: Target; localAddress: string }
   | { op: 'send'; rate: number; window: number }
   | { op: 'echo'; rate: number; durationMs: number }
-  | { op: 'join'; groups: number; concurrency: number }
+  | { op: 'joinEvenly'; groups: number; concurrency: number }
   | { op: 'keepAlive'; intervalMs: number }
   | { op: 'expect'; count: number }
   | { op: 'sendOnce'; groups: number }
+  | { op: 'join'; groups: string[][] }
+  | { op: 'pace'; kind: 'all' | 'group'; rate: number; durationMs: number; senders: number; groups: string[] }
+  | { op: 'prime'; kind: 'all' | 'group'; senders: number; groups: string[] }
   | { op: 'close' };
 
 /** Results of the commands that return something. */
@@ -67,11 +78,19 @@ export interface EchoResult {
   generatorPauses: Pauses;
 }
 
+/** What `pace` sent: the total, and (to random groups) how many went to each of the command's groups. */
+export interface PaceResult {
+  sent: number;
+  perGroup: number[];
+}
+
 export type Reply = { id: number; result?: unknown; error?: string };
 
 const clients: BenchClient[] = [];
 const pauses = new PauseMonitor();
 let delivered = 0;
+/** While joins are in flight, completions go here instead of the echo bookkeeping. */
+let onCompletion: ((id: number) => void) | null = null;
 
 // Echo bookkeeping: send times by id, latencies in ms.
 let sendTimes = new Float64Array(0);
@@ -105,6 +124,7 @@ const handlers = {
       onJoinAnswered?.();
       return;
     }
+    if (onCompletion !== null) return onCompletion(id);
     const sentAt = sendTimes[id];
     if (sentAt > 0) {
       latencies.push(performance.now() - sentAt);
@@ -124,7 +144,7 @@ async function connectMany(command: Extract<Command, { op: 'connect' }>): Promis
       const target = command.targets[index % command.targets.length];
       const localAddress = command.localAddresses[index % command.localAddresses.length];
       try {
-        clients.push(await connectClient(command.dialect, target, handlers, localAddress));
+        clients.push(await connectClient(command.dialect, target, handlers, localAddress, command.transport));
       } catch (error) {
         failed++;
         firstError ??= (error as Error).message;
@@ -246,14 +266,14 @@ function runEcho(command: Extract<Command, { op: 'echo' }>): Promise<EchoResult>
 // -- scale: groups, keep-alive, single sends -----------------------------------------------------------------
 
 /** Puts connection `i` of this generator in group `g<i mod groups>`, `concurrency` joins in flight. */
-function joinGroups(command: Extract<Command, { op: 'join' }>): Promise<void> {
+function joinEvenly(command: Extract<Command, { op: 'joinEvenly' }>): Promise<void> {
   const members = clients.length;
   joinAnswered = 0;
   let next = 0;
   return new Promise((resolve) => {
     const issue = () => {
       while (next < members && next - joinAnswered < command.concurrency) {
-        clients[next].join(JOIN_ID_BASE + next, `g${next % command.groups}`);
+        clients[next].join!(JOIN_ID_BASE + next, `g${next % command.groups}`);
         next++;
       }
     };
@@ -278,7 +298,7 @@ function keepAlive(intervalMs: number): void {
   const slices = Math.max(1, Math.round(intervalMs / 100));
   let slice = 0;
   keepAliveTimer = setInterval(() => {
-    for (let i = slice; i < clients.length; i += slices) clients[i].keepAlive();
+    for (let i = slice; i < clients.length; i += slices) clients[i].keepAlive?.();
     slice = (slice + 1) % slices;
   }, 100);
 }
@@ -295,8 +315,82 @@ function expectDeliveries(count: number): Promise<number> {
 function sendOnce(groups: number): number {
   const at = clockMs();
   if (groups === 0) sendClient!.broadcast(payloadFor(++sent));
-  else for (let group = 0; group < groups; group++) sendClient!.sendToGroup(`g${group}`, payloadFor(++sent));
+  else for (let group = 0; group < groups; group++) sendClient!.sendToGroup!(`g${group}`, payloadFor(++sent));
   return at;
+}
+
+// -- groups and paced hub-method sends ---------------------------------------------------------------------------
+
+function invoker(client: BenchClient): NonNullable<BenchClient['invoke']> {
+  if (client.invoke === undefined) throw new Error('this dialect cannot invoke hub methods');
+  return client.invoke;
+}
+
+/** `JoinRoom` for every group of every connection (`groups[i]` are the groups of connection `i`), all at once. */
+function joinGroups(command: Extract<Command, { op: 'join' }>): Promise<number> {
+  const total = command.groups.reduce((sum, groups) => sum + groups.length, 0);
+  if (command.groups.length > clients.length)
+    throw new Error(`${command.groups.length} connections' groups for ${clients.length} connections`);
+  return new Promise((resolve) => {
+    let done = 0;
+    onCompletion = () => {
+      if (++done < total) return;
+      onCompletion = null;
+      resolve(done);
+    };
+    let id = 0;
+    command.groups.forEach((groups, index) => {
+      const invoke = invoker(clients[index]);
+      for (const group of groups) invoke('JoinRoom', [group], ++id);
+    });
+    if (total === 0) resolve(0);
+  });
+}
+
+let paceSequence = 0;
+
+/** One message from sender `from` (of the first `senders` connections): a broadcast, or one to `group`. */
+function sendOne(from: number, group: string | undefined): void {
+  const payload = payloadFor(++paceSequence);
+  const client = clients[from];
+  if (group === undefined) client.broadcast(payload);
+  else invoker(client)('SendToRoom', [group, 'u', payload]);
+}
+
+/** `rate` messages per second for `durationMs`, from the first `senders` connections in turn. */
+function pace(command: Extract<Command, { op: 'pace' }>): Promise<PaceResult> {
+  const total = Math.round((command.rate * command.durationMs) / 1000);
+  const perGroup = new Array<number>(command.groups.length).fill(0);
+  let sent = 0;
+  const started = performance.now();
+  return new Promise((resolve) => {
+    const timer = setInterval(() => {
+      const due = Math.min(total, Math.floor(((performance.now() - started) * command.rate) / 1000));
+      while (sent < due) {
+        let group: string | undefined;
+        if (command.kind === 'group') {
+          const index = Math.floor(Math.random() * command.groups.length);
+          perGroup[index]++;
+          group = command.groups[index];
+        }
+        sendOne(sent % command.senders, group);
+        sent++;
+      }
+      if (sent >= total) {
+        clearInterval(timer);
+        resolve({ sent, perGroup });
+      }
+    }, 2);
+  });
+}
+
+function prime(command: Extract<Command, { op: 'prime' }>): number {
+  if (command.kind === 'all') {
+    sendOne(0, undefined);
+    return 1;
+  }
+  command.groups.forEach((group, index) => sendOne(index % command.senders, group));
+  return command.groups.length;
 }
 
 // -- command loop ------------------------------------------------------------------------------------------------
@@ -315,12 +409,18 @@ async function handle(command: Command): Promise<unknown> {
       return runEcho(command);
     case 'join':
       return joinGroups(command);
+    case 'joinEvenly':
+      return joinEvenly(command);
     case 'keepAlive':
       return keepAlive(command.intervalMs);
     case 'expect':
       return expectDeliveries(command.count);
     case 'sendOnce':
       return sendOnce(command.groups);
+    case 'pace':
+      return pace(command);
+    case 'prime':
+      return prime(command);
     case 'close':
       if (pacer !== null) clearInterval(pacer);
       if (keepAliveTimer !== null) clearInterval(keepAliveTimer);

@@ -2,7 +2,9 @@
  * Prints where a V8 CPU profile (`--cpu-prof`, e.g. from `npm run bench -- --cpu-prof`) spent its time: self time
  * by function, and inclusive time by source file, so a hot path shows without opening DevTools.
  *
- * Run: `node bench/.build/bench/profile-summary.js <file.cpuprofile> [rows]`.
+ * Run: `node bench/.build/bench/profile-summary.js <file.cpuprofile> [rows] [from to]`. With `from` and `to`
+ * (microseconds on the monotonic clock, as `connect-ab.js --cpu-prof` prints a measured window) only the samples of
+ * that window count and idle time is left out, so start-up, warm-up and shutdown do not blur the shares.
  */
 import { readFileSync } from 'node:fs';
 
@@ -12,6 +14,7 @@ interface ProfileNode {
   children?: number[];
 }
 interface Profile {
+  startTime: number;
   nodes: ProfileNode[];
   samples: number[];
   timeDeltas: number[];
@@ -20,14 +23,21 @@ interface Profile {
 function main(): void {
   const file = process.argv[2];
   const rows = Number(process.argv[3] ?? 30);
+  const from = process.argv[4] === undefined ? -Infinity : Number(process.argv[4]);
+  const to = process.argv[5] === undefined ? Infinity : Number(process.argv[5]);
+  const windowed = process.argv[4] !== undefined;
   const profile = JSON.parse(readFileSync(file, 'utf8')) as Profile;
   const byId = new Map(profile.nodes.map((node) => [node.id, node]));
   const parent = new Map<number, number>();
   for (const node of profile.nodes) for (const child of node.children ?? []) parent.set(child, node.id);
   const selfTime = new Map<number, number>();
   let total = 0;
+  let at = profile.startTime;
   profile.samples.forEach((id, index) => {
     const delta = profile.timeDeltas[index] ?? 0;
+    at += delta;
+    if (at < from || at > to) return;
+    if (windowed && byId.get(id)!.callFrame.functionName === '(idle)') return;
     selfTime.set(id, (selfTime.get(id) ?? 0) + delta);
     total += delta;
   });
@@ -58,7 +68,7 @@ function main(): void {
       console.log(`${((time / total) * 100).toFixed(1).padStart(5)}%  ${name}`);
     }
   };
-  console.log(`${(total / 1e6).toFixed(2)} s sampled`);
+  console.log(`${(total / 1e6).toFixed(2)} s sampled${windowed ? ' (busy, in the window)' : ''}`);
   print('self time by function', self);
   print('inclusive time by file', inclusiveByFile);
 }

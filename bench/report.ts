@@ -4,7 +4,18 @@
  * so the ratios can be checked.
  */
 import type { Pauses } from './lib/pauses';
-import type { Cell, FanoutCell, Peer, PeerId, Results, ScaleCell, Scenario, Settings } from './run';
+import type {
+  Cell,
+  ConnectMeasure,
+  FanoutCell,
+  HttpTransport,
+  Peer,
+  PeerId,
+  Results,
+  ScaleCell,
+  Scenario,
+  Settings,
+} from './run';
 
 /** Everything a report is made from (also written as JSON beside the markdown). */
 export interface Report {
@@ -230,6 +241,26 @@ export function evaluateTargets(report: Report): Target[] {
       1.3,
       divide(value(results.idle['ours-json'])?.bytesPerConnection, value(results.idle.ws)?.bytesPerConnection),
       why(results.idle.ws) || why(results.idle['ours-json']),
+    ),
+  );
+
+  // Connect rate: the goal is set on WebSockets (what the official clients pick first); the HTTP transports are
+  // reported beside it.
+  const connectRatio = (transport?: HttpTransport) =>
+    divide(
+      connectMeasure(results, 'ours-json', transport)?.perCpuSecond,
+      connectMeasure(results, 'aspnetcore', transport)?.perCpuSecond,
+    );
+  const httpRatios = HTTP_TRANSPORT_NAMES.map(([transport, name]) => {
+    const r = connectRatio(transport);
+    return r === null ? '' : `${name}: ${ratio(r)}`;
+  }).filter(Boolean);
+  targets.push(
+    atLeast(
+      'Connect rate (negotiate + WebSocket + handshake), connections per server CPU-second: ours ÷ ASP.NET Core',
+      1.2,
+      connectRatio(),
+      why(results.connect.aspnetcore) || why(results.connect['ours-json']) || httpRatios.join(', '),
     ),
   );
 
@@ -554,6 +585,55 @@ function scaleTable(report: Report, cells: NonNullable<Results['scale']>): strin
   );
 }
 
+/** The HTTP transports of the connect scenario, with the names the tables use. */
+const HTTP_TRANSPORT_NAMES: ReadonlyArray<readonly [HttpTransport, string]> = [
+  ['ServerSentEvents', 'Server-Sent Events'],
+  ['LongPolling', 'long polling'],
+];
+
+/** A peer's connect figures on WebSockets, or on `transport`. */
+function connectMeasure(results: Results, id: PeerId, transport?: HttpTransport): ConnectMeasure | undefined {
+  const cell = value(results.connect[id]);
+  return transport === undefined ? cell : value(cell?.http?.[transport]);
+}
+
+/** Connect rate over Server-Sent Events and long polling, for the SignalR servers that were measured on them. */
+function connectHttpTable(report: Report): string | null {
+  const peers = report.peers.filter((peer) => value(report.results.connect[peer.id])?.http !== undefined);
+  if (peers.length === 0) return null;
+  const rows = HTTP_TRANSPORT_NAMES.flatMap(([transport, name]) => {
+    const dotnet = connectMeasure(report.results, 'aspnetcore', transport)?.perCpuSecond;
+    return peers.map((peer) => {
+      const cell = value(report.results.connect[peer.id])!.http![transport];
+      const measure = value(cell);
+      if (measure === undefined) return [peer.label, name, '–', '–', '–', '–', why(cell)];
+      return [
+        peer.label,
+        name,
+        count(measure.perSecond),
+        percent(measure.serverCpu),
+        count(measure.perCpuSecond),
+        ratio(divide(measure.perCpuSecond, dotnet)),
+        transport === 'LongPolling'
+          ? 'negotiate + first poll + handshake POST + the poll bringing its answer'
+          : 'negotiate + event stream + handshake POST + its answer on the stream',
+      ];
+    });
+  });
+  return table(
+    [
+      'server',
+      'transport',
+      'connections/s',
+      'server CPU',
+      'connections per server CPU-s',
+      '× ASP.NET Core',
+      'what one connection is',
+    ],
+    rows,
+  );
+}
+
 function machineLine(report: Report): string {
   const m = report.machine;
   return (
@@ -646,6 +726,15 @@ export function renderReport(report: Report, chartFile: string): string {
       '',
       connectTable(report),
     );
+    const httpTable = connectHttpTable(report);
+    if (httpTable !== null) {
+      parts.push(
+        '',
+        'The SignalR servers over the HTTP transports, each on a fresh server (× ASP.NET Core on the same transport):',
+        '',
+        httpTable,
+      );
+    }
   }
   if (has('scale')) {
     const connections = count(scaleCount(report));

@@ -28,7 +28,7 @@ import { cpus, totalmem } from 'node:os';
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
-import type { Dialect, Target } from './lib/dialects';
+import type { Dialect, SignalRTransport, Target } from './lib/dialects';
 import type { ConnectResult, EchoResult } from './generator';
 import type { Pauses } from './lib/pauses';
 import {
@@ -39,6 +39,7 @@ import {
   runQueueWaits,
   totalCpuSeconds,
 } from './lib/proc';
+import { svgToPng as renderPng } from './lib/png';
 import {
   Generator,
   prepareDotnet,
@@ -119,6 +120,8 @@ export interface Settings {
   readonly scaleGroups: number;
   /** Single broadcasts (and rounds of one message per group) timed at that scale. */
   readonly scaleSends: number;
+  /** Whether the SignalR servers' connect rate is measured over Server-Sent Events and long polling too. */
+  readonly connectHttpTransports: boolean;
 }
 
 const FULL: Settings = {
@@ -137,6 +140,7 @@ const FULL: Settings = {
   scaleConnections: 100_000,
   scaleGroups: 10,
   scaleSends: 5,
+  connectHttpTransports: true,
 };
 
 const QUICK: Settings = {
@@ -156,6 +160,8 @@ const QUICK: Settings = {
   scaleConnections: 10_000,
   scaleGroups: 10,
   scaleSends: 3,
+  // Four more cells (two servers, two transports) would take quick mode past two minutes.
+  connectHttpTransports: false,
 };
 
 /** Priority of every process a run starts: ahead of other programs on a shared machine. */
@@ -203,7 +209,7 @@ export interface IdleCell {
   rssBeforeBytes: number;
   rssAfterBytes: number;
 }
-export interface ConnectCell {
+export interface ConnectMeasure {
   connections: number;
   perSecond: number;
   perCpuSecond: number;
@@ -247,6 +253,13 @@ export interface ScaleCell {
   /** Server processes holding the connections (on one Redis when more than one). */
   servers?: number;
 }
+/** The WebSocket figures (every peer), and for SignalR servers those of the two HTTP transports. */
+export interface ConnectCell extends ConnectMeasure {
+  http?: Partial<Record<HttpTransport, Cell<ConnectMeasure>>>;
+}
+/** The SignalR transports besides WebSockets, each measured on a fresh server of its own. */
+export type HttpTransport = Exclude<SignalRTransport, 'WebSockets'>;
+export const HTTP_TRANSPORTS: readonly HttpTransport[] = ['ServerSentEvents', 'LongPolling'];
 export type Cell<T> = { ok: true; value: T } | { ok: false; reason: string };
 
 export interface Results {
@@ -587,8 +600,16 @@ async function idle(peer: Peer, context: Context, server: RunningServer): Promis
   });
 }
 
-/** Connect rate: negotiate + WebSocket + handshake (or the peer's equivalent), `connectConcurrency` at a time. */
-async function connectRate(peer: Peer, context: Context, server: RunningServer): Promise<ConnectCell> {
+/**
+ * Connect rate: negotiate + transport + handshake (or the peer's equivalent), `connectConcurrency` at a time, on
+ * WebSockets unless `transport` names another SignalR transport.
+ */
+async function connectRate(
+  peer: Peer,
+  context: Context,
+  server: RunningServer,
+  transport: SignalRTransport = 'WebSockets',
+): Promise<ConnectMeasure> {
   const { settings } = context;
   return withGenerators(1, context, async ([generator]) => {
     const base = {
@@ -596,13 +617,15 @@ async function connectRate(peer: Peer, context: Context, server: RunningServer):
       dialect: peer.dialect,
       targets: [targetOf(server)],
       localAddresses: SOURCE_ADDRESSES,
+      ...(transport !== 'WebSockets' && { transport }),
     };
+    const what = transport === 'WebSockets' ? `${peer.id} connect` : `${peer.id} connect ${transport}`;
     ensureConnected(
       await generator.call<ConnectResult>({ ...base, count: 200, concurrency: settings.connectConcurrency }),
       'warm-up',
     );
     const { result, cpu } = await measureQuietly(
-      `${peer.id} connect`,
+      what,
       () => [server.pid, generator.pid],
       async () => {
         const cpu0 = cpuSeconds(server.pid);
@@ -616,14 +639,16 @@ async function connectRate(peer: Peer, context: Context, server: RunningServer):
     );
     ensureConnected(result, 'connections');
     const wall = result.elapsedMs / 1000;
-    const cell = {
+    const measure = {
       connections: result.connected,
       perSecond: result.connected / wall,
       perCpuSecond: result.connected / cpu,
       serverCpu: cpu / wall,
     };
-    log(`  ${peer.id}: ${Math.round(cell.perSecond)} connections/s, ${Math.round(cell.perCpuSecond)} per server CPU-s`);
-    return cell;
+    log(
+      `  ${what}: ${Math.round(measure.perSecond)} connections/s, ${Math.round(measure.perCpuSecond)} per server CPU-s`,
+    );
+    return measure;
   });
 }
 
@@ -726,7 +751,9 @@ async function scale(peer: Peer, context: Context, servers: RunningServer[]): Pr
       localAddress: SOURCE_ADDRESSES[0],
     });
     await Promise.all(
-      receivers.map((generator) => generator.call({ op: 'join', groups: settings.scaleGroups, concurrency: 256 })),
+      receivers.map((generator) =>
+        generator.call({ op: 'joinEvenly', groups: settings.scaleGroups, concurrency: 256 }),
+      ),
     );
     const rssWithGroupsBytes = rss();
     const perGenerator = [IDLE_WARMUP_CONNECTIONS + results[0].connected, ...results.slice(1).map((r) => r.connected)];
@@ -811,6 +838,28 @@ async function scale(peer: Peer, context: Context, servers: RunningServer[]): Pr
       groupSends,
     };
   });
+}
+
+/**
+ * The connect cell of a peer: WebSockets, then for SignalR servers Server-Sent Events and long polling, each
+ * transport on a fresh server so none inherits the others' connections.
+ */
+async function connectCell(peer: Peer, context: Context): Promise<ConnectCell> {
+  const cell: ConnectCell = await withServer(peer, context, (server) => connectRate(peer, context, server));
+  if (peer.dialect !== 'signalr-json' || !context.settings.connectHttpTransports) return cell;
+  cell.http = {};
+  for (const transport of HTTP_TRANSPORTS) {
+    await awaitQuietMachine();
+    try {
+      const measure = await withServer(peer, context, (server) => connectRate(peer, context, server, transport));
+      cell.http[transport] = { ok: true, value: measure };
+    } catch (error) {
+      const reason = String((error as Error).message ?? error).split('\n')[0];
+      log(`  ${transport} ${peer.id}: failed (${reason})`);
+      cell.http[transport] = { ok: false, reason };
+    }
+  }
+  return cell;
 }
 
 // -- the run -----------------------------------------------------------------------------------------------------
@@ -980,9 +1029,7 @@ async function main(): Promise<void> {
           );
           break;
         case 'connect':
-          results.connect[peer.id] = await runCell(scenario, peer, context, () =>
-            withServer(peer, context, (server) => connectRate(peer, context, server)),
-          );
+          results.connect[peer.id] = await runCell(scenario, peer, context, () => connectCell(peer, context));
           break;
         case 'scale':
           results.scale![peer.id] = await runCell(scenario, peer, context, () =>
@@ -1060,29 +1107,11 @@ async function writeOutputs(report: Report, updateReadmeToo: boolean): Promise<v
   process.stdout.write(`\n${markdown}\n`);
 }
 
-/** Renders the chart to PNG with the headless Chromium the browser tests use; false when there is none. */
+/** Renders the chart to PNG; false (and a note) when there is no Chromium. */
 async function svgToPng(svg: string, file: string): Promise<boolean> {
-  try {
-    const { chromium } = await import('playwright-core');
-    const browser = await chromium.launch({
-      executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
-      headless: true,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking'],
-    });
-    try {
-      const width = Number(/width="(\d+)"/.exec(svg)?.[1] ?? 1000);
-      const height = Number(/height="(\d+)"/.exec(svg)?.[1] ?? 800);
-      const page = await browser.newPage({ viewport: { width, height }, deviceScaleFactor: 1 });
-      await page.setContent(`<!doctype html><html><body style="margin:0">${svg}</body></html>`);
-      await page.screenshot({ path: file, clip: { x: 0, y: 0, width, height } });
-    } finally {
-      await browser.close();
-    }
-    return true;
-  } catch (error) {
-    log(`no PNG chart (${String((error as Error).message).split('\n')[0]}); the SVG is written`);
-    return false;
-  }
+  const failure = await renderPng(svg, file);
+  if (failure !== null) log(`no PNG chart (${failure}); the SVG is written`);
+  return failure === null;
 }
 
 const README_BEGIN = '<!-- bench:begin -->';

@@ -107,8 +107,11 @@ export class HandshakeReader {
       return null;
     }
     if (limit !== null && this.length + end + 1 > limit) throw new HubProtocolError(HandshakeErrors.canceled);
-    this.parts.push(chunk.subarray(0, end));
-    const record = Buffer.concat(this.parts, this.length + end);
+    // Nearly every handshake arrives in one chunk: the record is then a view of it, parsed at once, not a copy.
+    const record =
+      this.parts.length === 0
+        ? Buffer.from(chunk.buffer, chunk.byteOffset, end)
+        : Buffer.concat([...this.parts, chunk.subarray(0, end)], this.length + end);
     this.parts.length = 0;
     this.length = 0;
     return { record, rest: chunk.subarray(end + 1) };

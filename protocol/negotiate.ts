@@ -68,6 +68,24 @@ export function selectNegotiateVersion(
 }
 
 /**
+ * The `availableTransports` member and the closing brace, by transport list: a hub offers the same list to every
+ * client, so it is written once per list rather than once per negotiate.
+ */
+const transportsJsonByList = new WeakMap<readonly TransportName[], string>();
+
+function transportsJson(transports: readonly TransportName[]): string {
+  let json = transportsJsonByList.get(transports);
+  if (json === undefined) {
+    const entries = transports.map(
+      (name) => `{"transport":"${name}","transferFormats":${JSON.stringify(TRANSPORT_TRANSFER_FORMATS[name])}}`,
+    );
+    json = `,"availableTransports":[${entries.join(',')}]}`;
+    transportsJsonByList.set(transports, json);
+  }
+  return json;
+}
+
+/**
  * Writes the response body with .NET's property order
  * (src/SignalR/common/Http.Connections.Common/src/NegotiateProtocol.cs@v10.0.0 L48-L140), compact.
  */
@@ -76,11 +94,7 @@ export function writeNegotiateResponse(response: NegotiateResponse): string {
   if (response.useStatefulReconnect === true) json += '"useStatefulReconnect":true,';
   json += `"negotiateVersion":${response.negotiateVersion},"connectionId":${JSON.stringify(response.connectionId)}`;
   if (response.connectionToken !== undefined) json += `,"connectionToken":${JSON.stringify(response.connectionToken)}`;
-  json += ',"availableTransports":[';
-  json += response.availableTransports
-    .map((name) => `{"transport":"${name}","transferFormats":${JSON.stringify(TRANSPORT_TRANSFER_FORMATS[name])}}`)
-    .join(',');
-  return `${json}]}`;
+  return json + transportsJson(response.availableTransports);
 }
 
 /** Writes an error response body: `{"error":"…"}`. */

@@ -407,6 +407,7 @@ export const serverConfigOptions = {
     ['pubsub', 'streams'] as const,
     'pubsub',
   ),
+  redisSharded: descriptorOption(redis.shardedPubSub),
   redisStreamMaxLength: descriptorOption(redis.streamMaximumLength),
   redisStreamMaxAgeMs: descriptorOption(redis.streamMaximumAgeMs),
   managementAccessKey: {
@@ -641,6 +642,7 @@ function redisOptionsFrom(config: ServerConfig, where: string): NonNullable<Sign
     ...(config.presence && { presence: { heartbeatIntervalMs: config.presenceHeartbeatMs } }),
     maximumQueuedPublishBytes: config.redisMaxQueuedPublishBytes,
     maximumQueuedPublishAgeMs: config.redisMaxQueuedPublishAgeMs,
+    ...(config.redisSharded && { shardedPubSub: true }),
     ...(config.redisMode === 'streams' && {
       mode: 'streams' as const,
       streamMaximumLength: config.redisStreamMaxLength,

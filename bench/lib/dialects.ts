@@ -14,6 +14,12 @@ import { Opcode, RawWebSocket } from './raw-ws';
 /** The client dialects, one per kind of server. */
 export type Dialect = 'signalr-json' | 'signalr-msgpack' | 'ws' | 'socketio';
 
+/**
+ * The SignalR transport a connect-rate client starts (docs/protocol.md §1.5–§1.7). Only the connect scenario uses the
+ * HTTP transports; every other scenario runs on WebSockets.
+ */
+export type SignalRTransport = 'WebSockets' | 'ServerSentEvents' | 'LongPolling';
+
 /** Where a server listens. */
 export interface Target {
   readonly host: string;
@@ -36,15 +42,20 @@ export interface BenchClient {
   broadcast(payload: string): void;
   /** Asks the server to send `payload` back, tagged `id`. */
   echo(id: number, payload: string): void;
-  /** Joins the group `group`; the server's answer comes back as an echo of `id`. */
-  join(id: number, group: string): void;
-  /** Asks the server to send `payload` to the members of `group`. */
-  sendToGroup(group: string, payload: string): void;
+  /** Joins the group `group`; the server's answer comes back as an echo of `id` (WebSocket clients). */
+  join?(id: number, group: string): void;
+  /** Asks the server to send `payload` to the members of `group` (WebSocket clients). */
+  sendToGroup?(group: string, payload: string): void;
   /**
    * Tells the server the client is alive, where its protocol expects that of a client: SignalR servers close a
    * connection they heard nothing from for 30 s; a Socket.IO client answers the server's pings instead.
    */
-  keepAlive(): void;
+  keepAlive?(): void;
+  /**
+   * SignalR only: invokes the hub method `target` with `args`; with an `id`, the server's completion comes back to
+   * `onEcho(id)`, without one it is fire and forget.
+   */
+  invoke?(target: string, args: unknown[], id?: number): void;
   close(): void;
 }
 
@@ -117,7 +128,12 @@ export function connectClient(
   target: Target,
   handlers: ClientHandlers,
   localAddress?: string,
+  transport: SignalRTransport = 'WebSockets',
 ): Promise<BenchClient> {
+  if (transport !== 'WebSockets') {
+    if (dialect !== 'signalr-json') throw new Error(`${transport} is a SignalR transport; ${dialect} has none`);
+    return connectSignalRHttp(target, transport, localAddress);
+  }
   switch (dialect) {
     case 'signalr-json':
       return connectSignalR(target, handlers, localAddress, false);
@@ -245,6 +261,16 @@ async function connectSignalR(
       socket.send(encode({ type: MessageType.Invocation, target: 'SendToRoom', arguments: [group, 'u', payload] }));
     },
     keepAlive: () => socket.send(ping),
+    invoke(target, args, id) {
+      socket.send(
+        encode({
+          type: MessageType.Invocation,
+          ...(id !== undefined && { invocationId: String(id) }),
+          target,
+          arguments: args,
+        }),
+      );
+    },
     close: () => socket.close(),
   };
 }
@@ -264,6 +290,131 @@ function completionId(payload: Buffer, offset: number, length: number): number {
   }
   const message = parseMessagePackMessage(payload, offset, offset + length) as { invocationId: string };
   return Number.parseInt(message.invocationId, 10);
+}
+
+/** One HTTP request over the keep-alive agent of `localAddress`; resolves with the status and the whole body. */
+function httpRequest(
+  target: Target,
+  method: string,
+  path: string,
+  localAddress: string | undefined,
+  body?: string,
+): Promise<{ status: number; body: Buffer }> {
+  return new Promise((resolve, reject) => {
+    const request = http.request(
+      {
+        host: target.host,
+        port: target.port,
+        method,
+        path,
+        agent: agentFor(localAddress),
+        headers:
+          body === undefined
+            ? {}
+            : { 'content-type': 'text/plain;charset=UTF-8', 'content-length': String(Buffer.byteLength(body)) },
+      },
+      (response) => {
+        const parts: Buffer[] = [];
+        response.on('data', (chunk: Buffer) => parts.push(chunk));
+        response.on('end', () => resolve({ status: response.statusCode ?? 0, body: Buffer.concat(parts) }));
+      },
+    );
+    request.on('error', reject);
+    request.end(body);
+  });
+}
+
+/** Whether `bytes` hold a whole handshake answer; throws when the answer is an error. */
+function handshakeAnswered(bytes: Buffer): boolean {
+  const end = bytes.indexOf(RS);
+  if (end < 0) return false;
+  const error = bytes.indexOf('"error"');
+  if (error >= 0 && error < end) throw new Error(`handshake refused: ${bytes.toString('utf8', 0, end)}`);
+  return true;
+}
+
+/**
+ * A SignalR JSON client over an HTTP transport, as far as the connect scenario needs it: negotiate, start the
+ * transport, send the handshake and wait for its answer, as `@microsoft/signalr` does.
+ *
+ * - Server-Sent Events: the event stream (`GET` with `Accept: text/event-stream`) on a socket of its own, kept open
+ *   as a browser keeps its `EventSource`; the handshake `POST`ed over the keep-alive agent; its answer read from the
+ *   stream (docs/protocol.md §1.6).
+ * - Long polling: the first poll, which the server answers at once, then the handshake `POST`, then the poll that
+ *   brings the answer (docs/protocol.md §1.7). No poll is left pending afterwards: the connection is counted once
+ *   its handshake is answered, and the server lets it go after its disconnect timeout.
+ *
+ * Nothing is sent or received after the handshake: these clients only connect.
+ */
+async function connectSignalRHttp(
+  target: Target,
+  transport: Exclude<SignalRTransport, 'WebSockets'>,
+  localAddress: string | undefined,
+): Promise<BenchClient> {
+  const token = await negotiate(target, HUB_PATH, localAddress);
+  const path = `${HUB_PATH}?id=${encodeURIComponent(token)}`;
+  const handshake = '{"protocol":"json","version":1}\x1e';
+  const sendHandshake = async () => {
+    const answer = await httpRequest(target, 'POST', path, localAddress, handshake);
+    if (answer.status !== 200) throw new Error(`handshake POST answered ${answer.status}`);
+  };
+  const unsupported = () => {
+    throw new Error(`the ${transport} client of the benchmark only connects`);
+  };
+  if (transport === 'LongPolling') {
+    const first = await httpRequest(target, 'GET', path, localAddress);
+    if (first.status !== 200) throw new Error(`first poll answered ${first.status}`);
+    await sendHandshake();
+    // The answer may take more than one poll only if a poll returned empty (a server's poll timeout).
+    for (;;) {
+      const poll = await httpRequest(target, 'GET', path, localAddress);
+      if (poll.status !== 200) throw new Error(`poll answered ${poll.status}`);
+      if (handshakeAnswered(poll.body)) break;
+    }
+    return { broadcast: unsupported, echo: unsupported, close: () => undefined };
+  }
+  const stream = await new Promise<http.IncomingMessage>((resolve, reject) => {
+    const request = http.request(
+      {
+        host: target.host,
+        port: target.port,
+        method: 'GET',
+        path,
+        agent: false,
+        localAddress,
+        headers: { accept: 'text/event-stream' },
+      },
+      (response) =>
+        response.statusCode === 200
+          ? resolve(response)
+          : reject(new Error(`event stream answered ${response.statusCode}`)),
+    );
+    request.on('error', reject);
+    request.end();
+  });
+  const answered = new Promise<void>((resolve, reject) => {
+    let received = Buffer.alloc(0);
+    const onData = (chunk: Buffer) => {
+      received = Buffer.concat([received, chunk]);
+      try {
+        if (!handshakeAnswered(received)) return;
+      } catch (error) {
+        reject(error as Error);
+        return;
+      }
+      stream.off('data', onData);
+      // Later events (pings) are read and dropped, so the server's writes never back up.
+      stream.resume();
+      resolve();
+    };
+    stream.on('data', onData);
+    // Kept for the stream's life: a server that goes away later must not fail the generator.
+    stream.on('error', reject);
+    stream.once('end', () => reject(new Error('event stream ended before the handshake answer')));
+  });
+  await sendHandshake();
+  await answered;
+  return { broadcast: unsupported, echo: unsupported, close: () => stream.destroy() };
 }
 
 // -- plain ws ----------------------------------------------------------------------------------------------------

@@ -129,6 +129,13 @@ export interface EmitterOptions {
    * @default 'pubsub'
    */
   readonly mode?: 'pubsub' | 'streams';
+  /**
+   * The servers use sharded pub/sub on a Redis Cluster (their `redis.shardedPubSub`): sends go out as `SPUBLISH`,
+   * acks and client results come back on `SSUBSCRIBE`d channels. Without it, an emitter's classic `PUBLISH` never
+   * reaches such servers. `redis` must name the cluster's seed nodes.
+   * @default false
+   */
+  readonly shardedPubSub?: boolean;
 }
 
 /**
@@ -532,7 +539,12 @@ export function createEmitter<TClient extends object = UntypedClient>(options: E
           keyPrefix,
           retention: { maximumLength: DEFAULT_STREAM_MAXIMUM_LENGTH, maximumAgeMs: DEFAULT_STREAM_MAXIMUM_AGE_MS },
         })
-      : new RedisBus({ target, log, streamsMarkerKey: modeMarkerKey(keyPrefix) });
+      : new RedisBus({
+          target,
+          log,
+          streamsMarkerKey: modeMarkerKey(keyPrefix),
+          ...(options.shardedPubSub === true && { shardedPubSub: true }),
+        });
   const lifetime = new RedisEmitterLifetime(
     bus,
     {

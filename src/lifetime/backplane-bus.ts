@@ -55,6 +55,13 @@ export interface BackplaneHealth {
   readonly receivedMessages: number;
   /** Channels this server wants subscribed (restored after every reconnection). */
   readonly subscriptions: number;
+  /**
+   * Sharded pub/sub only (`redis.shardedPubSub`): subscriber connections open now, one per cluster node that owns
+   * the slot of a wanted channel.
+   */
+  readonly shardConnections?: number;
+  /** Sharded pub/sub only: channels Redis confirmed subscribed (`SSUBSCRIBE`) on the node that owns them now. */
+  readonly shardedSubscriptions?: number;
   /** The last connection error, if any since the last successful connection. */
   readonly lastError?: string;
 }

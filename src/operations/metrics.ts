@@ -170,6 +170,24 @@ const metricsPlugin: FastifyPluginAsync<SignalRMetricsOptions> = async (app: Fas
         this.set(signalr.backplane?.subscriptions ?? 0);
       },
     });
+    if (signalr.backplane.shardedPubSub === true) {
+      new Gauge({
+        name: 'signalr_backplane_shard_connections',
+        help: 'Sharded pub/sub: subscriber connections open now, one per cluster node owning a wanted channel.',
+        registers: [registry],
+        collect() {
+          this.set(signalr.backplane?.shardConnections ?? 0);
+        },
+      });
+      new Gauge({
+        name: 'signalr_backplane_sharded_subscriptions',
+        help: 'Sharded pub/sub: channels confirmed subscribed (SSUBSCRIBE) on the node owning their slot now.',
+        registers: [registry],
+        collect() {
+          this.set(signalr.backplane?.shardedSubscriptions ?? 0);
+        },
+      });
+    }
     backplaneTotal(
       'signalr_backplane_messages_published_total',
       'Messages this server published to Redis (confirmed by Redis).',

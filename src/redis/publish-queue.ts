@@ -36,6 +36,8 @@ export interface QueuedPublish {
   firstWait?: boolean;
   /** Incremented at each send, so the reply of an earlier attempt (on a connection since lost) is ignored. */
   attempt: number;
+  /** Streams mode: its number among its writer's entries, given at the first send and kept for a repeat. */
+  sequence?: number;
   /** Settles the publisher's promise: Redis's receiver count, or why it was not published. */
   readonly settle: (error: Error | undefined, receivers: number) => void;
   /** Tells a publisher that does not wait for Redis that its publish is now queued. */
@@ -68,6 +70,11 @@ class Fifo<T> {
       this.head = 0;
     }
     return item;
+  }
+
+  /** The items, in order, left in place. */
+  toArray(): T[] {
+    return this.items.slice(this.head);
   }
 
   /** Removes every item, in order. */

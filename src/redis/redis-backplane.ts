@@ -21,6 +21,8 @@ export interface BackplaneStatus extends BackplaneHealth {
   readonly channelPrefix: string;
   /** The layout: `pubsub` (.NET's) or `streams` (Redis Streams; our servers only). */
   readonly mode: 'pubsub' | 'streams';
+  /** Pub/sub mode on a Redis Cluster with `SPUBLISH`/`SSUBSCRIBE` (`redis.shardedPubSub`). */
+  readonly shardedPubSub: boolean;
   /** Where Redis is (endpoints or sentinels, TLS, user; never a password). */
   readonly redis: string;
 }
@@ -60,6 +62,7 @@ function createBus(options: ResolvedRedisOptions, log: BackplaneLogger): Backpla
     log,
     publishQueue: options.publishQueue,
     streamsMarkerKey: modeMarkerKey(options.channelPrefix),
+    shardedPubSub: options.shardedPubSub,
   });
 }
 
@@ -114,6 +117,7 @@ export class RedisBackplane {
       ...this.bus.health(),
       channelPrefix: this.options.channelPrefix,
       mode: this.options.mode,
+      shardedPubSub: this.options.shardedPubSub,
       redis: this.options.target.description,
       hubs: this.managers.map(({ hub, manager }) => ({
         path: hub.path,

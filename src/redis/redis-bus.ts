@@ -35,6 +35,7 @@
  * once and retried. Errors are logged by message and code only, never whole (`describeRedisError`).
  */
 import type Redis from 'ioredis';
+import type { Cluster } from 'ioredis';
 import {
   BackplaneUnavailableError,
   type BackplaneBus,
@@ -52,6 +53,7 @@ import type { RedisTarget } from './redis-config';
 import {
   clusterNodes,
   EndpointRing,
+  openCluster,
   openConnection,
   Session,
   type ConnectionRole,
@@ -66,8 +68,12 @@ import {
   fatalKind,
   isConnectionLoss,
   RedisBackplaneStartupError,
+  RedisShardedPubSubError,
+  shardedNeedsClusterExplanation,
   type FatalKind,
 } from './redis-errors';
+import { ShardSubscribers } from './shard-subscribers';
+import { ByteWindow, SUBSCRIPTION_REPLY_OVERHEAD, SUBSCRIPTION_WINDOW_BYTES } from './subscription-window';
 
 /** Options of {@link RedisBus}. */
 export interface RedisBusOptions {
@@ -84,7 +90,20 @@ export interface RedisBusOptions {
    * connection, startup fails (they cannot read pub/sub), and a running server logs it as an error.
    */
   readonly streamsMarkerKey?: string;
+  /**
+   * Sharded pub/sub on a Redis Cluster (docs/protocol.md §3.11): publishes go out as `SPUBLISH` through an ioredis
+   * `Cluster` (routed to the node owning the channel's slot), subscriptions are `SSUBSCRIBE`s on one connection per
+   * node ({@link ShardSubscribers}). The target must be a cluster's seed nodes; a single server fails startup.
+   */
+  readonly shardedPubSub?: boolean;
 }
+
+/**
+ * How often a bus in sharded mode asks every node of the cluster whether classic subscribers listen to its `all`
+ * channels (`PUBSUB NUMSUB`): a .NET server, or one of ours without `shardedPubSub`, on the same channels cannot
+ * exchange messages with it.
+ */
+export const CLASSIC_SUBSCRIBER_CHECK_MS = 30_000;
 
 /**
  * How long queued publishes are held after this server's connection and subscriptions are back, before they are
@@ -98,55 +117,17 @@ export const REPLAY_GRACE_MS = 2500;
 /** How soon the queue is tried again after a publish failed with its connection while the bus still looked up. */
 const RETRY_AFTER_LOSS_MS = 100;
 
-/**
- * Channel-name bytes of SUBSCRIBE/UNSUBSCRIBE commands in flight at once: far below the 8 MB soft limit of Redis's
- * default `client-output-buffer-limit pubsub`, and large enough that thousands of ordinary channels still go out in
- * one pipelined batch.
- */
-export const SUBSCRIPTION_WINDOW_BYTES = 1024 * 1024;
-/** What one subscription reply costs beside its channel name (RESP framing, the kind, the count). */
-const SUBSCRIPTION_REPLY_OVERHEAD = 64;
-
-/**
- * Runs tasks in order, starting the next one only while the bytes of those in flight stay within a window (a
- * single task larger than the window runs alone).
- */
-class ByteWindow {
-  private inFlight = 0;
-  private readonly waiting: Array<{ bytes: number; start: () => void }> = [];
-
-  constructor(private readonly maximumBytes: number) {}
-
-  run<T>(bytes: number, task: () => Promise<T>): Promise<T> {
-    return new Promise<T>((resolve, reject) => {
-      const start = () => {
-        this.inFlight += bytes;
-        task()
-          .then(resolve, reject)
-          .finally(() => {
-            this.inFlight -= bytes;
-            this.startWaiting();
-          });
-      };
-      this.waiting.push({ bytes, start });
-      this.startWaiting();
-    });
-  }
-
-  private startWaiting(): void {
-    while (this.waiting.length > 0) {
-      const next = this.waiting[0];
-      if (this.inFlight > 0 && this.inFlight + next.bytes > this.maximumBytes) return;
-      this.waiting.shift();
-      next.start();
-    }
-  }
-}
-
-/** A {@link BackplaneBus} on two ioredis connections. */
+/** A {@link BackplaneBus} on two ioredis connections (or, sharded, a cluster client and one connection per node). */
 export class RedisBus implements BackplaneBus {
-  private readonly pub: Redis;
-  private readonly sub: Redis;
+  /** The publishing connection; with sharded pub/sub a `Cluster`, which routes each SPUBLISH to its slot's node. */
+  private readonly pub: Redis | Cluster;
+  /** The classic subscription connection; absent with sharded pub/sub. */
+  private readonly sub: Redis | undefined;
+  /** The sharded subscriptions, one connection per node; present only with sharded pub/sub. */
+  private readonly shards: ShardSubscribers | undefined;
+  /** Channels found with classic subscribers beside this sharded bus (warned once each until they go). */
+  private readonly classicSubscribed = new Set<string>();
+  private classicTimer: NodeJS.Timeout | undefined;
   private readonly log: BackplaneLogger;
   /** Wanted channels, in the order they were first wanted, with their listener. */
   private readonly listeners = new Map<string, ChannelListener>();
@@ -242,10 +223,40 @@ export class RedisBus implements BackplaneBus {
     this.startup.timer.unref();
     for (const warning of this.target.warnings) this.log.warn({}, warning);
 
+    if (options.shardedPubSub === true && this.target.mode !== 'endpoints') {
+      // Sentinel or a socket: one Redis server, no shards (the plugin refuses this before a bus is made).
+      this.settleStartup(
+        new RedisShardedPubSubError(shardedNeedsClusterExplanation(`${this.target.description} (${this.target.mode})`)),
+      );
+    }
+    if (options.shardedPubSub === true) {
+      // The cluster client knows the slots, so none of the classic bus's node discovery is needed.
+      this.askCluster = false;
+      const cluster = openCluster(this.target, 'pub');
+      this.pub = cluster;
+      this.sub = undefined;
+      this.subReady = true;
+      this.resubscribed = true;
+      this.shards = new ShardSubscribers({
+        target: this.target,
+        cluster,
+        log: this.log,
+        onMessage: (channel, payload) => this.dispatch(channel, payload),
+        onChange: () => this.updateState(),
+        onLost: (channels) => this.shardChannelsLost(channels),
+        onFatal: (text, channel) =>
+          this.fatal(this.explain('permission', `ssubscribe '${channel}': ${text}`, this.target.description)),
+      });
+      this.watch(cluster, 'pub', undefined);
+      this.classicTimer = setInterval(() => void this.checkClassicSubscribers(), CLASSIC_SUBSCRIBER_CHECK_MS);
+      this.classicTimer.unref();
+      return;
+    }
     const pub = openConnection(this.target, 'pub', this.ring);
     const sub = openConnection(this.target, 'sub', this.ring);
     this.pub = pub.redis;
     this.sub = sub.redis;
+    this.shards = undefined;
     this.watch(this.pub, 'pub', pub.cursor);
     this.watch(this.sub, 'sub', sub.cursor);
     this.sub.on('messageBuffer', (channel: Buffer, payload: Buffer) => this.dispatch(channel, payload));
@@ -262,7 +273,14 @@ export class RedisBus implements BackplaneBus {
   }
 
   receives(channel: string): boolean {
+    if (this.shards !== undefined) return this.shards.receives(channel);
     return this.subReady && this.confirmed.has(channel);
+  }
+
+  /** Every wanted channel is subscribed on the current subscription connection(s). */
+  private get subscriptionsBack(): boolean {
+    if (this.shards !== undefined) return this.shards.complete;
+    return this.subReady && this.resubscribed;
   }
 
   get publishing(): boolean {
@@ -341,7 +359,7 @@ export class RedisBus implements BackplaneBus {
    * go (and a group command or client result it carries can get its answer on this server's subscriptions).
    */
   private get flowing(): boolean {
-    return this.pubReady && this.subReady && this.resubscribed && !this.closed;
+    return this.pubReady && this.subscriptionsBack && !this.closed;
   }
 
   /** Sends one publish now and settles it with Redis's reply; a lost connection puts it back in the queue. */
@@ -357,8 +375,12 @@ export class RedisBus implements BackplaneBus {
     }
     const session = this.pubSession;
     let lost = false;
+    const sent =
+      this.shards !== undefined
+        ? ((this.pub as Cluster).spublish(entry.channel, entry.payload) as Promise<number>)
+        : this.pub.publish(entry.channel, entry.payload);
     session
-      .track(this.pub.publish(entry.channel, entry.payload), () => {
+      .track(sent, () => {
         lost = true;
         return new BackplaneUnavailableError(`Publishing failed: ${CONNECTION_LOST}.`);
       })
@@ -399,6 +421,27 @@ export class RedisBus implements BackplaneBus {
           entry.settle(error, 0);
         },
       );
+  }
+
+  /**
+   * Sharded mode: `channels` are no longer received on their node's connection (it closed, or their slot moved).
+   * A publish of this server on one of them that relies on its echo to reach this server's own clients — sent, or
+   * queued, while the channel was still received — may never echo now: ioredis's own retry of an SPUBLISH may have
+   * it accepted by a node this server is not subscribed to yet. It is delivered to this server's clients at once, in
+   * the order made, as the classic bus does for publishes lost with its connection. Should the echo of one already
+   * sent come after all, those clients get it twice (at least once, as with a resent publish); one still queued is
+   * sent later with its echo skipped.
+   */
+  private shardChannelsLost(channels: readonly string[]): void {
+    const lost = new Set(channels);
+    // Expected echoes of these channels can no longer come on the connection they were expected on.
+    for (const channel of channels) this.echoes.delete(channel);
+    for (const entry of [...this.queue.inFlight.toArray(), ...this.queue.waiting.toArray()]) {
+      if (entry.state === 'done' || entry.deliveredLocally || !lost.has(entry.channel)) continue;
+      const listener = this.listeners.get(entry.channel);
+      entry.deliveredLocally = true;
+      if (listener !== undefined) this.deliver(listener, entry.payload);
+    }
   }
 
   /** The publishing connection is gone: what it sent without a reply waits again, ahead of the rest. */
@@ -530,6 +573,12 @@ export class RedisBus implements BackplaneBus {
   async subscribe(channel: string, listener: ChannelListener): Promise<void> {
     const known = this.listeners.has(channel);
     this.listeners.set(channel, listener);
+    if (this.shards !== undefined) {
+      if (known || this.closed) return;
+      await this.shards.want(channel);
+      if (channel.endsWith(':all')) void this.checkClassicSubscribers([channel]);
+      return;
+    }
     if (known || !this.subReady || this.closed) return;
     await this.subscribeNow(channel);
   }
@@ -539,8 +588,13 @@ export class RedisBus implements BackplaneBus {
     this.echoes.delete(channel);
     // Messages may still come until Redis has the UNSUBSCRIBE; nothing is listening for them any more.
     this.confirmed.delete(channel);
+    if (this.shards !== undefined) {
+      this.classicSubscribed.delete(channel);
+      if (!this.closed) await this.shards.unwant(channel);
+      return;
+    }
     if (!this.subReady || this.closed) return;
-    await this.command(() => this.sub.unsubscribe(channel), 'unsubscribe', channel);
+    await this.command(() => this.sub!.unsubscribe(channel), 'unsubscribe', channel);
   }
 
   health(): BackplaneHealth {
@@ -558,6 +612,10 @@ export class RedisBus implements BackplaneBus {
       publishedMessages: this.published,
       receivedMessages: this.received,
       subscriptions: this.listeners.size,
+      ...(this.shards !== undefined && {
+        shardConnections: this.shards.connections,
+        shardedSubscriptions: this.shards.confirmedCount,
+      }),
       ...(this.lastError !== undefined && { lastError: this.lastError }),
     };
   }
@@ -572,8 +630,11 @@ export class RedisBus implements BackplaneBus {
     this.closed = true;
     this.listeners.clear();
     // disconnect(), not quit(): it does not wait for a Redis that may be gone.
+    this.shards?.close();
+    clearInterval(this.classicTimer);
+    this.classicTimer = undefined;
     this.pub.disconnect();
-    this.sub.disconnect();
+    this.sub?.disconnect();
     this.pubSession.end();
     this.subSession.end();
     clearTimeout(this.ageTimer);
@@ -600,7 +661,7 @@ export class RedisBus implements BackplaneBus {
   // ------------------------------------------------------------------------------------------------------------
 
   /** Follows one connection's life: ready, errors, closes. */
-  private watch(redis: Redis, role: ConnectionRole, cursor: EndpointCursor | undefined): void {
+  private watch(redis: Redis | Cluster, role: ConnectionRole, cursor: EndpointCursor | undefined): void {
     redis.on('ready', () => {
       if (this.closed) return;
       cursor?.connected();
@@ -608,6 +669,7 @@ export class RedisBus implements BackplaneBus {
         this.pubReady = true;
         this.pubSession = new Session();
         if (this.streamsMarkerKey !== undefined) this.checkingMode = true;
+        if (this.shards !== undefined) this.topology = 'cluster';
         this.updateState();
         void this.discoverCluster();
         void this.checkStreamsFleet();
@@ -638,6 +700,15 @@ export class RedisBus implements BackplaneBus {
 
   private onConnectionError(error: Error, role: ConnectionRole, cursor: EndpointCursor | undefined): void {
     if (this.closed) return;
+    if (this.shards !== undefined) {
+      // The cluster client reports a failed slot refresh; the reason is the last node's error.
+      const nodeError = (error as { lastNodeError?: Error }).lastNodeError;
+      if (nodeError instanceof Error && /cluster support disabled/i.test(nodeError.message)) {
+        this.shardedNeedsCluster();
+        return;
+      }
+      if (nodeError instanceof Error) error = nodeError;
+    }
     const text = describeRedisError(error, this.target.secrets);
     this.lastError = text;
     const kind = fatalKind(error);
@@ -663,6 +734,70 @@ export class RedisBus implements BackplaneBus {
     } else if (this.lastFatalLogged !== message) {
       this.lastFatalLogged = message;
       this.log.error({}, message);
+    }
+  }
+
+  /** Sharded pub/sub met a Redis that is not a cluster: startup fails; a running server logs it once. */
+  private shardedNeedsCluster(): void {
+    const message = shardedNeedsClusterExplanation(this.target.description);
+    this.lastError = message;
+    if (!this.startup.settled) {
+      this.settleStartup(new RedisShardedPubSubError(message));
+    } else if (this.lastFatalLogged !== message) {
+      this.lastFatalLogged = message;
+      this.log.error({}, message);
+    }
+    this.updateState();
+  }
+
+  /**
+   * Sharded mode: asks every node of the cluster (classic pub/sub is broadcast to all of them, and `PUBSUB NUMSUB`
+   * counts the node's own subscribers only) whether classic subscribers listen to this server's `all` channels —
+   * every server of a hub subscribes its `all` channel (docs/protocol.md §3.2), so a .NET server, or one of ours
+   * without `shardedPubSub`, shows there. They cannot exchange messages with this server (docs/protocol.md §3.11): warned once per
+   * channel until they are gone. Runs at each connection, at each new `all` channel and every
+   * {@link CLASSIC_SUBSCRIBER_CHECK_MS}.
+   */
+  private async checkClassicSubscribers(only?: readonly string[]): Promise<void> {
+    if (this.shards === undefined || this.closed || !this.pubReady) return;
+    const channels = only ?? [...this.listeners.keys()].filter((channel) => channel.endsWith(':all'));
+    if (channels.length === 0) return;
+    const counts = new Map<string, number>(channels.map((channel) => [channel, 0]));
+    try {
+      const nodes = (this.pub as Cluster).nodes('all');
+      const replies = await Promise.all(
+        nodes.map((node) =>
+          this.pubSession.track(node.call('PUBSUB', 'NUMSUB', ...channels), () => new Error(CONNECTION_LOST)),
+        ),
+      );
+      for (const reply of replies) {
+        if (!Array.isArray(reply)) continue;
+        for (let i = 0; i + 1 < reply.length; i += 2) {
+          const channel = String(reply[i]);
+          counts.set(channel, (counts.get(channel) ?? 0) + Number(reply[i + 1]));
+        }
+      }
+    } catch {
+      // A node that is down, or an ACL without PUBSUB NUMSUB: asked again at the next check.
+      return;
+    }
+    for (const [channel, subscribers] of counts) {
+      if (subscribers === 0 || !this.listeners.has(channel)) {
+        this.classicSubscribed.delete(channel);
+        continue;
+      }
+      if (this.classicSubscribed.has(channel)) continue;
+      this.classicSubscribed.add(channel);
+      logEvent(
+        this.log,
+        'warn',
+        'signalr.backplane.classic_subscribers',
+        { channel, subscribers },
+        `Redis backplane: ${subscribers} classic subscriber(s) listen to '${channel}' on this cluster, while this ` +
+          'server uses sharded pub/sub (redis.shardedPubSub): a .NET server, or a server of ours without the option, ' +
+          'neither receives what this server sends nor reaches its clients. Give every server of the channel prefix ' +
+          'the same mode.',
+      );
     }
   }
 
@@ -779,7 +914,7 @@ export class RedisBus implements BackplaneBus {
   /** Sends a SUBSCRIBE and notes the channel as receiving once Redis confirmed it, unless it is no longer wanted. */
   private async subscribeNow(channel: string): Promise<boolean> {
     const session = this.subSession;
-    const ok = await this.command(() => this.sub.subscribe(channel), 'subscribe', channel);
+    const ok = await this.command(() => this.sub!.subscribe(channel), 'subscribe', channel);
     if (ok && session === this.subSession && this.listeners.has(channel)) this.confirmed.add(channel);
     return ok;
   }
@@ -843,9 +978,11 @@ export class RedisBus implements BackplaneBus {
   private updateState(): void {
     if (this.closed) return;
     this.scheduleReplay();
-    const up = this.pubReady && this.subReady && this.resubscribed && !this.probing && !this.checkingMode;
-    if (up) this.setState('connected');
-    else if (this.state === 'connected' || this.lastError !== undefined) this.setState('disconnected');
+    const up = this.pubReady && this.subscriptionsBack && !this.probing && !this.checkingMode;
+    if (up) {
+      if (this.state !== 'connected' && this.shards !== undefined) void this.checkClassicSubscribers();
+      this.setState('connected');
+    } else if (this.state === 'connected' || this.lastError !== undefined) this.setState('disconnected');
   }
 
   private setState(next: BackplaneState): void {

@@ -21,7 +21,7 @@
 import * as net from 'node:net';
 import { hostname } from 'node:os';
 import * as tls from 'node:tls';
-import Redis, { AbstractConnector, type RedisOptions } from 'ioredis';
+import Redis, { AbstractConnector, Cluster, type RedisOptions } from 'ioredis';
 
 /** ioredis connection options (host, port, password, tls, db, retryStrategy, …), as ioredis documents them. */
 export type RedisConnectionOptions = RedisOptions;
@@ -39,8 +39,11 @@ export interface RedisConnectionPlan {
   readonly redisOptions: RedisConnectionOptions;
 }
 
-/** The two connections of a bus: one publishes, one is in subscriber mode. */
-export type ConnectionRole = 'pub' | 'sub' | 'read';
+/**
+ * What a connection of a bus does: publish, subscribe (classic pub/sub), read streams, or subscribe one cluster
+ * node's sharded channels (`shard`, one per node with sharded pub/sub).
+ */
+export type ConnectionRole = 'pub' | 'sub' | 'read' | 'shard';
 
 /**
  * Reconnection delays unless the ioredis options say otherwise: 50 ms, 100 ms, … growing by 50 ms up to 1 s, so a
@@ -217,11 +220,8 @@ export interface OpenedConnection {
   readonly cursor?: EndpointCursor;
 }
 
-/**
- * Opens one connection of a bus. ioredis's offline queue, its resubscription and its resending of unanswered
- * commands are always off: the bus keeps the wanted channels and its own bounded queue (see `redis-bus.ts`).
- */
-export function openConnection(plan: RedisConnectionPlan, role: ConnectionRole, ring: EndpointRing): OpenedConnection {
+/** The ioredis options every connection of a bus gets: the bus's decisions last, so nothing overrides them. */
+function connectionOptions(plan: RedisConnectionPlan, role: ConnectionRole): RedisOptions {
   const base: RedisOptions = {
     retryStrategy: defaultRetryStrategy,
     // ioredis waits this long for a closing socket that never reports its close (one that never connected);
@@ -241,19 +241,51 @@ export function openConnection(plan: RedisConnectionPlan, role: ConnectionRole, 
     lazyConnect: false,
   };
   const name = `${hostname().replace(/[^\x21-\x7e]/g, '')}(fastify-signalr)`;
-  const connectionOptions: RedisOptions = {
+  return {
     ...base,
     connectionName: base.connectionName !== undefined ? `${base.connectionName}:${role}` : `${name}:${role}`,
   };
+}
+
+/**
+ * Opens the publishing client of sharded pub/sub: an ioredis `Cluster` on the seed endpoints, which learns the slot
+ * table, sends each SPUBLISH to the node owning its channel's slot and follows `MOVED`/`ASK` replies. Its offline
+ * queue is off (the bus keeps its own), the slot table is refreshed every 5 s besides on `MOVED` and failures, and
+ * it reconnects like the other connections.
+ */
+export function openCluster(plan: RedisConnectionPlan, role: ConnectionRole): Cluster {
+  const { retryStrategy, host: _host, port: _port, ...redisOptions } = connectionOptions(plan, role);
+  void _host;
+  void _port;
+  return new Cluster(
+    plan.endpoints.map((endpoint) => ({ host: endpoint.host, port: endpoint.port })),
+    {
+      redisOptions,
+      enableOfflineQueue: false,
+      // CLUSTER INFO may be refused to a least-privilege user; the first slot table is readiness enough.
+      enableReadyCheck: false,
+      slotsRefreshInterval: 5000,
+      clusterRetryStrategy: (attempt) => (typeof retryStrategy === 'function' ? retryStrategy(attempt) : null),
+      lazyConnect: false,
+    },
+  );
+}
+
+/**
+ * Opens one connection of a bus. ioredis's offline queue, its resubscription and its resending of unanswered
+ * commands are always off: the bus keeps the wanted channels and its own bounded queue (see `redis-bus.ts`).
+ */
+export function openConnection(plan: RedisConnectionPlan, role: ConnectionRole, ring: EndpointRing): OpenedConnection {
+  const options = connectionOptions(plan, role);
   if (plan.mode === 'sentinel') {
-    return { redis: new Redis({ ...connectionOptions, sentinels: plan.endpoints.map((e) => ({ ...e })) }) };
+    return { redis: new Redis({ ...options, sentinels: plan.endpoints.map((e) => ({ ...e })) }) };
   }
-  if (plan.mode === 'ioredis') return { redis: new Redis(connectionOptions) };
+  if (plan.mode === 'ioredis') return { redis: new Redis(options) };
   const cursor = new EndpointCursor(ring);
   // `tls` stays in the options too: ioredis then waits for the TLS handshake, not the TCP connect, before it
   // clears the connect timeout and sends the first command.
   return {
-    redis: new Redis({ ...connectionOptions, Connector: endpointConnector(cursor, connectionOptions.tls) }),
+    redis: new Redis({ ...options, Connector: endpointConnector(cursor, options.tls) }),
     cursor,
   };
 }

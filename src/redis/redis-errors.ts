@@ -16,6 +16,24 @@ export class RedisBackplaneStartupError extends Error {
   readonly code: SignalRErrorCode = 'SIGNALR_ERR_REDIS_STARTUP';
 }
 
+/**
+ * `redis.shardedPubSub` was asked of a Redis that is not a Redis Cluster (a single server, Sentinel, a Unix socket),
+ * or together with streams mode: sharded channels exist only on a cluster.
+ */
+export class RedisShardedPubSubError extends Error {
+  override readonly name = 'RedisShardedPubSubError';
+  /** The stable code of this error ({@link errorCodes}). */
+  readonly code: SignalRErrorCode = 'SIGNALR_ERR_REDIS_SHARDED_NEEDS_CLUSTER';
+}
+
+/** What an operator reads when `shardedPubSub` meets a Redis that is not a cluster (`where` says which). */
+export function shardedNeedsClusterExplanation(where: string): string {
+  return (
+    `Redis backplane: redis.shardedPubSub (SIGNALR_REDIS_SHARDED) needs a Redis Cluster, and ${where} is not one. ` +
+    'Sharded pub/sub spreads channels over the shards of a cluster; with one Redis server turn the option off.'
+  );
+}
+
 /** Errors that retrying cannot cure: the configuration (credentials, certificates, ACL) must change. */
 export type FatalKind = 'auth' | 'tls' | 'permission';
 

@@ -7,9 +7,16 @@
 import { z } from 'zod';
 import type { RedisConnectionOptions } from './redis-connector';
 import { isRedisUrl, resolveRedisTarget, type RedisTarget, type RedisTlsOptions } from './redis-config';
+import { RedisShardedPubSubError, shardedNeedsClusterExplanation } from './redis-errors';
 import { DEFAULT_GROUP_ACK_TIMEOUT_MS } from './redis-lifetime-manager';
 import { DEFAULT_STREAM_MAXIMUM_AGE_MS, DEFAULT_STREAM_MAXIMUM_LENGTH } from './streams-bus';
-import { customDescriptor, integerDescriptor, optionalShape, type DescriptorsOf } from '../shared/option-descriptors';
+import {
+  booleanDescriptor,
+  customDescriptor,
+  integerDescriptor,
+  optionalShape,
+  type DescriptorsOf,
+} from '../shared/option-descriptors';
 import { DEFAULT_PRESENCE_HEARTBEAT_MS } from './redis-presence';
 
 /** Presence across servers, when it is given as an object. */
@@ -125,6 +132,16 @@ export interface RedisBackplaneOptions {
    * @default 1, or 8 on a Redis Cluster
    */
   readonly streamCount?: number;
+  /**
+   * Redis Cluster only: every backplane channel is published with `SPUBLISH` and subscribed with `SSUBSCRIBE` on
+   * the node that owns its slot, so each message crosses only the shard that owns its channel instead of every node
+   * of the cluster (classic `PUBLISH` is broadcast to all of them). ASP.NET Core servers publish with classic
+   * `PUBLISH`, so they cannot share a cluster with servers in this mode: a fleet turns it on for every server at
+   * once. Refused with a single Redis or Sentinel (`SIGNALR_ERR_REDIS_SHARDED_NEEDS_CLUSTER`). See
+   * docs/protocol.md §3.11.
+   * @default false
+   */
+  readonly shardedPubSub?: boolean;
 }
 
 /** Each option of presence across servers. */
@@ -261,6 +278,13 @@ export const redisOptionDescriptors: DescriptorsOf<RedisBackplaneOptions> = Obje
     z.number().int().min(1).max(1024),
     { defaultText: '1, or 8 on a Redis Cluster' },
   ),
+  shardedPubSub: booleanDescriptor(
+    'Redis Cluster only: publish with `SPUBLISH` and subscribe with `SSUBSCRIBE` on the node owning each ' +
+      "channel's slot, so a message crosses one shard instead of every node; .NET servers cannot share the cluster " +
+      '([Sharded pub/sub](#sharded-pubsub-on-a-redis-cluster))',
+    false,
+    { env: 'SIGNALR_REDIS_SHARDED' },
+  ),
 });
 
 /** Validates the `redis` option: each field by its descriptor, and where Redis is given exactly once. */
@@ -289,6 +313,8 @@ export interface ResolvedRedisOptions {
   readonly mode: 'pubsub' | 'streams';
   /** Streams mode: retention, and the stream count when configured. */
   readonly streams: { readonly maximumLength: number; readonly maximumAgeMs: number; readonly count?: number };
+  /** Pub/sub mode on a Redis Cluster: `SPUBLISH`/`SSUBSCRIBE` on the node owning each channel's slot. */
+  readonly shardedPubSub: boolean;
 }
 
 /**
@@ -298,6 +324,8 @@ export interface ResolvedRedisOptions {
 export function resolveRedisOptions(redis: z.output<typeof redisBackplaneSchema>): ResolvedRedisOptions {
   const target = resolveRedisTarget(redis);
   const defaults = redisOptionDescriptors;
+  const shardedPubSub = redis.shardedPubSub ?? defaults.shardedPubSub.default!;
+  if (shardedPubSub) checkShardedPubSubTarget(target, redis.mode ?? defaults.mode.default!);
   return Object.freeze({
     target,
     channelPrefix: redis.channelPrefix ?? target.channelPrefix ?? '',
@@ -318,5 +346,27 @@ export function resolveRedisOptions(redis: z.output<typeof redisBackplaneSchema>
       maximumAgeMs: redis.streamMaximumAgeMs ?? defaults.streamMaximumAgeMs.default!,
       ...(redis.streamCount !== undefined && { count: redis.streamCount }),
     }),
+    shardedPubSub,
   });
+}
+
+/**
+ * Refuses `shardedPubSub` where it cannot work, before anything connects: Sentinel and a Unix socket mean one
+ * Redis server (sharded channels are a Redis Cluster's), and streams mode has no pub/sub to shard. A single server
+ * given by host name is only found out at the first connection (`RedisBus.ready`).
+ * @throws RedisShardedPubSubError
+ */
+function checkShardedPubSubTarget(target: RedisTarget, mode: 'pubsub' | 'streams'): void {
+  if (mode === 'streams') {
+    throw new RedisShardedPubSubError(
+      "redis.shardedPubSub is a pub/sub layout; streams mode (redis.mode 'streams') shards its streams over a cluster " +
+        'by itself. Turn one of them off.',
+    );
+  }
+  if (target.mode === 'sentinel') {
+    throw new RedisShardedPubSubError(shardedNeedsClusterExplanation(`${target.description} (Sentinel)`));
+  }
+  if (target.mode === 'ioredis') {
+    throw new RedisShardedPubSubError(shardedNeedsClusterExplanation(`${target.description} (a Unix socket)`));
+  }
 }

@@ -11,7 +11,9 @@
  *   goes to stream `fnv1a32(channel) % count`. One stream on a single server or Sentinel master (one total order),
  *   {@link DEFAULT_CLUSTER_STREAM_COUNT} on a Redis Cluster, so no node carries the whole fleet's traffic; the
  *   braces are a hash tag, so each stream has its own slot;
- * - an entry has two fields, `channel` and `payload` (the exact bytes the pub/sub layout would PUBLISH);
+ * - an entry has the fields `channel` and `payload` (the exact bytes the pub/sub layout would PUBLISH), and
+ *   `writer` (`<writer id>:<sequence>`) when the publish queue wrote it: a write sent again after its reply was lost
+ *   may be in the stream twice, and readers deliver only the first (see {@link WriterSequences});
  * - XADD trims with an approximate MAXLEN ({@link StreamRetention.maximumLength}); the age bound
  *   ({@link StreamRetention.maximumAgeMs}) is an approximate `XTRIM … MINID` sent at most once a second per stream;
  * - `<prefix>signalr:backplane-mode` holds `streams:<count>` while streams-mode servers run (renewed every
@@ -37,6 +39,7 @@
  * does not start (or, running, logs it as an error). A marker with another stream count fails startup the same way.
  * Servers of ours in pub/sub mode refuse to start while the marker exists (`RedisBus`).
  */
+import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import type Redis from 'ioredis';
 import { Cluster, type ClusterNode, type RedisOptions } from 'ioredis';
@@ -159,6 +162,46 @@ function isTransient(error: Error): boolean {
       error.message ?? '',
     )
   );
+}
+
+/** How long a writer's last sequence in a stream is remembered after its latest entry there. */
+const WRITER_MEMORY_MS = 10 * 60_000;
+
+/**
+ * The last sequence read from each writer in each stream, so that an entry written twice is delivered once. A
+ * writer (a server's or emitter's bus) numbers its queued publishes in the order it sends them and sends a write
+ * whose reply was lost again ahead of later ones, so within one stream its sequences only rise, save for such a
+ * repeat: an entry whose sequence is not above the last one read from its writer there is a repeat. Writers that
+ * have written nothing for {@link WRITER_MEMORY_MS} are forgotten (a server that restarted has a new writer id).
+ */
+export class WriterSequences {
+  private readonly last = new Map<string, { sequence: number; at: number }>();
+  private prunedAt = 0;
+
+  /** Whether the entry of `writer` (`<id>:<sequence>`) in stream `key` is new; remembers it if so. */
+  admit(key: string, writer: string, now = Date.now()): boolean {
+    const colon = writer.lastIndexOf(':');
+    const sequence = Number(writer.slice(colon + 1));
+    if (colon <= 0 || !Number.isSafeInteger(sequence)) return true;
+    const name = `${key} ${writer.slice(0, colon)}`;
+    const seen = this.last.get(name);
+    if (seen !== undefined && sequence <= seen.sequence) return false;
+    if (seen === undefined) this.last.set(name, { sequence, at: now });
+    else {
+      seen.sequence = sequence;
+      seen.at = now;
+    }
+    if (now - this.prunedAt > WRITER_MEMORY_MS) {
+      this.prunedAt = now;
+      for (const [other, entry] of this.last) if (now - entry.at > WRITER_MEMORY_MS) this.last.delete(other);
+    }
+    return true;
+  }
+
+  /** How many writer and stream pairs are remembered. */
+  get size(): number {
+    return this.last.size;
+  }
 }
 
 /** Reads a set of streams with blocking XREADs on one connection, from its positions on. */
@@ -314,6 +357,11 @@ export class StreamsBus implements BackplaneBus {
   private readonly stateListeners = new Set<(health: BackplaneHealth) => void>();
   /** Payloads this server delivered to its own clients before publishing; their entries are skipped once each. */
   private readonly echoes = new Map<string, Buffer[]>();
+  /** This bus's `writer` id: random, so a restarted server numbers its entries afresh. */
+  private readonly writerId = randomBytes(9).toString('base64url');
+  /** The sequence of this bus's latest queued write. */
+  private writerSequence = 0;
+  private readonly writerSequences = new WriterSequences();
 
   private pubReady = false;
   /** The fleet check passed on the current publishing connection. */
@@ -717,7 +765,7 @@ export class StreamsBus implements BackplaneBus {
           }
         }
         const entries = await reader.read();
-        for (const { fields } of entries) this.dispatch(fields);
+        for (const { index, fields } of entries) this.dispatch(reader.keys[index], fields);
       } catch (error) {
         if (this.closed) return;
         const text = describe(error as Error, this.target.secrets);
@@ -729,25 +777,31 @@ export class StreamsBus implements BackplaneBus {
     }
   }
 
-  private dispatch(fields: Buffer[]): void {
+  private dispatch(key: string, fields: Buffer[]): void {
     let channel: string | undefined;
     let payload: Buffer | undefined;
+    let writer: string | undefined;
     for (let index = 0; index + 1 < fields.length; index += 2) {
       const name = fields[index].toString('latin1');
       if (name === 'channel') channel = fields[index + 1].toString('utf8');
       else if (name === 'payload') payload = fields[index + 1];
+      else if (name === 'writer') writer = fields[index + 1].toString('latin1');
     }
     if (channel === undefined || payload === undefined) return;
     this.received++;
+    // Every entry counts for its writer's sequence, subscribed channel or not, so a repeat is known as one.
+    const repeat = writer !== undefined && !this.writerSequences.admit(key, writer);
     const listener = this.listeners.get(channel);
     if (listener === undefined) return;
+    // An own write sent again expects its echo again (see transmit): the copy that arrives takes that expectation,
+    // so a later publish of the same bytes is not mistaken for it.
     const expected = this.echoes.get(channel);
     if (expected !== undefined && expected[0].equals(payload)) {
       expected.shift();
       if (expected.length === 0) this.echoes.delete(channel);
       return;
     }
-    this.deliver(listener, payload);
+    if (!repeat) this.deliver(listener, payload);
   }
 
   private deliver(listener: ChannelListener, payload: Buffer): void {
@@ -788,6 +842,8 @@ export class StreamsBus implements BackplaneBus {
     }
     const key = this.keys[streamIndexOf(entry.channel, this.keys.length)];
     const session = this.pubSession;
+    // Numbered at its first send and sent again under the same number, so readers can tell a repeat.
+    entry.sequence ??= ++this.writerSequence;
     tracked(
       session,
       pub.xadd(
@@ -800,6 +856,8 @@ export class StreamsBus implements BackplaneBus {
         entry.channel,
         'payload',
         entry.payload,
+        'writer',
+        `${this.writerId}:${entry.sequence}`,
       ),
     ).then(
       () => {

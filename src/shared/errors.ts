@@ -24,6 +24,7 @@ export type SignalRErrorCode =
   | 'SIGNALR_ERR_UNKNOWN_HUB'
   | 'SIGNALR_ERR_REDIS_CONFIGURATION'
   | 'SIGNALR_ERR_REDIS_STARTUP'
+  | 'SIGNALR_ERR_REDIS_SHARDED_NEEDS_CLUSTER'
   | 'SIGNALR_ERR_BACKPLANE_UNAVAILABLE'
   | 'SIGNALR_ERR_GROUP_ACK_TIMEOUT'
   | 'SIGNALR_ERR_USER_GROUPS_NEED_PRESENCE'
@@ -60,6 +61,10 @@ export const errorCodes: Readonly<Record<SignalRErrorCode, ErrorCodeEntry>> = {
   SIGNALR_ERR_REDIS_STARTUP: {
     names: ['RedisBackplaneStartupError'],
     when: 'The Redis backplane could not start: Redis refused the credentials or the TLS handshake, the ACL forbids its channels, or (with `abortConnect`) Redis was not reached in time.',
+  },
+  SIGNALR_ERR_REDIS_SHARDED_NEEDS_CLUSTER: {
+    names: ['RedisShardedPubSubError'],
+    when: 'The redis option `shardedPubSub` was given with a Redis that is not a Redis Cluster (a single server, Sentinel, a Unix socket) or with streams mode; registering the plugin fails.',
   },
   SIGNALR_ERR_BACKPLANE_UNAVAILABLE: {
     names: ['RedisConnectionException'],

@@ -110,9 +110,16 @@ export const LOG_EVENTS = Object.freeze({
     ['warn'],
     'an UNSUBSCRIBE failed while Redis was connected (`channel`)',
   ),
+  'signalr.backplane.classic_subscribers': entry(
+    ['warn'],
+    'sharded pub/sub (`redis.shardedPubSub`): classic subscribers — a .NET server, or one of ours without the ' +
+      "option — listen to this server's `all` channel on the cluster, and cannot exchange messages with it " +
+      '(`channel`, `subscribers`)',
+  ),
   'signalr.backplane.info': entry(
     ['info'],
-    'other backplane news: the nodes of a Redis Cluster found, messages of another server converted',
+    'other backplane news: the nodes of a Redis Cluster found, messages of another server converted, a shard ' +
+      'subscriber connection opened again after a slot moved',
   ),
   'signalr.backplane.warning': entry(
     ['warn'],

@@ -9,15 +9,20 @@
  * - Hub-wide authorization after authentication: 401 without a user, 403 with one that is not allowed, as
  *   ASP.NET Core's `[Authorize]` answers negotiate and the transport requests.
  */
-import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify';
 import { queryValue } from './query';
 
-/** Copies the token from the query into the `Authorization` header when the request has none. */
+/**
+ * Copies the token from the query into the `Authorization` header when the request has none. A callback hook, not
+ * an async one: it runs on every negotiate and transport request, and a promise per hook is measurable there.
+ */
 export function accessTokenHook(parameter: string) {
-  return async (request: FastifyRequest): Promise<void> => {
-    if (request.headers.authorization !== undefined) return;
-    const token = queryValue(request.query, parameter);
-    if (token) request.headers.authorization = `Bearer ${token}`;
+  return (request: FastifyRequest, _reply: FastifyReply, done: HookHandlerDoneFunction): void => {
+    if (request.headers.authorization === undefined) {
+      const token = queryValue(request.query, parameter);
+      if (token) request.headers.authorization = `Bearer ${token}`;
+    }
+    done();
   };
 }
 

@@ -8,7 +8,7 @@
  * Browsers do not apply CORS to WebSockets, so an upgrade whose `Origin` is neither the server's own nor allowed is
  * refused with 403 here (cross-site WebSocket hijacking).
  */
-import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify';
 
 /** Decides whether a page of that origin may connect from another origin. */
 export type OriginPolicy = (origin: string) => boolean;
@@ -34,13 +34,14 @@ function isSameOrigin(origin: string, request: FastifyRequest): boolean {
 }
 
 /**
- * An `onRequest` hook for the hub routes. Returns the reply when it answered the request itself (a preflight, or a
- * refused WebSocket), so Fastify stops there.
+ * An `onRequest` hook for the hub routes. When it answers the request itself (a preflight, or a refused WebSocket) it
+ * does not call `done`, so Fastify stops there. A callback hook, not an async one: it runs on every negotiate and
+ * transport request, and a promise per hook is measurable there.
  */
 export function corsHook(policy: OriginPolicy) {
-  return async (request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply | undefined> => {
+  return (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction): void => {
     const origin = request.headers.origin;
-    if (origin === undefined) return undefined;
+    if (origin === undefined) return done();
     const allowed = policy(origin);
     if (allowed) {
       reply.header('access-control-allow-origin', origin);
@@ -55,11 +56,13 @@ export function corsHook(policy: OriginPolicy) {
         const requestedHeaders = request.headers['access-control-request-headers'];
         if (requestedHeaders !== undefined) reply.header('access-control-allow-headers', requestedHeaders);
       }
-      return reply.code(204).send();
+      void reply.code(204).send();
+      return;
     }
     if (request.ws && !allowed && !isSameOrigin(origin, request)) {
-      return reply.code(403).header('content-type', 'text/plain').send('Origin not allowed');
+      void reply.code(403).header('content-type', 'text/plain').send('Origin not allowed');
+      return;
     }
-    return undefined;
+    done();
   };
 }

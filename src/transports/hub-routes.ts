@@ -9,7 +9,7 @@
  */
 import type { ServerResponse } from 'node:http';
 import { Transform, type TransformCallback } from 'node:stream';
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify';
 import type { WebSocket } from 'ws';
 import {
   ALL_TRANSPORTS,
@@ -165,13 +165,17 @@ export function registerHubRoutes(
   const hubUrls = withSlash(path);
 
   // -- negotiate ----------------------------------------------------------------------------------------------
-  const negotiate = async (request: FastifyRequest, reply: FastifyReply) => {
+  // Not async: nothing here waits, and a promise per negotiate is measurable in the connect rate.
+  const negotiate = (request: FastifyRequest, reply: FastifyReply): void => {
     const selected = selectNegotiateVersion(queryValue(request.query, 'negotiateVersion'));
     // Errors are answered with 200 and an `error` body
     // (src/SignalR/common/Http.Connections.Common/src/NegotiateProtocol.cs@v10.0.0 L57-L66).
-    if ('error' in selected) return sendJson(reply, writeNegotiateError(selected.error));
+    if ('error' in selected) {
+      void sendJson(reply, writeNegotiateError(selected.error));
+      return;
+    }
     const connection = createConnection(selected.version, request, reply);
-    if (connection === undefined) return reply;
+    if (connection === undefined) return;
     // Granted only when the hub allows it and the client asks
     // (src/SignalR/common/Http.Connections/src/Internal/HttpConnectionDispatcher.cs@v10.0.0 L367-L372; bool.TryParse).
     const statefulReconnect =
@@ -185,7 +189,7 @@ export function registerHubRoutes(
       connectionToken: selected.version > 0 ? connection.connectionToken : undefined,
       availableTransports: offered,
     });
-    return sendJson(reply, body);
+    void sendJson(reply, body);
   };
   for (const url of negotiateUrls) {
     app.post(url, negotiate);
@@ -243,9 +247,11 @@ export function registerHubRoutes(
   };
 
   // -- GET: WebSocket upgrade, Server-Sent Events, long polling -----------------------------------------------
-  // Runs before the upgrade is accepted, so a refused WebSocket gets a real HTTP status (404, 409, ...).
-  const beforeUpgrade = async (request: RequestWithConnection, reply: FastifyReply) => {
-    if (!request.ws) return;
+  /**
+   * Runs before the upgrade is accepted, so a refused WebSocket gets a real HTTP status (404, 409, ...). Returns
+   * whether the upgrade goes on; when not, the refusal has been sent.
+   */
+  const admitUpgrade = (request: RequestWithConnection, reply: FastifyReply): boolean => {
     const token = queryValue(request.query, 'id');
     // No id: a fresh connection, negotiate version 0 semantics (`skipNegotiation`,
     // src/SignalR/common/Http.Connections/src/Internal/HttpConnectionDispatcher.cs@v10.0.0 L800-L820).
@@ -256,22 +262,27 @@ export function registerHubRoutes(
       if (connection === undefined) {
         // .NET writes this one refusal of an upgrade without a content type.
         request[kNoContentType] = true;
-        return sendText(reply, 404, HttpErrors.noConnectionWithThatId);
+        void sendText(reply, 404, HttpErrors.noConnectionWithThatId);
+        return false;
       }
-      if (!sameUser(connection, request, reply)) return reply;
+      if (!sameUser(connection, request, reply)) return false;
     }
-    if (connection === undefined || !ensureTransport(connection, 'WebSockets', reply)) return reply;
+    if (connection === undefined || !ensureTransport(connection, 'WebSockets', reply)) return false;
     if (connection.state !== 'new') {
       // A socket for a started connection is a stateful reconnect (docs/protocol.md §2.10), or a conflict.
       if (connection.reconnectable && connection.application !== null) {
         request[kConnection] = connection;
-        return;
+        return true;
       }
       // Negotiated stateful reconnect that the handshake turned down: .NET answers 204
       // (src/SignalR/common/Http.Connections/src/Internal/HttpConnectionContext.cs@v10.0.0 L555-L565).
-      return sendText(reply, connection.statefulReconnectNegotiated ? 204 : 409);
+      void sendText(reply, connection.statefulReconnectNegotiated ? 204 : 409);
+      return false;
     }
-    if (connection.transportActive) return sendText(reply, 409);
+    if (connection.transportActive) {
+      void sendText(reply, 409);
+      return false;
+    }
     // Reserve the connection until the upgrade completes; release it if the socket dies first.
     const reserved = connection;
     reserved.markActive();
@@ -282,10 +293,20 @@ export function registerHubRoutes(
     };
     request[kReleaseReservation] = release;
     request.raw.socket.once('close', release);
+    return true;
   };
-  const withoutContentType = async (request: RequestWithConnection, reply: FastifyReply, payload: unknown) => {
+  // A callback hook, not an async one: it runs on every WebSocket connect, where a promise per hook is measurable.
+  const beforeUpgrade = (request: RequestWithConnection, reply: FastifyReply, done: HookHandlerDoneFunction) => {
+    if (!request.ws || admitUpgrade(request, reply)) done();
+  };
+  const withoutContentType = (
+    request: RequestWithConnection,
+    reply: FastifyReply,
+    payload: unknown,
+    done: (error: null, payload: unknown) => void,
+  ) => {
     if (request[kNoContentType]) reply.removeHeader('content-type');
-    return payload;
+    done(null, payload);
   };
   const upgraded = (socket: WebSocket, request: RequestWithConnection) => {
     const connection = request[kConnection]!;

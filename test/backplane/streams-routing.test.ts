@@ -2,8 +2,8 @@
  * Streams mode (`SIGNALR_REDIS_MODE=streams`): every routing kind across three server processes of ours on one
  * redis-server, with real official clients (JSON and MessagePack) on different servers — all, others, allExcept,
  * client, clients, group, groups, groupExcept, othersInGroup, user, users, remote group add/remove with its ack, the
- * ack timeout, client results across servers — and what went through Redis: stream entries with the pub/sub layout's
- * channel names and payloads, no PUBLISH at all.
+ * ack timeout, client results across servers, an entry written twice delivered once — and what went through Redis:
+ * stream entries with the pub/sub layout's channel names and payloads and their writer, no PUBLISH at all.
  */
 import { HttpTransportType } from '@microsoft/signalr';
 import { MessagePackHubProtocol } from '@microsoft/signalr-protocol-msgpack';
@@ -52,8 +52,8 @@ afterAll(async () => {
   await redis?.stop();
 });
 
-/** Every entry of the stream, in order: its channel and payload fields. */
-async function entries(): Promise<{ channel: string; payload: Buffer }[]> {
+/** Every entry of the stream, in order: its channel, payload and writer fields. */
+async function entries(): Promise<{ channel: string; payload: Buffer; writer: string }[]> {
   const reader = new Redis(redis!.url);
   try {
     const items = (await reader.xrangeBuffer(STREAM, '-', '+')) as [Buffer, Buffer[]][];
@@ -61,8 +61,12 @@ async function entries(): Promise<{ channel: string; payload: Buffer }[]> {
       const byName = new Map<string, Buffer>();
       for (let index = 0; index + 1 < fields.length; index += 2)
         byName.set(fields[index].toString(), fields[index + 1]);
-      expect([...byName.keys()]).toEqual(['channel', 'payload']);
-      return { channel: byName.get('channel')!.toString(), payload: byName.get('payload')! };
+      expect([...byName.keys()]).toEqual(['channel', 'payload', 'writer']);
+      return {
+        channel: byName.get('channel')!.toString(),
+        payload: byName.get('payload')!,
+        writer: byName.get('writer')!.toString(),
+      };
     });
   } finally {
     reader.disconnect();
@@ -144,6 +148,25 @@ test('all, others, allExcept: every server reads the stream and skips excluded c
   await expectDelivered('to others', [alice1, dave, alice2, bob]);
   await alice1.connection.invoke('SendAllExcept', [id(dave), id(bob)], 'alice', 'all except two');
   await expectDelivered('all except two', [alice1, alice2, carol]);
+});
+
+test("an entry written twice (a write sent again after its reply was lost) reaches each client once; another writer's copy is new", async () => {
+  await bob.connection.invoke('SendMessage', 'bob', 'written twice');
+  await expectDelivered('written twice', everyone);
+  const written = (await entries()).filter((entry) => entry.payload.includes('written twice'));
+  expect(written).toHaveLength(1);
+  const [{ channel, payload, writer }] = written;
+  expect(writer).toMatch(/^[\w-]+:\d+$/);
+  const redisClient = new Redis(redis!.url);
+  try {
+    // The repeat, as the writer sends it again; then the same bytes from a writer no server has seen.
+    await redisClient.xadd(STREAM, '*', 'channel', channel, 'payload', payload, 'writer', writer);
+    await redisClient.xadd(STREAM, '*', 'channel', channel, 'payload', payload, 'writer', 'another-writer:1');
+  } finally {
+    redisClient.disconnect();
+  }
+  // One stream, one order: every server read the repeat before the new copy, so two each means the repeat was skipped.
+  await expectCounts('written twice', new Map(everyone.map((client) => [client, 2])));
 });
 
 test('client and clients: through the stream to another server; on the same server directly, no entry', async () => {

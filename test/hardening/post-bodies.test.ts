@@ -112,9 +112,10 @@ test('a running long-polling connection reads one POST at a time: 100 concurrent
   expect(await echo).toBe('during');
   expect(statuses).toEqual(statuses.map(() => 200));
   const after = residentMemory(server.pid);
-  // Read all at once, the bodies raise the peak by 100 MiB and more (about 120 measured); one at a time, the peak is
-  // the parsing of 100 MiB of messages in passing (about 50).
-  expect(after.peak - before.rss).toBeLessThan(85 * MiB);
+  // Read all at once, the bodies alone raise the peak by 100 MiB (about 120 measured); one at a time, the peak is the
+  // parsing of 100 MiB of messages in passing (about 50 on a quiet host, up to 86 seen on a busy one, where garbage
+  // waits longer for the collector). The bound stays below what holding the bodies together costs by itself.
+  expect(after.peak - before.rss).toBeLessThan(98 * MiB);
 
   // The connection itself is still alive and answers.
   const invoke = send(

@@ -202,15 +202,19 @@ export class Traffic {
    * publish Redis had answered but not yet written to the other server's subscriber, or a stream entry not yet read
    * when Redis restarts empty, is gone with the process, and no queue on the sending side can know of it. For a
    * failover, it is when both servers are attached to the new master: a write the old master accepted after its
-   * replica stopped following it is gone with its data. `lostOutside` lists the lost messages made outside that window.
+   * replica stopped following it is gone with its data. A write whose reply was lost is sent again, so a message of
+   * the window may also arrive twice. `lostOutside` lists the lost messages made outside that window.
    */
   duringFault(from: 'a' | 'b', to: 'a' | 'b', cut: Cut, endedAt: number) {
     const began = this.faultBeganAt(from, to, cut);
     const inside = this.measure(from, to, began, endedAt);
+    const [before, after] = [this.measure(from, to, 0, began), this.measure(from, to, endedAt)];
     return {
       made: inside.sent,
       lost: inside.lost,
-      lostOutside: [...this.measure(from, to, 0, began).lostTexts, ...this.measure(from, to, endedAt).lostTexts],
+      duplicates: inside.duplicates,
+      lostOutside: [...before.lostTexts, ...after.lostTexts],
+      duplicatesOutside: before.duplicates + after.duplicates,
     };
   }
 

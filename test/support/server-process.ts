@@ -9,11 +9,14 @@ import * as path from 'node:path';
 import { chatConfigOptions } from '../../samples/chat/app';
 import { CONFIG_FILE_ENV, RESERVED_ENV_PREFIX } from '../../src/config';
 import { scrape, type Metrics } from './prometheus';
-import { freePort, waitForPort } from './redis-server';
+import { waitForListener } from './listeners';
+import { freePort } from './redis-server';
 import { killOnExit } from './child-processes';
 
 const REPO_ROOT = path.resolve(__dirname, '..', '..');
 const START_TIMEOUT_MS = 30_000;
+/** How many free ports a start tries when another program binds the chosen one first. */
+const PORT_ATTEMPTS = 3;
 const STOP_GRACE_MS = 8_000;
 const OUTPUT_LIMIT = 256 * 1024;
 
@@ -50,6 +53,10 @@ export interface BackplaneHealthReport {
   readonly publishedMessages: number;
   readonly receivedMessages: number;
   readonly subscriptions: number;
+  /** Sharded pub/sub (`SIGNALR_REDIS_SHARDED`), with its subscriber connections and confirmed channels. */
+  readonly shardedPubSub: boolean;
+  readonly shardConnections?: number;
+  readonly shardedSubscriptions?: number;
   readonly channelPrefix: string;
   /** Where Redis is (endpoints or sentinels, TLS, user; never a password). */
   readonly redis: string;
@@ -93,6 +100,17 @@ export class ServerProcess {
    * listens. A process that fails to start is killed before the promise rejects.
    */
   static async start(label: string, env: Record<string, string>): Promise<ServerProcess> {
+    // A port free when chosen may be taken by another program before the child binds it: then try another one.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await ServerProcess.startOnce(label, env);
+      } catch (error) {
+        if (attempt >= PORT_ATTEMPTS || !/EADDRINUSE/.test((error as Error).message)) throw error;
+      }
+    }
+  }
+
+  private static async startOnce(label: string, env: Record<string, string>): Promise<ServerProcess> {
     const port = await freePort();
     const child = spawn(process.execPath, ['--import', 'tsx', 'samples/chat/server.ts'], {
       cwd: REPO_ROOT,
@@ -109,7 +127,13 @@ export class ServerProcess {
     killOnExit(child);
     const server = new ServerProcess(child, port, label);
     try {
-      await waitForPort(port, START_TIMEOUT_MS, () => child.exitCode !== null || child.signalCode !== null);
+      // The child itself must hold the listening socket, not whoever else may have bound the port meanwhile.
+      await waitForListener(
+        child.pid!,
+        port,
+        START_TIMEOUT_MS,
+        () => child.exitCode !== null || child.signalCode !== null,
+      );
     } catch (error) {
       await server.stop();
       throw new Error(`server ${label} did not start: ${(error as Error).message}\n${server.output}`, { cause: error });

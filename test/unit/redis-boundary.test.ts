@@ -1,6 +1,7 @@
 /**
- * The lint rule that keeps ioredis inside the Redis connector and the two buses (eslint.config.mjs): the repository's
- * own configuration, run on source that imports ioredis from elsewhere, reports it; the three files allowed pass.
+ * The lint rule that keeps ioredis inside the Redis connector, the two buses and the sharded subscriptions
+ * (eslint.config.mjs): the repository's
+ * own configuration, run on source that imports ioredis from elsewhere, reports it; the four files allowed pass.
  */
 import { lintSnippets } from '../support/lint';
 
@@ -15,8 +16,8 @@ function restrictedImports(files: readonly (readonly [path: string, code: string
   );
 }
 
-test('ioredis imported outside the Redis connector and buses fails lint; the connector and the two buses may import it', () => {
-  const [hub, config, manager, protocol, subpath, connector, bus, streamsBus] = restrictedImports([
+test('ioredis imported outside the Redis connector and buses fails lint; the connector, the two buses and the sharded subscriptions may import it', () => {
+  const [hub, config, manager, protocol, subpath, connector, bus, streamsBus, shards] = restrictedImports([
     ['src/hub/some-file.ts', IMPORT],
     ['src/redis/redis-config.ts', IMPORT],
     ['src/redis/redis-lifetime-manager.ts', IMPORT],
@@ -25,6 +26,7 @@ test('ioredis imported outside the Redis connector and buses fails lint; the con
     ['src/redis/redis-connector.ts', IMPORT],
     ['src/redis/redis-bus.ts', IMPORT],
     ['src/redis/streams-bus.ts', IMPORT],
+    ['src/redis/shard-subscribers.ts', IMPORT],
   ]);
   for (const messages of [hub, config, manager, protocol]) {
     expect(messages).toEqual([
@@ -35,4 +37,5 @@ test('ioredis imported outside the Redis connector and buses fails lint; the con
   expect(connector).toEqual([]);
   expect(bus).toEqual([]);
   expect(streamsBus).toEqual([]);
+  expect(shards).toEqual([]);
 });

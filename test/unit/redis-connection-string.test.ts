@@ -325,6 +325,34 @@ describe("the chat sample's environment", () => {
     );
   });
 
+  test('SIGNALR_REDIS_SHARDED=true turns sharded pub/sub on; false (the default) adds nothing', () => {
+    expect(redisFromEnvironment({ REDIS_URL: 'h1:7000,h2:7001', SIGNALR_REDIS_SHARDED: 'true' })).toMatchObject({
+      shardedPubSub: true,
+    });
+    expect(redisFromEnvironment({ REDIS_URL: 'redis://h', SIGNALR_REDIS_SHARDED: 'false' })).not.toHaveProperty(
+      'shardedPubSub',
+    );
+    expect(() => redisFromEnvironment({ REDIS_URL: 'redis://h', SIGNALR_REDIS_SHARDED: 'maybe' })).toThrow(
+      'SIGNALR_REDIS_SHARDED',
+    );
+  });
+
+  test('shardedPubSub is refused at registration with Sentinel, a Unix socket and streams mode', () => {
+    const refused = (redis: object) => {
+      try {
+        resolveOptions({ hubs: [{ path: '/h', hub: ChatHub }], redis } as never, DEFAULT_PROTOCOLS);
+      } catch (error) {
+        return { name: (error as Error).name, code: (error as { code?: string }).code };
+      }
+      return 'accepted';
+    };
+    const expected = { name: 'RedisShardedPubSubError', code: 'SIGNALR_ERR_REDIS_SHARDED_NEEDS_CLUSTER' };
+    expect(refused({ connectionString: 's1:26379,serviceName=mymaster', shardedPubSub: true })).toEqual(expected);
+    expect(refused({ options: { path: '/tmp/redis.sock' }, shardedPubSub: true })).toEqual(expected);
+    expect(refused({ url: 'redis://h:7000', mode: 'streams', shardedPubSub: true })).toEqual(expected);
+    expect(refused({ url: 'redis://h:7000', shardedPubSub: true })).toBe('accepted');
+  });
+
   test('REDIS_TLS_* read the PEM files and the server name', () => {
     const redis = redisFromEnvironment({
       REDIS_URL: 'h,ssl=true',

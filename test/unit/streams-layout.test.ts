@@ -1,9 +1,10 @@
 /**
  * Streams mode's layout as docs/protocol.md §3.10 states it, which every server of a fleet must compute alike: the
  * stream keys (a hash tag each), the marker key, and the stream of a channel — FNV-1a (32 bits) of its UTF-8 bytes
- * modulo the stream count, checked against the published FNV-1a test values.
+ * modulo the stream count, checked against the published FNV-1a test values — and how a reader tells an entry
+ * written twice (its `writer` field) from a new one.
  */
-import { modeMarkerKey, streamIndexOf, streamKey } from '../../src/redis/streams-bus';
+import { modeMarkerKey, streamIndexOf, streamKey, WriterSequences } from '../../src/redis/streams-bus';
 
 test('keys: one hash tag per stream, the marker beside them, both after the channel prefix', () => {
   expect(streamKey('', 0)).toBe('{signalr:stream:0}');
@@ -27,4 +28,27 @@ test("a channel's stream is FNV-1a 32 of its UTF-8 bytes modulo the count", () =
 test('the channels of one hub spread over the streams of a cluster', () => {
   const used = new Set(Array.from({ length: 200 }, (_, i) => streamIndexOf(`Chat.Hub:group:g${i}`, 8)));
   expect(used.size).toBe(8);
+});
+
+test("a writer's repeated entry is told from a new one, per stream and per writer; a forgotten writer starts afresh", () => {
+  const sequences = new WriterSequences();
+  const at = 1_000_000;
+  expect(sequences.admit('{s:0}', 'w1:1', at)).toBe(true);
+  expect(sequences.admit('{s:0}', 'w1:2', at)).toBe(true);
+  // Sent again after its reply was lost: the same number, or one read before, is a repeat.
+  expect(sequences.admit('{s:0}', 'w1:2', at)).toBe(false);
+  expect(sequences.admit('{s:0}', 'w1:1', at)).toBe(false);
+  // Numbers may skip (the writer's other entries went to other streams).
+  expect(sequences.admit('{s:0}', 'w1:9', at)).toBe(true);
+  // Another stream and another writer keep their own numbers.
+  expect(sequences.admit('{s:1}', 'w1:3', at)).toBe(true);
+  expect(sequences.admit('{s:0}', 'w2:1', at)).toBe(true);
+  // A writer field this layout does not know is delivered.
+  expect(sequences.admit('{s:0}', 'no-sequence', at)).toBe(true);
+  expect(sequences.admit('{s:0}', ':5', at)).toBe(true);
+  expect(sequences.size).toBe(3);
+  // Ten minutes without an entry from w1 on {s:1} and w2: forgotten at the next admission.
+  expect(sequences.admit('{s:0}', 'w1:10', at + 10 * 60_000 + 1)).toBe(true);
+  expect(sequences.size).toBe(1);
+  expect(sequences.admit('{s:0}', 'w2:1', at + 10 * 60_000 + 2)).toBe(true);
 });
