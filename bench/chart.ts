@@ -96,6 +96,28 @@ function panels(report: Report): Panel[] {
       bars: bars((id) => value(results.connect[id])?.perCpuSecond, count),
     });
   }
+  if (has('scale')) {
+    const cells = results.scale ?? {};
+    const missing = report.peers.flatMap((peer) => {
+      const cell = cells[peer.id];
+      return cell !== undefined && !cell.ok ? [{ label: peer.label, reason: `not run: ${cell.reason}` }] : [];
+    });
+    result.push({
+      title: `Scale: resident KiB per connection at ${count(figures.scaleCount(report))} connections (lower is better)`,
+      missing,
+      bars: bars(
+        (id) => value(cells[id])?.bytesPerConnection,
+        (v) => (v / 1024).toFixed(1),
+      ).map((bar) => ({ ...bar, value: bar.value / 1024 })),
+    });
+    result.push({
+      title: `Scale: ms from one broadcast to its arrival at the last of ${count(figures.scaleCount(report))} (lower is better)`,
+      bars: bars(
+        (id) => value(cells[id])?.broadcast.medianMs,
+        (v) => v.toFixed(0),
+      ),
+    });
+  }
   return result;
 }
 

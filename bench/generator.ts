@@ -12,6 +12,11 @@
  * - `send` sets the sender's pace: a fixed rate (capped by a window of broadcasts in flight) or, with rate 0, as
  *   fast as the window allows (saturation);
  * - `echo` invokes `Echo` at a fixed total rate over the open connections and returns latency percentiles;
+ * - for the scale scenario: `joinEvenly` puts every open connection in one of several groups, `keepAlive` keeps connections
+ *   alive as a client does (a SignalR server closes a connection silent for 30 s), `expect` resolves when a number
+ *   of messages more has arrived, with the time, and `sendOnce` has the sender send one broadcast, or one message to
+ *   each group, and returns when it was sent. Times are `process.hrtime` (the machine's monotonic clock, the same in
+ *   every process), in milliseconds.
  * - `join` puts each SignalR connection in its groups (`JoinRoom`) and resolves once every join has completed;
  * - `pace` sends broadcasts (`SendMessage`) or messages to random groups (`SendToRoom`) from the first connections
  *   at a fixed total rate for a while, and `prime` sends one broadcast or one message to each of some groups — the
@@ -27,6 +32,7 @@ import {
   type SignalRTransport,
   type Target,
 } from './lib/dialects';
+import { PauseMonitor, type Pauses } from './lib/pauses';
 import { percentile } from './lib/stats';
 
 /** What the orchestrator asks. */
@@ -45,6 +51,10 @@ export type Command =
   | { op: 'sender'; dialect: Dialect; sendTarget: Target; ackTarget: Target; localAddress: string }
   | { op: 'send'; rate: number; window: number }
   | { op: 'echo'; rate: number; durationMs: number }
+  | { op: 'joinEvenly'; groups: number; concurrency: number }
+  | { op: 'keepAlive'; intervalMs: number }
+  | { op: 'expect'; count: number }
+  | { op: 'sendOnce'; groups: number }
   | { op: 'join'; groups: string[][] }
   | { op: 'pace'; kind: 'all' | 'group'; rate: number; durationMs: number; senders: number; groups: string[] }
   | { op: 'prime'; kind: 'all' | 'group'; senders: number; groups: string[] }
@@ -64,6 +74,8 @@ export interface EchoResult {
   p90: number;
   p99: number;
   max: number;
+  /** This generator's own stalls during the calls. */
+  generatorPauses: Pauses;
 }
 
 /** What `pace` sent: the total, and (to random groups) how many went to each of the command's groups. */
@@ -75,6 +87,7 @@ export interface PaceResult {
 export type Reply = { id: number; result?: unknown; error?: string };
 
 const clients: BenchClient[] = [];
+const pauses = new PauseMonitor();
 let delivered = 0;
 /** While joins are in flight, completions go here instead of the echo bookkeeping. */
 let onCompletion: ((id: number) => void) | null = null;
@@ -83,11 +96,34 @@ let onCompletion: ((id: number) => void) | null = null;
 let sendTimes = new Float64Array(0);
 let latencies: number[] = [];
 
+/** Invocation ids of group joins start here, above any echo's. */
+const JOIN_ID_BASE = 1_000_000_000;
+let joinAnswered = 0;
+let onJoinAnswered: (() => void) | null = null;
+/** Waiting `expect` commands: the delivered count each waits for. */
+let expectations: Array<{ until: number; resolve: (atMs: number) => void }> = [];
+
+/** The machine's monotonic clock in milliseconds, comparable between processes. */
+const clockMs = () => Number(process.hrtime.bigint()) / 1e6;
+
 const handlers = {
   onDelivered(count: number) {
     delivered += count;
+    if (expectations.length > 0) {
+      const now = clockMs();
+      expectations = expectations.filter((expectation) => {
+        if (delivered < expectation.until) return true;
+        expectation.resolve(now);
+        return false;
+      });
+    }
   },
   onEcho(id: number) {
+    if (id >= JOIN_ID_BASE) {
+      joinAnswered++;
+      onJoinAnswered?.();
+      return;
+    }
     if (onCompletion !== null) return onCompletion(id);
     const sentAt = sendTimes[id];
     if (sentAt > 0) {
@@ -193,6 +229,7 @@ function runEcho(command: Extract<Command, { op: 'echo' }>): Promise<EchoResult>
   let issued = 0;
   const started = performance.now();
   const payload = payloadFor(0);
+  pauses.take();
   return new Promise((resolve) => {
     const timer = setInterval(() => {
       const now = performance.now();
@@ -217,12 +254,69 @@ function runEcho(command: Extract<Command, { op: 'echo' }>): Promise<EchoResult>
               p90: percentile(sorted, 0.9),
               p99: percentile(sorted, 0.99),
               max: sorted.length > 0 ? sorted[sorted.length - 1] : NaN,
+              generatorPauses: pauses.take(),
             });
           }
         }, 10);
       }
     }, 1);
   });
+}
+
+// -- scale: groups, keep-alive, single sends -----------------------------------------------------------------
+
+/** Puts connection `i` of this generator in group `g<i mod groups>`, `concurrency` joins in flight. */
+function joinEvenly(command: Extract<Command, { op: 'joinEvenly' }>): Promise<void> {
+  const members = clients.length;
+  joinAnswered = 0;
+  let next = 0;
+  return new Promise((resolve) => {
+    const issue = () => {
+      while (next < members && next - joinAnswered < command.concurrency) {
+        clients[next].join!(JOIN_ID_BASE + next, `g${next % command.groups}`);
+        next++;
+      }
+    };
+    onJoinAnswered = () => {
+      if (joinAnswered >= members) {
+        onJoinAnswered = null;
+        resolve();
+      } else issue();
+    };
+    if (members === 0) resolve();
+    else issue();
+  });
+}
+
+let keepAliveTimer: NodeJS.Timeout | null = null;
+
+/** Sends each connection's keep-alive once per `intervalMs`, a slice of the connections every 100 ms. */
+function keepAlive(intervalMs: number): void {
+  if (keepAliveTimer !== null) clearInterval(keepAliveTimer);
+  keepAliveTimer = null;
+  if (intervalMs <= 0) return;
+  const slices = Math.max(1, Math.round(intervalMs / 100));
+  let slice = 0;
+  keepAliveTimer = setInterval(() => {
+    for (let i = slice; i < clients.length; i += slices) clients[i].keepAlive?.();
+    slice = (slice + 1) % slices;
+  }, 100);
+}
+
+/** Resolves with the time at which `count` more messages than now have arrived. */
+function expectDeliveries(count: number): Promise<number> {
+  return new Promise((resolve) => {
+    if (count <= 0) return resolve(clockMs());
+    expectations.push({ until: delivered + count, resolve });
+  });
+}
+
+/** One broadcast (`groups` 0), or one message to each of `groups` groups; returns the time just before it left. */
+function sendOnce(groups: number): number {
+  const at = clockMs();
+  if (groups === 0) sendClient!.broadcast(payloadFor(++sent));
+  else for (let group = 0; group < groups; group++) sendClient!.sendToGroup!(`g${group}`, payloadFor(++sent));
+  return at;
 }
 
 // -- groups and paced hub-method sends ---------------------------------------------------------------------------
@@ -315,12 +409,21 @@ async function handle(command: Command): Promise<unknown> {
       return runEcho(command);
     case 'join':
       return joinGroups(command);
+    case 'joinEvenly':
+      return joinEvenly(command);
+    case 'keepAlive':
+      return keepAlive(command.intervalMs);
+    case 'expect':
+      return expectDeliveries(command.count);
+    case 'sendOnce':
+      return sendOnce(command.groups);
     case 'pace':
       return pace(command);
     case 'prime':
       return prime(command);
     case 'close':
       if (pacer !== null) clearInterval(pacer);
+      if (keepAliveTimer !== null) clearInterval(keepAliveTimer);
       saturating = false;
       for (const client of clients) client.close();
       clients.length = 0;

@@ -3,7 +3,19 @@
  * Every comparison is a ratio of figures measured in the same run; absolute figures are printed beside them only
  * so the ratios can be checked.
  */
-import type { Cell, ConnectMeasure, FanoutCell, HttpTransport, Peer, PeerId, Results, Scenario, Settings } from './run';
+import type { Pauses } from './lib/pauses';
+import type {
+  Cell,
+  ConnectMeasure,
+  FanoutCell,
+  HttpTransport,
+  Peer,
+  PeerId,
+  Results,
+  ScaleCell,
+  Scenario,
+  Settings,
+} from './run';
 
 /** Everything a report is made from (also written as JSON beside the markdown). */
 export interface Report {
@@ -113,6 +125,32 @@ function backplaneByStep(results: Results, id: PeerId): Array<{ offered: number;
       ? []
       : [{ offered: step.offered, ratio: step.deliveredPerCpuSecond / single.deliveredPerCpuSecond }];
   });
+}
+
+/**
+ * Our backplane ÷ ASP.NET Core's (two servers each on one Redis, the same offered rates): delivered messages per
+ * server CPU-second at every step both ran, and delivered messages per second at saturation.
+ */
+function backplaneVsDotnet(
+  results: Results,
+  id: PeerId,
+): { steps: Array<{ offered: number; ratio: number }>; saturation: number | null } {
+  const ours = value(results.backplane[id]);
+  const dotnet = value(results.backplane.aspnetcore);
+  if (ours === undefined || dotnet === undefined) return { steps: [], saturation: null };
+  const steps = ours.steps.flatMap((step) => {
+    const theirs = dotnet.steps.find((candidate) => candidate.offered === step.offered);
+    return theirs === undefined || theirs.deliveredPerCpuSecond === 0
+      ? []
+      : [{ offered: step.offered, ratio: step.deliveredPerCpuSecond / theirs.deliveredPerCpuSecond }];
+  });
+  return { steps, saturation: divide(ours.saturation.deliveredPerSecond, dotnet.saturation.deliveredPerSecond) };
+}
+
+/** Connections the scale scenario held (fewer than asked where the open-file limit capped one server). */
+export function scaleCount(report: Report): number {
+  const cells = Object.values(report.results.scale ?? {}).flatMap((cell) => (cell?.ok === true ? [cell.value] : []));
+  return cells.length === 0 ? report.settings.scaleConnections : Math.max(...cells.map((cell) => cell.connections));
 }
 
 function stepName(offered: number): string {
@@ -250,6 +288,57 @@ export function evaluateTargets(report: Report): Target[] {
         .join('; '),
     ),
   );
+
+  const versusDotnet = backplaneVsDotnet(results, 'ours-json');
+  const msgpackVersusDotnet = backplaneVsDotnet(results, 'ours-msgpack');
+  targets.push(
+    atLeast(
+      "Backplane fan-out per server CPU-second, ours ÷ ASP.NET Core's backplane, every step",
+      1.5,
+      versusDotnet.steps.length === 0 ? null : Math.min(...versusDotnet.steps.map((entry) => entry.ratio)),
+      [
+        why(results.backplane.aspnetcore) || why(results.backplane['ours-json']),
+        versusDotnet.steps.map((entry) => `${stepName(entry.offered)}: ${ratio(entry.ratio)}`).join(', '),
+        msgpackVersusDotnet.steps.length === 0
+          ? ''
+          : `MessagePack: ${msgpackVersusDotnet.steps.map((entry) => `${stepName(entry.offered)}: ${ratio(entry.ratio)}`).join(', ')}`,
+      ]
+        .filter(Boolean)
+        .join('; '),
+    ),
+  );
+  targets.push(
+    atLeast(
+      "Backplane saturation, delivered messages per second: ours ÷ ASP.NET Core's backplane",
+      1,
+      versusDotnet.saturation,
+      why(results.backplane.aspnetcore) ||
+        why(results.backplane['ours-json']) ||
+        (msgpackVersusDotnet.saturation === null ? '' : `MessagePack: ${ratio(msgpackVersusDotnet.saturation)}`),
+    ),
+  );
+
+  if (report.scenarios.includes('scale')) {
+    // The full count over several servers where one process could not hold it (`--scale-fleet`), else one server.
+    const fleet = results.scaleFleet ?? {};
+    const cells = value(fleet['ours-json']) !== undefined ? fleet : (results.scale ?? {});
+    const ours = value(cells['ours-json']);
+    const dotnet = value(cells.aspnetcore);
+    const held = ours === undefined ? scaleCount(report) : ours.connections;
+    targets.push(
+      atMost(
+        `Memory per connection at ${count(held)} connections${(ours?.servers ?? 1) > 1 ? ` (${ours!.servers} servers)` : ''} ÷ 6 KiB`,
+        1,
+        ours === undefined ? null : ours.bytesPerConnection / 6144,
+        ours === undefined
+          ? why(cells['ours-json'])
+          : `${kib(ours.bytesPerConnection)} KiB` +
+              (dotnet === undefined
+                ? `; ASP.NET Core: ${why(cells.aspnetcore)}`
+                : `; ASP.NET Core ${kib(dotnet.bytesPerConnection)} KiB (${ratio(ours.bytesPerConnection / dotnet.bytesPerConnection)})`),
+      ),
+    );
+  }
   return targets;
 }
 
@@ -347,13 +436,20 @@ function fanoutSteps(report: Report, cells: Results['fanout']): string {
   return table(header, rows);
 }
 
+/** A process's stalls in a window: event-loop delay p99 and maximum, and its longest GC pause, ms. */
+function stalls(pauses: Pauses | undefined): string {
+  return pauses === undefined
+    ? '–'
+    : `${pauses.loopDelayP99Ms.toFixed(1)} / ${pauses.loopDelayMaxMs.toFixed(1)}, GC ${pauses.gcMaxMs.toFixed(1)}`;
+}
+
 function echoTable(report: Report): string {
   const dotnet = echoP99(report.results, 'aspnetcore');
   const rows: string[][] = [];
   for (const peer of report.peers.filter((candidate) => candidate.fanoutOnly !== true)) {
     const cell = value(report.results.echo[peer.id]);
     if (cell === undefined) {
-      rows.push([peer.label, '–', '–', '–', '–', '–', '–', why(report.results.echo[peer.id])]);
+      rows.push([peer.label, '–', '–', '–', '–', '–', '–', '–', '–', why(report.results.echo[peer.id])]);
       continue;
     }
     for (const entry of cell.rates) {
@@ -366,12 +462,25 @@ function echoTable(report: Report): string {
         ratio(dotnet.has(entry.rate) ? entry.result.p99 / dotnet.get(entry.rate)! : null),
         entry.cpuMicrosPerCall.toFixed(1),
         percent(entry.serverCpu),
+        stalls(entry.result.generatorPauses),
+        stalls(entry.serverPauses),
         lost > 0 ? `${lost} of ${entry.result.sent} unanswered within 1 s` : '',
       ]);
     }
   }
   return table(
-    ['server', 'rate', 'p50 ms', 'p99 ms', 'p99 × ASP.NET Core', 'server CPU µs per call', 'server CPU', 'notes'],
+    [
+      'server',
+      'rate',
+      'p50 ms',
+      'p99 ms',
+      'p99 × ASP.NET Core',
+      'server CPU µs per call',
+      'server CPU',
+      'generator stalls: loop delay p99 / max, longest GC (ms)',
+      'server stalls (Node servers)',
+      'notes',
+    ],
     rows,
   );
 }
@@ -426,6 +535,51 @@ function connectTable(report: Report): string {
       'connections per server CPU-s',
       '× ASP.NET Core',
       'what one connection is',
+    ],
+    rows,
+  );
+}
+
+function scaleTable(report: Report, cells: NonNullable<Results['scale']>): string {
+  const dotnet = value(cells.aspnetcore);
+  const rows = report.peers
+    .filter((peer) => peer.id !== 'ours-msgpack' && peer.fanoutOnly !== true)
+    .map((peer) => {
+      const cell: ScaleCell | undefined = value(cells[peer.id]);
+      if (cell === undefined) return [peer.label, ...Array<string>(10).fill('–'), why(cells[peer.id])];
+      const sends = (entry: ScaleCell['broadcast']) =>
+        `${entry.medianMs.toFixed(0)} (${entry.deliveryMs.map((v) => v.toFixed(0)).join(', ')})`;
+      return [
+        peer.label,
+        count(cell.connections),
+        kib(cell.bytesPerConnection),
+        ratio(divide(cell.bytesPerConnection, dotnet?.bytesPerConnection)),
+        `${Math.round(cell.rssBeforeBytes / 2 ** 20)} → ${Math.round(cell.rssAfterBytes / 2 ** 20)} → ${Math.round(cell.rssWithGroupsBytes / 2 ** 20)}`,
+        sends(cell.broadcast),
+        sends(cell.groupSends),
+        `${cell.broadcast.cpuMicrosPerDelivered.toFixed(2)} / ${cell.groupSends.cpuMicrosPerDelivered.toFixed(2)}`,
+        cell.broadcast.serverWaitMsPerSend === undefined
+          ? '–'
+          : `${cell.broadcast.serverWaitMsPerSend.toFixed(0)} / ${cell.groupSends.serverWaitMsPerSend!.toFixed(0)}`,
+        `${percent(cell.broadcast.loadCpu)} / ${percent(cell.groupSends.loadCpu)}`,
+        count(cell.connectsPerSecond),
+        '',
+      ];
+    });
+  return table(
+    [
+      'server',
+      'connections',
+      'RSS KiB per connection',
+      '× ASP.NET Core',
+      'RSS MiB: warm → all connected → in groups',
+      'broadcast to all: ms to the last (each send)',
+      `one message to each of ${report.settings.scaleGroups} groups: ms to the last`,
+      'server CPU µs per delivered, background taken out: broadcast / groups',
+      'servers waited for a CPU, ms per send (all their threads, summed): broadcast / groups',
+      'load generators CPU during the sends',
+      'connects/s while building',
+      'notes',
     ],
     rows,
   );
@@ -582,6 +736,44 @@ export function renderReport(report: Report, chartFile: string): string {
       );
     }
   }
+  if (has('scale')) {
+    const connections = count(scaleCount(report));
+    parts.push(
+      '',
+      `## 6. Scale: ${connections} WebSocket connections on one server`,
+      '',
+      `${connections} connections from ${4} load-generator processes over 16 loopback source addresses, each ` +
+        'sending keep-alives as a client does; memory is resident growth per connection after a warm batch of ' +
+        `1,000 and a full collection (Node servers). Then every connection joins one of ${s.scaleGroups} groups, and ` +
+        `${s.scaleSends} single broadcasts to everyone, then ${s.scaleSends} rounds of one message to each group, ` +
+        'are timed from the send to the arrival at the last connection (all generators share one core: when their ' +
+        'CPU is near 100% the receiving side set the pace).',
+      '',
+      scaleTable(report, report.results.scale ?? {}),
+      ...(scaleCount(report) < s.scaleConnections
+        ? [
+            '',
+            `Fewer than the ${count(s.scaleConnections)} asked for: the open-file limit let one process hold no more ` +
+              '(`bench.sh` raises the hard limit where it may; see bench/README.md, "Scale").',
+          ]
+        : []),
+    );
+  }
+  const fleet = report.results.scaleFleet ?? {};
+  const fleetCells = Object.values(fleet).flatMap((cell) => (cell?.ok === true ? [cell.value] : []));
+  if (has('scale') && Object.keys(fleet).length > 0) {
+    const servers = fleetCells[0]?.servers ?? 0;
+    parts.push(
+      '',
+      `### The same on one box over several servers on one Redis (\`--scale-fleet\`)`,
+      '',
+      `${count(s.scaleConnections)} connections spread evenly over ${servers > 0 ? servers : 'several'} servers ` +
+        '(as many as the open-file limit needs, all pinned to the same core) on one Redis; the sender is on the first, ' +
+        'so every message crosses the backplane. Memory and CPU are those of all the servers together.',
+      '',
+      scaleTable(report, fleet),
+    );
+  }
   parts.push('', '## Reproduce', '', '```sh', `npm run bench${report.quick ? ' -- --quick' : ''}`, '```', '');
   return parts.join('\n');
 }
@@ -598,6 +790,8 @@ export function renderReadmeSection(report: Report, chartPath: string): string {
       const idleCell = value(r.idle[peer.id]);
       const connect = value(r.connect[peer.id]);
       const matched = backplaneByStep(r, peer.id).filter((entry) => entry.offered !== 0);
+      const scaleCell = value(r.scaleFleet?.[peer.id]) ?? value(r.scale?.[peer.id]);
+      const bpDotnet = backplaneVsDotnet(r, peer.id).steps;
       return [
         peer.label,
         fan === undefined ? '–' : count(bestStep(fan).deliveredPerCpuSecond),
@@ -605,6 +799,12 @@ export function renderReadmeSection(report: Report, chartPath: string): string {
         idleCell === undefined ? '–' : kib(idleCell.bytesPerConnection),
         connect === undefined ? '–' : count(connect.perCpuSecond),
         matched.length === 0 ? '–' : ratio(Math.min(...matched.map((entry) => entry.ratio))),
+        peer.id === 'aspnetcore' || bpDotnet.length === 0 ? '–' : ratio(Math.min(...bpDotnet.map((e) => e.ratio))),
+        scaleCell === undefined
+          ? '–'
+          : `${count(scaleCell.connections)}${(scaleCell.servers ?? 1) > 1 ? ` on ${scaleCell.servers} servers` : ''}: ` +
+            `${kib(scaleCell.bytesPerConnection)} KiB; ${scaleCell.broadcast.medianMs.toFixed(0)} ms / ` +
+            `${scaleCell.groupSends.medianMs.toFixed(0)} ms; ${scaleCell.broadcast.cpuMicrosPerDelivered.toFixed(2)} µs`,
       ];
     });
   return [
@@ -626,6 +826,8 @@ export function renderReadmeSection(report: Report, chartPath: string): string {
         'idle KiB per connection',
         'connects per server CPU-s',
         'backplane ÷ single, same offered rate',
+        "backplane ÷ ASP.NET Core's, per server CPU-s, worst step",
+        `scale: connections; KiB each; broadcast / ${report.settings.scaleGroups} groups to the last; CPU per delivered`,
       ],
       rows,
     ),
@@ -637,5 +839,5 @@ export function renderReadmeSection(report: Report, chartPath: string): string {
 }
 
 /** Ratio helpers shared with the chart. */
-export const figures = { fanoutPerCpu, echoP99, value, labelOf, bestStep };
+export const figures = { fanoutPerCpu, echoP99, value, labelOf, bestStep, scaleCount };
 export type { FanoutCell };

@@ -6,7 +6,8 @@
  * this folder and the server sources, and starts this file. Options:
  *
  * - `--quick`: shorter windows, fewer connections, saturation only (under two minutes);
- * - `--only fanout,echo,idle,backplane,connect`: a subset of the scenarios;
+ * - `--only fanout,echo,idle,backplane,connect,scale`: a subset of the scenarios (`scale`: 100,000 connections on one
+ *   server; 10,000 in quick mode);
  * - `--peers ours-json,ours-msgpack,aspnetcore,socketio,ws`: a subset of the servers;
  * - `--no-pin`: leave CPU placement to the kernel (by default the servers run on CPU 0, everything else on CPU 1);
  * - `--no-nice`: start everything at the default priority (by default at nice -10 where allowed, so other programs
@@ -14,6 +15,8 @@
  * - `--update-readme`: replace the README's performance section with this run's summary;
  * - `--render FILE.json`: measure nothing; write the report, chart (and with `--update-readme` the README section)
  *   again from a saved run, after a change to how results are shown;
+ * - `--scale-fleet`: after each one-server scale cell, the full count again over as many servers on one Redis as
+ *   the open-file limit needs (one box; at least two);
  * - `--cpu-prof`: write a V8 CPU profile of every run of our server to `bench/results/profiles/` (open it in
  *   Chrome DevTools); the figures of such a run are not comparable.
  *
@@ -27,7 +30,15 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import type { Dialect, SignalRTransport, Target } from './lib/dialects';
 import type { ConnectResult, EchoResult } from './generator';
-import { cpuSeconds, machineBusySeconds, residentBytes, totalCpuSeconds } from './lib/proc';
+import type { Pauses } from './lib/pauses';
+import {
+  cpuSeconds,
+  machineBusySeconds,
+  residentBytes,
+  runQueueWaitBetween,
+  runQueueWaits,
+  totalCpuSeconds,
+} from './lib/proc';
 import { svgToPng as renderPng } from './lib/png';
 import {
   Generator,
@@ -44,12 +55,12 @@ import {
   type Placement,
   type RunningServer,
 } from './lib/processes';
-import { renderReport, renderReadmeSection, type Report } from './report';
+import { count, renderReport, renderReadmeSection, type Report } from './report';
 import { renderChart } from './chart';
 
 // -- what is measured --------------------------------------------------------------------------------------------
 
-export type Scenario = 'fanout' | 'echo' | 'idle' | 'backplane' | 'connect';
+export type Scenario = 'fanout' | 'echo' | 'idle' | 'backplane' | 'connect' | 'scale';
 export type PeerId = 'ours-json' | 'ours-msgpack' | 'ours-admin' | 'aspnetcore' | 'socketio' | 'ws';
 
 export interface Peer {
@@ -79,7 +90,7 @@ export const PEERS: readonly Peer[] = [
   { id: 'ws', label: 'raw ws, pre-framed', dialect: 'ws', server: 'ws' },
 ];
 
-export const SCENARIOS: readonly Scenario[] = ['fanout', 'echo', 'idle', 'backplane', 'connect'];
+export const SCENARIOS: readonly Scenario[] = ['fanout', 'echo', 'idle', 'backplane', 'connect', 'scale'];
 
 /** Sizes and durations of one mode. */
 export interface Settings {
@@ -103,6 +114,12 @@ export interface Settings {
   readonly idleConnections: number;
   readonly connectCount: number;
   readonly connectConcurrency: number;
+  /** Connections held open on one server in the scale scenario (the sender's not counted). */
+  readonly scaleConnections: number;
+  /** Groups the scale scenario's connections are spread over, evenly. */
+  readonly scaleGroups: number;
+  /** Single broadcasts (and rounds of one message per group) timed at that scale. */
+  readonly scaleSends: number;
   /** Whether the SignalR servers' connect rate is measured over Server-Sent Events and long polling too. */
   readonly connectHttpTransports: boolean;
 }
@@ -120,6 +137,9 @@ const FULL: Settings = {
   idleConnections: 10_000,
   connectCount: 3000,
   connectConcurrency: 32,
+  scaleConnections: 100_000,
+  scaleGroups: 10,
+  scaleSends: 5,
   connectHttpTransports: true,
 };
 
@@ -137,6 +157,9 @@ const QUICK: Settings = {
   idleConnections: 2000,
   connectCount: 400,
   connectConcurrency: 32,
+  scaleConnections: 10_000,
+  scaleGroups: 10,
+  scaleSends: 3,
   // Four more cells (two servers, two transports) would take quick mode past two minutes.
   connectHttpTransports: false,
 };
@@ -171,7 +194,14 @@ export interface FanoutCell {
   servers: number;
 }
 export interface EchoCell {
-  rates: Array<{ rate: number; result: EchoResult; cpuMicrosPerCall: number; serverCpu: number }>;
+  rates: Array<{
+    rate: number;
+    result: EchoResult;
+    cpuMicrosPerCall: number;
+    serverCpu: number;
+    /** Our servers' stalls in the same window (the generator's are in `result`). */
+    serverPauses?: Pauses;
+  }>;
 }
 export interface IdleCell {
   connections: number;
@@ -184,6 +214,44 @@ export interface ConnectMeasure {
   perSecond: number;
   perCpuSecond: number;
   serverCpu: number;
+}
+/** Sends timed at scale: from the send to the last of its messages arriving. */
+export interface ScaleSends {
+  /** Messages delivered by each send (every receiver once). */
+  deliveredEach: number;
+  /** Milliseconds from the send to the last arrival, each send. */
+  deliveryMs: number[];
+  medianMs: number;
+  /**
+   * Server CPU over all the sends (from each send to its last arrival) per delivered message, less the CPU the
+   * servers spent at the same rate in the second before each send with nothing sent (keep-alives, heartbeat rounds).
+   */
+  cpuMicrosPerDelivered: number;
+  /** The same without taking the background out. */
+  grossCpuMicrosPerDelivered?: number;
+  deliveredPerCpuSecond: number;
+  /** The load generators' CPU over the same windows, per wall second: near 1 means the receiving side set the pace. */
+  loadCpu: number;
+  /**
+   * Time the servers' threads waited for a CPU over the same windows, per send, ms: on a shared machine, how much of
+   * the delivery time was spent waiting for a core rather than working.
+   */
+  serverWaitMsPerSend?: number;
+}
+export interface ScaleCell {
+  connections: number;
+  /** Connections opened per second while the scale was built (negotiate, upgrade, handshake), 128 at a time. */
+  connectsPerSecond: number;
+  bytesPerConnection: number;
+  rssBeforeBytes: number;
+  rssAfterBytes: number;
+  /** Resident memory once every connection has joined its group. */
+  rssWithGroupsBytes: number;
+  groups: number;
+  broadcast: ScaleSends;
+  groupSends: ScaleSends;
+  /** Server processes holding the connections (on one Redis when more than one). */
+  servers?: number;
 }
 /** The WebSocket figures (every peer), and for SignalR servers those of the two HTTP transports. */
 export interface ConnectCell extends ConnectMeasure {
@@ -200,6 +268,9 @@ export interface Results {
   idle: Partial<Record<PeerId, Cell<IdleCell>>>;
   backplane: Partial<Record<PeerId, Cell<FanoutCell>>>;
   connect: Partial<Record<PeerId, Cell<ConnectCell>>>;
+  scale?: Partial<Record<PeerId, Cell<ScaleCell>>>;
+  /** `--scale-fleet`: the scale scenario's full count over as many servers on one Redis as the open-file limit needs. */
+  scaleFleet?: Partial<Record<PeerId, Cell<ScaleCell>>>;
 }
 
 // -- helpers -----------------------------------------------------------------------------------------------------
@@ -458,20 +529,35 @@ async function echo(peer: Peer, context: Context, server: RunningServer): Promis
     await generator.call({ op: 'echo', rate: settings.echoWarmupRate, durationMs: settings.echoWarmupMs });
     const rates: EchoCell['rates'] = [];
     for (const rate of settings.echoRates) {
-      const { result, wall, cpu } = await measureQuietly(
+      const { result, wall, cpu, serverPauses } = await measureQuietly(
         `${peer.id} ${rate}/s`,
         () => [server.pid, generator.pid],
         async () => {
+          await server.pauses?.();
           const cpu0 = cpuSeconds(server.pid);
           const start = performance.now();
           const result = await generator.call<EchoResult>({ op: 'echo', rate, durationMs: settings.measureMs });
-          return { result, wall: (performance.now() - start) / 1000, cpu: cpuSeconds(server.pid) - cpu0 };
+          const serverPauses = await server.pauses?.();
+          return { result, wall: (performance.now() - start) / 1000, cpu: cpuSeconds(server.pid) - cpu0, serverPauses };
         },
       );
-      rates.push({ rate, result, cpuMicrosPerCall: (cpu * 1e6) / Math.max(1, result.received), serverCpu: cpu / wall });
+      rates.push({
+        rate,
+        result,
+        cpuMicrosPerCall: (cpu * 1e6) / Math.max(1, result.received),
+        serverCpu: cpu / wall,
+        ...(serverPauses !== undefined && { serverPauses }),
+      });
+      const stalls = (label: string, pauses: Pauses | undefined) =>
+        pauses === undefined
+          ? ''
+          : `; ${label} GC ${pauses.gcMs.toFixed(1)} ms (longest ${pauses.gcMaxMs.toFixed(1)}), ` +
+            `loop delay p99 ${pauses.loopDelayP99Ms.toFixed(1)} ms (max ${pauses.loopDelayMaxMs.toFixed(1)})`;
       log(
         `  ${peer.id} ${rate}/s: p50 ${result.p50.toFixed(2)} ms, p99 ${result.p99.toFixed(2)} ms, ` +
-          `${result.received}/${result.sent} answered, ${((cpu * 1e6) / Math.max(1, result.received)).toFixed(1)} µs CPU per call`,
+          `${result.received}/${result.sent} answered, ${((cpu * 1e6) / Math.max(1, result.received)).toFixed(1)} µs CPU per call` +
+          stalls('generator', result.generatorPauses) +
+          stalls('server', serverPauses),
       );
     }
     return { rates };
@@ -566,6 +652,194 @@ async function connectRate(
   });
 }
 
+/** Load-generator processes holding the scale scenario's connections, at least (the sender has one of its own). */
+const SCALE_GENERATORS = 4;
+/** Descriptors a process keeps beside its connections (Node's own, IPC, negotiate's HTTP sockets, listeners). */
+const DESCRIPTOR_MARGIN = 1000;
+
+/** This process's open-file limit (its children inherit it): what caps one server's connections. */
+function openFileLimit(): number {
+  const line = /^Max open files\s+(\S+)/m.exec(readFileSync('/proc/self/limits', 'latin1'));
+  return line === null || line[1] === 'unlimited' ? Number.MAX_SAFE_INTEGER : Number(line[1]);
+}
+
+/**
+ * Connections the scale scenario opens on its one server: `scaleConnections`, or fewer when the open-file limit
+ * (which `bench.sh` raises as far as it is allowed to) would not let one process hold them.
+ */
+function scaleConnectionsAllowed(settings: Settings): number {
+  return Math.min(settings.scaleConnections, openFileLimit() - DESCRIPTOR_MARGIN);
+}
+
+/** Servers on one box that hold `scaleConnections` within the open-file limit (`--scale-fleet`). */
+function scaleServersNeeded(settings: Settings): number {
+  return Math.max(2, Math.ceil(settings.scaleConnections / (openFileLimit() - DESCRIPTOR_MARGIN)));
+}
+/** Connection attempts in flight per scale generator. */
+const SCALE_CONCURRENCY = 32;
+/** How often each scale connection sends its keep-alive: well inside the 30 s after which SignalR servers close it. */
+const SCALE_KEEPALIVE_MS = 10_000;
+/** How long one timed send may take to reach everyone before the cell fails. */
+const SCALE_SEND_TIMEOUT_MS = 60_000;
+
+/**
+ * Scale: `scaleConnections` WebSockets on one server (a warm batch first, then the rest from several generator
+ * processes, each connection sending keep-alives as a client does), then resident memory growth per connection
+ * after a full collection, then every connection joins one of `scaleGroups` groups, and single broadcasts to all
+ * and rounds of one message to each group are timed from the send to the last arrival, with the server's CPU.
+ * With several servers (one box, on one Redis: where one process may not hold them all), the connections are
+ * spread evenly over them, the sender's messages cross the backplane, and memory and CPU are those of all servers.
+ */
+async function scale(peer: Peer, context: Context, servers: RunningServer[]): Promise<ScaleCell> {
+  const { settings } = context;
+  const connections = servers.length > 1 ? settings.scaleConnections : scaleConnectionsAllowed(settings);
+  const targets = servers.map(targetOf);
+  const serverPids = servers.map((server) => server.pid);
+  const rss = () => servers.reduce((sum, server) => sum + residentBytes(server.pid), 0);
+  const collectGarbage = () => Promise.all(servers.map((server) => server.collectGarbage()));
+  const generatorCount = Math.max(SCALE_GENERATORS, Math.ceil(connections / (openFileLimit() - DESCRIPTOR_MARGIN)));
+  return withGenerators(generatorCount + 1, context, async (generators) => {
+    const receivers = generators.slice(0, generatorCount);
+    const sender = generators[generatorCount];
+    const pids = () => [...serverPids, ...generators.map((generator) => generator.pid)];
+    await Promise.all(
+      generators.map((generator) => generator.call({ op: 'keepAlive', intervalMs: SCALE_KEEPALIVE_MS })),
+    );
+    const connect = (generator: Generator, count: number, addresses: string[]) =>
+      generator.call<ConnectResult>({
+        op: 'connect',
+        dialect: peer.dialect,
+        targets,
+        count,
+        concurrency: SCALE_CONCURRENCY,
+        localAddresses: addresses,
+      });
+    ensureConnected(await connect(receivers[0], IDLE_WARMUP_CONNECTIONS, SOURCE_ADDRESSES), 'warm-up connections');
+    await sleep(300);
+    await collectGarbage();
+    await sleep(300);
+    const rssBeforeBytes = rss();
+    // The rest split evenly; each generator has source addresses of its own so no two bind the same ports.
+    const rest = connections - IDLE_WARMUP_CONNECTIONS;
+    const started = performance.now();
+    const results = await Promise.all(
+      receivers.map((generator, index) =>
+        connect(
+          generator,
+          Math.floor(rest / generatorCount) + (index < rest % generatorCount ? 1 : 0),
+          SOURCE_ADDRESSES.filter((_, address) => address % generatorCount === index % SOURCE_ADDRESSES.length),
+        ),
+      ),
+    );
+    const connectSeconds = (performance.now() - started) / 1000;
+    for (const result of results) ensureConnected(result, 'connections');
+    log(`  ${peer.id}: ${connections} connections in ${connectSeconds.toFixed(0)} s`);
+    await sleep(1000);
+    await collectGarbage();
+    await sleep(500);
+    const rssAfterBytes = rss();
+    const bytesPerConnection = (rssAfterBytes - rssBeforeBytes) / rest;
+    log(
+      `  ${peer.id}: ${(bytesPerConnection / 1024).toFixed(1)} KiB per connection (RSS ${(rssAfterBytes / 2 ** 20).toFixed(0)} MiB)`,
+    );
+
+    await sender.call({
+      op: 'sender',
+      dialect: peer.dialect,
+      sendTarget: targets[0],
+      ackTarget: targets[0],
+      localAddress: SOURCE_ADDRESSES[0],
+    });
+    await Promise.all(
+      receivers.map((generator) =>
+        generator.call({ op: 'joinEvenly', groups: settings.scaleGroups, concurrency: 256 }),
+      ),
+    );
+    const rssWithGroupsBytes = rss();
+    const perGenerator = [IDLE_WARMUP_CONNECTIONS + results[0].connected, ...results.slice(1).map((r) => r.connected)];
+
+    /** Times `settings.scaleSends` sends, one after another: a broadcast (`groups` 0) or one message per group. */
+    const timeSends = async (groups: number): Promise<ScaleSends> => {
+      const what = groups === 0 ? 'broadcast to all' : `one message to each of ${groups} groups`;
+      const deliveryMs: number[] = [];
+      let cpu = 0;
+      let loadCpu = 0;
+      let wall = 0;
+      let waited = 0;
+      let background = 0;
+      for (let send = 0; send < settings.scaleSends; send++) {
+        // The servers' CPU with nothing sent (keep-alives both ways, the heartbeat's rounds), to take out of the send's.
+        const idle0 = totalCpuSeconds(serverPids);
+        const idleStart = performance.now();
+        await sleep(1000);
+        const idleRate = (totalCpuSeconds(serverPids) - idle0) / ((performance.now() - idleStart) / 1000);
+        const arrivals = receivers.map((generator, index) =>
+          generator.call<number>({ op: 'expect', count: perGenerator[index] }),
+        );
+        // Commands to one generator are handled in order: once this answers, its expectation is set.
+        await deliveredSoFar(receivers);
+        const cpu0 = totalCpuSeconds(serverPids);
+        const wait0 = serverPids.map(runQueueWaits);
+        const load0 = totalCpuSeconds(generators.map((generator) => generator.pid));
+        const start = performance.now();
+        const sentAt = await sender.call<number>({ op: 'sendOnce', groups });
+        let timer: NodeJS.Timeout | undefined;
+        const lastArrival = Math.max(
+          ...(await Promise.race([
+            Promise.all(arrivals),
+            new Promise<never>((_, reject) => {
+              timer = setTimeout(
+                () => reject(new Error(`a ${what} did not reach every connection in ${SCALE_SEND_TIMEOUT_MS} ms`)),
+                SCALE_SEND_TIMEOUT_MS,
+              );
+            }),
+          ])),
+        );
+        clearTimeout(timer);
+        const sendWall = (performance.now() - start) / 1000;
+        wall += sendWall;
+        cpu += totalCpuSeconds(serverPids) - cpu0;
+        background += idleRate * sendWall;
+        waited += serverPids.reduce((sum, pid, i) => sum + runQueueWaitBetween(wait0[i], runQueueWaits(pid)), 0);
+        loadCpu += totalCpuSeconds(generators.map((generator) => generator.pid)) - load0;
+        deliveryMs.push(lastArrival - sentAt);
+      }
+      const delivered = connections * settings.scaleSends;
+      const sorted = [...deliveryMs].sort((a, b) => a - b);
+      const result: ScaleSends = {
+        deliveredEach: connections,
+        deliveryMs,
+        medianMs: sorted[Math.floor(sorted.length / 2)],
+        cpuMicrosPerDelivered: (Math.max(0, cpu - background) * 1e6) / delivered,
+        deliveredPerCpuSecond: delivered / Math.max(0, cpu - background),
+        grossCpuMicrosPerDelivered: (cpu * 1e6) / delivered,
+        loadCpu: loadCpu / wall,
+        serverWaitMsPerSend: (waited * 1000) / settings.scaleSends,
+      };
+      log(
+        `  ${peer.id} ${what}: ${deliveryMs.map((value) => value.toFixed(0)).join(', ')} ms to the last of ` +
+          `${count(connections)}, ${result.cpuMicrosPerDelivered.toFixed(2)} µs server CPU per delivered ` +
+          `(${result.grossCpuMicrosPerDelivered!.toFixed(2)} with the background), ` +
+          `load CPU ${(result.loadCpu * 100).toFixed(0)}%, servers' threads waited for a CPU ${result.serverWaitMsPerSend!.toFixed(0)} ms per send`,
+      );
+      return result;
+    };
+    const broadcast = await measureQuietly(`${peer.id} scale broadcast`, pids, () => timeSends(0));
+    const groupSends = await measureQuietly(`${peer.id} scale groups`, pids, () => timeSends(settings.scaleGroups));
+    return {
+      connections,
+      connectsPerSecond: rest / connectSeconds,
+      bytesPerConnection,
+      rssBeforeBytes,
+      rssAfterBytes,
+      rssWithGroupsBytes,
+      groups: settings.scaleGroups,
+      broadcast,
+      groupSends,
+    };
+  });
+}
+
 /**
  * The connect cell of a peer: WebSockets, then for SignalR servers Server-Sent Events and long polling, each
  * transport on a fresh server so none inherits the others' connections.
@@ -592,6 +866,7 @@ async function connectCell(peer: Peer, context: Context): Promise<ConnectCell> {
 
 function unavailable(peer: Peer, scenario: Scenario, context: Context): string | null {
   if (peer.server === 'dotnet' && context.dotnetUnavailable !== null) return context.dotnetUnavailable;
+  if (scenario === 'scale' && peer.server === 'ws') return 'raw ws has no groups';
   if (scenario === 'backplane') {
     if (peer.server === 'ws') return 'raw ws has no backplane';
     if (context.redisUnavailable !== null) return context.redisUnavailable;
@@ -650,6 +925,7 @@ function parseArguments(argv: readonly string[]) {
     nice: !argv.includes('--no-nice'),
     updateReadme: argv.includes('--update-readme'),
     cpuProf: argv.includes('--cpu-prof'),
+    scaleFleet: argv.includes('--scale-fleet'),
     render: value('render'),
     scenarios: list('only', SCENARIOS),
     peers: list(
@@ -714,13 +990,27 @@ async function main(): Promise<void> {
     ? ['--cpu-prof', `--cpu-prof-dir=${path.join(REPO_ROOT, 'bench', 'results', 'profiles')}`]
     : [];
   const context: Context = { settings, placement, dotnetUnavailable, redisUnavailable, oursNodeFlags };
-  const results: Results = { fanout: {}, echo: {}, idle: {}, backplane: {}, connect: {} };
+  const results: Results = {
+    fanout: {},
+    echo: {},
+    idle: {},
+    backplane: {},
+    connect: {},
+    scale: {},
+    ...(args.scaleFleet && { scaleFleet: {} }),
+  };
 
   for (const scenario of args.scenarios) {
     log(`scenario ${scenario}`);
+    if (scenario === 'scale' && scaleConnectionsAllowed(settings) < settings.scaleConnections)
+      log(
+        `  the open-file limit (${openFileLimit()}) lets one server hold ${scaleConnectionsAllowed(settings)} ` +
+          `connections, not ${settings.scaleConnections}: measuring at that count`,
+      );
     for (const peer of peers) {
       // The MessagePack variant adds nothing to the memory and connect figures beyond the JSON one.
-      if ((scenario === 'idle' || scenario === 'connect') && peer.id === 'ours-msgpack') continue;
+      if ((scenario === 'idle' || scenario === 'connect' || scenario === 'scale') && peer.id === 'ours-msgpack')
+        continue;
       if (scenario !== 'fanout' && peer.fanoutOnly === true) continue;
       switch (scenario) {
         case 'fanout':
@@ -740,6 +1030,25 @@ async function main(): Promise<void> {
           break;
         case 'connect':
           results.connect[peer.id] = await runCell(scenario, peer, context, () => connectCell(peer, context));
+          break;
+        case 'scale':
+          results.scale![peer.id] = await runCell(scenario, peer, context, () =>
+            withServer(peer, context, (server) => scale(peer, context, [server])),
+          );
+          if (args.scaleFleet) {
+            results.scaleFleet![peer.id] = await runCell(scenario, peer, context, async () => {
+              const count = scaleServersNeeded(settings);
+              const redis = await startRedis(placement.load);
+              const servers: RunningServer[] = [];
+              try {
+                for (let i = 0; i < count; i++) servers.push(await startServer(peer, context, redis.url));
+                return { ...(await scale(peer, context, servers)), servers: count };
+              } finally {
+                await Promise.all(servers.map((server) => server.stop()));
+                await redis.stop();
+              }
+            });
+          }
           break;
         case 'backplane':
           results.backplane[peer.id] = await runCell(scenario, peer, context, async () => {

@@ -42,6 +42,15 @@ export interface BenchClient {
   broadcast(payload: string): void;
   /** Asks the server to send `payload` back, tagged `id`. */
   echo(id: number, payload: string): void;
+  /** Joins the group `group`; the server's answer comes back as an echo of `id` (WebSocket clients). */
+  join?(id: number, group: string): void;
+  /** Asks the server to send `payload` to the members of `group` (WebSocket clients). */
+  sendToGroup?(group: string, payload: string): void;
+  /**
+   * Tells the server the client is alive, where its protocol expects that of a client: SignalR servers close a
+   * connection they heard nothing from for 30 s; a Socket.IO client answers the server's pings instead.
+   */
+  keepAlive?(): void;
   /**
    * SignalR only: invokes the hub method `target` with `args`; with an `id`, the server's completion comes back to
    * `onEcho(id)`, without one it is fire and forget.
@@ -200,8 +209,7 @@ async function connectSignalR(
           handlers.onPayload(String(message.arguments[1]));
         }
       } else if (type === MessageType.Completion && handlers.onEcho !== undefined) {
-        const message = parseMessagePackMessage(payload, offset, offset + length) as { invocationId: string };
-        handlers.onEcho(Number.parseInt(message.invocationId, 10));
+        handlers.onEcho(completionId(payload, offset, length));
       }
       offset += length;
     }
@@ -233,6 +241,7 @@ async function connectSignalR(
   await handshake;
   const encode = (message: HubMessage): string | Buffer =>
     binary ? writeMessagePackMessage(message) : `${JSON.stringify(message)}\x1e`;
+  const ping = encode({ type: MessageType.Ping });
   return {
     broadcast(payload) {
       // Fire and forget (no invocation id), as the fan-out sender of every peer.
@@ -243,6 +252,15 @@ async function connectSignalR(
         encode({ type: MessageType.Invocation, invocationId: String(id), target: 'Echo', arguments: [payload] }),
       );
     },
+    join(id, group) {
+      socket.send(
+        encode({ type: MessageType.Invocation, invocationId: String(id), target: 'JoinRoom', arguments: [group] }),
+      );
+    },
+    sendToGroup(group, payload) {
+      socket.send(encode({ type: MessageType.Invocation, target: 'SendToRoom', arguments: [group, 'u', payload] }));
+    },
+    keepAlive: () => socket.send(ping),
     invoke(target, args, id) {
       socket.send(
         encode({
@@ -255,6 +273,23 @@ async function connectSignalR(
     },
     close: () => socket.close(),
   };
+}
+
+/**
+ * The invocation id of the MessagePack Completion at `offset` (`[3, headers, invocationId, …]`, docs/protocol.md
+ * §2.3), read in place when the headers are empty and the id a short string — what both servers send — so timing
+ * an echo costs the client no parse; anything else is parsed in full.
+ */
+function completionId(payload: Buffer, offset: number, length: number): number {
+  const headers = payload[offset + 2];
+  const id = payload[offset + 3];
+  if (headers === 0x80 && id >= 0xa0 && id <= 0xbf) {
+    let value = 0;
+    for (let i = offset + 4, end = offset + 4 + (id & 0x1f); i < end; i++) value = value * 10 + payload[i] - 0x30;
+    return value;
+  }
+  const message = parseMessagePackMessage(payload, offset, offset + length) as { invocationId: string };
+  return Number.parseInt(message.invocationId, 10);
 }
 
 /** One HTTP request over the keep-alive agent of `localAddress`; resolves with the status and the whole body. */
@@ -410,6 +445,13 @@ async function connectWs(
   return {
     broadcast: (payload) => socket.send(`B${payload}`),
     echo: (id, payload) => socket.send(`E${id}:${payload}`),
+    join() {
+      throw new Error('the plain ws server has no groups');
+    },
+    sendToGroup() {
+      throw new Error('the plain ws server has no groups');
+    },
+    keepAlive: () => undefined,
     close: () => socket.close(),
   };
 }
@@ -465,6 +507,10 @@ async function connectSocketIO(
   return {
     broadcast: (payload) => open.send(`42["send","${payload}"]`),
     echo: (id, payload) => open.send(`42${id}["echo","${payload}"]`),
+    join: (id, group) => open.send(`42${id}["join","${group}"]`),
+    sendToGroup: (group, payload) => open.send(`42["sendto","${group}","${payload}"]`),
+    // The server pings and the client answers (above).
+    keepAlive: () => undefined,
     close: () => open.close(),
   };
 }

@@ -50,6 +50,33 @@ export function residentBytes(pid: number): number {
   return match === null ? Number.NaN : Number(match[1]) * 1024;
 }
 
+/**
+ * Seconds each thread of the process has spent runnable but waiting for a CPU, by thread id, from
+ * `/proc/<pid>/task/<tid>/schedstat` (its second field, in nanoseconds): on a shared machine, the part of a
+ * wall-clock figure that was spent waiting for a core rather than working.
+ */
+export function runQueueWaits(pid: number): Map<string, number> {
+  const waits = new Map<string, number>();
+  for (const task of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      waits.set(task, Number(readFileSync(`/proc/${pid}/task/${task}/schedstat`, 'latin1').split(' ')[1]) / 1e9);
+    } catch {
+      // The thread ended between the listing and the read.
+    }
+  }
+  return waits;
+}
+
+/**
+ * Seconds the threads waited for a CPU between two {@link runQueueWaits} readings: threads that started meanwhile
+ * count in full, threads that ended meanwhile (a thread pool shrinking) drop out, so it is a lower bound there.
+ */
+export function runQueueWaitBetween(before: Map<string, number>, after: Map<string, number>): number {
+  let waited = 0;
+  for (const [task, seconds] of after) waited += seconds - (before.get(task) ?? 0);
+  return waited;
+}
+
 /** CPU seconds summed over several processes. */
 export function totalCpuSeconds(pids: readonly number[]): number {
   let total = 0;

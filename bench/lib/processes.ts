@@ -9,6 +9,7 @@ import * as net from 'node:net';
 import * as path from 'node:path';
 import Redis from 'ioredis';
 import type { Command, Reply } from '../generator';
+import type { Pauses } from './pauses';
 
 /** Repository root (this file is compiled to `bench/.build/bench/lib/`). */
 export const REPO_ROOT = path.resolve(__dirname, '..', '..', '..', '..');
@@ -69,6 +70,8 @@ export interface RunningServer {
   readonly port: number;
   /** Asks a Node server for a full garbage collection; resolves at once for servers that cannot. */
   collectGarbage(): Promise<void>;
+  /** A Node server's stalls since the last call (or its start); undefined for servers that do not report them. */
+  pauses?(): Promise<Pauses>;
   stop(): Promise<void>;
 }
 
@@ -152,6 +155,16 @@ export async function startNodeServer(
         };
         child.on('message', onMessage);
         child.send('gc');
+      }),
+    pauses: () =>
+      new Promise((resolve) => {
+        const onMessage = (message: unknown) => {
+          if (typeof message !== 'object' || message === null || !('pauses' in message)) return;
+          child.off('message', onMessage);
+          resolve((message as { pauses: Pauses }).pauses);
+        };
+        child.on('message', onMessage);
+        child.send('pauses');
       }),
     stop: stopper(child),
   };

@@ -1,15 +1,19 @@
 /**
  * What every Node peer server shares: it reports readiness on stdout (the orchestrator waits for the line) and,
  * when started with an IPC channel and `--expose-gc`, collects garbage on request so resident memory is read after
- * a full collection (idle-connection scenario).
+ * a full collection (idle-connection scenario), and reports its stalls (garbage-collection pauses, event-loop delay)
+ * since the last report on request (the echo scenario lays them beside its latency).
  */
+import { PauseMonitor } from '../lib/pauses';
 
 /** Printed once the server listens; the orchestrator reads the port from it. */
 export const READY_PREFIX = 'BENCH-READY ';
 
 /** Announces readiness and installs the garbage-collection request handler. */
 export function serverReady(port: number): void {
+  const pauses = new PauseMonitor();
   process.on('message', (message: unknown) => {
+    if (message === 'pauses') process.send?.({ pauses: pauses.take() });
     if (message === 'gc') {
       const gc = (globalThis as { gc?: () => void }).gc;
       // Twice: the first pass may only queue finalizers whose objects the second one frees.

@@ -37,6 +37,8 @@ async function main(): Promise<void> {
     ...(redisConnectionString !== undefined && { connectionString: redisConnectionString }),
     ...(redisMode !== undefined && { mode: redisMode }),
     ...(redisSharded && { shardedPubSub: true }),
+    // `--redis-autopipelining` turns on ioredis's auto-pipelining (commands of one tick in one write), to price it.
+    ...(process.argv.includes('--redis-autopipelining') && { options: { enableAutoPipelining: true } }),
   };
   const options: SignalROptions = {
     hubs: [{ path: '/chathub', hub: ChatHub }],

@@ -1,7 +1,8 @@
 /**
  * The Socket.IO 4 peer: `send(payload)` is emitted to everyone as `m` (Socket.IO encodes a broadcast once and
  * writes the same packet to every client), `echo(value, ack)` acknowledges with the value. WebSocket transport
- * only, no compression, as the clients use it. `--redis <url>` adds `@socket.io/redis-adapter` (ioredis).
+ * only, no compression, as the clients use it. Rooms stand in for groups: `join(room)` is acknowledged, `sendto(room,
+ * payload)` emits `m` to the room. `--redis <url>` adds `@socket.io/redis-adapter` (ioredis).
  */
 import { createServer } from 'node:http';
 import { Server } from 'socket.io';
@@ -24,6 +25,14 @@ async function main(): Promise<void> {
       io.emit('m', payload);
     });
     socket.on('echo', (value: unknown, ack: (value: unknown) => void) => ack(value));
+    // Rooms, for the scale scenario's group sends: `join(room, ack)`, `sendto(room, payload)`.
+    socket.on('join', (room: string, ack: () => void) => {
+      void socket.join(room);
+      ack();
+    });
+    socket.on('sendto', (room: string, payload: string) => {
+      io.to(room).emit('m', payload);
+    });
   });
   httpServer.listen(port, '127.0.0.1', () => {
     const address = httpServer.address();
