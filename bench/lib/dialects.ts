@@ -276,8 +276,8 @@ async function connectSignalR(
 }
 
 /**
- * The invocation id of the MessagePack Completion at `offset` (`[3, headers, invocationId, …]`, docs/protocol.md
- * §2.3), read in place when the headers are empty and the id a short string — what both servers send — so timing
+ * The invocation id of the MessagePack Completion at `offset` (`[3, headers, invocationId, …]`,
+ * docs/protocol.md §2.3), read in place when the headers are empty and the id a short string — what both servers send — so timing
  * an echo costs the client no parse; anything else is parsed in full.
  */
 function completionId(payload: Buffer, offset: number, length: number): number {
