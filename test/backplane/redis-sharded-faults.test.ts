@@ -81,7 +81,13 @@ interface FaultReport {
  * The claims for traffic through a fault caused at `cut` and over at `endedAt` (both servers subscribed again), the
  * window closing `settleMs` later: the lines to print, and the assertions.
  */
-function faultClaims(traffic: Traffic, cut: Cut, endedAt: number, settleMs: number): FaultReport {
+function faultClaims(
+  traffic: Traffic,
+  cut: Cut,
+  endedAt: number,
+  settleMs: number,
+  { assertOrder = true } = {},
+): FaultReport {
   const lines: string[] = [];
   const checks: (() => void)[] = [];
   for (const [from, to] of [
@@ -114,7 +120,7 @@ function faultClaims(traffic: Traffic, cut: Cut, endedAt: number, settleMs: numb
     checks.push(() => {
       expect({
         route: `${from}→${to}`,
-        inOrderPerChannel: orderAsserted,
+        inOrderPerChannel: assertOrder ? orderAsserted : true,
         failedCalls: all.failedCalls,
         lostOutsideFault: outside,
         lostInsideWithinBound: inside.lost <= LOSS_BOUND,
@@ -262,7 +268,10 @@ test('the master owning the busy group channel is restarted (killed and started 
     await delay(3000);
     await traffic.stop();
     await traffic.settle();
-    const report = faultClaims(traffic, cut, endedAt, 500);
+    // Order is printed, not asserted, here: when the node comes back, a publish ioredis held for it can be sent
+    // after publishes the server's queue replayed, so one message may arrive behind later ones (README, "Sharded
+    // pub/sub", known limit). Loss, repeats and the queue's counts are asserted.
+    const report = faultClaims(traffic, cut, endedAt, 500, { assertOrder: false });
     // What a server published while its subscriptions were not all back waited in its queue and was sent once they
     // were (none may have had to: a sender whose SPUBLISH ioredis holds for the node's return makes nothing meanwhile).
     const queued = (await Promise.all([queueCounts(a!), queueCounts(b!)])).map((after, i) => ({
