@@ -436,8 +436,17 @@ export class RedisBus implements BackplaneBus {
     const lost = new Set(channels);
     // Expected echoes of these channels can no longer come on the connection they were expected on.
     for (const channel of channels) this.echoes.delete(channel);
+    this.deliverUnechoed((channel) => lost.has(channel));
+  }
+
+  /**
+   * Delivers to this server's clients, in the order made, every publish still waiting or in flight on a channel
+   * `lost` says is no longer received, that relied on its echo: later publishes on it reach those clients directly,
+   * so an echo that came after them would put it behind them. Sent later, its echo is skipped.
+   */
+  private deliverUnechoed(lost: (channel: string) => boolean): void {
     for (const entry of [...this.queue.inFlight.toArray(), ...this.queue.waiting.toArray()]) {
-      if (entry.state === 'done' || entry.deliveredLocally || !lost.has(entry.channel)) continue;
+      if (entry.state === 'done' || entry.deliveredLocally || !lost(entry.channel)) continue;
       const listener = this.listeners.get(entry.channel);
       entry.deliveredLocally = true;
       if (listener !== undefined) this.deliver(listener, entry.payload);
@@ -688,8 +697,9 @@ export class RedisBus implements BackplaneBus {
         this.subReady = false;
         this.resubscribed = false;
         this.confirmed.clear();
-        // Echoes still expected cannot come on the next connection.
+        // Echoes still expected cannot come on the next connection: what relied on one reaches its clients now.
         this.echoes.clear();
+        this.deliverUnechoed(() => true);
         this.subSession.end();
       }
       this.updateState();
