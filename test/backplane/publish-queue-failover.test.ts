@@ -11,20 +11,12 @@
 import { delay } from '../support/clients';
 import { Traffic, type Crossing, type Cut } from '../support/publish-traffic';
 import { RedisClusterTopology, Scratch, SentinelTopology, command, until } from '../support/redis-topology';
-import { ServerProcess, stopAll } from '../support/server-process';
+import { ServerProcess, startConnected, stopAll } from '../support/server-process';
 
 const RECOVERY_BOUND_MS = 15_000;
 
 async function startPair(env: (label: string) => Record<string, string>): Promise<[ServerProcess, ServerProcess]> {
-  const results = await Promise.allSettled([ServerProcess.start('A', env('A')), ServerProcess.start('B', env('B'))]);
-  const started = results.map((result) => (result.status === 'fulfilled' ? result.value : undefined));
-  const failed = results.find((result) => result.status === 'rejected');
-  if (failed !== undefined) {
-    await stopAll(...started);
-    throw (failed as PromiseRejectedResult).reason;
-  }
-  const [a, b] = started as [ServerProcess, ServerProcess];
-  await Promise.all([a.waitForBackplane('connected'), b.waitForBackplane('connected')]);
+  const [a, b] = await startConnected(['A', 'B'], env);
   return [a, b];
 }
 
@@ -46,16 +38,15 @@ function expectFailoverClaims(traffic: Traffic, cut: Cut, endedAt: number, settl
     ['b', 'a'],
   ] as const) {
     const all = traffic.measure(from, to);
-    const startedAt = traffic.faultBeganAt(from, to, cut);
-    const outside = traffic.measure(from, to, 0, startedAt).lost + traffic.measure(from, to, endedAt + settleMs).lost;
+    const window = traffic.duringFault(from, to, cut, endedAt + settleMs);
     lines.push(
-      `${line(`${from.toUpperCase()}→${to.toUpperCase()}`, all)}${from !== to ? ` (${traffic.sentBy(from, startedAt, endedAt)} made or in flight during the failover)` : ''}`,
+      `${line(`${from.toUpperCase()}→${to.toUpperCase()}`, all)}${from !== to ? ` (${traffic.sentBy(from, window.began, endedAt)} made or in flight during the failover)` : ''}`,
     );
     expect({
       route: `${from}→${to}`,
       inOrder: all.inOrder,
       failedCalls: all.failedCalls,
-      lostOutsideFailover: outside,
+      lostOutsideFailover: window.lostOutside.length,
     }).toEqual({ route: `${from}→${to}`, inOrder: true, failedCalls: 0, lostOutsideFailover: 0 });
     // A server's own clients get its messages directly or through its own subscription: never lost.
     if (from === to)

@@ -12,7 +12,7 @@ import { connectClient, texts } from '../support/backplane-exchange';
 import { Traffic, queueCounts, type Crossing, type Cut } from '../support/publish-traffic';
 import { RedisServer } from '../support/redis-server';
 import { command, until } from '../support/redis-topology';
-import { ServerProcess, stopAll } from '../support/server-process';
+import { ServerProcess, startConnected, stopAll } from '../support/server-process';
 
 /** The longest outage run by default; `PUBLISH_QUEUE_LONG_OUTAGE_MS=30000` runs the README's 30 s row. */
 const LONG_OUTAGE_MS = Number(process.env.PUBLISH_QUEUE_LONG_OUTAGE_MS ?? 10_000);
@@ -29,15 +29,7 @@ async function startPair(
     LOG_LEVEL: 'info',
     ...extra,
   });
-  const results = await Promise.allSettled([ServerProcess.start('A', env('A')), ServerProcess.start('B', env('B'))]);
-  const started = results.map((result) => (result.status === 'fulfilled' ? result.value : undefined));
-  const failed = results.find((result) => result.status === 'rejected');
-  if (failed !== undefined) {
-    await stopAll(...started);
-    throw (failed as PromiseRejectedResult).reason;
-  }
-  const [a, b] = started as [ServerProcess, ServerProcess];
-  await Promise.all([a.waitForBackplane('connected'), b.waitForBackplane('connected')]);
+  const [a, b] = await startConnected(['A', 'B'], env);
   return [a, b];
 }
 
@@ -70,7 +62,7 @@ function expectNothingLost(traffic: Traffic, death?: Death): string[] {
     lines.push(
       describeCrossing(`${from.toUpperCase()}→${to.toUpperCase()}`, crossing) +
         (inFlight
-          ? ` (${inFlight.made} in flight when Redis died, ${inFlight.lost} of them lost, ${inFlight.duplicates} twice)`
+          ? ` (${inFlight.inside.sent} in flight when Redis died, ${inFlight.inside.lost} of them lost, ${inFlight.inside.duplicates} twice)`
           : ''),
     );
     expect({

@@ -16,7 +16,7 @@ import { delay } from '../support/clients';
 import { clusterNodes, keySlot, migrateSlot, ownerOf, shardSubscribers } from '../support/cluster-admin';
 import { KINDS, Traffic, queueCounts, type Crossing, type Cut } from '../support/publish-traffic';
 import { RedisClusterTopology, Scratch, command, until } from '../support/redis-topology';
-import { ServerProcess, stopAll } from '../support/server-process';
+import { ServerProcess, startConnected, stopAll } from '../support/server-process';
 
 const HUB = 'Sharded.Faults.ChatHub';
 const GROUP_CHANNEL = `${HUB}:group:loss-room`;
@@ -37,26 +37,21 @@ let b: ServerProcess | undefined;
 beforeAll(async () => {
   await cluster.start(3, 1);
   const [n0, n1, n2] = cluster.nodes;
-  const results = await Promise.allSettled([
-    ServerProcess.start('A', {
-      REDIS_URL: `127.0.0.1:${n0.port},abortConnect=False,name=sharded-A`,
+  const seeds: Record<string, string> = {
+    A: `127.0.0.1:${n0.port}`,
+    B: `127.0.0.1:${n1.port},127.0.0.1:${n2.port}`,
+  };
+  [a, b] = await startConnected(
+    ['A', 'B'],
+    (label) => ({
+      REDIS_URL: `${seeds[label]},abortConnect=False,name=sharded-${label}`,
       SIGNALR_REDIS_SHARDED: 'true',
       CHAT_HUB_NAME: HUB,
       LOG_LEVEL: 'info',
       METRICS_ENABLED: 'true',
     }),
-    ServerProcess.start('B', {
-      REDIS_URL: `127.0.0.1:${n1.port},127.0.0.1:${n2.port},abortConnect=False,name=sharded-B`,
-      SIGNALR_REDIS_SHARDED: 'true',
-      CHAT_HUB_NAME: HUB,
-      LOG_LEVEL: 'info',
-      METRICS_ENABLED: 'true',
-    }),
-  ]);
-  [a, b] = results.map((result) => (result.status === 'fulfilled' ? result.value : undefined));
-  const failed = results.find((result) => result.status === 'rejected');
-  if (failed !== undefined) throw (failed as PromiseRejectedResult).reason;
-  await Promise.all([a!.waitForBackplane('connected', 20_000), b!.waitForBackplane('connected', 20_000)]);
+    20_000,
+  );
 }, 90_000);
 
 afterAll(async () => {
@@ -97,9 +92,8 @@ function faultClaims(
     ['b', 'a'],
   ] as const) {
     const all = traffic.measure(from, to);
-    const startedAt = traffic.faultBeganAt(from, to, cut);
-    const outside = traffic.measure(from, to, 0, startedAt).lost + traffic.measure(from, to, endedAt + settleMs).lost;
-    const inside = traffic.measure(from, to, startedAt, endedAt + settleMs);
+    const window = traffic.duringFault(from, to, cut, endedAt + settleMs);
+    const [startedAt, inside, outside] = [window.began, window.inside, window.lostOutside.length];
     const perKindOrder = KINDS.every((kind) => traffic.measure(from, to, 0, Infinity, kind).inOrder);
     // A server's own publishes of the window reach its clients either through their echo or, once the channel is
     // lost, directly: a late echo can put one behind a later message. Across servers order holds throughout; on a

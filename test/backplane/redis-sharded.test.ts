@@ -13,7 +13,7 @@ import { ClientPool } from '../support/clients';
 import { classicSubscribers, keySlot, ownerOf, shardChannels, shardSubscribers } from '../support/cluster-admin';
 import { RedisClusterTopology, Scratch, until } from '../support/redis-topology';
 import { RedisServer } from '../support/redis-server';
-import { ServerProcess, stopAll } from '../support/server-process';
+import { ServerProcess, startConnected, stopAll } from '../support/server-process';
 import { RedisBus } from '../../src/redis/redis-bus';
 import { resolveRedisTarget } from '../../src/redis/redis-config';
 import { clusterSlot } from '../../src/redis/cluster-slot';
@@ -31,24 +31,20 @@ let b: ServerProcess | undefined;
 beforeAll(async () => {
   await cluster.start(3, 1);
   const [n0, n1, n2] = cluster.nodes;
-  const results = await Promise.allSettled([
-    ServerProcess.start('A', {
-      REDIS_URL: `127.0.0.1:${n0.port},abortConnect=False,name=sharded-A`,
+  const seeds: Record<string, string> = {
+    A: `127.0.0.1:${n0.port}`,
+    B: `127.0.0.1:${n1.port},127.0.0.1:${n2.port}`,
+  };
+  [a, b] = await startConnected(
+    ['A', 'B'],
+    (label) => ({
+      REDIS_URL: `${seeds[label]},abortConnect=False,name=sharded-${label}`,
       SIGNALR_REDIS_SHARDED: 'true',
       CHAT_HUB_NAME: HUB,
       METRICS_ENABLED: 'true',
     }),
-    ServerProcess.start('B', {
-      REDIS_URL: `127.0.0.1:${n1.port},127.0.0.1:${n2.port},abortConnect=False,name=sharded-B`,
-      SIGNALR_REDIS_SHARDED: 'true',
-      CHAT_HUB_NAME: HUB,
-      METRICS_ENABLED: 'true',
-    }),
-  ]);
-  [a, b] = results.map((result) => (result.status === 'fulfilled' ? result.value : undefined));
-  const failed = results.find((result) => result.status === 'rejected');
-  if (failed !== undefined) throw (failed as PromiseRejectedResult).reason;
-  await Promise.all([a!.waitForBackplane('connected', 20_000), b!.waitForBackplane('connected', 20_000)]);
+    20_000,
+  );
 }, 90_000);
 
 afterAll(async () => {

@@ -11,7 +11,7 @@ import { delay } from '../support/clients';
 import { KINDS, Traffic, queueCounts, type Crossing, type Cut, type Kind } from '../support/publish-traffic';
 import { RedisServer } from '../support/redis-server';
 import { RedisClusterTopology, Scratch, SentinelTopology, command, until } from '../support/redis-topology';
-import { ServerProcess, stopAll } from '../support/server-process';
+import { ServerProcess, startConnected, stopAll } from '../support/server-process';
 
 /** The longest outage run by default; `PUBLISH_QUEUE_LONG_OUTAGE_MS=30000` runs the README's 30 s row. */
 const LONG_OUTAGE_MS = Number(process.env.PUBLISH_QUEUE_LONG_OUTAGE_MS ?? 10_000);
@@ -24,15 +24,7 @@ const ROUTES = [
 ] as const;
 
 async function startPair(env: (label: string) => Record<string, string>): Promise<[ServerProcess, ServerProcess]> {
-  const results = await Promise.allSettled([ServerProcess.start('A', env('A')), ServerProcess.start('B', env('B'))]);
-  const started = results.map((result) => (result.status === 'fulfilled' ? result.value : undefined));
-  const failed = results.find((result) => result.status === 'rejected');
-  if (failed !== undefined) {
-    await stopAll(...started);
-    throw (failed as PromiseRejectedResult).reason;
-  }
-  const [a, b] = started as [ServerProcess, ServerProcess];
-  await Promise.all([a.waitForBackplane('connected'), b.waitForBackplane('connected')]);
+  const [a, b] = await startConnected(['A', 'B'], env);
   return [a, b];
 }
 
@@ -71,7 +63,7 @@ function expectNothingLost(traffic: Traffic, perKind = false, fault?: Fault): st
     const inFlight = fault && traffic.duringFault(from, to, fault.cut, fault.endedAt);
     lines.push(
       describeCrossing(`${from.toUpperCase()}→${to.toUpperCase()}`, crossing) +
-        (inFlight ? ` (${inFlight.made} ${fault!.name}, ${inFlight.lost} of them lost)` : ''),
+        (inFlight ? ` (${inFlight.inside.sent} ${fault!.name}, ${inFlight.inside.lost} of them lost)` : ''),
     );
     const inOrder = perKind
       ? KINDS.every((kind: Kind) => traffic.measure(from, to, 0, Infinity, kind).inOrder)

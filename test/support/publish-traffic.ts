@@ -81,6 +81,18 @@ export interface Cut {
   readonly delivered: { readonly a: ReadonlySet<string>; readonly b: ReadonlySet<string> };
 }
 
+/** One route's messages split at a fault's window (see `Traffic.duringFault`). */
+export interface FaultWindow {
+  /** When the window opened for this route: the first message still on its way at the cut. */
+  readonly began: number;
+  /** The messages made inside the window. */
+  readonly inside: Crossing;
+  /** Messages made outside the window that were lost. */
+  readonly lostOutside: readonly string[];
+  /** Repeated arrivals of messages made outside the window. */
+  readonly duplicatesOutside: number;
+}
+
 /** The publish queue's counters on one server, from `/metrics` (the server runs with `METRICS_ENABLED=true`). */
 export async function queueCounts(server: ServerProcess) {
   const metrics = await server.metrics();
@@ -205,14 +217,12 @@ export class Traffic {
    * replica stopped following it is gone with its data. A write whose reply was lost is sent again, so a message of
    * the window may also arrive twice. `lostOutside` lists the lost messages made outside that window.
    */
-  duringFault(from: 'a' | 'b', to: 'a' | 'b', cut: Cut, endedAt: number) {
+  duringFault(from: 'a' | 'b', to: 'a' | 'b', cut: Cut, endedAt: number): FaultWindow {
     const began = this.faultBeganAt(from, to, cut);
-    const inside = this.measure(from, to, began, endedAt);
     const [before, after] = [this.measure(from, to, 0, began), this.measure(from, to, endedAt)];
     return {
-      made: inside.sent,
-      lost: inside.lost,
-      duplicates: inside.duplicates,
+      began,
+      inside: this.measure(from, to, began, endedAt),
       lostOutside: [...before.lostTexts, ...after.lostTexts],
       duplicatesOutside: before.duplicates + after.duplicates,
     };

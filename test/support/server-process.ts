@@ -278,6 +278,29 @@ export async function runUntilExit(
 }
 
 /** Stops every server given, even when some are missing (a partial setup). */
+/**
+ * Starts one server of ours per label, all at once, with `env(label)`, and waits until each one's backplane is
+ * connected; should any of that fail, stops every server that started before rethrowing, so a failed `beforeAll`
+ * leaves no process behind.
+ */
+export async function startConnected(
+  labels: readonly string[],
+  env: (label: string) => Record<string, string>,
+  backplaneTimeoutMs = 10_000,
+): Promise<ServerProcess[]> {
+  const results = await Promise.allSettled(labels.map((label) => ServerProcess.start(label, env(label))));
+  const started = results.flatMap((result) => (result.status === 'fulfilled' ? [result.value] : []));
+  try {
+    const failed = results.find((result) => result.status === 'rejected');
+    if (failed !== undefined) throw (failed as PromiseRejectedResult).reason;
+    await Promise.all(started.map((server) => server.waitForBackplane('connected', backplaneTimeoutMs)));
+    return started;
+  } catch (error) {
+    await stopAll(...started);
+    throw error;
+  }
+}
+
 export async function stopAll(...servers: (ServerProcess | undefined)[]): Promise<void> {
   await Promise.all(servers.map((server) => server?.stop()));
 }
