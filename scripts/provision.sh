@@ -6,6 +6,9 @@
 #   - the .NET SDK (conformance tests against ASP.NET Core), which apt cannot provide: named when missing.
 #   - the Node.js LTS binaries of scripts/node-lts-versions, from the npm registry (package node-linux-<arch>) into
 #     .tmp/node/<major>/; the Dockerfile test and CI's runs on each LTS line use them.
+#   - a checkout others may enter: the Dockerfile and provisioning tests run the checkout's files as an unprivileged
+#     user, and a clone made into `mktemp -d` is private (0700). Run as root, this opens the checkout's own folder
+#     for reading and entering (its files are already readable); its parent folders must let others through too.
 # Used by `npm test` and by .ci/run. Prints nothing when everything is already there.
 #
 # PROVISION_SEARCH_PATH replaces where the system programs are looked for (default: PATH plus the sbin folders),
@@ -14,6 +17,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 search_path="${PROVISION_SEARCH_PATH:-$PATH:/usr/local/sbin:/usr/sbin:/sbin}"
+
+if [ "$(id -u)" -eq 0 ] && [ "$(stat -c '%A' . | cut -c8,10)" != "rx" ]; then chmod go+rx .; fi
 has() { PATH="$search_path" command -v "$1" >/dev/null 2>&1; }
 
 # -- Debian packages, each named by the program the tests start ----------------------------------------------
